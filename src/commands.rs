@@ -1,0 +1,204 @@
+//! The commands as the command line runs them: load the configuration, start logging, open the
+//! database, do the one thing, and say how it ended with the contract's exit status.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, ConfigError};
+use crate::connectors;
+use crate::cycle::{CycleOptions, Engine, EngineError};
+use crate::daemon::{self, DaemonError};
+use crate::http::Meter;
+use crate::report::PlanLine;
+use crate::store::{Store, StoreError};
+use crate::{status as status_view, telemetry};
+
+/// Why a command could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The configuration is wrong (exit 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The engine could not start or the database failed mid-way (exit 1).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The database failed mid-way (exit 1).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The daemon could not run (exit 1).
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+    /// Anything else (exit 1).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Failure {
+    /// The exit status: 2 for configuration and usage errors, 1 for the rest.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Flags of `once`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OnceArgs {
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--full`.
+    pub full: bool,
+    /// `--force`.
+    pub force: bool,
+}
+
+/// Loads the configuration and starts logging as it says.
+fn start(path: &Path) -> Result<Arc<Config>, Failure> {
+    let config = Config::load(path)?;
+    telemetry::init(config.daemon.log_format, &config.daemon.log_level);
+    Ok(Arc::new(config))
+}
+
+/// Opens the database; a path that cannot be created is a configuration error naming the key.
+async fn open_store(config: &Config) -> Result<Store, Failure> {
+    Store::open(&config.daemon.database).await.map_err(|e| {
+        Failure::Config(ConfigError {
+            file: config.path.clone(),
+            key: "daemon.database".to_owned(),
+            message: format!("{}: {e}", config.daemon.database.display()),
+        })
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `invsync run`.
+pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
+    let config = start(path)?;
+    let store = open_store(&config).await?;
+    let cancel = CancellationToken::new();
+    let engine = Engine::new(config.clone(), store, &cancel).await?;
+    daemon::run(engine, &config.daemon, cancel, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `invsync once`.
+pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
+    let config = start(path)?;
+    let store = open_store(&config).await?;
+    let cancel = CancellationToken::new();
+    let mut engine = Engine::new(config, store, &cancel).await?;
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing the request in flight");
+        on_signal.cancel();
+    });
+    let options = CycleOptions {
+        dry_run: args.dry_run,
+        full: args.full,
+        force: args.force,
+    };
+    let report = engine.run_cycle(options).await?;
+    if args.dry_run {
+        print_plan(&report.plan)
+            .map_err(|e| Failure::Other(format!("cannot write the plan: {e}")))?;
+    }
+    Ok(if report.all_in_sync() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The dry-run plan on stdout: one tab-separated line per target and SKU, old and new quantity
+/// (`-` for a SKU the target never acknowledged).
+fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(out, "target\tsku\told\tnew")?;
+    for line in plan {
+        let old = line.old.map_or_else(|| "-".to_owned(), |q| q.to_string());
+        writeln!(out, "{}\t{}\t{old}\t{}", line.target, line.sku, line.new)?;
+    }
+    out.flush()
+}
+
+/// `invsync check`.
+pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
+    let config = start(path)?;
+    open_store(&config).await?;
+    let (sources, targets) = connectors::build(&config, &CancellationToken::new())
+        .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
+    let mut all_ok = true;
+    let mut say = |what: String, result: Result<String, connectors::ConnectorError>| match result {
+        Ok(detail) => println!("ok    {what}: {detail}"),
+        Err(e) => {
+            all_ok = false;
+            println!("FAIL  {what}: {e}");
+        }
+    };
+    println!("ok    configuration {}", config.path.display());
+    println!("ok    database {}", config.daemon.database.display());
+    for (spec, source) in config.sources.iter().zip(&sources) {
+        let result = source.check(&Meter::default()).await;
+        say(
+            format!("source {} ({})", spec.name, spec.kind_name()),
+            result,
+        );
+    }
+    for (spec, target) in config.targets.iter().zip(&targets) {
+        let result = target.check(&Meter::default()).await;
+        say(
+            format!("target {} ({})", spec.name, spec.kind_name()),
+            result,
+        );
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `invsync status`. Reads only `daemon.database` from the configuration, so that an operator
+/// can run it without access to the service's credential files.
+pub async fn status(path: &Path, json: bool) -> Result<ExitCode, Failure> {
+    let database = config::database_path(path)?;
+    if !database.exists() {
+        println!(
+            "no database at {} yet: no cycle has run",
+            database.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = Store::open(&database).await?;
+    let status = store.call(|c| status_view::read(c, 10)).await?;
+    if json {
+        let text =
+            serde_json::to_string_pretty(&status).map_err(|e| Failure::Other(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print!("{}", status_view::render_text(&status));
+    }
+    Ok(ExitCode::SUCCESS)
+}

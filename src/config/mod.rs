@@ -1,0 +1,242 @@
+//! The configuration: one TOML file, loaded with the `config` crate, checked once at start-up.
+//!
+//! Loading goes in two steps. [`raw`] mirrors the file with serde (`deny_unknown_fields`, so a
+//! typo is an error), and [`validate`] turns it into the typed [`Config`] the rest of invsync
+//! uses: URLs parsed, durations read, secrets resolved from `*_file` paths, inputs resolved to
+//! sources. Every error names the file and the key path, the way an operator would look it up.
+
+mod raw;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// The default location of the configuration file.
+pub const DEFAULT_PATH: &str = "/etc/invsync/config.toml";
+
+/// Hako's documented limit, the default for Hako endpoints.
+pub const HAKO_REQUESTS_PER_MINUTE: u32 = 120;
+/// Default budget for services that document none.
+pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
+/// Default entities per write request.
+pub const DEFAULT_BATCH_SIZE: usize = 100;
+
+/// A configuration problem: which file, which key, what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}{message}", file.display(), key_prefix(key))]
+pub struct ConfigError {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// Dotted key path (`targets.hardtofind.inputs`); empty for whole-file problems.
+    pub key: String,
+    /// What is wrong, in a sentence.
+    pub message: String,
+}
+
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
+}
+
+/// The whole, validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Where it was read from, for messages.
+    pub path: PathBuf,
+    /// `[daemon]`.
+    pub daemon: Daemon,
+    /// `[sources.*]`, ordered by name.
+    pub sources: Vec<SourceSpec>,
+    /// `[targets.*]`, ordered by name.
+    pub targets: Vec<TargetSpec>,
+}
+
+/// `[daemon]`, with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    /// SQLite state file.
+    pub database: PathBuf,
+    /// When cycles start.
+    pub trigger: Trigger,
+    /// Cron expression of the cycles that push every SKU.
+    pub full_sync_schedule: Option<String>,
+    /// How log lines look.
+    pub log_format: LogFormat,
+    /// Default tracing filter (`RUST_LOG` wins).
+    pub log_level: String,
+    /// Time limit of one HTTP request.
+    pub request_timeout: Duration,
+    /// The mass-zero guard's threshold.
+    pub max_zeroed_fraction: f64,
+    /// How failed requests are retried.
+    pub retry: RetrySettings,
+}
+
+/// When cycles start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// A cron expression with seconds.
+    Schedule(String),
+    /// A fixed period.
+    Every(Duration),
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+/// Retry policy of every request: capped, jittered exponential backoff.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrySettings {
+    /// Attempts per request, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// Wait before the first retry.
+    pub initial_backoff: Duration,
+    /// Longest wait between attempts (a `Retry-After` may ask for up to [`RETRY_AFTER_CAP`]).
+    pub max_backoff: Duration,
+    /// No new attempt starts once this much time has passed since the first: this bounds how
+    /// long one unreachable endpoint can hold up a cycle even when every attempt times out.
+    pub max_elapsed: Duration,
+}
+
+/// The longest `Retry-After` invsync honours; a server asking for more is retried next cycle.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(15),
+            max_elapsed: Duration::from_secs(90),
+        }
+    }
+}
+
+/// One remote endpoint's address and budget, common to sources and targets.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// Service root without a trailing slash (Hako's includes `/v0`).
+    pub base_url: String,
+    /// The account's request budget.
+    pub requests_per_minute: u32,
+}
+
+/// A source of truth.
+#[derive(Debug)]
+pub struct SourceSpec {
+    /// Its name in `[sources.NAME]`.
+    pub name: String,
+    /// Where it lives.
+    pub remote: Remote,
+    /// What kind of service it is, with its own settings.
+    pub kind: SourceKind,
+}
+
+/// Per-service settings of a source.
+#[derive(Debug)]
+pub enum SourceKind {
+    /// Hako `GET /inventory`.
+    Hako {
+        /// The API key (basic-auth user).
+        api_key: SecretString,
+        /// Warehouses to sum; `None` = every warehouse.
+        warehouses: Option<Vec<String>>,
+    },
+    /// Endless Aisles `GET /api/stock`.
+    EndlessAisles {
+        /// The `X-EA-REQUEST-TOKEN`.
+        token: SecretString,
+        /// Canonical SKU = prefix + option id.
+        sku_prefix: String,
+    },
+}
+
+/// A channel to keep in sync.
+#[derive(Debug)]
+pub struct TargetSpec {
+    /// Its name in `[targets.NAME]`.
+    pub name: String,
+    /// Where it lives.
+    pub remote: Remote,
+    /// Indices into [`Config::sources`] whose quantities are summed.
+    pub inputs: Vec<usize>,
+    /// Entities per write request.
+    pub batch_size: usize,
+    /// Subtracted from the sum before it is shown.
+    pub safety_stock: i64,
+    /// The most the target is ever told.
+    pub max_quantity: Option<i64>,
+    /// What kind of service it is, with its own settings.
+    pub kind: TargetKind,
+}
+
+/// Per-service settings of a target.
+#[derive(Debug)]
+pub enum TargetKind {
+    /// Hardtofind `POST /batch`.
+    Hardtofind {
+        /// Login for `POST /authenticate`.
+        username: String,
+        /// Its password.
+        password: SecretString,
+    },
+    /// Hako `PUT`/`POST /inventory`.
+    Hako {
+        /// The API key (basic-auth user).
+        api_key: SecretString,
+        /// The warehouse written to.
+        warehouse: String,
+    },
+}
+
+impl SourceSpec {
+    /// A short word for the kind of service, for logs.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            SourceKind::Hako { .. } => "hako",
+            SourceKind::EndlessAisles { .. } => "endless_aisles",
+        }
+    }
+}
+
+impl TargetSpec {
+    /// A short word for the kind of service, for logs.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            TargetKind::Hardtofind { .. } => "hardtofind",
+            TargetKind::Hako { .. } => "hako",
+        }
+    }
+}
+
+/// Only `daemon.database` (or its default), without validating or reading secrets: what
+/// `status` needs, runnable by an operator who cannot read the service's credential files.
+pub fn database_path(path: &Path) -> Result<PathBuf, ConfigError> {
+    let raw = validate::read(path)?;
+    Ok(raw
+        .daemon
+        .database
+        .unwrap_or_else(|| PathBuf::from(validate::DEFAULT_DATABASE)))
+}
+
+impl Config {
+    /// Reads and validates the configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let raw = validate::read(path)?;
+        validate::validate(path, raw)
+    }
+}
+
+#[cfg(test)]
+mod tests;

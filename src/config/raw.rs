@@ -1,0 +1,127 @@
+//! The configuration file exactly as written: serde types with `deny_unknown_fields`, so a
+//! misspelt key is an error rather than a silently ignored setting. Nothing here is checked
+//! beyond its type; [`super::validate`] turns these into [`super::Config`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// How the daemon itself behaves.
+    pub daemon: RawDaemon,
+    /// The sources of truth, by name (`[sources.NAME]`); typed by `type` in
+    /// [`super::validate`], so that errors inside keep their key path.
+    #[serde(default)]
+    pub sources: BTreeMap<String, config::Value>,
+    /// The channels to keep in sync, by name (`[targets.NAME]`).
+    #[serde(default)]
+    pub targets: BTreeMap<String, config::Value>,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    /// SQLite state file; created with its folder if missing.
+    pub database: Option<PathBuf>,
+    /// Cron expression with seconds: when a sync cycle starts.
+    pub schedule: Option<String>,
+    /// A fixed period between cycle starts, e.g. `"5m"` (instead of `schedule`).
+    pub every: Option<String>,
+    /// Cron expression for cycles that push every SKU, repairing drift.
+    pub full_sync_schedule: Option<String>,
+    /// `"text"` or `"json"`.
+    pub log_format: Option<String>,
+    /// A tracing filter such as `"info"` or `"invsync=debug"`; `RUST_LOG` wins.
+    pub log_level: Option<String>,
+    /// Time limit of one HTTP request, e.g. `"30s"`.
+    pub request_timeout: Option<String>,
+    /// Mass-zero guard: the largest fraction of positive SKUs a cycle may set to 0.
+    pub max_zeroed_fraction: Option<f64>,
+    /// Attempts per request, the first included.
+    pub retry_max_attempts: Option<u32>,
+    /// Wait before the first retry; doubles per retry, with jitter.
+    pub retry_initial_backoff: Option<String>,
+    /// Longest wait between two attempts.
+    pub retry_max_backoff: Option<String>,
+    /// No retry starts once this long has passed since a request's first attempt.
+    pub retry_max_elapsed: Option<String>,
+}
+
+/// `[sources.NAME]`, told apart by `type`.
+#[derive(Debug)]
+pub enum RawSource {
+    /// Hako warehouse inventory.
+    Hako(RawHakoSource),
+    /// Endless Aisles dropship stock.
+    EndlessAisles(RawEndlessAislesSource),
+}
+
+/// `[targets.NAME]`, told apart by `type`.
+#[derive(Debug)]
+pub enum RawTarget {
+    /// Hardtofind variant inventory.
+    Hardtofind(RawHardtofindTarget),
+    /// Hako inventory of one warehouse.
+    Hako(RawHakoTarget),
+}
+
+/// A Hako source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHakoSource {
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub api_key_file: Option<PathBuf>,
+    /// Warehouses whose quantities are summed per SKU; default every warehouse.
+    pub warehouses: Option<Vec<String>>,
+    pub requests_per_minute: Option<u32>,
+}
+
+/// An Endless Aisles source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndlessAislesSource {
+    pub base_url: String,
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
+    /// Prepended to every option id to make the canonical SKU.
+    pub sku_prefix: Option<String>,
+    pub requests_per_minute: Option<u32>,
+}
+
+/// A Hardtofind target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHardtofindTarget {
+    pub base_url: String,
+    pub username: String,
+    pub password: Option<SecretString>,
+    pub password_file: Option<PathBuf>,
+    pub inputs: Vec<String>,
+    pub batch_size: Option<usize>,
+    pub requests_per_minute: Option<u32>,
+    pub safety_stock: Option<i64>,
+    pub max_quantity: Option<i64>,
+}
+
+/// A Hako target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHakoTarget {
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub api_key_file: Option<PathBuf>,
+    /// The warehouse these quantities are written to.
+    pub warehouse: String,
+    pub inputs: Vec<String>,
+    pub batch_size: Option<usize>,
+    pub requests_per_minute: Option<u32>,
+    pub safety_stock: Option<i64>,
+    pub max_quantity: Option<i64>,
+}

@@ -1,0 +1,167 @@
+use std::io::Write as _;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.toml");
+    let mut file = std::fs::File::create(&path).expect("create");
+    file.write_all(text.as_bytes()).expect("write");
+    (dir, path)
+}
+
+const MINIMAL: &str = r#"
+[daemon]
+database = "state/invsync.db"
+every = "5m"
+
+[sources.dropship]
+type = "endless_aisles"
+base_url = "https://app.endlessaisles.io/"
+token = "t0ken"
+sku_prefix = "EA-"
+
+[targets.hardtofind]
+type = "hardtofind"
+base_url = "https://api.hardtofind.com.au"
+username = "seller@example.com"
+password = "pw"
+inputs = ["dropship"]
+"#;
+
+#[test]
+fn a_minimal_file_gets_the_documented_defaults() {
+    let (_dir, path) = write(MINIMAL);
+    let config = Config::load(&path).expect("valid");
+    assert_eq!(
+        config.daemon.trigger,
+        Trigger::Every(Duration::from_secs(300))
+    );
+    assert_eq!(config.daemon.request_timeout, Duration::from_secs(30));
+    assert_eq!(config.daemon.max_zeroed_fraction, 0.25);
+    assert_eq!(config.daemon.log_format, LogFormat::Text);
+    assert_eq!(config.daemon.retry, RetrySettings::default());
+    let source = &config.sources[0];
+    assert_eq!(
+        source.remote.base_url, "https://app.endlessaisles.io",
+        "trailing slash dropped"
+    );
+    assert_eq!(
+        source.remote.requests_per_minute,
+        DEFAULT_REQUESTS_PER_MINUTE
+    );
+    let target = &config.targets[0];
+    assert_eq!(target.inputs, vec![0]);
+    assert_eq!(target.batch_size, DEFAULT_BATCH_SIZE);
+    assert_eq!(target.safety_stock, 0);
+    assert_eq!(target.max_quantity, None);
+}
+
+#[test]
+fn secrets_come_trimmed_from_their_files_and_never_show_in_debug_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_path = dir.path().join("token");
+    std::fs::write(&secret_path, "  canary-token-123\n").expect("write");
+    let text = MINIMAL.replace(
+        "token = \"t0ken\"",
+        &format!("token_file = {:?}", secret_path.display().to_string()),
+    );
+    let (_d, path) = write(&text);
+    let config = Config::load(&path).expect("valid");
+    let SourceKind::EndlessAisles { token, .. } = &config.sources[0].kind else {
+        panic!("endless aisles")
+    };
+    assert_eq!(token.expose_secret(), "canary-token-123");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("canary-token-123"), "{debug}");
+    assert!(!debug.contains("\"pw\""), "{debug}");
+}
+
+#[test]
+fn errors_name_the_file_and_the_key() {
+    let cases = [
+        (
+            MINIMAL.replace("[\"dropship\"]", "[\"dropshp\"]"),
+            "targets.hardtofind.inputs: unknown source \"dropshp\"",
+        ),
+        (
+            MINIMAL.replace("every = \"5m\"", "every = \"5m\"\nscheduel = \"x\""),
+            "daemon",
+        ),
+        (
+            MINIMAL.replace("https://api.hardtofind.com.au", "not a url"),
+            "targets.hardtofind.base_url",
+        ),
+        (
+            MINIMAL.replace(
+                "https://api.hardtofind.com.au",
+                "http://api.hardtofind.com.au",
+            ),
+            "targets.hardtofind.base_url: plain http://",
+        ),
+        (
+            MINIMAL.replace("every = \"5m\"", "every = \"soon\""),
+            "daemon.every",
+        ),
+        (
+            MINIMAL.replace("every = \"5m\"", "schedule = \"every day\""),
+            "daemon.schedule",
+        ),
+        (
+            MINIMAL.replace(
+                "inputs = [\"dropship\"]",
+                "inputs = [\"dropship\"]\nbatch_size = -3",
+            ),
+            "targets.hardtofind.batch_size",
+        ),
+        (
+            MINIMAL.replace("password = \"pw\"", ""),
+            "targets.hardtofind.password: missing",
+        ),
+        (MINIMAL.replace("[daemon]", "[daemon"), "config.toml"),
+    ];
+    for (text, expected) in cases {
+        let (_dir, path) = write(&text);
+        let error = Config::load(&path).expect_err(expected).to_string();
+        assert!(error.contains("config.toml: "), "{error}");
+        assert!(
+            error.contains(expected),
+            "expected {expected:?} in {error:?}"
+        );
+    }
+}
+
+#[test]
+fn a_hako_target_may_not_write_where_its_own_accounts_source_reads() {
+    let text = r#"
+[daemon]
+every = "1m"
+[sources.warehouse]
+type = "hako"
+base_url = "https://api.withhako.com/v0"
+api_key = "k"
+warehouses = ["warehouse-010", "dropship"]
+[targets.hako_dropship]
+type = "hako"
+base_url = "https://api.withhako.com/v0/"
+api_key = "k"
+warehouse = "dropship"
+inputs = ["warehouse"]
+"#;
+    let (_dir, path) = write(text);
+    let error = Config::load(&path).expect_err("feedback loop").to_string();
+    assert!(error.contains("targets.hako_dropship.warehouse"), "{error}");
+    assert!(error.contains("feedback loop"), "{error}");
+    let (_dir, path) = write(&text.replace(", \"dropship\"]", "]"));
+    assert!(
+        Config::load(&path).is_ok(),
+        "reading another warehouse is fine"
+    );
+    let (_dir, path) = write(&text.replace("warehouses = [\"warehouse-010\", \"dropship\"]\n", ""));
+    assert!(
+        Config::load(&path).is_err(),
+        "reading every warehouse includes the target's"
+    );
+}

@@ -1,0 +1,284 @@
+//! One module per remote service, each in the same order: wire types (named as in the seed
+//! documents), authentication, then its source and/or target. They know their service's
+//! requests and answers and nothing of cycles, SQLite, retries or rate limits.
+//!
+//! [`Source`] and [`Target`] dispatch over the kinds with a `match`, so adding a service is
+//! adding a variant and a module.
+
+pub mod endless_aisles;
+pub mod hako;
+pub mod hardtofind;
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, Deserializer, Visitor};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, SourceKind, TargetKind};
+use crate::http::limits::AccountKey;
+use crate::http::{Endpoint, HttpClient, HttpError, Limiters, Meter};
+use secrecy::ExposeSecret;
+
+/// What went wrong talking to a service.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The request failed (after retries).
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The service answered 2xx with a body that does not follow its documented shape.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+    /// The service refused the credentials.
+    #[error("authentication refused: {0}")]
+    Auth(String),
+    /// Something the configuration names does not exist at the service.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl ConnectorError {
+    /// The HTTP status the service answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ConnectorError::Http(e) => e.status().map(|s| s.as_u16()),
+            _ => None,
+        }
+    }
+}
+
+/// One SKU's quantity as a source reported it (several per SKU are summed).
+pub type StockRecord = (String, i64);
+
+/// One SKU to write to a target.
+#[derive(Debug, Clone, Copy)]
+pub struct PushItem<'a> {
+    /// The canonical SKU.
+    pub sku: &'a str,
+    /// The absolute quantity to set.
+    pub quantity: i64,
+    /// Whether the target acknowledged this SKU before (so it exists there).
+    pub known: bool,
+}
+
+/// A source of truth.
+pub enum Source {
+    /// Hako warehouses.
+    Hako(hako::HakoSource),
+    /// Endless Aisles stock.
+    EndlessAisles(endless_aisles::EndlessAislesSource),
+}
+
+impl Source {
+    /// Reads the source completely: every page, every record.
+    pub async fn fetch(&self, meter: &Meter) -> Result<Vec<StockRecord>, ConnectorError> {
+        match self {
+            Source::Hako(s) => s.fetch(meter).await,
+            Source::EndlessAisles(s) => s.fetch(meter).await,
+        }
+    }
+
+    /// Proves the credentials work without changing anything; says what it saw.
+    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        match self {
+            Source::Hako(s) => s.check(meter).await,
+            Source::EndlessAisles(s) => s.check(meter).await,
+        }
+    }
+}
+
+/// A channel to keep in sync.
+pub enum Target {
+    /// Hardtofind variants.
+    Hardtofind(hardtofind::HardtofindTarget),
+    /// One Hako warehouse.
+    Hako(hako::HakoTarget),
+}
+
+impl Target {
+    /// Sets the quantities of one batch; `Ok` only when the service accepted all of it.
+    pub async fn push(&self, meter: &Meter, batch: &[PushItem<'_>]) -> Result<(), ConnectorError> {
+        match self {
+            Target::Hardtofind(t) => t.push(meter, batch).await,
+            Target::Hako(t) => t.push(meter, batch).await,
+        }
+    }
+
+    /// Proves the credentials work without changing anything; says what it saw.
+    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        match self {
+            Target::Hardtofind(t) => t.check(meter).await,
+            Target::Hako(t) => t.check(meter).await,
+        }
+    }
+}
+
+/// Builds every source and target of `config`, endpoints of one account sharing a rate limit.
+pub fn build(
+    config: &Config,
+    cancel: &CancellationToken,
+) -> Result<(Vec<Source>, Vec<Target>), reqwest::Error> {
+    let client = HttpClient::new(config.daemon.request_timeout)?;
+    let source_accounts: Vec<AccountKey> = config
+        .sources
+        .iter()
+        .map(|s| match &s.kind {
+            SourceKind::Hako { api_key, .. } => {
+                AccountKey::new(&s.remote.base_url, &[api_key.expose_secret()])
+            }
+            SourceKind::EndlessAisles { token, .. } => {
+                AccountKey::new(&s.remote.base_url, &[token.expose_secret()])
+            }
+        })
+        .collect();
+    let target_accounts: Vec<AccountKey> = config
+        .targets
+        .iter()
+        .map(|t| match &t.kind {
+            TargetKind::Hardtofind { username, password } => {
+                AccountKey::new(&t.remote.base_url, &[username, password.expose_secret()])
+            }
+            TargetKind::Hako { api_key, .. } => {
+                AccountKey::new(&t.remote.base_url, &[api_key.expose_secret()])
+            }
+        })
+        .collect();
+    let mut limiters = Limiters::default();
+    for (account, source) in source_accounts.iter().zip(&config.sources) {
+        limiters.declare(account, source.remote.requests_per_minute);
+    }
+    for (account, target) in target_accounts.iter().zip(&config.targets) {
+        limiters.declare(account, target.remote.requests_per_minute);
+    }
+    let mut endpoint = |label: String, base_url: &str, account: &AccountKey| {
+        let limiter: Arc<_> = limiters.get(account);
+        Endpoint::new(
+            label,
+            base_url.to_owned(),
+            client.clone(),
+            limiter,
+            config.daemon.retry,
+            cancel.clone(),
+        )
+    };
+    let sources = config
+        .sources
+        .iter()
+        .zip(&source_accounts)
+        .map(|(spec, account)| {
+            let ep = endpoint(
+                format!("source {}", spec.name),
+                &spec.remote.base_url,
+                account,
+            );
+            match &spec.kind {
+                SourceKind::Hako {
+                    api_key,
+                    warehouses,
+                } => Source::Hako(hako::HakoSource::new(
+                    ep,
+                    api_key.clone(),
+                    warehouses.clone(),
+                )),
+                SourceKind::EndlessAisles { token, sku_prefix } => Source::EndlessAisles(
+                    endless_aisles::EndlessAislesSource::new(ep, token.clone(), sku_prefix.clone()),
+                ),
+            }
+        })
+        .collect();
+    let targets = config
+        .targets
+        .iter()
+        .zip(&target_accounts)
+        .map(|(spec, account)| {
+            let ep = endpoint(
+                format!("target {}", spec.name),
+                &spec.remote.base_url,
+                account,
+            );
+            match &spec.kind {
+                TargetKind::Hardtofind { username, password } => Target::Hardtofind(
+                    hardtofind::HardtofindTarget::new(ep, username.clone(), password.clone()),
+                ),
+                TargetKind::Hako { api_key, warehouse } => Target::Hako(hako::HakoTarget::new(
+                    ep,
+                    api_key.clone(),
+                    warehouse.clone(),
+                )),
+            }
+        })
+        .collect();
+    Ok((sources, targets))
+}
+
+/// Parses a 2xx answer body as `T`, naming the service's document shape on failure.
+pub fn parse<'a, T: serde::Deserialize<'a>>(
+    body: &'a [u8],
+    what: &str,
+) -> Result<T, ConnectorError> {
+    serde_json::from_slice(body).map_err(|e| ConnectorError::Malformed(format!("{what}: {e}")))
+}
+
+/// A stock quantity on the wire: a whole number, possibly written as `15.0`; negative values pass
+/// through so the caller can log them before counting them as 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(pub i64);
+
+impl<'de> serde::Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(QuantityVisitor)
+    }
+}
+
+struct QuantityVisitor;
+
+impl Visitor<'_> for QuantityVisitor {
+    type Value = Quantity;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a whole-number quantity")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
+        Ok(Quantity(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
+        i64::try_from(v)
+            .map(Quantity)
+            .map_err(|_| E::custom(format!("quantity {v} is out of range")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            Ok(Quantity(v as i64))
+        } else {
+            Err(E::custom(format!("quantity {v} is not a whole number")))
+        }
+    }
+}
+
+/// Logs a negative quantity and counts it as 0: a source cannot have less than nothing, and
+/// showing 0 never oversells.
+pub fn non_negative(source: &str, sku: &str, quantity: i64) -> i64 {
+    if quantity < 0 {
+        tracing::warn!(source, sku, quantity, "negative quantity counts as 0");
+        0
+    } else {
+        quantity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_are_whole_numbers_and_nothing_else() {
+        let parse = |s: &str| serde_json::from_str::<Quantity>(s).map(|q| q.0);
+        assert_eq!(parse("15").ok(), Some(15));
+        assert_eq!(parse("15.0").ok(), Some(15));
+        assert_eq!(parse("-3").ok(), Some(-3));
+        assert!(parse("1.5").is_err());
+        assert!(parse("\"7\"").is_err());
+        assert!(parse("18446744073709551615").is_err());
+        assert!(parse("null").is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! `invsync run`: cycles on the schedule until shutdown.
+//!
+//! Schedules only *request* a cycle, through a channel of capacity one, and one loop runs them:
+//! cycles never overlap, and ticks that come while a cycle runs collapse into one. Shutdown is a
+//! future passed in; when it completes, no new request starts, the request in flight finishes (or
+//! times out), what was acknowledged is committed, and `run` returns.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use crate::config::{Daemon, Trigger};
+use crate::cycle::{CycleOptions, Engine};
+
+/// Why the daemon could not keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The cron scheduler failed to start.
+    #[error("scheduler: {0}")]
+    Scheduler(#[from] JobSchedulerError),
+}
+
+/// Runs cycles as `daemon` schedules them until `shutdown` completes.
+pub async fn run(
+    mut engine: Engine,
+    daemon: &Daemon,
+    cancel: CancellationToken,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let (ticks, mut next) = mpsc::channel::<()>(1);
+    let full_due = Arc::new(AtomicBool::new(false));
+    let mut scheduler = JobScheduler::new().await?;
+    match &daemon.trigger {
+        Trigger::Schedule(expression) => {
+            scheduler
+                .add(cron_job(expression, ticks.clone(), None)?)
+                .await?;
+        }
+        Trigger::Every(period) => {
+            let (ticks, period) = (ticks.clone(), *period);
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(period);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    interval.tick().await;
+                    if ticks.is_closed() {
+                        return;
+                    }
+                    let _ = ticks.try_send(());
+                }
+            });
+        }
+    }
+    if let Some(expression) = &daemon.full_sync_schedule {
+        scheduler
+            .add(cron_job(expression, ticks.clone(), Some(full_due.clone()))?)
+            .await?;
+    }
+    scheduler.start().await?;
+    drop(ticks);
+    info!(schedule = %describe(&daemon.trigger), full_sync_schedule = daemon.full_sync_schedule.as_deref().unwrap_or("-"), "invsync started");
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            tick = next.recv() => {
+                if tick.is_none() {
+                    break;
+                }
+                let options = CycleOptions { full: full_due.swap(false, Ordering::SeqCst), ..Default::default() };
+                let cycle = engine.run_cycle(options);
+                let mut cycle = std::pin::pin!(cycle);
+                let result = tokio::select! {
+                    result = &mut cycle => result,
+                    () = &mut shutdown => {
+                        info!("shutdown requested; finishing the request in flight");
+                        cancel.cancel();
+                        cycle.await
+                    }
+                };
+                if let Err(e) = result {
+                    error!(error = %e, "cycle failed on the database; the next cycle tries again");
+                }
+                if cancel.is_cancelled() {
+                    break;
+                }
+            }
+        }
+    }
+    cancel.cancel();
+    let _ = scheduler.shutdown().await;
+    info!("invsync stopped");
+    Ok(())
+}
+
+fn cron_job(
+    expression: &str,
+    ticks: mpsc::Sender<()>,
+    full_due: Option<Arc<AtomicBool>>,
+) -> Result<Job, JobSchedulerError> {
+    Job::new_async(expression, move |_, _| {
+        let (ticks, full_due) = (ticks.clone(), full_due.clone());
+        Box::pin(async move {
+            if let Some(flag) = full_due {
+                flag.store(true, Ordering::SeqCst);
+            }
+            let _ = ticks.try_send(());
+        })
+    })
+}
+
+fn describe(trigger: &Trigger) -> String {
+    match trigger {
+        Trigger::Schedule(expression) => expression.clone(),
+        Trigger::Every(period) => format!("every {}", humantime::format_duration(*period)),
+    }
+}

@@ -1,0 +1,289 @@
+//! Everything every connector needs to talk HTTP, decided once: the client (timeouts, user agent,
+//! no redirects, a cap on answer size), the rate limit of each account ([`limits`]), and whether
+//! and how a failed request is tried again ([`retry`]).
+//!
+//! A connector builds its request with [`Endpoint::request`] and sends it with
+//! [`Endpoint::send`]; it never sees a retry or a rate limit.
+
+pub mod limits;
+pub mod retry;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::{Method, StatusCode};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RetrySettings;
+pub use limits::{Limiter, Limiters};
+
+/// The largest answer body invsync reads; a million-SKU stock answer is about 20 MB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+
+/// What went wrong with one request, after retries.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// No answer: connection refused or reset, DNS, TLS, a dropped connection.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// No answer within `request_timeout`.
+    #[error("no answer within the request timeout")]
+    Timeout,
+    /// The service answered with a status that is not a success.
+    #[error("HTTP {status}: {message}")]
+    Status {
+        /// The status code.
+        status: StatusCode,
+        /// The `Retry-After` it asked for, if any.
+        retry_after: Option<Duration>,
+        /// The service's own message (its `error` field, or the start of the body).
+        message: String,
+    },
+    /// The answer was larger than [`MAX_BODY_BYTES`].
+    #[error("answer larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The cap.
+        limit: usize,
+    },
+    /// Shutdown was requested before the request could start.
+    #[error("shutting down")]
+    Cancelled,
+}
+
+impl HttpError {
+    /// The one place that decides whether trying again can help: connection errors, timeouts,
+    /// 429 and 5xx are passing; any other 4xx will fail the same way again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HttpError::Connect(_) | HttpError::Timeout => true,
+            HttpError::Status { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            }
+            HttpError::BodyTooLarge { .. } | HttpError::Cancelled => false,
+        }
+    }
+
+    /// The status code, when the service answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            HttpError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    fn from_reqwest(e: reqwest::Error) -> HttpError {
+        // The URL never carries secrets (they travel in headers), but strip it anyway: the
+        // message is about what failed, the log line already says which endpoint.
+        let e = e.without_url();
+        if e.is_timeout() {
+            HttpError::Timeout
+        } else {
+            HttpError::Connect(error_chain(&e))
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// Requests and retries made on behalf of one source or target in one cycle.
+#[derive(Debug, Default)]
+pub struct Meter {
+    requests: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl Meter {
+    /// Requests sent, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    /// Attempts that were retries.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// The shared HTTP client.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+}
+
+impl HttpClient {
+    /// A client with the given per-request timeout.
+    pub fn new(request_timeout: Duration) -> Result<HttpClient, reqwest::Error> {
+        let inner = reqwest::Client::builder()
+            .user_agent(concat!("invsync/", env!("CARGO_PKG_VERSION")))
+            .timeout(request_timeout)
+            .connect_timeout(request_timeout.min(Duration::from_secs(10)))
+            // An API answer never needs a redirect; following one could carry credentials to
+            // another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(HttpClient { inner })
+    }
+}
+
+/// One remote account as seen by one source or target: where it is, its shared rate limit,
+/// and the retry policy.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// For log lines: `source warehouse`, `target hardtofind`.
+    pub label: String,
+    base_url: String,
+    client: HttpClient,
+    limiter: Arc<Limiter>,
+    retry: RetrySettings,
+    cancel: CancellationToken,
+}
+
+impl Endpoint {
+    /// An endpoint at `base_url` (no trailing slash).
+    pub fn new(
+        label: String,
+        base_url: String,
+        client: HttpClient,
+        limiter: Arc<Limiter>,
+        retry: RetrySettings,
+        cancel: CancellationToken,
+    ) -> Endpoint {
+        Endpoint {
+            label,
+            base_url,
+            client,
+            limiter,
+            retry,
+            cancel,
+        }
+    }
+
+    /// Starts a request to `base_url` + `path`.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .inner
+            .request(method, format!("{}{}", self.base_url, path))
+    }
+
+    /// Sends a request, waiting on the account's rate limit before every attempt and retrying
+    /// what [`HttpError::is_retryable`] allows. `build` makes a fresh request per attempt.
+    pub async fn send(
+        &self,
+        meter: &Meter,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Bytes, HttpError> {
+        let attempt = || async {
+            if self.cancel.is_cancelled() {
+                return Err(HttpError::Cancelled);
+            }
+            self.limiter.until_ready().await;
+            meter.requests.fetch_add(1, Ordering::Relaxed);
+            self.attempt(build()).await
+        };
+        retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
+            meter.retries.fetch_add(1, Ordering::Relaxed);
+        })
+        .await
+    }
+
+    async fn attempt(&self, request: reqwest::RequestBuilder) -> Result<Bytes, HttpError> {
+        let mut response = request.send().await.map_err(HttpError::from_reqwest)?;
+        let status = response.status();
+        let retry_after = retry::retry_after(response.headers());
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(HttpError::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(HttpError::from_reqwest)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(HttpError::BodyTooLarge {
+                    limit: MAX_BODY_BYTES,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status.is_success() {
+            return Ok(body.freeze());
+        }
+        Err(HttpError::Status {
+            status,
+            retry_after,
+            message: remote_message(&body),
+        })
+    }
+}
+
+/// The service's own words about an error: its JSON `error` (or `message`) field, else the
+/// start of the body, on one line and cut short.
+pub fn remote_message(body: &[u8]) -> String {
+    const MAX: usize = 300;
+    let from_json = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            ["error", "message"].iter().find_map(|k| {
+                v.get(k)
+                    .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+            })
+        });
+    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    match one_line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_passing_failures_are_retryable() {
+        let status = |code: u16| HttpError::Status {
+            status: StatusCode::from_u16(code).expect("valid code"),
+            retry_after: None,
+            message: String::new(),
+        };
+        assert!(status(429).is_retryable());
+        assert!(status(500).is_retryable());
+        assert!(status(503).is_retryable());
+        assert!(!status(400).is_retryable());
+        assert!(!status(401).is_retryable());
+        assert!(!status(404).is_retryable());
+        assert!(HttpError::Timeout.is_retryable());
+        assert!(HttpError::Connect("reset".into()).is_retryable());
+        assert!(!HttpError::BodyTooLarge { limit: 1 }.is_retryable());
+    }
+
+    #[test]
+    fn the_remote_message_comes_from_the_error_field_or_the_body() {
+        assert_eq!(
+            remote_message(br#"{"error":"Invalid credentials"}"#),
+            "Invalid credentials"
+        );
+        assert_eq!(
+            remote_message(b"<html>\n  Bad   Gateway</html>"),
+            "<html> Bad Gateway</html>"
+        );
+        assert_eq!(remote_message(b""), "(empty body)");
+        assert!(remote_message(&[b'x'; 1000]).ends_with('…'));
+    }
+}

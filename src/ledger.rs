@@ -1,0 +1,182 @@
+//! The in-memory picture of every quantity invsync knows, shaped so that a cycle over a million
+//! SKUs is a scan of flat arrays rather than a million hash maps' worth of allocations.
+//!
+//! Every SKU name is interned once in a [`SkuTable`] and known by its [`SkuId`] from then on
+//! (the same id as in the database's `skus` table). A [`Column`] holds one quantity per SKU id for
+//! one source snapshot or one target's acknowledged quantities.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+/// A SKU's index in the [`SkuTable`] and its `skus.id` in the database.
+pub type SkuId = u32;
+
+/// Every SKU name seen, each stored once in one string arena.
+#[derive(Default)]
+pub struct SkuTable {
+    arena: String,
+    /// `ends[id]` is where name `id` ends in `arena`; it starts where `id - 1` ends.
+    ends: Vec<usize>,
+    index: HashTable<SkuId>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl std::fmt::Debug for SkuTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SkuTable")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl SkuTable {
+    /// How many SKUs are known.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether no SKU is known.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The name of `id`.
+    pub fn name(&self, id: SkuId) -> &str {
+        let id = id as usize;
+        let start = if id == 0 { 0 } else { self.ends[id - 1] };
+        &self.arena[start..self.ends[id]]
+    }
+
+    /// The id of `name`, if known.
+    pub fn get(&self, name: &str) -> Option<SkuId> {
+        let hash = self.hasher.hash_one(name);
+        self.index.find(hash, |&id| self.name(id) == name).copied()
+    }
+
+    /// The id of `name`, adding it if new.
+    pub fn intern(&mut self, name: &str) -> SkuId {
+        if let Some(id) = self.get(name) {
+            return id;
+        }
+        self.push(name)
+    }
+
+    /// Appends `name` as the next id without looking it up (loading from the database, where
+    /// names are unique already).
+    pub fn push(&mut self, name: &str) -> SkuId {
+        let id = SkuId::try_from(self.ends.len()).expect("fewer than 4 billion SKUs");
+        self.arena.push_str(name);
+        self.ends.push(self.arena.len());
+        let hash = self.hasher.hash_one(name);
+        let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
+        self.index.insert_unique(hash, id, |&other| {
+            let other = other as usize;
+            let start = if other == 0 { 0 } else { ends[other - 1] };
+            hasher.hash_one(&arena[start..ends[other]])
+        });
+        id
+    }
+}
+
+/// One quantity per SKU id, or nothing for a SKU this column has never had.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Column {
+    values: Vec<i64>,
+}
+
+/// Marks a SKU the column has no quantity for (quantities are never negative).
+const ABSENT: i64 = -1;
+
+impl Column {
+    /// The quantity of `id`, if the column has one.
+    pub fn get(&self, id: SkuId) -> Option<i64> {
+        match self.values.get(id as usize) {
+            Some(&q) if q != ABSENT => Some(q),
+            _ => None,
+        }
+    }
+
+    /// Sets the quantity of `id` (negative quantities are stored as 0).
+    pub fn set(&mut self, id: SkuId, quantity: i64) {
+        let id = id as usize;
+        if id >= self.values.len() {
+            self.values.resize(id + 1, ABSENT);
+        }
+        self.values[id] = quantity.max(0);
+    }
+
+    /// Adds to the quantity of `id` (summing a SKU held in several warehouses).
+    pub fn add(&mut self, id: SkuId, quantity: i64) {
+        let sum = self.get(id).unwrap_or(0).saturating_add(quantity.max(0));
+        self.set(id, sum);
+    }
+
+    /// Every `(id, quantity)` present, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (SkuId, i64)> + '_ {
+        self.values
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| **q != ABSENT)
+            .map(|(id, q)| (id as SkuId, *q))
+    }
+
+    /// How many SKUs have a quantity.
+    pub fn count(&self) -> usize {
+        self.values.iter().filter(|q| **q != ABSENT).count()
+    }
+
+    /// One past the highest id this column has room for.
+    pub fn width(&self) -> usize {
+        self.values.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interned_names_come_back_by_id_and_by_name() {
+        let mut skus = SkuTable::default();
+        let a = skus.intern("EA-24752");
+        let b = skus.intern("hk-001");
+        assert_eq!(skus.intern("EA-24752"), a);
+        assert_ne!(a, b);
+        assert_eq!(skus.name(a), "EA-24752");
+        assert_eq!(skus.name(b), "hk-001");
+        assert_eq!(skus.get("hk-001"), Some(b));
+        assert_eq!(skus.get("nope"), None);
+        assert_eq!(skus.len(), 2);
+    }
+
+    #[test]
+    fn many_names_survive_the_index_growing() {
+        let mut skus = SkuTable::default();
+        for i in 0..10_000 {
+            assert_eq!(skus.intern(&format!("SKU-{i}")), i);
+        }
+        for i in (0..10_000).step_by(997) {
+            assert_eq!(skus.get(&format!("SKU-{i}")), Some(i));
+            assert_eq!(skus.name(i), format!("SKU-{i}"));
+        }
+    }
+
+    #[test]
+    fn a_column_tells_absent_from_zero_and_sums_additions() {
+        let mut column = Column::default();
+        assert_eq!(column.get(3), None);
+        column.set(3, 0);
+        assert_eq!(column.get(3), Some(0));
+        column.add(5, 4);
+        column.add(5, 6);
+        assert_eq!(column.get(5), Some(10));
+        column.set(1, -7);
+        assert_eq!(column.get(1), Some(0));
+        assert_eq!(
+            column.iter().collect::<Vec<_>>(),
+            vec![(1, 0), (3, 0), (5, 10)]
+        );
+        assert_eq!(column.count(), 3);
+    }
+}

@@ -1,0 +1,202 @@
+//! What each target should show, what it must be told, and whether telling it is safe. Pure
+//! functions over [`Column`]s: no I/O, so every rule here is unit-tested directly.
+
+use crate::ledger::{Column, SkuId};
+
+/// A target's rules for turning its inputs' sum into the quantity it shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules {
+    /// Subtracted from the sum.
+    pub safety_stock: i64,
+    /// The most the target is ever told.
+    pub max_quantity: Option<i64>,
+}
+
+/// One SKU to push: what the target last acknowledged (`None`: never told) and what it should show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// The SKU.
+    pub sku: SkuId,
+    /// The acknowledged quantity, if any.
+    pub old: Option<i64>,
+    /// The quantity to push.
+    pub new: i64,
+}
+
+/// The quantity a target should show for `sku`: the sum of its inputs' quantities, minus the
+/// safety stock, floored at 0, capped at the maximum. `None` when no input has ever reported it.
+pub fn desired(inputs: &[&Column], sku: SkuId, rules: Rules) -> Option<i64> {
+    let mut known = false;
+    let mut sum: i64 = 0;
+    for input in inputs {
+        if let Some(q) = input.get(sku) {
+            known = true;
+            sum = sum.saturating_add(q);
+        }
+    }
+    known.then(|| {
+        let shown = sum.saturating_sub(rules.safety_stock).max(0);
+        rules.max_quantity.map_or(shown, |cap| shown.min(cap))
+    })
+}
+
+/// Every SKU whose desired quantity differs from the acknowledged one (all of them, when `full`).
+///
+/// A SKU no input knows but the target acknowledged (an input was removed from the
+/// configuration) should show 0, by the same sum. Creates (never acknowledged) come after updates,
+/// so batches stay of one kind where a target treats the two differently.
+pub fn plan(inputs: &[&Column], acked: &Column, rules: Rules, full: bool) -> Vec<Change> {
+    let width = inputs
+        .iter()
+        .map(|c| c.width())
+        .chain([acked.width()])
+        .max()
+        .unwrap_or(0);
+    let mut updates = Vec::new();
+    let mut creates = Vec::new();
+    for sku in 0..width as SkuId {
+        let old = acked.get(sku);
+        let new = match (desired(inputs, sku, rules), old) {
+            (Some(q), _) => q,
+            (None, Some(_)) => 0,
+            (None, None) => continue,
+        };
+        if full || old != Some(new) {
+            let change = Change { sku, old, new };
+            if old.is_some() {
+                updates.push(change)
+            } else {
+                creates.push(change)
+            }
+        }
+    }
+    updates.extend(creates);
+    updates
+}
+
+/// The mass-zero guard tripped: the plan would zero too much of what the target shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MassZero {
+    /// SKUs the plan sets from positive to 0.
+    pub zeroed: usize,
+    /// SKUs with a positive acknowledged quantity now.
+    pub positive: usize,
+}
+
+/// SKUs fewer than this are never held: a small shop selling out is normal.
+pub const MASS_ZERO_MIN_SKUS: usize = 10;
+
+/// Whether `changes` would set to 0 more than `max_fraction` of the SKUs the target shows as
+/// positive (and at least [`MASS_ZERO_MIN_SKUS`]). An empty or truncated source answer looks
+/// exactly like that, and must never wipe a shop's stock.
+pub fn mass_zero(changes: &[Change], acked: &Column, max_fraction: f64) -> Option<MassZero> {
+    let zeroed = changes
+        .iter()
+        .filter(|c| c.new == 0 && c.old.is_some_and(|q| q > 0))
+        .count();
+    if zeroed < MASS_ZERO_MIN_SKUS {
+        return None;
+    }
+    let positive = acked.iter().filter(|(_, q)| *q > 0).count();
+    (zeroed as f64 > max_fraction * positive as f64).then_some(MassZero { zeroed, positive })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(pairs: &[(SkuId, i64)]) -> Column {
+        let mut c = Column::default();
+        for &(id, q) in pairs {
+            c.set(id, q);
+        }
+        c
+    }
+
+    #[test]
+    fn the_desired_quantity_sums_inputs_then_applies_safety_stock_floor_and_cap() {
+        let warehouse = column(&[(0, 10), (1, 1), (2, 300)]);
+        let dropship = column(&[(0, 5), (2, 400)]);
+        let inputs = [&warehouse, &dropship];
+        let rules = Rules {
+            safety_stock: 2,
+            max_quantity: Some(500),
+        };
+        assert_eq!(desired(&inputs, 0, rules), Some(13));
+        assert_eq!(desired(&inputs, 1, rules), Some(0), "1 - 2 is floored at 0");
+        assert_eq!(desired(&inputs, 2, rules), Some(500), "698 is capped");
+        assert_eq!(desired(&inputs, 3, rules), None);
+    }
+
+    #[test]
+    fn only_differences_are_planned_and_creates_come_last() {
+        let source = column(&[(0, 5), (1, 7), (2, 9), (3, 0)]);
+        let acked = column(&[(0, 5), (1, 6), (4, 3)]);
+        let changes = plan(&[&source], &acked, Rules::default(), false);
+        assert_eq!(
+            changes,
+            vec![
+                Change {
+                    sku: 1,
+                    old: Some(6),
+                    new: 7
+                },
+                Change {
+                    sku: 4,
+                    old: Some(3),
+                    new: 0
+                },
+                Change {
+                    sku: 2,
+                    old: None,
+                    new: 9
+                },
+                Change {
+                    sku: 3,
+                    old: None,
+                    new: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_plan_repeats_every_sku() {
+        let source = column(&[(0, 5), (1, 7)]);
+        let acked = column(&[(0, 5), (1, 7)]);
+        assert!(plan(&[&source], &acked, Rules::default(), false).is_empty());
+        assert_eq!(plan(&[&source], &acked, Rules::default(), true).len(), 2);
+    }
+
+    #[test]
+    fn zeroing_most_of_a_catalogue_trips_the_guard_but_a_few_sell_outs_do_not() {
+        let acked = column(&(0..40).map(|i| (i, 5)).collect::<Vec<_>>());
+        let zero = |n: u32| {
+            (0..n)
+                .map(|i| Change {
+                    sku: i,
+                    old: Some(5),
+                    new: 0,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            mass_zero(&zero(10), &acked, 0.25),
+            None,
+            "10 of 40 is exactly 25%"
+        );
+        assert_eq!(
+            mass_zero(&zero(11), &acked, 0.25),
+            Some(MassZero {
+                zeroed: 11,
+                positive: 40
+            })
+        );
+        let small = column(&(0..12).map(|i| (i, 5)).collect::<Vec<_>>());
+        assert_eq!(
+            mass_zero(&zero(9), &small, 0.25),
+            None,
+            "fewer than 10 SKUs never trip it"
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! What a cycle did, in one value: the source of the cycle's summary log line, of `once`'s exit
+//! status and dry-run plan, and of the cycle's row in the database.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// How one source's fetch went.
+#[derive(Debug, Clone)]
+pub struct SourceReport {
+    /// `[sources.NAME]`.
+    pub name: String,
+    /// SKUs in the complete fetch and how many changed, or why it failed.
+    pub outcome: Result<SourceCounts, String>,
+    /// Requests made, retries included.
+    pub requests: u64,
+    /// Retries.
+    pub retries: u64,
+}
+
+/// A successful fetch's numbers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceCounts {
+    /// SKUs the source reported.
+    pub skus: usize,
+    /// SKUs whose snapshot quantity changed (absent ones going to 0 included).
+    pub changed: usize,
+}
+
+/// How one target's cycle ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetState {
+    /// Every planned change was acknowledged (or, in a dry run, planned).
+    InSync,
+    /// The mass-zero guard held it: nothing was pushed.
+    Held {
+        /// SKUs the plan would have zeroed.
+        zeroed: usize,
+        /// SKUs positive at the target.
+        positive: usize,
+    },
+    /// An input's fetch failed, so its quantities are unknown this cycle.
+    Skipped {
+        /// The failed inputs.
+        sources: Vec<String>,
+    },
+    /// Some changes could not be pushed.
+    Failed {
+        /// The last error.
+        error: String,
+    },
+    /// Shutdown came before every batch was pushed.
+    Interrupted,
+}
+
+impl TargetState {
+    /// A word for logs and the database.
+    pub fn word(&self) -> &'static str {
+        match self {
+            TargetState::InSync => "in_sync",
+            TargetState::Held { .. } => "held",
+            TargetState::Skipped { .. } => "skipped",
+            TargetState::Failed { .. } => "failed",
+            TargetState::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// How one target's cycle went.
+#[derive(Debug, Clone)]
+pub struct TargetReport {
+    /// `[targets.NAME]`.
+    pub name: String,
+    /// How it ended.
+    pub state: TargetState,
+    /// Changes planned.
+    pub planned: usize,
+    /// SKUs pushed and acknowledged.
+    pub pushed: usize,
+    /// SKUs whose batch failed.
+    pub failures: usize,
+    /// Requests made, retries included.
+    pub requests: u64,
+    /// Retries.
+    pub retries: u64,
+}
+
+/// One line of a dry run's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanLine {
+    /// The target.
+    pub target: String,
+    /// The SKU.
+    pub sku: String,
+    /// Acknowledged now, if ever.
+    pub old: Option<i64>,
+    /// What would be pushed.
+    pub new: i64,
+}
+
+/// Everything one cycle did.
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    /// The cycle's id (its row in `cycles`).
+    pub id: i64,
+    /// Wall time.
+    pub duration: Duration,
+    /// Per source.
+    pub sources: Vec<SourceReport>,
+    /// Per target.
+    pub targets: Vec<TargetReport>,
+    /// A dry run's planned changes (empty otherwise).
+    pub plan: Vec<PlanLine>,
+}
+
+impl CycleReport {
+    /// Whether every target ended in sync: `once` exits 0 only then.
+    pub fn all_in_sync(&self) -> bool {
+        self.targets.iter().all(|t| t.state == TargetState::InSync)
+    }
+
+    /// `ok` when every target is in sync, `failed` when none is, `partial` otherwise.
+    pub fn outcome(&self) -> &'static str {
+        let in_sync = self
+            .targets
+            .iter()
+            .filter(|t| t.state == TargetState::InSync)
+            .count();
+        match in_sync {
+            n if n == self.targets.len() => "ok",
+            0 => "failed",
+            _ => "partial",
+        }
+    }
+
+    /// Per target `name(state pushed=… requests=… retries=… failures=…)`, space separated: the
+    /// `targets` field of the summary line.
+    pub fn targets_field(&self) -> String {
+        let mut out = String::new();
+        for t in &self.targets {
+            let _ = write!(
+                out,
+                "{}{}(state={} pushed={} requests={} retries={} failures={})",
+                if out.is_empty() { "" } else { " " },
+                t.name,
+                t.state.word(),
+                t.pushed,
+                t.requests,
+                t.retries,
+                t.failures
+            );
+        }
+        out
+    }
+
+    /// Per source `name(skus=… changed=… requests=…)` or `name(failed)`.
+    pub fn sources_field(&self) -> String {
+        let mut out = String::new();
+        for s in &self.sources {
+            let sep = if out.is_empty() { "" } else { " " };
+            let _ = match &s.outcome {
+                Ok(c) => write!(
+                    out,
+                    "{sep}{}(skus={} changed={} requests={})",
+                    s.name, c.skus, c.changed, s.requests
+                ),
+                Err(_) => write!(out, "{sep}{}(failed requests={})", s.name, s.requests),
+            };
+        }
+        out
+    }
+
+    /// SKUs pushed over all targets.
+    pub fn pushed(&self) -> usize {
+        self.targets.iter().map(|t| t.pushed).sum()
+    }
+}

@@ -1,0 +1,417 @@
+//! Simulator of the Hardtofind API: `POST /authenticate` issuing
+//! JWT-shaped tokens, `GET /info` and `POST /batch` variant inventory
+//! updates (unknown SKUs silently ignored).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::server::{Handler, Server, SimRequest, SimResponse, fail};
+
+/// The `person.id` / JWT `sub` of the simulated seller.
+const PERSON_ID: &str = "111";
+
+/// Configuration of a [`HardtofindSim`].
+#[derive(Debug, Clone)]
+pub struct HardtofindSimConfig {
+    /// User name `POST /authenticate` accepts.
+    pub username: String,
+    /// Password `POST /authenticate` accepts.
+    pub password: String,
+    /// How long an issued token stays valid.
+    pub token_lifetime: Duration,
+    /// SKUs of the variants that exist (inventory 0 at start).
+    pub catalogue: Vec<String>,
+}
+
+impl Default for HardtofindSimConfig {
+    fn default() -> Self {
+        HardtofindSimConfig {
+            username: "seller@example.com".to_string(),
+            password: "correct horse battery staple".to_string(),
+            token_lifetime: Duration::from_secs(15 * 60),
+            catalogue: Vec::new(),
+        }
+    }
+}
+
+struct Token {
+    issued: SystemTime,
+    expires: SystemTime,
+}
+
+#[derive(Default)]
+struct Inner {
+    tokens: HashMap<String, Token>,
+    variants: HashMap<String, i64>,
+    authentications: usize,
+    unauthorized: usize,
+    batches: Vec<Vec<(String, i64)>>,
+}
+
+struct State {
+    username: String,
+    password: String,
+    token_lifetime: Duration,
+    inner: Mutex<Inner>,
+}
+
+fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+fn parse_body(request: &SimRequest) -> Result<Value, SimResponse> {
+    serde_json::from_slice(&request.body)
+        .or_else(|e| fail(400, format!("Request body must be valid JSON: {e}")))
+}
+
+/// The validated `(sku, inventory)` pairs of a `POST /batch` body.
+fn parse_batch(body: &Value) -> Result<Vec<(String, i64)>, SimResponse> {
+    if body.get("action").and_then(Value::as_str) != Some("update") {
+        return fail(400, "Unsupported action; expected \"update\"");
+    }
+    if body.get("entity_type").and_then(Value::as_str) != Some("variant") {
+        return fail(400, "Unsupported entity_type; expected \"variant\"");
+    }
+    let Some(entities) = body.get("entities").and_then(Value::as_array) else {
+        return fail(400, "entities must be an array");
+    };
+    let mut parsed = Vec::with_capacity(entities.len());
+    for (i, entity) in entities.iter().enumerate() {
+        let Some(sku) = entity.get("sku").and_then(Value::as_str) else {
+            return fail(400, format!("entities[{i}].sku must be a string"));
+        };
+        let inventory = entity.get("inventory").and_then(Value::as_u64);
+        let Some(inventory) = inventory.and_then(|n| i64::try_from(n).ok()) else {
+            let message = format!("entities[{i}].inventory must be a non-negative integer");
+            return fail(400, message);
+        };
+        parsed.push((sku.to_string(), inventory));
+    }
+    Ok(parsed)
+}
+
+impl State {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn authenticate(&self, request: &SimRequest) -> Result<SimResponse, SimResponse> {
+        let body = parse_body(request)?;
+        let field = |name: &str| body.get(name).and_then(Value::as_str);
+        let (Some(username), Some(password)) = (field("username"), field("password")) else {
+            return fail(400, "username and password are required");
+        };
+        if username != self.username || password != self.password {
+            return fail(401, "Invalid credentials");
+        }
+        let issued = SystemTime::now();
+        let expires = issued + self.token_lifetime;
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let claims = json!({"sub": PERSON_ID, "iat": unix_secs(issued), "exp": unix_secs(expires)});
+        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let signature = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let token = format!("{header}.{claims}.{signature}");
+        let mut inner = self.lock();
+        inner
+            .tokens
+            .insert(token.clone(), Token { issued, expires });
+        inner.authentications += 1;
+        let answer = json!({"person": {"id": PERSON_ID, "role": "seller"}, "token": token});
+        Ok(SimResponse::json(200, &answer))
+    }
+
+    /// Issue and expiry times of the request's token, if it is valid now.
+    fn token(&self, request: &SimRequest) -> Result<(SystemTime, SystemTime), SimResponse> {
+        let inner = self.lock();
+        let token = request.header("x-auth-token").map(str::trim);
+        match token.and_then(|t| inner.tokens.get(t)) {
+            Some(t) if SystemTime::now() < t.expires => Ok((t.issued, t.expires)),
+            _ => fail(401, "Token expired or invalid"),
+        }
+    }
+
+    fn info(&self, request: &SimRequest) -> Result<SimResponse, SimResponse> {
+        let (issued, expires) = self.token(request)?;
+        let answer = json!({
+            "user_id": 111,
+            "seller_account_id": 222,
+            "created": humantime::format_rfc3339_seconds(issued).to_string(),
+            "expires": humantime::format_rfc3339_seconds(expires).to_string(),
+            "roles": ["seller"],
+        });
+        Ok(SimResponse::json(200, &answer))
+    }
+
+    fn batch(&self, request: &SimRequest) -> Result<SimResponse, SimResponse> {
+        self.token(request)?;
+        let entities = parse_batch(&parse_body(request)?)?;
+        let mut inner = self.lock();
+        let mut updated = 0;
+        for (sku, inventory) in &entities {
+            if let Some(current) = inner.variants.get_mut(sku) {
+                (*current, updated) = (*inventory, updated + 1);
+            }
+        }
+        let answer = json!({"updated": updated, "ignored": entities.len() - updated});
+        inner.batches.push(entities);
+        Ok(SimResponse::json(200, &answer))
+    }
+}
+
+impl Handler for State {
+    fn handle(&self, request: &SimRequest) -> SimResponse {
+        let result = match (request.method.as_str(), request.path.trim_end_matches('/')) {
+            ("POST", "/authenticate") => self.authenticate(request),
+            ("GET", "/info") => self.info(request),
+            ("POST", "/batch") => self.batch(request),
+            (_, "/authenticate" | "/info" | "/batch") => fail(405, "Method not allowed"),
+            _ => fail(404, "Not found"),
+        };
+        let response = result.unwrap_or_else(|error| error);
+        if response.status == 401 {
+            self.lock().unauthorized += 1;
+        }
+        response
+    }
+}
+
+/// A running Hardtofind simulator; base URL `http://127.0.0.1:PORT`.
+#[derive(Clone)]
+pub struct HardtofindSim {
+    server: Server,
+    state: Arc<State>,
+}
+
+super::common_methods!(HardtofindSim);
+
+impl HardtofindSim {
+    /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.
+    pub async fn start(config: HardtofindSimConfig) -> std::io::Result<HardtofindSim> {
+        let inner = Inner {
+            variants: config.catalogue.into_iter().map(|sku| (sku, 0)).collect(),
+            ..Inner::default()
+        };
+        let state = Arc::new(State {
+            username: config.username,
+            password: config.password,
+            token_lifetime: config.token_lifetime,
+            inner: Mutex::new(inner),
+        });
+        let server = Server::start(state.clone()).await?;
+        Ok(HardtofindSim { server, state })
+    }
+
+    /// Base URL without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// The user name the simulator accepts.
+    pub fn username(&self) -> &str {
+        &self.state.username
+    }
+
+    /// The password the simulator accepts.
+    pub fn password(&self) -> &str {
+        &self.state.password
+    }
+
+    /// Add a variant to the catalogue (inventory 0; no-op if it exists).
+    pub fn add_variant(&self, sku: &str) {
+        self.state
+            .lock()
+            .variants
+            .entry(sku.to_string())
+            .or_insert(0);
+    }
+
+    /// Add several variants to the catalogue (see [`HardtofindSim::add_variant`]).
+    pub fn add_variants<S: Into<String>>(&self, skus: impl IntoIterator<Item = S>) {
+        let mut inner = self.state.lock();
+        for sku in skus {
+            inner.variants.entry(sku.into()).or_insert(0);
+        }
+    }
+
+    /// Set a variant's inventory, adding the variant if needed.
+    pub fn set_inventory(&self, sku: &str, inventory: i64) {
+        self.state
+            .lock()
+            .variants
+            .insert(sku.to_string(), inventory);
+    }
+
+    /// A variant's inventory; `None` if the SKU is not in the catalogue.
+    pub fn inventory(&self, sku: &str) -> Option<i64> {
+        self.state.lock().variants.get(sku).copied()
+    }
+
+    /// SKU → inventory of every variant in the catalogue.
+    pub fn inventories(&self) -> HashMap<String, i64> {
+        self.state.lock().variants.clone()
+    }
+
+    /// Make every token issued so far expire now.
+    pub fn expire_all_tokens(&self) {
+        let now = SystemTime::now();
+        let mut inner = self.state.lock();
+        inner
+            .tokens
+            .values_mut()
+            .for_each(|t| t.expires = t.expires.min(now));
+    }
+
+    /// Successful `POST /authenticate` calls.
+    pub fn authentications(&self) -> usize {
+        self.state.lock().authentications
+    }
+
+    /// The entities (SKU, inventory) of each batch answered 2xx, in order,
+    /// including SKUs that were ignored.
+    pub fn batches(&self) -> Vec<Vec<(String, i64)>> {
+        self.state.lock().batches.clone()
+    }
+
+    /// Forget the recorded batches.
+    pub fn clear_batches(&self) {
+        self.state.lock().batches.clear();
+    }
+
+    /// 401 answers given by the simulator itself (not by injected faults).
+    pub fn unauthorized_count(&self) -> usize {
+        self.state.lock().unauthorized
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sim(catalogue: &[&str]) -> HardtofindSim {
+        let config = HardtofindSimConfig {
+            catalogue: catalogue.iter().map(|s| s.to_string()).collect(),
+            ..HardtofindSimConfig::default()
+        };
+        HardtofindSim::start(config).await.expect("start")
+    }
+
+    async fn call(
+        sim: &HardtofindSim,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .request(method, format!("{}{path}", sim.base_url()))
+            .header("X-Auth-Token", token)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON answer"))
+    }
+
+    async fn login(sim: &HardtofindSim) -> String {
+        let credentials = json!({"username": sim.username(), "password": sim.password()});
+        let (status, answer) =
+            call(sim, reqwest::Method::POST, "/authenticate", "", credentials).await;
+        assert_eq!((status, &answer["person"]["role"]), (200, &json!("seller")));
+        answer["token"].as_str().expect("a token").to_string()
+    }
+
+    #[tokio::test]
+    async fn hardtofind_issues_a_jwt_and_describes_it() {
+        let sim = sim(&[]).await;
+        let token = login(&sim).await;
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("base64"))
+                .expect("JSON");
+        assert_eq!(claims["sub"], PERSON_ID);
+        let lifetime = claims["exp"]
+            .as_u64()
+            .zip(claims["iat"].as_u64())
+            .map(|(e, i)| e - i);
+        assert_eq!(lifetime, Some(900));
+        let (status, info) = call(&sim, reqwest::Method::GET, "/info", &token, json!({})).await;
+        assert_eq!(
+            (status, &info["user_id"], &info["roles"]),
+            (200, &json!(111), &json!(["seller"]))
+        );
+        assert!(info["expires"].as_str().is_some_and(|e| e.ends_with('Z')));
+        let wrong = json!({"username": sim.username(), "password": "nope"});
+        let (status, answer) = call(&sim, reqwest::Method::POST, "/authenticate", "", wrong).await;
+        assert_eq!(
+            (status, answer),
+            (401, json!({"error": "Invalid credentials"}))
+        );
+        assert_eq!((sim.authentications(), sim.unauthorized_count()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn hardtofind_rejects_an_expired_token() {
+        let sim = sim(&["A"]).await;
+        let token = login(&sim).await;
+        sim.expire_all_tokens();
+        let batch = json!({"action": "update", "entity_type": "variant", "entities": [{"sku": "A", "inventory": 1}]});
+        let (status, answer) = call(&sim, reqwest::Method::POST, "/batch", &token, batch).await;
+        assert_eq!(
+            (status, answer),
+            (401, json!({"error": "Token expired or invalid"}))
+        );
+        let (status, _) = call(&sim, reqwest::Method::GET, "/info", "made-up", json!({})).await;
+        assert_eq!(
+            (status, sim.unauthorized_count(), sim.inventory("A")),
+            (401, 2, Some(0))
+        );
+    }
+
+    #[tokio::test]
+    async fn hardtofind_ignores_unknown_skus() {
+        let sim = sim(&["A", "B"]).await;
+        let token = login(&sim).await;
+        let entities = json!([{"sku": "A", "inventory": 5}, {"sku": "X", "inventory": 3}]);
+        let batch = json!({"action": "update", "entity_type": "variant", "entities": entities});
+        let (status, answer) = call(&sim, reqwest::Method::POST, "/batch", &token, batch).await;
+        assert_eq!((status, answer), (200, json!({"updated": 1, "ignored": 1})));
+        assert_eq!(
+            (sim.inventory("A"), sim.inventory("B"), sim.inventory("X")),
+            (Some(5), Some(0), None)
+        );
+        assert_eq!(
+            sim.batches(),
+            vec![vec![("A".to_string(), 5), ("X".to_string(), 3)]]
+        );
+    }
+
+    #[tokio::test]
+    async fn hardtofind_rejects_malformed_batches_without_applying_any() {
+        let sim = sim(&["A"]).await;
+        let token = login(&sim).await;
+        let good = json!({"sku": "A", "inventory": 5});
+        for (action, entity_type, bad) in [
+            ("delete", "variant", json!({"sku": "A", "inventory": 1})),
+            ("update", "product", json!({"sku": "A", "inventory": 1})),
+            ("update", "variant", json!({"sku": "A", "inventory": -1})),
+            ("update", "variant", json!({"sku": "A", "inventory": "7"})),
+            ("update", "variant", json!({"inventory": 1})),
+        ] {
+            let batch =
+                json!({"action": action, "entity_type": entity_type, "entities": [good, bad]});
+            let (status, answer) = call(&sim, reqwest::Method::POST, "/batch", &token, batch).await;
+            assert_eq!(status, 400, "{answer}");
+            assert!(answer["error"].is_string());
+        }
+        assert_eq!((sim.inventory("A"), sim.batches().len()), (Some(0), 0));
+    }
+}

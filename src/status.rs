@@ -1,0 +1,191 @@
+//! `invsync status`: what the database says, for people (`text`) and scripts (`--json`).
+//! It reads only the database, so it works while the daemon runs and when the remotes are down.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::store::{StoreError, now_ms};
+
+/// The whole status.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// Per target.
+    pub targets: Vec<TargetStatus>,
+    /// Per source.
+    pub sources: Vec<SourceStatus>,
+    /// The most recent cycles, newest first.
+    pub cycles: Vec<CycleStatus>,
+}
+
+/// One target.
+#[derive(Debug, Serialize)]
+pub struct TargetStatus {
+    /// `[targets.NAME]`.
+    pub name: String,
+    /// SKUs with an acknowledged quantity.
+    pub tracked: i64,
+    /// Changes planned but not acknowledged at the end of the last cycle.
+    pub pending: i64,
+    /// Why the mass-zero guard holds it, if it does.
+    pub held: Option<String>,
+    /// Last acknowledged push (ms since the epoch).
+    pub last_success_at: Option<i64>,
+    /// The last cycle's error, if it failed.
+    pub failing: Option<String>,
+}
+
+/// One source.
+#[derive(Debug, Serialize)]
+pub struct SourceStatus {
+    /// `[sources.NAME]`.
+    pub name: String,
+    /// SKUs in its last complete fetch.
+    pub skus: i64,
+    /// Last complete fetch (ms since the epoch).
+    pub last_fetch_at: Option<i64>,
+    /// The error of its last fetch, if that failed.
+    pub failing: Option<String>,
+}
+
+/// One cycle.
+#[derive(Debug, Serialize)]
+pub struct CycleStatus {
+    /// Cycle id.
+    pub id: i64,
+    /// Start (ms since the epoch).
+    pub started_at: i64,
+    /// Wall time, if finished.
+    pub duration_ms: Option<i64>,
+    /// `ok`, `partial`, `failed`, or none if it never finished (crash or kill).
+    pub outcome: Option<String>,
+    /// Whether it pushed every SKU.
+    pub full: bool,
+    /// Per-target summary.
+    pub summary: Option<String>,
+}
+
+/// Reads the status from the database.
+pub fn read(conn: &Connection, last_cycles: usize) -> Result<Status, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT t.name, (SELECT count(*) FROM acknowledged a WHERE a.target_id = t.id),
+                t.pending, CASE WHEN t.held THEN t.held_reason END, t.last_success_at, t.last_error
+         FROM targets t ORDER BY t.name",
+    )?;
+    let targets = stmt
+        .query_map([], |r| {
+            Ok(TargetStatus {
+                name: r.get(0)?,
+                tracked: r.get(1)?,
+                pending: r.get(2)?,
+                held: r.get(3)?,
+                last_success_at: r.get(4)?,
+                failing: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut stmt =
+        conn.prepare("SELECT name, skus, last_fetch_at, last_error FROM sources ORDER BY name")?;
+    let sources = stmt
+        .query_map([], |r| {
+            Ok(SourceStatus {
+                name: r.get(0)?,
+                skus: r.get(1)?,
+                last_fetch_at: r.get(2)?,
+                failing: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT id, started_at, duration_ms, outcome, full, summary FROM cycles ORDER BY id DESC LIMIT ?1",
+    )?;
+    let cycles = stmt
+        .query_map([last_cycles as i64], |r| {
+            Ok(CycleStatus {
+                id: r.get(0)?,
+                started_at: r.get(1)?,
+                duration_ms: r.get(2)?,
+                outcome: r.get(3)?,
+                full: r.get(4)?,
+                summary: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Status {
+        targets,
+        sources,
+        cycles,
+    })
+}
+
+/// A timestamp and its age: `2026-11-23T10:00:00Z (3m ago)`.
+fn when(at: Option<i64>) -> String {
+    let Some(at) = at else {
+        return "never".to_owned();
+    };
+    let Ok(ms) = u64::try_from(at) else {
+        return "?".to_owned();
+    };
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    let age = Duration::from_secs(u64::try_from((now_ms() - at) / 1000).unwrap_or(0));
+    format!(
+        "{} ({} ago)",
+        humantime::format_rfc3339_seconds(time),
+        humantime::format_duration(age)
+    )
+}
+
+/// The status for people.
+pub fn render_text(status: &Status) -> String {
+    let mut out = String::from("targets:\n");
+    if status.targets.is_empty() {
+        out.push_str("  (none yet: no cycle has run)\n");
+    }
+    for t in &status.targets {
+        let state = match (&t.held, &t.failing) {
+            (Some(reason), _) => format!(
+                "HELD by the mass-zero guard ({reason}); run `invsync once --force` to push"
+            ),
+            (None, Some(error)) => format!("FAILING: {error}"),
+            (None, None) => "ok".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {state}\n    tracked {}, pending {}, last successful push {}",
+            t.name,
+            t.tracked,
+            t.pending,
+            when(t.last_success_at)
+        );
+    }
+    out.push_str("sources:\n");
+    for s in &status.sources {
+        let state = s
+            .failing
+            .as_deref()
+            .map_or_else(|| "ok".to_owned(), |e| format!("FAILING: {e}"));
+        let _ = writeln!(
+            out,
+            "  {}: {state}\n    {} SKUs, last complete fetch {}",
+            s.name,
+            s.skus,
+            when(s.last_fetch_at)
+        );
+    }
+    out.push_str("last cycles:\n");
+    for c in &status.cycles {
+        let _ = writeln!(
+            out,
+            "  #{} {} {}{} {}",
+            c.id,
+            when(Some(c.started_at)),
+            c.duration_ms
+                .map_or_else(|| "unfinished".to_owned(), |ms| format!("{ms}ms ")),
+            c.outcome.as_deref().unwrap_or(""),
+            c.summary.as_deref().unwrap_or("")
+        );
+    }
+    out
+}

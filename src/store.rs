@@ -1,0 +1,438 @@
+//! SQLite: the state that survives a restart or a crash.
+//!
+//! What is on disk: every SKU name once (`skus`), each source's latest complete snapshot
+//! (`source_stock`), each target's acknowledged quantities (`acknowledged`: written only after
+//! the target answered 2xx), per-endpoint health (`sources`, `targets`) and the cycle history
+//! (`cycles`). Writes are only ever of rows that changed, one transaction per step.
+//!
+//! The schema is versioned with `PRAGMA user_version` and upgraded by [`MIGRATIONS`] at open.
+//! All calls run on the blocking pool ([`Store::call`]), never on the async runtime.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::ledger::{Column, SkuId, SkuTable};
+
+/// A database problem.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database folder could not be created.
+    #[error("cannot create {path}: {source}")]
+    CreateDir {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file was written by a newer invsync.
+    #[error(
+        "database schema version {found} is newer than this invsync knows ({known}); upgrade invsync"
+    )]
+    TooNew {
+        /// On disk.
+        found: i64,
+        /// Known here.
+        known: i64,
+    },
+    /// Something the database holds contradicts itself.
+    #[error("database is inconsistent: {0}")]
+    Corrupt(String),
+    /// The blocking task did not finish (the runtime is shutting down).
+    #[error("database task did not finish")]
+    Join,
+}
+
+/// Schema migrations, in order; `user_version` is how many have been applied.
+const MIGRATIONS: &[&str] = &[r"
+    CREATE TABLE skus (
+        id   INTEGER PRIMARY KEY,
+        sku  TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE sources (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        last_fetch_at INTEGER,
+        skus          INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        last_error_at INTEGER
+    );
+    CREATE TABLE source_stock (
+        source_id INTEGER NOT NULL REFERENCES sources(id),
+        sku_id    INTEGER NOT NULL REFERENCES skus(id),
+        quantity  INTEGER NOT NULL,
+        PRIMARY KEY (source_id, sku_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE targets (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL UNIQUE,
+        last_success_at INTEGER,
+        pending         INTEGER NOT NULL DEFAULT 0,
+        held            INTEGER NOT NULL DEFAULT 0,
+        held_reason     TEXT,
+        last_error      TEXT,
+        last_error_at   INTEGER
+    );
+    CREATE TABLE acknowledged (
+        target_id INTEGER NOT NULL REFERENCES targets(id),
+        sku_id    INTEGER NOT NULL REFERENCES skus(id),
+        quantity  INTEGER NOT NULL,
+        PRIMARY KEY (target_id, sku_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE cycles (
+        id          INTEGER PRIMARY KEY,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        duration_ms INTEGER,
+        full        INTEGER NOT NULL DEFAULT 0,
+        outcome     TEXT,
+        summary     TEXT
+    );
+"];
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp in the database.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The database, shared by the cycle's tasks.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating file and folder if missing) and migrates the database.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
+        let conn = tokio::task::spawn_blocking(move || open_blocking(&path))
+            .await
+            .map_err(|_| StoreError::Join)??;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+            // back), so a poisoned lock is still a usable connection.
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|_| StoreError::Join)?
+    }
+}
+
+fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // WAL with NORMAL is durable against a process crash (what invsync must survive); only an
+    // OS crash may lose the last transactions, which the next cycle simply pushes again.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Which kind of endpoint a row is about.
+#[derive(Clone, Copy, Debug)]
+pub enum Side {
+    /// `sources` / `source_stock`.
+    Source,
+    /// `targets` / `acknowledged`.
+    Target,
+}
+
+impl Side {
+    fn table(self) -> &'static str {
+        match self {
+            Side::Source => "sources",
+            Side::Target => "targets",
+        }
+    }
+    fn quantities(self) -> (&'static str, &'static str) {
+        match self {
+            Side::Source => ("source_stock", "source_id"),
+            Side::Target => ("acknowledged", "target_id"),
+        }
+    }
+}
+
+/// The id of the named source or target, creating its row the first time.
+pub fn endpoint_id(conn: &Connection, side: Side, name: &str) -> Result<i64, StoreError> {
+    let table = side.table();
+    conn.execute(
+        &format!("INSERT OR IGNORE INTO {table} (name) VALUES (?1)"),
+        [name],
+    )?;
+    Ok(conn.query_row(
+        &format!("SELECT id FROM {table} WHERE name = ?1"),
+        [name],
+        |r| r.get(0),
+    )?)
+}
+
+/// Every SKU name, by id.
+pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
+    let mut skus = SkuTable::default();
+    let mut stmt = conn.prepare("SELECT id, sku FROM skus ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let name = row
+            .get_ref(1)?
+            .as_str()
+            .map_err(|e| StoreError::Corrupt(format!("skus.sku: {e}")))?;
+        if id != skus.len() as i64 {
+            return Err(StoreError::Corrupt(format!("skus.id {id} out of sequence")));
+        }
+        skus.push(name);
+    }
+    Ok(skus)
+}
+
+/// The quantities of one source snapshot or one target's acknowledgements.
+pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Column, StoreError> {
+    let (table, key) = side.quantities();
+    let mut column = Column::default();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT sku_id, quantity FROM {table} WHERE {key} = ?1"
+    ))?;
+    let mut rows = stmt.query([endpoint])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let id = SkuId::try_from(id).map_err(|_| StoreError::Corrupt(format!("sku id {id}")))?;
+        column.set(id, row.get(1)?);
+    }
+    Ok(column)
+}
+
+/// Adds SKU names the database does not have yet (`(id, name)` with ids continuing the table).
+pub fn insert_skus(conn: &Connection, new: &[(SkuId, String)]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached("INSERT INTO skus (id, sku) VALUES (?1, ?2)")?;
+    for (id, name) in new {
+        stmt.execute(params![id, name])?;
+    }
+    Ok(())
+}
+
+/// Writes changed quantities of one endpoint (upserts only the given rows).
+pub fn write_quantities(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+    rows: &[(SkuId, i64)],
+) -> Result<(), StoreError> {
+    let (table, key) = side.quantities();
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO {table} ({key}, sku_id, quantity) VALUES (?1, ?2, ?3)
+         ON CONFLICT ({key}, sku_id) DO UPDATE SET quantity = excluded.quantity"
+    ))?;
+    for (id, quantity) in rows {
+        stmt.execute(params![endpoint, id, quantity])?;
+    }
+    Ok(())
+}
+
+/// A source's fetch succeeded: when, and how many SKUs it reported.
+pub fn source_fetched(
+    conn: &Connection,
+    source: i64,
+    skus: usize,
+    at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE sources SET last_fetch_at = ?2, skus = ?3, last_error = NULL, last_error_at = NULL WHERE id = ?1",
+        params![source, at, skus as i64],
+    )?;
+    Ok(())
+}
+
+/// A source's fetch failed.
+pub fn source_failed(
+    conn: &Connection,
+    source: i64,
+    error: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE sources SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
+        params![source, error, at],
+    )?;
+    Ok(())
+}
+
+/// Records a target's acknowledged batch and marks the push successful, in one transaction.
+pub fn acknowledge(
+    conn: &mut Connection,
+    target: i64,
+    rows: &[(SkuId, i64)],
+    at: i64,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    write_quantities(&tx, Side::Target, target, rows)?;
+    tx.execute(
+        "UPDATE targets SET last_success_at = ?2 WHERE id = ?1",
+        params![target, at],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// How a target's cycle ended, for `status`.
+#[derive(Debug, Clone, Default)]
+pub struct TargetOutcome {
+    /// Changes still not acknowledged.
+    pub pending: usize,
+    /// Why the mass-zero guard holds it, if it does.
+    pub held: Option<String>,
+    /// Why it could not be brought in sync, if it could not.
+    pub error: Option<String>,
+}
+
+/// Stores how a target's cycle ended.
+pub fn target_outcome(
+    conn: &Connection,
+    target: i64,
+    outcome: &TargetOutcome,
+    at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE targets SET pending = ?2, held = ?3, held_reason = ?4,
+                last_error = ?5, last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?6 END
+         WHERE id = ?1",
+        params![
+            target,
+            outcome.pending as i64,
+            outcome.held.is_some(),
+            outcome.held,
+            outcome.error,
+            at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Opens a cycle row; its id is the cycle id in the logs.
+pub fn begin_cycle(conn: &Connection, started_at: i64, full: bool) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO cycles (started_at, full) VALUES (?1, ?2)",
+        params![started_at, full],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Closes a cycle row.
+pub fn finish_cycle(
+    conn: &Connection,
+    id: i64,
+    duration_ms: i64,
+    outcome: &str,
+    summary: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE cycles SET finished_at = ?2, duration_ms = ?3, outcome = ?4, summary = ?5 WHERE id = ?1",
+        params![id, now_ms(), duration_ms, outcome, summary],
+    )?;
+    Ok(())
+}
+
+/// The next cycle id a dry run would have (it writes no row).
+pub fn next_cycle_id(conn: &Connection) -> Result<i64, StoreError> {
+    let last: Option<i64> = conn
+        .query_row("SELECT max(id) FROM cycles", [], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(last.unwrap_or(0) + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_database_is_created_with_its_folder_and_reopens_at_the_same_version() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nested/state/invsync.db");
+        let store = Store::open(&path).await.expect("opens");
+        store
+            .call(|c| {
+                let id = endpoint_id(c, Side::Target, "hardtofind")?;
+                insert_skus(c, &[(0, "A".into()), (1, "B".into())])?;
+                acknowledge(c, id, &[(0, 5), (1, 0)], now_ms())?;
+                Ok(())
+            })
+            .await
+            .expect("writes");
+        drop(store);
+        let store = Store::open(&path).await.expect("reopens");
+        let (skus, acked, version) = store
+            .call(|c| {
+                let id = endpoint_id(c, Side::Target, "hardtofind")?;
+                let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                Ok((load_skus(c)?, load_column(c, Side::Target, id)?, version))
+            })
+            .await
+            .expect("reads");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        assert_eq!(skus.name(1), "B");
+        assert_eq!(acked.get(0), Some(5));
+        assert_eq!(acked.get(1), Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_invsync_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("invsync.db");
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.pragma_update(None, "user_version", 99).expect("sets");
+        }
+        let error = Store::open(&path).await.err().expect("refused");
+        assert!(
+            matches!(error, StoreError::TooNew { found: 99, .. }),
+            "{error}"
+        );
+    }
+}
