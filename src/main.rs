@@ -78,7 +78,7 @@ fn main() -> ExitCode {
             }
             Command::Check => commands::check(&cli.config).await,
             Command::Status { json } => commands::status(&cli.config, json).await,
-            Command::Demo => todo!(),
+            Command::Demo => invsync::demo::run().await,
         }
     });
     match result {

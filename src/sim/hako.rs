@@ -4,15 +4,17 @@
 
 use std::collections::hash_map::Entry as Slot;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Write;
+use std::io::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
-use super::server::{Handler, Server, SimRequest, SimResponse, fail, push_json_str};
+use super::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json, push_json_str};
 
 /// Length of the rate-limit window.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -35,6 +37,40 @@ impl Default for HakoSimConfig {
             requests_per_minute: 120,
             warehouses: vec!["warehouse-010".to_string(), "dropship".to_string()],
         }
+    }
+}
+
+/// The optional search parameters of `GET /inventory`.
+#[derive(Default, Deserialize)]
+struct Filter {
+    #[serde(rename = "warehouseID")]
+    warehouse: Option<String>,
+    sku: Option<String>,
+}
+
+/// One element of a `POST` (`quantity`) or `PUT` (`updates.quantity`) body.
+#[derive(Deserialize)]
+struct Write {
+    sku: String,
+    #[serde(rename = "warehouseID")]
+    warehouse: String,
+    quantity: Option<u64>,
+    updates: Option<Updates>,
+}
+
+#[derive(Deserialize)]
+struct Updates {
+    quantity: u64,
+}
+
+impl Write {
+    /// The quantity to set: `quantity` for a POST, `updates.quantity` for a PUT.
+    fn quantity(&self, create: bool) -> Option<i64> {
+        let quantity = match create {
+            true => self.quantity,
+            false => self.updates.as_ref().map(|u| u.quantity),
+        };
+        quantity.and_then(|q| i64::try_from(q).ok())
     }
 }
 
@@ -184,16 +220,8 @@ impl State {
         SimResponse::json(200, &Value::Array(list.collect()))
     }
 
-    fn get_inventory(&self, body: Option<&Value>) -> Result<SimResponse, SimResponse> {
-        if body.is_some_and(|b| !b.is_object()) {
-            return fail(400, "Expected a JSON object of search parameters");
-        }
-        let filter = |name: &str| match body.and_then(|b| b.get(name)) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => fail(400, format!("{name} must be a string")),
-        };
-        let (warehouse, sku) = (filter("warehouseID")?, filter("sku")?);
+    fn get_inventory(&self, filter: Filter) -> SimResponse {
+        let (warehouse, sku) = (filter.warehouse.as_deref(), filter.sku.as_deref());
         let inner = self.lock();
         let wanted = |w: &&Warehouse| warehouse.is_none_or(|f| f == w.warehouse_id);
         let selected = inner.warehouses.iter().filter(wanted);
@@ -201,70 +229,54 @@ impl State {
         let mut out = Vec::with_capacity(if sku.is_some() { 160 } else { estimate * 160 });
         for w in selected {
             let id = w.warehouse_id.as_str();
-            match sku {
-                Some(sku) => w
-                    .stock
-                    .get_key_value(sku)
-                    .into_iter()
-                    .for_each(|(s, e)| push_entry(&mut out, s, id, e)),
-                None => w
-                    .stock
-                    .iter()
-                    .for_each(|(s, e)| push_entry(&mut out, s, id, e)),
-            }
+            let entries: Box<dyn Iterator<Item = (&String, &Entry)>> = match sku {
+                Some(sku) => Box::new(w.stock.get_key_value(sku).into_iter()),
+                None => Box::new(w.stock.iter()),
+            };
+            entries.for_each(|(sku, entry)| push_entry(&mut out, sku, id, entry));
         }
-        Ok(finish(out))
+        finish(out)
     }
 
     /// `POST` (`create`) or `PUT` inventory: validate everything, then apply all.
-    fn write(&self, body: Option<&Value>, create: bool) -> Result<SimResponse, SimResponse> {
-        let Some(items) = body.and_then(Value::as_array).filter(|a| !a.is_empty()) else {
+    fn write(&self, items: Option<Vec<Write>>, create: bool) -> Result<SimResponse, SimResponse> {
+        let Some(items) = items.filter(|items| !items.is_empty()) else {
             return fail(400, "Expected an array of one or more objects");
         };
-        let mut parsed = Vec::with_capacity(items.len());
+        let mut quantities = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let field = |name: &str| item.get(name).and_then(Value::as_str);
-            let (Some(sku), Some(warehouse)) = (field("sku"), field("warehouseID")) else {
-                let message = format!("item {i}: sku and warehouseID must be strings");
-                return fail(400, message);
-            };
-            let updates = || item.get("updates").filter(|u| u.is_object());
-            let holder = if create { Some(item) } else { updates() };
-            let name = if create {
-                "quantity"
-            } else {
-                "updates.quantity"
-            };
-            let quantity = holder
-                .and_then(|h| h.get("quantity"))
-                .and_then(Value::as_u64);
-            let Some(quantity) = quantity.and_then(|q| i64::try_from(q).ok()) else {
+            let Some(quantity) = item.quantity(create) else {
+                let name = if create {
+                    "quantity"
+                } else {
+                    "updates.quantity"
+                };
                 let message = format!("item {i}: {name} must be a non-negative integer");
                 return fail(400, message);
             };
-            parsed.push((sku, warehouse, quantity));
+            quantities.push(quantity);
         }
         let mut inner = self.lock();
         let mut seen = HashSet::new();
-        for &(sku, warehouse, _) in &parsed {
+        for Write { sku, warehouse, .. } in &items {
             let Some(w) = inner.warehouse(warehouse) else {
                 return fail(400, format!("Warehouse {warehouse} does not exist"));
             };
             let exists = w.stock.contains_key(sku);
+            let at = || format!("SKU {sku} at warehouse {warehouse}");
             if create && (exists || !seen.insert((sku, warehouse))) {
-                let at = format!("SKU {sku} at warehouse {warehouse}");
                 let advice = "update it with PUT /inventory instead";
-                return fail(400, format!("Inventory for {at} already exists; {advice}"));
+                let message = format!("Inventory for {} already exists; {advice}", at());
+                return fail(400, message);
             }
             if !create && !exists {
-                let at = format!("SKU {sku} at warehouse {warehouse}");
-                let message = format!("No inventory for {at}; create it with POST /inventory");
-                return fail(404, message);
+                let advice = "create it with POST /inventory";
+                return fail(404, format!("No inventory for {}; {advice}", at()));
             }
         }
-        let (now, mut out) = (stamp(), Vec::with_capacity(parsed.len() * 160));
-        for (sku, warehouse, quantity) in parsed {
-            let entry = inner.set(warehouse, sku.to_string(), quantity, &now);
+        let (now, mut out) = (stamp(), Vec::with_capacity(items.len() * 160));
+        for (Write { sku, warehouse, .. }, quantity) in items.iter().zip(quantities) {
+            let entry = inner.set(warehouse, sku.clone(), quantity, &now);
             push_entry(&mut out, sku, warehouse, entry);
         }
         inner.writes += 1;
@@ -287,18 +299,12 @@ impl State {
         if !essence.is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json")) {
             return fail(415, "Content-Type must be application/json");
         }
-        let body = match request.body.trim_ascii() {
-            b"" => None,
-            text => Some(
-                serde_json::from_slice(text)
-                    .or_else(|e| fail(400, format!("Invalid JSON: {e}")))?,
-            ),
-        };
+        let body = &request.body;
         match (request.method.as_str(), route.trim_end_matches('/')) {
-            ("GET", "/warehouses") => Ok(self.get_warehouses()),
-            ("GET", "/inventory") => self.get_inventory(body.as_ref()),
-            ("POST", "/inventory") => self.write(body.as_ref(), true),
-            ("PUT", "/inventory") => self.write(body.as_ref(), false),
+            ("GET", "/warehouses") => parse_json::<IgnoredAny>(body).map(|_| self.get_warehouses()),
+            ("GET", "/inventory") => Ok(self.get_inventory(parse_json(body)?.unwrap_or_default())),
+            ("POST", "/inventory") => self.write(parse_json(body)?, true),
+            ("PUT", "/inventory") => self.write(parse_json(body)?, false),
             (_, "/warehouses" | "/inventory" | "/items") => fail(405, "Method not allowed"),
             _ => fail(404, "Not found"),
         }

@@ -8,9 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
-use super::server::{Handler, Server, SimRequest, SimResponse, fail};
+use super::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json};
 
 /// The `person.id` / JWT `sub` of the simulated seller.
 const PERSON_ID: &str = "111";
@@ -66,35 +67,46 @@ fn unix_secs(time: SystemTime) -> u64 {
         .as_secs()
 }
 
-fn parse_body(request: &SimRequest) -> Result<Value, SimResponse> {
-    serde_json::from_slice(&request.body)
-        .or_else(|e| fail(400, format!("Request body must be valid JSON: {e}")))
+/// A `POST /batch` body.
+#[derive(Deserialize)]
+struct Batch {
+    action: String,
+    entity_type: String,
+    entities: Vec<BatchEntity>,
+}
+
+#[derive(Deserialize)]
+struct BatchEntity {
+    sku: String,
+    inventory: u64,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// A required JSON body of the expected shape, else a 400 answer.
+fn parse_body<T: serde::de::DeserializeOwned>(request: &SimRequest) -> Result<T, SimResponse> {
+    parse_json(&request.body)?.map_or_else(|| fail(400, "A JSON body is required"), Ok)
 }
 
 /// The validated `(sku, inventory)` pairs of a `POST /batch` body.
-fn parse_batch(body: &Value) -> Result<Vec<(String, i64)>, SimResponse> {
-    if body.get("action").and_then(Value::as_str) != Some("update") {
+fn parse_batch(batch: Batch) -> Result<Vec<(String, i64)>, SimResponse> {
+    if batch.action != "update" {
         return fail(400, "Unsupported action; expected \"update\"");
     }
-    if body.get("entity_type").and_then(Value::as_str) != Some("variant") {
+    if batch.entity_type != "variant" {
         return fail(400, "Unsupported entity_type; expected \"variant\"");
     }
-    let Some(entities) = body.get("entities").and_then(Value::as_array) else {
-        return fail(400, "entities must be an array");
-    };
-    let mut parsed = Vec::with_capacity(entities.len());
-    for (i, entity) in entities.iter().enumerate() {
-        let Some(sku) = entity.get("sku").and_then(Value::as_str) else {
-            return fail(400, format!("entities[{i}].sku must be a string"));
-        };
-        let inventory = entity.get("inventory").and_then(Value::as_u64);
-        let Some(inventory) = inventory.and_then(|n| i64::try_from(n).ok()) else {
-            let message = format!("entities[{i}].inventory must be a non-negative integer");
-            return fail(400, message);
-        };
-        parsed.push((sku.to_string(), inventory));
-    }
-    Ok(parsed)
+    let entities = batch.entities.into_iter().enumerate().map(|(i, entity)| {
+        match i64::try_from(entity.inventory) {
+            Ok(inventory) => Ok((entity.sku, inventory)),
+            Err(_) => fail(400, format!("entities[{i}].inventory is too large")),
+        }
+    });
+    entities.collect()
 }
 
 impl State {
@@ -103,12 +115,8 @@ impl State {
     }
 
     fn authenticate(&self, request: &SimRequest) -> Result<SimResponse, SimResponse> {
-        let body = parse_body(request)?;
-        let field = |name: &str| body.get(name).and_then(Value::as_str);
-        let (Some(username), Some(password)) = (field("username"), field("password")) else {
-            return fail(400, "username and password are required");
-        };
-        if username != self.username || password != self.password {
+        let credentials: Credentials = parse_body(request)?;
+        if credentials.username != self.username || credentials.password != self.password {
             return fail(401, "Invalid credentials");
         }
         let issued = SystemTime::now();
@@ -151,7 +159,7 @@ impl State {
 
     fn batch(&self, request: &SimRequest) -> Result<SimResponse, SimResponse> {
         self.token(request)?;
-        let entities = parse_batch(&parse_body(request)?)?;
+        let entities = parse_batch(parse_body(request)?)?;
         let mut inner = self.lock();
         let mut updated = 0;
         for (sku, inventory) in &entities {
@@ -293,6 +301,7 @@ impl HardtofindSim {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     async fn sim(catalogue: &[&str]) -> HardtofindSim {
         let config = HardtofindSimConfig {

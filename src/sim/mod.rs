@@ -407,13 +407,20 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_last_handle_stops_the_server() {
-        let (server, _) = start().await;
-        let (addr, clone) = (server.addr(), server.clone());
+        let (server, client) = start().await;
+        let (addr, url, clone) = (server.addr(), server.base_url(), server.clone());
         drop(server);
-        assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+        assert_eq!(
+            status(&client, reqwest::Method::GET, url.clone()).await,
+            200
+        );
         drop(clone);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+        assert!(
+            client.get(url).send().await.is_err(),
+            "kept-alive connections close too"
+        );
     }
 
     #[test]

@@ -69,6 +69,19 @@ pub(crate) fn fail<T>(status: u16, message: impl AsRef<str>) -> Result<T, SimRes
     Err(SimResponse::error(status, message))
 }
 
+/// Parse a JSON request body; `Ok(None)` when it is empty or blank, a 400
+/// answer when it is not valid JSON of the expected shape.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<Option<T>, SimResponse> {
+    match body.trim_ascii() {
+        b"" => Ok(None),
+        text => serde_json::from_slice(text)
+            .map(Some)
+            .or_else(|e| fail(400, format!("Invalid request body: {e}"))),
+    }
+}
+
 /// The request-handling half of a simulator.
 pub(crate) trait Handler: Send + Sync + 'static {
     /// Answer one request (faults have already been applied).
