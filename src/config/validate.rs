@@ -247,10 +247,27 @@ fn strip_key_mention(message: &str) -> String {
     }
 }
 
-/// The `config` crate appends `in FILE` to parse errors; the message names the file already.
+/// A parse error on one line: the `config` crate appends `in FILE` (the message names the file
+/// already) and the TOML parser draws the offending line, which a log line cannot hold.
 fn strip_file_mention(message: &str, path: &Path) -> String {
     let suffix = format!(" in {}", path.display());
-    message.trim_end_matches(&suffix).to_owned()
+    let message = message.trim_end().trim_end_matches(&suffix);
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let names_the_file = |l: &str| l.starts_with("in ") && l.ends_with(file_name.as_str());
+    let mut lines = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains('|') && !names_the_file(l));
+    let first = lines.next().unwrap_or_default().to_owned();
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() {
+        first
+    } else {
+        format!("{first}: {}", rest.join("; "))
+    }
 }
 
 pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {

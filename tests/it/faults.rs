@@ -1,0 +1,238 @@
+//! Failures of the remotes: retried when passing, contained when lasting.
+
+use std::time::Duration;
+
+use invsync::sim::Fault;
+
+use crate::helpers::{Setup, World, dropship_id};
+
+fn status(code: u16, retry_after: Option<&str>) -> Fault {
+    Fault::Status {
+        status: code,
+        body: format!("{{\"error\":\"simulated {code}\"}}"),
+        retry_after: retry_after.map(str::to_owned),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5xx_a_429_with_retry_after_and_a_dropped_connection_are_retried_through() {
+    let world = World::start().await;
+    world
+        .htf
+        .faults()
+        .push_for("POST", "/batch", status(503, None));
+    world
+        .htf
+        .faults()
+        .push_for("POST", "/batch", status(429, Some("1")));
+    world.htf.faults().push_for("POST", "/batch", Fault::Drop);
+    world
+        .hako
+        .faults()
+        .push_for("GET", "/inventory", status(500, None));
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(0);
+    world.assert_in_sync();
+    assert_eq!(world.htf.faults().pending(), 0, "every fault was met");
+    let warnings = run.lines_at("WARN");
+    assert_eq!(warnings.len(), 4, "one WARN per retry:\n{}", run.stderr);
+    assert!(
+        warnings
+            .iter()
+            .all(|l| l.contains("retrying") && l.contains("wait=")),
+        "{warnings:#?}"
+    );
+    assert!(
+        run.summary()
+            .contains("hardtofind(state=in_sync pushed=50 requests=5 retries=3"),
+        "{}",
+        run.summary()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_refused_mid_cycle_is_renewed_once_and_the_batch_goes_through() {
+    let world = World::with(Setup {
+        htf_batch_size: 10,
+        ..Setup::default()
+    })
+    .await;
+    world
+        .htf
+        .faults()
+        .push_for("POST", "/batch", Fault::Delay(Duration::from_millis(1)));
+    world
+        .htf
+        .faults()
+        .push_for("POST", "/batch", Fault::Delay(Duration::from_millis(1)));
+    world
+        .htf
+        .faults()
+        .push_for("POST", "/batch", status(401, None));
+
+    world.invsync(&["once"]).await.assert_code(0);
+
+    world.assert_in_sync();
+    assert_eq!(
+        world.htf.authentications(),
+        2,
+        "logged in at the start and after the 401"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_about_to_expire_is_renewed_before_the_service_refuses_it() {
+    // Tokens live 2 s and Hardtofind takes one request a second: five batches outlive two tokens.
+    let setup = Setup {
+        htf_batch_size: 10,
+        token_lifetime: Duration::from_secs(2),
+        ..Setup::default()
+    };
+    let world = World::with(setup).await;
+    let config = std::fs::read_to_string(&world.config).expect("read");
+    let slow = config.replacen(
+        "batch_size = 10\nrequests_per_minute = 100000",
+        "batch_size = 10\nrequests_per_minute = 60",
+        1,
+    );
+    assert_ne!(config, slow);
+    std::fs::write(&world.config, slow).expect("write");
+
+    world.invsync(&["once"]).await.assert_code(0);
+
+    world.assert_in_sync();
+    assert!(
+        world.htf.authentications() >= 2,
+        "renewed at least once: {}",
+        world.htf.authentications()
+    );
+    assert_eq!(world.htf.unauthorized_count(), 0, "never refused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_answering_malformed_json_skips_only_the_targets_that_read_it() {
+    let world = World::start().await;
+    world
+        .hako
+        .faults()
+        .push_for("GET", "/inventory", Fault::Malformed);
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(1);
+    assert_eq!(
+        world.htf.count("POST", "/batch"),
+        0,
+        "hardtofind reads the broken source"
+    );
+    assert_eq!(
+        world.hako.inventory("dropship"),
+        world.expected_hako_dropship(),
+        "hako_dropship does not"
+    );
+    let errors = run.lines_at("ERROR");
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("source=warehouse") && l.contains("malformed answer")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("target=hardtofind") && l.contains("skipped")),
+        "{errors:#?}"
+    );
+
+    world.invsync(&["once"]).await.assert_code(0);
+    world.assert_in_sync();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_stays_down_fails_the_cycle_without_blocking_the_other_and_catches_up_after()
+{
+    let world = World::with(Setup {
+        htf_batch_size: 10,
+        ..Setup::default()
+    })
+    .await;
+    world.htf.faults().set_down(Some(503));
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(1);
+    assert_eq!(
+        world.hako.inventory("dropship"),
+        world.expected_hako_dropship(),
+        "the other target is in sync"
+    );
+    assert!(
+        world.acknowledged("hardtofind").is_empty(),
+        "nothing unacknowledged is recorded as pushed"
+    );
+    let errors = run.lines_at("ERROR");
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("target=hardtofind") && l.contains("retried at the next")),
+        "{errors:#?}"
+    );
+    assert!(
+        run.summary().contains("hardtofind(state=failed"),
+        "{}",
+        run.summary()
+    );
+    let status = world.invsync(&["status"]).await;
+    assert!(
+        status.stdout.contains("hardtofind: FAILING"),
+        "{}",
+        status.stdout
+    );
+
+    world.htf.faults().set_down(None);
+    world.ea.set_stock(&dropship_id(1), 55);
+    world.invsync(&["once"]).await.assert_code(0);
+
+    world.assert_in_sync();
+    assert_eq!(
+        world.acknowledged("hardtofind"),
+        world.expected_hardtofind()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_answer_after_a_catalogue_of_stock_holds_the_target_instead_of_zeroing_it() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    world.ea.clear(); // Endless Aisles now answers {"data": []}
+
+    let held = world.invsync(&["once"]).await;
+
+    held.assert_code(1);
+    assert_eq!(
+        world.hako.inventory("dropship"),
+        world.expected_hako_dropship_before_clear(),
+        "nothing was zeroed"
+    );
+    let errors = held.lines_at("ERROR");
+    assert!(
+        errors.iter().any(|l| l.contains("mass-zero guard")
+            && l.contains("target=hako_dropship")
+            && l.contains("zeroed=30")),
+        "{errors:#?}"
+    );
+    let status = world.invsync(&["status"]).await;
+    assert!(
+        status.stdout.contains("hako_dropship: HELD"),
+        "{}",
+        status.stdout
+    );
+
+    world.invsync(&["once", "--force"]).await.assert_code(0);
+    assert!(
+        world.hako.inventory("dropship").values().all(|q| *q == 0),
+        "--force pushes the zeros"
+    );
+}

@@ -1,0 +1,372 @@
+//! The world every integration test runs in: the three simulators on loopback (port 0), a temp
+//! folder with a configuration and a SQLite file, and the real `invsync` binary.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Output;
+
+use invsync::sim::{
+    EndlessAislesSim, EndlessAislesSimConfig, HakoSim, HakoSimConfig, HardtofindSim,
+    HardtofindSimConfig,
+};
+
+pub const HAKO_KEY: &str = "hako-canary-key";
+pub const EA_TOKEN: &str = "ea-canary-token";
+pub const HTF_USER: &str = "seller@example.com";
+pub const HTF_PASSWORD: &str = "htf-canary-password";
+
+/// Settings a test may change before writing the configuration.
+#[derive(Clone)]
+pub struct Setup {
+    /// SKUs in Hako's `warehouse-010` (`HK-1`…).
+    pub warehouse_skus: usize,
+    /// Items in Endless Aisles (ids `1001`…, canonical `EA-1001`…).
+    pub dropship_skus: usize,
+    /// Hardtofind's `batch_size`.
+    pub htf_batch_size: usize,
+    /// Hako target's `batch_size`.
+    pub hako_batch_size: usize,
+    /// Budget configured for every endpoint (and the simulators' limit) unless a test says otherwise.
+    pub requests_per_minute: u32,
+    /// Extra lines appended to `[daemon]`.
+    pub daemon_extra: String,
+    /// Lines appended to `[targets.hardtofind]`.
+    pub htf_extra: String,
+    /// Lines appended to `[targets.hako_dropship]`.
+    pub hako_target_extra: String,
+    /// Lines appended to `[sources.warehouse]` and `[sources.dropship]`.
+    pub hako_source_extra: String,
+    pub ea_source_extra: String,
+    /// Hardtofind token lifetime.
+    pub token_lifetime: std::time::Duration,
+    /// Endless Aisles page size (`None`: one answer).
+    pub ea_page_size: Option<usize>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            warehouse_skus: 20,
+            dropship_skus: 30,
+            htf_batch_size: 100,
+            hako_batch_size: 100,
+            requests_per_minute: 100_000,
+            daemon_extra: String::new(),
+            htf_extra: String::new(),
+            hako_target_extra: String::new(),
+            hako_source_extra: String::new(),
+            ea_source_extra: String::new(),
+            token_lifetime: std::time::Duration::from_secs(15 * 60),
+            ea_page_size: None,
+        }
+    }
+}
+
+/// Simulators, a temp folder and a configuration pointing at them.
+pub struct World {
+    pub hako: HakoSim,
+    pub ea: EndlessAislesSim,
+    pub htf: HardtofindSim,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub setup: Setup,
+}
+
+pub fn warehouse_sku(i: usize) -> String {
+    format!("HK-{i}")
+}
+
+/// The quantity item `i` starts with at Endless Aisles (always positive).
+pub fn initial_dropship(i: usize) -> i64 {
+    (i % 5) as i64 + 2
+}
+
+pub fn dropship_id(i: usize) -> String {
+    (1000 + i).to_string()
+}
+
+impl World {
+    pub async fn start() -> World {
+        World::with(Setup::default()).await
+    }
+
+    pub async fn with(setup: Setup) -> World {
+        let hako = HakoSim::start(HakoSimConfig {
+            api_key: HAKO_KEY.into(),
+            requests_per_minute: setup.requests_per_minute,
+            warehouses: vec!["warehouse-010".into(), "dropship".into()],
+        })
+        .await
+        .expect("hako sim");
+        let ea = EndlessAislesSim::start(EndlessAislesSimConfig {
+            token: EA_TOKEN.into(),
+            page_size: setup.ea_page_size,
+        })
+        .await
+        .expect("ea sim");
+        let mut catalogue: Vec<String> = (1..=setup.warehouse_skus).map(warehouse_sku).collect();
+        catalogue.extend((1..=setup.dropship_skus).map(|i| format!("EA-{}", dropship_id(i))));
+        let htf = HardtofindSim::start(HardtofindSimConfig {
+            username: HTF_USER.into(),
+            password: HTF_PASSWORD.into(),
+            token_lifetime: setup.token_lifetime,
+            catalogue,
+        })
+        .await
+        .expect("htf sim");
+        for i in 1..=setup.warehouse_skus {
+            hako.set_quantity("warehouse-010", &warehouse_sku(i), (i % 7) as i64 + 1);
+        }
+        for i in 1..=setup.dropship_skus {
+            ea.set_stock(&dropship_id(i), initial_dropship(i));
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("config.toml");
+        let world = World {
+            hako,
+            ea,
+            htf,
+            dir,
+            config,
+            setup,
+        };
+        world.write_config();
+        world
+    }
+
+    /// (Re)writes the configuration from `self.setup`.
+    pub fn write_config(&self) {
+        let s = &self.setup;
+        let text = format!(
+            r#"[daemon]
+database = "{db}"
+every = "1s"
+request_timeout = "5s"
+retry_max_attempts = 4
+retry_initial_backoff = "20ms"
+retry_max_backoff = "100ms"
+retry_max_elapsed = "20s"
+log_level = "info"
+{daemon_extra}
+
+[sources.warehouse]
+type = "hako"
+base_url = "{hako}"
+api_key = "{HAKO_KEY}"
+warehouses = ["warehouse-010"]
+requests_per_minute = {rpm}
+{hako_source_extra}
+
+[sources.dropship]
+type = "endless_aisles"
+base_url = "{ea}"
+token = "{EA_TOKEN}"
+sku_prefix = "EA-"
+requests_per_minute = {rpm}
+{ea_source_extra}
+
+[targets.hardtofind]
+type = "hardtofind"
+base_url = "{htf}"
+username = "{HTF_USER}"
+password = "{HTF_PASSWORD}"
+inputs = ["warehouse", "dropship"]
+batch_size = {htf_batch}
+requests_per_minute = {rpm}
+{htf_extra}
+
+[targets.hako_dropship]
+type = "hako"
+base_url = "{hako}"
+api_key = "{HAKO_KEY}"
+warehouse = "dropship"
+inputs = ["dropship"]
+batch_size = {hako_batch}
+requests_per_minute = {rpm}
+{hako_target_extra}
+"#,
+            db = self.database().display(),
+            hako = self.hako.base_url(),
+            ea = self.ea.base_url(),
+            htf = self.htf.base_url(),
+            rpm = s.requests_per_minute,
+            htf_batch = s.htf_batch_size,
+            hako_batch = s.hako_batch_size,
+            daemon_extra = s.daemon_extra,
+            hako_source_extra = s.hako_source_extra,
+            ea_source_extra = s.ea_source_extra,
+            htf_extra = s.htf_extra,
+            hako_target_extra = s.hako_target_extra,
+        );
+        std::fs::write(&self.config, text).expect("write config");
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("state").join("invsync.db")
+    }
+
+    /// Runs `invsync --config … ARGS` to completion.
+    pub async fn invsync(&self, args: &[&str]) -> Run {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("invsync runs");
+        Run::from(output)
+    }
+
+    /// What Hardtofind should show per SKU: Hako's warehouse-010 plus Endless Aisles.
+    pub fn expected_hardtofind(&self) -> HashMap<String, i64> {
+        let mut expected: HashMap<String, i64> = self.hako.inventory("warehouse-010");
+        for (id, q) in self.ea.stock() {
+            *expected.entry(format!("EA-{id}")).or_default() += q;
+        }
+        expected
+    }
+
+    /// What Hako's dropship warehouse should hold: Endless Aisles' stock.
+    pub fn expected_hako_dropship(&self) -> HashMap<String, i64> {
+        self.ea
+            .stock()
+            .into_iter()
+            .map(|(id, q)| (format!("EA-{id}"), q))
+            .collect()
+    }
+
+    /// What Hako's dropship warehouse held when the world started (before a test cleared stock).
+    pub fn expected_hako_dropship_before_clear(&self) -> HashMap<String, i64> {
+        (1..=self.setup.dropship_skus)
+            .map(|i| (format!("EA-{}", dropship_id(i)), initial_dropship(i)))
+            .collect()
+    }
+
+    /// Hardtofind's inventory of the SKUs this world knows.
+    pub fn hardtofind_shows(&self) -> HashMap<String, i64> {
+        let expected = self.expected_hardtofind();
+        self.htf
+            .inventories()
+            .into_iter()
+            .filter(|(sku, _)| expected.contains_key(sku))
+            .collect()
+    }
+
+    pub fn assert_in_sync(&self) {
+        assert_eq!(
+            self.hardtofind_shows(),
+            self.expected_hardtofind(),
+            "hardtofind"
+        );
+        assert_eq!(
+            self.hako.inventory("dropship"),
+            self.expected_hako_dropship(),
+            "hako dropship"
+        );
+    }
+
+    /// The acknowledged quantities of a target, from the database.
+    pub fn acknowledged(&self, target: &str) -> HashMap<String, i64> {
+        let conn = rusqlite::Connection::open(self.database()).expect("db opens");
+        let mut stmt = conn
+            .prepare(
+                "SELECT s.sku, a.quantity FROM acknowledged a JOIN skus s ON s.id = a.sku_id
+                 JOIN targets t ON t.id = a.target_id WHERE t.name = ?1",
+            )
+            .expect("query");
+        stmt.query_map([target], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// Every row of every table, as text: to prove a command wrote nothing.
+    pub fn database_dump(&self) -> String {
+        let conn = rusqlite::Connection::open(self.database()).expect("db opens");
+        let mut dump = String::new();
+        for table in [
+            "skus",
+            "sources",
+            "source_stock",
+            "targets",
+            "acknowledged",
+            "cycles",
+        ] {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+                .expect("query");
+            let columns = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..columns)
+                        .map(|i| {
+                            r.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .expect("rows");
+            for row in rows {
+                dump.push_str(&format!("{table}: {}\n", row.expect("row").join(", ")));
+            }
+        }
+        dump
+    }
+}
+
+/// A finished `invsync` process.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// The lines of stderr at a level (`INFO`, `WARN`, `ERROR`).
+    pub fn lines_at(&self, level: &str) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.contains(&format!(" {level} ")))
+            .collect()
+    }
+
+    /// The one `cycle finished` line.
+    pub fn summary(&self) -> &str {
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.contains("cycle finished"))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one summary line expected in\n{}",
+            self.stderr
+        );
+        lines[0]
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real `invsync` binary against stateful simulators over loopback, with a
+//! real SQLite file in a temporary folder.
+
+mod config_errors;
+mod daemon;
+mod faults;
+mod helpers;
+mod sync;
