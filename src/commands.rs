@@ -13,6 +13,7 @@ use crate::connectors;
 use crate::cycle::{CycleOptions, Engine, EngineError};
 use crate::daemon::{self, DaemonError};
 use crate::http::Meter;
+use crate::notify::Notifier;
 use crate::report::PlanLine;
 use crate::store::{Store, StoreError};
 use crate::{status as status_view, telemetry};
@@ -98,7 +99,14 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     let store = open_store(&config).await?;
     let cancel = CancellationToken::new();
     let engine = Engine::new(config.clone(), store, &cancel).await?;
-    daemon::run(engine, &config.daemon, cancel, shutdown_signal()).await?;
+    // Ready only now: the configuration is valid and the database open and migrated.
+    let mut notifier = Notifier::from_env();
+    notifier.ready();
+    let shutdown = async {
+        shutdown_signal().await;
+        notifier.stopping();
+    };
+    daemon::run(engine, &config.daemon, cancel, &notifier, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -16,6 +16,7 @@ use tracing::{error, info};
 
 use crate::config::{Daemon, Trigger};
 use crate::cycle::{CycleOptions, Engine};
+use crate::notify::Notifier;
 
 /// Why the daemon could not keep running.
 #[derive(Debug, thiserror::Error)]
@@ -25,11 +26,13 @@ pub enum DaemonError {
     Scheduler(#[from] JobSchedulerError),
 }
 
-/// Runs cycles as `daemon` schedules them until `shutdown` completes.
+/// Runs cycles as `daemon` schedules them until `shutdown` completes; `notifier` hears when each
+/// cycle starts and ends (systemd's status and watchdog).
 pub async fn run(
     mut engine: Engine,
     daemon: &Daemon,
     cancel: CancellationToken,
+    notifier: &Notifier,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let (ticks, mut next) = mpsc::channel::<()>(1);
@@ -74,6 +77,7 @@ pub async fn run(
                     break;
                 }
                 let options = CycleOptions { full: full_due.swap(false, Ordering::SeqCst), ..Default::default() };
+                notifier.cycle_started();
                 let cycle = engine.run_cycle(options);
                 let mut cycle = std::pin::pin!(cycle);
                 let result = tokio::select! {
@@ -84,6 +88,7 @@ pub async fn run(
                         cycle.await
                     }
                 };
+                notifier.cycle_finished(result.as_ref());
                 if let Err(e) = result {
                     error!(error = %e, "cycle failed on the database; the next cycle tries again");
                 }

@@ -17,6 +17,7 @@ use crate::commands::{Failure, shutdown_signal};
 use crate::config::{Config, LogFormat};
 use crate::cycle::Engine;
 use crate::daemon;
+use crate::notify::Notifier;
 use crate::sim::endless_aisles::{EndlessAislesSim, EndlessAislesSimConfig};
 use crate::sim::hako::{HakoSim, HakoSimConfig};
 use crate::sim::hardtofind::{HardtofindSim, HardtofindSimConfig};
@@ -91,7 +92,14 @@ pub async fn run() -> Result<ExitCode, Failure> {
     let cancel = CancellationToken::new();
     let engine = Engine::new(config.clone(), store, &cancel).await?;
     let changer = tokio::spawn(change_stock(hako.clone(), endless_aisles.clone()));
-    daemon::run(engine, &config.daemon, cancel, shutdown_signal()).await?;
+    daemon::run(
+        engine,
+        &config.daemon,
+        cancel,
+        &Notifier::disabled(),
+        shutdown_signal(),
+    )
+    .await?;
     changer.abort();
     let sold_out = hardtofind
         .inventories()

@@ -19,7 +19,8 @@
 //! - [`http`]: the client, the retry policy and the shared rate limits.
 //! - [`connectors`]: one module per remote service, named as in its API document.
 //! - [`commands`]: `once`, `check`, `status`, `run` as the command line runs them.
-//! - [`status`], [`telemetry`]: what an operator reads.
+//! - [`status`], [`telemetry`]: what an operator reads; [`notify`]: what systemd hears (ready,
+//!   status, a watchdog that stays quiet when a cycle stalls).
 //! - [`sim`]: stateful simulators of the three services, for `invsync demo` and the tests.
 
 pub mod commands;
@@ -30,6 +31,7 @@ pub mod daemon;
 pub mod demo;
 pub mod http;
 pub mod ledger;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod sim;

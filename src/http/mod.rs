@@ -96,6 +96,15 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// HTTP attempts finished (answered, failed or timed out) since the process started.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
+/// How many HTTP attempts have finished so far, whatever their outcome: a number that keeps
+/// growing while a cycle makes progress, for the systemd watchdog ([`crate::notify`]).
+pub fn progress() -> u64 {
+    PROGRESS.load(Ordering::Relaxed)
+}
+
 /// Requests and retries made on behalf of one source or target in one cycle.
 #[derive(Debug, Default)]
 pub struct Meter {
@@ -188,7 +197,9 @@ impl Endpoint {
             }
             self.limiter.until_ready().await;
             meter.requests.fetch_add(1, Ordering::Relaxed);
-            self.attempt(build()).await
+            let result = self.attempt(build()).await;
+            PROGRESS.fetch_add(1, Ordering::Relaxed);
+            result
         };
         retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
             meter.retries.fetch_add(1, Ordering::Relaxed);

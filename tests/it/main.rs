@@ -6,3 +6,4 @@ mod daemon;
 mod faults;
 mod helpers;
 mod sync;
+mod systemd;
