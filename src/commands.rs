@@ -102,11 +102,8 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     // Ready only now: the configuration is valid and the database open and migrated.
     let mut notifier = Notifier::from_env();
     notifier.ready();
-    let shutdown = async {
-        shutdown_signal().await;
-        notifier.stopping();
-    };
-    daemon::run(engine, &config.daemon, cancel, &notifier, shutdown).await?;
+    notifier.stopping_on(&cancel);
+    daemon::run(engine, &config.daemon, cancel, &notifier, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

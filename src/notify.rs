@@ -16,6 +16,7 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::http;
@@ -141,16 +142,15 @@ impl Notifier {
         }
     }
 
-    /// `STOPPING=1`: shutdown has begun.
-    pub fn stopping(&self) {
+    /// Sends `STOPPING=1` as soon as `cancel` is cancelled, which is the moment shutdown begins,
+    /// whether the daemon is idle or in the middle of a cycle.
+    pub fn stopping_on(&self, cancel: &CancellationToken) {
         if self.health.is_some() {
-            let states = [
-                NotifyState::Stopping,
-                NotifyState::Status("stopping: finishing the request in flight"),
-            ];
-            if let Err(e) = sd_notify::notify(&states) {
-                warn!(error = %e, "could not tell systemd that invsync is stopping");
-            }
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                cancel.cancelled().await;
+                send_stopping();
+            });
         }
     }
 }
@@ -211,6 +211,16 @@ async fn watchdog(health: Arc<Mutex<Health>>, window: Duration) {
         if ping && let Err(e) = sd_notify::notify(&[NotifyState::Watchdog]) {
             warn!(error = %e, "could not ping the systemd watchdog");
         }
+    }
+}
+
+fn send_stopping() {
+    let states = [
+        NotifyState::Stopping,
+        NotifyState::Status("stopping: finishing the request in flight"),
+    ];
+    if let Err(e) = sd_notify::notify(&states) {
+        warn!(error = %e, "could not tell systemd that invsync is stopping");
     }
 }
 
