@@ -31,6 +31,7 @@ pub mod demo;
 pub mod http;
 pub mod ledger;
 pub mod plan;
+pub mod push;
 pub mod report;
 pub mod sim;
 pub mod status;

@@ -5,4 +5,5 @@ mod config_errors;
 mod daemon;
 mod faults;
 mod helpers;
+mod safety;
 mod sync;
