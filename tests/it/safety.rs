@@ -1,12 +1,22 @@
 //! The guarantees that make invsync trustworthy on a bad day: a refused SKU does not sink its
 //! batch, one daemon per database, clean shutdowns, nothing lost to a kill.
 
+use std::time::Duration;
+
+use invsync::sim::Fault;
+
 use crate::helpers::{Setup, World};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_it() {
-    let world = World::with(Setup { htf_batch_size: 10, ..Setup::default() }).await;
-    world.htf.reject_sku("HK-3", "inventory locked by a promotion");
+    let world = World::with(Setup {
+        htf_batch_size: 10,
+        ..Setup::default()
+    })
+    .await;
+    world
+        .htf
+        .reject_sku("HK-3", "inventory locked by a promotion");
     world.htf.reject_sku("EA-1007", "variant archived");
 
     let run = world.invsync(&["once"]).await;
@@ -16,18 +26,44 @@ async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_i
     let shows = world.hardtofind_shows();
     for (sku, quantity) in &expected {
         if sku != "HK-3" && sku != "EA-1007" {
-            assert_eq!(shows.get(sku), Some(quantity), "{sku} was pushed despite its batch neighbour");
+            assert_eq!(
+                shows.get(sku),
+                Some(quantity),
+                "{sku} was pushed despite its batch neighbour"
+            );
         }
     }
     let acked = world.acknowledged("hardtofind");
-    assert_eq!(acked.len(), expected.len() - 2, "the refused SKUs are not recorded as pushed");
+    assert_eq!(
+        acked.len(),
+        expected.len() - 2,
+        "the refused SKUs are not recorded as pushed"
+    );
     assert!(!acked.contains_key("HK-3") && !acked.contains_key("EA-1007"));
-    let errors: Vec<&str> = run.lines_at("ERROR").into_iter().filter(|l| l.contains("refused")).collect();
-    assert_eq!(errors.len(), 1, "one ERROR per cycle for the refusals:\n{}", run.stderr);
-    assert!(errors[0].contains("skus=2") && errors[0].contains("variant archived"), "{}", errors[0]);
+    let errors: Vec<&str> = run
+        .lines_at("ERROR")
+        .into_iter()
+        .filter(|l| l.contains("refused"))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "one ERROR per cycle for the refusals:\n{}",
+        run.stderr
+    );
+    assert!(
+        errors[0].contains("skus=2") && errors[0].contains("variant archived"),
+        "{}",
+        errors[0]
+    );
     let status = world.invsync(&["status"]).await;
     assert!(status.stdout.contains("failed 2"), "{}", status.stdout);
-    assert!(status.stdout.contains("refused HK-3") && status.stdout.contains("inventory locked by a promotion"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("refused HK-3")
+            && status.stdout.contains("inventory locked by a promotion"),
+        "{}",
+        status.stdout
+    );
 
     world.htf.accept_sku("HK-3");
     world.htf.accept_sku("EA-1007");
@@ -36,6 +72,167 @@ async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_i
     world.assert_in_sync();
     let status = world.invsync(&["status", "--json"]).await;
     let value: serde_json::Value = serde_json::from_str(&status.stdout).expect("json");
-    let htf = value["targets"].as_array().expect("targets").iter().find(|t| t["name"] == "hardtofind").expect("hardtofind");
+    let htf = value["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|t| t["name"] == "hardtofind")
+        .expect("hardtofind");
     assert_eq!(htf["failed_skus"], 0, "healed by itself");
+}
+
+/// Starts `invsync run` (or another command) in the background.
+fn spawn(world: &World, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"))
+        .arg("--config")
+        .arg(&world.config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("invsync starts")
+}
+
+fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
+/// Waits (bounded, so a broken build cannot hang CI) until `condition` holds.
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..600 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Every SKU the database says a target acknowledged was really received by it with that
+/// quantity: nothing unacknowledged is ever recorded as pushed.
+fn assert_acknowledged_only_what_hardtofind_received(world: &World) {
+    let received: std::collections::HashSet<(String, i64)> =
+        world.htf.batches().into_iter().flatten().collect();
+    for (sku, quantity) in world.acknowledged("hardtofind") {
+        assert!(
+            received.contains(&(sku.clone(), quantity)),
+            "{sku}={quantity} recorded as pushed but never received"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_database_is_refused_naming_the_first() {
+    let world = World::start().await;
+    world.htf.faults().set_latency(Duration::from_millis(200));
+    let mut first = spawn(&world, &["run"]);
+    wait_until("the first daemon holds the lock", || {
+        std::fs::read_to_string(invsync::lock::lock_path(&world.database()))
+            .is_ok_and(|s| !s.trim().is_empty())
+    })
+    .await;
+
+    let second = world.invsync(&["once"]).await;
+
+    second.assert_code(2);
+    let pid = first.id().expect("running").to_string();
+    assert!(
+        second.stderr.contains(&format!("process {pid}")),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("daemon.database"),
+        "{}",
+        second.stderr
+    );
+    signal(&first, "TERM");
+    assert_eq!(first.wait().await.expect("exits").code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_push_finishes_the_request_in_flight_commits_and_exits_0() {
+    let world = World::with(Setup {
+        htf_batch_size: 2,
+        ..Setup::default()
+    })
+    .await;
+    world.htf.faults().set_latency(Duration::from_millis(100));
+    let child = spawn(&world, &["run"]);
+    wait_until("some batches landed", || world.htf.batches().len() >= 3).await;
+
+    signal(&child, "TERM");
+    let output = child.wait_with_output().await.expect("exits");
+
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a clean shutdown:\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let landed = world.htf.batches().len();
+    assert!(
+        landed < 25,
+        "it stopped before pushing everything ({landed} of 25 batches)"
+    );
+    let acked = world.acknowledged("hardtofind");
+    assert_eq!(
+        acked.len(),
+        2 * landed,
+        "every batch that landed was committed before exiting"
+    );
+    assert_acknowledged_only_what_hardtofind_received(&world);
+
+    world.htf.faults().set_latency(Duration::ZERO);
+    world.invsync(&["once"]).await.assert_code(0);
+    world.assert_in_sync();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sigterm_exits_at_once_and_still_loses_nothing() {
+    let world = World::with(Setup {
+        htf_batch_size: 10,
+        ..Setup::default()
+    })
+    .await;
+    world
+        .htf
+        .faults()
+        .push_for("POST", "/batch", Fault::Delay(Duration::ZERO));
+    world.htf.faults().push_for("POST", "/batch", Fault::Hang);
+    let mut child = spawn(&world, &["run"]);
+    wait_until("the second batch is in flight", || {
+        world.htf.count("POST", "/batch") >= 2
+    })
+    .await;
+
+    signal(&child, "TERM");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the first SIGTERM waits for the request in flight"
+    );
+    signal(&child, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("exits at once")
+        .expect("status");
+
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(
+        world.acknowledged("hardtofind").len(),
+        10,
+        "the first batch stays acknowledged"
+    );
+    assert_acknowledged_only_what_hardtofind_received(&world);
+    world.invsync(&["once"]).await.assert_code(0);
+    world.assert_in_sync();
 }
