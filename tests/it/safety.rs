@@ -236,3 +236,92 @@ async fn a_second_sigterm_exits_at_once_and_still_loses_nothing() {
     world.invsync(&["once"]).await.assert_code(0);
     world.assert_in_sync();
 }
+
+/// A small deterministic generator: the kill moments vary but a failure can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_any_moment_loses_nothing_and_records_nothing_unacknowledged() {
+    const KILLS: usize = 60;
+    let world = World::with(Setup {
+        htf_batch_size: 3,
+        hako_batch_size: 3,
+        ..Setup::default()
+    })
+    .await;
+    // Slowed so that a cycle takes a few hundred milliseconds: fetches, ~17 Hardtofind and ~10
+    // Hako batches, each acknowledged in its own transaction.
+    world.ea.faults().set_latency(Duration::from_millis(30));
+    world.htf.faults().set_latency(Duration::from_millis(50));
+    world.hako.faults().set_latency(Duration::from_millis(40));
+    let mut random = Lcg(0x5eed);
+    let (mut kills, mut mid_push) = (0, 0);
+
+    for _ in 0..KILLS {
+        for _ in 0..8 {
+            let i = random.below(30) as usize + 1;
+            world
+                .ea
+                .set_stock(&crate::helpers::dropship_id(i), random.below(50) as i64 + 1);
+            let j = random.below(20) as usize + 1;
+            world.hako.set_quantity(
+                "warehouse-010",
+                &crate::helpers::warehouse_sku(j),
+                random.below(50) as i64 + 1,
+            );
+        }
+        let batches_before = world.htf.batches().len() + world.hako.write_requests();
+        let mut child = spawn(&world, &["once"]);
+        tokio::time::sleep(Duration::from_millis(random.below(300) + 5)).await;
+        let running = child.try_wait().expect("status").is_none();
+        child.start_kill().expect("SIGKILL");
+        let status = child.wait().await.expect("reaped");
+        let landed = world.htf.batches().len() + world.hako.write_requests() - batches_before;
+        if running && status.code().is_none() {
+            kills += 1;
+            if landed > 0 {
+                mid_push += 1;
+            }
+        }
+        assert_acknowledged_only_what_hardtofind_received(&world);
+    }
+
+    eprintln!(
+        "{KILLS} runs: {kills} killed while running, {mid_push} of them after some batches were pushed"
+    );
+    // Vacuity: the kills really happened, and most of them in the middle of pushing.
+    assert!(
+        kills >= 50,
+        "only {kills} of {KILLS} runs were killed while running"
+    );
+    assert!(
+        mid_push >= 25,
+        "only {mid_push} kills landed after some batches were pushed"
+    );
+
+    for sim in [world.ea.faults(), world.htf.faults(), world.hako.faults()] {
+        sim.set_latency(Duration::ZERO);
+    }
+    world.invsync(&["once"]).await.assert_code(0);
+    world.assert_in_sync();
+    assert_eq!(
+        world.acknowledged("hardtofind"),
+        world.expected_hardtofind(),
+        "the database agrees with Hardtofind"
+    );
+    assert_eq!(
+        world.acknowledged("hako_dropship"),
+        world.expected_hako_dropship(),
+        "and with Hako"
+    );
+}
