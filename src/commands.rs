@@ -63,6 +63,9 @@ pub struct OnceArgs {
 fn start(path: &Path) -> Result<Arc<Config>, Failure> {
     let config = Config::load(path)?;
     telemetry::init(config.daemon.log_format, &config.daemon.log_level);
+    for warning in &config.warnings {
+        tracing::warn!(config = %config.path.display(), "{warning}");
+    }
     Ok(Arc::new(config))
 }
 

@@ -54,6 +54,8 @@ pub struct Config {
     pub sources: Vec<SourceSpec>,
     /// `[targets.*]`, ordered by name.
     pub targets: Vec<TargetSpec>,
+    /// Things worth a WARN that do not stop invsync (logged once logging is set up).
+    pub warnings: Vec<String>,
 }
 
 /// `[daemon]`, with defaults applied.

@@ -20,6 +20,8 @@ pub(super) const DEFAULT_DATABASE: &str = "/var/lib/invsync/invsync.db";
 /// Errors of one file, so each check can say `err(key, message)`.
 struct Checker<'a> {
     file: &'a Path,
+    /// Keys whose secret is written in the file itself.
+    inline_secrets: std::cell::RefCell<Vec<String>>,
 }
 
 impl Checker<'_> {
@@ -81,6 +83,9 @@ impl Checker<'_> {
                 format!("missing; give {name} or {name}_file"),
             )),
             (Some(secret), None) => {
+                self.inline_secrets
+                    .borrow_mut()
+                    .push(format!("{prefix}.{name}"));
                 if secret.expose_secret().trim().is_empty() {
                     return Err(self.err(format!("{prefix}.{name}"), "is empty"));
                 }
@@ -154,7 +159,10 @@ fn is_loopback(url: &url::Url) -> bool {
 
 /// Reads the file into the raw types; TOML syntax and type errors come out here.
 pub(super) fn read(path: &Path) -> Result<RawConfig, ConfigError> {
-    let check = Checker { file: path };
+    let check = Checker {
+        file: path,
+        inline_secrets: Default::default(),
+    };
     if !path.exists() {
         return Err(check.err("", "no such file (set --config or INVSYNC_CONFIG)"));
     }
@@ -271,7 +279,10 @@ fn strip_file_mention(message: &str, path: &Path) -> String {
 }
 
 pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
-    let check = Checker { file: path };
+    let check = Checker {
+        file: path,
+        inline_secrets: Default::default(),
+    };
     let daemon = daemon(&check, raw.daemon)?;
     if raw.sources.is_empty() {
         return Err(check.err("sources", "no source configured"));
@@ -290,12 +301,34 @@ pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         targets.push(target_spec(&check, name, target, &sources)?);
     }
     check_feedback_loops(&check, &sources, &targets)?;
+    let warnings = exposed_secrets(path, &check.inline_secrets.borrow())
+        .into_iter()
+        .collect();
     Ok(Config {
         path: path.to_path_buf(),
         daemon,
         sources,
         targets,
+        warnings,
     })
+}
+
+/// A file holding secrets inline that other users can read exposes them.
+fn exposed_secrets(path: &Path, inline: &[String]) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        if !inline.is_empty() && mode & 0o044 != 0 {
+            return Some(format!(
+                "{} is readable by other users (mode {:o}) and holds secrets inline ({}): chmod 600 it, or move them to *_file keys",
+                path.display(),
+                mode & 0o777,
+                inline.join(", ")
+            ));
+        }
+    }
+    None
 }
 
 fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {

@@ -6,4 +6,5 @@ mod daemon;
 mod faults;
 mod helpers;
 mod safety;
+mod secrets;
 mod sync;
