@@ -223,7 +223,8 @@ impl Engine {
         for (slot, (result, meter)) in self.sources.iter().zip(fetches) {
             let outcome = match result {
                 Ok(records) => {
-                    let (fresh, changed) = snapshot_of(&mut self.skus, &slot.snapshot, records);
+                    let (fresh, changed) =
+                        snapshot_of(&mut self.skus, &slot.snapshot, records, &slot.name);
                     let counts = SourceCounts {
                         skus: fresh.count_reported,
                         changed: changed.len(),
@@ -281,16 +282,26 @@ struct Fresh {
     count_reported: usize,
 }
 
-/// The new snapshot from a complete fetch (several records of one SKU are summed; a SKU reported
-/// before but absent now is 0), and the rows that differ from the old one.
+/// The new snapshot from a complete fetch (a SKU reported before but absent now is 0), and the
+/// rows that differ from the old one. Connectors report each SKU once; one reported twice counts
+/// once, at the smaller quantity, with a WARN: doubt must never oversell.
 fn snapshot_of(
     skus: &mut SkuTable,
     old: &Column,
     records: Vec<StockRecord>,
+    source: &str,
 ) -> (Fresh, Vec<(SkuId, i64)>) {
     let mut column = Column::default();
     for (sku, quantity) in &records {
-        column.add(skus.intern(sku), *quantity);
+        let id = skus.intern(sku);
+        match column.get(id) {
+            None => column.set(id, *quantity),
+            Some(first) => {
+                let kept = first.min(*quantity);
+                tracing::warn!(source, sku = %sku, kept, "the source reported this SKU twice; the smaller quantity counts");
+                column.set(id, kept);
+            }
+        }
     }
     let count_reported = column.count();
     for (sku, _) in old.iter() {

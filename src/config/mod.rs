@@ -20,6 +20,8 @@ pub const DEFAULT_PATH: &str = "/etc/invsync/config.toml";
 pub const HAKO_REQUESTS_PER_MINUTE: u32 = 120;
 /// Default budget for services that document none.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
+/// Default cap on an answer body: a million-SKU stock answer is about 20 MB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// Default entities per write request.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 
@@ -75,6 +77,8 @@ pub struct Daemon {
     pub request_timeout: Duration,
     /// The mass-zero guard's threshold.
     pub max_zeroed_fraction: f64,
+    /// The largest answer body read, in bytes.
+    pub max_response_bytes: usize,
     /// How failed requests are retried.
     pub retry: RetrySettings,
 }

@@ -54,6 +54,40 @@ impl Checker<'_> {
         Ok(duration)
     }
 
+    /// A size such as `"256MiB"`, `"20 MB"` or `"1048576"` (bytes).
+    fn size(&self, key: &str, value: Option<&str>, default: usize) -> Result<usize, ConfigError> {
+        let Some(text) = value else {
+            return Ok(default);
+        };
+        let bad = || {
+            self.err(
+                key,
+                format!("{text:?} is not a size; write e.g. \"256MiB\""),
+            )
+        };
+        let trimmed = text.trim();
+        let split = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(trimmed.len());
+        let (number, unit) = trimmed.split_at(split);
+        let number: usize = number.parse().map_err(|_| bad())?;
+        let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1_000,
+            "kib" => 1 << 10,
+            "mb" => 1_000_000,
+            "mib" => 1 << 20,
+            "gb" => 1_000_000_000,
+            "gib" => 1 << 30,
+            _ => return Err(bad()),
+        };
+        let bytes = number.checked_mul(factor).ok_or_else(bad)?;
+        if bytes < 1024 {
+            return Err(self.err(key, "must be at least 1KiB"));
+        }
+        Ok(bytes)
+    }
+
     fn cron(&self, key: &str, expression: &str) -> Result<(), ConfigError> {
         tokio_cron_scheduler::Job::new_async(expression, |_, _| Box::pin(async {}))
             .map(|_| ())
@@ -406,6 +440,11 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
             Duration::from_secs(30),
         )?,
         max_zeroed_fraction,
+        max_response_bytes: check.size(
+            "daemon.max_response_size",
+            raw.max_response_size.as_deref(),
+            super::DEFAULT_MAX_RESPONSE_BYTES,
+        )?,
         retry,
     })
 }
