@@ -182,3 +182,31 @@ async fn a_world_readable_config_with_inline_secrets_is_warned_about_but_secret_
     );
     world.assert_in_sync();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_is_never_followed_so_credentials_never_reach_another_host() {
+    let world = World::start().await;
+    let elsewhere = invsync::sim::HardtofindSim::start(Default::default())
+        .await
+        .expect("another host");
+    world.htf.faults().push_for(
+        "POST",
+        "/authenticate",
+        Fault::Redirect(format!("{}/authenticate", elsewhere.base_url())),
+    );
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(1);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "nothing was sent to the other host"
+    );
+    assert!(
+        run.lines_at("ERROR")
+            .iter()
+            .any(|l| l.contains("target=hardtofind") && l.contains("302")),
+        "{}",
+        run.stderr
+    );
+}
