@@ -108,7 +108,8 @@ pub struct RetrySettings {
     pub max_attempts: u32,
     /// Wait before the first retry.
     pub initial_backoff: Duration,
-    /// Longest wait between attempts (a `Retry-After` may ask for up to [`RETRY_AFTER_CAP`]).
+    /// Longest wait between attempts before jitter (a `Retry-After` may ask for up to
+    /// [`RETRY_AFTER_CAP`]).
     pub max_backoff: Duration,
     /// No new attempt starts once this much time has passed since the first: this bounds how
     /// long one unreachable endpoint can hold up a cycle even when every attempt times out.
