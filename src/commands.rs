@@ -13,10 +13,11 @@ use crate::connectors;
 use crate::cycle::{CycleOptions, Engine, EngineError};
 use crate::daemon::{self, DaemonError};
 use crate::http::Meter;
+use crate::lock::DatabaseLock;
 use crate::notify::Notifier;
 use crate::report::PlanLine;
 use crate::store::{Store, StoreError};
-use crate::{status as status_view, telemetry};
+use crate::{shutdown, status as status_view, telemetry};
 
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
@@ -63,68 +64,75 @@ pub struct OnceArgs {
 fn start(path: &Path) -> Result<Arc<Config>, Failure> {
     let config = Config::load(path)?;
     telemetry::init(config.daemon.log_format, &config.daemon.log_level);
+    for warning in &config.warnings {
+        tracing::warn!(config = %config.path.display(), "{warning}");
+    }
     Ok(Arc::new(config))
+}
+
+/// Takes the one-daemon-per-database lock; in the way of another process is a usage error.
+fn lock_database(config: &Config) -> Result<DatabaseLock, Failure> {
+    DatabaseLock::acquire(&config.daemon.database).map_err(|e| database_error(config, e))
+}
+
+/// A problem with `daemon.database`, named like any configuration error.
+fn database_error(config: &Config, error: impl std::fmt::Display) -> Failure {
+    Failure::Config(ConfigError {
+        file: config.path.clone(),
+        key: "daemon.database".to_owned(),
+        message: format!("{}: {error}", config.daemon.database.display()),
+    })
 }
 
 /// Opens the database; a path that cannot be created is a configuration error naming the key.
 async fn open_store(config: &Config) -> Result<Store, Failure> {
-    Store::open(&config.daemon.database).await.map_err(|e| {
-        Failure::Config(ConfigError {
-            file: config.path.clone(),
-            key: "daemon.database".to_owned(),
-            message: format!("{}: {e}", config.daemon.database.display()),
-        })
-    })
-}
-
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    Store::open(&config.daemon.database)
+        .await
+        .map_err(|e| database_error(config, e))
 }
 
 /// `invsync run`.
 pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     let config = start(path)?;
-    let store = open_store(&config).await?;
+    // Signals are handled from the start: a stop during start-up is a clean stop too.
     let cancel = CancellationToken::new();
+    shutdown::watch_signals(cancel.clone());
+    let _lock = lock_database(&config)?;
+    let store = open_store(&config).await?;
     let engine = Engine::new(config.clone(), store, &cancel).await?;
     // Ready only now: the configuration is valid and the database open and migrated.
     let mut notifier = Notifier::from_env();
     notifier.ready();
     notifier.stopping_on(&cancel);
-    daemon::run(engine, &config.daemon, cancel, &notifier, shutdown_signal()).await?;
+    daemon::run(
+        engine,
+        &config.daemon,
+        cancel.clone(),
+        &notifier,
+        cancel.cancelled_owned(),
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `invsync once`.
 pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     let config = start(path)?;
-    let store = open_store(&config).await?;
     let cancel = CancellationToken::new();
+    shutdown::watch_signals(cancel.clone());
+    let _lock = lock_database(&config)?;
+    let store = open_store(&config).await?;
     let mut engine = Engine::new(config, store, &cancel).await?;
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutdown requested; finishing the request in flight");
-        on_signal.cancel();
-    });
     let options = CycleOptions {
         dry_run: args.dry_run,
         full: args.full,
         force: args.force,
     };
-    let report = engine.run_cycle(options).await?;
+    let Some(report) = shutdown::finish_within_grace(engine.run_cycle(options), &cancel).await
+    else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let report = report?;
     if args.dry_run {
         print_plan(&report.plan)
             .map_err(|e| Failure::Other(format!("cannot write the plan: {e}")))?;

@@ -12,15 +12,16 @@ use std::time::Instant;
 
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, error, info, info_span};
 
 use crate::config::Config;
-use crate::connectors::{self, ConnectorError, PushItem, Source, StockRecord, Target};
-use crate::http::{HttpError, Meter};
+use crate::connectors::{self, Source, StockRecord};
+use crate::http::Meter;
 use crate::ledger::{Column, SkuId, SkuTable};
-use crate::plan::{self, Rules};
-use crate::report::{CycleReport, PlanLine, SourceCounts, SourceReport, TargetReport, TargetState};
-use crate::store::{self, Side, Store, StoreError, TargetOutcome};
+use crate::plan::Rules;
+use crate::push::{self, TargetSlot};
+use crate::report::{CycleReport, SourceCounts, SourceReport};
+use crate::store::{self, Side, Store, StoreError};
 
 /// How to run one cycle.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,16 +52,6 @@ struct SourceSlot {
     snapshot: Column,
 }
 
-struct TargetSlot {
-    name: String,
-    id: i64,
-    client: Target,
-    acked: Column,
-    inputs: Vec<usize>,
-    rules: Rules,
-    batch_size: usize,
-}
-
 /// The sync engine: connectors, the in-memory state, and the database behind it.
 pub struct Engine {
     config: Arc<Config>,
@@ -85,17 +76,20 @@ impl Engine {
         let (skus, source_state, target_state) = store
             .call(move |c| {
                 let skus = store::load_skus(c)?;
-                let load = |side, names: &[String]| -> Result<Vec<(i64, Column)>, StoreError> {
-                    names
-                        .iter()
-                        .map(|n| {
-                            let id = store::endpoint_id(c, side, n)?;
-                            Ok((id, store::load_column(c, side, id)?))
-                        })
-                        .collect()
-                };
-                let sources = load(Side::Source, &source_names)?;
-                let targets = load(Side::Target, &target_names)?;
+                let mut sources = Vec::new();
+                for name in &source_names {
+                    let id = store::endpoint_id(c, Side::Source, name)?;
+                    sources.push((id, store::load_column(c, Side::Source, id)?));
+                }
+                let mut targets = Vec::new();
+                for name in &target_names {
+                    let id = store::endpoint_id(c, Side::Target, name)?;
+                    targets.push((
+                        id,
+                        store::load_column(c, Side::Target, id)?,
+                        store::load_failed(c, id)?,
+                    ));
+                }
                 Ok((skus, sources, targets))
             })
             .await?;
@@ -116,11 +110,12 @@ impl Engine {
             .iter()
             .zip(targets)
             .zip(target_state)
-            .map(|((spec, client), (id, acked))| TargetSlot {
+            .map(|((spec, client), (id, acked, failed))| TargetSlot {
                 name: spec.name.clone(),
                 id,
                 client,
                 acked,
+                failed,
                 inputs: spec.inputs.clone(),
                 rules: Rules {
                     safety_stock: spec.safety_stock,
@@ -173,22 +168,19 @@ impl Engine {
         let failed: Vec<bool> = sources.iter().map(|s| s.outcome.is_err()).collect();
         let (skus, store, config) = (&self.skus, &self.store, &self.config);
         let pushes = self.targets.iter().map(|target| {
-            let inputs: Vec<&Column> = target.inputs.iter().map(|&i| &snapshots[i]).collect();
-            let failed_inputs: Vec<String> = target
-                .inputs
-                .iter()
-                .filter(|&&i| failed[i])
-                .map(|&i| sources[i].name.clone())
-                .collect();
-            sync_target(
-                target,
-                inputs,
-                failed_inputs,
+            let inputs = push::Inputs {
+                columns: target.inputs.iter().map(|&i| &snapshots[i]).collect(),
+                failed_sources: target
+                    .inputs
+                    .iter()
+                    .filter(|&&i| failed[i])
+                    .map(|&i| sources[i].name.clone())
+                    .collect(),
                 skus,
                 store,
-                config.daemon.max_zeroed_fraction,
-                options,
-            )
+                max_zeroed_fraction: config.daemon.max_zeroed_fraction,
+            };
+            push::sync_target(target, inputs, options)
         });
         let results = join_all(pushes).await;
         let mut targets = Vec::new();
@@ -197,7 +189,9 @@ impl Engine {
             let result = result?;
             for &(sku, quantity) in &result.acked {
                 slot.acked.set(sku, quantity);
+                slot.failed.remove(&sku);
             }
+            slot.failed.extend(result.refused);
             plan.extend(result.plan);
             targets.push(result.report);
         }
@@ -229,7 +223,8 @@ impl Engine {
         for (slot, (result, meter)) in self.sources.iter().zip(fetches) {
             let outcome = match result {
                 Ok(records) => {
-                    let (fresh, changed) = snapshot_of(&mut self.skus, &slot.snapshot, records);
+                    let (fresh, changed) =
+                        snapshot_of(&mut self.skus, &slot.snapshot, records, &slot.name);
                     let counts = SourceCounts {
                         skus: fresh.count_reported,
                         changed: changed.len(),
@@ -287,16 +282,26 @@ struct Fresh {
     count_reported: usize,
 }
 
-/// The new snapshot from a complete fetch (several records of one SKU are summed; a SKU reported
-/// before but absent now is 0), and the rows that differ from the old one.
+/// The new snapshot from a complete fetch (a SKU reported before but absent now is 0), and the
+/// rows that differ from the old one. Connectors report each SKU once; one reported twice counts
+/// once, at the smaller quantity, with a WARN: doubt must never oversell.
 fn snapshot_of(
     skus: &mut SkuTable,
     old: &Column,
     records: Vec<StockRecord>,
+    source: &str,
 ) -> (Fresh, Vec<(SkuId, i64)>) {
     let mut column = Column::default();
     for (sku, quantity) in &records {
-        column.add(skus.intern(sku), *quantity);
+        let id = skus.intern(sku);
+        match column.get(id) {
+            None => column.set(id, *quantity),
+            Some(first) => {
+                let kept = first.min(*quantity);
+                tracing::warn!(source, sku = %sku, kept, "the source reported this SKU twice; the smaller quantity counts");
+                column.set(id, kept);
+            }
+        }
     }
     let count_reported = column.count();
     for (sku, _) in old.iter() {
@@ -315,156 +320,6 @@ fn snapshot_of(
         },
         changed,
     )
-}
-
-/// What one target's cycle produced.
-struct TargetResult {
-    report: TargetReport,
-    /// Rows acknowledged (already in the database), to apply to memory.
-    acked: Vec<(SkuId, i64)>,
-    plan: Vec<PlanLine>,
-}
-
-async fn sync_target(
-    target: &TargetSlot,
-    inputs: Vec<&Column>,
-    failed_inputs: Vec<String>,
-    skus: &SkuTable,
-    store: &Store,
-    max_zeroed_fraction: f64,
-    options: CycleOptions,
-) -> Result<TargetResult, StoreError> {
-    let meter = Meter::default();
-    let mut result = TargetResult {
-        report: TargetReport {
-            name: target.name.clone(),
-            state: TargetState::InSync,
-            planned: 0,
-            pushed: 0,
-            failures: 0,
-            requests: 0,
-            retries: 0,
-        },
-        acked: Vec::new(),
-        plan: Vec::new(),
-    };
-    let mut outcome = TargetOutcome::default();
-    if !failed_inputs.is_empty() {
-        let names = failed_inputs.join(",");
-        error!(target = %target.name, sources = %names, "target skipped: an input could not be fetched; it is retried at the next cycle");
-        outcome.error = Some(format!("skipped: input {names} could not be fetched"));
-        result.report.state = TargetState::Skipped {
-            sources: failed_inputs,
-        };
-        return finish(target, store, result, outcome, &meter, options).await;
-    }
-    let changes = plan::plan(&inputs, &target.acked, target.rules, options.full);
-    result.report.planned = changes.len();
-    outcome.pending = changes.len();
-    if let Some(trip) =
-        plan::mass_zero(&changes, &target.acked, max_zeroed_fraction).filter(|_| !options.force)
-    {
-        error!(
-            target = %target.name, zeroed = trip.zeroed, positive = trip.positive, max_zeroed_fraction,
-            "mass-zero guard: this cycle would set too many SKUs to 0, so nothing is pushed; the target is held until the sources recover or `invsync once --force`"
-        );
-        result.report.state = TargetState::Held {
-            zeroed: trip.zeroed,
-            positive: trip.positive,
-        };
-        outcome.held = Some(format!(
-            "would zero {} of {} positive SKUs",
-            trip.zeroed, trip.positive
-        ));
-        return finish(target, store, result, outcome, &meter, options).await;
-    }
-    if options.dry_run {
-        result.plan = changes
-            .iter()
-            .map(|c| PlanLine {
-                target: target.name.clone(),
-                sku: skus.name(c.sku).to_owned(),
-                old: c.old,
-                new: c.new,
-            })
-            .collect();
-        return finish(target, store, result, outcome, &meter, options).await;
-    }
-    for batch in changes.chunks(target.batch_size) {
-        let items: Vec<PushItem> = batch
-            .iter()
-            .map(|c| PushItem {
-                sku: skus.name(c.sku),
-                quantity: c.new,
-                known: c.old.is_some(),
-            })
-            .collect();
-        match target.client.push(&meter, &items).await {
-            Ok(()) => {
-                let rows: Vec<(SkuId, i64)> = batch.iter().map(|c| (c.sku, c.new)).collect();
-                let (id, rows_for_db, at) = (target.id, rows.clone(), store::now_ms());
-                store
-                    .call(move |c| store::acknowledge(c, id, &rows_for_db, at))
-                    .await?;
-                result.report.pushed += rows.len();
-                result.acked.extend(rows);
-            }
-            Err(ConnectorError::Http(HttpError::Cancelled)) => {
-                warn!(target = %target.name, "shutting down; the remaining changes are pushed at the next start");
-                result.report.state = TargetState::Interrupted;
-                break;
-            }
-            Err(e) => {
-                result.report.failures += batch.len();
-                let gives_up = gives_up_on_target(&e);
-                error!(
-                    target = %target.name, skus = batch.len(), error = %e,
-                    "batch failed; {}",
-                    if gives_up { "the target is left for this cycle and retried at the next" } else { "its SKUs are retried at the next cycle" }
-                );
-                outcome.error = Some(e.to_string());
-                result.report.state = TargetState::Failed {
-                    error: e.to_string(),
-                };
-                if gives_up {
-                    break;
-                }
-            }
-        }
-    }
-    outcome.pending = changes.len() - result.report.pushed;
-    finish(target, store, result, outcome, &meter, options).await
-}
-
-/// Whether an error means the target is unreachable or refuses us altogether, so that further
-/// batches this cycle would only fail the same way (and make a down target hold up the cycle).
-fn gives_up_on_target(error: &ConnectorError) -> bool {
-    match error {
-        ConnectorError::Http(e) => {
-            e.is_retryable() || matches!(e.status().map(|s| s.as_u16()), Some(401 | 403))
-        }
-        ConnectorError::Auth(_) => true,
-        ConnectorError::Malformed(_) | ConnectorError::NotFound(_) => false,
-    }
-}
-
-async fn finish(
-    target: &TargetSlot,
-    store: &Store,
-    mut result: TargetResult,
-    outcome: TargetOutcome,
-    meter: &Meter,
-    options: CycleOptions,
-) -> Result<TargetResult, StoreError> {
-    result.report.requests = meter.requests();
-    result.report.retries = meter.retries();
-    if !options.dry_run {
-        let (id, at) = (target.id, store::now_ms());
-        store
-            .call(move |c| store::target_outcome(c, id, &outcome, at))
-            .await?;
-    }
-    Ok(result)
 }
 
 fn log_summary(report: &CycleReport, options: CycleOptions) {

@@ -17,6 +17,7 @@ use tracing::{error, info};
 use crate::config::{Daemon, Trigger};
 use crate::cycle::{CycleOptions, Engine};
 use crate::notify::Notifier;
+use crate::shutdown;
 
 /// Why the daemon could not keep running.
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +27,9 @@ pub enum DaemonError {
     Scheduler(#[from] JobSchedulerError),
 }
 
-/// Runs cycles as `daemon` schedules them until `shutdown` completes; `notifier` hears when each
-/// cycle starts and ends (systemd's status and watchdog).
+/// Runs cycles as `daemon` schedules them until `shutdown` completes; `cancel` must be
+/// cancelled by then too (it is what stops a cycle's requests). `notifier` hears when each cycle
+/// starts and ends (systemd's status and watchdog).
 pub async fn run(
     mut engine: Engine,
     daemon: &Daemon,
@@ -68,28 +70,22 @@ pub async fn run(
     drop(ticks);
     info!(schedule = %describe(&daemon.trigger), full_sync_schedule = daemon.full_sync_schedule.as_deref().unwrap_or("-"), "invsync started");
 
-    let mut shutdown = std::pin::pin!(shutdown);
+    let mut stop = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
-            () = &mut shutdown => break,
+            () = &mut stop => break,
             tick = next.recv() => {
                 if tick.is_none() {
                     break;
                 }
                 let options = CycleOptions { full: full_due.swap(false, Ordering::SeqCst), ..Default::default() };
                 notifier.cycle_started();
-                let cycle = engine.run_cycle(options);
-                let mut cycle = std::pin::pin!(cycle);
-                let result = tokio::select! {
-                    result = &mut cycle => result,
-                    () = &mut shutdown => {
-                        info!("shutdown requested; finishing the request in flight");
-                        cancel.cancel();
-                        cycle.await
-                    }
-                };
-                notifier.cycle_finished(result.as_ref());
-                if let Err(e) = result {
+                // Shutdown mid-cycle: the cycle stops starting requests and finishes, within the grace.
+                let result = shutdown::finish_within_grace(engine.run_cycle(options), &cancel).await;
+                if let Some(result) = &result {
+                    notifier.cycle_finished(result.as_ref());
+                }
+                if let Some(Err(e)) = result {
                     error!(error = %e, "cycle failed on the database; the next cycle tries again");
                 }
                 if cancel.is_cancelled() {

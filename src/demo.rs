@@ -13,11 +13,12 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::commands::{Failure, shutdown_signal};
+use crate::commands::Failure;
 use crate::config::{Config, LogFormat};
 use crate::cycle::Engine;
 use crate::daemon;
 use crate::notify::Notifier;
+use crate::shutdown;
 use crate::sim::endless_aisles::{EndlessAislesSim, EndlessAislesSimConfig};
 use crate::sim::hako::{HakoSim, HakoSimConfig};
 use crate::sim::hardtofind::{HardtofindSim, HardtofindSimConfig};
@@ -92,12 +93,13 @@ pub async fn run() -> Result<ExitCode, Failure> {
     let cancel = CancellationToken::new();
     let engine = Engine::new(config.clone(), store, &cancel).await?;
     let changer = tokio::spawn(change_stock(hako.clone(), endless_aisles.clone()));
+    shutdown::watch_signals(cancel.clone());
     daemon::run(
         engine,
         &config.daemon,
-        cancel,
+        cancel.clone(),
         &Notifier::disabled(),
-        shutdown_signal(),
+        cancel.cancelled_owned(),
     )
     .await?;
     changer.abort();

@@ -106,12 +106,6 @@ impl Column {
         self.values[id] = quantity.max(0);
     }
 
-    /// Adds to the quantity of `id` (summing a SKU held in several warehouses).
-    pub fn add(&mut self, id: SkuId, quantity: i64) {
-        let sum = self.get(id).unwrap_or(0).saturating_add(quantity.max(0));
-        self.set(id, sum);
-    }
-
     /// Every `(id, quantity)` present, in id order.
     pub fn iter(&self) -> impl Iterator<Item = (SkuId, i64)> + '_ {
         self.values
@@ -163,13 +157,12 @@ mod tests {
     }
 
     #[test]
-    fn a_column_tells_absent_from_zero_and_sums_additions() {
+    fn a_column_tells_absent_from_zero_and_floors_negatives() {
         let mut column = Column::default();
         assert_eq!(column.get(3), None);
         column.set(3, 0);
         assert_eq!(column.get(3), Some(0));
-        column.add(5, 4);
-        column.add(5, 6);
+        column.set(5, 10);
         assert_eq!(column.get(5), Some(10));
         column.set(1, -7);
         assert_eq!(column.get(1), Some(0));

@@ -35,7 +35,27 @@ pub struct TargetStatus {
     pub last_success_at: Option<i64>,
     /// The last cycle's error, if it failed.
     pub failing: Option<String>,
+    /// SKUs the target refused and has not taken since.
+    pub failed_skus: i64,
+    /// A few of them, with the target's message.
+    pub failed_examples: Vec<FailedSku>,
 }
+
+/// A SKU a target refused.
+#[derive(Debug, Serialize)]
+pub struct FailedSku {
+    /// The SKU.
+    pub sku: String,
+    /// The quantity refused.
+    pub quantity: i64,
+    /// The target's message.
+    pub message: String,
+    /// When it was first refused (ms since the epoch).
+    pub since: i64,
+}
+
+/// How many refused SKUs `status` lists per target.
+const FAILED_EXAMPLES: i64 = 5;
 
 /// One source.
 #[derive(Debug, Serialize)]
@@ -74,7 +94,7 @@ pub fn read(conn: &Connection, last_cycles: usize) -> Result<Status, StoreError>
                 t.pending, CASE WHEN t.held THEN t.held_reason END, t.last_success_at, t.last_error
          FROM targets t ORDER BY t.name",
     )?;
-    let targets = stmt
+    let mut targets: Vec<TargetStatus> = stmt
         .query_map([], |r| {
             Ok(TargetStatus {
                 name: r.get(0)?,
@@ -83,9 +103,32 @@ pub fn read(conn: &Connection, last_cycles: usize) -> Result<Status, StoreError>
                 held: r.get(3)?,
                 last_success_at: r.get(4)?,
                 failing: r.get(5)?,
+                failed_skus: 0,
+                failed_examples: Vec::new(),
             })
         })?
         .collect::<Result<_, _>>()?;
+    let mut count = conn.prepare(
+        "SELECT count(*) FROM failed_skus f JOIN targets t ON t.id = f.target_id WHERE t.name = ?1",
+    )?;
+    let mut examples = conn.prepare(
+        "SELECT s.sku, f.quantity, f.message, f.first_failed_at FROM failed_skus f
+         JOIN targets t ON t.id = f.target_id JOIN skus s ON s.id = f.sku_id
+         WHERE t.name = ?1 ORDER BY f.first_failed_at, s.sku LIMIT ?2",
+    )?;
+    for target in &mut targets {
+        target.failed_skus = count.query_row([&target.name], |r| r.get(0))?;
+        target.failed_examples = examples
+            .query_map(rusqlite::params![target.name, FAILED_EXAMPLES], |r| {
+                Ok(FailedSku {
+                    sku: r.get(0)?,
+                    quantity: r.get(1)?,
+                    message: r.get(2)?,
+                    since: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+    }
     let mut stmt =
         conn.prepare("SELECT name, skus, last_fetch_at, last_error FROM sources ORDER BY name")?;
     let sources = stmt
@@ -153,12 +196,23 @@ pub fn render_text(status: &Status) -> String {
         };
         let _ = writeln!(
             out,
-            "  {}: {state}\n    tracked {}, pending {}, last successful push {}",
+            "  {}: {state}\n    tracked {}, pending {}, failed {}, last successful push {}",
             t.name,
             t.tracked,
             t.pending,
+            t.failed_skus,
             when(t.last_success_at)
         );
+        for f in &t.failed_examples {
+            let _ = writeln!(
+                out,
+                "    refused {} = {} since {}: {}",
+                f.sku,
+                f.quantity,
+                when(Some(f.since)),
+                f.message
+            );
+        }
     }
     out.push_str("sources:\n");
     for s in &status.sources {

@@ -49,7 +49,8 @@ pub enum StoreError {
 }
 
 /// Schema migrations, in order; `user_version` is how many have been applied.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
     CREATE TABLE skus (
         id   INTEGER PRIMARY KEY,
         sku  TEXT NOT NULL UNIQUE
@@ -93,7 +94,19 @@ const MIGRATIONS: &[&str] = &[r"
         outcome     TEXT,
         summary     TEXT
     );
-"];
+",
+    r"
+    CREATE TABLE failed_skus (
+        target_id       INTEGER NOT NULL REFERENCES targets(id),
+        sku_id          INTEGER NOT NULL REFERENCES skus(id),
+        quantity        INTEGER NOT NULL,
+        message         TEXT NOT NULL,
+        first_failed_at INTEGER NOT NULL,
+        last_failed_at  INTEGER NOT NULL,
+        PRIMARY KEY (target_id, sku_id)
+    ) WITHOUT ROWID;
+",
+];
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the database.
 pub fn now_ms() -> i64 {
@@ -303,11 +316,13 @@ pub fn source_failed(
     Ok(())
 }
 
-/// Records a target's acknowledged batch and marks the push successful, in one transaction.
+/// Records a target's acknowledged batch and marks the push successful, in one transaction;
+/// `healed` are SKUs of the batch that had failed before, whose failure is now over.
 pub fn acknowledge(
     conn: &mut Connection,
     target: i64,
     rows: &[(SkuId, i64)],
+    healed: &[SkuId],
     at: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
@@ -316,8 +331,59 @@ pub fn acknowledge(
         "UPDATE targets SET last_success_at = ?2 WHERE id = ?1",
         params![target, at],
     )?;
+    {
+        let mut delete =
+            tx.prepare_cached("DELETE FROM failed_skus WHERE target_id = ?1 AND sku_id = ?2")?;
+        for sku in healed {
+            delete.execute(params![target, sku])?;
+        }
+    }
     tx.commit()?;
     Ok(())
+}
+
+/// One SKU a target refused, with its own words.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The SKU.
+    pub sku: SkuId,
+    /// The quantity that was refused.
+    pub quantity: i64,
+    /// The target's message.
+    pub message: String,
+}
+
+/// Records SKUs a target refused (keeping when each first failed).
+pub fn record_refusals(
+    conn: &mut Connection,
+    target: i64,
+    refusals: &[Refusal],
+    at: i64,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO failed_skus (target_id, sku_id, quantity, message, first_failed_at, last_failed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (target_id, sku_id) DO UPDATE SET
+                 quantity = excluded.quantity, message = excluded.message, last_failed_at = excluded.last_failed_at",
+        )?;
+        for r in refusals {
+            upsert.execute(params![target, r.sku, r.quantity, r.message, at])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The SKUs a target has refused and not accepted since.
+pub fn load_failed(
+    conn: &Connection,
+    target: i64,
+) -> Result<std::collections::HashSet<SkuId>, StoreError> {
+    let mut stmt = conn.prepare("SELECT sku_id FROM failed_skus WHERE target_id = ?1")?;
+    let rows = stmt.query_map([target], |r| r.get::<_, SkuId>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// How a target's cycle ended, for `status`.
@@ -400,7 +466,7 @@ mod tests {
             .call(|c| {
                 let id = endpoint_id(c, Side::Target, "hardtofind")?;
                 insert_skus(c, &[(0, "A".into()), (1, "B".into())])?;
-                acknowledge(c, id, &[(0, 5), (1, 0)], now_ms())?;
+                acknowledge(c, id, &[(0, 5), (1, 0)], &[], now_ms())?;
                 Ok(())
             })
             .await

@@ -20,6 +20,8 @@ pub const DEFAULT_PATH: &str = "/etc/invsync/config.toml";
 pub const HAKO_REQUESTS_PER_MINUTE: u32 = 120;
 /// Default budget for services that document none.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
+/// Default cap on an answer body: a million-SKU stock answer is about 20 MB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// Default entities per write request.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 
@@ -54,6 +56,8 @@ pub struct Config {
     pub sources: Vec<SourceSpec>,
     /// `[targets.*]`, ordered by name.
     pub targets: Vec<TargetSpec>,
+    /// Things worth a WARN that do not stop invsync (logged once logging is set up).
+    pub warnings: Vec<String>,
 }
 
 /// `[daemon]`, with defaults applied.
@@ -73,6 +77,8 @@ pub struct Daemon {
     pub request_timeout: Duration,
     /// The mass-zero guard's threshold.
     pub max_zeroed_fraction: f64,
+    /// The largest answer body read, in bytes.
+    pub max_response_bytes: usize,
     /// How failed requests are retried.
     pub retry: RetrySettings,
 }
@@ -102,7 +108,8 @@ pub struct RetrySettings {
     pub max_attempts: u32,
     /// Wait before the first retry.
     pub initial_backoff: Duration,
-    /// Longest wait between attempts (a `Retry-After` may ask for up to [`RETRY_AFTER_CAP`]).
+    /// Longest wait between attempts before jitter (a `Retry-After` may ask for up to
+    /// [`RETRY_AFTER_CAP`]).
     pub max_backoff: Duration,
     /// No new attempt starts once this much time has passed since the first: this bounds how
     /// long one unreachable endpoint can hold up a cycle even when every attempt times out.

@@ -43,6 +43,8 @@ pub struct RawDaemon {
     pub request_timeout: Option<String>,
     /// Mass-zero guard: the largest fraction of positive SKUs a cycle may set to 0.
     pub max_zeroed_fraction: Option<f64>,
+    /// The largest answer body read, e.g. `"256MiB"`; larger is an error, not an out-of-memory kill.
+    pub max_response_size: Option<String>,
     /// Attempts per request, the first included.
     pub retry_max_attempts: Option<u32>,
     /// Wait before the first retry; doubles per retry, with jitter.

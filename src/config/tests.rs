@@ -121,6 +121,20 @@ fn errors_name_the_file_and_the_key() {
             "targets.hardtofind.password: missing",
         ),
         (MINIMAL.replace("[daemon]", "[daemon"), "config.toml"),
+        (
+            MINIMAL.replace(
+                "every = \"5m\"",
+                "every = \"5m\"\nmax_response_size = \"lots\"",
+            ),
+            "daemon.max_response_size",
+        ),
+        (
+            MINIMAL.replace(
+                "every = \"5m\"",
+                "every = \"5m\"\nmax_response_size = \"99999999999999999GiB\"",
+            ),
+            "daemon.max_response_size",
+        ),
     ];
     for (text, expected) in cases {
         let (_dir, path) = write(&text);

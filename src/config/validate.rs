@@ -20,6 +20,8 @@ pub(super) const DEFAULT_DATABASE: &str = "/var/lib/invsync/invsync.db";
 /// Errors of one file, so each check can say `err(key, message)`.
 struct Checker<'a> {
     file: &'a Path,
+    /// Keys whose secret is written in the file itself.
+    inline_secrets: std::cell::RefCell<Vec<String>>,
 }
 
 impl Checker<'_> {
@@ -52,6 +54,40 @@ impl Checker<'_> {
         Ok(duration)
     }
 
+    /// A size such as `"256MiB"`, `"20 MB"` or `"1048576"` (bytes).
+    fn size(&self, key: &str, value: Option<&str>, default: usize) -> Result<usize, ConfigError> {
+        let Some(text) = value else {
+            return Ok(default);
+        };
+        let bad = || {
+            self.err(
+                key,
+                format!("{text:?} is not a size; write e.g. \"256MiB\""),
+            )
+        };
+        let trimmed = text.trim();
+        let split = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(trimmed.len());
+        let (number, unit) = trimmed.split_at(split);
+        let number: usize = number.parse().map_err(|_| bad())?;
+        let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1_000,
+            "kib" => 1 << 10,
+            "mb" => 1_000_000,
+            "mib" => 1 << 20,
+            "gb" => 1_000_000_000,
+            "gib" => 1 << 30,
+            _ => return Err(bad()),
+        };
+        let bytes = number.checked_mul(factor).ok_or_else(bad)?;
+        if bytes < 1024 {
+            return Err(self.err(key, "must be at least 1KiB"));
+        }
+        Ok(bytes)
+    }
+
     fn cron(&self, key: &str, expression: &str) -> Result<(), ConfigError> {
         tokio_cron_scheduler::Job::new_async(expression, |_, _| Box::pin(async {}))
             .map(|_| ())
@@ -81,6 +117,9 @@ impl Checker<'_> {
                 format!("missing; give {name} or {name}_file"),
             )),
             (Some(secret), None) => {
+                self.inline_secrets
+                    .borrow_mut()
+                    .push(format!("{prefix}.{name}"));
                 if secret.expose_secret().trim().is_empty() {
                     return Err(self.err(format!("{prefix}.{name}"), "is empty"));
                 }
@@ -154,7 +193,10 @@ fn is_loopback(url: &url::Url) -> bool {
 
 /// Reads the file into the raw types; TOML syntax and type errors come out here.
 pub(super) fn read(path: &Path) -> Result<RawConfig, ConfigError> {
-    let check = Checker { file: path };
+    let check = Checker {
+        file: path,
+        inline_secrets: Default::default(),
+    };
     if !path.exists() {
         return Err(check.err("", "no such file (set --config or INVSYNC_CONFIG)"));
     }
@@ -271,7 +313,10 @@ fn strip_file_mention(message: &str, path: &Path) -> String {
 }
 
 pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
-    let check = Checker { file: path };
+    let check = Checker {
+        file: path,
+        inline_secrets: Default::default(),
+    };
     let daemon = daemon(&check, raw.daemon)?;
     if raw.sources.is_empty() {
         return Err(check.err("sources", "no source configured"));
@@ -290,12 +335,34 @@ pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         targets.push(target_spec(&check, name, target, &sources)?);
     }
     check_feedback_loops(&check, &sources, &targets)?;
+    let warnings = exposed_secrets(path, &check.inline_secrets.borrow())
+        .into_iter()
+        .collect();
     Ok(Config {
         path: path.to_path_buf(),
         daemon,
         sources,
         targets,
+        warnings,
     })
+}
+
+/// A file holding secrets inline that other users can read exposes them.
+fn exposed_secrets(path: &Path, inline: &[String]) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        if !inline.is_empty() && mode & 0o044 != 0 {
+            return Some(format!(
+                "{} is readable by other users (mode {:o}) and holds secrets inline ({}): chmod 600 it, or move them to *_file keys",
+                path.display(),
+                mode & 0o777,
+                inline.join(", ")
+            ));
+        }
+    }
+    None
 }
 
 fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
@@ -373,6 +440,11 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
             Duration::from_secs(30),
         )?,
         max_zeroed_fraction,
+        max_response_bytes: check.size(
+            "daemon.max_response_size",
+            raw.max_response_size.as_deref(),
+            super::DEFAULT_MAX_RESPONSE_BYTES,
+        )?,
         retry,
     })
 }

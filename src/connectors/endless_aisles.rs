@@ -65,6 +65,24 @@ impl<'de> Visitor<'de> for StockDataVisitor {
     }
 }
 
+/// Parses one `GET /api/stock` answer into `records` (canonical SKUs, negative quantities
+/// counted as 0 with a WARN); returns `(current_page, last_page)` when the answer has them.
+pub fn parse_stock_page(
+    body: &[u8],
+    sku_prefix: &str,
+    label: &str,
+    records: &mut Vec<StockRecord>,
+) -> Result<Option<(u64, u64)>, ConnectorError> {
+    let answer: StockAnswer = parse(body, "GET /api/stock: expected {\"data\": {id: quantity}}")?;
+    records.reserve(answer.data.0.len());
+    for (id, quantity) in answer.data.0 {
+        let sku = format!("{sku_prefix}{id}");
+        let quantity = non_negative(label, &sku, quantity.0);
+        records.push((sku, quantity));
+    }
+    Ok(answer.current_page.zip(answer.last_page))
+}
+
 // ---- auth and requests ----
 
 /// Endless Aisles as a source.
@@ -111,16 +129,8 @@ impl EndlessAislesSource {
                 vec![("page", page.to_string())]
             };
             let body = self.get(meter, "/api/stock", &query).await?;
-            let answer: StockAnswer =
-                parse(&body, "GET /api/stock: expected {\"data\": {id: quantity}}")?;
-            records.reserve(answer.data.0.len());
-            for (id, quantity) in answer.data.0 {
-                let sku = format!("{}{id}", self.sku_prefix);
-                let quantity = non_negative(&self.endpoint.label, &sku, quantity.0);
-                records.push((sku, quantity));
-            }
-            match (answer.current_page, answer.last_page) {
-                (Some(current), Some(last)) if current < last => {
+            match parse_stock_page(&body, &self.sku_prefix, &self.endpoint.label, &mut records)? {
+                Some((current, last)) if current < last => {
                     if current != page || current >= MAX_PAGES {
                         return Err(ConnectorError::Malformed(format!(
                             "GET /api/stock: asked for page {page}, got page {current} of {last}"

@@ -6,7 +6,8 @@
 //! for pairs that do not; Hako refuses the wrong one, so a target that guessed wrong looks up
 //! which pairs exist and writes each the right way.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use reqwest::Method;
@@ -139,6 +140,43 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
 
 // ---- source ----
 
+/// Parses a `GET /inventory` answer into one record per SKU: the sum over the wanted
+/// warehouses (`None`: all). Negative quantities count as 0; a (SKU, warehouse) pair listed
+/// twice counts once, at its smaller quantity (never oversell); both with a WARN.
+pub fn parse_stock(
+    body: &[u8],
+    warehouses: Option<&[String]>,
+    label: &str,
+) -> Result<Vec<StockRecord>, ConnectorError> {
+    let objects: Vec<Inventory> = parse(
+        body,
+        "GET /inventory: expected an array of Inventory objects",
+    )?;
+    let mut pairs: HashMap<(String, String), i64> = HashMap::with_capacity(objects.len());
+    for object in objects {
+        if warehouses.is_some_and(|w| !w.contains(&object.warehouse_id)) {
+            continue;
+        }
+        let quantity = non_negative(label, &object.sku, object.quantity.0);
+        match pairs.entry((object.sku, object.warehouse_id)) {
+            Entry::Vacant(slot) => {
+                slot.insert(quantity);
+            }
+            Entry::Occupied(mut slot) => {
+                let kept = (*slot.get()).min(quantity);
+                tracing::warn!(source = label, sku = %slot.key().0, warehouse = %slot.key().1, kept, "the same SKU and warehouse appear twice; the smaller quantity counts");
+                slot.insert(kept);
+            }
+        }
+    }
+    let mut per_sku: HashMap<String, i64> = HashMap::with_capacity(pairs.len());
+    for ((sku, _), quantity) in pairs {
+        let sum = per_sku.entry(sku).or_default();
+        *sum = sum.saturating_add(quantity);
+    }
+    Ok(per_sku.into_iter().collect())
+}
+
 /// Hako as a source: `GET /inventory`, summed per SKU over the configured warehouses.
 pub struct HakoSource {
     account: HakoAccount,
@@ -162,20 +200,16 @@ impl HakoSource {
     pub async fn fetch(&self, meter: &Meter) -> Result<Vec<StockRecord>, ConnectorError> {
         // One request for the whole account; filtering here keeps it at one request however
         // many warehouses are configured.
-        let label = &self.account.endpoint.label;
-        let records = self.account.inventory(meter, None).await?;
-        Ok(records
-            .into_iter()
-            .filter(|r| {
-                self.warehouses
-                    .as_ref()
-                    .is_none_or(|w| w.contains(&r.warehouse_id))
-            })
-            .map(|r| {
-                let quantity = non_negative(label, &r.sku, r.quantity.0);
-                (r.sku, quantity)
-            })
-            .collect())
+        let query = json(&InventoryQuery { warehouse_id: None });
+        let body = self
+            .account
+            .send(meter, Method::GET, "/inventory", query)
+            .await?;
+        parse_stock(
+            &body,
+            self.warehouses.as_deref(),
+            &self.account.endpoint.label,
+        )
     }
 
     /// Checks the key and the configured warehouses.

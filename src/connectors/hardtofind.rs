@@ -19,7 +19,8 @@ use crate::http::{Endpoint, HttpError, Meter};
 
 /// The lifetime the document gives, used when a token says nothing of its own.
 const DOCUMENTED_LIFETIME: Duration = Duration::from_secs(15 * 60);
-/// Renew this long before expiry (or a quarter of the lifetime, when that is shorter).
+/// Renew this long before expiry (or at half the lifetime, when that is sooner): a token checked
+/// just before renewal must outlast the wait for the rate limiter before its request is sent.
 const RENEW_MARGIN: Duration = Duration::from_secs(60);
 
 // ---- wire types, as the document names them ----
@@ -134,10 +135,10 @@ impl HardtofindTarget {
                 .unwrap_or(issued + DOCUMENTED_LIFETIME),
         };
         let lifetime = expires.duration_since(issued).unwrap_or(Duration::ZERO);
-        Ok(Token {
-            jwt,
-            renew_at: expires - RENEW_MARGIN.min(lifetime / 4),
-        })
+        let renew_at = expires
+            .checked_sub(RENEW_MARGIN.min(lifetime / 2))
+            .unwrap_or(issued);
+        Ok(Token { jwt, renew_at })
     }
 
     async fn info(&self, meter: &Meter, jwt: &SecretString) -> Result<Info, ConnectorError> {
@@ -226,7 +227,11 @@ fn expiry_of(jwt: &str) -> Option<SystemTime> {
         .or_else(|_| URL_SAFE.decode(payload))
         .ok()?;
     let exp = serde_json::from_slice::<Claims>(&bytes).ok()?.exp?;
-    (exp.is_finite() && exp > 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(exp))
+    // A hostile or broken token may claim any number: out of range is "says nothing".
+    let after_epoch = Duration::try_from_secs_f64(exp)
+        .ok()
+        .filter(|d| !d.is_zero())?;
+    UNIX_EPOCH.checked_add(after_epoch)
 }
 
 fn auth_refused(e: HttpError) -> ConnectorError {
@@ -254,7 +259,17 @@ impl JsonBody for reqwest::RequestBuilder {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn any_token_text_gives_an_expiry_or_none_never_a_panic(jwt in ".{0,200}", payload in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = expiry_of(&jwt);
+            let _ = expiry_of(&format!("h.{}.s", URL_SAFE_NO_PAD.encode(&payload)));
+        }
+    }
 
     #[test]
     fn the_expiry_is_read_from_the_token_payload() {
@@ -265,6 +280,18 @@ mod tests {
             Some(UNIX_EPOCH + Duration::from_secs(1_700_000_900))
         );
         assert_eq!(expiry_of("not-a-jwt"), None);
+        assert_eq!(
+            expiry_of(&format!(
+                "a.{}.c",
+                URL_SAFE_NO_PAD.encode(br#"{"exp":1e300}"#)
+            )),
+            None,
+            "out of range"
+        );
+        assert_eq!(
+            expiry_of(&format!("a.{}.c", URL_SAFE_NO_PAD.encode(br#"{"exp":-5}"#))),
+            None
+        );
         assert_eq!(expiry_of("a.!!!.c"), None);
     }
 }

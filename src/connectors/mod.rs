@@ -118,7 +118,10 @@ pub fn build(
     config: &Config,
     cancel: &CancellationToken,
 ) -> Result<(Vec<Source>, Vec<Target>), reqwest::Error> {
-    let client = HttpClient::new(config.daemon.request_timeout)?;
+    let client = HttpClient::new(
+        config.daemon.request_timeout,
+        config.daemon.max_response_bytes,
+    )?;
     let source_accounts: Vec<AccountKey> = config
         .sources
         .iter()
@@ -265,6 +268,9 @@ pub fn non_negative(source: &str, sku: &str, quantity: i64) -> i64 {
         quantity
     }
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -19,9 +19,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::RetrySettings;
 pub use limits::{Limiter, Limiters};
 
-/// The largest answer body invsync reads; a million-SKU stock answer is about 20 MB.
-pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
-
 /// What went wrong with one request, after retries.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -41,7 +38,7 @@ pub enum HttpError {
         /// The service's own message (its `error` field, or the start of the body).
         message: String,
     },
-    /// The answer was larger than [`MAX_BODY_BYTES`].
+    /// The answer was larger than `daemon.max_response_size`.
     #[error("answer larger than {limit} bytes")]
     BodyTooLarge {
         /// The cap.
@@ -127,11 +124,12 @@ impl Meter {
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    max_body: usize,
 }
 
 impl HttpClient {
-    /// A client with the given per-request timeout.
-    pub fn new(request_timeout: Duration) -> Result<HttpClient, reqwest::Error> {
+    /// A client with the given per-request timeout, reading answers of at most `max_body` bytes.
+    pub fn new(request_timeout: Duration, max_body: usize) -> Result<HttpClient, reqwest::Error> {
         let inner = reqwest::Client::builder()
             .user_agent(concat!("invsync/", env!("CARGO_PKG_VERSION")))
             .timeout(request_timeout)
@@ -140,7 +138,7 @@ impl HttpClient {
             // another host.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(HttpClient { inner })
+        Ok(HttpClient { inner, max_body })
     }
 }
 
@@ -211,20 +209,14 @@ impl Endpoint {
         let mut response = request.send().await.map_err(HttpError::from_reqwest)?;
         let status = response.status();
         let retry_after = retry::retry_after(response.headers());
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-        {
-            return Err(HttpError::BodyTooLarge {
-                limit: MAX_BODY_BYTES,
-            });
+        let limit = self.client.max_body;
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(HttpError::BodyTooLarge { limit });
         }
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(HttpError::from_reqwest)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(HttpError::BodyTooLarge {
-                    limit: MAX_BODY_BYTES,
-                });
+            if body.len() + chunk.len() > limit {
+                return Err(HttpError::BodyTooLarge { limit });
             }
             body.extend_from_slice(&chunk);
         }

@@ -52,6 +52,8 @@ struct Inner {
     authentications: usize,
     unauthorized: usize,
     batches: Vec<Vec<(String, i64)>>,
+    /// SKUs that make a whole batch fail validation, with the message.
+    rejected: HashMap<String, String>,
 }
 
 struct State {
@@ -161,6 +163,12 @@ impl State {
         self.token(request)?;
         let entities = parse_batch(parse_body(request)?)?;
         let mut inner = self.lock();
+        if let Some((sku, message)) = entities
+            .iter()
+            .find_map(|(sku, _)| inner.rejected.get_key_value(sku))
+        {
+            return fail(422, format!("Variant {sku}: {message}"));
+        }
         let mut updated = 0;
         for (sku, inventory) in &entities {
             if let Some(current) = inner.variants.get_mut(sku) {
@@ -200,6 +208,20 @@ pub struct HardtofindSim {
 super::common_methods!(HardtofindSim);
 
 impl HardtofindSim {
+    /// Makes every batch that carries `sku` fail with 422 and `message`, applying nothing, as a
+    /// marketplace's validation would.
+    pub fn reject_sku(&self, sku: &str, message: &str) {
+        self.state
+            .lock()
+            .rejected
+            .insert(sku.to_owned(), message.to_owned());
+    }
+
+    /// Accepts `sku` again after [`HardtofindSim::reject_sku`].
+    pub fn accept_sku(&self, sku: &str) {
+        self.state.lock().rejected.remove(sku);
+    }
+
     /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.
     pub async fn start(config: HardtofindSimConfig) -> std::io::Result<HardtofindSim> {
         let inner = Inner {

@@ -47,6 +47,9 @@ pub enum Fault {
     Malformed,
     /// Accept the request and never answer (until the simulator is dropped).
     Hang,
+    /// Answer `302 Found` with this `Location`, as a misconfigured proxy or a hijacked DNS
+    /// name might, to check that credentials are never carried to another host.
+    Redirect(String),
 }
 
 impl Fault {

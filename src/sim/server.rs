@@ -354,6 +354,16 @@ async fn serve(
         }) => return answer(status, Bytes::from(body), retry_after.as_deref()),
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::Drop) => return Err(ServeError::Dropped),
+        Some(Fault::Redirect(location)) => {
+            let mut response = build(302, Bytes::new(), None);
+            if let Ok(value) = hyper::header::HeaderValue::from_str(&location) {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::LOCATION, value);
+            }
+            shared.set_status(seq, 302);
+            return Ok(response);
+        }
         Some(Fault::Malformed) => {
             return answer(200, Bytes::from_static(MALFORMED_BODY.as_bytes()), None);
         }

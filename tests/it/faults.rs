@@ -84,10 +84,12 @@ async fn a_token_refused_mid_cycle_is_renewed_once_and_the_batch_goes_through() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_about_to_expire_is_renewed_before_the_service_refuses_it() {
-    // Tokens live 2 s and Hardtofind takes one request a second: five batches outlive two tokens.
+    // Tokens live 4 s and Hardtofind takes one request a second: the login and five batches
+    // outlive the first token. (A request waits up to a second for its turn after its token was
+    // checked; real tokens live 15 minutes and are renewed a minute early.)
     let setup = Setup {
         htf_batch_size: 10,
-        token_lifetime: Duration::from_secs(2),
+        token_lifetime: Duration::from_secs(4),
         ..Setup::default()
     };
     let world = World::with(setup).await;
@@ -234,5 +236,57 @@ async fn an_empty_answer_after_a_catalogue_of_stock_holds_the_target_instead_of_
     assert!(
         world.hako.inventory("dropship").values().all(|q| *q == 0),
         "--force pushes the zeros"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_larger_than_the_cap_is_a_clear_error_not_an_out_of_memory_kill() {
+    let setup = Setup {
+        dropship_skus: 300,
+        daemon_extra: "max_response_size = \"2KiB\"".into(),
+        ..Setup::default()
+    };
+    let world = World::with(setup).await;
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(1);
+    let errors = run.lines_at("ERROR");
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("source=dropship") && l.contains("answer larger than 2048 bytes")),
+        "{errors:#?}"
+    );
+    assert_eq!(world.htf.count("POST", "/batch"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_accepts_and_never_answers_costs_one_timeout() {
+    let world = World::start().await;
+    let config = std::fs::read_to_string(&world.config).expect("read");
+    std::fs::write(
+        &world.config,
+        config.replace("request_timeout = \"5s\"", "request_timeout = \"1s\""),
+    )
+    .expect("write");
+    world.ea.faults().push(Fault::Hang);
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(0);
+    world.assert_in_sync();
+    let warnings = run.lines_at("WARN");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("no answer within the request timeout"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        run.summary()
+            .contains("dropship(skus=30 changed=30 requests=2)"),
+        "{}",
+        run.summary()
     );
 }

@@ -199,6 +199,10 @@ requests_per_minute = {rpm}
             hako_target_extra = s.hako_target_extra,
         );
         std::fs::write(&self.config, text).expect("write config");
+        // As an operator should: the file holds secrets inline.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&self.config, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
     }
 
     pub fn database(&self) -> PathBuf {

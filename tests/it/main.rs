@@ -5,5 +5,7 @@ mod config_errors;
 mod daemon;
 mod faults;
 mod helpers;
+mod safety;
+mod secrets;
 mod sync;
 mod systemd;

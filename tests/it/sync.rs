@@ -246,7 +246,7 @@ async fn status_reports_what_the_database_knows() {
     text.assert_code(0);
     assert!(text.stdout.contains("hardtofind: ok"), "{}", text.stdout);
     assert!(
-        text.stdout.contains("tracked 50, pending 0"),
+        text.stdout.contains("tracked 50, pending 0, failed 0"),
         "{}",
         text.stdout
     );

@@ -1,0 +1,116 @@
+//! One daemon per database: `run` and `once` hold an exclusive lock on `<database>.lock` for as
+//! long as they live. The lock is the kernel's (`flock`), so it dies with its process: a lock file
+//! left by a crash or a SIGKILL is no obstacle. The file holds the holder's process id, so the
+//! second process can say who is in the way.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it.
+    #[error(
+        "the database is in use by another invsync (process {holder}); stop it first (lock file {path})"
+    )]
+    Held {
+        /// The holder's process id, as it wrote it.
+        holder: String,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The lock file could not be opened.
+    #[error("cannot open the lock file {path}: {source}")]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The held lock; dropping it releases it.
+#[derive(Debug)]
+pub struct DatabaseLock {
+    _file: File,
+}
+
+/// The lock file of `database`.
+pub fn lock_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+impl DatabaseLock {
+    /// Takes the lock of `database` or says who holds it. Creates the folder if missing.
+    pub fn acquire(database: &Path) -> Result<DatabaseLock, LockError> {
+        let path = lock_path(database);
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() {
+                    "unknown".to_owned()
+                } else {
+                    holder.to_owned()
+                };
+                return Err(LockError::Held { holder, path });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(DatabaseLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_told_who_holds_the_lock_until_it_is_released() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = dir.path().join("db/invsync.db");
+        let first = DatabaseLock::acquire(&database).expect("first takes it");
+        let error = DatabaseLock::acquire(&database)
+            .expect_err("second is refused")
+            .to_string();
+        assert!(
+            error.contains(&format!("process {}", std::process::id())),
+            "{error}"
+        );
+        drop(first);
+        assert!(
+            DatabaseLock::acquire(&database).is_ok(),
+            "free again once released"
+        );
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_dead_process_is_no_obstacle() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = dir.path().join("invsync.db");
+        std::fs::write(lock_path(&database), "999999\n").expect("stale file");
+        assert!(DatabaseLock::acquire(&database).is_ok());
+    }
+}
