@@ -4,20 +4,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{Setup, World};
+use crate::helpers::{Setup, World, signal};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_cycles_on_its_schedule_and_exits_0_on_sigterm() {
     let world = World::start().await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"))
-        .arg("--config")
-        .arg(&world.config)
-        .arg("run")
-        .env_remove("RUST_LOG")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("invsync run starts");
+    let mut child = world.spawn(&["run"], &[]);
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let mut cycles = 0;
     // Two cycles prove the schedule; the safety timeout only keeps a broken build from hanging CI.
@@ -35,12 +27,7 @@ async fn run_cycles_on_its_schedule_and_exits_0_on_sigterm() {
     assert!(waited.is_ok(), "two cycles were logged");
     world.assert_in_sync();
 
-    let pid = child.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
+    signal(&child, "TERM");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits")

@@ -2,6 +2,7 @@
 //! folder with a configuration and a SQLite file, and the real `invsync` binary.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -209,18 +210,34 @@ requests_per_minute = {rpm}
         self.dir.path().join("state").join("invsync.db")
     }
 
-    /// Runs `invsync --config … ARGS` to completion.
-    pub async fn invsync(&self, args: &[&str]) -> Run {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"))
+    /// `invsync --config … ARGS`, with a clean log environment.
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"));
+        command
             .arg("--config")
             .arg(&self.config)
             .args(args)
             .env_remove("RUST_LOG")
-            .kill_on_drop(true)
-            .output()
-            .await
-            .expect("invsync runs");
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs `invsync --config … ARGS` to completion.
+    pub async fn invsync(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().await.expect("invsync runs");
         Run::from(output)
+    }
+
+    /// Starts `invsync --config … ARGS` in the background, stdout and stderr piped, with `env` added.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &OsStr)]) -> tokio::process::Child {
+        self.command(args)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("invsync starts")
     }
 
     /// What Hardtofind should show per SKU: Hako's warehouse-010 plus Endless Aisles.
@@ -318,6 +335,16 @@ requests_per_minute = {rpm}
         }
         dump
     }
+}
+
+/// Sends signal `name` (`TERM`, `INT`, `KILL`) to a running `invsync`.
+pub fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
 }
 
 /// A finished `invsync` process.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use invsync::sim::Fault;
 
-use crate::helpers::{Setup, World};
+use crate::helpers::{Setup, World, signal};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_it() {
@@ -81,29 +81,6 @@ async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_i
     assert_eq!(htf["failed_skus"], 0, "healed by itself");
 }
 
-/// Starts `invsync run` (or another command) in the background.
-fn spawn(world: &World, args: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"))
-        .arg("--config")
-        .arg(&world.config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("invsync starts")
-}
-
-fn signal(child: &tokio::process::Child, name: &str) {
-    let pid = child.id().expect("running").to_string();
-    let sent = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &pid])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-}
-
 /// Waits (bounded, so a broken build cannot hang CI) until `condition` holds.
 async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     for _ in 0..600 {
@@ -132,7 +109,7 @@ fn assert_acknowledged_only_what_hardtofind_received(world: &World) {
 async fn a_second_daemon_on_the_same_database_is_refused_naming_the_first() {
     let world = World::start().await;
     world.htf.faults().set_latency(Duration::from_millis(200));
-    let mut first = spawn(&world, &["run"]);
+    let mut first = world.spawn(&["run"], &[]);
     wait_until("the first daemon holds the lock", || {
         std::fs::read_to_string(invsync::lock::lock_path(&world.database()))
             .is_ok_and(|s| !s.trim().is_empty())
@@ -165,7 +142,7 @@ async fn sigterm_mid_push_finishes_the_request_in_flight_commits_and_exits_0() {
     })
     .await;
     world.htf.faults().set_latency(Duration::from_millis(100));
-    let child = spawn(&world, &["run"]);
+    let child = world.spawn(&["run"], &[]);
     wait_until("some batches landed", || world.htf.batches().len() >= 3).await;
 
     signal(&child, "TERM");
@@ -208,7 +185,7 @@ async fn a_second_sigterm_exits_at_once_and_still_loses_nothing() {
         .faults()
         .push_for("POST", "/batch", Fault::Delay(Duration::ZERO));
     world.htf.faults().push_for("POST", "/batch", Fault::Hang);
-    let mut child = spawn(&world, &["run"]);
+    let mut child = world.spawn(&["run"], &[]);
     wait_until("the second batch is in flight", || {
         world.htf.count("POST", "/batch") >= 2
     })
@@ -281,7 +258,7 @@ async fn sigkill_at_any_moment_loses_nothing_and_records_nothing_unacknowledged(
             );
         }
         let batches_before = world.htf.batches().len() + world.hako.write_requests();
-        let mut child = spawn(&world, &["once"]);
+        let mut child = world.spawn(&["once"], &[]);
         tokio::time::sleep(Duration::from_millis(random.below(300) + 5)).await;
         let running = child.try_wait().expect("status").is_none();
         child.start_kill().expect("SIGKILL");

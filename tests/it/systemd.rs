@@ -1,6 +1,7 @@
 //! `invsync run` under systemd, faked: a Unix datagram socket in `NOTIFY_SOCKET` receives what
 //! systemd would (ready, status, watchdog pings, stopping).
 
+use std::ffi::OsStr;
 use std::time::Duration;
 
 use invsync::sim::Fault;
@@ -10,7 +11,7 @@ use tokio::process::Child;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::helpers::World;
+use crate::helpers::{World, signal};
 
 /// Starts `invsync run` as systemd would with `Type=notify` and `WatchdogSec=watchdog`; returns
 /// the process and each notification with the time it arrived.
@@ -30,17 +31,12 @@ fn run_under_systemd(
             }
         }
     });
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"))
-        .arg("--config")
-        .arg(&world.config)
-        .arg("run")
-        .env_remove("RUST_LOG")
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", watchdog.as_micros().to_string())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("invsync run starts");
+    let watchdog_usec = watchdog.as_micros().to_string();
+    let env: [(&str, &OsStr); 2] = [
+        ("NOTIFY_SOCKET", socket_path.as_os_str()),
+        ("WATCHDOG_USEC", OsStr::new(&watchdog_usec)),
+    ];
+    let child = world.spawn(&["run"], &env);
     (child, received)
 }
 
@@ -64,16 +60,6 @@ async fn until(
     seen
 }
 
-/// `systemctl stop`.
-fn sigterm(child: &Child) {
-    let pid = child.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn under_systemd_run_says_ready_reports_each_cycle_and_says_stopping() {
     let world = World::start().await;
@@ -84,7 +70,7 @@ async fn under_systemd_run_says_ready_reports_each_cycle_and_says_stopping() {
     let before_ready = until(&mut received, "READY=1").await;
     let first_cycle = until(&mut received, "STATUS=cycle").await;
     until(&mut received, "WATCHDOG=1").await;
-    sigterm(&child);
+    signal(&child, "TERM");
     let at_stop = until(&mut received, "STOPPING=1").await;
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
@@ -123,7 +109,7 @@ async fn a_cycle_that_stops_making_progress_stops_the_watchdog_pings_until_it_mo
     // Two more pings show they resumed.
     during_first_cycle.extend(until(&mut received, "WATCHDOG=1").await);
     during_first_cycle.extend(until(&mut received, "WATCHDOG=1").await);
-    sigterm(&child);
+    signal(&child, "TERM");
     let mut log = String::new();
     while let Ok(Ok(Some(line))) =
         tokio::time::timeout(Duration::from_secs(30), stderr.next_line()).await
