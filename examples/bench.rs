@@ -61,7 +61,11 @@ fn once(binary: &Path, config: &Path, dir: &Path) -> Result<Measure, String> {
         .arg("--config")
         .arg(config)
         .arg("once")
-        .env("RUST_LOG", "warn")
+        // RUST_LOG=info shows each cycle's own summary line (its in-cycle duration).
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .status()
         .map_err(|e| format!("cannot run /usr/bin/time: {e}"))?;
     let wall_s = started.elapsed().as_secs_f64();

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span};
 
 use crate::config::Config;
-use crate::connectors::{self, Source, StockRecord};
+use crate::connectors::{self, Source, Stock};
 use crate::http::Meter;
 use crate::ledger::{Column, SkuId, SkuTable};
 use crate::plan::Rules;
@@ -70,6 +70,7 @@ impl Engine {
         store: Store,
         cancel: &CancellationToken,
     ) -> Result<Engine, EngineError> {
+        let loading = Instant::now();
         let (sources, targets) = connectors::build(&config, cancel)?;
         let source_names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
         let target_names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
@@ -125,6 +126,11 @@ impl Engine {
             })
             .collect();
         let persisted_skus = skus.len();
+        tracing::debug!(
+            ms = loading.elapsed().as_millis() as u64,
+            skus = persisted_skus,
+            "state loaded from the database"
+        );
         Ok(Engine {
             config,
             store,
@@ -210,12 +216,18 @@ impl Engine {
         &mut self,
         dry_run: bool,
     ) -> Result<(Vec<Column>, Vec<SourceReport>), StoreError> {
+        let phase = Instant::now();
         let fetches = join_all(self.sources.iter().map(|s| async move {
             let meter = Meter::default();
             let result = s.client.fetch(&meter).await;
             (result, meter)
         }))
         .await;
+        tracing::debug!(
+            ms = phase.elapsed().as_millis() as u64,
+            "sources fetched and parsed"
+        );
+        let phase = Instant::now();
         let mut reports = Vec::new();
         let mut writes = Vec::new();
         let mut failures = Vec::new();
@@ -224,7 +236,7 @@ impl Engine {
             let outcome = match result {
                 Ok(records) => {
                     let (fresh, changed) =
-                        snapshot_of(&mut self.skus, &slot.snapshot, records, &slot.name);
+                        snapshot_of(&mut self.skus, &slot.snapshot, &records, &slot.name);
                     let counts = SourceCounts {
                         skus: fresh.count_reported,
                         changed: changed.len(),
@@ -247,9 +259,14 @@ impl Engine {
                 retries: meter.retries(),
             });
         }
+        tracing::debug!(
+            ms = phase.elapsed().as_millis() as u64,
+            "snapshots compared"
+        );
         if dry_run {
             return Ok((snapshots, reports));
         }
+        let phase = Instant::now();
         let new_skus: Vec<(SkuId, String)> = (self.persisted_skus..self.skus.len())
             .map(|i| (i as SkuId, self.skus.name(i as SkuId).to_owned()))
             .collect();
@@ -270,6 +287,10 @@ impl Engine {
             })
             .await?;
         self.persisted_skus = self.skus.len();
+        tracing::debug!(
+            ms = phase.elapsed().as_millis() as u64,
+            "snapshots recorded"
+        );
         for (slot, snapshot) in self.sources.iter_mut().zip(&snapshots) {
             slot.snapshot.clone_from(snapshot);
         }
@@ -288,16 +309,16 @@ struct Fresh {
 fn snapshot_of(
     skus: &mut SkuTable,
     old: &Column,
-    records: Vec<StockRecord>,
+    records: &Stock,
     source: &str,
 ) -> (Fresh, Vec<(SkuId, i64)>) {
     let mut column = Column::default();
-    for (sku, quantity) in &records {
+    for (sku, quantity) in records.iter() {
         let id = skus.intern(sku);
         match column.get(id) {
-            None => column.set(id, *quantity),
+            None => column.set(id, quantity),
             Some(first) => {
-                let kept = first.min(*quantity);
+                let kept = first.min(quantity);
                 tracing::warn!(source, sku = %sku, kept, "the source reported this SKU twice; the smaller quantity counts");
                 column.set(id, kept);
             }

@@ -10,54 +10,113 @@ use std::fmt;
 use bytes::Bytes;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::{ConnectorError, Quantity, StockRecord, non_negative, parse};
+use super::{ConnectorError, Quantity, Stock, non_negative};
 use crate::http::{Endpoint, HttpError, Meter};
 
 /// No catalogue is this many pages long; a service that keeps saying "next" is broken.
 const MAX_PAGES: u64 = 100_000;
 
 // ---- wire types, as the document names them ----
+//
+// The answer is `{"data": {id: quantity, …}, "current_page": …, "last_page": …}` (page fields
+// only on paginated listings), with `"data": []` when empty. It is read with serde visitors
+// straight into a [`Stock`], each id appended behind the SKU prefix without a string of its own:
+// a million-SKU answer must not cost a million allocations.
 
-/// The answer of `GET /api/stock`, with the pagination fields of the document's listings.
-#[derive(Deserialize)]
-struct StockAnswer {
-    data: StockData,
-    current_page: Option<u64>,
-    last_page: Option<u64>,
+/// Reads one answer into `stock`, returning its `(current_page, last_page)` if present.
+struct AnswerSeed<'a> {
+    stock: &'a mut Stock,
+    prefix: &'a str,
+    label: &'a str,
 }
 
-/// `data`: option id → quantity, or `[]` when empty.
-struct StockData(Vec<(String, Quantity)>);
+impl<'de> DeserializeSeed<'de> for AnswerSeed<'_> {
+    type Value = Option<(u64, u64)>;
 
-impl<'de> Deserialize<'de> for StockData {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StockDataVisitor)
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-struct StockDataVisitor;
+impl<'de> Visitor<'de> for AnswerSeed<'_> {
+    type Value = Option<(u64, u64)>;
 
-impl<'de> Visitor<'de> for StockDataVisitor {
-    type Value = StockData;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with data")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut data, mut current, mut last) = (false, None, None);
+        let AnswerSeed {
+            stock,
+            prefix,
+            label,
+        } = self;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "data" if data => return Err(de::Error::duplicate_field("data")),
+                "data" => {
+                    map.next_value_seed(DataSeed {
+                        stock: &mut *stock,
+                        prefix,
+                        label,
+                    })?;
+                    data = true;
+                }
+                "current_page" => current = map.next_value::<Option<u64>>()?,
+                "last_page" => last = map.next_value::<Option<u64>>()?,
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        if !data {
+            return Err(de::Error::missing_field("data"));
+        }
+        Ok(current.zip(last))
+    }
+}
+
+/// `data`: option id → quantity, or `[]` when empty.
+struct DataSeed<'a> {
+    stock: &'a mut Stock,
+    prefix: &'a str,
+    label: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DataSeed<'_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object of option id to quantity, or []")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StockData, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
-        while let Some(entry) = map.next_entry::<String, Quantity>()? {
-            entries.push(entry);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        loop {
+            self.stock.open().push_str(self.prefix);
+            if map.next_key_seed(AppendKey(self.stock.open()))?.is_none() {
+                self.stock.discard_pending();
+                return Ok(());
+            }
+            let quantity: Quantity = map.next_value()?;
+            let quantity = non_negative(self.label, self.stock.pending_name(), quantity.0);
+            self.stock.seal(quantity);
         }
-        Ok(StockData(entries))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StockData, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         match seq.next_element::<de::IgnoredAny>()? {
-            None => Ok(StockData(Vec::new())),
+            None => Ok(()),
             Some(_) => Err(de::Error::custom(
                 "data is a non-empty array; expected an object or []",
             )),
@@ -65,22 +124,54 @@ impl<'de> Visitor<'de> for StockDataVisitor {
     }
 }
 
-/// Parses one `GET /api/stock` answer into `records` (canonical SKUs, negative quantities
-/// counted as 0 with a WARN); returns `(current_page, last_page)` when the answer has them.
+/// Appends a map key to a buffer instead of allocating it.
+struct AppendKey<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for AppendKey<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AppendKey<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an option id")
+    }
+
+    fn visit_str<E: de::Error>(self, id: &str) -> Result<(), E> {
+        self.0.push_str(id);
+        Ok(())
+    }
+}
+
+/// Parses one `GET /api/stock` answer into `stock` (canonical SKUs, negative quantities counted
+/// as 0 with a WARN); returns `(current_page, last_page)` when the answer has them.
 pub fn parse_stock_page(
     body: &[u8],
     sku_prefix: &str,
     label: &str,
-    records: &mut Vec<StockRecord>,
+    stock: &mut Stock,
 ) -> Result<Option<(u64, u64)>, ConnectorError> {
-    let answer: StockAnswer = parse(body, "GET /api/stock: expected {\"data\": {id: quantity}}")?;
-    records.reserve(answer.data.0.len());
-    for (id, quantity) in answer.data.0 {
-        let sku = format!("{sku_prefix}{id}");
-        let quantity = non_negative(label, &sku, quantity.0);
-        records.push((sku, quantity));
-    }
-    Ok(answer.current_page.zip(answer.last_page))
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let seed = AnswerSeed {
+        stock: &mut *stock,
+        prefix: sku_prefix,
+        label,
+    };
+    let pages = seed
+        .deserialize(&mut deserializer)
+        .and_then(|pages| deserializer.end().map(|()| pages));
+    pages.map_err(|e| {
+        // The fetch fails as a whole; only the half-appended name needs tidying.
+        stock.discard_pending();
+        ConnectorError::Malformed(format!(
+            "GET /api/stock: expected {{\"data\": {{id: quantity}}}}: {e}"
+        ))
+    })
 }
 
 // ---- auth and requests ----
@@ -119,8 +210,8 @@ impl EndlessAislesSource {
     }
 
     /// Reads the stock of every item, following pages if the answer has them.
-    pub async fn fetch(&self, meter: &Meter) -> Result<Vec<StockRecord>, ConnectorError> {
-        let mut records = Vec::new();
+    pub async fn fetch(&self, meter: &Meter) -> Result<Stock, ConnectorError> {
+        let mut records = Stock::default();
         let mut page = 1;
         loop {
             let query = if page == 1 {
@@ -148,7 +239,7 @@ impl EndlessAislesSource {
         let body = self
             .get(meter, "/api/stock", &[("sku", "0".to_owned())])
             .await?;
-        let _: StockAnswer = parse(&body, "GET /api/stock: expected {\"data\": ...}")?;
+        parse_stock_page(&body, "", &self.endpoint.label, &mut Stock::default())?;
         Ok("token accepted".to_owned())
     }
 }
@@ -157,9 +248,10 @@ impl EndlessAislesSource {
 mod tests {
     use super::*;
 
-    fn parse_answer(body: &str) -> Result<Vec<(String, i64)>, serde_json::Error> {
-        serde_json::from_str::<StockAnswer>(body)
-            .map(|a| a.data.0.into_iter().map(|(k, q)| (k, q.0)).collect())
+    fn parse_answer(body: &str) -> Result<Vec<(String, i64)>, ConnectorError> {
+        let mut stock = Stock::default();
+        parse_stock_page(body.as_bytes(), "", "source test", &mut stock)?;
+        Ok(stock.iter().map(|(k, q)| (k.to_owned(), q)).collect())
     }
 
     #[test]

@@ -15,7 +15,7 @@ use reqwest::header::CONTENT_TYPE;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectorError, PushItem, Quantity, StockRecord, non_negative, parse};
+use super::{ConnectorError, PushItem, Quantity, Stock, non_negative, parse};
 use crate::http::{Endpoint, HttpError, Meter};
 
 // ---- wire types, as the document names them ----
@@ -147,7 +147,7 @@ pub fn parse_stock(
     body: &[u8],
     warehouses: Option<&[String]>,
     label: &str,
-) -> Result<Vec<StockRecord>, ConnectorError> {
+) -> Result<Stock, ConnectorError> {
     let objects: Vec<Inventory> = parse(
         body,
         "GET /inventory: expected an array of Inventory objects",
@@ -197,7 +197,7 @@ impl HakoSource {
     }
 
     /// Reads every Inventory object of the account and keeps the configured warehouses'.
-    pub async fn fetch(&self, meter: &Meter) -> Result<Vec<StockRecord>, ConnectorError> {
+    pub async fn fetch(&self, meter: &Meter) -> Result<Stock, ConnectorError> {
         // One request for the whole account; filtering here keeps it at one request however
         // many warehouses are configured.
         let query = json(&InventoryQuery { warehouse_id: None });

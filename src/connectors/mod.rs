@@ -8,6 +8,9 @@
 pub mod endless_aisles;
 pub mod hako;
 pub mod hardtofind;
+mod stock;
+
+pub use stock::Stock;
 
 use std::fmt;
 use std::sync::Arc;
@@ -47,9 +50,6 @@ impl ConnectorError {
     }
 }
 
-/// One SKU's quantity as a source reported it (several per SKU are summed).
-pub type StockRecord = (String, i64);
-
 /// One SKU to write to a target.
 #[derive(Debug, Clone, Copy)]
 pub struct PushItem<'a> {
@@ -71,7 +71,7 @@ pub enum Source {
 
 impl Source {
     /// Reads the source completely: every page, every record.
-    pub async fn fetch(&self, meter: &Meter) -> Result<Vec<StockRecord>, ConnectorError> {
+    pub async fn fetch(&self, meter: &Meter) -> Result<Stock, ConnectorError> {
         match self {
             Source::Hako(s) => s.fetch(meter).await,
             Source::EndlessAisles(s) => s.fetch(meter).await,

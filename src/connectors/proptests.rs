@@ -43,8 +43,14 @@ fn any_quantity() -> impl Strategy<Value = Value> {
 }
 
 fn ea(body: &[u8]) -> Result<Vec<(String, i64)>, super::ConnectorError> {
-    let mut records = Vec::new();
-    endless_aisles::parse_stock_page(body, "EA-", "source test", &mut records).map(|_| records)
+    let mut stock = super::Stock::default();
+    endless_aisles::parse_stock_page(body, "EA-", "source test", &mut stock)?;
+    Ok(stock.iter().map(|(sku, q)| (sku.to_owned(), q)).collect())
+}
+
+fn hako_stock(body: &[u8]) -> Result<Vec<(String, i64)>, super::ConnectorError> {
+    let stock = hako::parse_stock(body, None, "source test")?;
+    Ok(stock.iter().map(|(sku, q)| (sku.to_owned(), q)).collect())
 }
 
 fn whole(value: &Value) -> Option<i64> {
@@ -93,9 +99,9 @@ proptest! {
 
     #[test]
     fn hako_survives_any_bytes_and_any_json(body in prop::collection::vec(any::<u8>(), 0..512), value in any_json()) {
-        let _ = hako::parse_stock(&body, None, "source test");
+        let _ = hako_stock(&body);
         let body = serde_json::to_vec(&value).expect("serialises");
-        if let Ok(records) = hako::parse_stock(&body, None, "source test") {
+        if let Ok(records) = hako_stock(&body) {
             prop_assert!(records.iter().all(|(_, q)| *q >= 0));
         }
     }
@@ -106,7 +112,7 @@ proptest! {
     ) {
         let body = serde_json::to_vec(&objects.iter().map(|(sku, w, q)| json!({"sku": sku, "warehouseID": w, "quantity": q})).collect::<Vec<_>>())
             .expect("serialises");
-        let records = hako::parse_stock(&body, None, "source test").expect("well-formed");
+        let records = hako_stock(&body).expect("well-formed");
         let mut pairs: HashMap<(&str, &str), i64> = HashMap::new();
         for (sku, w, q) in &objects {
             let q = (*q).max(0);
@@ -133,5 +139,5 @@ fn a_huge_sku_and_non_utf8_are_errors_or_data_never_panics() {
     invalid.extend_from_slice(&[0xff, 0xfe]);
     invalid.extend_from_slice(br#"": 3}}"#);
     assert!(ea(&invalid).is_err());
-    assert!(hako::parse_stock(&invalid, None, "source test").is_err());
+    assert!(hako_stock(&invalid).is_err());
 }

@@ -213,7 +213,12 @@ impl Endpoint {
         if response.content_length().is_some_and(|n| n > limit as u64) {
             return Err(HttpError::BodyTooLarge { limit });
         }
-        let mut body = BytesMut::new();
+        // Sized up front when the length is announced: a 20 MB answer grown by doubling would
+        // copy itself several times over and briefly take twice the memory.
+        let announced = response
+            .content_length()
+            .map_or(0, |n| usize::try_from(n).unwrap_or(0));
+        let mut body = BytesMut::with_capacity(announced.min(limit));
         while let Some(chunk) = response.chunk().await.map_err(HttpError::from_reqwest)? {
             if body.len() + chunk.len() > limit {
                 return Err(HttpError::BodyTooLarge { limit });

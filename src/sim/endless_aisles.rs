@@ -33,10 +33,14 @@ struct Inner {
     stock: HashMap<String, i64>,
     /// Option ids in page order; rebuilt lazily when the set of ids changes.
     order: Option<Vec<String>>,
+    /// The whole-stock answer, rendered once per change of stock: the simulator must never be
+    /// what a benchmark of a million SKUs measures.
+    rendered: Option<bytes::Bytes>,
 }
 
 impl Inner {
     fn set(&mut self, id: String, quantity: i64) {
+        self.rendered = None;
         if let Some(current) = self.stock.get_mut(&id) {
             *current = quantity;
         } else {
@@ -126,7 +130,7 @@ impl State {
         out.extend_from_slice(b"{\"current_page\":");
         out.extend_from_slice(page.to_string().as_bytes());
         out.extend_from_slice(b",\"data\":");
-        let Inner { stock, order } = &mut *inner;
+        let Inner { stock, order, .. } = &mut *inner;
         let ids = ordered(stock, order).get(start..end).unwrap_or_default();
         let entries = ids
             .iter()
@@ -187,9 +191,15 @@ impl Handler for State {
             }
             (None, Some(per_page)) => self.page(page, per_page.max(1)),
             (None, None) => {
-                let inner = self.lock();
-                let all = inner.stock.iter().map(|(id, &q)| (id.as_str(), q));
-                render(all, inner.stock.len())
+                let mut inner = self.lock();
+                let Inner {
+                    stock, rendered, ..
+                } = &mut *inner;
+                let body = rendered.get_or_insert_with(|| {
+                    let all = stock.iter().map(|(id, &q)| (id.as_str(), q));
+                    render(all, stock.len()).into()
+                });
+                return SimResponse::raw(200, body.clone());
             }
         };
         SimResponse::raw(200, body)
@@ -246,6 +256,7 @@ impl EndlessAislesSim {
         let removed = inner.stock.remove(id);
         if removed.is_some() {
             inner.order = None;
+            inner.rendered = None;
         }
         removed
     }

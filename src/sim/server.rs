@@ -44,13 +44,16 @@ impl SimRequest {
 #[derive(Debug)]
 pub(crate) struct SimResponse {
     pub status: u16,
-    pub body: Vec<u8>,
+    pub body: Bytes,
 }
 
 impl SimResponse {
-    /// Answer `status` with an already rendered JSON body.
-    pub fn raw(status: u16, body: Vec<u8>) -> SimResponse {
-        SimResponse { status, body }
+    /// Answer `status` with an already rendered JSON body (a `Bytes` is shared, not copied).
+    pub fn raw(status: u16, body: impl Into<Bytes>) -> SimResponse {
+        SimResponse {
+            status,
+            body: body.into(),
+        }
     }
 
     /// Answer `status` with `value` serialised as JSON.
@@ -335,7 +338,7 @@ async fn serve(
     };
     if too_large {
         let body = SimResponse::error(413, "Request body too large").body;
-        return answer(413, Bytes::from(body), None);
+        return answer(413, body, None);
     }
 
     let plan = shared.faults.plan(&method, &path);
@@ -344,7 +347,7 @@ async fn serve(
     }
     if let Some(status) = plan.down {
         let body = SimResponse::error(status, "Service unavailable (simulated outage)").body;
-        return answer(status, Bytes::from(body), None);
+        return answer(status, body, None);
     }
     match plan.fault {
         Some(Fault::Status {
@@ -379,5 +382,5 @@ async fn serve(
         body,
     };
     let response = shared.handler.handle(&request);
-    answer(response.status, Bytes::from(response.body), None)
+    answer(response.status, response.body, None)
 }

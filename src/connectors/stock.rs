@@ -1,0 +1,104 @@
+//! What a source answered, compactly: every SKU name in one buffer and one fixed-size entry per
+//! SKU, so a million-SKU answer is two allocations rather than a million.
+
+/// A source's complete answer: SKUs with their quantities.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stock {
+    names: String,
+    /// Per SKU: where its name ends in `names` (it starts where the previous one ends), and its
+    /// quantity.
+    entries: Vec<(u32, i64)>,
+}
+
+impl Stock {
+    /// Room for `skus` SKUs with names of `bytes` bytes in all.
+    pub fn with_capacity(skus: usize, bytes: usize) -> Stock {
+        Stock {
+            names: String::with_capacity(bytes),
+            entries: Vec::with_capacity(skus),
+        }
+    }
+
+    /// Adds a SKU.
+    pub fn push(&mut self, sku: &str, quantity: i64) {
+        self.names.push_str(sku);
+        self.seal(quantity);
+    }
+
+    /// The name buffer, to append the next SKU's name to in pieces (a prefix, then an id) before
+    /// [`Stock::seal`] closes it. Whatever was appended since the last entry is the name.
+    pub fn open(&mut self) -> &mut String {
+        &mut self.names
+    }
+
+    /// Closes the name appended through [`Stock::open`] with its quantity.
+    pub fn seal(&mut self, quantity: i64) {
+        // Names beyond 4 GiB cannot occur: answers are capped far below that.
+        let end = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.entries.push((end, quantity));
+    }
+
+    /// The name being appended through [`Stock::open`], not yet sealed.
+    pub fn pending_name(&self) -> &str {
+        let start = self.entries.last().map_or(0, |&(end, _)| end as usize);
+        self.names.get(start..).unwrap_or_default()
+    }
+
+    /// Drops whatever was appended through [`Stock::open`] since the last entry.
+    pub fn discard_pending(&mut self) {
+        let start = self.entries.last().map_or(0, |&(end, _)| end as usize);
+        self.names.truncate(start);
+    }
+
+    /// How many SKUs.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is no SKU.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every `(sku, quantity)`, in the order added.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> + '_ {
+        let mut start = 0;
+        self.entries.iter().map(move |&(end, quantity)| {
+            let name = self.names.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
+            (name, quantity)
+        })
+    }
+}
+
+impl FromIterator<(String, i64)> for Stock {
+    fn from_iter<I: IntoIterator<Item = (String, i64)>>(items: I) -> Stock {
+        let mut stock = Stock::default();
+        for (sku, quantity) in items {
+            stock.push(&sku, quantity);
+        }
+        stock
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_built_in_pieces_come_back_whole_in_order() {
+        let mut stock = Stock::default();
+        stock.push("HK-1", 5);
+        stock.open().push_str("EA-");
+        stock.open().push_str("24752");
+        assert_eq!(stock.pending_name(), "EA-24752");
+        stock.seal(3);
+        stock.open().push_str("EA-");
+        stock.discard_pending();
+        assert_eq!(
+            stock.iter().collect::<Vec<_>>(),
+            vec![("HK-1", 5), ("EA-24752", 3)]
+        );
+        assert_eq!(stock.len(), 2);
+    }
+}
