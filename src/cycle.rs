@@ -172,8 +172,15 @@ impl Engine {
     async fn cycle(&mut self, id: i64, options: CycleOptions) -> Result<CycleReport, StoreError> {
         let (snapshots, sources) = self.fetch_and_record(options.dry_run).await?;
         let failed: Vec<bool> = sources.iter().map(|s| s.outcome.is_err()).collect();
-        let (skus, store, config) = (&self.skus, &self.store, &self.config);
-        let pushes = self.targets.iter().map(|target| {
+        let Engine {
+            skus,
+            store,
+            config,
+            targets,
+            ..
+        } = self;
+        let (skus, store, config) = (&*skus, &*store, &*config);
+        let pushes = targets.iter_mut().map(|target| {
             let inputs = push::Inputs {
                 columns: target.inputs.iter().map(|&i| &snapshots[i]).collect(),
                 failed_sources: target
@@ -191,13 +198,8 @@ impl Engine {
         let results = join_all(pushes).await;
         let mut targets = Vec::new();
         let mut plan = Vec::new();
-        for (slot, result) in self.targets.iter_mut().zip(results) {
+        for result in results {
             let result = result?;
-            for &(sku, quantity) in &result.acked {
-                slot.acked.set(sku, quantity);
-                slot.failed.remove(&sku);
-            }
-            slot.failed.extend(result.refused);
             plan.extend(result.plan);
             targets.push(result.report);
         }
@@ -210,7 +212,7 @@ impl Engine {
         })
     }
 
-    /// Fetches every source at once, then writes every changed snapshot row in one transaction.
+    /// Fetches every source at once, then writes every changed snapshot chunk in one transaction.
     /// Returns the snapshot each target plans from (the old one where a fetch failed).
     async fn fetch_and_record(
         &mut self,
@@ -241,7 +243,8 @@ impl Engine {
                         skus: fresh.count_reported,
                         changed: changed.len(),
                     };
-                    writes.push((slot.id, changed, fresh.count_reported));
+                    let chunks = store::quantity_chunks_after(&fresh.column, &changed);
+                    writes.push((slot.id, chunks, fresh.count_reported));
                     snapshots.push(fresh.column);
                     Ok(counts)
                 }
@@ -267,16 +270,14 @@ impl Engine {
             return Ok((snapshots, reports));
         }
         let phase = Instant::now();
-        let new_skus: Vec<(SkuId, String)> = (self.persisted_skus..self.skus.len())
-            .map(|i| (i as SkuId, self.skus.name(i as SkuId).to_owned()))
-            .collect();
+        let new_names = store::name_chunks_from(&self.skus, self.persisted_skus);
         let at = store::now_ms();
         self.store
             .call(move |c| {
                 let tx = c.transaction()?;
-                store::insert_skus(&tx, &new_skus)?;
-                for (source, changed, reported) in &writes {
-                    store::write_quantities(&tx, Side::Source, *source, changed)?;
+                store::write_name_chunks(&tx, &new_names)?;
+                for (source, chunks, reported) in &writes {
+                    store::write_quantity_chunks(&tx, Side::Source, *source, chunks)?;
                     store::source_fetched(&tx, *source, *reported, at)?;
                 }
                 for (source, error) in &failures {

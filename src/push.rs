@@ -56,21 +56,18 @@ pub struct Inputs<'a> {
     pub max_zeroed_fraction: f64,
 }
 
-/// What one target's cycle produced.
+/// What one target's cycle produced (its acknowledgements and refusals are already applied to
+/// the target's slot, after the database).
 pub struct TargetResult {
     /// For the summary line.
     pub report: TargetReport,
-    /// Rows acknowledged (already in the database), to apply to memory.
-    pub acked: Vec<(SkuId, i64)>,
-    /// SKUs refused this cycle.
-    pub refused: Vec<SkuId>,
     /// A dry run's plan.
     pub plan: Vec<PlanLine>,
 }
 
 /// Runs one target's part of a cycle.
 pub async fn sync_target(
-    target: &TargetSlot,
+    target: &mut TargetSlot,
     inputs: Inputs<'_>,
     options: crate::cycle::CycleOptions,
 ) -> Result<TargetResult, StoreError> {
@@ -85,8 +82,6 @@ pub async fn sync_target(
             requests: 0,
             retries: 0,
         },
-        acked: Vec::new(),
-        refused: Vec::new(),
         plan: Vec::new(),
     };
     let mut outcome = TargetOutcome::default();
@@ -133,7 +128,7 @@ pub async fn sync_target(
         return finish(target, inputs.store, result, outcome, &meter, options).await;
     }
     let mut pusher = Pusher {
-        target,
+        target: &mut *target,
         skus: inputs.skus,
         store: inputs.store,
         meter: &meter,
@@ -149,7 +144,7 @@ pub async fn sync_target(
             .store
             .call(move |c| store::record_refusals(c, id, &rows, at))
             .await?;
-        result.refused = refusals.iter().map(|r| r.sku).collect();
+        target.failed.extend(refusals.iter().map(|r| r.sku));
         result.report.failures += refusals.len();
         let error = format!(
             "{} SKUs refused, e.g. {}: {}",
@@ -186,7 +181,7 @@ enum Stop {
 }
 
 struct Pusher<'a> {
-    target: &'a TargetSlot,
+    target: &'a mut TargetSlot,
     skus: &'a SkuTable,
     store: &'a Store,
     meter: &'a Meter,
@@ -240,7 +235,8 @@ impl Pusher<'_> {
         Ok(None)
     }
 
-    /// Writes the batch's acknowledgement; only then is it counted as pushed.
+    /// Writes the batch's acknowledgement, then applies it to memory; only then is it counted
+    /// as pushed.
     async fn acknowledge(&mut self, part: &[Change]) -> Result<(), StoreError> {
         let rows: Vec<(SkuId, i64)> = part.iter().map(|c| (c.sku, c.new)).collect();
         let healed: Vec<SkuId> = part
@@ -248,12 +244,18 @@ impl Pusher<'_> {
             .map(|c| c.sku)
             .filter(|s| self.target.failed.contains(s))
             .collect();
-        let (id, at, db_rows) = (self.target.id, store::now_ms(), rows.clone());
+        let chunks = store::quantity_chunks_after(&self.target.acked, &rows);
+        let (id, at, db_healed) = (self.target.id, store::now_ms(), healed.clone());
         self.store
-            .call(move |c| store::acknowledge(c, id, &db_rows, &healed, at))
+            .call(move |c| store::acknowledge(c, id, &chunks, &db_healed, at))
             .await?;
+        for &(sku, quantity) in &rows {
+            self.target.acked.set(sku, quantity);
+        }
+        for sku in healed {
+            self.target.failed.remove(&sku);
+        }
         self.result.report.pushed += rows.len();
-        self.result.acked.extend(rows);
         Ok(())
     }
 }

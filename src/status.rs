@@ -1,13 +1,15 @@
 //! `invsync status`: what the database says, for people (`text`) and scripts (`--json`).
 //! It reads only the database, so it works while the daemon runs and when the remotes are down.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::store::{StoreError, now_ms};
+use crate::ledger::SkuId;
+use crate::store::{self, Side, StoreError, now_ms};
 
 /// The whole status.
 #[derive(Debug, Serialize)]
@@ -87,47 +89,66 @@ pub struct CycleStatus {
     pub summary: Option<String>,
 }
 
+/// How many SKUs a target refused, and the first few with their names.
+fn refused(conn: &Connection, target: i64) -> Result<(i64, Vec<FailedSku>), StoreError> {
+    let count = conn.query_row(
+        "SELECT count(*) FROM failed_skus WHERE target_id = ?1",
+        [target],
+        |r| r.get(0),
+    )?;
+    let mut examples = conn.prepare(
+        "SELECT sku_id, quantity, message, first_failed_at FROM failed_skus
+         WHERE target_id = ?1 ORDER BY first_failed_at, sku_id LIMIT ?2",
+    )?;
+    let failed: Vec<(SkuId, i64, String, i64)> = examples
+        .query_map(rusqlite::params![target, FAILED_EXAMPLES], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let ids: Vec<SkuId> = failed.iter().map(|f| f.0).collect();
+    let names: HashMap<SkuId, String> = store::sku_names(conn, &ids)?.into_iter().collect();
+    let examples = failed
+        .into_iter()
+        .map(|(sku, quantity, message, since)| FailedSku {
+            sku: names
+                .get(&sku)
+                .cloned()
+                .unwrap_or_else(|| format!("#{sku}")),
+            quantity,
+            message,
+            since,
+        })
+        .collect();
+    Ok((count, examples))
+}
+
 /// Reads the status from the database.
 pub fn read(conn: &Connection, last_cycles: usize) -> Result<Status, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT t.name, (SELECT count(*) FROM acknowledged a WHERE a.target_id = t.id),
+        "SELECT t.name, t.id,
                 t.pending, CASE WHEN t.held THEN t.held_reason END, t.last_success_at, t.last_error
          FROM targets t ORDER BY t.name",
     )?;
-    let mut targets: Vec<TargetStatus> = stmt
+    let rows: Vec<(i64, TargetStatus)> = stmt
         .query_map([], |r| {
-            Ok(TargetStatus {
+            let status = TargetStatus {
                 name: r.get(0)?,
-                tracked: r.get(1)?,
+                tracked: 0,
                 pending: r.get(2)?,
                 held: r.get(3)?,
                 last_success_at: r.get(4)?,
                 failing: r.get(5)?,
                 failed_skus: 0,
                 failed_examples: Vec::new(),
-            })
+            };
+            Ok((r.get(1)?, status))
         })?
         .collect::<Result<_, _>>()?;
-    let mut count = conn.prepare(
-        "SELECT count(*) FROM failed_skus f JOIN targets t ON t.id = f.target_id WHERE t.name = ?1",
-    )?;
-    let mut examples = conn.prepare(
-        "SELECT s.sku, f.quantity, f.message, f.first_failed_at FROM failed_skus f
-         JOIN targets t ON t.id = f.target_id JOIN skus s ON s.id = f.sku_id
-         WHERE t.name = ?1 ORDER BY f.first_failed_at, s.sku LIMIT ?2",
-    )?;
-    for target in &mut targets {
-        target.failed_skus = count.query_row([&target.name], |r| r.get(0))?;
-        target.failed_examples = examples
-            .query_map(rusqlite::params![target.name, FAILED_EXAMPLES], |r| {
-                Ok(FailedSku {
-                    sku: r.get(0)?,
-                    quantity: r.get(1)?,
-                    message: r.get(2)?,
-                    since: r.get(3)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
+    let mut targets = Vec::with_capacity(rows.len());
+    for (id, mut target) in rows {
+        target.tracked = store::load_column(conn, Side::Target, id)?.count() as i64;
+        (target.failed_skus, target.failed_examples) = refused(conn, id)?;
+        targets.push(target);
     }
     let mut stmt =
         conn.prepare("SELECT name, skus, last_fetch_at, last_error FROM sources ORDER BY name")?;

@@ -291,16 +291,10 @@ requests_per_minute = {rpm}
     /// The acknowledged quantities of a target, from the database.
     pub fn acknowledged(&self, target: &str) -> HashMap<String, i64> {
         let conn = rusqlite::Connection::open(self.database()).expect("db opens");
-        let mut stmt = conn
-            .prepare(
-                "SELECT s.sku, a.quantity FROM acknowledged a JOIN skus s ON s.id = a.sku_id
-                 JOIN targets t ON t.id = a.target_id WHERE t.name = ?1",
-            )
-            .expect("query");
-        stmt.query_map([target], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("rows")
+        invsync::store::quantities_by_name(&conn, invsync::store::Side::Target, target)
+            .expect("reads")
+            .into_iter()
+            .collect()
     }
 
     /// Every row of every table, as text: to prove a command wrote nothing.
@@ -308,11 +302,11 @@ requests_per_minute = {rpm}
         let conn = rusqlite::Connection::open(self.database()).expect("db opens");
         let mut dump = String::new();
         for table in [
-            "skus",
+            "sku_chunks",
             "sources",
-            "source_stock",
+            "quantity_chunks",
             "targets",
-            "acknowledged",
+            "failed_skus",
             "cycles",
         ] {
             let mut stmt = conn

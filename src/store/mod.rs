@@ -14,7 +14,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::ledger::{Column, SkuId, SkuTable};
+use crate::ledger::SkuId;
+
+mod chunks;
+mod migrations;
+
+pub use chunks::{
+    CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, sku_names,
+    write_name_chunks, write_quantity_chunks,
+};
 
 /// A database problem.
 #[derive(Debug, thiserror::Error)]
@@ -47,66 +55,6 @@ pub enum StoreError {
     #[error("database task did not finish")]
     Join,
 }
-
-/// Schema migrations, in order; `user_version` is how many have been applied.
-const MIGRATIONS: &[&str] = &[
-    r"
-    CREATE TABLE skus (
-        id   INTEGER PRIMARY KEY,
-        sku  TEXT NOT NULL UNIQUE
-    );
-    CREATE TABLE sources (
-        id            INTEGER PRIMARY KEY,
-        name          TEXT NOT NULL UNIQUE,
-        last_fetch_at INTEGER,
-        skus          INTEGER NOT NULL DEFAULT 0,
-        last_error    TEXT,
-        last_error_at INTEGER
-    );
-    CREATE TABLE source_stock (
-        source_id INTEGER NOT NULL REFERENCES sources(id),
-        sku_id    INTEGER NOT NULL REFERENCES skus(id),
-        quantity  INTEGER NOT NULL,
-        PRIMARY KEY (source_id, sku_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE targets (
-        id              INTEGER PRIMARY KEY,
-        name            TEXT NOT NULL UNIQUE,
-        last_success_at INTEGER,
-        pending         INTEGER NOT NULL DEFAULT 0,
-        held            INTEGER NOT NULL DEFAULT 0,
-        held_reason     TEXT,
-        last_error      TEXT,
-        last_error_at   INTEGER
-    );
-    CREATE TABLE acknowledged (
-        target_id INTEGER NOT NULL REFERENCES targets(id),
-        sku_id    INTEGER NOT NULL REFERENCES skus(id),
-        quantity  INTEGER NOT NULL,
-        PRIMARY KEY (target_id, sku_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE cycles (
-        id          INTEGER PRIMARY KEY,
-        started_at  INTEGER NOT NULL,
-        finished_at INTEGER,
-        duration_ms INTEGER,
-        full        INTEGER NOT NULL DEFAULT 0,
-        outcome     TEXT,
-        summary     TEXT
-    );
-",
-    r"
-    CREATE TABLE failed_skus (
-        target_id       INTEGER NOT NULL REFERENCES targets(id),
-        sku_id          INTEGER NOT NULL REFERENCES skus(id),
-        quantity        INTEGER NOT NULL,
-        message         TEXT NOT NULL,
-        first_failed_at INTEGER NOT NULL,
-        last_failed_at  INTEGER NOT NULL,
-        PRIMARY KEY (target_id, sku_id)
-    ) WITHOUT ROWID;
-",
-];
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the database.
 pub fn now_ms() -> i64 {
@@ -166,34 +114,16 @@ fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
     // OS crash may lose the last transactions, which the next cycle simply pushes again.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    migrate(&mut conn)?;
+    migrations::migrate(&mut conn)?;
     Ok(conn)
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = MIGRATIONS.len() as i64;
-    if version > known {
-        return Err(StoreError::TooNew {
-            found: version,
-            known,
-        });
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
 }
 
 /// Which kind of endpoint a row is about.
 #[derive(Clone, Copy, Debug)]
 pub enum Side {
-    /// `sources` / `source_stock`.
+    /// `sources`, and source snapshots.
     Source,
-    /// `targets` / `acknowledged`.
+    /// `targets`, and acknowledged quantities.
     Target,
 }
 
@@ -202,12 +132,6 @@ impl Side {
         match self {
             Side::Source => "sources",
             Side::Target => "targets",
-        }
-    }
-    fn quantities(self) -> (&'static str, &'static str) {
-        match self {
-            Side::Source => ("source_stock", "source_id"),
-            Side::Target => ("acknowledged", "target_id"),
         }
     }
 }
@@ -226,66 +150,28 @@ pub fn endpoint_id(conn: &Connection, side: Side, name: &str) -> Result<i64, Sto
     )?)
 }
 
-/// Every SKU name, by id.
-pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
-    let mut skus = SkuTable::default();
-    let mut stmt = conn.prepare("SELECT id, sku FROM skus ORDER BY id")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let name = row
-            .get_ref(1)?
-            .as_str()
-            .map_err(|e| StoreError::Corrupt(format!("skus.sku: {e}")))?;
-        if id != skus.len() as i64 {
-            return Err(StoreError::Corrupt(format!("skus.id {id} out of sequence")));
-        }
-        skus.push(name);
-    }
-    Ok(skus)
-}
-
-/// The quantities of one source snapshot or one target's acknowledgements.
-pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Column, StoreError> {
-    let (table, key) = side.quantities();
-    let mut column = Column::default();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT sku_id, quantity FROM {table} WHERE {key} = ?1"
-    ))?;
-    let mut rows = stmt.query([endpoint])?;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let id = SkuId::try_from(id).map_err(|_| StoreError::Corrupt(format!("sku id {id}")))?;
-        column.set(id, row.get(1)?);
-    }
-    Ok(column)
-}
-
-/// Adds SKU names the database does not have yet (`(id, name)` with ids continuing the table).
-pub fn insert_skus(conn: &Connection, new: &[(SkuId, String)]) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached("INSERT INTO skus (id, sku) VALUES (?1, ?2)")?;
-    for (id, name) in new {
-        stmt.execute(params![id, name])?;
-    }
-    Ok(())
-}
-
-/// Writes changed quantities of one endpoint (upserts only the given rows).
-pub fn write_quantities(
+/// Every `(sku, quantity)` of the named source's snapshot or target's acknowledgements; empty
+/// when the database does not know that name.
+pub fn quantities_by_name(
     conn: &Connection,
     side: Side,
-    endpoint: i64,
-    rows: &[(SkuId, i64)],
-) -> Result<(), StoreError> {
-    let (table, key) = side.quantities();
-    let mut stmt = conn.prepare_cached(&format!(
-        "INSERT INTO {table} ({key}, sku_id, quantity) VALUES (?1, ?2, ?3)
-         ON CONFLICT ({key}, sku_id) DO UPDATE SET quantity = excluded.quantity"
-    ))?;
-    for (id, quantity) in rows {
-        stmt.execute(params![endpoint, id, quantity])?;
-    }
-    Ok(())
+    name: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let id: Option<i64> = conn
+        .query_row(
+            &format!("SELECT id FROM {} WHERE name = ?1", side.table()),
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = id else { return Ok(Vec::new()) };
+    let skus = load_skus(conn)?;
+    let column = load_column(conn, side, id)?;
+    Ok(column
+        .iter()
+        .filter(|&(sku, _)| (sku as usize) < skus.len())
+        .map(|(sku, q)| (skus.name(sku).to_owned(), q))
+        .collect())
 }
 
 /// A source's fetch succeeded: when, and how many SKUs it reported.
@@ -316,17 +202,18 @@ pub fn source_failed(
     Ok(())
 }
 
-/// Records a target's acknowledged batch and marks the push successful, in one transaction;
-/// `healed` are SKUs of the batch that had failed before, whose failure is now over.
+/// Records a target's acknowledged batch (its quantity chunks as they are with the batch) and
+/// marks the push successful, in one transaction; `healed` are SKUs of the batch that had
+/// failed before, whose failure is now over.
 pub fn acknowledge(
     conn: &mut Connection,
     target: i64,
-    rows: &[(SkuId, i64)],
+    chunks: &[Chunk],
     healed: &[SkuId],
     at: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    write_quantities(&tx, Side::Target, target, rows)?;
+    write_quantity_chunks(&tx, Side::Target, target, chunks)?;
     tx.execute(
         "UPDATE targets SET last_success_at = ?2 WHERE id = ?1",
         params![target, at],
@@ -465,8 +352,13 @@ mod tests {
         store
             .call(|c| {
                 let id = endpoint_id(c, Side::Target, "hardtofind")?;
-                insert_skus(c, &[(0, "A".into()), (1, "B".into())])?;
-                acknowledge(c, id, &[(0, 5), (1, 0)], &[], now_ms())?;
+                let mut skus = crate::ledger::SkuTable::default();
+                skus.intern("A");
+                skus.intern("B");
+                write_name_chunks(c, &name_chunks_from(&skus, 0))?;
+                let chunks =
+                    quantity_chunks_after(&crate::ledger::Column::default(), &[(0, 5), (1, 0)]);
+                acknowledge(c, id, &chunks, &[], now_ms())?;
                 Ok(())
             })
             .await
@@ -481,7 +373,7 @@ mod tests {
             })
             .await
             .expect("reads");
-        assert_eq!(version, MIGRATIONS.len() as i64);
+        assert_eq!(version, migrations::VERSION);
         assert_eq!(skus.name(1), "B");
         assert_eq!(acked.get(0), Some(5));
         assert_eq!(acked.get(1), Some(0));

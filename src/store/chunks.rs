@@ -1,0 +1,266 @@
+//! SKU names and quantities on disk, in fixed-size chunks of [`CHUNK`] SKU ids.
+//!
+//! A million SKUs as a million rows costs a second to read back and a million inserts to write
+//! the first time; as chunks they are two thousand BLOBs per column. A cycle still writes only
+//! what changed: the chunks holding a changed SKU, each rewritten whole (4 KiB of quantities).
+//!
+//! - `sku_chunks(chunk, names)`: the names of ids `chunk*CHUNK ..`, each a little-endian `u32`
+//!   length then the UTF-8 bytes. Ids only grow, so only the last chunks are ever rewritten.
+//! - `quantity_chunks(side, endpoint, chunk, quantities)`: `CHUNK` little-endian `i64`s, `-1`
+//!   for a SKU the source or target has no quantity for.
+
+use rusqlite::{Connection, params};
+
+use super::{Side, StoreError};
+use crate::ledger::{Column, SkuId, SkuTable};
+
+/// SKU ids per chunk.
+pub const CHUNK: usize = 512;
+
+/// One encoded chunk, ready to write.
+pub type Chunk = (u32, Vec<u8>);
+
+const ABSENT: i64 = -1;
+
+fn chunk_of(id: SkuId) -> u32 {
+    id / CHUNK as u32
+}
+
+/// The chunks of `column` that `changes` touch, as they are once `changes` are applied (the
+/// column itself is not changed: the database is written before memory).
+pub fn quantity_chunks_after(column: &Column, changes: &[(SkuId, i64)]) -> Vec<Chunk> {
+    let mut touched: Vec<u32> = changes.iter().map(|&(id, _)| chunk_of(id)).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    let mut chunks: Vec<Chunk> = touched
+        .into_iter()
+        .map(|chunk| {
+            let first = chunk * CHUNK as u32;
+            let mut bytes = Vec::with_capacity(CHUNK * 8);
+            for id in first..first + CHUNK as u32 {
+                bytes.extend_from_slice(&column.get(id).unwrap_or(ABSENT).to_le_bytes());
+            }
+            (chunk, bytes)
+        })
+        .collect();
+    for &(id, quantity) in changes {
+        let Ok(at) = chunks.binary_search_by_key(&chunk_of(id), |(c, _)| *c) else {
+            continue;
+        };
+        let offset = (id as usize % CHUNK) * 8;
+        chunks[at].1[offset..offset + 8].copy_from_slice(&quantity.max(0).to_le_bytes());
+    }
+    chunks
+}
+
+/// The name chunks holding ids `from..skus.len()` (new SKUs), whole.
+pub fn name_chunks_from(skus: &SkuTable, from: usize) -> Vec<Chunk> {
+    if from >= skus.len() {
+        return Vec::new();
+    }
+    let (first, last) = (from / CHUNK, (skus.len() - 1) / CHUNK);
+    (first..=last)
+        .map(|chunk| {
+            let ids = chunk * CHUNK..((chunk + 1) * CHUNK).min(skus.len());
+            let mut bytes = Vec::new();
+            for id in ids {
+                let name = skus.name(id as SkuId).as_bytes();
+                bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
+                bytes.extend_from_slice(name);
+            }
+            (chunk as u32, bytes)
+        })
+        .collect()
+}
+
+fn side_code(side: Side) -> i64 {
+    match side {
+        Side::Source => 0,
+        Side::Target => 1,
+    }
+}
+
+/// Writes quantity chunks of one endpoint.
+pub fn write_quantity_chunks(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+    chunks: &[Chunk],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO quantity_chunks (side, endpoint, chunk, quantities) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (side, endpoint, chunk) DO UPDATE SET quantities = excluded.quantities",
+    )?;
+    for (chunk, bytes) in chunks {
+        stmt.execute(params![side_code(side), endpoint, chunk, bytes])?;
+    }
+    Ok(())
+}
+
+/// Writes name chunks.
+pub fn write_name_chunks(conn: &Connection, chunks: &[Chunk]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO sku_chunks (chunk, names) VALUES (?1, ?2)
+         ON CONFLICT (chunk) DO UPDATE SET names = excluded.names",
+    )?;
+    for (chunk, bytes) in chunks {
+        stmt.execute(params![chunk, bytes])?;
+    }
+    Ok(())
+}
+
+/// Every SKU name, by id.
+pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
+    let mut skus = SkuTable::default();
+    let mut stmt = conn.prepare("SELECT chunk, names FROM sku_chunks ORDER BY chunk")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let chunk: i64 = row.get(0)?;
+        if chunk as usize * CHUNK != skus.len() {
+            return Err(StoreError::Corrupt(format!(
+                "sku_chunks: chunk {chunk} out of sequence"
+            )));
+        }
+        for name in decode_names(
+            row.get_ref(1)?
+                .as_blob()
+                .map_err(|e| corrupt("sku_chunks", e))?,
+        )? {
+            skus.push(name);
+        }
+    }
+    Ok(skus)
+}
+
+/// The names in one chunk's bytes.
+fn decode_names(mut bytes: &[u8]) -> Result<Vec<&str>, StoreError> {
+    let mut names = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("sku_chunks", "truncated length"))?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let name = rest
+            .get(..len)
+            .ok_or_else(|| corrupt("sku_chunks", "truncated name"))?;
+        names.push(std::str::from_utf8(name).map_err(|e| corrupt("sku_chunks", e))?);
+        bytes = &rest[len..];
+    }
+    if names.len() > CHUNK {
+        return Err(corrupt("sku_chunks", "too many names in a chunk"));
+    }
+    Ok(names)
+}
+
+/// The names of a few SKU ids (reading only their chunks).
+pub fn sku_names(conn: &Connection, ids: &[SkuId]) -> Result<Vec<(SkuId, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT names FROM sku_chunks WHERE chunk = ?1")?;
+    let mut found = Vec::new();
+    for &id in ids {
+        let bytes: Vec<u8> = stmt.query_row([chunk_of(id)], |r| r.get(0))?;
+        let names = decode_names(&bytes)?;
+        if let Some(name) = names.get(id as usize % CHUNK) {
+            found.push((id, (*name).to_owned()));
+        }
+    }
+    Ok(found)
+}
+
+/// The quantities of one source snapshot or one target's acknowledgements.
+pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Column, StoreError> {
+    let mut column = Column::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT chunk, quantities FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 ORDER BY chunk",
+    )?;
+    let mut rows = stmt.query(params![side_code(side), endpoint])?;
+    while let Some(row) = rows.next()? {
+        let chunk: i64 = row.get(0)?;
+        let bytes = row
+            .get_ref(1)?
+            .as_blob()
+            .map_err(|e| corrupt("quantity_chunks", e))?;
+        if bytes.len() != CHUNK * 8 || !(0..=i64::from(u32::MAX) / CHUNK as i64).contains(&chunk) {
+            return Err(corrupt(
+                "quantity_chunks",
+                format!("chunk {chunk} malformed"),
+            ));
+        }
+        let first = chunk as SkuId * CHUNK as SkuId;
+        for (i, value) in bytes.chunks_exact(8).enumerate() {
+            let quantity = i64::from_le_bytes(
+                value
+                    .try_into()
+                    .map_err(|_| corrupt("quantity_chunks", "short value"))?,
+            );
+            if quantity != ABSENT {
+                column.set(first + i as SkuId, quantity);
+            }
+        }
+    }
+    Ok(column)
+}
+
+fn corrupt(table: &str, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{table}: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_chunks_carry_the_changes_and_leave_the_column_alone() {
+        let mut column = Column::default();
+        column.set(3, 7);
+        column.set(CHUNK as SkuId + 1, 9);
+        let chunks = quantity_chunks_after(&column, &[(4, 2), (3, 8)]);
+        assert_eq!(chunks.len(), 1, "only chunk 0 is touched");
+        let value = |i: usize| {
+            i64::from_le_bytes(chunks[0].1[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
+        };
+        assert_eq!((value(3), value(4), value(5)), (8, 2, ABSENT));
+        assert_eq!(
+            column.get(3),
+            Some(7),
+            "memory is updated after the database"
+        );
+    }
+
+    #[test]
+    fn names_and_quantities_survive_a_round_trip_through_the_database() {
+        let conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch(super::super::migrations::CHUNK_TABLES)
+            .expect("schema");
+        let mut skus = SkuTable::default();
+        let mut column = Column::default();
+        for i in 0..(CHUNK * 2 + 5) as SkuId {
+            skus.intern(&format!("SKU-{i}"));
+            if i % 3 == 0 {
+                column.set(i, i64::from(i));
+            }
+        }
+        write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+        let all: Vec<(SkuId, i64)> = column.iter().collect();
+        write_quantity_chunks(
+            &conn,
+            Side::Target,
+            1,
+            &quantity_chunks_after(&column, &all),
+        )
+        .expect("quantities");
+
+        let names = load_skus(&conn).expect("loads");
+        let loaded = load_column(&conn, Side::Target, 1).expect("loads");
+
+        assert_eq!(names.len(), skus.len());
+        assert_eq!(names.name(CHUNK as SkuId + 3), "SKU-515");
+        assert_eq!(loaded.iter().collect::<Vec<_>>(), all);
+        assert_eq!(
+            sku_names(&conn, &[1028])
+                .expect("one")
+                .first()
+                .map(|(_, n)| n.as_str()),
+            Some("SKU-1028")
+        );
+    }
+}

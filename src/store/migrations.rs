@@ -1,0 +1,234 @@
+//! The schema's history. `PRAGMA user_version` counts the migrations applied; each runs in its
+//! own transaction, so a crash mid-upgrade leaves the previous version intact.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, Transaction};
+
+use super::chunks::{
+    name_chunks_from, quantity_chunks_after, write_name_chunks, write_quantity_chunks,
+};
+use super::{Side, StoreError};
+use crate::ledger::{Column, SkuId, SkuTable};
+
+/// One step of the schema.
+enum Migration {
+    /// Plain DDL.
+    Sql(&'static str),
+    /// A step that moves data.
+    Code(fn(&Transaction) -> Result<(), StoreError>),
+}
+
+/// Every migration, in order.
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(V1),
+    Migration::Sql(V2),
+    Migration::Code(rows_to_chunks),
+];
+
+/// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
+const V1: &str = r"
+    CREATE TABLE skus (
+        id   INTEGER PRIMARY KEY,
+        sku  TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE sources (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        last_fetch_at INTEGER,
+        skus          INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        last_error_at INTEGER
+    );
+    CREATE TABLE source_stock (
+        source_id INTEGER NOT NULL REFERENCES sources(id),
+        sku_id    INTEGER NOT NULL REFERENCES skus(id),
+        quantity  INTEGER NOT NULL,
+        PRIMARY KEY (source_id, sku_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE targets (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL UNIQUE,
+        last_success_at INTEGER,
+        pending         INTEGER NOT NULL DEFAULT 0,
+        held            INTEGER NOT NULL DEFAULT 0,
+        held_reason     TEXT,
+        last_error      TEXT,
+        last_error_at   INTEGER
+    );
+    CREATE TABLE acknowledged (
+        target_id INTEGER NOT NULL REFERENCES targets(id),
+        sku_id    INTEGER NOT NULL REFERENCES skus(id),
+        quantity  INTEGER NOT NULL,
+        PRIMARY KEY (target_id, sku_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE cycles (
+        id          INTEGER PRIMARY KEY,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        duration_ms INTEGER,
+        full        INTEGER NOT NULL DEFAULT 0,
+        outcome     TEXT,
+        summary     TEXT
+    );
+";
+
+/// 2: SKUs a target refused.
+const V2: &str = r"
+    CREATE TABLE failed_skus (
+        target_id       INTEGER NOT NULL REFERENCES targets(id),
+        sku_id          INTEGER NOT NULL REFERENCES skus(id),
+        quantity        INTEGER NOT NULL,
+        message         TEXT NOT NULL,
+        first_failed_at INTEGER NOT NULL,
+        last_failed_at  INTEGER NOT NULL,
+        PRIMARY KEY (target_id, sku_id)
+    ) WITHOUT ROWID;
+";
+
+/// The chunk tables of version 3 (see [`super::chunks`]).
+pub(super) const CHUNK_TABLES: &str = r"
+    CREATE TABLE sku_chunks (
+        chunk INTEGER PRIMARY KEY,
+        names BLOB NOT NULL
+    );
+    CREATE TABLE quantity_chunks (
+        side       INTEGER NOT NULL,
+        endpoint   INTEGER NOT NULL,
+        chunk      INTEGER NOT NULL,
+        quantities BLOB NOT NULL,
+        PRIMARY KEY (side, endpoint, chunk)
+    ) WITHOUT ROWID;
+";
+
+/// 3: names and quantities move from one row per SKU to chunks (loading a million rows took
+/// half a second per table); `failed_skus` loses its foreign key to the old `skus` table.
+fn rows_to_chunks(tx: &Transaction) -> Result<(), StoreError> {
+    tx.execute_batch(CHUNK_TABLES)?;
+    let mut skus = SkuTable::default();
+    {
+        let mut stmt = tx.prepare("SELECT id, sku FROM skus ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            if id != skus.len() as i64 {
+                return Err(StoreError::Corrupt(format!("skus.id {id} out of sequence")));
+            }
+            skus.push(&row.get::<_, String>(1)?);
+        }
+    }
+    write_name_chunks(tx, &name_chunks_from(&skus, 0))?;
+    for (side, table, key) in [
+        (Side::Source, "source_stock", "source_id"),
+        (Side::Target, "acknowledged", "target_id"),
+    ] {
+        let mut columns: BTreeMap<i64, Vec<(SkuId, i64)>> = BTreeMap::new();
+        let mut stmt = tx.prepare(&format!("SELECT {key}, sku_id, quantity FROM {table}"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let sku = SkuId::try_from(row.get::<_, i64>(1)?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            columns
+                .entry(row.get(0)?)
+                .or_default()
+                .push((sku, row.get(2)?));
+        }
+        for (endpoint, rows) in columns {
+            write_quantity_chunks(
+                tx,
+                side,
+                endpoint,
+                &quantity_chunks_after(&Column::default(), &rows),
+            )?;
+        }
+    }
+    tx.execute_batch(
+        r"
+        CREATE TABLE failed_skus_v3 (
+            target_id       INTEGER NOT NULL REFERENCES targets(id),
+            sku_id          INTEGER NOT NULL,
+            quantity        INTEGER NOT NULL,
+            message         TEXT NOT NULL,
+            first_failed_at INTEGER NOT NULL,
+            last_failed_at  INTEGER NOT NULL,
+            PRIMARY KEY (target_id, sku_id)
+        ) WITHOUT ROWID;
+        INSERT INTO failed_skus_v3 SELECT * FROM failed_skus;
+        DROP TABLE failed_skus;
+        ALTER TABLE failed_skus_v3 RENAME TO failed_skus;
+        DROP TABLE source_stock;
+        DROP TABLE acknowledged;
+        DROP TABLE skus;
+    ",
+    )?;
+    Ok(())
+}
+
+/// Brings the database to the newest version.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::Code(step) => step(&tx)?,
+        }
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// How many migrations there are: the schema version of a new database.
+#[cfg(test)]
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_2_database_keeps_its_names_quantities_and_refusals_in_chunks() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        for sql in [V1, V2] {
+            conn.execute_batch(sql).expect("old schema");
+        }
+        conn.pragma_update(None, "user_version", 2)
+            .expect("version 2");
+        conn.execute_batch(
+            r"
+            INSERT INTO skus (id, sku) VALUES (0, 'A'), (1, 'B');
+            INSERT INTO sources (id, name) VALUES (1, 'warehouse');
+            INSERT INTO targets (id, name) VALUES (1, 'hardtofind');
+            INSERT INTO source_stock VALUES (1, 0, 5), (1, 1, 0);
+            INSERT INTO acknowledged VALUES (1, 1, 3);
+            INSERT INTO failed_skus VALUES (1, 0, 5, 'refused', 10, 20);
+        ",
+        )
+        .expect("old rows");
+
+        migrate(&mut conn).expect("migrates");
+
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, VERSION);
+        let skus = super::super::load_skus(&conn).expect("names");
+        assert_eq!((skus.name(0), skus.name(1)), ("A", "B"));
+        let stock = super::super::load_column(&conn, Side::Source, 1).expect("snapshot");
+        assert_eq!(stock.iter().collect::<Vec<_>>(), vec![(0, 5), (1, 0)]);
+        let acked = super::super::load_column(&conn, Side::Target, 1).expect("acks");
+        assert_eq!(acked.iter().collect::<Vec<_>>(), vec![(1, 3)]);
+        let refused: i64 = conn
+            .query_row("SELECT count(*) FROM failed_skus", [], |r| r.get(0))
+            .expect("kept");
+        assert_eq!(refused, 1);
+    }
+}
