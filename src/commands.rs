@@ -144,14 +144,13 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     })
 }
 
-/// The dry-run plan on stdout: one tab-separated line per target and SKU, old and new quantity
-/// (`-` for a SKU the target never acknowledged).
+/// The dry-run plan on stdout: a header, then one tab-separated line per target and SKU (see
+/// [`PlanLine::HEADER`]).
 fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    writeln!(out, "target\tsku\told\tnew")?;
+    writeln!(out, "{}", PlanLine::HEADER)?;
     for line in plan {
-        let old = line.old.map_or_else(|| "-".to_owned(), |q| q.to_string());
-        writeln!(out, "{}\t{}\t{old}\t{}", line.target, line.sku, line.new)?;
+        writeln!(out, "{line}")?;
     }
     out.flush()
 }

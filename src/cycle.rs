@@ -170,6 +170,11 @@ impl Engine {
         let pushes = self.targets.iter().map(|target| {
             let inputs = push::Inputs {
                 columns: target.inputs.iter().map(|&i| &snapshots[i]).collect(),
+                names: target
+                    .inputs
+                    .iter()
+                    .map(|&i| sources[i].name.as_str())
+                    .collect(),
                 failed_sources: target
                     .inputs
                     .iter()
