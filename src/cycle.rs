@@ -21,6 +21,7 @@ use crate::ledger::{Column, SkuId, SkuTable};
 use crate::plan::Rules;
 use crate::push::{self, TargetSlot};
 use crate::report::{CycleReport, SourceCounts, SourceReport};
+use crate::stale::Watch;
 use crate::store::{self, Side, Store, StoreError};
 
 /// How to run one cycle.
@@ -61,6 +62,8 @@ pub struct Engine {
     persisted_skus: usize,
     sources: Vec<SourceSlot>,
     targets: Vec<TargetSlot>,
+    /// When each source last fetched completely, for the staleness alarm.
+    watch: Watch,
 }
 
 impl Engine {
@@ -93,7 +96,7 @@ impl Engine {
                 Ok((skus, sources, targets))
             })
             .await?;
-        let sources = config
+        let sources: Vec<SourceSlot> = config
             .sources
             .iter()
             .zip(sources)
@@ -125,6 +128,13 @@ impl Engine {
             })
             .collect();
         let persisted_skus = skus.len();
+        let (ids, stale_after) = (
+            sources.iter().map(|s| s.id).collect::<Vec<_>>(),
+            config.daemon.stale_after,
+        );
+        let watch = store
+            .call(move |c| Watch::load(c, &ids, stale_after, store::now_ms()))
+            .await?;
         Ok(Engine {
             config,
             store,
@@ -132,6 +142,7 @@ impl Engine {
             persisted_skus,
             sources,
             targets,
+            watch,
         })
     }
 
@@ -165,6 +176,7 @@ impl Engine {
 
     async fn cycle(&mut self, id: i64, options: CycleOptions) -> Result<CycleReport, StoreError> {
         let (snapshots, sources) = self.fetch_and_record(options.dry_run).await?;
+        self.watch.after_fetch(&sources, store::now_ms());
         let failed: Vec<bool> = sources.iter().map(|s| s.outcome.is_err()).collect();
         let (skus, store, config) = (&self.skus, &self.store, &self.config);
         let pushes = self.targets.iter().map(|target| {
