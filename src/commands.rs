@@ -144,14 +144,13 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     })
 }
 
-/// The dry-run plan on stdout: one tab-separated line per target and SKU, old and new quantity
-/// (`-` for a SKU the target never acknowledged).
+/// The dry-run plan on stdout: a header, then one tab-separated line per target and SKU (see
+/// [`PlanLine::HEADER`]).
 fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    writeln!(out, "target\tsku\told\tnew")?;
+    writeln!(out, "{}", PlanLine::HEADER)?;
     for line in plan {
-        let old = line.old.map_or_else(|| "-".to_owned(), |q| q.to_string());
-        writeln!(out, "{}\t{}\t{old}\t{}", line.target, line.sku, line.new)?;
+        writeln!(out, "{line}")?;
     }
     out.flush()
 }
@@ -193,10 +192,15 @@ pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
     })
 }
 
-/// `invsync status`. Reads only `daemon.database` from the configuration, so that an operator
-/// can run it without access to the service's credential files.
+/// `invsync status`. Reads only `daemon.database`, `daemon.stale_after` and the sources' names
+/// from the configuration, so that an operator can run it without access to the service's
+/// credential files.
 pub async fn status(path: &Path, json: bool) -> Result<ExitCode, Failure> {
-    let database = config::database_path(path)?;
+    let config::StatusSettings {
+        database,
+        stale_after,
+        sources,
+    } = config::status_settings(path)?;
     if !database.exists() {
         println!(
             "no database at {} yet: no cycle has run",
@@ -205,7 +209,9 @@ pub async fn status(path: &Path, json: bool) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     let store = Store::open(&database).await?;
-    let status = store.call(|c| status_view::read(c, 10)).await?;
+    let status = store
+        .call(move |c| status_view::read(c, 10, stale_after, &sources))
+        .await?;
     if json {
         let text =
             serde_json::to_string_pretty(&status).map_err(|e| Failure::Other(e.to_string()))?;

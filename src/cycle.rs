@@ -21,6 +21,7 @@ use crate::ledger::{Column, SkuId, SkuTable};
 use crate::plan::Rules;
 use crate::push::{self, TargetSlot};
 use crate::report::{CycleReport, SourceCounts, SourceReport};
+use crate::stale::Watch;
 use crate::store::{self, Side, Store, StoreError};
 
 /// How to run one cycle.
@@ -61,6 +62,8 @@ pub struct Engine {
     persisted_skus: usize,
     sources: Vec<SourceSlot>,
     targets: Vec<TargetSlot>,
+    /// When each source last fetched completely, for the staleness alarm.
+    watch: Watch,
 }
 
 impl Engine {
@@ -94,7 +97,7 @@ impl Engine {
                 Ok((skus, sources, targets))
             })
             .await?;
-        let sources = config
+        let sources: Vec<SourceSlot> = config
             .sources
             .iter()
             .zip(sources)
@@ -126,6 +129,13 @@ impl Engine {
             })
             .collect();
         let persisted_skus = skus.len();
+        let (ids, stale_after) = (
+            sources.iter().map(|s| s.id).collect::<Vec<_>>(),
+            config.daemon.stale_after,
+        );
+        let watch = store
+            .call(move |c| Watch::load(c, &ids, stale_after, store::now_ms()))
+            .await?;
         tracing::debug!(
             ms = loading.elapsed().as_millis() as u64,
             skus = persisted_skus,
@@ -138,6 +148,7 @@ impl Engine {
             persisted_skus,
             sources,
             targets,
+            watch,
         })
     }
 
@@ -171,6 +182,7 @@ impl Engine {
 
     async fn cycle(&mut self, id: i64, options: CycleOptions) -> Result<CycleReport, StoreError> {
         let (snapshots, sources) = self.fetch_and_record(options.dry_run).await?;
+        self.watch.after_fetch(&sources, store::now_ms());
         let failed: Vec<bool> = sources.iter().map(|s| s.outcome.is_err()).collect();
         let Engine {
             skus,
@@ -183,6 +195,11 @@ impl Engine {
         let pushes = targets.iter_mut().map(|target| {
             let inputs = push::Inputs {
                 columns: target.inputs.iter().map(|&i| &snapshots[i]).collect(),
+                names: target
+                    .inputs
+                    .iter()
+                    .map(|&i| sources[i].name.as_str())
+                    .collect(),
                 failed_sources: target
                     .inputs
                     .iter()

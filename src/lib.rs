@@ -19,6 +19,7 @@
 //! - [`http`]: the client, the retry policy and the shared rate limits.
 //! - [`connectors`]: one module per remote service, named as in its API document.
 //! - [`commands`]: `once`, `check`, `status`, `run` as the command line runs them.
+//! - [`stale`]: the alarm for a source that has not answered for longer than `stale_after`.
 //! - [`status`], [`telemetry`]: what an operator reads; [`notify`]: what systemd hears (ready,
 //!   status, a watchdog that stays quiet when a cycle stalls).
 //! - [`sim`]: stateful simulators of the three services, for `invsync demo` and the tests.
@@ -38,6 +39,7 @@ pub mod push;
 pub mod report;
 pub mod shutdown;
 pub mod sim;
+pub mod stale;
 pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -4,12 +4,20 @@
 use crate::ledger::{Column, SkuId};
 
 /// A target's rules for turning its inputs' sum into the quantity it shows.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rules {
     /// Subtracted from the sum.
     pub safety_stock: i64,
     /// The most the target is ever told.
     pub max_quantity: Option<i64>,
+}
+
+impl Rules {
+    /// The sum minus the safety stock, floored at 0, capped at the maximum.
+    fn apply(self, sum: i64) -> i64 {
+        let shown = sum.saturating_sub(self.safety_stock).max(0);
+        self.max_quantity.map_or(shown, |cap| shown.min(cap))
+    }
 }
 
 /// One SKU to push: what the target last acknowledged (`None`: never told) and what it should show.
@@ -26,17 +34,42 @@ pub struct Change {
 /// The quantity a target should show for `sku`: the sum of its inputs' quantities, minus the
 /// safety stock, floored at 0, capped at the maximum. `None` when no input has ever reported it.
 pub fn desired(inputs: &[&Column], sku: SkuId, rules: Rules) -> Option<i64> {
-    let mut known = false;
-    let mut sum: i64 = 0;
-    for input in inputs {
-        if let Some(q) = input.get(sku) {
-            known = true;
-            sum = sum.saturating_add(q);
-        }
+    // No allocation here: `plan` calls this for every SKU of the catalogue.
+    sum_of_known(inputs.iter().map(|c| c.get(sku))).map(|sum| rules.apply(sum))
+}
+
+/// Why a target should show what it shows for one SKU: the figures [`desired`] works from, for
+/// an operator asking "why does Hardtofind show 3?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// Each input's name and quantity, in the target's order; `None` for an input that has
+    /// never reported the SKU.
+    pub inputs: Vec<(String, Option<i64>)>,
+    /// The safety stock and cap applied to the sum.
+    pub rules: Rules,
+    /// What the target should show, exactly as [`desired`] says.
+    pub desired: Option<i64>,
+}
+
+/// [`desired`] with its workings: the same sum and the same rules, so the two cannot disagree.
+pub fn explain(inputs: &[(&str, &Column)], sku: SkuId, rules: Rules) -> Explanation {
+    let inputs: Vec<(String, Option<i64>)> = inputs
+        .iter()
+        .map(|(name, column)| ((*name).to_owned(), column.get(sku)))
+        .collect();
+    let desired = sum_of_known(inputs.iter().map(|(_, q)| *q)).map(|sum| rules.apply(sum));
+    Explanation {
+        inputs,
+        rules,
+        desired,
     }
-    known.then(|| {
-        let shown = sum.saturating_sub(rules.safety_stock).max(0);
-        rules.max_quantity.map_or(shown, |cap| shown.min(cap))
+}
+
+/// The sum of the quantities that are known, or `None` when none is: a SKU no input ever
+/// reported is not a SKU the target should be told about.
+fn sum_of_known(quantities: impl Iterator<Item = Option<i64>>) -> Option<i64> {
+    quantities.flatten().fold(None, |sum: Option<i64>, q| {
+        Some(sum.unwrap_or(0).saturating_add(q))
     })
 }
 
@@ -126,6 +159,46 @@ mod tests {
         assert_eq!(desired(&inputs, 1, rules), Some(0), "1 - 2 is floored at 0");
         assert_eq!(desired(&inputs, 2, rules), Some(500), "698 is capped");
         assert_eq!(desired(&inputs, 3, rules), None);
+    }
+
+    #[test]
+    fn an_explanation_names_every_input_and_agrees_with_the_desired_quantity() {
+        let warehouse = column(&[(0, 10), (1, 1), (2, 300)]);
+        let dropship = column(&[(0, 5), (2, 400), (4, 0)]);
+        let named = [("warehouse", &warehouse), ("dropship", &dropship)];
+        let rules = Rules {
+            safety_stock: 2,
+            max_quantity: Some(500),
+        };
+
+        let explained: Vec<Explanation> = (0..6).map(|sku| explain(&named, sku, rules)).collect();
+
+        assert_eq!(
+            explained[1],
+            Explanation {
+                inputs: vec![("warehouse".into(), Some(1)), ("dropship".into(), None)],
+                rules,
+                desired: Some(0),
+            },
+            "an input that never reported the SKU is told apart from one that reports 0"
+        );
+        assert_eq!(
+            explained[2].desired,
+            Some(500),
+            "the cap shows in the result"
+        );
+        for (sku, explanation) in explained.iter().enumerate() {
+            assert_eq!(
+                explanation.desired,
+                desired(&[&warehouse, &dropship], sku as SkuId, rules),
+                "SKU {sku}"
+            );
+        }
+        assert_eq!(
+            explained[3].inputs,
+            vec![("warehouse".into(), None), ("dropship".into(), None)]
+        );
+        assert_eq!(explained[3].desired, None);
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct TargetSlot {
 pub struct Inputs<'a> {
     /// The inputs' snapshots, in the target's order.
     pub columns: Vec<&'a Column>,
+    /// The inputs' names, in the same order, for a dry run's explanations.
+    pub names: Vec<&'a str>,
     /// Inputs whose fetch failed this cycle.
     pub failed_sources: Vec<String>,
     /// Every SKU name.
@@ -116,6 +118,12 @@ pub async fn sync_target(
         return finish(target, inputs.store, result, outcome, &meter, options).await;
     }
     if options.dry_run {
+        let named: Vec<(&str, &Column)> = inputs
+            .names
+            .iter()
+            .copied()
+            .zip(inputs.columns.iter().copied())
+            .collect();
         result.plan = changes
             .iter()
             .map(|c| PlanLine {
@@ -123,6 +131,7 @@ pub async fn sync_target(
                 sku: inputs.skus.name(c.sku).to_owned(),
                 old: c.old,
                 new: c.new,
+                why: plan::explain(&named, c.sku, target.rules),
             })
             .collect();
         return finish(target, inputs.store, result, outcome, &meter, options).await;

@@ -1,8 +1,10 @@
 //! What a cycle did, in one value: the source of the cycle's summary log line, of `once`'s exit
 //! status and dry-run plan, and of the cycle's row in the database.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
+
+use crate::plan::Explanation;
 
 /// How one source's fetch went.
 #[derive(Debug, Clone)]
@@ -95,6 +97,39 @@ pub struct PlanLine {
     pub old: Option<i64>,
     /// What would be pushed.
     pub new: i64,
+    /// Where `new` comes from: each input's quantity, the safety stock and the cap.
+    pub why: Explanation,
+}
+
+impl PlanLine {
+    /// The columns of [`PlanLine`]'s `Display`. The first four came first and stay first:
+    /// scripts cut them by position.
+    pub const HEADER: &'static str = "target\tsku\told\tnew\tinputs\tsafety_stock\tmax_quantity";
+}
+
+/// One tab-separated row under [`PlanLine::HEADER`]; `-` stands for "none": a SKU the target
+/// never acknowledged, an input that never reported it, a target without a cap.
+impl fmt::Display for PlanLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dash = |q: Option<i64>| q.map_or_else(|| "-".to_owned(), |q| q.to_string());
+        let inputs: Vec<String> = self
+            .why
+            .inputs
+            .iter()
+            .map(|(name, q)| format!("{name}={}", dash(*q)))
+            .collect();
+        write!(
+            f,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            self.target,
+            self.sku,
+            dash(self.old),
+            self.new,
+            inputs.join(","),
+            self.why.rules.safety_stock,
+            dash(self.why.rules.max_quantity)
+        )
+    }
 }
 
 /// Everything one cycle did.
@@ -172,5 +207,42 @@ impl CycleReport {
     /// SKUs pushed over all targets.
     pub fn pushed(&self) -> usize {
         self.targets.iter().map(|t| t.pushed).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Rules;
+
+    #[test]
+    fn a_plan_line_keeps_its_first_four_columns_and_explains_itself_after_them() {
+        let line = PlanLine {
+            target: "hardtofind".into(),
+            sku: "EA-1003".into(),
+            old: None,
+            new: 3,
+            why: Explanation {
+                inputs: vec![("warehouse".into(), Some(4)), ("dropship".into(), None)],
+                rules: Rules {
+                    safety_stock: 1,
+                    max_quantity: None,
+                },
+                desired: Some(3),
+            },
+        };
+
+        let row = line.to_string();
+
+        assert_eq!(
+            row,
+            "hardtofind\tEA-1003\t-\t3\twarehouse=4,dropship=-\t1\t-"
+        );
+        assert_eq!(
+            row.split('\t').count(),
+            PlanLine::HEADER.split('\t').count(),
+            "one value per column"
+        );
+        assert!(PlanLine::HEADER.starts_with("target\tsku\told\tnew\t"));
     }
 }

@@ -9,11 +9,14 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::ledger::SkuId;
+use crate::stale;
 use crate::store::{self, Side, StoreError, now_ms};
 
 /// The whole status.
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// `daemon.stale_after` in ms: a source without a complete fetch for longer is stale.
+    pub stale_after_ms: u64,
     /// Per target.
     pub targets: Vec<TargetStatus>,
     /// Per source.
@@ -70,6 +73,8 @@ pub struct SourceStatus {
     pub last_fetch_at: Option<i64>,
     /// The error of its last fetch, if that failed.
     pub failing: Option<String>,
+    /// No complete fetch for longer than `daemon.stale_after` (see [`stale::overdue`]).
+    pub stale: bool,
 }
 
 /// One cycle.
@@ -122,8 +127,14 @@ fn refused(conn: &Connection, target: i64) -> Result<(i64, Vec<FailedSku>), Stor
     Ok((count, examples))
 }
 
-/// Reads the status from the database.
-pub fn read(conn: &Connection, last_cycles: usize) -> Result<Status, StoreError> {
+/// Reads the status from the database. Of the sources named in `configured`, those without a
+/// complete fetch for longer than `stale_after` are stale.
+pub fn read(
+    conn: &Connection,
+    last_cycles: usize,
+    stale_after: Duration,
+    configured: &[String],
+) -> Result<Status, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT t.name, t.id,
                 t.pending, CASE WHEN t.held THEN t.held_reason END, t.last_success_at, t.last_error
@@ -152,13 +163,18 @@ pub fn read(conn: &Connection, last_cycles: usize) -> Result<Status, StoreError>
     }
     let mut stmt =
         conn.prepare("SELECT name, skus, last_fetch_at, last_error FROM sources ORDER BY name")?;
+    let (first_cycle_at, now) = (stale::first_cycle_at(conn)?, now_ms());
     let sources = stmt
         .query_map([], |r| {
+            let (name, last_fetch_at): (String, _) = (r.get(0)?, r.get(2)?);
+            let stale = configured.contains(&name)
+                && stale::overdue(last_fetch_at, first_cycle_at, now, stale_after).is_some();
             Ok(SourceStatus {
-                name: r.get(0)?,
+                name,
                 skus: r.get(1)?,
-                last_fetch_at: r.get(2)?,
+                last_fetch_at,
                 failing: r.get(3)?,
+                stale,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -178,6 +194,7 @@ pub fn read(conn: &Connection, last_cycles: usize) -> Result<Status, StoreError>
         })?
         .collect::<Result<_, _>>()?;
     Ok(Status {
+        stale_after_ms: u64::try_from(stale_after.as_millis()).unwrap_or(u64::MAX),
         targets,
         sources,
         cycles,
@@ -236,11 +253,18 @@ pub fn render_text(status: &Status) -> String {
         }
     }
     out.push_str("sources:\n");
+    let stale_after = humantime::format_duration(Duration::from_millis(status.stale_after_ms));
     for s in &status.sources {
-        let state = s
-            .failing
-            .as_deref()
-            .map_or_else(|| "ok".to_owned(), |e| format!("FAILING: {e}"));
+        let failing = s.failing.as_deref().map(|e| format!("FAILING: {e}"));
+        let state = match (s.stale, failing) {
+            // Stale without failing: the daemon has not run for that long.
+            (true, failing) => format!(
+                "STALE: no complete fetch for longer than stale_after ({stale_after}){}",
+                failing.map_or_else(String::new, |f| format!("; {f}"))
+            ),
+            (false, Some(failing)) => failing,
+            (false, None) => "ok".to_owned(),
+        };
         let _ = writeln!(
             out,
             "  {}: {state}\n    {} SKUs, last complete fetch {}",
@@ -263,4 +287,53 @@ pub fn render_text(status: &Status) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{self, Side, Store};
+
+    #[tokio::test]
+    async fn only_a_configured_source_can_be_stale_and_the_text_says_stale() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("invsync.db"))
+            .await
+            .expect("opens");
+        let long_ago = now_ms() - 2 * 3_600_000;
+        let configured = vec!["dropship".to_owned(), "warehouse".to_owned()];
+
+        let status = store
+            .call(move |c| {
+                store::begin_cycle(c, long_ago, false)?;
+                for (name, fetched_at) in [
+                    ("dropship", long_ago),
+                    ("removed", long_ago),
+                    ("warehouse", now_ms()),
+                ] {
+                    let id = store::endpoint_id(c, Side::Source, name)?;
+                    store::source_fetched(c, id, 3, fetched_at)?;
+                }
+                read(c, 10, Duration::from_secs(3600), &configured)
+            })
+            .await
+            .expect("reads");
+        let text = render_text(&status);
+
+        let stale: Vec<(&str, bool)> = status
+            .sources
+            .iter()
+            .map(|s| (s.name.as_str(), s.stale))
+            .collect();
+        assert_eq!(
+            stale,
+            vec![("dropship", true), ("removed", false), ("warehouse", false)],
+            "a source no longer configured is not fetched, so its age means nothing"
+        );
+        assert!(
+            text.contains("dropship: STALE: no complete fetch for longer than stale_after (1h)"),
+            "{text}"
+        );
+        assert!(text.contains("warehouse: ok"), "{text}");
+    }
 }

@@ -81,6 +81,8 @@ pub struct Daemon {
     pub max_response_bytes: usize,
     /// How failed requests are retried.
     pub retry: RetrySettings,
+    /// A source without a complete fetch for longer than this is stale.
+    pub stale_after: Duration,
 }
 
 /// When cycles start.
@@ -227,14 +229,31 @@ impl TargetSpec {
     }
 }
 
-/// Only `daemon.database` (or its default), without validating or reading secrets: what
-/// `status` needs, runnable by an operator who cannot read the service's credential files.
-pub fn database_path(path: &Path) -> Result<PathBuf, ConfigError> {
+/// The `[daemon]` keys `invsync status` reads, and nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusSettings {
+    /// `daemon.database`: where the status is read from.
+    pub database: PathBuf,
+    /// `daemon.stale_after`: when a source shows as stale.
+    pub stale_after: Duration,
+    /// The names in `[sources.NAME]`: only these can be stale. A source removed from the file is
+    /// not fetched any more, so its age means nothing (its row stays in the database).
+    pub sources: Vec<String>,
+}
+
+/// Only [`StatusSettings`], checked as [`Config::load`] checks them, without validating the rest
+/// or reading secrets: what `status` needs, runnable by an operator who cannot read the
+/// service's credential files.
+pub fn status_settings(path: &Path) -> Result<StatusSettings, ConfigError> {
     let raw = validate::read(path)?;
-    Ok(raw
-        .daemon
-        .database
-        .unwrap_or_else(|| PathBuf::from(validate::DEFAULT_DATABASE)))
+    let mut settings = validate::status_settings(path, &raw.daemon)?;
+    settings.sources = raw.sources.into_keys().collect();
+    Ok(settings)
+}
+
+/// Only `daemon.database` (or its default), by the same cheap read as [`status_settings`].
+pub fn database_path(path: &Path) -> Result<PathBuf, ConfigError> {
+    Ok(status_settings(path)?.database)
 }
 
 impl Config {

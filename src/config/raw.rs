@@ -53,6 +53,9 @@ pub struct RawDaemon {
     pub retry_max_backoff: Option<String>,
     /// No retry starts once this long has passed since a request's first attempt.
     pub retry_max_elapsed: Option<String>,
+    /// A source without a complete fetch for longer than this, e.g. `"1h"`, is stale: an ERROR
+    /// every cycle and `STALE` in `status`.
+    pub stale_after: Option<String>,
 }
 
 /// `[sources.NAME]`, told apart by `type`.

@@ -43,6 +43,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(config.daemon.max_zeroed_fraction, 0.25);
     assert_eq!(config.daemon.log_format, LogFormat::Text);
     assert_eq!(config.daemon.retry, RetrySettings::default());
+    assert_eq!(config.daemon.stale_after, Duration::from_secs(3600));
     let source = &config.sources[0];
     assert_eq!(
         source.remote.base_url, "https://app.endlessaisles.io",
@@ -124,6 +125,17 @@ fn errors_name_the_file_and_the_key() {
         (
             MINIMAL.replace(
                 "every = \"5m\"",
+                "every = \"5m\"\nstale_after = \"a while\"",
+            ),
+            "daemon.stale_after: \"a while\" is not a duration",
+        ),
+        (
+            MINIMAL.replace("every = \"5m\"", "every = \"5m\"\nstale_after = \"0s\""),
+            "daemon.stale_after: must be longer than zero",
+        ),
+        (
+            MINIMAL.replace(
+                "every = \"5m\"",
                 "every = \"5m\"\nmax_response_size = \"lots\"",
             ),
             "daemon.max_response_size",
@@ -145,6 +157,41 @@ fn errors_name_the_file_and_the_key() {
             "expected {expected:?} in {error:?}"
         );
     }
+}
+
+#[test]
+fn status_reads_its_keys_without_the_secrets_and_checks_them_like_the_daemon() {
+    // The operator running `status` cannot read the service's credential files.
+    let text = MINIMAL.replace(
+        "token = \"t0ken\"",
+        "token_file = \"/nonexistent/credentials/ea_token\"",
+    );
+    let (_dir, path) =
+        write(&text.replace("every = \"5m\"", "every = \"5m\"\nstale_after = \"90m\""));
+    let (_dir2, bad) =
+        write(&text.replace("every = \"5m\"", "every = \"5m\"\nstale_after = \"soon\""));
+    let (_dir3, without) = write(&text);
+
+    let settings = status_settings(&path).expect("no secret is read");
+    let error = status_settings(&bad)
+        .expect_err("a bad duration")
+        .to_string();
+    let default = status_settings(&without).expect("valid");
+
+    assert_eq!(
+        settings,
+        StatusSettings {
+            database: PathBuf::from("state/invsync.db"),
+            stale_after: Duration::from_secs(90 * 60),
+            sources: vec!["dropship".to_owned()],
+        }
+    );
+    assert!(error.contains("daemon.stale_after"), "{error}");
+    assert_eq!(
+        default.stale_after,
+        Duration::from_secs(3600),
+        "the default"
+    );
 }
 
 #[test]

@@ -11,11 +11,14 @@ use secrecy::{ExposeSecret, SecretString};
 use super::raw::{RawConfig, RawDaemon, RawSource, RawTarget};
 use super::{
     Config, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_REQUESTS_PER_MINUTE, Daemon,
-    HAKO_REQUESTS_PER_MINUTE, LogFormat, Remote, RetrySettings, SourceKind, SourceSpec, TargetKind,
-    TargetSpec, Trigger,
+    HAKO_REQUESTS_PER_MINUTE, LogFormat, Remote, RetrySettings, SourceKind, SourceSpec,
+    StatusSettings, TargetKind, TargetSpec, Trigger,
 };
 
-pub(super) const DEFAULT_DATABASE: &str = "/var/lib/invsync/invsync.db";
+const DEFAULT_DATABASE: &str = "/var/lib/invsync/invsync.db";
+/// An hour without a complete fetch is far beyond a few failed cycles on any sane schedule, yet
+/// soon enough that a shop has not oversold for a day.
+const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(60 * 60);
 
 /// Errors of one file, so each check can say `err(key, message)`.
 struct Checker<'a> {
@@ -365,7 +368,37 @@ fn exposed_secrets(path: &Path, inline: &[String]) -> Option<String> {
     None
 }
 
+/// The `[daemon]` keys `status` reads, checked by the same code as in [`daemon`], so the two
+/// agree (`sources` is left empty).
+pub(super) fn status_settings(path: &Path, raw: &RawDaemon) -> Result<StatusSettings, ConfigError> {
+    let check = Checker {
+        file: path,
+        inline_secrets: Default::default(),
+    };
+    status_keys(&check, raw)
+}
+
+fn status_keys(check: &Checker, raw: &RawDaemon) -> Result<StatusSettings, ConfigError> {
+    Ok(StatusSettings {
+        database: raw
+            .database
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE)),
+        stale_after: check.duration(
+            "daemon.stale_after",
+            raw.stale_after.as_deref(),
+            DEFAULT_STALE_AFTER,
+        )?,
+        sources: Vec::new(),
+    })
+}
+
 fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
+    let StatusSettings {
+        database,
+        stale_after,
+        ..
+    } = status_keys(check, &raw)?;
     let trigger = match (raw.schedule, raw.every) {
         (Some(_), Some(_)) => {
             return Err(check.err("daemon.every", "give either schedule or every, not both"));
@@ -427,9 +460,7 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
         )?,
     };
     Ok(Daemon {
-        database: raw
-            .database
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE)),
+        database,
         trigger,
         full_sync_schedule: raw.full_sync_schedule,
         log_format,
@@ -446,6 +477,7 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
             super::DEFAULT_MAX_RESPONSE_BYTES,
         )?,
         retry,
+        stale_after,
     })
 }
 

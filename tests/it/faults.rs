@@ -205,6 +205,72 @@ async fn a_target_that_stays_down_fails_the_cycle_without_blocking_the_other_and
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_source_failing_for_longer_than_stale_after_raises_the_alarm_and_shows_stale() {
+    let world = World::with(Setup {
+        daemon_extra: "stale_after = \"1s\"".into(),
+        ..Setup::default()
+    })
+    .await;
+    let healthy = world.invsync(&["once"]).await;
+    world.ea.faults().set_down(Some(503));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let run = world.invsync(&["once"]).await;
+    let status = world.invsync(&["status"]).await;
+    let json = world.invsync(&["status", "--json"]).await;
+
+    healthy.assert_code(0);
+    assert!(
+        !healthy.stderr.contains("stale"),
+        "nothing is stale after a good fetch:\n{}",
+        healthy.stderr
+    );
+    run.assert_code(1);
+    let alarms: Vec<&str> = run
+        .lines_at("ERROR")
+        .into_iter()
+        .filter(|l| l.contains("stale"))
+        .collect();
+    assert_eq!(
+        alarms.len(),
+        1,
+        "one alarm, for the failing source only:\n{}",
+        run.stderr
+    );
+    assert!(
+        alarms[0].contains("source=dropship")
+            && alarms[0].contains("stale_after=1s")
+            && alarms[0].contains("keep being skipped until it answers"),
+        "{}",
+        alarms[0]
+    );
+    let age = alarms[0]
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("age="))
+        .and_then(|age| humantime::parse_duration(age).ok());
+    assert!(
+        age.is_some_and(|age| age > Duration::from_secs(1)),
+        "age= is a duration over stale_after: {}",
+        alarms[0]
+    );
+    status.assert_code(0);
+    assert!(
+        status.stdout.contains("dropship: STALE"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("warehouse: ok"), "{}", status.stdout);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let stale: Vec<(&str, bool)> = value["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap_or("?"), s["stale"] == true))
+        .collect();
+    assert_eq!(stale, vec![("dropship", true), ("warehouse", false)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_empty_answer_after_a_catalogue_of_stock_holds_the_target_instead_of_zeroing_it() {
     let world = World::start().await;
     world.invsync(&["once"]).await.assert_code(0);

@@ -141,6 +141,39 @@ async fn a_dry_run_prints_the_plan_and_changes_nothing_remote_or_local() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_explains_each_planned_quantity_by_its_inputs_safety_stock_and_cap() {
+    let world = World::with(Setup {
+        htf_extra: "safety_stock = 1\nmax_quantity = 40".into(),
+        ..Setup::default()
+    })
+    .await;
+    world.invsync(&["once"]).await.assert_code(0);
+    // One SKU changes: the warehouse starts stocking it too, and the dropshipper has more.
+    world.hako.set_quantity("warehouse-010", "EA-1003", 10);
+    world.ea.set_stock(&dropship_id(3), 42);
+
+    let run = world.invsync(&["once", "--dry-run"]).await;
+
+    run.assert_code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let before = initial_dropship(3);
+    assert_eq!(
+        lines,
+        vec![
+            "target\tsku\told\tnew\tinputs\tsafety_stock\tmax_quantity",
+            &format!("hako_dropship\tEA-1003\t{before}\t42\tdropship=42\t0\t-"),
+            // 10 + 42 − 1 = 51, capped at 40; before, it showed the dropshipper's stock − 1.
+            &format!(
+                "hardtofind\tEA-1003\t{}\t40\twarehouse=10,dropship=42\t1\t40",
+                before - 1
+            ),
+        ],
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_sku_gone_from_a_source_counts_as_zero_there() {
     let world = World::start().await;
     world.invsync(&["once"]).await.assert_code(0);
