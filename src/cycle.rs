@@ -181,7 +181,7 @@ impl Engine {
     }
 
     async fn cycle(&mut self, id: i64, options: CycleOptions) -> Result<CycleReport, StoreError> {
-        let (snapshots, sources) = self.fetch_and_record(options.dry_run).await?;
+        let (unrecorded, sources) = self.fetch_and_record(options.dry_run).await?;
         self.watch.after_fetch(&sources, store::now_ms());
         let failed: Vec<bool> = sources.iter().map(|s| s.outcome.is_err()).collect();
         let Engine {
@@ -189,12 +189,19 @@ impl Engine {
             store,
             config,
             targets,
+            sources: slots,
             ..
         } = self;
         let (skus, store, config) = (&*skus, &*store, &*config);
+        // What each target plans from: the recorded snapshot, or a dry run's fresh one.
+        let snapshots: Vec<&Column> = slots
+            .iter()
+            .zip(&unrecorded)
+            .map(|(slot, fresh)| fresh.as_ref().unwrap_or(&slot.snapshot))
+            .collect();
         let pushes = targets.iter_mut().map(|target| {
             let inputs = push::Inputs {
-                columns: target.inputs.iter().map(|&i| &snapshots[i]).collect(),
+                columns: target.inputs.iter().map(|&i| snapshots[i]).collect(),
                 names: target
                     .inputs
                     .iter()
@@ -230,11 +237,12 @@ impl Engine {
     }
 
     /// Fetches every source at once, then writes every changed snapshot chunk in one transaction.
-    /// Returns the snapshot each target plans from (the old one where a fetch failed).
+    /// Records the fresh snapshots and moves them into the source slots; a dry run records
+    /// nothing and returns them instead (`None` where a fetch failed: the old one stands).
     async fn fetch_and_record(
         &mut self,
         dry_run: bool,
-    ) -> Result<(Vec<Column>, Vec<SourceReport>), StoreError> {
+    ) -> Result<(Vec<Option<Column>>, Vec<SourceReport>), StoreError> {
         let phase = Instant::now();
         let fetches = join_all(self.sources.iter().map(|s| async move {
             let meter = Meter::default();
@@ -250,7 +258,7 @@ impl Engine {
         let mut reports = Vec::new();
         let mut writes = Vec::new();
         let mut failures = Vec::new();
-        let mut snapshots = Vec::new();
+        let mut fresh_columns: Vec<Option<Column>> = Vec::new();
         for (slot, (result, meter)) in self.sources.iter().zip(fetches) {
             let outcome = match result {
                 Ok(records) => {
@@ -262,13 +270,13 @@ impl Engine {
                     };
                     let chunks = store::quantity_chunks_after(&fresh.column, &changed);
                     writes.push((slot.id, chunks, fresh.count_reported));
-                    snapshots.push(fresh.column);
+                    fresh_columns.push(Some(fresh.column));
                     Ok(counts)
                 }
                 Err(e) => {
                     error!(source = %slot.name, error = %e, "source fetch failed; the targets that read it skip this cycle and retry at the next");
                     failures.push((slot.id, e.to_string()));
-                    snapshots.push(slot.snapshot.clone());
+                    fresh_columns.push(None);
                     Err(e.to_string())
                 }
             };
@@ -284,7 +292,7 @@ impl Engine {
             "snapshots compared"
         );
         if dry_run {
-            return Ok((snapshots, reports));
+            return Ok((fresh_columns, reports));
         }
         let phase = Instant::now();
         let new_names = store::name_chunks_from(&self.skus, self.persisted_skus);
@@ -309,10 +317,15 @@ impl Engine {
             ms = phase.elapsed().as_millis() as u64,
             "snapshots recorded"
         );
-        for (slot, snapshot) in self.sources.iter_mut().zip(&snapshots) {
-            slot.snapshot.clone_from(snapshot);
+        // Recorded: memory follows the database.
+        let mut unrecorded = Vec::with_capacity(fresh_columns.len());
+        for (slot, fresh) in self.sources.iter_mut().zip(fresh_columns) {
+            if let Some(column) = fresh {
+                slot.snapshot = column;
+            }
+            unrecorded.push(None);
         }
-        Ok((snapshots, reports))
+        Ok((unrecorded, reports))
     }
 }
 
@@ -330,7 +343,7 @@ fn snapshot_of(
     records: &Stock,
     source: &str,
 ) -> (Fresh, Vec<(SkuId, i64)>) {
-    let mut column = Column::default();
+    let mut column = Column::with_width(skus.len().max(old.width()));
     for (sku, quantity) in records.iter() {
         let id = skus.intern(sku);
         match column.get(id) {

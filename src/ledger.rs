@@ -31,6 +31,19 @@ impl std::fmt::Debug for SkuTable {
 }
 
 impl SkuTable {
+    /// Makes room for `more` SKUs whose names take `bytes` in all, so that loading a million
+    /// does not rehash the index twenty times over.
+    pub fn reserve(&mut self, more: usize, bytes: usize) {
+        self.arena.reserve(bytes);
+        self.ends.reserve(more);
+        let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
+        self.index.reserve(more, |&id| {
+            let id = id as usize;
+            let start = if id == 0 { 0 } else { ends[id - 1] };
+            hasher.hash_one(&arena[start..ends[id]])
+        });
+    }
+
     /// How many SKUs are known.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -89,6 +102,13 @@ pub struct Column {
 const ABSENT: i64 = -1;
 
 impl Column {
+    /// An empty column with room for ids below `width`.
+    pub fn with_width(width: usize) -> Column {
+        Column {
+            values: Vec::with_capacity(width),
+        }
+    }
+
     /// The quantity of `id`, if the column has one.
     pub fn get(&self, id: SkuId) -> Option<i64> {
         match self.values.get(id as usize) {

@@ -85,26 +85,26 @@ pub fn plan(inputs: &[&Column], acked: &Column, rules: Rules, full: bool) -> Vec
         .chain([acked.width()])
         .max()
         .unwrap_or(0);
-    let mut updates = Vec::new();
-    let mut creates = Vec::new();
-    for sku in 0..width as SkuId {
-        let old = acked.get(sku);
-        let new = match (desired(inputs, sku, rules), old) {
-            (Some(q), _) => q,
-            (None, Some(_)) => 0,
-            (None, None) => continue,
-        };
-        if full || old != Some(new) {
-            let change = Change { sku, old, new };
-            if old.is_some() {
-                updates.push(change)
-            } else {
-                creates.push(change)
+    // Two passes rather than two lists joined at the end: on a first cycle every SKU is a
+    // create, and holding both lists at once would double the plan's memory.
+    let mut changes = Vec::new();
+    for creates in [false, true] {
+        for sku in 0..width as SkuId {
+            let old = acked.get(sku);
+            if old.is_none() != creates {
+                continue;
+            }
+            let new = match (desired(inputs, sku, rules), old) {
+                (Some(q), _) => q,
+                (None, Some(_)) => 0,
+                (None, None) => continue,
+            };
+            if full || old != Some(new) {
+                changes.push(Change { sku, old, new });
             }
         }
     }
-    updates.extend(creates);
-    updates
+    changes
 }
 
 /// The mass-zero guard tripped: the plan would zero too much of what the target shows.

@@ -98,7 +98,9 @@ pub async fn sync_target(
     }
     let mut changes = plan::plan(&inputs.columns, &target.acked, target.rules, options.full);
     // SKUs refused before go last, together, so they cannot make healthy batches fail and split.
-    changes.sort_by_key(|c| target.failed.contains(&c.sku));
+    if !target.failed.is_empty() {
+        changes.sort_by_key(|c| target.failed.contains(&c.sku));
+    }
     result.report.planned = changes.len();
     outcome.pending = changes.len();
     let guard = plan::mass_zero(&changes, &target.acked, inputs.max_zeroed_fraction);

@@ -112,6 +112,12 @@ pub fn write_name_chunks(conn: &Connection, chunks: &[Chunk]) -> Result<(), Stor
 /// Every SKU name, by id.
 pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
     let mut skus = SkuTable::default();
+    let (chunks, bytes): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(length(names)), 0) FROM sku_chunks",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    skus.reserve(chunks as usize * CHUNK, bytes.max(0) as usize);
     let mut stmt = conn.prepare("SELECT chunk, names FROM sku_chunks ORDER BY chunk")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
