@@ -2,22 +2,32 @@
 //!
 //! ```sh
 //! cargo build --release && cargo run --release --example bench -- --skus 100000
+//! cargo run --release --example bench -- --skus 200000 --source hako      # over 3 warehouses
+//! cargo run --release --example bench -- --skus 1000000 --run-seconds 600 # soak of `run`
 //! ```
 //!
-//! Starts the Endless Aisles and Hardtofind simulators on loopback with N SKUs, then runs
-//! `target/release/invsync once` three times under `/usr/bin/time`: the first cycle (everything
-//! new), an unchanged cycle, and one with 1% of the SKUs changed. For each it prints wall time,
-//! peak RSS, the write requests Hardtofind received and the SKUs they carried.
+//! Starts the source's and Hardtofind's simulators on loopback with N SKUs (for `--source hako`,
+//! N inventory records: N/3 SKUs in each of 3 warehouses), then runs `target/release/invsync once`
+//! three times under `/usr/bin/time`: the first cycle (everything new), an unchanged cycle, and
+//! one with 1% changed. For each it prints wall time, peak RSS, the write requests Hardtofind
+//! received and the SKUs they carried. With `--run-seconds S` it then runs `invsync run` with a
+//! cycle every second for S seconds on the unchanged catalogue, printing its RSS and CPU use
+//! every 30 s.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use invsync::sim::{EndlessAislesSim, EndlessAislesSimConfig, HardtofindSim, HardtofindSimConfig};
+use invsync::sim::{
+    EndlessAislesSim, EndlessAislesSimConfig, HakoSim, HakoSimConfig, HardtofindSim,
+    HardtofindSimConfig,
+};
 
 struct Args {
     skus: usize,
     batch_size: usize,
     changed_percent: f64,
+    hako: bool,
+    run_seconds: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -25,6 +35,8 @@ fn parse_args() -> Result<Args, String> {
         skus: 100_000,
         batch_size: 1000,
         changed_percent: 1.0,
+        hako: false,
+        run_seconds: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -34,9 +46,12 @@ fn parse_args() -> Result<Args, String> {
             "--skus" => args.skus = value.parse().map_err(|e| bad(&e))?,
             "--batch-size" => args.batch_size = value.parse().map_err(|e| bad(&e))?,
             "--changed-percent" => args.changed_percent = value.parse().map_err(|e| bad(&e))?,
+            "--run-seconds" => args.run_seconds = value.parse().map_err(|e| bad(&e))?,
+            "--source" if value == "hako" => args.hako = true,
+            "--source" if value == "endless_aisles" => args.hako = false,
             _ => {
                 return Err(format!(
-                    "unknown flag {flag}; use --skus N [--batch-size N] [--changed-percent P]"
+                    "unknown {flag} {value}; use --skus N [--batch-size N] [--changed-percent P] [--source hako|endless_aisles] [--run-seconds S]"
                 ));
             }
         }
@@ -94,58 +109,58 @@ async fn main() -> Result<(), String> {
             binary.display()
         ));
     }
-    let ea = EndlessAislesSim::start(EndlessAislesSimConfig {
-        token: "bench-token".into(),
-        page_size: None,
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let source = Source::start(&args).await?;
     let htf = HardtofindSim::start(HardtofindSimConfig {
         username: "bench".into(),
         password: "bench-password".into(),
-        catalogue: (0..args.skus)
-            .map(|i| format!("EA-{}", 100_000 + i))
-            .collect(),
+        catalogue: (0..source.skus()).map(|i| source.sku(i)).collect(),
         ..Default::default()
     })
     .await
     .map_err(|e| e.to_string())?;
-    ea.set_stocks((0..args.skus).map(|i| ((100_000 + i).to_string(), (i % 50) as i64)));
+    htf.set_recording(false);
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = dir.path().join("config.toml");
-    let text = format!(
-        r#"[daemon]
+    let write_config = |schedule: &str| {
+        let text = format!(
+            r#"[daemon]
 database = "{db}"
-every = "1m"
+{schedule}
 request_timeout = "60s"
 
-[sources.dropship]
-type = "endless_aisles"
-base_url = "{ea}"
-token = "bench-token"
-sku_prefix = "EA-"
-requests_per_minute = 1000000
-
+{source}
 [targets.hardtofind]
 type = "hardtofind"
 base_url = "{htf}"
 username = "bench"
 password = "bench-password"
-inputs = ["dropship"]
+inputs = ["stock"]
 batch_size = {batch}
 requests_per_minute = 1000000
 "#,
-        db = dir.path().join("invsync.db").display(),
-        ea = ea.base_url(),
-        htf = htf.base_url(),
-        batch = args.batch_size,
-    );
-    std::fs::write(&config, text).map_err(|e| e.to_string())?;
+            db = dir.path().join("invsync.db").display(),
+            source = source.config(),
+            htf = htf.base_url(),
+            batch = args.batch_size,
+        );
+        std::fs::write(&config, text).map_err(|e| e.to_string())?;
+        // It holds credentials inline: private, as an operator's should be.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())
+    };
+    write_config("every = \"1m\"")?;
 
     println!(
-        "skus={} batch_size={} machine: {} cores",
+        "source={} records={} skus={} batch_size={} machine: {} cores",
+        if args.hako {
+            "hako (3 warehouses)"
+        } else {
+            "endless_aisles"
+        },
         args.skus,
+        source.skus(),
         args.batch_size,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
@@ -153,16 +168,10 @@ requests_per_minute = 1000000
         "{:<14} {:>8} {:>13} {:>9} {:>13} {:>5}",
         "cycle", "wall_s", "peak_rss_mib", "requests", "skus_written", "exit"
     );
-    let changed = ((args.skus as f64) * args.changed_percent / 100.0).round() as usize;
+    let changed = ((source.skus() as f64) * args.changed_percent / 100.0).round() as usize;
     for name in ["first", "unchanged", "changed"] {
         if name == "changed" {
-            let step = (args.skus / changed.max(1)).max(1);
-            ea.set_stocks(
-                (0..args.skus)
-                    .step_by(step)
-                    .take(changed)
-                    .map(|i| ((100_000 + i).to_string(), 1_000 + (i % 7) as i64)),
-            );
+            source.change(changed);
         }
         htf.clear_batches();
         let measure = once(&binary, &config, dir.path())?;
@@ -177,5 +186,147 @@ requests_per_minute = 1000000
             measure.exit
         );
     }
+    if args.run_seconds > 0 {
+        write_config("every = \"1s\"")?;
+        soak(&binary, &config, args.run_seconds).await?;
+    }
+    Ok(())
+}
+
+/// The source under test: Endless Aisles, or Hako with every SKU in three warehouses.
+enum Source {
+    EndlessAisles(EndlessAislesSim, usize),
+    Hako(HakoSim, usize),
+}
+
+const WAREHOUSES: [&str; 3] = ["w1", "w2", "w3"];
+
+impl Source {
+    async fn start(args: &Args) -> Result<Source, String> {
+        if args.hako {
+            let sim = HakoSim::start(HakoSimConfig {
+                api_key: "bench-key".into(),
+                requests_per_minute: 1_000_000,
+                warehouses: WAREHOUSES.map(str::to_owned).to_vec(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            sim.set_recording(false);
+            let skus = args.skus / WAREHOUSES.len();
+            for (n, warehouse) in WAREHOUSES.iter().enumerate() {
+                sim.set_quantities(
+                    warehouse,
+                    (0..skus).map(|i| (format!("HK-{i}"), ((i + n) % 20) as i64)),
+                );
+            }
+            Ok(Source::Hako(sim, skus))
+        } else {
+            let sim = EndlessAislesSim::start(EndlessAislesSimConfig {
+                token: "bench-token".into(),
+                page_size: None,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            sim.set_recording(false);
+            sim.set_stocks((0..args.skus).map(|i| ((100_000 + i).to_string(), (i % 50) as i64)));
+            Ok(Source::EndlessAisles(sim, args.skus))
+        }
+    }
+
+    fn skus(&self) -> usize {
+        match self {
+            Source::EndlessAisles(_, n) | Source::Hako(_, n) => *n,
+        }
+    }
+
+    /// The canonical SKU of the i-th item.
+    fn sku(&self, i: usize) -> String {
+        match self {
+            Source::EndlessAisles(..) => format!("EA-{}", 100_000 + i),
+            Source::Hako(..) => format!("HK-{i}"),
+        }
+    }
+
+    /// Changes `count` SKUs spread over the catalogue.
+    fn change(&self, count: usize) {
+        let step = (self.skus() / count.max(1)).max(1);
+        let picked = (0..self.skus()).step_by(step).take(count);
+        match self {
+            Source::EndlessAisles(sim, _) => {
+                sim.set_stocks(picked.map(|i| ((100_000 + i).to_string(), 1_000 + (i % 7) as i64)));
+            }
+            Source::Hako(sim, _) => {
+                sim.set_quantities("w1", picked.map(|i| (format!("HK-{i}"), 1_000)))
+            }
+        }
+    }
+
+    fn config(&self) -> String {
+        match self {
+            Source::EndlessAisles(sim, _) => format!(
+                "[sources.stock]\ntype = \"endless_aisles\"\nbase_url = \"{}\"\ntoken = \"bench-token\"\nsku_prefix = \"EA-\"\nrequests_per_minute = 1000000\n",
+                sim.base_url()
+            ),
+            Source::Hako(sim, _) => format!(
+                "[sources.stock]\ntype = \"hako\"\nbase_url = \"{}\"\napi_key = \"bench-key\"\nwarehouses = [\"w1\", \"w2\", \"w3\"]\nrequests_per_minute = 1000000\n",
+                sim.base_url()
+            ),
+        }
+    }
+}
+
+/// Runs `invsync run` (a cycle a second) for `seconds`, printing RSS and CPU every 30 s.
+async fn soak(binary: &Path, config: &Path, seconds: u64) -> Result<(), String> {
+    let mut child = tokio::process::Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start invsync run: {e}"))?;
+    let pid = child.id().ok_or("invsync run exited at once")?;
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    println!("\nrun, a cycle every second, {seconds} s:");
+    println!("{:>6} {:>9} {:>14}", "t_s", "rss_mib", "cpu_avg_cores");
+    let started = Instant::now();
+    let mut rss = Vec::new();
+    let cpu = |pid: u32| -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some(
+            (fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+                / ticks_per_second,
+        )
+    };
+    let resident = |pid: u32| -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+    };
+    while started.elapsed().as_secs() < seconds {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        let (Some(mib), Some(cpu_s)) = (resident(pid), cpu(pid)) else {
+            break;
+        };
+        rss.push(mib);
+        println!(
+            "{:>6} {:>9.1} {:>14.3}",
+            started.elapsed().as_secs(),
+            mib,
+            cpu_s / started.elapsed().as_secs_f64()
+        );
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let status = child.wait().await.map_err(|e| e.to_string())?;
+    let (min, max) = rss
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+    println!(
+        "rss min {min:.1} MiB, max {max:.1} MiB; exit {:?}",
+        status.code()
+    );
     Ok(())
 }
