@@ -17,7 +17,7 @@ use crate::lock::DatabaseLock;
 use crate::notify::Notifier;
 use crate::report::PlanLine;
 use crate::store::{Store, StoreError};
-use crate::{shutdown, status as status_view, telemetry};
+use crate::{explain, shutdown, status as status_view, telemetry};
 
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
@@ -192,14 +192,21 @@ pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
     })
 }
 
-/// `invsync status`. Reads only `daemon.database`, `daemon.stale_after` and the sources' names
-/// from the configuration, so that an operator can run it without access to the service's
-/// credential files.
-pub async fn status(path: &Path, json: bool) -> Result<ExitCode, Failure> {
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// `invsync status [--sku SKU]`. Reads only `daemon.database`, `daemon.stale_after`, the
+/// sources' names and the targets' inputs and rules from the configuration, never a secret, so
+/// that an operator can run it without access to the service's credential files.
+pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<ExitCode, Failure> {
     let config::StatusSettings {
         database,
         stale_after,
         sources,
+        targets,
     } = config::status_settings(path)?;
     if !database.exists() {
         println!(
@@ -209,13 +216,23 @@ pub async fn status(path: &Path, json: bool) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     let store = Store::open(&database).await?;
+    if let Some(sku) = sku {
+        let explained = store
+            .call(move |c| explain::explain_sku(c, &sku, &targets).map(|e| (sku, e)))
+            .await?;
+        match explained {
+            (_, Some(status)) if json => print_json(&status)?,
+            (_, Some(status)) => print!("{}", explain::render_text(&status)),
+            (_, None) if json => println!("null"),
+            (sku, None) => println!("{sku}: no source has ever reported this SKU"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let status = store
         .call(move |c| status_view::read(c, 10, stale_after, &sources))
         .await?;
     if json {
-        let text =
-            serde_json::to_string_pretty(&status).map_err(|e| Failure::Other(e.to_string()))?;
-        println!("{text}");
+        print_json(&status)?;
     } else {
         print!("{}", status_view::render_text(&status));
     }

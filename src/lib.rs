@@ -30,6 +30,7 @@ pub mod connectors;
 pub mod cycle;
 pub mod daemon;
 pub mod demo;
+pub mod explain;
 pub mod http;
 pub mod ledger;
 pub mod lock;

@@ -41,6 +41,10 @@ enum Command {
         /// As JSON, for scripts and monitoring.
         #[arg(long)]
         json: bool,
+        /// Explain one SKU instead: each input's quantity, safety stock, cap, what each target
+        /// should show and what it acknowledged.
+        #[arg(long, value_name = "SKU")]
+        sku: Option<String>,
     },
     /// Run against built-in simulators of Hako, Endless Aisles and Hardtofind, to see real cycles.
     Demo,
@@ -77,7 +81,7 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Check => commands::check(&cli.config).await,
-            Command::Status { json } => commands::status(&cli.config, json).await,
+            Command::Status { json, sku } => commands::status(&cli.config, json, sku).await,
             Command::Demo => invsync::demo::run().await,
         }
     });

@@ -53,10 +53,15 @@ pub struct Explanation {
 
 /// [`desired`] with its workings: the same sum and the same rules, so the two cannot disagree.
 pub fn explain(inputs: &[(&str, &Column)], sku: SkuId, rules: Rules) -> Explanation {
-    let inputs: Vec<(String, Option<i64>)> = inputs
+    let inputs = inputs
         .iter()
         .map(|(name, column)| ((*name).to_owned(), column.get(sku)))
         .collect();
+    explain_quantities(inputs, rules)
+}
+
+/// [`explain`] from each input's quantity of one SKU, read one by one (`status --sku`).
+pub fn explain_quantities(inputs: Vec<(String, Option<i64>)>, rules: Rules) -> Explanation {
     let desired = sum_of_known(inputs.iter().map(|(_, q)| *q)).map(|sum| rules.apply(sum));
     Explanation {
         inputs,

@@ -239,6 +239,21 @@ pub struct StatusSettings {
     /// The names in `[sources.NAME]`: only these can be stale. A source removed from the file is
     /// not fetched any more, so its age means nothing (its row stays in the database).
     pub sources: Vec<String>,
+    /// Each target's inputs and rules (no credentials), for `status --sku`.
+    pub targets: Vec<TargetRules>,
+}
+
+/// What a target shows is made of: its inputs' names, its safety stock and cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRules {
+    /// `[targets.NAME]`.
+    pub name: String,
+    /// Its `inputs`.
+    pub inputs: Vec<String>,
+    /// Its `safety_stock` (default 0).
+    pub safety_stock: i64,
+    /// Its `max_quantity`.
+    pub max_quantity: Option<i64>,
 }
 
 /// Only [`StatusSettings`], checked as [`Config::load`] checks them, without validating the rest
@@ -247,6 +262,7 @@ pub struct StatusSettings {
 pub fn status_settings(path: &Path) -> Result<StatusSettings, ConfigError> {
     let raw = validate::read(path)?;
     let mut settings = validate::status_settings(path, &raw.daemon)?;
+    settings.targets = validate::target_rules(path, &raw.targets)?;
     settings.sources = raw.sources.into_keys().collect();
     Ok(settings)
 }

@@ -184,6 +184,12 @@ fn status_reads_its_keys_without_the_secrets_and_checks_them_like_the_daemon() {
             database: PathBuf::from("state/invsync.db"),
             stale_after: Duration::from_secs(90 * 60),
             sources: vec!["dropship".to_owned()],
+            targets: vec![TargetRules {
+                name: "hardtofind".to_owned(),
+                inputs: vec!["dropship".to_owned()],
+                safety_stock: 0,
+                max_quantity: None,
+            }],
         }
     );
     assert!(error.contains("daemon.stale_after"), "{error}");

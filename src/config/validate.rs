@@ -390,7 +390,35 @@ fn status_keys(check: &Checker, raw: &RawDaemon) -> Result<StatusSettings, Confi
             DEFAULT_STALE_AFTER,
         )?,
         sources: Vec::new(),
+        targets: Vec::new(),
     })
+}
+
+/// Each target's inputs and rules, typed like the full load types them but without reading a
+/// secret.
+pub(super) fn target_rules(
+    path: &Path,
+    raw: &BTreeMap<String, config::Value>,
+) -> Result<Vec<super::TargetRules>, ConfigError> {
+    let check = Checker {
+        file: path,
+        inline_secrets: Default::default(),
+    };
+    raw.iter()
+        .map(|(name, value)| {
+            let (inputs, safety_stock, max_quantity) =
+                match check.raw_target(name, value.clone())? {
+                    RawTarget::Hardtofind(t) => (t.inputs, t.safety_stock, t.max_quantity),
+                    RawTarget::Hako(t) => (t.inputs, t.safety_stock, t.max_quantity),
+                };
+            Ok(super::TargetRules {
+                name: name.clone(),
+                inputs,
+                safety_stock: safety_stock.unwrap_or(0),
+                max_quantity,
+            })
+        })
+        .collect()
 }
 
 fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {

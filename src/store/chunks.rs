@@ -9,7 +9,7 @@
 //! - `quantity_chunks(side, endpoint, chunk, quantities)`: `CHUNK` little-endian `i64`s, `-1`
 //!   for a SKU the source or target has no quantity for.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Side, StoreError};
 use crate::ledger::{Column, SkuId, SkuTable};
@@ -170,6 +170,33 @@ pub fn sku_names(conn: &Connection, ids: &[SkuId]) -> Result<Vec<(SkuId, String)
         }
     }
     Ok(found)
+}
+
+/// One SKU's quantity in one column, reading only its chunk.
+pub fn quantity_of(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+    sku: SkuId,
+) -> Result<Option<i64>, StoreError> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT quantities FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 AND chunk = ?3",
+            params![side_code(side), endpoint, chunk_of(sku)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(bytes) = bytes else { return Ok(None) };
+    let offset = (sku as usize % CHUNK) * 8;
+    let value = bytes
+        .get(offset..offset + 8)
+        .ok_or_else(|| corrupt("quantity_chunks", "short chunk"))?;
+    let quantity = i64::from_le_bytes(
+        value
+            .try_into()
+            .map_err(|_| corrupt("quantity_chunks", "short value"))?,
+    );
+    Ok((quantity != ABSENT).then_some(quantity))
 }
 
 /// The quantities of one source snapshot or one target's acknowledgements.

@@ -20,8 +20,8 @@ mod chunks;
 mod migrations;
 
 pub use chunks::{
-    CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, sku_names,
-    write_name_chunks, write_quantity_chunks,
+    CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, quantity_of,
+    sku_names, write_name_chunks, write_quantity_chunks,
 };
 
 /// A database problem.
@@ -148,6 +148,17 @@ pub fn endpoint_id(conn: &Connection, side: Side, name: &str) -> Result<i64, Sto
         [name],
         |r| r.get(0),
     )?)
+}
+
+/// The id of the named source or target, if the database has it (without creating it).
+pub fn find_endpoint(conn: &Connection, side: Side, name: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT id FROM {} WHERE name = ?1", side.table()),
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Every `(sku, quantity)` of the named source's snapshot or target's acknowledgements; empty

@@ -1,0 +1,147 @@
+//! `invsync status --sku SKU`: why each target shows what it shows for one SKU, from the
+//! database alone: each input's recorded quantity, the safety stock and cap, what the target
+//! should show, what it last acknowledged, and whether it refused the SKU.
+
+use std::fmt::Write as _;
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::config::TargetRules;
+use crate::plan::{self, Rules};
+use crate::store::{self, Side, StoreError};
+
+/// One SKU across the targets.
+#[derive(Debug, Serialize)]
+pub struct SkuStatus {
+    /// The SKU.
+    pub sku: String,
+    /// Per configured target.
+    pub targets: Vec<SkuAtTarget>,
+}
+
+/// One SKU at one target.
+#[derive(Debug, Serialize)]
+pub struct SkuAtTarget {
+    /// `[targets.NAME]`.
+    pub target: String,
+    /// Each input's last recorded quantity (`None`: it never reported the SKU).
+    pub inputs: Vec<InputQuantity>,
+    /// Subtracted from the sum.
+    pub safety_stock: i64,
+    /// The cap, if any.
+    pub max_quantity: Option<i64>,
+    /// What the target should show (`None`: no input knows the SKU).
+    pub should_show: Option<i64>,
+    /// What the target last acknowledged.
+    pub acknowledged: Option<i64>,
+    /// The target's message, if it refused the SKU.
+    pub refused: Option<String>,
+}
+
+/// One input's quantity.
+#[derive(Debug, Serialize)]
+pub struct InputQuantity {
+    /// `[sources.NAME]`.
+    pub source: String,
+    /// Its last recorded quantity.
+    pub quantity: Option<i64>,
+}
+
+/// Explains `sku` at every target in `targets`; `None` when no source ever reported it.
+pub fn explain_sku(
+    conn: &Connection,
+    sku: &str,
+    targets: &[TargetRules],
+) -> Result<Option<SkuStatus>, StoreError> {
+    let Some(id) = store::load_skus(conn)?.get(sku) else {
+        return Ok(None);
+    };
+    let mut at_targets = Vec::new();
+    for target in targets {
+        let mut inputs = Vec::new();
+        for source in &target.inputs {
+            let quantity = match store::find_endpoint(conn, Side::Source, source)? {
+                Some(endpoint) => store::quantity_of(conn, Side::Source, endpoint, id)?,
+                None => None,
+            };
+            inputs.push((source.clone(), quantity));
+        }
+        let rules = Rules {
+            safety_stock: target.safety_stock,
+            max_quantity: target.max_quantity,
+        };
+        let explanation = plan::explain_quantities(inputs, rules);
+        let (acknowledged, refused) = match store::find_endpoint(conn, Side::Target, &target.name)?
+        {
+            Some(endpoint) => (
+                store::quantity_of(conn, Side::Target, endpoint, id)?,
+                conn.query_row(
+                    "SELECT message FROM failed_skus WHERE target_id = ?1 AND sku_id = ?2",
+                    rusqlite::params![endpoint, id],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            ),
+            None => (None, None),
+        };
+        at_targets.push(SkuAtTarget {
+            target: target.name.clone(),
+            inputs: explanation
+                .inputs
+                .into_iter()
+                .map(|(source, quantity)| InputQuantity { source, quantity })
+                .collect(),
+            safety_stock: target.safety_stock,
+            max_quantity: target.max_quantity,
+            should_show: explanation.desired,
+            acknowledged,
+            refused,
+        });
+    }
+    Ok(Some(SkuStatus {
+        sku: sku.to_owned(),
+        targets: at_targets,
+    }))
+}
+
+fn show(quantity: Option<i64>) -> String {
+    quantity.map_or_else(|| "-".to_owned(), |q| q.to_string())
+}
+
+/// The explanation for people: the arithmetic, spelt out.
+pub fn render_text(status: &SkuStatus) -> String {
+    let mut out = format!("{}\n", status.sku);
+    for t in &status.targets {
+        let _ = writeln!(
+            out,
+            "  {}: shows {} (acknowledged), should show {}",
+            t.target,
+            show(t.acknowledged),
+            show(t.should_show)
+        );
+        let terms: Vec<String> = t
+            .inputs
+            .iter()
+            .map(|i| format!("{} {}", i.source, show(i.quantity)))
+            .collect();
+        let sum: i64 = t.inputs.iter().filter_map(|i| i.quantity).sum();
+        let mut line = format!("    {} = {sum}", terms.join(" + "));
+        if t.safety_stock > 0 {
+            let _ = write!(
+                line,
+                ", minus safety stock {} = {}",
+                t.safety_stock,
+                (sum - t.safety_stock).max(0)
+            );
+        }
+        if let Some(cap) = t.max_quantity {
+            let _ = write!(line, ", capped at {cap}");
+        }
+        let _ = writeln!(out, "{line}");
+        if let Some(message) = &t.refused {
+            let _ = writeln!(out, "    REFUSED by the target: {message}");
+        }
+    }
+    out
+}
