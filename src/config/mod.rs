@@ -5,6 +5,8 @@
 //! uses: URLs parsed, durations read, secrets resolved from `*_file` paths, inputs resolved to
 //! sources. Every error names the file and the key path, the way an operator would look it up.
 
+mod checker;
+mod endpoints;
 mod raw;
 mod validate;
 
@@ -260,7 +262,7 @@ pub struct TargetRules {
 /// or reading secrets: what `status` needs, runnable by an operator who cannot read the
 /// service's credential files.
 pub fn status_settings(path: &Path) -> Result<StatusSettings, ConfigError> {
-    let raw = validate::read(path)?;
+    let raw = checker::read(path)?;
     let mut settings = validate::status_settings(path, &raw.daemon)?;
     settings.targets = validate::target_rules(path, &raw.targets)?;
     settings.sources = raw.sources.into_keys().collect();
@@ -275,7 +277,7 @@ pub fn database_path(path: &Path) -> Result<PathBuf, ConfigError> {
 impl Config {
     /// Reads and validates the configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let raw = validate::read(path)?;
+        let raw = checker::read(path)?;
         validate::validate(path, raw)
     }
 }

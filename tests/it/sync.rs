@@ -334,7 +334,10 @@ async fn check_logs_in_everywhere_and_says_what_failed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_sku_explains_from_the_database_why_a_target_shows_what_it_shows() {
-    let setup = Setup { htf_extra: "safety_stock = 1\nmax_quantity = 40".into(), ..Setup::default() };
+    let setup = Setup {
+        htf_extra: "safety_stock = 1\nmax_quantity = 40".into(),
+        ..Setup::default()
+    };
     let world = World::with(setup).await;
     world.hako.set_quantity("warehouse-010", "EA-1003", 10);
     world.ea.set_stock(&dropship_id(3), 42);
@@ -342,15 +345,48 @@ async fn status_sku_explains_from_the_database_why_a_target_shows_what_it_shows(
     world.htf.faults().set_down(Some(503)); // status must not need the remotes
 
     let text = world.invsync(&["status", "--sku", "EA-1003"]).await;
-    let json = world.invsync(&["status", "--sku", "EA-1003", "--json"]).await;
+    let json = world
+        .invsync(&["status", "--sku", "EA-1003", "--json"])
+        .await;
     let unknown = world.invsync(&["status", "--sku", "NOPE-1"]).await;
 
     text.assert_code(0);
-    assert!(text.stdout.contains("hardtofind: shows 40 (acknowledged), should show 40"), "{}", text.stdout);
-    assert!(text.stdout.contains("warehouse 10 + dropship 42 = 52, minus safety stock 1 = 51, capped at 40"), "{}", text.stdout);
-    assert!(text.stdout.contains("hako_dropship: shows 42 (acknowledged), should show 42"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("hardtofind: shows 40 (acknowledged), should show 40"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("warehouse 10 + dropship 42 = 52, minus safety stock 1 = 51, capped at 40"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("hako_dropship: shows 42 (acknowledged), should show 42"),
+        "{}",
+        text.stdout
+    );
     let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
-    let htf = value["targets"].as_array().expect("targets").iter().find(|t| t["target"] == "hardtofind").expect("hardtofind");
-    assert_eq!((htf["should_show"].as_i64(), htf["acknowledged"].as_i64(), htf["safety_stock"].as_i64()), (Some(40), Some(40), Some(1)));
-    assert!(unknown.stdout.contains("no source has ever reported"), "{}", unknown.stdout);
+    let htf = value["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|t| t["target"] == "hardtofind")
+        .expect("hardtofind");
+    assert_eq!(
+        (
+            htf["should_show"].as_i64(),
+            htf["acknowledged"].as_i64(),
+            htf["safety_stock"].as_i64()
+        ),
+        (Some(40), Some(40), Some(1))
+    );
+    assert!(
+        unknown.stdout.contains("no source has ever reported"),
+        "{}",
+        unknown.stdout
+    );
 }
