@@ -50,13 +50,16 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    /// The one place that decides whether trying again can help: connection errors, timeouts,
-    /// 429 and 5xx are passing; any other 4xx will fail the same way again.
+    /// The one place that decides whether trying again can help: connection errors, timeouts
+    /// (ours, or the server's 408), 429 and 5xx are passing; any other 4xx will fail the same
+    /// way again.
     pub fn is_retryable(&self) -> bool {
         match self {
             HttpError::Connect(_) | HttpError::Timeout => true,
             HttpError::Status { status, .. } => {
-                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+                *status == StatusCode::TOO_MANY_REQUESTS
+                    || *status == StatusCode::REQUEST_TIMEOUT
+                    || status.is_server_error()
             }
             HttpError::BodyTooLarge { .. } | HttpError::Cancelled => false,
         }
@@ -271,6 +274,7 @@ mod tests {
             message: String::new(),
         };
         assert!(status(429).is_retryable());
+        assert!(status(408).is_retryable());
         assert!(status(500).is_retryable());
         assert!(status(503).is_retryable());
         assert!(!status(400).is_retryable());
