@@ -9,15 +9,16 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError};
-use crate::connectors;
-use crate::cycle::{CycleOptions, Engine, EngineError};
+use crate::daemon::cycle::{CycleOptions, Engine, EngineError};
+use crate::daemon::shutdown;
 use crate::daemon::{self, DaemonError};
 use crate::http::Meter;
-use crate::lock::DatabaseLock;
-use crate::notify::Notifier;
-use crate::report::PlanLine;
+use crate::ops::notify::Notifier;
+use crate::ops::report::PlanLine;
+use crate::ops::{explain, status as status_view, telemetry};
+use crate::services;
+use crate::store::lock::DatabaseLock;
 use crate::store::{Store, StoreError};
-use crate::{explain, shutdown, status as status_view, telemetry};
 
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
@@ -159,10 +160,10 @@ fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
 pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
     let config = start(path)?;
     open_store(&config).await?;
-    let (sources, targets) = connectors::build(&config, &CancellationToken::new())
+    let (sources, targets) = services::build(&config, &CancellationToken::new())
         .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
     let mut all_ok = true;
-    let mut say = |what: String, result: Result<String, connectors::ConnectorError>| match result {
+    let mut say = |what: String, result: Result<String, services::ConnectorError>| match result {
         Ok(detail) => println!("ok    {what}: {detail}"),
         Err(e) => {
             all_ok = false;

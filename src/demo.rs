@@ -15,15 +15,15 @@ use tracing::info;
 
 use crate::commands::Failure;
 use crate::config::{Config, LogFormat};
-use crate::cycle::Engine;
 use crate::daemon;
-use crate::notify::Notifier;
-use crate::shutdown;
-use crate::sim::endless_aisles::{EndlessAislesSim, EndlessAislesSimConfig};
-use crate::sim::hako::{HakoSim, HakoSimConfig};
-use crate::sim::hardtofind::{HardtofindSim, HardtofindSimConfig};
+use crate::daemon::cycle::Engine;
+use crate::daemon::shutdown;
+use crate::ops::notify::Notifier;
+use crate::ops::telemetry;
+use crate::services::endless_aisles::sim::{EndlessAislesSim, EndlessAislesSimConfig};
+use crate::services::hako::sim::{HakoSim, HakoSimConfig};
+use crate::services::hardtofind::sim::{HardtofindSim, HardtofindSimConfig};
 use crate::store::Store;
-use crate::telemetry;
 
 const HAKO_KEY: &str = "demo-hako-key";
 const EA_TOKEN: &str = "demo-ea-token";

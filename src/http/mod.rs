@@ -100,7 +100,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
 
 /// How many HTTP attempts have finished so far, whatever their outcome: a number that keeps
-/// growing while a cycle makes progress, for the systemd watchdog ([`crate::notify`]).
+/// growing while a cycle makes progress, for the systemd watchdog ([`crate::ops::notify`]).
 pub fn progress() -> u64 {
     PROGRESS.load(Ordering::Relaxed)
 }

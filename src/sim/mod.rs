@@ -1,4 +1,4 @@
-//! In-process simulators of the three marketplace APIs invsync talks to,
+//! The harness every simulator shares (each service's own simulator is its folder's `sim.rs`),
 //! for tests and demos.
 //!
 //! Each simulator is a small HTTP/1 server bound to `127.0.0.1:0` on the
@@ -6,14 +6,11 @@
 //! through [`Faults`], and exposes test hooks to read and change its state.
 //! Simulators are cheap to clone; the server stops when the last clone drops.
 
-pub mod endless_aisles;
-pub mod hako;
-pub mod hardtofind;
-mod server;
+pub(crate) mod server;
 
-pub use endless_aisles::{EndlessAislesSim, EndlessAislesSimConfig};
-pub use hako::{HakoSim, HakoSimConfig};
-pub use hardtofind::{HardtofindSim, HardtofindSimConfig};
+pub use crate::services::endless_aisles::sim::{EndlessAislesSim, EndlessAislesSimConfig};
+pub use crate::services::hako::sim::{HakoSim, HakoSimConfig};
+pub use crate::services::hardtofind::sim::{HardtofindSim, HardtofindSimConfig};
 pub use server::MAX_BODY_BYTES;
 
 use std::collections::VecDeque;
@@ -199,12 +196,12 @@ macro_rules! common_methods {
             }
 
             /// Fault injection controls for this simulator.
-            pub fn faults(&self) -> &super::Faults {
+            pub fn faults(&self) -> &$crate::sim::Faults {
                 self.server.faults()
             }
 
             /// Every request recorded so far, in arrival order.
-            pub fn requests(&self) -> Vec<super::Recorded> {
+            pub fn requests(&self) -> Vec<$crate::sim::Recorded> {
                 self.server.requests()
             }
 
@@ -227,7 +224,7 @@ macro_rules! common_methods {
         }
     };
 }
-use common_methods;
+pub(crate) use common_methods;
 
 #[cfg(test)]
 mod tests {

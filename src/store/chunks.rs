@@ -12,7 +12,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Side, StoreError};
-use crate::ledger::{Column, SkuId, SkuTable};
+use crate::plan::ledger::{Column, SkuId, SkuTable};
 
 /// SKU ids per chunk.
 pub const CHUNK: usize = 512;

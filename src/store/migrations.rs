@@ -9,7 +9,7 @@ use super::chunks::{
     name_chunks_from, quantity_chunks_after, write_name_chunks, write_quantity_chunks,
 };
 use super::{Side, StoreError};
-use crate::ledger::{Column, SkuId, SkuTable};
+use crate::plan::ledger::{Column, SkuId, SkuTable};
 
 /// One step of the schema.
 enum Migration {

@@ -14,9 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::ledger::SkuId;
+use crate::plan::ledger::SkuId;
 
 mod chunks;
+pub mod lock;
 mod migrations;
 
 pub use chunks::{
@@ -363,12 +364,14 @@ mod tests {
         store
             .call(|c| {
                 let id = endpoint_id(c, Side::Target, "hardtofind")?;
-                let mut skus = crate::ledger::SkuTable::default();
+                let mut skus = crate::plan::ledger::SkuTable::default();
                 skus.intern("A");
                 skus.intern("B");
                 write_name_chunks(c, &name_chunks_from(&skus, 0))?;
-                let chunks =
-                    quantity_chunks_after(&crate::ledger::Column::default(), &[(0, 5), (1, 0)]);
+                let chunks = quantity_chunks_after(
+                    &crate::plan::ledger::Column::default(),
+                    &[(0, 5), (1, 0)],
+                );
                 acknowledge(c, id, &chunks, &[], now_ms())?;
                 Ok(())
             })

@@ -111,7 +111,7 @@ async fn a_second_daemon_on_the_same_database_is_refused_naming_the_first() {
     world.htf.faults().set_latency(Duration::from_millis(200));
     let mut first = world.spawn(&["run"], &[]);
     wait_until("the first daemon holds the lock", || {
-        std::fs::read_to_string(invsync::lock::lock_path(&world.database()))
+        std::fs::read_to_string(invsync::store::lock::lock_path(&world.database()))
             .is_ok_and(|s| !s.trim().is_empty())
     })
     .await;

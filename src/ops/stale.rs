@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension};
 use tracing::error;
 
-use crate::report::SourceReport;
+use crate::ops::report::SourceReport;
 use crate::store::StoreError;
 
 /// How long a source has gone without a complete fetch at `now`, when that is longer than
@@ -124,7 +124,7 @@ fn rfc3339(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::SourceCounts;
+    use crate::ops::report::SourceCounts;
 
     const HOUR: Duration = Duration::from_secs(3600);
     const NOW: i64 = 10 * 3_600_000;

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::http;
-use crate::report::{CycleReport, TargetState};
+use crate::ops::report::{CycleReport, TargetState};
 use crate::store::StoreError;
 
 /// Where the daemon is, as far as the watchdog cares.
@@ -243,7 +243,7 @@ fn lock(health: &Mutex<Health>) -> std::sync::MutexGuard<'_, Health> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::TargetReport;
+    use crate::ops::report::TargetReport;
 
     const WINDOW: Duration = Duration::from_secs(180);
 

@@ -10,11 +10,11 @@ use std::collections::HashSet;
 
 use tracing::{error, warn};
 
-use crate::connectors::{ConnectorError, PushItem, Target};
 use crate::http::{HttpError, Meter};
-use crate::ledger::{Column, SkuId, SkuTable};
+use crate::ops::report::{PlanLine, TargetReport, TargetState};
+use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{self, Change, Rules};
-use crate::report::{PlanLine, TargetReport, TargetState};
+use crate::services::{ConnectorError, PushItem, Target};
 use crate::store::{self, Refusal, Store, StoreError, TargetOutcome};
 
 /// Refusals in one cycle, with nothing accepted, after which a target is taken to refuse
@@ -71,7 +71,7 @@ pub struct TargetResult {
 pub async fn sync_target(
     target: &mut TargetSlot,
     inputs: Inputs<'_>,
-    options: crate::cycle::CycleOptions,
+    options: crate::daemon::cycle::CycleOptions,
 ) -> Result<TargetResult, StoreError> {
     let meter = Meter::default();
     let mut result = TargetResult {
@@ -295,7 +295,7 @@ async fn finish(
     mut result: TargetResult,
     outcome: TargetOutcome,
     meter: &Meter,
-    options: crate::cycle::CycleOptions,
+    options: crate::daemon::cycle::CycleOptions,
 ) -> Result<TargetResult, StoreError> {
     result.report.requests = meter.requests();
     result.report.retries = meter.retries();

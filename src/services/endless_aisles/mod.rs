@@ -5,6 +5,8 @@
 //! document says GET endpoints paginate; the stock sample shows no page fields, so pages are
 //! followed when an answer carries them and one answer is complete when it does not.
 
+pub mod sim;
+
 use std::fmt;
 
 use bytes::Bytes;

@@ -15,14 +15,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span};
 
 use crate::config::Config;
-use crate::connectors::{self, Source, Stock};
 use crate::http::Meter;
-use crate::ledger::{Column, SkuId, SkuTable};
+use crate::ops::report::{CycleReport, SourceCounts, SourceReport};
+use crate::ops::stale::Watch;
 use crate::plan::Rules;
-use crate::push::{self, TargetSlot};
-use crate::report::{CycleReport, SourceCounts, SourceReport};
-use crate::stale::Watch;
+use crate::plan::ledger::{Column, SkuId, SkuTable};
+use crate::services::{self, Source, Stock};
 use crate::store::{self, Side, Store, StoreError};
+use crate::target::{self, TargetSlot};
 
 /// How to run one cycle.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,7 +74,7 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<Engine, EngineError> {
         let loading = Instant::now();
-        let (sources, targets) = connectors::build(&config, cancel)?;
+        let (sources, targets) = services::build(&config, cancel)?;
         let source_names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
         let target_names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
         let (skus, source_state, target_state) = store
@@ -200,7 +200,7 @@ impl Engine {
             .map(|(slot, fresh)| fresh.as_ref().unwrap_or(&slot.snapshot))
             .collect();
         let pushes = targets.iter_mut().map(|target| {
-            let inputs = push::Inputs {
+            let inputs = target::Inputs {
                 columns: target.inputs.iter().map(|&i| snapshots[i]).collect(),
                 names: target
                     .inputs
@@ -217,7 +217,7 @@ impl Engine {
                 store,
                 max_zeroed_fraction: config.daemon.max_zeroed_fraction,
             };
-            push::sync_target(target, inputs, options)
+            target::sync_target(target, inputs, options)
         });
         let results = join_all(pushes).await;
         let mut targets = Vec::new();

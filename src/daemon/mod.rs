@@ -5,6 +5,9 @@
 //! future passed in; when it completes, no new request starts, the request in flight finishes (or
 //! times out), what was acknowledged is committed, and `run` returns.
 
+pub mod cycle;
+pub mod shutdown;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::config::{Daemon, Trigger};
-use crate::cycle::{CycleOptions, Engine};
-use crate::notify::Notifier;
-use crate::shutdown;
+use crate::daemon::cycle::{CycleOptions, Engine};
+use crate::ops::notify::Notifier;
 
 /// Why the daemon could not keep running.
 #[derive(Debug, thiserror::Error)]

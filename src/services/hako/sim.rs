@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
-use super::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json, push_json_str};
+use crate::sim::server::{
+    Handler, Server, SimRequest, SimResponse, fail, parse_json, push_json_str,
+};
 
 /// Length of the rate-limit window.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -324,7 +326,7 @@ pub struct HakoSim {
     state: Arc<State>,
 }
 
-super::common_methods!(HakoSim);
+crate::sim::common_methods!(HakoSim);
 
 impl HakoSim {
     /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.

@@ -1,7 +1,9 @@
 //! What each target should show, what it must be told, and whether telling it is safe. Pure
 //! functions over [`Column`]s: no I/O, so every rule here is unit-tested directly.
 
-use crate::ledger::{Column, SkuId};
+pub mod ledger;
+
+use crate::plan::ledger::{Column, SkuId};
 
 /// A target's rules for turning its inputs' sum into the quantity it shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

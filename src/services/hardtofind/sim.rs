@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json};
+use crate::sim::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json};
 
 /// The `person.id` / JWT `sub` of the simulated seller.
 const PERSON_ID: &str = "111";
@@ -205,7 +205,7 @@ pub struct HardtofindSim {
     state: Arc<State>,
 }
 
-super::common_methods!(HardtofindSim);
+crate::sim::common_methods!(HardtofindSim);
 
 impl HardtofindSim {
     /// Makes every batch that carries `sku` fail with 422 and `message`, applying nothing, as a

@@ -8,8 +8,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::ledger::SkuId;
-use crate::stale;
+use crate::ops::stale;
+use crate::plan::ledger::SkuId;
 use crate::store::{self, Side, StoreError, now_ms};
 
 /// The whole status.

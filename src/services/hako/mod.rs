@@ -6,6 +6,8 @@
 //! for pairs that do not; Hako refuses the wrong one, so a target that guessed wrong looks up
 //! which pairs exist and writes each the right way.
 
+pub mod sim;
+
 use std::borrow::Cow;
 use std::collections::HashSet;
 

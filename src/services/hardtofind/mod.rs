@@ -5,6 +5,8 @@
 //! before it runs out, and once more if the service answers 401 anyway. Inventory is set with
 //! `POST /batch` (`action: update`, `entity_type: variant`); unknown SKUs are silently ignored.
 
+pub mod sim;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::server::{Handler, Server, SimRequest, SimResponse, push_int, push_json_str};
+use crate::sim::server::{Handler, Server, SimRequest, SimResponse, push_int, push_json_str};
 
 /// The answer when there is nothing to return, byte for byte as documented.
 const EMPTY: &str = "{\"data\": []}";
@@ -213,7 +213,7 @@ pub struct EndlessAislesSim {
     state: Arc<State>,
 }
 
-super::common_methods!(EndlessAislesSim);
+crate::sim::common_methods!(EndlessAislesSim);
 
 impl EndlessAislesSim {
     /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.

@@ -1,0 +1,9 @@
+//! What operators read: the cycle's report and summary line, `invsync status` and its `--sku`
+//! explanations, the staleness alarm, what systemd hears, and the log format.
+
+pub mod explain;
+pub mod notify;
+pub mod report;
+pub mod stale;
+pub mod status;
+pub mod telemetry;
