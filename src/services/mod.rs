@@ -92,7 +92,7 @@ pub enum Target {
     /// Hardtofind variants.
     Hardtofind(hardtofind::HardtofindTarget),
     /// One Hako warehouse.
-    Hako(hako::HakoTarget),
+    Hako(Box<hako::HakoTarget>),
 }
 
 impl Target {
@@ -200,13 +200,13 @@ pub fn build(
                 account,
             );
             match &spec.kind {
-                TargetKind::Hardtofind { username, password } => Target::Hardtofind(
-                    hardtofind::HardtofindTarget::new(ep, username.clone(), password.clone()),
-                ),
-                TargetKind::Hako { api_key, warehouse } => Target::Hako(hako::HakoTarget::new(
-                    ep,
-                    api_key.clone(),
-                    warehouse.clone(),
+                TargetKind::Hardtofind { username, password } => {
+                    Target::Hardtofind(hardtofind::HardtofindTarget::new(Arc::new(
+                        hardtofind::Session::new(ep, username.clone(), password.clone()),
+                    )))
+                }
+                TargetKind::Hako { api_key, warehouse } => Target::Hako(Box::new(
+                    hako::HakoTarget::new(ep, api_key.clone(), warehouse.clone()),
                 )),
             }
         })

@@ -49,7 +49,7 @@ fn ea(body: &[u8]) -> Result<Vec<(String, i64)>, super::ConnectorError> {
 }
 
 fn hako_stock(body: &[u8]) -> Result<Vec<(String, i64)>, super::ConnectorError> {
-    let stock = hako::parse_stock(body, None, "source test")?;
+    let stock = hako::source::parse_stock(body, None, "source test")?;
     Ok(stock.iter().map(|(sku, q)| (sku.to_owned(), q)).collect())
 }
 

@@ -1,0 +1,104 @@
+//! Endless Aisles as a source: `GET /api/stock` with no `sku` parameter answers every item.
+
+use bytes::Bytes;
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::wire::parse_stock_page;
+use crate::http::{Endpoint, HttpError, Meter};
+use crate::services::{ConnectorError, Stock};
+
+/// No catalogue is this many pages long; a service that keeps saying "next" is broken.
+const MAX_PAGES: u64 = 100_000;
+
+/// Endless Aisles as a source.
+pub struct EndlessAislesSource {
+    endpoint: Endpoint,
+    token: SecretString,
+    sku_prefix: String,
+}
+
+impl EndlessAislesSource {
+    /// A source whose canonical SKUs are `sku_prefix` + option id.
+    pub fn new(endpoint: Endpoint, token: SecretString, sku_prefix: String) -> EndlessAislesSource {
+        EndlessAislesSource {
+            endpoint,
+            token,
+            sku_prefix,
+        }
+    }
+
+    async fn get(
+        &self,
+        meter: &Meter,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Bytes, HttpError> {
+        self.endpoint
+            .send(meter, || {
+                self.endpoint
+                    .request(Method::GET, path)
+                    .header("X-EA-REQUEST-TOKEN", self.token.expose_secret())
+                    .query(query)
+            })
+            .await
+    }
+
+    /// Reads the stock of every item, following pages if the answer has them.
+    pub async fn fetch(&self, meter: &Meter) -> Result<Stock, ConnectorError> {
+        let mut records = Stock::default();
+        let mut page = 1;
+        loop {
+            let query = if page == 1 {
+                Vec::new()
+            } else {
+                vec![("page", page.to_string())]
+            };
+            let body = self.get(meter, "/api/stock", &query).await?;
+            match parse_stock_page(&body, &self.sku_prefix, &self.endpoint.label, &mut records)? {
+                Some((current, last)) if current < last => {
+                    if current != page || current >= MAX_PAGES {
+                        return Err(ConnectorError::Malformed(format!(
+                            "GET /api/stock: asked for page {page}, got page {current} of {last}"
+                        )));
+                    }
+                    page += 1;
+                }
+                _ => return Ok(records),
+            }
+        }
+    }
+
+    /// Checks the token with the smallest read there is: the stock of one item id.
+    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        let body = self
+            .get(meter, "/api/stock", &[("sku", "0".to_owned())])
+            .await?;
+        parse_stock_page(&body, "", &self.endpoint.label, &mut Stock::default())?;
+        Ok("token accepted".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_answer(body: &str) -> Result<Vec<(String, i64)>, ConnectorError> {
+        let mut stock = Stock::default();
+        parse_stock_page(body.as_bytes(), "", "source test", &mut stock)?;
+        Ok(stock.iter().map(|(k, q)| (k.to_owned(), q)).collect())
+    }
+
+    #[test]
+    fn stock_is_an_object_of_ids_or_an_empty_array() {
+        assert_eq!(
+            parse_answer(r#"{"data": {"24752": 149, "24751": 74}}"#).ok(),
+            Some(vec![("24752".into(), 149), ("24751".into(), 74)])
+        );
+        assert_eq!(parse_answer(r#"{"data": []}"#).ok(), Some(vec![]));
+        assert!(parse_answer(r#"{"data": [1]}"#).is_err());
+        assert!(parse_answer(r#"{"data": {"1": "many"}}"#).is_err());
+        assert!(parse_answer(r#"{"nodata": {}}"#).is_err());
+        assert!(parse_answer(r#"{"data": {"1": 5,"#).is_err());
+    }
+}

@@ -1,0 +1,57 @@
+//! Hardtofind as a target: `POST /batch` (`action: update`, `entity_type: variant`) sets the
+//! inventory of variants; unknown and duplicate SKUs are silently ignored by the service, which
+//! is why a daily full sync repairs drift.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::Method;
+
+use super::auth::{Session, json_body};
+use super::wire::{BatchRequest, Entity};
+use crate::http::Meter;
+use crate::services::{ConnectorError, PushItem};
+
+/// Hardtofind variants.
+pub struct HardtofindTarget {
+    session: Arc<Session>,
+}
+
+impl HardtofindTarget {
+    /// A target writing through `session`.
+    pub fn new(session: Arc<Session>) -> HardtofindTarget {
+        HardtofindTarget { session }
+    }
+
+    /// Sets the inventory of one batch of variants.
+    pub async fn push(&self, meter: &Meter, batch: &[PushItem<'_>]) -> Result<(), ConnectorError> {
+        let request = BatchRequest {
+            action: "update",
+            entity_type: "variant",
+            entities: batch
+                .iter()
+                .map(|i| Entity {
+                    sku: i.sku,
+                    inventory: i.quantity,
+                })
+                .collect(),
+        };
+        let body = Bytes::from(
+            serde_json::to_vec(&request).map_err(|e| ConnectorError::Malformed(e.to_string()))?,
+        );
+        self.session
+            .send(
+                meter,
+                |r| json_body(r, body.clone()),
+                Method::POST,
+                "/batch",
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Logs in and reads `/info`.
+    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        self.session.check(meter).await
+    }
+}

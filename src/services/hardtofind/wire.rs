@@ -1,0 +1,48 @@
+//! The Hardtofind documents' (seeds `000`, `001`) requests and answers, named as they name them.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /authenticate`.
+#[derive(Serialize)]
+pub struct AuthenticateRequest<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+}
+
+/// Its answer; only the token is used.
+#[derive(Deserialize)]
+pub struct AuthenticateAnswer {
+    pub token: String,
+}
+
+/// `GET /info`; `created` and `expires` are documented as date strings, and API_NOTES says a
+/// number (Unix seconds) is seen too, so both are accepted.
+#[derive(Deserialize)]
+pub struct Info {
+    pub created: Option<serde_json::Value>,
+    pub expires: Option<serde_json::Value>,
+    pub seller_account_id: Option<serde_json::Value>,
+}
+
+/// `POST /batch`.
+#[derive(Serialize)]
+pub struct BatchRequest<'a> {
+    pub action: &'static str,
+    pub entity_type: &'static str,
+    pub entities: Vec<Entity<'a>>,
+}
+
+/// One variant of a batch.
+#[derive(Serialize)]
+pub struct Entity<'a> {
+    pub sku: &'a str,
+    pub inventory: i64,
+}
+
+/// The claims of a JWT that matter here: when it was issued and when it expires, in the
+/// issuer's clock (Unix seconds).
+#[derive(Deserialize)]
+pub struct Claims {
+    pub iat: Option<f64>,
+    pub exp: Option<f64>,
+}
