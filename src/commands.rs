@@ -100,7 +100,7 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     shutdown::watch_signals(cancel.clone());
     let _lock = lock_database(&config)?;
     let store = open_store(&config).await?;
-    let engine = Engine::new(config.clone(), store, &cancel).await?;
+    let engine = Engine::new(config.clone(), store, &cancel, false).await?;
     // Ready only now: the configuration is valid and the database open and migrated.
     let mut notifier = Notifier::from_env();
     notifier.ready();
@@ -121,9 +121,19 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     let config = start(path)?;
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
-    let _lock = lock_database(&config)?;
-    let store = open_store(&config).await?;
-    let mut engine = Engine::new(config, store, &cancel).await?;
+    // A dry run changes nothing, so it takes no lock and runs beside a daemon: it reads the
+    // database read-only (or plans from nothing when there is none yet).
+    let (_lock, store) = if args.dry_run {
+        let store = match Store::open_read_only(&config.daemon.database).await {
+            Ok(Some(store)) => store,
+            Ok(None) => Store::in_memory().await?,
+            Err(e) => return Err(database_error(&config, e)),
+        };
+        (None, store)
+    } else {
+        (Some(lock_database(&config)?), open_store(&config).await?)
+    };
+    let mut engine = Engine::new(config, store, &cancel, args.dry_run).await?;
     let options = CycleOptions {
         dry_run: args.dry_run,
         full: args.full,
@@ -159,7 +169,10 @@ fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
 /// `invsync check`.
 pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
     let config = start(path)?;
-    open_store(&config).await?;
+    // Read-only: `check` never creates, migrates or writes the database.
+    if let Err(e) = Store::open_read_only(&config.daemon.database).await {
+        return Err(database_error(&config, e));
+    }
     let (sources, targets) = services::build(&config, &CancellationToken::new())
         .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
     let mut all_ok = true;
@@ -216,7 +229,13 @@ pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<Exit
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let store = Store::open(&database).await?;
+    let Some(store) = Store::open_read_only(&database).await? else {
+        println!(
+            "no database at {} yet: no cycle has run",
+            database.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
     if let Some(sku) = sku {
         let explained = store
             .call(move |c| explain::explain_sku(c, &sku, &targets).map(|e| (sku, e)))

@@ -91,7 +91,7 @@ pub async fn run() -> Result<ExitCode, Failure> {
     let config = Arc::new(Config::load(&path)?);
     let store = Store::open(&config.daemon.database).await?;
     let cancel = CancellationToken::new();
-    let engine = Engine::new(config.clone(), store, &cancel).await?;
+    let engine = Engine::new(config.clone(), store, &cancel, false).await?;
     let changer = tokio::spawn(change_stock(hako.clone(), endless_aisles.clone()));
     shutdown::watch_signals(cancel.clone());
     daemon::run(

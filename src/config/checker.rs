@@ -175,6 +175,7 @@ impl Checker<'_> {
         }
         Ok(Remote {
             base_url: url.as_str().trim_end_matches('/').to_owned(),
+            canonical_url: super::identity::canonical_url(&url),
             requests_per_minute: rpm,
         })
     }

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use secrecy::ExposeSecret;
-
 use super::checker::Checker;
 use super::raw::{RawSource, RawTarget};
 use super::{
@@ -191,24 +189,16 @@ pub(super) fn check_feedback_loops(
     targets: &[TargetSpec],
 ) -> Result<(), ConfigError> {
     for target in targets {
-        let TargetKind::Hako {
-            api_key: target_key,
-            warehouse,
-        } = &target.kind
-        else {
+        let TargetKind::Hako { warehouse, .. } = &target.kind else {
             continue;
         };
+        let writes = target.identity();
         for source in sources {
-            let SourceKind::Hako {
-                api_key,
-                warehouses,
-            } = &source.kind
-            else {
+            let SourceKind::Hako { warehouses, .. } = &source.kind else {
                 continue;
             };
-            let same_account = source.remote.base_url == target.remote.base_url
-                && api_key.expose_secret() == target_key.expose_secret();
-            if !same_account {
+            // Compared canonically: `localhost` and `127.0.0.1` are one Hako account.
+            if !source.identity().same_account(&writes) {
                 continue;
             }
             let reads_it = warehouses

@@ -7,6 +7,7 @@
 
 mod checker;
 mod endpoints;
+pub mod identity;
 mod raw;
 mod validate;
 
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
+
+pub use identity::{Account, Identity};
 
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/invsync/config.toml";
@@ -137,8 +140,10 @@ impl Default for RetrySettings {
 /// One remote endpoint's address and budget, common to sources and targets.
 #[derive(Debug, Clone)]
 pub struct Remote {
-    /// Service root without a trailing slash (Hako's includes `/v0`).
+    /// Service root without a trailing slash (Hako's includes `/v0`), as written.
     pub base_url: String,
+    /// The same in canonical form ([`identity::canonical_url`]): what identities compare.
+    pub canonical_url: String,
     /// The account's request budget.
     pub requests_per_minute: u32,
 }
@@ -219,6 +224,20 @@ impl SourceSpec {
             SourceKind::EndlessAisles { .. } => "endless_aisles",
         }
     }
+
+    /// The place it reads.
+    pub fn identity(&self) -> Identity {
+        let account = match &self.kind {
+            SourceKind::Hako { api_key, .. } => Account::Secret(api_key.clone()),
+            SourceKind::EndlessAisles { token, .. } => Account::Secret(token.clone()),
+        };
+        Identity {
+            kind: self.kind_name(),
+            base_url: self.remote.canonical_url.clone(),
+            account,
+            warehouse: None,
+        }
+    }
 }
 
 impl TargetSpec {
@@ -227,6 +246,22 @@ impl TargetSpec {
         match self.kind {
             TargetKind::Hardtofind { .. } => "hardtofind",
             TargetKind::Hako { .. } => "hako",
+        }
+    }
+
+    /// The place it writes: its acknowledged quantities belong to this.
+    pub fn identity(&self) -> Identity {
+        let (account, warehouse) = match &self.kind {
+            TargetKind::Hardtofind { username, .. } => (Account::Name(username.clone()), None),
+            TargetKind::Hako { api_key, warehouse } => {
+                (Account::Secret(api_key.clone()), Some(warehouse.clone()))
+            }
+        };
+        Identity {
+            kind: self.kind_name(),
+            base_url: self.remote.canonical_url.clone(),
+            account,
+            warehouse,
         }
     }
 }

@@ -7,21 +7,22 @@
 //! at any point leaves a state from which the next cycle pushes again whatever was not
 //! acknowledged.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Identity};
 use crate::http::Meter;
 use crate::ops::report::{CycleReport, SourceCounts, SourceReport};
 use crate::ops::stale::Watch;
 use crate::plan::Rules;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::services::{self, Source, Stock};
-use crate::store::{self, Side, Store, StoreError};
+use crate::store::{self, Reconciled, Side, Store, StoreError};
 use crate::target::{self, TargetSlot};
 
 /// How to run one cycle.
@@ -46,6 +47,123 @@ pub enum EngineError {
     Http(#[from] reqwest::Error),
 }
 
+/// The row id of an endpoint the database has no row for: only a dry run has such endpoints,
+/// and it writes nothing (SQLite row ids start at 1).
+const UNRECORDED: i64 = 0;
+
+/// What [`Engine::new`] reads from the database.
+struct Loaded {
+    skus: SkuTable,
+    sources: Vec<(Option<i64>, Column)>,
+    targets: Vec<(Option<i64>, Column, HashSet<SkuId>)>,
+    last_fetch_at: Vec<Option<i64>>,
+    first_cycle_at: Option<i64>,
+    reconciled: Vec<(Side, Reconciled)>,
+    had_history: bool,
+}
+
+fn load_state(
+    c: &mut rusqlite::Connection,
+    sources: &[(String, Identity)],
+    targets: &[(String, Identity)],
+    read_only: bool,
+) -> Result<Loaded, StoreError> {
+    let key = if read_only {
+        store::existing_fingerprint_key(c)?.unwrap_or_default()
+    } else {
+        store::fingerprint_key(c)?
+    };
+    let stored = |list: &[(String, Identity)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(name, identity)| (name.clone(), identity.stored(&key)))
+            .collect()
+    };
+    let (sources, targets) = (stored(sources), stored(targets));
+    let had_history = store::has_history(c)?;
+    let mut reconciled = Vec::new();
+    let (source_ids, target_ids) = if read_only {
+        (
+            store::inspect(c, Side::Source, &sources)?,
+            store::inspect(c, Side::Target, &targets)?,
+        )
+    } else {
+        let mut ids = Vec::new();
+        for (side, list) in [(Side::Source, &sources), (Side::Target, &targets)] {
+            let (side_ids, changes) = store::reconcile(c, side, list)?;
+            reconciled.extend(changes.into_iter().map(|change| (side, change)));
+            ids.push(side_ids.into_iter().map(Some).collect::<Vec<_>>());
+        }
+        let targets = ids.pop().unwrap_or_default();
+        (ids.pop().unwrap_or_default(), targets)
+    };
+    let column = |side: Side, id: Option<i64>| match id {
+        Some(id) => store::load_column(c, side, id),
+        None => Ok(Column::default()),
+    };
+    let mut loaded_sources = Vec::new();
+    for &id in &source_ids {
+        loaded_sources.push((id, column(Side::Source, id)?));
+    }
+    let mut loaded_targets = Vec::new();
+    for &id in &target_ids {
+        let failed = match id {
+            Some(id) => store::load_failed(c, id)?,
+            None => HashSet::new(),
+        };
+        loaded_targets.push((id, column(Side::Target, id)?, failed));
+    }
+    Ok(Loaded {
+        skus: store::load_skus(c)?,
+        last_fetch_at: store::last_fetch_times(c, &source_ids)?,
+        first_cycle_at: store::first_cycle_at(c)?,
+        sources: loaded_sources,
+        targets: loaded_targets,
+        reconciled,
+        had_history,
+    })
+}
+
+/// Says what reconciling the database with the configuration did: a target that must be pushed
+/// every SKU is a WARN that says why.
+fn log_reconciled(config: &Config, reconciled: &[(Side, Reconciled)], had_history: bool) {
+    for (side, change) in reconciled {
+        let kind = match side {
+            Side::Source => "source",
+            Side::Target => "target",
+        };
+        match change {
+            Reconciled::Removed { name } => {
+                info!(endpoint = %name, kind, "no longer configured: its state is deleted from the database");
+            }
+            Reconciled::Changed { name } => {
+                let place = describe(config, *side, name);
+                warn!(endpoint = %name, kind, now = %place, "its identity changed (base_url, account or warehouse): none of its old state is trusted, so every SKU is read or pushed afresh");
+            }
+            Reconciled::New { name } if had_history && matches!(side, Side::Target) => {
+                let place = describe(config, *side, name);
+                warn!(endpoint = %name, kind, now = %place, "target new to this database (or removed and added again): nothing it acknowledged before is trusted, so every SKU is pushed to it");
+            }
+            Reconciled::New { .. } => {}
+        }
+    }
+}
+
+fn describe(config: &Config, side: Side, name: &str) -> String {
+    let identity = match side {
+        Side::Source => config
+            .sources
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.identity()),
+        Side::Target => config
+            .targets
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.identity()),
+    };
+    identity.map(|i| i.describe()).unwrap_or_default()
+}
+
 struct SourceSlot {
     name: String,
     id: i64,
@@ -68,43 +186,41 @@ pub struct Engine {
 
 impl Engine {
     /// Builds the connectors and loads the state from the database. `cancel` stops new requests.
+    ///
+    /// First the database's endpoints are reconciled with the configured ones (see
+    /// [`store::reconcile`]): state of endpoints no longer configured is deleted, and a target
+    /// whose identity changed trusts none of its old acknowledgements. A dry run (`read_only`)
+    /// changes nothing and plans as the real cycle would after that reconciliation.
     pub async fn new(
         config: Arc<Config>,
         store: Store,
         cancel: &CancellationToken,
+        read_only: bool,
     ) -> Result<Engine, EngineError> {
         let loading = Instant::now();
         let (sources, targets) = services::build(&config, cancel)?;
-        let source_names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-        let target_names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
-        let (skus, source_state, target_state) = store
-            .call(move |c| {
-                let skus = store::load_skus(c)?;
-                let mut sources = Vec::new();
-                for name in &source_names {
-                    let id = store::endpoint_id(c, Side::Source, name)?;
-                    sources.push((id, store::load_column(c, Side::Source, id)?));
-                }
-                let mut targets = Vec::new();
-                for name in &target_names {
-                    let id = store::endpoint_id(c, Side::Target, name)?;
-                    targets.push((
-                        id,
-                        store::load_column(c, Side::Target, id)?,
-                        store::load_failed(c, id)?,
-                    ));
-                }
-                Ok((skus, sources, targets))
-            })
+        let source_ids: Vec<(String, Identity)> = config
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), s.identity()))
+            .collect();
+        let target_ids: Vec<(String, Identity)> = config
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.identity()))
+            .collect();
+        let loaded = store
+            .call(move |c| load_state(c, &source_ids, &target_ids, read_only))
             .await?;
+        log_reconciled(&config, &loaded.reconciled, loaded.had_history);
         let sources: Vec<SourceSlot> = config
             .sources
             .iter()
             .zip(sources)
-            .zip(source_state)
+            .zip(loaded.sources)
             .map(|((spec, client), (id, snapshot))| SourceSlot {
                 name: spec.name.clone(),
-                id,
+                id: id.unwrap_or(UNRECORDED),
                 client,
                 snapshot,
             })
@@ -113,10 +229,10 @@ impl Engine {
             .targets
             .iter()
             .zip(targets)
-            .zip(target_state)
+            .zip(loaded.targets)
             .map(|((spec, client), (id, acked, failed))| TargetSlot {
                 name: spec.name.clone(),
-                id,
+                id: id.unwrap_or(UNRECORDED),
                 client,
                 acked,
                 failed,
@@ -128,14 +244,14 @@ impl Engine {
                 batch_size: spec.batch_size,
             })
             .collect();
+        let skus = loaded.skus;
         let persisted_skus = skus.len();
-        let (ids, stale_after) = (
-            sources.iter().map(|s| s.id).collect::<Vec<_>>(),
+        let watch = Watch::new(
+            loaded.last_fetch_at,
+            loaded.first_cycle_at,
             config.daemon.stale_after,
+            store::now_ms(),
         );
-        let watch = store
-            .call(move |c| Watch::load(c, &ids, stale_after, store::now_ms()))
-            .await?;
         tracing::debug!(
             ms = loading.elapsed().as_millis() as u64,
             skus = persisted_skus,

@@ -1,6 +1,6 @@
 //! Request budgets, one per remote account.
 //!
-//! Two endpoints with the same `base_url` and credential are one account to the remote service
+//! Two endpoints with the same canonical `base_url` and account are one account to the remote service
 //! (a Hako key used as a source and as a target), so they share one limiter, set to the smallest
 //! `requests_per_minute` among them. The limiter lets one request through per `60 s / budget`
 //! with no burst, so no 60-second window, the first included, sees more than the budget.
@@ -29,6 +29,22 @@ pub struct AccountKey {
 }
 
 impl AccountKey {
+    /// The account an endpoint of `identity` uses (its warehouse apart: a Hako key is one
+    /// budget whichever warehouse it writes).
+    pub fn of(identity: &crate::config::Identity) -> AccountKey {
+        let mut hasher = DefaultHasher::new();
+        match &identity.account {
+            crate::config::Account::Name(name) => name.hash(&mut hasher),
+            crate::config::Account::Secret(secret) => {
+                secrecy::ExposeSecret::expose_secret(secret).hash(&mut hasher)
+            }
+        }
+        AccountKey {
+            base_url: identity.base_url.clone(),
+            credential: hasher.finish(),
+        }
+    }
+
     /// The account of `base_url` reached with the credential made of `parts`.
     pub fn new(base_url: &str, parts: &[&str]) -> AccountKey {
         let mut hasher = DefaultHasher::new();

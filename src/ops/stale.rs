@@ -9,11 +9,9 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension};
 use tracing::error;
 
 use crate::ops::report::SourceReport;
-use crate::store::StoreError;
 
 /// How long a source has gone without a complete fetch at `now`, when that is longer than
 /// `stale_after`; `None` while it is fresh. Times are ms since the epoch.
@@ -34,17 +32,6 @@ pub fn overdue(
     // A clock stepped back makes the age negative: call that fresh rather than alarm on it.
     let age = Duration::from_millis(u64::try_from(now.saturating_sub(since)).unwrap_or(0));
     (age > stale_after).then_some(age)
-}
-
-/// When the database's first cycle started (ms since the epoch), if one ever did.
-pub fn first_cycle_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT started_at FROM cycles ORDER BY id LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?)
 }
 
 /// A duration for a log field: humantime without spaces (`2h3m4s`, which humantime parses
@@ -75,22 +62,19 @@ pub struct Watch {
 impl Watch {
     /// Reads the last complete fetch of `sources` (their ids in `sources`) and the first cycle.
     /// On a new database the first cycle is the one about to start, at `now`.
-    pub fn load(
-        conn: &Connection,
-        sources: &[i64],
+    /// The alarm's state from what the database says: each source's last complete fetch and
+    /// the first cycle's start (see [`overdue`]).
+    pub fn new(
+        last_fetch_at: Vec<Option<i64>>,
+        first_cycle_at: Option<i64>,
         stale_after: Duration,
         now: i64,
-    ) -> Result<Watch, StoreError> {
-        let mut stmt = conn.prepare("SELECT last_fetch_at FROM sources WHERE id = ?1")?;
-        let last_fetch_at = sources
-            .iter()
-            .map(|id| stmt.query_row([id], |r| r.get(0)))
-            .collect::<Result<_, _>>()?;
-        Ok(Watch {
+    ) -> Watch {
+        Watch {
             stale_after,
-            first_cycle_at: first_cycle_at(conn)?.unwrap_or(now),
+            first_cycle_at: first_cycle_at.unwrap_or(now),
             last_fetch_at,
-        })
+        }
     }
 
     /// After a cycle's fetches (`reports` in the engine's order): notes the complete ones, then

@@ -163,7 +163,7 @@ pub fn read(
     }
     let mut stmt =
         conn.prepare("SELECT name, skus, last_fetch_at, last_error FROM sources ORDER BY name")?;
-    let (first_cycle_at, now) = (stale::first_cycle_at(conn)?, now_ms());
+    let (first_cycle_at, now) = (store::first_cycle_at(conn)?, now_ms());
     let sources = stmt
         .query_map([], |r| {
             let (name, last_fetch_at): (String, _) = (r.get(0)?, r.get(2)?);

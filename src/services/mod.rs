@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, SourceKind, TargetKind};
 use crate::http::limits::AccountKey;
 use crate::http::{Endpoint, HttpClient, HttpError, Limiters, Meter};
-use secrecy::ExposeSecret;
 
 /// What went wrong talking to a service.
 #[derive(Debug, thiserror::Error)]
@@ -125,26 +124,12 @@ pub fn build(
     let source_accounts: Vec<AccountKey> = config
         .sources
         .iter()
-        .map(|s| match &s.kind {
-            SourceKind::Hako { api_key, .. } => {
-                AccountKey::new(&s.remote.base_url, &[api_key.expose_secret()])
-            }
-            SourceKind::EndlessAisles { token, .. } => {
-                AccountKey::new(&s.remote.base_url, &[token.expose_secret()])
-            }
-        })
+        .map(|s| AccountKey::of(&s.identity()))
         .collect();
     let target_accounts: Vec<AccountKey> = config
         .targets
         .iter()
-        .map(|t| match &t.kind {
-            TargetKind::Hardtofind { username, password } => {
-                AccountKey::new(&t.remote.base_url, &[username, password.expose_secret()])
-            }
-            TargetKind::Hako { api_key, .. } => {
-                AccountKey::new(&t.remote.base_url, &[api_key.expose_secret()])
-            }
-        })
+        .map(|t| AccountKey::of(&t.identity()))
         .collect();
     let mut limiters = Limiters::default();
     for (account, source) in source_accounts.iter().zip(&config.sources) {

@@ -73,7 +73,7 @@ pub fn name_chunks_from(skus: &SkuTable, from: usize) -> Vec<Chunk> {
         .collect()
 }
 
-fn side_code(side: Side) -> i64 {
+pub(super) fn side_code(side: Side) -> i64 {
     match side {
         Side::Source => 0,
         Side::Target => 1,

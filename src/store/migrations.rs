@@ -24,6 +24,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V1),
     Migration::Sql(V2),
     Migration::Code(rows_to_chunks),
+    Migration::Sql(V4),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -83,6 +84,19 @@ const V2: &str = r"
         first_failed_at INTEGER NOT NULL,
         last_failed_at  INTEGER NOT NULL,
         PRIMARY KEY (target_id, sku_id)
+    ) WITHOUT ROWID;
+";
+
+/// 4: each endpoint remembers the place it reads or writes (its identity, secrets only as keyed
+/// fingerprints), and the database keeps the key of those fingerprints. Existing rows start
+/// with no identity and adopt the configured one at the next start: nothing is pushed again
+/// for an upgrade alone.
+const V4: &str = r"
+    ALTER TABLE sources ADD COLUMN identity TEXT;
+    ALTER TABLE targets ADD COLUMN identity TEXT;
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
     ) WITHOUT ROWID;
 ";
 
@@ -187,7 +201,6 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 /// How many migrations there are: the schema version of a new database.
-#[cfg(test)]
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 #[cfg(test)]

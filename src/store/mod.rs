@@ -17,12 +17,17 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::plan::ledger::SkuId;
 
 mod chunks;
+mod endpoints;
 pub mod lock;
 mod migrations;
 
 pub use chunks::{
     CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, quantity_of,
     sku_names, write_name_chunks, write_quantity_chunks,
+};
+pub use endpoints::{
+    Reconciled, existing_fingerprint_key, fingerprint_key, has_history, inspect, last_fetch_times,
+    reconcile,
 };
 
 /// A database problem.
@@ -44,6 +49,16 @@ pub enum StoreError {
         "database schema version {found} is newer than this invsync knows ({known}); upgrade invsync"
     )]
     TooNew {
+        /// On disk.
+        found: i64,
+        /// Known here.
+        known: i64,
+    },
+    /// The file was written by an older invsync and is read without being upgraded.
+    #[error(
+        "database schema version {found} is older than this invsync's ({known}); start `invsync run` or `invsync once` once to upgrade it"
+    )]
+    Outdated {
         /// On disk.
         found: i64,
         /// Known here.
@@ -83,6 +98,29 @@ impl Store {
         })
     }
 
+    /// Opens an existing database read-only, never creating, migrating or writing it: for
+    /// `status`, `check` and dry runs, which must work beside a running daemon and on a read-only
+    /// file system. `None` when there is no database file yet.
+    pub async fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
+        let path = path.to_path_buf();
+        let conn = tokio::task::spawn_blocking(move || open_read_only_blocking(&path))
+            .await
+            .map_err(|_| StoreError::Join)??;
+        Ok(conn.map(|conn| Store {
+            conn: Arc::new(Mutex::new(conn)),
+        }))
+    }
+
+    /// A fresh, empty database in memory: what a dry run plans against when there is no
+    /// database yet.
+    pub async fn in_memory() -> Result<Store, StoreError> {
+        let mut conn = Connection::open_in_memory()?;
+        migrations::migrate(&mut conn)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -117,6 +155,38 @@ fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrations::migrate(&mut conn)?;
     Ok(conn)
+}
+
+fn open_read_only_blocking(path: &Path) -> Result<Option<Connection>, StoreError> {
+    use rusqlite::OpenFlags;
+    if !path.exists() {
+        return Ok(None);
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+    let version = |conn: &Connection| -> Result<i64, rusqlite::Error> {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    let (conn, found) = match version(&conn) {
+        Ok(found) => (conn, found),
+        // A WAL database on a read-only file system cannot make its shared-memory file: read it
+        // as immutable instead (nothing can be writing it there).
+        Err(_) => {
+            let uri = format!("file:{}?immutable=1", path.display());
+            let conn = Connection::open_with_flags(uri, flags)?;
+            let found = version(&conn)?;
+            (conn, found)
+        }
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let known = migrations::VERSION;
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
+    }
+    if found < known {
+        return Err(StoreError::Outdated { found, known });
+    }
+    Ok(Some(conn))
 }
 
 /// Which kind of endpoint a row is about.
@@ -341,6 +411,17 @@ pub fn finish_cycle(
         params![id, now_ms(), duration_ms, outcome, summary],
     )?;
     Ok(())
+}
+
+/// When the database's first cycle started (ms since the epoch), if one ever did.
+pub fn first_cycle_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT started_at FROM cycles ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// The next cycle id a dry run would have (it writes no row).

@@ -43,7 +43,7 @@ async fn run_cycles_on_its_schedule_and_exits_0_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn one_hako_account_used_as_source_and_target_is_never_answered_429() {
+async fn one_hako_account_used_as_source_and_target_is_never_answered_429_however_it_is_spelt() {
     // Hako allows 120 requests a minute. The source and the target share the account: with a
     // budget each they would send 240 a minute. 125 dropship SKUs pushed one per request make
     // more than 120 requests, so only a shared budget keeps every 60-second window under the limit.
@@ -54,6 +54,16 @@ async fn one_hako_account_used_as_source_and_target_is_never_answered_429() {
         ..Setup::default()
     };
     let world = World::with(setup).await;
+    // The target spells the account's URL otherwise: canonically it is the same account.
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    let url = world.hako.base_url();
+    let at = text.rfind(&url).expect("the target's base_url");
+    let mut spelt = text.clone();
+    spelt.replace_range(
+        at..at + url.len(),
+        &(url.replace("127.0.0.1", "LOCALHOST") + "/"),
+    );
+    std::fs::write(&world.config, spelt).expect("config");
 
     let run = world.invsync(&["once"]).await;
 
@@ -74,4 +84,40 @@ async fn one_hako_account_used_as_source_and_target_is_never_answered_429() {
         run.stderr
     );
     world.assert_in_sync();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_beside_a_running_daemon_prints_its_plan_and_changes_nothing() {
+    let world = World::start().await;
+    let mut child = world.spawn(&["run"], &[]);
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let first = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("cycle finished") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(first.is_ok(), "a first cycle was logged");
+    world.ea.set_stock("1001", 77);
+
+    let dry = world.invsync(&["once", "--dry-run"]).await;
+
+    dry.assert_code(0);
+    assert!(
+        dry.stdout
+            .lines()
+            .any(|l| l.starts_with("hardtofind\tEA-1001\t") && l.contains("\t77\t")),
+        "{}\n{}",
+        dry.stdout,
+        dry.stderr
+    );
+    assert!(!dry.stderr.contains("locked"), "{}", dry.stderr);
+    signal(&child, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert_eq!(status.code(), Some(0));
 }

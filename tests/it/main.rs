@@ -5,6 +5,7 @@ mod config_errors;
 mod daemon;
 mod faults;
 mod helpers;
+mod identity;
 mod safety;
 mod secrets;
 mod sync;
