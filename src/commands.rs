@@ -133,13 +133,15 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     } else {
         (Some(lock_database(&config)?), open_store(&config).await?)
     };
-    let mut engine = Engine::new(config, store, &cancel, args.dry_run).await?;
+    let engine = Engine::new(config, store, &cancel, args.dry_run).await?;
     let options = CycleOptions {
         dry_run: args.dry_run,
         full: args.full,
         force: args.force,
     };
-    let Some(report) = shutdown::finish_within_grace(engine.run_cycle(options), &cancel).await
+    let Some(report) =
+        shutdown::finish_within_grace(engine.run_cycle(options, engine.turn().await), &cancel)
+            .await
     else {
         return Ok(ExitCode::FAILURE);
     };

@@ -80,6 +80,8 @@ pub struct Daemon {
     pub log_level: String,
     /// Time limit of one HTTP request.
     pub request_timeout: Duration,
+    /// Time limit of one source's whole fetch, every page included.
+    pub fetch_timeout: Duration,
     /// The mass-zero guard's threshold.
     pub max_zeroed_fraction: f64,
     /// The largest answer body read, in bytes.

@@ -41,6 +41,8 @@ pub struct RawDaemon {
     pub log_level: Option<String>,
     /// Time limit of one HTTP request, e.g. `"30s"`.
     pub request_timeout: Option<String>,
+    /// Time limit of one source's whole fetch, every page included, e.g. `"10m"`.
+    pub fetch_timeout: Option<String>,
     /// Mass-zero guard: the largest fraction of positive SKUs a cycle may set to 0.
     pub max_zeroed_fraction: Option<f64>,
     /// The largest answer body read, e.g. `"256MiB"`; larger is an error, not an out-of-memory kill.

@@ -44,6 +44,23 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(config.daemon.log_format, LogFormat::Text);
     assert_eq!(config.daemon.retry, RetrySettings::default());
     assert_eq!(config.daemon.stale_after, Duration::from_secs(3600));
+    assert_eq!(config.daemon.fetch_timeout, Duration::from_secs(600));
+    assert_eq!(
+        config.daemon.full_sync_schedule.as_deref(),
+        Some("0 30 3 * * *"),
+        "drift is repaired daily unless turned off"
+    );
+    let off = write(&MINIMAL.replace(
+        "every = \"5m\"",
+        "every = \"5m\"\nfull_sync_schedule = \"off\"",
+    ));
+    assert_eq!(
+        Config::load(&off.1)
+            .expect("valid")
+            .daemon
+            .full_sync_schedule,
+        None
+    );
     let source = &config.sources[0];
     assert_eq!(
         source.remote.base_url, "https://app.endlessaisles.io",

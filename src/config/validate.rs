@@ -11,6 +11,11 @@ use super::raw::{RawConfig, RawDaemon, RawTarget};
 use super::{Config, ConfigError, Daemon, LogFormat, RetrySettings, StatusSettings, Trigger};
 
 pub(super) const DEFAULT_DATABASE: &str = "/var/lib/invsync/invsync.db";
+/// Once a day, at an hour when shops are quiet.
+const DEFAULT_FULL_SYNC_SCHEDULE: &str = "0 30 3 * * *";
+/// A million-SKU answer arrives in seconds; ten minutes is room for a slow service and still
+/// stops a source that keeps saying "there is another page" from holding its targets for hours.
+const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// An hour without a complete fetch is far beyond a few failed cycles on any sane schedule, yet
 /// soon enough that a shop has not oversold for a day.
 const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(60 * 60);
@@ -140,9 +145,16 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
             Trigger::Every(check.duration("daemon.every", Some(&every), Duration::ZERO)?)
         }
     };
-    if let Some(expression) = &raw.full_sync_schedule {
-        check.cron("daemon.full_sync_schedule", expression)?;
-    }
+    // Drift repair is on by default: a Hardtofind 2xx does not prove a SKU was applied, and a
+    // channel can be edited by hand.
+    let full_sync_schedule = match raw.full_sync_schedule.as_deref().map(str::trim) {
+        None => Some(DEFAULT_FULL_SYNC_SCHEDULE.to_owned()),
+        Some("off") => None,
+        Some(expression) => {
+            check.cron("daemon.full_sync_schedule", expression)?;
+            Some(expression.to_owned())
+        }
+    };
     let log_format = match raw.log_format.as_deref() {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
@@ -190,13 +202,18 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
     Ok(Daemon {
         database,
         trigger,
-        full_sync_schedule: raw.full_sync_schedule,
+        full_sync_schedule,
         log_format,
         log_level,
         request_timeout: check.duration(
             "daemon.request_timeout",
             raw.request_timeout.as_deref(),
             Duration::from_secs(30),
+        )?,
+        fetch_timeout: check.duration(
+            "daemon.fetch_timeout",
+            raw.fetch_timeout.as_deref(),
+            DEFAULT_FETCH_TIMEOUT,
         )?,
         max_zeroed_fraction,
         max_response_bytes: check.size(

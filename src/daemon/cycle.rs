@@ -1,40 +1,39 @@
 //! One sync cycle, end to end: fetch every source, record the snapshots, plan each target,
 //! push the differences, acknowledge what the targets accepted.
 //!
+//! Nothing in a cycle waits for what it does not need. Every source is fetched at once
+//! ([`sources`]) and recorded as soon as it is in; every target starts as soon as its own inputs
+//! are in, in a task of its own. A target still pushing an earlier cycle's plan (a first sync of
+//! a large catalogue) is left to it: it re-plans between batches from the newest snapshots, and
+//! the other targets go on with their cycles. Cycles of one target never overlap (each target is
+//! owned by one cycle at a time), and a cycle's fetches never overlap the next's.
+//!
 //! The [`Engine`] keeps the database's picture in memory between cycles (loaded once at start),
 //! so a cycle reads nothing from SQLite and writes only rows that changed. The database is
-//! always written *before* memory is updated, and an acknowledgement only after a 2xx: a crash
-//! at any point leaves a state from which the next cycle pushes again whatever was not
-//! acknowledged.
+//! always written *before* memory is updated, and an acknowledgement only after the target
+//! answered: a crash at any point leaves a state from which the next cycle pushes again whatever
+//! was not acknowledged.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use futures_util::future::join_all;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared, join_all};
+use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, info, info_span};
 
+use super::sources::{self, Names, Recorder, SourceDone, SourceSlot, SourceWork};
+use super::state::{load_state, log_reconciled};
 use crate::config::{Config, Identity};
-use crate::http::Meter;
-use crate::ops::report::{CycleReport, SourceCounts, SourceReport};
+use crate::ops::report::{CycleReport, TargetReport, TargetState};
 use crate::ops::stale::Watch;
 use crate::plan::Rules;
-use crate::plan::ledger::{Column, SkuId, SkuTable};
-use crate::services::{self, Source, Stock};
-use crate::store::{self, Reconciled, Side, Store, StoreError};
+use crate::services;
+use crate::store::{self, Store, StoreError};
 use crate::target::{self, TargetSlot};
 
-/// How to run one cycle.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CycleOptions {
-    /// Fetch and plan, push nothing, write nothing.
-    pub dry_run: bool,
-    /// Push every SKU, not only those that differ.
-    pub full: bool,
-    /// Push even when the mass-zero guard would hold a target.
-    pub force: bool,
-}
+pub use crate::target::CycleOptions;
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,141 +50,33 @@ pub enum EngineError {
 /// and it writes nothing (SQLite row ids start at 1).
 const UNRECORDED: i64 = 0;
 
-/// What [`Engine::new`] reads from the database.
-struct Loaded {
-    skus: SkuTable,
-    sources: Vec<(Option<i64>, Column)>,
-    targets: Vec<(Option<i64>, Column, HashSet<SkuId>)>,
-    last_fetch_at: Vec<Option<i64>>,
-    first_cycle_at: Option<i64>,
-    reconciled: Vec<(Side, Reconciled)>,
-    had_history: bool,
+/// The right to fetch the sources: one cycle's fetches at a time. A tick that comes while the
+/// sources are still being fetched is dropped, as ticks always were while a cycle ran.
+pub struct FetchTurn {
+    _held: OwnedMutexGuard<()>,
 }
 
-fn load_state(
-    c: &mut rusqlite::Connection,
-    sources: &[(String, Identity)],
-    targets: &[(String, Identity)],
-    read_only: bool,
-) -> Result<Loaded, StoreError> {
-    let key = if read_only {
-        store::existing_fingerprint_key(c)?.unwrap_or_default()
-    } else {
-        store::fingerprint_key(c)?
-    };
-    let stored = |list: &[(String, Identity)]| -> Vec<(String, String)> {
-        list.iter()
-            .map(|(name, identity)| (name.clone(), identity.stored(&key)))
-            .collect()
-    };
-    let (sources, targets) = (stored(sources), stored(targets));
-    let had_history = store::has_history(c)?;
-    let mut reconciled = Vec::new();
-    let (source_ids, target_ids) = if read_only {
-        (
-            store::inspect(c, Side::Source, &sources)?,
-            store::inspect(c, Side::Target, &targets)?,
-        )
-    } else {
-        let mut ids = Vec::new();
-        for (side, list) in [(Side::Source, &sources), (Side::Target, &targets)] {
-            let (side_ids, changes) = store::reconcile(c, side, list)?;
-            reconciled.extend(changes.into_iter().map(|change| (side, change)));
-            ids.push(side_ids.into_iter().map(Some).collect::<Vec<_>>());
-        }
-        let targets = ids.pop().unwrap_or_default();
-        (ids.pop().unwrap_or_default(), targets)
-    };
-    let column = |side: Side, id: Option<i64>| match id {
-        Some(id) => store::load_column(c, side, id),
-        None => Ok(Column::default()),
-    };
-    let mut loaded_sources = Vec::new();
-    for &id in &source_ids {
-        loaded_sources.push((id, column(Side::Source, id)?));
-    }
-    let mut loaded_targets = Vec::new();
-    for &id in &target_ids {
-        let failed = match id {
-            Some(id) => store::load_failed(c, id)?,
-            None => HashSet::new(),
-        };
-        loaded_targets.push((id, column(Side::Target, id)?, failed));
-    }
-    Ok(Loaded {
-        skus: store::load_skus(c)?,
-        last_fetch_at: store::last_fetch_times(c, &source_ids)?,
-        first_cycle_at: store::first_cycle_at(c)?,
-        sources: loaded_sources,
-        targets: loaded_targets,
-        reconciled,
-        had_history,
-    })
-}
+/// A source's fetch in this cycle, awaited by every target that reads it.
+type Fetch = Shared<BoxFuture<'static, Arc<SourceDone>>>;
 
-/// Says what reconciling the database with the configuration did: a target that must be pushed
-/// every SKU is a WARN that says why.
-fn log_reconciled(config: &Config, reconciled: &[(Side, Reconciled)], had_history: bool) {
-    for (side, change) in reconciled {
-        let kind = match side {
-            Side::Source => "source",
-            Side::Target => "target",
-        };
-        match change {
-            Reconciled::Removed { name } => {
-                info!(endpoint = %name, kind, "no longer configured: its state is deleted from the database");
-            }
-            Reconciled::Changed { name } => {
-                let place = describe(config, *side, name);
-                warn!(endpoint = %name, kind, now = %place, "its identity changed (base_url, account or warehouse): none of its old state is trusted, so every SKU is read or pushed afresh");
-            }
-            Reconciled::New { name } if had_history && matches!(side, Side::Target) => {
-                let place = describe(config, *side, name);
-                warn!(endpoint = %name, kind, now = %place, "target new to this database (or removed and added again): nothing it acknowledged before is trusted, so every SKU is pushed to it");
-            }
-            Reconciled::New { .. } => {}
-        }
-    }
-}
-
-fn describe(config: &Config, side: Side, name: &str) -> String {
-    let identity = match side {
-        Side::Source => config
-            .sources
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.identity()),
-        Side::Target => config
-            .targets
-            .iter()
-            .find(|t| t.name == name)
-            .map(|t| t.identity()),
-    };
-    identity.map(|i| i.describe()).unwrap_or_default()
-}
-
-struct SourceSlot {
-    name: String,
-    id: i64,
-    client: Source,
-    snapshot: Column,
-}
-
-/// The sync engine: connectors, the in-memory state, and the database behind it.
+/// The sync engine: clients, the in-memory state, and the database behind it. Cheap to clone:
+/// every part is shared, so cycles can run as tasks.
+#[derive(Clone)]
 pub struct Engine {
     config: Arc<Config>,
     store: Store,
-    skus: SkuTable,
-    /// How many of `skus` the database has; the rest are inserted with the next snapshot.
-    persisted_skus: usize,
-    sources: Vec<SourceSlot>,
-    targets: Vec<TargetSlot>,
+    names: Names,
+    recorder: Recorder,
+    sources: Arc<Vec<Arc<SourceSlot>>>,
+    /// Each target's owner; locked by the cycle that syncs it.
+    targets: Arc<Vec<Arc<tokio::sync::Mutex<TargetSlot>>>>,
+    fetching: Arc<tokio::sync::Mutex<()>>,
     /// When each source last fetched completely, for the staleness alarm.
-    watch: Watch,
+    watch: Arc<Mutex<Watch>>,
 }
 
 impl Engine {
-    /// Builds the connectors and loads the state from the database. `cancel` stops new requests.
+    /// Builds the clients and loads the state from the database. `cancel` stops new requests.
     ///
     /// First the database's endpoints are reconciled with the configured ones (see
     /// [`store::reconcile`]): state of endpoints no longer configured is deleted, and a target
@@ -213,16 +104,18 @@ impl Engine {
             .call(move |c| load_state(c, &source_ids, &target_ids, read_only))
             .await?;
         log_reconciled(&config, &loaded.reconciled, loaded.had_history);
-        let sources: Vec<SourceSlot> = config
+        let sources = config
             .sources
             .iter()
             .zip(sources)
             .zip(loaded.sources)
-            .map(|((spec, client), (id, snapshot))| SourceSlot {
-                name: spec.name.clone(),
-                id: id.unwrap_or(UNRECORDED),
-                client,
-                snapshot,
+            .map(|((spec, client), (id, snapshot))| {
+                Arc::new(SourceSlot {
+                    name: spec.name.clone(),
+                    id: id.unwrap_or(UNRECORDED),
+                    client,
+                    snapshot: watch::Sender::new(Arc::new(snapshot)),
+                })
             })
             .collect();
         let targets = config
@@ -230,22 +123,23 @@ impl Engine {
             .iter()
             .zip(targets)
             .zip(loaded.targets)
-            .map(|((spec, client), (id, acked, failed))| TargetSlot {
-                name: spec.name.clone(),
-                id: id.unwrap_or(UNRECORDED),
-                client,
-                acked,
-                failed,
-                inputs: spec.inputs.clone(),
-                rules: Rules {
-                    safety_stock: spec.safety_stock,
-                    max_quantity: spec.max_quantity,
-                },
-                batch_size: spec.batch_size,
+            .map(|((spec, client), (id, acked, failed))| {
+                Arc::new(tokio::sync::Mutex::new(TargetSlot {
+                    name: spec.name.clone(),
+                    id: id.unwrap_or(UNRECORDED),
+                    client,
+                    acked,
+                    failed,
+                    inputs: spec.inputs.clone(),
+                    rules: Rules {
+                        safety_stock: spec.safety_stock,
+                        max_quantity: spec.max_quantity,
+                    },
+                    batch_size: spec.batch_size,
+                }))
             })
             .collect();
-        let skus = loaded.skus;
-        let persisted_skus = skus.len();
+        let persisted_skus = loaded.skus.len();
         let watch = Watch::new(
             loaded.last_fetch_at,
             loaded.first_cycle_at,
@@ -260,16 +154,39 @@ impl Engine {
         Ok(Engine {
             config,
             store,
-            skus,
-            persisted_skus,
-            sources,
-            targets,
-            watch,
+            names: Arc::new(RwLock::new(loaded.skus)),
+            recorder: Arc::new(tokio::sync::Mutex::new(persisted_skus)),
+            sources: Arc::new(sources),
+            targets: Arc::new(targets),
+            fetching: Default::default(),
+            watch: Arc::new(Mutex::new(watch)),
         })
     }
 
+    /// The turn to fetch, when no cycle is fetching now.
+    pub fn try_turn(&self) -> Option<FetchTurn> {
+        self.fetching
+            .clone()
+            .try_lock_owned()
+            .ok()
+            .map(|held| FetchTurn { _held: held })
+    }
+
+    /// The turn to fetch, once the cycle fetching now (if any) has its sources in.
+    pub async fn turn(&self) -> FetchTurn {
+        FetchTurn {
+            _held: self.fetching.clone().lock_owned().await,
+        }
+    }
+
     /// Runs one cycle. Only a database failure is an `Err`; remote failures are in the report.
-    pub async fn run_cycle(&mut self, options: CycleOptions) -> Result<CycleReport, StoreError> {
+    /// It returns when every target it started is done; `turn` is given back as soon as every
+    /// source is in, so the next cycle may start while a long push goes on.
+    pub async fn run_cycle(
+        &self,
+        options: CycleOptions,
+        turn: FetchTurn,
+    ) -> Result<CycleReport, StoreError> {
         let started = Instant::now();
         let started_ms = store::now_ms();
         let id = self
@@ -283,7 +200,10 @@ impl Engine {
             })
             .await?;
         let span = info_span!("cycle", cycle_id = id);
-        let mut report = self.cycle(id, options).instrument(span.clone()).await?;
+        let mut report = self
+            .cycle(id, options, turn)
+            .instrument(span.clone())
+            .await?;
         report.duration = started.elapsed();
         span.in_scope(|| log_summary(&report, options));
         if !options.dry_run {
@@ -296,203 +216,131 @@ impl Engine {
         Ok(report)
     }
 
-    async fn cycle(&mut self, id: i64, options: CycleOptions) -> Result<CycleReport, StoreError> {
-        let (unrecorded, sources) = self.fetch_and_record(options.dry_run).await?;
-        self.watch.after_fetch(&sources, store::now_ms());
-        let failed: Vec<bool> = sources.iter().map(|s| s.outcome.is_err()).collect();
-        let Engine {
-            skus,
-            store,
-            config,
-            targets,
-            sources: slots,
-            ..
-        } = self;
-        let (skus, store, config) = (&*skus, &*store, &*config);
-        // What each target plans from: the recorded snapshot, or a dry run's fresh one.
-        let snapshots: Vec<&Column> = slots
+    async fn cycle(
+        &self,
+        id: i64,
+        options: CycleOptions,
+        turn: FetchTurn,
+    ) -> Result<CycleReport, StoreError> {
+        let fetches: Vec<Fetch> = self
+            .sources
             .iter()
-            .zip(&unrecorded)
-            .map(|(slot, fresh)| fresh.as_ref().unwrap_or(&slot.snapshot))
+            .map(|slot| {
+                let work = SourceWork {
+                    slot: slot.clone(),
+                    names: self.names.clone(),
+                    recorder: self.recorder.clone(),
+                    store: self.store.clone(),
+                    fetch_timeout: self.config.daemon.fetch_timeout,
+                    dry_run: options.dry_run,
+                };
+                let span = tracing::Span::current();
+                async move { Arc::new(sources::fetch_source(work).instrument(span).await) }
+                    .boxed()
+                    .shared()
+            })
             .collect();
-        let pushes = targets.iter_mut().map(|target| {
-            let inputs = target::Inputs {
-                columns: target.inputs.iter().map(|&i| snapshots[i]).collect(),
-                names: target
-                    .inputs
-                    .iter()
-                    .map(|&i| sources[i].name.as_str())
-                    .collect(),
-                failed_sources: target
-                    .inputs
-                    .iter()
-                    .filter(|&&i| failed[i])
-                    .map(|&i| sources[i].name.clone())
-                    .collect(),
-                skus,
-                store,
-                max_zeroed_fraction: config.daemon.max_zeroed_fraction,
-            };
-            target::sync_target(target, inputs, options)
-        });
-        let results = join_all(pushes).await;
+        // Claim every target that is free now; one still busy with an earlier cycle keeps its
+        // push going and is reported as such.
+        let mut pushes = Vec::new();
+        let mut busy = Vec::new();
+        for (index, target) in self.targets.iter().enumerate() {
+            match target.clone().try_lock_owned() {
+                Ok(slot) => pushes.push(tokio::spawn(
+                    self.target_task(slot, &fetches, options)
+                        .instrument(tracing::Span::current()),
+                )),
+                Err(_) => busy.push(index),
+            }
+        }
+        // Every source in: the next cycle may fetch; the alarm hears about this cycle's fetches.
+        let done: Vec<Arc<SourceDone>> = join_all(fetches).await;
+        drop(turn);
+        let reports: Vec<_> = done.iter().map(|d| d.report.clone()).collect();
+        self.watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .after_fetch(&reports, store::now_ms());
         let mut targets = Vec::new();
         let mut plan = Vec::new();
-        for result in results {
-            let result = result?;
+        for push in join_all(pushes).await {
+            let result = push.map_err(|_| StoreError::Join)??;
             plan.extend(result.plan);
             targets.push(result.report);
         }
+        for index in busy {
+            targets.push(busy_report(&self.config.targets[index].name));
+        }
+        targets.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(CycleReport {
             id,
             duration: Default::default(),
-            sources,
+            sources: reports,
             targets,
             plan,
         })
     }
 
-    /// Fetches every source at once, then writes every changed snapshot chunk in one transaction.
-    /// Records the fresh snapshots and moves them into the source slots; a dry run records
-    /// nothing and returns them instead (`None` where a fetch failed: the old one stands).
-    async fn fetch_and_record(
-        &mut self,
-        dry_run: bool,
-    ) -> Result<(Vec<Option<Column>>, Vec<SourceReport>), StoreError> {
-        let phase = Instant::now();
-        let fetches = join_all(self.sources.iter().map(|s| async move {
-            let meter = Meter::default();
-            let result = s.client.fetch(&meter).await;
-            (result, meter)
-        }))
-        .await;
-        tracing::debug!(
-            ms = phase.elapsed().as_millis() as u64,
-            "sources fetched and parsed"
-        );
-        let phase = Instant::now();
-        let mut reports = Vec::new();
-        let mut writes = Vec::new();
-        let mut failures = Vec::new();
-        let mut fresh_columns: Vec<Option<Column>> = Vec::new();
-        for (slot, (result, meter)) in self.sources.iter().zip(fetches) {
-            let outcome = match result {
-                Ok(records) => {
-                    let (fresh, changed) =
-                        snapshot_of(&mut self.skus, &slot.snapshot, &records, &slot.name);
-                    let counts = SourceCounts {
-                        skus: fresh.count_reported,
-                        changed: changed.len(),
-                    };
-                    let chunks = store::quantity_chunks_after(&fresh.column, &changed);
-                    writes.push((slot.id, chunks, fresh.count_reported));
-                    fresh_columns.push(Some(fresh.column));
-                    Ok(counts)
+    /// One target's part of the cycle, as a task: wait for its own inputs only, then sync.
+    fn target_task(
+        &self,
+        mut slot: OwnedMutexGuard<TargetSlot>,
+        fetches: &[Fetch],
+        options: CycleOptions,
+    ) -> impl std::future::Future<Output = Result<target::TargetResult, StoreError>> + Send + 'static
+    {
+        let inputs: Vec<(Arc<SourceSlot>, Fetch)> = slot
+            .inputs
+            .iter()
+            .map(|&i| (self.sources[i].clone(), fetches[i].clone()))
+            .collect();
+        let (names, store) = (self.names.clone(), self.store.clone());
+        let max_zeroed_fraction = self.config.daemon.max_zeroed_fraction;
+        async move {
+            let mut columns = Vec::new();
+            let mut input_names = Vec::new();
+            let mut failed_sources = Vec::new();
+            for (source, fetch) in inputs {
+                let done = fetch.await;
+                if !done.ok() {
+                    failed_sources.push(source.name.clone());
                 }
-                Err(e) => {
-                    error!(source = %slot.name, error = %e, "source fetch failed; the targets that read it skip this cycle and retry at the next");
-                    failures.push((slot.id, e.to_string()));
-                    fresh_columns.push(None);
-                    Err(e.to_string())
-                }
+                // A dry run plans from its fresh, unrecorded snapshot; a real cycle follows the
+                // recorded one, and so sees every newer one while it pushes.
+                columns.push(match &done.unrecorded {
+                    Some(fresh) => watch::channel(fresh.clone()).1,
+                    None => source.snapshot.subscribe(),
+                });
+                input_names.push(source.name.clone());
+            }
+            let inputs = target::Inputs {
+                columns,
+                names: input_names,
+                failed_sources,
+                skus: names,
+                store,
+                max_zeroed_fraction,
             };
-            reports.push(SourceReport {
-                name: slot.name.clone(),
-                outcome,
-                requests: meter.requests(),
-                retries: meter.retries(),
-            });
+            target::sync_target(&mut slot, inputs, options).await
         }
-        tracing::debug!(
-            ms = phase.elapsed().as_millis() as u64,
-            "snapshots compared"
-        );
-        if dry_run {
-            return Ok((fresh_columns, reports));
-        }
-        let phase = Instant::now();
-        let new_names = store::name_chunks_from(&self.skus, self.persisted_skus);
-        let at = store::now_ms();
-        self.store
-            .call(move |c| {
-                let tx = c.transaction()?;
-                store::write_name_chunks(&tx, &new_names)?;
-                for (source, chunks, reported) in &writes {
-                    store::write_quantity_chunks(&tx, Side::Source, *source, chunks)?;
-                    store::source_fetched(&tx, *source, *reported, at)?;
-                }
-                for (source, error) in &failures {
-                    store::source_failed(&tx, *source, error, at)?;
-                }
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-        self.persisted_skus = self.skus.len();
-        tracing::debug!(
-            ms = phase.elapsed().as_millis() as u64,
-            "snapshots recorded"
-        );
-        // Recorded: memory follows the database.
-        let mut unrecorded = Vec::with_capacity(fresh_columns.len());
-        for (slot, fresh) in self.sources.iter_mut().zip(fresh_columns) {
-            if let Some(column) = fresh {
-                slot.snapshot = column;
-            }
-            unrecorded.push(None);
-        }
-        Ok((unrecorded, reports))
     }
 }
 
-struct Fresh {
-    column: Column,
-    count_reported: usize,
-}
-
-/// The new snapshot from a complete fetch (a SKU reported before but absent now is 0), and the
-/// rows that differ from the old one. Connectors report each SKU once; one reported twice counts
-/// once, at the smaller quantity, with a WARN: doubt must never oversell.
-fn snapshot_of(
-    skus: &mut SkuTable,
-    old: &Column,
-    records: &Stock,
-    source: &str,
-) -> (Fresh, Vec<(SkuId, i64)>) {
-    let mut column = Column::with_width(skus.len().max(old.width()));
-    for (sku, quantity) in records.iter() {
-        let id = skus.intern(sku);
-        match column.get(id) {
-            None => column.set(id, quantity),
-            Some(first) => {
-                let kept = first.min(quantity);
-                tracing::warn!(source, sku = %sku, kept, "the source reported this SKU twice; the smaller quantity counts");
-                column.set(id, kept);
-            }
-        }
+/// A target that an earlier cycle is still syncing.
+fn busy_report(name: &str) -> TargetReport {
+    TargetReport {
+        name: name.to_owned(),
+        state: TargetState::Busy,
+        planned: 0,
+        pushed: 0,
+        failures: 0,
+        requests: 0,
+        retries: 0,
     }
-    let count_reported = column.count();
-    for (sku, _) in old.iter() {
-        if column.get(sku).is_none() {
-            column.set(sku, 0);
-        }
-    }
-    let changed = column
-        .iter()
-        .filter(|&(sku, q)| old.get(sku) != Some(q))
-        .collect();
-    (
-        Fresh {
-            column,
-            count_reported,
-        },
-        changed,
-    )
 }
 
 fn log_summary(report: &CycleReport, options: CycleOptions) {
     info!(
-        cycle_id = report.id,
         duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
         outcome = report.outcome(),
         pushed = report.pushed(),

@@ -7,12 +7,15 @@
 
 pub mod cycle;
 pub mod shutdown;
+mod sources;
+mod state;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
@@ -20,6 +23,8 @@ use tracing::{error, info};
 use crate::config::{Daemon, Trigger};
 use crate::daemon::cycle::{CycleOptions, Engine};
 use crate::ops::notify::Notifier;
+use crate::ops::report::CycleReport;
+use crate::store::StoreError;
 
 /// Why the daemon could not keep running.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +38,7 @@ pub enum DaemonError {
 /// cancelled by then too (it is what stops a cycle's requests). `notifier` hears when each cycle
 /// starts and ends (systemd's status and watchdog).
 pub async fn run(
-    mut engine: Engine,
+    engine: Engine,
     daemon: &Daemon,
     cancel: CancellationToken,
     notifier: &Notifier,
@@ -73,33 +78,59 @@ pub async fn run(
     info!(schedule = %describe(&daemon.trigger), full_sync_schedule = daemon.full_sync_schedule.as_deref().unwrap_or("-"), "invsync started");
 
     let mut stop = std::pin::pin!(shutdown);
+    // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
+    // (whose other targets go on) from starting.
+    let mut cycles: JoinSet<Result<CycleReport, StoreError>> = JoinSet::new();
     loop {
         tokio::select! {
             () = &mut stop => break,
+            Some(done) = cycles.join_next(), if !cycles.is_empty() => {
+                finished(done, notifier);
+            }
             tick = next.recv() => {
                 if tick.is_none() {
                     break;
                 }
+                let Some(turn) = engine.try_turn() else {
+                    tracing::debug!("the previous cycle is still fetching; this tick is skipped");
+                    continue;
+                };
                 let options = CycleOptions { full: full_due.swap(false, Ordering::SeqCst), ..Default::default() };
                 notifier.cycle_started();
-                // Shutdown mid-cycle: the cycle stops starting requests and finishes, within the grace.
-                let result = shutdown::finish_within_grace(engine.run_cycle(options), &cancel).await;
-                if let Some(result) = &result {
-                    notifier.cycle_finished(result.as_ref());
-                }
-                if let Some(Err(e)) = result {
-                    error!(error = %e, "cycle failed on the database; the next cycle tries again");
-                }
-                if cancel.is_cancelled() {
-                    break;
-                }
+                let engine = engine.clone();
+                cycles.spawn(async move { engine.run_cycle(options, turn).await });
             }
         }
+    }
+    cancel.cancel();
+    // Shutdown mid-cycle: the cycles stop starting requests and finish, within the grace.
+    let draining = async {
+        while let Some(done) = cycles.join_next().await {
+            finished(done, notifier);
+        }
+    };
+    if shutdown::finish_within_grace(draining, &cancel)
+        .await
+        .is_none()
+    {
+        cycles.abort_all();
     }
     cancel.cancel();
     let _ = scheduler.shutdown().await;
     info!("invsync stopped");
     Ok(())
+}
+
+/// A cycle task ended: systemd hears how, and a database failure is an ERROR.
+fn finished(
+    done: Result<Result<CycleReport, StoreError>, tokio::task::JoinError>,
+    notifier: &Notifier,
+) {
+    let result = done.unwrap_or(Err(StoreError::Join));
+    notifier.cycle_finished(result.as_ref());
+    if let Err(e) = result {
+        error!(error = %e, "cycle failed on the database; the next cycle tries again");
+    }
 }
 
 fn cron_job(

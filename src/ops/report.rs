@@ -52,6 +52,8 @@ pub enum TargetState {
     },
     /// Shutdown came before every batch was pushed.
     Interrupted,
+    /// An earlier cycle is still pushing to it (it re-plans from the newest snapshots as it goes).
+    Busy,
 }
 
 impl TargetState {
@@ -63,6 +65,7 @@ impl TargetState {
             TargetState::Skipped { .. } => "skipped",
             TargetState::Failed { .. } => "failed",
             TargetState::Interrupted => "interrupted",
+            TargetState::Busy => "busy",
         }
     }
 }
@@ -153,15 +156,19 @@ impl CycleReport {
         self.targets.iter().all(|t| t.state == TargetState::InSync)
     }
 
+    /// Targets this cycle synced (not those an earlier cycle is still pushing).
+    fn synced(&self) -> impl Iterator<Item = &TargetReport> {
+        self.targets.iter().filter(|t| t.state != TargetState::Busy)
+    }
+
     /// `ok` when every target is in sync, `failed` when none is, `partial` otherwise.
     pub fn outcome(&self) -> &'static str {
         let in_sync = self
-            .targets
-            .iter()
+            .synced()
             .filter(|t| t.state == TargetState::InSync)
             .count();
         match in_sync {
-            n if n == self.targets.len() => "ok",
+            n if n == self.synced().count() => "ok",
             0 => "failed",
             _ => "partial",
         }

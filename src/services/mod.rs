@@ -40,6 +40,13 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
+    /// Whether the service refused the request itself: a 4xx that is not about authentication
+    /// (401, 403), rate (429) or time (408). The one place this is decided: the push loop sets
+    /// such SKUs apart, and a Hako target reads it as "that pair exists (or does not)".
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.status(), Some(s) if (400..500).contains(&s) && ![401, 403, 408, 429].contains(&s))
+    }
+
     /// The HTTP status the service answered, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {

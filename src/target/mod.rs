@@ -7,8 +7,11 @@
 //! after its first failed batch, so it never holds up the others for long.
 
 use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use tracing::{error, warn};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
 
 use crate::http::{HttpError, Meter};
 use crate::ops::report::{PlanLine, TargetReport, TargetState};
@@ -16,6 +19,20 @@ use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{self, Change, Rules};
 use crate::services::{ConnectorError, PushItem, Target};
 use crate::store::{self, Refusal, Store, StoreError, TargetOutcome};
+
+/// How to run one cycle.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CycleOptions {
+    /// Fetch and plan, push nothing, write nothing.
+    pub dry_run: bool,
+    /// Push every SKU, not only those that differ.
+    pub full: bool,
+    /// Push even when the mass-zero guard would hold a target.
+    pub force: bool,
+}
+
+/// A push that lasts longer than this says how far it got, this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Refusals in one cycle, with nothing accepted, after which a target is taken to refuse
 /// everything (a changed API, a suspended account) rather than a few bad SKUs: splitting further
@@ -43,19 +60,41 @@ pub struct TargetSlot {
 }
 
 /// What the cycle hands a target.
-pub struct Inputs<'a> {
-    /// The inputs' snapshots, in the target's order.
-    pub columns: Vec<&'a Column>,
+pub struct Inputs {
+    /// The inputs' snapshots, in the target's order: each the newest recorded, and told when a
+    /// newer one is recorded (the push re-plans between batches).
+    pub columns: Vec<watch::Receiver<Arc<Column>>>,
     /// The inputs' names, in the same order, for a dry run's explanations.
-    pub names: Vec<&'a str>,
+    pub names: Vec<String>,
     /// Inputs whose fetch failed this cycle.
     pub failed_sources: Vec<String>,
     /// Every SKU name.
-    pub skus: &'a SkuTable,
+    pub skus: Arc<RwLock<SkuTable>>,
     /// The database.
-    pub store: &'a Store,
+    pub store: Store,
     /// `daemon.max_zeroed_fraction`.
     pub max_zeroed_fraction: f64,
+}
+
+impl Inputs {
+    /// The newest snapshots, marked as seen.
+    fn newest(&mut self) -> Vec<Arc<Column>> {
+        self.columns
+            .iter_mut()
+            .map(|rx| rx.borrow_and_update().clone())
+            .collect()
+    }
+
+    /// Whether a newer snapshot was recorded since [`Inputs::newest`].
+    fn changed(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|rx| rx.has_changed().unwrap_or(false))
+    }
+}
+
+fn names(skus: &RwLock<SkuTable>) -> std::sync::RwLockReadGuard<'_, SkuTable> {
+    skus.read().unwrap_or_else(|p| p.into_inner())
 }
 
 /// What one target's cycle produced (its acknowledgements and refusals are already applied to
@@ -70,8 +109,8 @@ pub struct TargetResult {
 /// Runs one target's part of a cycle.
 pub async fn sync_target(
     target: &mut TargetSlot,
-    inputs: Inputs<'_>,
-    options: crate::daemon::cycle::CycleOptions,
+    mut inputs: Inputs,
+    options: CycleOptions,
 ) -> Result<TargetResult, StoreError> {
     let meter = Meter::default();
     let mut result = TargetResult {
@@ -92,75 +131,49 @@ pub async fn sync_target(
         error!(target = %target.name, sources = %names, "target skipped: an input could not be fetched; it is retried at the next cycle");
         outcome.error = Some(format!("skipped: input {names} could not be fetched"));
         result.report.state = TargetState::Skipped {
-            sources: inputs.failed_sources,
+            sources: std::mem::take(&mut inputs.failed_sources),
         };
-        return finish(target, inputs.store, result, outcome, &meter, options).await;
+        return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
-    let mut changes = plan::plan(&inputs.columns, &target.acked, target.rules, options.full);
-    // SKUs refused before go last, together, so they cannot make healthy batches fail and split.
-    if !target.failed.is_empty() {
-        changes.sort_by_key(|c| target.failed.contains(&c.sku));
-    }
+    let columns = inputs.newest();
+    let changes = plan_for(target, &columns, options.full, &HashSet::new());
     result.report.planned = changes.len();
     outcome.pending = changes.len();
-    let guard = plan::mass_zero(&changes, &target.acked, inputs.max_zeroed_fraction);
-    if let Some(trip) = guard.filter(|_| !options.force) {
-        error!(
-            target = %target.name, zeroed = trip.zeroed, positive = trip.positive, max_zeroed_fraction = inputs.max_zeroed_fraction,
-            "mass-zero guard: this cycle would set too many SKUs to 0, so nothing is pushed; the target is held until the sources recover or `invsync once --force`"
-        );
-        result.report.state = TargetState::Held {
-            zeroed: trip.zeroed,
-            positive: trip.positive,
-        };
-        outcome.held = Some(format!(
-            "would zero {} of {} positive SKUs",
-            trip.zeroed, trip.positive
-        ));
-        return finish(target, inputs.store, result, outcome, &meter, options).await;
+    if let Some(held) = guard(target, &changes, &inputs, options) {
+        result.report.state = held.0;
+        outcome.held = Some(held.1);
+        return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
     if options.dry_run {
-        let named: Vec<(&str, &Column)> = inputs
-            .names
-            .iter()
-            .copied()
-            .zip(inputs.columns.iter().copied())
-            .collect();
-        result.plan = changes
-            .iter()
-            .map(|c| PlanLine {
-                target: target.name.clone(),
-                sku: inputs.skus.name(c.sku).to_owned(),
-                old: c.old,
-                new: c.new,
-                why: plan::explain(&named, c.sku, target.rules),
-            })
-            .collect();
-        return finish(target, inputs.store, result, outcome, &meter, options).await;
+        result.plan = dry_plan(target, &inputs, &columns, &changes);
+        return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
+    let store = inputs.store.clone();
+    let skus = inputs.skus.clone();
     let mut pusher = Pusher {
         target: &mut *target,
-        skus: inputs.skus,
-        store: inputs.store,
+        inputs: &mut inputs,
         meter: &meter,
         result: &mut result,
         refusals: Vec::new(),
+        options,
+        held: None,
     };
-    let stop = pusher.push_all(&changes).await?;
+    let (stop, left) = pusher.push_all(changes).await?;
     let refusals = std::mem::take(&mut pusher.refusals);
+    let held = pusher.held.take();
     if !refusals.is_empty() {
-        report_refusals(target, inputs.skus, &refusals);
+        report_refusals(target, &names(&skus), &refusals);
         let (id, at, rows) = (target.id, store::now_ms(), refusals.clone());
-        inputs
-            .store
+        store
             .call(move |c| store::record_refusals(c, id, &rows, at))
             .await?;
         target.failed.extend(refusals.iter().map(|r| r.sku));
         result.report.failures += refusals.len();
+        let example = names(&skus).name(refusals[0].sku).to_owned();
         let error = format!(
-            "{} SKUs refused, e.g. {}: {}",
+            "{} SKUs refused, e.g. {example}: {}",
             refusals.len(),
-            inputs.skus.name(refusals[0].sku),
             refusals[0].message
         );
         outcome.error = Some(error.clone());
@@ -178,9 +191,85 @@ pub async fn sync_target(
             result.report.state = TargetState::Failed { error: e };
         }
     }
-    result.report.failures += changes.len() - result.report.pushed - refusals.len();
-    outcome.pending = changes.len() - result.report.pushed;
-    finish(target, inputs.store, result, outcome, &meter, options).await
+    if let Some((state, reason)) = held {
+        result.report.state = state;
+        outcome.held = Some(reason);
+    }
+    result.report.failures += left.saturating_sub(refusals.len());
+    outcome.pending = left;
+    finish(target, &store, result, outcome, &meter, options).await
+}
+
+/// A dry run's plan, each line with its workings.
+fn dry_plan(
+    target: &TargetSlot,
+    inputs: &Inputs,
+    columns: &[Arc<Column>],
+    changes: &[Change],
+) -> Vec<PlanLine> {
+    let named: Vec<(&str, &Column)> = inputs
+        .names
+        .iter()
+        .map(String::as_str)
+        .zip(columns.iter().map(|c| &**c))
+        .collect();
+    let skus = names(&inputs.skus);
+    changes
+        .iter()
+        .map(|c| PlanLine {
+            target: target.name.clone(),
+            sku: skus.name(c.sku).to_owned(),
+            old: c.old,
+            new: c.new,
+            why: plan::explain(&named, c.sku, target.rules),
+        })
+        .collect()
+}
+
+/// What to push: every SKU whose desired quantity differs from the acknowledged one (every SKU,
+/// in a full sync), except those refused already in this cycle. SKUs refused before go last,
+/// together, so they cannot make healthy batches fail and split.
+fn plan_for(
+    target: &TargetSlot,
+    columns: &[Arc<Column>],
+    full: bool,
+    refused_now: &HashSet<SkuId>,
+) -> Vec<Change> {
+    let columns: Vec<&Column> = columns.iter().map(|c| &**c).collect();
+    let mut changes = plan::plan(&columns, &target.acked, target.rules, full);
+    if !refused_now.is_empty() {
+        changes.retain(|c| !refused_now.contains(&c.sku));
+    }
+    if !target.failed.is_empty() {
+        changes.sort_by_key(|c| target.failed.contains(&c.sku));
+    }
+    changes
+}
+
+/// The mass-zero guard over a plan: `Some` (the state and the reason) when the target must be
+/// held, after saying so in an ERROR.
+fn guard(
+    target: &TargetSlot,
+    changes: &[Change],
+    inputs: &Inputs,
+    options: CycleOptions,
+) -> Option<(TargetState, String)> {
+    let trip = plan::mass_zero(changes, &target.acked, inputs.max_zeroed_fraction)
+        .filter(|_| !options.force)?;
+    error!(
+        target = %target.name, zeroed = trip.zeroed, positive = trip.positive, max_zeroed_fraction = inputs.max_zeroed_fraction,
+        "mass-zero guard: this cycle would set too many SKUs to 0, so nothing is pushed; the target is held until the sources recover or `invsync once --force`"
+    );
+    Some((
+        TargetState::Held {
+            zeroed: trip.zeroed,
+            positive: trip.positive,
+        },
+        format!(
+            "would zero {} of {} positive SKUs",
+            trip.zeroed, trip.positive
+        ),
+    ))
 }
 
 /// Why a target's pushing stopped before its plan was done.
@@ -193,54 +282,122 @@ enum Stop {
 
 struct Pusher<'a> {
     target: &'a mut TargetSlot,
-    skus: &'a SkuTable,
-    store: &'a Store,
+    inputs: &'a mut Inputs,
     meter: &'a Meter,
     result: &'a mut TargetResult,
     refusals: Vec<Refusal>,
+    options: CycleOptions,
+    /// Set when a re-plan tripped the mass-zero guard.
+    held: Option<(TargetState, String)>,
 }
 
 impl Pusher<'_> {
-    async fn push_all(&mut self, changes: &[Change]) -> Result<Option<Stop>, StoreError> {
-        for batch in changes.chunks(self.target.batch_size) {
-            // Depth-first over halves, left before right, so acknowledgements keep plan order.
-            let mut parts = vec![batch];
-            while let Some(part) = parts.pop() {
-                let items: Vec<PushItem> = part
-                    .iter()
-                    .map(|c| PushItem {
-                        sku: self.skus.name(c.sku),
-                        quantity: c.new,
-                        known: c.old.is_some(),
-                    })
-                    .collect();
-                match self.target.client.push(self.meter, &items).await {
-                    Ok(()) => self.acknowledge(part).await?,
-                    Err(e) if is_refusal(&e) => {
-                        if let [change] = part {
-                            self.refusals.push(Refusal {
-                                sku: change.sku,
-                                quantity: change.new,
-                                message: e.to_string(),
-                            });
-                            if self.refusals.len() >= REFUSES_EVERYTHING
-                                && self.result.report.pushed == 0
-                            {
-                                return Ok(Some(Stop::Unreachable(format!(
-                                    "the target refuses every SKU: {e}"
-                                ))));
-                            }
-                        } else {
-                            let (left, right) = part.split_at(part.len() / 2);
-                            parts.push(right);
-                            parts.push(left);
+    /// Pushes `changes` batch by batch. Between batches, when a newer snapshot of an input was
+    /// recorded, the rest is planned again from it: a long push never sends a quantity older
+    /// than the newest snapshot. Returns why it stopped early, if it did, and how many planned
+    /// changes were left unacknowledged.
+    async fn push_all(
+        &mut self,
+        mut changes: Vec<Change>,
+    ) -> Result<(Option<Stop>, usize), StoreError> {
+        // In a full sync, the SKUs not yet pushed: a re-plan keeps them in the plan.
+        let mut unpushed: Option<HashSet<SkuId>> = self
+            .options
+            .full
+            .then(|| changes.iter().map(|c| c.sku).collect());
+        let mut refused_now: HashSet<SkuId> = HashSet::new();
+        let mut next = 0;
+        let mut progress = Progress::new(changes.len());
+        while next < changes.len() {
+            let end = (next + self.target.batch_size).min(changes.len());
+            let batch = changes[next..end].to_vec();
+            next = end;
+            let stop = self
+                .push_batch(&batch, &mut refused_now, &mut unpushed)
+                .await?;
+            if let Some(stop) = stop {
+                let left = changes.len() - next + batch_left(&batch, self.target);
+                return Ok((Some(stop), left));
+            }
+            progress.tick(
+                &self.target.name,
+                self.result.report.pushed,
+                changes.len() - next,
+            );
+            if next < changes.len() && self.inputs.changed() {
+                let columns = self.inputs.newest();
+                changes = plan_for(self.target, &columns, self.options.full, &refused_now);
+                if let Some(unpushed) = &unpushed {
+                    changes.retain(|c| c.old != Some(c.new) || unpushed.contains(&c.sku));
+                }
+                next = 0;
+                tracing::debug!(target = %self.target.name, left = changes.len(), "a newer snapshot was recorded; the rest is planned again from it");
+                if let Some(held) = guard(self.target, &changes, self.inputs, self.options) {
+                    self.held = Some(held);
+                    return Ok((None, changes.len()));
+                }
+            }
+        }
+        Ok((None, 0))
+    }
+
+    /// One batch, halved around refusals until the refused SKUs are alone.
+    async fn push_batch(
+        &mut self,
+        batch: &[Change],
+        refused_now: &mut HashSet<SkuId>,
+        unpushed: &mut Option<HashSet<SkuId>>,
+    ) -> Result<Option<Stop>, StoreError> {
+        // Depth-first over halves, left before right, so acknowledgements keep plan order.
+        let mut parts = vec![batch];
+        while let Some(part) = parts.pop() {
+            let names: Vec<String> = {
+                let skus = names(&self.inputs.skus);
+                part.iter().map(|c| skus.name(c.sku).to_owned()).collect()
+            };
+            let items: Vec<PushItem> = part
+                .iter()
+                .zip(&names)
+                .map(|(c, name)| PushItem {
+                    sku: name,
+                    quantity: c.new,
+                    known: c.old.is_some(),
+                })
+                .collect();
+            match self.target.client.push(self.meter, &items).await {
+                Ok(()) => {
+                    self.acknowledge(part).await?;
+                    if let Some(unpushed) = unpushed {
+                        for c in part {
+                            unpushed.remove(&c.sku);
                         }
                     }
-                    Err(ConnectorError::Http(HttpError::Cancelled)) => {
-                        return Ok(Some(Stop::Cancelled));
-                    }
-                    Err(e) => return Ok(Some(Stop::Unreachable(e.to_string()))),
                 }
+                Err(e) if e.is_refusal() => {
+                    if let [change] = part {
+                        refused_now.insert(change.sku);
+                        self.refusals.push(Refusal {
+                            sku: change.sku,
+                            quantity: change.new,
+                            message: e.to_string(),
+                        });
+                        if self.refusals.len() >= REFUSES_EVERYTHING
+                            && self.result.report.pushed == 0
+                        {
+                            return Ok(Some(Stop::Unreachable(format!(
+                                "the target refuses every SKU: {e}"
+                            ))));
+                        }
+                    } else {
+                        let (left, right) = part.split_at(part.len() / 2);
+                        parts.push(right);
+                        parts.push(left);
+                    }
+                }
+                Err(ConnectorError::Http(HttpError::Cancelled)) => {
+                    return Ok(Some(Stop::Cancelled));
+                }
+                Err(e) => return Ok(Some(Stop::Unreachable(e.to_string()))),
             }
         }
         Ok(None)
@@ -257,7 +414,8 @@ impl Pusher<'_> {
             .collect();
         let chunks = store::quantity_chunks_after(&self.target.acked, &rows);
         let (id, at, db_healed) = (self.target.id, store::now_ms(), healed.clone());
-        self.store
+        self.inputs
+            .store
             .call(move |c| store::acknowledge(c, id, &chunks, &db_healed, at))
             .await?;
         for &(sku, quantity) in &rows {
@@ -271,9 +429,53 @@ impl Pusher<'_> {
     }
 }
 
-/// A 4xx about the request itself: not auth (401/403), not rate (429), not a timeout (408).
-fn is_refusal(error: &ConnectorError) -> bool {
-    matches!(error.status(), Some(s) if (400..500).contains(&s) && ![401, 403, 408, 429].contains(&s))
+/// Changes of a batch that stopped early and were not acknowledged.
+fn batch_left(batch: &[Change], target: &TargetSlot) -> usize {
+    batch
+        .iter()
+        .filter(|c| target.acked.get(c.sku) != Some(c.new))
+        .count()
+}
+
+/// INFO lines on a long push: how far, how fast, how long still.
+struct Progress {
+    started: Instant,
+    last: Instant,
+    total: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let now = Instant::now();
+        Progress {
+            started: now,
+            last: now,
+            total,
+        }
+    }
+
+    fn tick(&mut self, target: &str, pushed: usize, left: usize) {
+        if self.last.elapsed() < PROGRESS_EVERY {
+            return;
+        }
+        self.last = Instant::now();
+        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = pushed as f64 / seconds;
+        let eta = if rate > 0.0 {
+            let left_s = (left as f64 / rate).round() as u64;
+            humantime::format_duration(Duration::from_secs(left_s)).to_string()
+        } else {
+            "unknown".to_owned()
+        };
+        info!(
+            target,
+            pushed,
+            total = self.total.max(pushed + left),
+            per_second = format!("{rate:.1}"),
+            time_left = %eta,
+            "pushing"
+        );
+    }
 }
 
 /// One ERROR per cycle per target, with a few examples: enough to act on, never a flood.
@@ -295,7 +497,7 @@ async fn finish(
     mut result: TargetResult,
     outcome: TargetOutcome,
     meter: &Meter,
-    options: crate::daemon::cycle::CycleOptions,
+    options: CycleOptions,
 ) -> Result<TargetResult, StoreError> {
     result.report.requests = meter.requests();
     result.report.retries = meter.retries();

@@ -33,6 +33,8 @@ pub struct Setup {
     pub daemon_extra: String,
     /// Lines appended to `[targets.hardtofind]`.
     pub htf_extra: String,
+    /// Hardtofind's own budget, when it differs from `requests_per_minute`.
+    pub htf_requests_per_minute: Option<u32>,
     /// Lines appended to `[targets.hako_dropship]`.
     pub hako_target_extra: String,
     /// Lines appended to `[sources.warehouse]` and `[sources.dropship]`.
@@ -54,6 +56,7 @@ impl Default for Setup {
             requests_per_minute: 100_000,
             daemon_extra: String::new(),
             htf_extra: String::new(),
+            htf_requests_per_minute: None,
             hako_target_extra: String::new(),
             hako_source_extra: String::new(),
             ea_source_extra: String::new(),
@@ -173,7 +176,7 @@ username = "{HTF_USER}"
 password = "{HTF_PASSWORD}"
 inputs = ["warehouse", "dropship"]
 batch_size = {htf_batch}
-requests_per_minute = {rpm}
+requests_per_minute = {htf_rpm}
 {htf_extra}
 
 [targets.hako_dropship]
@@ -191,6 +194,7 @@ requests_per_minute = {rpm}
             ea = self.ea.base_url(),
             htf = self.htf.base_url(),
             rpm = s.requests_per_minute,
+            htf_rpm = s.htf_requests_per_minute.unwrap_or(s.requests_per_minute),
             htf_batch = s.htf_batch_size,
             hako_batch = s.hako_batch_size,
             daemon_extra = s.daemon_extra,

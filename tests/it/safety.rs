@@ -259,7 +259,7 @@ async fn sigkill_at_any_moment_loses_nothing_and_records_nothing_unacknowledged(
         }
         let batches_before = world.htf.batches().len() + world.hako.write_requests();
         let mut child = world.spawn(&["once"], &[]);
-        tokio::time::sleep(Duration::from_millis(random.below(300) + 5)).await;
+        tokio::time::sleep(Duration::from_millis(random.below(450) + 5)).await;
         let running = child.try_wait().expect("status").is_none();
         child.start_kill().expect("SIGKILL");
         let status = child.wait().await.expect("reaped");

@@ -42,7 +42,8 @@ impl HakoTarget {
             .await
         };
         match first {
-            Err(e) if is_refusal(&e) => {
+            // Hako's answer to a create of a pair that exists, or an update of one that does not.
+            Err(e) if e.is_refusal() => {
                 let existing = self.look_up_pairs(meter).await?;
                 let result = self
                     .write(meter, batch, |item| existing.contains(item.sku))
@@ -105,10 +106,4 @@ impl HakoTarget {
             .check(meter, std::slice::from_ref(&self.warehouse))
             .await
     }
-}
-
-/// A 4xx that is about the request itself, not auth or rate: Hako's answer to a create of a
-/// pair that exists or an update of one that does not.
-fn is_refusal(error: &ConnectorError) -> bool {
-    matches!(error.status(), Some(s) if (400..500).contains(&s) && ![401, 403, 429].contains(&s))
 }

@@ -1,0 +1,127 @@
+//! Loading the engine's state at start, after reconciling the database's endpoints with the
+//! configured ones (see [`store::reconcile`]).
+
+use std::collections::HashSet;
+
+use tracing::{info, warn};
+
+use crate::config::{Config, Identity};
+use crate::plan::ledger::{Column, SkuId, SkuTable};
+use crate::store::{self, Reconciled, Side, StoreError};
+
+/// What [`Engine::new`] reads from the database.
+pub(super) struct Loaded {
+    pub skus: SkuTable,
+    pub sources: Vec<(Option<i64>, Column)>,
+    pub targets: Vec<(Option<i64>, Column, HashSet<SkuId>)>,
+    pub last_fetch_at: Vec<Option<i64>>,
+    pub first_cycle_at: Option<i64>,
+    pub reconciled: Vec<(Side, Reconciled)>,
+    pub had_history: bool,
+}
+
+pub(super) fn load_state(
+    c: &mut rusqlite::Connection,
+    sources: &[(String, Identity)],
+    targets: &[(String, Identity)],
+    read_only: bool,
+) -> Result<Loaded, StoreError> {
+    let key = if read_only {
+        store::existing_fingerprint_key(c)?.unwrap_or_default()
+    } else {
+        store::fingerprint_key(c)?
+    };
+    let stored = |list: &[(String, Identity)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(name, identity)| (name.clone(), identity.stored(&key)))
+            .collect()
+    };
+    let (sources, targets) = (stored(sources), stored(targets));
+    let had_history = store::has_history(c)?;
+    let mut reconciled = Vec::new();
+    let (source_ids, target_ids) = if read_only {
+        (
+            store::inspect(c, Side::Source, &sources)?,
+            store::inspect(c, Side::Target, &targets)?,
+        )
+    } else {
+        let mut ids = Vec::new();
+        for (side, list) in [(Side::Source, &sources), (Side::Target, &targets)] {
+            let (side_ids, changes) = store::reconcile(c, side, list)?;
+            reconciled.extend(changes.into_iter().map(|change| (side, change)));
+            ids.push(side_ids.into_iter().map(Some).collect::<Vec<_>>());
+        }
+        let targets = ids.pop().unwrap_or_default();
+        (ids.pop().unwrap_or_default(), targets)
+    };
+    let column = |side: Side, id: Option<i64>| match id {
+        Some(id) => store::load_column(c, side, id),
+        None => Ok(Column::default()),
+    };
+    let mut loaded_sources = Vec::new();
+    for &id in &source_ids {
+        loaded_sources.push((id, column(Side::Source, id)?));
+    }
+    let mut loaded_targets = Vec::new();
+    for &id in &target_ids {
+        let failed = match id {
+            Some(id) => store::load_failed(c, id)?,
+            None => HashSet::new(),
+        };
+        loaded_targets.push((id, column(Side::Target, id)?, failed));
+    }
+    Ok(Loaded {
+        skus: store::load_skus(c)?,
+        last_fetch_at: store::last_fetch_times(c, &source_ids)?,
+        first_cycle_at: store::first_cycle_at(c)?,
+        sources: loaded_sources,
+        targets: loaded_targets,
+        reconciled,
+        had_history,
+    })
+}
+
+/// Says what reconciling the database with the configuration did: a target that must be pushed
+/// every SKU is a WARN that says why.
+pub(super) fn log_reconciled(
+    config: &Config,
+    reconciled: &[(Side, Reconciled)],
+    had_history: bool,
+) {
+    for (side, change) in reconciled {
+        let kind = match side {
+            Side::Source => "source",
+            Side::Target => "target",
+        };
+        match change {
+            Reconciled::Removed { name } => {
+                info!(endpoint = %name, kind, "no longer configured: its state is deleted from the database");
+            }
+            Reconciled::Changed { name } => {
+                let place = describe(config, *side, name);
+                warn!(endpoint = %name, kind, now = %place, "its identity changed (base_url, account or warehouse): none of its old state is trusted, so every SKU is read or pushed afresh");
+            }
+            Reconciled::New { name } if had_history && matches!(side, Side::Target) => {
+                let place = describe(config, *side, name);
+                warn!(endpoint = %name, kind, now = %place, "target new to this database (or removed and added again): nothing it acknowledged before is trusted, so every SKU is pushed to it");
+            }
+            Reconciled::New { .. } => {}
+        }
+    }
+}
+
+fn describe(config: &Config, side: Side, name: &str) -> String {
+    let identity = match side {
+        Side::Source => config
+            .sources
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.identity()),
+        Side::Target => config
+            .targets
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.identity()),
+    };
+    identity.map(|i| i.describe()).unwrap_or_default()
+}
