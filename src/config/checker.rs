@@ -7,18 +7,18 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::raw::{RawConfig, RawSource, RawTarget};
+use super::raw::RawConfig;
 use super::{ConfigError, Remote};
 
 /// Errors of one file, so each check can say `err(key, message)`.
-pub(super) struct Checker<'a> {
-    pub(super) file: &'a Path,
+pub struct Checker<'a> {
+    pub(crate) file: &'a Path,
     /// Keys whose secret is written in the file itself.
-    pub(super) inline_secrets: std::cell::RefCell<Vec<String>>,
+    pub(crate) inline_secrets: std::cell::RefCell<Vec<String>>,
 }
 
 impl Checker<'_> {
-    pub(super) fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.to_path_buf(),
             key: key.into(),
@@ -26,7 +26,7 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn duration(
+    pub(crate) fn duration(
         &self,
         key: &str,
         value: Option<&str>,
@@ -48,7 +48,7 @@ impl Checker<'_> {
     }
 
     /// A size such as `"256MiB"`, `"20 MB"` or `"1048576"` (bytes).
-    pub(super) fn size(
+    pub(crate) fn size(
         &self,
         key: &str,
         value: Option<&str>,
@@ -86,7 +86,7 @@ impl Checker<'_> {
         Ok(bytes)
     }
 
-    pub(super) fn cron(&self, key: &str, expression: &str) -> Result<(), ConfigError> {
+    pub(crate) fn cron(&self, key: &str, expression: &str) -> Result<(), ConfigError> {
         tokio_cron_scheduler::Job::new_async(expression, |_, _| Box::pin(async {}))
             .map(|_| ())
             .map_err(|_| {
@@ -98,7 +98,7 @@ impl Checker<'_> {
     }
 
     /// A secret given inline (`name`) or as a file (`name_file`), exactly one of the two.
-    pub(super) fn secret(
+    pub(crate) fn secret(
         &self,
         prefix: &str,
         name: &str,
@@ -136,7 +136,7 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn remote(
+    pub(crate) fn remote(
         &self,
         prefix: &str,
         base_url: &str,
@@ -191,7 +191,7 @@ fn is_loopback(url: &url::Url) -> bool {
 }
 
 /// Reads the file into the raw types; TOML syntax and type errors come out here.
-pub(super) fn read(path: &Path) -> Result<RawConfig, ConfigError> {
+pub(crate) fn read(path: &Path) -> Result<RawConfig, ConfigError> {
     let check = Checker {
         file: path,
         inline_secrets: Default::default(),
@@ -208,7 +208,7 @@ pub(super) fn read(path: &Path) -> Result<RawConfig, ConfigError> {
 
 impl Checker<'_> {
     /// Deserialises `value` as `T`, errors naming `prefix` + the path inside.
-    pub(super) fn typed<T: serde::de::DeserializeOwned, D>(
+    pub(crate) fn typed<T: serde::de::DeserializeOwned, D>(
         &self,
         prefix: &str,
         value: D,
@@ -229,7 +229,7 @@ impl Checker<'_> {
     }
 
     /// Splits `[sources.NAME]` / `[targets.NAME]` on its `type` and types the rest.
-    pub(super) fn kind_table(
+    pub(crate) fn kind_table(
         &self,
         prefix: &str,
         value: config::Value,
@@ -259,32 +259,6 @@ impl Checker<'_> {
             kind,
             config::Value::new(origin.as_ref(), config::ValueKind::Table(table)),
         ))
-    }
-
-    pub(super) fn raw_source(
-        &self,
-        name: &str,
-        value: config::Value,
-    ) -> Result<RawSource, ConfigError> {
-        let prefix = format!("sources.{name}");
-        let (kind, rest) = self.kind_table(&prefix, value, &["hako", "endless_aisles"])?;
-        Ok(match kind.as_str() {
-            "hako" => RawSource::Hako(self.typed(&prefix, rest)?),
-            _ => RawSource::EndlessAisles(self.typed(&prefix, rest)?),
-        })
-    }
-
-    pub(super) fn raw_target(
-        &self,
-        name: &str,
-        value: config::Value,
-    ) -> Result<RawTarget, ConfigError> {
-        let prefix = format!("targets.{name}");
-        let (kind, rest) = self.kind_table(&prefix, value, &["hardtofind", "hako"])?;
-        Ok(match kind.as_str() {
-            "hardtofind" => RawTarget::Hardtofind(self.typed(&prefix, rest)?),
-            _ => RawTarget::Hako(self.typed(&prefix, rest)?),
-        })
     }
 }
 

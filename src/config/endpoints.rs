@@ -4,134 +4,27 @@
 use std::collections::BTreeMap;
 
 use super::checker::Checker;
-use super::raw::{RawSource, RawTarget};
-use super::{
-    ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_REQUESTS_PER_MINUTE, HAKO_REQUESTS_PER_MINUTE,
-    SourceKind, SourceSpec, TargetKind, TargetSpec,
-};
+use super::kinds;
+use super::{ConfigError, DEFAULT_BATCH_SIZE, SourceKind, SourceSpec, TargetKind, TargetSpec};
 
 pub(super) fn source_spec(
     check: &Checker,
     name: String,
-    raw: RawSource,
+    value: config::Value,
 ) -> Result<SourceSpec, ConfigError> {
     let prefix = format!("sources.{name}");
-    let (remote, kind) = match raw {
-        RawSource::Hako(s) => {
-            let remote = check.remote(
-                &prefix,
-                &s.base_url,
-                s.requests_per_minute,
-                HAKO_REQUESTS_PER_MINUTE,
-            )?;
-            let bad_list = s
-                .warehouses
-                .as_ref()
-                .is_some_and(|list| list.is_empty() || list.iter().any(|w| w.trim().is_empty()));
-            if bad_list {
-                return Err(check.err(
-                    format!("{prefix}.warehouses"),
-                    "must list warehouse ids; leave it out to read every warehouse",
-                ));
-            }
-            let api_key = check.secret(&prefix, "api_key", s.api_key, s.api_key_file)?;
-            (
-                remote,
-                SourceKind::Hako {
-                    api_key,
-                    warehouses: s.warehouses,
-                },
-            )
-        }
-        RawSource::EndlessAisles(s) => {
-            let remote = check.remote(
-                &prefix,
-                &s.base_url,
-                s.requests_per_minute,
-                DEFAULT_REQUESTS_PER_MINUTE,
-            )?;
-            let token = check.secret(&prefix, "token", s.token, s.token_file)?;
-            (
-                remote,
-                SourceKind::EndlessAisles {
-                    token,
-                    sku_prefix: s.sku_prefix.unwrap_or_default(),
-                },
-            )
-        }
-    };
+    let (remote, kind) = kinds::source(check, &prefix, value)?;
     Ok(SourceSpec { name, remote, kind })
-}
-
-/// The settings every target kind shares, checked in one place.
-struct Common {
-    inputs: Vec<String>,
-    batch_size: Option<usize>,
-    safety_stock: Option<i64>,
-    max_quantity: Option<i64>,
 }
 
 pub(super) fn target_spec(
     check: &Checker,
     name: String,
-    raw: RawTarget,
+    value: config::Value,
     sources: &[SourceSpec],
 ) -> Result<TargetSpec, ConfigError> {
     let prefix = format!("targets.{name}");
-    let (remote, common, kind) = match raw {
-        RawTarget::Hardtofind(t) => {
-            let remote = check.remote(
-                &prefix,
-                &t.base_url,
-                t.requests_per_minute,
-                DEFAULT_REQUESTS_PER_MINUTE,
-            )?;
-            if t.username.trim().is_empty() {
-                return Err(check.err(format!("{prefix}.username"), "is empty"));
-            }
-            let password = check.secret(&prefix, "password", t.password, t.password_file)?;
-            let common = Common {
-                inputs: t.inputs,
-                batch_size: t.batch_size,
-                safety_stock: t.safety_stock,
-                max_quantity: t.max_quantity,
-            };
-            (
-                remote,
-                common,
-                TargetKind::Hardtofind {
-                    username: t.username,
-                    password,
-                },
-            )
-        }
-        RawTarget::Hako(t) => {
-            let remote = check.remote(
-                &prefix,
-                &t.base_url,
-                t.requests_per_minute,
-                HAKO_REQUESTS_PER_MINUTE,
-            )?;
-            if t.warehouse.trim().is_empty() {
-                return Err(check.err(format!("{prefix}.warehouse"), "is empty"));
-            }
-            let api_key = check.secret(&prefix, "api_key", t.api_key, t.api_key_file)?;
-            let common = Common {
-                inputs: t.inputs,
-                batch_size: t.batch_size,
-                safety_stock: t.safety_stock,
-                max_quantity: t.max_quantity,
-            };
-            (
-                remote,
-                common,
-                TargetKind::Hako {
-                    api_key,
-                    warehouse: t.warehouse,
-                },
-            )
-        }
-    };
+    let (remote, common, kind) = kinds::target(check, &prefix, value)?;
     let by_name: BTreeMap<&str, usize> = sources
         .iter()
         .enumerate()
@@ -189,18 +82,19 @@ pub(super) fn check_feedback_loops(
     targets: &[TargetSpec],
 ) -> Result<(), ConfigError> {
     for target in targets {
-        let TargetKind::Hako { warehouse, .. } = &target.kind else {
+        let TargetKind::Hako(hako) = &target.kind else {
             continue;
         };
-        let writes = target.identity();
+        let (warehouse, writes) = (&hako.warehouse, target.identity());
         for source in sources {
-            let SourceKind::Hako { warehouses, .. } = &source.kind else {
+            let SourceKind::Hako(hako) = &source.kind else {
                 continue;
             };
             // Compared canonically: `localhost` and `127.0.0.1` are one Hako account.
             if !source.identity().same_account(&writes) {
                 continue;
             }
+            let warehouses = &hako.warehouses;
             let reads_it = warehouses
                 .as_ref()
                 .is_none_or(|list| list.contains(warehouse));

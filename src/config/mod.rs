@@ -5,24 +5,22 @@
 //! uses: URLs parsed, durations read, secrets resolved from `*_file` paths, inputs resolved to
 //! sources. Every error names the file and the key path, the way an operator would look it up.
 
-mod checker;
+pub mod checker;
 mod endpoints;
 pub mod identity;
+mod kinds;
 mod raw;
 mod validate;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
-
 pub use identity::{Account, Identity};
+pub use kinds::{SourceKind, TargetKind};
 
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/invsync/config.toml";
 
-/// Hako's documented limit, the default for Hako endpoints.
-pub const HAKO_REQUESTS_PER_MINUTE: u32 = 120;
 /// Default budget for services that document none.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
 /// Default cap on an answer body: a million-SKU stock answer is about 20 MB.
@@ -161,25 +159,6 @@ pub struct SourceSpec {
     pub kind: SourceKind,
 }
 
-/// Per-service settings of a source.
-#[derive(Debug)]
-pub enum SourceKind {
-    /// Hako `GET /inventory`.
-    Hako {
-        /// The API key (basic-auth user).
-        api_key: SecretString,
-        /// Warehouses to sum; `None` = every warehouse.
-        warehouses: Option<Vec<String>>,
-    },
-    /// Endless Aisles `GET /api/stock`.
-    EndlessAisles {
-        /// The `X-EA-REQUEST-TOKEN`.
-        token: SecretString,
-        /// Canonical SKU = prefix + option id.
-        sku_prefix: String,
-    },
-}
-
 /// A channel to keep in sync.
 #[derive(Debug)]
 pub struct TargetSpec {
@@ -199,44 +178,31 @@ pub struct TargetSpec {
     pub kind: TargetKind,
 }
 
-/// Per-service settings of a target.
+/// The settings every kind of target shares, as written.
 #[derive(Debug)]
-pub enum TargetKind {
-    /// Hardtofind `POST /batch`.
-    Hardtofind {
-        /// Login for `POST /authenticate`.
-        username: String,
-        /// Its password.
-        password: SecretString,
-    },
-    /// Hako `PUT`/`POST /inventory`.
-    Hako {
-        /// The API key (basic-auth user).
-        api_key: SecretString,
-        /// The warehouse written to.
-        warehouse: String,
-    },
+pub struct TargetCommon {
+    /// Source names whose quantities are summed.
+    pub inputs: Vec<String>,
+    /// Entities per write request.
+    pub batch_size: Option<usize>,
+    /// Subtracted from the sum.
+    pub safety_stock: Option<i64>,
+    /// The most the target is ever told.
+    pub max_quantity: Option<i64>,
 }
 
 impl SourceSpec {
     /// A short word for the kind of service, for logs.
     pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            SourceKind::Hako { .. } => "hako",
-            SourceKind::EndlessAisles { .. } => "endless_aisles",
-        }
+        self.kind.name()
     }
 
     /// The place it reads.
     pub fn identity(&self) -> Identity {
-        let account = match &self.kind {
-            SourceKind::Hako { api_key, .. } => Account::Secret(api_key.clone()),
-            SourceKind::EndlessAisles { token, .. } => Account::Secret(token.clone()),
-        };
         Identity {
             kind: self.kind_name(),
             base_url: self.remote.canonical_url.clone(),
-            account,
+            account: self.kind.account(),
             warehouse: None,
         }
     }
@@ -245,25 +211,16 @@ impl SourceSpec {
 impl TargetSpec {
     /// A short word for the kind of service, for logs.
     pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            TargetKind::Hardtofind { .. } => "hardtofind",
-            TargetKind::Hako { .. } => "hako",
-        }
+        self.kind.name()
     }
 
     /// The place it writes: its acknowledged quantities belong to this.
     pub fn identity(&self) -> Identity {
-        let (account, warehouse) = match &self.kind {
-            TargetKind::Hardtofind { username, .. } => (Account::Name(username.clone()), None),
-            TargetKind::Hako { api_key, warehouse } => {
-                (Account::Secret(api_key.clone()), Some(warehouse.clone()))
-            }
-        };
         Identity {
             kind: self.kind_name(),
             base_url: self.remote.canonical_url.clone(),
-            account,
-            warehouse,
+            account: self.kind.account(),
+            warehouse: self.kind.place(),
         }
     }
 }

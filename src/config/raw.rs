@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use secrecy::SecretString;
 use serde::Deserialize;
 
 /// The whole file.
@@ -58,77 +57,4 @@ pub struct RawDaemon {
     /// A source without a complete fetch for longer than this, e.g. `"1h"`, is stale: an ERROR
     /// every cycle and `STALE` in `status`.
     pub stale_after: Option<String>,
-}
-
-/// `[sources.NAME]`, told apart by `type`.
-#[derive(Debug)]
-pub enum RawSource {
-    /// Hako warehouse inventory.
-    Hako(RawHakoSource),
-    /// Endless Aisles dropship stock.
-    EndlessAisles(RawEndlessAislesSource),
-}
-
-/// `[targets.NAME]`, told apart by `type`.
-#[derive(Debug)]
-pub enum RawTarget {
-    /// Hardtofind variant inventory.
-    Hardtofind(RawHardtofindTarget),
-    /// Hako inventory of one warehouse.
-    Hako(RawHakoTarget),
-}
-
-/// A Hako source.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHakoSource {
-    pub base_url: String,
-    pub api_key: Option<SecretString>,
-    pub api_key_file: Option<PathBuf>,
-    /// Warehouses whose quantities are summed per SKU; default every warehouse.
-    pub warehouses: Option<Vec<String>>,
-    pub requests_per_minute: Option<u32>,
-}
-
-/// An Endless Aisles source.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawEndlessAislesSource {
-    pub base_url: String,
-    pub token: Option<SecretString>,
-    pub token_file: Option<PathBuf>,
-    /// Prepended to every option id to make the canonical SKU.
-    pub sku_prefix: Option<String>,
-    pub requests_per_minute: Option<u32>,
-}
-
-/// A Hardtofind target.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHardtofindTarget {
-    pub base_url: String,
-    pub username: String,
-    pub password: Option<SecretString>,
-    pub password_file: Option<PathBuf>,
-    pub inputs: Vec<String>,
-    pub batch_size: Option<usize>,
-    pub requests_per_minute: Option<u32>,
-    pub safety_stock: Option<i64>,
-    pub max_quantity: Option<i64>,
-}
-
-/// A Hako target.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHakoTarget {
-    pub base_url: String,
-    pub api_key: Option<SecretString>,
-    pub api_key_file: Option<PathBuf>,
-    /// The warehouse these quantities are written to.
-    pub warehouse: String,
-    pub inputs: Vec<String>,
-    pub batch_size: Option<usize>,
-    pub requests_per_minute: Option<u32>,
-    pub safety_stock: Option<i64>,
-    pub max_quantity: Option<i64>,
 }

@@ -88,10 +88,10 @@ fn secrets_come_trimmed_from_their_files_and_never_show_in_debug_output() {
     );
     let (_d, path) = write(&text);
     let config = Config::load(&path).expect("valid");
-    let SourceKind::EndlessAisles { token, .. } = &config.sources[0].kind else {
+    let SourceKind::EndlessAisles(settings) = &config.sources[0].kind else {
         panic!("endless aisles")
     };
-    assert_eq!(token.expose_secret(), "canary-token-123");
+    assert_eq!(settings.token.expose_secret(), "canary-token-123");
     let debug = format!("{config:?}");
     assert!(!debug.contains("canary-token-123"), "{debug}");
     assert!(!debug.contains("\"pw\""), "{debug}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::checker::Checker;
 use super::endpoints::{check_feedback_loops, source_spec, target_spec};
-use super::raw::{RawConfig, RawDaemon, RawTarget};
+use super::raw::{RawConfig, RawDaemon};
 use super::{Config, ConfigError, Daemon, LogFormat, RetrySettings, StatusSettings, Trigger};
 
 pub(super) const DEFAULT_DATABASE: &str = "/var/lib/invsync/invsync.db";
@@ -34,13 +34,11 @@ pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigErro
     }
     let mut sources = Vec::new();
     for (name, value) in raw.sources {
-        let source = check.raw_source(&name, value)?;
-        sources.push(source_spec(&check, name, source)?);
+        sources.push(source_spec(&check, name, value)?);
     }
     let mut targets = Vec::new();
     for (name, value) in raw.targets {
-        let target = check.raw_target(&name, value)?;
-        targets.push(target_spec(&check, name, target, &sources)?);
+        targets.push(target_spec(&check, name, value, &sources)?);
     }
     check_feedback_loops(&check, &sources, &targets)?;
     let warnings = exposed_secrets(path, &check.inline_secrets.borrow())
@@ -111,11 +109,10 @@ pub(super) fn target_rules(
     };
     raw.iter()
         .map(|(name, value)| {
+            let common =
+                super::kinds::target_common(&check, &format!("targets.{name}"), value.clone())?;
             let (inputs, safety_stock, max_quantity) =
-                match check.raw_target(name, value.clone())? {
-                    RawTarget::Hardtofind(t) => (t.inputs, t.safety_stock, t.max_quantity),
-                    RawTarget::Hako(t) => (t.inputs, t.safety_stock, t.max_quantity),
-                };
+                (common.inputs, common.safety_stock, common.max_quantity);
             Ok(super::TargetRules {
                 name: name.clone(),
                 inputs,

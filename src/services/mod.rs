@@ -167,17 +167,18 @@ pub fn build(
                 account,
             );
             match &spec.kind {
-                SourceKind::Hako {
-                    api_key,
-                    warehouses,
-                } => Source::Hako(hako::HakoSource::new(
+                SourceKind::Hako(s) => Source::Hako(hako::HakoSource::new(
                     ep,
-                    api_key.clone(),
-                    warehouses.clone(),
+                    s.api_key.clone(),
+                    s.warehouses.clone(),
                 )),
-                SourceKind::EndlessAisles { token, sku_prefix } => Source::EndlessAisles(
-                    endless_aisles::EndlessAislesSource::new(ep, token.clone(), sku_prefix.clone()),
-                ),
+                SourceKind::EndlessAisles(s) => {
+                    Source::EndlessAisles(endless_aisles::EndlessAislesSource::new(
+                        ep,
+                        s.token.clone(),
+                        s.sku_prefix.clone(),
+                    ))
+                }
             }
         })
         .collect();
@@ -192,14 +193,16 @@ pub fn build(
                 account,
             );
             match &spec.kind {
-                TargetKind::Hardtofind { username, password } => {
+                TargetKind::Hardtofind(t) => {
                     Target::Hardtofind(hardtofind::HardtofindTarget::new(Arc::new(
-                        hardtofind::Session::new(ep, username.clone(), password.clone()),
+                        hardtofind::Session::new(ep, t.username.clone(), t.password.clone()),
                     )))
                 }
-                TargetKind::Hako { api_key, warehouse } => Target::Hako(Box::new(
-                    hako::HakoTarget::new(ep, api_key.clone(), warehouse.clone()),
-                )),
+                TargetKind::Hako(t) => Target::Hako(Box::new(hako::HakoTarget::new(
+                    ep,
+                    t.api_key.clone(),
+                    t.warehouse.clone(),
+                ))),
             }
         })
         .collect();

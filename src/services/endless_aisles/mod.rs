@@ -9,6 +9,7 @@
 //! - [`source`]: `GET /api/stock`, every page.
 //! - [`sim`]: the simulator.
 
+pub mod config;
 pub mod sim;
 pub mod source;
 pub mod wire;

@@ -11,6 +11,7 @@
 //! - [`target`]: one warehouse's quantities.
 //! - [`sim`]: the simulator.
 
+pub mod config;
 pub mod sim;
 pub mod source;
 pub mod target;

@@ -6,6 +6,7 @@
 //! - [`sim`]: the simulator.
 
 pub mod auth;
+pub mod config;
 pub mod sim;
 pub mod target;
 pub mod wire;

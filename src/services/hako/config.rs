@@ -1,0 +1,145 @@
+//! `[sources.NAME]` and `[targets.NAME]` with `type = "hako"`: as written, and validated.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::config::checker::Checker;
+use crate::config::{Account, ConfigError, Remote, TargetCommon};
+
+/// Hako's documented limit, 120 requests a minute per key.
+pub const REQUESTS_PER_MINUTE: u32 = 120;
+
+/// A Hako source as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// The service root, `/v0` included.
+    pub base_url: String,
+    /// The API key (basic-auth user), inline…
+    pub api_key: Option<SecretString>,
+    /// …or in a file.
+    pub api_key_file: Option<PathBuf>,
+    /// Warehouses whose quantities are summed per SKU; default every warehouse.
+    pub warehouses: Option<Vec<String>>,
+    /// The account's budget; default 120.
+    pub requests_per_minute: Option<u32>,
+}
+
+/// A Hako target as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// The service root, `/v0` included.
+    pub base_url: String,
+    /// The API key (basic-auth user), inline…
+    pub api_key: Option<SecretString>,
+    /// …or in a file.
+    pub api_key_file: Option<PathBuf>,
+    /// The warehouse these quantities are written to.
+    pub warehouse: String,
+    /// Source names whose quantities are summed.
+    pub inputs: Vec<String>,
+    /// Inventory objects per request.
+    pub batch_size: Option<usize>,
+    /// The account's budget; default 120.
+    pub requests_per_minute: Option<u32>,
+    /// Subtracted from the sum.
+    pub safety_stock: Option<i64>,
+    /// The most the warehouse is ever told.
+    pub max_quantity: Option<i64>,
+}
+
+/// A Hako source, validated.
+#[derive(Debug)]
+pub struct SourceSettings {
+    /// The API key.
+    pub api_key: SecretString,
+    /// Warehouses to sum; `None` = every warehouse.
+    pub warehouses: Option<Vec<String>>,
+}
+
+/// A Hako target, validated.
+#[derive(Debug)]
+pub struct TargetSettings {
+    /// The API key.
+    pub api_key: SecretString,
+    /// The warehouse written to.
+    pub warehouse: String,
+}
+
+impl SourceSettings {
+    /// Who it is at Hako: the key.
+    pub fn account(&self) -> Account {
+        Account::Secret(self.api_key.clone())
+    }
+}
+
+impl TargetSettings {
+    /// Who it is at Hako: the key.
+    pub fn account(&self) -> Account {
+        Account::Secret(self.api_key.clone())
+    }
+}
+
+/// Checks a Hako source.
+pub fn source(
+    check: &Checker,
+    prefix: &str,
+    raw: RawSource,
+) -> Result<(Remote, SourceSettings), ConfigError> {
+    let remote = check.remote(
+        prefix,
+        &raw.base_url,
+        raw.requests_per_minute,
+        REQUESTS_PER_MINUTE,
+    )?;
+    let bad_list = raw
+        .warehouses
+        .as_ref()
+        .is_some_and(|list| list.is_empty() || list.iter().any(|w| w.trim().is_empty()));
+    if bad_list {
+        return Err(check.err(
+            format!("{prefix}.warehouses"),
+            "must list warehouse ids; leave it out to read every warehouse",
+        ));
+    }
+    let api_key = check.secret(prefix, "api_key", raw.api_key, raw.api_key_file)?;
+    Ok((
+        remote,
+        SourceSettings {
+            api_key,
+            warehouses: raw.warehouses,
+        },
+    ))
+}
+
+/// Checks a Hako target.
+pub fn target(
+    check: &Checker,
+    prefix: &str,
+    raw: RawTarget,
+) -> Result<(Remote, TargetCommon, TargetSettings), ConfigError> {
+    let remote = check.remote(
+        prefix,
+        &raw.base_url,
+        raw.requests_per_minute,
+        REQUESTS_PER_MINUTE,
+    )?;
+    if raw.warehouse.trim().is_empty() {
+        return Err(check.err(format!("{prefix}.warehouse"), "is empty"));
+    }
+    let api_key = check.secret(prefix, "api_key", raw.api_key, raw.api_key_file)?;
+    let common = TargetCommon {
+        inputs: raw.inputs,
+        batch_size: raw.batch_size,
+        safety_stock: raw.safety_stock,
+        max_quantity: raw.max_quantity,
+    };
+    let settings = TargetSettings {
+        api_key,
+        warehouse: raw.warehouse,
+    };
+    Ok((remote, common, settings))
+}
