@@ -7,11 +7,14 @@
 //!
 //! - [`wire`]: the stock answer, parsed without a String per SKU.
 //! - [`source`]: `GET /api/stock`, every page.
+//! - [`gtin`]: barcodes compared as GTIN-14 strings.
 //! - [`sim`]: the simulator.
 
+pub mod gtin;
 pub mod sim;
 pub mod source;
 pub mod wire;
 
+pub use gtin::{Gtin14, gtin14};
 pub use source::EndlessAislesSource;
 pub use wire::parse_stock_page;
