@@ -26,9 +26,10 @@ pub struct SizeInfo {
     pub purchasability: Option<bool>,
     /// Whether it is discontinued; `None` when the answer did not say.
     pub discontinued: Option<bool>,
-    /// What the retailer pays per unit (`wholesale`): the price an order line carries.
+    /// What the retailer pays per unit (`wholesale`): what an order costs the shop.
     pub wholesale: Option<f64>,
-    /// The retail price.
+    /// The listed (retail) price: what an order line's `price` carries (the document's order
+    /// samples show a line's `price` equal to its size's `price`, beside a lower `wholesale`).
     pub price: Option<f64>,
 }
 

@@ -75,7 +75,8 @@ pub struct NewLineItem {
     pub upc: String,
     /// How many.
     pub quantity: u32,
-    /// The supplier's price per unit.
+    /// The price per unit as the catalogue lists it (the size's `price`; Endless Aisles
+    /// charges its `wholesale`).
     pub price: f64,
 }
 

@@ -38,7 +38,7 @@ pub struct Size {
     /// The retail price.
     #[serde(default, deserialize_with = "money")]
     pub price: Option<f64>,
-    /// What the retailer pays: the price an order line carries.
+    /// What the retailer pays per unit.
     #[serde(default, deserialize_with = "money")]
     pub wholesale: Option<f64>,
     /// Whether Endless Aisles takes orders for it now; `None` when not given.
