@@ -3,7 +3,8 @@
 //! and how a failed request is tried again ([`retry`]).
 //!
 //! A connector builds its request with [`Endpoint::request`] and sends it with
-//! [`Endpoint::send`]; it never sees a retry or a rate limit.
+//! [`Endpoint::send`]; it never sees a retry or a rate limit. A request that must never be
+//! repeated blindly (placing an order) goes through [`Endpoint::send_once`] instead.
 
 pub mod limits;
 pub mod retry;
@@ -192,23 +193,35 @@ impl Endpoint {
         meter: &Meter,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Bytes, HttpError> {
-        let attempt = || async {
-            if self.cancel.is_cancelled() {
-                return Err(HttpError::Cancelled);
-            }
-            self.limiter.until_ready().await;
-            meter.requests.fetch_add(1, Ordering::Relaxed);
-            let result = self.attempt(build()).await;
-            PROGRESS.fetch_add(1, Ordering::Relaxed);
-            result
-        };
+        let attempt = || async { self.send_once(meter, build()).await?.into_success() };
         retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
             meter.retries.fetch_add(1, Ordering::Relaxed);
         })
         .await
     }
 
-    async fn attempt(&self, request: reqwest::RequestBuilder) -> Result<Bytes, HttpError> {
+    /// Sends a request exactly once, whatever happens: for a request that is not idempotent
+    /// (placing an order), where a retry after a timeout or a 5xx could do the thing twice and
+    /// only the caller can tell how to find out what happened. It still waits on the account's
+    /// rate limit and counts in `meter`. Every status comes back as an [`Answer`] with its whole
+    /// body, because such a caller must read a refusal's details itself; `Err` means no answer
+    /// ([`HttpError::Cancelled`]: shutdown came before anything was sent).
+    pub async fn send_once(
+        &self,
+        meter: &Meter,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer, HttpError> {
+        if self.cancel.is_cancelled() {
+            return Err(HttpError::Cancelled);
+        }
+        self.limiter.until_ready().await;
+        meter.requests.fetch_add(1, Ordering::Relaxed);
+        let result = self.attempt(request).await;
+        PROGRESS.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    async fn attempt(&self, request: reqwest::RequestBuilder) -> Result<Answer, HttpError> {
         let mut response = request.send().await.map_err(HttpError::from_reqwest)?;
         let status = response.status();
         let retry_after = retry::retry_after(response.headers());
@@ -228,13 +241,36 @@ impl Endpoint {
             }
             body.extend_from_slice(&chunk);
         }
-        if status.is_success() {
-            return Ok(body.freeze());
-        }
-        Err(HttpError::Status {
+        Ok(Answer {
             status,
             retry_after,
-            message: remote_message(&body),
+            body: body.freeze(),
+        })
+    }
+}
+
+/// One answer as the service gave it, whatever its status.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The status code.
+    pub status: StatusCode,
+    /// The `Retry-After` it asked for, if any.
+    pub retry_after: Option<Duration>,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The body of a success; any other status as [`HttpError::Status`] with the service's
+    /// own message.
+    pub fn into_success(self) -> Result<Bytes, HttpError> {
+        if self.status.is_success() {
+            return Ok(self.body);
+        }
+        Err(HttpError::Status {
+            status: self.status,
+            retry_after: self.retry_after,
+            message: remote_message(&self.body),
         })
     }
 }

@@ -47,6 +47,10 @@ pub enum Fault {
     /// Answer `302 Found` with this `Location`, as a misconfigured proxy or a hijacked DNS
     /// name might, to check that credentials are never carried to another host.
     Redirect(String),
+    /// Let the simulator apply the request first, then answer with the inner fault instead of
+    /// its own answer: `AfterHandling(Box::new(Fault::Drop))` is a write that happened but whose
+    /// answer was lost, the case a client of a non-idempotent request must survive.
+    AfterHandling(Box<Fault>),
 }
 
 impl Fault {
@@ -320,6 +324,31 @@ mod tests {
         );
         assert_eq!(status(&client, reqwest::Method::POST, batch).await, 200);
         assert_eq!(server.count("post", "/batch"), 2);
+    }
+
+    #[tokio::test]
+    async fn an_after_handling_fault_applies_the_request_then_loses_the_answer() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl Handler for Count {
+            fn handle(&self, _: &SimRequest) -> SimResponse {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                SimResponse::raw(200, "{}")
+            }
+        }
+        let count = Arc::new(Count(Default::default()));
+        let (server, client) = (
+            Server::start(count.clone()).await.expect("start"),
+            reqwest::Client::new(),
+        );
+        let lost = |fault| Fault::AfterHandling(Box::new(fault));
+        server.faults().push(lost(Fault::Drop));
+        server.faults().push(lost(lost(Fault::status(500, "oops"))));
+        assert!(client.put(server.base_url()).send().await.is_err());
+        assert_eq!(
+            status(&client, reqwest::Method::PUT, server.base_url()).await,
+            500
+        );
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

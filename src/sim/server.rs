@@ -341,7 +341,14 @@ async fn serve(
         return answer(413, body, None);
     }
 
-    let plan = shared.faults.plan(&method, &path);
+    let request = SimRequest {
+        method,
+        path,
+        query,
+        headers: parts.headers,
+        body,
+    };
+    let plan = shared.faults.plan(&request.method, &request.path);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
@@ -349,7 +356,14 @@ async fn serve(
         let body = SimResponse::error(status, "Service unavailable (simulated outage)").body;
         return answer(status, body, None);
     }
-    match plan.fault {
+    // An `AfterHandling` fault lets the handler apply the request now; its inner fault then
+    // replaces the answer below.
+    let (mut fault, mut handled) = (plan.fault, None);
+    while let Some(Fault::AfterHandling(inner)) = fault {
+        handled.get_or_insert_with(|| shared.handler.handle(&request));
+        fault = Some(*inner);
+    }
+    match fault {
         Some(Fault::Status {
             status,
             body,
@@ -371,16 +385,9 @@ async fn serve(
             return answer(200, Bytes::from_static(MALFORMED_BODY.as_bytes()), None);
         }
         Some(Fault::Hang) => std::future::pending::<()>().await,
-        None => {}
+        Some(Fault::AfterHandling(_)) | None => {}
     }
 
-    let request = SimRequest {
-        method,
-        path,
-        query,
-        headers: parts.headers,
-        body,
-    };
-    let response = shared.handler.handle(&request);
+    let response = handled.unwrap_or_else(|| shared.handler.handle(&request));
     answer(response.status, response.body, None)
 }

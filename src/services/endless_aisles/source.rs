@@ -1,20 +1,18 @@
 //! Endless Aisles as a source: `GET /api/stock` with no `sku` parameter answers every item.
 
-use bytes::Bytes;
 use reqwest::Method;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
+use super::api::{Api, MAX_PAGES};
+use super::orders::Orders;
+use super::products::Products;
 use super::wire::parse_stock_page;
-use crate::http::{Endpoint, HttpError, Meter};
+use crate::http::{Endpoint, Meter};
 use crate::services::{ConnectorError, Stock};
-
-/// No catalogue is this many pages long; a service that keeps saying "next" is broken.
-const MAX_PAGES: u64 = 100_000;
 
 /// Endless Aisles as a source.
 pub struct EndlessAislesSource {
-    endpoint: Endpoint,
-    token: SecretString,
+    api: Api,
     sku_prefix: String,
 }
 
@@ -22,26 +20,19 @@ impl EndlessAislesSource {
     /// A source whose canonical SKUs are `sku_prefix` + option id.
     pub fn new(endpoint: Endpoint, token: SecretString, sku_prefix: String) -> EndlessAislesSource {
         EndlessAislesSource {
-            endpoint,
-            token,
+            api: Api::new(endpoint, token),
             sku_prefix,
         }
     }
 
-    async fn get(
-        &self,
-        meter: &Meter,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<Bytes, HttpError> {
-        self.endpoint
-            .send(meter, || {
-                self.endpoint
-                    .request(Method::GET, path)
-                    .header("X-EA-REQUEST-TOKEN", self.token.expose_secret())
-                    .query(query)
-            })
-            .await
+    /// The account's catalogue, sharing this source's endpoint and rate limit.
+    pub fn products(&self) -> Products {
+        Products::from_api(self.api.clone())
+    }
+
+    /// The account's orders, sharing this source's endpoint and rate limit.
+    pub fn orders(&self) -> Orders {
+        Orders::from_api(self.api.clone())
     }
 
     /// Reads the stock of every item, following pages if the answer has them.
@@ -54,8 +45,11 @@ impl EndlessAislesSource {
             } else {
                 vec![("page", page.to_string())]
             };
-            let body = self.get(meter, "/api/stock", &query).await?;
-            match parse_stock_page(&body, &self.sku_prefix, &self.endpoint.label, &mut records)? {
+            let body = self
+                .api
+                .send(meter, Method::GET, "/api/stock", &query)
+                .await?;
+            match parse_stock_page(&body, &self.sku_prefix, self.api.label(), &mut records)? {
                 Some((current, last)) if current < last => {
                     if current != page || current >= MAX_PAGES {
                         return Err(ConnectorError::Malformed(format!(
@@ -71,10 +65,12 @@ impl EndlessAislesSource {
 
     /// Checks the token with the smallest read there is: the stock of one item id.
     pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        let query = [("sku", "0".to_owned())];
         let body = self
-            .get(meter, "/api/stock", &[("sku", "0".to_owned())])
+            .api
+            .send(meter, Method::GET, "/api/stock", &query)
             .await?;
-        parse_stock_page(&body, "", &self.endpoint.label, &mut Stock::default())?;
+        parse_stock_page(&body, "", self.api.label(), &mut Stock::default())?;
         Ok("token accepted".to_owned())
     }
 }

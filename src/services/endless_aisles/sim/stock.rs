@@ -1,45 +1,27 @@
-//! Simulator of the Endless Aisles stock endpoint (`GET /api/stock`), with
-//! `X-EA-REQUEST-TOKEN` auth and optional Laravel-style pagination.
+//! The simulated `GET /api/stock`: every item at once, a `sku` filter, or Laravel pages.
+//! Rendered by hand and cached, because a benchmark of a million SKUs must measure invsync,
+//! not the simulator.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::sim::server::{Handler, Server, SimRequest, SimResponse, push_int, push_json_str};
+use crate::sim::server::{push_int, push_json_str};
 
 /// The answer when there is nothing to return, byte for byte as documented.
 const EMPTY: &str = "{\"data\": []}";
 
-/// Configuration of an [`EndlessAislesSim`].
-#[derive(Debug, Clone)]
-pub struct EndlessAislesSimConfig {
-    /// The token clients must send in `X-EA-REQUEST-TOKEN`.
-    pub token: String,
-    /// Entries per page of an unfiltered `GET /api/stock`; `None` answers
-    /// everything at once.
-    pub page_size: Option<usize>,
-}
-
-impl Default for EndlessAislesSimConfig {
-    fn default() -> Self {
-        EndlessAislesSimConfig {
-            token: "ea-test-token".to_string(),
-            page_size: None,
-        }
-    }
-}
-
+/// The stock of every option id.
 #[derive(Default)]
-struct Inner {
-    stock: HashMap<String, i64>,
+pub(super) struct StockBook {
+    pub(super) stock: HashMap<String, i64>,
     /// Option ids in page order; rebuilt lazily when the set of ids changes.
-    order: Option<Vec<String>>,
+    pub(super) order: Option<Vec<String>>,
     /// The whole-stock answer, rendered once per change of stock: the simulator must never be
     /// what a benchmark of a million SKUs measures.
-    rendered: Option<bytes::Bytes>,
+    pub(super) rendered: Option<bytes::Bytes>,
 }
 
-impl Inner {
-    fn set(&mut self, id: String, quantity: i64) {
+impl StockBook {
+    pub(super) fn set(&mut self, id: String, quantity: i64) {
         self.rendered = None;
         if let Some(current) = self.stock.get_mut(&id) {
             *current = quantity;
@@ -58,12 +40,6 @@ fn ordered<'a>(stock: &HashMap<String, i64>, order: &'a mut Option<Vec<String>>)
         ids.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
         ids
     })
-}
-
-struct State {
-    token: String,
-    page_size: Option<usize>,
-    inner: Mutex<Inner>,
 }
 
 /// Writes `{"data": {...}}`, or the documented empty answer.
@@ -115,14 +91,10 @@ fn push_url(out: &mut Vec<u8>, name: &str, page: Option<usize>) {
     }
 }
 
-impl State {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn page(&self, page: usize, per_page: usize) -> Vec<u8> {
-        let mut inner = self.lock();
-        let total = inner.stock.len();
+impl StockBook {
+    /// One Laravel page of every item.
+    pub(super) fn page(&mut self, page: usize, per_page: usize) -> Vec<u8> {
+        let total = self.stock.len();
         let last_page = total.div_ceil(per_page).max(1);
         let start = page.saturating_sub(1).saturating_mul(per_page).min(total);
         let end = start.saturating_add(per_page).min(total);
@@ -130,7 +102,7 @@ impl State {
         out.extend_from_slice(b"{\"current_page\":");
         out.extend_from_slice(page.to_string().as_bytes());
         out.extend_from_slice(b",\"data\":");
-        let Inner { stock, order, .. } = &mut *inner;
+        let StockBook { stock, order, .. } = self;
         let ids = ordered(stock, order).get(start..end).unwrap_or_default();
         let entries = ids
             .iter()
@@ -159,121 +131,41 @@ impl State {
         out.push(b'}');
         out
     }
-}
 
-impl Handler for State {
-    fn handle(&self, request: &SimRequest) -> SimResponse {
-        if request.header("x-ea-request-token") != Some(self.token.as_str()) {
-            return SimResponse::error(401, "Unauthenticated.");
-        }
-        match (request.method.as_str(), request.path.trim_end_matches('/')) {
-            ("GET", "/api/stock") => {}
-            (_, "/api/stock") => return SimResponse::error(405, "Method not allowed."),
-            _ => return SimResponse::error(404, "Not found."),
-        }
-        let (mut skus, mut page) = (None, 1);
-        let query = request.query.as_deref().unwrap_or_default();
-        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            match key.as_ref() {
-                "sku" if !value.trim().is_empty() => skus = Some(value.into_owned()),
-                // Like Laravel, anything but a positive page number means page 1.
-                "page" => page = value.trim().parse().unwrap_or(1).max(1),
-                _ => {}
-            }
-        }
-        let body = match (skus, self.page_size) {
+    /// The answer to `GET /api/stock`: the items named by `skus` (comma-separated), one page,
+    /// or everything (rendered once per change).
+    pub(super) fn answer(
+        &mut self,
+        skus: Option<&str>,
+        page: usize,
+        page_size: Option<usize>,
+    ) -> bytes::Bytes {
+        match (skus, page_size) {
             (Some(skus), _) => {
-                let inner = self.lock();
                 let mut seen = HashSet::new();
                 let wanted = skus.split(',').map(str::trim).filter(|id| seen.insert(*id));
-                let found = wanted.filter_map(|id| inner.stock.get(id).map(|&q| (id, q)));
-                render(found, 0)
+                let found = wanted.filter_map(|id| self.stock.get(id).map(|&q| (id, q)));
+                render(found, 0).into()
             }
-            (None, Some(per_page)) => self.page(page, per_page.max(1)),
+            (None, Some(per_page)) => self.page(page, per_page.max(1)).into(),
             (None, None) => {
-                let mut inner = self.lock();
-                let Inner {
+                let StockBook {
                     stock, rendered, ..
-                } = &mut *inner;
-                let body = rendered.get_or_insert_with(|| {
-                    let all = stock.iter().map(|(id, &q)| (id.as_str(), q));
-                    render(all, stock.len()).into()
-                });
-                return SimResponse::raw(200, body.clone());
+                } = self;
+                rendered
+                    .get_or_insert_with(|| {
+                        let all = stock.iter().map(|(id, &q)| (id.as_str(), q));
+                        render(all, stock.len()).into()
+                    })
+                    .clone()
             }
-        };
-        SimResponse::raw(200, body)
-    }
-}
-
-/// A running Endless Aisles simulator; base URL `http://127.0.0.1:PORT`.
-#[derive(Clone)]
-pub struct EndlessAislesSim {
-    server: Server,
-    state: Arc<State>,
-}
-
-crate::sim::common_methods!(EndlessAislesSim);
-
-impl EndlessAislesSim {
-    /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.
-    pub async fn start(config: EndlessAislesSimConfig) -> std::io::Result<EndlessAislesSim> {
-        let state = Arc::new(State {
-            token: config.token,
-            page_size: config.page_size,
-            inner: Mutex::new(Inner::default()),
-        });
-        let server = Server::start(state.clone()).await?;
-        Ok(EndlessAislesSim { server, state })
-    }
-
-    /// Base URL without a trailing slash (routes live under `/api`).
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    /// The token the simulator accepts.
-    pub fn token(&self) -> &str {
-        &self.state.token
-    }
-
-    /// Set the available stock of an option id (creating it).
-    pub fn set_stock(&self, id: &str, quantity: i64) {
-        self.state.lock().set(id.to_string(), quantity);
-    }
-
-    /// Bulk form of [`EndlessAislesSim::set_stock`].
-    pub fn set_stocks<S: Into<String>>(&self, items: impl IntoIterator<Item = (S, i64)>) {
-        let mut inner = self.state.lock();
-        for (id, quantity) in items {
-            inner.set(id.into(), quantity);
         }
-    }
-
-    /// Forget an option id; returns its stock if it existed.
-    pub fn remove(&self, id: &str) -> Option<i64> {
-        let mut inner = self.state.lock();
-        let removed = inner.stock.remove(id);
-        if removed.is_some() {
-            inner.order = None;
-            inner.rendered = None;
-        }
-        removed
-    }
-
-    /// Forget all stock.
-    pub fn clear(&self) {
-        *self.state.lock() = Inner::default();
-    }
-
-    /// Option id → stock.
-    pub fn stock(&self) -> HashMap<String, i64> {
-        self.state.lock().stock.clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{EndlessAislesSim, EndlessAislesSimConfig};
     use super::*;
     use serde_json::{Value, json};
 
