@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::config::TargetRules;
@@ -76,12 +76,7 @@ pub fn explain_sku(
         {
             Some(endpoint) => (
                 store::quantity_of(conn, Side::Target, endpoint, id)?,
-                conn.query_row(
-                    "SELECT message FROM failed_skus WHERE target_id = ?1 AND sku_id = ?2",
-                    rusqlite::params![endpoint, id],
-                    |r| r.get(0),
-                )
-                .optional()?,
+                store::reads::refusal_message(conn, endpoint, id)?,
             ),
             None => (None, None),
         };

@@ -60,7 +60,7 @@ pub struct FailedSku {
 }
 
 /// How many refused SKUs `status` lists per target.
-const FAILED_EXAMPLES: i64 = 5;
+const FAILED_EXAMPLES: usize = 5;
 
 /// One source.
 #[derive(Debug, Serialize)]
@@ -96,32 +96,19 @@ pub struct CycleStatus {
 
 /// How many SKUs a target refused, and the first few with their names.
 fn refused(conn: &Connection, target: i64) -> Result<(i64, Vec<FailedSku>), StoreError> {
-    let count = conn.query_row(
-        "SELECT count(*) FROM failed_skus WHERE target_id = ?1",
-        [target],
-        |r| r.get(0),
-    )?;
-    let mut examples = conn.prepare(
-        "SELECT sku_id, quantity, message, first_failed_at FROM failed_skus
-         WHERE target_id = ?1 ORDER BY first_failed_at, sku_id LIMIT ?2",
-    )?;
-    let failed: Vec<(SkuId, i64, String, i64)> = examples
-        .query_map(rusqlite::params![target, FAILED_EXAMPLES], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    let ids: Vec<SkuId> = failed.iter().map(|f| f.0).collect();
+    let (count, failed) = store::reads::refusals(conn, target, FAILED_EXAMPLES)?;
+    let ids: Vec<SkuId> = failed.iter().map(|f| f.sku).collect();
     let names: HashMap<SkuId, String> = store::sku_names(conn, &ids)?.into_iter().collect();
     let examples = failed
         .into_iter()
-        .map(|(sku, quantity, message, since)| FailedSku {
+        .map(|f| FailedSku {
             sku: names
-                .get(&sku)
+                .get(&f.sku)
                 .cloned()
-                .unwrap_or_else(|| format!("#{sku}")),
-            quantity,
-            message,
-            since,
+                .unwrap_or_else(|| format!("#{}", f.sku)),
+            quantity: f.quantity,
+            message: f.message,
+            since: f.first_failed_at,
         })
         .collect();
     Ok((count, examples))
@@ -135,64 +122,46 @@ pub fn read(
     stale_after: Duration,
     configured: &[String],
 ) -> Result<Status, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT t.name, t.id,
-                t.pending, CASE WHEN t.held THEN t.held_reason END, t.last_success_at, t.last_error
-         FROM targets t ORDER BY t.name",
-    )?;
-    let rows: Vec<(i64, TargetStatus)> = stmt
-        .query_map([], |r| {
-            let status = TargetStatus {
-                name: r.get(0)?,
-                tracked: 0,
-                pending: r.get(2)?,
-                held: r.get(3)?,
-                last_success_at: r.get(4)?,
-                failing: r.get(5)?,
-                failed_skus: 0,
-                failed_examples: Vec::new(),
-            };
-            Ok((r.get(1)?, status))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut targets = Vec::with_capacity(rows.len());
-    for (id, mut target) in rows {
-        target.tracked = store::load_column(conn, Side::Target, id)?.count() as i64;
-        (target.failed_skus, target.failed_examples) = refused(conn, id)?;
-        targets.push(target);
+    let mut targets = Vec::new();
+    for row in store::reads::targets(conn)? {
+        let (failed_skus, failed_examples) = refused(conn, row.id)?;
+        targets.push(TargetStatus {
+            name: row.name,
+            tracked: store::load_column(conn, Side::Target, row.id)?.count() as i64,
+            pending: row.pending,
+            held: row.held,
+            last_success_at: row.last_success_at,
+            failing: row.last_error,
+            failed_skus,
+            failed_examples,
+        });
     }
-    let mut stmt =
-        conn.prepare("SELECT name, skus, last_fetch_at, last_error FROM sources ORDER BY name")?;
     let (first_cycle_at, now) = (store::first_cycle_at(conn)?, now_ms());
-    let sources = stmt
-        .query_map([], |r| {
-            let (name, last_fetch_at): (String, _) = (r.get(0)?, r.get(2)?);
-            let stale = configured.contains(&name)
-                && stale::overdue(last_fetch_at, first_cycle_at, now, stale_after).is_some();
-            Ok(SourceStatus {
-                name,
-                skus: r.get(1)?,
-                last_fetch_at,
-                failing: r.get(3)?,
+    let sources = store::reads::sources(conn)?
+        .into_iter()
+        .map(|row| {
+            let stale = configured.contains(&row.name)
+                && stale::overdue(row.last_fetch_at, first_cycle_at, now, stale_after).is_some();
+            SourceStatus {
+                name: row.name,
+                skus: row.skus,
+                last_fetch_at: row.last_fetch_at,
+                failing: row.last_error,
                 stale,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare(
-        "SELECT id, started_at, duration_ms, outcome, full, summary FROM cycles ORDER BY id DESC LIMIT ?1",
-    )?;
-    let cycles = stmt
-        .query_map([last_cycles as i64], |r| {
-            Ok(CycleStatus {
-                id: r.get(0)?,
-                started_at: r.get(1)?,
-                duration_ms: r.get(2)?,
-                outcome: r.get(3)?,
-                full: r.get(4)?,
-                summary: r.get(5)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+            }
+        })
+        .collect();
+    let cycles = store::reads::last_cycles(conn, last_cycles)?
+        .into_iter()
+        .map(|row| CycleStatus {
+            id: row.id,
+            started_at: row.started_at,
+            duration_ms: row.duration_ms,
+            outcome: row.outcome,
+            full: row.full,
+            summary: row.summary,
+        })
+        .collect();
     Ok(Status {
         stale_after_ms: u64::try_from(stale_after.as_millis()).unwrap_or(u64::MAX),
         targets,

@@ -20,6 +20,7 @@ mod chunks;
 mod endpoints;
 pub mod lock;
 mod migrations;
+pub mod reads;
 
 pub use chunks::{
     CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, quantity_of,

@@ -1,0 +1,140 @@
+//! What `invsync status` reads: the rows of endpoints, refusals and cycles, as plain values.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use crate::plan::ledger::SkuId;
+
+/// A target's row.
+#[derive(Debug, Clone)]
+pub struct TargetRow {
+    pub id: i64,
+    pub name: String,
+    pub pending: i64,
+    /// Why the mass-zero guard holds it, when it does.
+    pub held: Option<String>,
+    pub last_success_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A source's row.
+#[derive(Debug, Clone)]
+pub struct SourceRow {
+    pub name: String,
+    pub skus: i64,
+    pub last_fetch_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A cycle's row.
+#[derive(Debug, Clone)]
+pub struct CycleRow {
+    pub id: i64,
+    pub started_at: i64,
+    pub duration_ms: Option<i64>,
+    pub outcome: Option<String>,
+    pub full: bool,
+    pub summary: Option<String>,
+}
+
+/// A refused SKU's row.
+#[derive(Debug, Clone)]
+pub struct RefusalRow {
+    pub sku: SkuId,
+    pub quantity: i64,
+    pub message: String,
+    pub first_failed_at: i64,
+}
+
+/// Every target's row, by name.
+pub fn targets(conn: &Connection) -> Result<Vec<TargetRow>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, name, pending, CASE WHEN held THEN held_reason END, last_success_at, last_error
+         FROM targets ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(TargetRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            pending: r.get(2)?,
+            held: r.get(3)?,
+            last_success_at: r.get(4)?,
+            last_error: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every source's row, by name.
+pub fn sources(conn: &Connection) -> Result<Vec<SourceRow>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT name, skus, last_fetch_at, last_error FROM sources ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SourceRow {
+            name: r.get(0)?,
+            skus: r.get(1)?,
+            last_fetch_at: r.get(2)?,
+            last_error: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The newest `limit` cycles, newest first.
+pub fn last_cycles(conn: &Connection, limit: usize) -> Result<Vec<CycleRow>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, started_at, duration_ms, outcome, full, summary FROM cycles ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(CycleRow {
+            id: r.get(0)?,
+            started_at: r.get(1)?,
+            duration_ms: r.get(2)?,
+            outcome: r.get(3)?,
+            full: r.get(4)?,
+            summary: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many SKUs a target refused, and the first `limit` of them (oldest refusal first).
+pub fn refusals(
+    conn: &Connection,
+    target: i64,
+    limit: usize,
+) -> Result<(i64, Vec<RefusalRow>), StoreError> {
+    let count = conn.query_row(
+        "SELECT count(*) FROM failed_skus WHERE target_id = ?1",
+        [target],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT sku_id, quantity, message, first_failed_at FROM failed_skus
+         WHERE target_id = ?1 ORDER BY first_failed_at, sku_id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![target, limit as i64], |r| {
+        Ok(RefusalRow {
+            sku: r.get(0)?,
+            quantity: r.get(1)?,
+            message: r.get(2)?,
+            first_failed_at: r.get(3)?,
+        })
+    })?;
+    Ok((count, rows.collect::<Result<_, _>>()?))
+}
+
+/// The target's message if it refused `sku` and has not taken it since.
+pub fn refusal_message(
+    conn: &Connection,
+    target: i64,
+    sku: SkuId,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT message FROM failed_skus WHERE target_id = ?1 AND sku_id = ?2",
+            params![target, sku],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
