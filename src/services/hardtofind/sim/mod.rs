@@ -247,6 +247,7 @@ impl HardtofindSim {
             inner: Mutex::new(inner),
         });
         let server = Server::start(state.clone()).await?;
+        state.lock().orders.base_url = server.base_url();
         Ok(HardtofindSim { server, state })
     }
 

@@ -49,14 +49,14 @@ impl State {
         // Recorded before the token is checked: tests assert on every query a client sent.
         self.lock().orders.record(&query);
         self.token(request)?;
-        let page = self.lock().orders.list(query, host(request));
-        page.map(|page| SimResponse::json(200, &page))
+        let page = self.lock().orders.list(query);
+        page.map(|page| SimResponse::raw(200, page))
             .or_else(|(status, message)| fail(status, message))
     }
 
     fn one(&self, request: &SimRequest, id: &str) -> Result<SimResponse, SimResponse> {
         self.token(request)?;
-        match self.lock().orders.render(id, host(request)) {
+        match self.lock().orders.render(id) {
             Some(order) => Ok(SimResponse::json(200, &order)),
             None => fail(404, "Order not found"),
         }
@@ -71,10 +71,7 @@ impl State {
             // shape answers, and a client must not rely on more than "2xx and JSON".
             Ok(()) => Ok(SimResponse::json(
                 200,
-                &inner
-                    .orders
-                    .render(id, host(request))
-                    .unwrap_or(Value::Null),
+                &inner.orders.render(id).unwrap_or(Value::Null),
             )),
             Err((status, message)) => fail(status, message),
         }
@@ -90,11 +87,6 @@ impl State {
             .collect();
         Ok(SimResponse::json(200, &Value::Array(providers)))
     }
-}
-
-/// The host the client called, for the order's `_links`.
-fn host(request: &SimRequest) -> &str {
-    request.header("host").unwrap_or("127.0.0.1")
 }
 
 impl HardtofindSim {
@@ -148,10 +140,7 @@ impl HardtofindSim {
 
     /// An order as `GET /order/{id}` answers it.
     pub fn order_json(&self, id: &str) -> Option<Value> {
-        self.state
-            .lock()
-            .orders
-            .render(id, &self.addr().to_string())
+        self.state.lock().orders.render(id)
     }
 
     /// Every `GET /orders` answered so far (the newest 100,000), with its parameters.

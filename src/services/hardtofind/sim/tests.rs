@@ -1,8 +1,92 @@
-//! The simulator's accounts and batches, over loopback HTTP.
+//! The simulator: its order book directly, then accounts, batches and orders over loopback HTTP.
 
+use super::orders::{OrderBook, Refusal};
 use super::*;
 use crate::services::hardtofind::wire::OrderStatus;
 use serde_json::Value;
+
+fn query(status: Option<&str>, page: usize) -> OrdersQuery {
+    OrdersQuery {
+        status: status.map(str::to_owned),
+        page_number: Some(page.to_string()),
+    }
+}
+
+fn ids(page: &Value) -> Vec<&str> {
+    let data = page["data"].as_array().map_or(&[][..], Vec::as_slice);
+    data.iter().filter_map(|o| o["id"].as_str()).collect()
+}
+
+/// One `GET /orders` answer, read back.
+fn list(book: &mut OrderBook, query: OrdersQuery) -> Result<Value, Refusal> {
+    let answer = book.list(query)?;
+    Ok(serde_json::from_slice(&answer).unwrap_or_default())
+}
+
+#[test]
+fn a_list_is_newest_updated_first_and_no_status_means_pending() {
+    let mut book = OrderBook::default();
+    let [a, b] = [1, 2].map(|q| book.place(NewOrder::new([("SKU", q)])));
+    let mut pending = NewOrder::new([("SKU", 9)]);
+    pending.status = OrderStatus::Pending;
+    let p = book.place(pending);
+    let ready = list(&mut book, query(Some("READY"), 1)).expect("a page");
+    assert_eq!(ids(&ready), [b.as_str(), a.as_str()]);
+    assert_eq!(
+        (ready["total_results"].as_u64(), ready["pages"].as_u64()),
+        (Some(2), Some(1))
+    );
+    book.update(&a, |_| ());
+    let ready = list(&mut book, query(Some("ready"), 1)).expect("a page");
+    assert_eq!(ids(&ready), [a.as_str(), b.as_str()]);
+    let none = list(
+        &mut book,
+        OrdersQuery {
+            status: None,
+            page_number: None,
+        },
+    );
+    assert_eq!(none.as_ref().map(ids).ok(), Some(vec![p.as_str()]));
+    assert_eq!(
+        list(&mut book, query(Some("LOST"), 1)).err().map(|e| e.0),
+        Some(400)
+    );
+}
+
+#[test]
+fn a_touch_waits_for_its_request_then_moves_the_order_to_page_one() {
+    let mut book = OrderBook::default();
+    let first = book.place(NewOrder::new([("SKU", 1)]));
+    (0..14).for_each(|_| drop(book.place(NewOrder::new([("SKU", 1)]))));
+    book.touch_after(2, &first);
+    let page = |book: &mut OrderBook, n| list(book, query(Some("READY"), n)).expect("page");
+    assert_eq!(ids(&page(&mut book, 2)).last(), Some(&first.as_str()));
+    assert_eq!(
+        ids(&page(&mut book, 2)).last(),
+        Some(&first.as_str()),
+        "not yet"
+    );
+    assert_eq!(ids(&page(&mut book, 1)).first(), Some(&first.as_str()));
+}
+
+#[test]
+fn ten_thousand_orders_over_a_thousand_pages_cost_one_sort_and_one_rendering_each() {
+    let mut book = OrderBook::default();
+    for i in 0..10_000 {
+        book.place(NewOrder::new([(format!("SKU-{}", i % 97), 1)]));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for _walk in 0..2 {
+        for n in 1..=1_001 {
+            let page = list(&mut book, query(Some("READY"), n)).expect("a page");
+            seen.extend(ids(&page).into_iter().map(str::to_owned));
+            assert_eq!(page["pages"].as_u64(), Some(1_000));
+        }
+    }
+    // Counted, not timed: the machine is shared, and work per page is what must not grow.
+    assert_eq!(seen.len(), 10_000);
+    assert_eq!((book.index_builds, book.renders), (1, 10_000));
+}
 
 async fn sim(catalogue: &[&str]) -> HardtofindSim {
     let config = HardtofindSimConfig {
