@@ -204,6 +204,15 @@ fn auth_refused(e: HttpError) -> ConnectorError {
     }
 }
 
+/// Checks an undocumented 2xx answer (`/batch`, transitions): nothing or any JSON is a yes; an
+/// HTML page from a proxy is not, so it is never taken for the service's acknowledgement.
+pub fn undocumented_answer(body: &[u8], what: &str) -> Result<(), ConnectorError> {
+    if body.trim_ascii().is_empty() {
+        return Ok(());
+    }
+    parse::<serde::de::IgnoredAny>(body, what).map(drop)
+}
+
 /// A JSON body from bytes already serialised (so each retry reuses them).
 pub fn json_body(request: RequestBuilder, body: Bytes) -> RequestBuilder {
     request

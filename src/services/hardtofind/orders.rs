@@ -14,7 +14,7 @@ use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::auth::{Session, json_body};
+use super::auth::{Session, json_body, undocumented_answer};
 use super::wire::{
     Date, Order, OrderStatus, Paged, ShipData, ShippingProvider, ShippingProviders,
     TransitionRequest,
@@ -238,11 +238,10 @@ impl OrderFeed {
             .send(meter, |r| json_body(r, body.clone()), Method::POST, &path)
             .await;
         match sent {
-            // The answer is not documented: any JSON (or nothing) is a yes; an HTML page from a
-            // proxy is not.
-            Ok(answer) if answer.trim_ascii().is_empty() => Ok(Transitioned::Done),
-            Ok(answer) => parse::<serde::de::IgnoredAny>(&answer, &format!("POST {path}"))
-                .map(|_| Transitioned::Done),
+            Ok(answer) => {
+                undocumented_answer(&answer, &format!("POST {path}"))?;
+                Ok(Transitioned::Done)
+            }
             Err(e) if refused(&e) => match self.order(meter, id).await {
                 Ok(Some(order)) if transition.done_at(&order.status) => {
                     tracing::info!(endpoint = %self.session.endpoint.label, order = id,

@@ -1,12 +1,5 @@
 //! The order feed against the simulator over loopback.
-
-use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
-
 use super::*;
-use crate::config::RetrySettings;
-use crate::http::{Endpoint, HttpClient, limits};
 use crate::services::PushItem;
 use crate::services::hardtofind::HardtofindTarget;
 use crate::services::hardtofind::sim::{HardtofindSim, NewOrder};
@@ -18,28 +11,6 @@ async fn sim() -> HardtofindSim {
     HardtofindSim::start(Default::default())
         .await
         .expect("a simulator")
-}
-
-/// A session on `sim` with a budget no test waits on, and one retry.
-fn session(sim: &HardtofindSim) -> Arc<Session> {
-    let client = HttpClient::new(Duration::from_secs(10), 16 << 20).expect("a client");
-    let retry = RetrySettings {
-        max_attempts: 2,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(1),
-        max_elapsed: Duration::from_secs(10),
-    };
-    let limiter = Arc::new(limits::limiter(1_000_000));
-    let endpoint = Endpoint::new(
-        "orders test".into(),
-        sim.base_url(),
-        client,
-        limiter,
-        retry,
-        CancellationToken::new(),
-    );
-    let (user, password) = (sim.username().to_owned(), sim.password().into());
-    Arc::new(Session::new(endpoint, user, password))
 }
 
 fn ready(sim: &HardtofindSim, n: usize) -> Vec<String> {
@@ -56,7 +27,7 @@ async fn twenty_five_open_orders_over_three_pages_are_all_counted_when_one_moves
     let placed = ready(&sim, 25);
     // The oldest order sits on page 3; it moves to page 1 once page 1 has been read.
     sim.touch_order_after(1, &placed[0]);
-    let feed = OrderFeed::new(session(&sim));
+    let feed = OrderFeed::new(sim.session());
 
     let orders = feed.open_orders(&Meter::default(), &[READY]).await;
 
@@ -81,7 +52,7 @@ async fn orders_is_never_asked_for_without_a_status() {
     let mut pending = NewOrder::new([("SKU-P", 1)]);
     pending.status = OrderStatus::Pending;
     sim.place_order(pending);
-    let feed = OrderFeed::new(session(&sim));
+    let feed = OrderFeed::new(sim.session());
     let states = [READY, OrderStatus::Processed, READY];
 
     let orders = feed.open_orders(&Meter::default(), &states).await;
@@ -107,7 +78,7 @@ async fn an_order_that_left_the_list_is_found_by_its_id() {
     let [shipped, gone] = [0, 1].map(|_| sim.place_order(NewOrder::new([("SKU-1", 2)])));
     sim.set_order_status(&shipped, OrderStatus::Shipped);
     sim.remove_order(&gone);
-    let (feed, meter) = (OrderFeed::new(session(&sim)), Meter::default());
+    let (feed, meter) = (OrderFeed::new(sim.session()), Meter::default());
 
     let open = feed
         .open_orders(&meter, &[READY])
@@ -130,7 +101,7 @@ async fn an_order_that_left_the_list_is_found_by_its_id() {
 async fn ship_needs_a_provider_the_store_lists_and_a_second_ship_is_done() {
     let sim = sim().await;
     let id = sim.place_order(NewOrder::new([("SKU-1", 1)]));
-    let (feed, meter) = (OrderFeed::new(session(&sim)), Meter::default());
+    let (feed, meter) = (OrderFeed::new(sim.session()), Meter::default());
     let providers = feed.shipping_providers(&meter).await.expect("providers");
     let shipment_date = Date(chrono::Utc::now().fixed_offset());
     let ship = |provider: &str| Transition::Ship {
@@ -173,7 +144,7 @@ async fn a_feed_and_a_target_on_one_session_log_in_once() {
     let sim = sim().await;
     sim.add_variant("SKU-1");
     ready(&sim, 3);
-    let shared = session(&sim);
+    let shared = sim.session();
     let (feed, target) = (
         OrderFeed::new(shared.clone()),
         HardtofindTarget::new(shared),
@@ -201,7 +172,7 @@ async fn a_feed_and_a_target_on_one_session_log_in_once() {
 async fn malformed_and_html_answers_are_errors_not_empty_lists() {
     let sim = sim().await;
     let id = ready(&sim, 1).remove(0);
-    let (feed, meter) = (OrderFeed::new(session(&sim)), Meter::default());
+    let (feed, meter) = (OrderFeed::new(sim.session()), Meter::default());
     let ok = |body: &str| Fault::Status {
         status: 200,
         body: body.into(),
@@ -261,7 +232,7 @@ async fn malformed_and_html_answers_are_errors_not_empty_lists() {
 async fn a_page_that_contradicts_the_request_or_itself_is_an_error_not_a_loop() {
     let sim = sim().await;
     ready(&sim, 20);
-    let feed = OrderFeed::new(session(&sim));
+    let feed = OrderFeed::new(sim.session());
     let page = |number: u64| {
         let body = format!(
             r#"{{"data": [], "page_size": 10, "page_number": {number}, "total_results": 20, "pages": 2}}"#
@@ -290,7 +261,7 @@ async fn a_page_that_contradicts_the_request_or_itself_is_an_error_not_a_loop() 
 #[tokio::test]
 async fn no_open_orders_is_one_request_and_an_empty_list() {
     let sim = sim().await;
-    let feed = OrderFeed::new(session(&sim));
+    let feed = OrderFeed::new(sim.session());
 
     let orders = feed.open_orders(&Meter::default(), &[READY]).await;
 
@@ -302,7 +273,7 @@ async fn no_open_orders_is_one_request_and_an_empty_list() {
 async fn ten_thousand_orders_over_a_thousand_pages_are_read_in_one_walk() {
     let sim = sim().await;
     ready(&sim, 10_000);
-    let feed = OrderFeed::new(session(&sim));
+    let feed = OrderFeed::new(sim.session());
     let started = std::time::Instant::now();
 
     let orders = feed.open_orders(&Meter::default(), &[READY]).await;

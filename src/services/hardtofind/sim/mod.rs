@@ -334,4 +334,33 @@ impl HardtofindSim {
 }
 
 #[cfg(test)]
+impl HardtofindSim {
+    /// A client session on this simulator, for the connectors' tests.
+    /// Its budget is one no test waits on, and it retries once.
+    pub(crate) fn session(&self) -> Arc<crate::services::hardtofind::Session> {
+        let client =
+            crate::http::HttpClient::new(Duration::from_secs(10), 16 << 20).expect("a client");
+        let retry = crate::config::RetrySettings {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+            max_elapsed: Duration::from_secs(10),
+        };
+        let limiter = Arc::new(crate::http::limits::limiter(1_000_000));
+        let endpoint = crate::http::Endpoint::new(
+            "target hardtofind-sim".into(),
+            self.base_url(),
+            client,
+            limiter,
+            retry,
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let (user, password) = (self.username().to_owned(), self.password().into());
+        Arc::new(crate::services::hardtofind::Session::new(
+            endpoint, user, password,
+        ))
+    }
+}
+
+#[cfg(test)]
 mod tests;
