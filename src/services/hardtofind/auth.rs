@@ -15,7 +15,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use super::wire::{AuthenticateAnswer, AuthenticateRequest, Claims, Info};
+use super::wire::{AuthenticateAnswer, AuthenticateRequest, Claims, Date, Info};
 use crate::http::{Endpoint, HttpError, Meter};
 use crate::services::{ConnectorError, parse};
 
@@ -173,18 +173,9 @@ impl Session {
 /// A date of `/info` as Unix seconds: a date string (with an offset, as API_NOTES says) or a
 /// number.
 fn seconds(value: serde_json::Value) -> Option<f64> {
-    match value {
-        serde_json::Value::Number(n) => n.as_f64(),
-        serde_json::Value::String(s) => parse_date(s.trim()).map(|at| at.timestamp() as f64),
-        _ => None,
-    }
-}
-
-/// A Hardtofind date: RFC 3339, or with the offset written `+1000` as the document's samples do.
-pub fn parse_date(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z"))
+    serde_json::from_value::<Date>(value)
         .ok()
+        .map(|at| at.unix_seconds())
 }
 
 /// How long a JWT was issued to live (`exp − iat`), without checking its signature (only the
@@ -211,6 +202,15 @@ fn auth_refused(e: HttpError) -> ConnectorError {
         }
         other => ConnectorError::Http(other),
     }
+}
+
+/// Checks an undocumented 2xx answer (`/batch`, transitions): nothing or any JSON is a yes; an
+/// HTML page from a proxy is not, so it is never taken for the service's acknowledgement.
+pub fn undocumented_answer(body: &[u8], what: &str) -> Result<(), ConnectorError> {
+    if body.trim_ascii().is_empty() {
+        return Ok(());
+    }
+    parse::<serde::de::IgnoredAny>(body, what).map(drop)
 }
 
 /// A JSON body from bytes already serialised (so each retry reuses them).

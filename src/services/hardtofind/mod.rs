@@ -1,15 +1,20 @@
-//! Hardtofind (seeds `000`, `001`): variant inventory, written as a target.
+//! Hardtofind (seeds `000`, `001`): variant inventory, written as a target, and orders, read as
+//! an order feed and moved by the relay.
 //!
 //! - [`wire`]: the documents' requests and answers.
 //! - [`auth`]: one account's session and token, shared by everything on that account.
 //! - [`target`]: `POST /batch`.
+//! - [`orders`]: the open orders, one order, shipping providers, transitions.
+//! - [`config`]: its `[targets.NAME]` table.
 //! - [`sim`]: the simulator.
 
 pub mod auth;
 pub mod config;
+pub mod orders;
 pub mod sim;
 pub mod target;
 pub mod wire;
 
 pub use auth::Session;
+pub use orders::{OrderFeed, Transition, Transitioned};
 pub use target::HardtofindTarget;

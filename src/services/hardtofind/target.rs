@@ -1,13 +1,14 @@
 //! Hardtofind as a target: `POST /batch` (`action: update`, `entity_type: variant`) sets the
 //! inventory of variants; unknown and duplicate SKUs are silently ignored by the service, which
-//! is why a daily full sync repairs drift.
+//! is why a daily full sync repairs drift. Its answer is undocumented: any JSON counts, an HTML
+//! page does not.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::Method;
 
-use super::auth::{Session, json_body};
+use super::auth::{Session, json_body, undocumented_answer};
 use super::wire::{BatchRequest, Entity};
 use crate::http::Meter;
 use crate::services::{ConnectorError, PushItem};
@@ -39,7 +40,8 @@ impl HardtofindTarget {
         let body = Bytes::from(
             serde_json::to_vec(&request).map_err(|e| ConnectorError::Malformed(e.to_string()))?,
         );
-        self.session
+        let answer = self
+            .session
             .send(
                 meter,
                 |r| json_body(r, body.clone()),
@@ -47,11 +49,50 @@ impl HardtofindTarget {
                 "/batch",
             )
             .await?;
-        Ok(())
+        // The contract: a 2xx that is not JSON (a proxy's HTML page) acknowledges nothing.
+        undocumented_answer(&answer, "POST /batch")
     }
 
     /// Logs in and reads `/info`.
     pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
         self.session.check(meter).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::hardtofind::sim::HardtofindSim;
+    use crate::sim::Fault;
+
+    #[tokio::test]
+    async fn an_html_page_answering_a_batch_acknowledges_nothing() {
+        let sim = HardtofindSim::start(Default::default())
+            .await
+            .expect("a simulator");
+        sim.add_variant("SKU-1");
+        let (target, meter) = (HardtofindTarget::new(sim.session()), Meter::default());
+        let item = PushItem {
+            sku: "SKU-1",
+            quantity: 4,
+            known: true,
+        };
+        let page = "<html><body>502 Bad Gateway</body></html>".to_owned();
+        let proxy = Fault::Status {
+            status: 200,
+            body: page,
+            retry_after: None,
+        };
+        sim.faults().push_for("POST", "/batch", proxy);
+
+        let through_proxy = target.push(&meter, &[item]).await;
+        let direct = target.push(&meter, &[item]).await;
+
+        assert!(
+            matches!(through_proxy, Err(ConnectorError::Malformed(_))),
+            "{through_proxy:?}"
+        );
+        assert!(direct.is_ok(), "{direct:?}");
+        assert_eq!(sim.inventory("SKU-1"), Some(4));
     }
 }

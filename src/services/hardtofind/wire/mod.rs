@@ -1,4 +1,14 @@
 //! The Hardtofind documents' (seeds `000`, `001`) requests and answers, named as they name them.
+//! Where API_NOTES says the service has been seen to answer in two forms, both are accepted.
+
+mod date;
+mod orders;
+
+pub use date::{Date, parse_date};
+pub use orders::{
+    Address, Order, OrderDates, OrderLine, OrderLinks, OrderStatus, Paged, PaymentSummary,
+    ShipData, Shipment, Shipping, ShippingProvider, ShippingProviders, TransitionRequest,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -46,3 +56,6 @@ pub struct Claims {
     pub iat: Option<f64>,
     pub exp: Option<f64>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,15 @@
 //! Simulator of the Hardtofind API: `POST /authenticate` issuing
-//! JWT-shaped tokens, `GET /info` and `POST /batch` variant inventory
-//! updates (unknown SKUs silently ignored).
+//! JWT-shaped tokens, `GET /info`, `POST /batch` variant inventory
+//! updates (unknown SKUs silently ignored), and the orders of seed `001`
+//! ([`orders`]: the book; [`transitions`]: `process` and `ship`; [`routes`]: their endpoints and
+//! the test hooks).
+
+mod orders;
+mod routes;
+mod transitions;
+
+pub use orders::{NewOrder, OrdersQuery, PAGE_SIZE};
+pub use transitions::SimTransition;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,6 +63,7 @@ struct Inner {
     batches: Vec<Vec<(String, i64)>>,
     /// SKUs that make a whole batch fail validation, with the message.
     rejected: HashMap<String, String>,
+    orders: orders::OrderBook,
 }
 
 struct State {
@@ -188,7 +198,9 @@ impl Handler for State {
             ("GET", "/info") => self.info(request),
             ("POST", "/batch") => self.batch(request),
             (_, "/authenticate" | "/info" | "/batch") => fail(405, "Method not allowed"),
-            _ => fail(404, "Not found"),
+            _ => self
+                .orders_route(request)
+                .unwrap_or_else(|| fail(404, "Not found")),
         };
         let response = result.unwrap_or_else(|error| error);
         if response.status == 401 {
@@ -235,6 +247,7 @@ impl HardtofindSim {
             inner: Mutex::new(inner),
         });
         let server = Server::start(state.clone()).await?;
+        state.lock().orders.base_url = server.base_url();
         Ok(HardtofindSim { server, state })
     }
 
@@ -321,128 +334,33 @@ impl HardtofindSim {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Value;
-
-    async fn sim(catalogue: &[&str]) -> HardtofindSim {
-        let config = HardtofindSimConfig {
-            catalogue: catalogue.iter().map(|s| s.to_string()).collect(),
-            ..HardtofindSimConfig::default()
+impl HardtofindSim {
+    /// A client session on this simulator, for the connectors' tests.
+    /// Its budget is one no test waits on, and it retries once.
+    pub(crate) fn session(&self) -> Arc<crate::services::hardtofind::Session> {
+        let client =
+            crate::http::HttpClient::new(Duration::from_secs(10), 16 << 20).expect("a client");
+        let retry = crate::config::RetrySettings {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+            max_elapsed: Duration::from_secs(10),
         };
-        HardtofindSim::start(config).await.expect("start")
-    }
-
-    async fn call(
-        sim: &HardtofindSim,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Value,
-    ) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .request(method, format!("{}{path}", sim.base_url()))
-            .header("X-Auth-Token", token)
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("a JSON answer"))
-    }
-
-    async fn login(sim: &HardtofindSim) -> String {
-        let credentials = json!({"username": sim.username(), "password": sim.password()});
-        let (status, answer) =
-            call(sim, reqwest::Method::POST, "/authenticate", "", credentials).await;
-        assert_eq!((status, &answer["person"]["role"]), (200, &json!("seller")));
-        answer["token"].as_str().expect("a token").to_string()
-    }
-
-    #[tokio::test]
-    async fn hardtofind_issues_a_jwt_and_describes_it() {
-        let sim = sim(&[]).await;
-        let token = login(&sim).await;
-        let parts: Vec<&str> = token.split('.').collect();
-        assert_eq!(parts.len(), 3);
-        let claims: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("base64"))
-                .expect("JSON");
-        assert_eq!(claims["sub"], PERSON_ID);
-        let lifetime = claims["exp"]
-            .as_u64()
-            .zip(claims["iat"].as_u64())
-            .map(|(e, i)| e - i);
-        assert_eq!(lifetime, Some(900));
-        let (status, info) = call(&sim, reqwest::Method::GET, "/info", &token, json!({})).await;
-        assert_eq!(
-            (status, &info["user_id"], &info["roles"]),
-            (200, &json!(111), &json!(["seller"]))
+        let limiter = Arc::new(crate::http::limits::limiter(1_000_000));
+        let endpoint = crate::http::Endpoint::new(
+            "target hardtofind-sim".into(),
+            self.base_url(),
+            client,
+            limiter,
+            retry,
+            tokio_util::sync::CancellationToken::new(),
         );
-        assert!(info["expires"].as_str().is_some_and(|e| e.ends_with('Z')));
-        let wrong = json!({"username": sim.username(), "password": "nope"});
-        let (status, answer) = call(&sim, reqwest::Method::POST, "/authenticate", "", wrong).await;
-        assert_eq!(
-            (status, answer),
-            (401, json!({"error": "Invalid credentials"}))
-        );
-        assert_eq!((sim.authentications(), sim.unauthorized_count()), (1, 1));
-    }
-
-    #[tokio::test]
-    async fn hardtofind_rejects_an_expired_token() {
-        let sim = sim(&["A"]).await;
-        let token = login(&sim).await;
-        sim.expire_all_tokens();
-        let batch = json!({"action": "update", "entity_type": "variant", "entities": [{"sku": "A", "inventory": 1}]});
-        let (status, answer) = call(&sim, reqwest::Method::POST, "/batch", &token, batch).await;
-        assert_eq!(
-            (status, answer),
-            (401, json!({"error": "Token expired or invalid"}))
-        );
-        let (status, _) = call(&sim, reqwest::Method::GET, "/info", "made-up", json!({})).await;
-        assert_eq!(
-            (status, sim.unauthorized_count(), sim.inventory("A")),
-            (401, 2, Some(0))
-        );
-    }
-
-    #[tokio::test]
-    async fn hardtofind_ignores_unknown_skus() {
-        let sim = sim(&["A", "B"]).await;
-        let token = login(&sim).await;
-        let entities = json!([{"sku": "A", "inventory": 5}, {"sku": "X", "inventory": 3}]);
-        let batch = json!({"action": "update", "entity_type": "variant", "entities": entities});
-        let (status, answer) = call(&sim, reqwest::Method::POST, "/batch", &token, batch).await;
-        assert_eq!((status, answer), (200, json!({"updated": 1, "ignored": 1})));
-        assert_eq!(
-            (sim.inventory("A"), sim.inventory("B"), sim.inventory("X")),
-            (Some(5), Some(0), None)
-        );
-        assert_eq!(
-            sim.batches(),
-            vec![vec![("A".to_string(), 5), ("X".to_string(), 3)]]
-        );
-    }
-
-    #[tokio::test]
-    async fn hardtofind_rejects_malformed_batches_without_applying_any() {
-        let sim = sim(&["A"]).await;
-        let token = login(&sim).await;
-        let good = json!({"sku": "A", "inventory": 5});
-        for (action, entity_type, bad) in [
-            ("delete", "variant", json!({"sku": "A", "inventory": 1})),
-            ("update", "product", json!({"sku": "A", "inventory": 1})),
-            ("update", "variant", json!({"sku": "A", "inventory": -1})),
-            ("update", "variant", json!({"sku": "A", "inventory": "7"})),
-            ("update", "variant", json!({"inventory": 1})),
-        ] {
-            let batch =
-                json!({"action": action, "entity_type": entity_type, "entities": [good, bad]});
-            let (status, answer) = call(&sim, reqwest::Method::POST, "/batch", &token, batch).await;
-            assert_eq!(status, 400, "{answer}");
-            assert!(answer["error"].is_string());
-        }
-        assert_eq!((sim.inventory("A"), sim.batches().len()), (Some(0), 0));
+        let (user, password) = (self.username().to_owned(), self.password().into());
+        Arc::new(crate::services::hardtofind::Session::new(
+            endpoint, user, password,
+        ))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,333 @@
+//! Hardtofind as an order feed (seed `001`): the open orders that reserve stock, one order by
+//! id, the shipping providers, and the `process` and `ship` transitions the relay makes.
+//!
+//! `GET /orders` is paged ten at a time, newest-updated first (API_NOTES), so an order updated
+//! while we page moves to page 1 and every order above it shifts down one: a walk can miss an
+//! order and see another twice. Orders are therefore collected by id, their count compared with
+//! `total_results`, and the list walked once more when the two differ. `status=` is always
+//! given: without it the service answers `PENDING` orders, which hold no stock.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+
+use super::auth::{Session, json_body, undocumented_answer};
+use super::wire::{
+    Date, Order, OrderStatus, Paged, ShipData, ShippingProvider, ShippingProviders,
+    TransitionRequest,
+};
+use crate::http::Meter;
+use crate::services::{ConnectorError, parse};
+
+/// No seller has this many pages of open orders in one state (100,000 orders); a service that
+/// keeps saying there are more pages is broken, and a walk must end.
+pub const MAX_PAGES: u64 = 10_000;
+
+/// A move of an order through its lifecycle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// The seller has picked the order up (`READY` → `PROCESSED`).
+    Process,
+    /// Every line has left (→ `SHIPPED`).
+    Ship {
+        /// The carrier's tracking number.
+        tracking_number: String,
+        /// A `provider_name` from [`OrderFeed::shipping_providers`]; the service refuses others.
+        shipping_provider_name: String,
+        /// When it left.
+        shipment_date: Date,
+    },
+}
+
+impl Transition {
+    fn action(&self) -> &'static str {
+        match self {
+            Transition::Process => "process",
+            Transition::Ship { .. } => "ship",
+        }
+    }
+
+    /// Whether an order in `status` has already made this move, so a refusal to make it again
+    /// means it is done (API_NOTES: treat "already shipped" as done).
+    fn done_at(&self, status: &OrderStatus) -> bool {
+        match self {
+            Transition::Process => matches!(status, OrderStatus::Processed | OrderStatus::Shipped),
+            Transition::Ship { .. } => *status == OrderStatus::Shipped,
+        }
+    }
+}
+
+/// How a transition ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transitioned {
+    /// The service accepted it now.
+    Done,
+    /// The service refused it, and the order shows it was made before (by an earlier attempt
+    /// whose answer was lost, or by the seller by hand).
+    AlreadyDone,
+}
+
+/// One walk of one state's list.
+struct Walk {
+    orders: HashMap<String, Order>,
+    /// `total_results` of the last page read: the newest count the service gave.
+    total: u64,
+}
+
+impl Walk {
+    fn complete(&self) -> bool {
+        self.orders.len() as u64 == self.total
+    }
+}
+
+/// A Hardtofind account's orders.
+pub struct OrderFeed {
+    session: Arc<Session>,
+}
+
+impl OrderFeed {
+    /// A feed reading through `session`: the same session as a target on the same account, so
+    /// one token and one rate budget.
+    pub fn new(session: Arc<Session>) -> OrderFeed {
+        OrderFeed { session }
+    }
+
+    /// Every order in any of `states`, each once, as the lists showed it (each with its own
+    /// status: an order that moved between two of `states` during the read is kept as last
+    /// updated). Fails when any page fails, so a partial list is never taken for the whole.
+    pub async fn open_orders(
+        &self,
+        meter: &Meter,
+        states: &[OrderStatus],
+    ) -> Result<Vec<Order>, ConnectorError> {
+        let mut found: HashMap<String, Order> = HashMap::new();
+        let mut asked = HashSet::new();
+        for status in states.iter().filter(|s| asked.insert(*s)) {
+            for (id, order) in self.orders_in(meter, status).await? {
+                if !found.get(&id).is_some_and(|seen| newer(seen, &order)) {
+                    found.insert(id, order);
+                }
+            }
+        }
+        let mut orders: Vec<Order> = found.into_values().collect();
+        orders.sort_unstable_by(|a, b| (a.id.len(), &a.id).cmp(&(b.id.len(), &b.id)));
+        Ok(orders)
+    }
+
+    /// One state's orders: a walk, and a second when the first's count disagrees with the
+    /// service's. If the second disagrees too (orders change faster than we page), both walks'
+    /// orders are kept: an order counted that has since left is looked up later, while an order
+    /// missed would sell its stock twice.
+    async fn orders_in(
+        &self,
+        meter: &Meter,
+        status: &OrderStatus,
+    ) -> Result<HashMap<String, Order>, ConnectorError> {
+        let first = self.walk(meter, status).await?;
+        if first.complete() {
+            return Ok(first.orders);
+        }
+        let label = &self.session.endpoint.label;
+        tracing::info!(endpoint = %label, %status, seen = first.orders.len(), total = first.total,
+            "orders changed while paging; reading the list again");
+        let second = self.walk(meter, status).await?;
+        if second.complete() {
+            return Ok(second.orders);
+        }
+        tracing::warn!(endpoint = %label, %status, seen = second.orders.len(), total = second.total,
+            "orders kept changing while paging; keeping every order either reading saw");
+        let mut orders = first.orders;
+        orders.extend(second.orders);
+        Ok(orders)
+    }
+
+    /// Reads every page of one state, from page 1 until the service's `pages` or an empty page.
+    async fn walk(&self, meter: &Meter, status: &OrderStatus) -> Result<Walk, ConnectorError> {
+        let mut walk = Walk {
+            orders: HashMap::new(),
+            total: 0,
+        };
+        for page_number in 1..=MAX_PAGES {
+            let query = [
+                ("status", status.as_str().to_owned()),
+                ("page_number", page_number.to_string()),
+            ];
+            let what = format!("GET /orders?status={status}&page_number={page_number}");
+            let body = self
+                .session
+                .send(meter, |r| r.query(&query), Method::GET, "/orders")
+                .await?;
+            let page = parse_page(&body, &what)?;
+            // A page other than the one asked for (a service that ignores `page_number` would
+            // loop), or an empty page the service itself says is not past the end.
+            let empty_inside = page.data.is_empty() && page_number <= page.pages;
+            if page.page_number != page_number || page.pages > MAX_PAGES || empty_inside {
+                return Err(ConnectorError::Malformed(format!(
+                    "{what}: answered page {} of {} with {} orders",
+                    page.page_number,
+                    page.pages,
+                    page.data.len()
+                )));
+            }
+            walk.total = page.total_results;
+            let last = page.data.is_empty() || page_number >= page.pages;
+            for order in page.data {
+                walk.orders.insert(order.id.clone(), order);
+            }
+            if last {
+                return Ok(walk);
+            }
+        }
+        Err(ConnectorError::Malformed(format!(
+            "GET /orders?status={status}: more than {MAX_PAGES} pages"
+        )))
+    }
+
+    /// One order by id; `None` when the service says there is no such order (404). That is the
+    /// service's word, not proof the order was cancelled: the caller decides what it means.
+    pub async fn order(&self, meter: &Meter, id: &str) -> Result<Option<Order>, ConnectorError> {
+        let path = order_path(id)?;
+        let body = match self.session.send(meter, |r| r, Method::GET, &path).await {
+            Err(e) if e.status() == Some(StatusCode::NOT_FOUND.as_u16()) => return Ok(None),
+            other => other?,
+        };
+        let order: Order = parse(&body, &format!("GET {path}"))?;
+        if order.id != id {
+            return Err(ConnectorError::Malformed(format!(
+                "GET {path}: answered order {:?}",
+                order.id
+            )));
+        }
+        Ok(Some(order))
+    }
+
+    /// The providers `ship` accepts.
+    pub async fn shipping_providers(
+        &self,
+        meter: &Meter,
+    ) -> Result<Vec<ShippingProvider>, ConnectorError> {
+        let what = "GET /shipping-providers";
+        let body = self
+            .session
+            .send(meter, |r| r, Method::GET, "/shipping-providers")
+            .await?;
+        Ok(match parse(&body, what)? {
+            ShippingProviders::Bare(providers) | ShippingProviders::Paged { data: providers } => {
+                providers
+            }
+        })
+    }
+
+    /// Moves order `id`. A refusal whose order shows the move already made is
+    /// [`Transitioned::AlreadyDone`], so sending a transition again after a lost answer is safe.
+    pub async fn transition(
+        &self,
+        meter: &Meter,
+        id: &str,
+        transition: &Transition,
+    ) -> Result<Transitioned, ConnectorError> {
+        let path = format!("{}/transition", order_path(id)?);
+        let body = Bytes::from(
+            serde_json::to_vec(&request(transition))
+                .map_err(|e| ConnectorError::Malformed(e.to_string()))?,
+        );
+        let sent = (self.session)
+            .send(meter, |r| json_body(r, body.clone()), Method::POST, &path)
+            .await;
+        match sent {
+            Ok(answer) => {
+                undocumented_answer(&answer, &format!("POST {path}"))?;
+                Ok(Transitioned::Done)
+            }
+            // A refusal the order's state may explain; a missing order is not one.
+            Err(e) if e.is_refusal() && e.status() != Some(404) => {
+                match self.order(meter, id).await {
+                    Ok(Some(order)) if transition.done_at(&order.status) => {
+                        tracing::info!(endpoint = %self.session.endpoint.label, order = id,
+                        action = transition.action(), error = %e, "transition refused; the order already shows it");
+                        Ok(Transitioned::AlreadyDone)
+                    }
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Logs in and reads `/info`.
+    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        self.session.check(meter).await
+    }
+}
+
+/// A page of orders. When one order does not read, the page is read again loosely to name that
+/// order in the error: an operator can look it up, where a byte offset says nothing.
+fn parse_page(body: &[u8], what: &str) -> Result<Paged<Order>, ConnectorError> {
+    serde_json::from_slice::<Paged<Order>>(body).map_err(|e| {
+        let loose = serde_json::from_slice::<Paged<serde_json::Value>>(body).ok();
+        let bad = loose.and_then(|page| {
+            (page.data.into_iter()).find_map(|value| {
+                Order::deserialize(&value)
+                    .err()
+                    .map(|e| (value["id"].clone(), e))
+            })
+        });
+        ConnectorError::Malformed(match bad {
+            Some((id, e)) => format!("{what}: order {id}: {e}"),
+            None => format!("{what}: {e}"),
+        })
+    })
+}
+
+/// Whether `later` (read after `seen`) should not replace it: `seen` was updated more recently.
+fn newer(seen: &Order, later: &Order) -> bool {
+    match (seen.dates.updated_at, later.dates.updated_at) {
+        (Some(seen), Some(later)) => seen > later,
+        _ => false,
+    }
+}
+
+fn request(transition: &Transition) -> TransitionRequest<'_> {
+    TransitionRequest {
+        action: transition.action(),
+        data: match transition {
+            Transition::Process => None,
+            Transition::Ship {
+                tracking_number,
+                shipping_provider_name,
+                shipment_date,
+            } => Some(ShipData {
+                tracking_number,
+                shipping_provider_name,
+                shipment_date: *shipment_date,
+            }),
+        },
+    }
+}
+
+/// `/order/{id}`, the id written as one path segment: ids are digits in the document, but one
+/// that is not must not reach another path (an id of dots would, even encoded).
+fn order_path(id: &str) -> Result<String, ConnectorError> {
+    if id.bytes().all(|b| b == b'.') {
+        return Err(ConnectorError::NotFound(format!(
+            "no order has the id {id:?}"
+        )));
+    }
+    let segment: String = id
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Ok(format!("/order/{segment}"))
+}
+
+#[cfg(test)]
+#[path = "orders_tests.rs"]
+mod tests;

@@ -1,0 +1,165 @@
+//! The simulator's order endpoints (seed `001`) over HTTP, and the hooks tests use to place,
+//! change and move orders while a client reads them.
+
+use serde_json::{Value, json};
+
+use super::orders::{NewOrder, OrdersQuery};
+use super::transitions::SimTransition;
+use super::{HardtofindSim, State};
+use crate::services::hardtofind::wire::{OrderStatus, ShippingProvider};
+use crate::sim::server::{SimRequest, SimResponse, fail, parse_json};
+
+impl State {
+    /// Routes a request under `/orders`, `/order/…` or `/shipping-providers`; `None` when the
+    /// path is none of them.
+    pub(super) fn orders_route(
+        &self,
+        request: &SimRequest,
+    ) -> Option<Result<SimResponse, SimResponse>> {
+        let answer = match (request.method.as_str(), request.path.trim_end_matches('/')) {
+            ("GET", "/orders") => self.list(request),
+            ("GET", "/shipping-providers") => self.providers(request),
+            (_, "/orders" | "/shipping-providers") => fail(405, "Method not allowed"),
+            (method, path) => {
+                let parts: Vec<&str> = path.strip_prefix("/order/")?.split('/').collect();
+                match (method, parts.as_slice()) {
+                    ("GET", [id]) => self.one(request, id),
+                    ("POST", [id, "transition"]) => self.transition(request, id),
+                    (_, [_] | [_, "transition"]) => fail(405, "Method not allowed"),
+                    _ => return None,
+                }
+            }
+        };
+        Some(answer)
+    }
+
+    fn list(&self, request: &SimRequest) -> Result<SimResponse, SimResponse> {
+        let mut query = OrdersQuery {
+            status: None,
+            page_number: None,
+        };
+        let raw = request.query.as_deref().unwrap_or_default();
+        for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+            match key.as_ref() {
+                "status" => query.status = Some(value.into_owned()),
+                "page_number" => query.page_number = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        // Recorded before the token is checked: tests assert on every query a client sent.
+        self.lock().orders.record(&query);
+        self.token(request)?;
+        let page = self.lock().orders.list(query);
+        page.map(|page| SimResponse::raw(200, page))
+            .or_else(|(status, message)| fail(status, message))
+    }
+
+    fn one(&self, request: &SimRequest, id: &str) -> Result<SimResponse, SimResponse> {
+        self.token(request)?;
+        match self.lock().orders.render(id) {
+            Some(order) => Ok(SimResponse::json(200, &order)),
+            None => fail(404, "Order not found"),
+        }
+    }
+
+    fn transition(&self, request: &SimRequest, id: &str) -> Result<SimResponse, SimResponse> {
+        self.token(request)?;
+        let body: Value = parse_json(&request.body)?.unwrap_or(Value::Null);
+        let mut inner = self.lock();
+        match inner.orders.transition(id, &body) {
+            // The answer is not documented; the order as it now stands is what an API of this
+            // shape answers, and a client must not rely on more than "2xx and JSON".
+            Ok(()) => Ok(SimResponse::json(
+                200,
+                &inner.orders.render(id).unwrap_or(Value::Null),
+            )),
+            Err((status, message)) => fail(status, message),
+        }
+    }
+
+    fn providers(&self, request: &SimRequest) -> Result<SimResponse, SimResponse> {
+        self.token(request)?;
+        let providers: Vec<Value> = (self.lock().orders.providers.iter())
+            .map(|p| {
+                json!({"id": p.id, "provider_name": p.provider_name, "tracking_url": p.tracking_url,
+                       "accepts_tracking_id_in_url": p.accepts_tracking_id_in_url.unwrap_or(false)})
+            })
+            .collect();
+        Ok(SimResponse::json(200, &Value::Array(providers)))
+    }
+}
+
+impl HardtofindSim {
+    /// Places an order; answers its id. It goes to the top of its state's list.
+    pub fn place_order(&self, order: NewOrder) -> String {
+        self.state.lock().orders.place(order)
+    }
+
+    /// Places many orders under one lock (for benchmarks of thousands); answers their ids.
+    pub fn place_orders(&self, orders: impl IntoIterator<Item = NewOrder>) -> Vec<String> {
+        let mut inner = self.state.lock();
+        orders.into_iter().map(|o| inner.orders.place(o)).collect()
+    }
+
+    /// Replaces an order's lines, as an edit by customer support would; `false` if unknown.
+    pub fn set_order_lines<S: Into<String>>(
+        &self,
+        id: &str,
+        lines: impl IntoIterator<Item = (S, i64)>,
+    ) -> bool {
+        let lines: Vec<(String, i64)> = lines.into_iter().map(|(s, q)| (s.into(), q)).collect();
+        self.state.lock().orders.update(id, |o| o.lines = lines)
+    }
+
+    /// Moves an order to `status` (cancel, refund, ship, …) without a transition, as the
+    /// store's own staff would; `false` if unknown.
+    pub fn set_order_status(&self, id: &str, status: OrderStatus) -> bool {
+        self.state.lock().orders.update(id, |o| o.status = status)
+    }
+
+    /// Updates an order without changing it, so it moves to page 1 of its list.
+    pub fn touch_order(&self, id: &str) -> bool {
+        self.state.lock().orders.update(id, |_| ())
+    }
+
+    /// Touches `id` right after the `after`-th `GET /orders` from now has been answered: the
+    /// order moves to page 1 while a client is between pages, and the orders above it shift.
+    pub fn touch_order_after(&self, after: usize, id: &str) {
+        self.state.lock().orders.touch_after(after, id);
+    }
+
+    /// Deletes an order, so `GET /order/{id}` answers 404.
+    pub fn remove_order(&self, id: &str) -> bool {
+        self.state.lock().orders.remove(id)
+    }
+
+    /// An order's state; `None` if unknown.
+    pub fn order_status(&self, id: &str) -> Option<OrderStatus> {
+        self.state.lock().orders.status(id)
+    }
+
+    /// An order as `GET /order/{id}` answers it.
+    pub fn order_json(&self, id: &str) -> Option<Value> {
+        self.state.lock().orders.render(id)
+    }
+
+    /// Every `GET /orders` answered so far (the newest 100,000), with its parameters.
+    pub fn orders_queries(&self) -> Vec<OrdersQuery> {
+        self.state.lock().orders.queries.iter().cloned().collect()
+    }
+
+    /// How many `GET /orders` came without `status` (and were answered the PENDING orders).
+    pub fn orders_queries_without_status(&self) -> usize {
+        self.state.lock().orders.without_status
+    }
+
+    /// The transitions accepted so far, in order.
+    pub fn transitions(&self) -> Vec<SimTransition> {
+        self.state.lock().orders.transitions.clone()
+    }
+
+    /// Replaces the list `GET /shipping-providers` answers and `ship` accepts.
+    pub fn set_shipping_providers(&self, providers: Vec<ShippingProvider>) {
+        self.state.lock().orders.providers = providers;
+    }
+}
