@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use tokio_util::sync::CancellationToken;
 
@@ -123,6 +124,18 @@ impl Meter {
     }
 }
 
+/// A 2xx answer in full, for the services whose answer says more than its body (a `Link` header
+/// to the next page, a 204 that acknowledges).
+#[derive(Debug)]
+pub struct Answer {
+    /// The 2xx status.
+    pub status: StatusCode,
+    /// The answer's headers.
+    pub headers: HeaderMap,
+    /// The body, read whole.
+    pub body: Bytes,
+}
+
 /// The shared HTTP client.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
@@ -192,6 +205,15 @@ impl Endpoint {
         meter: &Meter,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Bytes, HttpError> {
+        self.send_for_answer(meter, build).await.map(|a| a.body)
+    }
+
+    /// [`Endpoint::send`], keeping the status and headers of the 2xx answer.
+    pub async fn send_for_answer(
+        &self,
+        meter: &Meter,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, HttpError> {
         let attempt = || async {
             if self.cancel.is_cancelled() {
                 return Err(HttpError::Cancelled);
@@ -208,7 +230,7 @@ impl Endpoint {
         .await
     }
 
-    async fn attempt(&self, request: reqwest::RequestBuilder) -> Result<Bytes, HttpError> {
+    async fn attempt(&self, request: reqwest::RequestBuilder) -> Result<Answer, HttpError> {
         let mut response = request.send().await.map_err(HttpError::from_reqwest)?;
         let status = response.status();
         let retry_after = retry::retry_after(response.headers());
@@ -229,7 +251,11 @@ impl Endpoint {
             body.extend_from_slice(&chunk);
         }
         if status.is_success() {
-            return Ok(body.freeze());
+            return Ok(Answer {
+                status,
+                headers: std::mem::take(response.headers_mut()),
+                body: body.freeze(),
+            });
         }
         Err(HttpError::Status {
             status,
@@ -239,16 +265,28 @@ impl Endpoint {
     }
 }
 
-/// The service's own words about an error: its JSON `error` (or `message`) field, else the
-/// start of the body, on one line and cut short.
+/// The service's own words about an error: its JSON `error` (or `message`) field, followed by
+/// the fields a validation error names (`"errors": {field: message}`), else the start of the
+/// body, on one line and cut short.
 pub fn remote_message(body: &[u8]) -> String {
     const MAX: usize = 300;
     let from_json = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
-            ["error", "message"].iter().find_map(|k| {
-                v.get(k)
-                    .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+            let text =
+                |m: &serde_json::Value| m.as_str().map_or_else(|| m.to_string(), str::to_owned);
+            let message = ["error", "message"]
+                .iter()
+                .find_map(|k| v.get(k).map(text))?;
+            let fields: Vec<String> = v
+                .get("errors")
+                .and_then(|e| e.as_object())
+                .map(|e| e.iter().map(|(k, m)| format!("{k}: {}", text(m))).collect())
+                .unwrap_or_default();
+            Some(if fields.is_empty() {
+                message
+            } else {
+                format!("{message} ({})", fields.join("; "))
             })
         });
     let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
@@ -296,6 +334,12 @@ mod tests {
             "<html> Bad Gateway</html>"
         );
         assert_eq!(remote_message(b""), "(empty body)");
+        assert_eq!(
+            remote_message(
+                br#"{"code":400,"message":"Provided data did not pass validation","errors":{"hidden":"This value should not be null."}}"#
+            ),
+            "Provided data did not pass validation (hidden: This value should not be null.)"
+        );
         assert!(remote_message(&[b'x'; 1000]).ends_with('…'));
     }
 }
