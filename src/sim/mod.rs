@@ -9,7 +9,7 @@
 pub mod endless_aisles;
 pub mod hako;
 pub mod hardtofind;
-mod server;
+pub(crate) mod server;
 
 pub use endless_aisles::{EndlessAislesSim, EndlessAislesSimConfig};
 pub use hako::{HakoSim, HakoSimConfig};
@@ -199,12 +199,12 @@ macro_rules! common_methods {
             }
 
             /// Fault injection controls for this simulator.
-            pub fn faults(&self) -> &super::Faults {
+            pub fn faults(&self) -> &$crate::sim::Faults {
                 self.server.faults()
             }
 
             /// Every request recorded so far, in arrival order.
-            pub fn requests(&self) -> Vec<super::Recorded> {
+            pub fn requests(&self) -> Vec<$crate::sim::Recorded> {
                 self.server.requests()
             }
 
@@ -227,7 +227,7 @@ macro_rules! common_methods {
         }
     };
 }
-use common_methods;
+pub(crate) use common_methods;
 
 #[cfg(test)]
 mod tests {
