@@ -23,6 +23,8 @@
 //! - [`status`], [`telemetry`]: what an operator reads; [`notify`]: what systemd hears (ready,
 //!   status, a watchdog that stays quiet when a cycle stalls).
 //! - [`sim`]: stateful simulators of the three services, for `invsync demo` and the tests.
+//! - [`services`]: one folder per remote service (wire types, config, target, simulator); the
+//!   catalogue ([`services::shopsys`]) is the first to live there.
 
 pub mod commands;
 pub mod config;
@@ -38,6 +40,7 @@ pub mod notify;
 pub mod plan;
 pub mod push;
 pub mod report;
+pub mod services;
 pub mod shutdown;
 pub mod sim;
 pub mod stale;
