@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use tokio_util::sync::CancellationToken;
 
@@ -193,7 +194,17 @@ impl Endpoint {
         meter: &Meter,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Bytes, HttpError> {
-        let attempt = || async { self.send_once(meter, build()).await?.into_success() };
+        self.send_for_answer(meter, build).await.map(|a| a.body)
+    }
+
+    /// [`Endpoint::send`], keeping the status and headers of the 2xx answer (a `Link` header to
+    /// the next page, a 204 that acknowledges).
+    pub async fn send_for_answer(
+        &self,
+        meter: &Meter,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, HttpError> {
+        let attempt = || async { self.send_once(meter, build()).await?.success() };
         retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
             meter.retries.fetch_add(1, Ordering::Relaxed);
         })
@@ -244,6 +255,7 @@ impl Endpoint {
         Ok(Answer {
             status,
             retry_after,
+            headers: std::mem::take(response.headers_mut()),
             body: body.freeze(),
         })
     }
@@ -256,6 +268,8 @@ pub struct Answer {
     pub status: StatusCode,
     /// The `Retry-After` it asked for, if any.
     pub retry_after: Option<Duration>,
+    /// The answer's headers.
+    pub headers: HeaderMap,
     /// The whole body.
     pub body: Bytes,
 }
@@ -264,8 +278,14 @@ impl Answer {
     /// The body of a success; any other status as [`HttpError::Status`] with the service's
     /// own message.
     pub fn into_success(self) -> Result<Bytes, HttpError> {
+        self.success().map(|a| a.body)
+    }
+
+    /// The answer if it is a success; any other status as [`HttpError::Status`] with the
+    /// service's own message.
+    pub fn success(self) -> Result<Answer, HttpError> {
         if self.status.is_success() {
-            return Ok(self.body);
+            return Ok(self);
         }
         Err(HttpError::Status {
             status: self.status,
@@ -275,16 +295,28 @@ impl Answer {
     }
 }
 
-/// The service's own words about an error: its JSON `error` (or `message`) field, else the
-/// start of the body, on one line and cut short.
+/// The service's own words about an error: its JSON `error` (or `message`) field, followed by
+/// the fields a validation error names (`"errors": {field: message}`), else the start of the
+/// body, on one line and cut short.
 pub fn remote_message(body: &[u8]) -> String {
     const MAX: usize = 300;
     let from_json = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
-            ["error", "message"].iter().find_map(|k| {
-                v.get(k)
-                    .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+            let text =
+                |m: &serde_json::Value| m.as_str().map_or_else(|| m.to_string(), str::to_owned);
+            let message = ["error", "message"]
+                .iter()
+                .find_map(|k| v.get(k).map(text))?;
+            let fields: Vec<String> = v
+                .get("errors")
+                .and_then(|e| e.as_object())
+                .map(|e| e.iter().map(|(k, m)| format!("{k}: {}", text(m))).collect())
+                .unwrap_or_default();
+            Some(if fields.is_empty() {
+                message
+            } else {
+                format!("{message} ({})", fields.join("; "))
             })
         });
     let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
@@ -332,6 +364,12 @@ mod tests {
             "<html> Bad Gateway</html>"
         );
         assert_eq!(remote_message(b""), "(empty body)");
+        assert_eq!(
+            remote_message(
+                br#"{"code":400,"message":"Provided data did not pass validation","errors":{"hidden":"This value should not be null."}}"#
+            ),
+            "Provided data did not pass validation (hidden: This value should not be null.)"
+        );
         assert!(remote_message(&[b'x'; 1000]).ends_with('…'));
     }
 }

@@ -1,13 +1,16 @@
-//! One module per remote service, each in the same order: wire types (named as in the seed
-//! documents), authentication, then its source and/or target. They know their service's
-//! requests and answers and nothing of cycles, SQLite, retries or rate limits.
+//! One folder per remote service, each with the same parts: `wire` (the document's types),
+//! `config` (its table, validated), its source and/or target, and `sim` (its simulator). They
+//! know their service's requests and answers and nothing of cycles, SQLite, retries or rate
+//! limits.
 //!
-//! [`Source`] and [`Target`] dispatch over the kinds with a `match`, so adding a service is
-//! adding a variant and a module.
+//! [`Source`] and [`Target`] dispatch over the kinds with a `match`, and [`build`] is the one
+//! place that makes them: with `config/kinds.rs`, the only lines a new service adds outside its
+//! folder.
 
 pub mod endless_aisles;
 pub mod hako;
 pub mod hardtofind;
+pub mod shopsys;
 mod stock;
 
 pub use stock::Stock;

@@ -40,11 +40,12 @@ impl SimRequest {
     }
 }
 
-/// A handler's answer: status and JSON body.
+/// A handler's answer: status, JSON body and any headers beyond `Content-Type`.
 #[derive(Debug)]
 pub(crate) struct SimResponse {
     pub status: u16,
     pub body: Bytes,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl SimResponse {
@@ -53,7 +54,15 @@ impl SimResponse {
         SimResponse {
             status,
             body: body.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The same answer with header `name` added (a name or value that is not valid in a header
+    /// is left out, as a server could not send it either).
+    pub fn with_header(mut self, name: &'static str, value: String) -> SimResponse {
+        self.headers.push((name, value));
+        self
     }
 
     /// Answer `status` with `value` serialised as JSON.
@@ -389,5 +398,12 @@ async fn serve(
     }
 
     let response = handled.unwrap_or_else(|| shared.handler.handle(&request));
-    answer(response.status, response.body, None)
+    let mut built = answer(response.status, response.body, None)?;
+    for (name, value) in response.headers {
+        let name = hyper::header::HeaderName::from_bytes(name.as_bytes());
+        if let (Ok(name), Ok(value)) = (name, HeaderValue::from_str(&value)) {
+            built.headers_mut().append(name, value);
+        }
+    }
+    Ok(built)
 }

@@ -64,6 +64,7 @@ fn answer(status: u16, body: &str) -> Result<Answer, HttpError> {
     Ok(Answer {
         status: StatusCode::from_u16(status).expect("a status"),
         retry_after: None,
+        headers: Default::default(),
         body: Bytes::copy_from_slice(body.as_bytes()),
     })
 }

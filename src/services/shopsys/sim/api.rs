@@ -1,0 +1,297 @@
+//! The simulator's answers to each request, as the shop's controllers give them.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use super::{PAGE_SIZE, SimProduct};
+use crate::services::shopsys::wire::{
+    self, NO_PRODUCTS_ON_PAGE, Product, VALIDATION_FAILED, VARIANT_NOT_SUPPORTED,
+};
+use crate::sim::server::{Handler, SimRequest, SimResponse};
+
+/// What the shop holds.
+#[derive(Default)]
+pub(super) struct Inner {
+    pub(super) products: Vec<SimProduct>,
+    pub(super) tokens: HashMap<String, Instant>,
+    pub(super) expires_in: u64,
+    pub(super) tokens_issued: usize,
+    pub(super) unauthorized: usize,
+    pub(super) patches: Vec<(String, Value)>,
+}
+
+/// The shop: its API client and what it holds.
+pub(super) struct State {
+    pub(super) client_id: String,
+    pub(super) client_secret: String,
+    pub(super) inner: Mutex<Inner>,
+}
+
+fn api_error(status: u16, message: &str) -> SimResponse {
+    SimResponse::json(status, &json!({"code": status, "message": message}))
+}
+
+fn oauth_error(status: u16, error: &str, message: &str) -> SimResponse {
+    SimResponse::json(status, &json!({"error": error, "message": message}))
+}
+
+impl State {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn token(&self, request: &SimRequest) -> SimResponse {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
+            .into_owned()
+            .collect();
+        let field = |name: &str| form.get(name).map(String::as_str);
+        if field("grant_type") != Some(wire::GRANT_TYPE) {
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                "The authorization grant type is not supported by the authorization server.",
+            );
+        }
+        let (Some(id), Some(secret)) = (field("client_id"), field("client_secret")) else {
+            return oauth_error(
+                400,
+                "invalid_request",
+                "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.",
+            );
+        };
+        if id != self.client_id || secret != self.client_secret {
+            return oauth_error(401, "invalid_client", "Client authentication failed");
+        }
+        let random = || URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let token = format!(
+            "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{}.{}",
+            random(),
+            random()
+        );
+        let mut inner = self.lock();
+        let expires_in = inner.expires_in;
+        // A lifetime too long to add is one that never ends.
+        let expires = Instant::now()
+            .checked_add(Duration::from_secs(expires_in))
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
+        inner.tokens.insert(token.clone(), expires);
+        inner.tokens_issued += 1;
+        let answer =
+            json!({"token_type": "Bearer", "expires_in": expires_in, "access_token": token});
+        SimResponse::json(200, &answer)
+    }
+
+    /// `Ok` when the request carries a bearer token that is valid now.
+    fn authorize(&self, request: &SimRequest) -> Result<(), SimResponse> {
+        let header = request.header("authorization").unwrap_or_default().trim();
+        let token = header
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        let mut inner = self.lock();
+        match token.and_then(|t| inner.tokens.get(t)) {
+            Some(expires) if Instant::now() < *expires => Ok(()),
+            _ => {
+                inner.unauthorized += 1;
+                Err(oauth_error(
+                    401,
+                    "access_denied",
+                    "The resource owner or authorization server denied the request.",
+                ))
+            }
+        }
+    }
+
+    fn list(&self, request: &SimRequest) -> SimResponse {
+        let query: Vec<(String, String)> =
+            url::form_urlencoded::parse(request.query.as_deref().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        // As the shop's `-?\d+` requirement: anything else is the default, page 1; its paginator
+        // takes page 0 as page 1; a negative page has no products.
+        let page = query
+            .iter()
+            .find(|(k, _)| k == "page")
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+            .map_or(1, |p| if p == 0 { 1 } else { p });
+        let uuids: Vec<&str> = query
+            .iter()
+            .filter(|(k, _)| k == "uuids[]")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if let Some(bad) = uuids.iter().find(|u| !wire::is_uuid(u)) {
+            return api_error(400, &format!("This UUID is not valid: {bad}"));
+        }
+        let inner = self.lock();
+        let chosen: Vec<&SimProduct> = inner
+            .products
+            .iter()
+            .filter(|p| uuids.is_empty() || uuids.contains(&p.uuid.as_str()))
+            .collect();
+        let pages = chosen.len().div_ceil(PAGE_SIZE);
+        let Some(index) = usize::try_from(page).ok().filter(|&p| p >= 1 && p <= pages) else {
+            return api_error(422, NO_PRODUCTS_ON_PAGE);
+        };
+        let shown: Vec<Product> = chosen
+            .iter()
+            .skip((index - 1) * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .map(|p| p.shown())
+            .collect();
+        let body = serde_json::to_vec(&shown).unwrap_or_default();
+        let links = links(request, &query, index, pages);
+        let response = SimResponse::raw(200, body);
+        if links.is_empty() {
+            response
+        } else {
+            response.with_header("link", links)
+        }
+    }
+
+    fn get(&self, uuid: &str) -> SimResponse {
+        if !wire::is_uuid(uuid) {
+            return api_error(400, &format!("This UUID is not valid: {uuid}"));
+        }
+        match self.lock().products.iter().find(|p| p.uuid == uuid) {
+            Some(product) => SimResponse::raw(
+                200,
+                serde_json::to_vec(&product.shown()).unwrap_or_default(),
+            ),
+            None => not_found(uuid),
+        }
+    }
+
+    fn patch(&self, request: &SimRequest, uuid: &str) -> SimResponse {
+        let json_body = request
+            .header("content-type")
+            .is_some_and(|c| c.trim_start().starts_with("application/json"));
+        if !json_body {
+            return api_error(415, "Unsupported Media Type");
+        }
+        if !wire::is_uuid(uuid) {
+            return api_error(400, &format!("This UUID is not valid: {uuid}"));
+        }
+        let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&request.body) else {
+            return api_error(400, "Invalid json message received");
+        };
+        let errors = validate(&fields);
+        if !errors.is_empty() {
+            let answer = json!({"code": 400, "message": VALIDATION_FAILED, "errors": errors});
+            return SimResponse::json(400, &answer);
+        }
+        let mut inner = self.lock();
+        let Some(product) = inner.products.iter_mut().find(|p| p.uuid == uuid) else {
+            return not_found(uuid);
+        };
+        if product.variant {
+            return api_error(400, VARIANT_NOT_SUPPORTED);
+        }
+        let flag = |name: &str| fields.get(name).and_then(Value::as_bool);
+        product.hidden = flag("hidden").unwrap_or(product.hidden);
+        product.selling_denied = flag("sellingDenied").unwrap_or(product.selling_denied);
+        let text = |name: &str, old: &Option<String>| match fields.get(name) {
+            Some(value) => value.as_str().map(str::to_owned),
+            None => old.clone(),
+        };
+        (product.catnum, product.ean, product.partno) = (
+            text("catnum", &product.catnum),
+            text("ean", &product.ean),
+            text("partno", &product.partno),
+        );
+        inner.patches.push((uuid.to_owned(), Value::Object(fields)));
+        SimResponse::raw(204, Vec::new())
+    }
+}
+
+fn not_found(uuid: &str) -> SimResponse {
+    api_error(404, &format!("Product with UUID {uuid} does not exist."))
+}
+
+/// The shop's checks of a `PATCH` body, with its messages; the fields invsync never sends are
+/// checked only for their type.
+fn validate(fields: &Map<String, Value>) -> Map<String, Value> {
+    let mut errors = Map::new();
+    for (name, value) in fields {
+        let message = match (name.as_str(), value) {
+            ("hidden" | "sellingDenied", Value::Null) => {
+                Some("This value should not be null.".to_owned())
+            }
+            ("hidden" | "sellingDenied", Value::Bool(_)) => None,
+            ("hidden" | "sellingDenied", other) => {
+                Some(format!("The value {other} is not a valid bool."))
+            }
+            ("catnum" | "ean" | "partno", Value::String(s)) if s.chars().count() > 100 => Some(
+                format!("The value {value} cannot be longer then 100 characters"),
+            ),
+            (
+                "catnum" | "ean" | "partno" | "sellingFrom" | "sellingTo" | "uuid",
+                Value::String(_) | Value::Null,
+            ) => None,
+            ("name" | "shortDescription" | "longDescription", Value::Object(_)) => None,
+            ("uuid" | "catnum" | "ean" | "partno" | "sellingFrom" | "sellingTo", other) => {
+                Some(format!("The value {other} is not a valid string."))
+            }
+            ("name" | "shortDescription" | "longDescription", _) => {
+                Some("This value should be of type array.".to_owned())
+            }
+            _ => Some("This field was not expected.".to_owned()),
+        };
+        if let Some(message) = message {
+            errors.insert(name.clone(), Value::String(message));
+        }
+    }
+    errors
+}
+
+/// The `Link` header of page `page` of `pages`: `first`/`prev` except on page 1, `next`/`last`
+/// except on the last page, each the request's own URL with `page` replaced.
+fn links(request: &SimRequest, query: &[(String, String)], page: usize, pages: usize) -> String {
+    let host = request.header("host").unwrap_or("127.0.0.1");
+    let url = |to: usize| {
+        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+        serializer.extend_pairs(query.iter().filter(|(k, _)| k != "page"));
+        serializer.append_pair("page", &to.to_string());
+        format!("<http://{host}{}?{}>", request.path, serializer.finish())
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(format!("{}; rel=\"first\"", url(1)));
+        links.push(format!("{}; rel=\"prev\"", url(page - 1)));
+    }
+    if page < pages {
+        links.push(format!("{}; rel=\"next\"", url(page + 1)));
+        links.push(format!("{}; rel=\"last\"", url(pages)));
+    }
+    links.join(", ")
+}
+
+impl Handler for State {
+    fn handle(&self, request: &SimRequest) -> SimResponse {
+        let path = request.path.trim_end_matches('/');
+        if path == "/api/token" {
+            return match request.method.as_str() {
+                "POST" => self.token(request),
+                _ => api_error(405, "Method Not Allowed"),
+            };
+        }
+        let Some(rest) = path.strip_prefix("/api/v1/products") else {
+            return api_error(404, "No route found");
+        };
+        if let Err(unauthorized) = self.authorize(request) {
+            return unauthorized;
+        }
+        match (request.method.as_str(), rest.strip_prefix('/')) {
+            ("GET", None) if rest.is_empty() => self.list(request),
+            ("GET", Some(uuid)) => self.get(uuid),
+            ("PATCH", Some(uuid)) => self.patch(request, uuid),
+            (_, None) if !rest.is_empty() => api_error(404, "No route found"),
+            _ => api_error(405, "Method Not Allowed"),
+        }
+    }
+}
