@@ -2,6 +2,8 @@
 //! `[sources.NAME]` and `[targets.NAME]`, each typed and checked by its service's own
 //! `config.rs`. A new service is a variant here and a folder under `services/`.
 
+use secrecy::SecretString;
+
 use crate::config::checker::Checker;
 use crate::config::{Account, ConfigError, Remote, TargetCommon};
 use crate::services::{endless_aisles, hako, hardtofind};
@@ -43,6 +45,14 @@ impl SourceKind {
             SourceKind::EndlessAisles(s) => s.account(),
         }
     }
+
+    /// The secret it logs in with.
+    pub fn credential(&self) -> SecretString {
+        match self {
+            SourceKind::Hako(s) => s.api_key.clone(),
+            SourceKind::EndlessAisles(s) => s.token.clone(),
+        }
+    }
 }
 
 impl TargetKind {
@@ -59,6 +69,14 @@ impl TargetKind {
         match self {
             TargetKind::Hardtofind(t) => t.account(),
             TargetKind::Hako(t) => t.account(),
+        }
+    }
+
+    /// The secret it logs in with.
+    pub fn credential(&self) -> SecretString {
+        match self {
+            TargetKind::Hardtofind(t) => t.password.clone(),
+            TargetKind::Hako(t) => t.api_key.clone(),
         }
     }
 

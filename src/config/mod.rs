@@ -82,6 +82,8 @@ pub struct Daemon {
     pub fetch_timeout: Duration,
     /// The mass-zero guard's threshold.
     pub max_zeroed_fraction: f64,
+    /// How long the mass-zero guard remembers that a SKU was positive.
+    pub guard_window: Duration,
     /// The largest answer body read, in bytes.
     pub max_response_bytes: usize,
     /// How failed requests are retried.
@@ -97,6 +99,32 @@ pub enum Trigger {
     Schedule(String),
     /// A fixed period.
     Every(Duration),
+}
+
+impl Trigger {
+    /// About how long one cycle is from the next: backoffs counted in cycles ("the next cycle,
+    /// then 2, 4, …") are kept as times, so they survive a restart. For a cron schedule, the gap
+    /// between its next two times; five minutes when that cannot be told.
+    pub fn period(&self) -> Duration {
+        const UNKNOWN: Duration = Duration::from_secs(300);
+        match self {
+            Trigger::Every(period) => *period,
+            Trigger::Schedule(expression) => {
+                let parsed = croner::parser::CronParser::builder()
+                    .seconds(croner::parser::Seconds::Required)
+                    .build()
+                    .parse(expression);
+                let Ok(cron) = parsed else { return UNKNOWN };
+                let now = chrono::Utc::now();
+                let gap = cron
+                    .find_next_occurrence(&now, false)
+                    .and_then(|first| Ok((first, cron.find_next_occurrence(&first, false)?)));
+                gap.ok()
+                    .and_then(|(first, second)| (second - first).to_std().ok())
+                    .unwrap_or(UNKNOWN)
+            }
+        }
+    }
 }
 
 /// Log line format.

@@ -44,6 +44,8 @@ pub struct RawDaemon {
     pub fetch_timeout: Option<String>,
     /// Mass-zero guard: the largest fraction of positive SKUs a cycle may set to 0.
     pub max_zeroed_fraction: Option<f64>,
+    /// How long the mass-zero guard remembers that a SKU was positive, e.g. `"24h"`.
+    pub guard_window: Option<String>,
     /// The largest answer body read, e.g. `"256MiB"`; larger is an error, not an out-of-memory kill.
     pub max_response_size: Option<String>,
     /// Attempts per request, the first included.

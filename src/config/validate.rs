@@ -11,6 +11,9 @@ use super::raw::{RawConfig, RawDaemon};
 use super::{Config, ConfigError, Daemon, LogFormat, RetrySettings, StatusSettings, Trigger};
 
 pub(super) const DEFAULT_DATABASE: &str = "/var/lib/invsync/invsync.db";
+/// A day: a slide that zeroes a catalogue over a day's cycles is caught; a shop's ordinary
+/// sell-outs over weeks are not held against it.
+const DEFAULT_GUARD_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// Once a day, at an hour when shops are quiet.
 const DEFAULT_FULL_SYNC_SCHEDULE: &str = "0 30 3 * * *";
 /// A million-SKU answer arrives in seconds; ten minutes is room for a slow service and still
@@ -211,6 +214,11 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
             "daemon.fetch_timeout",
             raw.fetch_timeout.as_deref(),
             DEFAULT_FETCH_TIMEOUT,
+        )?,
+        guard_window: check.duration(
+            "daemon.guard_window",
+            raw.guard_window.as_deref(),
+            DEFAULT_GUARD_WINDOW,
         )?,
         max_zeroed_fraction,
         max_response_bytes: check.size(

@@ -23,12 +23,13 @@ use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span};
 
-use super::sources::{self, Names, Recorder, SourceDone, SourceSlot, SourceWork};
-use super::state::{load_state, log_reconciled};
-use crate::config::{Config, Identity};
+use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
+use super::state::{Configured, load_state, log_reconciled};
+use crate::config::Config;
 use crate::ops::report::{CycleReport, TargetReport, TargetState};
 use crate::ops::stale::Watch;
-use crate::plan::Rules;
+use crate::plan::backoff::AuthBackoff;
+use crate::plan::{Guard, Rules};
 use crate::services;
 use crate::store::{self, Store, StoreError};
 use crate::target::{self, TargetSlot};
@@ -90,15 +91,15 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let loading = Instant::now();
         let (sources, targets) = services::build(&config, cancel)?;
-        let source_ids: Vec<(String, Identity)> = config
+        let source_ids: Vec<Configured> = config
             .sources
             .iter()
-            .map(|s| (s.name.clone(), s.identity()))
+            .map(|s| (s.name.clone(), s.identity(), s.kind.credential()))
             .collect();
-        let target_ids: Vec<(String, Identity)> = config
+        let target_ids: Vec<Configured> = config
             .targets
             .iter()
-            .map(|t| (t.name.clone(), t.identity()))
+            .map(|t| (t.name.clone(), t.identity(), t.kind.credential()))
             .collect();
         let loaded = store
             .call(move |c| load_state(c, &source_ids, &target_ids, read_only))
@@ -109,12 +110,24 @@ impl Engine {
             .iter()
             .zip(sources)
             .zip(loaded.sources)
-            .map(|((spec, client), (id, snapshot))| {
+            .map(|((spec, client), (id, snapshot, memory))| {
                 Arc::new(SourceSlot {
                     name: spec.name.clone(),
                     id: id.unwrap_or(UNRECORDED),
                     client,
                     snapshot: watch::Sender::new(Arc::new(snapshot)),
+                    memory: Mutex::new(SourceMemory {
+                        guard: Guard {
+                            zeroed_at: memory.zeroed_at,
+                            since: 0,
+                            max_fraction: config.daemon.max_zeroed_fraction,
+                        },
+                        guard_since: memory.guard_since,
+                        auth: AuthBackoff {
+                            failures: memory.auth_failures,
+                            retry_at: memory.auth_retry_at,
+                        },
+                    }),
                 })
             })
             .collect();
@@ -123,7 +136,7 @@ impl Engine {
             .iter()
             .zip(targets)
             .zip(loaded.targets)
-            .map(|((spec, client), (id, acked, failed))| {
+            .map(|((spec, client), (id, acked, failed, memory))| {
                 Arc::new(tokio::sync::Mutex::new(TargetSlot {
                     name: spec.name.clone(),
                     id: id.unwrap_or(UNRECORDED),
@@ -136,6 +149,16 @@ impl Engine {
                         max_quantity: spec.max_quantity,
                     },
                     batch_size: spec.batch_size,
+                    guard: Guard {
+                        zeroed_at: memory.zeroed_at,
+                        since: 0,
+                        max_fraction: config.daemon.max_zeroed_fraction,
+                    },
+                    guard_since: memory.guard_since,
+                    auth: AuthBackoff {
+                        failures: memory.auth_failures,
+                        retry_at: memory.auth_retry_at,
+                    },
                 }))
             })
             .collect();
@@ -232,7 +255,9 @@ impl Engine {
                     recorder: self.recorder.clone(),
                     store: self.store.clone(),
                     fetch_timeout: self.config.daemon.fetch_timeout,
-                    dry_run: options.dry_run,
+                    guard_window: self.config.daemon.guard_window,
+                    period: self.config.daemon.trigger.period(),
+                    options,
                 };
                 let span = tracing::Span::current();
                 async move { Arc::new(sources::fetch_source(work).instrument(span).await) }
@@ -295,7 +320,10 @@ impl Engine {
             .map(|&i| (self.sources[i].clone(), fetches[i].clone()))
             .collect();
         let (names, store) = (self.names.clone(), self.store.clone());
-        let max_zeroed_fraction = self.config.daemon.max_zeroed_fraction;
+        let (guard_window, period) = (
+            self.config.daemon.guard_window,
+            self.config.daemon.trigger.period(),
+        );
         async move {
             let mut columns = Vec::new();
             let mut input_names = Vec::new();
@@ -319,7 +347,8 @@ impl Engine {
                 failed_sources,
                 skus: names,
                 store,
-                max_zeroed_fraction,
+                guard_window,
+                period,
             };
             target::sync_target(&mut slot, inputs, options).await
         }

@@ -1,7 +1,11 @@
 //! What each target should show, what it must be told, and whether telling it is safe. Pure
 //! functions over [`Column`]s: no I/O, so every rule here is unit-tested directly.
 
+pub mod backoff;
+pub mod guard;
 pub mod ledger;
+
+pub use guard::{Guard, MASS_ZERO_MIN_SKUS, MassZero};
 
 use crate::plan::ledger::{Column, SkuId};
 
@@ -114,33 +118,6 @@ pub fn plan(inputs: &[&Column], acked: &Column, rules: Rules, full: bool) -> Vec
     changes
 }
 
-/// The mass-zero guard tripped: the plan would zero too much of what the target shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MassZero {
-    /// SKUs the plan sets from positive to 0.
-    pub zeroed: usize,
-    /// SKUs with a positive acknowledged quantity now.
-    pub positive: usize,
-}
-
-/// SKUs fewer than this are never held: a small shop selling out is normal.
-pub const MASS_ZERO_MIN_SKUS: usize = 10;
-
-/// Whether `changes` would set to 0 more than `max_fraction` of the SKUs the target shows as
-/// positive (and at least [`MASS_ZERO_MIN_SKUS`]). An empty or truncated source answer looks
-/// exactly like that, and must never wipe a shop's stock.
-pub fn mass_zero(changes: &[Change], acked: &Column, max_fraction: f64) -> Option<MassZero> {
-    let zeroed = changes
-        .iter()
-        .filter(|c| c.new == 0 && c.old.is_some_and(|q| q > 0))
-        .count();
-    if zeroed < MASS_ZERO_MIN_SKUS {
-        return None;
-    }
-    let positive = acked.iter().filter(|(_, q)| *q > 0).count();
-    (zeroed as f64 > max_fraction * positive as f64).then_some(MassZero { zeroed, positive })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,37 +223,5 @@ mod tests {
         let acked = column(&[(0, 5), (1, 7)]);
         assert!(plan(&[&source], &acked, Rules::default(), false).is_empty());
         assert_eq!(plan(&[&source], &acked, Rules::default(), true).len(), 2);
-    }
-
-    #[test]
-    fn zeroing_most_of_a_catalogue_trips_the_guard_but_a_few_sell_outs_do_not() {
-        let acked = column(&(0..40).map(|i| (i, 5)).collect::<Vec<_>>());
-        let zero = |n: u32| {
-            (0..n)
-                .map(|i| Change {
-                    sku: i,
-                    old: Some(5),
-                    new: 0,
-                })
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            mass_zero(&zero(10), &acked, 0.25),
-            None,
-            "10 of 40 is exactly 25%"
-        );
-        assert_eq!(
-            mass_zero(&zero(11), &acked, 0.25),
-            Some(MassZero {
-                zeroed: 11,
-                positive: 40
-            })
-        );
-        let small = column(&(0..12).map(|i| (i, 5)).collect::<Vec<_>>());
-        assert_eq!(
-            mass_zero(&zero(9), &small, 0.25),
-            None,
-            "fewer than 10 SKUs never trip it"
-        );
     }
 }

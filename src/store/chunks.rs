@@ -77,6 +77,8 @@ pub(super) fn side_code(side: Side) -> i64 {
     match side {
         Side::Source => 0,
         Side::Target => 1,
+        Side::SourceZeroedAt => 2,
+        Side::TargetZeroedAt => 3,
     }
 }
 

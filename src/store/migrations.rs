@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V2),
     Migration::Code(rows_to_chunks),
     Migration::Sql(V4),
+    Migration::Sql(V5),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -98,6 +99,22 @@ const V4: &str = r"
         key   TEXT PRIMARY KEY,
         value BLOB NOT NULL
     ) WITHOUT ROWID;
+";
+
+/// 5: what invsync must not believe at once, remembered across cycles and restarts: when the
+/// mass-zero guard's window was last restarted (`--force`), when a refused SKU is tried again,
+/// and when a refused login is.
+const V5: &str = r"
+    ALTER TABLE sources ADD COLUMN guard_since INTEGER;
+    ALTER TABLE targets ADD COLUMN guard_since INTEGER;
+    ALTER TABLE failed_skus ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE failed_skus ADD COLUMN next_attempt_at INTEGER;
+    ALTER TABLE sources ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sources ADD COLUMN auth_retry_at INTEGER;
+    ALTER TABLE targets ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE targets ADD COLUMN auth_retry_at INTEGER;
+    ALTER TABLE sources ADD COLUMN auth_credential TEXT;
+    ALTER TABLE targets ADD COLUMN auth_credential TEXT;
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -19,6 +19,7 @@ use crate::plan::ledger::SkuId;
 mod chunks;
 mod endpoints;
 pub mod lock;
+mod memory;
 mod migrations;
 pub mod reads;
 
@@ -29,6 +30,10 @@ pub use chunks::{
 pub use endpoints::{
     Reconciled, existing_fingerprint_key, fingerprint_key, has_history, inspect, last_fetch_times,
     reconcile,
+};
+pub use memory::{
+    Memory, auth_accepted, auth_refused, credentials_now, load_memory, restart_guard,
+    write_zeroings,
 };
 
 /// A database problem.
@@ -197,13 +202,17 @@ pub enum Side {
     Source,
     /// `targets`, and acknowledged quantities.
     Target,
+    /// A source's mass-zero guard memory: when each SKU went from positive to 0.
+    SourceZeroedAt,
+    /// A target's mass-zero guard memory.
+    TargetZeroedAt,
 }
 
 impl Side {
     fn table(self) -> &'static str {
         match self {
-            Side::Source => "sources",
-            Side::Target => "targets",
+            Side::Source | Side::SourceZeroedAt => "sources",
+            Side::Target | Side::TargetZeroedAt => "targets",
         }
     }
 }
@@ -292,11 +301,13 @@ pub fn acknowledge(
     conn: &mut Connection,
     target: i64,
     chunks: &[Chunk],
+    zeroings: &[Chunk],
     healed: &[SkuId],
     at: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     write_quantity_chunks(&tx, Side::Target, target, chunks)?;
+    write_zeroings(&tx, Side::Target, target, zeroings)?;
     tx.execute(
         "UPDATE targets SET last_success_at = ?2 WHERE id = ?1",
         params![target, at],
@@ -321,6 +332,19 @@ pub struct Refusal {
     pub quantity: i64,
     /// The target's message.
     pub message: String,
+    /// Refusals in a row, this one included.
+    pub attempts: i64,
+    /// When to try it again (ms since the epoch).
+    pub next_attempt_at: i64,
+}
+
+/// When a refused SKU is tried again, and how many times it was refused in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Refusals in a row.
+    pub attempts: i64,
+    /// Not before this (ms since the epoch; `None`: at the next cycle).
+    pub next_attempt_at: Option<i64>,
 }
 
 /// Records SKUs a target refused (keeping when each first failed).
@@ -333,26 +357,46 @@ pub fn record_refusals(
     let tx = conn.transaction()?;
     {
         let mut upsert = tx.prepare_cached(
-            "INSERT INTO failed_skus (target_id, sku_id, quantity, message, first_failed_at, last_failed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+            "INSERT INTO failed_skus (target_id, sku_id, quantity, message, first_failed_at, last_failed_at,
+                                      attempts, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)
              ON CONFLICT (target_id, sku_id) DO UPDATE SET
-                 quantity = excluded.quantity, message = excluded.message, last_failed_at = excluded.last_failed_at",
+                 quantity = excluded.quantity, message = excluded.message, last_failed_at = excluded.last_failed_at,
+                 attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at",
         )?;
         for r in refusals {
-            upsert.execute(params![target, r.sku, r.quantity, r.message, at])?;
+            upsert.execute(params![
+                target,
+                r.sku,
+                r.quantity,
+                r.message,
+                at,
+                r.attempts,
+                r.next_attempt_at
+            ])?;
         }
     }
     tx.commit()?;
     Ok(())
 }
 
-/// The SKUs a target has refused and not accepted since.
+/// The SKUs a target has refused and not accepted since, with when each is tried again.
 pub fn load_failed(
     conn: &Connection,
     target: i64,
-) -> Result<std::collections::HashSet<SkuId>, StoreError> {
-    let mut stmt = conn.prepare("SELECT sku_id FROM failed_skus WHERE target_id = ?1")?;
-    let rows = stmt.query_map([target], |r| r.get::<_, SkuId>(0))?;
+) -> Result<std::collections::HashMap<SkuId, Retry>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT sku_id, attempts, next_attempt_at FROM failed_skus WHERE target_id = ?1",
+    )?;
+    let rows = stmt.query_map([target], |r| {
+        Ok((
+            r.get::<_, SkuId>(0)?,
+            Retry {
+                attempts: r.get(1)?,
+                next_attempt_at: r.get(2)?,
+            },
+        ))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -454,7 +498,7 @@ mod tests {
                     &crate::plan::ledger::Column::default(),
                     &[(0, 5), (1, 0)],
                 );
-                acknowledge(c, id, &chunks, &[], now_ms())?;
+                acknowledge(c, id, &chunks, &[], &[], now_ms())?;
                 Ok(())
             })
             .await

@@ -6,7 +6,7 @@
 //! takes them. A target that is unreachable, or refuses everything, is left for this cycle
 //! after its first failed batch, so it never holds up the others for long.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,10 +15,12 @@ use tracing::{error, warn};
 
 use crate::http::Meter;
 use crate::ops::report::{PlanLine, TargetReport, TargetState};
+use crate::ops::rfc3339;
+use crate::plan::backoff::{self, AuthBackoff};
 use crate::plan::ledger::{Column, SkuId, SkuTable};
-use crate::plan::{self, Change, Rules};
+use crate::plan::{self, Change, Guard, Rules};
 use crate::services::Target;
-use crate::store::{self, Refusal, Store, StoreError, TargetOutcome};
+use crate::store::{self, Refusal, Retry, Side, Store, StoreError, TargetOutcome};
 
 /// How to run one cycle.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,6 +32,9 @@ pub struct CycleOptions {
     /// Push even when the mass-zero guard would hold a target.
     pub force: bool,
 }
+
+/// A refused SKU is tried again at most this far apart.
+const REFUSAL_BACKOFF_CAP: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A push that lasts longer than this says how far it got, this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -53,14 +58,20 @@ pub struct TargetSlot {
     pub client: Target,
     /// What it acknowledged.
     pub acked: Column,
-    /// SKUs it refused and has not taken since.
-    pub failed: HashSet<SkuId>,
+    /// SKUs it refused and has not taken since, with when each is tried again.
+    pub failed: HashMap<SkuId, Retry>,
     /// Indices of its input sources.
     pub inputs: Vec<usize>,
     /// Safety stock and cap.
     pub rules: Rules,
     /// Entities per request.
     pub batch_size: usize,
+    /// The mass-zero guard and its memory.
+    pub guard: Guard,
+    /// When `--force` last restarted the guard's window.
+    pub guard_since: Option<i64>,
+    /// Refused logins.
+    pub auth: AuthBackoff,
 }
 
 /// What the cycle hands a target.
@@ -76,8 +87,10 @@ pub struct Inputs {
     pub skus: Arc<RwLock<SkuTable>>,
     /// The database.
     pub store: Store,
-    /// `daemon.max_zeroed_fraction`.
-    pub max_zeroed_fraction: f64,
+    /// `daemon.guard_window`.
+    pub guard_window: Duration,
+    /// About how long one cycle is from the next, for backoffs counted in cycles.
+    pub period: Duration,
 }
 
 impl Inputs {
@@ -139,11 +152,37 @@ pub async fn sync_target(
         };
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
+    let now = store::now_ms();
+    if let Some(at) = target.auth.waiting(now).filter(|_| !options.dry_run) {
+        let error = format!(
+            "the target refused the credentials {} times in a row; the next login is at {}",
+            target.auth.failures,
+            rfc3339(at)
+        );
+        error!(target = %target.name, next_attempt_at = %rfc3339(at), "target skipped: {error}");
+        outcome.error = Some(error.clone());
+        result.report.state = TargetState::Failed { error };
+        return finish(target, &inputs.store, result, outcome, &meter, options).await;
+    }
+    let window = i64::try_from(inputs.guard_window.as_millis()).unwrap_or(i64::MAX);
+    target.guard.since = now
+        .saturating_sub(window)
+        .max(target.guard_since.unwrap_or(i64::MIN));
     let columns = inputs.newest();
-    let changes = plan_for(target, &columns, options.full, &HashSet::new());
+    let changes = plan_for(target, &columns, options.full, &HashSet::new(), now);
     result.report.planned = changes.len();
     outcome.pending = changes.len();
-    if let Some(held) = guard(target, &changes, &inputs, options) {
+    if options.force && !options.dry_run {
+        // The operator accepts this cycle as it is: the window starts again after it.
+        let (id, side) = (target.id, Side::Target);
+        inputs
+            .store
+            .call(move |c| store::restart_guard(c, side, id, now))
+            .await?;
+        target.guard_since = Some(now);
+        target.guard.since = now;
+    }
+    if let Some(held) = guard(target, &changes, options) {
         result.report.state = held.0;
         outcome.held = Some(held.1);
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
@@ -164,15 +203,34 @@ pub async fn sync_target(
         held: None,
     };
     let (stop, left) = pusher.push_all(changes).await?;
-    let refusals = std::mem::take(&mut pusher.refusals);
+    let mut refusals = std::mem::take(&mut pusher.refusals);
     let held = pusher.held.take();
+    if result.report.pushed > 0 && target.auth.failures > 0 {
+        target.auth = AuthBackoff::default();
+        let id = target.id;
+        store
+            .call(move |c| store::auth_accepted(c, Side::Target, id))
+            .await?;
+    }
     if !refusals.is_empty() {
+        for refusal in &mut refusals {
+            let before = target.failed.get(&refusal.sku).map_or(0, |r| r.attempts);
+            refusal.attempts = before + 1;
+            refusal.next_attempt_at =
+                backoff::retry_at(now, refusal.attempts, inputs.period, REFUSAL_BACKOFF_CAP);
+        }
         report_refusals(target, &names(&skus), &refusals);
         let (id, at, rows) = (target.id, store::now_ms(), refusals.clone());
         store
             .call(move |c| store::record_refusals(c, id, &rows, at))
             .await?;
-        target.failed.extend(refusals.iter().map(|r| r.sku));
+        target.failed.extend(refusals.iter().map(|r| {
+            let retry = Retry {
+                attempts: r.attempts,
+                next_attempt_at: Some(r.next_attempt_at),
+            };
+            (r.sku, retry)
+        }));
         result.report.failures += refusals.len();
         let example = names(&skus).name(refusals[0].sku).to_owned();
         let error = format!(
@@ -188,6 +246,18 @@ pub async fn sync_target(
         Some(Stop::Cancelled) => {
             warn!(target = %target.name, "shutting down; the remaining changes are pushed at the next start");
             result.report.state = TargetState::Interrupted;
+        }
+        Some(Stop::AuthRefused(e)) => {
+            target.auth = target.auth.refused(store::now_ms(), inputs.period);
+            let (id, backoff) = (target.id, target.auth);
+            let at = backoff.retry_at.unwrap_or_default();
+            store
+                .call(move |c| store::auth_refused(c, Side::Target, id, backoff.failures, at))
+                .await?;
+            error!(target = %target.name, error = %e, failures = backoff.failures, next_attempt_at = %rfc3339(at), "the target refused the credentials; no login is tried before the next attempt, so a wrong password never hammers the account");
+            let error = format!("{e}; next login at {}", rfc3339(at));
+            outcome.error = Some(error.clone());
+            result.report.state = TargetState::Failed { error };
         }
         Some(Stop::Unreachable(e)) => {
             error!(target = %target.name, error = %e, "target could not be brought in sync; it is left for this cycle and retried at the next");
@@ -238,14 +308,23 @@ fn plan_for(
     columns: &[Arc<Column>],
     full: bool,
     refused_now: &HashSet<SkuId>,
+    now: i64,
 ) -> Vec<Change> {
     let columns: Vec<&Column> = columns.iter().map(|c| &**c).collect();
     let mut changes = plan::plan(&columns, &target.acked, target.rules, full);
-    if !refused_now.is_empty() {
-        changes.retain(|c| !refused_now.contains(&c.sku));
+    // A refused SKU waits for its next attempt (1, 2, 4, … cycles apart).
+    let waiting = |sku: &SkuId| {
+        target
+            .failed
+            .get(sku)
+            .and_then(|r| r.next_attempt_at)
+            .is_some_and(|at| now < at)
+    };
+    if !refused_now.is_empty() || !target.failed.is_empty() {
+        changes.retain(|c| !refused_now.contains(&c.sku) && !waiting(&c.sku));
     }
     if !target.failed.is_empty() {
-        changes.sort_by_key(|c| target.failed.contains(&c.sku));
+        changes.sort_by_key(|c| target.failed.contains_key(&c.sku));
     }
     changes
 }
@@ -255,13 +334,14 @@ fn plan_for(
 fn guard(
     target: &TargetSlot,
     changes: &[Change],
-    inputs: &Inputs,
     options: CycleOptions,
 ) -> Option<(TargetState, String)> {
-    let trip = plan::mass_zero(changes, &target.acked, inputs.max_zeroed_fraction)
+    let trip = target
+        .guard
+        .check(changes, &target.acked)
         .filter(|_| !options.force)?;
     error!(
-        target = %target.name, zeroed = trip.zeroed, positive = trip.positive, max_zeroed_fraction = inputs.max_zeroed_fraction,
+        target = %target.name, zeroed = trip.zeroed, positive = trip.positive, max_zeroed_fraction = target.guard.max_fraction,
         "mass-zero guard: this cycle would set too many SKUs to 0, so nothing is pushed; the target is held until the sources recover or `invsync once --force`"
     );
     Some((
@@ -270,7 +350,7 @@ fn guard(
             positive: trip.positive,
         },
         format!(
-            "would zero {} of {} positive SKUs",
+            "would zero {} of {} SKUs positive within the guard window",
             trip.zeroed, trip.positive
         ),
     ))

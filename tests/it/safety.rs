@@ -67,6 +67,9 @@ async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_i
 
     world.htf.accept_sku("HK-3");
     world.htf.accept_sku("EA-1007");
+    // A refused SKU is tried again at the next cycle (then 2, 4, … cycles later): one second
+    // from now on this schedule.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     world.invsync(&["once"]).await.assert_code(0);
 
     world.assert_in_sync();
