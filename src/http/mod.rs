@@ -38,6 +38,16 @@ pub enum HttpError {
         /// The service's own message (its `error` field, or the start of the body).
         message: String,
     },
+    /// The service answered 2xx with a body that is not JSON where JSON was due: a proxy's
+    /// maintenance page in front of the service, most likely. It proves nothing was applied,
+    /// and it passes like a 5xx.
+    #[error("HTTP {status} with a body that is not JSON (a proxy's page?): {message}")]
+    NotJson {
+        /// The status code.
+        status: StatusCode,
+        /// The start of the body.
+        message: String,
+    },
     /// The answer was larger than `daemon.max_response_size`.
     #[error("answer larger than {limit} bytes")]
     BodyTooLarge {
@@ -55,7 +65,7 @@ impl HttpError {
     /// way again.
     pub fn is_retryable(&self) -> bool {
         match self {
-            HttpError::Connect(_) | HttpError::Timeout => true,
+            HttpError::Connect(_) | HttpError::Timeout | HttpError::NotJson { .. } => true,
             HttpError::Status { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS
                     || *status == StatusCode::REQUEST_TIMEOUT
@@ -65,7 +75,8 @@ impl HttpError {
         }
     }
 
-    /// The status code, when the service answered.
+    /// The status code of a failed answer, when the service answered one. (A 2xx that is not
+    /// JSON has none here: it is not the service's word, and no refusal.)
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             HttpError::Status { status, .. } => Some(*status),
@@ -185,12 +196,32 @@ impl Endpoint {
             .request(method, format!("{}{}", self.base_url, path))
     }
 
-    /// Sends a request, waiting on the account's rate limit before every attempt and retrying
-    /// what [`HttpError::is_retryable`] allows. `build` makes a fresh request per attempt.
+    /// Sends a request whose any 2xx body is the answer (see [`Endpoint::send_as`]).
     pub async fn send(
         &self,
         meter: &Meter,
         build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Bytes, HttpError> {
+        self.send_as(meter, build, Answer::Any).await
+    }
+
+    /// Sends a request whose documented answer is JSON (see [`Answer::Json`]).
+    pub async fn send_json(
+        &self,
+        meter: &Meter,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Bytes, HttpError> {
+        self.send_as(meter, build, Answer::Json).await
+    }
+
+    /// Sends a request, waiting on the account's rate limit before every attempt and
+    /// retrying what [`HttpError::is_retryable`] allows. `build` makes a fresh request per
+    /// attempt; `answer` says what a 2xx must carry to count.
+    pub async fn send_as(
+        &self,
+        meter: &Meter,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        answer: Answer,
     ) -> Result<Bytes, HttpError> {
         let attempt = || async {
             if self.cancel.is_cancelled() {
@@ -198,7 +229,7 @@ impl Endpoint {
             }
             self.limiter.until_ready().await;
             meter.requests.fetch_add(1, Ordering::Relaxed);
-            let result = self.attempt(build()).await;
+            let result = self.attempt(build(), answer).await;
             PROGRESS.fetch_add(1, Ordering::Relaxed);
             result
         };
@@ -208,7 +239,11 @@ impl Endpoint {
         .await
     }
 
-    async fn attempt(&self, request: reqwest::RequestBuilder) -> Result<Bytes, HttpError> {
+    async fn attempt(
+        &self,
+        request: reqwest::RequestBuilder,
+        answer: Answer,
+    ) -> Result<Bytes, HttpError> {
         let mut response = request.send().await.map_err(HttpError::from_reqwest)?;
         let status = response.status();
         let retry_after = retry::retry_after(response.headers());
@@ -229,6 +264,12 @@ impl Endpoint {
             body.extend_from_slice(&chunk);
         }
         if status.is_success() {
+            if answer == Answer::Json && !is_json(status, &body) {
+                return Err(HttpError::NotJson {
+                    status,
+                    message: remote_message(&body),
+                });
+            }
             return Ok(body.freeze());
         }
         Err(HttpError::Status {
@@ -237,6 +278,22 @@ impl Endpoint {
             message: remote_message(&body),
         })
     }
+}
+
+/// What a 2xx must carry to count as the service's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Whatever it is (the caller parses it, and says what it expected if that fails).
+    Any,
+    /// JSON, or no body at all with 204 No Content. Anything else (a proxy's HTML page) is
+    /// [`HttpError::NotJson`] and retried like a 5xx, so that a write is never taken as applied
+    /// on the word of something that is not the service.
+    Json,
+}
+
+fn is_json(status: StatusCode, body: &[u8]) -> bool {
+    (status == StatusCode::NO_CONTENT && body.is_empty())
+        || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 /// The service's own words about an error: its JSON `error` (or `message`) field, else the
@@ -265,6 +322,83 @@ pub fn remote_message(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::server::{Handler, Server, SimRequest, SimResponse};
+    use crate::sim::{Fault, MAINTENANCE_PAGE};
+
+    struct Echo;
+
+    impl Handler for Echo {
+        fn handle(&self, request: &SimRequest) -> SimResponse {
+            SimResponse::json(200, &serde_json::json!({ "path": request.path }))
+        }
+    }
+
+    fn quick() -> RetrySettings {
+        RetrySettings {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            max_elapsed: Duration::from_secs(20),
+        }
+    }
+
+    /// A loopback service and `n` endpoints of one account on it.
+    async fn account(n: usize, cancel: &CancellationToken) -> (Server, Vec<Endpoint>) {
+        let server = Server::start(Arc::new(Echo)).await.expect("starts");
+        let client = HttpClient::new(Duration::from_secs(5), 1 << 20).expect("client");
+        let key = limits::AccountKey::new(&server.base_url(), &["key"]);
+        let mut limiters = Limiters::default();
+        limiters.declare(&key, 100_000);
+        let endpoints = (0..n)
+            .map(|i| {
+                Endpoint::new(
+                    format!("endpoint {i}"),
+                    server.base_url(),
+                    client.clone(),
+                    limiters.get(&key),
+                    quick(),
+                    cancel.clone(),
+                )
+            })
+            .collect();
+        (server, endpoints)
+    }
+
+    async fn get(endpoint: &Endpoint, json: bool) -> Result<Bytes, HttpError> {
+        let build = || endpoint.request(Method::POST, "/write");
+        match json {
+            true => endpoint.send_json(&Meter::default(), build).await,
+            false => endpoint.send(&Meter::default(), build).await,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_2xx_that_is_not_json_is_retried_like_a_5xx_where_json_is_the_answer() {
+        let cancel = CancellationToken::new();
+        let (server, endpoints) = account(1, &cancel).await;
+        server.faults().push(Fault::Html);
+        server.faults().push(Fault::Html);
+        let meter = Meter::default();
+        let build = || endpoints[0].request(Method::POST, "/batch");
+
+        let answer = endpoints[0].send_json(&meter, build).await;
+
+        assert!(answer.is_ok(), "{answer:?}");
+        assert_eq!((meter.requests(), meter.retries()), (3, 2));
+        server.faults().push(Fault::Html);
+        server.faults().push(Fault::Html);
+        server.faults().push(Fault::Html);
+        let error = get(&endpoints[0], true).await.expect_err("never JSON");
+        println!("{error}");
+        assert!(matches!(error, HttpError::NotJson { .. }), "{error}");
+        assert!(error.to_string().contains("not JSON"), "{error}");
+        assert_eq!(error.status(), None, "no refusal of the service's");
+        server.faults().push(Fault::Html);
+        let raw = get(&endpoints[0], false)
+            .await
+            .expect("any body will do here");
+        assert_eq!(&raw[..], MAINTENANCE_PAGE.as_bytes());
+    }
 
     #[test]
     fn only_passing_failures_are_retryable() {

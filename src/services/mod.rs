@@ -12,6 +12,7 @@ mod stock;
 
 pub use stock::Stock;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -45,6 +46,26 @@ impl ConnectorError {
         match self {
             ConnectorError::Http(e) => e.status().map(|s| s.as_u16()),
             _ => None,
+        }
+    }
+}
+
+/// Which SKUs of a pushed batch the target's answer confirms. Only these may be acknowledged:
+/// the rest are pushed again by the next cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The answer covers the whole batch (or, as with Hardtofind, says nothing per SKU).
+    All,
+    /// Only these SKUs (canonical names) are in the answer.
+    Only(HashSet<String>),
+}
+
+impl Confirmed {
+    /// Whether `sku` may be acknowledged.
+    pub fn covers(&self, sku: &str) -> bool {
+        match self {
+            Confirmed::All => true,
+            Confirmed::Only(skus) => skus.contains(sku),
         }
     }
 }
@@ -95,8 +116,13 @@ pub enum Target {
 }
 
 impl Target {
-    /// Sets the quantities of one batch; `Ok` only when the service accepted all of it.
-    pub async fn push(&self, meter: &Meter, batch: &[PushItem<'_>]) -> Result<(), ConnectorError> {
+    /// Sets the quantities of one batch; `Ok` when the service accepted it, with the SKUs its
+    /// answer confirms (see [`Confirmed`]): only those may be acknowledged.
+    pub async fn push(
+        &self,
+        meter: &Meter,
+        batch: &[PushItem<'_>],
+    ) -> Result<Confirmed, ConnectorError> {
         match self {
             Target::Hardtofind(t) => t.push(meter, batch).await,
             Target::Hako(t) => t.push(meter, batch).await,

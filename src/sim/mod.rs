@@ -22,6 +22,9 @@ use bytes::Bytes;
 /// The body a [`Fault::Malformed`] answer carries: truncated, invalid JSON.
 pub const MALFORMED_BODY: &str = "{\"data\": {\"1\": 5,";
 
+/// The body a [`Fault::Html`] answer carries: a proxy's maintenance page.
+pub const MAINTENANCE_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Down for maintenance</title></head>\n<body><h1>We'll be back soon</h1></body></html>\n";
+
 /// A misbehaviour a simulator can be told to show instead of (or before)
 /// answering a request normally.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,9 @@ pub enum Fault {
     Drop,
     /// Answer 200 with a body that is not valid JSON, e.g. `{"data": {"1": 5,`.
     Malformed,
+    /// Answer 200 with an HTML maintenance page (`text/html`), as a proxy in front of the
+    /// service does while it is down: nothing was applied.
+    Html,
     /// Accept the request and never answer (until the simulator is dropped).
     Hang,
     /// Answer `302 Found` with this `Location`, as a misconfigured proxy or a hijacked DNS

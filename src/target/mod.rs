@@ -215,7 +215,18 @@ impl Pusher<'_> {
                     })
                     .collect();
                 match self.target.client.push(self.meter, &items).await {
-                    Ok(()) => self.acknowledge(part).await?,
+                    Ok(confirmed) => {
+                        // Only what the answer confirms is acknowledged; the rest stays
+                        // pending and is pushed again next cycle.
+                        let part: Vec<Change> = part
+                            .iter()
+                            .filter(|c| confirmed.covers(self.skus.name(c.sku)))
+                            .copied()
+                            .collect();
+                        if !part.is_empty() {
+                            self.acknowledge(&part).await?;
+                        }
+                    }
                     Err(e) if is_refusal(&e) => {
                         if let [change] = part {
                             self.refusals.push(Refusal {

@@ -10,3 +10,4 @@ mod safety;
 mod secrets;
 mod sync;
 mod systemd;
+mod trust;

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use super::wire::{Inventory, InventoryQuery};
 use super::{HakoAccount, json};
-use crate::http::{Endpoint, Meter};
+use crate::http::{Answer, Endpoint, Meter};
 use crate::services::{ConnectorError, Stock, non_negative, parse};
 
 /// Parses a `GET /inventory` answer into one record per SKU: the sum over the wanted
@@ -79,7 +79,7 @@ impl HakoSource {
         let started = std::time::Instant::now();
         let body = self
             .account
-            .send(meter, Method::GET, "/inventory", query)
+            .send(meter, Method::GET, "/inventory", query, Answer::Any)
             .await?;
         let answered = started.elapsed();
         let stock = parse_stock(

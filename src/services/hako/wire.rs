@@ -17,6 +17,16 @@ pub struct Inventory<'a> {
     pub quantity: Quantity,
 }
 
+/// An Inventory object in a write's answer, read only for the pair it names: the proof that
+/// the pair was written (its other fields may be anything).
+#[derive(Debug, Deserialize)]
+pub struct Affected<'a> {
+    #[serde(borrow)]
+    pub sku: Cow<'a, str>,
+    #[serde(borrow, rename = "warehouseID")]
+    pub warehouse_id: Cow<'a, str>,
+}
+
 /// The JSON-object query of `GET /inventory`.
 #[derive(Serialize)]
 pub struct InventoryQuery<'a> {

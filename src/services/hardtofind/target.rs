@@ -1,6 +1,7 @@
 //! Hardtofind as a target: `POST /batch` (`action: update`, `entity_type: variant`) sets the
 //! inventory of variants; unknown and duplicate SKUs are silently ignored by the service, which
-//! is why a daily full sync repairs drift.
+//! is why a daily full sync repairs drift. Its answer is undocumented, but it is JSON: a 2xx
+//! whose body is not (a proxy's maintenance page) applied nothing and is retried like a 5xx.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use reqwest::Method;
 use super::auth::{Session, json_body};
 use super::wire::{BatchRequest, Entity};
 use crate::http::Meter;
-use crate::services::{ConnectorError, PushItem};
+use crate::services::{Confirmed, ConnectorError, PushItem};
 
 /// Hardtofind variants.
 pub struct HardtofindTarget {
@@ -23,8 +24,13 @@ impl HardtofindTarget {
         HardtofindTarget { session }
     }
 
-    /// Sets the inventory of one batch of variants.
-    pub async fn push(&self, meter: &Meter, batch: &[PushItem<'_>]) -> Result<(), ConnectorError> {
+    /// Sets the inventory of one batch of variants. The answer names no SKU, so a JSON 2xx
+    /// confirms the whole batch.
+    pub async fn push(
+        &self,
+        meter: &Meter,
+        batch: &[PushItem<'_>],
+    ) -> Result<Confirmed, ConnectorError> {
         let request = BatchRequest {
             action: "update",
             entity_type: "variant",
@@ -47,7 +53,7 @@ impl HardtofindTarget {
                 "/batch",
             )
             .await?;
-        Ok(())
+        Ok(Confirmed::All)
     }
 
     /// Logs in and reads `/info`.
