@@ -54,6 +54,15 @@ pub enum HttpError {
         /// The cap.
         limit: usize,
     },
+    /// The account is paused at the service's request (`Retry-After`) for longer than a
+    /// request may wait: nothing was sent.
+    #[error(
+        "the service asked for a pause (Retry-After); this account sends nothing until {until}"
+    )]
+    Paused {
+        /// When the pause ends, RFC 3339.
+        until: String,
+    },
     /// Shutdown was requested before the request could start.
     #[error("shutting down")]
     Cancelled,
@@ -71,7 +80,9 @@ impl HttpError {
                     || *status == StatusCode::REQUEST_TIMEOUT
                     || status.is_server_error()
             }
-            HttpError::BodyTooLarge { .. } | HttpError::Cancelled => false,
+            HttpError::BodyTooLarge { .. } | HttpError::Paused { .. } | HttpError::Cancelled => {
+                false
+            }
         }
     }
 
@@ -214,7 +225,7 @@ impl Endpoint {
         self.send_as(meter, build, Answer::Json).await
     }
 
-    /// Sends a request, waiting on the account's rate limit before every attempt and
+    /// Sends a request, waiting on the account's rate limit (and pause) before every attempt and
     /// retrying what [`HttpError::is_retryable`] allows. `build` makes a fresh request per
     /// attempt; `answer` says what a 2xx must carry to count.
     pub async fn send_as(
@@ -224,19 +235,77 @@ impl Endpoint {
         answer: Answer,
     ) -> Result<Bytes, HttpError> {
         let attempt = || async {
-            if self.cancel.is_cancelled() {
-                return Err(HttpError::Cancelled);
-            }
+            self.wait_out_pause().await?;
             self.limiter.until_ready().await;
             meter.requests.fetch_add(1, Ordering::Relaxed);
             let result = self.attempt(build(), answer).await;
             PROGRESS.fetch_add(1, Ordering::Relaxed);
+            if let Err(HttpError::Status {
+                status,
+                retry_after: Some(asked),
+                ..
+            }) = &result
+            {
+                self.remember_pause(*status, *asked);
+            }
             result
         };
-        retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
+        let result = retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
             meter.retries.fetch_add(1, Ordering::Relaxed);
         })
-        .await
+        .await;
+        match result {
+            // A Retry-After too long to wait for within this request: say until when, rather
+            // than a bare 429 that reads as if the next cycle could simply try again.
+            Err(HttpError::Status {
+                retry_after: Some(_),
+                ..
+            }) if !self.cancel.is_cancelled() => match self.limiter.paused() {
+                Some(until) => Err(HttpError::Paused {
+                    until: until.rfc3339(),
+                }),
+                None => result,
+            },
+            other => other,
+        }
+    }
+
+    /// Before an attempt: stops at shutdown, fails fast while the account is paused for longer
+    /// than a request may wait, and otherwise waits the pause out (shutdown cuts the wait).
+    async fn wait_out_pause(&self) -> Result<(), HttpError> {
+        if self.cancel.is_cancelled() {
+            return Err(HttpError::Cancelled);
+        }
+        let Some(until) = self.limiter.paused() else {
+            return Ok(());
+        };
+        if until.remaining() > retry::LONGEST_WAIT.min(self.retry.max_elapsed) {
+            return Err(HttpError::Paused {
+                until: until.rfc3339(),
+            });
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(until.at) => Ok(()),
+            () = self.cancel.cancelled() => Err(HttpError::Cancelled),
+        }
+    }
+
+    /// A `Retry-After` holds the whole account (every endpoint sharing this limiter) until the
+    /// time it names, capped at [`retry::PAUSE_CAP`]. A pause longer than a request may wait
+    /// is a WARN: requests of this account fail fast until then, in this cycle and the next.
+    fn remember_pause(&self, status: StatusCode, asked: Duration) {
+        let wait = asked.min(retry::PAUSE_CAP);
+        let already = self.limiter.paused();
+        let until = self.limiter.pause_for(wait);
+        if wait > retry::LONGEST_WAIT.min(self.retry.max_elapsed) && already != Some(until) {
+            tracing::warn!(
+                endpoint = %self.label,
+                status = status.as_u16(),
+                retry_after = %humantime::format_duration(asked),
+                until = %until.rfc3339(),
+                "the service asked for a pause; every endpoint of this account sends nothing until then"
+            );
+        }
     }
 
     async fn attempt(
@@ -398,6 +467,63 @@ mod tests {
             .await
             .expect("any body will do here");
         assert_eq!(&raw[..], MAINTENANCE_PAGE.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_far_retry_after_pauses_every_endpoint_of_the_account_which_fail_fast_saying_until_when()
+     {
+        let cancel = CancellationToken::new();
+        let (server, endpoints) = account(2, &cancel).await;
+        server.faults().push(Fault::retry_after(86_400));
+        let started = std::time::Instant::now();
+
+        let first = get(&endpoints[0], false).await.expect_err("paused");
+        let second = get(&endpoints[1], true).await.expect_err("paused too");
+
+        println!("{second}");
+        assert!(started.elapsed() < Duration::from_secs(5), "nobody slept");
+        assert_eq!(
+            server.requests().len(),
+            1,
+            "the second endpoint sent nothing"
+        );
+        for error in [&first, &second] {
+            let HttpError::Paused { until } = error else {
+                panic!("{error:?}");
+            };
+            let until = humantime::parse_rfc3339(until).expect("RFC 3339");
+            let ahead = until
+                .duration_since(std::time::SystemTime::now())
+                .expect("ahead");
+            assert!(
+                ahead > Duration::from_secs(3500) && ahead <= Duration::from_secs(3600),
+                "a day asked, an hour kept: {ahead:?}"
+            );
+        }
+        assert!(second.to_string().contains("until"), "{second}");
+    }
+
+    #[tokio::test]
+    async fn a_short_retry_after_is_waited_out_and_shutdown_cuts_a_pause_short() {
+        let cancel = CancellationToken::new();
+        let (server, endpoints) = account(2, &cancel).await;
+        server.faults().push(Fault::retry_after(1));
+        let started = std::time::Instant::now();
+        assert!(get(&endpoints[0], false).await.is_ok());
+        assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+
+        endpoints[0].limiter.pause_for(Duration::from_secs(15));
+        let waiting = tokio::spawn({
+            let endpoint = endpoints[1].clone();
+            async move { get(&endpoint, false).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cancel.cancel();
+        let stopped = tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("shutdown does not wait for the pause")
+            .expect("joins");
+        assert!(matches!(stopped, Err(HttpError::Cancelled)), "{stopped:?}");
     }
 
     #[test]

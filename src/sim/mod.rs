@@ -64,6 +64,15 @@ impl Fault {
             retry_after: None,
         }
     }
+
+    /// A 429 asking to come back after `seconds` (a far one: "retry tomorrow").
+    pub fn retry_after(seconds: u64) -> Fault {
+        Fault::Status {
+            status: 429,
+            body: serde_json::json!({ "error": "Too many requests, come back later" }).to_string(),
+            retry_after: Some(seconds.to_string()),
+        }
+    }
 }
 
 /// A queued one-shot fault, optionally restricted to one method and path suffix.

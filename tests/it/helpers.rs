@@ -331,6 +331,36 @@ requests_per_minute = {rpm}
     }
 }
 
+/// A running `invsync`'s stderr, line by line.
+pub type LogLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// Reads `lines` into `log` until `count` lines have contained `needle`; `false` if they did
+/// not come within 60 s (bounded, so a broken build cannot hang CI) or the stream ended.
+pub async fn read_until(
+    lines: &mut LogLines,
+    log: &mut String,
+    needle: &str,
+    count: usize,
+) -> bool {
+    let mut seen = 0;
+    let reading = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains(needle) {
+                seen += 1;
+                if seen == count {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), reading)
+        .await
+        .unwrap_or(false)
+}
+
 /// Sends signal `name` (`TERM`, `INT`, `KILL`) to a running `invsync`.
 pub fn signal(child: &tokio::process::Child, name: &str) {
     let pid = child.id().expect("running").to_string();

@@ -1,9 +1,12 @@
 //! What invsync refuses to believe (the contract's "Trust"): an answer that is not the
 //! service's, a pair the answer leaves out, a record it cannot read, a pause it was asked for.
 
-use invsync::sim::Fault;
+use std::time::Duration;
 
-use crate::helpers::{World, initial_dropship};
+use invsync::sim::Fault;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{World, initial_dropship, read_until, signal};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_proxy_page_answering_200_to_a_batch_is_retried_like_a_5xx_and_never_acknowledged() {
@@ -64,4 +67,53 @@ async fn a_hako_pair_left_out_of_the_write_answer_is_not_acknowledged_and_is_pus
         Some(&initial_dropship(1)),
         "pushed again, and acknowledged once confirmed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_far_retry_after_pauses_the_account_across_cycles_fails_fast_and_never_delays_shutdown() {
+    let world = World::start().await;
+    // "Come back tomorrow", to the account's source read: its target shares the account.
+    world
+        .hako
+        .faults()
+        .push_for("GET", "/inventory", Fault::retry_after(86_400));
+    let mut child = world.spawn(&["run"], &[]);
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = String::new();
+    let three = read_until(&mut lines, &mut log, "cycle finished", 3).await;
+    assert!(three, "three cycles were logged:\n{log}");
+
+    assert_eq!(
+        world.hako.requests().len(),
+        1,
+        "nothing more was sent to the paused account in three cycles:\n{log}"
+    );
+    let pauses: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("asked for a pause"))
+        .collect();
+    assert_eq!(pauses.len(), 1, "one WARN says so:\n{log}");
+    println!("{}", pauses[0]);
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" ERROR ") && l.contains("sends nothing until"))
+        .collect();
+    assert!(
+        failures.iter().any(|l| l.contains("source=warehouse")),
+        "the failure says until when:\n{log}"
+    );
+    assert!(
+        world.ea.requests().len() >= 3,
+        "other accounts go on: {}",
+        world.ea.requests().len()
+    );
+
+    let stopping = std::time::Instant::now();
+    signal(&child, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the pause does not delay shutdown")
+        .expect("status");
+    assert_eq!(status.code(), Some(0));
+    assert!(stopping.elapsed() < Duration::from_secs(10));
 }
