@@ -73,6 +73,16 @@ impl Fault {
             retry_after: Some(seconds.to_string()),
         }
     }
+
+    /// Answer 200 with this body instead of the simulator's own: an answer of the right shape
+    /// with bad records in it (a quantity of `1.5`, `"7"` or `null`, an empty SKU).
+    pub fn answer(body: impl Into<String>) -> Fault {
+        Fault::Status {
+            status: 200,
+            body: body.into(),
+            retry_after: None,
+        }
+    }
 }
 
 /// A queued one-shot fault, optionally restricted to one method and path suffix.

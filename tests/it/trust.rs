@@ -117,3 +117,65 @@ async fn a_far_retry_after_pauses_the_account_across_cycles_fails_fast_and_never
     assert_eq!(status.code(), Some(0));
     assert!(stopping.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quantity_that_is_not_a_whole_number_is_named_and_the_rest_of_the_answer_is_used() {
+    let world = World::start().await;
+    let mut data = serde_json::Map::new();
+    for i in 4..=30 {
+        data.insert((1000 + i).to_string(), initial_dropship(i).into());
+    }
+    data.insert("1001".into(), serde_json::json!(1.5));
+    data.insert("1002".into(), serde_json::json!("7"));
+    data.insert("1003".into(), serde_json::Value::Null);
+    data.insert(String::new(), 4.into());
+    data.insert("10\t99".into(), 5.into());
+    let body = serde_json::json!({ "data": data }).to_string();
+    world
+        .ea
+        .faults()
+        .push_for("GET", "/api/stock", Fault::answer(body));
+
+    let run = world.invsync(&["once"]).await;
+
+    let warnings = run.lines_at("WARN");
+    for sku in ["EA-1001", "EA-1002", "EA-1003"] {
+        let named = warnings
+            .iter()
+            .find(|l| l.contains(&format!("sku={sku}")) && l.contains("not a whole number"))
+            .unwrap_or_else(|| panic!("{sku} is named:\n{}", run.stderr));
+        assert!(named.contains("source=\"source dropship\""), "{named}");
+    }
+    let dropped: Vec<&&str> = warnings
+        .iter()
+        .filter(|l| l.contains("control characters"))
+        .collect();
+    assert_eq!(dropped.len(), 1, "one WARN per fetch:\n{}", run.stderr);
+    assert!(dropped[0].contains("records=2"), "{}", dropped[0]);
+    println!("{}", dropped[0]);
+    assert!(
+        !run.lines_at("ERROR")
+            .iter()
+            .any(|l| l.contains("source=dropship")),
+        "the source did not fail:\n{}",
+        run.stderr
+    );
+    let shows = world.htf.inventories();
+    assert_eq!(
+        shows.get("EA-1004"),
+        Some(&initial_dropship(4)),
+        "the rest is used"
+    );
+    let pushed: Vec<String> = world
+        .htf
+        .batches()
+        .into_iter()
+        .flatten()
+        .map(|(sku, _)| sku)
+        .chain(world.hako.inventory("dropship").into_keys())
+        .collect();
+    assert!(
+        !pushed.iter().any(|s| s == "EA-" || s.contains('\t')),
+        "never pushed: {pushed:?}"
+    );
+}
