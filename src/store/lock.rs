@@ -30,6 +30,14 @@ pub enum LockError {
     },
 }
 
+impl LockError {
+    /// Whether the lock file could not be written for want of space: a passing condition,
+    /// unlike a permission or a path that is wrong.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, LockError::Io { source, .. } if super::is_full(source))
+    }
+}
+
 /// The held lock; dropping it releases it.
 #[derive(Debug)]
 pub struct DatabaseLock {

@@ -7,6 +7,8 @@
 //!
 //! The schema is versioned with `PRAGMA user_version` and upgraded by [`MIGRATIONS`] at open.
 //! All calls run on the blocking pool ([`Store::call`]), never on the async runtime.
+//!
+//! Every error says what kind of trouble it is ([`Trouble`]), which decides the exit status.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,14 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The file system holding the database has no room left.
+    #[error("disk full: the database at {path} cannot be written; free some space ({detail})")]
+    DiskFull {
+        /// The database file.
+        path: String,
+        /// What failed, in its own words.
+        detail: String,
+    },
     /// The file was written by a newer invsync.
     #[error(
         "database schema version {found} is newer than this invsync knows ({known}); upgrade invsync"
@@ -70,6 +80,48 @@ pub enum StoreError {
     /// The blocking task did not finish (the runtime is shutting down).
     #[error("database task did not finish")]
     Join,
+}
+
+/// What kind of trouble a [`StoreError`] is, which decides the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// Passing, on this machine: the disk is full, or the file is busy. Restarting later helps.
+    Temporary,
+    /// The database contradicts itself, is damaged, or is from a newer invsync: it must be
+    /// rebuilt (or invsync upgraded); restarting does not help.
+    Inconsistent,
+    /// The configured path cannot hold a database (not a folder, no permission): fix
+    /// `daemon.database`.
+    Unusable,
+    /// Anything else.
+    Other,
+}
+
+impl StoreError {
+    /// Sorts the error for the exit status (see [`Trouble`]).
+    pub fn trouble(&self) -> Trouble {
+        use rusqlite::ErrorCode as C;
+        match self {
+            StoreError::DiskFull { .. } => Trouble::Temporary,
+            StoreError::Corrupt(_) | StoreError::TooNew { .. } => Trouble::Inconsistent,
+            StoreError::CreateDir { .. } => Trouble::Unusable,
+            StoreError::Sqlite(e) => match sqlite_code(e) {
+                Some(C::DiskFull | C::DatabaseBusy | C::DatabaseLocked) => Trouble::Temporary,
+                Some(C::DatabaseCorrupt | C::NotADatabase) => Trouble::Inconsistent,
+                Some(C::CannotOpen | C::ReadOnly | C::PermissionDenied) => Trouble::Unusable,
+                _ => Trouble::Other,
+            },
+            StoreError::Outdated { .. } | StoreError::Join => Trouble::Other,
+        }
+    }
+}
+
+/// SQLite's primary result code of `e`, if SQLite produced it.
+fn sqlite_code(e: &rusqlite::Error) -> Option<rusqlite::ErrorCode> {
+    match e {
+        rusqlite::Error::SqlInputError { error, .. } => Some(error.code),
+        other => other.sqlite_error_code(),
+    }
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the database.
@@ -139,7 +191,65 @@ impl Store {
     }
 }
 
+/// Opens and migrates, telling a full disk apart from other I/O failures: SQLite reports a disk
+/// that filled while it made its WAL index as a "disk I/O error", which reads like broken
+/// hardware (or, before, a configuration error) when freeing space is all it takes.
 fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
+    open_unchecked(path).map_err(|e| {
+        use rusqlite::ErrorCode as C;
+        let dir = folder_of(path);
+        let full = match &e {
+            StoreError::CreateDir { source, .. } => is_full(source),
+            StoreError::Sqlite(sqlite) => match sqlite_code(sqlite) {
+                Some(C::DiskFull) => true,
+                Some(C::SystemIoFailure | C::CannotOpen) => out_of_space(dir),
+                _ => false,
+            },
+            _ => false,
+        };
+        if full {
+            StoreError::DiskFull {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            }
+        } else {
+            e
+        }
+    })
+}
+
+/// The folder a database file lives in (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether an I/O error says the file system is out of room.
+pub(crate) fn is_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Whether the file system holding `dir` has no room left. The standard library has no
+/// `statvfs`, so this writes (and syncs, so delayed allocation cannot hide it) a small scratch
+/// file and sees; it is only asked after SQLite failed to write.
+fn out_of_space(dir: &Path) -> bool {
+    use std::io::Write as _;
+    let mut file = match tempfile::tempfile_in(dir) {
+        Ok(file) => file,
+        Err(e) => return is_full(&e),
+    };
+    let written = file
+        .write_all(&[0; 64 * 1024])
+        .and_then(|()| file.sync_all());
+    matches!(written, Err(e) if is_full(&e))
+}
+
+fn open_unchecked(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.display().to_string(),

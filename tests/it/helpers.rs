@@ -331,6 +331,18 @@ requests_per_minute = {rpm}
     }
 }
 
+/// Waits (bounded, so a broken build cannot hang CI) until `condition` holds: polled every
+/// 50 ms for up to 30 s.
+pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..600 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
 /// A running `invsync`'s stderr, line by line.
 pub type LogLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
 

@@ -6,6 +6,7 @@ mod daemon;
 mod faults;
 mod helpers;
 mod identity;
+mod local;
 mod safety;
 mod secrets;
 mod sync;
