@@ -20,6 +20,23 @@ use crate::services;
 use crate::store::lock::{DatabaseLock, LockError};
 use crate::store::{Store, StoreError, Trouble};
 
+/// `print!` for data on stdout, minus its panic when the reader has gone (`invsync status |
+/// head -1`): what could not be written is simply not read.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` for data on stdout, without its panic (see `out!`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -30,6 +47,9 @@ pub enum Failure {
     /// disk is full (exit 75, `EX_TEMPFAIL`: the unit restarts it, and later it may work).
     #[error("{0}")]
     Temporary(String),
+    /// The database is corrupt or inconsistent: the message says how to rebuild it (exit 1).
+    #[error("{0}")]
+    Inconsistent(String),
     /// The engine could not start or the database failed mid-way (exit 1).
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -112,15 +132,24 @@ fn temporary(config: &Config, error: impl std::fmt::Display) -> Failure {
     ))
 }
 
-/// The exit status a database error deserves (see [`Trouble`]).
+/// The exit status a database error deserves (see [`Trouble`]); an inconsistent database is
+/// told how to rebuild.
 fn store_failure(database: &Path, error: StoreError) -> Failure {
     match error.trouble() {
+        // Upgrading invsync is the fix here; rebuilding would throw away a newer one's state.
+        Trouble::Inconsistent if matches!(error, StoreError::TooNew { .. }) => {
+            Failure::Inconsistent(format!("{error} ({})", database.display()))
+        }
+        Trouble::Inconsistent => Failure::Inconsistent(format!(
+            "{error} ({path}). To rebuild it: stop invsync, move {path} (and its -wal and -shm files) away, and run `invsync once --full`, which pushes every SKU again",
+            path = database.display()
+        )),
         // A full disk names the file already.
         Trouble::Temporary if matches!(error, StoreError::DiskFull { .. }) => {
             Failure::Temporary(error.to_string())
         }
         Trouble::Temporary => Failure::Temporary(format!("{error} ({})", database.display())),
-        Trouble::Inconsistent | Trouble::Unusable | Trouble::Other => Failure::Store(error),
+        Trouble::Unusable | Trouble::Other => Failure::Store(error),
     }
 }
 
@@ -236,14 +265,14 @@ pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
     let mut all_ok = true;
     let mut say = |what: String, result: Result<String, services::ConnectorError>| match result {
-        Ok(detail) => println!("ok    {what}: {detail}"),
+        Ok(detail) => outln!("ok    {what}: {detail}"),
         Err(e) => {
             all_ok = false;
-            println!("FAIL  {what}: {e}");
+            outln!("FAIL  {what}: {e}");
         }
     };
-    println!("ok    configuration {}", config.path.display());
-    println!("ok    database {}", config.daemon.database.display());
+    outln!("ok    configuration {}", config.path.display());
+    outln!("ok    database {}", config.daemon.database.display());
     for (spec, source) in config.sources.iter().zip(&sources) {
         let result = source.check(&Meter::default()).await;
         say(
@@ -267,7 +296,7 @@ pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Other(e.to_string()))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -282,7 +311,7 @@ pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<Exit
         targets,
     } = config::status_settings(path)?;
     if !database.exists() {
-        println!(
+        outln!(
             "no database at {} yet: no cycle has run",
             database.display()
         );
@@ -292,7 +321,7 @@ pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<Exit
         .await
         .map_err(|e| store_failure(&database, e))?;
     let Some(store) = opened else {
-        println!(
+        outln!(
             "no database at {} yet: no cycle has run",
             database.display()
         );
@@ -304,9 +333,9 @@ pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<Exit
             .await?;
         match explained {
             (_, Some(status)) if json => print_json(&status)?,
-            (_, Some(status)) => print!("{}", explain::render_text(&status)),
-            (_, None) if json => println!("null"),
-            (sku, None) => println!("{sku}: no source has ever reported this SKU"),
+            (_, Some(status)) => out!("{}", explain::render_text(&status)),
+            (_, None) if json => outln!("null"),
+            (sku, None) => outln!("{sku}: no source has ever reported this SKU"),
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -316,7 +345,7 @@ pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<Exit
     if json {
         print_json(&status)?;
     } else {
-        print!("{}", status_view::render_text(&status));
+        out!("{}", status_view::render_text(&status));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,8 @@
 //! All calls run on the blocking pool ([`Store::call`]), never on the async runtime.
 //!
 //! Every error says what kind of trouble it is ([`Trouble`]), which decides the exit status.
+//! Nothing read back is trusted blindly: a file that contradicts itself is
+//! [`StoreError::Corrupt`] here, never a panic later.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -25,7 +27,7 @@ mod migrations;
 
 pub use chunks::{
     CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, quantity_of,
-    sku_names, write_name_chunks, write_quantity_chunks,
+    sku_count, sku_names, write_name_chunks, write_quantity_chunks,
 };
 pub use endpoints::{
     Reconciled, existing_fingerprint_key, fingerprint_key, has_history, inspect, last_fetch_times,
@@ -35,8 +37,8 @@ pub use endpoints::{
 /// A database problem.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite said no.
-    #[error("database: {0}")]
+    /// SQLite said no. Shown on one line: SQLite's messages may quote a whole statement.
+    #[error("database: {}", one_line(.0))]
     Sqlite(#[from] rusqlite::Error),
     /// The database folder could not be created.
     #[error("cannot create {path}: {source}")]
@@ -122,6 +124,15 @@ fn sqlite_code(e: &rusqlite::Error) -> Option<rusqlite::ErrorCode> {
         rusqlite::Error::SqlInputError { error, .. } => Some(error.code),
         other => other.sqlite_error_code(),
     }
+}
+
+/// SQLite's words on one line, without the statement it may quote in full.
+fn one_line(e: &rusqlite::Error) -> String {
+    let text = match e {
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the database.
@@ -455,14 +466,20 @@ pub fn record_refusals(
     Ok(())
 }
 
-/// The SKUs a target has refused and not accepted since.
+/// The SKUs a target has refused and not accepted since (each one a SKU that has a name, or
+/// the file is inconsistent).
 pub fn load_failed(
     conn: &Connection,
     target: i64,
 ) -> Result<std::collections::HashSet<SkuId>, StoreError> {
+    let skus = sku_count(conn)?;
     let mut stmt = conn.prepare("SELECT sku_id FROM failed_skus WHERE target_id = ?1")?;
-    let rows = stmt.query_map([target], |r| r.get::<_, SkuId>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map([target], |r| r.get::<_, i64>(0))?;
+    let mut failed = std::collections::HashSet::new();
+    for id in rows {
+        failed.insert(chunks::check_named(id?, skus, "failed_skus")?);
+    }
+    Ok(failed)
 }
 
 /// How a target's cycle ended, for `status`.
@@ -582,6 +599,36 @@ mod tests {
         assert_eq!(skus.name(1), "B");
         assert_eq!(acked.get(0), Some(5));
         assert_eq!(acked.get(1), Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_lowered_schema_version_is_refused_as_inconsistent_in_one_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("invsync.db");
+        drop(Store::open(&path).await.expect("creates"));
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.pragma_update(None, "user_version", 1).expect("lowers");
+        }
+
+        let error = Store::open(&path).await.err().expect("refused");
+
+        let text = error.to_string();
+        println!("{text}");
+        assert_eq!(error.trouble(), Trouble::Inconsistent, "{text}");
+        assert!(!text.contains('\n'), "one line: {text}");
+        assert!(!text.contains("CREATE"), "no SQL dump: {text}");
+        assert!(text.contains("schema version (1)"), "{text}");
+    }
+
+    #[test]
+    fn sqlite_errors_read_on_one_line_without_the_statement() {
+        let conn = Connection::open_in_memory().expect("db");
+        let error = conn
+            .execute_batch("CREATE TABLE t (a);\n CREATE TABLE t (\n a\n );")
+            .expect_err("twice");
+        let text = StoreError::from(error).to_string();
+        assert_eq!(text, "database: table t already exists");
     }
 
     #[tokio::test]

@@ -230,6 +230,21 @@ requests_per_minute = {rpm}
         Run::from(output)
     }
 
+    /// Runs `invsync --config … ARGS` to completion with `stderr` as its stderr; only its exit
+    /// status and stdout are kept.
+    pub async fn invsync_with_stderr(&self, args: &[&str], stderr: std::process::Stdio) -> Run {
+        let output = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("invsync starts")
+            .wait_with_output()
+            .await
+            .expect("invsync runs");
+        Run::from(output)
+    }
+
     /// Starts `invsync --config … ARGS` in the background, stdout and stderr piped, with `env` added.
     pub fn spawn(&self, args: &[&str], env: &[(&str, &OsStr)]) -> tokio::process::Child {
         self.command(args)

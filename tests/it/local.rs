@@ -5,6 +5,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rand::RngCore;
+
 use crate::helpers::World;
 
 /// The exit status of a temporary local condition.
@@ -72,4 +74,144 @@ async fn a_full_disk_at_start_up_exits_75_saying_disk_full_and_the_next_start_sy
     world.invsync(&["once"]).await.assert_code(0);
     world.assert_in_sync();
     drop(tmpfs);
+}
+
+/// Overwrites `column` of every row of `table` (whose primary key is `key`) with random bytes
+/// of the same length.
+fn scramble(database: &Path, table: &str, column: &str, key: &[&str]) {
+    use rusqlite::types::Value;
+    let conn = rusqlite::Connection::open(database).expect("db opens");
+    let select = format!("SELECT length({column}), {} FROM {table}", key.join(", "));
+    let rows: Vec<(usize, Vec<Value>)> = conn
+        .prepare(&select)
+        .expect("query")
+        .query_map([], |r| {
+            let keys = (1..=key.len())
+                .map(|i| r.get(i))
+                .collect::<Result<_, _>>()?;
+            Ok((r.get(0)?, keys))
+        })
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("keys");
+    let matches: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{k} = ?{}", i + 2))
+        .collect();
+    let update = format!(
+        "UPDATE {table} SET {column} = ?1 WHERE {}",
+        matches.join(" AND ")
+    );
+    for (len, keys) in rows {
+        let mut bytes = vec![0u8; len];
+        rand::rng().fill_bytes(&mut bytes);
+        let mut values = vec![Value::Blob(bytes)];
+        values.extend(keys);
+        conn.execute(&update, rusqlite::params_from_iter(values))
+            .expect("scrambled");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_bytes_in_the_quantity_chunks_exit_1_saying_how_to_rebuild_never_a_panic() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    scramble(
+        &world.database(),
+        "quantity_chunks",
+        "quantities",
+        &["side", "endpoint", "chunk"],
+    );
+
+    let damaged = world.invsync(&["once"]).await;
+
+    damaged.assert_code(1);
+    let said = damaged.stderr.lines().last().unwrap_or_default();
+    println!("{said}");
+    assert!(said.contains("inconsistent"), "{}", damaged.stderr);
+    assert!(said.contains("invsync once --full"), "{}", damaged.stderr);
+    assert!(!damaged.stderr.contains("panicked"), "{}", damaged.stderr);
+    let status = world.invsync(&["status"]).await;
+    status.assert_code(1);
+    assert!(status.stderr.contains("inconsistent"), "{}", status.stderr);
+
+    // As the message says: move it away, and a full sync rebuilds it.
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", world.database().display()));
+        let _ = std::fs::rename(&file, format!("{}.damaged", file.display()));
+    }
+    world.invsync(&["once", "--full"]).await.assert_code(0);
+    world.assert_in_sync();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_bytes_in_the_sku_names_exit_1_saying_how_to_rebuild_never_a_panic() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    scramble(&world.database(), "sku_chunks", "names", &["chunk"]);
+
+    let damaged = world.invsync(&["once"]).await;
+
+    damaged.assert_code(1);
+    let said = damaged.stderr.lines().last().unwrap_or_default();
+    println!("{said}");
+    assert!(said.contains("inconsistent"), "{}", damaged.stderr);
+    assert!(!damaged.stderr.contains("panicked"), "{}", damaged.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lowered_or_newer_schema_version_is_refused_in_one_line() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let set_version = |version: i64| {
+        let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+        conn.pragma_update(None, "user_version", version)
+            .expect("version");
+    };
+
+    set_version(1);
+    let lowered = world.invsync(&["once"]).await;
+    set_version(99);
+    let newer = world.invsync(&["once"]).await;
+
+    for run in [&lowered, &newer] {
+        run.assert_code(1);
+        let said: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("invsync: "))
+            .collect();
+        assert_eq!(said.len(), 1, "{}", run.stderr);
+        println!("{}", said[0]);
+        assert!(
+            !run.stderr.contains("CREATE") && !run.stderr.contains("panicked"),
+            "no SQL dump:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        lowered.stderr.contains("invsync once --full"),
+        "{}",
+        lowered.stderr
+    );
+    assert!(newer.stderr.contains("newer"), "{}", newer.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stderr_nobody_reads_any_more_does_not_stop_the_sync() {
+    let world = World::start().await;
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+
+    let run = world
+        .invsync_with_stderr(&["once"], std::process::Stdio::from(writer))
+        .await;
+
+    println!(
+        "exit status {:?} with every log line lost to EPIPE",
+        run.code
+    );
+    run.assert_code(0);
+    world.assert_in_sync();
 }
