@@ -212,10 +212,15 @@ requests_per_minute = {rpm}
 
     /// `invsync --config … ARGS`, with a clean log environment.
     fn command(&self, args: &[&str]) -> tokio::process::Command {
+        self.command_at(&self.config, args)
+    }
+
+    /// `invsync --config CONFIG ARGS`, with a clean log environment.
+    fn command_at(&self, config: &std::path::Path, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"));
         command
             .arg("--config")
-            .arg(&self.config)
+            .arg(config)
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("NOTIFY_SOCKET")
@@ -228,6 +233,12 @@ requests_per_minute = {rpm}
     pub async fn invsync(&self, args: &[&str]) -> Run {
         let output = self.command(args).output().await.expect("invsync runs");
         Run::from(output)
+    }
+
+    /// Runs `invsync --config CONFIG ARGS` to completion: another configuration of this world.
+    pub async fn invsync_with(&self, config: &std::path::Path, args: &[&str]) -> Run {
+        let output = self.command_at(config, args).output().await;
+        Run::from(output.expect("invsync runs"))
     }
 
     /// Runs `invsync --config … ARGS` to completion with `stderr` as its stderr; only its exit

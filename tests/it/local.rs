@@ -4,13 +4,63 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::helpers::World;
+use crate::helpers::{Setup, World, wait_until};
 
 /// The exit status of a temporary local condition.
 const TEMPORARY: i32 = 75;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_once_through_a_symlink_to_the_same_database_exits_75() {
+    let world = World::with(Setup {
+        htf_batch_size: 10,
+        ..Setup::default()
+    })
+    .await;
+    // The first `once` is slow enough to be caught holding the lock.
+    world.htf.faults().set_latency(Duration::from_millis(300));
+    let first = world.spawn(&["once"], &[]);
+    wait_until("the first once holds the lock", || {
+        std::fs::read_to_string(invsync::store::lock::lock_path(&world.database()))
+            .is_ok_and(|s| !s.trim().is_empty())
+    })
+    .await;
+    // The second reaches the same file through a symlink in another folder.
+    let elsewhere = world.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("folder");
+    let link = elsewhere.join("link.db");
+    std::os::unix::fs::symlink(world.database(), &link).expect("symlink");
+    let config = std::fs::read_to_string(&world.config).expect("config");
+    let second_config = world.dir.path().join("second.toml");
+    std::fs::write(
+        &second_config,
+        config.replace(
+            &world.database().display().to_string(),
+            &link.display().to_string(),
+        ),
+    )
+    .expect("config");
+
+    let second = world.invsync_with(&second_config, &["once"]).await;
+
+    second.assert_code(TEMPORARY);
+    let pid = first.id().expect("running").to_string();
+    let said = second.stderr.lines().last().unwrap_or_default();
+    println!("{said}");
+    assert!(
+        said.contains(&format!("process {pid}")),
+        "{}",
+        second.stderr
+    );
+    let output = first.wait_with_output().await.expect("exits");
+    assert_eq!(output.status.code(), Some(0));
+    let pushed: usize = world.htf.batches().iter().map(Vec::len).sum();
+    assert_eq!(pushed, 50, "only the first pushed");
+    world.assert_in_sync();
+}
 
 /// A small tmpfs mounted on a folder for as long as it lives (unmounted on drop, even when the
 /// test fails).
