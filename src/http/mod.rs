@@ -63,7 +63,7 @@ pub enum HttpError {
         /// When the pause ends, RFC 3339.
         until: String,
     },
-    /// Shutdown was requested before the request could start.
+    /// Shutdown was requested before the request could start, or while it waited to retry.
     #[error("shutting down")]
     Cancelled,
 }
@@ -266,6 +266,9 @@ impl Endpoint {
                 }),
                 None => result,
             },
+            // Shutdown cut a wait short: what stopped the request is the stop, not the failure
+            // before it (which the retry WARN already told).
+            Err(e) if self.cancel.is_cancelled() && e.is_retryable() => Err(HttpError::Cancelled),
             other => other,
         }
     }
@@ -341,10 +344,15 @@ impl Endpoint {
             }
             return Ok(body.freeze());
         }
+        let message = if status.is_redirection() {
+            redirect_message(response.headers())
+        } else {
+            remote_message(&body)
+        };
         Err(HttpError::Status {
             status,
             retry_after,
-            message: remote_message(&body),
+            message,
         })
     }
 }
@@ -363,6 +371,24 @@ pub enum Answer {
 fn is_json(status: StatusCode, body: &[u8]) -> bool {
     (status == StatusCode::NO_CONTENT && body.is_empty())
         || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
+/// A redirect is never followed (it could carry credentials elsewhere); the operator needs to
+/// know where it points to fix `base_url` (or see a hijacked name). The query and fragment are
+/// left out: they are the other side's, and may carry tokens.
+fn redirect_message(headers: &reqwest::header::HeaderMap) -> String {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| l.split(['?', '#']).next().unwrap_or_default().trim());
+    match location {
+        Some(location) if !location.is_empty() => {
+            format!("redirected to {location} (redirects are never followed: check base_url)")
+        }
+        _ => {
+            "redirected, with no Location (redirects are never followed: check base_url)".to_owned()
+        }
+    }
 }
 
 /// The service's own words about an error: its JSON `error` (or `message`) field, else the
@@ -524,6 +550,23 @@ mod tests {
             .expect("shutdown does not wait for the pause")
             .expect("joins");
         assert!(matches!(stopped, Err(HttpError::Cancelled)), "{stopped:?}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_reported_with_where_it_points_never_followed() {
+        let cancel = CancellationToken::new();
+        let (server, endpoints) = account(1, &cancel).await;
+        let location = "https://elsewhere.example/login?token=abc";
+        server.faults().push(Fault::Redirect(location.to_owned()));
+
+        let error = get(&endpoints[0], false).await.expect_err("not followed");
+
+        println!("{error}");
+        let text = error.to_string();
+        assert!(text.contains("HTTP 302"), "{text}");
+        assert!(text.contains("https://elsewhere.example/login"), "{text}");
+        assert!(!text.contains("token"), "the query stays out: {text}");
+        assert_eq!(server.requests().len(), 1);
     }
 
     #[test]

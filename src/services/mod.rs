@@ -48,6 +48,12 @@ impl ConnectorError {
             _ => None,
         }
     }
+
+    /// Whether shutdown stopped the request (before it started or while it waited to retry):
+    /// a stop, not a failure, so it is neither an ERROR nor anybody's last error.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ConnectorError::Http(HttpError::Cancelled))
+    }
 }
 
 /// Which SKUs of a pushed batch the target's answer confirms. Only these may be acknowledged:

@@ -25,7 +25,7 @@ pub const CHUNK: usize = 512;
 /// One encoded chunk, ready to write.
 pub type Chunk = (u32, Vec<u8>);
 
-const ABSENT: i64 = -1;
+pub(super) const ABSENT: i64 = -1;
 
 fn chunk_of(id: SkuId) -> u32 {
     id / CHUNK as u32
@@ -69,13 +69,17 @@ pub fn name_chunks_from(skus: &SkuTable, from: usize) -> Vec<Chunk> {
             let ids = chunk * CHUNK..((chunk + 1) * CHUNK).min(skus.len());
             let mut bytes = Vec::new();
             for id in ids {
-                let name = skus.name(id as SkuId).as_bytes();
-                bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
-                bytes.extend_from_slice(name);
+                encode_name(&mut bytes, skus.name(id as SkuId));
             }
             (chunk as u32, bytes)
         })
         .collect()
+}
+
+/// Appends one name as a chunk holds it: its length, then its bytes.
+pub(super) fn encode_name(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
 }
 
 pub(super) fn side_code(side: Side) -> i64 {
@@ -144,8 +148,8 @@ pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
                 .as_blob()
                 .map_err(|e| corrupt("sku_chunks", e))?,
         )? {
-            // A name twice would make two ids of one SKU. (A blank name is no SKU: sources drop
-            // such records; it may repeat.)
+            // A name twice would make two ids of one SKU; a blank name is a SKU forgotten (see
+            // [`super::prune`]) and may repeat.
             if !name.is_empty() && skus.get(name).is_some() {
                 return Err(corrupt(
                     "sku_chunks",
@@ -194,7 +198,7 @@ pub(super) fn check_named(id: i64, skus: usize, table: &str) -> Result<SkuId, St
 }
 
 /// The names in one chunk's bytes.
-fn decode_names(mut bytes: &[u8]) -> Result<Vec<&str>, StoreError> {
+pub(super) fn decode_names(mut bytes: &[u8]) -> Result<Vec<&str>, StoreError> {
     let mut names = Vec::new();
     while !bytes.is_empty() {
         let (len, rest) = bytes
@@ -302,7 +306,7 @@ pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Colum
     Ok(column)
 }
 
-fn corrupt(table: &str, what: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(table: &str, what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{table}: {what}"))
 }
 

@@ -11,6 +11,7 @@
 //! Every error says what kind of trouble it is ([`Trouble`]), which decides the exit status.
 //! Nothing read back is trusted blindly: a file that contradicts itself is
 //! [`StoreError::Corrupt`] here, never a panic later.
+//! The cycle history and forgotten SKUs are pruned ([`prune_cycles`], [`prune_sku_names`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ mod chunks;
 mod endpoints;
 pub mod lock;
 mod migrations;
+mod prune;
 
 pub use chunks::{
     CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, quantity_of,
@@ -33,6 +35,7 @@ pub use endpoints::{
     Reconciled, existing_fingerprint_key, fingerprint_key, has_history, inspect, last_fetch_times,
     reconcile,
 };
+pub use prune::{CYCLE_RETENTION, CycleRetention, prune_cycles, prune_sku_names};
 
 /// A database problem.
 #[derive(Debug, thiserror::Error)]
