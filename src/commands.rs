@@ -17,8 +17,25 @@ use crate::ops::notify::Notifier;
 use crate::ops::report::PlanLine;
 use crate::ops::{explain, status as status_view, telemetry};
 use crate::services;
-use crate::store::lock::DatabaseLock;
-use crate::store::{Store, StoreError};
+use crate::store::lock::{DatabaseLock, LockError};
+use crate::store::{Store, StoreError, Trouble};
+
+/// `print!` for data on stdout, minus its panic when the reader has gone (`invsync status |
+/// head -1`): what could not be written is simply not read.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` for data on stdout, without its panic (see `out!`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +43,13 @@ pub enum Failure {
     /// The configuration is wrong (exit 2).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A passing condition of this machine: the database is locked by another invsync, or the
+    /// disk is full (exit 75, `EX_TEMPFAIL`: the unit restarts it, and later it may work).
+    #[error("{0}")]
+    Temporary(String),
+    /// The database is corrupt or inconsistent: the message says how to rebuild it (exit 1).
+    #[error("{0}")]
+    Inconsistent(String),
     /// The engine could not start or the database failed mid-way (exit 1).
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -40,11 +64,21 @@ pub enum Failure {
     Other(String),
 }
 
+/// The exit status of a temporary local condition (`EX_TEMPFAIL` of `sysexits.h`).
+pub const EXIT_TEMPORARY: u8 = 75;
+
 impl Failure {
-    /// The exit status: 2 for configuration and usage errors, 1 for the rest.
+    /// The exit status: 2 only for a wrong configuration or command line (restarting cannot
+    /// help, and the unit does not), 75 for a passing local condition, 1 for the rest.
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Config(_) => 2,
+            Failure::Temporary(_) => EXIT_TEMPORARY,
+            Failure::Store(e) | Failure::Engine(EngineError::Store(e))
+                if e.trouble() == Trouble::Temporary =>
+            {
+                EXIT_TEMPORARY
+            }
             _ => 1,
         }
     }
@@ -71,9 +105,14 @@ fn start(path: &Path) -> Result<Arc<Config>, Failure> {
     Ok(Arc::new(config))
 }
 
-/// Takes the one-daemon-per-database lock; in the way of another process is a usage error.
+/// Takes the one-daemon-per-database lock. Another invsync in the way, or no room to write the
+/// lock file, passes (75); a lock file that cannot be made at all is the path's fault (2).
 fn lock_database(config: &Config) -> Result<DatabaseLock, Failure> {
-    DatabaseLock::acquire(&config.daemon.database).map_err(|e| database_error(config, e))
+    DatabaseLock::acquire(&config.daemon.database).map_err(|e| match e {
+        LockError::Held { .. } => temporary(config, e),
+        LockError::Io { .. } if e.is_disk_full() => temporary(config, format!("disk full: {e}")),
+        LockError::Io { .. } => database_error(config, e),
+    })
 }
 
 /// A problem with `daemon.database`, named like any configuration error.
@@ -85,11 +124,52 @@ fn database_error(config: &Config, error: impl std::fmt::Display) -> Failure {
     })
 }
 
-/// Opens the database; a path that cannot be created is a configuration error naming the key.
+/// A passing condition of the database, named as a configuration error would be.
+fn temporary(config: &Config, error: impl std::fmt::Display) -> Failure {
+    Failure::Temporary(format!(
+        "daemon.database {}: {error}",
+        config.daemon.database.display()
+    ))
+}
+
+/// The exit status a database error deserves (see [`Trouble`]); an inconsistent database is
+/// told how to rebuild.
+fn store_failure(database: &Path, error: StoreError) -> Failure {
+    match error.trouble() {
+        // Upgrading invsync is the fix here; rebuilding would throw away a newer one's state.
+        Trouble::Inconsistent if matches!(error, StoreError::TooNew { .. }) => {
+            Failure::Inconsistent(format!("{error} ({})", database.display()))
+        }
+        Trouble::Inconsistent => Failure::Inconsistent(format!(
+            "{error} ({path}). To rebuild it: stop invsync, move {path} (and its -wal and -shm files) away, and run `invsync once --full`, which pushes every SKU again",
+            path = database.display()
+        )),
+        // A full disk names the file already.
+        Trouble::Temporary if matches!(error, StoreError::DiskFull { .. }) => {
+            Failure::Temporary(error.to_string())
+        }
+        Trouble::Temporary => Failure::Temporary(format!("{error} ({})", database.display())),
+        Trouble::Unusable | Trouble::Other => Failure::Store(error),
+    }
+}
+
+/// [`store_failure`] for the engine's errors.
+fn engine_failure(database: &Path, error: EngineError) -> Failure {
+    match error {
+        EngineError::Store(e) => store_failure(database, e),
+        other => Failure::Engine(other),
+    }
+}
+
+/// Opens the database: a path that cannot be used is a configuration error naming the key; a
+/// full disk passes; a damaged or newer file must be rebuilt (or invsync upgraded).
 async fn open_store(config: &Config) -> Result<Store, Failure> {
     Store::open(&config.daemon.database)
         .await
-        .map_err(|e| database_error(config, e))
+        .map_err(|e| match e.trouble() {
+            Trouble::Unusable => database_error(config, e),
+            _ => store_failure(&config.daemon.database, e),
+        })
 }
 
 /// `invsync run`.
@@ -100,7 +180,9 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     shutdown::watch_signals(cancel.clone());
     let _lock = lock_database(&config)?;
     let store = open_store(&config).await?;
-    let engine = Engine::new(config.clone(), store, &cancel, false).await?;
+    let engine = Engine::new(config.clone(), store, &cancel, false)
+        .await
+        .map_err(|e| engine_failure(&config.daemon.database, e))?;
     // Ready only now: the configuration is valid and the database open and migrated.
     let mut notifier = Notifier::from_env();
     notifier.ready();
@@ -127,13 +209,17 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
         let store = match Store::open_read_only(&config.daemon.database).await {
             Ok(Some(store)) => store,
             Ok(None) => Store::in_memory().await?,
-            Err(e) => return Err(database_error(&config, e)),
+            Err(e) if e.trouble() == Trouble::Unusable => return Err(database_error(&config, e)),
+            Err(e) => return Err(store_failure(&config.daemon.database, e)),
         };
         (None, store)
     } else {
         (Some(lock_database(&config)?), open_store(&config).await?)
     };
-    let engine = Engine::new(config, store, &cancel, args.dry_run).await?;
+    let database = config.daemon.database.clone();
+    let engine = Engine::new(config, store, &cancel, args.dry_run)
+        .await
+        .map_err(|e| engine_failure(&database, e))?;
     let options = CycleOptions {
         dry_run: args.dry_run,
         full: args.full,
@@ -145,7 +231,7 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     else {
         return Ok(ExitCode::FAILURE);
     };
-    let report = report?;
+    let report = report.map_err(|e| store_failure(&database, e))?;
     if args.dry_run {
         print_plan(&report.plan)
             .map_err(|e| Failure::Other(format!("cannot write the plan: {e}")))?;
@@ -172,21 +258,23 @@ fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
 pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
     let config = start(path)?;
     // Read-only: `check` never creates, migrates or writes the database.
-    if let Err(e) = Store::open_read_only(&config.daemon.database).await {
-        return Err(database_error(&config, e));
+    match Store::open_read_only(&config.daemon.database).await {
+        Ok(_) => {}
+        Err(e) if e.trouble() == Trouble::Unusable => return Err(database_error(&config, e)),
+        Err(e) => return Err(store_failure(&config.daemon.database, e)),
     }
     let (sources, targets) = services::build(&config, &CancellationToken::new())
         .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
     let mut all_ok = true;
     let mut say = |what: String, result: Result<String, services::ConnectorError>| match result {
-        Ok(detail) => println!("ok    {what}: {detail}"),
+        Ok(detail) => outln!("ok    {what}: {detail}"),
         Err(e) => {
             all_ok = false;
-            println!("FAIL  {what}: {e}");
+            outln!("FAIL  {what}: {e}");
         }
     };
-    println!("ok    configuration {}", config.path.display());
-    println!("ok    database {}", config.daemon.database.display());
+    outln!("ok    configuration {}", config.path.display());
+    outln!("ok    database {}", config.daemon.database.display());
     for (spec, source) in config.sources.iter().zip(&sources) {
         let result = source.check(&Meter::default()).await;
         say(
@@ -210,7 +298,7 @@ pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Other(e.to_string()))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -225,14 +313,17 @@ pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<Exit
         targets,
     } = config::status_settings(path)?;
     if !database.exists() {
-        println!(
+        outln!(
             "no database at {} yet: no cycle has run",
             database.display()
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(store) = Store::open_read_only(&database).await? else {
-        println!(
+    let opened = Store::open_read_only(&database)
+        .await
+        .map_err(|e| store_failure(&database, e))?;
+    let Some(store) = opened else {
+        outln!(
             "no database at {} yet: no cycle has run",
             database.display()
         );
@@ -244,9 +335,9 @@ pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<Exit
             .await?;
         match explained {
             (_, Some(status)) if json => print_json(&status)?,
-            (_, Some(status)) => print!("{}", explain::render_text(&status)),
-            (_, None) if json => println!("null"),
-            (sku, None) => println!("{sku}: no source has ever reported this SKU"),
+            (_, Some(status)) => out!("{}", explain::render_text(&status)),
+            (_, None) if json => outln!("null"),
+            (sku, None) => outln!("{sku}: no source has ever reported this SKU"),
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -256,7 +347,7 @@ pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<Exit
     if json {
         print_json(&status)?;
     } else {
-        print!("{}", status_view::render_text(&status));
+        out!("{}", status_view::render_text(&status));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("invsync: cannot start the async runtime: {e}");
+            say(&format!("invsync: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -88,8 +88,15 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("invsync: {failure}");
+            say(&format!("invsync: {failure}"));
             ExitCode::from(failure.exit_code())
         }
     }
+}
+
+/// One line on stderr. Unlike `eprintln!`, a stderr nobody reads any more (EPIPE) is no panic:
+/// the exit status still says how it ended.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -22,6 +22,9 @@ use bytes::Bytes;
 /// The body a [`Fault::Malformed`] answer carries: truncated, invalid JSON.
 pub const MALFORMED_BODY: &str = "{\"data\": {\"1\": 5,";
 
+/// The body a [`Fault::Html`] answer carries: a proxy's maintenance page.
+pub const MAINTENANCE_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Down for maintenance</title></head>\n<body><h1>We'll be back soon</h1></body></html>\n";
+
 /// A misbehaviour a simulator can be told to show instead of (or before)
 /// answering a request normally.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,9 @@ pub enum Fault {
     Drop,
     /// Answer 200 with a body that is not valid JSON, e.g. `{"data": {"1": 5,`.
     Malformed,
+    /// Answer 200 with an HTML maintenance page (`text/html`), as a proxy in front of the
+    /// service does while it is down: nothing was applied.
+    Html,
     /// Accept the request and never answer (until the simulator is dropped).
     Hang,
     /// Answer `302 Found` with this `Location`, as a misconfigured proxy or a hijacked DNS
@@ -59,6 +65,25 @@ impl Fault {
         Fault::Status {
             status,
             body: serde_json::json!({ "error": message }).to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// A 429 asking to come back after `seconds` (a far one: "retry tomorrow").
+    pub fn retry_after(seconds: u64) -> Fault {
+        Fault::Status {
+            status: 429,
+            body: serde_json::json!({ "error": "Too many requests, come back later" }).to_string(),
+            retry_after: Some(seconds.to_string()),
+        }
+    }
+
+    /// Answer 200 with this body instead of the simulator's own: an answer of the right shape
+    /// with bad records in it (a quantity of `1.5`, `"7"` or `null`, an empty SKU).
+    pub fn answer(body: impl Into<String>) -> Fault {
+        Fault::Status {
+            status: 200,
+            body: body.into(),
             retry_after: None,
         }
     }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, Transaction};
 use super::chunks::{
     name_chunks_from, quantity_chunks_after, write_name_chunks, write_quantity_chunks,
 };
-use super::{Side, StoreError};
+use super::{Side, StoreError, Trouble};
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 
 /// One step of the schema.
@@ -207,9 +207,21 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
-        match migration {
-            Migration::Sql(sql) => tx.execute_batch(sql)?,
-            Migration::Code(step) => step(&tx)?,
+        let applied = match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql).map_err(StoreError::from),
+            Migration::Code(step) => step(&tx),
+        };
+        // A step that fails on a database whose tables say otherwise (a version number that
+        // was lowered, tables altered by hand) is an inconsistent database, said in one line;
+        // a full disk or a busy file stays what it is.
+        if let Err(e) = applied {
+            return Err(match e.trouble() {
+                Trouble::Temporary | Trouble::Inconsistent => e,
+                Trouble::Unusable | Trouble::Other => StoreError::Corrupt(format!(
+                    "its schema version ({version}) does not match the tables it holds: upgrading to version {} failed: {e}",
+                    index + 1
+                )),
+            });
         }
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
         tx.commit()?;

@@ -201,9 +201,11 @@ pub async fn sync_target(
         refusals: Vec::new(),
         options,
         held: None,
+        unconfirmed: 0,
     };
     let (stop, left) = pusher.push_all(changes).await?;
     let mut refusals = std::mem::take(&mut pusher.refusals);
+    let unconfirmed = pusher.unconfirmed;
     let held = pusher.held.take();
     if result.report.pushed > 0 && target.auth.failures > 0 {
         target.auth = AuthBackoff::default();
@@ -264,6 +266,13 @@ pub async fn sync_target(
             outcome.error = Some(e.clone());
             result.report.state = TargetState::Failed { error: e };
         }
+    }
+    if unconfirmed > 0 && result.report.state == TargetState::InSync {
+        let error = format!(
+            "{unconfirmed} SKUs were answered 2xx but left out of the answer; they are not acknowledged and are pushed again"
+        );
+        outcome.error = Some(error.clone());
+        result.report.state = TargetState::Failed { error };
     }
     if let Some((state, reason)) = held {
         result.report.state = state;

@@ -216,10 +216,15 @@ requests_per_minute = {rpm}
 
     /// `invsync --config … ARGS`, with a clean log environment.
     fn command(&self, args: &[&str]) -> tokio::process::Command {
+        self.command_at(&self.config, args)
+    }
+
+    /// `invsync --config CONFIG ARGS`, with a clean log environment.
+    fn command_at(&self, config: &std::path::Path, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"));
         command
             .arg("--config")
-            .arg(&self.config)
+            .arg(config)
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("NOTIFY_SOCKET")
@@ -231,6 +236,27 @@ requests_per_minute = {rpm}
     /// Runs `invsync --config … ARGS` to completion.
     pub async fn invsync(&self, args: &[&str]) -> Run {
         let output = self.command(args).output().await.expect("invsync runs");
+        Run::from(output)
+    }
+
+    /// Runs `invsync --config CONFIG ARGS` to completion: another configuration of this world.
+    pub async fn invsync_with(&self, config: &std::path::Path, args: &[&str]) -> Run {
+        let output = self.command_at(config, args).output().await;
+        Run::from(output.expect("invsync runs"))
+    }
+
+    /// Runs `invsync --config … ARGS` to completion with `stderr` as its stderr; only its exit
+    /// status and stdout are kept.
+    pub async fn invsync_with_stderr(&self, args: &[&str], stderr: std::process::Stdio) -> Run {
+        let output = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("invsync starts")
+            .wait_with_output()
+            .await
+            .expect("invsync runs");
         Run::from(output)
     }
 
@@ -333,6 +359,48 @@ requests_per_minute = {rpm}
         }
         dump
     }
+}
+
+/// Waits (bounded, so a broken build cannot hang CI) until `condition` holds: polled every
+/// 50 ms for up to 30 s.
+pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..600 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// A running `invsync`'s stderr, line by line.
+pub type LogLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// Reads `lines` into `log` until `count` lines have contained `needle`; `false` if they did
+/// not come within 60 s (bounded, so a broken build cannot hang CI) or the stream ended.
+pub async fn read_until(
+    lines: &mut LogLines,
+    log: &mut String,
+    needle: &str,
+    count: usize,
+) -> bool {
+    let mut seen = 0;
+    let reading = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains(needle) {
+                seen += 1;
+                if seen == count {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), reading)
+        .await
+        .unwrap_or(false)
 }
 
 /// Sends signal `name` (`TERM`, `INT`, `KILL`) to a running `invsync`.

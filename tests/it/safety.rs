@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use invsync::sim::Fault;
 
-use crate::helpers::{Setup, World, signal};
+use crate::helpers::{Setup, World, signal, wait_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_it() {
@@ -84,17 +84,6 @@ async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_i
     assert_eq!(htf["failed_skus"], 0, "healed by itself");
 }
 
-/// Waits (bounded, so a broken build cannot hang CI) until `condition` holds.
-async fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    for _ in 0..600 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
 /// Every SKU the database says a target acknowledged was really received by it with that
 /// quantity: nothing unacknowledged is ever recorded as pushed.
 fn assert_acknowledged_only_what_hardtofind_received(world: &World) {
@@ -109,7 +98,7 @@ fn assert_acknowledged_only_what_hardtofind_received(world: &World) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_second_daemon_on_the_same_database_is_refused_naming_the_first() {
+async fn a_second_daemon_on_the_same_database_exits_75_naming_the_first() {
     let world = World::start().await;
     world.htf.faults().set_latency(Duration::from_millis(200));
     let mut first = world.spawn(&["run"], &[]);
@@ -121,7 +110,9 @@ async fn a_second_daemon_on_the_same_database_is_refused_naming_the_first() {
 
     let second = world.invsync(&["once"]).await;
 
-    second.assert_code(2);
+    // 75: a passing condition (restarting later helps), not a configuration error (2).
+    second.assert_code(75);
+    println!("{}", second.stderr.lines().last().unwrap_or_default());
     let pid = first.id().expect("running").to_string();
     assert!(
         second.stderr.contains(&format!("process {pid}")),

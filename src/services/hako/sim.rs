@@ -108,6 +108,8 @@ struct Inner {
     window: VecDeque<Instant>,
     rate_limited: u64,
     writes: usize,
+    /// SKUs whose writes are answered 2xx but neither applied nor listed in the answer.
+    skipped: HashSet<String>,
 }
 
 impl Inner {
@@ -278,6 +280,9 @@ impl State {
         }
         let (now, mut out) = (stamp(), Vec::with_capacity(items.len() * 160));
         for (Write { sku, warehouse, .. }, quantity) in items.iter().zip(quantities) {
+            if inner.skipped.contains(sku) {
+                continue;
+            }
             let entry = inner.set(warehouse, sku.clone(), quantity, &now);
             push_entry(&mut out, sku, warehouse, entry);
         }
@@ -407,6 +412,17 @@ impl HakoSim {
     /// Create a warehouse (no-op if it exists).
     pub fn add_warehouse(&self, id: &str) {
         self.state.lock().add_warehouse(id);
+    }
+
+    /// From now on, writes of `sku` are answered 2xx but neither applied nor listed among the
+    /// affected objects, as a service that skips a pair without a word (`false` undoes it).
+    pub fn skip_writes_of(&self, sku: &str, skip: bool) {
+        let mut inner = self.state.lock();
+        if skip {
+            inner.skipped.insert(sku.to_owned());
+        } else {
+            inner.skipped.remove(sku);
+        }
     }
 
     /// POST and PUT requests to `/inventory` answered 2xx.
