@@ -38,6 +38,7 @@ pub mod notify;
 pub mod plan;
 pub mod push;
 pub mod report;
+pub mod reservations;
 pub mod shutdown;
 pub mod sim;
 pub mod stale;

@@ -1,0 +1,331 @@
+//! One SKU's reservations and the drops its sources showed: who is given which units.
+//!
+//! A drop is given to the oldest reservations first; what none can take is kept as an
+//! *unallotted* drop, so that an order the warehouse counted before invsync saw it can claim it
+//! later (a back-fill). Both are guesses about whose sale a drop was, and the sum over a SKU
+//! matters more than any one order: the rules below keep "units shown" attached to orders that
+//! still hold stock, so that the total subtracted is neither more nor less than what the
+//! sources have not shown yet.
+//! - A cancelled order that never shipped sold nothing the source could show: what it was
+//!   given belonged to other orders, so it goes back to them (or back to the unallotted drops).
+//! - A line cut below what was given hands back the excess the same way.
+//! - A shipped order has certainly left the warehouse. Once settled, it must have been shown in
+//!   full: if it was given less, the rest of its units were given to other orders (oldest first
+//!   guessed wrong), and it takes them back from orders that were given drops seen after it was
+//!   created. Only what it finds nowhere is released unseen (the WARN).
+//!
+//! None of this undoes a drop because a total rose: rises never un-allot.
+
+use super::{
+    Allotment, BACKFILL_WINDOW_MS, CLOCK_SKEW_MS, FeedRules, MAX_UNALLOTTED_PER_SKU, Millis,
+    OrderIndex, PastDrop, Reservation, Step,
+};
+use std::collections::BTreeMap;
+
+/// The configured feeds, by name.
+pub(super) type Feeds = BTreeMap<String, FeedRules>;
+
+/// One SKU's reservations (oldest order first) and its unallotted drops (oldest first).
+#[derive(Debug, Default, Clone)]
+pub(super) struct SkuBook {
+    pub(super) held: Vec<Reservation>,
+    pub(super) unallotted: Vec<PastDrop>,
+}
+
+impl SkuBook {
+    pub(super) fn is_empty(&self) -> bool {
+        self.held.is_empty() && self.unallotted.is_empty()
+    }
+
+    /// What the SKU's reservations subtract.
+    pub(super) fn reserved(&self) -> i64 {
+        self.held
+            .iter()
+            .fold(0, |sum, r| sum.saturating_add(r.outstanding()))
+    }
+
+    /// Where `feed`'s order `order_id` sits in `held`.
+    pub(super) fn position(&self, feed: &str, order_id: &str) -> Option<usize> {
+        self.held
+            .iter()
+            .position(|r| r.feed == feed && r.order_id == order_id)
+    }
+
+    /// Adds a reservation in age order and returns where it went.
+    pub(super) fn insert(
+        &mut self,
+        reservation: Reservation,
+        orders: &mut OrderIndex,
+        step: &mut Step,
+    ) -> usize {
+        let age = |r: &Reservation| (r.created_at, r.feed.clone(), r.order_id.clone());
+        let key = age(&reservation);
+        let i = self.held.partition_point(|r| age(r) < key);
+        orders
+            .entry((reservation.feed.clone(), reservation.order_id.clone()))
+            .or_default()
+            .insert(reservation.sku.clone());
+        step.touch(&reservation);
+        self.held.insert(i, reservation);
+        i
+    }
+
+    /// Takes reservation `i` out of the book (what it was given stays with it).
+    pub(super) fn remove(
+        &mut self,
+        i: usize,
+        orders: &mut OrderIndex,
+        step: &mut Step,
+    ) -> Option<Reservation> {
+        if i >= self.held.len() {
+            return None;
+        }
+        let reservation = self.held.remove(i);
+        let order = (reservation.feed.clone(), reservation.order_id.clone());
+        if let Some(skus) = orders.get_mut(&order) {
+            skus.remove(&reservation.sku);
+            if skus.is_empty() {
+                orders.remove(&order);
+            }
+        }
+        step.remove(&reservation);
+        Some(reservation)
+    }
+
+    /// Gives `quantity` units of reservation `i` from a drop seen at `at`.
+    fn give(&mut self, i: usize, at: Millis, quantity: i64, step: &mut Step) {
+        let Some(r) = self.held.get_mut(i) else {
+            return;
+        };
+        if quantity <= 0 {
+            return;
+        }
+        let was_outstanding = r.outstanding() > 0;
+        match r.allotments.iter_mut().find(|a| a.at == at) {
+            Some(a) => a.quantity = a.quantity.saturating_add(quantity),
+            None => {
+                let j = r.allotments.partition_point(|a| a.at < at);
+                r.allotments.insert(j, Allotment { at, quantity });
+            }
+        }
+        if was_outstanding && r.outstanding() == 0 {
+            step.summary.absorbed += 1;
+        }
+        step.touch(r);
+    }
+
+    /// Gives up to `quantity` units of a drop seen at `at` to the reservations that may have
+    /// caused it (absorbing feeds, orders created before the fetch plus the clock skew), oldest
+    /// order first. Returns what none could take.
+    pub(super) fn allot(
+        &mut self,
+        feeds: &Feeds,
+        at: Millis,
+        quantity: i64,
+        step: &mut Step,
+    ) -> i64 {
+        let mut left = quantity.max(0);
+        for i in 0..self.held.len() {
+            if left == 0 {
+                break;
+            }
+            let r = &self.held[i];
+            if r.created_at > at.saturating_add(CLOCK_SKEW_MS) {
+                break; // held is in age order: no later one is eligible either
+            }
+            let absorbs = feeds.get(&r.feed).is_some_and(FeedRules::absorbs);
+            let take = if absorbs {
+                r.outstanding().min(left)
+            } else {
+                0
+            };
+            if take > 0 {
+                self.give(i, at, take, step);
+                left -= take;
+            }
+        }
+        left
+    }
+
+    /// Keeps units no reservation took, for back-fills.
+    pub(super) fn keep_unallotted(
+        &mut self,
+        sku: &str,
+        at: Millis,
+        quantity: i64,
+        step: &mut Step,
+    ) {
+        if quantity <= 0 {
+            return;
+        }
+        match self.unallotted.iter_mut().find(|d| d.at == at) {
+            Some(d) => d.quantity = d.quantity.saturating_add(quantity),
+            None => {
+                let j = self.unallotted.partition_point(|d| d.at < at);
+                self.unallotted.insert(j, PastDrop { at, quantity });
+            }
+        }
+        if self.unallotted.len() > MAX_UNALLOTTED_PER_SKU {
+            // Merged at the older time: see MAX_UNALLOTTED_PER_SKU.
+            let second = self.unallotted.remove(1);
+            self.unallotted[0].quantity =
+                self.unallotted[0].quantity.saturating_add(second.quantity);
+        }
+        step.unallotted.insert(sku.to_owned());
+    }
+
+    /// Gives units that turned out not to be their holder's to the others, or back to the
+    /// unallotted drops, each at the time of the fetch that showed it.
+    pub(super) fn hand_back(
+        &mut self,
+        sku: &str,
+        feeds: &Feeds,
+        units: Vec<Allotment>,
+        step: &mut Step,
+    ) {
+        for unit in units {
+            step.summary.returned = step.summary.returned.saturating_add(unit.quantity);
+            let left = self.allot(feeds, unit.at, unit.quantity, step);
+            self.keep_unallotted(sku, unit.at, left, step);
+        }
+    }
+
+    /// Matches up to `want` units of reservation `i`, just seen for the first time (or grown),
+    /// against drops no reservation took since its order was created (within the back-fill
+    /// window), oldest drop first: the warehouse may have counted the order before invsync saw
+    /// it. Oldest first leaves the later drops to orders created later, which can take only those.
+    pub(super) fn backfill(
+        &mut self,
+        sku: &str,
+        i: usize,
+        want: i64,
+        now: Millis,
+        step: &mut Step,
+    ) {
+        let Some(r) = self.held.get(i) else {
+            return;
+        };
+        let not_before = r
+            .created_at
+            .saturating_sub(CLOCK_SKEW_MS)
+            .max(now.saturating_sub(BACKFILL_WINDOW_MS));
+        let mut want = want.min(r.outstanding());
+        let mut taken = Vec::new();
+        for drop in self.unallotted.iter_mut().filter(|d| d.at >= not_before) {
+            if want <= 0 {
+                break;
+            }
+            let take = drop.quantity.min(want);
+            drop.quantity -= take;
+            want -= take;
+            taken.push(Allotment {
+                at: drop.at,
+                quantity: take,
+            });
+        }
+        if taken.is_empty() {
+            return;
+        }
+        self.unallotted.retain(|d| d.quantity > 0);
+        step.unallotted.insert(sku.to_owned());
+        for unit in taken {
+            step.summary.backfilled = step.summary.backfilled.saturating_add(unit.quantity);
+            self.give(i, unit.at, unit.quantity, step);
+        }
+    }
+
+    /// Takes back up to `want` units given to other reservations from drops seen at or after
+    /// `not_before`, oldest order first and latest drop first within one. Returns how many.
+    fn reclaim(&mut self, not_before: Millis, want: i64, step: &mut Step) -> i64 {
+        let mut got = 0;
+        for r in &mut self.held {
+            if got >= want {
+                break;
+            }
+            let taken = take_latest(r, want - got, not_before);
+            if taken > 0 {
+                got += taken;
+                step.touch(r);
+            }
+        }
+        step.summary.reclaimed = step.summary.reclaimed.saturating_add(got);
+        got
+    }
+
+    /// Ends the shipped reservations whose `settle_after` had passed by `fetch_at`, trueing up
+    /// what they were given to their quantity (see the module documentation).
+    pub(super) fn settle_due(
+        &mut self,
+        sku: &str,
+        feeds: &Feeds,
+        orders: &mut OrderIndex,
+        fetch_at: Millis,
+        step: &mut Step,
+    ) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let r = &self.held[i];
+            let due = feeds.get(&r.feed).is_some_and(|rules| {
+                rules.absorbs()
+                    && r.dispatched_seen_at
+                        .is_some_and(|seen| fetch_at >= seen.saturating_add(rules.settle_after_ms))
+            });
+            if !due {
+                i += 1;
+                continue;
+            }
+            let Some(mut r) = self.remove(i, orders, step) else {
+                break;
+            };
+            step.summary.released += 1;
+            let shortfall = r.quantity.saturating_sub(r.allotted());
+            if shortfall > 0 {
+                let not_before = r.created_at.saturating_sub(CLOCK_SKEW_MS);
+                let found = self.reclaim(not_before, shortfall, step);
+                step.summary.settled_unseen = step
+                    .summary
+                    .settled_unseen
+                    .saturating_add(shortfall - found);
+            } else if shortfall < 0 {
+                let excess = take_units(&mut r, -shortfall, Millis::MIN);
+                self.hand_back(sku, feeds, excess, step);
+            }
+        }
+    }
+
+    /// Forgets unallotted drops seen before `before`.
+    pub(super) fn prune(&mut self, sku: &str, before: Millis, step: &mut Step) {
+        let len = self.unallotted.len();
+        self.unallotted.retain(|d| d.at >= before);
+        if self.unallotted.len() != len {
+            step.unallotted.insert(sku.to_owned());
+        }
+    }
+}
+
+/// Removes up to `want` units from `r`'s allotments seen at or after `not_before`, latest
+/// first (the likeliest to be someone else's). Returns how many.
+fn take_latest(r: &mut Reservation, want: i64, not_before: Millis) -> i64 {
+    take_units(r, want, not_before)
+        .iter()
+        .fold(0, |sum, a| sum.saturating_add(a.quantity))
+}
+
+/// [`take_latest`], returning the units taken with the times of their drops.
+pub(super) fn take_units(r: &mut Reservation, mut want: i64, not_before: Millis) -> Vec<Allotment> {
+    let mut taken = Vec::new();
+    for a in r.allotments.iter_mut().rev() {
+        if want <= 0 || a.at < not_before {
+            break;
+        }
+        let take = a.quantity.min(want);
+        a.quantity -= take;
+        want -= take;
+        taken.push(Allotment {
+            at: a.at,
+            quantity: take,
+        });
+    }
+    r.allotments.retain(|a| a.quantity > 0);
+    taken
+}
