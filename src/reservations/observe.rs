@@ -204,7 +204,7 @@ impl Ledger<'_> {
         r.quantity = quantity;
         let excess = r.allotted().saturating_sub(quantity);
         let handed = if absorbs && excess > 0 {
-            take_units(r, excess, Millis::MIN)
+            take_units(r, excess)
         } else {
             Vec::new()
         };

@@ -11,8 +11,8 @@
 //! - A line cut below what was given hands back the excess the same way.
 //! - A shipped order has certainly left the warehouse. Once settled, it must have been shown in
 //!   full: if it was given less, the rest of its units were given to other orders (oldest first
-//!   guessed wrong), and it takes them back from orders that were given drops seen after it was
-//!   created. Only what it finds nowhere is released unseen (the WARN).
+//!   guessed wrong), and it takes them back from the orders still held (or from the unallotted
+//!   drops). Only what it finds nowhere is released unseen (the WARN).
 //!
 //! None of this undoes a drop because a total rose: rises never un-allot.
 
@@ -234,20 +234,36 @@ impl SkuBook {
         }
     }
 
-    /// Takes back up to `want` units given to other reservations from drops seen at or after
-    /// `not_before`, oldest order first and latest drop first within one. Returns how many.
-    fn reclaim(&mut self, not_before: Millis, want: i64, step: &mut Step) -> i64 {
+    /// Takes back up to `want` units given to the other reservations (oldest order first,
+    /// latest drop first within one), then from the unallotted drops (latest first). Which
+    /// of them holds a settling order's units cannot be told, and need not be: each unit shown
+    /// must end up with exactly one order, and what is subtracted is the sum. The drops' times
+    /// are no guide here, as units handed back and given again keep the time of their drop.
+    /// Returns how many.
+    fn reclaim(&mut self, sku: &str, want: i64, step: &mut Step) -> i64 {
         let mut got = 0;
         for r in &mut self.held {
             if got >= want {
                 break;
             }
-            let taken = take_latest(r, want - got, not_before);
+            let taken = take_units(r, want - got)
+                .iter()
+                .fold(0i64, |sum, a| sum.saturating_add(a.quantity));
             if taken > 0 {
                 got += taken;
                 step.touch(r);
             }
         }
+        for drop in self.unallotted.iter_mut().rev() {
+            if got >= want {
+                break;
+            }
+            let take = drop.quantity.min(want - got);
+            drop.quantity -= take;
+            got += take;
+            step.unallotted.insert(sku.to_owned());
+        }
+        self.unallotted.retain(|d| d.quantity > 0);
         step.summary.reclaimed = step.summary.reclaimed.saturating_add(got);
         got
     }
@@ -280,14 +296,13 @@ impl SkuBook {
             step.summary.released += 1;
             let shortfall = r.quantity.saturating_sub(r.allotted());
             if shortfall > 0 {
-                let not_before = r.created_at.saturating_sub(CLOCK_SKEW_MS);
-                let found = self.reclaim(not_before, shortfall, step);
+                let found = self.reclaim(sku, shortfall, step);
                 step.summary.settled_unseen = step
                     .summary
                     .settled_unseen
                     .saturating_add(shortfall - found);
             } else if shortfall < 0 {
-                let excess = take_units(&mut r, -shortfall, Millis::MIN);
+                let excess = take_units(&mut r, -shortfall);
                 self.hand_back(sku, feeds, excess, step);
             }
         }
@@ -303,19 +318,12 @@ impl SkuBook {
     }
 }
 
-/// Removes up to `want` units from `r`'s allotments seen at or after `not_before`, latest
-/// first (the likeliest to be someone else's). Returns how many.
-fn take_latest(r: &mut Reservation, want: i64, not_before: Millis) -> i64 {
-    take_units(r, want, not_before)
-        .iter()
-        .fold(0, |sum, a| sum.saturating_add(a.quantity))
-}
-
-/// [`take_latest`], returning the units taken with the times of their drops.
-pub(super) fn take_units(r: &mut Reservation, mut want: i64, not_before: Millis) -> Vec<Allotment> {
+/// Removes up to `want` units from `r`'s allotments, latest drop first (the likeliest to be
+/// someone else's), and returns them with the times of their drops.
+pub(super) fn take_units(r: &mut Reservation, mut want: i64) -> Vec<Allotment> {
     let mut taken = Vec::new();
     for a in r.allotments.iter_mut().rev() {
-        if want <= 0 || a.at < not_before {
+        if want <= 0 {
             break;
         }
         let take = a.quantity.min(want);
