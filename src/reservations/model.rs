@@ -23,14 +23,14 @@ use std::cell::RefCell;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRunner};
 
 use super::*;
 
 const SKUS: [&str; 2] = ["A", "B"];
 const FEED: &str = "hardtofind";
 const T0: Millis = 1_700_000_000_000;
-const CASES: u32 = 2_000;
+const CASES: u32 = 4_000;
 
 #[derive(Debug, Clone)]
 enum Event {
@@ -492,6 +492,8 @@ fn pushes_never_oversell_and_nothing_shown_is_subtracted_again() {
     let config = Config {
         cases: CASES,
         failure_persistence: None,
+        // ChaCha unoptimised is most of a debug run's time; this is only to pick scenarios.
+        rng_algorithm: RngAlgorithm::XorShift,
         ..Config::default()
     };
     let coverage = RefCell::new(Coverage::default());
@@ -507,19 +509,20 @@ fn pushes_never_oversell_and_nothing_shown_is_subtracted_again() {
     }
     let coverage = coverage.into_inner();
     eprintln!("{coverage:?}");
-    let at_least = |hit: u32, percent: u32, what: &str| {
+    // Per mille of runs, about a third of what is usually seen, so that chance never fails it.
+    let at_least = |hit: u32, per_mille: u32, what: &str| {
         assert!(
-            hit * 100 >= coverage.runs * percent,
+            hit * 1000 >= coverage.runs * per_mille,
             "only {hit} of {} runs {what}",
             coverage.runs
         );
     };
-    at_least(coverage.checked, 80, "checked a pushing cycle");
-    at_least(coverage.own_checked, 30, "checked double subtraction");
-    at_least(coverage.allotted, 40, "allotted a drop");
-    at_least(coverage.backfilled, 5, "back-filled");
-    at_least(coverage.returned, 5, "handed units back");
-    at_least(coverage.reclaimed, 2, "took units back at settling");
-    at_least(coverage.settled_unseen, 2, "settled units unseen");
-    at_least(coverage.slack_needed, 2, "needed the slack");
+    at_least(coverage.checked, 800, "checked a pushing cycle");
+    at_least(coverage.own_checked, 300, "checked double subtraction");
+    at_least(coverage.allotted, 250, "allotted a drop");
+    at_least(coverage.backfilled, 80, "back-filled");
+    at_least(coverage.returned, 50, "handed units back");
+    at_least(coverage.reclaimed, 20, "took units back at settling");
+    at_least(coverage.settled_unseen, 3, "settled units unseen");
+    at_least(coverage.slack_needed, 150, "needed the slack");
 }

@@ -124,13 +124,32 @@ impl SkuBook {
         quantity: i64,
         step: &mut Step,
     ) -> i64 {
+        self.give_oldest_first(
+            feeds,
+            at,
+            quantity,
+            Some(at.saturating_add(CLOCK_SKEW_MS)),
+            step,
+        )
+    }
+
+    /// Gives up to `quantity` units shown at `at` to the outstanding reservations of absorbing
+    /// feeds, oldest order first, among orders created by `created_by` if given.
+    fn give_oldest_first(
+        &mut self,
+        feeds: &Feeds,
+        at: Millis,
+        quantity: i64,
+        created_by: Option<Millis>,
+        step: &mut Step,
+    ) -> i64 {
         let mut left = quantity.max(0);
         for i in 0..self.held.len() {
             if left == 0 {
                 break;
             }
             let r = &self.held[i];
-            if r.created_at > at.saturating_add(CLOCK_SKEW_MS) {
+            if created_by.is_some_and(|by| r.created_at > by) {
                 break; // held is in age order: no later one is eligible either
             }
             let absorbs = feeds.get(&r.feed).is_some_and(FeedRules::absorbs);
@@ -174,8 +193,10 @@ impl SkuBook {
         step.unallotted.insert(sku.to_owned());
     }
 
-    /// Gives units that turned out not to be their holder's to the others, or back to the
-    /// unallotted drops, each at the time of the fetch that showed it.
+    /// Gives units that turned out not to be their holder's to the others: first as a fresh
+    /// drop would go, then to any order still outstanding (a unit passed from order to order
+    /// keeps the time of its drop, which then no longer says whose it can be: the sum is what
+    /// must stay right), and only what no order can take back to the unallotted drops.
     pub(super) fn hand_back(
         &mut self,
         sku: &str,
@@ -186,6 +207,7 @@ impl SkuBook {
         for unit in units {
             step.summary.returned = step.summary.returned.saturating_add(unit.quantity);
             let left = self.allot(feeds, unit.at, unit.quantity, step);
+            let left = self.give_oldest_first(feeds, unit.at, left, None, step);
             self.keep_unallotted(sku, unit.at, left, step);
         }
     }
