@@ -49,9 +49,13 @@ enum Event {
     Process { order: Index },
     /// The order is cancelled; what the warehouse had counted of it goes back on the shelf.
     Cancel { order: Index },
-    /// The order ships; the warehouse counts whatever of it it had not yet.
-    Ship { order: Index },
-    /// The warehouse counts one line of an open order.
+    /// The order ships; the warehouse counts whatever of it it had not yet, at once or within
+    /// `count_within_ms` (less than `settle_after`: what settling a shipped order relies on).
+    Ship {
+        order: Index,
+        count_within_ms: Millis,
+    },
+    /// The warehouse counts one line of an order it has not counted in full.
     Count { order: Index, sku: usize },
     /// Another channel sells.
     OtherChannel { sku: usize, quantity: i64 },
@@ -76,7 +80,8 @@ fn event() -> impl Strategy<Value = Event> {
             .prop_map(|(order, sku, quantity)| Event::Change { order, sku, quantity }),
         1 => any::<Index>().prop_map(|order| Event::Process { order }),
         1 => any::<Index>().prop_map(|order| Event::Cancel { order }),
-        2 => any::<Index>().prop_map(|order| Event::Ship { order }),
+        2 => (any::<Index>(), prop_oneof![Just(0), 1..20 * MINUTE])
+            .prop_map(|(order, count_within_ms)| Event::Ship { order, count_within_ms }),
         4 => (any::<Index>(), sku.clone()).prop_map(|(order, sku)| Event::Count { order, sku }),
         2 => (sku.clone(), 1..=3i64)
             .prop_map(|(sku, quantity)| Event::OtherChannel { sku, quantity }),
@@ -142,6 +147,8 @@ struct ModelOrder {
     counted: [i64; 2],
     /// Counted units a complete fetch has read.
     shown: [i64; 2],
+    /// When the warehouse will have counted a shipped order in full.
+    count_by: Option<Millis>,
     /// What the book was last told: its state and lines.
     told: Option<(Truth, [i64; 2])>,
 }
@@ -166,6 +173,14 @@ impl ModelOrder {
     fn count(&mut self, s: usize, physical: &mut [i64; 2]) {
         physical[s] -= self.lines[s] - self.counted[s];
         self.counted[s] = self.lines[s];
+    }
+
+    /// The warehouse counts the rest of the order.
+    fn count_all(&mut self, physical: &mut [i64; 2]) {
+        for s in 0..SKUS.len() {
+            self.count(s, physical);
+        }
+        self.count_by = None;
     }
 }
 
@@ -216,12 +231,21 @@ impl World {
     }
 
     fn open(&mut self, index: &Index) -> Option<&mut ModelOrder> {
+        self.order(index).filter(|o| o.truth.is_open())
+    }
+
+    /// An open order, or a shipped one the warehouse has not counted in full yet.
+    fn uncounted(&mut self, index: &Index) -> Option<&mut ModelOrder> {
+        self.order(index)
+            .filter(|o| o.truth.is_open() || o.count_by.is_some())
+    }
+
+    fn order(&mut self, index: &Index) -> Option<&mut ModelOrder> {
         if self.orders.is_empty() {
             return None;
         }
         let i = index.index(self.orders.len());
-        let order = &mut self.orders[i];
-        order.truth.is_open().then_some(order)
+        Some(&mut self.orders[i])
     }
 
     fn apply(&mut self, event: &Event) -> Result<(), TestCaseError> {
@@ -239,6 +263,7 @@ impl World {
                     lines: quantities,
                     counted: [0; 2],
                     shown: [0; 2],
+                    count_by: None,
                     told: None,
                 });
             }
@@ -285,13 +310,18 @@ impl World {
                     self.slack[s] += given_back[s];
                 }
             }
-            Event::Ship { order } => {
+            Event::Ship {
+                order,
+                count_within_ms,
+            } => {
                 let mut physical = self.physical;
                 let mut unseen = [0; 2];
+                let now = self.now;
                 if let Some(order) = self.open(order) {
                     order.truth = Truth::Shipped;
-                    for s in 0..SKUS.len() {
-                        order.count(s, &mut physical);
+                    order.count_by = Some(now + count_within_ms);
+                    if *count_within_ms == 0 {
+                        order.count_all(&mut physical);
                     }
                     // Units placed (or added) and shipped between two reads of the lists:
                     // the book never saw them open, and their sale is to the book what
@@ -308,7 +338,7 @@ impl World {
             }
             Event::Count { order, sku } => {
                 let mut physical = self.physical;
-                if let Some(order) = self.open(order) {
+                if let Some(order) = self.uncounted(order) {
                     order.count(*sku, &mut physical);
                 }
                 self.physical = physical;
@@ -319,7 +349,14 @@ impl World {
             }
             Event::Restock { sku, quantity } if !own_only => self.physical[*sku] += quantity,
             Event::OtherChannel { .. } | Event::Restock { .. } => {}
-            Event::Wait { ms } => self.now += ms,
+            Event::Wait { ms } => {
+                self.now += ms;
+                for order in &mut self.orders {
+                    if order.count_by.is_some_and(|by| by <= self.now) {
+                        order.count_all(&mut self.physical);
+                    }
+                }
+            }
             Event::Cycle {
                 orders_ok,
                 lookups_ok,
@@ -417,7 +454,7 @@ impl World {
         let uncounted: i64 = self
             .orders
             .iter()
-            .filter(|o| o.truth.is_open())
+            .filter(|o| o.truth != Truth::Cancelled)
             .map(|o| o.lines[s] - o.counted[s])
             .sum();
         let pushed = (self.physical[s] - reserved).max(0);
