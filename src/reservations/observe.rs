@@ -2,25 +2,34 @@
 
 use std::collections::BTreeSet;
 
-use super::pool::{Feeds, SkuBook, take_units};
+use super::pool::{End, SkuBook, take};
 use super::{
-    FeedRules, Millis, Order, OrderIndex, Phase, ReleaseMode, Reservation, Reservations, Step,
-    UnknownFeed,
+    FeedRules, Millis, Order, OrderIndex, Phase, ReleaseMode, Reservation, Reservations, Shown,
+    Step, UnknownFeed,
 };
 
-/// Units a reservation gained this step, to match against past drops once every order is read.
+/// Units a reservation gained, to match against the unallotted drops.
 struct Growth {
     sku: String,
     order_id: String,
     units: i64,
 }
 
+/// What one read of a feed leaves to do once every order is read, so that the reservations
+/// this read makes are there to take part.
+#[derive(Default)]
+struct Pending {
+    grown: Vec<Growth>,
+    /// Units that turned out not to be their holder's, by SKU.
+    handed: Vec<(String, Vec<Shown>)>,
+}
+
 /// The parts of the book one order's update works on, borrowed apart.
 struct Ledger<'a> {
-    feeds: &'a Feeds,
     rules: &'a FeedRules,
     orders: &'a mut OrderIndex,
     step: &'a mut Step,
+    pending: &'a mut Pending,
     now: Millis,
 }
 
@@ -52,20 +61,24 @@ impl Reservations {
             .filter(|o| seen.insert(o.id.as_str()))
             .collect();
         orders.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        let mut grown = Vec::new();
+        let mut pending = Pending::default();
         for order in orders {
-            self.observe_order(feed, &rules, now, order, &mut grown);
+            self.observe_order(feed, &rules, now, order, &mut pending);
         }
-        // After every order is read, so that units handed back by this step's cancellations
-        // are there to be matched.
+        // First what grew finds among the unallotted drops, which only orders created before
+        // them can take; then the units handed back, to whoever is still outstanding.
         if rules.absorbs() {
-            for growth in grown {
+            for growth in pending.grown {
                 if let Some(book) = self.skus.get_mut(&growth.sku)
                     && let Some(i) = book.position(feed, &growth.order_id)
                 {
                     book.backfill(&growth.sku, i, growth.units, now, &mut self.step);
                 }
             }
+        }
+        for (sku, units) in pending.handed {
+            let book = self.skus.entry(sku.clone()).or_default();
+            book.hand_back(&sku, &self.feeds, units, &mut self.step);
         }
         self.skus.retain(|_, book| !book.is_empty());
         Ok(())
@@ -78,7 +91,7 @@ impl Reservations {
         rules: &FeedRules,
         now: Millis,
         order: &Order,
-        grown: &mut Vec<Growth>,
+        pending: &mut Pending,
     ) {
         let phase = rules.phase(order.state);
         let wanted = order.quantities();
@@ -86,16 +99,16 @@ impl Reservations {
         let mut skus = self.orders.get(&key).cloned().unwrap_or_default();
         skus.extend(wanted.keys().map(|sku| (*sku).to_owned()));
         let Reservations {
-            feeds,
             skus: books,
             orders,
             step,
+            ..
         } = self;
         let mut ledger = Ledger {
-            feeds,
             rules,
             orders,
             step,
+            pending,
             now,
         };
         for sku in skus {
@@ -110,7 +123,7 @@ impl Reservations {
                 None => 0,
             };
             if units > 0 {
-                grown.push(Growth {
+                ledger.pending.grown.push(Growth {
                     sku,
                     order_id: order.id.clone(),
                     units,
@@ -204,14 +217,14 @@ impl Ledger<'_> {
         r.quantity = quantity;
         let excess = r.allotted().saturating_sub(quantity);
         let handed = if absorbs && excess > 0 {
-            take_units(r, excess)
+            take(&mut r.allotments, excess, End::Latest, Millis::MIN)
         } else {
             Vec::new()
         };
         if *r != before {
             self.step.touch(r);
         }
-        book.hand_back(sku, self.feeds, handed, self.step);
+        self.hand_back(sku, handed);
         grew
     }
 
@@ -222,7 +235,14 @@ impl Ledger<'_> {
         };
         self.step.summary.released += 1;
         if hand_back {
-            book.hand_back(sku, self.feeds, r.allotments, self.step);
+            self.hand_back(sku, r.allotments);
+        }
+    }
+
+    /// Leaves `units` to be given to the others once every order is read.
+    fn hand_back(&mut self, sku: &str, units: Vec<Shown>) {
+        if !units.is_empty() {
+            self.pending.handed.push((sku.to_owned(), units));
         }
     }
 }

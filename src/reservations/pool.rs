@@ -17,8 +17,8 @@
 //! None of this undoes a drop because a total rose: rises never un-allot.
 
 use super::{
-    Allotment, BACKFILL_WINDOW_MS, CLOCK_SKEW_MS, FeedRules, MAX_UNALLOTTED_PER_SKU, Millis,
-    OrderIndex, PastDrop, Reservation, Step,
+    BACKFILL_WINDOW_MS, CLOCK_SKEW_MS, FeedRules, MAX_UNALLOTTED_PER_SKU, Millis, OrderIndex,
+    Reservation, Shown, Step,
 };
 use std::collections::BTreeMap;
 
@@ -29,7 +29,7 @@ pub(super) type Feeds = BTreeMap<String, FeedRules>;
 #[derive(Debug, Default, Clone)]
 pub(super) struct SkuBook {
     pub(super) held: Vec<Reservation>,
-    pub(super) unallotted: Vec<PastDrop>,
+    pub(super) unallotted: Vec<Shown>,
 }
 
 impl SkuBook {
@@ -58,9 +58,7 @@ impl SkuBook {
         orders: &mut OrderIndex,
         step: &mut Step,
     ) -> usize {
-        let age = |r: &Reservation| (r.created_at, r.feed.clone(), r.order_id.clone());
-        let key = age(&reservation);
-        let i = self.held.partition_point(|r| age(r) < key);
+        let i = self.held.partition_point(|r| age(r) < age(&reservation));
         orders
             .entry((reservation.feed.clone(), reservation.order_id.clone()))
             .or_default()
@@ -101,13 +99,7 @@ impl SkuBook {
             return;
         }
         let was_outstanding = r.outstanding() > 0;
-        match r.allotments.iter_mut().find(|a| a.at == at) {
-            Some(a) => a.quantity = a.quantity.saturating_add(quantity),
-            None => {
-                let j = r.allotments.partition_point(|a| a.at < at);
-                r.allotments.insert(j, Allotment { at, quantity });
-            }
-        }
+        add(&mut r.allotments, at, quantity);
         if was_outstanding && r.outstanding() == 0 {
             step.summary.absorbed += 1;
         }
@@ -177,13 +169,7 @@ impl SkuBook {
         if quantity <= 0 {
             return;
         }
-        match self.unallotted.iter_mut().find(|d| d.at == at) {
-            Some(d) => d.quantity = d.quantity.saturating_add(quantity),
-            None => {
-                let j = self.unallotted.partition_point(|d| d.at < at);
-                self.unallotted.insert(j, PastDrop { at, quantity });
-            }
-        }
+        add(&mut self.unallotted, at, quantity);
         if self.unallotted.len() > MAX_UNALLOTTED_PER_SKU {
             // Merged at the older time: see MAX_UNALLOTTED_PER_SKU.
             let second = self.unallotted.remove(1);
@@ -201,7 +187,7 @@ impl SkuBook {
         &mut self,
         sku: &str,
         feeds: &Feeds,
-        units: Vec<Allotment>,
+        units: Vec<Shown>,
         step: &mut Step,
     ) {
         for unit in units {
@@ -231,24 +217,11 @@ impl SkuBook {
             .created_at
             .saturating_sub(CLOCK_SKEW_MS)
             .max(now.saturating_sub(BACKFILL_WINDOW_MS));
-        let mut want = want.min(r.outstanding());
-        let mut taken = Vec::new();
-        for drop in self.unallotted.iter_mut().filter(|d| d.at >= not_before) {
-            if want <= 0 {
-                break;
-            }
-            let take = drop.quantity.min(want);
-            drop.quantity -= take;
-            want -= take;
-            taken.push(Allotment {
-                at: drop.at,
-                quantity: take,
-            });
-        }
+        let want = want.min(r.outstanding());
+        let taken = take(&mut self.unallotted, want, End::Oldest, not_before);
         if taken.is_empty() {
             return;
         }
-        self.unallotted.retain(|d| d.quantity > 0);
         step.unallotted.insert(sku.to_owned());
         for unit in taken {
             step.summary.backfilled = step.summary.backfilled.saturating_add(unit.quantity);
@@ -268,24 +241,27 @@ impl SkuBook {
             if got >= want {
                 break;
             }
-            let taken = take_units(r, want - got)
-                .iter()
-                .fold(0i64, |sum, a| sum.saturating_add(a.quantity));
+            let taken = total(&take(
+                &mut r.allotments,
+                want - got,
+                End::Latest,
+                Millis::MIN,
+            ));
             if taken > 0 {
                 got += taken;
                 step.touch(r);
             }
         }
-        for drop in self.unallotted.iter_mut().rev() {
-            if got >= want {
-                break;
-            }
-            let take = drop.quantity.min(want - got);
-            drop.quantity -= take;
-            got += take;
+        let taken = total(&take(
+            &mut self.unallotted,
+            want - got,
+            End::Latest,
+            Millis::MIN,
+        ));
+        if taken > 0 {
+            got += taken;
             step.unallotted.insert(sku.to_owned());
         }
-        self.unallotted.retain(|d| d.quantity > 0);
         step.summary.reclaimed = step.summary.reclaimed.saturating_add(got);
         got
     }
@@ -324,7 +300,7 @@ impl SkuBook {
                     .settled_unseen
                     .saturating_add(shortfall - found);
             } else if shortfall < 0 {
-                let excess = take_units(&mut r, -shortfall);
+                let excess = take(&mut r.allotments, -shortfall, End::Latest, Millis::MIN);
                 self.hand_back(sku, feeds, excess, step);
             }
         }
@@ -340,22 +316,56 @@ impl SkuBook {
     }
 }
 
-/// Removes up to `want` units from `r`'s allotments, latest drop first (the likeliest to be
-/// someone else's), and returns them with the times of their drops.
-pub(super) fn take_units(r: &mut Reservation, mut want: i64) -> Vec<Allotment> {
-    let mut taken = Vec::new();
-    for a in r.allotments.iter_mut().rev() {
-        if want <= 0 {
-            break;
+/// What orders reservations are kept in: oldest first, ties by feed and order id so that the
+/// order never depends on when they were seen.
+fn age(r: &Reservation) -> (Millis, &str, &str) {
+    (r.created_at, &r.feed, &r.order_id)
+}
+
+/// Adds `quantity` units shown at `at` to `list`, kept in time order with one entry a time.
+fn add(list: &mut Vec<Shown>, at: Millis, quantity: i64) {
+    match list.iter_mut().find(|units| units.at == at) {
+        Some(units) => units.quantity = units.quantity.saturating_add(quantity),
+        None => {
+            let i = list.partition_point(|units| units.at < at);
+            list.insert(i, Shown { at, quantity });
         }
-        let take = a.quantity.min(want);
-        a.quantity -= take;
-        want -= take;
-        taken.push(Allotment {
-            at: a.at,
-            quantity: take,
-        });
     }
-    r.allotments.retain(|a| a.quantity > 0);
+}
+
+/// Which end of a time-ordered list units are taken from first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum End {
+    Oldest,
+    Latest,
+}
+
+/// Takes up to `want` units from `list`, starting at the `from` end, from entries shown at or
+/// after `not_before`, and returns them with their times.
+pub(super) fn take(list: &mut Vec<Shown>, want: i64, from: End, not_before: Millis) -> Vec<Shown> {
+    let mut want = want.max(0);
+    let mut taken = Vec::new();
+    let mut take_from = |units: &mut Shown| {
+        if want > 0 && units.at >= not_before {
+            let n = units.quantity.min(want);
+            units.quantity -= n;
+            want -= n;
+            taken.push(Shown {
+                at: units.at,
+                quantity: n,
+            });
+        }
+    };
+    match from {
+        End::Oldest => list.iter_mut().for_each(&mut take_from),
+        End::Latest => list.iter_mut().rev().for_each(&mut take_from),
+    }
+    list.retain(|units| units.quantity > 0);
     taken
+}
+
+/// The units in `list`.
+pub(super) fn total(list: &[Shown]) -> i64 {
+    list.iter()
+        .fold(0, |sum, units| sum.saturating_add(units.quantity))
 }
