@@ -89,8 +89,10 @@ impl Step {
     }
 }
 
-/// Which SKUs each order holds, so an order's reservations are found without a scan.
-type OrderIndex = BTreeMap<(String, String), BTreeSet<String>>;
+/// Each order's reservations: by feed and order id, each SKU's with its `created_at`, which
+/// with them finds it in its SKU's age-ordered list without a scan (a best seller may have
+/// thousands of open orders).
+type OrderIndex = BTreeMap<(String, String), BTreeMap<String, Millis>>;
 
 /// Every reservation of every order feed, and every SKU's recent unallotted drops.
 #[derive(Debug, Default)]
@@ -243,15 +245,24 @@ impl Reservations {
 
     /// The reservation with `key`, if held.
     pub fn get(&self, key: &ReservationKey) -> Option<&Reservation> {
+        let order = (key.feed.clone(), key.order_id.clone());
+        let created_at = *self.orders.get(&order)?.get(&key.sku)?;
         let book = self.skus.get(&key.sku)?;
-        let i = book.position(&key.feed, &key.order_id)?;
+        let i = book.position(&key.feed, &key.order_id, created_at)?;
         book.held.get(i)
     }
 
     /// Adds or replaces a reservation as it is (restoring).
     fn put(&mut self, reservation: Reservation) {
+        let order = (reservation.feed.clone(), reservation.order_id.clone());
+        let held = self
+            .orders
+            .get(&order)
+            .and_then(|skus| skus.get(&reservation.sku));
         let book = self.skus.entry(reservation.sku.clone()).or_default();
-        if let Some(i) = book.position(&reservation.feed, &reservation.order_id) {
+        if let Some(&created_at) = held
+            && let Some(i) = book.position(&reservation.feed, &reservation.order_id, created_at)
+        {
             book.remove(i, &mut self.orders, &mut self.step);
         }
         book.insert(reservation, &mut self.orders, &mut self.step);

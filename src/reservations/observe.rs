@@ -12,6 +12,7 @@ use super::{
 struct Growth {
     sku: String,
     order_id: String,
+    created_at: Millis,
     units: i64,
 }
 
@@ -70,7 +71,7 @@ impl Reservations {
         if rules.absorbs() {
             for growth in pending.grown {
                 if let Some(book) = self.skus.get_mut(&growth.sku)
-                    && let Some(i) = book.position(feed, &growth.order_id)
+                    && let Some(i) = book.position(feed, &growth.order_id, growth.created_at)
                 {
                     book.backfill(&growth.sku, i, growth.units, now, &mut self.step);
                 }
@@ -96,7 +97,8 @@ impl Reservations {
         let phase = rules.phase(order.state);
         let wanted = order.quantities();
         let key = (feed.to_owned(), order.id.clone());
-        let mut skus = self.orders.get(&key).cloned().unwrap_or_default();
+        let held = self.orders.get(&key).cloned().unwrap_or_default();
+        let mut skus: BTreeSet<String> = held.keys().cloned().collect();
         skus.extend(wanted.keys().map(|sku| (*sku).to_owned()));
         let Reservations {
             skus: books,
@@ -114,18 +116,25 @@ impl Reservations {
         for sku in skus {
             let quantity = wanted.get(sku.as_str()).copied().unwrap_or(0);
             let book = books.entry(sku.clone()).or_default();
-            let units = match book.position(feed, &order.id) {
-                Some(i) => ledger.update(book, &sku, i, order, quantity, phase),
+            let found = held.get(&sku).and_then(|&created_at| {
+                Some((created_at, book.position(feed, &order.id, created_at)?))
+            });
+            let (created_at, units) = match found {
+                Some((created_at, i)) => (
+                    created_at,
+                    ledger.update(book, &sku, i, order, quantity, phase),
+                ),
                 None if phase == Phase::Holding && quantity > 0 => {
                     ledger.make(book, feed, &sku, order, quantity);
-                    quantity
+                    (order.created_at, quantity)
                 }
-                None => 0,
+                None => continue,
             };
             if units > 0 {
                 ledger.pending.grown.push(Growth {
                     sku,
                     order_id: order.id.clone(),
+                    created_at,
                     units,
                 });
             }
@@ -134,16 +143,16 @@ impl Reservations {
 
     /// Ends every reservation of `feed` (it is configured with `release = "none"`).
     fn release_feed(&mut self, feed: &str) {
-        let held: Vec<(String, Vec<String>)> = self
+        let held: Vec<(String, Vec<(String, Millis)>)> = self
             .orders
             .range((feed.to_owned(), String::new())..)
             .take_while(|((f, _), _)| f == feed)
-            .map(|((_, id), skus)| (id.clone(), skus.iter().cloned().collect()))
+            .map(|((_, id), skus)| (id.clone(), skus.clone().into_iter().collect()))
             .collect();
         for (order_id, skus) in held {
-            for sku in skus {
+            for (sku, created_at) in skus {
                 if let Some(book) = self.skus.get_mut(&sku)
-                    && let Some(i) = book.position(feed, &order_id)
+                    && let Some(i) = book.position(feed, &order_id, created_at)
                     && book.remove(i, &mut self.orders, &mut self.step).is_some()
                 {
                     self.step.summary.released += 1;

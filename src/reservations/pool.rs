@@ -44,11 +44,11 @@ impl SkuBook {
             .fold(0, |sum, r| sum.saturating_add(r.outstanding()))
     }
 
-    /// Where `feed`'s order `order_id` sits in `held`.
-    pub(super) fn position(&self, feed: &str, order_id: &str) -> Option<usize> {
-        self.held
-            .iter()
-            .position(|r| r.feed == feed && r.order_id == order_id)
+    /// Where `feed`'s order `order_id`, created at `created_at`, sits in `held`.
+    pub(super) fn position(&self, feed: &str, order_id: &str, created_at: Millis) -> Option<usize> {
+        let key = (created_at, feed, order_id);
+        let i = self.held.partition_point(|r| age(r) < key);
+        self.held.get(i).filter(|r| age(r) == key).map(|_| i)
     }
 
     /// Adds a reservation in age order and returns where it went.
@@ -62,7 +62,7 @@ impl SkuBook {
         orders
             .entry((reservation.feed.clone(), reservation.order_id.clone()))
             .or_default()
-            .insert(reservation.sku.clone());
+            .insert(reservation.sku.clone(), reservation.created_at);
         step.touch(&reservation);
         self.held.insert(i, reservation);
         i
