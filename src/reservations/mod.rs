@@ -138,16 +138,27 @@ impl Reservations {
         book
     }
 
-    /// The ids of `feed`'s orders that the book holds and `listed` does not show: look each up
-    /// (`GET /order/{id}`) before anything of it is released, and pass on what it answers.
+    /// The ids of `feed`'s orders that the book holds as open and `listed` does not show: look
+    /// each up (`GET /order/{id}`) before anything of it is released, and pass on what it
+    /// answers. An order already seen shipped is not asked about again while it settles.
     pub fn to_look_up(&self, feed: &str, listed: &[Order]) -> Vec<String> {
         let listed: BTreeSet<&str> = listed.iter().map(|o| o.id.as_str()).collect();
         self.orders
             .range((feed.to_owned(), String::new())..)
             .take_while(|((f, _), _)| f == feed)
-            .map(|((_, id), _)| id)
-            .filter(|id| !listed.contains(id.as_str()))
-            .cloned()
+            .filter(|((_, id), _)| !listed.contains(id.as_str()))
+            .filter(|((_, id), skus)| {
+                skus.iter().any(|(sku, &created_at)| {
+                    self.skus
+                        .get(sku)
+                        .and_then(|book| {
+                            let i = book.position(feed, id, created_at)?;
+                            book.held.get(i)
+                        })
+                        .is_some_and(|r| r.dispatched_seen_at.is_none())
+                })
+            })
+            .map(|((_, id), _)| id.clone())
             .collect()
     }
 

@@ -265,3 +265,18 @@ fn units_handed_back_reach_an_order_first_seen_in_the_same_read() {
     assert_eq!(book.reserved("A"), 0);
     assert!(book.unallotted("A").is_empty());
 }
+
+#[test]
+fn an_order_seen_shipped_is_not_looked_up_again_while_it_settles() {
+    let mut book = book();
+    see(
+        &mut book,
+        T,
+        &[ready("1", T, &[("A", 1)]), ready("2", T, &[("A", 1)])],
+    );
+    let shipped = order("1", OrderState::Shipped, T, &[("A", 1)]);
+    see(&mut book, T + MINUTE, &[shipped]);
+
+    assert_eq!(book.to_look_up(FEED, &[]), vec!["2".to_owned()]);
+    assert_eq!(book.reserved("A"), 2, "still settling");
+}
