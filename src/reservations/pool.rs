@@ -241,23 +241,13 @@ impl SkuBook {
             if got >= want {
                 break;
             }
-            let taken = total(&take(
-                &mut r.allotments,
-                want - got,
-                End::Latest,
-                Millis::MIN,
-            ));
+            let taken = take_latest(&mut r.allotments, want - got);
             if taken > 0 {
                 got += taken;
                 step.touch(r);
             }
         }
-        let taken = total(&take(
-            &mut self.unallotted,
-            want - got,
-            End::Latest,
-            Millis::MIN,
-        ));
+        let taken = take_latest(&mut self.unallotted, want - got);
         if taken > 0 {
             got += taken;
             step.unallotted.insert(sku.to_owned());
@@ -362,6 +352,11 @@ pub(super) fn take(list: &mut Vec<Shown>, want: i64, from: End, not_before: Mill
     }
     list.retain(|units| units.quantity > 0);
     taken
+}
+
+/// Takes up to `want` units from `list`, latest first, and says how many.
+fn take_latest(list: &mut Vec<Shown>, want: i64) -> i64 {
+    total(&take(list, want, End::Latest, Millis::MIN))
 }
 
 /// The units in `list`.

@@ -13,7 +13,12 @@
 //!    such units can be mistaken for an open order's sale; nothing else may be.
 //! 2. **Nothing subtracted twice.** In runs where every drop is this channel's sale (no other
 //!    channel, no restock, nothing counted then taken back), the book never reserves more than
-//!    the units of its orders the source has not shown yet.
+//!    the units of its orders the source has not shown yet (until an order is first read more
+//!    than 48 hours after it was placed: its back-fill is then out of the window by design).
+//!
+//! The model's warehouse counts a shipped order at once or within 20 minutes, less than
+//! `settle_after`: that is what releasing a shipped order's remainder relies on. Both sides are
+//! summed over each SKU: a drop's owner is a guess, and only the sum is pushed.
 //!
 //! The test fails as well if too few runs reach the moments where these could break: a drop
 //! given while orders were open, a back-fill, units handed back, a settled order taking back its

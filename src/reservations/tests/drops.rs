@@ -168,15 +168,7 @@ fn a_shipped_order_shown_by_the_source_before_settling_releases_nothing_unseen()
 fn a_settled_order_takes_back_the_units_an_older_order_was_given_for_it() {
     // Orders ship out of order: the young one's sale was given to the old one, which has not
     // left the warehouse. Releasing the young one's remainder would oversell by one.
-    let mut book = book();
-    see(
-        &mut book,
-        T,
-        &[
-            ready("old", T, &[("A", 1)]),
-            ready("young", T + 1, &[("A", 1)]),
-        ],
-    );
+    let mut book = old_and_young();
     fetch(&mut book, T + MINUTE, &[("A", 1)]);
     see(
         &mut book,

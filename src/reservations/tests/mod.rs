@@ -38,6 +38,21 @@ fn ready(id: &str, created_at: Millis, lines: &[(&str, i64)]) -> Order {
     order(id, OrderState::Ready, created_at, lines)
 }
 
+/// Two open orders for one unit of A each, read at `T`: "old", created at `T`, and "young",
+/// a millisecond later.
+fn old_and_young() -> Reservations {
+    let mut book = book();
+    see(
+        &mut book,
+        T,
+        &[
+            ready("old", T, &[("A", 1)]),
+            ready("young", T + 1, &[("A", 1)]),
+        ],
+    );
+    book
+}
+
 fn see(book: &mut Reservations, now: Millis, orders: &[Order]) {
     book.observe_orders(FEED, now, orders)
         .expect("the feed is configured");

@@ -42,15 +42,7 @@ fn a_cancelled_order_releases_what_is_not_allotted_at_once() {
 #[test]
 fn what_a_cancelled_order_was_given_goes_to_the_orders_that_could_have_sold_it() {
     // The oldest order was given the drop, but it never shipped: the drop was the other one's.
-    let mut book = book();
-    see(
-        &mut book,
-        T,
-        &[
-            ready("old", T, &[("A", 1)]),
-            ready("young", T + 1, &[("A", 1)]),
-        ],
-    );
+    let mut book = old_and_young();
     fetch(&mut book, T + 60_000, &[("A", 1)]);
     assert_eq!(book.reserved("A"), 1);
 
@@ -93,15 +85,7 @@ fn what_a_cancelled_order_was_given_and_nobody_can_take_waits_for_a_later_order(
 
 #[test]
 fn an_order_refunded_after_it_shipped_keeps_what_it_was_given() {
-    let mut book = book();
-    see(
-        &mut book,
-        T,
-        &[
-            ready("old", T, &[("A", 1)]),
-            ready("young", T + 1, &[("A", 1)]),
-        ],
-    );
+    let mut book = old_and_young();
     fetch(&mut book, T + 60_000, &[("A", 1)]);
     see(
         &mut book,
