@@ -26,6 +26,43 @@ pub enum TargetKind {
     Hako(hako::config::TargetSettings),
 }
 
+/// Per-service settings of an order feed.
+#[derive(Debug)]
+pub enum FeedKind {
+    /// Hardtofind `GET /orders`.
+    Hardtofind(hardtofind::config::FeedSettings),
+}
+
+impl FeedKind {
+    /// Its `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FeedKind::Hardtofind(_) => "hardtofind",
+        }
+    }
+
+    /// Who it is at its service: the same account as a target of that login shares its token
+    /// and budget.
+    pub fn account(&self) -> Account {
+        match self {
+            FeedKind::Hardtofind(f) => Account::Name(f.username.clone()),
+        }
+    }
+}
+
+const FEED_TYPES: &[&str] = &["hardtofind"];
+
+/// Types and checks `[orders.NAME]` by its `type`.
+pub(super) fn feed(
+    check: &Checker,
+    prefix: &str,
+    value: config::Value,
+) -> Result<(Remote, FeedKind), ConfigError> {
+    let (_, rest) = check.kind_table(prefix, value, FEED_TYPES)?;
+    let (remote, f) = hardtofind::config::feed(check, prefix, check.typed(prefix, rest)?)?;
+    Ok((remote, FeedKind::Hardtofind(f)))
+}
+
 const SOURCE_TYPES: &[&str] = &["hako", "endless_aisles"];
 const TARGET_TYPES: &[&str] = &["hardtofind", "hako"];
 

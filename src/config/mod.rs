@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use identity::{Account, Identity};
-pub use kinds::{SourceKind, TargetKind};
+pub use kinds::{FeedKind, SourceKind, TargetKind};
 
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/invsync/config.toml";
@@ -59,6 +59,8 @@ pub struct Config {
     pub sources: Vec<SourceSpec>,
     /// `[targets.*]`, ordered by name.
     pub targets: Vec<TargetSpec>,
+    /// `[orders.*]`, ordered by name.
+    pub feeds: Vec<FeedSpec>,
     /// Things worth a WARN that do not stop invsync (logged once logging is set up).
     pub warnings: Vec<String>,
 }
@@ -185,6 +187,29 @@ pub struct SourceSpec {
     pub remote: Remote,
     /// What kind of service it is, with its own settings.
     pub kind: SourceKind,
+}
+
+/// An order feed: its open orders reserve stock.
+#[derive(Debug)]
+pub struct FeedSpec {
+    /// Its name in `[orders.NAME]`.
+    pub name: String,
+    /// Where it lives.
+    pub remote: Remote,
+    /// What kind of service it is, with its own settings.
+    pub kind: FeedKind,
+}
+
+impl FeedSpec {
+    /// The account it reads (for the shared session and budget).
+    pub fn identity(&self) -> Identity {
+        Identity {
+            kind: self.kind.name(),
+            base_url: self.remote.canonical_url.clone(),
+            account: self.kind.account(),
+            warehouse: None,
+        }
+    }
 }
 
 /// A channel to keep in sync.

@@ -20,6 +20,9 @@ pub struct RawConfig {
     /// The channels to keep in sync, by name (`[targets.NAME]`).
     #[serde(default)]
     pub targets: BTreeMap<String, config::Value>,
+    /// The order feeds whose open orders reserve stock, by name (`[orders.NAME]`).
+    #[serde(default)]
+    pub orders: BTreeMap<String, config::Value>,
 }
 
 /// `[daemon]`.

@@ -44,6 +44,12 @@ pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         targets.push(target_spec(&check, name, value, &sources)?);
     }
     check_feedback_loops(&check, &sources, &targets)?;
+    let mut feeds = Vec::new();
+    for (name, value) in raw.orders {
+        let prefix = format!("orders.{name}");
+        let (remote, kind) = super::kinds::feed(&check, &prefix, value)?;
+        feeds.push(super::FeedSpec { name, remote, kind });
+    }
     let warnings = exposed_secrets(path, &check.inline_secrets.borrow())
         .into_iter()
         .collect();
@@ -52,6 +58,7 @@ pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         daemon,
         sources,
         targets,
+        feeds,
         warnings,
     })
 }

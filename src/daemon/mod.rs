@@ -6,6 +6,7 @@
 //! times out), what was acknowledged is committed, and `run` returns.
 
 pub mod cycle;
+mod orders;
 pub mod shutdown;
 mod sources;
 mod state;

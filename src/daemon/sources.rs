@@ -63,6 +63,8 @@ pub struct SourceDone {
     pub report: SourceReport,
     /// A dry run's fresh snapshot, which is not recorded or published (`None` otherwise).
     pub unrecorded: Option<Arc<Column>>,
+    /// What changed in its snapshot (for the reservations' drops).
+    pub changed: Vec<Change>,
 }
 
 impl SourceDone {
@@ -137,6 +139,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
                     retries: meter.retries(),
                 },
                 unrecorded: None,
+                changed: Vec::new(),
             };
         }
         Err(Failure::Waiting(at)) => {
@@ -151,10 +154,12 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     };
     tracing::debug!(source = %slot.name, ms = started.elapsed().as_millis() as u64, "source fetched and parsed");
     let mut unrecorded = None;
+    let mut changed = Vec::new();
     let outcome = match fetched {
         Ok(records) => match record(&work, &records).await {
-            Ok((counts, fresh)) => {
+            Ok((counts, fresh, changes)) => {
                 unrecorded = fresh;
+                changed = changes;
                 Ok(counts)
             }
             Err(e @ NotUsed::Held { .. }) => {
@@ -189,6 +194,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
             retries: meter.retries(),
         },
         unrecorded,
+        changed,
     }
 }
 
@@ -197,7 +203,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
 async fn record(
     work: &SourceWork,
     records: &Stock,
-) -> Result<(SourceCounts, Option<Arc<Column>>), NotUsed> {
+) -> Result<(SourceCounts, Option<Arc<Column>>, Vec<Change>), NotUsed> {
     let slot = &work.slot;
     let mut persisted = work.recorder.lock().await;
     let old = slot.snapshot.borrow().clone();
@@ -246,7 +252,7 @@ async fn record(
         }
     };
     if work.options.dry_run {
-        return Ok((counts, Some(Arc::new(fresh.column))));
+        return Ok((counts, Some(Arc::new(fresh.column)), as_changes));
     }
     let chunks = store::quantity_chunks_after(&fresh.column, &changed);
     let zeroed_chunks = {
@@ -278,7 +284,7 @@ async fn record(
     }
     // Recorded: memory follows the database.
     slot.snapshot.send_replace(Arc::new(fresh.column));
-    Ok((counts, None))
+    Ok((counts, None, as_changes))
 }
 
 /// How a fetch failed.

@@ -38,11 +38,13 @@ pub struct Change {
     pub new: i64,
 }
 
-/// The quantity a target should show for `sku`: the sum of its inputs' quantities, minus the
-/// safety stock, floored at 0, capped at the maximum. `None` when no input has ever reported it.
-pub fn desired(inputs: &[&Column], sku: SkuId, rules: Rules) -> Option<i64> {
+/// The quantity a target should show for `sku`: the sum of its inputs' quantities, minus what
+/// open orders reserve of it, minus the safety stock, floored at 0, capped at the maximum.
+/// `None` when no input has ever reported it.
+pub fn desired(inputs: &[&Column], reserved: &Column, sku: SkuId, rules: Rules) -> Option<i64> {
     // No allocation here: `plan` calls this for every SKU of the catalogue.
-    sum_of_known(inputs.iter().map(|c| c.get(sku))).map(|sum| rules.apply(sum))
+    sum_of_known(inputs.iter().map(|c| c.get(sku)))
+        .map(|sum| rules.apply(sum.saturating_sub(reserved.get(sku).unwrap_or(0).max(0))))
 }
 
 /// Why a target should show what it shows for one SKU: the figures [`desired`] works from, for
@@ -52,6 +54,8 @@ pub struct Explanation {
     /// Each input's name and quantity, in the target's order; `None` for an input that has
     /// never reported the SKU.
     pub inputs: Vec<(String, Option<i64>)>,
+    /// What open orders reserve of it, subtracted from the sum.
+    pub reserved: i64,
     /// The safety stock and cap applied to the sum.
     pub rules: Rules,
     /// What the target should show, exactly as [`desired`] says.
@@ -59,19 +63,31 @@ pub struct Explanation {
 }
 
 /// [`desired`] with its workings: the same sum and the same rules, so the two cannot disagree.
-pub fn explain(inputs: &[(&str, &Column)], sku: SkuId, rules: Rules) -> Explanation {
+pub fn explain(
+    inputs: &[(&str, &Column)],
+    reserved: &Column,
+    sku: SkuId,
+    rules: Rules,
+) -> Explanation {
     let inputs = inputs
         .iter()
         .map(|(name, column)| ((*name).to_owned(), column.get(sku)))
         .collect();
-    explain_quantities(inputs, rules)
+    explain_quantities(inputs, reserved.get(sku).unwrap_or(0), rules)
 }
 
 /// [`explain`] from each input's quantity of one SKU, read one by one (`status --sku`).
-pub fn explain_quantities(inputs: Vec<(String, Option<i64>)>, rules: Rules) -> Explanation {
-    let desired = sum_of_known(inputs.iter().map(|(_, q)| *q)).map(|sum| rules.apply(sum));
+pub fn explain_quantities(
+    inputs: Vec<(String, Option<i64>)>,
+    reserved: i64,
+    rules: Rules,
+) -> Explanation {
+    let reserved = reserved.max(0);
+    let desired = sum_of_known(inputs.iter().map(|(_, q)| *q))
+        .map(|sum| rules.apply(sum.saturating_sub(reserved)));
     Explanation {
         inputs,
+        reserved,
         rules,
         desired,
     }
@@ -90,7 +106,13 @@ fn sum_of_known(quantities: impl Iterator<Item = Option<i64>>) -> Option<i64> {
 /// A SKU no input knows but the target acknowledged (an input was removed from the
 /// configuration) should show 0, by the same sum. Creates (never acknowledged) come after updates,
 /// so batches stay of one kind where a target treats the two differently.
-pub fn plan(inputs: &[&Column], acked: &Column, rules: Rules, full: bool) -> Vec<Change> {
+pub fn plan(
+    inputs: &[&Column],
+    reserved: &Column,
+    acked: &Column,
+    rules: Rules,
+    full: bool,
+) -> Vec<Change> {
     let width = inputs
         .iter()
         .map(|c| c.width())
@@ -106,7 +128,7 @@ pub fn plan(inputs: &[&Column], acked: &Column, rules: Rules, full: bool) -> Vec
             if old.is_none() != creates {
                 continue;
             }
-            let new = match (desired(inputs, sku, rules), old) {
+            let new = match (desired(inputs, reserved, sku, rules), old) {
                 (Some(q), _) => q,
                 (None, Some(_)) => 0,
                 (None, None) => continue,
@@ -140,10 +162,18 @@ mod tests {
             safety_stock: 2,
             max_quantity: Some(500),
         };
-        assert_eq!(desired(&inputs, 0, rules), Some(13));
-        assert_eq!(desired(&inputs, 1, rules), Some(0), "1 - 2 is floored at 0");
-        assert_eq!(desired(&inputs, 2, rules), Some(500), "698 is capped");
-        assert_eq!(desired(&inputs, 3, rules), None);
+        assert_eq!(desired(&inputs, &Column::default(), 0, rules), Some(13));
+        assert_eq!(
+            desired(&inputs, &Column::default(), 1, rules),
+            Some(0),
+            "1 - 2 is floored at 0"
+        );
+        assert_eq!(
+            desired(&inputs, &Column::default(), 2, rules),
+            Some(500),
+            "698 is capped"
+        );
+        assert_eq!(desired(&inputs, &Column::default(), 3, rules), None);
     }
 
     #[test]
@@ -156,12 +186,15 @@ mod tests {
             max_quantity: Some(500),
         };
 
-        let explained: Vec<Explanation> = (0..6).map(|sku| explain(&named, sku, rules)).collect();
+        let explained: Vec<Explanation> = (0..6)
+            .map(|sku| explain(&named, &Column::default(), sku, rules))
+            .collect();
 
         assert_eq!(
             explained[1],
             Explanation {
                 inputs: vec![("warehouse".into(), Some(1)), ("dropship".into(), None)],
+                reserved: 0,
                 rules,
                 desired: Some(0),
             },
@@ -175,7 +208,12 @@ mod tests {
         for (sku, explanation) in explained.iter().enumerate() {
             assert_eq!(
                 explanation.desired,
-                desired(&[&warehouse, &dropship], sku as SkuId, rules),
+                desired(
+                    &[&warehouse, &dropship],
+                    &Column::default(),
+                    sku as SkuId,
+                    rules
+                ),
                 "SKU {sku}"
             );
         }
@@ -190,7 +228,13 @@ mod tests {
     fn only_differences_are_planned_and_creates_come_last() {
         let source = column(&[(0, 5), (1, 7), (2, 9), (3, 0)]);
         let acked = column(&[(0, 5), (1, 6), (4, 3)]);
-        let changes = plan(&[&source], &acked, Rules::default(), false);
+        let changes = plan(
+            &[&source],
+            &Column::default(),
+            &acked,
+            Rules::default(),
+            false,
+        );
         assert_eq!(
             changes,
             vec![
@@ -219,10 +263,51 @@ mod tests {
     }
 
     #[test]
+    fn what_open_orders_reserve_is_subtracted_before_the_safety_stock_and_cap() {
+        let source = column(&[(0, 10), (1, 2)]);
+        let reserved = column(&[(0, 3), (1, 5)]);
+        let rules = Rules {
+            safety_stock: 1,
+            max_quantity: Some(100),
+        };
+        assert_eq!(
+            desired(&[&source], &reserved, 0, rules),
+            Some(6),
+            "10 - 3 - 1"
+        );
+        assert_eq!(
+            desired(&[&source], &reserved, 1, rules),
+            Some(0),
+            "never below 0"
+        );
+        let why = explain(&[("warehouse", &source)], &reserved, 0, rules);
+        assert_eq!((why.reserved, why.desired), (3, Some(6)));
+    }
+
+    #[test]
     fn a_full_plan_repeats_every_sku() {
         let source = column(&[(0, 5), (1, 7)]);
         let acked = column(&[(0, 5), (1, 7)]);
-        assert!(plan(&[&source], &acked, Rules::default(), false).is_empty());
-        assert_eq!(plan(&[&source], &acked, Rules::default(), true).len(), 2);
+        assert!(
+            plan(
+                &[&source],
+                &Column::default(),
+                &acked,
+                Rules::default(),
+                false
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            plan(
+                &[&source],
+                &Column::default(),
+                &acked,
+                Rules::default(),
+                true
+            )
+            .len(),
+            2
+        );
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde::de::{self, Deserializer, Visitor};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, SourceKind, TargetKind};
+use crate::config::{Config, FeedKind, SourceKind, TargetKind};
 use crate::http::limits::AccountKey;
 use crate::http::{Endpoint, HttpClient, HttpError, Limiters, Meter};
 
@@ -159,6 +159,38 @@ pub fn build(
     config: &Config,
     cancel: &CancellationToken,
 ) -> Result<(Vec<Source>, Vec<Target>), reqwest::Error> {
+    let clients = build_all(config, cancel)?;
+    Ok((clients.sources, clients.targets))
+}
+
+/// Every client of `config`: sources, targets and order feeds.
+pub struct Clients {
+    /// In the order of `config.sources`.
+    pub sources: Vec<Source>,
+    /// In the order of `config.targets`.
+    pub targets: Vec<Target>,
+    /// In the order of `config.feeds`.
+    pub feeds: Vec<Feed>,
+}
+
+/// An order feed.
+pub enum Feed {
+    /// Hardtofind orders.
+    Hardtofind(hardtofind::OrderFeed),
+}
+
+impl Feed {
+    /// Proves the credentials work without changing anything; says what it saw.
+    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        match self {
+            Feed::Hardtofind(f) => f.check(meter).await,
+        }
+    }
+}
+
+/// Builds every client of `config`, endpoints of one account sharing a rate limit, and a
+/// Hardtofind target and order feed of one account sharing one session (one token).
+pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients, reqwest::Error> {
     let client = HttpClient::new(
         config.daemon.request_timeout,
         config.daemon.max_response_bytes,
@@ -180,6 +212,16 @@ pub fn build(
     for (account, target) in target_accounts.iter().zip(&config.targets) {
         limiters.declare(account, target.remote.requests_per_minute);
     }
+    let feed_accounts: Vec<AccountKey> = config
+        .feeds
+        .iter()
+        .map(|f| AccountKey::of(&f.identity()))
+        .collect();
+    for (account, feed) in feed_accounts.iter().zip(&config.feeds) {
+        limiters.declare(account, feed.remote.requests_per_minute);
+    }
+    let mut sessions: std::collections::HashMap<AccountKey, Arc<hardtofind::Session>> =
+        Default::default();
     let mut endpoint = |label: String, base_url: &str, account: &AccountKey| {
         let limiter: Arc<_> = limiters.get(account);
         Endpoint::new(
@@ -229,9 +271,17 @@ pub fn build(
             );
             match &spec.kind {
                 TargetKind::Hardtofind(t) => {
-                    Target::Hardtofind(hardtofind::HardtofindTarget::new(Arc::new(
-                        hardtofind::Session::new(ep, t.username.clone(), t.password.clone()),
-                    )))
+                    let session = sessions
+                        .entry(account.clone())
+                        .or_insert_with(|| {
+                            Arc::new(hardtofind::Session::new(
+                                ep,
+                                t.username.clone(),
+                                t.password.clone(),
+                            ))
+                        })
+                        .clone();
+                    Target::Hardtofind(hardtofind::HardtofindTarget::new(session))
                 }
                 TargetKind::Hako(t) => Target::Hako(Box::new(hako::HakoTarget::new(
                     ep,
@@ -241,7 +291,38 @@ pub fn build(
             }
         })
         .collect();
-    Ok((sources, targets))
+    let feeds = config
+        .feeds
+        .iter()
+        .zip(&feed_accounts)
+        .map(|(spec, account)| {
+            let ep = endpoint(
+                format!("orders {}", spec.name),
+                &spec.remote.base_url,
+                account,
+            );
+            match &spec.kind {
+                FeedKind::Hardtofind(f) => {
+                    let session = sessions
+                        .entry(account.clone())
+                        .or_insert_with(|| {
+                            Arc::new(hardtofind::Session::new(
+                                ep,
+                                f.username.clone(),
+                                f.password.clone(),
+                            ))
+                        })
+                        .clone();
+                    Feed::Hardtofind(hardtofind::OrderFeed::new(session))
+                }
+            }
+        })
+        .collect();
+    Ok(Clients {
+        sources,
+        targets,
+        feeds,
+    })
 }
 
 /// Parses a 2xx answer body as `T`, naming the service's document shape on failure.

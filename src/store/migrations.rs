@@ -26,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Code(rows_to_chunks),
     Migration::Sql(V4),
     Migration::Sql(V5),
+    Migration::Sql(V6),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -115,6 +116,23 @@ const V5: &str = r"
     ALTER TABLE targets ADD COLUMN auth_retry_at INTEGER;
     ALTER TABLE sources ADD COLUMN auth_credential TEXT;
     ALTER TABLE targets ADD COLUMN auth_credential TEXT;
+";
+
+/// 6: open orders' reservations (each a JSON record of the pure book, keyed by feed, order
+/// and SKU) and each SKU's recent unallotted drops.
+const V6: &str = r"
+    CREATE TABLE reservations (
+        feed     TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        sku      TEXT NOT NULL,
+        record   TEXT NOT NULL,
+        PRIMARY KEY (feed, order_id, sku)
+    ) WITHOUT ROWID;
+    CREATE INDEX reservations_by_sku ON reservations (sku);
+    CREATE TABLE unallotted (
+        sku   TEXT PRIMARY KEY,
+        drops TEXT NOT NULL
+    ) WITHOUT ROWID;
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -25,6 +25,8 @@ mod chunks;
 mod endpoints;
 pub mod lock;
 mod memory;
+mod reservations;
+pub use reservations::{load_reservations, reservations_of, write_reservation_changes};
 mod migrations;
 mod prune;
 pub mod reads;

@@ -79,6 +79,8 @@ pub struct Inputs {
     /// The inputs' snapshots, in the target's order: each the newest recorded, and told when a
     /// newer one is recorded (the push re-plans between batches).
     pub columns: Vec<watch::Receiver<Arc<Column>>>,
+    /// What open orders reserve per SKU, the newest, told when it changes.
+    pub reserved: watch::Receiver<Arc<Column>>,
     /// The inputs' names, in the same order, for a dry run's explanations.
     pub names: Vec<String>,
     /// Inputs whose fetch failed this cycle.
@@ -94,19 +96,37 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// The newest snapshots, marked as seen.
-    fn newest(&mut self) -> Vec<Arc<Column>> {
-        self.columns
-            .iter_mut()
-            .map(|rx| rx.borrow_and_update().clone())
-            .collect()
+    /// The newest snapshots and reservations, marked as seen.
+    fn newest(&mut self) -> Planned {
+        Planned {
+            columns: self
+                .columns
+                .iter_mut()
+                .map(|rx| rx.borrow_and_update().clone())
+                .collect(),
+            reserved: self.reserved.borrow_and_update().clone(),
+        }
     }
 
-    /// Whether a newer snapshot was recorded since [`Inputs::newest`].
+    /// Whether a newer snapshot or reservation was recorded since [`Inputs::newest`].
     fn changed(&self) -> bool {
-        self.columns
-            .iter()
-            .any(|rx| rx.has_changed().unwrap_or(false))
+        self.reserved.has_changed().unwrap_or(false)
+            || self
+                .columns
+                .iter()
+                .any(|rx| rx.has_changed().unwrap_or(false))
+    }
+}
+
+/// What a plan is made from: the inputs' snapshots and what open orders reserve.
+pub struct Planned {
+    columns: Vec<Arc<Column>>,
+    reserved: Arc<Column>,
+}
+
+impl Planned {
+    fn columns(&self) -> Vec<&Column> {
+        self.columns.iter().map(|c| &**c).collect()
     }
 }
 
@@ -168,8 +188,8 @@ pub async fn sync_target(
     target.guard.since = now
         .saturating_sub(window)
         .max(target.guard_since.unwrap_or(i64::MIN));
-    let columns = inputs.newest();
-    let changes = plan_for(target, &columns, options.full, &HashSet::new(), now);
+    let planned = inputs.newest();
+    let changes = plan_for(target, &planned, options.full, &HashSet::new(), now);
     result.report.planned = changes.len();
     outcome.pending = changes.len();
     if options.force && !options.dry_run {
@@ -188,7 +208,7 @@ pub async fn sync_target(
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
     if options.dry_run {
-        result.plan = dry_plan(target, &inputs, &columns, &changes);
+        result.plan = dry_plan(target, &inputs, &planned, &changes);
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
     let store = inputs.store.clone();
@@ -287,14 +307,14 @@ pub async fn sync_target(
 fn dry_plan(
     target: &TargetSlot,
     inputs: &Inputs,
-    columns: &[Arc<Column>],
+    planned: &Planned,
     changes: &[Change],
 ) -> Vec<PlanLine> {
     let named: Vec<(&str, &Column)> = inputs
         .names
         .iter()
         .map(String::as_str)
-        .zip(columns.iter().map(|c| &**c))
+        .zip(planned.columns())
         .collect();
     let skus = names(&inputs.skus);
     changes
@@ -304,7 +324,7 @@ fn dry_plan(
             sku: skus.name(c.sku).to_owned(),
             old: c.old,
             new: c.new,
-            why: plan::explain(&named, c.sku, target.rules),
+            why: plan::explain(&named, &planned.reserved, c.sku, target.rules),
         })
         .collect()
 }
@@ -314,13 +334,18 @@ fn dry_plan(
 /// together, so they cannot make healthy batches fail and split.
 fn plan_for(
     target: &TargetSlot,
-    columns: &[Arc<Column>],
+    planned: &Planned,
     full: bool,
     refused_now: &HashSet<SkuId>,
     now: i64,
 ) -> Vec<Change> {
-    let columns: Vec<&Column> = columns.iter().map(|c| &**c).collect();
-    let mut changes = plan::plan(&columns, &target.acked, target.rules, full);
+    let mut changes = plan::plan(
+        &planned.columns(),
+        &planned.reserved,
+        &target.acked,
+        target.rules,
+        full,
+    );
     // A refused SKU waits for its next attempt (1, 2, 4, … cycles apart).
     let waiting = |sku: &SkuId| {
         target

@@ -8,6 +8,7 @@ mod helpers;
 mod identity;
 mod independence;
 mod local;
+mod orders;
 mod safety;
 mod secrets;
 mod sync;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::config::checker::Checker;
 use crate::config::{Account, ConfigError, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
+use crate::plan::reservations::{FeedRules, OrderState, ReleaseMode};
 
 /// A Hardtofind target as written.
 #[derive(Debug, Deserialize)]
@@ -75,4 +76,101 @@ pub fn target(
         password,
     };
     Ok((remote, common, settings))
+}
+
+/// A Hardtofind order feed as written (`[orders.NAME] type = "hardtofind"`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeed {
+    /// The service root.
+    pub base_url: String,
+    /// The store owner's login (the same account as a Hardtofind target shares its token).
+    pub username: String,
+    /// Its password, inline…
+    pub password: Option<SecretString>,
+    /// …or in a file.
+    pub password_file: Option<PathBuf>,
+    /// The order states that hold stock; default `["READY", "PROCESSED"]`.
+    pub reserve: Option<Vec<String>>,
+    /// `"absorb"` (default), `"status"` or `"none"`.
+    pub release: Option<String>,
+    /// How long a shipped order's remainder waits for the sources to show it, e.g. `"30m"`.
+    pub settle_after: Option<String>,
+    /// The account's budget; none is documented, default 60.
+    pub requests_per_minute: Option<u32>,
+}
+
+/// A Hardtofind order feed, validated.
+#[derive(Debug)]
+pub struct FeedSettings {
+    /// Login for `POST /authenticate`.
+    pub username: String,
+    /// Its password.
+    pub password: SecretString,
+    /// Which states reserve, when a reservation ends.
+    pub rules: FeedRules,
+}
+
+/// Checks a Hardtofind order feed.
+pub fn feed(
+    check: &Checker,
+    prefix: &str,
+    raw: RawFeed,
+) -> Result<(Remote, FeedSettings), ConfigError> {
+    let remote = check.remote(
+        prefix,
+        &raw.base_url,
+        raw.requests_per_minute,
+        DEFAULT_REQUESTS_PER_MINUTE,
+    )?;
+    if raw.username.trim().is_empty() {
+        return Err(check.err(format!("{prefix}.username"), "is empty"));
+    }
+    let password = check.secret(prefix, "password", raw.password, raw.password_file)?;
+    let mut rules = FeedRules::default();
+    if let Some(states) = raw.reserve {
+        let mut reserve = Vec::new();
+        for state in &states {
+            let Some(parsed) = OrderState::parse(state) else {
+                return Err(check.err(
+                    format!("{prefix}.reserve"),
+                    format!("unknown order state {state:?}; expected READY, PROCESSED, PENDING, …"),
+                ));
+            };
+            if matches!(parsed, OrderState::Cancelled | OrderState::Refunded) {
+                return Err(check.err(
+                    format!("{prefix}.reserve"),
+                    format!("{state} is a final state: its orders hold no stock"),
+                ));
+            }
+            reserve.push(parsed);
+        }
+        if reserve.is_empty() {
+            return Err(check.err(format!("{prefix}.reserve"), "lists no state"));
+        }
+        rules.reserve = reserve;
+    }
+    rules.release = match raw.release.as_deref() {
+        None | Some("absorb") => ReleaseMode::Absorb,
+        Some("status") => ReleaseMode::Status,
+        Some("none") => ReleaseMode::None,
+        Some(other) => {
+            return Err(check.err(
+                format!("{prefix}.release"),
+                format!("{other:?} is not \"absorb\", \"status\" or \"none\""),
+            ));
+        }
+    };
+    let settle = check.duration(
+        &format!("{prefix}.settle_after"),
+        raw.settle_after.as_deref(),
+        std::time::Duration::from_secs(30 * 60),
+    )?;
+    rules.settle_after_ms = i64::try_from(settle.as_millis()).unwrap_or(i64::MAX);
+    let settings = FeedSettings {
+        username: raw.username,
+        password,
+        rules,
+    };
+    Ok((remote, settings))
 }
