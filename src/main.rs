@@ -7,9 +7,17 @@ use clap::{Parser, Subcommand};
 use invsync::commands::{self, OnceArgs};
 use invsync::config::DEFAULT_PATH;
 
+/// `invsync --version`: the version and the commit it was built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("INVSYNC_COMMIT"),
+    ")"
+);
+
 /// Keeps marketplace stock figures true: syncs Hako and Endless Aisles stock to Hardtofind and Hako.
 #[derive(Parser)]
-#[command(name = "invsync", version, about)]
+#[command(name = "invsync", version = VERSION, about)]
 struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "INVSYNC_CONFIG", default_value = DEFAULT_PATH)]
