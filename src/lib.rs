@@ -23,6 +23,7 @@
 //! - [`status`], [`telemetry`]: what an operator reads; [`notify`]: what systemd hears (ready,
 //!   status, a watchdog that stays quiet when a cycle stalls).
 //! - [`sim`]: stateful simulators of the three services, for `invsync demo` and the tests.
+//! - [`demo`]: `invsync demo` (the daemon against the simulators) and `invsync sim` (them alone).
 
 pub mod commands;
 pub mod config;
