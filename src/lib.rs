@@ -24,6 +24,7 @@
 //!   status, a watchdog that stays quiet when a cycle stalls).
 //! - [`sim`]: stateful simulators of the three services, for `invsync demo` and the tests.
 //! - [`demo`]: `invsync demo` (the daemon against the simulators) and `invsync sim` (them alone).
+//! - [`manual`]: shell completions and the man page, made from the command line's definition.
 
 pub mod commands;
 pub mod config;
@@ -35,6 +36,7 @@ pub mod explain;
 pub mod http;
 pub mod ledger;
 pub mod lock;
+pub mod manual;
 pub mod notify;
 pub mod plan;
 pub mod push;

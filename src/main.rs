@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use invsync::commands::{self, OnceArgs};
+use invsync::commands::{self, Failure, OnceArgs};
 use invsync::config::DEFAULT_PATH;
 
 /// `invsync --version`: the version and the commit it was built from (see build.rs).
@@ -77,6 +77,14 @@ enum Command {
         #[arg(long)]
         stall: bool,
     },
+    /// Print the completion script for a shell on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout; packaging/build-deb writes it to target/man/invsync.1.
+    #[command(hide = true)]
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -121,6 +129,13 @@ fn main() -> ExitCode {
             Command::Status { json, sku } => commands::status(&cli.config, json, sku).await,
             Command::Demo => invsync::demo::run().await,
             Command::Sim { port_base, stall } => invsync::demo::serve(port_base, stall).await,
+            Command::Completions { shell } => {
+                invsync::manual::completions(shell, &Cli::command(), &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man => invsync::manual::man_page(Cli::command(), &mut std::io::stdout())
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| Failure::Other(format!("cannot write the man page: {e}"))),
         }
     });
     match result {

@@ -1,4 +1,5 @@
-//! What the command line offers besides syncing: `--version`, `invsync sim` and `invsync demo`.
+//! What the command line offers besides syncing: `--version`, shell completions, the man page,
+//! `invsync sim` and `invsync demo`.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -41,6 +42,102 @@ async fn version_names_the_commit_it_was_built_from() {
         }
         _ => assert!(!commit.is_empty(), "{line}"),
     }
+}
+
+#[tokio::test]
+async fn completions_cover_every_command_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = invsync(&["completions", shell]).await;
+
+        run.assert_code(0);
+        for command in [
+            "run",
+            "once",
+            "check",
+            "status",
+            "demo",
+            "sim",
+            "completions",
+        ] {
+            assert!(run.stdout.contains(command), "{shell}: {command} missing");
+        }
+        assert!(
+            !run.stdout.contains("Print the man page"),
+            "{shell}: the hidden `man` is offered"
+        );
+    }
+    let unknown = invsync(&["completions", "tcsh"]).await;
+    unknown.assert_code(2);
+}
+
+#[tokio::test]
+async fn the_bash_completion_script_is_valid_bash() {
+    let run = invsync(&["completions", "bash"]).await;
+    let Ok(mut bash) = std::process::Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("bash not found: not checking the script's syntax");
+        return;
+    };
+    use std::io::Write as _;
+    bash.stdin
+        .take()
+        .expect("stdin")
+        .write_all(run.stdout.as_bytes())
+        .expect("bash reads the script");
+    assert!(bash.wait().expect("bash ends").success());
+}
+
+#[tokio::test]
+async fn the_man_page_documents_every_command_and_the_exit_statuses() {
+    let run = invsync(&["man"]).await;
+
+    run.assert_code(0);
+    let title = run
+        .stdout
+        .lines()
+        .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "));
+    assert!(
+        title.is_some_and(|l| l.starts_with(".TH invsync 1 ")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.matches(".ds Aq").count(), 2, "one preamble");
+    for heading in [
+        "NAME",
+        "SYNOPSIS",
+        "COMMANDS",
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "SIGNALS",
+    ] {
+        assert!(
+            run.stdout.contains(&format!(".SH {heading}"))
+                || run.stdout.contains(&format!(".SH \"{heading}\"")),
+            "{heading} missing"
+        );
+    }
+    for command in [
+        "run",
+        "once",
+        "check",
+        "status",
+        "demo",
+        "sim",
+        "completions",
+    ] {
+        assert!(
+            run.stdout.contains(&format!(".SS \"invsync {command}\"")),
+            "invsync {command} missing"
+        );
+    }
+    assert!(
+        run.stdout.contains("\\-\\-dry\\-run"),
+        "options of the commands"
+    );
 }
 
 #[tokio::test]
