@@ -41,8 +41,11 @@ pub(crate) fn random_quantity(rng: &mut impl Rng) -> i64 {
 
 /// Hako, Endless Aisles and Hardtofind, running on loopback.
 pub(crate) struct Simulators {
+    /// The `warehouse` source and the `hako_dropship` target.
     pub hako: HakoSim,
+    /// The `dropship` source.
     pub endless_aisles: EndlessAislesSim,
+    /// The `hardtofind` target.
     pub hardtofind: HardtofindSim,
 }
 

@@ -10,6 +10,17 @@ use tokio::process::Child;
 
 use crate::helpers::{invsync, invsync_command, signal};
 
+/// Every command a user is offered (not the hidden `man`).
+const COMMANDS: [&str; 7] = [
+    "run",
+    "once",
+    "check",
+    "status",
+    "demo",
+    "sim",
+    "completions",
+];
+
 /// The commit `git` says this checkout is at, when git can say.
 fn checkout_commit() -> Option<String> {
     let output = std::process::Command::new("git")
@@ -50,15 +61,7 @@ async fn completions_cover_every_command_for_bash_zsh_and_fish() {
         let run = invsync(&["completions", shell]).await;
 
         run.assert_code(0);
-        for command in [
-            "run",
-            "once",
-            "check",
-            "status",
-            "demo",
-            "sim",
-            "completions",
-        ] {
+        for command in COMMANDS {
             assert!(run.stdout.contains(command), "{shell}: {command} missing");
         }
         assert!(
@@ -120,15 +123,7 @@ async fn the_man_page_documents_every_command_and_the_exit_statuses() {
             "{heading} missing"
         );
     }
-    for command in [
-        "run",
-        "once",
-        "check",
-        "status",
-        "demo",
-        "sim",
-        "completions",
-    ] {
+    for command in COMMANDS {
         assert!(
             run.stdout.contains(&format!(".SS \"invsync {command}\"")),
             "invsync {command} missing"
