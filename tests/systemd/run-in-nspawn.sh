@@ -84,6 +84,8 @@ cleanup() {
   done
 }
 trap cleanup EXIT
+# A timeout or Ctrl-C must still take the container down and unmount: exit runs the trap.
+trap 'exit 1' INT TERM HUP
 
 mount -t tmpfs -o mode=0700 invsync-nspawn "$scratch"
 mkdir "$scratch/upper" "$scratch/work" "$root"
