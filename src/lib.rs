@@ -27,12 +27,14 @@
 //!   the one-daemon-per-database lock.
 //! - [`http`]: the client, the retry policy and the shared rate limits.
 //! - [`sim`]: the harness the simulators share (faults, recorded requests, the loopback server).
+//! - [`manual`]: shell completions and the man page, made from the command line's definition.
 
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod http;
+pub mod manual;
 pub mod ops;
 pub mod plan;
 pub mod services;

@@ -500,7 +500,7 @@ mod tests {
 
     /// A loopback service and `n` endpoints of one account on it.
     async fn account(n: usize, cancel: &CancellationToken) -> (Server, Vec<Endpoint>) {
-        let server = Server::start(Arc::new(Echo)).await.expect("starts");
+        let server = Server::start(Arc::new(Echo), 0).await.expect("starts");
         let client = HttpClient::new(Duration::from_secs(5), 1 << 20).expect("client");
         let key = limits::AccountKey::new(&server.base_url(), &["key"]);
         let mut limiters = Limiters::default();

@@ -1,8 +1,8 @@
 //! The harness every simulator shares (each service's own simulator is its folder's `sim.rs`),
 //! for tests and demos.
 //!
-//! Each simulator is a small HTTP/1 server bound to `127.0.0.1:0` on the
-//! current tokio runtime. It records every request, can be told to misbehave
+//! Each simulator is a small HTTP/1 server bound to `127.0.0.1:0` (or a given
+//! port, for `invsync sim`) on the current tokio runtime. It records every request, can be told to misbehave
 //! through [`Faults`], and exposes test hooks to read and change its state.
 //! Simulators are cheap to clone; the server stops when the last clone drops.
 
@@ -270,7 +270,7 @@ mod tests {
     }
 
     async fn start() -> (Server, reqwest::Client) {
-        let server = Server::start(Arc::new(Echo)).await.expect("start");
+        let server = Server::start(Arc::new(Echo), 0).await.expect("start");
         (server, reqwest::Client::new())
     }
 
@@ -362,7 +362,7 @@ mod tests {
         }
         let count = Arc::new(Count(Default::default()));
         let (server, client) = (
-            Server::start(count.clone()).await.expect("start"),
+            Server::start(count.clone(), 0).await.expect("start"),
             reqwest::Client::new(),
         );
         let lost = |fault| Fault::AfterHandling(Box::new(fault));

@@ -203,9 +203,9 @@ enum ServeError {
 }
 
 impl Server {
-    /// Bind `127.0.0.1:0` and serve `handler` on the current tokio runtime.
-    pub async fn start(handler: Arc<dyn Handler>) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    /// Bind `127.0.0.1:port` (`0`: a free port) and serve `handler` on the current tokio runtime.
+    pub async fn start(handler: Arc<dyn Handler>, port: u16) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             handler,

@@ -221,15 +221,8 @@ requests_per_minute = {rpm}
 
     /// `invsync --config CONFIG ARGS`, with a clean log environment.
     fn command_at(&self, config: &std::path::Path, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"));
-        command
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("JOURNAL_STREAM")
-            .kill_on_drop(true);
+        let mut command = invsync_command();
+        command.arg("--config").arg(config).args(args);
         command
     }
 
@@ -401,6 +394,29 @@ pub async fn read_until(
     tokio::time::timeout(std::time::Duration::from_secs(60), reading)
         .await
         .unwrap_or(false)
+}
+
+/// `invsync` with a clean environment (no log filter, no systemd, no `$INVSYNC_CONFIG`) and no
+/// arguments yet; killed if the test drops it.
+pub fn invsync_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"));
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("INVSYNC_CONFIG")
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs `invsync ARGS` (no configuration of a world) to completion.
+pub async fn invsync(args: &[&str]) -> Run {
+    let output = invsync_command()
+        .args(args)
+        .output()
+        .await
+        .expect("invsync runs");
+    Run::from(output)
 }
 
 /// Sends signal `name` (`TERM`, `INT`, `KILL`) to a running `invsync`.

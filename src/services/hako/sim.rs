@@ -336,6 +336,11 @@ crate::sim::common_methods!(HakoSim);
 impl HakoSim {
     /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.
     pub async fn start(config: HakoSimConfig) -> std::io::Result<HakoSim> {
+        HakoSim::start_on(config, 0).await
+    }
+
+    /// Start a simulator on `127.0.0.1:port` (`0`: a free port), as `invsync sim` does.
+    pub async fn start_on(config: HakoSimConfig, port: u16) -> std::io::Result<HakoSim> {
         let mut inner = Inner::default();
         for warehouse in &config.warehouses {
             inner.add_warehouse(warehouse);
@@ -346,7 +351,7 @@ impl HakoSim {
             requests_per_minute,
             inner: Mutex::new(inner),
         });
-        let server = Server::start(state.clone()).await?;
+        let server = Server::start(state.clone(), port).await?;
         Ok(HakoSim { server, state })
     }
 
