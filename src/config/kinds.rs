@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use crate::config::checker::Checker;
 use crate::config::{Account, ConfigError, Remote, TargetCommon};
-use crate::services::{endless_aisles, hako, hardtofind};
+use crate::services::{endless_aisles, hako, hardtofind, shopsys};
 
 /// Per-service settings of a source.
 #[derive(Debug)]
@@ -24,10 +24,12 @@ pub enum TargetKind {
     Hardtofind(hardtofind::config::TargetSettings),
     /// Hako `PUT`/`POST /inventory` of one warehouse.
     Hako(hako::config::TargetSettings),
+    /// The catalogue's availability flag, one `PATCH /api/v1/products/{uuid}` per change.
+    Shopsys(shopsys::config::TargetSettings),
 }
 
 const SOURCE_TYPES: &[&str] = &["hako", "endless_aisles"];
-const TARGET_TYPES: &[&str] = &["hardtofind", "hako"];
+const TARGET_TYPES: &[&str] = &["hardtofind", "hako", "shopsys"];
 
 impl SourceKind {
     /// Its `type`.
@@ -61,6 +63,7 @@ impl TargetKind {
         match self {
             TargetKind::Hardtofind(_) => "hardtofind",
             TargetKind::Hako(_) => "hako",
+            TargetKind::Shopsys(_) => "shopsys",
         }
     }
 
@@ -69,6 +72,7 @@ impl TargetKind {
         match self {
             TargetKind::Hardtofind(t) => t.account(),
             TargetKind::Hako(t) => t.account(),
+            TargetKind::Shopsys(t) => t.account(),
         }
     }
 
@@ -77,6 +81,7 @@ impl TargetKind {
         match self {
             TargetKind::Hardtofind(t) => t.password.clone(),
             TargetKind::Hako(t) => t.api_key.clone(),
+            TargetKind::Shopsys(t) => t.client_secret.clone(),
         }
     }
 
@@ -84,7 +89,7 @@ impl TargetKind {
     pub fn place(&self) -> Option<String> {
         match self {
             TargetKind::Hako(t) => Some(t.warehouse.clone()),
-            TargetKind::Hardtofind(_) => None,
+            TargetKind::Hardtofind(_) | TargetKind::Shopsys(_) => None,
         }
     }
 }
@@ -122,6 +127,11 @@ pub(super) fn target(
             let (remote, common, t) = hardtofind::config::target(check, prefix, raw)?;
             (remote, common, TargetKind::Hardtofind(t))
         }
+        "shopsys" => {
+            let raw = check.typed(prefix, rest)?;
+            let (remote, common, t) = shopsys::config::target(check, prefix, raw)?;
+            (remote, common, TargetKind::Shopsys(t))
+        }
         _ => {
             let raw = check.typed(prefix, rest)?;
             let (remote, common, t) = hako::config::target(check, prefix, raw)?;
@@ -148,6 +158,9 @@ pub(super) fn target_common(
                 max_quantity: t.max_quantity,
             }
         }
+        "shopsys" => check
+            .typed::<shopsys::config::RawTarget, _>(prefix, rest)?
+            .common(),
         _ => {
             let t: hako::config::RawTarget = check.typed(prefix, rest)?;
             TargetCommon {
