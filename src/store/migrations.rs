@@ -26,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Code(rows_to_chunks),
     Migration::Sql(V4),
     Migration::Sql(V5),
+    Migration::Sql(V_FLAGS),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -115,6 +116,21 @@ const V5: &str = r"
     ALTER TABLE targets ADD COLUMN auth_retry_at INTEGER;
     ALTER TABLE sources ADD COLUMN auth_credential TEXT;
     ALTER TABLE targets ADD COLUMN auth_credential TEXT;
+";
+
+/// 6: what invsync knows of each catalogue product's flag (see `target::flag`), by product uuid
+/// rather than SKU: the flag belongs to the product, and a SKU may move to another product when
+/// the list is read again. `acked` is NULL until the shop acknowledged a write from invsync.
+const V_FLAGS: &str = r"
+    CREATE TABLE flags (
+        target_id    INTEGER NOT NULL REFERENCES targets(id),
+        product      TEXT NOT NULL,
+        foreign_flag INTEGER NOT NULL,
+        ours         INTEGER NOT NULL,
+        acked        INTEGER,
+        allow_streak INTEGER NOT NULL,
+        PRIMARY KEY (target_id, product)
+    ) WITHOUT ROWID;
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -169,6 +169,7 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              ALTER TABLE sources DROP COLUMN auth_credential;
              ALTER TABLE targets DROP COLUMN auth_credential;
              DELETE FROM quantity_chunks WHERE side > 1;
+             DROP TABLE flags;
              PRAGMA user_version = 3;",
         )
         .expect("back to version 3");
