@@ -197,11 +197,19 @@ pub fn target(
         client_secret,
         rules,
     };
-    Ok((remote, raw_common(raw.inputs, raw.safety_stock, raw.max_quantity), settings))
+    Ok((
+        remote,
+        raw_common(raw.inputs, raw.safety_stock, raw.max_quantity),
+        settings,
+    ))
 }
 
 /// The keys every target shares; `batch_size` does not apply (one `PATCH` per product).
-fn raw_common(inputs: Vec<String>, safety_stock: Option<i64>, max_quantity: Option<i64>) -> TargetCommon {
+fn raw_common(
+    inputs: Vec<String>,
+    safety_stock: Option<i64>,
+    max_quantity: Option<i64>,
+) -> TargetCommon {
     TargetCommon {
         inputs,
         batch_size: None,
