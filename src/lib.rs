@@ -5,7 +5,8 @@
 //! source's quantities as a snapshot in SQLite ([`store`]), **plans** for every target the
 //! quantity it should show and diffs it against what the target last acknowledged ([`plan`],
 //! pure functions, with the mass-zero guard), **pushes** only the differences in batches
-//! ([`target`], through the [`services`]' writers: Hardtofind, Hako), rate-limited per account
+//! ([`target`], through the [`services`]' writers: Hardtofind, Hako; the catalogue gets one
+//! availability-flag `PATCH` per changed product instead), rate-limited per account
 //! and retried with backoff ([`http`]), and **acknowledges** each batch in SQLite only after the
 //! target answered with its documented body. A crash anywhere loses nothing: what was not
 //! acknowledged is pushed again by the next cycle.

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use crate::config::checker::Checker;
 use crate::config::{Account, ConfigError, Remote, TargetCommon};
-use crate::services::{endless_aisles, hako, hardtofind};
+use crate::services::{endless_aisles, hako, hardtofind, shopsys};
 
 /// Per-service settings of a source.
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub enum TargetKind {
     Hardtofind(hardtofind::config::TargetSettings),
     /// Hako `PUT`/`POST /inventory` of one warehouse.
     Hako(hako::config::TargetSettings),
+    /// The catalogue's availability flag, one `PATCH /api/v1/products/{uuid}` per change.
+    Shopsys(shopsys::config::TargetSettings),
 }
 
 /// Per-service settings of an order feed.
@@ -64,7 +66,7 @@ pub(super) fn feed(
 }
 
 const SOURCE_TYPES: &[&str] = &["hako", "endless_aisles"];
-const TARGET_TYPES: &[&str] = &["hardtofind", "hako"];
+const TARGET_TYPES: &[&str] = &["hardtofind", "hako", "shopsys"];
 
 impl SourceKind {
     /// Its `type`.
@@ -98,6 +100,7 @@ impl TargetKind {
         match self {
             TargetKind::Hardtofind(_) => "hardtofind",
             TargetKind::Hako(_) => "hako",
+            TargetKind::Shopsys(_) => "shopsys",
         }
     }
 
@@ -106,6 +109,7 @@ impl TargetKind {
         match self {
             TargetKind::Hardtofind(t) => t.account(),
             TargetKind::Hako(t) => t.account(),
+            TargetKind::Shopsys(t) => t.account(),
         }
     }
 
@@ -114,6 +118,7 @@ impl TargetKind {
         match self {
             TargetKind::Hardtofind(t) => t.password.clone(),
             TargetKind::Hako(t) => t.api_key.clone(),
+            TargetKind::Shopsys(t) => t.client_secret.clone(),
         }
     }
 
@@ -121,7 +126,7 @@ impl TargetKind {
     pub fn place(&self) -> Option<String> {
         match self {
             TargetKind::Hako(t) => Some(t.warehouse.clone()),
-            TargetKind::Hardtofind(_) => None,
+            TargetKind::Hardtofind(_) | TargetKind::Shopsys(_) => None,
         }
     }
 }
@@ -159,6 +164,11 @@ pub(super) fn target(
             let (remote, common, t) = hardtofind::config::target(check, prefix, raw)?;
             (remote, common, TargetKind::Hardtofind(t))
         }
+        "shopsys" => {
+            let raw = check.typed(prefix, rest)?;
+            let (remote, common, t) = shopsys::config::target(check, prefix, raw)?;
+            (remote, common, TargetKind::Shopsys(t))
+        }
         _ => {
             let raw = check.typed(prefix, rest)?;
             let (remote, common, t) = hako::config::target(check, prefix, raw)?;
@@ -185,6 +195,9 @@ pub(super) fn target_common(
                 max_quantity: t.max_quantity,
             }
         }
+        "shopsys" => check
+            .typed::<shopsys::config::RawTarget, _>(prefix, rest)?
+            .common(),
         _ => {
             let t: hako::config::RawTarget = check.typed(prefix, rest)?;
             TargetCommon {

@@ -196,6 +196,7 @@ impl Engine {
                         failures: memory.auth_failures,
                         retry_at: memory.auth_retry_at,
                     },
+                    flags: Default::default(),
                 }))
             })
             .collect();

@@ -129,6 +129,8 @@ pub enum Target {
     Hardtofind(hardtofind::HardtofindTarget),
     /// One Hako warehouse.
     Hako(Box<hako::HakoTarget>),
+    /// The catalogue's availability flag: driven by `target::flag`, never by [`Target::push`].
+    Shopsys(Box<shopsys::target::ShopsysTarget>),
 }
 
 impl Target {
@@ -142,7 +144,16 @@ impl Target {
         match self {
             Target::Hardtofind(t) => t.push(meter, batch).await,
             Target::Hako(t) => t.push(meter, batch).await,
+            Target::Shopsys(_) => Err(ConnectorError::NotFound(
+                "a catalogue target takes flags, not quantities".to_owned(),
+            )),
         }
+    }
+
+    /// Whether it shows availability through a flag rather than a quantity: such a target is
+    /// synced by `target::flag`, one product at a time, not in batches.
+    pub fn is_flag_target(&self) -> bool {
+        matches!(self, Target::Shopsys(_))
     }
 
     /// Proves the credentials work without changing anything; says what it saw.
@@ -150,6 +161,7 @@ impl Target {
         match self {
             Target::Hardtofind(t) => t.check(meter).await,
             Target::Hako(t) => t.check(meter).await,
+            Target::Shopsys(t) => t.check(meter).await,
         }
     }
 }
@@ -288,6 +300,16 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
                     t.api_key.clone(),
                     t.warehouse.clone(),
                 ))),
+                TargetKind::Shopsys(t) => Target::Shopsys(Box::new(
+                    shopsys::target::ShopsysTarget::new(
+                        ep,
+                        t.client_id.clone(),
+                        t.client_secret.clone(),
+                        t.rules.match_field,
+                        t.rules.flag,
+                    )
+                    .with_rules(t.rules),
+                )),
             }
         })
         .collect();

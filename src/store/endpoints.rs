@@ -185,6 +185,7 @@ fn drop_state(conn: &Connection, side: Side, id: i64) -> Result<(), StoreError> 
     match side {
         Side::Target | Side::TargetZeroedAt => {
             conn.execute("DELETE FROM failed_skus WHERE target_id = ?1", [id])?;
+            conn.execute("DELETE FROM flags WHERE target_id = ?1", [id])?;
             conn.execute(
                 "UPDATE targets SET last_success_at = NULL, pending = 0, held = 0, held_reason = NULL,
                         last_error = NULL, last_error_at = NULL, guard_since = NULL,

@@ -27,6 +27,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V4),
     Migration::Sql(V5),
     Migration::Sql(V6),
+    Migration::Sql(V7),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -132,6 +133,21 @@ const V6: &str = r"
     CREATE TABLE unallotted (
         sku   TEXT PRIMARY KEY,
         drops TEXT NOT NULL
+    ) WITHOUT ROWID;
+";
+
+/// 7: what invsync knows of each catalogue product's flag (see `target::flag`), by product uuid
+/// rather than SKU: the flag belongs to the product, and a SKU may move to another product when
+/// the list is read again. `acked` is NULL until the shop acknowledged a write from invsync.
+const V7: &str = r"
+    CREATE TABLE flags (
+        target_id    INTEGER NOT NULL REFERENCES targets(id),
+        product      TEXT NOT NULL,
+        foreign_flag INTEGER NOT NULL,
+        ours         INTEGER NOT NULL,
+        acked        INTEGER,
+        allow_streak INTEGER NOT NULL,
+        PRIMARY KEY (target_id, product)
     ) WITHOUT ROWID;
 ";
 

@@ -23,6 +23,7 @@ use crate::plan::ledger::SkuId;
 
 mod chunks;
 mod endpoints;
+mod flags;
 pub mod lock;
 mod memory;
 mod reservations;
@@ -39,6 +40,7 @@ pub use endpoints::{
     Reconciled, existing_fingerprint_key, fingerprint_key, has_history, inspect, last_fetch_times,
     reconcile,
 };
+pub use flags::{load_flags, write_flags};
 pub use memory::{
     Memory, auth_accepted, auth_refused, credentials_now, load_memory, restart_guard,
     write_zeroings,

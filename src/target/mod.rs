@@ -11,16 +11,16 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tracing::{error, warn};
+use tracing::error;
 
 use crate::http::Meter;
 use crate::ops::report::{PlanLine, TargetReport, TargetState};
 use crate::ops::rfc3339;
-use crate::plan::backoff::{self, AuthBackoff};
+use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{self, Change, Guard, Rules};
 use crate::services::Target;
-use crate::store::{self, Refusal, Retry, Side, Store, StoreError, TargetOutcome};
+use crate::store::{self, Retry, Side, Store, StoreError, TargetOutcome};
 
 /// How to run one cycle.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,9 +39,11 @@ const REFUSAL_BACKOFF_CAP: Duration = Duration::from_secs(24 * 60 * 60);
 /// A push that lasts longer than this says how far it got, this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
+mod flag;
 mod push;
+mod settle;
 
-use push::{Pusher, Stop};
+use push::Pusher;
 
 /// Refusals in one cycle, with nothing accepted, after which a target is taken to refuse
 /// everything (a changed API, a suspended account) rather than a few bad SKUs: splitting further
@@ -72,6 +74,8 @@ pub struct TargetSlot {
     pub guard_since: Option<i64>,
     /// Refused logins.
     pub auth: AuthBackoff,
+    /// A flag target's product list and flag states; empty for every other target.
+    pub flags: flag::FlagMemory,
 }
 
 /// What the cycle hands a target.
@@ -207,12 +211,14 @@ pub async fn sync_target(
         outcome.held = Some(held.1);
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
+    if target.client.is_flag_target() {
+        return flag::sync(target, inputs, &planned, result, options, now).await;
+    }
     if options.dry_run {
         result.plan = dry_plan(target, &inputs, &planned, &changes);
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
     let store = inputs.store.clone();
-    let skus = inputs.skus.clone();
     let mut pusher = Pusher {
         target: &mut *target,
         inputs: &mut inputs,
@@ -224,69 +230,15 @@ pub async fn sync_target(
         unconfirmed: 0,
     };
     let (stop, left) = pusher.push_all(changes).await?;
-    let mut refusals = std::mem::take(&mut pusher.refusals);
+    let refusals = std::mem::take(&mut pusher.refusals);
     let unconfirmed = pusher.unconfirmed;
     let held = pusher.held.take();
-    if result.report.pushed > 0 && target.auth.failures > 0 {
-        target.auth = AuthBackoff::default();
-        let id = target.id;
-        store
-            .call(move |c| store::auth_accepted(c, Side::Target, id))
-            .await?;
+    if result.report.pushed > 0 {
+        settle::auth_accepted(target, &store).await?;
     }
-    if !refusals.is_empty() {
-        for refusal in &mut refusals {
-            let before = target.failed.get(&refusal.sku).map_or(0, |r| r.attempts);
-            refusal.attempts = before + 1;
-            refusal.next_attempt_at =
-                backoff::retry_at(now, refusal.attempts, inputs.period, REFUSAL_BACKOFF_CAP);
-        }
-        report_refusals(target, &names(&skus), &refusals);
-        let (id, at, rows) = (target.id, store::now_ms(), refusals.clone());
-        store
-            .call(move |c| store::record_refusals(c, id, &rows, at))
-            .await?;
-        target.failed.extend(refusals.iter().map(|r| {
-            let retry = Retry {
-                attempts: r.attempts,
-                next_attempt_at: Some(r.next_attempt_at),
-            };
-            (r.sku, retry)
-        }));
-        result.report.failures += refusals.len();
-        let example = names(&skus).name(refusals[0].sku).to_owned();
-        let error = format!(
-            "{} SKUs refused, e.g. {example}: {}",
-            refusals.len(),
-            refusals[0].message
-        );
-        outcome.error = Some(error.clone());
-        result.report.state = TargetState::Failed { error };
-    }
-    match stop {
-        None => {}
-        Some(Stop::Cancelled) => {
-            warn!(target = %target.name, "shutting down; the remaining changes are pushed at the next start");
-            result.report.state = TargetState::Interrupted;
-        }
-        Some(Stop::AuthRefused(e)) => {
-            target.auth = target.auth.refused(store::now_ms(), inputs.period);
-            let (id, backoff) = (target.id, target.auth);
-            let at = backoff.retry_at.unwrap_or_default();
-            store
-                .call(move |c| store::auth_refused(c, Side::Target, id, backoff.failures, at))
-                .await?;
-            error!(target = %target.name, error = %e, failures = backoff.failures, next_attempt_at = %rfc3339(at), "the target refused the credentials; no login is tried before the next attempt, so a wrong password never hammers the account");
-            let error = format!("{e}; next login at {}", rfc3339(at));
-            outcome.error = Some(error.clone());
-            result.report.state = TargetState::Failed { error };
-        }
-        Some(Stop::Unreachable(e)) => {
-            error!(target = %target.name, error = %e, "target could not be brought in sync; it is left for this cycle and retried at the next");
-            outcome.error = Some(e.clone());
-            result.report.state = TargetState::Failed { error: e };
-        }
-    }
+    let refused = refusals.len();
+    settle::refusals(target, &inputs, refusals, now, &mut result, &mut outcome).await?;
+    settle::stopped(target, &inputs, stop, &mut result, &mut outcome).await?;
     if unconfirmed > 0 && result.report.state == TargetState::InSync {
         let error = format!(
             "{unconfirmed} SKUs were answered 2xx but left out of the answer; they are not acknowledged and are pushed again"
@@ -298,7 +250,7 @@ pub async fn sync_target(
         result.report.state = state;
         outcome.held = Some(reason);
     }
-    result.report.failures += left.saturating_sub(refusals.len());
+    result.report.failures += left.saturating_sub(refused);
     outcome.pending = left;
     finish(target, &store, result, outcome, &meter, options).await
 }
@@ -388,19 +340,6 @@ fn guard(
             trip.zeroed, trip.positive
         ),
     ))
-}
-
-/// One ERROR per cycle per target, with a few examples: enough to act on, never a flood.
-fn report_refusals(target: &TargetSlot, skus: &SkuTable, refusals: &[Refusal]) {
-    let examples: Vec<String> = refusals
-        .iter()
-        .take(5)
-        .map(|r| format!("{} ({})", skus.name(r.sku), r.message))
-        .collect();
-    error!(
-        target = %target.name, skus = refusals.len(), examples = %examples.join("; "),
-        "the target refused some SKUs; the rest were pushed, and these are tried again every cycle until it takes them"
-    );
 }
 
 async fn finish(

@@ -8,12 +8,12 @@ use tracing::info;
 
 use super::{
     CycleOptions, Inputs, PROGRESS_EVERY, REFUSES_EVERYTHING, TargetResult, TargetSlot, guard,
-    names, plan_for,
+    names, plan_for, settle,
 };
 use crate::http::{HttpError, Meter};
 use crate::ops::report::TargetState;
+use crate::plan::Change;
 use crate::plan::ledger::SkuId;
-use crate::plan::{Change, Guard};
 use crate::services::{ConnectorError, PushItem};
 use crate::store::{self, Refusal, StoreError};
 
@@ -181,37 +181,11 @@ impl Pusher<'_> {
         Ok(None)
     }
 
-    /// Writes the batch's acknowledgement, then applies it to memory; only then is it counted
-    /// as pushed.
+    /// Acknowledges the batch; only then is it counted as pushed.
     async fn acknowledge(&mut self, part: &[Change]) -> Result<(), StoreError> {
-        let rows: Vec<(SkuId, i64)> = part.iter().map(|c| (c.sku, c.new)).collect();
-        let healed: Vec<SkuId> = part
-            .iter()
-            .map(|c| c.sku)
-            .filter(|s| self.target.failed.contains_key(s))
-            .collect();
-        let chunks = store::quantity_chunks_after(&self.target.acked, &rows);
-        let at = store::now_ms();
-        // A forced cycle is the new baseline: its zeroings are not held against later ones.
-        let zeroings = if self.options.force {
-            Vec::new()
-        } else {
-            Guard::zeroings(part, at)
-        };
-        let zeroed_chunks = store::quantity_chunks_after(&self.target.guard.zeroed_at, &zeroings);
-        let (id, db_healed) = (self.target.id, healed.clone());
-        self.inputs
-            .store
-            .call(move |c| store::acknowledge(c, id, &chunks, &zeroed_chunks, &db_healed, at))
-            .await?;
-        for &(sku, quantity) in &rows {
-            self.target.acked.set(sku, quantity);
-        }
-        self.target.guard.remember(&zeroings);
-        for sku in healed {
-            self.target.failed.remove(&sku);
-        }
-        self.result.report.pushed += rows.len();
+        let store = self.inputs.store.clone();
+        settle::acknowledge(self.target, &store, part, self.options.force).await?;
+        self.result.report.pushed += part.len();
         Ok(())
     }
 }

@@ -44,6 +44,8 @@ pub struct Setup {
     pub token_lifetime: std::time::Duration,
     /// Endless Aisles page size (`None`: one answer).
     pub ea_page_size: Option<usize>,
+    /// Whole tables appended to the file (a `[targets.shop]` against a catalogue simulator).
+    pub extra_tables: String,
 }
 
 impl Default for Setup {
@@ -62,6 +64,7 @@ impl Default for Setup {
             ea_source_extra: String::new(),
             token_lifetime: std::time::Duration::from_secs(15 * 60),
             ea_page_size: None,
+            extra_tables: String::new(),
         }
     }
 }
@@ -188,6 +191,7 @@ inputs = ["dropship"]
 batch_size = {hako_batch}
 requests_per_minute = {rpm}
 {hako_target_extra}
+{extra_tables}
 "#,
             db = self.database().display(),
             hako = self.hako.base_url(),
@@ -202,6 +206,7 @@ requests_per_minute = {rpm}
             ea_source_extra = s.ea_source_extra,
             htf_extra = s.htf_extra,
             hako_target_extra = s.hako_target_extra,
+            extra_tables = s.extra_tables,
         );
         std::fs::write(&self.config, text).expect("write config");
         // As an operator should: the file holds secrets inline.

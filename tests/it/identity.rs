@@ -171,6 +171,7 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              DELETE FROM quantity_chunks WHERE side > 1;
              DROP TABLE reservations;
              DROP TABLE unallotted;
+             DROP TABLE flags;
              PRAGMA user_version = 3;",
         )
         .expect("back to version 3");
