@@ -367,9 +367,20 @@ fn snapshot_of(
             }
         }
     }
+    // A record whose quantity could not be read holds its SKU at the last snapshot quantity
+    // (absent if it has none): the rest of the answer is used, and doubt changes nothing.
+    let mut held = std::collections::HashSet::new();
+    for sku in records.held() {
+        let id = skus.intern(sku);
+        held.insert(id);
+        match old.get(id) {
+            Some(quantity) => column.set(id, quantity),
+            None => column.clear(id),
+        }
+    }
     let count_reported = column.count();
     for (sku, _) in old.iter() {
-        if column.get(sku).is_none() {
+        if column.get(sku).is_none() && !held.contains(&sku) {
             column.set(sku, 0);
         }
     }
