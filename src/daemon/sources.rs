@@ -65,6 +65,8 @@ pub struct SourceDone {
     pub unrecorded: Option<Arc<Column>>,
     /// What changed in its snapshot (for the reservations' drops).
     pub changed: Vec<Change>,
+    /// Shutdown cut the fetch short: not a failure of the source.
+    pub interrupted: bool,
 }
 
 impl SourceDone {
@@ -140,6 +142,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
                 },
                 unrecorded: None,
                 changed: Vec::new(),
+                interrupted: true,
             };
         }
         Err(Failure::Waiting(at)) => {
@@ -195,6 +198,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         },
         unrecorded,
         changed,
+        interrupted: false,
     }
 }
 

@@ -214,7 +214,6 @@ async fn a_redirect_is_reported_with_where_it_points() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the lead's change in daemon/cycle.rs: a cancelled fetch is no failure"]
 async fn a_sigterm_during_a_retry_wait_logs_no_error_and_keeps_the_real_last_error() {
     let world = World::start().await;
     world.invsync(&["once"]).await.assert_code(0);
