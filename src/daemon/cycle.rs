@@ -307,6 +307,7 @@ impl Engine {
                     guard_window: self.config.daemon.guard_window,
                     period: self.config.daemon.trigger.period(),
                     options,
+                    keep_changes: !self.feeds.is_empty(),
                 };
                 let span = tracing::Span::current();
                 async move { Arc::new(sources::fetch_source(work).instrument(span).await) }

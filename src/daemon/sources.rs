@@ -87,6 +87,8 @@ pub struct SourceWork {
     pub guard_window: Duration,
     pub period: Duration,
     pub options: CycleOptions,
+    /// Whether the order feeds need this cycle's changes (for the reservations' drops).
+    pub keep_changes: bool,
 }
 
 /// Why a source's fetch is not used this cycle.
@@ -225,14 +227,30 @@ async fn record(
     };
     // The source-level guard: an empty answer from a minor input must not wipe its SKUs on a
     // target that sums it with a larger one.
-    let as_changes: Vec<Change> = changed
+    // Only changes to 0 matter to the guard: a first fetch of a million SKUs must not hold a
+    // second copy of every change.
+    let to_zero: Vec<Change> = changed
         .iter()
+        .filter(|&&(_, new)| new == 0)
         .map(|&(sku, new)| Change {
             sku,
             old: old.get(sku),
             new,
         })
         .collect();
+    // Every change, for the reservations' drops, only where order feeds need them.
+    let all_changes: Vec<Change> = if work.keep_changes {
+        changed
+            .iter()
+            .map(|&(sku, new)| Change {
+                sku,
+                old: old.get(sku),
+                new,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let forced = work.options.force;
     let zeroings = {
         let mut memory = lock(&slot.memory);
@@ -243,7 +261,7 @@ async fn record(
             memory.guard_since.unwrap_or(i64::MIN)
         };
         memory.guard.since = now.saturating_sub(window).max(since);
-        if let Some(trip) = memory.guard.check(&as_changes, &old).filter(|_| !forced) {
+        if let Some(trip) = memory.guard.check(&to_zero, &old).filter(|_| !forced) {
             return Err(NotUsed::Held {
                 zeroed: trip.zeroed,
                 positive: trip.positive,
@@ -252,11 +270,11 @@ async fn record(
         if forced {
             Vec::new()
         } else {
-            Guard::zeroings(&as_changes, now)
+            Guard::zeroings(&to_zero, now)
         }
     };
     if work.options.dry_run {
-        return Ok((counts, Some(Arc::new(fresh.column)), as_changes));
+        return Ok((counts, Some(Arc::new(fresh.column)), all_changes));
     }
     let chunks = store::quantity_chunks_after(&fresh.column, &changed);
     let zeroed_chunks = {
@@ -288,7 +306,7 @@ async fn record(
     }
     // Recorded: memory follows the database.
     slot.snapshot.send_replace(Arc::new(fresh.column));
-    Ok((counts, None, as_changes))
+    Ok((counts, None, all_changes))
 }
 
 /// How a fetch failed.
