@@ -34,8 +34,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Validate the configuration, open the database, and log in to every endpoint (changes nothing remote).
-    Check,
+    /// Validate the configuration, check the database's folder, and log in to every endpoint (changes nothing).
+    Check {
+        /// Skip the network: validate the configuration and the database's folder only.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Show each target's and source's state and the last cycles, from the database only.
     Status {
         /// As JSON, for scripts and monitoring.
@@ -80,7 +84,7 @@ fn main() -> ExitCode {
                 )
                 .await
             }
-            Command::Check => commands::check(&cli.config).await,
+            Command::Check { offline } => commands::check(&cli.config, offline).await,
             Command::Status { json, sku } => commands::status(&cli.config, json, sku).await,
             Command::Demo => invsync::demo::run().await,
         }

@@ -123,8 +123,10 @@ impl Checker<'_> {
                 }
                 Ok(secret)
             }
-            (None, Some(path)) => {
+            (None, Some(written)) => {
                 let key = format!("{prefix}.{name}_file");
+                let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
+                let path = secret_path(self.file, credentials.as_deref(), &written);
                 let content = std::fs::read_to_string(&path)
                     .map_err(|e| self.err(&key, format!("cannot read {}: {e}", path.display())))?;
                 let trimmed = content.trim();
@@ -178,6 +180,25 @@ impl Checker<'_> {
             canonical_url: super::identity::canonical_url(&url),
             requests_per_minute: rpm,
         })
+    }
+}
+
+/// Where a `*_file` path written as `written` is read. An absolute path is what it says. A
+/// relative one is a credential's name: under systemd it lives in `$CREDENTIALS_DIRECTORY`
+/// (`LoadCredential=` copies it there, readable by the service alone), so the file needs no
+/// path that exists only while the unit runs; without systemd (`invsync check` by hand) it is
+/// next to the configuration file.
+pub fn secret_path(
+    config: &Path,
+    credentials: Option<&std::ffi::OsStr>,
+    written: &Path,
+) -> PathBuf {
+    if written.is_absolute() {
+        return written.to_path_buf();
+    }
+    match credentials.filter(|dir| !dir.is_empty()) {
+        Some(dir) => Path::new(dir).join(written),
+        None => config.parent().unwrap_or(Path::new("")).join(written),
     }
 }
 

@@ -224,13 +224,24 @@ requests_per_minute = {rpm}
             .env_remove("RUST_LOG")
             .env_remove("NOTIFY_SOCKET")
             .env_remove("JOURNAL_STREAM")
+            .env_remove("CREDENTIALS_DIRECTORY")
             .kill_on_drop(true);
         command
     }
 
     /// Runs `invsync --config … ARGS` to completion.
     pub async fn invsync(&self, args: &[&str]) -> Run {
-        let output = self.command(args).output().await.expect("invsync runs");
+        self.invsync_env(args, &[]).await
+    }
+
+    /// Runs `invsync --config … ARGS` to completion with `env` added.
+    pub async fn invsync_env(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Run {
+        let output = self
+            .command(args)
+            .envs(env.iter().copied())
+            .output()
+            .await
+            .expect("invsync runs");
         Run::from(output)
     }
 

@@ -1,6 +1,7 @@
 //! Integration tests: the real `invsync` binary against stateful simulators over loopback, with a
 //! real SQLite file in a temporary folder.
 
+mod check;
 mod config_errors;
 mod daemon;
 mod faults;
