@@ -15,7 +15,7 @@ use crate::daemon::{self, DaemonError};
 use crate::http::Meter;
 use crate::ops::notify::Notifier;
 use crate::ops::report::PlanLine;
-use crate::ops::{explain, status as status_view, telemetry};
+use crate::ops::{explain, log_filter, status as status_view, telemetry};
 use crate::services;
 use crate::store::lock::DatabaseLock;
 use crate::store::{Store, StoreError};
@@ -35,6 +35,9 @@ pub enum Failure {
     /// The daemon could not run (exit 1).
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    /// The command line or its environment is wrong, e.g. a `RUST_LOG` that is no filter (exit 2).
+    #[error("{0}")]
+    Usage(String),
     /// Anything else (exit 1).
     #[error("{0}")]
     Other(String),
@@ -44,7 +47,7 @@ impl Failure {
     /// The exit status: 2 for configuration and usage errors, 1 for the rest.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Config(_) => 2,
+            Failure::Config(_) | Failure::Usage(_) => 2,
             _ => 1,
         }
     }
@@ -64,6 +67,7 @@ pub struct OnceArgs {
 /// Loads the configuration and starts logging as it says.
 fn start(path: &Path) -> Result<Arc<Config>, Failure> {
     let config = Config::load(path)?;
+    log_filter::check_env().map_err(Failure::Usage)?;
     telemetry::init(config.daemon.log_format, &config.daemon.log_level);
     for warning in &config.warnings {
         tracing::warn!(config = %config.path.display(), "{warning}");

@@ -163,11 +163,8 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
         }
     };
     let log_level = raw.log_level.unwrap_or_else(|| "info".to_owned());
-    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-        return Err(check.err(
-            "daemon.log_level",
-            format!("{log_level:?} is not a log filter (e.g. \"info\")"),
-        ));
+    if let Err(message) = crate::ops::log_filter::check(&log_level) {
+        return Err(check.err("daemon.log_level", message));
     }
     let max_zeroed_fraction = raw.max_zeroed_fraction.unwrap_or(0.25);
     if !(0.0..=1.0).contains(&max_zeroed_fraction) {

@@ -1,7 +1,8 @@
 //! What operators read: the cycle's report and summary line, `invsync status` and its `--sku`
-//! explanations, the staleness alarm, what systemd hears, and the log format.
+//! explanations, the staleness alarm, what systemd hears, the log filter and the log format.
 
 pub mod explain;
+pub mod log_filter;
 pub mod notify;
 pub mod report;
 pub mod stale;
