@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, ConfigErrors};
 use crate::daemon::cycle::{CycleOptions, Engine, EngineError};
 use crate::daemon::shutdown;
 use crate::daemon::{self, DaemonError};
@@ -23,9 +23,9 @@ use crate::store::{Store, StoreError};
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
-    /// The configuration is wrong (exit 2).
+    /// The configuration is wrong (exit 2): every error of the file, one per line.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] ConfigErrors),
     /// The engine could not start or the database failed mid-way (exit 1).
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -82,11 +82,22 @@ fn lock_database(config: &Config) -> Result<DatabaseLock, Failure> {
 
 /// A problem with `daemon.database`, named like any configuration error.
 fn database_error(config: &Config, error: impl std::fmt::Display) -> Failure {
-    Failure::Config(ConfigError {
-        file: config.path.clone(),
-        key: "daemon.database".to_owned(),
-        message: format!("{}: {error}", config.daemon.database.display()),
-    })
+    Failure::Config(
+        ConfigError {
+            file: config.path.clone(),
+            key: "daemon.database".to_owned(),
+            message: format!("{}: {error}", config.daemon.database.display()),
+        }
+        .into(),
+    )
+}
+
+/// Says on stderr why a command failed: one line per problem (every error of a configuration
+/// file at once), each led by `invsync: `.
+pub fn report_failure(failure: &Failure) {
+    for line in failure.to_string().lines() {
+        eprintln!("invsync: {line}");
+    }
 }
 
 /// Opens the database; a path that cannot be created is a configuration error naming the key.

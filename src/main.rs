@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("invsync: {failure}");
+            commands::report_failure(&failure);
             ExitCode::from(failure.exit_code())
         }
     }

@@ -3,7 +3,7 @@
 //! `config.rs`. A new service is a variant here and a folder under `services/`.
 
 use crate::config::checker::Checker;
-use crate::config::{Account, ConfigError, Remote, TargetCommon};
+use crate::config::{Account, Remote, TargetCommon};
 use crate::services::{endless_aisles, hako, hardtofind};
 
 /// Per-service settings of a source.
@@ -75,16 +75,16 @@ impl TargetKind {
 pub(super) fn source(
     check: &Checker,
     prefix: &str,
-    value: config::Value,
-) -> Result<(Remote, SourceKind), ConfigError> {
+    value: toml::Value,
+) -> Option<(Remote, SourceKind)> {
     let (kind, rest) = check.kind_table(prefix, value, SOURCE_TYPES)?;
-    Ok(match kind.as_str() {
+    Some(match kind.as_str() {
         "hako" => {
-            let (remote, s) = hako::config::source(check, prefix, check.typed(prefix, rest)?)?;
+            let (remote, s) = hako::config::source(check, prefix, check.table(prefix, rest)?)?;
             (remote, SourceKind::Hako(s))
         }
         _ => {
-            let raw = check.typed(prefix, rest)?;
+            let raw = check.table(prefix, rest)?;
             let (remote, s) = endless_aisles::config::source(check, prefix, raw)?;
             (remote, SourceKind::EndlessAisles(s))
         }
@@ -95,17 +95,17 @@ pub(super) fn source(
 pub(super) fn target(
     check: &Checker,
     prefix: &str,
-    value: config::Value,
-) -> Result<(Remote, TargetCommon, TargetKind), ConfigError> {
+    value: toml::Value,
+) -> Option<(Remote, TargetCommon, TargetKind)> {
     let (kind, rest) = check.kind_table(prefix, value, TARGET_TYPES)?;
-    Ok(match kind.as_str() {
+    Some(match kind.as_str() {
         "hardtofind" => {
-            let raw = check.typed(prefix, rest)?;
+            let raw = check.table(prefix, rest)?;
             let (remote, common, t) = hardtofind::config::target(check, prefix, raw)?;
             (remote, common, TargetKind::Hardtofind(t))
         }
         _ => {
-            let raw = check.typed(prefix, rest)?;
+            let raw = check.table(prefix, rest)?;
             let (remote, common, t) = hako::config::target(check, prefix, raw)?;
             (remote, common, TargetKind::Hako(t))
         }
@@ -117,12 +117,12 @@ pub(super) fn target(
 pub(super) fn target_common(
     check: &Checker,
     prefix: &str,
-    value: config::Value,
-) -> Result<TargetCommon, ConfigError> {
+    value: toml::Value,
+) -> Option<TargetCommon> {
     let (kind, rest) = check.kind_table(prefix, value, TARGET_TYPES)?;
-    Ok(match kind.as_str() {
+    Some(match kind.as_str() {
         "hardtofind" => {
-            let t: hardtofind::config::RawTarget = check.typed(prefix, rest)?;
+            let t: hardtofind::config::RawTarget = check.table(prefix, rest)?;
             TargetCommon {
                 inputs: t.inputs,
                 batch_size: t.batch_size,
@@ -131,7 +131,7 @@ pub(super) fn target_common(
             }
         }
         _ => {
-            let t: hako::config::RawTarget = check.typed(prefix, rest)?;
+            let t: hako::config::RawTarget = check.table(prefix, rest)?;
             TargetCommon {
                 inputs: t.inputs,
                 batch_size: t.batch_size,

@@ -5,6 +5,7 @@
 //! future passed in; when it completes, no new request starts, the request in flight finishes (or
 //! times out), what was acknowledged is committed, and `run` returns.
 
+pub mod clock;
 pub mod cycle;
 pub mod shutdown;
 mod sources;
@@ -16,11 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use crate::config::{Daemon, Trigger};
+use crate::config::Daemon;
 use crate::daemon::cycle::{CycleOptions, Engine};
 use crate::ops::notify::Notifier;
 use crate::ops::report::CycleReport;
@@ -28,11 +28,7 @@ use crate::store::StoreError;
 
 /// Why the daemon could not keep running.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// The cron scheduler failed to start.
-    #[error("scheduler: {0}")]
-    Scheduler(#[from] JobSchedulerError),
-}
+pub enum DaemonError {}
 
 /// Runs cycles as `daemon` schedules them until `shutdown` completes; `cancel` must be
 /// cancelled by then too (it is what stops a cycle's requests). `notifier` hears when each cycle
@@ -46,36 +42,9 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let (ticks, mut next) = mpsc::channel::<()>(1);
     let full_due = Arc::new(AtomicBool::new(false));
-    let mut scheduler = JobScheduler::new().await?;
-    match &daemon.trigger {
-        Trigger::Schedule(expression) => {
-            scheduler
-                .add(cron_job(expression, ticks.clone(), None)?)
-                .await?;
-        }
-        Trigger::Every(period) => {
-            let (ticks, period) = (ticks.clone(), *period);
-            tokio::spawn(async move {
-                let mut interval = tokio::time::interval(period);
-                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    interval.tick().await;
-                    if ticks.is_closed() {
-                        return;
-                    }
-                    let _ = ticks.try_send(());
-                }
-            });
-        }
-    }
-    if let Some(expression) = &daemon.full_sync_schedule {
-        scheduler
-            .add(cron_job(expression, ticks.clone(), Some(full_due.clone()))?)
-            .await?;
-    }
-    scheduler.start().await?;
+    let clock = clock::start(daemon, &ticks, &full_due);
     drop(ticks);
-    info!(schedule = %describe(&daemon.trigger), full_sync_schedule = daemon.full_sync_schedule.as_deref().unwrap_or("-"), "invsync started");
+    info!(schedule = %clock::describe(&daemon.trigger), full_sync_schedule = daemon.full_sync_schedule.as_ref().map_or("off", |c| c.text()), "invsync started");
 
     let mut stop = std::pin::pin!(shutdown);
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
@@ -116,7 +85,7 @@ pub async fn run(
         cycles.abort_all();
     }
     cancel.cancel();
-    let _ = scheduler.shutdown().await;
+    drop(clock);
     info!("invsync stopped");
     Ok(())
 }
@@ -130,28 +99,5 @@ fn finished(
     notifier.cycle_finished(result.as_ref());
     if let Err(e) = result {
         error!(error = %e, "cycle failed on the database; the next cycle tries again");
-    }
-}
-
-fn cron_job(
-    expression: &str,
-    ticks: mpsc::Sender<()>,
-    full_due: Option<Arc<AtomicBool>>,
-) -> Result<Job, JobSchedulerError> {
-    Job::new_async(expression, move |_, _| {
-        let (ticks, full_due) = (ticks.clone(), full_due.clone());
-        Box::pin(async move {
-            if let Some(flag) = full_due {
-                flag.store(true, Ordering::SeqCst);
-            }
-            let _ = ticks.try_send(());
-        })
-    })
-}
-
-fn describe(trigger: &Trigger) -> String {
-    match trigger {
-        Trigger::Schedule(expression) => expression.clone(),
-        Trigger::Every(period) => format!("every {}", humantime::format_duration(*period)),
     }
 }

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::checker::Checker;
-use crate::config::{Account, ConfigError, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
+use crate::config::{Account, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
 
 /// A Hardtofind target as written.
 #[derive(Debug, Deserialize)]
@@ -48,22 +48,22 @@ impl TargetSettings {
     }
 }
 
-/// Checks a Hardtofind target.
+/// Checks a Hardtofind target, recording every error in `check`.
 pub fn target(
     check: &Checker,
     prefix: &str,
     raw: RawTarget,
-) -> Result<(Remote, TargetCommon, TargetSettings), ConfigError> {
-    let remote = check.remote(
+) -> Option<(Remote, TargetCommon, TargetSettings)> {
+    let remote = check.keep(check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         DEFAULT_REQUESTS_PER_MINUTE,
-    )?;
+    ));
     if raw.username.trim().is_empty() {
-        return Err(check.err(format!("{prefix}.username"), "is empty"));
+        check.report(format!("{prefix}.username"), "is empty");
     }
-    let password = check.secret(prefix, "password", raw.password, raw.password_file)?;
+    let password = check.keep(check.secret(prefix, "password", raw.password, raw.password_file));
     let common = TargetCommon {
         inputs: raw.inputs,
         batch_size: raw.batch_size,
@@ -72,7 +72,7 @@ pub fn target(
     };
     let settings = TargetSettings {
         username: raw.username,
-        password,
+        password: password?,
     };
-    Ok((remote, common, settings))
+    Some((remote?, common, settings))
 }

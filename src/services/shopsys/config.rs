@@ -223,16 +223,12 @@ impl ShopsysTable {
 mod tests {
     use super::*;
 
-    /// Reads a table the way the configuration file is read (the `config` crate, TOML).
+    /// Reads a table the way the configuration file is read (TOML, strictly typed).
     fn table(toml: &str) -> Result<ShopsysTable, String> {
         let text = format!(
             "base_url = \"https://shop.example.com\"\nclient_id = \"invsync\"\nclient_secret_file = \"s\"\ninputs = [\"warehouse\"]\n{toml}"
         );
-        config::Config::builder()
-            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| e.to_string())
+        toml::from_str(&text).map_err(|e| e.to_string())
     }
 
     fn rules(toml: &str) -> Result<ShopsysRules, String> {
