@@ -18,7 +18,7 @@ use crate::ops::report::PlanLine;
 use crate::ops::{explain, log_filter, status as status_view, telemetry};
 use crate::services;
 use crate::store::lock::DatabaseLock;
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
@@ -65,14 +65,14 @@ pub struct OnceArgs {
 }
 
 /// Loads the configuration and starts logging as it says.
-fn start(path: &Path) -> Result<Arc<Config>, Failure> {
+fn start(path: &Path) -> Result<Config, Failure> {
     let config = Config::load(path)?;
     log_filter::check_env().map_err(Failure::Usage)?;
     telemetry::init(config.daemon.log_format, &config.daemon.log_level);
     for warning in &config.warnings {
         tracing::warn!(config = %config.path.display(), "{warning}");
     }
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
 /// Takes the one-daemon-per-database lock; in the way of another process is a usage error.
@@ -109,7 +109,7 @@ async fn open_store(config: &Config) -> Result<Store, Failure> {
 
 /// `invsync run`.
 pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
-    let config = start(path)?;
+    let config = Arc::new(start(path)?);
     // Signals are handled from the start: a stop during start-up is a clean stop too.
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
@@ -133,7 +133,7 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
 
 /// `invsync once`.
 pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
-    let config = start(path)?;
+    let config = Arc::new(start(path)?);
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
     // A dry run changes nothing, so it takes no lock and runs beside a daemon: it reads the
@@ -184,48 +184,72 @@ fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
 }
 
 /// `invsync check [--offline]`: `offline` skips the network, for a machine that cannot reach the
-/// services yet (or a check before the credentials are in place at the services).
+/// services yet.
+///
+/// Every endpoint is checked at once and tried once: `check` answers whether it works now, so
+/// four unreachable endpoints take one connection timeout, not four retry policies in a row.
 pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
-    let config = start(path)?;
-    // Read-only: `check` never creates, migrates or writes the database.
-    if let Err(e) = Store::open_read_only(&config.daemon.database).await {
-        return Err(database_error(&config, e));
-    }
-    let (sources, targets) = services::build(&config, &CancellationToken::new())
-        .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
-    let mut all_ok = true;
-    let mut say = |what: String, result: Result<String, services::ConnectorError>| match result {
-        Ok(detail) => println!("ok    {what}: {detail}"),
-        Err(e) => {
-            all_ok = false;
-            println!("FAIL  {what}: {e}");
+    let mut config = start(path)?;
+    config.daemon.retry.max_attempts = 1;
+    println!("ok    configuration {}", config.path.display());
+    let database = &config.daemon.database;
+    let mut all_ok = match store::access::writable(database) {
+        Ok(how) => {
+            println!("ok    database {} ({how})", database.display());
+            true
+        }
+        Err(why) => {
+            println!("FAIL  database {}: {why}", database.display());
+            false
         }
     };
-    println!("ok    configuration {}", config.path.display());
-    println!("ok    database {}", config.daemon.database.display());
+    // Read-only: `check` never creates, migrates or writes the database.
+    if let Err(e) = Store::open_read_only(database).await {
+        return Err(database_error(&config, e));
+    }
     if offline {
         println!("skip  endpoints: --offline");
-        return Ok(ExitCode::SUCCESS);
-    }
-    for (spec, source) in config.sources.iter().zip(&sources) {
-        let result = source.check(&Meter::default()).await;
-        say(
-            format!("source {} ({})", spec.name, spec.kind_name()),
-            result,
-        );
-    }
-    for (spec, target) in config.targets.iter().zip(&targets) {
-        let result = target.check(&Meter::default()).await;
-        say(
-            format!("target {} ({})", spec.name, spec.kind_name()),
-            result,
-        );
+    } else {
+        all_ok &= check_endpoints(&config).await?;
     }
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Logs in to every source and target at once; prints one line each, in the file's order.
+async fn check_endpoints(config: &Config) -> Result<bool, Failure> {
+    let (sources, targets) = services::build(config, &CancellationToken::new())
+        .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
+    let meter = Meter::default();
+    let source_checks = config.sources.iter().zip(&sources).map(|(spec, source)| {
+        let what = format!("source {} ({})", spec.name, spec.kind_name());
+        let meter = &meter;
+        async move { (what, source.check(meter).await) }
+    });
+    let target_checks = config.targets.iter().zip(&targets).map(|(spec, target)| {
+        let what = format!("target {} ({})", spec.name, spec.kind_name());
+        let meter = &meter;
+        async move { (what, target.check(meter).await) }
+    });
+    let (sources, targets) = futures_util::future::join(
+        futures_util::future::join_all(source_checks),
+        futures_util::future::join_all(target_checks),
+    )
+    .await;
+    let mut all_ok = true;
+    for (what, result) in sources.into_iter().chain(targets) {
+        match result {
+            Ok(detail) => println!("ok    {what}: {detail}"),
+            Err(e) => {
+                all_ok = false;
+                println!("FAIL  {what}: {e}");
+            }
+        }
+    }
+    Ok(all_ok)
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {

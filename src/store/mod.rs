@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::plan::ledger::SkuId;
 
+pub mod access;
 mod chunks;
 mod endpoints;
 pub mod lock;
@@ -147,6 +148,10 @@ fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
             source,
         })?;
     }
+    create_private(path).map_err(|source| StoreError::CreateDir {
+        path: path.display().to_string(),
+        source,
+    })?;
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -156,6 +161,22 @@ fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrations::migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Creates the database file, if missing, readable by its owner alone (0600): it names every SKU
+/// and quantity of the shop. SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn open_read_only_blocking(path: &Path) -> Result<Option<Connection>, StoreError> {
@@ -439,10 +460,14 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_new_database_is_created_with_its_folder_and_reopens_at_the_same_version() {
+    async fn a_new_database_is_created_0600_with_its_folder_and_reopens_at_the_same_version() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("nested/state/invsync.db");
         let store = Store::open(&path).await.expect("opens");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).expect("created").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "a new database is the owner's alone");
         store
             .call(|c| {
                 let id = endpoint_id(c, Side::Target, "hardtofind")?;
