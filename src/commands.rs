@@ -5,13 +5,14 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError, ConfigErrors};
 use crate::daemon::cycle::{CycleOptions, Engine, EngineError};
-use crate::daemon::shutdown;
 use crate::daemon::{self, DaemonError};
+use crate::daemon::{clock, shutdown};
 use crate::http::Meter;
 use crate::ops::notify::Notifier;
 use crate::ops::report::PlanLine;
@@ -64,15 +65,24 @@ pub struct OnceArgs {
     pub force: bool,
 }
 
-/// Loads the configuration and starts logging as it says.
+/// Set once logging is up: from then on a failure is logged, not printed.
+static LOGGING: AtomicBool = AtomicBool::new(false);
+
+/// Loads the configuration and starts logging as it says (warnings are for the caller to log,
+/// after its own first line).
 fn start(path: &Path) -> Result<Config, Failure> {
     let config = Config::load(path)?;
     log_filter::check_env().map_err(Failure::Usage)?;
     telemetry::init(config.daemon.log_format, &config.daemon.log_level);
+    LOGGING.store(true, Ordering::SeqCst);
+    Ok(config)
+}
+
+/// The configuration's warnings, one WARN each.
+fn log_warnings(config: &Config) {
     for warning in &config.warnings {
         tracing::warn!(config = %config.path.display(), "{warning}");
     }
-    Ok(config)
 }
 
 /// Takes the one-daemon-per-database lock; in the way of another process is a usage error.
@@ -93,10 +103,21 @@ fn database_error(config: &Config, error: impl std::fmt::Display) -> Failure {
 }
 
 /// Says on stderr why a command failed: one line per problem (every error of a configuration
-/// file at once), each led by `invsync: `.
+/// file at once). Once logging is up, or when stderr is the journal (a service that fails to
+/// start), each is an ERROR log line, so `journalctl -p err` shows it; otherwise a plain line
+/// led by `invsync: `, for the person at the terminal.
 pub fn report_failure(failure: &Failure) {
+    let logged = LOGGING.load(Ordering::SeqCst) || telemetry::stderr_is_journal();
+    if logged {
+        // Ignored when logging is up already; else the defaults, to say why it could not start.
+        telemetry::init(crate::config::LogFormat::Text, "info");
+    }
     for line in failure.to_string().lines() {
-        eprintln!("invsync: {line}");
+        if logged {
+            tracing::error!(exit_status = failure.exit_code(), "{line}");
+        } else {
+            eprintln!("invsync: {line}");
+        }
     }
 }
 
@@ -110,6 +131,16 @@ async fn open_store(config: &Config) -> Result<Store, Failure> {
 /// `invsync run`.
 pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     let config = Arc::new(start(path)?);
+    // The first line: what runs, from which file, on which database, and when it starts work.
+    tracing::info!(
+        version = %env!("CARGO_PKG_VERSION"),
+        config = %config.path.display(),
+        database = %config.daemon.database.display(),
+        schedule = %clock::describe(&config.daemon.trigger),
+        first_cycle = %clock::first_start(&config.daemon.trigger),
+        "invsync starting"
+    );
+    log_warnings(&config);
     // Signals are handled from the start: a stop during start-up is a clean stop too.
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
@@ -134,6 +165,7 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
 /// `invsync once`.
 pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     let config = Arc::new(start(path)?);
+    log_warnings(&config);
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
     // A dry run changes nothing, so it takes no lock and runs beside a daemon: it reads the
@@ -190,6 +222,7 @@ fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
 /// four unreachable endpoints take one connection timeout, not four retry policies in a row.
 pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
     let mut config = start(path)?;
+    log_warnings(&config);
     config.daemon.retry.max_attempts = 1;
     println!("ok    configuration {}", config.path.display());
     let database = &config.daemon.database;

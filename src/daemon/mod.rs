@@ -44,7 +44,6 @@ pub async fn run(
     let full_due = Arc::new(AtomicBool::new(false));
     let clock = clock::start(daemon, &ticks, &full_due);
     drop(ticks);
-    info!(schedule = %clock::describe(&daemon.trigger), full_sync_schedule = daemon.full_sync_schedule.as_ref().map_or("off", |c| c.text()), "invsync started");
 
     let mut stop = std::pin::pin!(shutdown);
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle

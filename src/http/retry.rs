@@ -51,7 +51,8 @@ where
         })
         .notify(|e, wait| {
             on_retry();
-            tracing::warn!(endpoint = label, error = %e, wait = %humantime::format_duration(round_ms(wait)), "request failed; retrying");
+            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            tracing::warn!(endpoint = label, error = %e, wait_ms, "request failed; retrying");
         })
         .await
 }
@@ -65,10 +66,6 @@ fn next_wait(error: &HttpError, backoff: Duration) -> Duration {
         } => backoff.max((*asked).min(RETRY_AFTER_CAP)),
         _ => backoff,
     }
-}
-
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 /// Reads `Retry-After`, as seconds or as an HTTP date; anything else is ignored.

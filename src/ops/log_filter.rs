@@ -54,11 +54,38 @@ pub fn check_env() -> Result<(), String> {
     }
 }
 
+/// Libraries whose own INFO and DEBUG lines say nothing an operator of invsync can act on
+/// (connection pools, TLS handshakes, SQL): kept at WARN unless a directive names them.
+const QUIET: &[&str] = &[
+    "h2",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "rusqlite",
+    "rustls",
+    "tokio_cron_scheduler",
+    "tower",
+];
+
 /// The filter in force: `RUST_LOG` when set, else `level` (both checked beforehand; anything
-/// unreadable falls back to `info`, never to silence).
+/// unreadable falls back to `info`, never to silence), with the [`QUIET`] libraries at WARN.
 pub fn filter(level: &str) -> EnvFilter {
-    let text = from_env().unwrap_or_else(|| level.to_owned());
-    EnvFilter::try_new(&text).unwrap_or_else(|_| EnvFilter::new("info"))
+    let text = directives(&from_env().unwrap_or_else(|| level.to_owned()));
+    EnvFilter::try_new(&text).unwrap_or_else(|_| EnvFilter::new(directives("info")))
+}
+
+/// `text` plus `LIBRARY=warn` for each quiet library it does not name itself.
+fn directives(text: &str) -> String {
+    let mut all = text.trim().to_owned();
+    for library in QUIET {
+        let named = text.split(',').any(|d| {
+            d.trim().starts_with(library) && d.trim()[library.len()..].starts_with(['=', ':', '['])
+        });
+        if !named {
+            all.push_str(&format!(",{library}=warn"));
+        }
+    }
+    all
 }
 
 #[cfg(test)]
@@ -82,5 +109,19 @@ mod tests {
             println!("{bad:?}: {error}");
             assert!(error.contains("not a log level") || error.contains("names no level"));
         }
+    }
+
+    #[test]
+    fn dependencies_stay_at_warn_unless_a_directive_names_them() {
+        let all = directives("debug");
+        let named = directives("info,hyper=debug");
+        println!("{all}");
+        assert!(
+            all.starts_with("debug,")
+                && all.contains(",hyper=warn")
+                && all.contains(",reqwest=warn")
+        );
+        assert!(!named.contains("hyper=warn"), "{named}");
+        assert!(named.contains("hyper_util=warn"), "{named}");
     }
 }

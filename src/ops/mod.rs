@@ -3,6 +3,7 @@
 
 pub mod explain;
 pub mod log_filter;
+pub mod logfmt;
 pub mod notify;
 pub mod report;
 pub mod stale;

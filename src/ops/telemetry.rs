@@ -26,7 +26,8 @@ pub fn init(format: LogFormat, level: &str) {
         .with_writer(std::io::stderr)
         // Colours only for a person at a terminal, never in the journal or a file.
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
+        .with_target(false)
+        .fmt_fields(super::logfmt::fields());
     let _ = match format {
         LogFormat::Text if stderr_is_journal() => builder
             .with_ansi(false)
@@ -100,7 +101,7 @@ fn priority(level: Level) -> &'static str {
 /// Whether stderr is connected to the journal. systemd sets `JOURNAL_STREAM` to the device and
 /// inode of that stream; it is checked against stderr itself, as `systemd.exec(5)` advises,
 /// because a child of the service whose stderr went to a file or a pipe inherits the variable.
-fn stderr_is_journal() -> bool {
+pub fn stderr_is_journal() -> bool {
     let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
         return false;
     };

@@ -8,6 +8,7 @@ mod faults;
 mod helpers;
 mod identity;
 mod independence;
+mod logs;
 mod safety;
 mod secrets;
 mod sync;
