@@ -141,24 +141,26 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
         "invsync starting"
     );
     log_warnings(&config);
-    // Signals are handled from the start: a stop during start-up is a clean stop too.
+    // Signals are handled from the start: a stop during start-up is a clean stop too, and a
+    // SIGHUP a reload once the daemon runs.
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
+    let reloads = shutdown::reload_requests();
     let _lock = lock_database(&config)?;
     let store = open_store(&config).await?;
-    let engine = Engine::new(config.clone(), store, &cancel, false).await?;
+    let engine = Engine::new(config.clone(), store.clone(), &cancel, false).await?;
     // Ready only now: the configuration is valid and the database open and migrated.
     let mut notifier = Notifier::from_env();
     notifier.ready();
     notifier.stopping_on(&cancel);
-    daemon::run(
+    let running = daemon::Daemon {
         engine,
-        &config.daemon,
-        cancel.clone(),
-        &notifier,
-        cancel.cancelled_owned(),
-    )
-    .await?;
+        config,
+        store,
+        cancel: cancel.clone(),
+        reloads,
+    };
+    daemon::run(running, &notifier, cancel.cancelled_owned()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

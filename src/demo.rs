@@ -91,17 +91,17 @@ pub async fn run() -> Result<ExitCode, Failure> {
     let config = Arc::new(Config::load(&path)?);
     let store = Store::open(&config.daemon.database).await?;
     let cancel = CancellationToken::new();
-    let engine = Engine::new(config.clone(), store, &cancel, false).await?;
+    let engine = Engine::new(config.clone(), store.clone(), &cancel, false).await?;
     let changer = tokio::spawn(change_stock(hako.clone(), endless_aisles.clone()));
     shutdown::watch_signals(cancel.clone());
-    daemon::run(
+    let running = daemon::Daemon {
         engine,
-        &config.daemon,
-        cancel.clone(),
-        &Notifier::disabled(),
-        cancel.cancelled_owned(),
-    )
-    .await?;
+        config,
+        store,
+        cancel: cancel.clone(),
+        reloads: shutdown::reload_requests(),
+    };
+    daemon::run(running, &Notifier::disabled(), cancel.cancelled_owned()).await?;
     changer.abort();
     let sold_out = hardtofind
         .inventories()

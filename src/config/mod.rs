@@ -12,6 +12,7 @@ pub mod identity;
 mod kinds;
 mod raw;
 pub mod schedule;
+mod settings;
 mod typed;
 mod validate;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 pub use identity::{Account, Identity};
 pub use kinds::{SourceKind, TargetKind};
 pub use schedule::Cron;
+pub use settings::Settings;
 
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/invsync/config.toml";
@@ -89,6 +91,8 @@ pub struct Config {
     pub targets: Vec<TargetSpec>,
     /// Things worth a WARN that do not stop invsync (logged once logging is set up).
     pub warnings: Vec<String>,
+    /// Every value as written, to tell what a reload changed.
+    pub settings: Settings,
 }
 
 /// `[daemon]`, with defaults applied.

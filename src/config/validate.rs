@@ -27,6 +27,7 @@ const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(60 * 60);
 
 pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigErrors> {
     let check = Checker::new(path);
+    let settings = super::Settings::of(&file);
     let raw = RawConfig::split(&check, file);
     let daemon = raw.daemon.and_then(|d| daemon(&check, d));
     if raw.sources.is_empty() {
@@ -64,6 +65,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
         sources,
         targets,
         warnings,
+        settings,
     })
 }
 

@@ -3,10 +3,12 @@
 //! Schedules only *request* a cycle, through a channel of capacity one, and one loop runs them:
 //! cycles never overlap, and ticks that come while a cycle runs collapse into one. Shutdown is a
 //! future passed in; when it completes, no new request starts, the request in flight finishes (or
-//! times out), what was acknowledged is committed, and `run` returns.
+//! times out), what was acknowledged is committed, and `run` returns. A reload (SIGHUP) swaps
+//! the configuration between cycles.
 
 pub mod clock;
 pub mod cycle;
+mod reload;
 pub mod shutdown;
 mod sources;
 mod state;
@@ -20,44 +22,93 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use crate::config::Daemon;
+use crate::config::Config;
 use crate::daemon::cycle::{CycleOptions, Engine};
 use crate::ops::notify::Notifier;
 use crate::ops::report::CycleReport;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Why the daemon could not keep running.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {}
 
-/// Runs cycles as `daemon` schedules them until `shutdown` completes; `cancel` must be
-/// cancelled by then too (it is what stops a cycle's requests). `notifier` hears when each cycle
-/// starts and ends (systemd's status and watchdog).
+/// What `run` runs with.
+pub struct Daemon {
+    /// The engine of the configuration in force.
+    pub engine: Engine,
+    /// The configuration in force (its path is read again at each reload).
+    pub config: Arc<Config>,
+    /// The database, shared by the engines of successive configurations.
+    pub store: Store,
+    /// Stops every request; must be cancelled by the time `shutdown` completes.
+    pub cancel: CancellationToken,
+    /// One item per reload request (SIGHUP), see [`shutdown::reload_requests`].
+    pub reloads: mpsc::Receiver<()>,
+}
+
+/// Runs cycles as the configuration schedules them until `shutdown` completes. `notifier`
+/// hears when each cycle starts and ends (systemd's status and watchdog).
+///
+/// A reload reads and checks the file again; a valid one takes effect from the next cycle: once
+/// no cycle runs, a new [`Engine`] is built on the same database (ticks in between are skipped,
+/// so a cycle in flight finishes with the old configuration and none mixes the two). An invalid
+/// one is logged and the old one stays.
 pub async fn run(
-    engine: Engine,
-    daemon: &Daemon,
-    cancel: CancellationToken,
+    daemon: Daemon,
     notifier: &Notifier,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    let Daemon {
+        mut engine,
+        mut config,
+        store,
+        cancel,
+        mut reloads,
+    } = daemon;
     let (ticks, mut next) = mpsc::channel::<()>(1);
     let full_due = Arc::new(AtomicBool::new(false));
-    let clock = clock::start(daemon, &ticks, &full_due);
-    drop(ticks);
+    let mut clock = clock::start(&config.daemon, &ticks, &full_due);
+    let mut pending: Option<Arc<Config>> = None;
 
     let mut stop = std::pin::pin!(shutdown);
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
     // (whose other targets go on) from starting.
     let mut cycles: JoinSet<Result<CycleReport, StoreError>> = JoinSet::new();
     loop {
+        if cycles.is_empty()
+            && let Some(newer) = pending.take()
+        {
+            match Engine::new(newer.clone(), store.clone(), &cancel, false).await {
+                Ok(built) => {
+                    if reload::schedules_differ(&config, &newer) {
+                        clock = clock::start(&newer.daemon, &ticks, &full_due);
+                    }
+                    engine = built;
+                    config = newer;
+                    info!("the reloaded configuration is in force");
+                }
+                Err(e) => {
+                    error!(error = %e, "the reloaded configuration could not be applied; invsync keeps running with the old one");
+                }
+            }
+        }
         tokio::select! {
             () = &mut stop => break,
             Some(done) = cycles.join_next(), if !cycles.is_empty() => {
                 finished(done, notifier);
             }
+            Some(()) = reloads.recv() => {
+                if let Some(newer) = reload::read(&config) {
+                    pending = Some(newer);
+                }
+            }
             tick = next.recv() => {
                 if tick.is_none() {
                     break;
+                }
+                if pending.is_some() {
+                    tracing::debug!("a reload waits for the cycle in flight; this tick is skipped");
+                    continue;
                 }
                 let Some(turn) = engine.try_turn() else {
                     tracing::debug!("the previous cycle is still fetching; this tick is skipped");

@@ -6,6 +6,7 @@
 //! level here: a typo is a configuration error, never a silent daemon.
 
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
@@ -52,6 +53,23 @@ pub fn check_env() -> Result<(), String> {
         Some(text) => check(&text).map_err(|e| format!("{ENV}: {e}")),
         None => Ok(()),
     }
+}
+
+/// Replaces the filter of the installed subscriber; `false` when none is installed.
+type Reload = Box<dyn Fn(EnvFilter) -> bool + Send + Sync>;
+
+/// How to change the filter in force, kept by the first subscriber installed.
+static RELOAD: OnceLock<Reload> = OnceLock::new();
+
+/// Keeps the handle that changes the installed subscriber's filter (see [`reload`]).
+pub fn keep_reload<S: 'static>(handle: tracing_subscriber::reload::Handle<EnvFilter, S>) {
+    let _ = RELOAD.set(Box::new(move |filter| handle.reload(filter).is_ok()));
+}
+
+/// Applies a new `daemon.log_level` to the lines from now on (`RUST_LOG`, when set, still wins);
+/// whether it could.
+pub fn reload(level: &str) -> bool {
+    RELOAD.get().is_some_and(|reload| reload(filter(level)))
 }
 
 /// Libraries whose own INFO and DEBUG lines say nothing an operator of invsync can act on

@@ -28,18 +28,31 @@ pub fn init(format: LogFormat, level: &str) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .fmt_fields(super::logfmt::fields());
+    // Each format keeps a handle to its filter, so a reload (SIGHUP) can change the level.
     let _ = match format {
-        LogFormat::Text if stderr_is_journal() => builder
-            .with_ansi(false)
-            .event_format(Journald::new())
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Text if stderr_is_journal() => {
+            let builder = builder
+                .with_ansi(false)
+                .event_format(Journald::new())
+                .with_filter_reloading();
+            super::log_filter::keep_reload(builder.reload_handle());
+            builder.try_init()
+        }
+        LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            super::log_filter::keep_reload(builder.reload_handle());
+            builder.try_init()
+        }
+        LogFormat::Json => {
+            let builder = builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_filter_reloading();
+            super::log_filter::keep_reload(builder.reload_handle());
+            builder.try_init()
+        }
     };
 }
 

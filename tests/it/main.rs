@@ -9,6 +9,7 @@ mod helpers;
 mod identity;
 mod independence;
 mod logs;
+mod reload;
 mod safety;
 mod secrets;
 mod sync;
