@@ -49,6 +49,10 @@ enum Command {
         /// should show and what it acknowledged.
         #[arg(long, value_name = "SKU")]
         sku: Option<String>,
+        /// One line and a monitoring plugin's exit status: 0 in sync, 1 pending, 2 failing, held
+        /// or stale, 3 unknown.
+        #[arg(long)]
+        check: bool,
     },
     /// Run against built-in simulators of Hako, Endless Aisles and Hardtofind, to see real cycles.
     Demo,
@@ -85,7 +89,9 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Check { offline } => commands::check(&cli.config, offline).await,
-            Command::Status { json, sku } => commands::status(&cli.config, json, sku).await,
+            Command::Status { json, sku, check } => {
+                commands::status(&cli.config, commands::StatusArgs { json, sku, check }).await
+            }
             Command::Demo => invsync::demo::run().await,
         }
     });

@@ -8,4 +8,5 @@ pub mod notify;
 pub mod report;
 pub mod stale;
 pub mod status;
+mod status_text;
 pub mod telemetry;

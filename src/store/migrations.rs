@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V2),
     Migration::Code(rows_to_chunks),
     Migration::Sql(V4),
+    Migration::Sql(V5),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -98,6 +99,18 @@ const V4: &str = r"
         key   TEXT PRIMARY KEY,
         value BLOB NOT NULL
     ) WITHOUT ROWID;
+";
+
+/// 5: what `status` needs to tell a target's state: how far the push in flight got
+/// (`progress_*`, cleared when the target's cycle ends) and when its last cycle ended
+/// (`synced_at`; a target without one was never synced). Existing rows count as synced when
+/// they ever pushed or failed.
+const V5: &str = r"
+    ALTER TABLE targets ADD COLUMN progress_pushed INTEGER;
+    ALTER TABLE targets ADD COLUMN progress_total INTEGER;
+    ALTER TABLE targets ADD COLUMN progress_at INTEGER;
+    ALTER TABLE targets ADD COLUMN synced_at INTEGER;
+    UPDATE targets SET synced_at = coalesce(last_success_at, last_error_at);
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

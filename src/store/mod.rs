@@ -388,7 +388,7 @@ pub struct TargetOutcome {
     pub error: Option<String>,
 }
 
-/// Stores how a target's cycle ended.
+/// Stores how a target's cycle ended (its push, if any, is over: the progress is cleared).
 pub fn target_outcome(
     conn: &Connection,
     target: i64,
@@ -397,7 +397,8 @@ pub fn target_outcome(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE targets SET pending = ?2, held = ?3, held_reason = ?4,
-                last_error = ?5, last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?6 END
+                last_error = ?5, last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?6 END,
+                synced_at = ?6, progress_pushed = NULL, progress_total = NULL, progress_at = NULL
          WHERE id = ?1",
         params![
             target,
@@ -407,6 +408,23 @@ pub fn target_outcome(
             outcome.error,
             at
         ],
+    )?;
+    Ok(())
+}
+
+/// How far a target's push has got: `pushed` of `total` planned changes acknowledged, so
+/// `status` shows `syncing pushed/total` while it lasts. The push loop calls it after each
+/// acknowledged batch (and with `pushed = 0` as it starts); [`target_outcome`] clears it.
+pub fn target_progress(
+    conn: &Connection,
+    target: i64,
+    pushed: usize,
+    total: usize,
+    at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE targets SET progress_pushed = ?2, progress_total = ?3, progress_at = ?4 WHERE id = ?1",
+        params![target, pushed as i64, total as i64, at],
     )?;
     Ok(())
 }

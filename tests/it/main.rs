@@ -12,5 +12,6 @@ mod logs;
 mod reload;
 mod safety;
 mod secrets;
+mod status;
 mod sync;
 mod systemd;
