@@ -9,17 +9,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config, ConfigError, ConfigErrors};
+use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::daemon::cycle::{CycleOptions, Engine, EngineError};
 use crate::daemon::{self, DaemonError};
 use crate::daemon::{clock, shutdown};
 use crate::http::Meter;
 use crate::ops::notify::Notifier;
 use crate::ops::report::PlanLine;
-use crate::ops::{explain, log_filter, status as status_view, telemetry};
+use crate::ops::{log_filter, metrics, telemetry};
 use crate::services;
 use crate::store::lock::DatabaseLock;
 use crate::store::{self, Store, StoreError};
+
+mod status;
+
+pub use status::{StatusArgs, status};
 
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,9 @@ pub enum Failure {
     /// The command line or its environment is wrong, e.g. a `RUST_LOG` that is no filter (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// A local condition that may pass: restarting later may help (exit 75).
+    #[error("{0}")]
+    Temporary(String),
     /// Anything else (exit 1).
     #[error("{0}")]
     Other(String),
@@ -49,6 +56,7 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Config(_) | Failure::Usage(_) => 2,
+            Failure::Temporary(_) => 75,
             _ => 1,
         }
     }
@@ -149,6 +157,10 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     let _lock = lock_database(&config)?;
     let store = open_store(&config).await?;
     let engine = Engine::new(config.clone(), store.clone(), &cancel, false).await?;
+    if let Some(addr) = config.daemon.metrics_listen {
+        serve_metrics(&config, addr, &cancel).await?;
+        daemon::refresh_metrics(&store);
+    }
     // Ready only now: the configuration is valid and the database open and migrated.
     let mut notifier = Notifier::from_env();
     notifier.ready();
@@ -162,6 +174,32 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     };
     daemon::run(running, &notifier, cancel.cancelled_owned()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the `/metrics` listener; an address in use is temporary (75), any other failure a
+/// configuration error naming the key.
+async fn serve_metrics(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    cancel: &CancellationToken,
+) -> Result<(), Failure> {
+    match metrics::serve(addr, cancel.clone()).await {
+        Ok(bound) => {
+            tracing::info!(addr = %bound, "metrics served at GET /metrics");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Failure::Temporary(format!(
+            "daemon.metrics_listen: {addr} is in use: {e}"
+        ))),
+        Err(e) => Err(Failure::Config(
+            ConfigError {
+                file: config.path.clone(),
+                key: "daemon.metrics_listen".to_owned(),
+                message: format!("cannot listen on {addr}: {e}"),
+            }
+            .into(),
+        )),
+    }
 }
 
 /// `invsync once`.
@@ -291,106 +329,4 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Other(e.to_string()))?;
     println!("{text}");
     Ok(())
-}
-
-/// Flags of `status`.
-#[derive(Debug, Clone, Default)]
-pub struct StatusArgs {
-    /// `--json`: always JSON on stdout, even without a database or on a failure.
-    pub json: bool,
-    /// `--sku SKU`: explain one SKU.
-    pub sku: Option<String>,
-    /// `--check`: one line and a monitoring plugin's exit status.
-    pub check: bool,
-}
-
-/// `invsync status [--json] [--sku SKU] [--check]`. Reads only `daemon.database`,
-/// `daemon.stale_after`, the sources' names and the targets' inputs and rules from the
-/// configuration, never a secret, so that an operator can run it without access to the
-/// service's credential files.
-pub async fn status(path: &Path, args: StatusArgs) -> Result<ExitCode, Failure> {
-    let settings = config::status_settings(path)?;
-    match status_of(&settings, &args).await {
-        Ok(code) => Ok(code),
-        Err(failure) if args.check => {
-            println!("UNKNOWN: {failure}");
-            Ok(ExitCode::from(3))
-        }
-        Err(failure) => {
-            if args.json {
-                print_json(&serde_json::json!({ "error": failure.to_string() }))?;
-            }
-            Err(failure)
-        }
-    }
-}
-
-async fn status_of(
-    settings: &config::StatusSettings,
-    args: &StatusArgs,
-) -> Result<ExitCode, Failure> {
-    let database = &settings.database;
-    // "No database" only when there is really none: a folder that cannot be read is an error.
-    let store = match std::fs::metadata(database) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(Failure::Other(format!(
-                "cannot read the database {}: {e}",
-                database.display()
-            )));
-        }
-        Ok(_) => Store::open_read_only(database).await?,
-    };
-    if let Some(sku) = &args.sku {
-        return explain_one(store, sku.clone(), settings.targets.clone(), args.json).await;
-    }
-    let status = match store {
-        None => status_view::without_database(settings),
-        Some(store) => {
-            let settings = settings.clone();
-            store
-                .call(move |c| status_view::read(c, 10, &settings))
-                .await?
-        }
-    };
-    if args.check {
-        let (line, code) = status_view::check_line(&status);
-        println!("{line}");
-        return Ok(ExitCode::from(code));
-    }
-    if args.json {
-        print_json(&status)?;
-    } else {
-        print!("{}", status_view::render_text(&status));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `status --sku SKU`: exit 1 when no source ever reported it.
-async fn explain_one(
-    store: Option<Store>,
-    sku: String,
-    targets: Vec<config::TargetRules>,
-    json: bool,
-) -> Result<ExitCode, Failure> {
-    let explained = match store {
-        Some(store) => {
-            let sku = sku.clone();
-            store
-                .call(move |c| explain::explain_sku(c, &sku, &targets))
-                .await?
-        }
-        None => None,
-    };
-    match &explained {
-        Some(status) if json => print_json(status)?,
-        Some(status) => print!("{}", explain::render_text(status)),
-        None if json => println!("null"),
-        None => println!("{sku}: no source has ever reported this SKU"),
-    }
-    Ok(if explained.is_some() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }

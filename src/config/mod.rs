@@ -122,6 +122,8 @@ pub struct Daemon {
     pub retry: RetrySettings,
     /// A source without a complete fetch for longer than this is stale.
     pub stale_after: Duration,
+    /// Where `GET /metrics` is served; `None`: not at all.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// When cycles start.
@@ -305,5 +307,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod strict_tests;
 #[cfg(test)]
 mod tests;

@@ -100,6 +100,8 @@ pub struct RawDaemon {
     pub retry_max_backoff: Option<String>,
     /// No retry starts once this long has passed since a request's first attempt.
     pub retry_max_elapsed: Option<String>,
+    /// Where `GET /metrics` is served, e.g. `"127.0.0.1:9793"`; off when absent.
+    pub metrics_listen: Option<String>,
     /// A source without a complete fetch for longer than this, e.g. `"1h"`, is stale: an ERROR
     /// every cycle and `STALE` in `status`.
     pub stale_after: Option<String>,

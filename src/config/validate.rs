@@ -255,6 +255,7 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Option<Daemon> {
         raw.max_response_size.as_deref(),
         super::DEFAULT_MAX_RESPONSE_BYTES,
     ));
+    let metrics_listen = metrics_listen(check, raw.metrics_listen.as_deref());
     let status = status?;
     Some(Daemon {
         database: status.database,
@@ -269,7 +270,26 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Option<Daemon> {
         max_response_bytes: max_response_bytes?,
         retry: retry?,
         stale_after: status.stale_after,
+        metrics_listen: metrics_listen?,
     })
+}
+
+/// `daemon.metrics_listen`: an IP address and a port, written out. No host name and no default
+/// address: whoever exposes the metrics beyond the machine (`0.0.0.0:9793`) says so in the file.
+fn metrics_listen(check: &Checker, raw: Option<&str>) -> Option<Option<std::net::SocketAddr>> {
+    let Some(text) = raw else {
+        return Some(None);
+    };
+    match text.trim().parse::<std::net::SocketAddr>() {
+        Ok(addr) => Some(Some(addr)),
+        Err(_) => {
+            check.report(
+                "daemon.metrics_listen",
+                format!("{text:?} is not an IP address and port; write e.g. \"127.0.0.1:9793\""),
+            );
+            None
+        }
+    }
 }
 
 fn retry(check: &Checker, raw: &RawDaemon) -> Option<RetrySettings> {

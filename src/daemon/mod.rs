@@ -24,6 +24,7 @@ use tracing::{error, info};
 
 use crate::config::Config;
 use crate::daemon::cycle::{CycleOptions, Engine};
+use crate::ops::metrics;
 use crate::ops::notify::Notifier;
 use crate::ops::report::CycleReport;
 use crate::store::{Store, StoreError};
@@ -95,7 +96,7 @@ pub async fn run(
         tokio::select! {
             () = &mut stop => break,
             Some(done) = cycles.join_next(), if !cycles.is_empty() => {
-                finished(done, notifier);
+                finished(done, notifier, &store);
             }
             Some(()) = reloads.recv() => {
                 if let Some(newer) = reload::read(&config) {
@@ -125,7 +126,7 @@ pub async fn run(
     // Shutdown mid-cycle: the cycles stop starting requests and finish, within the grace.
     let draining = async {
         while let Some(done) = cycles.join_next().await {
-            finished(done, notifier);
+            finished(done, notifier, &store);
         }
     };
     if shutdown::finish_within_grace(draining, &cancel)
@@ -140,14 +141,34 @@ pub async fn run(
     Ok(())
 }
 
-/// A cycle task ended: systemd hears how, and a database failure is an ERROR.
+/// A cycle task ended: systemd hears how, the metrics are brought up to date, and a database
+/// failure is an ERROR.
 fn finished(
     done: Result<Result<CycleReport, StoreError>, tokio::task::JoinError>,
     notifier: &Notifier,
+    store: &Store,
 ) {
     let result = done.unwrap_or(Err(StoreError::Join));
     notifier.cycle_finished(result.as_ref());
+    if let Ok(report) = &result {
+        metrics::cycle_finished(report);
+    }
+    refresh_metrics(store);
     if let Err(e) = result {
         error!(error = %e, "cycle failed on the database; the next cycle tries again");
     }
+}
+
+/// Reads the per-target and per-source figures into the metrics, off the loop (only when they
+/// are served).
+pub fn refresh_metrics(store: &Store) {
+    if !metrics::served() {
+        return;
+    }
+    let store = store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.call(|c| metrics::refresh(c)).await {
+            tracing::warn!(error = %e, "metrics: could not read the database");
+        }
+    });
 }

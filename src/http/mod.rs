@@ -260,6 +260,13 @@ impl Endpoint {
         meter.requests.fetch_add(1, Ordering::Relaxed);
         let result = self.attempt(request).await;
         PROGRESS.fetch_add(1, Ordering::Relaxed);
+        let code = match &result {
+            Ok(answer) => answer.status.as_str(),
+            Err(HttpError::Timeout) => "timeout",
+            Err(HttpError::Certificate(_)) => "certificate",
+            Err(_) => "error",
+        };
+        crate::ops::metrics::request(&self.label, code);
         result
     }
 

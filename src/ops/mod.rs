@@ -1,9 +1,10 @@
 //! What operators read: the cycle's report and summary line, `invsync status` and its `--sku`
-//! explanations, the staleness alarm, what systemd hears, the log filter and the log format.
+//! explanations, the staleness alarm, what systemd hears, the Prometheus metrics, the log filter and the log format.
 
 pub mod explain;
 pub mod log_filter;
 pub mod logfmt;
+pub mod metrics;
 pub mod notify;
 pub mod report;
 pub mod stale;

@@ -9,6 +9,7 @@ mod helpers;
 mod identity;
 mod independence;
 mod logs;
+mod metrics;
 mod reload;
 mod safety;
 mod secrets;
