@@ -18,7 +18,7 @@ use crate::ops::notify::Notifier;
 use crate::ops::report::PlanLine;
 use crate::ops::{log_filter, metrics, telemetry};
 use crate::services;
-use crate::store::lock::DatabaseLock;
+use crate::store::lock::{DatabaseLock, LockError};
 use crate::store::{self, Store, StoreError};
 
 mod status;
@@ -93,9 +93,13 @@ fn log_warnings(config: &Config) {
     }
 }
 
-/// Takes the one-daemon-per-database lock; in the way of another process is a usage error.
+/// Takes the one-daemon-per-database lock. Another invsync in the way is temporary (75: it may
+/// be gone when systemd tries again); a lock file that cannot be opened is the configuration's.
 fn lock_database(config: &Config) -> Result<DatabaseLock, Failure> {
-    DatabaseLock::acquire(&config.daemon.database).map_err(|e| database_error(config, e))
+    DatabaseLock::acquire(&config.daemon.database).map_err(|e| match e {
+        LockError::Held { .. } => Failure::Temporary(e.to_string()),
+        LockError::Io { .. } => database_error(config, e),
+    })
 }
 
 /// A problem with `daemon.database`, named like any configuration error.
