@@ -97,7 +97,7 @@ fn log_warnings(config: &Config) {
 /// be gone when systemd tries again); a lock file that cannot be opened is the configuration's.
 fn lock_database(config: &Config) -> Result<DatabaseLock, Failure> {
     DatabaseLock::acquire(&config.daemon.database).map_err(|e| match e {
-        LockError::Held { .. } => Failure::Temporary(e.to_string()),
+        LockError::Held { .. } => Failure::Temporary(database_error(config, e).to_string()),
         LockError::Io { .. } => database_error(config, e),
     })
 }

@@ -121,31 +121,3 @@ async fn a_dry_run_beside_a_running_daemon_prints_its_plan_and_changes_nothing()
         .expect("status");
     assert_eq!(status.code(), Some(0));
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_second_invsync_on_the_same_database_exits_75_as_a_temporary_condition() {
-    let world = World::start().await;
-    let mut child = world.spawn(&["run"], &[]);
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let first = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("cycle finished") {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(first.is_ok(), "a first cycle was logged");
-
-    let second = world.invsync(&["once"]).await;
-
-    signal(&child, "TERM");
-    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-    println!("{}", second.stderr.trim_end());
-    second.assert_code(75);
-    assert!(
-        second.stderr.contains("in use by another invsync"),
-        "{}",
-        second.stderr
-    );
-}
