@@ -19,7 +19,24 @@ use crate::ops::report::PlanLine;
 use crate::ops::{log_filter, metrics, telemetry};
 use crate::services;
 use crate::store::lock::{DatabaseLock, LockError};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store, StoreError, Trouble};
+
+/// `print!` for data on stdout, minus its panic when the reader has gone (`invsync status |
+/// head -1`): what could not be written is simply not read.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` for data on stdout, without its panic (see `out!`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 mod status;
 
@@ -31,6 +48,9 @@ pub enum Failure {
     /// The configuration is wrong (exit 2): every error of the file, one per line.
     #[error(transparent)]
     Config(#[from] ConfigErrors),
+    /// The database is corrupt or inconsistent: the message says how to rebuild it (exit 1).
+    #[error("{0}")]
+    Inconsistent(String),
     /// The engine could not start or the database failed mid-way (exit 1).
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -51,12 +71,21 @@ pub enum Failure {
     Other(String),
 }
 
+/// The exit status of a temporary local condition (`EX_TEMPFAIL` of `sysexits.h`).
+pub const EXIT_TEMPORARY: u8 = 75;
+
 impl Failure {
-    /// The exit status: 2 for configuration and usage errors, 1 for the rest.
+    /// The exit status: 2 only for a wrong configuration or command line (restarting cannot
+    /// help, and the unit does not), 75 for a passing local condition, 1 for the rest.
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Config(_) | Failure::Usage(_) => 2,
-            Failure::Temporary(_) => 75,
+            Failure::Temporary(_) => EXIT_TEMPORARY,
+            Failure::Store(e) | Failure::Engine(EngineError::Store(e))
+                if e.trouble() == Trouble::Temporary =>
+            {
+                EXIT_TEMPORARY
+            }
             _ => 1,
         }
     }
@@ -93,11 +122,12 @@ fn log_warnings(config: &Config) {
     }
 }
 
-/// Takes the one-daemon-per-database lock. Another invsync in the way is temporary (75: it may
-/// be gone when systemd tries again); a lock file that cannot be opened is the configuration's.
+/// Takes the one-daemon-per-database lock. Another invsync in the way, or no room to write the
+/// lock file, passes (75); a lock file that cannot be made at all is the path's fault (2).
 fn lock_database(config: &Config) -> Result<DatabaseLock, Failure> {
     DatabaseLock::acquire(&config.daemon.database).map_err(|e| match e {
-        LockError::Held { .. } => Failure::Temporary(database_error(config, e).to_string()),
+        LockError::Held { .. } => temporary(config, e),
+        LockError::Io { .. } if e.is_disk_full() => temporary(config, format!("disk full: {e}")),
         LockError::Io { .. } => database_error(config, e),
     })
 }
@@ -128,16 +158,58 @@ pub fn report_failure(failure: &Failure) {
         if logged {
             tracing::error!(exit_status = failure.exit_code(), "{line}");
         } else {
-            eprintln!("invsync: {line}");
+            // Not `eprintln!`: a stderr nobody reads any more (EPIPE) is no panic.
+            let _ = writeln!(std::io::stderr(), "invsync: {line}");
         }
     }
 }
 
-/// Opens the database; a path that cannot be created is a configuration error naming the key.
+/// A passing condition of the database, named as a configuration error would be.
+fn temporary(config: &Config, error: impl std::fmt::Display) -> Failure {
+    Failure::Temporary(format!(
+        "daemon.database {}: {error}",
+        config.daemon.database.display()
+    ))
+}
+
+/// The exit status a database error deserves (see [`Trouble`]); an inconsistent database is
+/// told how to rebuild.
+fn store_failure(database: &Path, error: StoreError) -> Failure {
+    match error.trouble() {
+        // Upgrading invsync is the fix here; rebuilding would throw away a newer one's state.
+        Trouble::Inconsistent if matches!(error, StoreError::TooNew { .. }) => {
+            Failure::Inconsistent(format!("{error} ({})", database.display()))
+        }
+        Trouble::Inconsistent => Failure::Inconsistent(format!(
+            "{error} ({path}). To rebuild it: stop invsync, move {path} (and its -wal and -shm files) away, and run `invsync once --full`, which pushes every SKU again",
+            path = database.display()
+        )),
+        // A full disk names the file already.
+        Trouble::Temporary if matches!(error, StoreError::DiskFull { .. }) => {
+            Failure::Temporary(error.to_string())
+        }
+        Trouble::Temporary => Failure::Temporary(format!("{error} ({})", database.display())),
+        Trouble::Unusable | Trouble::Other => Failure::Store(error),
+    }
+}
+
+/// [`store_failure`] for the engine's errors.
+fn engine_failure(database: &Path, error: EngineError) -> Failure {
+    match error {
+        EngineError::Store(e) => store_failure(database, e),
+        other => Failure::Engine(other),
+    }
+}
+
+/// Opens the database: a path that cannot be used is a configuration error naming the key; a
+/// full disk passes; a damaged or newer file must be rebuilt (or invsync upgraded).
 async fn open_store(config: &Config) -> Result<Store, Failure> {
     Store::open(&config.daemon.database)
         .await
-        .map_err(|e| database_error(config, e))
+        .map_err(|e| match e.trouble() {
+            Trouble::Unusable => database_error(config, e),
+            _ => store_failure(&config.daemon.database, e),
+        })
 }
 
 /// `invsync run`.
@@ -160,7 +232,9 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     let reloads = shutdown::reload_requests();
     let _lock = lock_database(&config)?;
     let store = open_store(&config).await?;
-    let engine = Engine::new(config.clone(), store.clone(), &cancel, false).await?;
+    let engine = Engine::new(config.clone(), store.clone(), &cancel, false)
+        .await
+        .map_err(|e| engine_failure(&config.daemon.database, e))?;
     if let Some(addr) = config.daemon.metrics_listen {
         serve_metrics(&config, addr, &cancel).await?;
         daemon::refresh_metrics(&store);
@@ -218,13 +292,17 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
         let store = match Store::open_read_only(&config.daemon.database).await {
             Ok(Some(store)) => store,
             Ok(None) => Store::in_memory().await?,
-            Err(e) => return Err(database_error(&config, e)),
+            Err(e) if e.trouble() == Trouble::Unusable => return Err(database_error(&config, e)),
+            Err(e) => return Err(store_failure(&config.daemon.database, e)),
         };
         (None, store)
     } else {
         (Some(lock_database(&config)?), open_store(&config).await?)
     };
-    let engine = Engine::new(config, store, &cancel, args.dry_run).await?;
+    let database = config.daemon.database.clone();
+    let engine = Engine::new(config, store, &cancel, args.dry_run)
+        .await
+        .map_err(|e| engine_failure(&database, e))?;
     let options = CycleOptions {
         dry_run: args.dry_run,
         full: args.full,
@@ -236,7 +314,7 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     else {
         return Ok(ExitCode::FAILURE);
     };
-    let report = report?;
+    let report = report.map_err(|e| store_failure(&database, e))?;
     if args.dry_run {
         print_plan(&report.plan)
             .map_err(|e| Failure::Other(format!("cannot write the plan: {e}")))?;
@@ -268,24 +346,26 @@ pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
     let mut config = start(path)?;
     log_warnings(&config);
     config.daemon.retry.max_attempts = 1;
-    println!("ok    configuration {}", config.path.display());
+    outln!("ok    configuration {}", config.path.display());
     let database = &config.daemon.database;
     let mut all_ok = match store::access::writable(database) {
         Ok(how) => {
-            println!("ok    database {} ({how})", database.display());
+            outln!("ok    database {} ({how})", database.display());
             true
         }
         Err(why) => {
-            println!("FAIL  database {}: {why}", database.display());
+            outln!("FAIL  database {}: {why}", database.display());
             false
         }
     };
     // Read-only: `check` never creates, migrates or writes the database.
-    if let Err(e) = Store::open_read_only(database).await {
-        return Err(database_error(&config, e));
+    match Store::open_read_only(database).await {
+        Ok(_) => {}
+        Err(e) if e.trouble() == Trouble::Unusable => return Err(database_error(&config, e)),
+        Err(e) => return Err(store_failure(database, e)),
     }
     if offline {
-        println!("skip  endpoints: --offline");
+        outln!("skip  endpoints: --offline");
     } else {
         all_ok &= check_endpoints(&config).await?;
     }
@@ -319,10 +399,10 @@ async fn check_endpoints(config: &Config) -> Result<bool, Failure> {
     let mut all_ok = true;
     for (what, result) in sources.into_iter().chain(targets) {
         match result {
-            Ok(detail) => println!("ok    {what}: {detail}"),
+            Ok(detail) => outln!("ok    {what}: {detail}"),
             Err(e) => {
                 all_ok = false;
-                println!("FAIL  {what}: {e}");
+                outln!("FAIL  {what}: {e}");
             }
         }
     }
@@ -331,6 +411,6 @@ async fn check_endpoints(config: &Config) -> Result<bool, Failure> {
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Other(e.to_string()))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }

@@ -1,195 +1,246 @@
 //! `invsync demo`: the real daemon against the built-in simulators, so a newcomer sees real
-//! cycles in the log without an account anywhere.
+//! cycles in the log without an account anywhere; and `invsync sim` ([`serve`]), the simulators
+//! alone.
 //!
-//! It starts Hako, Endless Aisles and Hardtofind simulators on loopback with a few hundred SKUs,
-//! writes a configuration for them in a temporary folder (printed, to read alongside the log),
-//! runs `invsync run` on it with a cycle every few seconds, and changes simulated stock as it goes.
+//! The demo starts Hako, Endless Aisles and Hardtofind simulators on loopback with a few hundred
+//! SKUs, writes a configuration for them into a new folder that it keeps (printed, with the
+//! `status` command to try beside it), and runs exactly what `invsync run` runs on it, database
+//! lock included, with a cycle every few seconds. Meanwhile stock changes, and now and then a
+//! simulator misbehaves so that the safety features show: a 503 that is retried, and once an
+//! empty stock answer that the mass-zero guard refuses to believe.
 
+mod serve;
+mod simulators;
+
+pub use serve::{DEFAULT_PORT_BASE, serve};
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::commands::Failure;
-use crate::config::{Config, LogFormat};
-use crate::daemon;
-use crate::daemon::cycle::Engine;
-use crate::daemon::shutdown;
-use crate::ops::notify::Notifier;
+use crate::commands::{self, Failure};
+use crate::config::LogFormat;
 use crate::ops::telemetry;
-use crate::services::endless_aisles::sim::{EndlessAislesSim, EndlessAislesSimConfig};
-use crate::services::hako::sim::{HakoSim, HakoSimConfig};
-use crate::services::hardtofind::sim::{HardtofindSim, HardtofindSimConfig};
-use crate::store::Store;
+use crate::sim::Fault;
+use simulators::{
+    DROPSHIP_SKUS, Simulators, WAREHOUSE, WAREHOUSE_SKUS, dropship_id, random_quantity,
+    warehouse_sku,
+};
 
-const HAKO_KEY: &str = "demo-hako-key";
-const EA_TOKEN: &str = "demo-ea-token";
-const HTF_USER: &str = "demo@shop.example";
-const HTF_PASSWORD: &str = "demo-password";
-const WAREHOUSE_SKUS: usize = 150;
-const DROPSHIP_SKUS: usize = 150;
-
-fn sim_error(e: std::io::Error) -> Failure {
-    Failure::Other(format!("cannot start a simulator: {e}"))
-}
+/// How often simulated stock changes (a cycle runs every 5 s).
+const CHANGE_EVERY: Duration = Duration::from_secs(4);
 
 /// Runs the demo until Ctrl-C.
 pub async fn run() -> Result<ExitCode, Failure> {
     telemetry::init(LogFormat::Text, "info");
-    let hako = HakoSim::start(HakoSimConfig {
-        api_key: HAKO_KEY.to_owned(),
-        warehouses: vec!["warehouse-010".to_owned(), "dropship".to_owned()],
-        ..Default::default()
-    })
-    .await
-    .map_err(sim_error)?;
-    let endless_aisles = EndlessAislesSim::start(EndlessAislesSimConfig {
-        token: EA_TOKEN.to_owned(),
-        ..Default::default()
-    })
-    .await
-    .map_err(sim_error)?;
-    let mut catalogue: Vec<String> = (1..=WAREHOUSE_SKUS).map(|i| format!("HK-{i:04}")).collect();
-    catalogue.extend((1..=DROPSHIP_SKUS).map(|i| format!("EA-{}", 24_000 + i)));
-    let hardtofind = HardtofindSim::start(HardtofindSimConfig {
-        username: HTF_USER.to_owned(),
-        password: HTF_PASSWORD.to_owned(),
-        catalogue,
-        ..Default::default()
-    })
-    .await
-    .map_err(sim_error)?;
-
-    let mut rng = rand::rng();
-    for i in 1..=WAREHOUSE_SKUS {
-        hako.set_quantity(
-            "warehouse-010",
-            &format!("HK-{i:04}"),
-            rng.random_range(0..40),
-        );
-    }
-    for i in 1..=DROPSHIP_SKUS {
-        endless_aisles.set_stock(&(24_000 + i).to_string(), rng.random_range(0..40));
-    }
-
-    let dir = tempfile::tempdir()
-        .map_err(|e| Failure::Other(format!("cannot make a temporary folder: {e}")))?;
-    let path = dir.path().join("config.toml");
-    let text = demo_config(
-        &dir.path().join("invsync.db").display().to_string(),
-        &hako.base_url(),
-        &endless_aisles.base_url(),
-        &hardtofind.base_url(),
-    );
-    std::fs::write(&path, text)
+    let simulators = Simulators::start(0).await?;
+    let dir = tempfile::Builder::new()
+        .prefix("invsync-demo-")
+        .tempdir()
+        .map_err(|e| Failure::Other(format!("cannot make a folder for the demo: {e}")))?
+        .keep();
+    let path = dir.join("config.toml");
+    let config = demo_config(&dir, &simulators);
+    write_private(&path, &config)
         .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))?;
-    info!(config = %path.display(), hako = %hako.base_url(), endless_aisles = %endless_aisles.base_url(), hardtofind = %hardtofind.base_url(), "demo: simulators started; press Ctrl-C to stop");
+    print!("{}", banner(&dir, &path, &config));
 
-    let config = Arc::new(Config::load(&path)?);
-    let store = Store::open(&config.daemon.database).await?;
-    let cancel = CancellationToken::new();
-    let engine = Engine::new(config.clone(), store.clone(), &cancel, false).await?;
-    let changer = tokio::spawn(change_stock(hako.clone(), endless_aisles.clone()));
-    shutdown::watch_signals(cancel.clone());
-    let running = daemon::Daemon {
-        engine,
-        config,
-        store,
-        cancel: cancel.clone(),
-        reloads: shutdown::reload_requests(),
-    };
-    daemon::run(running, &Notifier::disabled(), cancel.cancelled_owned()).await?;
+    let changer = tokio::spawn(change_stock(simulators));
+    let result = commands::run(&path).await;
     changer.abort();
-    let sold_out = hardtofind
-        .inventories()
-        .values()
-        .filter(|q| **q == 0)
-        .count();
-    info!(
-        hardtofind_variants = hardtofind.inventories().len(),
-        sold_out, "demo: finished"
-    );
-    Ok(ExitCode::SUCCESS)
+    info!(folder = %dir.display(), "demo: finished; its configuration and database stay in the folder");
+    result
 }
 
-/// Every few seconds, a handful of SKUs sell or get restocked.
-async fn change_stock(hako: HakoSim, endless_aisles: EndlessAislesSim) {
-    let mut tick = tokio::time::interval(Duration::from_secs(4));
+/// Writes `text` readable by its owner only: the file holds (simulated) secrets inline.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// What the demo prints on stdout before it starts: where its files are, the configuration,
+/// and what to try beside it.
+fn banner(dir: &Path, path: &Path, config: &str) -> String {
+    let invsync = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("invsync"));
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "invsync demo: the daemon against simulators on loopback; Ctrl-C stops it.\n\
+         Its folder, kept after it stops: {}\n\n\
+         The configuration it runs ({}):\n",
+        dir.display(),
+        path.display()
+    );
+    for line in config.lines() {
+        let _ = writeln!(text, "    {line}");
+    }
+    let _ = writeln!(
+        text,
+        "\nTry beside it, in another terminal:\n    {0} --config {1} status\n    \
+         {0} --config {1} status --sku {2}\n",
+        invsync.display(),
+        path.display(),
+        warehouse_sku(1),
+    );
+    text
+}
+
+/// The demo's configuration: the simulators, a cycle every 5 s, its database in `dir`.
+fn demo_config(dir: &Path, simulators: &Simulators) -> String {
+    format!(
+        "# Written by `invsync demo` for its simulators.\n\
+         [daemon]\n\
+         database = {:?}\n\
+         every = \"5s\"\n\
+         request_timeout = \"10s\"\n\
+         retry_initial_backoff = \"500ms\"\n\n{}",
+        dir.join("invsync.db").display().to_string(),
+        simulators.endpoints_toml()
+    )
+}
+
+/// Every few seconds a handful of SKUs sell or get restocked; now and then a simulator
+/// misbehaves (see [`fault_at`]).
+async fn change_stock(simulators: Simulators) {
+    let mut tick = tokio::time::interval(CHANGE_EVERY);
     tick.tick().await;
-    loop {
+    for round in 1u64.. {
         tick.tick().await;
         let (warehouse, dropship) = {
             let mut rng = rand::rng();
             let warehouse: Vec<(String, i64)> = (0..rng.random_range(1..5))
                 .map(|_| {
-                    (
-                        format!("HK-{:04}", rng.random_range(1..=WAREHOUSE_SKUS)),
-                        rng.random_range(0..40),
-                    )
+                    let sku = warehouse_sku(rng.random_range(1..=WAREHOUSE_SKUS));
+                    (sku, random_quantity(&mut rng))
                 })
                 .collect();
             let dropship: Vec<(String, i64)> = (0..rng.random_range(1..5))
                 .map(|_| {
-                    (
-                        (24_000 + rng.random_range(1..=DROPSHIP_SKUS)).to_string(),
-                        rng.random_range(0..40),
-                    )
+                    let id = dropship_id(rng.random_range(1..=DROPSHIP_SKUS));
+                    (id, random_quantity(&mut rng))
                 })
                 .collect();
             (warehouse, dropship)
         };
         for (sku, quantity) in &warehouse {
-            hako.set_quantity("warehouse-010", sku, *quantity);
+            simulators.hako.set_quantity(WAREHOUSE, sku, *quantity);
         }
         for (id, quantity) in &dropship {
-            endless_aisles.set_stock(id, *quantity);
+            simulators.endless_aisles.set_stock(id, *quantity);
         }
         info!(
             warehouse = warehouse.len(),
             dropship = dropship.len(),
             "demo: simulated stock changed"
         );
+        if let Some(fault) = fault_at(round) {
+            inject(&simulators, fault);
+        }
     }
 }
 
-fn demo_config(database: &str, hako: &str, endless_aisles: &str, hardtofind: &str) -> String {
-    format!(
-        r#"# Written by `invsync demo` for its simulators.
-[daemon]
-database = {database:?}
-every = "5s"
-request_timeout = "10s"
+/// A misbehaviour the demo stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DemoFault {
+    /// One request answered 503: invsync retries it (a WARN) and the cycle goes on.
+    Unavailable(Service),
+    /// Endless Aisles answers its stock empty once: the mass-zero guard holds what it feeds.
+    EmptyStock,
+}
 
-[sources.warehouse]
-type = "hako"
-base_url = "{hako}"
-api_key = "{HAKO_KEY}"
-warehouses = ["warehouse-010"]
+/// The simulator a [`DemoFault::Unavailable`] hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Hako,
+    EndlessAisles,
+    Hardtofind,
+}
 
-[sources.dropship]
-type = "endless_aisles"
-base_url = "{endless_aisles}"
-token = "{EA_TOKEN}"
-sku_prefix = "EA-"
+/// The demo's script: a 503 after about 12 s, the empty answer after about 28 s (once), then a
+/// 503 every 40 s or so, in turn at each simulator.
+fn fault_at(round: u64) -> Option<DemoFault> {
+    match round {
+        3 => Some(DemoFault::Unavailable(Service::Hardtofind)),
+        7 => Some(DemoFault::EmptyStock),
+        r if r > 7 && r % 10 == 0 => Some(DemoFault::Unavailable(match (r / 10) % 3 {
+            0 => Service::Hako,
+            1 => Service::EndlessAisles,
+            _ => Service::Hardtofind,
+        })),
+        _ => None,
+    }
+}
 
-[targets.hardtofind]
-type = "hardtofind"
-base_url = "{hardtofind}"
-username = "{HTF_USER}"
-password = "{HTF_PASSWORD}"
-inputs = ["warehouse", "dropship"]
-safety_stock = 1
-max_quantity = 30
+/// Queues `fault` at its simulator for the next matching request, and says what to watch for.
+fn inject(simulators: &Simulators, fault: DemoFault) {
+    let unavailable = || Fault::status(503, "Service Unavailable (staged by invsync demo)");
+    match fault {
+        DemoFault::Unavailable(Service::Hako) => {
+            let faults = simulators.hako.faults();
+            faults.push_for("GET", "/inventory", unavailable());
+        }
+        DemoFault::Unavailable(Service::EndlessAisles) => {
+            let faults = simulators.endless_aisles.faults();
+            faults.push_for("GET", "/api/stock", unavailable());
+        }
+        DemoFault::Unavailable(Service::Hardtofind) => {
+            let faults = simulators.hardtofind.faults();
+            faults.push_for("POST", "/batch", unavailable());
+        }
+        DemoFault::EmptyStock => {
+            let empty = Fault::Status {
+                status: 200,
+                body: "{\"data\": []}".to_owned(),
+                retry_after: None,
+            };
+            let faults = simulators.endless_aisles.faults();
+            faults.push_for("GET", "/api/stock", empty);
+        }
+    }
+    match fault {
+        DemoFault::Unavailable(service) => info!(
+            ?service,
+            "demo: the next request to this simulator will be answered 503; watch invsync retry it (WARN)"
+        ),
+        DemoFault::EmptyStock => info!(
+            "demo: Endless Aisles will answer its next stock request empty, as a broken API might; \
+             watch the mass-zero guard hold the targets rather than zero every dropship SKU (ERROR), \
+             and the cycle after go on"
+        ),
+    }
+}
 
-[targets.hako_dropship]
-type = "hako"
-base_url = "{hako}"
-api_key = "{HAKO_KEY}"
-warehouse = "dropship"
-inputs = ["dropship"]
-"#
-    )
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_stages_one_empty_answer_and_503s_at_every_simulator() {
+        let faults: Vec<DemoFault> = (1..=200).filter_map(fault_at).collect();
+        let empty = faults
+            .iter()
+            .filter(|f| **f == DemoFault::EmptyStock)
+            .count();
+        assert_eq!(empty, 1, "{faults:?}");
+        for service in [Service::Hako, Service::EndlessAisles, Service::Hardtofind] {
+            assert!(
+                faults.contains(&DemoFault::Unavailable(service)),
+                "{service:?} in {faults:?}"
+            );
+        }
+        assert_eq!(
+            fault_at(3),
+            Some(DemoFault::Unavailable(Service::Hardtofind))
+        );
+    }
 }

@@ -5,7 +5,8 @@
 //! source's quantities as a snapshot in SQLite ([`store`]), **plans** for every target the
 //! quantity it should show and diffs it against what the target last acknowledged ([`plan`],
 //! pure functions, with the mass-zero guard), **pushes** only the differences in batches
-//! ([`target`], through the [`services`]' writers: Hardtofind, Hako), rate-limited per account
+//! ([`target`], through the [`services`]' writers: Hardtofind, Hako; the catalogue gets one
+//! availability-flag `PATCH` per changed product instead), rate-limited per account
 //! and retried with backoff ([`http`]), and **acknowledges** each batch in SQLite only after the
 //! target answered with its documented body. A crash anywhere loses nothing: what was not
 //! acknowledged is pushed again by the next cycle.
@@ -27,12 +28,14 @@
 //!   the one-daemon-per-database lock.
 //! - [`http`]: the client, the retry policy and the shared rate limits.
 //! - [`sim`]: the harness the simulators share (faults, recorded requests, the loopback server).
+//! - [`manual`]: shell completions and the man page, made from the command line's definition.
 
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod http;
+pub mod manual;
 pub mod ops;
 pub mod plan;
 pub mod services;

@@ -3,16 +3,25 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use invsync::commands::{self, OnceArgs};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use invsync::commands::{self, Failure, OnceArgs};
 use invsync::config::DEFAULT_PATH;
 
+/// `invsync --version`: the version and the commit it was built from (see build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("INVSYNC_COMMIT"), ")");
+
 /// Keeps marketplace stock figures true: syncs Hako and Endless Aisles stock to Hardtofind and Hako.
+///
+/// On a schedule invsync reads the stock of every source of truth, works out what every channel
+/// should show (minus open orders and a safety margin), pushes only what changed, and records a
+/// quantity as pushed only once the channel has acknowledged it. `invsync run` is the daemon;
+/// `invsync demo` shows it at work against built-in simulators.
 #[derive(Parser)]
-#[command(name = "invsync", version, about)]
+#[command(name = "invsync", version = VERSION, about)]
 struct Cli {
-    /// The configuration file.
-    #[arg(long, global = true, env = "INVSYNC_CONFIG", default_value = DEFAULT_PATH)]
+    /// The configuration file (given before the command).
+    #[arg(long, value_name = "PATH", env = "INVSYNC_CONFIG", default_value = DEFAULT_PATH)]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -54,19 +63,55 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Run against built-in simulators of Hako, Endless Aisles and Hardtofind, to see real cycles.
+    /// Run the daemon against built-in simulators, to see real cycles.
+    ///
+    /// It starts simulators of Hako, Endless Aisles and Hardtofind on loopback, writes a
+    /// configuration for them into a folder that it keeps, prints it and the `status` command to
+    /// try beside it, and runs the daemon on it until Ctrl-C, changing stock and now and then
+    /// staging a fault.
     Demo,
+    /// Serve the built-in simulators alone on loopback; print their URLs and credentials.
+    ///
+    /// Hako listens on the port base, Endless Aisles on the next port, Hardtofind on the one
+    /// after. It prints a configuration that points at them, to try invsync or its systemd unit
+    /// against, and serves until Ctrl-C or SIGTERM.
+    Sim {
+        /// Hako listens on this port, Endless Aisles on the next, Hardtofind on the one after.
+        #[arg(long, value_name = "PORT", default_value_t = invsync::demo::DEFAULT_PORT_BASE,
+              value_parser = clap::value_parser!(u16).range(1..=65533))]
+        port_base: u16,
+        /// Accept every request and never answer it, so that a daemon against them stalls (to
+        /// see systemd's watchdog restart it).
+        #[arg(long)]
+        stall: bool,
+    },
+    /// Print the completion script for a shell on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout; packaging/build-deb writes it to target/man/invsync.1.
+    #[command(hide = true)]
+    Man,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let config_given = matches.value_source("config") == Some(ValueSource::CommandLine);
+    if config_given && matches!(cli.command, Command::Demo | Command::Sim { .. }) {
+        eprintln!(
+            "invsync: --config: demo and sim make their own configuration (they print it); give no --config"
+        );
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("invsync: cannot start the async runtime: {e}");
+            say(&format!("invsync: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -93,6 +138,14 @@ fn main() -> ExitCode {
                 commands::status(&cli.config, commands::StatusArgs { json, sku, check }).await
             }
             Command::Demo => invsync::demo::run().await,
+            Command::Sim { port_base, stall } => invsync::demo::serve(port_base, stall).await,
+            Command::Completions { shell } => {
+                invsync::manual::completions(shell, &Cli::command(), &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man => invsync::manual::man_page(Cli::command(), &mut std::io::stdout())
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| Failure::Other(format!("cannot write the man page: {e}"))),
         }
     });
     match result {
@@ -102,4 +155,11 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit_code())
         }
     }
+}
+
+/// One line on stderr. Unlike `eprintln!`, a stderr nobody reads any more (EPIPE) is no panic:
+/// the exit status still says how it ended.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

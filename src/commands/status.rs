@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{Failure, print_json};
+use super::{Failure, print_json, store_failure};
 use crate::config;
 use crate::ops::{explain, status as status_view};
 use crate::store::Store;
@@ -29,7 +29,7 @@ pub async fn status(path: &Path, args: StatusArgs) -> Result<ExitCode, Failure> 
     match status_of(&settings, &args).await {
         Ok(code) => Ok(code),
         Err(failure) if args.check => {
-            println!("UNKNOWN: {failure}");
+            outln!("UNKNOWN: {failure}");
             Ok(ExitCode::from(3))
         }
         Err(failure) => {
@@ -55,7 +55,9 @@ async fn status_of(
                 database.display()
             )));
         }
-        Ok(_) => Store::open_read_only(database).await?,
+        Ok(_) => Store::open_read_only(database)
+            .await
+            .map_err(|e| store_failure(database, e))?,
     };
     if let Some(sku) = &args.sku {
         return explain_one(store, sku.clone(), settings.targets.clone(), args.json).await;
@@ -71,13 +73,13 @@ async fn status_of(
     };
     if args.check {
         let (line, code) = status_view::check_line(&status);
-        println!("{line}");
+        outln!("{line}");
         return Ok(ExitCode::from(code));
     }
     if args.json {
         print_json(&status)?;
     } else {
-        print!("{}", status_view::render_text(&status));
+        out!("{}", status_view::render_text(&status));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -100,9 +102,9 @@ async fn explain_one(
     };
     match &explained {
         Some(status) if json => print_json(status)?,
-        Some(status) => print!("{}", explain::render_text(status)),
-        None if json => println!("null"),
-        None => println!("{sku}: no source has ever reported this SKU"),
+        Some(status) => out!("{}", explain::render_text(status)),
+        None if json => outln!("null"),
+        None => outln!("{sku}: no source has ever reported this SKU"),
     }
     Ok(if explained.is_some() {
         ExitCode::SUCCESS

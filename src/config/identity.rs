@@ -115,8 +115,9 @@ impl Identity {
     }
 }
 
-/// HMAC-SHA-256 of the secret under `key`, the first 16 bytes in hex.
-fn fingerprint(key: &[u8], secret: &SecretString) -> String {
+/// HMAC-SHA-256 of the secret under `key`, the first 16 bytes in hex: what the database may keep
+/// of a secret.
+pub fn fingerprint(key: &[u8], secret: &SecretString) -> String {
     let tag = hmac::sign(
         &hmac::Key::new(hmac::HMAC_SHA256, key),
         secret.expose_secret().as_bytes(),

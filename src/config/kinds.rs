@@ -2,9 +2,11 @@
 //! `[sources.NAME]` and `[targets.NAME]`, each typed and checked by its service's own
 //! `config.rs`. A new service is a variant here and a folder under `services/`.
 
+use secrecy::SecretString;
+
 use crate::config::checker::Checker;
 use crate::config::{Account, Remote, TargetCommon};
-use crate::services::{endless_aisles, hako, hardtofind};
+use crate::services::{endless_aisles, hako, hardtofind, shopsys};
 
 /// Per-service settings of a source.
 #[derive(Debug)]
@@ -22,10 +24,49 @@ pub enum TargetKind {
     Hardtofind(hardtofind::config::TargetSettings),
     /// Hako `PUT`/`POST /inventory` of one warehouse.
     Hako(hako::config::TargetSettings),
+    /// The catalogue's availability flag, one `PATCH /api/v1/products/{uuid}` per change.
+    Shopsys(shopsys::config::TargetSettings),
+}
+
+/// Per-service settings of an order feed.
+#[derive(Debug)]
+pub enum FeedKind {
+    /// Hardtofind `GET /orders`.
+    Hardtofind(hardtofind::config::FeedSettings),
+}
+
+impl FeedKind {
+    /// Its `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FeedKind::Hardtofind(_) => "hardtofind",
+        }
+    }
+
+    /// Who it is at its service: the same account as a target of that login shares its token
+    /// and budget.
+    pub fn account(&self) -> Account {
+        match self {
+            FeedKind::Hardtofind(f) => Account::Name(f.username.clone()),
+        }
+    }
+}
+
+const FEED_TYPES: &[&str] = &["hardtofind"];
+
+/// Types and checks `[orders.NAME]` by its `type`.
+pub(super) fn feed(
+    check: &Checker,
+    prefix: &str,
+    value: toml::Value,
+) -> Option<(Remote, FeedKind)> {
+    let (_, rest) = check.kind_table(prefix, value, FEED_TYPES)?;
+    let (remote, f) = hardtofind::config::feed(check, prefix, check.table(prefix, rest)?)?;
+    Some((remote, FeedKind::Hardtofind(f)))
 }
 
 const SOURCE_TYPES: &[&str] = &["hako", "endless_aisles"];
-const TARGET_TYPES: &[&str] = &["hardtofind", "hako"];
+const TARGET_TYPES: &[&str] = &["hardtofind", "hako", "shopsys"];
 
 impl SourceKind {
     /// Its `type`.
@@ -43,6 +84,14 @@ impl SourceKind {
             SourceKind::EndlessAisles(s) => s.account(),
         }
     }
+
+    /// The secret it logs in with.
+    pub fn credential(&self) -> SecretString {
+        match self {
+            SourceKind::Hako(s) => s.api_key.clone(),
+            SourceKind::EndlessAisles(s) => s.token.clone(),
+        }
+    }
 }
 
 impl TargetKind {
@@ -51,6 +100,7 @@ impl TargetKind {
         match self {
             TargetKind::Hardtofind(_) => "hardtofind",
             TargetKind::Hako(_) => "hako",
+            TargetKind::Shopsys(_) => "shopsys",
         }
     }
 
@@ -59,6 +109,16 @@ impl TargetKind {
         match self {
             TargetKind::Hardtofind(t) => t.account(),
             TargetKind::Hako(t) => t.account(),
+            TargetKind::Shopsys(t) => t.account(),
+        }
+    }
+
+    /// The secret it logs in with.
+    pub fn credential(&self) -> SecretString {
+        match self {
+            TargetKind::Hardtofind(t) => t.password.clone(),
+            TargetKind::Hako(t) => t.api_key.clone(),
+            TargetKind::Shopsys(t) => t.client_secret.clone(),
         }
     }
 
@@ -66,7 +126,7 @@ impl TargetKind {
     pub fn place(&self) -> Option<String> {
         match self {
             TargetKind::Hako(t) => Some(t.warehouse.clone()),
-            TargetKind::Hardtofind(_) => None,
+            TargetKind::Hardtofind(_) | TargetKind::Shopsys(_) => None,
         }
     }
 }
@@ -104,6 +164,11 @@ pub(super) fn target(
             let (remote, common, t) = hardtofind::config::target(check, prefix, raw)?;
             (remote, common, TargetKind::Hardtofind(t))
         }
+        "shopsys" => {
+            let raw = check.table(prefix, rest)?;
+            let (remote, common, t) = shopsys::config::target(check, prefix, raw)?;
+            (remote, common, TargetKind::Shopsys(t))
+        }
         _ => {
             let raw = check.table(prefix, rest)?;
             let (remote, common, t) = hako::config::target(check, prefix, raw)?;
@@ -130,6 +195,9 @@ pub(super) fn target_common(
                 max_quantity: t.max_quantity,
             }
         }
+        "shopsys" => check
+            .table::<shopsys::config::RawTarget>(prefix, rest)?
+            .common(),
         _ => {
             let t: hako::config::RawTarget = check.table(prefix, rest)?;
             TargetCommon {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use identity::{Account, Identity};
-pub use kinds::{SourceKind, TargetKind};
+pub use kinds::{FeedKind, SourceKind, TargetKind};
 pub use schedule::Cron;
 pub use settings::Settings;
 
@@ -89,6 +89,8 @@ pub struct Config {
     pub sources: Vec<SourceSpec>,
     /// `[targets.*]`, ordered by name.
     pub targets: Vec<TargetSpec>,
+    /// `[orders.*]`, ordered by name.
+    pub feeds: Vec<FeedSpec>,
     /// Things worth a WARN that do not stop invsync (logged once logging is set up).
     pub warnings: Vec<String>,
     /// Every value as written, to tell what a reload changed.
@@ -116,6 +118,8 @@ pub struct Daemon {
     pub fetch_timeout: Duration,
     /// The mass-zero guard's threshold.
     pub max_zeroed_fraction: f64,
+    /// How long the mass-zero guard remembers that a SKU was positive.
+    pub guard_window: Duration,
     /// The largest answer body read, in bytes.
     pub max_response_bytes: usize,
     /// How failed requests are retried.
@@ -133,6 +137,26 @@ pub enum Trigger {
     Schedule(Cron),
     /// A fixed period.
     Every(Duration),
+}
+
+impl Trigger {
+    /// About how long one cycle is from the next: backoffs counted in cycles ("the next cycle,
+    /// then 2, 4, …") are kept as times, so they survive a restart. For a cron schedule, the gap
+    /// between its next two times; five minutes when that cannot be told.
+    pub fn period(&self) -> Duration {
+        const UNKNOWN: Duration = Duration::from_secs(300);
+        match self {
+            Trigger::Every(period) => *period,
+            Trigger::Schedule(cron) => {
+                let first = cron.next_after(chrono::Utc::now());
+                let second = first.and_then(|first| cron.next_after(first));
+                first
+                    .zip(second)
+                    .and_then(|(first, second)| (second - first).to_std().ok())
+                    .unwrap_or(UNKNOWN)
+            }
+        }
+    }
 }
 
 /// Log line format.
@@ -193,6 +217,29 @@ pub struct SourceSpec {
     pub remote: Remote,
     /// What kind of service it is, with its own settings.
     pub kind: SourceKind,
+}
+
+/// An order feed: its open orders reserve stock.
+#[derive(Debug)]
+pub struct FeedSpec {
+    /// Its name in `[orders.NAME]`.
+    pub name: String,
+    /// Where it lives.
+    pub remote: Remote,
+    /// What kind of service it is, with its own settings.
+    pub kind: FeedKind,
+}
+
+impl FeedSpec {
+    /// The account it reads (for the shared session and budget).
+    pub fn identity(&self) -> Identity {
+        Identity {
+            kind: self.kind.name(),
+            base_url: self.remote.canonical_url.clone(),
+            account: self.kind.account(),
+            warehouse: None,
+        }
+    }
 }
 
 /// A channel to keep in sync.

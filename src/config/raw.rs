@@ -19,10 +19,12 @@ pub struct RawConfig {
     pub sources: BTreeMap<String, toml::Value>,
     /// The channels to keep in sync, by name (`[targets.NAME]`).
     pub targets: BTreeMap<String, toml::Value>,
+    /// The order feeds whose open orders reserve stock, by name (`[orders.NAME]`).
+    pub orders: BTreeMap<String, toml::Value>,
 }
 
 /// The file's top-level tables.
-const SECTIONS: &[&str] = &["daemon", "sources", "targets"];
+const SECTIONS: &[&str] = &["daemon", "sources", "targets", "orders"];
 
 impl RawConfig {
     /// Splits the file into its sections, recording what is wrong with them.
@@ -46,11 +48,12 @@ impl RawConfig {
             daemon,
             sources: named_tables(check, "sources", file.remove("sources")),
             targets: named_tables(check, "targets", file.remove("targets")),
+            orders: named_tables(check, "orders", file.remove("orders")),
         }
     }
 }
 
-/// `[sources.NAME]` or `[targets.NAME]`: a table of tables.
+/// `[sources.NAME]`, `[targets.NAME]` or `[orders.NAME]`: a table of tables.
 fn named_tables(
     check: &Checker,
     section: &str,
@@ -90,6 +93,8 @@ pub struct RawDaemon {
     pub fetch_timeout: Option<String>,
     /// Mass-zero guard: the largest fraction of positive SKUs a cycle may set to 0.
     pub max_zeroed_fraction: Option<f64>,
+    /// How long the mass-zero guard remembers that a SKU was positive, e.g. `"24h"`.
+    pub guard_window: Option<String>,
     /// The largest answer body read, e.g. `"256MiB"`; larger is an error, not an out-of-memory kill.
     pub max_response_size: Option<String>,
     /// Attempts per request, the first included.

@@ -16,6 +16,9 @@ use super::{
 };
 
 pub(super) const DEFAULT_DATABASE: &str = "/var/lib/invsync/invsync.db";
+/// A day: a slide that zeroes a catalogue over a day's cycles is caught; a shop's ordinary
+/// sell-outs over weeks are not held against it.
+const DEFAULT_GUARD_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// Once a day, at an hour when shops are quiet.
 const DEFAULT_FULL_SYNC_SCHEDULE: &str = "0 30 3 * * *";
 /// A million-SKU answer arrives in seconds; ten minutes is room for a slow service and still
@@ -46,6 +49,13 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
         targets.extend(target_spec(&check, name, value, &sources, &names));
     }
     check_feedback_loops(&check, &sources, &targets);
+    let mut feeds = Vec::new();
+    for (name, value) in raw.orders {
+        let prefix = format!("orders.{name}");
+        if let Some((remote, kind)) = super::kinds::feed(&check, &prefix, value) {
+            feeds.push(super::FeedSpec { name, remote, kind });
+        }
+    }
     if let Some(daemon) = &daemon {
         warn_of_unused_sources(&check, &names, &targets);
         warn_of_early_staleness(&check, daemon);
@@ -64,6 +74,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
         daemon,
         sources,
         targets,
+        feeds,
         warnings,
         settings,
     })
@@ -250,6 +261,11 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Option<Daemon> {
         raw.fetch_timeout.as_deref(),
         DEFAULT_FETCH_TIMEOUT,
     ));
+    let guard_window = check.keep(check.duration(
+        "daemon.guard_window",
+        raw.guard_window.as_deref(),
+        DEFAULT_GUARD_WINDOW,
+    ));
     let max_response_bytes = check.keep(check.size(
         "daemon.max_response_size",
         raw.max_response_size.as_deref(),
@@ -266,6 +282,7 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Option<Daemon> {
         log_level,
         request_timeout: request_timeout?,
         fetch_timeout: fetch_timeout?,
+        guard_window: guard_window?,
         max_zeroed_fraction,
         max_response_bytes: max_response_bytes?,
         retry: retry?,

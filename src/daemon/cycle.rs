@@ -23,12 +23,17 @@ use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span};
 
-use super::sources::{self, Names, Recorder, SourceDone, SourceSlot, SourceWork};
-use super::state::{load_state, log_reconciled};
-use crate::config::{Config, Identity};
-use crate::ops::report::{CycleReport, TargetReport, TargetState};
+use super::orders::{self, Book, FeedSlot};
+use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
+use super::state::{Configured, load_state, log_reconciled};
+use crate::config::{Config, FeedKind};
+use crate::ops::metrics;
+use crate::ops::report::{CycleReport, OrdersDone, TargetReport, TargetState};
 use crate::ops::stale::Watch;
-use crate::plan::Rules;
+use crate::plan::backoff::AuthBackoff;
+use crate::plan::ledger::Column;
+use crate::plan::reservations::{FeedRules, Reservations};
+use crate::plan::{Guard, Rules};
 use crate::services;
 use crate::store::{self, Store, StoreError};
 use crate::target::{self, TargetSlot};
@@ -59,6 +64,9 @@ pub struct FetchTurn {
 /// A source's fetch in this cycle, awaited by every target that reads it.
 type Fetch = Shared<BoxFuture<'static, Arc<SourceDone>>>;
 
+/// The order feeds' step in this cycle, awaited by every target.
+type OrdersStep = Shared<BoxFuture<'static, Arc<Result<OrdersDone, String>>>>;
+
 /// The sync engine: clients, the in-memory state, and the database behind it. Cheap to clone:
 /// every part is shared, so cycles can run as tasks.
 #[derive(Clone)]
@@ -71,6 +79,10 @@ pub struct Engine {
     /// Each target's owner; locked by the cycle that syncs it.
     targets: Arc<Vec<Arc<tokio::sync::Mutex<TargetSlot>>>>,
     fetching: Arc<tokio::sync::Mutex<()>>,
+    /// The order feeds.
+    feeds: Arc<Vec<FeedSlot>>,
+    /// What open orders reserve.
+    book: Arc<Book>,
     /// When each source last fetched completely, for the staleness alarm.
     watch: Arc<Mutex<Watch>>,
 }
@@ -89,16 +101,43 @@ impl Engine {
         read_only: bool,
     ) -> Result<Engine, EngineError> {
         let loading = Instant::now();
-        let (sources, targets) = services::build(&config, cancel)?;
-        let source_ids: Vec<(String, Identity)> = config
+        let clients = services::build_all(&config, cancel)?;
+        let (sources, targets) = (clients.sources, clients.targets);
+        let feeds: Vec<FeedSlot> = config
+            .feeds
+            .iter()
+            .zip(clients.feeds)
+            .map(|(spec, client)| {
+                let FeedKind::Hardtofind(settings) = &spec.kind;
+                FeedSlot {
+                    name: spec.name.clone(),
+                    client,
+                    reserve: settings.rules.reserve.clone(),
+                }
+            })
+            .collect();
+        let rules: Vec<(String, FeedRules)> = config
+            .feeds
+            .iter()
+            .map(|spec| {
+                let FeedKind::Hardtofind(settings) = &spec.kind;
+                (spec.name.clone(), settings.rules.clone())
+            })
+            .collect();
+        let feed_names: Vec<String> = rules.iter().map(|(n, _)| n.clone()).collect();
+        let (reservations, unallotted) = store
+            .call(move |c| store::load_reservations(c, &feed_names, read_only))
+            .await?;
+        let book = Reservations::restore(rules, reservations, unallotted);
+        let source_ids: Vec<Configured> = config
             .sources
             .iter()
-            .map(|s| (s.name.clone(), s.identity()))
+            .map(|s| (s.name.clone(), s.identity(), s.kind.credential()))
             .collect();
-        let target_ids: Vec<(String, Identity)> = config
+        let target_ids: Vec<Configured> = config
             .targets
             .iter()
-            .map(|t| (t.name.clone(), t.identity()))
+            .map(|t| (t.name.clone(), t.identity(), t.kind.credential()))
             .collect();
         let loaded = store
             .call(move |c| load_state(c, &source_ids, &target_ids, read_only))
@@ -109,12 +148,24 @@ impl Engine {
             .iter()
             .zip(sources)
             .zip(loaded.sources)
-            .map(|((spec, client), (id, snapshot))| {
+            .map(|((spec, client), (id, snapshot, memory))| {
                 Arc::new(SourceSlot {
                     name: spec.name.clone(),
                     id: id.unwrap_or(UNRECORDED),
                     client,
                     snapshot: watch::Sender::new(Arc::new(snapshot)),
+                    memory: Mutex::new(SourceMemory {
+                        guard: Guard {
+                            zeroed_at: memory.zeroed_at,
+                            since: 0,
+                            max_fraction: config.daemon.max_zeroed_fraction,
+                        },
+                        guard_since: memory.guard_since,
+                        auth: AuthBackoff {
+                            failures: memory.auth_failures,
+                            retry_at: memory.auth_retry_at,
+                        },
+                    }),
                 })
             })
             .collect();
@@ -123,7 +174,7 @@ impl Engine {
             .iter()
             .zip(targets)
             .zip(loaded.targets)
-            .map(|((spec, client), (id, acked, failed))| {
+            .map(|((spec, client), (id, acked, failed, memory))| {
                 Arc::new(tokio::sync::Mutex::new(TargetSlot {
                     name: spec.name.clone(),
                     id: id.unwrap_or(UNRECORDED),
@@ -136,10 +187,27 @@ impl Engine {
                         max_quantity: spec.max_quantity,
                     },
                     batch_size: spec.batch_size,
+                    guard: Guard {
+                        zeroed_at: memory.zeroed_at,
+                        since: 0,
+                        max_fraction: config.daemon.max_zeroed_fraction,
+                    },
+                    guard_since: memory.guard_since,
+                    auth: AuthBackoff {
+                        failures: memory.auth_failures,
+                        retry_at: memory.auth_retry_at,
+                    },
+                    flags: Default::default(),
                 }))
             })
             .collect();
         let persisted_skus = loaded.skus.len();
+        let mut reserved = Column::default();
+        for (sku, quantity) in book.reserved_by_sku() {
+            if let Some(id) = loaded.skus.get(sku) {
+                reserved.set(id, quantity);
+            }
+        }
         let watch = Watch::new(
             loaded.last_fetch_at,
             loaded.first_cycle_at,
@@ -159,6 +227,11 @@ impl Engine {
             sources: Arc::new(sources),
             targets: Arc::new(targets),
             fetching: Default::default(),
+            feeds: Arc::new(feeds),
+            book: Arc::new(Book {
+                book: tokio::sync::Mutex::new(book),
+                reserved: watch::Sender::new(Arc::new(reserved)),
+            }),
             watch: Arc::new(Mutex::new(watch)),
         })
     }
@@ -232,7 +305,9 @@ impl Engine {
                     recorder: self.recorder.clone(),
                     store: self.store.clone(),
                     fetch_timeout: self.config.daemon.fetch_timeout,
-                    dry_run: options.dry_run,
+                    guard_window: self.config.daemon.guard_window,
+                    period: self.config.daemon.trigger.period(),
+                    options,
                 };
                 let span = tracing::Span::current();
                 async move { Arc::new(sources::fetch_source(work).instrument(span).await) }
@@ -240,6 +315,23 @@ impl Engine {
                     .shared()
             })
             .collect();
+        // With order feeds, the reservations are brought up to date once every source is in,
+        // and every target waits for that before it plans.
+        let orders: Option<OrdersStep> = (!self.feeds.is_empty()).then(|| {
+            let step = orders::orders_step(
+                self.feeds.clone(),
+                self.book.clone(),
+                self.sources.clone(),
+                fetches.clone(),
+                self.names.clone(),
+                self.store.clone(),
+                options.dry_run,
+            );
+            let span = tracing::Span::current();
+            async move { Arc::new(step.instrument(span).await.map_err(|e| e.to_string())) }
+                .boxed()
+                .shared()
+        });
         // Claim every target that is free now; one still busy with an earlier cycle keeps its
         // push going and is reported as such.
         let mut pushes = Vec::new();
@@ -247,11 +339,23 @@ impl Engine {
         for (index, target) in self.targets.iter().enumerate() {
             match target.clone().try_lock_owned() {
                 Ok(slot) => pushes.push(tokio::spawn(
-                    self.target_task(slot, &fetches, options)
+                    self.target_task(slot, &fetches, orders.clone(), options)
                         .instrument(tracing::Span::current()),
                 )),
                 Err(_) => busy.push(index),
             }
+        }
+        let orders_done = match orders {
+            Some(step) => Some((*step.await).clone()),
+            None => None,
+        };
+        if let Some(Ok(done)) = &orders_done
+            && !options.dry_run
+        {
+            metrics::reservations(
+                i64::try_from(done.open).unwrap_or(i64::MAX),
+                i64::try_from(done.stuck).unwrap_or(i64::MAX),
+            );
         }
         // Every source in: the next cycle may fetch; the alarm hears about this cycle's fetches.
         let done: Vec<Arc<SourceDone>> = join_all(fetches).await;
@@ -278,6 +382,11 @@ impl Engine {
             sources: reports,
             targets,
             plan,
+            orders: match orders_done {
+                Some(Ok(done)) => Some(Ok(done)),
+                Some(Err(e)) => Some(Err(e)),
+                None => None,
+            },
         })
     }
 
@@ -286,6 +395,7 @@ impl Engine {
         &self,
         mut slot: OwnedMutexGuard<TargetSlot>,
         fetches: &[Fetch],
+        orders: Option<OrdersStep>,
         options: CycleOptions,
     ) -> impl std::future::Future<Output = Result<target::TargetResult, StoreError>> + Send + 'static
     {
@@ -295,7 +405,11 @@ impl Engine {
             .map(|&i| (self.sources[i].clone(), fetches[i].clone()))
             .collect();
         let (names, store) = (self.names.clone(), self.store.clone());
-        let max_zeroed_fraction = self.config.daemon.max_zeroed_fraction;
+        let reserved = self.book.reserved.subscribe();
+        let (guard_window, period) = (
+            self.config.daemon.guard_window,
+            self.config.daemon.trigger.period(),
+        );
         async move {
             let mut columns = Vec::new();
             let mut input_names = Vec::new();
@@ -313,13 +427,20 @@ impl Engine {
                 });
                 input_names.push(source.name.clone());
             }
+            if let Some(step) = orders
+                && let Err(e) = &*step.await
+            {
+                failed_sources.push(format!("the reservations ({e})"));
+            }
             let inputs = target::Inputs {
                 columns,
+                reserved,
                 names: input_names,
                 failed_sources,
                 skus: names,
                 store,
-                max_zeroed_fraction,
+                guard_window,
+                period,
             };
             target::sync_target(&mut slot, inputs, options).await
         }
@@ -348,6 +469,7 @@ fn log_summary(report: &CycleReport, options: CycleOptions) {
         dry_run = options.dry_run,
         sources = %report.sources_field(),
         targets = %report.targets_field(),
+        reservations = report.orders_field().as_deref().unwrap_or("-"),
         "cycle finished"
     );
 }

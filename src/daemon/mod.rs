@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod cycle;
+mod orders;
 mod reload;
 pub mod shutdown;
 mod sources;

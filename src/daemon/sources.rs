@@ -8,17 +8,22 @@
 //! The database is always written *before* the snapshot is published: a target never plans from
 //! a snapshot a crash could lose.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::error;
 
+use crate::http::HttpError;
 use crate::http::Meter;
 use crate::ops::report::{SourceCounts, SourceReport};
+use crate::ops::rfc3339;
+use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
-use crate::services::{Source, Stock};
+use crate::plan::{Change, Guard};
+use crate::services::{ConnectorError, Source, Stock};
 use crate::store::{self, Side, Store, StoreError};
+use crate::target::CycleOptions;
 
 /// A source as the engine keeps it.
 pub struct SourceSlot {
@@ -30,6 +35,19 @@ pub struct SourceSlot {
     pub client: Source,
     /// Its newest recorded snapshot; targets hold receivers and re-plan when it changes.
     pub snapshot: watch::Sender<Arc<Column>>,
+    /// What it must not believe at once: its guard, refused logins.
+    pub memory: Mutex<SourceMemory>,
+}
+
+/// A source's guard and login backoff (only its own cycle's fetch touches them).
+#[derive(Debug)]
+pub struct SourceMemory {
+    /// The mass-zero guard over its snapshot.
+    pub guard: Guard,
+    /// When `--force` last restarted the guard's window.
+    pub guard_since: Option<i64>,
+    /// Refused logins.
+    pub auth: AuthBackoff,
 }
 
 /// Every SKU name, shared: sources add names as they record, targets read them to push.
@@ -45,6 +63,8 @@ pub struct SourceDone {
     pub report: SourceReport,
     /// A dry run's fresh snapshot, which is not recorded or published (`None` otherwise).
     pub unrecorded: Option<Arc<Column>>,
+    /// What changed in its snapshot (for the reservations' drops).
+    pub changed: Vec<Change>,
 }
 
 impl SourceDone {
@@ -62,7 +82,21 @@ pub struct SourceWork {
     pub recorder: Recorder,
     pub store: Store,
     pub fetch_timeout: Duration,
-    pub dry_run: bool,
+    pub guard_window: Duration,
+    pub period: Duration,
+    pub options: CycleOptions,
+}
+
+/// Why a source's fetch is not used this cycle.
+#[derive(Debug, thiserror::Error)]
+enum NotUsed {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The mass-zero guard holds it.
+    #[error(
+        "held by the mass-zero guard: this answer would take {zeroed} of the {positive} SKUs it reported positive within the guard window to 0 or absent; it is not recorded, and the targets that read it skip, until it recovers or `invsync once --force`"
+    )]
+    Held { zeroed: usize, positive: usize },
 }
 
 /// Fetches, records and publishes one source. A failed fetch is recorded as such; a database
@@ -71,20 +105,66 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     let slot = &work.slot;
     let meter = Meter::default();
     let started = Instant::now();
-    let fetched = match tokio::time::timeout(work.fetch_timeout, slot.client.fetch(&meter)).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err(format!(
-            "the fetch took longer than daemon.fetch_timeout ({})",
-            humantime::format_duration(work.fetch_timeout)
-        )),
+    let now = store::now_ms();
+    let waiting = lock(&slot.memory)
+        .auth
+        .waiting(now)
+        .filter(|_| !work.options.dry_run);
+    let fetched = if let Some(at) = waiting {
+        Err(Failure::Waiting(at))
+    } else {
+        match tokio::time::timeout(work.fetch_timeout, slot.client.fetch(&meter)).await {
+            Ok(Ok(stock)) => Ok(stock),
+            Ok(Err(ConnectorError::Http(HttpError::Cancelled))) => Err(Failure::Cancelled),
+            Ok(Err(ConnectorError::Auth(message))) => Err(Failure::AuthRefused(message)),
+            Ok(Err(e)) => Err(Failure::Other(e.to_string())),
+            Err(_) => Err(Failure::Other(format!(
+                "the fetch took longer than daemon.fetch_timeout ({})",
+                humantime::format_duration(work.fetch_timeout)
+            ))),
+        }
+    };
+    let fetched = match fetched {
+        Ok(stock) => {
+            clear_auth_backoff(&work).await;
+            Ok(stock)
+        }
+        Err(Failure::Cancelled) => {
+            // A stop is not an error: nothing is logged at ERROR and nothing recorded.
+            return SourceDone {
+                report: SourceReport {
+                    name: slot.name.clone(),
+                    outcome: Err("interrupted by shutdown".to_owned()),
+                    requests: meter.requests(),
+                    retries: meter.retries(),
+                },
+                unrecorded: None,
+                changed: Vec::new(),
+            };
+        }
+        Err(Failure::Waiting(at)) => {
+            let failures = lock(&slot.memory).auth.failures;
+            Err(format!(
+                "the source refused the credentials {failures} times in a row; the next login is at {}",
+                rfc3339(at)
+            ))
+        }
+        Err(Failure::AuthRefused(message)) => Err(auth_refused(&work, &message).await),
+        Err(Failure::Other(e)) => Err(e),
     };
     tracing::debug!(source = %slot.name, ms = started.elapsed().as_millis() as u64, "source fetched and parsed");
     let mut unrecorded = None;
+    let mut changed = Vec::new();
     let outcome = match fetched {
         Ok(records) => match record(&work, &records).await {
-            Ok((counts, fresh)) => {
+            Ok((counts, fresh, changes)) => {
                 unrecorded = fresh;
+                changed = changes;
                 Ok(counts)
+            }
+            Err(e @ NotUsed::Held { .. }) => {
+                error!(source = %slot.name, error = %e, "source held");
+                Err(e.to_string())
             }
             Err(e) => {
                 error!(source = %slot.name, error = %e, "the source's snapshot could not be recorded; the targets that read it skip this cycle");
@@ -93,7 +173,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         },
         Err(e) => {
             error!(source = %slot.name, error = %e, "source fetch failed; the targets that read it skip this cycle and retry at the next");
-            if !work.dry_run {
+            if !work.options.dry_run {
                 let (id, at, message) = (slot.id, store::now_ms(), e.clone());
                 let recorded = work
                     .store
@@ -114,6 +194,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
             retries: meter.retries(),
         },
         unrecorded,
+        changed,
     }
 }
 
@@ -122,10 +203,11 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
 async fn record(
     work: &SourceWork,
     records: &Stock,
-) -> Result<(SourceCounts, Option<Arc<Column>>), StoreError> {
+) -> Result<(SourceCounts, Option<Arc<Column>>, Vec<Change>), NotUsed> {
     let slot = &work.slot;
     let mut persisted = work.recorder.lock().await;
     let old = slot.snapshot.borrow().clone();
+    let now = store::now_ms();
     let (fresh, changed, new_names) = {
         let mut names = work.names.write().unwrap_or_else(|p| p.into_inner());
         let (fresh, changed) = snapshot_of(&mut names, &old, records, &slot.name);
@@ -137,26 +219,126 @@ async fn record(
         skus: fresh.count_reported,
         changed: changed.len(),
     };
-    if work.dry_run {
-        return Ok((counts, Some(Arc::new(fresh.column))));
+    // The source-level guard: an empty answer from a minor input must not wipe its SKUs on a
+    // target that sums it with a larger one.
+    let as_changes: Vec<Change> = changed
+        .iter()
+        .map(|&(sku, new)| Change {
+            sku,
+            old: old.get(sku),
+            new,
+        })
+        .collect();
+    let forced = work.options.force;
+    let zeroings = {
+        let mut memory = lock(&slot.memory);
+        let window = i64::try_from(work.guard_window.as_millis()).unwrap_or(i64::MAX);
+        let since = if forced && !work.options.dry_run {
+            now
+        } else {
+            memory.guard_since.unwrap_or(i64::MIN)
+        };
+        memory.guard.since = now.saturating_sub(window).max(since);
+        if let Some(trip) = memory.guard.check(&as_changes, &old).filter(|_| !forced) {
+            return Err(NotUsed::Held {
+                zeroed: trip.zeroed,
+                positive: trip.positive,
+            });
+        }
+        if forced {
+            Vec::new()
+        } else {
+            Guard::zeroings(&as_changes, now)
+        }
+    };
+    if work.options.dry_run {
+        return Ok((counts, Some(Arc::new(fresh.column)), as_changes));
     }
     let chunks = store::quantity_chunks_after(&fresh.column, &changed);
-    let (id, at, reported, (name_chunks, named)) =
-        (slot.id, store::now_ms(), fresh.count_reported, new_names);
+    let zeroed_chunks = {
+        let memory = lock(&slot.memory);
+        store::quantity_chunks_after(&memory.guard.zeroed_at, &zeroings)
+    };
+    let (id, at, reported, (name_chunks, named)) = (slot.id, now, fresh.count_reported, new_names);
     work.store
         .call(move |c| {
             let tx = c.transaction()?;
             store::write_name_chunks(&tx, &name_chunks)?;
             store::write_quantity_chunks(&tx, Side::Source, id, &chunks)?;
+            store::write_zeroings(&tx, Side::Source, id, &zeroed_chunks)?;
+            if forced {
+                store::restart_guard(&tx, Side::Source, id, at)?;
+            }
             store::source_fetched(&tx, id, reported, at)?;
             tx.commit()?;
             Ok(())
         })
         .await?;
     *persisted = named;
+    {
+        let mut memory = lock(&slot.memory);
+        memory.guard.remember(&zeroings);
+        if forced {
+            memory.guard_since = Some(at);
+        }
+    }
     // Recorded: memory follows the database.
     slot.snapshot.send_replace(Arc::new(fresh.column));
-    Ok((counts, None))
+    Ok((counts, None, as_changes))
+}
+
+/// How a fetch failed.
+enum Failure {
+    /// Shutdown: not an error.
+    Cancelled,
+    /// A refused login is still being waited out.
+    Waiting(i64),
+    /// The service refused the credentials just now.
+    AuthRefused(String),
+    Other(String),
+}
+
+fn lock(memory: &Mutex<SourceMemory>) -> std::sync::MutexGuard<'_, SourceMemory> {
+    memory.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A refused login: the next one waits 1, 2, 4, … cycles (at most an hour); returns the error.
+async fn auth_refused(work: &SourceWork, message: &str) -> String {
+    let slot = &work.slot;
+    let backoff = {
+        let mut memory = lock(&slot.memory);
+        memory.auth = memory.auth.refused(store::now_ms(), work.period);
+        memory.auth
+    };
+    let at = backoff.retry_at.unwrap_or_default();
+    if !work.options.dry_run {
+        let id = slot.id;
+        let recorded = work
+            .store
+            .call(move |c| store::auth_refused(c, Side::Source, id, backoff.failures, at))
+            .await;
+        if let Err(e) = recorded {
+            error!(source = %slot.name, error = %e, "the refused login could not be recorded");
+        }
+    }
+    format!(
+        "authentication refused: {message}; no login is tried before {} ({} refused in a row)",
+        rfc3339(at),
+        backoff.failures
+    )
+}
+
+/// A login worked: the backoff is over.
+async fn clear_auth_backoff(work: &SourceWork) {
+    let slot = &work.slot;
+    let had = std::mem::take(&mut lock(&slot.memory).auth);
+    if had.failures > 0 && !work.options.dry_run {
+        let id = slot.id;
+        let _ = work
+            .store
+            .call(move |c| store::auth_accepted(c, Side::Source, id))
+            .await;
+    }
 }
 
 struct Fresh {

@@ -1,29 +1,39 @@
 //! Loading the engine's state at start, after reconciling the database's endpoints with the
 //! configured ones (see [`store::reconcile`]).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use tracing::{info, warn};
 
+use secrecy::SecretString;
+
+use crate::config::identity::fingerprint;
 use crate::config::{Config, Identity};
 use crate::plan::ledger::{Column, SkuId, SkuTable};
-use crate::store::{self, Reconciled, Side, StoreError};
+use crate::store::{self, Memory, Reconciled, Retry, Side, StoreError};
 
 /// What [`Engine::new`] reads from the database.
+/// A target's row id (if it has one yet), acknowledged quantities, refusals and memory.
+pub(super) type LoadedTarget = (Option<i64>, Column, HashMap<SkuId, Retry>, Memory);
+
 pub(super) struct Loaded {
     pub skus: SkuTable,
-    pub sources: Vec<(Option<i64>, Column)>,
-    pub targets: Vec<(Option<i64>, Column, HashSet<SkuId>)>,
+    pub sources: Vec<(Option<i64>, Column, Memory)>,
+    pub targets: Vec<LoadedTarget>,
     pub last_fetch_at: Vec<Option<i64>>,
     pub first_cycle_at: Option<i64>,
     pub reconciled: Vec<(Side, Reconciled)>,
     pub had_history: bool,
 }
 
+/// What the database is told of one configured endpoint: its name, where it is, and the secret
+/// it logs in with (only ever stored as a keyed fingerprint).
+pub(super) type Configured = (String, Identity, SecretString);
+
 pub(super) fn load_state(
     c: &mut rusqlite::Connection,
-    sources: &[(String, Identity)],
-    targets: &[(String, Identity)],
+    sources: &[Configured],
+    targets: &[Configured],
     read_only: bool,
 ) -> Result<Loaded, StoreError> {
     let key = if read_only {
@@ -31,11 +41,17 @@ pub(super) fn load_state(
     } else {
         store::fingerprint_key(c)?
     };
-    let stored = |list: &[(String, Identity)]| -> Vec<(String, String)> {
+    let stored = |list: &[Configured]| -> Vec<(String, String)> {
         list.iter()
-            .map(|(name, identity)| (name.clone(), identity.stored(&key)))
+            .map(|(name, identity, _)| (name.clone(), identity.stored(&key)))
             .collect()
     };
+    let credentials = |list: &[Configured]| -> Vec<String> {
+        list.iter()
+            .map(|(_, _, secret)| fingerprint(&key, secret))
+            .collect()
+    };
+    let (source_credentials, target_credentials) = (credentials(sources), credentials(targets));
     let (sources, targets) = (stored(sources), stored(targets));
     let had_history = store::has_history(c)?;
     let mut reconciled = Vec::new();
@@ -52,23 +68,40 @@ pub(super) fn load_state(
             ids.push(side_ids.into_iter().map(Some).collect::<Vec<_>>());
         }
         let targets = ids.pop().unwrap_or_default();
-        (ids.pop().unwrap_or_default(), targets)
+        let sources = ids.pop().unwrap_or_default();
+        // Changed credentials end a login backoff: the operator fixed the password.
+        for (side, ids, fingerprints) in [
+            (Side::Source, &sources, &source_credentials),
+            (Side::Target, &targets, &target_credentials),
+        ] {
+            for (id, fingerprint) in ids.iter().zip(fingerprints) {
+                if let Some(id) = id {
+                    store::credentials_now(c, side, *id, fingerprint)?;
+                }
+            }
+        }
+        (sources, targets)
     };
     let column = |side: Side, id: Option<i64>| match id {
         Some(id) => store::load_column(c, side, id),
         None => Ok(Column::default()),
     };
+    let memory = |side: Side, id: Option<i64>| match id {
+        Some(id) => store::load_memory(c, side, id),
+        None => Ok(Memory::default()),
+    };
     let mut loaded_sources = Vec::new();
     for &id in &source_ids {
-        loaded_sources.push((id, column(Side::Source, id)?));
+        loaded_sources.push((id, column(Side::Source, id)?, memory(Side::Source, id)?));
     }
     let mut loaded_targets = Vec::new();
     for &id in &target_ids {
         let failed = match id {
             Some(id) => store::load_failed(c, id)?,
-            None => HashSet::new(),
+            None => HashMap::new(),
         };
-        loaded_targets.push((id, column(Side::Target, id)?, failed));
+        let memory = memory(Side::Target, id)?;
+        loaded_targets.push((id, column(Side::Target, id)?, failed, memory));
     }
     Ok(Loaded {
         skus: store::load_skus(c)?,
@@ -90,8 +123,8 @@ pub(super) fn log_reconciled(
 ) {
     for (side, change) in reconciled {
         let kind = match side {
-            Side::Source => "source",
-            Side::Target => "target",
+            Side::Source | Side::SourceZeroedAt => "source",
+            Side::Target | Side::TargetZeroedAt => "target",
         };
         match change {
             Reconciled::Removed { name } => {
@@ -112,12 +145,12 @@ pub(super) fn log_reconciled(
 
 fn describe(config: &Config, side: Side, name: &str) -> String {
     let identity = match side {
-        Side::Source => config
+        Side::Source | Side::SourceZeroedAt => config
             .sources
             .iter()
             .find(|s| s.name == name)
             .map(|s| s.identity()),
-        Side::Target => config
+        Side::Target | Side::TargetZeroedAt => config
             .targets
             .iter()
             .find(|t| t.name == name)

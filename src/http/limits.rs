@@ -4,17 +4,114 @@
 //! (a Hako key used as a source and as a target), so they share one limiter, set to the smallest
 //! `requests_per_minute` among them. The limiter lets one request through per `60 s / budget`
 //! with no burst, so no 60-second window, the first included, sees more than the budget.
+//!
+//! An account also remembers a **pause**: a `Retry-After` that one endpoint met holds every
+//! endpoint of the account until the time it names (capped by the caller). Pauses live in a
+//! process-wide table keyed by account, not in the limiter itself, so that rebuilding the
+//! connectors (a reload of the configuration) does not forget "come back tomorrow".
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use governor::{DefaultDirectRateLimiter, Quota};
+use tokio::time::Instant;
 
-/// One account's limiter.
-pub type Limiter = DefaultDirectRateLimiter;
+/// One account's budget: its rate limit and its pause.
+#[derive(Debug)]
+pub struct Limiter {
+    rate: DefaultDirectRateLimiter,
+    pause: Arc<Pause>,
+}
+
+impl Limiter {
+    /// Waits until the rate limit lets the next request through.
+    pub async fn until_ready(&self) {
+        self.rate.until_ready().await;
+    }
+
+    /// Pauses every endpoint of the account for `wait` from now, unless it is paused for longer
+    /// already. Returns the end of the pause now in force.
+    pub fn pause_for(&self, wait: Duration) -> PausedUntil {
+        self.pause.extend(wait)
+    }
+
+    /// The pause in force, if the account is paused now.
+    pub fn paused(&self) -> Option<PausedUntil> {
+        self.pause.current()
+    }
+}
+
+/// When a pause ends: on the monotonic clock to wait on, and on the wall clock to tell people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PausedUntil {
+    /// The end, to wait for.
+    pub at: Instant,
+    /// The same end as a time of day, for messages.
+    pub wall: SystemTime,
+}
+
+impl PausedUntil {
+    /// How long is left from now.
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// The end as RFC 3339, to the second.
+    pub fn rfc3339(&self) -> String {
+        humantime::format_rfc3339_seconds(self.wall).to_string()
+    }
+}
+
+/// One account's pause, shared by its endpoints.
+#[derive(Debug, Default)]
+struct Pause {
+    until: Mutex<Option<PausedUntil>>,
+}
+
+impl Pause {
+    fn lock(&self) -> MutexGuard<'_, Option<PausedUntil>> {
+        // A panic elsewhere while holding this cannot leave it half-written: it is one value.
+        self.until.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn extend(&self, wait: Duration) -> PausedUntil {
+        let proposed = PausedUntil {
+            at: Instant::now() + wait,
+            wall: SystemTime::now() + wait,
+        };
+        let mut until = self.lock();
+        match *until {
+            Some(current) if current.at >= proposed.at => current,
+            _ => {
+                *until = Some(proposed);
+                proposed
+            }
+        }
+    }
+
+    fn current(&self) -> Option<PausedUntil> {
+        let mut until = self.lock();
+        match *until {
+            Some(p) if p.at > Instant::now() => Some(p),
+            Some(_) => {
+                *until = None;
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+/// Every account's pause, for as long as the process lives (see the module's doc).
+static PAUSES: LazyLock<Mutex<HashMap<AccountKey, Arc<Pause>>>> = LazyLock::new(Default::default);
+
+fn pause_of(account: &AccountKey) -> Arc<Pause> {
+    let mut pauses = PAUSES.lock().unwrap_or_else(|e| e.into_inner());
+    pauses.entry(account.clone()).or_default().clone()
+}
 
 /// Spacing is stretched by this fraction so that clock jitter between invsync and the server
 /// never lets the budget+1st request land inside the server's 60-second window.
@@ -77,19 +174,32 @@ impl Limiters {
         let budget = self.budgets.get(account).copied().unwrap_or(1);
         self.built
             .entry(account.clone())
-            .or_insert_with(|| Arc::new(limiter(budget)))
+            .or_insert_with(|| {
+                Arc::new(Limiter {
+                    rate: rate_limiter(budget),
+                    pause: pause_of(account),
+                })
+            })
             .clone()
     }
 }
 
-/// A limiter that spaces requests evenly: `budget` per minute, never a burst.
+/// A limiter of its own (no account shares it, no pause carries over): for tests and tools.
 pub fn limiter(requests_per_minute: u32) -> Limiter {
+    Limiter {
+        rate: rate_limiter(requests_per_minute),
+        pause: Arc::default(),
+    }
+}
+
+/// A rate limiter that spaces requests evenly: `budget` per minute, never a burst.
+fn rate_limiter(requests_per_minute: u32) -> DefaultDirectRateLimiter {
     let per_minute = f64::from(requests_per_minute.max(1));
     let period = Duration::from_secs_f64(60.0 / per_minute * (1.0 + SAFETY_MARGIN));
     let quota = Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
         .allow_burst(NonZeroU32::MIN);
-    Limiter::direct(quota)
+    DefaultDirectRateLimiter::direct(quota)
 }
 
 #[cfg(test)]
@@ -116,10 +226,40 @@ mod tests {
     #[test]
     fn a_fresh_limiter_allows_one_request_and_no_burst() {
         let limiter = limiter(120);
-        assert!(limiter.check().is_ok());
+        assert!(limiter.rate.check().is_ok());
         assert!(
-            limiter.check().is_err(),
+            limiter.rate.check().is_err(),
             "a second request at once would be a burst"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_every_endpoint_of_the_account_survives_a_rebuild_and_then_ends() {
+        let account = AccountKey::new("https://pause.example/v0", &["paused key"]);
+        let other = AccountKey::new("https://pause.example/v0", &["other key"]);
+        let mut limiters = Limiters::default();
+        limiters.declare(&account, 120);
+        limiters.declare(&other, 120);
+        let until = limiters.get(&account).pause_for(Duration::from_secs(600));
+        // A shorter pause never shortens the one in force.
+        assert_eq!(
+            limiters.get(&account).pause_for(Duration::from_secs(5)),
+            until
+        );
+        assert!(
+            limiters.get(&other).paused().is_none(),
+            "other accounts go on"
+        );
+
+        let mut rebuilt = Limiters::default();
+        rebuilt.declare(&account, 60);
+        assert_eq!(
+            rebuilt.get(&account).paused(),
+            Some(until),
+            "a reload remembers it"
+        );
+
+        tokio::time::advance(Duration::from_secs(601)).await;
+        assert!(rebuilt.get(&account).paused().is_none(), "and then it ends");
     }
 }

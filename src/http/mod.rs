@@ -44,13 +44,32 @@ pub enum HttpError {
         /// The service's own message (its `error` field, or the start of the body).
         message: String,
     },
+    /// The service answered 2xx with a body that is not JSON where JSON was due: a proxy's
+    /// maintenance page in front of the service, most likely. It proves nothing was applied,
+    /// and it passes like a 5xx.
+    #[error("HTTP {status} with a body that is not JSON (a proxy's page?): {message}")]
+    NotJson {
+        /// The status code.
+        status: StatusCode,
+        /// The start of the body.
+        message: String,
+    },
     /// The answer was larger than `daemon.max_response_size`.
     #[error("answer larger than {limit} bytes")]
     BodyTooLarge {
         /// The cap.
         limit: usize,
     },
-    /// Shutdown was requested before the request could start.
+    /// The account is paused at the service's request (`Retry-After`) for longer than a
+    /// request may wait: nothing was sent.
+    #[error(
+        "the service asked for a pause (Retry-After); this account sends nothing until {until}"
+    )]
+    Paused {
+        /// When the pause ends, RFC 3339.
+        until: String,
+    },
+    /// Shutdown was requested before the request could start, or while it waited to retry.
     #[error("shutting down")]
     Cancelled,
 }
@@ -61,19 +80,21 @@ impl HttpError {
     /// way again.
     pub fn is_retryable(&self) -> bool {
         match self {
-            HttpError::Connect(_) | HttpError::Timeout => true,
+            HttpError::Connect(_) | HttpError::Timeout | HttpError::NotJson { .. } => true,
             HttpError::Status { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS
                     || *status == StatusCode::REQUEST_TIMEOUT
                     || status.is_server_error()
             }
-            HttpError::BodyTooLarge { .. } | HttpError::Certificate(_) | HttpError::Cancelled => {
-                false
-            }
+            HttpError::BodyTooLarge { .. }
+            | HttpError::Certificate(_)
+            | HttpError::Paused { .. }
+            | HttpError::Cancelled => false,
         }
     }
 
-    /// The status code, when the service answered.
+    /// The status code of a failed answer, when the service answered one. (A 2xx that is not
+    /// JSON has none here: it is not the service's word, and no refusal.)
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             HttpError::Status { status, .. } => Some(*status),
@@ -218,14 +239,22 @@ impl Endpoint {
             .request(method, format!("{}{}", self.base_url, path))
     }
 
-    /// Sends a request, waiting on the account's rate limit before every attempt and retrying
-    /// what [`HttpError::is_retryable`] allows. `build` makes a fresh request per attempt.
+    /// Sends a request whose any 2xx body is the answer (see [`Endpoint::send_as`]).
     pub async fn send(
         &self,
         meter: &Meter,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Bytes, HttpError> {
-        self.send_for_answer(meter, build).await.map(|a| a.body)
+        Ok(self.send_as(meter, build, Expect::Any).await?.body)
+    }
+
+    /// Sends a request whose documented answer is JSON (see [`Expect::Json`]).
+    pub async fn send_json(
+        &self,
+        meter: &Meter,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Bytes, HttpError> {
+        Ok(self.send_as(meter, build, Expect::Json).await?.body)
     }
 
     /// [`Endpoint::send`], keeping the status and headers of the 2xx answer (a `Link` header to
@@ -235,27 +264,54 @@ impl Endpoint {
         meter: &Meter,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Answer, HttpError> {
-        let attempt = || async { self.send_once(meter, build()).await?.success() };
-        retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
+        self.send_as(meter, build, Expect::Any).await
+    }
+
+    /// Sends a request, waiting on the account's rate limit (and pause) before every attempt and
+    /// retrying what [`HttpError::is_retryable`] allows. `build` makes a fresh request per
+    /// attempt; `expect` says what a 2xx must carry to count.
+    pub async fn send_as(
+        &self,
+        meter: &Meter,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        expect: Expect,
+    ) -> Result<Answer, HttpError> {
+        let attempt = || async { self.send_once(meter, build()).await?.expect(expect) };
+        let result = retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
             meter.retries.fetch_add(1, Ordering::Relaxed);
         })
-        .await
+        .await;
+        match result {
+            // A Retry-After too long to wait for within this request: say until when, rather
+            // than a bare 429 that reads as if the next cycle could simply try again.
+            Err(HttpError::Status {
+                retry_after: Some(_),
+                ..
+            }) if !self.cancel.is_cancelled() => match self.limiter.paused() {
+                Some(until) => Err(HttpError::Paused {
+                    until: until.rfc3339(),
+                }),
+                None => result,
+            },
+            // Shutdown cut a wait short: what stopped the request is the stop, not the failure
+            // before it (which the retry WARN already told).
+            Err(e) if self.cancel.is_cancelled() && e.is_retryable() => Err(HttpError::Cancelled),
+            other => other,
+        }
     }
 
     /// Sends a request exactly once, whatever happens: for a request that is not idempotent
     /// (placing an order), where a retry after a timeout or a 5xx could do the thing twice and
     /// only the caller can tell how to find out what happened. It still waits on the account's
-    /// rate limit and counts in `meter`. Every status comes back as an [`Answer`] with its whole
-    /// body, because such a caller must read a refusal's details itself; `Err` means no answer
-    /// ([`HttpError::Cancelled`]: shutdown came before anything was sent).
+    /// rate limit and pause, and counts in `meter`. Every status comes back as an [`Answer`]
+    /// with its whole body, because such a caller must read a refusal's details itself; `Err`
+    /// means no answer ([`HttpError::Cancelled`]: shutdown came before anything was sent).
     pub async fn send_once(
         &self,
         meter: &Meter,
         request: reqwest::RequestBuilder,
     ) -> Result<Answer, HttpError> {
-        if self.cancel.is_cancelled() {
-            return Err(HttpError::Cancelled);
-        }
+        self.wait_out_pause().await?;
         self.limiter.until_ready().await;
         meter.requests.fetch_add(1, Ordering::Relaxed);
         let result = self.attempt(request).await;
@@ -267,7 +323,50 @@ impl Endpoint {
             Err(_) => "error",
         };
         crate::ops::metrics::request(&self.label, code);
+        if let Ok(answer) = &result
+            && let (false, Some(asked)) = (answer.status.is_success(), answer.retry_after)
+        {
+            self.remember_pause(answer.status, asked);
+        }
         result
+    }
+
+    /// Before an attempt: stops at shutdown, fails fast while the account is paused for longer
+    /// than a request may wait, and otherwise waits the pause out (shutdown cuts the wait).
+    async fn wait_out_pause(&self) -> Result<(), HttpError> {
+        if self.cancel.is_cancelled() {
+            return Err(HttpError::Cancelled);
+        }
+        let Some(until) = self.limiter.paused() else {
+            return Ok(());
+        };
+        if until.remaining() > retry::LONGEST_WAIT.min(self.retry.max_elapsed) {
+            return Err(HttpError::Paused {
+                until: until.rfc3339(),
+            });
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(until.at) => Ok(()),
+            () = self.cancel.cancelled() => Err(HttpError::Cancelled),
+        }
+    }
+
+    /// A `Retry-After` holds the whole account (every endpoint sharing this limiter) until the
+    /// time it names, capped at [`retry::PAUSE_CAP`]. A pause longer than a request may wait
+    /// is a WARN: requests of this account fail fast until then, in this cycle and the next.
+    fn remember_pause(&self, status: StatusCode, asked: Duration) {
+        let wait = asked.min(retry::PAUSE_CAP);
+        let already = self.limiter.paused();
+        let until = self.limiter.pause_for(wait);
+        if wait > retry::LONGEST_WAIT.min(self.retry.max_elapsed) && already != Some(until) {
+            tracing::warn!(
+                endpoint = %self.label,
+                status = status.as_u16(),
+                retry_after = %humantime::format_duration(asked),
+                until = %until.rfc3339(),
+                "the service asked for a pause; every endpoint of this account sends nothing until then"
+            );
+        }
     }
 
     async fn attempt(&self, request: reqwest::RequestBuilder) -> Result<Answer, HttpError> {
@@ -316,20 +415,65 @@ impl Answer {
     /// The body of a success; any other status as [`HttpError::Status`] with the service's
     /// own message.
     pub fn into_success(self) -> Result<Bytes, HttpError> {
-        self.success().map(|a| a.body)
+        Ok(self.expect(Expect::Any)?.body)
     }
 
-    /// The answer if it is a success; any other status as [`HttpError::Status`] with the
-    /// service's own message.
-    pub fn success(self) -> Result<Answer, HttpError> {
+    /// The answer if it is a success carrying what `expect` says; any other status as
+    /// [`HttpError::Status`] with the service's own message (for a redirect, where it points).
+    pub fn expect(self, expect: Expect) -> Result<Answer, HttpError> {
         if self.status.is_success() {
+            if expect == Expect::Json && !is_json(self.status, &self.body) {
+                return Err(HttpError::NotJson {
+                    status: self.status,
+                    message: remote_message(&self.body),
+                });
+            }
             return Ok(self);
         }
+        let message = if self.status.is_redirection() {
+            redirect_message(&self.headers)
+        } else {
+            remote_message(&self.body)
+        };
         Err(HttpError::Status {
             status: self.status,
             retry_after: self.retry_after,
-            message: remote_message(&self.body),
+            message,
         })
+    }
+}
+
+/// What a 2xx must carry to count as the service's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Whatever it is (the caller parses it, and says what it expected if that fails).
+    Any,
+    /// JSON, or no body at all with 204 No Content. Anything else (a proxy's HTML page) is
+    /// [`HttpError::NotJson`] and retried like a 5xx, so that a write is never taken as applied
+    /// on the word of something that is not the service.
+    Json,
+}
+
+fn is_json(status: StatusCode, body: &[u8]) -> bool {
+    (status == StatusCode::NO_CONTENT && body.is_empty())
+        || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
+/// A redirect is never followed (it could carry credentials elsewhere); the operator needs to
+/// know where it points to fix `base_url` (or see a hijacked name). The query and fragment are
+/// left out: they are the other side's, and may carry tokens.
+fn redirect_message(headers: &reqwest::header::HeaderMap) -> String {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| l.split(['?', '#']).next().unwrap_or_default().trim());
+    match location {
+        Some(location) if !location.is_empty() => {
+            format!("redirected to {location} (redirects are never followed: check base_url)")
+        }
+        _ => {
+            "redirected, with no Location (redirects are never followed: check base_url)".to_owned()
+        }
     }
 }
 
@@ -371,6 +515,157 @@ pub fn remote_message(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::server::{Handler, Server, SimRequest, SimResponse};
+    use crate::sim::{Fault, MAINTENANCE_PAGE};
+
+    struct Echo;
+
+    impl Handler for Echo {
+        fn handle(&self, request: &SimRequest) -> SimResponse {
+            SimResponse::json(200, &serde_json::json!({ "path": request.path }))
+        }
+    }
+
+    fn quick() -> RetrySettings {
+        RetrySettings {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            max_elapsed: Duration::from_secs(20),
+        }
+    }
+
+    /// A loopback service and `n` endpoints of one account on it.
+    async fn account(n: usize, cancel: &CancellationToken) -> (Server, Vec<Endpoint>) {
+        let server = Server::start(Arc::new(Echo), 0).await.expect("starts");
+        let client = HttpClient::new(Duration::from_secs(5), 1 << 20).expect("client");
+        let key = limits::AccountKey::new(&server.base_url(), &["key"]);
+        let mut limiters = Limiters::default();
+        limiters.declare(&key, 100_000);
+        let endpoints = (0..n)
+            .map(|i| {
+                Endpoint::new(
+                    format!("endpoint {i}"),
+                    server.base_url(),
+                    client.clone(),
+                    limiters.get(&key),
+                    quick(),
+                    cancel.clone(),
+                )
+            })
+            .collect();
+        (server, endpoints)
+    }
+
+    async fn get(endpoint: &Endpoint, json: bool) -> Result<Bytes, HttpError> {
+        let build = || endpoint.request(Method::POST, "/write");
+        match json {
+            true => endpoint.send_json(&Meter::default(), build).await,
+            false => endpoint.send(&Meter::default(), build).await,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_2xx_that_is_not_json_is_retried_like_a_5xx_where_json_is_the_answer() {
+        let cancel = CancellationToken::new();
+        let (server, endpoints) = account(1, &cancel).await;
+        server.faults().push(Fault::Html);
+        server.faults().push(Fault::Html);
+        let meter = Meter::default();
+        let build = || endpoints[0].request(Method::POST, "/batch");
+
+        let answer = endpoints[0].send_json(&meter, build).await;
+
+        assert!(answer.is_ok(), "{answer:?}");
+        assert_eq!((meter.requests(), meter.retries()), (3, 2));
+        server.faults().push(Fault::Html);
+        server.faults().push(Fault::Html);
+        server.faults().push(Fault::Html);
+        let error = get(&endpoints[0], true).await.expect_err("never JSON");
+        println!("{error}");
+        assert!(matches!(error, HttpError::NotJson { .. }), "{error}");
+        assert!(error.to_string().contains("not JSON"), "{error}");
+        assert_eq!(error.status(), None, "no refusal of the service's");
+        server.faults().push(Fault::Html);
+        let raw = get(&endpoints[0], false)
+            .await
+            .expect("any body will do here");
+        assert_eq!(&raw[..], MAINTENANCE_PAGE.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_far_retry_after_pauses_every_endpoint_of_the_account_which_fail_fast_saying_until_when()
+     {
+        let cancel = CancellationToken::new();
+        let (server, endpoints) = account(2, &cancel).await;
+        server.faults().push(Fault::retry_after(86_400));
+        let started = std::time::Instant::now();
+
+        let first = get(&endpoints[0], false).await.expect_err("paused");
+        let second = get(&endpoints[1], true).await.expect_err("paused too");
+
+        println!("{second}");
+        assert!(started.elapsed() < Duration::from_secs(5), "nobody slept");
+        assert_eq!(
+            server.requests().len(),
+            1,
+            "the second endpoint sent nothing"
+        );
+        for error in [&first, &second] {
+            let HttpError::Paused { until } = error else {
+                panic!("{error:?}");
+            };
+            let until = humantime::parse_rfc3339(until).expect("RFC 3339");
+            let ahead = until
+                .duration_since(std::time::SystemTime::now())
+                .expect("ahead");
+            assert!(
+                ahead > Duration::from_secs(3500) && ahead <= Duration::from_secs(3600),
+                "a day asked, an hour kept: {ahead:?}"
+            );
+        }
+        assert!(second.to_string().contains("until"), "{second}");
+    }
+
+    #[tokio::test]
+    async fn a_short_retry_after_is_waited_out_and_shutdown_cuts_a_pause_short() {
+        let cancel = CancellationToken::new();
+        let (server, endpoints) = account(2, &cancel).await;
+        server.faults().push(Fault::retry_after(1));
+        let started = std::time::Instant::now();
+        assert!(get(&endpoints[0], false).await.is_ok());
+        assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+
+        endpoints[0].limiter.pause_for(Duration::from_secs(15));
+        let waiting = tokio::spawn({
+            let endpoint = endpoints[1].clone();
+            async move { get(&endpoint, false).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cancel.cancel();
+        let stopped = tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("shutdown does not wait for the pause")
+            .expect("joins");
+        assert!(matches!(stopped, Err(HttpError::Cancelled)), "{stopped:?}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_reported_with_where_it_points_never_followed() {
+        let cancel = CancellationToken::new();
+        let (server, endpoints) = account(1, &cancel).await;
+        let location = "https://elsewhere.example/login?token=abc";
+        server.faults().push(Fault::Redirect(location.to_owned()));
+
+        let error = get(&endpoints[0], false).await.expect_err("not followed");
+
+        println!("{error}");
+        let text = error.to_string();
+        assert!(text.contains("HTTP 302"), "{text}");
+        assert!(text.contains("https://elsewhere.example/login"), "{text}");
+        assert!(!text.contains("token"), "the query stays out: {text}");
+        assert_eq!(server.requests().len(), 1);
+    }
 
     #[test]
     fn only_passing_failures_are_retryable() {
@@ -414,12 +709,6 @@ mod tests {
             "<html> Bad Gateway</html>"
         );
         assert_eq!(remote_message(b""), "(empty body)");
-        assert_eq!(
-            remote_message(
-                br#"{"code":400,"message":"Provided data did not pass validation","errors":{"hidden":"This value should not be null."}}"#
-            ),
-            "Provided data did not pass validation (hidden: This value should not be null.)"
-        );
         assert!(remote_message(&[b'x'; 1000]).ends_with('…'));
     }
 }

@@ -1,6 +1,11 @@
 //! How a failed request is tried again: capped, jittered exponential backoff (backon), bounded
 //! both in attempts and in total time, stretched to honour a `Retry-After`, and cut short by
 //! shutdown. *Whether* to retry is [`HttpError::is_retryable`]; this module only decides *how*.
+//!
+//! A `Retry-After` of up to [`LONGEST_WAIT`] is waited for within the request. A longer one
+//! ends the request at once: the endpoint pauses the whole account until the time named (at
+//! most [`PAUSE_CAP`] away, see [`super::limits`]), and its requests fail fast until then,
+//! rather than a cycle sleeping for an hour where neither shutdown nor the watchdog expects it.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -11,7 +16,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::HttpError;
-use crate::config::{RETRY_AFTER_CAP, RetrySettings};
+use crate::config::RetrySettings;
+
+/// The longest pause a `Retry-After` can impose on an account: the contract's one hour. A
+/// service asking for more is asked again after an hour.
+pub const PAUSE_CAP: Duration = Duration::from_secs(60 * 60);
+
+/// The longest a request waits for a `Retry-After` before giving up for now: as long as the
+/// systemd watchdog's reasoning allows a request to wait (`WatchdogSec` in `systemd/`).
+pub const LONGEST_WAIT: Duration = Duration::from_secs(60);
 
 /// Runs `op` until it succeeds, fails for good, or the policy gives up; logs a WARN per retry
 /// with the reason and the wait, and calls `on_retry` for the cycle's counters.
@@ -46,7 +59,7 @@ where
         })
         .when(|e: &HttpError| e.is_retryable() && !cancel.is_cancelled())
         .adjust(|e, next| {
-            let wait = next_wait(e, next?);
+            let wait = next_wait(e, next?)?;
             (started.elapsed() + wait <= settings.max_elapsed).then_some(wait)
         })
         .notify(|e, wait| {
@@ -58,14 +71,15 @@ where
         .await
 }
 
-/// The backoff's wait, or longer when the service asked for it (up to [`RETRY_AFTER_CAP`]).
-fn next_wait(error: &HttpError, backoff: Duration) -> Duration {
+/// The backoff's wait, or longer when the service asked for it; `None` when it asked for more
+/// than [`LONGEST_WAIT`] (the account is paused instead, and the request ends).
+fn next_wait(error: &HttpError, backoff: Duration) -> Option<Duration> {
     match error {
         HttpError::Status {
             retry_after: Some(asked),
             ..
-        } => backoff.max((*asked).min(RETRY_AFTER_CAP)),
-        _ => backoff,
+        } => (*asked <= LONGEST_WAIT).then(|| backoff.max(*asked)),
+        _ => Some(backoff),
     }
 }
 
@@ -173,15 +187,14 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retry_after_stretches_the_wait_but_only_up_to_the_cap() {
+    async fn a_retry_after_within_a_minute_is_waited_for_and_a_longer_one_ends_the_request() {
         let calls = AtomicU32::new(0);
         let started = Instant::now();
-        let result = with_retries(
+        let result: Result<(), _> = with_retries(
             || async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
                     0 => Err(unavailable(Some(Duration::from_secs(30)))),
-                    1 => Err(unavailable(Some(Duration::from_secs(3600)))),
-                    _ => Ok(()),
+                    _ => Err(unavailable(Some(Duration::from_secs(3600)))),
                 }
             },
             &RetrySettings {
@@ -193,11 +206,15 @@ mod tests {
             || {},
         )
         .await;
-        assert!(result.is_ok());
         let waited = started.elapsed();
-        // 30 s asked, then an hour asked and capped at a minute; backoff jitter adds < 6 s.
-        assert!(waited >= Duration::from_secs(90), "waited {waited:?}");
-        assert!(waited < Duration::from_secs(96), "waited {waited:?}");
+        assert!(
+            matches!(result, Err(HttpError::Status { .. })),
+            "{result:?}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "no attempt after the hour");
+        // 30 s asked and waited (backoff jitter adds < 2 s), then an hour: not waited here.
+        assert!(waited >= Duration::from_secs(30), "waited {waited:?}");
+        assert!(waited < Duration::from_secs(33), "waited {waited:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -16,8 +16,27 @@ use crate::store::{self, Side, StoreError};
 pub struct SkuStatus {
     /// The SKU.
     pub sku: String,
+    /// What open orders reserve of it, per order.
+    pub reservations: Vec<ReservationStatus>,
     /// Per configured target.
     pub targets: Vec<SkuAtTarget>,
+}
+
+/// One order's reservation of the SKU.
+#[derive(Debug, Serialize)]
+pub struct ReservationStatus {
+    /// `[orders.NAME]`.
+    pub feed: String,
+    /// The order.
+    pub order_id: String,
+    /// Units the order holds (lines summed).
+    pub quantity: i64,
+    /// Units the sources have shown of it already.
+    pub allotted: i64,
+    /// Units still subtracted.
+    pub outstanding: i64,
+    /// The order's state, `STUCK` when it is overdue by a week.
+    pub state: String,
 }
 
 /// One SKU at one target.
@@ -27,6 +46,8 @@ pub struct SkuAtTarget {
     pub target: String,
     /// Each input's last recorded quantity (`None`: it never reported the SKU).
     pub inputs: Vec<InputQuantity>,
+    /// What open orders reserve, subtracted from the sum.
+    pub reserved: i64,
     /// Subtracted from the sum.
     pub safety_stock: i64,
     /// The cap, if any.
@@ -57,6 +78,8 @@ pub fn explain_sku(
     let Some(id) = store::load_skus(conn)?.get(sku) else {
         return Ok(None);
     };
+    let reservations = store::reservations_of(conn, sku)?;
+    let now = store::now_ms();
     let mut at_targets = Vec::new();
     for target in targets {
         let mut inputs = Vec::new();
@@ -71,7 +94,8 @@ pub fn explain_sku(
             safety_stock: target.safety_stock,
             max_quantity: target.max_quantity,
         };
-        let explanation = plan::explain_quantities(inputs, rules);
+        let reserved: i64 = reservations.iter().map(|r| r.outstanding()).sum();
+        let explanation = plan::explain_quantities(inputs, reserved, rules);
         let (acknowledged, refused) = match store::find_endpoint(conn, Side::Target, &target.name)?
         {
             Some(endpoint) => (
@@ -87,6 +111,7 @@ pub fn explain_sku(
                 .into_iter()
                 .map(|(source, quantity)| InputQuantity { source, quantity })
                 .collect(),
+            reserved: explanation.reserved,
             safety_stock: target.safety_stock,
             max_quantity: target.max_quantity,
             should_show: explanation.desired,
@@ -94,8 +119,24 @@ pub fn explain_sku(
             refused,
         });
     }
+    let reservations = reservations
+        .iter()
+        .map(|r| ReservationStatus {
+            feed: r.feed.clone(),
+            order_id: r.order_id.clone(),
+            quantity: r.quantity,
+            allotted: r.allotted(),
+            outstanding: r.outstanding(),
+            state: if r.is_stuck(now) {
+                "STUCK".to_owned()
+            } else {
+                r.state.as_str().to_owned()
+            },
+        })
+        .collect();
     Ok(Some(SkuStatus {
         sku: sku.to_owned(),
+        reservations,
         targets: at_targets,
     }))
 }
@@ -107,6 +148,13 @@ fn show(quantity: Option<i64>) -> String {
 /// The explanation for people: the arithmetic, spelt out.
 pub fn render_text(status: &SkuStatus) -> String {
     let mut out = format!("{}\n", status.sku);
+    for r in &status.reservations {
+        let _ = writeln!(
+            out,
+            "  reserved by order {} ({}): {} ordered, {} shown by the sources, {} subtracted, {}",
+            r.order_id, r.feed, r.quantity, r.allotted, r.outstanding, r.state
+        );
+    }
     for t in &status.targets {
         let _ = writeln!(
             out,
@@ -120,8 +168,16 @@ pub fn render_text(status: &SkuStatus) -> String {
             .iter()
             .map(|i| format!("{} {}", i.source, show(i.quantity)))
             .collect();
-        let sum: i64 = t.inputs.iter().filter_map(|i| i.quantity).sum();
+        let mut sum: i64 = t.inputs.iter().filter_map(|i| i.quantity).sum();
         let mut line = format!("    {} = {sum}", terms.join(" + "));
+        if t.reserved > 0 {
+            sum -= t.reserved;
+            let _ = write!(
+                line,
+                ", minus {} reserved by open orders = {sum}",
+                t.reserved
+            );
+        }
         let after_safety = (sum - t.safety_stock).max(0);
         if t.safety_stock > 0 {
             let _ = write!(

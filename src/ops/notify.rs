@@ -343,6 +343,7 @@ mod tests {
                 })
                 .collect(),
             plan: Vec::new(),
+            orders: None,
         }
     }
 

@@ -89,6 +89,21 @@ pub struct TargetReport {
     pub retries: u64,
 }
 
+/// How the step went, for the summary line.
+#[derive(Debug, Clone, Default)]
+pub struct OrdersDone {
+    /// The book's counts.
+    pub summary: crate::plan::reservations::Summary,
+    /// Feeds that could not be read (their reservations stand as they were).
+    pub failed: Vec<String>,
+    /// Reserved SKUs no source knows.
+    pub unknown_skus: usize,
+    /// Orders open a week past their dispatch date.
+    pub stuck: usize,
+    /// Reservations that still hold stock (something outstanding).
+    pub open: usize,
+}
+
 /// One line of a dry run's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanLine {
@@ -140,6 +155,8 @@ impl fmt::Display for PlanLine {
 pub struct CycleReport {
     /// The cycle's id (its row in `cycles`).
     pub id: i64,
+    /// The order feeds' step, when feeds are configured (`Err`: it failed on the database).
+    pub orders: Option<Result<OrdersDone, String>>,
     /// Wall time.
     pub duration: Duration,
     /// Per source.
@@ -171,6 +188,30 @@ impl CycleReport {
             n if n == self.synced().count() => "ok",
             0 => "failed",
             _ => "partial",
+        }
+    }
+
+    /// The order feeds' counts for the summary line (`None` without feeds).
+    pub fn orders_field(&self) -> Option<String> {
+        match self.orders.as_ref()? {
+            Ok(done) => {
+                let s = &done.summary;
+                let mut text = format!(
+                    "made={} absorbed={} released={} allotted={} backfilled={}",
+                    s.made, s.absorbed, s.released, s.allotted, s.backfilled
+                );
+                if done.stuck > 0 {
+                    let _ = write!(text, " stuck={}", done.stuck);
+                }
+                if done.unknown_skus > 0 {
+                    let _ = write!(text, " unknown_skus={}", done.unknown_skus);
+                }
+                if !done.failed.is_empty() {
+                    let _ = write!(text, " failed={}", done.failed.join(","));
+                }
+                Some(text)
+            }
+            Err(e) => Some(format!("failed: {e}")),
         }
     }
 
@@ -231,6 +272,7 @@ mod tests {
             new: 3,
             why: Explanation {
                 inputs: vec![("warehouse".into(), Some(4)), ("dropship".into(), None)],
+                reserved: 0,
                 rules: Rules {
                     safety_stock: 1,
                     max_quantity: None,

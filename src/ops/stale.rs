@@ -12,6 +12,7 @@ use std::time::Duration;
 use tracing::error;
 
 use crate::ops::report::SourceReport;
+use crate::ops::rfc3339;
 
 /// How long a source has gone without a complete fetch at `now`, when that is longer than
 /// `stale_after`; `None` while it is fresh. Times are ms since the epoch.
@@ -97,12 +98,6 @@ impl Watch {
         }
         stale
     }
-}
-
-/// `2026-11-23T10:00:00Z`.
-fn rfc3339(ms: i64) -> String {
-    let ms = u64::try_from(ms).unwrap_or(0);
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 //! (`<3>` for ERROR, `<4>` WARN, `<6>` INFO, `<7>` DEBUG and TRACE), which journald strips and
 //! files the line under: `journalctl -p err -u invsync` then shows exactly the errors. JSON
 //! lines stay plain JSON, one object per line.
+//!
+//! Logging never stops the work: a stderr that nobody reads any more (the pipe's reader gone,
+//! EPIPE; a full disk under a redirect) loses the lines, and syncing goes on ([`QuietStderr`]).
 
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
@@ -23,7 +26,9 @@ pub fn init(format: LogFormat, level: &str) {
     let filter = super::log_filter::filter(level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(QuietStderr)
+        // Its own report of a failed write goes through `eprint!`, which panics on EPIPE.
+        .log_internal_errors(false)
         // Colours only for a person at a terminal, never in the journal or a file.
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
@@ -54,6 +59,33 @@ pub fn init(format: LogFormat, level: &str) {
             builder.try_init()
         }
     };
+}
+
+/// Stderr for log lines, whose write errors are swallowed: a log line that cannot be written is
+/// lost, but a daemon killed by its logging (the default writer's failure report panics when
+/// stderr is a closed pipe) loses the sync itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuietStderr;
+
+impl std::io::Write for QuietStderr {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        // Reported as written either way: a writer that says 0 makes `write_all` fail.
+        let _ = std::io::stderr().write_all(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for QuietStderr {
+    type Writer = QuietStderr;
+
+    fn make_writer(&'a self) -> QuietStderr {
+        QuietStderr
+    }
 }
 
 /// The text format for the journal: `<6>INFO cycle{cycle_id=42}: cycle finished …`, the

@@ -1,7 +1,12 @@
 //! What each target should show, what it must be told, and whether telling it is safe. Pure
 //! functions over [`Column`]s: no I/O, so every rule here is unit-tested directly.
 
+pub mod backoff;
+pub mod guard;
 pub mod ledger;
+pub mod reservations;
+
+pub use guard::{Guard, MASS_ZERO_MIN_SKUS, MassZero};
 
 use crate::plan::ledger::{Column, SkuId};
 
@@ -33,11 +38,13 @@ pub struct Change {
     pub new: i64,
 }
 
-/// The quantity a target should show for `sku`: the sum of its inputs' quantities, minus the
-/// safety stock, floored at 0, capped at the maximum. `None` when no input has ever reported it.
-pub fn desired(inputs: &[&Column], sku: SkuId, rules: Rules) -> Option<i64> {
+/// The quantity a target should show for `sku`: the sum of its inputs' quantities, minus what
+/// open orders reserve of it, minus the safety stock, floored at 0, capped at the maximum.
+/// `None` when no input has ever reported it.
+pub fn desired(inputs: &[&Column], reserved: &Column, sku: SkuId, rules: Rules) -> Option<i64> {
     // No allocation here: `plan` calls this for every SKU of the catalogue.
-    sum_of_known(inputs.iter().map(|c| c.get(sku))).map(|sum| rules.apply(sum))
+    sum_of_known(inputs.iter().map(|c| c.get(sku)))
+        .map(|sum| rules.apply(sum.saturating_sub(reserved.get(sku).unwrap_or(0).max(0))))
 }
 
 /// Why a target should show what it shows for one SKU: the figures [`desired`] works from, for
@@ -47,6 +54,8 @@ pub struct Explanation {
     /// Each input's name and quantity, in the target's order; `None` for an input that has
     /// never reported the SKU.
     pub inputs: Vec<(String, Option<i64>)>,
+    /// What open orders reserve of it, subtracted from the sum.
+    pub reserved: i64,
     /// The safety stock and cap applied to the sum.
     pub rules: Rules,
     /// What the target should show, exactly as [`desired`] says.
@@ -54,19 +63,31 @@ pub struct Explanation {
 }
 
 /// [`desired`] with its workings: the same sum and the same rules, so the two cannot disagree.
-pub fn explain(inputs: &[(&str, &Column)], sku: SkuId, rules: Rules) -> Explanation {
+pub fn explain(
+    inputs: &[(&str, &Column)],
+    reserved: &Column,
+    sku: SkuId,
+    rules: Rules,
+) -> Explanation {
     let inputs = inputs
         .iter()
         .map(|(name, column)| ((*name).to_owned(), column.get(sku)))
         .collect();
-    explain_quantities(inputs, rules)
+    explain_quantities(inputs, reserved.get(sku).unwrap_or(0), rules)
 }
 
 /// [`explain`] from each input's quantity of one SKU, read one by one (`status --sku`).
-pub fn explain_quantities(inputs: Vec<(String, Option<i64>)>, rules: Rules) -> Explanation {
-    let desired = sum_of_known(inputs.iter().map(|(_, q)| *q)).map(|sum| rules.apply(sum));
+pub fn explain_quantities(
+    inputs: Vec<(String, Option<i64>)>,
+    reserved: i64,
+    rules: Rules,
+) -> Explanation {
+    let reserved = reserved.max(0);
+    let desired = sum_of_known(inputs.iter().map(|(_, q)| *q))
+        .map(|sum| rules.apply(sum.saturating_sub(reserved)));
     Explanation {
         inputs,
+        reserved,
         rules,
         desired,
     }
@@ -85,7 +106,13 @@ fn sum_of_known(quantities: impl Iterator<Item = Option<i64>>) -> Option<i64> {
 /// A SKU no input knows but the target acknowledged (an input was removed from the
 /// configuration) should show 0, by the same sum. Creates (never acknowledged) come after updates,
 /// so batches stay of one kind where a target treats the two differently.
-pub fn plan(inputs: &[&Column], acked: &Column, rules: Rules, full: bool) -> Vec<Change> {
+pub fn plan(
+    inputs: &[&Column],
+    reserved: &Column,
+    acked: &Column,
+    rules: Rules,
+    full: bool,
+) -> Vec<Change> {
     let width = inputs
         .iter()
         .map(|c| c.width())
@@ -101,7 +128,7 @@ pub fn plan(inputs: &[&Column], acked: &Column, rules: Rules, full: bool) -> Vec
             if old.is_none() != creates {
                 continue;
             }
-            let new = match (desired(inputs, sku, rules), old) {
+            let new = match (desired(inputs, reserved, sku, rules), old) {
                 (Some(q), _) => q,
                 (None, Some(_)) => 0,
                 (None, None) => continue,
@@ -112,33 +139,6 @@ pub fn plan(inputs: &[&Column], acked: &Column, rules: Rules, full: bool) -> Vec
         }
     }
     changes
-}
-
-/// The mass-zero guard tripped: the plan would zero too much of what the target shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MassZero {
-    /// SKUs the plan sets from positive to 0.
-    pub zeroed: usize,
-    /// SKUs with a positive acknowledged quantity now.
-    pub positive: usize,
-}
-
-/// SKUs fewer than this are never held: a small shop selling out is normal.
-pub const MASS_ZERO_MIN_SKUS: usize = 10;
-
-/// Whether `changes` would set to 0 more than `max_fraction` of the SKUs the target shows as
-/// positive (and at least [`MASS_ZERO_MIN_SKUS`]). An empty or truncated source answer looks
-/// exactly like that, and must never wipe a shop's stock.
-pub fn mass_zero(changes: &[Change], acked: &Column, max_fraction: f64) -> Option<MassZero> {
-    let zeroed = changes
-        .iter()
-        .filter(|c| c.new == 0 && c.old.is_some_and(|q| q > 0))
-        .count();
-    if zeroed < MASS_ZERO_MIN_SKUS {
-        return None;
-    }
-    let positive = acked.iter().filter(|(_, q)| *q > 0).count();
-    (zeroed as f64 > max_fraction * positive as f64).then_some(MassZero { zeroed, positive })
 }
 
 #[cfg(test)]
@@ -162,10 +162,18 @@ mod tests {
             safety_stock: 2,
             max_quantity: Some(500),
         };
-        assert_eq!(desired(&inputs, 0, rules), Some(13));
-        assert_eq!(desired(&inputs, 1, rules), Some(0), "1 - 2 is floored at 0");
-        assert_eq!(desired(&inputs, 2, rules), Some(500), "698 is capped");
-        assert_eq!(desired(&inputs, 3, rules), None);
+        assert_eq!(desired(&inputs, &Column::default(), 0, rules), Some(13));
+        assert_eq!(
+            desired(&inputs, &Column::default(), 1, rules),
+            Some(0),
+            "1 - 2 is floored at 0"
+        );
+        assert_eq!(
+            desired(&inputs, &Column::default(), 2, rules),
+            Some(500),
+            "698 is capped"
+        );
+        assert_eq!(desired(&inputs, &Column::default(), 3, rules), None);
     }
 
     #[test]
@@ -178,12 +186,15 @@ mod tests {
             max_quantity: Some(500),
         };
 
-        let explained: Vec<Explanation> = (0..6).map(|sku| explain(&named, sku, rules)).collect();
+        let explained: Vec<Explanation> = (0..6)
+            .map(|sku| explain(&named, &Column::default(), sku, rules))
+            .collect();
 
         assert_eq!(
             explained[1],
             Explanation {
                 inputs: vec![("warehouse".into(), Some(1)), ("dropship".into(), None)],
+                reserved: 0,
                 rules,
                 desired: Some(0),
             },
@@ -197,7 +208,12 @@ mod tests {
         for (sku, explanation) in explained.iter().enumerate() {
             assert_eq!(
                 explanation.desired,
-                desired(&[&warehouse, &dropship], sku as SkuId, rules),
+                desired(
+                    &[&warehouse, &dropship],
+                    &Column::default(),
+                    sku as SkuId,
+                    rules
+                ),
                 "SKU {sku}"
             );
         }
@@ -212,7 +228,13 @@ mod tests {
     fn only_differences_are_planned_and_creates_come_last() {
         let source = column(&[(0, 5), (1, 7), (2, 9), (3, 0)]);
         let acked = column(&[(0, 5), (1, 6), (4, 3)]);
-        let changes = plan(&[&source], &acked, Rules::default(), false);
+        let changes = plan(
+            &[&source],
+            &Column::default(),
+            &acked,
+            Rules::default(),
+            false,
+        );
         assert_eq!(
             changes,
             vec![
@@ -241,42 +263,51 @@ mod tests {
     }
 
     #[test]
-    fn a_full_plan_repeats_every_sku() {
-        let source = column(&[(0, 5), (1, 7)]);
-        let acked = column(&[(0, 5), (1, 7)]);
-        assert!(plan(&[&source], &acked, Rules::default(), false).is_empty());
-        assert_eq!(plan(&[&source], &acked, Rules::default(), true).len(), 2);
+    fn what_open_orders_reserve_is_subtracted_before_the_safety_stock_and_cap() {
+        let source = column(&[(0, 10), (1, 2)]);
+        let reserved = column(&[(0, 3), (1, 5)]);
+        let rules = Rules {
+            safety_stock: 1,
+            max_quantity: Some(100),
+        };
+        assert_eq!(
+            desired(&[&source], &reserved, 0, rules),
+            Some(6),
+            "10 - 3 - 1"
+        );
+        assert_eq!(
+            desired(&[&source], &reserved, 1, rules),
+            Some(0),
+            "never below 0"
+        );
+        let why = explain(&[("warehouse", &source)], &reserved, 0, rules);
+        assert_eq!((why.reserved, why.desired), (3, Some(6)));
     }
 
     #[test]
-    fn zeroing_most_of_a_catalogue_trips_the_guard_but_a_few_sell_outs_do_not() {
-        let acked = column(&(0..40).map(|i| (i, 5)).collect::<Vec<_>>());
-        let zero = |n: u32| {
-            (0..n)
-                .map(|i| Change {
-                    sku: i,
-                    old: Some(5),
-                    new: 0,
-                })
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            mass_zero(&zero(10), &acked, 0.25),
-            None,
-            "10 of 40 is exactly 25%"
+    fn a_full_plan_repeats_every_sku() {
+        let source = column(&[(0, 5), (1, 7)]);
+        let acked = column(&[(0, 5), (1, 7)]);
+        assert!(
+            plan(
+                &[&source],
+                &Column::default(),
+                &acked,
+                Rules::default(),
+                false
+            )
+            .is_empty()
         );
         assert_eq!(
-            mass_zero(&zero(11), &acked, 0.25),
-            Some(MassZero {
-                zeroed: 11,
-                positive: 40
-            })
-        );
-        let small = column(&(0..12).map(|i| (i, 5)).collect::<Vec<_>>());
-        assert_eq!(
-            mass_zero(&zero(9), &small, 0.25),
-            None,
-            "fewer than 10 SKUs never trip it"
+            plan(
+                &[&source],
+                &Column::default(),
+                &acked,
+                Rules::default(),
+                true
+            )
+            .len(),
+            2
         );
     }
 }

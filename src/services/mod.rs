@@ -15,13 +15,14 @@ mod stock;
 
 pub use stock::Stock;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::de::{self, Deserializer, Visitor};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, SourceKind, TargetKind};
+use crate::config::{Config, FeedKind, SourceKind, TargetKind};
 use crate::http::limits::AccountKey;
 use crate::http::{Endpoint, HttpClient, HttpError, Limiters, Meter};
 
@@ -55,6 +56,32 @@ impl ConnectorError {
         match self {
             ConnectorError::Http(e) => e.status().map(|s| s.as_u16()),
             _ => None,
+        }
+    }
+
+    /// Whether shutdown stopped the request (before it started or while it waited to retry):
+    /// a stop, not a failure, so it is neither an ERROR nor anybody's last error.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ConnectorError::Http(HttpError::Cancelled))
+    }
+}
+
+/// Which SKUs of a pushed batch the target's answer confirms. Only these may be acknowledged:
+/// the rest are pushed again by the next cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The answer covers the whole batch (or, as with Hardtofind, says nothing per SKU).
+    All,
+    /// Only these SKUs (canonical names) are in the answer.
+    Only(HashSet<String>),
+}
+
+impl Confirmed {
+    /// Whether `sku` may be acknowledged.
+    pub fn covers(&self, sku: &str) -> bool {
+        match self {
+            Confirmed::All => true,
+            Confirmed::Only(skus) => skus.contains(sku),
         }
     }
 }
@@ -102,15 +129,31 @@ pub enum Target {
     Hardtofind(hardtofind::HardtofindTarget),
     /// One Hako warehouse.
     Hako(Box<hako::HakoTarget>),
+    /// The catalogue's availability flag: driven by `target::flag`, never by [`Target::push`].
+    Shopsys(Box<shopsys::target::ShopsysTarget>),
 }
 
 impl Target {
-    /// Sets the quantities of one batch; `Ok` only when the service accepted all of it.
-    pub async fn push(&self, meter: &Meter, batch: &[PushItem<'_>]) -> Result<(), ConnectorError> {
+    /// Sets the quantities of one batch; `Ok` when the service accepted it, with the SKUs its
+    /// answer confirms (see [`Confirmed`]): only those may be acknowledged.
+    pub async fn push(
+        &self,
+        meter: &Meter,
+        batch: &[PushItem<'_>],
+    ) -> Result<Confirmed, ConnectorError> {
         match self {
             Target::Hardtofind(t) => t.push(meter, batch).await,
             Target::Hako(t) => t.push(meter, batch).await,
+            Target::Shopsys(_) => Err(ConnectorError::NotFound(
+                "a catalogue target takes flags, not quantities".to_owned(),
+            )),
         }
+    }
+
+    /// Whether it shows availability through a flag rather than a quantity: such a target is
+    /// synced by `target::flag`, one product at a time, not in batches.
+    pub fn is_flag_target(&self) -> bool {
+        matches!(self, Target::Shopsys(_))
     }
 
     /// Proves the credentials work without changing anything; says what it saw.
@@ -118,6 +161,7 @@ impl Target {
         match self {
             Target::Hardtofind(t) => t.check(meter).await,
             Target::Hako(t) => t.check(meter).await,
+            Target::Shopsys(t) => t.check(meter).await,
         }
     }
 }
@@ -127,6 +171,38 @@ pub fn build(
     config: &Config,
     cancel: &CancellationToken,
 ) -> Result<(Vec<Source>, Vec<Target>), reqwest::Error> {
+    let clients = build_all(config, cancel)?;
+    Ok((clients.sources, clients.targets))
+}
+
+/// Every client of `config`: sources, targets and order feeds.
+pub struct Clients {
+    /// In the order of `config.sources`.
+    pub sources: Vec<Source>,
+    /// In the order of `config.targets`.
+    pub targets: Vec<Target>,
+    /// In the order of `config.feeds`.
+    pub feeds: Vec<Feed>,
+}
+
+/// An order feed.
+pub enum Feed {
+    /// Hardtofind orders.
+    Hardtofind(hardtofind::OrderFeed),
+}
+
+impl Feed {
+    /// Proves the credentials work without changing anything; says what it saw.
+    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        match self {
+            Feed::Hardtofind(f) => f.check(meter).await,
+        }
+    }
+}
+
+/// Builds every client of `config`, endpoints of one account sharing a rate limit, and a
+/// Hardtofind target and order feed of one account sharing one session (one token).
+pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients, reqwest::Error> {
     let client = HttpClient::new(
         config.daemon.request_timeout,
         config.daemon.max_response_bytes,
@@ -148,6 +224,16 @@ pub fn build(
     for (account, target) in target_accounts.iter().zip(&config.targets) {
         limiters.declare(account, target.remote.requests_per_minute);
     }
+    let feed_accounts: Vec<AccountKey> = config
+        .feeds
+        .iter()
+        .map(|f| AccountKey::of(&f.identity()))
+        .collect();
+    for (account, feed) in feed_accounts.iter().zip(&config.feeds) {
+        limiters.declare(account, feed.remote.requests_per_minute);
+    }
+    let mut sessions: std::collections::HashMap<AccountKey, Arc<hardtofind::Session>> =
+        Default::default();
     let mut endpoint = |label: String, base_url: &str, account: &AccountKey| {
         let limiter: Arc<_> = limiters.get(account);
         Endpoint::new(
@@ -197,19 +283,68 @@ pub fn build(
             );
             match &spec.kind {
                 TargetKind::Hardtofind(t) => {
-                    Target::Hardtofind(hardtofind::HardtofindTarget::new(Arc::new(
-                        hardtofind::Session::new(ep, t.username.clone(), t.password.clone()),
-                    )))
+                    let session = sessions
+                        .entry(account.clone())
+                        .or_insert_with(|| {
+                            Arc::new(hardtofind::Session::new(
+                                ep,
+                                t.username.clone(),
+                                t.password.clone(),
+                            ))
+                        })
+                        .clone();
+                    Target::Hardtofind(hardtofind::HardtofindTarget::new(session))
                 }
                 TargetKind::Hako(t) => Target::Hako(Box::new(hako::HakoTarget::new(
                     ep,
                     t.api_key.clone(),
                     t.warehouse.clone(),
                 ))),
+                TargetKind::Shopsys(t) => Target::Shopsys(Box::new(
+                    shopsys::target::ShopsysTarget::new(
+                        ep,
+                        t.client_id.clone(),
+                        t.client_secret.clone(),
+                        t.rules.match_field,
+                        t.rules.flag,
+                    )
+                    .with_rules(t.rules),
+                )),
             }
         })
         .collect();
-    Ok((sources, targets))
+    let feeds = config
+        .feeds
+        .iter()
+        .zip(&feed_accounts)
+        .map(|(spec, account)| {
+            let ep = endpoint(
+                format!("orders {}", spec.name),
+                &spec.remote.base_url,
+                account,
+            );
+            match &spec.kind {
+                FeedKind::Hardtofind(f) => {
+                    let session = sessions
+                        .entry(account.clone())
+                        .or_insert_with(|| {
+                            Arc::new(hardtofind::Session::new(
+                                ep,
+                                f.username.clone(),
+                                f.password.clone(),
+                            ))
+                        })
+                        .clone();
+                    Feed::Hardtofind(hardtofind::OrderFeed::new(session))
+                }
+            }
+        })
+        .collect();
+    Ok(Clients {
+        sources,
+        targets,
+        feeds,
+    })
 }
 
 /// Parses a 2xx answer body as `T`, naming the service's document shape on failure.
@@ -220,12 +355,44 @@ pub fn parse<'a, T: serde::Deserialize<'a>>(
     serde_json::from_slice(body).map_err(|e| ConnectorError::Malformed(format!("{what}: {e}")))
 }
 
-/// A stock quantity on the wire: a whole number, possibly written as `15.0`; negative values pass
-/// through so the caller can log them before counting them as 0.
+/// A record's quantity as the service wrote it: a whole number (possibly written `15.0`;
+/// negative values pass through so the caller can log them before counting them as 0), or
+/// anything else (`1.5`, `"7"`, `null`, missing), kept as text for the WARN that names it.
+///
+/// Reading never fails on the quantity: one bad record must not fail the whole answer. Its SKU
+/// is held at its last snapshot quantity instead ([`Stock::hold`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordQuantity {
+    /// A whole number.
+    Whole(i64),
+    /// Not a whole number, as written (cut short).
+    Unusable(String),
+}
+
+/// A whole-number quantity where nothing else will do (an order line): anything else is an error
+/// of the whole record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quantity(pub i64);
 
 impl<'de> serde::Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match RecordQuantity::deserialize(deserializer)? {
+            RecordQuantity::Whole(v) => Ok(Quantity(v)),
+            RecordQuantity::Unusable(text) => Err(de::Error::custom(format!(
+                "quantity {text} is not a whole number"
+            ))),
+        }
+    }
+}
+
+impl Default for RecordQuantity {
+    /// A record without a quantity.
+    fn default() -> Self {
+        RecordQuantity::Unusable("missing".to_owned())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RecordQuantity {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(QuantityVisitor)
     }
@@ -233,26 +400,101 @@ impl<'de> serde::Deserialize<'de> for Quantity {
 
 struct QuantityVisitor;
 
-impl Visitor<'_> for QuantityVisitor {
-    type Value = Quantity;
+/// Longest piece of an unusable quantity repeated in a WARN.
+const SHOWN: usize = 40;
+
+impl<'de> Visitor<'de> for QuantityVisitor {
+    type Value = RecordQuantity;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a whole-number quantity")
+        f.write_str("a quantity")
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
-        Ok(Quantity(v))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RecordQuantity, E> {
+        Ok(RecordQuantity::Whole(v))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
-        i64::try_from(v)
-            .map(Quantity)
-            .map_err(|_| E::custom(format!("quantity {v} is out of range")))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RecordQuantity, E> {
+        Ok(i64::try_from(v).map_or_else(
+            |_| RecordQuantity::Unusable(v.to_string()),
+            RecordQuantity::Whole,
+        ))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
-        if v.fract() == 0.0 && v.abs() < 9.0e15 {
-            Ok(Quantity(v as i64))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RecordQuantity, E> {
+        Ok(if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            RecordQuantity::Whole(v as i64)
         } else {
-            Err(E::custom(format!("quantity {v} is not a whole number")))
-        }
+            RecordQuantity::Unusable(v.to_string())
+        })
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RecordQuantity, E> {
+        Ok(RecordQuantity::Unusable(v.to_string()))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RecordQuantity, E> {
+        let shown: String = v.chars().take(SHOWN).collect();
+        Ok(RecordQuantity::Unusable(format!("{shown:?}")))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<RecordQuantity, E> {
+        Ok(RecordQuantity::Unusable("null".to_owned()))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<RecordQuantity, E> {
+        self.visit_unit()
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RecordQuantity, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(RecordQuantity::Unusable("an array".to_owned()))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<RecordQuantity, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(RecordQuantity::Unusable("an object".to_owned()))
+    }
+}
+
+/// Whether `sku` can be pushed anywhere: an empty SKU names nothing, and a control character
+/// (a tab, a newline) breaks every line-based output and is accepted by no channel.
+pub fn usable_sku(sku: &str) -> bool {
+    !sku.is_empty() && !sku.chars().any(char::is_control)
+}
+
+/// How many held records a fetch names one by one; beyond that one WARN counts the rest, so
+/// that an answer of a million bad records is not a million log lines.
+const NAMED_HELD: usize = 20;
+
+/// The WARN naming one record whose quantity is unusable; `held` is how many the fetch has held
+/// so far, this one included.
+pub fn warn_held(source: &str, sku: &str, quantity: &str, held: usize) {
+    if held <= NAMED_HELD {
+        tracing::warn!(
+            source,
+            sku = %sku,
+            quantity = %quantity,
+            "quantity is not a whole number; this SKU is held at its last snapshot quantity and the rest of the answer is used"
+        );
+    }
+}
+
+/// After a fetch: one WARN counting the records dropped for an unusable SKU, and one counting
+/// the held records beyond those named.
+pub fn warn_unusable(source: &str, stock: &Stock) {
+    if stock.dropped() > 0 {
+        tracing::warn!(
+            source,
+            records = stock.dropped(),
+            "records with an empty SKU or one with control characters are dropped; they are never pushed"
+        );
+    }
+    if let Some(more) = stock
+        .held()
+        .len()
+        .checked_sub(NAMED_HELD)
+        .filter(|&n| n > 0)
+    {
+        tracing::warn!(
+            source,
+            more,
+            "more records with a quantity that is not a whole number; their SKUs are held too"
+        );
     }
 }
 
@@ -275,14 +517,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quantities_are_whole_numbers_and_nothing_else() {
-        let parse = |s: &str| serde_json::from_str::<Quantity>(s).map(|q| q.0);
-        assert_eq!(parse("15").ok(), Some(15));
-        assert_eq!(parse("15.0").ok(), Some(15));
-        assert_eq!(parse("-3").ok(), Some(-3));
-        assert!(parse("1.5").is_err());
-        assert!(parse("\"7\"").is_err());
-        assert!(parse("18446744073709551615").is_err());
-        assert!(parse("null").is_err());
+    fn a_quantity_is_a_whole_number_or_unusable_and_never_fails_the_answer() {
+        let parse = |s: &str| serde_json::from_str::<RecordQuantity>(s).ok();
+        let whole = |n| Some(RecordQuantity::Whole(n));
+        let unusable = |t: &str| Some(RecordQuantity::Unusable(t.to_owned()));
+        assert_eq!(parse("15"), whole(15));
+        assert_eq!(parse("15.0"), whole(15));
+        assert_eq!(parse("-3"), whole(-3));
+        assert_eq!(parse("1.5"), unusable("1.5"));
+        assert_eq!(parse("\"7\""), unusable("\"7\""));
+        assert_eq!(
+            parse("18446744073709551615"),
+            unusable("18446744073709551615")
+        );
+        assert_eq!(parse("null"), unusable("null"));
+        assert_eq!(parse("[1, [2]]"), unusable("an array"));
+        assert_eq!(parse("{\"a\": {\"b\": 1}}"), unusable("an object"));
+    }
+
+    #[test]
+    fn a_sku_that_is_empty_or_carries_control_characters_is_unusable() {
+        assert!(usable_sku("EA-24752"));
+        assert!(usable_sku("ünï ☃"));
+        for bad in ["", "A\tB", "A\nB", "\r", "A\u{7f}", "A\u{85}"] {
+            assert!(!usable_sku(bad), "{bad:?}");
+        }
     }
 }

@@ -1,13 +1,19 @@
 //! What a source answered, compactly: every SKU name in one buffer and one fixed-size entry per
 //! SKU, so a million-SKU answer is two allocations rather than a million.
 
-/// A source's complete answer: SKUs with their quantities.
+/// A source's complete answer: SKUs with their quantities, and the records that could not be
+/// used as they are.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stock {
     names: String,
     /// Per SKU: where its name ends in `names` (it starts where the previous one ends), and its
     /// quantity.
     entries: Vec<(u32, i64)>,
+    /// SKUs whose record carried a quantity that is not a whole number: not among the entries,
+    /// and not absent either (absent counts as 0): held at their last snapshot quantity.
+    held: Vec<String>,
+    /// Records dropped for a SKU that is empty or has control characters.
+    dropped: usize,
 }
 
 impl Stock {
@@ -16,6 +22,7 @@ impl Stock {
         Stock {
             names: String::with_capacity(bytes),
             entries: Vec::with_capacity(skus),
+            ..Stock::default()
         }
     }
 
@@ -48,6 +55,27 @@ impl Stock {
     pub fn discard_pending(&mut self) {
         let start = self.entries.last().map_or(0, |&(end, _)| end as usize);
         self.names.truncate(start);
+    }
+
+    /// Notes a SKU whose quantity could not be read: the caller holds it at its last snapshot
+    /// quantity rather than counting it absent (0) or failing the whole source.
+    pub fn hold(&mut self, sku: &str) {
+        self.held.push(sku.to_owned());
+    }
+
+    /// The SKUs to hold at their last snapshot quantity (see [`Stock::hold`]), in the order met.
+    pub fn held(&self) -> &[String] {
+        &self.held
+    }
+
+    /// Counts a record dropped because its SKU is unusable ([`super::usable_sku`]).
+    pub fn count_dropped(&mut self) {
+        self.dropped += 1;
+    }
+
+    /// How many records were dropped for an unusable SKU.
+    pub fn dropped(&self) -> usize {
+        self.dropped
     }
 
     /// How many SKUs.

@@ -1,8 +1,8 @@
 //! The harness every simulator shares (each service's own simulator is its folder's `sim.rs`),
 //! for tests and demos.
 //!
-//! Each simulator is a small HTTP/1 server bound to `127.0.0.1:0` on the
-//! current tokio runtime. It records every request, can be told to misbehave
+//! Each simulator is a small HTTP/1 server bound to `127.0.0.1:0` (or a given
+//! port, for `invsync sim`) on the current tokio runtime. It records every request, can be told to misbehave
 //! through [`Faults`], and exposes test hooks to read and change its state.
 //! Simulators are cheap to clone; the server stops when the last clone drops.
 
@@ -21,6 +21,9 @@ use bytes::Bytes;
 
 /// The body a [`Fault::Malformed`] answer carries: truncated, invalid JSON.
 pub const MALFORMED_BODY: &str = "{\"data\": {\"1\": 5,";
+
+/// The body a [`Fault::Html`] answer carries: a proxy's maintenance page.
+pub const MAINTENANCE_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Down for maintenance</title></head>\n<body><h1>We'll be back soon</h1></body></html>\n";
 
 /// A misbehaviour a simulator can be told to show instead of (or before)
 /// answering a request normally.
@@ -42,6 +45,9 @@ pub enum Fault {
     Drop,
     /// Answer 200 with a body that is not valid JSON, e.g. `{"data": {"1": 5,`.
     Malformed,
+    /// Answer 200 with an HTML maintenance page (`text/html`), as a proxy in front of the
+    /// service does while it is down: nothing was applied.
+    Html,
     /// Accept the request and never answer (until the simulator is dropped).
     Hang,
     /// Answer `302 Found` with this `Location`, as a misconfigured proxy or a hijacked DNS
@@ -59,6 +65,25 @@ impl Fault {
         Fault::Status {
             status,
             body: serde_json::json!({ "error": message }).to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// A 429 asking to come back after `seconds` (a far one: "retry tomorrow").
+    pub fn retry_after(seconds: u64) -> Fault {
+        Fault::Status {
+            status: 429,
+            body: serde_json::json!({ "error": "Too many requests, come back later" }).to_string(),
+            retry_after: Some(seconds.to_string()),
+        }
+    }
+
+    /// Answer 200 with this body instead of the simulator's own: an answer of the right shape
+    /// with bad records in it (a quantity of `1.5`, `"7"` or `null`, an empty SKU).
+    pub fn answer(body: impl Into<String>) -> Fault {
+        Fault::Status {
+            status: 200,
+            body: body.into(),
             retry_after: None,
         }
     }
@@ -245,7 +270,7 @@ mod tests {
     }
 
     async fn start() -> (Server, reqwest::Client) {
-        let server = Server::start(Arc::new(Echo)).await.expect("start");
+        let server = Server::start(Arc::new(Echo), 0).await.expect("start");
         (server, reqwest::Client::new())
     }
 
@@ -337,7 +362,7 @@ mod tests {
         }
         let count = Arc::new(Count(Default::default()));
         let (server, client) = (
-            Server::start(count.clone()).await.expect("start"),
+            Server::start(count.clone(), 0).await.expect("start"),
             reqwest::Client::new(),
         );
         let lost = |fault| Fault::AfterHandling(Box::new(fault));

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use super::{Fault, Faults, MALFORMED_BODY, Recorded};
+use super::{Fault, Faults, MAINTENANCE_PAGE, MALFORMED_BODY, Recorded};
 
 /// Largest request body a simulator reads; anything bigger is answered 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -203,9 +203,9 @@ enum ServeError {
 }
 
 impl Server {
-    /// Bind `127.0.0.1:0` and serve `handler` on the current tokio runtime.
-    pub async fn start(handler: Arc<dyn Handler>) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    /// Bind `127.0.0.1:port` (`0`: a free port) and serve `handler` on the current tokio runtime.
+    pub async fn start(handler: Arc<dyn Handler>, port: u16) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             handler,
@@ -392,6 +392,13 @@ async fn serve(
         }
         Some(Fault::Malformed) => {
             return answer(200, Bytes::from_static(MALFORMED_BODY.as_bytes()), None);
+        }
+        Some(Fault::Html) => {
+            let mut response = build(200, Bytes::from_static(MAINTENANCE_PAGE.as_bytes()), None);
+            let html = HeaderValue::from_static("text/html; charset=utf-8");
+            response.headers_mut().insert(CONTENT_TYPE, html);
+            shared.set_status(seq, 200);
+            return Ok(response);
         }
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(Fault::AfterHandling(_)) | None => {}

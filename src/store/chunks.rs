@@ -8,6 +8,11 @@
 //!   length then the UTF-8 bytes. Ids only grow, so only the last chunks are ever rewritten.
 //! - `quantity_chunks(side, endpoint, chunk, quantities)`: `CHUNK` little-endian `i64`s, `-1`
 //!   for a SKU the source or target has no quantity for.
+//!
+//! Whatever these blobs hold is checked as it is decoded (a length past the end, a quantity
+//! below 0, a quantity for a SKU id no name was written for): the rest of invsync indexes by SKU
+//! id without checking, so a damaged file must stop here as [`StoreError::Corrupt`], never
+//! panic later.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -20,7 +25,7 @@ pub const CHUNK: usize = 512;
 /// One encoded chunk, ready to write.
 pub type Chunk = (u32, Vec<u8>);
 
-const ABSENT: i64 = -1;
+pub(super) const ABSENT: i64 = -1;
 
 fn chunk_of(id: SkuId) -> u32 {
     id / CHUNK as u32
@@ -64,19 +69,25 @@ pub fn name_chunks_from(skus: &SkuTable, from: usize) -> Vec<Chunk> {
             let ids = chunk * CHUNK..((chunk + 1) * CHUNK).min(skus.len());
             let mut bytes = Vec::new();
             for id in ids {
-                let name = skus.name(id as SkuId).as_bytes();
-                bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
-                bytes.extend_from_slice(name);
+                encode_name(&mut bytes, skus.name(id as SkuId));
             }
             (chunk as u32, bytes)
         })
         .collect()
 }
 
+/// Appends one name as a chunk holds it: its length, then its bytes.
+pub(super) fn encode_name(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+}
+
 pub(super) fn side_code(side: Side) -> i64 {
     match side {
         Side::Source => 0,
         Side::Target => 1,
+        Side::SourceZeroedAt => 2,
+        Side::TargetZeroedAt => 3,
     }
 }
 
@@ -121,8 +132,15 @@ pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
     let mut stmt = conn.prepare("SELECT chunk, names FROM sku_chunks ORDER BY chunk")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let chunk: i64 = row.get(0)?;
-        if chunk as usize * CHUNK != skus.len() {
+        let chunk = row
+            .get_ref(0)?
+            .as_i64()
+            .map_err(|e| corrupt("sku_chunks", e))?;
+        if usize::try_from(chunk)
+            .ok()
+            .and_then(|c| c.checked_mul(CHUNK))
+            != Some(skus.len())
+        {
             return Err(StoreError::Corrupt(format!(
                 "sku_chunks: chunk {chunk} out of sequence"
             )));
@@ -132,28 +150,71 @@ pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
                 .as_blob()
                 .map_err(|e| corrupt("sku_chunks", e))?,
         )? {
+            // A name twice would make two ids of one SKU; a blank name is a SKU forgotten (see
+            // [`super::prune`]) and may repeat.
+            if !name.is_empty() && skus.get(name).is_some() {
+                return Err(corrupt(
+                    "sku_chunks",
+                    format!("SKU {name:?} is named twice"),
+                ));
+            }
             skus.push(name);
         }
     }
     Ok(skus)
 }
 
+/// How many SKU ids have a name, reading only the last name chunk.
+pub fn sku_count(conn: &Connection) -> Result<usize, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT chunk, names FROM sku_chunks ORDER BY chunk DESC LIMIT 1")?;
+    let mut rows = stmt.query([])?;
+    let Some(row) = rows.next()? else {
+        return Ok(0);
+    };
+    let chunk = row
+        .get_ref(0)?
+        .as_i64()
+        .map_err(|e| corrupt("sku_chunks", e))?;
+    let names = decode_names(
+        row.get_ref(1)?
+            .as_blob()
+            .map_err(|e| corrupt("sku_chunks", e))?,
+    )?;
+    u32::try_from(chunk)
+        .ok()
+        .and_then(|c| (c as usize).checked_mul(CHUNK))
+        .and_then(|first| first.checked_add(names.len()))
+        .ok_or_else(|| corrupt("sku_chunks", format!("chunk {chunk} out of range")))
+}
+
+/// Checks that `id` has a name: every quantity, refusal or reference by id must.
+pub(super) fn check_named(id: i64, skus: usize, table: &str) -> Result<SkuId, StoreError> {
+    match SkuId::try_from(id) {
+        Ok(sku) if (sku as usize) < skus => Ok(sku),
+        _ => Err(corrupt(
+            table,
+            format!("SKU id {id} has no name (there are {skus} SKUs)"),
+        )),
+    }
+}
+
 /// The names in one chunk's bytes.
-fn decode_names(mut bytes: &[u8]) -> Result<Vec<&str>, StoreError> {
+pub(super) fn decode_names(mut bytes: &[u8]) -> Result<Vec<&str>, StoreError> {
     let mut names = Vec::new();
     while !bytes.is_empty() {
         let (len, rest) = bytes
             .split_first_chunk::<4>()
             .ok_or_else(|| corrupt("sku_chunks", "truncated length"))?;
         let len = u32::from_le_bytes(*len) as usize;
-        let name = rest
-            .get(..len)
+        let (name, after) = rest
+            .split_at_checked(len)
             .ok_or_else(|| corrupt("sku_chunks", "truncated name"))?;
         names.push(std::str::from_utf8(name).map_err(|e| corrupt("sku_chunks", e))?);
-        bytes = &rest[len..];
-    }
-    if names.len() > CHUNK {
-        return Err(corrupt("sku_chunks", "too many names in a chunk"));
+        if names.len() > CHUNK {
+            return Err(corrupt("sku_chunks", "too many names in a chunk"));
+        }
+        bytes = after;
     }
     Ok(names)
 }
@@ -199,15 +260,20 @@ pub fn quantity_of(
     Ok((quantity != ABSENT).then_some(quantity))
 }
 
-/// The quantities of one source snapshot or one target's acknowledgements.
+/// The quantities of one source snapshot or one target's acknowledgements: each one a quantity
+/// of at least 0 for a SKU that has a name, or the file is inconsistent.
 pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Column, StoreError> {
+    let skus = sku_count(conn)?;
     let mut column = Column::default();
     let mut stmt = conn.prepare_cached(
         "SELECT chunk, quantities FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 ORDER BY chunk",
     )?;
     let mut rows = stmt.query(params![side_code(side), endpoint])?;
     while let Some(row) = rows.next()? {
-        let chunk: i64 = row.get(0)?;
+        let chunk = row
+            .get_ref(0)?
+            .as_i64()
+            .map_err(|e| corrupt("quantity_chunks", e))?;
         let bytes = row
             .get_ref(1)?
             .as_blob()
@@ -218,28 +284,130 @@ pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Colum
                 format!("chunk {chunk} malformed"),
             ));
         }
-        let first = chunk as SkuId * CHUNK as SkuId;
+        let first = chunk * CHUNK as i64;
         for (i, value) in bytes.chunks_exact(8).enumerate() {
             let quantity = i64::from_le_bytes(
                 value
                     .try_into()
                     .map_err(|_| corrupt("quantity_chunks", "short value"))?,
             );
-            if quantity != ABSENT {
-                column.set(first + i as SkuId, quantity);
+            if quantity == ABSENT {
+                continue;
             }
+            let id = first + i as i64;
+            let sku = check_named(id, skus, "quantity_chunks")?;
+            if quantity < 0 {
+                return Err(corrupt(
+                    "quantity_chunks",
+                    format!("quantity {quantity} for SKU id {id} is below 0"),
+                ));
+            }
+            column.set(sku, quantity);
         }
     }
     Ok(column)
 }
 
-fn corrupt(table: &str, what: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(table: &str, what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{table}: {what}"))
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn tables() -> Connection {
+        let conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch(super::super::migrations::CHUNK_TABLES)
+            .expect("schema");
+        conn
+    }
+
+    /// Three named SKUs, and one chunk of `quantities` as its column.
+    fn with_quantities(chunk: i64, quantities: &[u8]) -> Connection {
+        let conn = tables();
+        let mut skus = SkuTable::default();
+        for name in ["A", "B", "C"] {
+            skus.intern(name);
+        }
+        write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+        conn.execute(
+            "INSERT INTO quantity_chunks VALUES (1, 1, ?1, ?2)",
+            params![chunk, quantities],
+        )
+        .expect("chunk");
+        conn
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_in_the_chunks_are_refused_or_read_never_a_panic(
+            names in prop::collection::vec(any::<u8>(), 0..600),
+            quantities in prop_oneof![
+                prop::collection::vec(any::<u8>(), CHUNK * 8),
+                prop::collection::vec(any::<u8>(), 0..64),
+            ],
+            chunk in -2i64..3,
+        ) {
+            let conn = tables();
+            conn.execute("INSERT INTO sku_chunks VALUES (0, ?1)", [&names]).expect("names");
+            conn.execute("INSERT INTO quantity_chunks VALUES (1, 1, ?1, ?2)", params![chunk, quantities])
+                .expect("chunk");
+            let skus = load_skus(&conn);
+            let column = load_column(&conn, Side::Target, 1);
+            if let (Ok(skus), Ok(column)) = (skus, column) {
+                // What loads is safe to index: every id with a quantity has a name.
+                for (id, quantity) in column.iter() {
+                    prop_assert!((id as usize) < skus.len());
+                    prop_assert!(quantity >= 0);
+                    let _ = skus.name(id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_quantity_for_a_sku_without_a_name_or_below_zero_is_an_inconsistent_database() {
+        let mut beyond = vec![0xff; CHUNK * 8];
+        beyond[3 * 8..4 * 8].copy_from_slice(&5i64.to_le_bytes());
+        let mut negative = vec![0xff; CHUNK * 8];
+        negative[..8].copy_from_slice(&(-7i64).to_le_bytes());
+        let mut fine = vec![0xff; CHUNK * 8];
+        fine[2 * 8..3 * 8].copy_from_slice(&9i64.to_le_bytes());
+        for (chunk, bytes, expected) in [
+            (0, &beyond, Some("SKU id 3 has no name")),
+            (1, &fine, Some("SKU id 514 has no name")),
+            (0, &negative, Some("below 0")),
+            (0, &fine, None),
+        ] {
+            let conn = with_quantities(chunk, bytes);
+            match (load_column(&conn, Side::Target, 1), expected) {
+                (Err(StoreError::Corrupt(message)), Some(expected)) => {
+                    assert!(message.contains(expected), "{message}")
+                }
+                (Ok(column), None) => assert_eq!(column.iter().collect::<Vec<_>>(), [(2, 9)]),
+                (other, _) => panic!("{chunk}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_written_twice_is_an_inconsistent_database_but_blank_names_may_repeat() {
+        let conn = tables();
+        let mut skus = SkuTable::default();
+        skus.push("A");
+        skus.push("");
+        skus.push("");
+        skus.push("B");
+        write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+        assert_eq!(load_skus(&conn).expect("blank names repeat").len(), 4);
+        skus.push("A");
+        write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+        let error = load_skus(&conn).expect_err("A twice");
+        assert!(error.to_string().contains("named twice"), "{error}");
+    }
 
     #[test]
     fn changed_chunks_carry_the_changes_and_leave_the_column_alone() {

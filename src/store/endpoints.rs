@@ -172,23 +172,32 @@ pub fn reconcile(
 
 /// Forgets what an endpoint's row says about a place: its quantities, refusals and health.
 fn drop_state(conn: &Connection, side: Side, id: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2",
-        params![super::chunks::side_code(side), id],
-    )?;
+    let memory = match side {
+        Side::Source | Side::SourceZeroedAt => Side::SourceZeroedAt,
+        Side::Target | Side::TargetZeroedAt => Side::TargetZeroedAt,
+    };
+    for series in [side, memory] {
+        conn.execute(
+            "DELETE FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2",
+            params![super::chunks::side_code(series), id],
+        )?;
+    }
     match side {
-        Side::Target => {
+        Side::Target | Side::TargetZeroedAt => {
             conn.execute("DELETE FROM failed_skus WHERE target_id = ?1", [id])?;
+            conn.execute("DELETE FROM flags WHERE target_id = ?1", [id])?;
             conn.execute(
                 "UPDATE targets SET last_success_at = NULL, pending = 0, held = 0, held_reason = NULL,
-                        last_error = NULL, last_error_at = NULL WHERE id = ?1",
+                        last_error = NULL, last_error_at = NULL, guard_since = NULL,
+                        auth_failures = 0, auth_retry_at = NULL WHERE id = ?1",
                 [id],
             )?;
         }
-        Side::Source => {
+        Side::Source | Side::SourceZeroedAt => {
             conn.execute(
                 "UPDATE sources SET last_fetch_at = NULL, skus = 0, last_error = NULL,
-                        last_error_at = NULL WHERE id = ?1",
+                        last_error_at = NULL, guard_since = NULL, auth_failures = 0,
+                        auth_retry_at = NULL WHERE id = ?1",
                 [id],
             )?;
         }

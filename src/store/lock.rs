@@ -2,6 +2,10 @@
 //! long as they live. The lock is the kernel's (`flock`), so it dies with its process: a lock file
 //! left by a crash or a SIGKILL is no obstacle. The file holds the holder's process id, so the
 //! second process can say who is in the way.
+//!
+//! The lock belongs to the database *file*: its path is resolved (symlinks, `..`) before the
+//! lock file is named, so two configurations that reach one file by different paths (a symlink,
+//! a bind of the folder under another name) still find each other.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -30,22 +34,70 @@ pub enum LockError {
     },
 }
 
+impl LockError {
+    /// Whether the lock file could not be written for want of space: a passing condition,
+    /// unlike a permission or a path that is wrong.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, LockError::Io { source, .. } if super::is_full(source))
+    }
+}
+
 /// The held lock; dropping it releases it.
 #[derive(Debug)]
 pub struct DatabaseLock {
     _file: File,
 }
 
-/// The lock file of `database`.
+/// The lock file of `database`: next to the file the path resolves to (see the module's doc).
+/// Where it cannot be resolved yet (a folder still to be made), the path as written.
 pub fn lock_path(database: &Path) -> PathBuf {
-    let mut name = database.as_os_str().to_owned();
+    let mut name = resolve(database).into_os_string();
     name.push(".lock");
     PathBuf::from(name)
+}
+
+/// Links a database path may go through before it is taken as broken (the kernel's own limit).
+const MAX_LINKS: usize = 40;
+
+/// `database` with every symlink resolved, the file itself included even when it does not
+/// exist yet (a link to a database still to be created), and its folder made absolute.
+fn resolve(database: &Path) -> PathBuf {
+    let mut path = database.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::read_link(&path) {
+            Ok(target) => {
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return path;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    match std::fs::canonicalize(dir) {
+        Ok(dir) => dir.join(name),
+        Err(_) => path,
+    }
 }
 
 impl DatabaseLock {
     /// Takes the lock of `database` or says who holds it. Creates the folder if missing.
     pub fn acquire(database: &Path) -> Result<DatabaseLock, LockError> {
+        if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| LockError::Io {
+                path: lock_path(database),
+                source,
+            })?;
+        }
+        // Resolved only now that the folder exists, so that it can be.
         let path = lock_path(database);
         let io = |source| LockError::Io {
             path: path.clone(),
@@ -104,6 +156,31 @@ mod tests {
             DatabaseLock::acquire(&database).is_ok(),
             "free again once released"
         );
+    }
+
+    #[test]
+    fn a_database_reached_through_a_symlink_or_another_spelling_has_the_same_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let real = dir.path().join("state/invsync.db");
+        std::fs::create_dir_all(dir.path().join("state")).expect("folder");
+        std::fs::create_dir_all(dir.path().join("elsewhere")).expect("folder");
+        let link = dir.path().join("elsewhere/link.db");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let spelt = dir.path().join("elsewhere/../state/./invsync.db");
+
+        let first = DatabaseLock::acquire(&real).expect("first takes it");
+
+        assert!(matches!(
+            DatabaseLock::acquire(&link),
+            Err(LockError::Held { .. })
+        ));
+        assert!(matches!(
+            DatabaseLock::acquire(&spelt),
+            Err(LockError::Held { .. })
+        ));
+        assert_eq!(lock_path(&link), lock_path(&real));
+        drop(first);
+        assert!(DatabaseLock::acquire(&link).is_ok());
     }
 
     #[test]

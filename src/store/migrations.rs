@@ -8,7 +8,7 @@ use rusqlite::{Connection, Transaction};
 use super::chunks::{
     name_chunks_from, quantity_chunks_after, write_name_chunks, write_quantity_chunks,
 };
-use super::{Side, StoreError};
+use super::{Side, StoreError, Trouble};
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 
 /// One step of the schema.
@@ -26,6 +26,9 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Code(rows_to_chunks),
     Migration::Sql(V4),
     Migration::Sql(V5),
+    Migration::Sql(V6),
+    Migration::Sql(V7),
+    Migration::Sql(V8),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -101,11 +104,59 @@ const V4: &str = r"
     ) WITHOUT ROWID;
 ";
 
-/// 5: what `status` needs to tell a target's state: how far the push in flight got
+/// 5: what invsync must not believe at once, remembered across cycles and restarts: when the
+/// mass-zero guard's window was last restarted (`--force`), when a refused SKU is tried again,
+/// and when a refused login is.
+const V5: &str = r"
+    ALTER TABLE sources ADD COLUMN guard_since INTEGER;
+    ALTER TABLE targets ADD COLUMN guard_since INTEGER;
+    ALTER TABLE failed_skus ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE failed_skus ADD COLUMN next_attempt_at INTEGER;
+    ALTER TABLE sources ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sources ADD COLUMN auth_retry_at INTEGER;
+    ALTER TABLE targets ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE targets ADD COLUMN auth_retry_at INTEGER;
+    ALTER TABLE sources ADD COLUMN auth_credential TEXT;
+    ALTER TABLE targets ADD COLUMN auth_credential TEXT;
+";
+
+/// 6: open orders' reservations (each a JSON record of the pure book, keyed by feed, order
+/// and SKU) and each SKU's recent unallotted drops.
+const V6: &str = r"
+    CREATE TABLE reservations (
+        feed     TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        sku      TEXT NOT NULL,
+        record   TEXT NOT NULL,
+        PRIMARY KEY (feed, order_id, sku)
+    ) WITHOUT ROWID;
+    CREATE INDEX reservations_by_sku ON reservations (sku);
+    CREATE TABLE unallotted (
+        sku   TEXT PRIMARY KEY,
+        drops TEXT NOT NULL
+    ) WITHOUT ROWID;
+";
+
+/// 7: what invsync knows of each catalogue product's flag (see `target::flag`), by product uuid
+/// rather than SKU: the flag belongs to the product, and a SKU may move to another product when
+/// the list is read again. `acked` is NULL until the shop acknowledged a write from invsync.
+const V7: &str = r"
+    CREATE TABLE flags (
+        target_id    INTEGER NOT NULL REFERENCES targets(id),
+        product      TEXT NOT NULL,
+        foreign_flag INTEGER NOT NULL,
+        ours         INTEGER NOT NULL,
+        acked        INTEGER,
+        allow_streak INTEGER NOT NULL,
+        PRIMARY KEY (target_id, product)
+    ) WITHOUT ROWID;
+";
+
+/// 8: what `status` needs to tell a target's state: how far the push in flight got
 /// (`progress_*`, cleared when the target's cycle ends) and when its last cycle ended
 /// (`synced_at`; a target without one was never synced). Existing rows count as synced when
 /// they ever pushed or failed.
-const V5: &str = r"
+const V8: &str = r"
     ALTER TABLE targets ADD COLUMN progress_pushed INTEGER;
     ALTER TABLE targets ADD COLUMN progress_total INTEGER;
     ALTER TABLE targets ADD COLUMN progress_at INTEGER;
@@ -203,9 +254,21 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
-        match migration {
-            Migration::Sql(sql) => tx.execute_batch(sql)?,
-            Migration::Code(step) => step(&tx)?,
+        let applied = match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql).map_err(StoreError::from),
+            Migration::Code(step) => step(&tx),
+        };
+        // A step that fails on a database whose tables say otherwise (a version number that
+        // was lowered, tables altered by hand) is an inconsistent database, said in one line;
+        // a full disk or a busy file stays what it is.
+        if let Err(e) = applied {
+            return Err(match e.trouble() {
+                Trouble::Temporary | Trouble::Inconsistent => e,
+                Trouble::Unusable | Trouble::Other => StoreError::Corrupt(format!(
+                    "its schema version ({version}) does not match the tables it holds: upgrading to version {} failed: {e}",
+                    index + 1
+                )),
+            });
         }
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
         tx.commit()?;

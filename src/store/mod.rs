@@ -7,6 +7,11 @@
 //!
 //! The schema is versioned with `PRAGMA user_version` and upgraded by [`MIGRATIONS`] at open.
 //! All calls run on the blocking pool ([`Store::call`]), never on the async runtime.
+//!
+//! Every error says what kind of trouble it is ([`Trouble`]), which decides the exit status.
+//! Nothing read back is trusted blindly: a file that contradicts itself is
+//! [`StoreError::Corrupt`] here, never a panic later.
+//! The cycle history and forgotten SKUs are pruned ([`prune_cycles`], [`prune_sku_names`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,24 +24,35 @@ use crate::plan::ledger::SkuId;
 pub mod access;
 mod chunks;
 mod endpoints;
+mod flags;
 pub mod lock;
+mod memory;
+mod reservations;
+pub use reservations::{load_reservations, reservations_of, write_reservation_changes};
 mod migrations;
+mod prune;
 pub mod reads;
 
 pub use chunks::{
     CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, quantity_of,
-    sku_names, write_name_chunks, write_quantity_chunks,
+    sku_count, sku_names, write_name_chunks, write_quantity_chunks,
 };
 pub use endpoints::{
     Reconciled, existing_fingerprint_key, fingerprint_key, has_history, inspect, last_fetch_times,
     reconcile,
 };
+pub use flags::{load_flags, write_flags};
+pub use memory::{
+    Memory, auth_accepted, auth_refused, credentials_now, load_memory, restart_guard,
+    write_zeroings,
+};
+pub use prune::{CYCLE_RETENTION, CycleRetention, prune_cycles, prune_sku_names};
 
 /// A database problem.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite said no.
-    #[error("database: {0}")]
+    /// SQLite said no. Shown on one line: SQLite's messages may quote a whole statement.
+    #[error("database: {}", one_line(.0))]
     Sqlite(#[from] rusqlite::Error),
     /// The database folder could not be created.
     #[error("cannot create {path}: {source}")]
@@ -45,6 +61,14 @@ pub enum StoreError {
         path: String,
         /// Why.
         source: std::io::Error,
+    },
+    /// The file system holding the database has no room left.
+    #[error("disk full: the database at {path} cannot be written; free some space ({detail})")]
+    DiskFull {
+        /// The database file.
+        path: String,
+        /// What failed, in its own words.
+        detail: String,
     },
     /// The file was written by a newer invsync.
     #[error(
@@ -72,6 +96,57 @@ pub enum StoreError {
     /// The blocking task did not finish (the runtime is shutting down).
     #[error("database task did not finish")]
     Join,
+}
+
+/// What kind of trouble a [`StoreError`] is, which decides the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// Passing, on this machine: the disk is full, or the file is busy. Restarting later helps.
+    Temporary,
+    /// The database contradicts itself, is damaged, or is from a newer invsync: it must be
+    /// rebuilt (or invsync upgraded); restarting does not help.
+    Inconsistent,
+    /// The configured path cannot hold a database (not a folder, no permission): fix
+    /// `daemon.database`.
+    Unusable,
+    /// Anything else.
+    Other,
+}
+
+impl StoreError {
+    /// Sorts the error for the exit status (see [`Trouble`]).
+    pub fn trouble(&self) -> Trouble {
+        use rusqlite::ErrorCode as C;
+        match self {
+            StoreError::DiskFull { .. } => Trouble::Temporary,
+            StoreError::Corrupt(_) | StoreError::TooNew { .. } => Trouble::Inconsistent,
+            StoreError::CreateDir { .. } => Trouble::Unusable,
+            StoreError::Sqlite(e) => match sqlite_code(e) {
+                Some(C::DiskFull | C::DatabaseBusy | C::DatabaseLocked) => Trouble::Temporary,
+                Some(C::DatabaseCorrupt | C::NotADatabase) => Trouble::Inconsistent,
+                Some(C::CannotOpen | C::ReadOnly | C::PermissionDenied) => Trouble::Unusable,
+                _ => Trouble::Other,
+            },
+            StoreError::Outdated { .. } | StoreError::Join => Trouble::Other,
+        }
+    }
+}
+
+/// SQLite's primary result code of `e`, if SQLite produced it.
+fn sqlite_code(e: &rusqlite::Error) -> Option<rusqlite::ErrorCode> {
+    match e {
+        rusqlite::Error::SqlInputError { error, .. } => Some(error.code),
+        other => other.sqlite_error_code(),
+    }
+}
+
+/// SQLite's words on one line, without the statement it may quote in full.
+fn one_line(e: &rusqlite::Error) -> String {
+    let text = match e {
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the database.
@@ -141,7 +216,65 @@ impl Store {
     }
 }
 
+/// Opens and migrates, telling a full disk apart from other I/O failures: SQLite reports a disk
+/// that filled while it made its WAL index as a "disk I/O error", which reads like broken
+/// hardware (or, before, a configuration error) when freeing space is all it takes.
 fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
+    open_unchecked(path).map_err(|e| {
+        use rusqlite::ErrorCode as C;
+        let dir = folder_of(path);
+        let full = match &e {
+            StoreError::CreateDir { source, .. } => is_full(source),
+            StoreError::Sqlite(sqlite) => match sqlite_code(sqlite) {
+                Some(C::DiskFull) => true,
+                Some(C::SystemIoFailure | C::CannotOpen) => out_of_space(dir),
+                _ => false,
+            },
+            _ => false,
+        };
+        if full {
+            StoreError::DiskFull {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            }
+        } else {
+            e
+        }
+    })
+}
+
+/// The folder a database file lives in (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether an I/O error says the file system is out of room.
+pub(crate) fn is_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Whether the file system holding `dir` has no room left. The standard library has no
+/// `statvfs`, so this writes (and syncs, so delayed allocation cannot hide it) a small scratch
+/// file and sees; it is only asked after SQLite failed to write.
+fn out_of_space(dir: &Path) -> bool {
+    use std::io::Write as _;
+    let mut file = match tempfile::tempfile_in(dir) {
+        Ok(file) => file,
+        Err(e) => return is_full(&e),
+    };
+    let written = file
+        .write_all(&[0; 64 * 1024])
+        .and_then(|()| file.sync_all());
+    matches!(written, Err(e) if is_full(&e))
+}
+
+fn open_unchecked(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.display().to_string(),
@@ -218,13 +351,17 @@ pub enum Side {
     Source,
     /// `targets`, and acknowledged quantities.
     Target,
+    /// A source's mass-zero guard memory: when each SKU went from positive to 0.
+    SourceZeroedAt,
+    /// A target's mass-zero guard memory.
+    TargetZeroedAt,
 }
 
 impl Side {
     fn table(self) -> &'static str {
         match self {
-            Side::Source => "sources",
-            Side::Target => "targets",
+            Side::Source | Side::SourceZeroedAt => "sources",
+            Side::Target | Side::TargetZeroedAt => "targets",
         }
     }
 }
@@ -313,11 +450,13 @@ pub fn acknowledge(
     conn: &mut Connection,
     target: i64,
     chunks: &[Chunk],
+    zeroings: &[Chunk],
     healed: &[SkuId],
     at: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     write_quantity_chunks(&tx, Side::Target, target, chunks)?;
+    write_zeroings(&tx, Side::Target, target, zeroings)?;
     tx.execute(
         "UPDATE targets SET last_success_at = ?2 WHERE id = ?1",
         params![target, at],
@@ -342,6 +481,19 @@ pub struct Refusal {
     pub quantity: i64,
     /// The target's message.
     pub message: String,
+    /// Refusals in a row, this one included.
+    pub attempts: i64,
+    /// When to try it again (ms since the epoch).
+    pub next_attempt_at: i64,
+}
+
+/// When a refused SKU is tried again, and how many times it was refused in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Refusals in a row.
+    pub attempts: i64,
+    /// Not before this (ms since the epoch; `None`: at the next cycle).
+    pub next_attempt_at: Option<i64>,
 }
 
 /// Records SKUs a target refused (keeping when each first failed).
@@ -354,27 +506,54 @@ pub fn record_refusals(
     let tx = conn.transaction()?;
     {
         let mut upsert = tx.prepare_cached(
-            "INSERT INTO failed_skus (target_id, sku_id, quantity, message, first_failed_at, last_failed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+            "INSERT INTO failed_skus (target_id, sku_id, quantity, message, first_failed_at, last_failed_at,
+                                      attempts, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)
              ON CONFLICT (target_id, sku_id) DO UPDATE SET
-                 quantity = excluded.quantity, message = excluded.message, last_failed_at = excluded.last_failed_at",
+                 quantity = excluded.quantity, message = excluded.message, last_failed_at = excluded.last_failed_at,
+                 attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at",
         )?;
         for r in refusals {
-            upsert.execute(params![target, r.sku, r.quantity, r.message, at])?;
+            upsert.execute(params![
+                target,
+                r.sku,
+                r.quantity,
+                r.message,
+                at,
+                r.attempts,
+                r.next_attempt_at
+            ])?;
         }
     }
     tx.commit()?;
     Ok(())
 }
 
-/// The SKUs a target has refused and not accepted since.
+/// The SKUs a target has refused and not accepted since, with when each is tried again (each
+/// one a SKU that has a name, or the file is inconsistent).
 pub fn load_failed(
     conn: &Connection,
     target: i64,
-) -> Result<std::collections::HashSet<SkuId>, StoreError> {
-    let mut stmt = conn.prepare("SELECT sku_id FROM failed_skus WHERE target_id = ?1")?;
-    let rows = stmt.query_map([target], |r| r.get::<_, SkuId>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+) -> Result<std::collections::HashMap<SkuId, Retry>, StoreError> {
+    let skus = sku_count(conn)?;
+    let mut stmt = conn.prepare(
+        "SELECT sku_id, attempts, next_attempt_at FROM failed_skus WHERE target_id = ?1",
+    )?;
+    let rows = stmt.query_map([target], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            Retry {
+                attempts: r.get(1)?,
+                next_attempt_at: r.get(2)?,
+            },
+        ))
+    })?;
+    let mut failed = std::collections::HashMap::new();
+    for row in rows {
+        let (id, retry) = row?;
+        failed.insert(chunks::check_named(id, skus, "failed_skus")?, retry);
+    }
+    Ok(failed)
 }
 
 /// How a target's cycle ended, for `status`.
@@ -497,7 +676,7 @@ mod tests {
                     &crate::plan::ledger::Column::default(),
                     &[(0, 5), (1, 0)],
                 );
-                acknowledge(c, id, &chunks, &[], now_ms())?;
+                acknowledge(c, id, &chunks, &[], &[], now_ms())?;
                 Ok(())
             })
             .await
@@ -516,6 +695,36 @@ mod tests {
         assert_eq!(skus.name(1), "B");
         assert_eq!(acked.get(0), Some(5));
         assert_eq!(acked.get(1), Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_lowered_schema_version_is_refused_as_inconsistent_in_one_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("invsync.db");
+        drop(Store::open(&path).await.expect("creates"));
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.pragma_update(None, "user_version", 1).expect("lowers");
+        }
+
+        let error = Store::open(&path).await.err().expect("refused");
+
+        let text = error.to_string();
+        println!("{text}");
+        assert_eq!(error.trouble(), Trouble::Inconsistent, "{text}");
+        assert!(!text.contains('\n'), "one line: {text}");
+        assert!(!text.contains("CREATE"), "no SQL dump: {text}");
+        assert!(text.contains("schema version (1)"), "{text}");
+    }
+
+    #[test]
+    fn sqlite_errors_read_on_one_line_without_the_statement() {
+        let conn = Connection::open_in_memory().expect("db");
+        let error = conn
+            .execute_batch("CREATE TABLE t (a);\n CREATE TABLE t (\n a\n );")
+            .expect_err("twice");
+        let text = StoreError::from(error).to_string();
+        assert_eq!(text, "database: table t already exists");
     }
 
     #[tokio::test]

@@ -6,19 +6,21 @@
 //! takes them. A target that is unreachable, or refuses everything, is left for this cycle
 //! after its first failed batch, so it never holds up the others for long.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tracing::{error, warn};
+use tracing::error;
 
 use crate::http::Meter;
 use crate::ops::report::{PlanLine, TargetReport, TargetState};
+use crate::ops::rfc3339;
+use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
-use crate::plan::{self, Change, Rules};
+use crate::plan::{self, Change, Guard, Rules};
 use crate::services::Target;
-use crate::store::{self, Refusal, Store, StoreError, TargetOutcome};
+use crate::store::{self, Retry, Side, Store, StoreError, TargetOutcome};
 
 /// How to run one cycle.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,12 +33,17 @@ pub struct CycleOptions {
     pub force: bool,
 }
 
+/// A refused SKU is tried again at most this far apart.
+const REFUSAL_BACKOFF_CAP: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A push that lasts longer than this says how far it got, this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
+mod flag;
 mod push;
+mod settle;
 
-use push::{Pusher, Stop};
+use push::Pusher;
 
 /// Refusals in one cycle, with nothing accepted, after which a target is taken to refuse
 /// everything (a changed API, a suspended account) rather than a few bad SKUs: splitting further
@@ -53,14 +60,22 @@ pub struct TargetSlot {
     pub client: Target,
     /// What it acknowledged.
     pub acked: Column,
-    /// SKUs it refused and has not taken since.
-    pub failed: HashSet<SkuId>,
+    /// SKUs it refused and has not taken since, with when each is tried again.
+    pub failed: HashMap<SkuId, Retry>,
     /// Indices of its input sources.
     pub inputs: Vec<usize>,
     /// Safety stock and cap.
     pub rules: Rules,
     /// Entities per request.
     pub batch_size: usize,
+    /// The mass-zero guard and its memory.
+    pub guard: Guard,
+    /// When `--force` last restarted the guard's window.
+    pub guard_since: Option<i64>,
+    /// Refused logins.
+    pub auth: AuthBackoff,
+    /// A flag target's product list and flag states; empty for every other target.
+    pub flags: flag::FlagMemory,
 }
 
 /// What the cycle hands a target.
@@ -68,6 +83,8 @@ pub struct Inputs {
     /// The inputs' snapshots, in the target's order: each the newest recorded, and told when a
     /// newer one is recorded (the push re-plans between batches).
     pub columns: Vec<watch::Receiver<Arc<Column>>>,
+    /// What open orders reserve per SKU, the newest, told when it changes.
+    pub reserved: watch::Receiver<Arc<Column>>,
     /// The inputs' names, in the same order, for a dry run's explanations.
     pub names: Vec<String>,
     /// Inputs whose fetch failed this cycle.
@@ -76,24 +93,44 @@ pub struct Inputs {
     pub skus: Arc<RwLock<SkuTable>>,
     /// The database.
     pub store: Store,
-    /// `daemon.max_zeroed_fraction`.
-    pub max_zeroed_fraction: f64,
+    /// `daemon.guard_window`.
+    pub guard_window: Duration,
+    /// About how long one cycle is from the next, for backoffs counted in cycles.
+    pub period: Duration,
 }
 
 impl Inputs {
-    /// The newest snapshots, marked as seen.
-    fn newest(&mut self) -> Vec<Arc<Column>> {
-        self.columns
-            .iter_mut()
-            .map(|rx| rx.borrow_and_update().clone())
-            .collect()
+    /// The newest snapshots and reservations, marked as seen.
+    fn newest(&mut self) -> Planned {
+        Planned {
+            columns: self
+                .columns
+                .iter_mut()
+                .map(|rx| rx.borrow_and_update().clone())
+                .collect(),
+            reserved: self.reserved.borrow_and_update().clone(),
+        }
     }
 
-    /// Whether a newer snapshot was recorded since [`Inputs::newest`].
+    /// Whether a newer snapshot or reservation was recorded since [`Inputs::newest`].
     fn changed(&self) -> bool {
-        self.columns
-            .iter()
-            .any(|rx| rx.has_changed().unwrap_or(false))
+        self.reserved.has_changed().unwrap_or(false)
+            || self
+                .columns
+                .iter()
+                .any(|rx| rx.has_changed().unwrap_or(false))
+    }
+}
+
+/// What a plan is made from: the inputs' snapshots and what open orders reserve.
+pub struct Planned {
+    columns: Vec<Arc<Column>>,
+    reserved: Arc<Column>,
+}
+
+impl Planned {
+    fn columns(&self) -> Vec<&Column> {
+        self.columns.iter().map(|c| &**c).collect()
     }
 }
 
@@ -139,21 +176,49 @@ pub async fn sync_target(
         };
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
-    let columns = inputs.newest();
-    let changes = plan_for(target, &columns, options.full, &HashSet::new());
+    let now = store::now_ms();
+    if let Some(at) = target.auth.waiting(now).filter(|_| !options.dry_run) {
+        let error = format!(
+            "the target refused the credentials {} times in a row; the next login is at {}",
+            target.auth.failures,
+            rfc3339(at)
+        );
+        error!(target = %target.name, next_attempt_at = %rfc3339(at), "target skipped: {error}");
+        outcome.error = Some(error.clone());
+        result.report.state = TargetState::Failed { error };
+        return finish(target, &inputs.store, result, outcome, &meter, options).await;
+    }
+    let window = i64::try_from(inputs.guard_window.as_millis()).unwrap_or(i64::MAX);
+    target.guard.since = now
+        .saturating_sub(window)
+        .max(target.guard_since.unwrap_or(i64::MIN));
+    let planned = inputs.newest();
+    let changes = plan_for(target, &planned, options.full, &HashSet::new(), now);
     result.report.planned = changes.len();
     outcome.pending = changes.len();
-    if let Some(held) = guard(target, &changes, &inputs, options) {
+    if options.force && !options.dry_run {
+        // The operator accepts this cycle as it is: the window starts again after it.
+        let (id, side) = (target.id, Side::Target);
+        inputs
+            .store
+            .call(move |c| store::restart_guard(c, side, id, now))
+            .await?;
+        target.guard_since = Some(now);
+        target.guard.since = now;
+    }
+    if let Some(held) = guard(target, &changes, options) {
         result.report.state = held.0;
         outcome.held = Some(held.1);
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
+    if target.client.is_flag_target() {
+        return flag::sync(target, inputs, &planned, result, options, now).await;
+    }
     if options.dry_run {
-        result.plan = dry_plan(target, &inputs, &columns, &changes);
+        result.plan = dry_plan(target, &inputs, &planned, &changes);
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
     let store = inputs.store.clone();
-    let skus = inputs.skus.clone();
     let mut pusher = Pusher {
         target: &mut *target,
         inputs: &mut inputs,
@@ -162,44 +227,30 @@ pub async fn sync_target(
         refusals: Vec::new(),
         options,
         held: None,
+        unconfirmed: 0,
     };
     let (stop, left) = pusher.push_all(changes).await?;
     let refusals = std::mem::take(&mut pusher.refusals);
+    let unconfirmed = pusher.unconfirmed;
     let held = pusher.held.take();
-    if !refusals.is_empty() {
-        report_refusals(target, &names(&skus), &refusals);
-        let (id, at, rows) = (target.id, store::now_ms(), refusals.clone());
-        store
-            .call(move |c| store::record_refusals(c, id, &rows, at))
-            .await?;
-        target.failed.extend(refusals.iter().map(|r| r.sku));
-        result.report.failures += refusals.len();
-        let example = names(&skus).name(refusals[0].sku).to_owned();
+    if result.report.pushed > 0 {
+        settle::auth_accepted(target, &store).await?;
+    }
+    let refused = refusals.len();
+    settle::refusals(target, &inputs, refusals, now, &mut result, &mut outcome).await?;
+    settle::stopped(target, &inputs, stop, &mut result, &mut outcome).await?;
+    if unconfirmed > 0 && result.report.state == TargetState::InSync {
         let error = format!(
-            "{} SKUs refused, e.g. {example}: {}",
-            refusals.len(),
-            refusals[0].message
+            "{unconfirmed} SKUs were answered 2xx but left out of the answer; they are not acknowledged and are pushed again"
         );
         outcome.error = Some(error.clone());
         result.report.state = TargetState::Failed { error };
-    }
-    match stop {
-        None => {}
-        Some(Stop::Cancelled) => {
-            warn!(target = %target.name, "shutting down; the remaining changes are pushed at the next start");
-            result.report.state = TargetState::Interrupted;
-        }
-        Some(Stop::Unreachable(e)) => {
-            error!(target = %target.name, error = %e, "target could not be brought in sync; it is left for this cycle and retried at the next");
-            outcome.error = Some(e.clone());
-            result.report.state = TargetState::Failed { error: e };
-        }
     }
     if let Some((state, reason)) = held {
         result.report.state = state;
         outcome.held = Some(reason);
     }
-    result.report.failures += left.saturating_sub(refusals.len());
+    result.report.failures += left.saturating_sub(refused);
     outcome.pending = left;
     finish(target, &store, result, outcome, &meter, options).await
 }
@@ -208,14 +259,14 @@ pub async fn sync_target(
 fn dry_plan(
     target: &TargetSlot,
     inputs: &Inputs,
-    columns: &[Arc<Column>],
+    planned: &Planned,
     changes: &[Change],
 ) -> Vec<PlanLine> {
     let named: Vec<(&str, &Column)> = inputs
         .names
         .iter()
         .map(String::as_str)
-        .zip(columns.iter().map(|c| &**c))
+        .zip(planned.columns())
         .collect();
     let skus = names(&inputs.skus);
     changes
@@ -225,7 +276,7 @@ fn dry_plan(
             sku: skus.name(c.sku).to_owned(),
             old: c.old,
             new: c.new,
-            why: plan::explain(&named, c.sku, target.rules),
+            why: plan::explain(&named, &planned.reserved, c.sku, target.rules),
         })
         .collect()
 }
@@ -235,17 +286,31 @@ fn dry_plan(
 /// together, so they cannot make healthy batches fail and split.
 fn plan_for(
     target: &TargetSlot,
-    columns: &[Arc<Column>],
+    planned: &Planned,
     full: bool,
     refused_now: &HashSet<SkuId>,
+    now: i64,
 ) -> Vec<Change> {
-    let columns: Vec<&Column> = columns.iter().map(|c| &**c).collect();
-    let mut changes = plan::plan(&columns, &target.acked, target.rules, full);
-    if !refused_now.is_empty() {
-        changes.retain(|c| !refused_now.contains(&c.sku));
+    let mut changes = plan::plan(
+        &planned.columns(),
+        &planned.reserved,
+        &target.acked,
+        target.rules,
+        full,
+    );
+    // A refused SKU waits for its next attempt (1, 2, 4, … cycles apart).
+    let waiting = |sku: &SkuId| {
+        target
+            .failed
+            .get(sku)
+            .and_then(|r| r.next_attempt_at)
+            .is_some_and(|at| now < at)
+    };
+    if !refused_now.is_empty() || !target.failed.is_empty() {
+        changes.retain(|c| !refused_now.contains(&c.sku) && !waiting(&c.sku));
     }
     if !target.failed.is_empty() {
-        changes.sort_by_key(|c| target.failed.contains(&c.sku));
+        changes.sort_by_key(|c| target.failed.contains_key(&c.sku));
     }
     changes
 }
@@ -255,13 +320,14 @@ fn plan_for(
 fn guard(
     target: &TargetSlot,
     changes: &[Change],
-    inputs: &Inputs,
     options: CycleOptions,
 ) -> Option<(TargetState, String)> {
-    let trip = plan::mass_zero(changes, &target.acked, inputs.max_zeroed_fraction)
+    let trip = target
+        .guard
+        .check(changes, &target.acked)
         .filter(|_| !options.force)?;
     error!(
-        target = %target.name, zeroed = trip.zeroed, positive = trip.positive, max_zeroed_fraction = inputs.max_zeroed_fraction,
+        target = %target.name, zeroed = trip.zeroed, positive = trip.positive, max_zeroed_fraction = target.guard.max_fraction,
         "mass-zero guard: this cycle would set too many SKUs to 0, so nothing is pushed; the target is held until the sources recover or `invsync once --force`"
     );
     Some((
@@ -270,23 +336,10 @@ fn guard(
             positive: trip.positive,
         },
         format!(
-            "would zero {} of {} positive SKUs",
+            "would zero {} of {} SKUs positive within the guard window",
             trip.zeroed, trip.positive
         ),
     ))
-}
-
-/// One ERROR per cycle per target, with a few examples: enough to act on, never a flood.
-fn report_refusals(target: &TargetSlot, skus: &SkuTable, refusals: &[Refusal]) {
-    let examples: Vec<String> = refusals
-        .iter()
-        .take(5)
-        .map(|r| format!("{} ({})", skus.name(r.sku), r.message))
-        .collect();
-    error!(
-        target = %target.name, skus = refusals.len(), examples = %examples.join("; "),
-        "the target refused some SKUs; the rest were pushed, and these are tried again every cycle until it takes them"
-    );
 }
 
 async fn finish(

@@ -44,6 +44,8 @@ pub struct Setup {
     pub token_lifetime: std::time::Duration,
     /// Endless Aisles page size (`None`: one answer).
     pub ea_page_size: Option<usize>,
+    /// Whole tables appended to the file (a `[targets.shop]` against a catalogue simulator).
+    pub extra_tables: String,
 }
 
 impl Default for Setup {
@@ -62,6 +64,7 @@ impl Default for Setup {
             ea_source_extra: String::new(),
             token_lifetime: std::time::Duration::from_secs(15 * 60),
             ea_page_size: None,
+            extra_tables: String::new(),
         }
     }
 }
@@ -188,6 +191,7 @@ inputs = ["dropship"]
 batch_size = {hako_batch}
 requests_per_minute = {rpm}
 {hako_target_extra}
+{extra_tables}
 "#,
             db = self.database().display(),
             hako = self.hako.base_url(),
@@ -202,6 +206,7 @@ requests_per_minute = {rpm}
             ea_source_extra = s.ea_source_extra,
             htf_extra = s.htf_extra,
             hako_target_extra = s.hako_target_extra,
+            extra_tables = s.extra_tables,
         );
         std::fs::write(&self.config, text).expect("write config");
         // As an operator should: the file holds secrets inline.
@@ -216,16 +221,13 @@ requests_per_minute = {rpm}
 
     /// `invsync --config … ARGS`, with a clean log environment.
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"));
-        command
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .kill_on_drop(true);
+        self.command_at(&self.config, args)
+    }
+
+    /// `invsync --config CONFIG ARGS`, with a clean log environment.
+    fn command_at(&self, config: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+        let mut command = invsync_command();
+        command.arg("--config").arg(config).args(args);
         command
     }
 
@@ -240,6 +242,27 @@ requests_per_minute = {rpm}
             .command(args)
             .envs(env.iter().copied())
             .output()
+            .await
+            .expect("invsync runs");
+        Run::from(output)
+    }
+
+    /// Runs `invsync --config CONFIG ARGS` to completion: another configuration of this world.
+    pub async fn invsync_with(&self, config: &std::path::Path, args: &[&str]) -> Run {
+        let output = self.command_at(config, args).output().await;
+        Run::from(output.expect("invsync runs"))
+    }
+
+    /// Runs `invsync --config … ARGS` to completion with `stderr` as its stderr; only its exit
+    /// status and stdout are kept.
+    pub async fn invsync_with_stderr(&self, args: &[&str], stderr: std::process::Stdio) -> Run {
+        let output = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("invsync starts")
+            .wait_with_output()
             .await
             .expect("invsync runs");
         Run::from(output)
@@ -344,6 +367,72 @@ requests_per_minute = {rpm}
         }
         dump
     }
+}
+
+/// Waits (bounded, so a broken build cannot hang CI) until `condition` holds: polled every
+/// 50 ms for up to 30 s.
+pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..600 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// A running `invsync`'s stderr, line by line.
+pub type LogLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// Reads `lines` into `log` until `count` lines have contained `needle`; `false` if they did
+/// not come within 60 s (bounded, so a broken build cannot hang CI) or the stream ended.
+pub async fn read_until(
+    lines: &mut LogLines,
+    log: &mut String,
+    needle: &str,
+    count: usize,
+) -> bool {
+    let mut seen = 0;
+    let reading = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains(needle) {
+                seen += 1;
+                if seen == count {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), reading)
+        .await
+        .unwrap_or(false)
+}
+
+/// `invsync` with a clean environment (no log filter, no systemd, no `$INVSYNC_CONFIG`) and no
+/// arguments yet; killed if the test drops it.
+pub fn invsync_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_invsync"));
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("INVSYNC_CONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs `invsync ARGS` (no configuration of a world) to completion.
+pub async fn invsync(args: &[&str]) -> Run {
+    let output = invsync_command()
+        .args(args)
+        .output()
+        .await
+        .expect("invsync runs");
+    Run::from(output)
 }
 
 /// Sends signal `name` (`TERM`, `INT`, `KILL`) to a running `invsync`.

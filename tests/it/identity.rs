@@ -162,6 +162,20 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              ALTER TABLE sources DROP COLUMN identity;
              ALTER TABLE targets DROP COLUMN identity;
              DROP TABLE meta;
+             ALTER TABLE sources DROP COLUMN guard_since;
+             ALTER TABLE targets DROP COLUMN guard_since;
+             ALTER TABLE failed_skus DROP COLUMN attempts;
+             ALTER TABLE failed_skus DROP COLUMN next_attempt_at;
+             ALTER TABLE sources DROP COLUMN auth_failures;
+             ALTER TABLE sources DROP COLUMN auth_retry_at;
+             ALTER TABLE targets DROP COLUMN auth_failures;
+             ALTER TABLE targets DROP COLUMN auth_retry_at;
+             ALTER TABLE sources DROP COLUMN auth_credential;
+             ALTER TABLE targets DROP COLUMN auth_credential;
+             DELETE FROM quantity_chunks WHERE side > 1;
+             DROP TABLE reservations;
+             DROP TABLE unallotted;
+             DROP TABLE flags;
              PRAGMA user_version = 3;",
         )
         .expect("back to version 3");

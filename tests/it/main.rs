@@ -1,18 +1,23 @@
 //! Integration tests: the real `invsync` binary against stateful simulators over loopback, with a
 //! real SQLite file in a temporary folder.
 
+mod catalogue;
 mod check;
+mod cli;
 mod config_errors;
 mod daemon;
 mod faults;
 mod helpers;
 mod identity;
 mod independence;
+mod local;
 mod logs;
 mod metrics;
+mod orders;
 mod reload;
 mod safety;
 mod secrets;
 mod status;
 mod sync;
 mod systemd;
+mod trust;

@@ -8,7 +8,7 @@ use super::orders::Orders;
 use super::products::Products;
 use super::wire::parse_stock_page;
 use crate::http::{Endpoint, Meter};
-use crate::services::{ConnectorError, Stock};
+use crate::services::{ConnectorError, Stock, warn_unusable};
 
 /// Endless Aisles as a source.
 pub struct EndlessAislesSource {
@@ -58,7 +58,10 @@ impl EndlessAislesSource {
                     }
                     page += 1;
                 }
-                _ => return Ok(records),
+                _ => {
+                    warn_unusable(self.api.label(), &records);
+                    return Ok(records);
+                }
             }
         }
     }
@@ -93,8 +96,27 @@ mod tests {
         );
         assert_eq!(parse_answer(r#"{"data": []}"#).ok(), Some(vec![]));
         assert!(parse_answer(r#"{"data": [1]}"#).is_err());
-        assert!(parse_answer(r#"{"data": {"1": "many"}}"#).is_err());
         assert!(parse_answer(r#"{"nodata": {}}"#).is_err());
         assert!(parse_answer(r#"{"data": {"1": 5,"#).is_err());
+    }
+
+    #[test]
+    fn an_endless_aisles_quantity_that_is_not_a_whole_number_holds_that_sku_and_the_rest_is_used() {
+        let mut stock = Stock::default();
+        let body = r#"{"data": {"1": 1.5, "2": "7", "3": null, "4": 6, "5": {"n": 1}, "6": 2.0}}"#;
+        parse_stock_page(body.as_bytes(), "EA-", "source test", &mut stock).expect("used");
+        let records: Vec<(&str, i64)> = stock.iter().collect();
+        assert_eq!(records, vec![("EA-4", 6), ("EA-6", 2)]);
+        assert_eq!(stock.held(), ["EA-1", "EA-2", "EA-3", "EA-5"]);
+    }
+
+    #[test]
+    fn an_endless_aisles_id_that_is_empty_or_carries_control_characters_is_dropped_and_counted() {
+        let mut stock = Stock::default();
+        let body = r#"{"data": {"": 4, "10\t99": 5, "7\n": 1.5, "8": 3}}"#;
+        parse_stock_page(body.as_bytes(), "EA-", "source test", &mut stock).expect("used");
+        assert_eq!(stock.iter().collect::<Vec<_>>(), vec![("EA-8", 3)]);
+        assert_eq!(stock.dropped(), 3);
+        assert!(stock.held().is_empty());
     }
 }

@@ -28,7 +28,7 @@ use reqwest::header::CONTENT_TYPE;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::http::{Endpoint, HttpError, Meter};
+use crate::http::{Endpoint, Expect, HttpError, Meter};
 use crate::services::{ConnectorError, parse};
 use wire::{Inventory, InventoryQuery, Warehouse};
 
@@ -39,23 +39,25 @@ pub(crate) struct HakoAccount {
 }
 
 impl HakoAccount {
+    /// Sends one request with the key and the JSON body Hako demands on every request; a write's
+    /// answer (the affected objects) must be JSON, `answer` says so.
     pub(crate) async fn send(
         &self,
         meter: &Meter,
         method: Method,
         path: &str,
         body: Vec<u8>,
+        answer: Expect,
     ) -> Result<Bytes, HttpError> {
         let body = Bytes::from(body);
-        self.endpoint
-            .send(meter, || {
-                self.endpoint
-                    .request(method.clone(), path)
-                    .basic_auth(self.api_key.expose_secret(), Some(""))
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-            })
-            .await
+        let build = || {
+            self.endpoint
+                .request(method.clone(), path)
+                .basic_auth(self.api_key.expose_secret(), Some(""))
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        };
+        Ok(self.endpoint.send_as(meter, build, answer).await?.body)
     }
 
     /// The SKUs that have a pair in `warehouse`.
@@ -67,7 +69,9 @@ impl HakoAccount {
         let query = json(&InventoryQuery {
             warehouse_id: Some(warehouse),
         });
-        let body = self.send(meter, Method::GET, "/inventory", query).await?;
+        let body = self
+            .send(meter, Method::GET, "/inventory", query, Expect::Any)
+            .await?;
         let objects: Vec<Inventory> = parse(
             &body,
             "GET /inventory: expected an array of Inventory objects",
@@ -91,6 +95,7 @@ impl HakoAccount {
                 Method::GET,
                 "/warehouses",
                 json(&serde_json::json!({})),
+                Expect::Any,
             )
             .await?;
         let warehouses: Vec<Warehouse> = parse(

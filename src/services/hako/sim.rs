@@ -108,6 +108,8 @@ struct Inner {
     window: VecDeque<Instant>,
     rate_limited: u64,
     writes: usize,
+    /// SKUs whose writes are answered 2xx but neither applied nor listed in the answer.
+    skipped: HashSet<String>,
 }
 
 impl Inner {
@@ -278,6 +280,9 @@ impl State {
         }
         let (now, mut out) = (stamp(), Vec::with_capacity(items.len() * 160));
         for (Write { sku, warehouse, .. }, quantity) in items.iter().zip(quantities) {
+            if inner.skipped.contains(sku) {
+                continue;
+            }
             let entry = inner.set(warehouse, sku.clone(), quantity, &now);
             push_entry(&mut out, sku, warehouse, entry);
         }
@@ -331,6 +336,11 @@ crate::sim::common_methods!(HakoSim);
 impl HakoSim {
     /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.
     pub async fn start(config: HakoSimConfig) -> std::io::Result<HakoSim> {
+        HakoSim::start_on(config, 0).await
+    }
+
+    /// Start a simulator on `127.0.0.1:port` (`0`: a free port), as `invsync sim` does.
+    pub async fn start_on(config: HakoSimConfig, port: u16) -> std::io::Result<HakoSim> {
         let mut inner = Inner::default();
         for warehouse in &config.warehouses {
             inner.add_warehouse(warehouse);
@@ -341,7 +351,7 @@ impl HakoSim {
             requests_per_minute,
             inner: Mutex::new(inner),
         });
-        let server = Server::start(state.clone()).await?;
+        let server = Server::start(state.clone(), port).await?;
         Ok(HakoSim { server, state })
     }
 
@@ -407,6 +417,17 @@ impl HakoSim {
     /// Create a warehouse (no-op if it exists).
     pub fn add_warehouse(&self, id: &str) {
         self.state.lock().add_warehouse(id);
+    }
+
+    /// From now on, writes of `sku` are answered 2xx but neither applied nor listed among the
+    /// affected objects, as a service that skips a pair without a word (`false` undoes it).
+    pub fn skip_writes_of(&self, sku: &str, skip: bool) {
+        let mut inner = self.state.lock();
+        if skip {
+            inner.skipped.insert(sku.to_owned());
+        } else {
+            inner.skipped.remove(sku);
+        }
     }
 
     /// POST and PUT requests to `/inventory` answered 2xx.

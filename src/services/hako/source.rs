@@ -1,19 +1,24 @@
 //! Hako as a source: every Inventory object of the account in one `GET /inventory`, summed per
 //! SKU over the configured warehouses.
 
-use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
+use hashbrown::{HashMap, HashSet};
 use reqwest::Method;
 use secrecy::SecretString;
 
 use super::wire::{Inventory, InventoryQuery};
 use super::{HakoAccount, json};
-use crate::http::{Endpoint, Meter};
-use crate::services::{ConnectorError, Stock, non_negative, parse};
+use crate::http::{Endpoint, Expect, Meter};
+use crate::services::{
+    ConnectorError, RecordQuantity, Stock, non_negative, parse, usable_sku, warn_held,
+    warn_unusable,
+};
 
 /// Parses a `GET /inventory` answer into one record per SKU: the sum over the wanted
 /// warehouses (`None`: all). Negative quantities count as 0; a (SKU, warehouse) pair listed
-/// twice counts once, at its smaller quantity (never oversell); both with a WARN.
+/// twice counts once, at its smaller quantity (never oversell); both with a WARN. A SKU with a
+/// quantity that is not a whole number in any wanted warehouse is held, not summed (its sum is
+/// unknown), with a WARN naming it; a record with an unusable SKU is dropped and counted.
 pub fn parse_stock(
     body: &[u8],
     warehouses: Option<&[String]>,
@@ -24,11 +29,27 @@ pub fn parse_stock(
         "GET /inventory: expected an array of Inventory objects",
     )?;
     let mut pairs: HashMap<(&str, &str), i64> = HashMap::with_capacity(objects.len());
+    let mut held: Vec<&str> = Vec::new();
+    let mut held_set: HashSet<&str> = HashSet::new();
+    let mut dropped = 0;
     for object in &objects {
         if warehouses.is_some_and(|w| !w.iter().any(|wanted| *wanted == object.warehouse_id)) {
             continue;
         }
-        let quantity = non_negative(label, &object.sku, object.quantity.0);
+        if !usable_sku(&object.sku) {
+            dropped += 1;
+            continue;
+        }
+        let quantity = match &object.quantity {
+            RecordQuantity::Whole(q) => non_negative(label, &object.sku, *q),
+            RecordQuantity::Unusable(written) => {
+                if held_set.insert(&object.sku) {
+                    held.push(&object.sku);
+                    warn_held(label, &object.sku, written, held.len());
+                }
+                continue;
+            }
+        };
         match pairs.entry((&object.sku, &object.warehouse_id)) {
             Entry::Vacant(slot) => {
                 slot.insert(quantity);
@@ -42,12 +63,21 @@ pub fn parse_stock(
     }
     let mut per_sku: HashMap<&str, i64> = HashMap::with_capacity(pairs.len());
     for ((sku, _), quantity) in pairs {
+        if held_set.contains(sku) {
+            continue;
+        }
         let sum = per_sku.entry(sku).or_default();
         *sum = sum.saturating_add(quantity);
     }
     let mut stock = Stock::with_capacity(per_sku.len(), per_sku.keys().map(|k| k.len()).sum());
     for (sku, quantity) in per_sku {
         stock.push(sku, quantity);
+    }
+    for sku in held {
+        stock.hold(sku);
+    }
+    for _ in 0..dropped {
+        stock.count_dropped();
     }
     Ok(stock)
 }
@@ -79,14 +109,12 @@ impl HakoSource {
         let started = std::time::Instant::now();
         let body = self
             .account
-            .send(meter, Method::GET, "/inventory", query)
+            .send(meter, Method::GET, "/inventory", query, Expect::Any)
             .await?;
         let answered = started.elapsed();
-        let stock = parse_stock(
-            &body,
-            self.warehouses.as_deref(),
-            &self.account.endpoint.label,
-        )?;
+        let label = &self.account.endpoint.label;
+        let stock = parse_stock(&body, self.warehouses.as_deref(), label)?;
+        warn_unusable(label, &stock);
         tracing::debug!(
             source = %self.account.endpoint.label, bytes = body.len(), answer_ms = answered.as_millis() as u64,
             parse_ms = (started.elapsed() - answered).as_millis() as u64, "inventory read"
@@ -99,5 +127,57 @@ impl HakoSource {
         self.account
             .check(meter, self.warehouses.as_deref().unwrap_or_default())
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_answer(body: &str) -> Stock {
+        parse_stock(body.as_bytes(), None, "source test").expect("the answer is used")
+    }
+
+    fn sorted(stock: &Stock) -> Vec<(String, i64)> {
+        let mut records: Vec<(String, i64)> =
+            stock.iter().map(|(s, q)| (s.to_owned(), q)).collect();
+        records.sort();
+        records
+    }
+
+    #[test]
+    fn a_hako_quantity_that_is_not_a_whole_number_holds_that_sku_and_the_rest_is_used() {
+        let stock = parse_answer(
+            r#"[{"sku": "A", "warehouseID": "w1", "quantity": 5},
+                {"sku": "B", "warehouseID": "w1", "quantity": 1.5},
+                {"sku": "B", "warehouseID": "w2", "quantity": 4},
+                {"sku": "C", "warehouseID": "w1", "quantity": "7"},
+                {"sku": "D", "warehouseID": "w1", "quantity": null},
+                {"sku": "E", "warehouseID": "w1"},
+                {"sku": "F", "warehouseID": "w1", "quantity": 2.0}]"#,
+        );
+        assert_eq!(sorted(&stock), vec![("A".into(), 5), ("F".into(), 2)]);
+        assert_eq!(
+            stock.held(),
+            ["B", "C", "D", "E"],
+            "B's sum over warehouses is unknown"
+        );
+        assert_eq!(stock.dropped(), 0);
+    }
+
+    #[test]
+    fn a_hako_record_with_an_empty_sku_or_control_characters_is_dropped_and_counted() {
+        let stock = parse_answer(
+            r#"[{"sku": "", "warehouseID": "w1", "quantity": 5},
+                {"sku": "A\tB", "warehouseID": "w1", "quantity": 1},
+                {"sku": "A\nB", "warehouseID": "w1", "quantity": 1.5},
+                {"sku": "OK", "warehouseID": "w1", "quantity": 3}]"#,
+        );
+        assert_eq!(sorted(&stock), vec![("OK".into(), 3)]);
+        assert_eq!(stock.dropped(), 3);
+        assert!(
+            stock.held().is_empty(),
+            "a dropped record is never held either"
+        );
     }
 }

@@ -2,16 +2,20 @@
 //! (`updates.quantity`) for pairs that exist and `POST /inventory` for pairs that do not; Hako
 //! refuses the wrong one, so a target that guessed wrong looks up which pairs exist and writes
 //! each the right way.
+//!
+//! Both answer an array of the objects they affected. That array is the proof: a (SKU,
+//! warehouse) pair missing from it is not confirmed, so it is not acknowledged and the next
+//! cycle pushes it again.
 
 use std::collections::HashSet;
 
 use reqwest::Method;
 use secrecy::SecretString;
 
-use super::wire::{CreateInventory, QuantityUpdate, UpdateInventory};
+use super::wire::{Affected, CreateInventory, QuantityUpdate, UpdateInventory};
 use super::{HakoAccount, json};
-use crate::http::{Endpoint, Meter};
-use crate::services::{ConnectorError, PushItem};
+use crate::http::{Endpoint, Expect, Meter};
+use crate::services::{Confirmed, ConnectorError, PushItem, parse};
 
 /// Hako as a target: the quantities of one warehouse.
 pub struct HakoTarget {
@@ -32,8 +36,38 @@ impl HakoTarget {
         }
     }
 
-    /// Writes one batch: updates for pairs that exist, creates for the rest.
-    pub async fn push(&self, meter: &Meter, batch: &[PushItem<'_>]) -> Result<(), ConnectorError> {
+    /// Writes one batch: updates for pairs that exist, creates for the rest. Returns the SKUs
+    /// Hako's answers list as affected in this warehouse.
+    pub async fn push(
+        &self,
+        meter: &Meter,
+        batch: &[PushItem<'_>],
+    ) -> Result<Confirmed, ConnectorError> {
+        let affected = self.write_batch(meter, batch).await?;
+        let missing: Vec<&str> = batch
+            .iter()
+            .map(|i| i.sku)
+            .filter(|sku| !affected.contains(*sku))
+            .collect();
+        if missing.is_empty() {
+            return Ok(Confirmed::All);
+        }
+        let examples: Vec<&str> = missing.iter().take(5).copied().collect();
+        tracing::warn!(
+            target = %self.account.endpoint.label, warehouse = %self.warehouse,
+            skus = missing.len(), examples = %examples.join(", "),
+            "Hako's answer leaves out some SKUs of the batch; they are not acknowledged and are pushed again next cycle"
+        );
+        Ok(Confirmed::Only(affected))
+    }
+
+    /// Writes one batch the right way round, looking up which pairs exist if Hako refused the
+    /// first guess; returns the SKUs the answers list.
+    async fn write_batch(
+        &self,
+        meter: &Meter,
+        batch: &[PushItem<'_>],
+    ) -> Result<HashSet<String>, ConnectorError> {
         let first = {
             let existing = self.existing.lock().await;
             self.write(meter, batch, |item| {
@@ -65,8 +99,9 @@ impl HakoTarget {
         meter: &Meter,
         batch: &[PushItem<'_>],
         exists: impl Fn(&PushItem) -> bool,
-    ) -> Result<(), ConnectorError> {
+    ) -> Result<HashSet<String>, ConnectorError> {
         let warehouse_id = self.warehouse.as_str();
+        let mut affected = HashSet::with_capacity(batch.len());
         let (updates, creates): (Vec<&PushItem>, Vec<&PushItem>) =
             batch.iter().partition(|i| exists(i));
         if !updates.is_empty() {
@@ -80,9 +115,11 @@ impl HakoTarget {
                     },
                 })
                 .collect();
-            self.account
-                .send(meter, Method::PUT, "/inventory", json(&body))
+            let answer = self
+                .account
+                .send(meter, Method::PUT, "/inventory", json(&body), Expect::Json)
                 .await?;
+            self.read_affected(&answer, "PUT /inventory", &mut affected)?;
         }
         if !creates.is_empty() {
             let body: Vec<CreateInventory> = creates
@@ -93,10 +130,32 @@ impl HakoTarget {
                     quantity: i.quantity,
                 })
                 .collect();
-            self.account
-                .send(meter, Method::POST, "/inventory", json(&body))
+            let answer = self
+                .account
+                .send(meter, Method::POST, "/inventory", json(&body), Expect::Json)
                 .await?;
+            self.read_affected(&answer, "POST /inventory", &mut affected)?;
         }
+        Ok(affected)
+    }
+
+    /// Adds the SKUs a write's answer lists in this warehouse to `affected`.
+    fn read_affected(
+        &self,
+        answer: &[u8],
+        request: &str,
+        affected: &mut HashSet<String>,
+    ) -> Result<(), ConnectorError> {
+        let objects: Vec<Affected> = parse(
+            answer,
+            &format!("{request}: expected an array of the affected Inventory objects"),
+        )?;
+        affected.extend(
+            objects
+                .into_iter()
+                .filter(|o| o.warehouse_id == self.warehouse)
+                .map(|o| o.sku.into_owned()),
+        );
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::services::Quantity;
+use crate::services::RecordQuantity;
 
 /// An Inventory object: the count of one SKU at one warehouse. Its strings are borrowed from
 /// the answer where they can be (no escapes), so reading 200,000 of them allocates little.
@@ -14,7 +14,19 @@ pub struct Inventory<'a> {
     pub sku: Cow<'a, str>,
     #[serde(borrow, rename = "warehouseID")]
     pub warehouse_id: Cow<'a, str>,
-    pub quantity: Quantity,
+    /// Missing or not a whole number: that SKU is held, the rest of the answer is used.
+    #[serde(default)]
+    pub quantity: RecordQuantity,
+}
+
+/// An Inventory object in a write's answer, read only for the pair it names: the proof that
+/// the pair was written (its other fields may be anything).
+#[derive(Debug, Deserialize)]
+pub struct Affected<'a> {
+    #[serde(borrow)]
+    pub sku: Cow<'a, str>,
+    #[serde(borrow, rename = "warehouseID")]
+    pub warehouse_id: Cow<'a, str>,
 }
 
 /// The JSON-object query of `GET /inventory`.

@@ -52,7 +52,8 @@ impl Session {
     }
 
     /// Sends the request `build` makes with a good token; on a 401 (expired early, revoked) logs
-    /// in once more and tries once more.
+    /// in once more and tries once more. Every Hardtofind answer is JSON, so a 2xx that is not
+    /// (a proxy's HTML page) is an error retried like a 5xx, never taken as the service's word.
     pub async fn send(
         &self,
         meter: &Meter,
@@ -64,7 +65,7 @@ impl Session {
             let (method, build) = (method.clone(), &build);
             async move {
                 self.endpoint
-                    .send(meter, || {
+                    .send_json(meter, || {
                         build(
                             self.endpoint
                                 .request(method.clone(), path)

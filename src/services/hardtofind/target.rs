@@ -1,17 +1,17 @@
 //! Hardtofind as a target: `POST /batch` (`action: update`, `entity_type: variant`) sets the
 //! inventory of variants; unknown and duplicate SKUs are silently ignored by the service, which
-//! is why a daily full sync repairs drift. Its answer is undocumented: any JSON counts, an HTML
-//! page does not.
+//! is why a daily full sync repairs drift. Its answer is undocumented, but it is JSON: a 2xx
+//! whose body is not (a proxy's maintenance page) applied nothing and is retried like a 5xx.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::Method;
 
-use super::auth::{Session, json_body, undocumented_answer};
+use super::auth::{Session, json_body};
 use super::wire::{BatchRequest, Entity};
 use crate::http::Meter;
-use crate::services::{ConnectorError, PushItem};
+use crate::services::{Confirmed, ConnectorError, PushItem};
 
 /// Hardtofind variants.
 pub struct HardtofindTarget {
@@ -24,8 +24,13 @@ impl HardtofindTarget {
         HardtofindTarget { session }
     }
 
-    /// Sets the inventory of one batch of variants.
-    pub async fn push(&self, meter: &Meter, batch: &[PushItem<'_>]) -> Result<(), ConnectorError> {
+    /// Sets the inventory of one batch of variants. The answer names no SKU, so a JSON 2xx
+    /// confirms the whole batch.
+    pub async fn push(
+        &self,
+        meter: &Meter,
+        batch: &[PushItem<'_>],
+    ) -> Result<Confirmed, ConnectorError> {
         let request = BatchRequest {
             action: "update",
             entity_type: "variant",
@@ -40,8 +45,7 @@ impl HardtofindTarget {
         let body = Bytes::from(
             serde_json::to_vec(&request).map_err(|e| ConnectorError::Malformed(e.to_string()))?,
         );
-        let answer = self
-            .session
+        self.session
             .send(
                 meter,
                 |r| json_body(r, body.clone()),
@@ -49,8 +53,7 @@ impl HardtofindTarget {
                 "/batch",
             )
             .await?;
-        // The contract: a 2xx that is not JSON (a proxy's HTML page) acknowledges nothing.
-        undocumented_answer(&answer, "POST /batch")
+        Ok(Confirmed::All)
     }
 
     /// Logs in and reads `/info`.
@@ -66,7 +69,7 @@ mod tests {
     use crate::sim::Fault;
 
     #[tokio::test]
-    async fn an_html_page_answering_a_batch_acknowledges_nothing() {
+    async fn an_html_page_answering_a_batch_is_retried_like_a_5xx() {
         let sim = HardtofindSim::start(Default::default())
             .await
             .expect("a simulator");
@@ -88,10 +91,9 @@ mod tests {
         let through_proxy = target.push(&meter, &[item]).await;
         let direct = target.push(&meter, &[item]).await;
 
-        assert!(
-            matches!(through_proxy, Err(ConnectorError::Malformed(_))),
-            "{through_proxy:?}"
-        );
+        // Not the service's word: retried like a 5xx, and the retry lands.
+        assert!(through_proxy.is_ok(), "{through_proxy:?}");
+        assert_eq!(meter.retries(), 1);
         assert!(direct.is_ok(), "{direct:?}");
         assert_eq!(sim.inventory("SKU-1"), Some(4));
     }

@@ -2,8 +2,8 @@
 //!
 //! The keys every target shares are checked where every target's are (`base_url` and
 //! `requests_per_minute` as a remote, `client_secret`/`client_secret_file` as a secret, `inputs`,
-//! `safety_stock`, `max_quantity`); [`ShopsysTable::rules`] checks the rest, the keys only this
-//! target has.
+//! `safety_stock`, `max_quantity`); [`RawTarget::rules`] checks the rest, the keys only this
+//! target has. [`target`] joins the two, in the shape every service's `config.rs` has.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 use super::flag::Thresholds;
 use super::wire::{Product, ProductPatch};
+use crate::config::checker::Checker;
+use crate::config::{Account, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
 
 /// How often the product list is read again, unless `catalogue_refresh` says otherwise.
 pub const DEFAULT_CATALOGUE_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
@@ -23,7 +25,7 @@ pub const MIN_CATALOGUE_REFRESH: Duration = Duration::from_secs(60);
 /// The table as written (`type` already taken off). Unknown keys are errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ShopsysTable {
+pub struct RawTarget {
     /// The shop's root, e.g. `https://shop.example.com`; invsync appends `/api/token` and
     /// `/api/v1/products`.
     pub base_url: String,
@@ -149,6 +151,81 @@ pub struct ShopsysRules {
     pub catalogue_refresh: Duration,
 }
 
+/// A catalogue target, validated.
+#[derive(Debug)]
+pub struct TargetSettings {
+    /// The OAuth2 client id: who invsync is at the shop.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: SecretString,
+    /// The keys only this target has.
+    pub rules: ShopsysRules,
+}
+
+impl TargetSettings {
+    /// Who it is at the shop: the client id (a changed secret is the same API client, so its
+    /// acknowledged flags stay trusted).
+    pub fn account(&self) -> Account {
+        Account::Name(self.client_id.clone())
+    }
+}
+
+/// Checks a catalogue target, recording every error in `check`. The shop documents no request
+/// budget, so the default is the one every undocumented service gets.
+pub fn target(
+    check: &Checker,
+    prefix: &str,
+    raw: RawTarget,
+) -> Option<(Remote, TargetCommon, TargetSettings)> {
+    let remote = check.keep(check.remote(
+        prefix,
+        &raw.base_url,
+        raw.requests_per_minute,
+        DEFAULT_REQUESTS_PER_MINUTE,
+    ));
+    let rules = check.keep(
+        raw.rules()
+            .map_err(|e| check.err(format!("{prefix}.{}", e.key), e.message)),
+    );
+    let client_secret = check.keep(check.secret(
+        prefix,
+        "client_secret",
+        raw.client_secret,
+        raw.client_secret_file,
+    ));
+    let settings = TargetSettings {
+        client_id: raw.client_id.trim().to_owned(),
+        client_secret: client_secret?,
+        rules: rules?,
+    };
+    Some((
+        remote?,
+        raw_common(raw.inputs, raw.safety_stock, raw.max_quantity),
+        settings,
+    ))
+}
+
+/// The keys every target shares; `batch_size` does not apply (one `PATCH` per product).
+fn raw_common(
+    inputs: Vec<String>,
+    safety_stock: Option<i64>,
+    max_quantity: Option<i64>,
+) -> TargetCommon {
+    TargetCommon {
+        inputs,
+        batch_size: None,
+        safety_stock,
+        max_quantity,
+    }
+}
+
+impl RawTarget {
+    /// The keys every target shares, without reading the secret (for `status`).
+    pub fn common(self) -> TargetCommon {
+        raw_common(self.inputs, self.safety_stock, self.max_quantity)
+    }
+}
+
 /// A key of the table that is wrong; `key` is relative to `[targets.NAME]`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{key}: {message}")]
@@ -166,7 +243,7 @@ fn table_error(key: &'static str, message: impl Into<String>) -> TableError {
     }
 }
 
-impl ShopsysTable {
+impl RawTarget {
     /// Checks the keys only this target has and applies their defaults.
     pub fn rules(&self) -> Result<ShopsysRules, TableError> {
         if self.batch_size.is_some() {
@@ -224,7 +301,7 @@ mod tests {
     use super::*;
 
     /// Reads a table the way the configuration file is read (TOML, strictly typed).
-    fn table(toml: &str) -> Result<ShopsysTable, String> {
+    fn table(toml: &str) -> Result<RawTarget, String> {
         let text = format!(
             "base_url = \"https://shop.example.com\"\nclient_id = \"invsync\"\nclient_secret_file = \"s\"\ninputs = [\"warehouse\"]\n{toml}"
         );

@@ -16,7 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::auth::TokenSource;
 use super::catalogue::{Catalogue, CatalogueBuilder, next_page};
-use super::config::{Flag, MatchField};
+use super::config::{DEFAULT_CATALOGUE_REFRESH, Flag, MatchField, ShopsysRules};
+use super::flag::Thresholds;
 use super::wire::{self, Product};
 use crate::http::{Answer, Endpoint, HttpError, Meter};
 use crate::services::{ConnectorError, parse};
@@ -29,8 +30,7 @@ const PRODUCTS: &str = "/api/v1/products";
 pub struct ShopsysTarget {
     endpoint: Endpoint,
     auth: TokenSource,
-    match_field: MatchField,
-    flag: Flag,
+    rules: ShopsysRules,
 }
 
 impl ShopsysTarget {
@@ -46,16 +46,33 @@ impl ShopsysTarget {
         ShopsysTarget {
             auth: TokenSource::new(endpoint.clone(), client_id, client_secret),
             endpoint,
-            match_field,
-            flag,
+            rules: ShopsysRules {
+                match_field,
+                flag,
+                thresholds: Thresholds::default(),
+                catalogue_refresh: DEFAULT_CATALOGUE_REFRESH,
+            },
         }
+    }
+
+    /// The same target with every rule of its table: the thresholds and the refresh period
+    /// travel with the client, so the flag owner needs nothing else from the configuration.
+    #[must_use]
+    pub fn with_rules(mut self, rules: ShopsysRules) -> ShopsysTarget {
+        self.rules = rules;
+        self
+    }
+
+    /// The rules of its table.
+    pub fn rules(&self) -> ShopsysRules {
+        self.rules
     }
 
     /// Reads every page of the product list and indexes it by SKU. A 422 (no products on the
     /// page asked for) ends the list: past the last page, or on page 1 of an empty catalogue,
     /// which comes back as an empty [`Catalogue`] for the caller's guard to judge.
     pub async fn read_catalogue(&self, meter: &Meter) -> Result<Catalogue, ConnectorError> {
-        let mut builder = CatalogueBuilder::new(self.match_field, self.flag);
+        let mut builder = CatalogueBuilder::new(self.rules.match_field, self.rules.flag);
         let mut page: u64 = 1;
         loop {
             let path = format!("{PRODUCTS}?page={page}");
@@ -103,7 +120,7 @@ impl ShopsysTarget {
                 "{uuid:?} is not a product uuid"
             )));
         }
-        let body = serde_json::to_vec(&self.flag.patch(value))
+        let body = serde_json::to_vec(&self.rules.flag.patch(value))
             .map_err(|e| ConnectorError::Malformed(e.to_string()))?;
         let path = format!("{PRODUCTS}/{uuid}");
         let answer = self

@@ -184,6 +184,14 @@ crate::sim::common_methods!(EndlessAislesSim);
 impl EndlessAislesSim {
     /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.
     pub async fn start(config: EndlessAislesSimConfig) -> std::io::Result<EndlessAislesSim> {
+        EndlessAislesSim::start_on(config, 0).await
+    }
+
+    /// Start a simulator on `127.0.0.1:port` (`0`: a free port), as `invsync sim` does.
+    pub async fn start_on(
+        config: EndlessAislesSimConfig,
+        port: u16,
+    ) -> std::io::Result<EndlessAislesSim> {
         let state = Arc::new(State {
             token: config.token,
             page_size: config.page_size,
@@ -192,7 +200,7 @@ impl EndlessAislesSim {
             catalogue: Mutex::default(),
             orders: Mutex::default(),
         });
-        let server = Server::start(state.clone()).await?;
+        let server = Server::start(state.clone(), port).await?;
         Ok(EndlessAislesSim { server, state })
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::services::{ConnectorError, Quantity, Stock, non_negative};
+use crate::services::{ConnectorError, RecordQuantity, Stock, non_negative, usable_sku, warn_held};
 //
 // The answer is `{"data": {id: quantity, …}, "current_page": …, "last_page": …}` (page fields
 // only on paginated listings), with `"data": []` when empty. It is read with serde visitors
@@ -95,9 +95,26 @@ impl<'de> Visitor<'de> for DataSeed<'_> {
                 self.stock.discard_pending();
                 return Ok(());
             }
-            let quantity: Quantity = map.next_value()?;
-            let quantity = non_negative(self.label, self.stock.pending_name(), quantity.0);
-            self.stock.seal(quantity);
+            let quantity: RecordQuantity = map.next_value()?;
+            let name = self.stock.pending_name();
+            // The id is what follows the prefix: an empty id names nothing, prefix or not.
+            if name.len() == self.prefix.len() || !usable_sku(name) {
+                self.stock.discard_pending();
+                self.stock.count_dropped();
+                continue;
+            }
+            match quantity {
+                RecordQuantity::Whole(quantity) => {
+                    let quantity = non_negative(self.label, name, quantity);
+                    self.stock.seal(quantity);
+                }
+                RecordQuantity::Unusable(written) => {
+                    let sku = name.to_owned();
+                    self.stock.discard_pending();
+                    self.stock.hold(&sku);
+                    warn_held(self.label, &sku, &written, self.stock.held().len());
+                }
+            }
         }
     }
 
@@ -136,7 +153,9 @@ impl<'de> Visitor<'de> for AppendKey<'_> {
 }
 
 /// Parses one `GET /api/stock` answer into `stock` (canonical SKUs, negative quantities counted
-/// as 0 with a WARN); returns `(current_page, last_page)` when the answer has them.
+/// as 0 with a WARN, a quantity that is not a whole number held with a WARN naming it, an empty
+/// id or one with control characters dropped and counted); returns `(current_page, last_page)`
+/// when the answer has them.
 pub fn parse_stock_page(
     body: &[u8],
     sku_prefix: &str,

@@ -236,6 +236,14 @@ impl HardtofindSim {
 
     /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.
     pub async fn start(config: HardtofindSimConfig) -> std::io::Result<HardtofindSim> {
+        HardtofindSim::start_on(config, 0).await
+    }
+
+    /// Start a simulator on `127.0.0.1:port` (`0`: a free port), as `invsync sim` does.
+    pub async fn start_on(
+        config: HardtofindSimConfig,
+        port: u16,
+    ) -> std::io::Result<HardtofindSim> {
         let inner = Inner {
             variants: config.catalogue.into_iter().map(|sku| (sku, 0)).collect(),
             ..Inner::default()
@@ -246,7 +254,7 @@ impl HardtofindSim {
             token_lifetime: config.token_lifetime,
             inner: Mutex::new(inner),
         });
-        let server = Server::start(state.clone()).await?;
+        let server = Server::start(state.clone(), port).await?;
         state.lock().orders.base_url = server.base_url();
         Ok(HardtofindSim { server, state })
     }

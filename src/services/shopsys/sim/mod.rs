@@ -116,7 +116,7 @@ impl ShopsysSim {
                 ..Inner::default()
             }),
         });
-        let server = Server::start(state.clone()).await?;
+        let server = Server::start(state.clone(), 0).await?;
         Ok(ShopsysSim { server, state })
     }
 

@@ -1,0 +1,215 @@
+//! The order feeds' part of a cycle: read every open order, look up those that left the lists,
+//! and once every source is in, give the sources' drops to the reservations (the pure book in
+//! [`crate::plan::reservations`]), record what changed, and publish what is reserved per SKU
+//! for the targets to subtract.
+//!
+//! Targets wait for this step when feeds are configured: a plan made before the reservations
+//! are known could push a stale total back over a sale.
+
+use std::sync::{Arc, RwLock};
+
+use futures_util::future::join_all;
+use tokio::sync::watch;
+use tracing::{error, warn};
+
+use super::sources::{SourceDone, SourceSlot};
+use crate::http::Meter;
+use crate::ops::report::OrdersDone;
+use crate::ops::rfc3339;
+use crate::plan::ledger::{Column, SkuTable};
+use crate::plan::reservations::{Drop, Order, OrderLine, OrderState, Reservations};
+use crate::services::Feed;
+use crate::services::hardtofind::wire;
+use crate::store::{self, Store, StoreError};
+
+/// An order feed as the engine keeps it.
+pub struct FeedSlot {
+    /// `[orders.NAME]`.
+    pub name: String,
+    /// Its client.
+    pub client: Feed,
+    /// The states that hold stock.
+    pub reserve: Vec<OrderState>,
+}
+
+/// The book and what it reserves, shared by the cycles.
+pub struct Book {
+    /// Every reservation.
+    pub book: tokio::sync::Mutex<Reservations>,
+    /// What is reserved per SKU id, published to the targets.
+    pub reserved: watch::Sender<Arc<Column>>,
+}
+
+/// Runs the step (see the module documentation). A dry run reads nothing and changes nothing:
+/// it plans with the reservations as recorded.
+pub async fn orders_step(
+    feeds: Arc<Vec<FeedSlot>>,
+    book: Arc<Book>,
+    sources: Arc<Vec<Arc<SourceSlot>>>,
+    fetches: Vec<impl std::future::Future<Output = Arc<SourceDone>>>,
+    names: Arc<RwLock<SkuTable>>,
+    store: Store,
+    dry_run: bool,
+) -> Result<OrdersDone, StoreError> {
+    let mut done = OrdersDone::default();
+    if dry_run {
+        join_all(fetches).await;
+        return Ok(done);
+    }
+    let listed = join_all(feeds.iter().map(list_feed)).await;
+    // The lists only show open orders: one the book holds that left them is looked up before
+    // anything of it is released; one that cannot be looked up is not passed on (absence is
+    // no evidence).
+    let to_look_up: Vec<Vec<String>> = {
+        let book = book.book.lock().await;
+        feeds
+            .iter()
+            .zip(&listed)
+            .map(|(feed, listed)| match listed {
+                Ok(orders) => book.to_look_up(&feed.name, orders),
+                Err(_) => Vec::new(),
+            })
+            .collect()
+    };
+    let looked_up = join_all(feeds.iter().zip(to_look_up).map(|(f, ids)| look_up(f, ids))).await;
+    let sources_done = join_all(fetches).await;
+    let now = store::now_ms();
+    let mut book_guard = book.book.lock().await;
+    for ((feed, read), looked_up) in feeds.iter().zip(listed).zip(looked_up) {
+        match read {
+            Ok(mut orders) => {
+                orders.extend(looked_up);
+                if let Err(e) = book_guard.observe_orders(&feed.name, now, &orders) {
+                    error!(feed = %feed.name, error = %e, "orders could not be recorded");
+                }
+            }
+            Err(e) => {
+                error!(feed = %feed.name, error = %e, "order feed could not be read; its reservations stand as they were and it is read again at the next cycle");
+                done.failed.push(feed.name.clone());
+            }
+        }
+    }
+    let (drops, blocked) = drops_of(&sources, &sources_done, &names);
+    book_guard.absorb(now, &drops, |sku| blocked.contains(sku));
+    let changes = book_guard.take_changes();
+    done.summary = changes.summary;
+    if changes.summary.settled_unseen > 0 {
+        warn!(
+            units = changes.summary.settled_unseen,
+            "shipped orders were released after settle_after although no source showed their sale; if this keeps happening the source never shows these sales and release = \"status\" fits"
+        );
+    }
+    done.open = book_guard.iter().filter(|r| r.outstanding() > 0).count();
+    for r in book_guard.stuck(now) {
+        done.stuck += 1;
+        error!(feed = %r.feed, order = %r.order_id, sku = %r.sku, due = %r.dispatch_due_at.map(rfc3339).unwrap_or_default(), "order STUCK: open a week past its dispatch date; its reservation is kept until someone looks at it");
+    }
+    let reserved = {
+        let names = names.read().unwrap_or_else(|p| p.into_inner());
+        let mut column = Column::default();
+        for (sku, quantity) in book_guard.reserved_by_sku() {
+            match names.get(sku) {
+                Some(id) => column.set(id, quantity),
+                None => done.unknown_skus += 1,
+            }
+        }
+        column
+    };
+    drop(book_guard);
+    if done.unknown_skus > 0 {
+        warn!(
+            skus = done.unknown_skus,
+            "open orders hold SKUs no source knows; they are listed in status"
+        );
+    }
+    if !changes.upserted.is_empty() || !changes.removed.is_empty() || !changes.unallotted.is_empty()
+    {
+        store
+            .call(move |c| store::write_reservation_changes(c, &changes))
+            .await?;
+    }
+    book.reserved.send_replace(Arc::new(reserved));
+    Ok(done)
+}
+
+/// One feed's open orders: every page of each `reserve` state.
+async fn list_feed(feed: &FeedSlot) -> Result<Vec<Order>, crate::services::ConnectorError> {
+    let meter = Meter::default();
+    let Feed::Hardtofind(client) = &feed.client;
+    let states: Vec<wire::OrderStatus> = feed
+        .reserve
+        .iter()
+        .map(|s| wire::OrderStatus::parse(s.as_str()))
+        .collect();
+    Ok(client
+        .open_orders(&meter, &states)
+        .await?
+        .iter()
+        .filter_map(order_of)
+        .collect())
+}
+
+/// The orders `ids`, one by one; those that cannot be looked up are left out.
+async fn look_up(feed: &FeedSlot, ids: Vec<String>) -> Vec<Order> {
+    let meter = Meter::default();
+    let Feed::Hardtofind(client) = &feed.client;
+    let mut found = Vec::new();
+    for id in ids {
+        if let Ok(Some(order)) = client.order(&meter, &id).await {
+            found.extend(order_of(&order));
+        }
+    }
+    found
+}
+
+/// The book's view of a wire order; an order without a state the book knows is not passed on.
+fn order_of(order: &wire::Order) -> Option<Order> {
+    let state = OrderState::parse(order.status.as_str())?;
+    let ms = |d: &Option<wire::Date>| d.as_ref().map(|d| d.0.timestamp_millis());
+    Some(Order {
+        id: order.id.clone(),
+        state,
+        created_at: ms(&order.dates.created_at).unwrap_or_else(store::now_ms),
+        dispatch_due_at: ms(&order.dates.dispatch_due_at),
+        lines: order
+            .lines
+            .iter()
+            .map(|l| OrderLine {
+                sku: l.sku.clone(),
+                quantity: l.quantity.0,
+            })
+            .collect(),
+    })
+}
+
+/// Each SKU's fall in its total over the sources this cycle, and the SKUs a failed source holds
+/// (nothing is allotted for them while it fails).
+fn drops_of(
+    sources: &[Arc<SourceSlot>],
+    done: &[Arc<SourceDone>],
+    names: &RwLock<SkuTable>,
+) -> (Vec<Drop>, std::collections::HashSet<String>) {
+    let names = names.read().unwrap_or_else(|p| p.into_inner());
+    let mut delta: std::collections::BTreeMap<u32, i64> = Default::default();
+    let mut blocked = std::collections::HashSet::new();
+    for (slot, done) in sources.iter().zip(done) {
+        if done.ok() {
+            for change in &done.changed {
+                *delta.entry(change.sku).or_default() += change.new - change.old.unwrap_or(0);
+            }
+        } else {
+            for (sku, _) in slot.snapshot.borrow().iter() {
+                blocked.insert(names.name(sku).to_owned());
+            }
+        }
+    }
+    let drops = delta
+        .into_iter()
+        .filter(|&(_, d)| d < 0)
+        .map(|(sku, d)| Drop {
+            sku: names.name(sku).to_owned(),
+            quantity: -d,
+        })
+        .collect();
+    (drops, blocked)
+}

@@ -1,0 +1,181 @@
+//! What the caller hands the book: orders as a feed answered them, the feed's rules, and the
+//! drops a complete fetch showed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{MINUTE, Millis};
+
+/// A Hardtofind order's state, as its orders document names it (plus `PENDING`, which
+/// `GET /orders` answers when no `status` is given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderState {
+    /// Not fully paid yet.
+    Pending,
+    /// Paid, awaiting fulfilment.
+    Ready,
+    /// Picked up by the seller, being fulfilled.
+    Processed,
+    /// Shipped in full.
+    Shipped,
+    /// Returned in full (after shipping).
+    Returned,
+    /// Refunded to the shopper.
+    Refunded,
+    /// Cancelled by customer support.
+    Cancelled,
+}
+
+impl OrderState {
+    /// Every state, in the document's order.
+    pub const ALL: [OrderState; 7] = [
+        OrderState::Pending,
+        OrderState::Ready,
+        OrderState::Processed,
+        OrderState::Shipped,
+        OrderState::Returned,
+        OrderState::Refunded,
+        OrderState::Cancelled,
+    ];
+
+    /// The state named `text` (any case, surrounding blanks ignored); `None` for a name the
+    /// document does not list, which the caller must treat as no answer rather than guess.
+    pub fn parse(text: &str) -> Option<OrderState> {
+        let text = text.trim();
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str().eq_ignore_ascii_case(text))
+    }
+
+    /// The name as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Pending => "PENDING",
+            OrderState::Ready => "READY",
+            OrderState::Processed => "PROCESSED",
+            OrderState::Shipped => "SHIPPED",
+            OrderState::Returned => "RETURNED",
+            OrderState::Refunded => "REFUNDED",
+            OrderState::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl fmt::Display for OrderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When a reservation ends (`[orders.NAME] release`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseMode {
+    /// When the sources show the sale (their total falls), or the order is cancelled, or it
+    /// shipped and the sources had `settle_after` to show it. For a source that counts sales on
+    /// its own schedule.
+    #[default]
+    Absorb,
+    /// When the order ships or reaches a final state: for a source that counts exactly at
+    /// dispatch.
+    Status,
+    /// Never reserve: for a source that already subtracts this channel's orders.
+    None,
+}
+
+/// One order feed's rules (`[orders.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRules {
+    /// The states in which an order holds stock.
+    pub reserve: Vec<OrderState>,
+    /// When a reservation ends.
+    pub release: ReleaseMode,
+    /// How long a shipped order's unabsorbed remainder waits for the sources to show it.
+    pub settle_after_ms: Millis,
+}
+
+impl Default for FeedRules {
+    fn default() -> FeedRules {
+        FeedRules {
+            reserve: vec![OrderState::Ready, OrderState::Processed],
+            release: ReleaseMode::Absorb,
+            settle_after_ms: 30 * MINUTE,
+        }
+    }
+}
+
+/// What an order's state means for the stock it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// In a `reserve` state: it holds stock.
+    Holding,
+    /// Shipped, returned, or moved on to any other state outside `reserve` without being
+    /// cancelled: its goods have left or are leaving, so the sources should show it soon.
+    Dispatched,
+    /// Cancelled or refunded: nothing more will leave for it.
+    Cancelled,
+}
+
+impl FeedRules {
+    pub(super) fn phase(&self, state: OrderState) -> Phase {
+        match state {
+            OrderState::Cancelled | OrderState::Refunded => Phase::Cancelled,
+            OrderState::Shipped | OrderState::Returned => Phase::Dispatched,
+            state if self.reserve.contains(&state) => Phase::Holding,
+            _ => Phase::Dispatched,
+        }
+    }
+
+    pub(super) fn absorbs(&self) -> bool {
+        self.release == ReleaseMode::Absorb
+    }
+}
+
+/// One order as a feed answered it (the caller has parsed and mapped it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// The feed's order id.
+    pub id: String,
+    /// Its state.
+    pub state: OrderState,
+    /// `dates.created_at`.
+    pub created_at: Millis,
+    /// `dates.dispatch_due_at`, if given.
+    pub dispatch_due_at: Option<Millis>,
+    /// Its lines, SKUs already mapped to canonical SKUs.
+    pub lines: Vec<OrderLine>,
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    /// The canonical SKU.
+    pub sku: String,
+    /// Units ordered (a negative quantity counts as 0).
+    pub quantity: i64,
+}
+
+impl Order {
+    /// The order's quantity of each SKU, lines summed; SKUs with nothing ordered left out.
+    pub(super) fn quantities(&self) -> BTreeMap<&str, i64> {
+        let mut sums = BTreeMap::new();
+        for line in &self.lines {
+            let sum: &mut i64 = sums.entry(line.sku.as_str()).or_default();
+            *sum = sum.saturating_add(line.quantity.max(0));
+        }
+        sums.retain(|_, q| *q > 0);
+        sums
+    }
+}
+
+/// A fall in a SKU's total over the sources between two complete fetches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drop {
+    /// The SKU.
+    pub sku: String,
+    /// How many units the total fell by (anything below 1 is ignored: rises never un-allot).
+    pub quantity: i64,
+}

@@ -1,0 +1,114 @@
+//! What an endpoint remembers so as not to believe too quickly, across cycles and restarts: the
+//! mass-zero guard's memory and window, and the backoff after a refused login.
+
+use rusqlite::{Connection, params};
+
+use super::chunks::{load_column, write_quantity_chunks};
+use super::{Chunk, Side, StoreError};
+use crate::plan::ledger::Column;
+
+/// One endpoint's memory.
+#[derive(Debug, Clone, Default)]
+pub struct Memory {
+    /// When each SKU went from positive to 0 (the guard's memory).
+    pub zeroed_at: Column,
+    /// When `--force` last restarted the guard's window.
+    pub guard_since: Option<i64>,
+    /// Logins refused in a row.
+    pub auth_failures: i64,
+    /// No login before this (ms since the epoch).
+    pub auth_retry_at: Option<i64>,
+}
+
+fn memory_side(side: Side) -> Side {
+    match side {
+        Side::Source | Side::SourceZeroedAt => Side::SourceZeroedAt,
+        Side::Target | Side::TargetZeroedAt => Side::TargetZeroedAt,
+    }
+}
+
+/// Reads an endpoint's memory.
+pub fn load_memory(conn: &Connection, side: Side, id: i64) -> Result<Memory, StoreError> {
+    let (guard_since, auth_failures, auth_retry_at) = conn.query_row(
+        &format!(
+            "SELECT guard_since, auth_failures, auth_retry_at FROM {} WHERE id = ?1",
+            side.table()
+        ),
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(Memory {
+        zeroed_at: load_column(conn, memory_side(side), id)?,
+        guard_since,
+        auth_failures,
+        auth_retry_at,
+    })
+}
+
+/// Writes the guard's memory of zeroings (chunks as they are after them).
+pub fn write_zeroings(
+    conn: &Connection,
+    side: Side,
+    id: i64,
+    chunks: &[Chunk],
+) -> Result<(), StoreError> {
+    write_quantity_chunks(conn, memory_side(side), id, chunks)
+}
+
+/// `--force`: zeroings before `since` no longer count.
+pub fn restart_guard(conn: &Connection, side: Side, id: i64, since: i64) -> Result<(), StoreError> {
+    conn.execute(
+        &format!("UPDATE {} SET guard_since = ?2 WHERE id = ?1", side.table()),
+        params![id, since],
+    )?;
+    Ok(())
+}
+
+/// A login was refused: the `failures`-th in a row; the next is not before `retry_at`.
+pub fn auth_refused(
+    conn: &Connection,
+    side: Side,
+    id: i64,
+    failures: i64,
+    retry_at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        &format!(
+            "UPDATE {} SET auth_failures = ?2, auth_retry_at = ?3 WHERE id = ?1",
+            side.table()
+        ),
+        params![id, failures, retry_at],
+    )?;
+    Ok(())
+}
+
+/// The credentials an endpoint is configured with now (a keyed fingerprint): when they differ
+/// from those a refused login was made with, the operator changed them, and the backoff is over.
+pub fn credentials_now(
+    conn: &Connection,
+    side: Side,
+    id: i64,
+    fingerprint: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        &format!(
+            "UPDATE {} SET auth_failures = 0, auth_retry_at = NULL, auth_credential = ?2
+             WHERE id = ?1 AND auth_credential IS NOT ?2",
+            side.table()
+        ),
+        params![id, fingerprint],
+    )?;
+    Ok(())
+}
+
+/// A login worked (or the credentials changed): the backoff is over.
+pub fn auth_accepted(conn: &Connection, side: Side, id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        &format!(
+            "UPDATE {} SET auth_failures = 0, auth_retry_at = NULL WHERE id = ?1 AND auth_failures > 0",
+            side.table()
+        ),
+        [id],
+    )?;
+    Ok(())
+}

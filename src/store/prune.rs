@@ -1,0 +1,309 @@
+//! Keeping the database from growing without end: the cycle history is trimmed, and SKUs that
+//! nothing holds any more are forgotten.
+//!
+//! A SKU's id indexes every chunk column (see [`super::chunks`]), so ids are never renumbered:
+//! a forgotten SKU keeps its id with a blank name (no SKU is ever blank: sources drop such
+//! records), and every column's entry for it is cleared. Should the SKU come back it is a new
+//! SKU, with a new id, and every target is pushed its quantity afresh.
+
+use std::collections::HashSet;
+
+use rusqlite::{Connection, params};
+
+use super::StoreError;
+use super::chunks::{self, ABSENT, CHUNK, Chunk, corrupt};
+use crate::plan::ledger::SkuId;
+
+/// How much of the cycle history to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CycleRetention {
+    /// The newest rows are always kept, however old (what `status` shows after a long stop).
+    pub newest: usize,
+    /// Rows younger than this are kept too (a week of history to look back on)…
+    pub younger_than_ms: i64,
+    /// …but never more rows than this in all, so a schedule of one second (86,400 rows a day)
+    /// cannot fill the disk with history.
+    pub at_most: usize,
+}
+
+/// The history invsync keeps: the last 1,000 cycles, and up to a week of them within 100,000.
+pub const CYCLE_RETENTION: CycleRetention = CycleRetention {
+    newest: 1_000,
+    younger_than_ms: 7 * 24 * 3_600_000,
+    at_most: 100_000,
+};
+
+/// Deletes the cycles `keep` does not keep, except the very first cycle (the staleness alarm
+/// measures a source that never answered from it). Cheap enough to call after every cycle.
+/// Returns how many rows were deleted.
+pub fn prune_cycles(
+    conn: &Connection,
+    now_ms: i64,
+    keep: &CycleRetention,
+) -> Result<usize, StoreError> {
+    // `OFFSET n` finds the id of the (n+1)-th newest row: rows below it are beyond the newest
+    // n+1. With fewer rows the subquery is NULL and the comparison deletes nothing.
+    let offset = |rows: usize| i64::try_from(rows.max(1) - 1).unwrap_or(i64::MAX);
+    let deleted = conn.execute(
+        "DELETE FROM cycles
+         WHERE id > (SELECT min(id) FROM cycles)
+           AND ((id < (SELECT id FROM cycles ORDER BY id DESC LIMIT 1 OFFSET ?1) AND started_at < ?2)
+                OR id < (SELECT id FROM cycles ORDER BY id DESC LIMIT 1 OFFSET ?3))",
+        params![
+            offset(keep.newest),
+            now_ms.saturating_sub(keep.younger_than_ms),
+            offset(keep.at_most)
+        ],
+    )?;
+    Ok(deleted)
+}
+
+/// Forgets every SKU that no source snapshot and no target holds above 0, that no refusal
+/// names, and that `keep` does not list (the ids other tables hold, e.g. the mass-zero guard's
+/// memory): its name is blanked and its zeros are cleared from every column, ids unchanged.
+/// Returns how many SKUs were forgotten.
+///
+/// Call it only while no [`crate::plan::ledger::SkuTable`] is in memory (at start, before
+/// [`super::load_skus`]): a table loaded before would still know the old names and write
+/// quantities for ids whose names are gone.
+pub fn prune_sku_names(conn: &mut Connection, keep: &HashSet<SkuId>) -> Result<usize, StoreError> {
+    let tx = conn.transaction()?;
+    let skus = chunks::sku_count(&tx)?;
+    let mut held = vec![false; skus];
+    for &id in keep {
+        if let Some(slot) = held.get_mut(id as usize) {
+            *slot = true;
+        }
+    }
+    {
+        let mut stmt = tx.prepare("SELECT sku_id FROM failed_skus")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id = chunks::check_named(row.get(0)?, skus, "failed_skus")?;
+            held[id as usize] = true;
+        }
+    }
+    let columns = quantity_chunks(&tx)?;
+    for (_, _, chunk, values) in &columns {
+        for (i, &quantity) in values.iter().enumerate() {
+            if quantity > 0 {
+                let id = i64::from(*chunk) * CHUNK as i64 + i as i64;
+                held[chunks::check_named(id, skus, "quantity_chunks")? as usize] = true;
+            }
+        }
+    }
+    let forgotten = blank_names(&tx, &held)?;
+    if forgotten.is_empty() {
+        return Ok(0);
+    }
+    let mut clear = tx.prepare_cached(
+        "UPDATE quantity_chunks SET quantities = ?4 WHERE side = ?1 AND endpoint = ?2 AND chunk = ?3",
+    )?;
+    for (side, endpoint, chunk, mut values) in columns {
+        let first = chunk as usize * CHUNK;
+        let mut changed = false;
+        for (i, value) in values.iter_mut().enumerate() {
+            if *value != ABSENT && forgotten.contains(&((first + i) as SkuId)) {
+                *value = ABSENT;
+                changed = true;
+            }
+        }
+        if changed {
+            let bytes: Vec<u8> = values.iter().flat_map(|q| q.to_le_bytes()).collect();
+            clear.execute(params![side, endpoint, chunk, bytes])?;
+        }
+    }
+    drop(clear);
+    tx.commit()?;
+    Ok(forgotten.len())
+}
+
+/// One quantity chunk, decoded: `(side, endpoint, chunk, quantities)`.
+type QuantityChunk = (i64, i64, u32, Vec<i64>);
+
+/// Every quantity chunk.
+fn quantity_chunks(conn: &Connection) -> Result<Vec<QuantityChunk>, StoreError> {
+    let mut stmt = conn.prepare("SELECT side, endpoint, chunk, quantities FROM quantity_chunks")?;
+    let mut rows = stmt.query([])?;
+    let mut all = Vec::new();
+    while let Some(row) = rows.next()? {
+        let chunk =
+            u32::try_from(row.get::<_, i64>(2)?).map_err(|e| corrupt("quantity_chunks", e))?;
+        let bytes = row
+            .get_ref(3)?
+            .as_blob()
+            .map_err(|e| corrupt("quantity_chunks", e))?;
+        if bytes.len() != CHUNK * 8 {
+            return Err(corrupt(
+                "quantity_chunks",
+                format!("chunk {chunk} malformed"),
+            ));
+        }
+        let values = bytes
+            .chunks_exact(8)
+            .map(|v| i64::from_le_bytes(v.try_into().unwrap_or([0xff; 8])))
+            .collect();
+        all.push((row.get(0)?, row.get(1)?, chunk, values));
+    }
+    Ok(all)
+}
+
+/// Blanks the name of every SKU not `held` (and not blank already); returns their ids.
+fn blank_names(conn: &Connection, held: &[bool]) -> Result<HashSet<SkuId>, StoreError> {
+    let mut forgotten = HashSet::new();
+    let mut rewritten: Vec<Chunk> = Vec::new();
+    {
+        let mut stmt = conn.prepare("SELECT chunk, names FROM sku_chunks ORDER BY chunk")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let chunk =
+                u32::try_from(row.get::<_, i64>(0)?).map_err(|e| corrupt("sku_chunks", e))?;
+            let bytes = row
+                .get_ref(1)?
+                .as_blob()
+                .map_err(|e| corrupt("sku_chunks", e))?;
+            let names = chunks::decode_names(bytes)?;
+            let first = chunk as usize * CHUNK;
+            let mut blanked = false;
+            let mut encoded = Vec::with_capacity(bytes.len());
+            for (i, name) in names.iter().enumerate() {
+                let id = first + i;
+                let keep = name.is_empty() || held.get(id).copied().unwrap_or(true);
+                let name = if keep {
+                    *name
+                } else {
+                    forgotten.insert(id as SkuId);
+                    blanked = true;
+                    ""
+                };
+                chunks::encode_name(&mut encoded, name);
+            }
+            if blanked {
+                rewritten.push((chunk, encoded));
+            }
+        }
+    }
+    chunks::write_name_chunks(conn, &rewritten)?;
+    Ok(forgotten)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ledger::{Column, SkuTable};
+    use crate::store::Side;
+    use crate::store::{load_column, load_skus, name_chunks_from, quantity_chunks_after};
+
+    fn database() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("db");
+        super::super::migrations::migrate(&mut conn).expect("schema");
+        conn
+    }
+
+    #[test]
+    fn cycles_beyond_the_newest_and_older_than_a_week_are_pruned_but_never_the_first() {
+        let conn = database();
+        let day = 24 * 3_600_000;
+        let now = 100 * day;
+        // 40 cycles a day apart (the oldest 39 days ago), then 30 in the last minute.
+        for i in 0..40 {
+            conn.execute(
+                "INSERT INTO cycles (started_at) VALUES (?1)",
+                [now - (39 - i) * day],
+            )
+            .expect("row");
+        }
+        for i in 0..30 {
+            conn.execute(
+                "INSERT INTO cycles (started_at) VALUES (?1)",
+                [now - 60_000 + i],
+            )
+            .expect("row");
+        }
+        let keep = CycleRetention {
+            newest: 10,
+            younger_than_ms: 7 * day,
+            at_most: 50,
+        };
+
+        let deleted = prune_cycles(&conn, now, &keep).expect("prunes");
+
+        let ids: Vec<i64> = conn
+            .prepare("SELECT id FROM cycles ORDER BY id")
+            .expect("query")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("ids");
+        // Kept: the first; the last 8 days' eight (ids 33..=40) and the 30 recent (41..=70):
+        // 38 rows, under the 50 at most.
+        assert_eq!(ids.first(), Some(&1), "the first cycle stays");
+        assert_eq!(ids[1], 33);
+        assert_eq!(ids.len(), 1 + 38);
+        assert_eq!(deleted, 70 - 39);
+        let tight = CycleRetention {
+            at_most: 20,
+            ..keep
+        };
+        prune_cycles(&conn, now, &tight).expect("prunes");
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM cycles", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(count, 1 + 20, "at most 20 besides the first, however young");
+        assert_eq!(prune_cycles(&conn, now, &tight).expect("again"), 0);
+    }
+
+    #[test]
+    fn skus_nobody_holds_lose_their_names_but_keep_their_ids_so_every_column_still_lines_up() {
+        let mut conn = database();
+        let mut skus = SkuTable::default();
+        for name in [
+            "GONE",
+            "STOCKED",
+            "REFUSED",
+            "ZERO-AT-TARGET",
+            "KEPT",
+            "GONE-TOO",
+        ] {
+            skus.intern(name);
+        }
+        chunks::write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+        let source = quantity_chunks_after(&Column::default(), &[(0, 0), (1, 4), (3, 0), (5, 0)]);
+        let target = quantity_chunks_after(&Column::default(), &[(0, 0), (1, 4), (3, 0)]);
+        chunks::write_quantity_chunks(&conn, Side::Source, 1, &source).expect("snapshot");
+        chunks::write_quantity_chunks(&conn, Side::Target, 1, &target).expect("acks");
+        conn.execute(
+            "INSERT INTO targets (id, name) VALUES (1, 'hardtofind')",
+            [],
+        )
+        .expect("target");
+        conn.execute(
+            "INSERT INTO failed_skus (target_id, sku_id, quantity, message, first_failed_at, last_failed_at)
+             VALUES (1, 2, 5, 'refused', 10, 20)",
+            [],
+        )
+        .expect("refusal");
+
+        let forgotten = prune_sku_names(&mut conn, &HashSet::from([4])).expect("prunes");
+
+        assert_eq!(forgotten, 3, "GONE, ZERO-AT-TARGET and GONE-TOO");
+        let names = load_skus(&conn).expect("loads");
+        let all: Vec<&str> = (0..6).map(|id| names.name(id)).collect();
+        assert_eq!(all, ["", "STOCKED", "REFUSED", "", "KEPT", ""]);
+        assert_eq!(names.get("STOCKED"), Some(1), "ids unchanged");
+        let snapshot = load_column(&conn, Side::Source, 1).expect("loads");
+        assert_eq!(snapshot.iter().collect::<Vec<_>>(), vec![(1, 4)]);
+        let acks = load_column(&conn, Side::Target, 1).expect("loads");
+        assert_eq!(acks.iter().collect::<Vec<_>>(), vec![(1, 4)]);
+        assert_eq!(
+            prune_sku_names(&mut conn, &HashSet::new()).expect("again"),
+            1,
+            "KEPT"
+        );
+        assert_eq!(
+            prune_sku_names(&mut conn, &HashSet::new()).expect("again"),
+            0,
+            "a blank name is forgotten once"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The push loop: batches, halved around refusals, acknowledged one by one, re-planned from the
+//! newest snapshot between batches.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use tracing::info;
+
+use super::{
+    CycleOptions, Inputs, PROGRESS_EVERY, REFUSES_EVERYTHING, TargetResult, TargetSlot, guard,
+    names, plan_for, settle,
+};
+use crate::http::{HttpError, Meter};
+use crate::ops::report::TargetState;
+use crate::plan::Change;
+use crate::plan::ledger::SkuId;
+use crate::services::{ConnectorError, PushItem};
+use crate::store::{self, Refusal, StoreError};
+
+/// Why a target's pushing stopped before its plan was done.
+pub(super) enum Stop {
+    /// Shutdown.
+    Cancelled,
+    /// The target refused the credentials.
+    AuthRefused(String),
+    /// Unreachable, or refusing everything.
+    Unreachable(String),
+}
+
+pub(super) struct Pusher<'a> {
+    pub target: &'a mut TargetSlot,
+    pub inputs: &'a mut Inputs,
+    pub meter: &'a Meter,
+    pub result: &'a mut TargetResult,
+    pub refusals: Vec<Refusal>,
+    pub options: CycleOptions,
+    /// SKUs a 2xx answer left out (not acknowledged).
+    pub unconfirmed: usize,
+    /// Set when a re-plan tripped the mass-zero guard.
+    pub held: Option<(TargetState, String)>,
+}
+
+impl Pusher<'_> {
+    /// Pushes `changes` batch by batch. Between batches, when a newer snapshot of an input was
+    /// recorded, the rest is planned again from it: a long push never sends a quantity older
+    /// than the newest snapshot. Returns why it stopped early, if it did, and how many planned
+    /// changes were left unacknowledged.
+    pub async fn push_all(
+        &mut self,
+        mut changes: Vec<Change>,
+    ) -> Result<(Option<Stop>, usize), StoreError> {
+        // In a full sync, the SKUs not yet pushed: a re-plan keeps them in the plan.
+        let mut unpushed: Option<HashSet<SkuId>> = self
+            .options
+            .full
+            .then(|| changes.iter().map(|c| c.sku).collect());
+        let mut refused_now: HashSet<SkuId> = HashSet::new();
+        let mut fresh_refusals = 0;
+        let mut next = 0;
+        let mut progress = Progress::new(changes.len());
+        self.record_progress(0, changes.len()).await?;
+        while next < changes.len() {
+            let end = (next + self.target.batch_size).min(changes.len());
+            let batch = changes[next..end].to_vec();
+            next = end;
+            let stop = self
+                .push_batch(&batch, &mut refused_now, &mut unpushed, &mut fresh_refusals)
+                .await?;
+            if let Some(stop) = stop {
+                let left = changes.len() - next + batch_left(&batch, self.target);
+                return Ok((Some(stop), left));
+            }
+            let pushed = self.result.report.pushed;
+            progress.tick(&self.target.name, pushed, changes.len() - next);
+            self.record_progress(pushed, pushed + changes.len() - next)
+                .await?;
+            if next < changes.len() && self.inputs.changed() {
+                let planned = self.inputs.newest();
+                changes = plan_for(
+                    self.target,
+                    &planned,
+                    self.options.full,
+                    &refused_now,
+                    store::now_ms(),
+                );
+                if let Some(unpushed) = &unpushed {
+                    changes.retain(|c| c.old != Some(c.new) || unpushed.contains(&c.sku));
+                }
+                next = 0;
+                tracing::debug!(target = %self.target.name, left = changes.len(), "a newer snapshot was recorded; the rest is planned again from it");
+                if let Some(held) = guard(self.target, &changes, self.options) {
+                    self.held = Some(held);
+                    return Ok((None, changes.len()));
+                }
+            }
+        }
+        Ok((None, 0))
+    }
+
+    /// One batch, halved around refusals until the refused SKUs are alone.
+    async fn push_batch(
+        &mut self,
+        batch: &[Change],
+        refused_now: &mut HashSet<SkuId>,
+        unpushed: &mut Option<HashSet<SkuId>>,
+        fresh_refusals: &mut usize,
+    ) -> Result<Option<Stop>, StoreError> {
+        // Depth-first over halves, left before right, so acknowledgements keep plan order.
+        let mut parts = vec![batch];
+        while let Some(part) = parts.pop() {
+            let names: Vec<String> = {
+                let skus = names(&self.inputs.skus);
+                part.iter().map(|c| skus.name(c.sku).to_owned()).collect()
+            };
+            let items: Vec<PushItem> = part
+                .iter()
+                .zip(&names)
+                .map(|(c, name)| PushItem {
+                    sku: name,
+                    quantity: c.new,
+                    known: c.old.is_some(),
+                })
+                .collect();
+            match self.target.client.push(self.meter, &items).await {
+                Ok(confirmed) => {
+                    // Only what the answer confirms is acknowledged; the rest stays pending
+                    // and is pushed again.
+                    let done: Vec<Change> = part
+                        .iter()
+                        .zip(&names)
+                        .filter(|(_, name)| confirmed.covers(name))
+                        .map(|(c, _)| *c)
+                        .collect();
+                    self.unconfirmed += part.len() - done.len();
+                    if !done.is_empty() {
+                        self.acknowledge(&done).await?;
+                    }
+                    if let Some(unpushed) = unpushed {
+                        for c in &done {
+                            unpushed.remove(&c.sku);
+                        }
+                    }
+                }
+                Err(e) if e.is_refusal() => {
+                    if let [change] = part {
+                        refused_now.insert(change.sku);
+                        // Only SKUs never refused before say anything about the target as a
+                        // whole: twelve old refusals tried again are not "every SKU".
+                        if !self.target.failed.contains_key(&change.sku) {
+                            *fresh_refusals += 1;
+                        }
+                        self.refusals.push(Refusal {
+                            sku: change.sku,
+                            quantity: change.new,
+                            message: e.to_string(),
+                            attempts: 0,
+                            next_attempt_at: 0,
+                        });
+                        if *fresh_refusals >= REFUSES_EVERYTHING && self.result.report.pushed == 0 {
+                            return Ok(Some(Stop::Unreachable(format!(
+                                "the target refuses every SKU: {e}"
+                            ))));
+                        }
+                    } else {
+                        let (left, right) = part.split_at(part.len() / 2);
+                        parts.push(right);
+                        parts.push(left);
+                    }
+                }
+                Err(ConnectorError::Http(HttpError::Cancelled)) => {
+                    return Ok(Some(Stop::Cancelled));
+                }
+                Err(ConnectorError::Auth(message)) => {
+                    return Ok(Some(Stop::AuthRefused(format!(
+                        "authentication refused: {message}"
+                    ))));
+                }
+                Err(e) => return Ok(Some(Stop::Unreachable(e.to_string()))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stores how far the push got, for `status` (`syncing pushed/total`).
+    async fn record_progress(&self, pushed: usize, total: usize) -> Result<(), StoreError> {
+        let (id, at) = (self.target.id, store::now_ms());
+        self.inputs
+            .store
+            .call(move |c| store::target_progress(c, id, pushed, total, at))
+            .await
+    }
+
+    /// Acknowledges the batch; only then is it counted as pushed.
+    async fn acknowledge(&mut self, part: &[Change]) -> Result<(), StoreError> {
+        let store = self.inputs.store.clone();
+        settle::acknowledge(self.target, &store, part, self.options.force).await?;
+        self.result.report.pushed += part.len();
+        Ok(())
+    }
+}
+
+/// Changes of a batch that stopped early and were not acknowledged.
+fn batch_left(batch: &[Change], target: &TargetSlot) -> usize {
+    batch
+        .iter()
+        .filter(|c| target.acked.get(c.sku) != Some(c.new))
+        .count()
+}
+
+/// INFO lines on a long push: how far, how fast, how long still.
+struct Progress {
+    started: Instant,
+    last: Instant,
+    total: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let now = Instant::now();
+        Progress {
+            started: now,
+            last: now,
+            total,
+        }
+    }
+
+    fn tick(&mut self, target: &str, pushed: usize, left: usize) {
+        if self.last.elapsed() < PROGRESS_EVERY {
+            return;
+        }
+        self.last = Instant::now();
+        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = pushed as f64 / seconds;
+        let eta = if rate > 0.0 {
+            let left_s = (left as f64 / rate).round() as u64;
+            humantime::format_duration(Duration::from_secs(left_s)).to_string()
+        } else {
+            "unknown".to_owned()
+        };
+        info!(
+            target,
+            pushed,
+            total = self.total.max(pushed + left),
+            per_second = format!("{rate:.1}"),
+            time_left = %eta,
+            "pushing"
+        );
+    }
+}

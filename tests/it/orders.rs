@@ -1,0 +1,137 @@
+//! Open orders reserve stock: a sale the warehouse has not counted yet is never pushed back, and
+//! once the warehouse shows it, it is not subtracted twice.
+
+use invsync::services::hardtofind::sim::NewOrder;
+use invsync::services::hardtofind::wire::OrderStatus;
+
+use crate::helpers::*;
+
+/// A world whose Hardtofind account is also an order feed; `HK-1` starts at 10 in the warehouse.
+async fn world_with_orders(release: &str) -> World {
+    let world = World::with(Setup {
+        daemon_extra: String::new(),
+        ..Setup::default()
+    })
+    .await;
+    world.hako.set_quantity("warehouse-010", "HK-1", 10);
+    let mut text = std::fs::read_to_string(&world.config).expect("config");
+    text.push_str(&format!(
+        "\n[orders.hardtofind]\ntype = \"hardtofind\"\nbase_url = \"{}\"\nusername = \"{HTF_USER}\"\npassword = \"{HTF_PASSWORD}\"\nrelease = \"{release}\"\n",
+        world.htf.base_url()
+    ));
+    std::fs::write(&world.config, text).expect("config");
+    world
+}
+
+fn order_of(sku: &str, quantity: i64) -> NewOrder {
+    NewOrder::new([(sku.to_owned(), quantity)])
+}
+
+#[tokio::test]
+async fn an_order_for_3_of_10_shows_7_and_the_warehouse_counting_it_keeps_7() {
+    let world = world_with_orders("absorb").await;
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(world.htf.inventory("HK-1"), Some(10));
+    world.htf.place_order(order_of("HK-1", 3));
+
+    let reserved = world.invsync(&["once"]).await;
+
+    reserved.assert_code(0);
+    assert_eq!(world.htf.inventory("HK-1"), Some(7), "{}", reserved.stderr);
+    assert!(
+        reserved.summary().contains("made=1"),
+        "{}",
+        reserved.summary()
+    );
+    // The warehouse counts the sale: 10 -> 7. Still 7 at Hardtofind, not 4.
+    world.hako.set_quantity("warehouse-010", "HK-1", 7);
+    let absorbed = world.invsync(&["once"]).await;
+    absorbed.assert_code(0);
+    assert_eq!(world.htf.inventory("HK-1"), Some(7), "{}", absorbed.stderr);
+    assert!(
+        absorbed.summary().contains("absorbed=1"),
+        "{}",
+        absorbed.summary()
+    );
+    let explained = world.invsync(&["status", "--sku", "HK-1"]).await;
+    assert!(
+        explained
+            .stdout
+            .contains("3 shown by the sources, 0 subtracted"),
+        "{}",
+        explained.stdout
+    );
+    assert_eq!(
+        world.htf.orders_queries_without_status(),
+        0,
+        "/orders always asked with status="
+    );
+}
+
+#[tokio::test]
+async fn a_sale_the_warehouse_counted_before_invsync_saw_the_order_is_not_subtracted_twice() {
+    let world = world_with_orders("absorb").await;
+    world.invsync(&["once"]).await.assert_code(0);
+    // The warehouse counts the sale first (10 -> 7); the order shows up a cycle later.
+    let id = world.htf.place_order(order_of("HK-1", 3));
+    world.htf.set_order_status(&id, OrderStatus::Pending);
+    world.hako.set_quantity("warehouse-010", "HK-1", 7);
+    world.invsync(&["once"]).await.assert_code(0);
+    world.htf.set_order_status(&id, OrderStatus::Ready);
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(0);
+    assert_eq!(world.htf.inventory("HK-1"), Some(7), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_cancelled_order_gives_its_units_back_and_status_sku_lists_reservations() {
+    let world = world_with_orders("absorb").await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let first = world.htf.place_order(order_of("HK-1", 3));
+    world.htf.place_order(order_of("HK-1", 2));
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(world.htf.inventory("HK-1"), Some(5));
+    let explained = world.invsync(&["status", "--sku", "HK-1"]).await;
+    assert_eq!(
+        explained.stdout.matches("reserved by order").count(),
+        2,
+        "{}",
+        explained.stdout
+    );
+    assert!(
+        explained.stdout.contains("minus 5 reserved"),
+        "{}",
+        explained.stdout
+    );
+
+    world.htf.set_order_status(&first, OrderStatus::Cancelled);
+    world.invsync(&["once"]).await.assert_code(0);
+
+    assert_eq!(
+        world.htf.inventory("HK-1"),
+        Some(8),
+        "10 - the 2 still open"
+    );
+}
+
+#[tokio::test]
+async fn release_none_subtracts_nothing_and_release_status_ends_at_shipping() {
+    let none = world_with_orders("none").await;
+    none.invsync(&["once"]).await.assert_code(0);
+    none.htf.place_order(order_of("HK-1", 3));
+    none.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(none.htf.inventory("HK-1"), Some(10));
+
+    let status = world_with_orders("status").await;
+    status.invsync(&["once"]).await.assert_code(0);
+    let id = status.htf.place_order(order_of("HK-1", 3));
+    status.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(status.htf.inventory("HK-1"), Some(7));
+    // The source decrements at dispatch, exactly when the order ships.
+    status.htf.set_order_status(&id, OrderStatus::Shipped);
+    status.hako.set_quantity("warehouse-010", "HK-1", 7);
+    status.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(status.htf.inventory("HK-1"), Some(7));
+}
