@@ -1,34 +1,41 @@
 //! invsync keeps a shop's stock figures true on every channel it sells through.
 //!
 //! On a schedule it runs a **sync cycle** ([`daemon::cycle::Engine::run_cycle`]): it **fetches**
-//! the stock of every source completely ([`services`]: Hako, Endless Aisles), **records** each
-//! source's quantities as a snapshot in SQLite ([`store`]), **plans** for every target the
-//! quantity it should show and diffs it against what the target last acknowledged ([`plan`],
-//! pure functions, with the mass-zero guard), **pushes** only the differences in batches
+//! every source completely and at once ([`services`]: Hako, Endless Aisles), **records** each
+//! source's snapshot in SQLite as soon as it is in ([`store`]) unless the mass-zero guard holds it,
+//! reads the open orders of every order feed and brings their **reservations** up to date
+//! ([`plan::reservations`]), then every target, in a task of its own, **plans** the quantity it
+//! should show (`min(cap, max(0, inputs - reserved - safety stock))`) and diffs it against what
+//! it last acknowledged ([`plan`], pure), and **pushes** only the differences in batches
 //! ([`target`], through the [`services`]' writers: Hardtofind, Hako; the catalogue gets one
-//! availability-flag `PATCH` per changed product instead), rate-limited per account
-//! and retried with backoff ([`http`]), and **acknowledges** each batch in SQLite only after the
-//! target answered with its documented body. A crash anywhere loses nothing: what was not
-//! acknowledged is pushed again by the next cycle.
+//! availability-flag `PATCH` per changed product instead), rate-limited per account and retried
+//! with backoff ([`http`]), re-planning between batches from the newest snapshot, and
+//! **acknowledges** each batch in SQLite only after the target answered with its documented
+//! body. A crash anywhere loses nothing: what was not acknowledged is pushed again by the next
+//! cycle. State belongs to the place an endpoint writes ([`config::Identity`]), not to its name.
 //!
 //! Where things live (data flows down the list, never up):
-//! - [`commands`], [`demo`]: what the command line runs; the exit statuses.
-//! - [`daemon`]: `run`'s schedule, one cycle end to end ([`daemon::cycle`]), signals and
-//!   shutdown.
-//! - [`ops`]: what operators read: the cycle report, `status`, `--sku` explanations, the
-//!   staleness alarm, systemd notifications, logging.
-//! - [`target`]: one owner per target: its acknowledged state, refusals, the push loop, the one
-//!   refusal classifier.
-//! - [`services`]: one folder per remote service (wire types, its config table, source and/or
-//!   target, simulator); [`services::build`] is the one place that lists them.
-//! - [`plan`]: desired quantities, the diff, the mass-zero guard, the in-memory ledger. No I/O.
-//! - [`config`]: the TOML file as a whole: loading, `[daemon]`, cross-references, every error
-//!   naming its key.
-//! - [`store`]: SQLite, and only here: schema, migrations, snapshots, acknowledgements, history,
-//!   the one-daemon-per-database lock.
-//! - [`http`]: the client, the retry policy and the shared rate limits.
+//! - [`commands`], [`demo`], [`manual`]: what the command line runs; the exit statuses; the
+//!   simulators alone (`invsync sim`); completions and the man page.
+//! - [`daemon`]: `run`'s schedule and signals; one cycle end to end ([`daemon::cycle`]): the
+//!   sources' part (fetch, guard, record, publish), the order feeds' part, one task per target;
+//!   loading and reconciling the state at start; shutdown.
+//! - [`ops`]: what operators read: the cycle report and summary line, `status`, `--sku`
+//!   explanations, the staleness alarm, systemd notifications, logging.
+//! - [`target`]: one owner per target: its acknowledged state, its guard memory, refusals and
+//!   their schedule, the login backoff, the push loop (`push`), the catalogue's flag owner
+//!   (`flag`), and what both settle in the store (`settle`).
+//! - [`services`]: one folder per remote service (wire types, its config table, source, target
+//!   or order feed, simulator); [`services::build_all`] and `config/kinds.rs` are the only places
+//!   that list them.
+//! - [`plan`]: pure, no I/O: desired quantities and the diff, the mass-zero guard and its window,
+//!   backoffs counted in cycles, the reservations' book, the in-memory ledger.
+//! - [`config`]: the TOML file as a whole: loading, `[daemon]`, the kinds of service, identities,
+//!   every error naming its key.
+//! - [`store`]: SQLite, and only here: schema and migrations, snapshots, acknowledgements, the
+//!   guard's and logins' memory, reservations, flags, history, the one-daemon-per-database lock.
+//! - [`http`]: the client, the retry policy, the shared rate limits and `Retry-After` pauses.
 //! - [`sim`]: the harness the simulators share (faults, recorded requests, the loopback server).
-//! - [`manual`]: shell completions and the man page, made from the command line's definition.
 
 pub mod commands;
 pub mod config;

@@ -414,9 +414,11 @@ impl Engine {
             let mut columns = Vec::new();
             let mut input_names = Vec::new();
             let mut failed_sources = Vec::new();
+            let mut interrupted = false;
             for (source, fetch) in inputs {
                 let done = fetch.await;
-                if !done.ok() {
+                interrupted |= done.interrupted;
+                if !done.ok() && !done.interrupted {
                     failed_sources.push(source.name.clone());
                 }
                 // A dry run plans from its fresh, unrecorded snapshot; a real cycle follows the
@@ -431,6 +433,10 @@ impl Engine {
                 && let Err(e) = &*step.await
             {
                 failed_sources.push(format!("the reservations ({e})"));
+            }
+            if interrupted {
+                // Shutdown came before the inputs were in: nothing to plan, nothing to record.
+                return Ok(target::interrupted(&slot));
             }
             let inputs = target::Inputs {
                 columns,

@@ -65,6 +65,8 @@ pub struct SourceDone {
     pub unrecorded: Option<Arc<Column>>,
     /// What changed in its snapshot (for the reservations' drops).
     pub changed: Vec<Change>,
+    /// Shutdown cut the fetch short: not a failure of the source.
+    pub interrupted: bool,
 }
 
 impl SourceDone {
@@ -140,6 +142,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
                 },
                 unrecorded: None,
                 changed: Vec::new(),
+                interrupted: true,
             };
         }
         Err(Failure::Waiting(at)) => {
@@ -195,6 +198,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         },
         unrecorded,
         changed,
+        interrupted: false,
     }
 }
 
@@ -367,9 +371,20 @@ fn snapshot_of(
             }
         }
     }
+    // A record whose quantity could not be read holds its SKU at the last snapshot quantity
+    // (absent if it has none): the rest of the answer is used, and doubt changes nothing.
+    let mut held = std::collections::HashSet::new();
+    for sku in records.held() {
+        let id = skus.intern(sku);
+        held.insert(id);
+        match old.get(id) {
+            Some(quantity) => column.set(id, quantity),
+            None => column.clear(id),
+        }
+    }
     let count_reported = column.count();
     for (sku, _) in old.iter() {
-        if column.get(sku).is_none() {
+        if column.get(sku).is_none() && !held.contains(&sku) {
             column.set(sku, 0);
         }
     }

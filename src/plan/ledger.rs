@@ -126,6 +126,13 @@ impl Column {
         self.values[id] = quantity.max(0);
     }
 
+    /// Forgets the quantity of `id`.
+    pub fn clear(&mut self, id: SkuId) {
+        if let Some(value) = self.values.get_mut(id as usize) {
+            *value = ABSENT;
+        }
+    }
+
     /// Every `(id, quantity)` present, in id order.
     pub fn iter(&self) -> impl Iterator<Item = (SkuId, i64)> + '_ {
         self.values

@@ -147,6 +147,23 @@ pub struct TargetResult {
     pub plan: Vec<PlanLine>,
 }
 
+/// A target whose inputs shutdown cut short: not synced, and nothing recorded (its last error
+/// stays what it was).
+pub fn interrupted(target: &TargetSlot) -> TargetResult {
+    TargetResult {
+        report: TargetReport {
+            name: target.name.clone(),
+            state: TargetState::Interrupted,
+            planned: 0,
+            pushed: 0,
+            failures: 0,
+            requests: 0,
+            retries: 0,
+        },
+        plan: Vec::new(),
+    }
+}
+
 /// Runs one target's part of a cycle.
 pub async fn sync_target(
     target: &mut TargetSlot,
@@ -352,7 +369,10 @@ async fn finish(
 ) -> Result<TargetResult, StoreError> {
     result.report.requests = meter.requests();
     result.report.retries = meter.retries();
-    if !options.dry_run {
+    // A stop is not an outcome: the last error stays what it was, and the next cycle says how
+    // much is pending.
+    let stopped = result.report.state == TargetState::Interrupted;
+    if !options.dry_run && !stopped {
         let (id, at) = (target.id, store::now_ms());
         store
             .call(move |c| store::target_outcome(c, id, &outcome, at))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use invsync::sim::Fault;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{World, initial_dropship, read_until, signal};
+use crate::helpers::{Setup, World, initial_dropship, read_until, signal, warehouse_sku};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_proxy_page_answering_200_to_a_batch_is_retried_like_a_5xx_and_never_acknowledged() {
@@ -214,7 +214,6 @@ async fn a_redirect_is_reported_with_where_it_points() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the lead's change in daemon/cycle.rs: a cancelled fetch is no failure"]
 async fn a_sigterm_during_a_retry_wait_logs_no_error_and_keeps_the_real_last_error() {
     let world = World::start().await;
     world.invsync(&["once"]).await.assert_code(0);
@@ -259,4 +258,117 @@ async fn a_sigterm_during_a_retry_wait_logs_no_error_and_keeps_the_real_last_err
     let shown = world.invsync(&["status"]).await;
     assert!(shown.stdout.contains("HTTP 500"), "{}", shown.stdout);
     assert!(!shown.stdout.contains("shutting down"), "{}", shown.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sku_whose_quantity_cannot_be_read_keeps_its_last_figure_while_the_rest_moves_on() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let mut data = serde_json::Map::new();
+    for i in 2..=30 {
+        data.insert((1000 + i).to_string(), (initial_dropship(i) + 1).into());
+    }
+    data.insert("1001".into(), serde_json::json!("seven"));
+    let body = serde_json::json!({ "data": data }).to_string();
+    world
+        .ea
+        .faults()
+        .push_for("GET", "/api/stock", Fault::answer(body));
+
+    world.invsync(&["once"]).await;
+
+    let shows = world.htf.inventories();
+    assert_eq!(
+        shows.get("EA-1001"),
+        Some(&initial_dropship(1)),
+        "held at its last snapshot quantity, not zeroed"
+    );
+    assert_eq!(shows.get("EA-1002"), Some(&(initial_dropship(2) + 1)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_is_tried_again_after_1_2_4_cycles_not_every_cycle() {
+    let world = World::start().await;
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    std::fs::write(
+        &world.config,
+        text.replace("password = \"htf-canary-password\"", "password = \"wrong\""),
+    )
+    .expect("config");
+    let mut child = world.spawn(&["run"], &[]);
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = String::new();
+
+    // Eight cycles, one a second: without a backoff, eight logins.
+    assert!(
+        read_until(&mut lines, &mut log, "cycle finished", 8).await,
+        "{log}"
+    );
+    signal(&child, "TERM");
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+
+    let logins = world.htf.count("POST", "/authenticate");
+    println!("{logins} logins in 8 cycles");
+    assert!(
+        (2..=4).contains(&logins),
+        "{logins} logins in 8 cycles:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" ERROR ") && l.contains("next login")),
+        "the ERROR says when the next login is:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_slower_than_fetch_timeout_fails_alone() {
+    let world = World::with(Setup {
+        daemon_extra: "fetch_timeout = \"1s\"".into(),
+        ..Setup::default()
+    })
+    .await;
+    world.ea.faults().set_latency(Duration::from_secs(3));
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(1);
+    assert!(
+        run.lines_at("ERROR")
+            .iter()
+            .any(|l| l.contains("source=dropship") && l.contains("fetch_timeout")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        world.htf.batches().is_empty(),
+        "Hardtofind reads dropship too: skipped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_20_percent_a_cycle_trips_the_guard_before_a_quarter_is_zeroed() {
+    let world = World::with(Setup {
+        warehouse_skus: 100,
+        ..Setup::default()
+    })
+    .await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let mut removed = 0;
+    let mut held = false;
+    for _ in 0..8 {
+        let left = 100 - removed;
+        for i in removed + 1..=removed + left / 5 {
+            world.hako.remove("warehouse-010", &warehouse_sku(i));
+        }
+        removed += left / 5;
+        let run = world.invsync(&["once"]).await;
+        held |= run.stderr.contains("held by the mass-zero guard");
+    }
+
+    let zeroed = (1..=100)
+        .filter(|&i| world.htf.inventory(&warehouse_sku(i)) == Some(0))
+        .count();
+    println!("{removed} of 100 removed at the source, {zeroed} zeroed at Hardtofind");
+    assert!(held, "the guard held the source");
+    assert!(zeroed <= 25, "{zeroed} of 100 zeroed");
 }
