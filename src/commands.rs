@@ -5,20 +5,21 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::daemon::cycle::{CycleOptions, Engine, EngineError};
-use crate::daemon::shutdown;
 use crate::daemon::{self, DaemonError};
+use crate::daemon::{clock, shutdown};
 use crate::http::Meter;
 use crate::ops::notify::Notifier;
 use crate::ops::report::PlanLine;
-use crate::ops::{explain, status as status_view, telemetry};
+use crate::ops::{log_filter, metrics, telemetry};
 use crate::services;
 use crate::store::lock::{DatabaseLock, LockError};
-use crate::store::{Store, StoreError, Trouble};
+use crate::store::{self, Store, StoreError, Trouble};
 
 /// `print!` for data on stdout, minus its panic when the reader has gone (`invsync status |
 /// head -1`): what could not be written is simply not read.
@@ -37,16 +38,16 @@ macro_rules! outln {
     }};
 }
 
+mod status;
+
+pub use status::{StatusArgs, status};
+
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
-    /// The configuration is wrong (exit 2).
+    /// The configuration is wrong (exit 2): every error of the file, one per line.
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A passing condition of this machine: the database is locked by another invsync, or the
-    /// disk is full (exit 75, `EX_TEMPFAIL`: the unit restarts it, and later it may work).
-    #[error("{0}")]
-    Temporary(String),
+    Config(#[from] ConfigErrors),
     /// The database is corrupt or inconsistent: the message says how to rebuild it (exit 1).
     #[error("{0}")]
     Inconsistent(String),
@@ -59,6 +60,12 @@ pub enum Failure {
     /// The daemon could not run (exit 1).
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    /// The command line or its environment is wrong, e.g. a `RUST_LOG` that is no filter (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A local condition that may pass: restarting later may help (exit 75).
+    #[error("{0}")]
+    Temporary(String),
     /// Anything else (exit 1).
     #[error("{0}")]
     Other(String),
@@ -72,7 +79,7 @@ impl Failure {
     /// help, and the unit does not), 75 for a passing local condition, 1 for the rest.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Config(_) => 2,
+            Failure::Config(_) | Failure::Usage(_) => 2,
             Failure::Temporary(_) => EXIT_TEMPORARY,
             Failure::Store(e) | Failure::Engine(EngineError::Store(e))
                 if e.trouble() == Trouble::Temporary =>
@@ -95,14 +102,24 @@ pub struct OnceArgs {
     pub force: bool,
 }
 
-/// Loads the configuration and starts logging as it says.
-fn start(path: &Path) -> Result<Arc<Config>, Failure> {
+/// Set once logging is up: from then on a failure is logged, not printed.
+static LOGGING: AtomicBool = AtomicBool::new(false);
+
+/// Loads the configuration and starts logging as it says (warnings are for the caller to log,
+/// after its own first line).
+fn start(path: &Path) -> Result<Config, Failure> {
     let config = Config::load(path)?;
+    log_filter::check_env().map_err(Failure::Usage)?;
     telemetry::init(config.daemon.log_format, &config.daemon.log_level);
+    LOGGING.store(true, Ordering::SeqCst);
+    Ok(config)
+}
+
+/// The configuration's warnings, one WARN each.
+fn log_warnings(config: &Config) {
     for warning in &config.warnings {
         tracing::warn!(config = %config.path.display(), "{warning}");
     }
-    Ok(Arc::new(config))
 }
 
 /// Takes the one-daemon-per-database lock. Another invsync in the way, or no room to write the
@@ -117,11 +134,34 @@ fn lock_database(config: &Config) -> Result<DatabaseLock, Failure> {
 
 /// A problem with `daemon.database`, named like any configuration error.
 fn database_error(config: &Config, error: impl std::fmt::Display) -> Failure {
-    Failure::Config(ConfigError {
-        file: config.path.clone(),
-        key: "daemon.database".to_owned(),
-        message: format!("{}: {error}", config.daemon.database.display()),
-    })
+    Failure::Config(
+        ConfigError {
+            file: config.path.clone(),
+            key: "daemon.database".to_owned(),
+            message: format!("{}: {error}", config.daemon.database.display()),
+        }
+        .into(),
+    )
+}
+
+/// Says on stderr why a command failed: one line per problem (every error of a configuration
+/// file at once). Once logging is up, or when stderr is the journal (a service that fails to
+/// start), each is an ERROR log line, so `journalctl -p err` shows it; otherwise a plain line
+/// led by `invsync: `, for the person at the terminal.
+pub fn report_failure(failure: &Failure) {
+    let logged = LOGGING.load(Ordering::SeqCst) || telemetry::stderr_is_journal();
+    if logged {
+        // Ignored when logging is up already; else the defaults, to say why it could not start.
+        telemetry::init(crate::config::LogFormat::Text, "info");
+    }
+    for line in failure.to_string().lines() {
+        if logged {
+            tracing::error!(exit_status = failure.exit_code(), "{line}");
+        } else {
+            // Not `eprintln!`: a stderr nobody reads any more (EPIPE) is no panic.
+            let _ = writeln!(std::io::stderr(), "invsync: {line}");
+        }
+    }
 }
 
 /// A passing condition of the database, named as a configuration error would be.
@@ -174,33 +214,76 @@ async fn open_store(config: &Config) -> Result<Store, Failure> {
 
 /// `invsync run`.
 pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
-    let config = start(path)?;
-    // Signals are handled from the start: a stop during start-up is a clean stop too.
+    let config = Arc::new(start(path)?);
+    // The first line: what runs, from which file, on which database, and when it starts work.
+    tracing::info!(
+        version = %env!("CARGO_PKG_VERSION"),
+        config = %config.path.display(),
+        database = %config.daemon.database.display(),
+        schedule = %clock::describe(&config.daemon.trigger),
+        first_cycle = %clock::first_start(&config.daemon.trigger),
+        "invsync starting"
+    );
+    log_warnings(&config);
+    // Signals are handled from the start: a stop during start-up is a clean stop too, and a
+    // SIGHUP a reload once the daemon runs.
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
+    let reloads = shutdown::reload_requests();
     let _lock = lock_database(&config)?;
     let store = open_store(&config).await?;
-    let engine = Engine::new(config.clone(), store, &cancel, false)
+    let engine = Engine::new(config.clone(), store.clone(), &cancel, false)
         .await
         .map_err(|e| engine_failure(&config.daemon.database, e))?;
+    if let Some(addr) = config.daemon.metrics_listen {
+        serve_metrics(&config, addr, &cancel).await?;
+        daemon::refresh_metrics(&store);
+    }
     // Ready only now: the configuration is valid and the database open and migrated.
     let mut notifier = Notifier::from_env();
     notifier.ready();
     notifier.stopping_on(&cancel);
-    daemon::run(
+    let running = daemon::Daemon {
         engine,
-        &config.daemon,
-        cancel.clone(),
-        &notifier,
-        cancel.cancelled_owned(),
-    )
-    .await?;
+        config,
+        store,
+        cancel: cancel.clone(),
+        reloads,
+    };
+    daemon::run(running, &notifier, cancel.cancelled_owned()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the `/metrics` listener; an address in use is temporary (75), any other failure a
+/// configuration error naming the key.
+async fn serve_metrics(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    cancel: &CancellationToken,
+) -> Result<(), Failure> {
+    match metrics::serve(addr, cancel.clone()).await {
+        Ok(bound) => {
+            tracing::info!(addr = %bound, "metrics served at GET /metrics");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Failure::Temporary(format!(
+            "daemon.metrics_listen: {addr} is in use: {e}"
+        ))),
+        Err(e) => Err(Failure::Config(
+            ConfigError {
+                file: config.path.clone(),
+                key: "daemon.metrics_listen".to_owned(),
+                message: format!("cannot listen on {addr}: {e}"),
+            }
+            .into(),
+        )),
+    }
 }
 
 /// `invsync once`.
 pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
-    let config = start(path)?;
+    let config = Arc::new(start(path)?);
+    log_warnings(&config);
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
     // A dry run changes nothing, so it takes no lock and runs beside a daemon: it reads the
@@ -254,40 +337,37 @@ fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
     out.flush()
 }
 
-/// `invsync check`.
-pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
-    let config = start(path)?;
-    // Read-only: `check` never creates, migrates or writes the database.
-    match Store::open_read_only(&config.daemon.database).await {
-        Ok(_) => {}
-        Err(e) if e.trouble() == Trouble::Unusable => return Err(database_error(&config, e)),
-        Err(e) => return Err(store_failure(&config.daemon.database, e)),
-    }
-    let (sources, targets) = services::build(&config, &CancellationToken::new())
-        .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
-    let mut all_ok = true;
-    let mut say = |what: String, result: Result<String, services::ConnectorError>| match result {
-        Ok(detail) => outln!("ok    {what}: {detail}"),
-        Err(e) => {
-            all_ok = false;
-            outln!("FAIL  {what}: {e}");
+/// `invsync check [--offline]`: `offline` skips the network, for a machine that cannot reach the
+/// services yet.
+///
+/// Every endpoint is checked at once and tried once: `check` answers whether it works now, so
+/// four unreachable endpoints take one connection timeout, not four retry policies in a row.
+pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
+    let mut config = start(path)?;
+    log_warnings(&config);
+    config.daemon.retry.max_attempts = 1;
+    outln!("ok    configuration {}", config.path.display());
+    let database = &config.daemon.database;
+    let mut all_ok = match store::access::writable(database) {
+        Ok(how) => {
+            outln!("ok    database {} ({how})", database.display());
+            true
+        }
+        Err(why) => {
+            outln!("FAIL  database {}: {why}", database.display());
+            false
         }
     };
-    outln!("ok    configuration {}", config.path.display());
-    outln!("ok    database {}", config.daemon.database.display());
-    for (spec, source) in config.sources.iter().zip(&sources) {
-        let result = source.check(&Meter::default()).await;
-        say(
-            format!("source {} ({})", spec.name, spec.kind_name()),
-            result,
-        );
+    // Read-only: `check` never creates, migrates or writes the database.
+    match Store::open_read_only(database).await {
+        Ok(_) => {}
+        Err(e) if e.trouble() == Trouble::Unusable => return Err(database_error(&config, e)),
+        Err(e) => return Err(store_failure(database, e)),
     }
-    for (spec, target) in config.targets.iter().zip(&targets) {
-        let result = target.check(&Meter::default()).await;
-        say(
-            format!("target {} ({})", spec.name, spec.kind_name()),
-            result,
-        );
+    if offline {
+        outln!("skip  endpoints: --offline");
+    } else {
+        all_ok &= check_endpoints(&config).await?;
     }
     Ok(if all_ok {
         ExitCode::SUCCESS
@@ -296,58 +376,41 @@ pub async fn check(path: &Path) -> Result<ExitCode, Failure> {
     })
 }
 
+/// Logs in to every source and target at once; prints one line each, in the file's order.
+async fn check_endpoints(config: &Config) -> Result<bool, Failure> {
+    let (sources, targets) = services::build(config, &CancellationToken::new())
+        .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
+    let meter = Meter::default();
+    let source_checks = config.sources.iter().zip(&sources).map(|(spec, source)| {
+        let what = format!("source {} ({})", spec.name, spec.kind_name());
+        let meter = &meter;
+        async move { (what, source.check(meter).await) }
+    });
+    let target_checks = config.targets.iter().zip(&targets).map(|(spec, target)| {
+        let what = format!("target {} ({})", spec.name, spec.kind_name());
+        let meter = &meter;
+        async move { (what, target.check(meter).await) }
+    });
+    let (sources, targets) = futures_util::future::join(
+        futures_util::future::join_all(source_checks),
+        futures_util::future::join_all(target_checks),
+    )
+    .await;
+    let mut all_ok = true;
+    for (what, result) in sources.into_iter().chain(targets) {
+        match result {
+            Ok(detail) => outln!("ok    {what}: {detail}"),
+            Err(e) => {
+                all_ok = false;
+                outln!("FAIL  {what}: {e}");
+            }
+        }
+    }
+    Ok(all_ok)
+}
+
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Other(e.to_string()))?;
     outln!("{text}");
     Ok(())
-}
-
-/// `invsync status [--sku SKU]`. Reads only `daemon.database`, `daemon.stale_after`, the
-/// sources' names and the targets' inputs and rules from the configuration, never a secret, so
-/// that an operator can run it without access to the service's credential files.
-pub async fn status(path: &Path, json: bool, sku: Option<String>) -> Result<ExitCode, Failure> {
-    let config::StatusSettings {
-        database,
-        stale_after,
-        sources,
-        targets,
-    } = config::status_settings(path)?;
-    if !database.exists() {
-        outln!(
-            "no database at {} yet: no cycle has run",
-            database.display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let opened = Store::open_read_only(&database)
-        .await
-        .map_err(|e| store_failure(&database, e))?;
-    let Some(store) = opened else {
-        outln!(
-            "no database at {} yet: no cycle has run",
-            database.display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    };
-    if let Some(sku) = sku {
-        let explained = store
-            .call(move |c| explain::explain_sku(c, &sku, &targets).map(|e| (sku, e)))
-            .await?;
-        match explained {
-            (_, Some(status)) if json => print_json(&status)?,
-            (_, Some(status)) => out!("{}", explain::render_text(&status)),
-            (_, None) if json => outln!("null"),
-            (sku, None) => outln!("{sku}: no source has ever reported this SKU"),
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let status = store
-        .call(move |c| status_view::read(c, 10, stale_after, &sources))
-        .await?;
-    if json {
-        print_json(&status)?;
-    } else {
-        out!("{}", status_view::render_text(&status));
-    }
-    Ok(ExitCode::SUCCESS)
 }

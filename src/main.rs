@@ -43,8 +43,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Validate the configuration, open the database, and log in to every endpoint (changes nothing remote).
-    Check,
+    /// Validate the configuration, check the database's folder, and log in to every endpoint (changes nothing).
+    Check {
+        /// Skip the network: validate the configuration and the database's folder only.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Show each target's and source's state and the last cycles, from the database only.
     Status {
         /// As JSON, for scripts and monitoring.
@@ -54,6 +58,10 @@ enum Command {
         /// should show and what it acknowledged.
         #[arg(long, value_name = "SKU")]
         sku: Option<String>,
+        /// One line and a monitoring plugin's exit status: 0 in sync, 1 pending, 2 failing, held
+        /// or stale, 3 unknown.
+        #[arg(long)]
+        check: bool,
     },
     /// Run the daemon against built-in simulators, to see real cycles.
     ///
@@ -125,8 +133,10 @@ fn main() -> ExitCode {
                 )
                 .await
             }
-            Command::Check => commands::check(&cli.config).await,
-            Command::Status { json, sku } => commands::status(&cli.config, json, sku).await,
+            Command::Check { offline } => commands::check(&cli.config, offline).await,
+            Command::Status { json, sku, check } => {
+                commands::status(&cli.config, commands::StatusArgs { json, sku, check }).await
+            }
             Command::Demo => invsync::demo::run().await,
             Command::Sim { port_base, stall } => invsync::demo::serve(port_base, stall).await,
             Command::Completions { shell } => {
@@ -141,7 +151,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(failure) => {
-            say(&format!("invsync: {failure}"));
+            commands::report_failure(&failure);
             ExitCode::from(failure.exit_code())
         }
     }

@@ -1,23 +1,69 @@
-//! Reading the file and the small checks every key needs (durations, sizes, cron expressions,
-//! secrets, URLs), each error naming the key path an operator has to fix.
+//! The small checks every key needs (durations, sizes, cron expressions, secrets, URLs), and
+//! the list of errors and warnings of one file: a check records its error and the others go on,
+//! so an operator sees every mistake of the file at once, each naming the key to fix.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::raw::RawConfig;
-use super::{ConfigError, Remote};
+use super::schedule::Cron;
+use super::{ConfigError, ConfigErrors, Remote};
 
-/// Errors of one file, so each check can say `err(key, message)`.
+/// Errors and warnings of one file, so each check can say `err(key, message)`.
 pub struct Checker<'a> {
     pub(crate) file: &'a Path,
     /// Keys whose secret is written in the file itself.
-    pub(crate) inline_secrets: std::cell::RefCell<Vec<String>>,
+    pub(crate) inline_secrets: RefCell<Vec<String>>,
+    errors: RefCell<Vec<ConfigError>>,
+    warnings: RefCell<Vec<String>>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    /// A checker of the file at `file`, with nothing found yet.
+    pub fn new(file: &'a Path) -> Checker<'a> {
+        Checker {
+            file,
+            inline_secrets: RefCell::default(),
+            errors: RefCell::default(),
+            warnings: RefCell::default(),
+        }
+    }
+
+    /// Records an error; the checks go on.
+    pub(crate) fn report(&self, key: impl Into<String>, message: impl Into<String>) {
+        let error = self.err(key, message);
+        self.errors.borrow_mut().push(error);
+    }
+
+    /// The value, or `None` after recording its error.
+    pub(crate) fn keep<T>(&self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|e| self.errors.borrow_mut().push(e)).ok()
+    }
+
+    /// Records something worth a WARN that does not stop invsync.
+    pub(crate) fn warn(&self, message: impl Into<String>) {
+        self.warnings.borrow_mut().push(message.into());
+    }
+
+    /// Whether any error was recorded.
+    pub(crate) fn failed(&self) -> bool {
+        !self.errors.borrow().is_empty()
+    }
+
+    /// Every error, or the warnings when there was none.
+    pub(crate) fn finish(self) -> Result<Vec<String>, ConfigErrors> {
+        let errors = self.errors.into_inner();
+        if errors.is_empty() {
+            Ok(self.warnings.into_inner())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
     pub(crate) fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.to_path_buf(),
@@ -86,15 +132,8 @@ impl Checker<'_> {
         Ok(bytes)
     }
 
-    pub(crate) fn cron(&self, key: &str, expression: &str) -> Result<(), ConfigError> {
-        tokio_cron_scheduler::Job::new_async(expression, |_, _| Box::pin(async {}))
-            .map(|_| ())
-            .map_err(|_| {
-                self.err(
-                    key,
-                    format!("{expression:?} is not a cron expression with seconds (e.g. \"0 */5 * * * *\")"),
-                )
-            })
+    pub(crate) fn cron(&self, key: &str, expression: &str, zone: Tz) -> Result<Cron, ConfigError> {
+        Cron::parse(expression, zone).map_err(|message| self.err(key, message))
     }
 
     /// A secret given inline (`name`) or as a file (`name_file`), exactly one of the two.
@@ -123,8 +162,10 @@ impl Checker<'_> {
                 }
                 Ok(secret)
             }
-            (None, Some(path)) => {
+            (None, Some(written)) => {
                 let key = format!("{prefix}.{name}_file");
+                let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
+                let path = secret_path(self.file, credentials.as_deref(), &written);
                 let content = std::fs::read_to_string(&path)
                     .map_err(|e| self.err(&key, format!("cannot read {}: {e}", path.display())))?;
                 let trimmed = content.trim();
@@ -181,114 +222,30 @@ impl Checker<'_> {
     }
 }
 
+/// Where a `*_file` path written as `written` is read. An absolute path is what it says. A
+/// relative one is a credential's name: under systemd it lives in `$CREDENTIALS_DIRECTORY`
+/// (`LoadCredential=` copies it there, readable by the service alone), so the file needs no
+/// path that exists only while the unit runs; without systemd (`invsync check` by hand) it is
+/// next to the configuration file.
+pub fn secret_path(
+    config: &Path,
+    credentials: Option<&std::ffi::OsStr>,
+    written: &Path,
+) -> PathBuf {
+    if written.is_absolute() {
+        return written.to_path_buf();
+    }
+    match credentials.filter(|dir| !dir.is_empty()) {
+        Some(dir) => Path::new(dir).join(written),
+        None => config.parent().unwrap_or(Path::new("")).join(written),
+    }
+}
+
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
-    }
-}
-
-/// Reads the file into the raw types; TOML syntax and type errors come out here.
-pub(crate) fn read(path: &Path) -> Result<RawConfig, ConfigError> {
-    let check = Checker {
-        file: path,
-        inline_secrets: Default::default(),
-    };
-    if !path.exists() {
-        return Err(check.err("", "no such file (set --config or INVSYNC_CONFIG)"));
-    }
-    let loaded = config::Config::builder()
-        .add_source(config::File::from(path).format(config::FileFormat::Toml))
-        .build()
-        .map_err(|e| check.err("", strip_file_mention(&e.to_string(), path)))?;
-    check.typed("", loaded)
-}
-
-impl Checker<'_> {
-    /// Deserialises `value` as `T`, errors naming `prefix` + the path inside.
-    pub(crate) fn typed<T: serde::de::DeserializeOwned, D>(
-        &self,
-        prefix: &str,
-        value: D,
-    ) -> Result<T, ConfigError>
-    where
-        for<'de> D: serde::Deserializer<'de, Error = config::ConfigError>,
-    {
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let inner = e.path().to_string();
-            let key = match (prefix.is_empty(), inner == ".") {
-                (true, true) => String::new(),
-                (true, false) => inner,
-                (false, true) => prefix.to_owned(),
-                (false, false) => format!("{prefix}.{inner}"),
-            };
-            self.err(key, strip_key_mention(&e.into_inner().to_string()))
-        })
-    }
-
-    /// Splits `[sources.NAME]` / `[targets.NAME]` on its `type` and types the rest.
-    pub(crate) fn kind_table(
-        &self,
-        prefix: &str,
-        value: config::Value,
-        kinds: &[&str],
-    ) -> Result<(String, config::Value), ConfigError> {
-        let origin = value.origin().map(str::to_owned);
-        let mut table = value
-            .into_table()
-            .map_err(|_| self.err(prefix, "must be a table"))?;
-        let expected = kinds
-            .iter()
-            .map(|k| format!("{k:?}"))
-            .collect::<Vec<_>>()
-            .join(" or ");
-        let kind = table
-            .remove("type")
-            .ok_or_else(|| self.err(format!("{prefix}.type"), format!("missing; {expected}")))?
-            .into_string()
-            .map_err(|_| self.err(format!("{prefix}.type"), format!("must be {expected}")))?;
-        if !kinds.contains(&kind.as_str()) {
-            return Err(self.err(
-                format!("{prefix}.type"),
-                format!("unknown type {kind:?}; expected {expected}"),
-            ));
-        }
-        Ok((
-            kind,
-            config::Value::new(origin.as_ref(), config::ValueKind::Table(table)),
-        ))
-    }
-}
-
-/// The `config` crate appends ``for key `…` `` to messages; the key is said already.
-fn strip_key_mention(message: &str) -> String {
-    match message.rfind(" for key `") {
-        Some(at) if message.ends_with('`') => message[..at].to_owned(),
-        _ => message.to_owned(),
-    }
-}
-
-/// A parse error on one line: the `config` crate appends `in FILE` (the message names the file
-/// already) and the TOML parser draws the offending line, which a log line cannot hold.
-fn strip_file_mention(message: &str, path: &Path) -> String {
-    let suffix = format!(" in {}", path.display());
-    let message = message.trim_end().trim_end_matches(&suffix);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let names_the_file = |l: &str| l.starts_with("in ") && l.ends_with(file_name.as_str());
-    let mut lines = message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.contains('|') && !names_the_file(l));
-    let first = lines.next().unwrap_or_default().to_owned();
-    let rest: Vec<&str> = lines.collect();
-    if rest.is_empty() {
-        first
-    } else {
-        format!("{first}: {}", rest.join("; "))
     }
 }

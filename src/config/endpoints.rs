@@ -5,24 +5,24 @@ use std::collections::BTreeMap;
 
 use super::checker::Checker;
 use super::kinds;
-use super::{ConfigError, DEFAULT_BATCH_SIZE, SourceKind, SourceSpec, TargetKind, TargetSpec};
+use super::typed::suggest;
+use super::{DEFAULT_BATCH_SIZE, SourceKind, SourceSpec, TargetKind, TargetSpec};
 
-pub(super) fn source_spec(
-    check: &Checker,
-    name: String,
-    value: config::Value,
-) -> Result<SourceSpec, ConfigError> {
+pub(super) fn source_spec(check: &Checker, name: String, value: toml::Value) -> Option<SourceSpec> {
     let prefix = format!("sources.{name}");
     let (remote, kind) = kinds::source(check, &prefix, value)?;
-    Ok(SourceSpec { name, remote, kind })
+    Some(SourceSpec { name, remote, kind })
 }
 
+/// `[targets.NAME]`; `sources` are the valid sources, `names` every source the file names
+/// (an input naming a source that has errors of its own is not "unknown").
 pub(super) fn target_spec(
     check: &Checker,
     name: String,
-    value: config::Value,
+    value: toml::Value,
     sources: &[SourceSpec],
-) -> Result<TargetSpec, ConfigError> {
+    names: &[&str],
+) -> Option<TargetSpec> {
     let prefix = format!("targets.{name}");
     let (remote, common, kind) = kinds::target(check, &prefix, value)?;
     let by_name: BTreeMap<&str, usize> = sources
@@ -30,40 +30,41 @@ pub(super) fn target_spec(
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
+    let key = format!("{prefix}.inputs");
     if common.inputs.is_empty() {
-        return Err(check.err(format!("{prefix}.inputs"), "lists no source"));
+        check.report(&key, "lists no source");
     }
     let mut inputs = Vec::new();
     for input in &common.inputs {
-        let Some(&index) = by_name.get(input.as_str()) else {
-            return Err(check.err(
-                format!("{prefix}.inputs"),
-                format!("unknown source {input:?}"),
-            ));
-        };
-        if inputs.contains(&index) {
-            return Err(check.err(
-                format!("{prefix}.inputs"),
-                format!("lists source {input:?} twice"),
-            ));
+        match by_name.get(input.as_str()) {
+            Some(index) if inputs.contains(index) => {
+                check.report(&key, format!("lists source {input:?} twice"));
+            }
+            Some(&index) => inputs.push(index),
+            None if names.contains(&input.as_str()) => {}
+            None => {
+                let hint = suggest(input, names.iter().copied())
+                    .map(|n| format!("; did you mean {n:?}?"))
+                    .unwrap_or_default();
+                check.report(&key, format!("unknown source {input:?}{hint}"));
+            }
         }
-        inputs.push(index);
     }
     let batch_size = common.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
     if !(1..=10_000).contains(&batch_size) {
-        return Err(check.err(
+        check.report(
             format!("{prefix}.batch_size"),
             "must be between 1 and 10000",
-        ));
+        );
     }
     let safety_stock = common.safety_stock.unwrap_or(0);
     if safety_stock < 0 {
-        return Err(check.err(format!("{prefix}.safety_stock"), "must not be negative"));
+        check.report(format!("{prefix}.safety_stock"), "must not be negative");
     }
     if common.max_quantity.is_some_and(|m| m < 0) {
-        return Err(check.err(format!("{prefix}.max_quantity"), "must not be negative"));
+        check.report(format!("{prefix}.max_quantity"), "must not be negative");
     }
-    Ok(TargetSpec {
+    Some(TargetSpec {
         name,
         remote,
         inputs,
@@ -80,7 +81,7 @@ pub(super) fn check_feedback_loops(
     check: &Checker,
     sources: &[SourceSpec],
     targets: &[TargetSpec],
-) -> Result<(), ConfigError> {
+) {
     for target in targets {
         let TargetKind::Hako(hako) = &target.kind else {
             continue;
@@ -104,15 +105,14 @@ pub(super) fn check_feedback_loops(
                 } else {
                     ""
                 };
-                return Err(check.err(
+                check.report(
                     format!("targets.{}.warehouse", target.name),
                     format!(
                         "writes to warehouse {warehouse:?} of the Hako account that sources.{} reads{how}: that is a feedback loop",
                         source.name
                     ),
-                ));
+                );
             }
         }
     }
-    Ok(())
 }

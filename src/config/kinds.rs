@@ -5,7 +5,7 @@
 use secrecy::SecretString;
 
 use crate::config::checker::Checker;
-use crate::config::{Account, ConfigError, Remote, TargetCommon};
+use crate::config::{Account, Remote, TargetCommon};
 use crate::services::{endless_aisles, hako, hardtofind, shopsys};
 
 /// Per-service settings of a source.
@@ -58,11 +58,11 @@ const FEED_TYPES: &[&str] = &["hardtofind"];
 pub(super) fn feed(
     check: &Checker,
     prefix: &str,
-    value: config::Value,
-) -> Result<(Remote, FeedKind), ConfigError> {
+    value: toml::Value,
+) -> Option<(Remote, FeedKind)> {
     let (_, rest) = check.kind_table(prefix, value, FEED_TYPES)?;
-    let (remote, f) = hardtofind::config::feed(check, prefix, check.typed(prefix, rest)?)?;
-    Ok((remote, FeedKind::Hardtofind(f)))
+    let (remote, f) = hardtofind::config::feed(check, prefix, check.table(prefix, rest)?)?;
+    Some((remote, FeedKind::Hardtofind(f)))
 }
 
 const SOURCE_TYPES: &[&str] = &["hako", "endless_aisles"];
@@ -135,16 +135,16 @@ impl TargetKind {
 pub(super) fn source(
     check: &Checker,
     prefix: &str,
-    value: config::Value,
-) -> Result<(Remote, SourceKind), ConfigError> {
+    value: toml::Value,
+) -> Option<(Remote, SourceKind)> {
     let (kind, rest) = check.kind_table(prefix, value, SOURCE_TYPES)?;
-    Ok(match kind.as_str() {
+    Some(match kind.as_str() {
         "hako" => {
-            let (remote, s) = hako::config::source(check, prefix, check.typed(prefix, rest)?)?;
+            let (remote, s) = hako::config::source(check, prefix, check.table(prefix, rest)?)?;
             (remote, SourceKind::Hako(s))
         }
         _ => {
-            let raw = check.typed(prefix, rest)?;
+            let raw = check.table(prefix, rest)?;
             let (remote, s) = endless_aisles::config::source(check, prefix, raw)?;
             (remote, SourceKind::EndlessAisles(s))
         }
@@ -155,22 +155,22 @@ pub(super) fn source(
 pub(super) fn target(
     check: &Checker,
     prefix: &str,
-    value: config::Value,
-) -> Result<(Remote, TargetCommon, TargetKind), ConfigError> {
+    value: toml::Value,
+) -> Option<(Remote, TargetCommon, TargetKind)> {
     let (kind, rest) = check.kind_table(prefix, value, TARGET_TYPES)?;
-    Ok(match kind.as_str() {
+    Some(match kind.as_str() {
         "hardtofind" => {
-            let raw = check.typed(prefix, rest)?;
+            let raw = check.table(prefix, rest)?;
             let (remote, common, t) = hardtofind::config::target(check, prefix, raw)?;
             (remote, common, TargetKind::Hardtofind(t))
         }
         "shopsys" => {
-            let raw = check.typed(prefix, rest)?;
+            let raw = check.table(prefix, rest)?;
             let (remote, common, t) = shopsys::config::target(check, prefix, raw)?;
             (remote, common, TargetKind::Shopsys(t))
         }
         _ => {
-            let raw = check.typed(prefix, rest)?;
+            let raw = check.table(prefix, rest)?;
             let (remote, common, t) = hako::config::target(check, prefix, raw)?;
             (remote, common, TargetKind::Hako(t))
         }
@@ -182,12 +182,12 @@ pub(super) fn target(
 pub(super) fn target_common(
     check: &Checker,
     prefix: &str,
-    value: config::Value,
-) -> Result<TargetCommon, ConfigError> {
+    value: toml::Value,
+) -> Option<TargetCommon> {
     let (kind, rest) = check.kind_table(prefix, value, TARGET_TYPES)?;
-    Ok(match kind.as_str() {
+    Some(match kind.as_str() {
         "hardtofind" => {
-            let t: hardtofind::config::RawTarget = check.typed(prefix, rest)?;
+            let t: hardtofind::config::RawTarget = check.table(prefix, rest)?;
             TargetCommon {
                 inputs: t.inputs,
                 batch_size: t.batch_size,
@@ -196,10 +196,10 @@ pub(super) fn target_common(
             }
         }
         "shopsys" => check
-            .typed::<shopsys::config::RawTarget, _>(prefix, rest)?
+            .table::<shopsys::config::RawTarget>(prefix, rest)?
             .common(),
         _ => {
-            let t: hako::config::RawTarget = check.typed(prefix, rest)?;
+            let t: hako::config::RawTarget = check.table(prefix, rest)?;
             TargetCommon {
                 inputs: t.inputs,
                 batch_size: t.batch_size,

@@ -1,15 +1,19 @@
-//! The configuration: one TOML file, loaded with the `config` crate, checked once at start-up.
+//! The configuration: one TOML file, checked at start-up and again at each reload (SIGHUP).
 //!
-//! Loading goes in two steps. [`raw`] mirrors the file with serde (`deny_unknown_fields`, so a
-//! typo is an error), and [`validate`] turns it into the typed [`Config`] the rest of invsync
-//! uses: URLs parsed, durations read, secrets resolved from `*_file` paths, inputs resolved to
-//! sources. Every error names the file and the key path, the way an operator would look it up.
+//! Loading goes in two steps. [`raw`] mirrors the file with serde, read strictly ([`typed`]:
+//! unknown keys and numbers of the wrong kind are errors), and [`validate`] turns it into the
+//! typed [`Config`] the rest of invsync uses: URLs parsed, durations read, secrets resolved from
+//! `*_file` paths, inputs resolved to sources. Every error names the file and the key path, the
+//! way an operator would look it up, and every error of the file is reported at once.
 
 pub mod checker;
 mod endpoints;
 pub mod identity;
 mod kinds;
 mod raw;
+pub mod schedule;
+mod settings;
+mod typed;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +21,8 @@ use std::time::Duration;
 
 pub use identity::{Account, Identity};
 pub use kinds::{FeedKind, SourceKind, TargetKind};
+pub use schedule::Cron;
+pub use settings::Settings;
 
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/invsync/config.toml";
@@ -38,6 +44,30 @@ pub struct ConfigError {
     pub key: String,
     /// What is wrong, in a sentence.
     pub message: String,
+}
+
+/// Every error of one file, one per line, in the order of the file.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(error: ConfigError) -> ConfigErrors {
+        ConfigErrors(vec![error])
+    }
 }
 
 fn key_prefix(key: &str) -> String {
@@ -63,6 +93,8 @@ pub struct Config {
     pub feeds: Vec<FeedSpec>,
     /// Things worth a WARN that do not stop invsync (logged once logging is set up).
     pub warnings: Vec<String>,
+    /// Every value as written, to tell what a reload changed.
+    pub settings: Settings,
 }
 
 /// `[daemon]`, with defaults applied.
@@ -72,8 +104,10 @@ pub struct Daemon {
     pub database: PathBuf,
     /// When cycles start.
     pub trigger: Trigger,
-    /// Cron expression of the cycles that push every SKU.
-    pub full_sync_schedule: Option<String>,
+    /// The cycles that push every SKU.
+    pub full_sync_schedule: Option<Cron>,
+    /// The zone both schedules are read in.
+    pub timezone: chrono_tz::Tz,
     /// How log lines look.
     pub log_format: LogFormat,
     /// Default tracing filter (`RUST_LOG` wins).
@@ -92,13 +126,15 @@ pub struct Daemon {
     pub retry: RetrySettings,
     /// A source without a complete fetch for longer than this is stale.
     pub stale_after: Duration,
+    /// Where `GET /metrics` is served; `None`: not at all.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// When cycles start.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
-    /// A cron expression with seconds.
-    Schedule(String),
+    /// A cron expression with seconds, in `daemon.timezone`.
+    Schedule(Cron),
     /// A fixed period.
     Every(Duration),
 }
@@ -111,17 +147,11 @@ impl Trigger {
         const UNKNOWN: Duration = Duration::from_secs(300);
         match self {
             Trigger::Every(period) => *period,
-            Trigger::Schedule(expression) => {
-                let parsed = croner::parser::CronParser::builder()
-                    .seconds(croner::parser::Seconds::Required)
-                    .build()
-                    .parse(expression);
-                let Ok(cron) = parsed else { return UNKNOWN };
-                let now = chrono::Utc::now();
-                let gap = cron
-                    .find_next_occurrence(&now, false)
-                    .and_then(|first| Ok((first, cron.find_next_occurrence(&first, false)?)));
-                gap.ok()
+            Trigger::Schedule(cron) => {
+                let first = cron.next_after(chrono::Utc::now());
+                let second = first.and_then(|first| cron.next_after(first));
+                first
+                    .zip(second)
                     .and_then(|(first, second)| (second - first).to_std().ok())
                     .unwrap_or(UNKNOWN)
             }
@@ -308,26 +338,23 @@ pub struct TargetRules {
 /// Only [`StatusSettings`], checked as [`Config::load`] checks them, without validating the rest
 /// or reading secrets: what `status` needs, runnable by an operator who cannot read the
 /// service's credential files.
-pub fn status_settings(path: &Path) -> Result<StatusSettings, ConfigError> {
-    let raw = checker::read(path)?;
-    let mut settings = validate::status_settings(path, &raw.daemon)?;
-    settings.targets = validate::target_rules(path, &raw.targets)?;
-    settings.sources = raw.sources.into_keys().collect();
-    Ok(settings)
+pub fn status_settings(path: &Path) -> Result<StatusSettings, ConfigErrors> {
+    validate::status_settings(path, typed::read(path)?)
 }
 
 /// Only `daemon.database` (or its default), by the same cheap read as [`status_settings`].
-pub fn database_path(path: &Path) -> Result<PathBuf, ConfigError> {
+pub fn database_path(path: &Path) -> Result<PathBuf, ConfigErrors> {
     Ok(status_settings(path)?.database)
 }
 
 impl Config {
-    /// Reads and validates the configuration file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let raw = checker::read(path)?;
-        validate::validate(path, raw)
+    /// Reads and validates the configuration file; every error of it at once.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        validate::validate(path, typed::read(path)?)
     }
 }
 
+#[cfg(test)]
+mod strict_tests;
 #[cfg(test)]
 mod tests;

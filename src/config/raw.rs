@@ -7,22 +7,66 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::checker::Checker;
+
 /// The whole file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RawConfig {
-    /// How the daemon itself behaves.
-    pub daemon: RawDaemon,
+    /// How the daemon itself behaves (`None`: missing or unusable, with its errors recorded).
+    pub daemon: Option<RawDaemon>,
     /// The sources of truth, by name (`[sources.NAME]`); typed by `type` in
-    /// [`super::validate`], so that errors inside keep their key path.
-    #[serde(default)]
-    pub sources: BTreeMap<String, config::Value>,
+    /// [`super::kinds`], so that errors inside keep their key path.
+    pub sources: BTreeMap<String, toml::Value>,
     /// The channels to keep in sync, by name (`[targets.NAME]`).
-    #[serde(default)]
-    pub targets: BTreeMap<String, config::Value>,
+    pub targets: BTreeMap<String, toml::Value>,
     /// The order feeds whose open orders reserve stock, by name (`[orders.NAME]`).
-    #[serde(default)]
-    pub orders: BTreeMap<String, config::Value>,
+    pub orders: BTreeMap<String, toml::Value>,
+}
+
+/// The file's top-level tables.
+const SECTIONS: &[&str] = &["daemon", "sources", "targets", "orders"];
+
+impl RawConfig {
+    /// Splits the file into its sections, recording what is wrong with them.
+    pub fn split(check: &Checker, mut file: toml::Table) -> RawConfig {
+        check.unknown_keys("", &mut file, SECTIONS);
+        let daemon = match file.remove("daemon") {
+            Some(toml::Value::Table(table)) => check.table("daemon", table),
+            Some(_) => {
+                check.report("daemon", "must be a table: [daemon]");
+                None
+            }
+            None => {
+                check.report(
+                    "daemon",
+                    "missing; add a [daemon] table with schedule or every",
+                );
+                None
+            }
+        };
+        RawConfig {
+            daemon,
+            sources: named_tables(check, "sources", file.remove("sources")),
+            targets: named_tables(check, "targets", file.remove("targets")),
+            orders: named_tables(check, "orders", file.remove("orders")),
+        }
+    }
+}
+
+/// `[sources.NAME]`, `[targets.NAME]` or `[orders.NAME]`: a table of tables.
+fn named_tables(
+    check: &Checker,
+    section: &str,
+    value: Option<toml::Value>,
+) -> BTreeMap<String, toml::Value> {
+    match value {
+        None => BTreeMap::new(),
+        Some(toml::Value::Table(tables)) => tables.into_iter().collect(),
+        Some(_) => {
+            check.report(section, format!("must be tables: [{section}.NAME]"));
+            BTreeMap::new()
+        }
+    }
 }
 
 /// `[daemon]`.
@@ -35,6 +79,8 @@ pub struct RawDaemon {
     pub schedule: Option<String>,
     /// A fixed period between cycle starts, e.g. `"5m"` (instead of `schedule`).
     pub every: Option<String>,
+    /// The IANA zone (`"Australia/Sydney"`) both schedules are read in; default UTC.
+    pub timezone: Option<String>,
     /// Cron expression for cycles that push every SKU, repairing drift.
     pub full_sync_schedule: Option<String>,
     /// `"text"` or `"json"`.
@@ -59,6 +105,8 @@ pub struct RawDaemon {
     pub retry_max_backoff: Option<String>,
     /// No retry starts once this long has passed since a request's first attempt.
     pub retry_max_elapsed: Option<String>,
+    /// Where `GET /metrics` is served, e.g. `"127.0.0.1:9793"`; off when absent.
+    pub metrics_listen: Option<String>,
     /// A source without a complete fetch for longer than this, e.g. `"1h"`, is stale: an ERROR
     /// every cycle and `STALE` in `status`.
     pub stale_after: Option<String>,

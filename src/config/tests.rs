@@ -4,7 +4,7 @@ use secrecy::ExposeSecret;
 
 use super::*;
 
-fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+pub(super) fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("config.toml");
     let mut file = std::fs::File::create(&path).expect("create");
@@ -12,7 +12,7 @@ fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-const MINIMAL: &str = r#"
+pub(super) const MINIMAL: &str = r#"
 [daemon]
 database = "state/invsync.db"
 every = "5m"
@@ -46,7 +46,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(config.daemon.stale_after, Duration::from_secs(3600));
     assert_eq!(config.daemon.fetch_timeout, Duration::from_secs(600));
     assert_eq!(
-        config.daemon.full_sync_schedule.as_deref(),
+        config.daemon.full_sync_schedule.as_ref().map(Cron::text),
         Some("0 30 3 * * *"),
         "drift is repaired daily unless turned off"
     );
@@ -106,7 +106,7 @@ fn errors_name_the_file_and_the_key() {
         ),
         (
             MINIMAL.replace("every = \"5m\"", "every = \"5m\"\nscheduel = \"x\""),
-            "daemon",
+            "daemon.scheduel: unknown key; did you mean \"schedule\"?",
         ),
         (
             MINIMAL.replace("https://api.hardtofind.com.au", "not a url"),
@@ -252,22 +252,43 @@ inputs = ["warehouse"]
 
 #[test]
 fn the_shipped_example_is_a_valid_configuration() {
-    // Its secrets point into a systemd credential folder that does not exist here: give them
-    // inline instead, and keep every other key as shipped.
-    let example = include_str!("../../config.example.toml");
-    let text: String = example
-        .lines()
-        .map(|line| match line.split_once("_file = ") {
-            Some((key, _)) if !key.starts_with('#') => format!("{key} = \"secret\"\n"),
-            _ => format!("{line}\n"),
-        })
-        .collect();
-    let (_dir, path) = write(&text);
+    // Its secrets are credential names, read next to the file when systemd gives no folder.
+    let (dir, path) = write(include_str!("../../config.example.toml"));
+    for name in ["hako_api_key", "ea_token", "htf_password"] {
+        std::fs::write(dir.path().join(name), "secret\n").expect("credential");
+    }
     let config = Config::load(&path).expect("the example is valid");
     assert_eq!(config.sources.len(), 2);
     assert_eq!(config.targets.len(), 2);
     assert_eq!(
-        config.daemon.full_sync_schedule.as_deref(),
+        config.daemon.full_sync_schedule.as_ref().map(Cron::text),
         Some("0 30 3 * * *")
+    );
+}
+
+#[test]
+fn a_relative_secret_file_is_read_from_the_credentials_directory_when_set_else_beside_the_config() {
+    let config = Path::new("/etc/invsync/config.toml");
+    let credentials = std::ffi::OsStr::new("/run/credentials/invsync.service");
+
+    let under_systemd = checker::secret_path(config, Some(credentials), Path::new("ea_token"));
+    let by_hand = checker::secret_path(config, None, Path::new("ea_token"));
+    let empty = checker::secret_path(
+        config,
+        Some(std::ffi::OsStr::new("")),
+        Path::new("ea_token"),
+    );
+    let absolute = checker::secret_path(config, Some(credentials), Path::new("/srv/ea_token"));
+
+    assert_eq!(
+        under_systemd,
+        Path::new("/run/credentials/invsync.service/ea_token")
+    );
+    assert_eq!(by_hand, Path::new("/etc/invsync/ea_token"));
+    assert_eq!(empty, by_hand, "an empty variable is no folder");
+    assert_eq!(
+        absolute,
+        Path::new("/srv/ea_token"),
+        "an absolute path is what it says"
     );
 }

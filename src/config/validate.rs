@@ -1,14 +1,19 @@
 //! From [`RawConfig`] to [`Config`]: the whole file and `[daemon]`; the sources and targets are
-//! checked in [`super::endpoints`].
+//! checked in [`super::endpoints`]. Every check records its error and the others go on.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono_tz::Tz;
+
 use super::checker::Checker;
 use super::endpoints::{check_feedback_loops, source_spec, target_spec};
 use super::raw::{RawConfig, RawDaemon};
-use super::{Config, ConfigError, Daemon, LogFormat, RetrySettings, StatusSettings, Trigger};
+use super::typed::suggest;
+use super::{
+    Config, ConfigErrors, Daemon, LogFormat, RetrySettings, StatusSettings, TargetSpec, Trigger,
+};
 
 pub(super) const DEFAULT_DATABASE: &str = "/var/lib/invsync/invsync.db";
 /// A day: a slide that zeroes a catalogue over a day's cycles is caught; a shop's ordinary
@@ -23,36 +28,47 @@ const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// soon enough that a shop has not oversold for a day.
 const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(60 * 60);
 
-pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
-    let check = Checker {
-        file: path,
-        inline_secrets: Default::default(),
-    };
-    let daemon = daemon(&check, raw.daemon)?;
+pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigErrors> {
+    let check = Checker::new(path);
+    let settings = super::Settings::of(&file);
+    let raw = RawConfig::split(&check, file);
+    let daemon = raw.daemon.and_then(|d| daemon(&check, d));
     if raw.sources.is_empty() {
-        return Err(check.err("sources", "no source configured"));
+        check.report("sources", "no source configured");
     }
     if raw.targets.is_empty() {
-        return Err(check.err("targets", "no target configured"));
+        check.report("targets", "no target configured");
     }
+    let names: Vec<&str> = raw.sources.keys().map(String::as_str).collect();
     let mut sources = Vec::new();
-    for (name, value) in raw.sources {
-        sources.push(source_spec(&check, name, value)?);
+    for (name, value) in &raw.sources {
+        sources.extend(source_spec(&check, name.clone(), value.clone()));
     }
     let mut targets = Vec::new();
     for (name, value) in raw.targets {
-        targets.push(target_spec(&check, name, value, &sources)?);
+        targets.extend(target_spec(&check, name, value, &sources, &names));
     }
-    check_feedback_loops(&check, &sources, &targets)?;
+    check_feedback_loops(&check, &sources, &targets);
     let mut feeds = Vec::new();
     for (name, value) in raw.orders {
         let prefix = format!("orders.{name}");
-        let (remote, kind) = super::kinds::feed(&check, &prefix, value)?;
-        feeds.push(super::FeedSpec { name, remote, kind });
+        if let Some((remote, kind)) = super::kinds::feed(&check, &prefix, value) {
+            feeds.push(super::FeedSpec { name, remote, kind });
+        }
     }
-    let warnings = exposed_secrets(path, &check.inline_secrets.borrow())
-        .into_iter()
-        .collect();
+    if let Some(daemon) = &daemon {
+        warn_of_unused_sources(&check, &names, &targets);
+        warn_of_early_staleness(&check, daemon);
+    }
+    if let Some(warning) = exposed_secrets(path, &check.inline_secrets.borrow()) {
+        check.warn(warning);
+    }
+    let daemon = daemon.filter(|_| !check.failed());
+    let warnings = check.finish()?;
+    let Some(daemon) = daemon else {
+        // Unreachable: a missing `[daemon]` is an error, and errors return above.
+        return Err(Checker::new(path).err("daemon", "missing").into());
+    };
     Ok(Config {
         path: path.to_path_buf(),
         daemon,
@@ -60,7 +76,36 @@ pub(super) fn validate(path: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         targets,
         feeds,
         warnings,
+        settings,
     })
+}
+
+/// A source no target reads is fetched every cycle for nothing: most likely a target's
+/// `inputs` forgot it.
+fn warn_of_unused_sources(check: &Checker, sources: &[&str], targets: &[TargetSpec]) {
+    for (index, name) in sources.iter().enumerate() {
+        if !targets.iter().any(|t| t.inputs.contains(&index)) {
+            check.warn(format!(
+                "sources.{name} is not in any target's inputs: it is fetched every cycle for nothing"
+            ));
+        }
+    }
+}
+
+/// A `stale_after` shorter than the time between two cycles makes a healthy source show STALE
+/// (and raise its ERROR) while it simply waits for the next cycle.
+fn warn_of_early_staleness(check: &Checker, daemon: &Daemon) {
+    let period = match &daemon.trigger {
+        Trigger::Every(period) => Some(*period),
+        Trigger::Schedule(cron) => cron.longest_gap(chrono::Utc::now(), 24),
+    };
+    if let Some(period) = period.filter(|p| *p > daemon.stale_after) {
+        check.warn(format!(
+            "daemon.stale_after ({}) is shorter than the time between two cycles ({}): a healthy source shows STALE while it waits",
+            humantime::format_duration(daemon.stale_after),
+            humantime::format_duration(period)
+        ));
+    }
 }
 
 /// A file holding secrets inline that other users can read exposes them.
@@ -81,27 +126,39 @@ fn exposed_secrets(path: &Path, inline: &[String]) -> Option<String> {
     None
 }
 
-/// The `[daemon]` keys `status` reads, checked by the same code as in [`daemon`], so the two
-/// agree (`sources` is left empty).
-pub(super) fn status_settings(path: &Path, raw: &RawDaemon) -> Result<StatusSettings, ConfigError> {
-    let check = Checker {
-        file: path,
-        inline_secrets: Default::default(),
+/// The `[daemon]` keys `status` reads, each target's inputs and rules, and the sources' names,
+/// checked by the same code as in [`validate`] but without reading a secret.
+pub(super) fn status_settings(
+    path: &Path,
+    file: toml::Table,
+) -> Result<StatusSettings, ConfigErrors> {
+    let check = Checker::new(path);
+    let raw = RawConfig::split(&check, file);
+    let settings = raw.daemon.as_ref().and_then(|d| status_keys(&check, d));
+    let targets = target_rules(&check, &raw.targets);
+    let sources = raw.sources.into_keys().collect();
+    check.finish()?;
+    let Some(settings) = settings else {
+        return Err(Checker::new(path).err("daemon", "missing").into());
     };
-    status_keys(&check, raw)
+    Ok(StatusSettings {
+        sources,
+        targets,
+        ..settings
+    })
 }
 
-fn status_keys(check: &Checker, raw: &RawDaemon) -> Result<StatusSettings, ConfigError> {
-    Ok(StatusSettings {
+fn status_keys(check: &Checker, raw: &RawDaemon) -> Option<StatusSettings> {
+    Some(StatusSettings {
         database: raw
             .database
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE)),
-        stale_after: check.duration(
+        stale_after: check.keep(check.duration(
             "daemon.stale_after",
             raw.stale_after.as_deref(),
             DEFAULT_STALE_AFTER,
-        )?,
+        ))?,
         sources: Vec::new(),
         targets: Vec::new(),
     })
@@ -109,131 +166,181 @@ fn status_keys(check: &Checker, raw: &RawDaemon) -> Result<StatusSettings, Confi
 
 /// Each target's inputs and rules, typed like the full load types them but without reading a
 /// secret.
-pub(super) fn target_rules(
-    path: &Path,
-    raw: &BTreeMap<String, config::Value>,
-) -> Result<Vec<super::TargetRules>, ConfigError> {
-    let check = Checker {
-        file: path,
-        inline_secrets: Default::default(),
-    };
+fn target_rules(check: &Checker, raw: &BTreeMap<String, toml::Value>) -> Vec<super::TargetRules> {
     raw.iter()
-        .map(|(name, value)| {
-            let common =
-                super::kinds::target_common(&check, &format!("targets.{name}"), value.clone())?;
-            let (inputs, safety_stock, max_quantity) =
-                (common.inputs, common.safety_stock, common.max_quantity);
-            Ok(super::TargetRules {
+        .filter_map(|(name, value)| {
+            let prefix = format!("targets.{name}");
+            let common = super::kinds::target_common(check, &prefix, value.clone())?;
+            Some(super::TargetRules {
                 name: name.clone(),
-                inputs,
-                safety_stock: safety_stock.unwrap_or(0),
-                max_quantity,
+                inputs: common.inputs,
+                safety_stock: common.safety_stock.unwrap_or(0),
+                max_quantity: common.max_quantity,
             })
         })
         .collect()
 }
 
-fn daemon(check: &Checker, raw: RawDaemon) -> Result<Daemon, ConfigError> {
-    let StatusSettings {
-        database,
-        stale_after,
-        ..
-    } = status_keys(check, &raw)?;
-    let trigger = match (raw.schedule, raw.every) {
+/// `daemon.timezone`: an IANA name, default UTC.
+fn timezone(check: &Checker, raw: Option<&str>) -> Option<Tz> {
+    let Some(name) = raw.map(str::trim) else {
+        return Some(Tz::UTC);
+    };
+    if let Ok(zone) = name.parse::<Tz>() {
+        return Some(zone);
+    }
+    let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
+    let hint = suggest(name, names)
+        .map(|z| format!("; did you mean {z:?}?"))
+        .unwrap_or_else(|| "; write an IANA name such as \"Australia/Sydney\" or \"UTC\"".into());
+    check.report(
+        "daemon.timezone",
+        format!("{name:?} is not a time zone{hint}"),
+    );
+    None
+}
+
+fn daemon(check: &Checker, raw: RawDaemon) -> Option<Daemon> {
+    let status = status_keys(check, &raw);
+    let timezone = timezone(check, raw.timezone.as_deref());
+    let zone = timezone.unwrap_or(Tz::UTC);
+    let trigger = match (raw.schedule.clone(), raw.every.clone()) {
         (Some(_), Some(_)) => {
-            return Err(check.err("daemon.every", "give either schedule or every, not both"));
+            check.report("daemon.every", "give either schedule or every, not both");
+            None
         }
-        (None, None) => return Err(check.err("daemon.schedule", "missing; give schedule or every")),
-        (Some(expression), None) => {
-            check.cron("daemon.schedule", &expression)?;
-            Trigger::Schedule(expression)
+        (None, None) => {
+            check.report("daemon.schedule", "missing; give schedule or every");
+            None
         }
-        (None, Some(every)) => {
-            Trigger::Every(check.duration("daemon.every", Some(&every), Duration::ZERO)?)
-        }
+        (Some(expression), None) => check
+            .keep(check.cron("daemon.schedule", &expression, zone))
+            .map(Trigger::Schedule),
+        (None, Some(every)) => check
+            .keep(check.duration("daemon.every", Some(&every), Duration::ZERO))
+            .map(Trigger::Every),
     };
     // Drift repair is on by default: a Hardtofind 2xx does not prove a SKU was applied, and a
     // channel can be edited by hand.
     let full_sync_schedule = match raw.full_sync_schedule.as_deref().map(str::trim) {
-        None => Some(DEFAULT_FULL_SYNC_SCHEDULE.to_owned()),
-        Some("off") => None,
-        Some(expression) => {
-            check.cron("daemon.full_sync_schedule", expression)?;
-            Some(expression.to_owned())
+        Some("off") => Some(None),
+        written => {
+            let expression = written.unwrap_or(DEFAULT_FULL_SYNC_SCHEDULE);
+            check
+                .keep(check.cron("daemon.full_sync_schedule", expression, zone))
+                .map(Some)
         }
     };
     let log_format = match raw.log_format.as_deref() {
-        None | Some("text") => LogFormat::Text,
-        Some("json") => LogFormat::Json,
+        None | Some("text") => Some(LogFormat::Text),
+        Some("json") => Some(LogFormat::Json),
         Some(other) => {
-            return Err(check.err(
+            check.report(
                 "daemon.log_format",
                 format!("{other:?} is neither \"text\" nor \"json\""),
-            ));
+            );
+            None
         }
     };
-    let log_level = raw.log_level.unwrap_or_else(|| "info".to_owned());
-    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-        return Err(check.err(
-            "daemon.log_level",
-            format!("{log_level:?} is not a log filter (e.g. \"info\")"),
-        ));
+    let log_level = raw.log_level.clone().unwrap_or_else(|| "info".to_owned());
+    if let Err(message) = crate::ops::log_filter::check(&log_level) {
+        check.report("daemon.log_level", message);
     }
     let max_zeroed_fraction = raw.max_zeroed_fraction.unwrap_or(0.25);
     if !(0.0..=1.0).contains(&max_zeroed_fraction) {
-        return Err(check.err("daemon.max_zeroed_fraction", "must be between 0 and 1"));
+        check.report("daemon.max_zeroed_fraction", "must be between 0 and 1");
     }
-    let defaults = RetrySettings::default();
-    let retry = RetrySettings {
-        max_attempts: match raw.retry_max_attempts {
-            Some(0) => return Err(check.err("daemon.retry_max_attempts", "must be at least 1")),
-            Some(n) => n,
-            None => defaults.max_attempts,
-        },
-        initial_backoff: check.duration(
-            "daemon.retry_initial_backoff",
-            raw.retry_initial_backoff.as_deref(),
-            defaults.initial_backoff,
-        )?,
-        max_backoff: check.duration(
-            "daemon.retry_max_backoff",
-            raw.retry_max_backoff.as_deref(),
-            defaults.max_backoff,
-        )?,
-        max_elapsed: check.duration(
-            "daemon.retry_max_elapsed",
-            raw.retry_max_elapsed.as_deref(),
-            defaults.max_elapsed,
-        )?,
-    };
-    Ok(Daemon {
-        database,
-        trigger,
-        full_sync_schedule,
-        log_format,
+    let retry = retry(check, &raw);
+    let request_timeout = check.keep(check.duration(
+        "daemon.request_timeout",
+        raw.request_timeout.as_deref(),
+        Duration::from_secs(30),
+    ));
+    let fetch_timeout = check.keep(check.duration(
+        "daemon.fetch_timeout",
+        raw.fetch_timeout.as_deref(),
+        DEFAULT_FETCH_TIMEOUT,
+    ));
+    let guard_window = check.keep(check.duration(
+        "daemon.guard_window",
+        raw.guard_window.as_deref(),
+        DEFAULT_GUARD_WINDOW,
+    ));
+    let max_response_bytes = check.keep(check.size(
+        "daemon.max_response_size",
+        raw.max_response_size.as_deref(),
+        super::DEFAULT_MAX_RESPONSE_BYTES,
+    ));
+    let metrics_listen = metrics_listen(check, raw.metrics_listen.as_deref());
+    let status = status?;
+    Some(Daemon {
+        database: status.database,
+        trigger: trigger?,
+        full_sync_schedule: full_sync_schedule?,
+        timezone: timezone?,
+        log_format: log_format?,
         log_level,
-        request_timeout: check.duration(
-            "daemon.request_timeout",
-            raw.request_timeout.as_deref(),
-            Duration::from_secs(30),
-        )?,
-        fetch_timeout: check.duration(
-            "daemon.fetch_timeout",
-            raw.fetch_timeout.as_deref(),
-            DEFAULT_FETCH_TIMEOUT,
-        )?,
-        guard_window: check.duration(
-            "daemon.guard_window",
-            raw.guard_window.as_deref(),
-            DEFAULT_GUARD_WINDOW,
-        )?,
+        request_timeout: request_timeout?,
+        fetch_timeout: fetch_timeout?,
+        guard_window: guard_window?,
         max_zeroed_fraction,
-        max_response_bytes: check.size(
-            "daemon.max_response_size",
-            raw.max_response_size.as_deref(),
-            super::DEFAULT_MAX_RESPONSE_BYTES,
-        )?,
-        retry,
-        stale_after,
+        max_response_bytes: max_response_bytes?,
+        retry: retry?,
+        stale_after: status.stale_after,
+        metrics_listen: metrics_listen?,
+    })
+}
+
+/// `daemon.metrics_listen`: an IP address and a port, written out. No host name and no default
+/// address: whoever exposes the metrics beyond the machine (`0.0.0.0:9793`) says so in the file.
+fn metrics_listen(check: &Checker, raw: Option<&str>) -> Option<Option<std::net::SocketAddr>> {
+    let Some(text) = raw else {
+        return Some(None);
+    };
+    match text.trim().parse::<std::net::SocketAddr>() {
+        Ok(addr) => Some(Some(addr)),
+        Err(_) => {
+            check.report(
+                "daemon.metrics_listen",
+                format!("{text:?} is not an IP address and port; write e.g. \"127.0.0.1:9793\""),
+            );
+            None
+        }
+    }
+}
+
+fn retry(check: &Checker, raw: &RawDaemon) -> Option<RetrySettings> {
+    let defaults = RetrySettings::default();
+    let max_attempts = match raw.retry_max_attempts {
+        Some(0) => {
+            check.report("daemon.retry_max_attempts", "must be at least 1");
+            None
+        }
+        Some(n) => Some(n),
+        None => Some(defaults.max_attempts),
+    };
+    let duration = |key: &str, value: &Option<String>, default| {
+        check.keep(check.duration(&format!("daemon.{key}"), value.as_deref(), default))
+    };
+    let initial_backoff = duration(
+        "retry_initial_backoff",
+        &raw.retry_initial_backoff,
+        defaults.initial_backoff,
+    );
+    let max_backoff = duration(
+        "retry_max_backoff",
+        &raw.retry_max_backoff,
+        defaults.max_backoff,
+    );
+    let max_elapsed = duration(
+        "retry_max_elapsed",
+        &raw.retry_max_elapsed,
+        defaults.max_elapsed,
+    );
+    Some(RetrySettings {
+        max_attempts: max_attempts?,
+        initial_backoff: initial_backoff?,
+        max_backoff: max_backoff?,
+        max_elapsed: max_elapsed?,
     })
 }

@@ -27,6 +27,7 @@ use super::orders::{self, Book, FeedSlot};
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
 use super::state::{Configured, load_state, log_reconciled};
 use crate::config::{Config, FeedKind};
+use crate::ops::metrics;
 use crate::ops::report::{CycleReport, OrdersDone, TargetReport, TargetState};
 use crate::ops::stale::Watch;
 use crate::plan::backoff::AuthBackoff;
@@ -349,6 +350,14 @@ impl Engine {
             Some(step) => Some((*step.await).clone()),
             None => None,
         };
+        if let Some(Ok(done)) = &orders_done
+            && !options.dry_run
+        {
+            metrics::reservations(
+                i64::try_from(done.open).unwrap_or(i64::MAX),
+                i64::try_from(done.stuck).unwrap_or(i64::MAX),
+            );
+        }
         // Every source in: the next cycle may fetch; the alarm hears about this cycle's fetches.
         let done: Vec<Arc<SourceDone>> = join_all(fetches).await;
         drop(turn);

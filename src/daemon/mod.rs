@@ -3,10 +3,13 @@
 //! Schedules only *request* a cycle, through a channel of capacity one, and one loop runs them:
 //! cycles never overlap, and ticks that come while a cycle runs collapse into one. Shutdown is a
 //! future passed in; when it completes, no new request starts, the request in flight finishes (or
-//! times out), what was acknowledged is committed, and `run` returns.
+//! times out), what was acknowledged is committed, and `run` returns. A reload (SIGHUP) swaps
+//! the configuration between cycles.
 
+pub mod clock;
 pub mod cycle;
 mod orders;
+mod reload;
 pub mod shutdown;
 mod sources;
 mod state;
@@ -17,80 +20,97 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use crate::config::{Daemon, Trigger};
+use crate::config::Config;
 use crate::daemon::cycle::{CycleOptions, Engine};
+use crate::ops::metrics;
 use crate::ops::notify::Notifier;
 use crate::ops::report::CycleReport;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Why the daemon could not keep running.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// The cron scheduler failed to start.
-    #[error("scheduler: {0}")]
-    Scheduler(#[from] JobSchedulerError),
+pub enum DaemonError {}
+
+/// What `run` runs with.
+pub struct Daemon {
+    /// The engine of the configuration in force.
+    pub engine: Engine,
+    /// The configuration in force (its path is read again at each reload).
+    pub config: Arc<Config>,
+    /// The database, shared by the engines of successive configurations.
+    pub store: Store,
+    /// Stops every request; must be cancelled by the time `shutdown` completes.
+    pub cancel: CancellationToken,
+    /// One item per reload request (SIGHUP), see [`shutdown::reload_requests`].
+    pub reloads: mpsc::Receiver<()>,
 }
 
-/// Runs cycles as `daemon` schedules them until `shutdown` completes; `cancel` must be
-/// cancelled by then too (it is what stops a cycle's requests). `notifier` hears when each cycle
-/// starts and ends (systemd's status and watchdog).
+/// Runs cycles as the configuration schedules them until `shutdown` completes. `notifier`
+/// hears when each cycle starts and ends (systemd's status and watchdog).
+///
+/// A reload reads and checks the file again; a valid one takes effect from the next cycle: once
+/// no cycle runs, a new [`Engine`] is built on the same database (ticks in between are skipped,
+/// so a cycle in flight finishes with the old configuration and none mixes the two). An invalid
+/// one is logged and the old one stays.
 pub async fn run(
-    engine: Engine,
-    daemon: &Daemon,
-    cancel: CancellationToken,
+    daemon: Daemon,
     notifier: &Notifier,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    let Daemon {
+        mut engine,
+        mut config,
+        store,
+        cancel,
+        mut reloads,
+    } = daemon;
     let (ticks, mut next) = mpsc::channel::<()>(1);
     let full_due = Arc::new(AtomicBool::new(false));
-    let mut scheduler = JobScheduler::new().await?;
-    match &daemon.trigger {
-        Trigger::Schedule(expression) => {
-            scheduler
-                .add(cron_job(expression, ticks.clone(), None)?)
-                .await?;
-        }
-        Trigger::Every(period) => {
-            let (ticks, period) = (ticks.clone(), *period);
-            tokio::spawn(async move {
-                let mut interval = tokio::time::interval(period);
-                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    interval.tick().await;
-                    if ticks.is_closed() {
-                        return;
-                    }
-                    let _ = ticks.try_send(());
-                }
-            });
-        }
-    }
-    if let Some(expression) = &daemon.full_sync_schedule {
-        scheduler
-            .add(cron_job(expression, ticks.clone(), Some(full_due.clone()))?)
-            .await?;
-    }
-    scheduler.start().await?;
-    drop(ticks);
-    info!(schedule = %describe(&daemon.trigger), full_sync_schedule = daemon.full_sync_schedule.as_deref().unwrap_or("-"), "invsync started");
+    let mut clock = clock::start(&config.daemon, &ticks, &full_due);
+    let mut pending: Option<Arc<Config>> = None;
 
     let mut stop = std::pin::pin!(shutdown);
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
     // (whose other targets go on) from starting.
     let mut cycles: JoinSet<Result<CycleReport, StoreError>> = JoinSet::new();
     loop {
+        if cycles.is_empty()
+            && let Some(newer) = pending.take()
+        {
+            match Engine::new(newer.clone(), store.clone(), &cancel, false).await {
+                Ok(built) => {
+                    if reload::schedules_differ(&config, &newer) {
+                        clock = clock::start(&newer.daemon, &ticks, &full_due);
+                    }
+                    engine = built;
+                    config = newer;
+                    info!("the reloaded configuration is in force");
+                }
+                Err(e) => {
+                    error!(error = %e, "the reloaded configuration could not be applied; invsync keeps running with the old one");
+                }
+            }
+        }
         tokio::select! {
             () = &mut stop => break,
             Some(done) = cycles.join_next(), if !cycles.is_empty() => {
-                finished(done, notifier);
+                finished(done, notifier, &store);
+            }
+            Some(()) = reloads.recv() => {
+                if let Some(newer) = reload::read(&config) {
+                    pending = Some(newer);
+                }
             }
             tick = next.recv() => {
                 if tick.is_none() {
                     break;
+                }
+                if pending.is_some() {
+                    tracing::debug!("a reload waits for the cycle in flight; this tick is skipped");
+                    continue;
                 }
                 let Some(turn) = engine.try_turn() else {
                     tracing::debug!("the previous cycle is still fetching; this tick is skipped");
@@ -107,7 +127,7 @@ pub async fn run(
     // Shutdown mid-cycle: the cycles stop starting requests and finish, within the grace.
     let draining = async {
         while let Some(done) = cycles.join_next().await {
-            finished(done, notifier);
+            finished(done, notifier, &store);
         }
     };
     if shutdown::finish_within_grace(draining, &cancel)
@@ -117,42 +137,39 @@ pub async fn run(
         cycles.abort_all();
     }
     cancel.cancel();
-    let _ = scheduler.shutdown().await;
+    drop(clock);
     info!("invsync stopped");
     Ok(())
 }
 
-/// A cycle task ended: systemd hears how, and a database failure is an ERROR.
+/// A cycle task ended: systemd hears how, the metrics are brought up to date, and a database
+/// failure is an ERROR.
 fn finished(
     done: Result<Result<CycleReport, StoreError>, tokio::task::JoinError>,
     notifier: &Notifier,
+    store: &Store,
 ) {
     let result = done.unwrap_or(Err(StoreError::Join));
     notifier.cycle_finished(result.as_ref());
+    if let Ok(report) = &result {
+        metrics::cycle_finished(report);
+    }
+    refresh_metrics(store);
     if let Err(e) = result {
         error!(error = %e, "cycle failed on the database; the next cycle tries again");
     }
 }
 
-fn cron_job(
-    expression: &str,
-    ticks: mpsc::Sender<()>,
-    full_due: Option<Arc<AtomicBool>>,
-) -> Result<Job, JobSchedulerError> {
-    Job::new_async(expression, move |_, _| {
-        let (ticks, full_due) = (ticks.clone(), full_due.clone());
-        Box::pin(async move {
-            if let Some(flag) = full_due {
-                flag.store(true, Ordering::SeqCst);
-            }
-            let _ = ticks.try_send(());
-        })
-    })
-}
-
-fn describe(trigger: &Trigger) -> String {
-    match trigger {
-        Trigger::Schedule(expression) => expression.clone(),
-        Trigger::Every(period) => format!("every {}", humantime::format_duration(*period)),
+/// Reads the per-target and per-source figures into the metrics, off the loop (only when they
+/// are served).
+pub fn refresh_metrics(store: &Store) {
+    if !metrics::served() {
+        return;
     }
+    let store = store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.call(|c| metrics::refresh(c)).await {
+            tracing::warn!(error = %e, "metrics: could not read the database");
+        }
+    });
 }

@@ -99,6 +99,7 @@ pub async fn orders_step(
             "shipped orders were released after settle_after although no source showed their sale; if this keeps happening the source never shows these sales and release = \"status\" fits"
         );
     }
+    done.open = book_guard.iter().filter(|r| r.outstanding() > 0).count();
     for r in book_guard.stuck(now) {
         done.stuck += 1;
         error!(feed = %r.feed, order = %r.order_id, sku = %r.sku, due = %r.dispatch_due_at.map(rfc3339).unwrap_or_default(), "order STUCK: open a week past its dispatch date; its reservation is kept until someone looks at it");

@@ -2,7 +2,8 @@
 //! new request starts, the request in flight finishes (or times out), what was acknowledged is
 //! committed, and the command returns. A second signal exits at once: acknowledgements are
 //! SQLite transactions, so even then nothing acknowledged is lost and nothing unacknowledged is
-//! recorded; the next start pushes again what was not acknowledged.
+//! recorded; the next start pushes again what was not acknowledged. SIGHUP is not a stop: it asks
+//! for a reload ([`reload_requests`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -63,6 +64,28 @@ pub fn watch_signals(cancel: CancellationToken) {
         );
         std::process::exit(second.exit_status());
     });
+}
+
+/// One item per SIGHUP (several before the daemon looks collapse into one). Call it early: from
+/// then on a SIGHUP no longer ends the process (its default), it asks for a reload.
+pub fn reload_requests() -> tokio::sync::mpsc::Receiver<()> {
+    let (requests, received) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let Ok(mut hangup) = signal(SignalKind::hangup()) {
+                while hangup.recv().await.is_some() {
+                    info!("SIGHUP: reloading the configuration");
+                    let _ = requests.try_send(());
+                }
+            }
+        }
+        // No signal to listen to: keep the channel open, so the daemon simply never reloads.
+        std::future::pending::<()>().await;
+        drop(requests);
+    });
+    received
 }
 
 /// Waits for `work` to finish, but no longer than [`GRACE`] once `cancel` is cancelled; `None`

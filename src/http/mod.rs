@@ -27,6 +27,10 @@ pub enum HttpError {
     /// No answer: connection refused or reset, DNS, TLS, a dropped connection.
     #[error("connection failed: {0}")]
     Connect(String),
+    /// The server's TLS certificate was refused (unknown issuer, expired, another host's name):
+    /// asking again gets the same certificate, so this is never retried.
+    #[error("TLS certificate refused: {0}")]
+    Certificate(String),
     /// No answer within `request_timeout`.
     #[error("no answer within the request timeout")]
     Timeout,
@@ -82,9 +86,10 @@ impl HttpError {
                     || *status == StatusCode::REQUEST_TIMEOUT
                     || status.is_server_error()
             }
-            HttpError::BodyTooLarge { .. } | HttpError::Paused { .. } | HttpError::Cancelled => {
-                false
-            }
+            HttpError::BodyTooLarge { .. }
+            | HttpError::Certificate(_)
+            | HttpError::Paused { .. }
+            | HttpError::Cancelled => false,
         }
     }
 
@@ -103,10 +108,35 @@ impl HttpError {
         let e = e.without_url();
         if e.is_timeout() {
             HttpError::Timeout
+        } else if refused_certificate(&e) {
+            HttpError::Certificate(error_chain(&e))
         } else {
             HttpError::Connect(error_chain(&e))
         }
     }
+}
+
+/// Whether a TLS certificate error is somewhere in the chain. rustls's error travels inside an
+/// `io::Error`, whose `source()` skips it, so each `io::Error` is opened up too.
+fn refused_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(error) = next {
+        let inner = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        for candidate in [Some(error), inner].into_iter().flatten() {
+            if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
+                return matches!(
+                    tls,
+                    rustls::Error::InvalidCertificate(_)
+                        | rustls::Error::InvalidCertRevocationList(_)
+                );
+            }
+        }
+        next = error.source();
+    }
+    false
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -286,6 +316,13 @@ impl Endpoint {
         meter.requests.fetch_add(1, Ordering::Relaxed);
         let result = self.attempt(request).await;
         PROGRESS.fetch_add(1, Ordering::Relaxed);
+        let code = match &result {
+            Ok(answer) => answer.status.as_str(),
+            Err(HttpError::Timeout) => "timeout",
+            Err(HttpError::Certificate(_)) => "certificate",
+            Err(_) => "error",
+        };
+        crate::ops::metrics::request(&self.label, code);
         if let Ok(answer) = &result
             && let (false, Some(asked)) = (answer.status.is_success(), answer.retry_after)
         {
@@ -647,6 +684,18 @@ mod tests {
         assert!(HttpError::Timeout.is_retryable());
         assert!(HttpError::Connect("reset".into()).is_retryable());
         assert!(!HttpError::BodyTooLarge { limit: 1 }.is_retryable());
+    }
+
+    #[test]
+    fn a_refused_tls_certificate_is_told_apart_and_never_retried() {
+        let unknown_issuer = std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+
+        assert!(refused_certificate(&unknown_issuer));
+        assert!(!refused_certificate(&reset));
+        assert!(!HttpError::Certificate("UnknownIssuer".into()).is_retryable());
     }
 
     #[test]

@@ -64,7 +64,9 @@ where
         })
         .notify(|e, wait| {
             on_retry();
-            tracing::warn!(endpoint = label, error = %e, wait = %humantime::format_duration(round_ms(wait)), "request failed; retrying");
+            crate::ops::metrics::retry(label);
+            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            tracing::warn!(endpoint = label, error = %e, wait_ms, "request failed; retrying");
         })
         .await
 }
@@ -79,10 +81,6 @@ fn next_wait(error: &HttpError, backoff: Duration) -> Option<Duration> {
         } => (*asked <= LONGEST_WAIT).then(|| backoff.max(*asked)),
         _ => Some(backoff),
     }
-}
-
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 /// Reads `Retry-After`, as seconds or as an HTTP date; anything else is ignored.

@@ -178,15 +178,16 @@ pub fn render_text(status: &SkuStatus) -> String {
                 t.reserved
             );
         }
+        let after_safety = (sum - t.safety_stock).max(0);
         if t.safety_stock > 0 {
             let _ = write!(
                 line,
-                ", minus safety stock {} = {}",
+                ", minus safety stock {} = {after_safety}",
                 t.safety_stock,
-                (sum - t.safety_stock).max(0)
             );
         }
-        if let Some(cap) = t.max_quantity {
+        // The cap is named only where it changed the figure.
+        if let Some(cap) = t.max_quantity.filter(|cap| after_safety > *cap) {
             let _ = write!(line, ", capped at {cap}");
         }
         let _ = writeln!(out, "{line}");

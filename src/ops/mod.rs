@@ -1,11 +1,15 @@
 //! What operators read: the cycle's report and summary line, `invsync status` and its `--sku`
-//! explanations, the staleness alarm, what systemd hears, and the log format.
+//! explanations, the staleness alarm, what systemd hears, the Prometheus metrics, the log filter and the log format.
 
 pub mod explain;
+pub mod log_filter;
+pub mod logfmt;
+pub mod metrics;
 pub mod notify;
 pub mod report;
 pub mod stale;
 pub mod status;
+mod status_text;
 pub mod telemetry;
 
 /// A time for people and for JSON: RFC 3339 in UTC, to the second (ms since the epoch in).

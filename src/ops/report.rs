@@ -100,6 +100,8 @@ pub struct OrdersDone {
     pub unknown_skus: usize,
     /// Orders open a week past their dispatch date.
     pub stuck: usize,
+    /// Reservations that still hold stock (something outstanding).
+    pub open: usize,
 }
 
 /// One line of a dry run's plan.

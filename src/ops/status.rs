@@ -1,28 +1,74 @@
-//! `invsync status`: what the database says, for people (`text`) and scripts (`--json`).
-//! It reads only the database, so it works while the daemon runs and when the remotes are down.
+//! `invsync status`: what the database says, for people (`text`), scripts (`--json`) and
+//! monitoring (`--check`). It reads only the database, so it works while the daemon runs and
+//! when the remotes are down, and it lists only the sources and targets the file configures
+//! (a removed one's rows stay until the daemon's next start, and mean nothing now).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
 
+use crate::config::StatusSettings;
 use crate::ops::stale;
 use crate::plan::ledger::SkuId;
+use crate::store::reads::TargetRow;
 use crate::store::{self, Side, StoreError, now_ms};
+
+pub use super::status_text::{check_line, render_text};
 
 /// The whole status.
 #[derive(Debug, Serialize)]
 pub struct Status {
-    /// `daemon.stale_after` in ms: a source without a complete fetch for longer is stale.
+    /// The database it was read from.
+    pub database: String,
+    /// Whether it exists: without it, every target is `never synced`.
+    pub database_exists: bool,
+    /// `daemon.stale_after`: a source without a complete fetch for longer is stale.
     pub stale_after_ms: u64,
-    /// Per target.
+    /// Per configured target.
     pub targets: Vec<TargetStatus>,
-    /// Per source.
+    /// Per configured source.
     pub sources: Vec<SourceStatus>,
     /// The most recent cycles, newest first.
     pub cycles: Vec<CycleStatus>,
+}
+
+/// A target's state, as the contract names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    /// No cycle has ended for it yet.
+    NeverSynced,
+    /// A push is in flight: `pushed` of `total` acknowledged so far.
+    Syncing {
+        /// Acknowledged so far.
+        pushed: i64,
+        /// Planned.
+        total: i64,
+    },
+    /// Its last cycle acknowledged every change.
+    InSync,
+    /// Its last cycle left changes unacknowledged (interrupted, or a push cut short).
+    Pending(i64),
+    /// The mass-zero guard holds it.
+    Held,
+    /// Its last cycle failed (or skipped it: an input could not be fetched).
+    Failing,
+}
+
+impl TargetState {
+    /// `never synced`, `syncing n/m`, `in sync`, `PENDING n`, `HELD`, `FAILING`.
+    pub fn label(&self) -> String {
+        match self {
+            TargetState::NeverSynced => "never synced".to_owned(),
+            TargetState::Syncing { pushed, total } => format!("syncing {pushed}/{total}"),
+            TargetState::InSync => "in sync".to_owned(),
+            TargetState::Pending(n) => format!("PENDING {n}"),
+            TargetState::Held => "HELD".to_owned(),
+            TargetState::Failing => "FAILING".to_owned(),
+        }
+    }
 }
 
 /// One target.
@@ -30,14 +76,18 @@ pub struct Status {
 pub struct TargetStatus {
     /// `[targets.NAME]`.
     pub name: String,
+    /// Its state; `label` is the same in words.
+    pub state: TargetState,
+    /// [`TargetState::label`].
+    pub label: String,
     /// SKUs with an acknowledged quantity.
     pub tracked: i64,
     /// Changes planned but not acknowledged at the end of the last cycle.
     pub pending: i64,
     /// Why the mass-zero guard holds it, if it does.
     pub held: Option<String>,
-    /// Last acknowledged push (ms since the epoch).
-    pub last_success_at: Option<i64>,
+    /// Last acknowledged push.
+    pub last_success_at: Option<String>,
     /// The last cycle's error, if it failed.
     pub failing: Option<String>,
     /// SKUs the target refused and has not taken since.
@@ -55,8 +105,8 @@ pub struct FailedSku {
     pub quantity: i64,
     /// The target's message.
     pub message: String,
-    /// When it was first refused (ms since the epoch).
-    pub since: i64,
+    /// When it was first refused.
+    pub first_refused_at: Option<String>,
 }
 
 /// How many refused SKUs `status` lists per target.
@@ -69,8 +119,8 @@ pub struct SourceStatus {
     pub name: String,
     /// SKUs in its last complete fetch.
     pub skus: i64,
-    /// Last complete fetch (ms since the epoch).
-    pub last_fetch_at: Option<i64>,
+    /// Last complete fetch.
+    pub last_fetch_at: Option<String>,
     /// The error of its last fetch, if that failed.
     pub failing: Option<String>,
     /// No complete fetch for longer than `daemon.stale_after` (see [`stale::overdue`]).
@@ -82,8 +132,8 @@ pub struct SourceStatus {
 pub struct CycleStatus {
     /// Cycle id.
     pub id: i64,
-    /// Start (ms since the epoch).
-    pub started_at: i64,
+    /// Start.
+    pub started_at: Option<String>,
     /// Wall time, if finished.
     pub duration_ms: Option<i64>,
     /// `ok`, `partial`, `failed`, or none if it never finished (crash or kill).
@@ -92,6 +142,83 @@ pub struct CycleStatus {
     pub full: bool,
     /// Per-target summary.
     pub summary: Option<String>,
+}
+
+/// A database time (ms since the epoch) in RFC 3339, UTC, to the millisecond.
+pub fn rfc3339(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+fn stale_after_ms(stale_after: Duration) -> u64 {
+    u64::try_from(stale_after.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The status when there is no database yet: every configured target never synced, every
+/// source never fetched.
+pub fn without_database(settings: &StatusSettings) -> Status {
+    Status {
+        database: settings.database.display().to_string(),
+        database_exists: false,
+        stale_after_ms: stale_after_ms(settings.stale_after),
+        targets: settings
+            .targets
+            .iter()
+            .map(|t| never_synced(&t.name))
+            .collect(),
+        sources: settings
+            .sources
+            .iter()
+            .map(|name| SourceStatus {
+                name: name.clone(),
+                skus: 0,
+                last_fetch_at: None,
+                failing: None,
+                stale: false,
+            })
+            .collect(),
+        cycles: Vec::new(),
+    }
+}
+
+fn never_synced(name: &str) -> TargetStatus {
+    TargetStatus {
+        name: name.to_owned(),
+        label: TargetState::NeverSynced.label(),
+        state: TargetState::NeverSynced,
+        tracked: 0,
+        pending: 0,
+        held: None,
+        last_success_at: None,
+        failing: None,
+        failed_skus: 0,
+        failed_examples: Vec::new(),
+    }
+}
+
+/// The state of a target's row; `in_flight`: the newest cycle has not finished.
+fn state_of(row: &TargetRow, in_flight: bool) -> TargetState {
+    match row {
+        TargetRow {
+            progress: Some((pushed, total)),
+            ..
+        } if in_flight => TargetState::Syncing {
+            pushed: *pushed,
+            total: *total,
+        },
+        TargetRow {
+            synced_at: None,
+            last_success_at: None,
+            ..
+        } => TargetState::NeverSynced,
+        TargetRow { held: Some(_), .. } => TargetState::Held,
+        TargetRow {
+            last_error: Some(_),
+            ..
+        } => TargetState::Failing,
+        TargetRow { pending, .. } if *pending > 0 => TargetState::Pending(*pending),
+        _ => TargetState::InSync,
+    }
 }
 
 /// How many SKUs a target refused, and the first few with their names.
@@ -108,46 +235,62 @@ fn refused(conn: &Connection, target: i64) -> Result<(i64, Vec<FailedSku>), Stor
                 .unwrap_or_else(|| format!("#{}", f.sku)),
             quantity: f.quantity,
             message: f.message,
-            since: f.first_failed_at,
+            first_refused_at: rfc3339(f.first_failed_at),
         })
         .collect();
     Ok((count, examples))
 }
 
-/// Reads the status from the database. Of the sources named in `configured`, those without a
-/// complete fetch for longer than `stale_after` are stale.
+/// Reads the status of the configured targets and sources from the database.
 pub fn read(
     conn: &Connection,
     last_cycles: usize,
-    stale_after: Duration,
-    configured: &[String],
+    settings: &StatusSettings,
 ) -> Result<Status, StoreError> {
+    let mut rows: HashMap<String, TargetRow> = store::reads::targets(conn)?
+        .into_iter()
+        .map(|row| (row.name.clone(), row))
+        .collect();
+    let in_flight = store::reads::cycle_in_flight(conn)?;
     let mut targets = Vec::new();
-    for row in store::reads::targets(conn)? {
+    for rules in &settings.targets {
+        let Some(row) = rows.remove(&rules.name) else {
+            targets.push(never_synced(&rules.name));
+            continue;
+        };
         let (failed_skus, failed_examples) = refused(conn, row.id)?;
+        let state = state_of(&row, in_flight);
         targets.push(TargetStatus {
             name: row.name,
+            label: state.label(),
+            state,
             tracked: store::load_column(conn, Side::Target, row.id)?.count() as i64,
             pending: row.pending,
             held: row.held,
-            last_success_at: row.last_success_at,
+            last_success_at: row.last_success_at.and_then(rfc3339),
             failing: row.last_error,
             failed_skus,
             failed_examples,
         });
     }
     let (first_cycle_at, now) = (store::first_cycle_at(conn)?, now_ms());
-    let sources = store::reads::sources(conn)?
+    let mut source_rows: HashMap<String, store::reads::SourceRow> = store::reads::sources(conn)?
         .into_iter()
-        .map(|row| {
-            let stale = configured.contains(&row.name)
-                && stale::overdue(row.last_fetch_at, first_cycle_at, now, stale_after).is_some();
+        .map(|row| (row.name.clone(), row))
+        .collect();
+    let sources = settings
+        .sources
+        .iter()
+        .map(|name| {
+            let row = source_rows.remove(name);
+            let last_fetch_at = row.as_ref().and_then(|r| r.last_fetch_at);
             SourceStatus {
-                name: row.name,
-                skus: row.skus,
-                last_fetch_at: row.last_fetch_at,
-                failing: row.last_error,
-                stale,
+                name: name.clone(),
+                skus: row.as_ref().map_or(0, |r| r.skus),
+                last_fetch_at: last_fetch_at.and_then(rfc3339),
+                failing: row.and_then(|r| r.last_error),
+                stale: stale::overdue(last_fetch_at, first_cycle_at, now, settings.stale_after)
+                    .is_some(),
             }
         })
         .collect();
@@ -155,7 +298,7 @@ pub fn read(
         .into_iter()
         .map(|row| CycleStatus {
             id: row.id,
-            started_at: row.started_at,
+            started_at: rfc3339(row.started_at),
             duration_ms: row.duration_ms,
             outcome: row.outcome,
             full: row.full,
@@ -163,146 +306,14 @@ pub fn read(
         })
         .collect();
     Ok(Status {
-        stale_after_ms: u64::try_from(stale_after.as_millis()).unwrap_or(u64::MAX),
+        database: settings.database.display().to_string(),
+        database_exists: true,
+        stale_after_ms: stale_after_ms(settings.stale_after),
         targets,
         sources,
         cycles,
     })
 }
 
-/// A timestamp and its age: `2026-11-23T10:00:00Z (3m ago)`.
-fn when(at: Option<i64>) -> String {
-    let Some(at) = at else {
-        return "never".to_owned();
-    };
-    let Ok(ms) = u64::try_from(at) else {
-        return "?".to_owned();
-    };
-    let time = std::time::UNIX_EPOCH + Duration::from_millis(ms);
-    let age = Duration::from_secs(u64::try_from((now_ms() - at) / 1000).unwrap_or(0));
-    format!(
-        "{} ({} ago)",
-        humantime::format_rfc3339_seconds(time),
-        humantime::format_duration(age)
-    )
-}
-
-/// The status for people.
-pub fn render_text(status: &Status) -> String {
-    let mut out = String::from("targets:\n");
-    if status.targets.is_empty() {
-        out.push_str("  (none yet: no cycle has run)\n");
-    }
-    for t in &status.targets {
-        let state = match (&t.held, &t.failing) {
-            (Some(reason), _) => format!(
-                "HELD by the mass-zero guard ({reason}); run `invsync once --force` to push"
-            ),
-            (None, Some(error)) => format!("FAILING: {error}"),
-            (None, None) => "ok".to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "  {}: {state}\n    tracked {}, pending {}, failed {}, last successful push {}",
-            t.name,
-            t.tracked,
-            t.pending,
-            t.failed_skus,
-            when(t.last_success_at)
-        );
-        for f in &t.failed_examples {
-            let _ = writeln!(
-                out,
-                "    refused {} = {} since {}: {}",
-                f.sku,
-                f.quantity,
-                when(Some(f.since)),
-                f.message
-            );
-        }
-    }
-    out.push_str("sources:\n");
-    let stale_after = humantime::format_duration(Duration::from_millis(status.stale_after_ms));
-    for s in &status.sources {
-        let failing = s.failing.as_deref().map(|e| format!("FAILING: {e}"));
-        let state = match (s.stale, failing) {
-            // Stale without failing: the daemon has not run for that long.
-            (true, failing) => format!(
-                "STALE: no complete fetch for longer than stale_after ({stale_after}){}",
-                failing.map_or_else(String::new, |f| format!("; {f}"))
-            ),
-            (false, Some(failing)) => failing,
-            (false, None) => "ok".to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "  {}: {state}\n    {} SKUs, last complete fetch {}",
-            s.name,
-            s.skus,
-            when(s.last_fetch_at)
-        );
-    }
-    out.push_str("last cycles:\n");
-    for c in &status.cycles {
-        let _ = writeln!(
-            out,
-            "  #{} {} {}{} {}",
-            c.id,
-            when(Some(c.started_at)),
-            c.duration_ms
-                .map_or_else(|| "unfinished".to_owned(), |ms| format!("{ms}ms ")),
-            c.outcome.as_deref().unwrap_or(""),
-            c.summary.as_deref().unwrap_or("")
-        );
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{self, Side, Store};
-
-    #[tokio::test]
-    async fn only_a_configured_source_can_be_stale_and_the_text_says_stale() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("invsync.db"))
-            .await
-            .expect("opens");
-        let long_ago = now_ms() - 2 * 3_600_000;
-        let configured = vec!["dropship".to_owned(), "warehouse".to_owned()];
-
-        let status = store
-            .call(move |c| {
-                store::begin_cycle(c, long_ago, false)?;
-                for (name, fetched_at) in [
-                    ("dropship", long_ago),
-                    ("removed", long_ago),
-                    ("warehouse", now_ms()),
-                ] {
-                    let id = store::endpoint_id(c, Side::Source, name)?;
-                    store::source_fetched(c, id, 3, fetched_at)?;
-                }
-                read(c, 10, Duration::from_secs(3600), &configured)
-            })
-            .await
-            .expect("reads");
-        let text = render_text(&status);
-
-        let stale: Vec<(&str, bool)> = status
-            .sources
-            .iter()
-            .map(|s| (s.name.as_str(), s.stale))
-            .collect();
-        assert_eq!(
-            stale,
-            vec![("dropship", true), ("removed", false), ("warehouse", false)],
-            "a source no longer configured is not fetched, so its age means nothing"
-        );
-        assert!(
-            text.contains("dropship: STALE: no complete fetch for longer than stale_after (1h)"),
-            "{text}"
-        );
-        assert!(text.contains("warehouse: ok"), "{text}");
-    }
-}
+mod tests;

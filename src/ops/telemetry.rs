@@ -15,7 +15,6 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{self, Format, Full, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -24,9 +23,7 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber. Call once, early; later calls are ignored.
 pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = super::log_filter::filter(level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(QuietStderr)
@@ -34,19 +31,33 @@ pub fn init(format: LogFormat, level: &str) {
         .log_internal_errors(false)
         // Colours only for a person at a terminal, never in the journal or a file.
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
+        .with_target(false)
+        .fmt_fields(super::logfmt::fields());
+    // Each format keeps a handle to its filter, so a reload (SIGHUP) can change the level.
     let _ = match format {
-        LogFormat::Text if stderr_is_journal() => builder
-            .with_ansi(false)
-            .event_format(Journald::new())
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Text if stderr_is_journal() => {
+            let builder = builder
+                .with_ansi(false)
+                .event_format(Journald::new())
+                .with_filter_reloading();
+            super::log_filter::keep_reload(builder.reload_handle());
+            builder.try_init()
+        }
+        LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            super::log_filter::keep_reload(builder.reload_handle());
+            builder.try_init()
+        }
+        LogFormat::Json => {
+            let builder = builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_filter_reloading();
+            super::log_filter::keep_reload(builder.reload_handle());
+            builder.try_init()
+        }
     };
 }
 
@@ -135,7 +146,7 @@ fn priority(level: Level) -> &'static str {
 /// Whether stderr is connected to the journal. systemd sets `JOURNAL_STREAM` to the device and
 /// inode of that stream; it is checked against stderr itself, as `systemd.exec(5)` advises,
 /// because a child of the service whose stderr went to a file or a pipe inherits the variable.
-fn stderr_is_journal() -> bool {
+pub fn stderr_is_journal() -> bool {
     let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
         return false;
     };

@@ -28,6 +28,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V5),
     Migration::Sql(V6),
     Migration::Sql(V7),
+    Migration::Sql(V8),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -149,6 +150,18 @@ const V7: &str = r"
         allow_streak INTEGER NOT NULL,
         PRIMARY KEY (target_id, product)
     ) WITHOUT ROWID;
+";
+
+/// 8: what `status` needs to tell a target's state: how far the push in flight got
+/// (`progress_*`, cleared when the target's cycle ends) and when its last cycle ended
+/// (`synced_at`; a target without one was never synced). Existing rows count as synced when
+/// they ever pushed or failed.
+const V8: &str = r"
+    ALTER TABLE targets ADD COLUMN progress_pushed INTEGER;
+    ALTER TABLE targets ADD COLUMN progress_total INTEGER;
+    ALTER TABLE targets ADD COLUMN progress_at INTEGER;
+    ALTER TABLE targets ADD COLUMN synced_at INTEGER;
+    UPDATE targets SET synced_at = coalesce(last_success_at, last_error_at);
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -21,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::plan::ledger::SkuId;
 
+pub mod access;
 mod chunks;
 mod endpoints;
 mod flags;
@@ -280,6 +281,10 @@ fn open_unchecked(path: &Path) -> Result<Connection, StoreError> {
             source,
         })?;
     }
+    create_private(path).map_err(|source| StoreError::CreateDir {
+        path: path.display().to_string(),
+        source,
+    })?;
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -289,6 +294,22 @@ fn open_unchecked(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrations::migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Creates the database file, if missing, readable by its owner alone (0600): it names every SKU
+/// and quantity of the shop. SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn open_read_only_blocking(path: &Path) -> Result<Option<Connection>, StoreError> {
@@ -546,7 +567,7 @@ pub struct TargetOutcome {
     pub error: Option<String>,
 }
 
-/// Stores how a target's cycle ended.
+/// Stores how a target's cycle ended (its push, if any, is over: the progress is cleared).
 pub fn target_outcome(
     conn: &Connection,
     target: i64,
@@ -555,7 +576,8 @@ pub fn target_outcome(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE targets SET pending = ?2, held = ?3, held_reason = ?4,
-                last_error = ?5, last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?6 END
+                last_error = ?5, last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?6 END,
+                synced_at = ?6, progress_pushed = NULL, progress_total = NULL, progress_at = NULL
          WHERE id = ?1",
         params![
             target,
@@ -565,6 +587,23 @@ pub fn target_outcome(
             outcome.error,
             at
         ],
+    )?;
+    Ok(())
+}
+
+/// How far a target's push has got: `pushed` of `total` planned changes acknowledged, so
+/// `status` shows `syncing pushed/total` while it lasts. The push loop calls it after each
+/// acknowledged batch (and with `pushed = 0` as it starts); [`target_outcome`] clears it.
+pub fn target_progress(
+    conn: &Connection,
+    target: i64,
+    pushed: usize,
+    total: usize,
+    at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE targets SET progress_pushed = ?2, progress_total = ?3, progress_at = ?4 WHERE id = ?1",
+        params![target, pushed as i64, total as i64, at],
     )?;
     Ok(())
 }
@@ -618,10 +657,14 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_new_database_is_created_with_its_folder_and_reopens_at_the_same_version() {
+    async fn a_new_database_is_created_0600_with_its_folder_and_reopens_at_the_same_version() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("nested/state/invsync.db");
         let store = Store::open(&path).await.expect("opens");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).expect("created").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "a new database is the owner's alone");
         store
             .call(|c| {
                 let id = endpoint_id(c, Side::Target, "hardtofind")?;

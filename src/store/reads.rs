@@ -15,6 +15,10 @@ pub struct TargetRow {
     pub held: Option<String>,
     pub last_success_at: Option<i64>,
     pub last_error: Option<String>,
+    /// `(pushed, total)` of the push in flight, if one is (see [`super::target_progress`]).
+    pub progress: Option<(i64, i64)>,
+    /// When its last cycle ended, whatever the outcome; `None`: never.
+    pub synced_at: Option<i64>,
 }
 
 /// A source's row.
@@ -49,10 +53,15 @@ pub struct RefusalRow {
 /// Every target's row, by name.
 pub fn targets(conn: &Connection) -> Result<Vec<TargetRow>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, pending, CASE WHEN held THEN held_reason END, last_success_at, last_error
+        "SELECT id, name, pending, CASE WHEN held THEN held_reason END, last_success_at, last_error,
+                progress_pushed, progress_total, synced_at
          FROM targets ORDER BY name",
     )?;
     let rows = stmt.query_map([], |r| {
+        let progress = match (r.get::<_, Option<i64>>(6)?, r.get::<_, Option<i64>>(7)?) {
+            (Some(pushed), Some(total)) => Some((pushed, total)),
+            _ => None,
+        };
         Ok(TargetRow {
             id: r.get(0)?,
             name: r.get(1)?,
@@ -60,6 +69,8 @@ pub fn targets(conn: &Connection) -> Result<Vec<TargetRow>, StoreError> {
             held: r.get(3)?,
             last_success_at: r.get(4)?,
             last_error: r.get(5)?,
+            progress,
+            synced_at: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -78,6 +89,19 @@ pub fn sources(conn: &Connection) -> Result<Vec<SourceRow>, StoreError> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether the newest cycle has not finished: one is running now (or the process running it
+/// died, until the next start).
+pub fn cycle_in_flight(conn: &Connection) -> Result<bool, StoreError> {
+    let unfinished: Option<bool> = conn
+        .query_row(
+            "SELECT finished_at IS NULL FROM cycles ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(unfinished.unwrap_or(false))
 }
 
 /// The newest `limit` cycles, newest first.

@@ -58,6 +58,7 @@ impl Pusher<'_> {
         let mut fresh_refusals = 0;
         let mut next = 0;
         let mut progress = Progress::new(changes.len());
+        self.record_progress(0, changes.len()).await?;
         while next < changes.len() {
             let end = (next + self.target.batch_size).min(changes.len());
             let batch = changes[next..end].to_vec();
@@ -69,11 +70,10 @@ impl Pusher<'_> {
                 let left = changes.len() - next + batch_left(&batch, self.target);
                 return Ok((Some(stop), left));
             }
-            progress.tick(
-                &self.target.name,
-                self.result.report.pushed,
-                changes.len() - next,
-            );
+            let pushed = self.result.report.pushed;
+            progress.tick(&self.target.name, pushed, changes.len() - next);
+            self.record_progress(pushed, pushed + changes.len() - next)
+                .await?;
             if next < changes.len() && self.inputs.changed() {
                 let planned = self.inputs.newest();
                 changes = plan_for(
@@ -179,6 +179,15 @@ impl Pusher<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// Stores how far the push got, for `status` (`syncing pushed/total`).
+    async fn record_progress(&self, pushed: usize, total: usize) -> Result<(), StoreError> {
+        let (id, at) = (self.target.id, store::now_ms());
+        self.inputs
+            .store
+            .call(move |c| store::target_progress(c, id, pushed, total, at))
+            .await
     }
 
     /// Acknowledges the batch; only then is it counted as pushed.

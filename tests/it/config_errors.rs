@@ -1,5 +1,7 @@
 //! Every kind of configuration mistake exits 2 with one line naming the file and the key.
 
+use std::ffi::OsStr;
+
 use crate::helpers::World;
 
 async fn rejected(edit: impl Fn(&str) -> String) -> String {
@@ -139,4 +141,39 @@ async fn a_usage_error_exits_2() {
     let world = World::start().await;
     world.invsync(&["once", "--dry"]).await.assert_code(2);
     world.invsync(&["frobnicate"]).await.assert_code(2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_level_that_is_no_level_is_an_error_naming_daemon_log_level_and_so_is_rust_log() {
+    let message = rejected(|c| c.replace("log_level = \"info\"", "log_level = \"verbose\"")).await;
+    let world = World::start().await;
+
+    let from_env = world
+        .invsync_env(
+            &["check", "--offline"],
+            &[("RUST_LOG", OsStr::new("verbose"))],
+        )
+        .await;
+    let good_env = world
+        .invsync_env(
+            &["check", "--offline"],
+            &[("RUST_LOG", OsStr::new("warn,invsync=debug"))],
+        )
+        .await;
+
+    println!("{}", message.trim_end());
+    assert!(
+        message.contains("daemon.log_level: \"verbose\" is not a log level"),
+        "{message}"
+    );
+    from_env.assert_code(2);
+    println!("{}", from_env.stderr.trim_end());
+    assert!(
+        from_env
+            .stderr
+            .contains("RUST_LOG: \"verbose\" is not a log level"),
+        "{}",
+        from_env.stderr
+    );
+    good_env.assert_code(0);
 }

@@ -41,7 +41,7 @@ async fn a_5xx_a_429_with_retry_after_and_a_dropped_connection_are_retried_throu
     assert!(
         warnings
             .iter()
-            .all(|l| l.contains("retrying") && l.contains("wait=")),
+            .all(|l| l.contains("retrying") && l.contains("wait_ms=")),
         "{warnings:#?}"
     );
     assert!(

@@ -233,7 +233,17 @@ requests_per_minute = {rpm}
 
     /// Runs `invsync --config … ARGS` to completion.
     pub async fn invsync(&self, args: &[&str]) -> Run {
-        let output = self.command(args).output().await.expect("invsync runs");
+        self.invsync_env(args, &[]).await
+    }
+
+    /// Runs `invsync --config … ARGS` to completion with `env` added.
+    pub async fn invsync_env(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Run {
+        let output = self
+            .command(args)
+            .envs(env.iter().copied())
+            .output()
+            .await
+            .expect("invsync runs");
         Run::from(output)
     }
 
@@ -410,6 +420,7 @@ pub fn invsync_command() -> tokio::process::Command {
         .env_remove("NOTIFY_SOCKET")
         .env_remove("JOURNAL_STREAM")
         .env_remove("INVSYNC_CONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
         .kill_on_drop(true);
     command
 }

@@ -152,10 +152,14 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
     let world = World::start().await;
     world.invsync(&["once"]).await.assert_code(0);
     {
-        // What version 3 looked like: no identities, no fingerprint key.
+        // What version 3 looked like: no identities, no fingerprint key (nor what came later).
         let conn = rusqlite::Connection::open(world.database()).expect("db");
         conn.execute_batch(
-            "ALTER TABLE sources DROP COLUMN identity;
+            "ALTER TABLE targets DROP COLUMN progress_pushed;
+             ALTER TABLE targets DROP COLUMN progress_total;
+             ALTER TABLE targets DROP COLUMN progress_at;
+             ALTER TABLE targets DROP COLUMN synced_at;
+             ALTER TABLE sources DROP COLUMN identity;
              ALTER TABLE targets DROP COLUMN identity;
              DROP TABLE meta;
              ALTER TABLE sources DROP COLUMN guard_since;

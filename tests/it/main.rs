@@ -2,6 +2,7 @@
 //! real SQLite file in a temporary folder.
 
 mod catalogue;
+mod check;
 mod cli;
 mod config_errors;
 mod daemon;
@@ -10,9 +11,13 @@ mod helpers;
 mod identity;
 mod independence;
 mod local;
+mod logs;
+mod metrics;
 mod orders;
+mod reload;
 mod safety;
 mod secrets;
+mod status;
 mod sync;
 mod systemd;
 mod trust;

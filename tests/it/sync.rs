@@ -277,7 +277,11 @@ async fn status_reports_what_the_database_knows() {
     let json = world.invsync(&["status", "--json"]).await;
 
     text.assert_code(0);
-    assert!(text.stdout.contains("hardtofind: ok"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("hardtofind: in sync"),
+        "{}",
+        text.stdout
+    );
     assert!(
         text.stdout.contains("tracked 50, pending 0, failed 0"),
         "{}",
@@ -351,6 +355,7 @@ async fn status_sku_explains_from_the_database_why_a_target_shows_what_it_shows(
     let unknown = world.invsync(&["status", "--sku", "NOPE-1"]).await;
 
     text.assert_code(0);
+    unknown.assert_code(1);
     assert!(
         text.stdout
             .contains("hardtofind: shows 40 (acknowledged), should show 40"),

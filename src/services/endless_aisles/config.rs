@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::checker::Checker;
-use crate::config::{Account, ConfigError, DEFAULT_REQUESTS_PER_MINUTE, Remote};
+use crate::config::{Account, DEFAULT_REQUESTS_PER_MINUTE, Remote};
 
 /// An Endless Aisles source as written.
 #[derive(Debug, Deserialize)]
@@ -40,23 +40,19 @@ impl SourceSettings {
     }
 }
 
-/// Checks an Endless Aisles source.
-pub fn source(
-    check: &Checker,
-    prefix: &str,
-    raw: RawSource,
-) -> Result<(Remote, SourceSettings), ConfigError> {
-    let remote = check.remote(
+/// Checks an Endless Aisles source, recording every error in `check`.
+pub fn source(check: &Checker, prefix: &str, raw: RawSource) -> Option<(Remote, SourceSettings)> {
+    let remote = check.keep(check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         DEFAULT_REQUESTS_PER_MINUTE,
-    )?;
-    let token = check.secret(prefix, "token", raw.token, raw.token_file)?;
-    Ok((
-        remote,
+    ));
+    let token = check.keep(check.secret(prefix, "token", raw.token, raw.token_file));
+    Some((
+        remote?,
         SourceSettings {
-            token,
+            token: token?,
             sku_prefix: raw.sku_prefix.unwrap_or_default(),
         },
     ))

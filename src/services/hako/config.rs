@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::checker::Checker;
-use crate::config::{Account, ConfigError, Remote, TargetCommon};
+use crate::config::{Account, Remote, TargetCommon};
 
 /// Hako's documented limit, 120 requests a minute per key.
 pub const REQUESTS_PER_MINUTE: u32 = 120;
@@ -83,54 +83,50 @@ impl TargetSettings {
     }
 }
 
-/// Checks a Hako source.
-pub fn source(
-    check: &Checker,
-    prefix: &str,
-    raw: RawSource,
-) -> Result<(Remote, SourceSettings), ConfigError> {
-    let remote = check.remote(
+/// Checks a Hako source, recording every error in `check`.
+pub fn source(check: &Checker, prefix: &str, raw: RawSource) -> Option<(Remote, SourceSettings)> {
+    let remote = check.keep(check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         REQUESTS_PER_MINUTE,
-    )?;
+    ));
     let bad_list = raw
         .warehouses
         .as_ref()
         .is_some_and(|list| list.is_empty() || list.iter().any(|w| w.trim().is_empty()));
     if bad_list {
-        return Err(check.err(
+        check.report(
             format!("{prefix}.warehouses"),
             "must list warehouse ids; leave it out to read every warehouse",
-        ));
+        );
     }
-    let api_key = check.secret(prefix, "api_key", raw.api_key, raw.api_key_file)?;
-    Ok((
-        remote,
+    let api_key = check.keep(check.secret(prefix, "api_key", raw.api_key, raw.api_key_file));
+    Some((
+        remote?,
         SourceSettings {
-            api_key,
+            api_key: api_key?,
             warehouses: raw.warehouses,
         },
     ))
 }
 
-/// Checks a Hako target.
+/// Checks a Hako target, recording every error in `check`.
 pub fn target(
     check: &Checker,
     prefix: &str,
     raw: RawTarget,
-) -> Result<(Remote, TargetCommon, TargetSettings), ConfigError> {
-    let remote = check.remote(
+) -> Option<(Remote, TargetCommon, TargetSettings)> {
+    let remote = check.keep(check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         REQUESTS_PER_MINUTE,
-    )?;
+    ));
     if raw.warehouse.trim().is_empty() {
-        return Err(check.err(format!("{prefix}.warehouse"), "is empty"));
+        check.report(format!("{prefix}.warehouse"), "is empty");
     }
-    let api_key = check.secret(prefix, "api_key", raw.api_key, raw.api_key_file)?;
+    let api_key = check.keep(check.secret(prefix, "api_key", raw.api_key, raw.api_key_file));
     let common = TargetCommon {
         inputs: raw.inputs,
         batch_size: raw.batch_size,
@@ -138,8 +134,8 @@ pub fn target(
         max_quantity: raw.max_quantity,
     };
     let settings = TargetSettings {
-        api_key,
+        api_key: api_key?,
         warehouse: raw.warehouse,
     };
-    Ok((remote, common, settings))
+    Some((remote?, common, settings))
 }

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::checker::Checker;
-use crate::config::{Account, ConfigError, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
+use crate::config::{Account, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
 use crate::plan::reservations::{FeedRules, OrderState, ReleaseMode};
 
 /// A Hardtofind target as written.
@@ -49,22 +49,22 @@ impl TargetSettings {
     }
 }
 
-/// Checks a Hardtofind target.
+/// Checks a Hardtofind target, recording every error in `check`.
 pub fn target(
     check: &Checker,
     prefix: &str,
     raw: RawTarget,
-) -> Result<(Remote, TargetCommon, TargetSettings), ConfigError> {
-    let remote = check.remote(
+) -> Option<(Remote, TargetCommon, TargetSettings)> {
+    let remote = check.keep(check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         DEFAULT_REQUESTS_PER_MINUTE,
-    )?;
+    ));
     if raw.username.trim().is_empty() {
-        return Err(check.err(format!("{prefix}.username"), "is empty"));
+        check.report(format!("{prefix}.username"), "is empty");
     }
-    let password = check.secret(prefix, "password", raw.password, raw.password_file)?;
+    let password = check.keep(check.secret(prefix, "password", raw.password, raw.password_file));
     let common = TargetCommon {
         inputs: raw.inputs,
         batch_size: raw.batch_size,
@@ -73,9 +73,9 @@ pub fn target(
     };
     let settings = TargetSettings {
         username: raw.username,
-        password,
+        password: password?,
     };
-    Ok((remote, common, settings))
+    Some((remote?, common, settings))
 }
 
 /// A Hardtofind order feed as written (`[orders.NAME] type = "hardtofind"`).
@@ -111,66 +111,73 @@ pub struct FeedSettings {
     pub rules: FeedRules,
 }
 
-/// Checks a Hardtofind order feed.
-pub fn feed(
-    check: &Checker,
-    prefix: &str,
-    raw: RawFeed,
-) -> Result<(Remote, FeedSettings), ConfigError> {
-    let remote = check.remote(
+/// Checks a Hardtofind order feed, recording every error in `check`.
+pub fn feed(check: &Checker, prefix: &str, raw: RawFeed) -> Option<(Remote, FeedSettings)> {
+    let remote = check.keep(check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         DEFAULT_REQUESTS_PER_MINUTE,
-    )?;
+    ));
+    let mut ok = true;
     if raw.username.trim().is_empty() {
-        return Err(check.err(format!("{prefix}.username"), "is empty"));
+        check.report(format!("{prefix}.username"), "is empty");
+        ok = false;
     }
-    let password = check.secret(prefix, "password", raw.password, raw.password_file)?;
+    let password = check.keep(check.secret(prefix, "password", raw.password, raw.password_file));
     let mut rules = FeedRules::default();
     if let Some(states) = raw.reserve {
         let mut reserve = Vec::new();
         for state in &states {
             let Some(parsed) = OrderState::parse(state) else {
-                return Err(check.err(
+                check.report(
                     format!("{prefix}.reserve"),
                     format!("unknown order state {state:?}; expected READY, PROCESSED, PENDING, …"),
-                ));
+                );
+                ok = false;
+                continue;
             };
             if matches!(parsed, OrderState::Cancelled | OrderState::Refunded) {
-                return Err(check.err(
+                check.report(
                     format!("{prefix}.reserve"),
                     format!("{state} is a final state: its orders hold no stock"),
-                ));
+                );
+                ok = false;
+                continue;
             }
             reserve.push(parsed);
         }
-        if reserve.is_empty() {
-            return Err(check.err(format!("{prefix}.reserve"), "lists no state"));
+        if states.is_empty() {
+            check.report(format!("{prefix}.reserve"), "lists no state");
+            ok = false;
         }
         rules.reserve = reserve;
     }
-    rules.release = match raw.release.as_deref() {
-        None | Some("absorb") => ReleaseMode::Absorb,
-        Some("status") => ReleaseMode::Status,
-        Some("none") => ReleaseMode::None,
+    match raw.release.as_deref() {
+        None | Some("absorb") => rules.release = ReleaseMode::Absorb,
+        Some("status") => rules.release = ReleaseMode::Status,
+        Some("none") => rules.release = ReleaseMode::None,
         Some(other) => {
-            return Err(check.err(
+            check.report(
                 format!("{prefix}.release"),
                 format!("{other:?} is not \"absorb\", \"status\" or \"none\""),
-            ));
+            );
+            ok = false;
         }
-    };
-    let settle = check.duration(
+    }
+    let settle = check.keep(check.duration(
         &format!("{prefix}.settle_after"),
         raw.settle_after.as_deref(),
         std::time::Duration::from_secs(30 * 60),
-    )?;
-    rules.settle_after_ms = i64::try_from(settle.as_millis()).unwrap_or(i64::MAX);
+    ));
+    if let Some(settle) = settle {
+        rules.settle_after_ms = i64::try_from(settle.as_millis()).unwrap_or(i64::MAX);
+    }
     let settings = FeedSettings {
         username: raw.username,
-        password,
+        password: password?,
         rules,
     };
-    Ok((remote, settings))
+    (ok && settle.is_some()).then_some(())?;
+    Some((remote?, settings))
 }

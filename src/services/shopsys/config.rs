@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::flag::Thresholds;
 use super::wire::{Product, ProductPatch};
 use crate::config::checker::Checker;
-use crate::config::{Account, ConfigError, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
+use crate::config::{Account, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
 
 /// How often the product list is read again, unless `catalogue_refresh` says otherwise.
 pub const DEFAULT_CATALOGUE_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
@@ -170,35 +170,36 @@ impl TargetSettings {
     }
 }
 
-/// Checks a catalogue target. The shop documents no request budget, so the default is the one
-/// every undocumented service gets.
+/// Checks a catalogue target, recording every error in `check`. The shop documents no request
+/// budget, so the default is the one every undocumented service gets.
 pub fn target(
     check: &Checker,
     prefix: &str,
     raw: RawTarget,
-) -> Result<(Remote, TargetCommon, TargetSettings), ConfigError> {
-    let remote = check.remote(
+) -> Option<(Remote, TargetCommon, TargetSettings)> {
+    let remote = check.keep(check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         DEFAULT_REQUESTS_PER_MINUTE,
-    )?;
-    let rules = raw
-        .rules()
-        .map_err(|e| check.err(format!("{prefix}.{}", e.key), e.message))?;
-    let client_secret = check.secret(
+    ));
+    let rules = check.keep(
+        raw.rules()
+            .map_err(|e| check.err(format!("{prefix}.{}", e.key), e.message)),
+    );
+    let client_secret = check.keep(check.secret(
         prefix,
         "client_secret",
         raw.client_secret,
         raw.client_secret_file,
-    )?;
+    ));
     let settings = TargetSettings {
         client_id: raw.client_id.trim().to_owned(),
-        client_secret,
-        rules,
+        client_secret: client_secret?,
+        rules: rules?,
     };
-    Ok((
-        remote,
+    Some((
+        remote?,
         raw_common(raw.inputs, raw.safety_stock, raw.max_quantity),
         settings,
     ))
@@ -299,16 +300,12 @@ impl RawTarget {
 mod tests {
     use super::*;
 
-    /// Reads a table the way the configuration file is read (the `config` crate, TOML).
+    /// Reads a table the way the configuration file is read (TOML, strictly typed).
     fn table(toml: &str) -> Result<RawTarget, String> {
         let text = format!(
             "base_url = \"https://shop.example.com\"\nclient_id = \"invsync\"\nclient_secret_file = \"s\"\ninputs = [\"warehouse\"]\n{toml}"
         );
-        config::Config::builder()
-            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| e.to_string())
+        toml::from_str(&text).map_err(|e| e.to_string())
     }
 
     fn rules(toml: &str) -> Result<ShopsysRules, String> {

@@ -1,0 +1,149 @@
+//! `invsync status` for people, and its `--check` line for monitoring (Nagios-style statuses).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::status::{Status, TargetState};
+
+/// An RFC 3339 time and its age: `2026-11-23T10:00:00.000Z (3m ago)`; `never` when none.
+fn when(at: Option<&str>) -> String {
+    let Some(at) = at else {
+        return "never".to_owned();
+    };
+    let age = chrono::DateTime::parse_from_rfc3339(at)
+        .ok()
+        .and_then(|t| (chrono::Utc::now() - t.to_utc()).to_std().ok())
+        .map(|age| Duration::from_secs(age.as_secs()));
+    match age {
+        Some(age) => format!("{at} ({} ago)", humantime::format_duration(age)),
+        None => at.to_owned(),
+    }
+}
+
+/// The status for people.
+pub fn render_text(status: &Status) -> String {
+    let mut out = String::new();
+    if !status.database_exists {
+        let _ = writeln!(
+            out,
+            "no database at {} yet: no cycle has run",
+            status.database
+        );
+    }
+    out.push_str("targets:\n");
+    for t in &status.targets {
+        let state = match (&t.state, &t.held, &t.failing) {
+            (TargetState::Held, Some(reason), _) => format!(
+                "HELD by the mass-zero guard ({reason}); run `invsync once --force` to push"
+            ),
+            (TargetState::Failing, _, Some(error)) => format!("FAILING: {error}"),
+            _ => t.label.clone(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {state}\n    tracked {}, pending {}, failed {}, last successful push {}",
+            t.name,
+            t.tracked,
+            t.pending,
+            t.failed_skus,
+            when(t.last_success_at.as_deref())
+        );
+        for f in &t.failed_examples {
+            let _ = writeln!(
+                out,
+                "    refused {} = {} since {}: {}",
+                f.sku,
+                f.quantity,
+                when(f.first_refused_at.as_deref()),
+                f.message
+            );
+        }
+    }
+    out.push_str("sources:\n");
+    let stale_after = humantime::format_duration(Duration::from_millis(status.stale_after_ms));
+    for s in &status.sources {
+        let failing = s.failing.as_deref().map(|e| format!("FAILING: {e}"));
+        let state = match (s.stale, failing) {
+            // Stale without failing: the daemon has not run for that long.
+            (true, failing) => format!(
+                "STALE: no complete fetch for longer than stale_after ({stale_after}){}",
+                failing.map_or_else(String::new, |f| format!("; {f}"))
+            ),
+            (false, Some(failing)) => failing,
+            (false, None) if s.last_fetch_at.is_none() => "never fetched".to_owned(),
+            (false, None) => "ok".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {state}\n    {} SKUs, last complete fetch {}",
+            s.name,
+            s.skus,
+            when(s.last_fetch_at.as_deref())
+        );
+    }
+    if status.database_exists {
+        out.push_str("last cycles:\n");
+    }
+    for c in &status.cycles {
+        let _ = writeln!(
+            out,
+            "  #{} {} {}{} {}",
+            c.id,
+            when(c.started_at.as_deref()),
+            c.duration_ms
+                .map_or_else(|| "unfinished".to_owned(), |ms| format!("{ms}ms ")),
+            c.outcome.as_deref().unwrap_or(""),
+            c.summary.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+/// `status --check`: one line and its exit status, as a monitoring plugin says it: 0 every
+/// target in sync, 1 something pending or syncing, 2 failing, held or stale, 3 unknown (no
+/// database).
+pub fn check_line(status: &Status) -> (String, u8) {
+    if !status.database_exists {
+        return (
+            format!(
+                "UNKNOWN: no database at {} yet: no cycle has run",
+                status.database
+            ),
+            3,
+        );
+    }
+    let mut critical = Vec::new();
+    let mut warning = Vec::new();
+    for t in &status.targets {
+        let said = format!("{} {}", t.name, t.label);
+        match t.state {
+            TargetState::Held | TargetState::Failing => critical.push(said),
+            TargetState::InSync => {}
+            TargetState::NeverSynced | TargetState::Syncing { .. } | TargetState::Pending(_) => {
+                warning.push(said)
+            }
+        }
+    }
+    critical.extend(
+        status
+            .sources
+            .iter()
+            .filter(|s| s.stale)
+            .map(|s| format!("{} STALE", s.name)),
+    );
+    let problems = |first: &[String], then: &[String]| {
+        first
+            .iter()
+            .chain(then)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !critical.is_empty() {
+        (format!("CRITICAL: {}", problems(&critical, &warning)), 2)
+    } else if !warning.is_empty() {
+        (format!("WARNING: {}", problems(&warning, &[])), 1)
+    } else {
+        (format!("OK: {} targets in sync", status.targets.len()), 0)
+    }
+}

@@ -1,0 +1,111 @@
+//! `invsync status`: the states of the contract, `--json` always JSON, `--check` for monitoring.
+
+use crate::helpers::{Setup, World};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_database_status_says_so_json_is_still_json_and_check_says_unknown() {
+    let world = World::start().await;
+
+    let text = world.invsync(&["status"]).await;
+    let json = world.invsync(&["status", "--json"]).await;
+    let check = world.invsync(&["status", "--check"]).await;
+
+    text.assert_code(0);
+    println!("{}\n{}", text.stdout.trim_end(), check.stdout.trim_end());
+    assert!(text.stdout.contains("no cycle has run"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("hardtofind: never synced"),
+        "{}",
+        text.stdout
+    );
+    json.assert_code(0);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(value["database_exists"], false);
+    assert_eq!(value["targets"][0]["label"], "never synced");
+    check.assert_code(3);
+    assert_eq!(check.stdout.lines().count(), 1, "{}", check.stdout);
+    assert!(check.stdout.starts_with("UNKNOWN: "), "{}", check.stdout);
+    assert!(!world.database().exists(), "status creates nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_cannot_be_read_is_an_error_not_no_database() {
+    let world = World::start().await;
+    // The database's folder is a file: looking inside it fails (as an unreadable folder does).
+    let blocker = world.dir.path().join("state");
+    std::fs::write(&blocker, "not a folder").expect("file");
+
+    let text = world.invsync(&["status"]).await;
+    let json = world.invsync(&["status", "--json"]).await;
+
+    text.assert_code(1);
+    println!("{}", text.stderr.trim_end());
+    assert!(!text.stdout.contains("no cycle has run"), "{}", text.stdout);
+    assert!(
+        text.stderr.contains("cannot read the database"),
+        "{}",
+        text.stderr
+    );
+    json.assert_code(1);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert!(
+        value["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot read"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_check_exits_0_in_sync_and_2_once_a_target_fails_and_times_are_rfc_3339() {
+    let world = World::with(Setup::default()).await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let healthy = world.invsync(&["status", "--check"]).await;
+    let json = world.invsync(&["status", "--json"]).await;
+    world.htf.faults().set_down(Some(503));
+    world.ea.set_stock("1001", 99);
+    world.invsync(&["once"]).await.assert_code(1);
+
+    let failing = world.invsync(&["status", "--check"]).await;
+    let text = world.invsync(&["status"]).await;
+
+    println!(
+        "{}\n{}",
+        healthy.stdout.trim_end(),
+        failing.stdout.trim_end()
+    );
+    healthy.assert_code(0);
+    assert_eq!(healthy.stdout.trim_end(), "OK: 2 targets in sync");
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let at = value["targets"][0]["last_success_at"]
+        .as_str()
+        .expect("a time");
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+    assert!(value["cycles"][0]["started_at"].is_string());
+    failing.assert_code(2);
+    assert!(
+        failing.stdout.starts_with("CRITICAL: hardtofind FAILING"),
+        "{}",
+        failing.stdout
+    );
+    assert!(
+        text.stdout.contains("hako_dropship: in sync"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_sku_names_the_cap_only_when_it_changed_the_figure() {
+    let world = World::with(Setup {
+        htf_extra: "max_quantity = 500".into(),
+        ..Setup::default()
+    })
+    .await;
+    world.invsync(&["once"]).await.assert_code(0);
+
+    let text = world.invsync(&["status", "--sku", "EA-1003"]).await;
+
+    text.assert_code(0);
+    println!("{}", text.stdout.trim_end());
+    assert!(!text.stdout.contains("capped"), "{}", text.stdout);
+}
