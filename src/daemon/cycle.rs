@@ -283,7 +283,13 @@ impl Engine {
             let (outcome, summary) = (report.outcome(), report.targets_field());
             let ms = i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX);
             self.store
-                .call(move |c| store::finish_cycle(c, id, ms, outcome, &summary))
+                .call(move |c| {
+                    store::finish_cycle(c, id, ms, outcome, &summary)?;
+                    // History is kept for status, not for ever: at one cycle a second the table
+                    // would grow by 86,400 rows a day.
+                    store::prune_cycles(c, store::now_ms(), &store::CYCLE_RETENTION)?;
+                    Ok(())
+                })
                 .await?;
         }
         Ok(report)

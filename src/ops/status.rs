@@ -107,6 +107,8 @@ pub struct FailedSku {
     pub message: String,
     /// When it was first refused.
     pub first_refused_at: Option<String>,
+    /// When it is tried again (1, 2, 4, … cycles after each refusal, at most a day apart).
+    pub next_attempt_at: Option<String>,
 }
 
 /// How many refused SKUs `status` lists per target.
@@ -236,6 +238,7 @@ fn refused(conn: &Connection, target: i64) -> Result<(i64, Vec<FailedSku>), Stor
             quantity: f.quantity,
             message: f.message,
             first_refused_at: rfc3339(f.first_failed_at),
+            next_attempt_at: f.next_attempt_at.and_then(rfc3339),
         })
         .collect();
     Ok((count, examples))

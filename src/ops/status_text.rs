@@ -51,10 +51,11 @@ pub fn render_text(status: &Status) -> String {
         for f in &t.failed_examples {
             let _ = writeln!(
                 out,
-                "    refused {} = {} since {}: {}",
+                "    refused {} = {} since {}, next try {}: {}",
                 f.sku,
                 f.quantity,
                 when(f.first_refused_at.as_deref()),
+                when(f.next_attempt_at.as_deref()),
                 f.message
             );
         }

@@ -48,6 +48,8 @@ pub struct RefusalRow {
     pub quantity: i64,
     pub message: String,
     pub first_failed_at: i64,
+    /// When it is tried again (`None`: at the next cycle).
+    pub next_attempt_at: Option<i64>,
 }
 
 /// Every target's row, by name.
@@ -134,7 +136,7 @@ pub fn refusals(
         |r| r.get(0),
     )?;
     let mut stmt = conn.prepare(
-        "SELECT sku_id, quantity, message, first_failed_at FROM failed_skus
+        "SELECT sku_id, quantity, message, first_failed_at, next_attempt_at FROM failed_skus
          WHERE target_id = ?1 ORDER BY first_failed_at, sku_id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![target, limit as i64], |r| {
@@ -143,6 +145,7 @@ pub fn refusals(
             quantity: r.get(1)?,
             message: r.get(2)?,
             first_failed_at: r.get(3)?,
+            next_attempt_at: r.get(4)?,
         })
     })?;
     Ok((count, rows.collect::<Result<_, _>>()?))

@@ -372,3 +372,46 @@ async fn losing_20_percent_a_cycle_trips_the_guard_before_a_quarter_is_zeroed() 
     assert!(held, "the guard held the source");
     assert!(zeroed <= 25, "{zeroed} of 100 zeroed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_skus_wait_for_their_next_attempt_and_never_pass_for_a_target_refusing_everything()
+{
+    let world = World::with(Setup {
+        htf_batch_size: 10,
+        ..Setup::default()
+    })
+    .await;
+    for i in 1..=12 {
+        world
+            .htf
+            .reject_sku(&format!("EA-{}", 1000 + i), "variant archived");
+    }
+    let first = world.invsync(&["once"]).await;
+    first.assert_code(1);
+    let requests_first = world.htf.count("POST", "/batch");
+
+    // At once again: the twelve are not due yet (the next cycle, 1 s here), so nothing is sent.
+    let second = world.invsync(&["once"]).await;
+    let requests_second = world.htf.count("POST", "/batch") - requests_first;
+
+    println!("first cycle {requests_first} requests, an immediate second {requests_second}");
+    assert_eq!(requests_second, 0, "{}", second.stderr);
+    for run in [&first, &second] {
+        assert!(
+            !run.stderr.contains("refuses every SKU"),
+            "twelve refusals among pushed SKUs are not 'every SKU':\n{}",
+            run.stderr
+        );
+    }
+    let status = world.invsync(&["status", "--json"]).await;
+    assert!(
+        status.stdout.contains("\"failed_skus\": 12"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("\"next_attempt_at\": \"20"),
+        "{}",
+        status.stdout
+    );
+}
