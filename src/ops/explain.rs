@@ -170,8 +170,8 @@ pub fn render_text(status: &SkuStatus) -> String {
             .collect();
         let mut sum: i64 = t.inputs.iter().filter_map(|i| i.quantity).sum();
         let mut line = format!("    {} = {sum}", terms.join(" + "));
-        if t.reserved > 0 {
-            sum -= t.reserved;
+        if t.reserved > 0 && t.inputs.iter().any(|i| i.quantity.is_some()) {
+            sum = (sum - t.reserved).max(0);
             let _ = write!(
                 line,
                 ", minus {} reserved by open orders = {sum}",

@@ -94,6 +94,7 @@ async fn a_cancelled_order_gives_its_units_back_and_status_sku_lists_reservation
     world.invsync(&["once"]).await.assert_code(0);
     assert_eq!(world.htf.inventory("HK-1"), Some(5));
     let explained = world.invsync(&["status", "--sku", "HK-1"]).await;
+    println!("{}", explained.stdout);
     assert_eq!(
         explained.stdout.matches("reserved by order").count(),
         2,
