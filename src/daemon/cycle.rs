@@ -30,10 +30,9 @@ use crate::config::{Config, FeedKind};
 use crate::ops::metrics;
 use crate::ops::report::{CycleReport, OrdersDone, TargetReport, TargetState};
 use crate::ops::stale::Watch;
-use crate::plan::backoff::AuthBackoff;
+use crate::plan::Rules;
 use crate::plan::ledger::Column;
 use crate::plan::reservations::{FeedRules, Reservations};
-use crate::plan::{Guard, Rules};
 use crate::services;
 use crate::store::{self, Store, StoreError};
 use crate::target::{self, TargetSlot};
@@ -149,22 +148,17 @@ impl Engine {
             .zip(sources)
             .zip(loaded.sources)
             .map(|((spec, client), (id, snapshot, memory))| {
+                let (guard, guard_since, auth) =
+                    memory.into_parts(config.daemon.max_zeroed_fraction);
                 Arc::new(SourceSlot {
                     name: spec.name.clone(),
                     id: id.unwrap_or(UNRECORDED),
                     client,
                     snapshot: watch::Sender::new(Arc::new(snapshot)),
                     memory: Mutex::new(SourceMemory {
-                        guard: Guard {
-                            zeroed_at: memory.zeroed_at,
-                            since: 0,
-                            max_fraction: config.daemon.max_zeroed_fraction,
-                        },
-                        guard_since: memory.guard_since,
-                        auth: AuthBackoff {
-                            failures: memory.auth_failures,
-                            retry_at: memory.auth_retry_at,
-                        },
+                        guard,
+                        guard_since,
+                        auth,
                     }),
                 })
             })
@@ -175,6 +169,8 @@ impl Engine {
             .zip(targets)
             .zip(loaded.targets)
             .map(|((spec, client), (id, acked, failed, memory))| {
+                let (guard, guard_since, auth) =
+                    memory.into_parts(config.daemon.max_zeroed_fraction);
                 Arc::new(tokio::sync::Mutex::new(TargetSlot {
                     name: spec.name.clone(),
                     id: id.unwrap_or(UNRECORDED),
@@ -187,16 +183,9 @@ impl Engine {
                         max_quantity: spec.max_quantity,
                     },
                     batch_size: spec.batch_size,
-                    guard: Guard {
-                        zeroed_at: memory.zeroed_at,
-                        since: 0,
-                        max_fraction: config.daemon.max_zeroed_fraction,
-                    },
-                    guard_since: memory.guard_since,
-                    auth: AuthBackoff {
-                        failures: memory.auth_failures,
-                        retry_at: memory.auth_retry_at,
-                    },
+                    guard,
+                    guard_since,
+                    auth,
                     flags: Default::default(),
                 }))
             })

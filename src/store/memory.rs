@@ -5,6 +5,8 @@ use rusqlite::{Connection, params};
 
 use super::chunks::{load_column, write_quantity_chunks};
 use super::{Chunk, Side, StoreError};
+use crate::plan::Guard;
+use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::Column;
 
 /// One endpoint's memory.
@@ -18,6 +20,23 @@ pub struct Memory {
     pub auth_failures: i64,
     /// No login before this (ms since the epoch).
     pub auth_retry_at: Option<i64>,
+}
+
+impl Memory {
+    /// The memory as the owner of an endpoint keeps it: its guard (with `max_fraction`), when
+    /// `--force` last restarted the guard's window, and its login backoff.
+    pub fn into_parts(self, max_fraction: f64) -> (Guard, Option<i64>, AuthBackoff) {
+        let guard = Guard {
+            zeroed_at: self.zeroed_at,
+            since: 0,
+            max_fraction,
+        };
+        let auth = AuthBackoff {
+            failures: self.auth_failures,
+            retry_at: self.auth_retry_at,
+        };
+        (guard, self.guard_since, auth)
+    }
 }
 
 fn memory_side(side: Side) -> Side {
