@@ -136,3 +136,73 @@ async fn release_none_subtracts_nothing_and_release_status_ends_at_shipping() {
     status.invsync(&["once"]).await.assert_code(0);
     assert_eq!(status.htf.inventory("HK-1"), Some(7));
 }
+
+#[tokio::test]
+async fn a_shipped_remainder_is_released_only_after_settle_after_and_a_later_fetch_with_a_warn() {
+    let world = world_with_orders("absorb").await;
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    std::fs::write(
+        &world.config,
+        text.replace(
+            "release = \"absorb\"",
+            "release = \"absorb\"\nsettle_after = \"2s\"",
+        ),
+    )
+    .expect("config");
+    world.invsync(&["once"]).await.assert_code(0);
+    let id = world.htf.place_order(order_of("HK-1", 3));
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(world.htf.inventory("HK-1"), Some(7));
+
+    // It ships; the warehouse never shows the sale.
+    world.htf.set_order_status(&id, OrderStatus::Shipped);
+    let shipped = world.invsync(&["once"]).await;
+    assert_eq!(
+        world.htf.inventory("HK-1"),
+        Some(7),
+        "held while it settles"
+    );
+    assert!(
+        !shipped.stderr.contains("settle_after"),
+        "{}",
+        shipped.stderr
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let settled = world.invsync(&["once"]).await;
+
+    settled.assert_code(0);
+    assert_eq!(world.htf.inventory("HK-1"), Some(10), "{}", settled.stderr);
+    assert!(
+        settled
+            .lines_at("WARN")
+            .iter()
+            .any(|l| l.contains("settle_after")),
+        "{}",
+        settled.stderr
+    );
+}
+
+#[tokio::test]
+async fn an_order_a_week_past_its_dispatch_date_is_stuck_an_error_every_cycle_and_never_released() {
+    let world = world_with_orders("absorb").await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let mut order = order_of("HK-1", 3);
+    let now = chrono::Utc::now();
+    order.created_at = Some(now - chrono::Duration::days(12));
+    order.dispatch_due_at = Some(now - chrono::Duration::days(8));
+    world.htf.place_order(order);
+
+    for _ in 0..2 {
+        let run = world.invsync(&["once"]).await;
+        assert!(
+            run.lines_at("ERROR")
+                .iter()
+                .any(|l| l.contains("STUCK") && l.contains("sku=HK-1")),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(world.htf.inventory("HK-1"), Some(7), "still reserved");
+    }
+    let explained = world.invsync(&["status", "--sku", "HK-1"]).await;
+    assert!(explained.stdout.contains("STUCK"), "{}", explained.stdout);
+}
