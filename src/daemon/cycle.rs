@@ -138,8 +138,9 @@ impl Engine {
             .iter()
             .map(|t| (t.name.clone(), t.identity(), t.kind.credential()))
             .collect();
+        let window = i64::try_from(config.daemon.guard_window.as_millis()).unwrap_or(i64::MAX);
         let loaded = store
-            .call(move |c| load_state(c, &source_ids, &target_ids, read_only))
+            .call(move |c| load_state(c, &source_ids, &target_ids, read_only, window))
             .await?;
         log_reconciled(&config, &loaded.reconciled, loaded.had_history);
         let sources = config

@@ -102,9 +102,29 @@ pub fn write_reservation_changes(
 
 /// The reservations of one SKU, for `status --sku`.
 pub fn reservations_of(conn: &Connection, sku: &str) -> Result<Vec<Reservation>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT record FROM reservations WHERE sku = ?1 ORDER BY order_id")?;
-    let rows = stmt.query_map([sku], |r| r.get::<_, String>(0))?;
+    records(
+        conn,
+        "SELECT record FROM reservations WHERE sku = ?1 ORDER BY order_id",
+        [sku],
+    )
+}
+
+/// Every reservation, for `status`.
+pub fn all_reservations(conn: &Connection) -> Result<Vec<Reservation>, StoreError> {
+    records(
+        conn,
+        "SELECT record FROM reservations ORDER BY feed, order_id, sku",
+        [],
+    )
+}
+
+fn records(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Reservation>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for text in rows {
         out.push(serde_json::from_str(&text?).map_err(|e| {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use invsync::sim::Fault;
 
-use crate::helpers::{Setup, World, signal, wait_until};
+use crate::helpers::{Lcg, Setup, World, signal, wait_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_it() {
@@ -86,7 +86,7 @@ async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_i
 
 /// Every SKU the database says a target acknowledged was really received by it with that
 /// quantity: nothing unacknowledged is ever recorded as pushed.
-fn assert_acknowledged_only_what_hardtofind_received(world: &World) {
+pub(crate) fn assert_acknowledged_only_what_hardtofind_received(world: &World) {
     let received: std::collections::HashSet<(String, i64)> =
         world.htf.batches().into_iter().flatten().collect();
     for (sku, quantity) in world.acknowledged("hardtofind") {
@@ -206,19 +206,6 @@ async fn a_second_sigterm_exits_at_once_and_still_loses_nothing() {
     assert_acknowledged_only_what_hardtofind_received(&world);
     world.invsync(&["once"]).await.assert_code(0);
     world.assert_in_sync();
-}
-
-/// A small deterministic generator: the kill moments vary but a failure can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
