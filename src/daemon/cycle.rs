@@ -124,8 +124,18 @@ impl Engine {
             })
             .collect();
         let feed_names: Vec<String> = rules.iter().map(|(n, _)| n.clone()).collect();
-        let (reservations, unallotted) = store
-            .call(move |c| store::load_reservations(c, &feed_names, read_only))
+        let ((reservations, unallotted), unabsorbed) = store
+            .call(move |c| {
+                let unabsorbed = if read_only {
+                    Vec::new()
+                } else {
+                    store::load_unabsorbed(c)?
+                };
+                Ok((
+                    store::load_reservations(c, &feed_names, read_only)?,
+                    unabsorbed,
+                ))
+            })
             .await?;
         let book = Reservations::restore(rules, reservations, unallotted);
         let source_ids: Vec<Configured> = config
@@ -221,6 +231,7 @@ impl Engine {
             book: Arc::new(Book {
                 book: tokio::sync::Mutex::new(book),
                 reserved: watch::Sender::new(Arc::new(reserved)),
+                unabsorbed: Mutex::new(unabsorbed),
             }),
             watch: Arc::new(Mutex::new(watch)),
         })

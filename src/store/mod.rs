@@ -29,7 +29,8 @@ pub mod lock;
 mod memory;
 mod reservations;
 pub use reservations::{
-    all_reservations, load_reservations, reservations_of, write_reservation_changes,
+    Unabsorbed, all_reservations, load_reservations, load_unabsorbed, reservations_of,
+    write_reservation_changes, write_unabsorbed,
 };
 mod migrations;
 mod prune;

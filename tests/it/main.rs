@@ -11,6 +11,7 @@ mod forgetting;
 mod helpers;
 mod identity;
 mod independence;
+mod kills;
 mod local;
 mod logs;
 mod metrics;
