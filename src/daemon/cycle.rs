@@ -21,7 +21,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, join_all};
 use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, error, info, info_span};
 
 use super::orders::{self, Book, FeedSlot};
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
@@ -375,13 +375,28 @@ impl Engine {
             .after_fetch(&reports, store::now_ms());
         let mut targets = Vec::new();
         let mut plan = Vec::new();
-        for push in join_all(pushes).await {
-            let result = push.map_err(|_| StoreError::Join)??;
-            plan.extend(result.plan);
-            targets.push(result.report);
+        let claimed = (0..self.targets.len()).filter(|i| !busy.contains(i));
+        for (index, push) in claimed.zip(join_all(pushes).await) {
+            match push.map_err(|_| StoreError::Join).and_then(|r| r) {
+                Ok(result) => {
+                    plan.extend(result.plan);
+                    targets.push(result.report);
+                }
+                // One target's database trouble is that target's failure: the others' parts
+                // and the cycle's summary line stand.
+                Err(e) => {
+                    let name = &self.config.targets[index].name;
+                    error!(target = %name, error = %e, "the target's state could not be recorded; what it did not record is pushed again at the next cycle");
+                    let error = format!("database: {e}");
+                    targets.push(idle_report(name, TargetState::Failed { error }));
+                }
+            }
         }
         for index in busy {
-            targets.push(busy_report(&self.config.targets[index].name));
+            targets.push(idle_report(
+                &self.config.targets[index].name,
+                TargetState::Busy,
+            ));
         }
         targets.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(CycleReport {
@@ -461,11 +476,12 @@ impl Engine {
     }
 }
 
-/// A target that an earlier cycle is still syncing.
-fn busy_report(name: &str) -> TargetReport {
+/// A target that did nothing this cycle: an earlier cycle is still syncing it, or its database
+/// failed it.
+fn idle_report(name: &str, state: TargetState) -> TargetReport {
     TargetReport {
         name: name.to_owned(),
-        state: TargetState::Busy,
+        state,
         planned: 0,
         pushed: 0,
         failures: 0,

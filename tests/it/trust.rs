@@ -415,3 +415,44 @@ async fn refused_skus_wait_for_their_next_attempt_and_never_pass_for_a_target_re
         status.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_error_in_one_target_keeps_the_cycles_summary_line_and_the_other_target() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    {
+        // From now on the database refuses to record a push or an outcome for hako_dropship.
+        let conn = rusqlite::Connection::open(world.database()).expect("db");
+        conn.execute_batch(
+            "CREATE TRIGGER refuse_hako BEFORE UPDATE OF last_success_at, synced_at ON targets WHEN NEW.name = 'hako_dropship'
+             BEGIN SELECT RAISE(ABORT, 'injected: this row cannot be written'); END;",
+        )
+        .expect("trigger");
+    }
+    world.hako.set_quantity("warehouse-010", "HK-1", 99);
+    world.ea.set_stock(&crate::helpers::dropship_id(1), 42);
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(1);
+    let summary = run.summary();
+    println!("{summary}");
+    assert!(
+        summary.contains("hardtofind(state=in_sync"),
+        "the other target's part is there:\n{}",
+        run.stderr
+    );
+    assert!(
+        summary.contains("hako_dropship(state=failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(world.htf.inventory("HK-1"), Some(99), "hardtofind went on");
+    assert!(
+        run.lines_at("ERROR")
+            .iter()
+            .any(|l| l.contains("target=hako_dropship") && l.contains("injected")),
+        "{}",
+        run.stderr
+    );
+}
