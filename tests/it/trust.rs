@@ -456,3 +456,45 @@ async fn a_database_error_in_one_target_keeps_the_cycles_summary_line_and_the_ot
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_login_waits_across_runs_but_check_always_tries_once() {
+    let world = World::start().await;
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    // A cycle a minute: the first wait (one cycle) outlasts the test whatever the load.
+    let text = text.replace("every = \"1s\"", "every = \"1m\"");
+    std::fs::write(
+        &world.config,
+        text.replace("password = \"htf-canary-password\"", "password = \"wrong\""),
+    )
+    .expect("config");
+
+    let first = world.invsync(&["once"]).await;
+    let after_first = world.htf.count("POST", "/authenticate");
+    let second = world.invsync(&["once"]).await;
+    let after_second = world.htf.count("POST", "/authenticate");
+    let check = world.invsync(&["check"]).await;
+    let after_check = world.htf.count("POST", "/authenticate");
+
+    first.assert_code(1);
+    second.assert_code(1);
+    let waiting = second
+        .lines_at("ERROR")
+        .into_iter()
+        .find(|l| l.contains("target=hardtofind") && l.contains("next login"))
+        .unwrap_or_else(|| panic!("the ERROR says when:\n{}", second.stderr))
+        .to_owned();
+    println!("{waiting}");
+    assert_eq!(after_first, 1, "{}", first.stderr);
+    assert_eq!(
+        after_second, 1,
+        "the next run waits: the backoff is in the database"
+    );
+    assert_eq!(
+        after_check - after_second,
+        1,
+        "check tries once:\n{}",
+        check.stderr
+    );
+    assert_ne!(check.code, Some(0));
+}
