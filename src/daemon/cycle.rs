@@ -126,10 +126,14 @@ impl Engine {
         let feed_names: Vec<String> = rules.iter().map(|(n, _)| n.clone()).collect();
         let ((reservations, unallotted), unabsorbed) = store
             .call(move |c| {
-                let unabsorbed = if read_only {
-                    Vec::new()
-                } else {
-                    store::load_unabsorbed(c)?
+                let unabsorbed = match (read_only, feed_names.is_empty()) {
+                    (true, _) => Vec::new(),
+                    // No order feed any more: no book will ever take them in.
+                    (false, true) => {
+                        store::forget_unabsorbed(c)?;
+                        Vec::new()
+                    }
+                    (false, false) => store::load_unabsorbed(c)?,
                 };
                 Ok((
                     store::load_reservations(c, &feed_names, read_only)?,

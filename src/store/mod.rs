@@ -29,8 +29,8 @@ pub mod lock;
 mod memory;
 mod reservations;
 pub use reservations::{
-    Unabsorbed, all_reservations, load_reservations, load_unabsorbed, reservations_of,
-    write_reservation_changes, write_unabsorbed,
+    Unabsorbed, all_reservations, forget_unabsorbed, load_reservations, load_unabsorbed,
+    reservations_of, write_reservation_changes, write_unabsorbed,
 };
 mod migrations;
 mod prune;

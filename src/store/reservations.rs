@@ -120,6 +120,12 @@ pub fn load_unabsorbed(conn: &Connection) -> Result<Vec<Unabsorbed>, StoreError>
     Ok(all)
 }
 
+/// Forgets every source's changes kept for the reservations (no order feed is configured).
+pub fn forget_unabsorbed(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM unabsorbed_changes", [])?;
+    Ok(())
+}
+
 /// Writes what the book changed and forgets the sources' changes it took in (`absorbed`:
 /// `(source, at)` keys), in one transaction.
 pub fn write_reservation_changes(
@@ -200,4 +206,35 @@ fn records(
         })?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_kept_for_the_reservations_read_back_and_go_with_the_write_that_took_them_in() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        super::super::migrations::migrate(&mut conn).expect("schema");
+        let first = Unabsorbed {
+            source: 1,
+            at: 10,
+            changes: vec![(0, -3), (7, 12)],
+        };
+        let second = Unabsorbed {
+            source: 2,
+            at: 11,
+            changes: vec![(7, -12)],
+        };
+        write_unabsorbed(&conn, &second).expect("writes");
+        write_unabsorbed(&conn, &first).expect("writes");
+
+        let kept = load_unabsorbed(&conn).expect("reads");
+        write_reservation_changes(&mut conn, &Changes::default(), &[(1, 10)]).expect("writes");
+
+        assert_eq!(kept, vec![first, second.clone()], "oldest first");
+        assert_eq!(load_unabsorbed(&conn).expect("reads"), vec![second]);
+        forget_unabsorbed(&conn).expect("forgets");
+        assert!(load_unabsorbed(&conn).expect("reads").is_empty());
+    }
 }
