@@ -15,8 +15,9 @@
 //! cycle every second for S seconds on the unchanged catalogue, printing its RSS and CPU use
 //! every 30 s. With `--orders N`, Hardtofind holds N open orders (`READY`, one unit of a SKU
 //! each, spread over the catalogue: N/10 pages) read by an `[orders.bench]` feed on the
-//! target's account; the bench first times a plain walk of those pages, the floor of what
-//! reading them costs.
+//! target's account (`release` from `$BENCH_RELEASE`, default `absorb`; `none` keeps no
+//! reservation, which separates what the walk costs from what the book does); the bench first
+//! times a plain walk of those pages, the floor of what reading them costs.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -129,8 +130,9 @@ async fn main() -> Result<(), String> {
     let orders_table = if args.orders > 0 {
         place_orders(&htf, &source, args.orders);
         format!(
-            "[orders.bench]\ntype = \"hardtofind\"\nbase_url = \"{}\"\nusername = \"bench\"\npassword = \"bench-password\"\nrequests_per_minute = 1000000\n",
-            htf.base_url()
+            "[orders.bench]\ntype = \"hardtofind\"\nbase_url = \"{}\"\nusername = \"bench\"\npassword = \"bench-password\"\nrequests_per_minute = 1000000\nrelease = \"{}\"\n",
+            htf.base_url(),
+            std::env::var("BENCH_RELEASE").unwrap_or_else(|_| "absorb".into())
         )
     } else {
         String::new()
