@@ -156,8 +156,10 @@ async fn list_feed(feed: &FeedSlot) -> Result<Vec<Order>, crate::services::Conne
         .iter()
         .map(|s| wire::OrderStatus::parse(s.as_str()))
         .collect();
+    // Only what the reservations read is kept of each order: ten thousand whole orders
+    // (addresses, links, descriptions) cost tens of MiB.
     Ok(client
-        .open_orders(&meter, &states)
+        .open_order_summaries(&meter, &states)
         .await?
         .iter()
         .filter_map(order_of)
@@ -171,14 +173,14 @@ async fn look_up(feed: &FeedSlot, ids: Vec<String>) -> Vec<Order> {
     let mut found = Vec::new();
     for id in ids {
         if let Ok(Some(order)) = client.order(&meter, &id).await {
-            found.extend(order_of(&order));
+            found.extend(order_of(&wire::OrderSummary::from(&order)));
         }
     }
     found
 }
 
 /// The book's view of a wire order; an order without a state the book knows is not passed on.
-fn order_of(order: &wire::Order) -> Option<Order> {
+fn order_of(order: &wire::OrderSummary) -> Option<Order> {
     let state = OrderState::parse(order.status.as_str())?;
     let ms = |d: &Option<wire::Date>| d.as_ref().map(|d| d.0.timestamp_millis());
     Some(Order {
@@ -197,8 +199,6 @@ fn order_of(order: &wire::Order) -> Option<Order> {
     })
 }
 
-/// Each SKU's fall in its total over the sources this cycle, and the SKUs a failed source holds
-/// (nothing is allotted for them while it fails).
 /// The drops in changes a crash kept from the book, summed per SKU over sources and cycles
 /// (a SKU that moved from one source to another did not drop).
 fn replayed_drops(replayed: &[store::Unabsorbed], names: &RwLock<SkuTable>) -> Vec<Drop> {
@@ -219,6 +219,8 @@ fn replayed_drops(replayed: &[store::Unabsorbed], names: &RwLock<SkuTable>) -> V
         .collect()
 }
 
+/// Each SKU's fall in its total over the sources this cycle, and the SKUs a failed source holds
+/// (nothing is allotted for them while it fails).
 fn drops_of(
     sources: &[Arc<SourceSlot>],
     done: &[Arc<SourceDone>],
