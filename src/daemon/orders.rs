@@ -38,6 +38,9 @@ pub struct Book {
     pub book: tokio::sync::Mutex<Reservations>,
     /// What is reserved per SKU id, published to the targets.
     pub reserved: watch::Sender<Arc<Column>>,
+    /// The sources' changes a crash kept from the book (recorded with their snapshots, never
+    /// taken in): given to it at the next cycle, before anything else.
+    pub unabsorbed: std::sync::Mutex<Vec<store::Unabsorbed>>,
 }
 
 /// Runs the step (see the module documentation). A dry run reads nothing and changes nothing:
@@ -75,6 +78,15 @@ pub async fn orders_step(
     let sources_done = join_all(fetches).await;
     let now = store::now_ms();
     let mut book_guard = book.book.lock().await;
+    let mut absorbed: Vec<(i64, i64)> = Vec::new();
+    let replayed = std::mem::take(&mut *book.unabsorbed.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(last) = replayed.last() {
+        // As the cycle that recorded them would have: its drops, as of its fetch. Its orders
+        // are read again just below, and back-filled from these drops if they are new.
+        book_guard.absorb(last.at, &replayed_drops(&replayed, &names), |_| false);
+        absorbed.extend(replayed.iter().map(|u| (u.source, u.at)));
+    }
+    absorbed.extend(sources_done.iter().filter_map(|done| done.unabsorbed));
     for ((feed, read), looked_up) in feeds.iter().zip(listed).zip(looked_up) {
         match read {
             Ok(mut orders) => {
@@ -122,10 +134,13 @@ pub async fn orders_step(
             "open orders hold SKUs no source knows; they are listed in status"
         );
     }
-    if !changes.upserted.is_empty() || !changes.removed.is_empty() || !changes.unallotted.is_empty()
+    if !changes.upserted.is_empty()
+        || !changes.removed.is_empty()
+        || !changes.unallotted.is_empty()
+        || !absorbed.is_empty()
     {
         store
-            .call(move |c| store::write_reservation_changes(c, &changes))
+            .call(move |c| store::write_reservation_changes(c, &changes, &absorbed))
             .await?;
     }
     book.reserved.send_replace(Arc::new(reserved));
@@ -141,8 +156,10 @@ async fn list_feed(feed: &FeedSlot) -> Result<Vec<Order>, crate::services::Conne
         .iter()
         .map(|s| wire::OrderStatus::parse(s.as_str()))
         .collect();
+    // Only what the reservations read is kept of each order: ten thousand whole orders
+    // (addresses, links, descriptions) cost tens of MiB.
     Ok(client
-        .open_orders(&meter, &states)
+        .open_order_summaries(&meter, &states)
         .await?
         .iter()
         .filter_map(order_of)
@@ -156,14 +173,14 @@ async fn look_up(feed: &FeedSlot, ids: Vec<String>) -> Vec<Order> {
     let mut found = Vec::new();
     for id in ids {
         if let Ok(Some(order)) = client.order(&meter, &id).await {
-            found.extend(order_of(&order));
+            found.extend(order_of(&wire::OrderSummary::from(&order)));
         }
     }
     found
 }
 
 /// The book's view of a wire order; an order without a state the book knows is not passed on.
-fn order_of(order: &wire::Order) -> Option<Order> {
+fn order_of(order: &wire::OrderSummary) -> Option<Order> {
     let state = OrderState::parse(order.status.as_str())?;
     let ms = |d: &Option<wire::Date>| d.as_ref().map(|d| d.0.timestamp_millis());
     Some(Order {
@@ -180,6 +197,26 @@ fn order_of(order: &wire::Order) -> Option<Order> {
             })
             .collect(),
     })
+}
+
+/// The drops in changes a crash kept from the book, summed per SKU over sources and cycles
+/// (a SKU that moved from one source to another did not drop).
+fn replayed_drops(replayed: &[store::Unabsorbed], names: &RwLock<SkuTable>) -> Vec<Drop> {
+    let names = names.read().unwrap_or_else(|p| p.into_inner());
+    let mut delta: std::collections::BTreeMap<u32, i64> = Default::default();
+    for u in replayed {
+        for &(sku, change) in &u.changes {
+            *delta.entry(sku).or_default() += change;
+        }
+    }
+    delta
+        .into_iter()
+        .filter(|&(sku, d)| d < 0 && (sku as usize) < names.len() && !names.name(sku).is_empty())
+        .map(|(sku, d)| Drop {
+            sku: names.name(sku).to_owned(),
+            quantity: -d,
+        })
+        .collect()
 }
 
 /// Each SKU's fall in its total over the sources this cycle, and the SKUs a failed source holds

@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V6),
     Migration::Sql(V7),
     Migration::Sql(V8),
+    Migration::Sql(V9_UNABSORBED),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -162,6 +163,19 @@ const V8: &str = r"
     ALTER TABLE targets ADD COLUMN progress_at INTEGER;
     ALTER TABLE targets ADD COLUMN synced_at INTEGER;
     UPDATE targets SET synced_at = coalesce(last_success_at, last_error_at);
+";
+
+/// 9 (the lead renumbers): a source's changes that the reservations have not taken in yet,
+/// written with the snapshot that made them and deleted with the reservations that took them
+/// in, so that a crash between the two writes loses no sale (`changes`: per SKU id, a `u32`
+/// and the `i64` change, little-endian).
+const V9_UNABSORBED: &str = r"
+    CREATE TABLE unabsorbed_changes (
+        source_id INTEGER NOT NULL,
+        at        INTEGER NOT NULL,
+        changes   BLOB NOT NULL,
+        PRIMARY KEY (source_id, at)
+    ) WITHOUT ROWID;
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).
