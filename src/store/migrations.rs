@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V6),
     Migration::Sql(V7),
     Migration::Sql(V8),
+    Migration::Sql(V9),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -162,6 +163,28 @@ const V8: &str = r"
     ALTER TABLE targets ADD COLUMN progress_at INTEGER;
     ALTER TABLE targets ADD COLUMN synced_at INTEGER;
     UPDATE targets SET synced_at = coalesce(last_success_at, last_error_at);
+";
+
+/// 9: the dropship relay's record of each Hardtofind order (see `relay`): its state, the
+/// reason beside it, and once placing, the order exactly as sent. Keyed by the Hardtofind order
+/// id alone, so renaming the feed cannot make an order look new; never deleted (the audit of
+/// orders placed).
+const V9: &str = r"
+    CREATE TABLE relay_orders (
+        order_id          TEXT PRIMARY KEY,
+        feed              TEXT NOT NULL,
+        custom_order_id   TEXT NOT NULL UNIQUE,
+        state             TEXT NOT NULL,
+        reason            TEXT,
+        approved          INTEGER NOT NULL DEFAULT 0,
+        supplier_order_id INTEGER,
+        payload           TEXT,
+        value             REAL,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        seen_at           INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL,
+        placing_at        INTEGER
+    );
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).
