@@ -387,9 +387,10 @@ impl Run<'_> {
                 self.set(record, State::Approved, Some(why)).await?;
                 Ok(Moved::Stop)
             }
+            PlaceOutcome::Unknown { reason } if resent => self.unresolved(record, reason).await,
             PlaceOutcome::Unknown { reason } => {
                 warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, reason = %reason, "relay: the outcome of placing the order is unknown; resolving it with the same custom_order_id");
-                self.unresolved(record, reason).await
+                Box::pin(self.find(record, sent, false)).await
             }
         }
     }
@@ -455,9 +456,7 @@ impl Run<'_> {
                 warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, "relay: the order is not at Endless Aisles; sending it again with the same custom_order_id");
                 let outcome = self.clients.orders.place(&self.meter, sent).await;
                 match outcome {
-                    PlaceOutcome::Unknown { reason } | PlaceOutcome::NotPlaced { reason } => {
-                        self.unresolved(record, reason).await
-                    }
+                    PlaceOutcome::NotPlaced { reason } => self.unresolved(record, reason).await,
                     other => Box::pin(self.after_place(record, sent, other, true)).await,
                 }
             }
