@@ -27,7 +27,7 @@ pub fn stock_catalogue(ea: &EndlessAislesSim) {
 /// The `[orders.hardtofind]` feed and a `[relay]` table with `mode` and `extra` lines.
 pub fn relay_tables(world: &World, mode: &str, extra: &str) -> String {
     format!(
-        "\n[orders.hardtofind]\ntype = \"hardtofind\"\nbase_url = \"{htf}\"\nusername = \"{HTF_USER}\"\npassword = \"{HTF_PASSWORD}\"\n\n[relay]\nmode = \"{mode}\"\nfrom = \"hardtofind\"\nto = \"dropship\"\n{extra}\n",
+        "\n[orders.hardtofind]\ntype = \"hardtofind\"\nbase_url = \"{htf}\"\nusername = \"{HTF_USER}\"\npassword = \"{HTF_PASSWORD}\"\nrequests_per_minute = 100000\n\n[relay]\nmode = \"{mode}\"\nfrom = \"hardtofind\"\nto = \"dropship\"\n{extra}\n",
         htf = world.htf.base_url()
     )
 }
@@ -460,4 +460,345 @@ async fn a_relay_to_an_unknown_source_or_production_without_leave_is_an_error_na
         run.stderr
     );
     assert_eq!(world.ea.requests().len(), 0);
+}
+
+/// A small deterministic generator: the kill moments vary but a failure can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+/// The state of the record this run changed last, if it changed any, and whether it left a
+/// record in `placing` (its intent committed, its outcome not).
+fn after_kill(world: &World, since_ms: i64) -> (Option<String>, bool) {
+    let conn = rusqlite::Connection::open(world.database()).expect("db");
+    let last = conn
+        .query_row(
+            "SELECT state FROM relay_orders WHERE updated_at >= ?1 ORDER BY updated_at DESC LIMIT 1",
+            [since_ms],
+            |r| r.get::<_, String>(0),
+        )
+        .ok();
+    let placing: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM relay_orders WHERE state = 'placing' AND updated_at >= ?1",
+            [since_ms],
+            |r| r.get(0),
+        )
+        .unwrap_or(0);
+    (last, placing > 0)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
+/// Polls `condition` every millisecond until it holds or the child exits; whether it held.
+async fn until_or_exit(child: &mut tokio::process::Child, condition: impl Fn() -> bool) -> bool {
+    for _ in 0..10_000 {
+        if condition() {
+            return true;
+        }
+        if child.try_wait().expect("status").is_some() {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_hardtofind_order() {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+    const KILLS: usize = 1_000;
+    const IN_PLACING: usize = 300;
+    // Every backlog placed at once, so a kill meets a PUT in most runs.
+    let world = relay_world("auto", "max_orders_per_cycle = 500").await;
+    let started = Instant::now();
+    let mut random = Lcg(0x00dd_5eed);
+    let (mut runs, mut kills, mut in_placing) = (0usize, 0usize, 0usize);
+    let mut after: BTreeMap<String, usize> = BTreeMap::new();
+    let mut htf_orders: Vec<String> = Vec::new();
+    let mut customers = 0;
+    let url = "https://auspost.com.au/mypost/track/#/details/";
+    while kills < KILLS && runs < KILLS * 2 {
+        runs += 1;
+        for sim in [world.ea.faults(), world.htf.faults(), world.hako.faults()] {
+            sim.clear();
+        }
+        world.ea.clear_requests();
+        world.htf.clear_requests();
+        world.hako.clear_requests();
+        // Supplier orders placed earlier ship, so that their tracking goes back and records
+        // move through every state.
+        for order in world.ea.orders() {
+            if order.status == "Scheduled" && random.below(2) == 0 {
+                for line in &order.lines {
+                    let number = format!("AP{}", order.id);
+                    world.ea.ship_line(
+                        order.id,
+                        line.option_id,
+                        line.quantity,
+                        &format!("{url}{number}"),
+                        &number,
+                    );
+                }
+            }
+        }
+        let mode = random.below(100);
+        if mode < 60 || random.below(3) == 0 {
+            customers += 1;
+            let sku = format!("EA-{}", 1001 + random.below(SIZES));
+            let quantity = random.below(3) as i64 + 1;
+            htf_orders.push(
+                world
+                    .htf
+                    .place_order(us_order(&[(&sku, quantity)], &format!("C{customers}"))),
+            );
+        }
+        let (puts_before, arrived_before) = (world.ea.order_puts(), 0);
+        match mode {
+            // Applied, then the answer hangs: the kill lands between the supplier's "yes" and
+            // the local commit.
+            0..=44 => world.ea.faults().push_for(
+                "PUT",
+                "/api/orders",
+                Fault::AfterHandling(Box::new(Fault::Hang)),
+            ),
+            // Applied, answered a moment later: the kill lands just before or just after.
+            45..=52 => world.ea.faults().push_for(
+                "PUT",
+                "/api/orders",
+                Fault::AfterHandling(Box::new(Fault::Delay(Duration::from_millis(
+                    random.below(4),
+                )))),
+            ),
+            // Sent, never applied.
+            53..=59 => world
+                .ea
+                .faults()
+                .push_for("PUT", "/api/orders", Fault::Hang),
+            _ => {}
+        }
+        let spawned_ms = now_ms();
+        let mut child = world.spawn(&["once"], &[]);
+        let running = match mode {
+            0..=52 => {
+                let ea = &world.ea;
+                let seen = until_or_exit(&mut child, || ea.order_puts() > puts_before).await;
+                tokio::time::sleep(Duration::from_micros(random.below(3000))).await;
+                seen || child.try_wait().expect("status").is_none()
+            }
+            53..=59 => {
+                let ea = &world.ea;
+                let seen = until_or_exit(&mut child, || {
+                    ea.count("PUT", "/api/orders") > arrived_before
+                })
+                .await;
+                tokio::time::sleep(Duration::from_micros(random.below(2000))).await;
+                seen || child.try_wait().expect("status").is_none()
+            }
+            _ => {
+                tokio::time::sleep(Duration::from_millis(random.below(90) + 1)).await;
+                child.try_wait().expect("status").is_none()
+            }
+        };
+        child.start_kill().expect("SIGKILL");
+        let status = child.wait().await.expect("reaped");
+        if running && status.code().is_none() {
+            kills += 1;
+            let (last, placing) = after_kill(&world, spawned_ms);
+            in_placing += usize::from(placing);
+            *after.entry(last.unwrap_or_else(|| "-".into())).or_default() += 1;
+        }
+    }
+    for sim in [world.ea.faults(), world.htf.faults(), world.hako.faults()] {
+        sim.clear();
+    }
+    // Clean runs until every order has gone as far as it can.
+    for _ in 0..4 {
+        for order in world.ea.orders().iter().filter(|o| o.status == "Scheduled") {
+            for line in &order.lines {
+                world.ea.ship_line(
+                    order.id,
+                    line.option_id,
+                    line.quantity,
+                    &format!("{url}X{}", order.id),
+                    &format!("X{}", order.id),
+                );
+            }
+        }
+        world.invsync(&["once"]).await.assert_code(0);
+    }
+    let supplier = world.ea.orders();
+    let per_order = |id: &String| supplier_orders_of(&world, id);
+    let missing = htf_orders.iter().filter(|id| per_order(id) == 0).count();
+    let duplicates: usize = htf_orders
+        .iter()
+        .map(|id| per_order(id).saturating_sub(1))
+        .sum();
+    let strays = supplier
+        .iter()
+        .filter(|o| {
+            !o.custom_order_id
+                .as_deref()
+                .is_some_and(|c| c.starts_with("htf-"))
+        })
+        .count();
+    let list = world.invsync(&["relay", "list"]).await.stdout;
+    let manual = list.lines().filter(|l| l.contains(" MANUAL ")).count();
+    let not_done = list.lines().filter(|l| !l.contains(" done ")).count();
+    println!(
+        "crash campaign: {runs} runs, {kills} kills, {in_placing} inside placing, last state before each kill {after:?}; {} Hardtofind orders, {} supplier orders, {} PUTs, duplicates {duplicates}, missing {missing}, strays {strays}, MANUAL {manual}, not done {not_done}; {:.1}s",
+        htf_orders.len(),
+        supplier.len(),
+        world.ea.order_puts(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(kills >= KILLS, "only {kills} kills landed in {runs} runs");
+    for step in ["seen", "placing", "placed", "processing", "shipped", "done"] {
+        assert!(
+            after.contains_key(step),
+            "no kill came right after a move to {step}: {after:?}"
+        );
+    }
+    assert!(
+        in_placing >= IN_PLACING,
+        "only {in_placing} of {kills} kills landed inside placing"
+    );
+    assert_eq!((duplicates, missing, strays), (0, 0, 0), "{list}");
+    assert_eq!(supplier.len(), htf_orders.len());
+    assert_eq!(manual, 0, "{list}");
+    assert_eq!(not_done, 0, "{list}");
+}
+
+#[tokio::test]
+async fn relay_list_shows_each_order_with_its_state_supplier_order_and_reason() {
+    let world = relay_world(
+        "approve",
+        "max_order_value = 100.0\nmax_orders_per_cycle = 2",
+    )
+    .await;
+    let place = |name: &str, sku: &str, quantity: i64| {
+        world.htf.place_order(us_order(&[(sku, quantity)], name))
+    };
+    let supplier_of = |name: &str| {
+        (world.ea.orders().into_iter())
+            .find(|o| o.shipping["last_name"] == name)
+            .map(|o| o.id)
+            .expect("placed")
+    };
+    // Orders that go all the way, or as far as they can.
+    let done = place("Done", "EA-1003", 1);
+    let manual = place("Manual", "EA-1004", 1);
+    let processing = place("Processing", "EA-1002", 1);
+    let eligible = place("Eligible", "EA-1001", 1);
+    let dear = place("Dear", "EA-1002", 9);
+    let mut far = us_order(&[("EA-1003", 1)], "Far");
+    far.address.state = Some("ACT".into());
+    let waiting = world.htf.place_order(far);
+    let cancelled = place("Cancelled", "EA-1004", 1);
+    world.invsync(&["once"]).await.assert_code(0);
+    for id in [&done, &manual, &processing] {
+        world
+            .invsync(&["relay", "approve", id])
+            .await
+            .assert_code(0);
+    }
+    world.invsync(&["once"]).await.assert_code(0);
+    let auspost = "https://auspost.com.au/mypost/track/#/details/AP1";
+    world
+        .ea
+        .ship_line(supplier_of("Done"), 1003, 1, auspost, "AP1");
+    world.ea.ship_line(
+        supplier_of("Manual"),
+        1004,
+        1,
+        "https://www.ups.com/t?n=1Z",
+        "1Z",
+    );
+    world
+        .htf
+        .set_order_status(&cancelled, OrderStatus::Refunded);
+    for _ in 0..2 {
+        world.invsync(&["once"]).await.assert_code(0);
+    }
+    // Orders caught on the way: one whose answer was lost while Endless Aisles cannot be
+    // searched, one beyond max_orders_per_cycle, one that left READY before it was placed.
+    let placing = place("Placing", "EA-1005", 1);
+    let placed = place("Placed", "EA-1001", 2);
+    let approved = place("Approved", "EA-1001", 3);
+    let rejected = place("Rejected", "EA-1005", 2);
+    world.invsync(&["once"]).await.assert_code(0);
+    for id in [&placing, &placed, &approved, &rejected] {
+        world
+            .invsync(&["relay", "approve", id])
+            .await
+            .assert_code(0);
+    }
+    world
+        .htf
+        .set_order_status(&rejected, OrderStatus::Processed);
+    world
+        .ea
+        .faults()
+        .push_for("PUT", "/api/orders", Fault::Drop);
+    for _ in 0..4 {
+        world
+            .ea
+            .faults()
+            .push_for("GET", "/api/orders", Fault::status(503, "busy"));
+    }
+    world.invsync(&["once"]).await.assert_code(0);
+
+    let list = world.invsync(&["relay", "list"]).await;
+
+    list.assert_code(0);
+    println!("{}", list.stdout);
+    let expected = [
+        (&done, "done"),
+        (&manual, "MANUAL"),
+        (&processing, "processing"),
+        (&eligible, "eligible"),
+        (&dear, "waiting"),
+        (&waiting, "waiting"),
+        (&cancelled, "cancelled"),
+        (&placing, "placing"),
+        (&placed, "processing"),
+        (&approved, "approved"),
+        (&rejected, "rejected"),
+    ];
+    for (id, state) in expected {
+        assert_eq!(
+            listed_state(&world, &list.stdout, id),
+            state,
+            "{}",
+            list.stdout
+        );
+    }
+    let show = world.invsync(&["relay", "show", &placing]).await;
+    show.assert_code(0);
+    println!("{}", show.stdout);
+    assert!(
+        show.stdout
+            .contains(&format!("custom_order_id:  htf-{placing}")),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout.contains("\"custom_order_id\""),
+        "{}",
+        show.stdout
+    );
 }
