@@ -6,7 +6,9 @@
 //! - [`decide`]: pure decisions: the order to place or why not ([`decide::prepare`], with
 //!   [`decide::supplier_key`], the one place a SKU becomes an Endless Aisles option id),
 //!   whether an order found is ours, which shipping provider a tracking URL names.
-//! - [`step`]: the cycle's part: reading orders, moving each record, the requests.
+//! - [`step`]: the cycle's part: reading orders, moving each record, placing;
+//!   `resolve`: an unknown outcome found or sent again; `fulfil`: after placing (process,
+//!   ship, cancel).
 //! - [`config`]: the `[relay]` table.
 //!
 //! Placing is the one request that moves money, so its intent (`placing`, with the order
@@ -17,6 +19,8 @@
 
 pub mod config;
 pub mod decide;
+mod fulfil;
+mod resolve;
 pub mod state;
 pub mod step;
 

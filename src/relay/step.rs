@@ -6,19 +6,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{NaiveDate, TimeZone, Utc};
 use tracing::{error, info, warn};
 
 use super::config::{Mode, RelaySpec};
 use super::decide::{self, Prepared};
 use super::{Record, State};
 use crate::http::Meter;
-use crate::services::ConnectorError;
-use crate::services::endless_aisles::{
-    CancelOutcome, NewOrder, Orders, PlaceOutcome, Products, SizeInfo,
-};
-use crate::services::hardtofind::wire::{Date, Order, OrderStatus, ShippingProvider};
-use crate::services::hardtofind::{OrderFeed, Transition};
+use crate::services::endless_aisles::{NewOrder, Orders, PlaceOutcome, Products, SizeInfo};
+use crate::services::hardtofind::OrderFeed;
+use crate::services::hardtofind::wire::{Order, OrderStatus, ShippingProvider};
 use crate::store::{self, Store, StoreError};
 
 /// Cycles an unknown outcome is tried before it is handed to a person.
@@ -94,23 +90,23 @@ pub async fn step(
 }
 
 /// One cycle's relay work.
-struct Run<'a> {
-    spec: &'a RelaySpec,
-    clients: Clients<'a>,
-    store: &'a Store,
-    meter: Meter,
+pub(super) struct Run<'a> {
+    pub(super) spec: &'a RelaySpec,
+    pub(super) clients: Clients<'a>,
+    pub(super) store: &'a Store,
+    pub(super) meter: Meter,
     /// Endless Aisles' sizes, read once per cycle when an order needs them.
-    catalogue: Option<Result<HashMap<u64, SizeInfo>, String>>,
+    pub(super) catalogue: Option<Result<HashMap<u64, SizeInfo>, String>>,
     /// Hardtofind's shipping providers, read once per cycle when an order ships.
-    providers: Option<Result<Vec<ShippingProvider>, String>>,
+    pub(super) providers: Option<Result<Vec<ShippingProvider>, String>>,
     /// Orders whose intent was committed this cycle.
-    placed: usize,
+    pub(super) placed: usize,
     /// Endless Aisles orders already known to be some record's: never another's.
-    claimed: HashSet<u64>,
+    pub(super) claimed: HashSet<u64>,
 }
 
 /// What moving a record by one step came to.
-enum Moved {
+pub(super) enum Moved {
     /// It moved: try the next step now.
     On,
     /// Nothing more this cycle.
@@ -201,7 +197,7 @@ impl Run<'_> {
 
     /// Writes a transition (or a new reason) and logs it: one INFO per transition, an ERROR
     /// for MANUAL. Nothing is written when nothing changed.
-    async fn set(
+    pub(super) async fn set(
         &self,
         record: &mut Record,
         state: State,
@@ -348,7 +344,7 @@ impl Run<'_> {
     }
 
     /// What a `PUT /api/orders` answer means for `record` (in `placing`).
-    async fn after_place(
+    pub(super) async fn after_place(
         &mut self,
         record: &mut Record,
         sent: &NewOrder,
@@ -394,343 +390,4 @@ impl Run<'_> {
             }
         }
     }
-
-    /// An order in `placing` after a crash or an unknown answer: find it, or send the same
-    /// `custom_order_id` again. An order Hardtofind closed meanwhile is only looked for.
-    async fn resolve(&mut self, record: &mut Record, order: &Order) -> Result<Moved, StoreError> {
-        let sent = record
-            .payload
-            .as_deref()
-            .and_then(|p| serde_json::from_str::<NewOrder>(p).ok());
-        let Some(sent) = sent else {
-            let why = "placing without the order as sent; cannot tell whether it was placed";
-            self.set(record, State::Manual, Some(why.into())).await?;
-            return Ok(Moved::Stop);
-        };
-        // A Hardtofind order closed meanwhile is only looked for: `find` never sends it again.
-        let _ = order;
-        self.find(record, &sent, false).await
-    }
-
-    /// Looks for the order at Endless Aisles (`query` by last name, `since` the day before the
-    /// intent, matched on name, zip and lines, never one another record holds). Not found: sent
-    /// again with the same `custom_order_id` (unless Endless Aisles just said it exists, or
-    /// Hardtofind closed the order).
-    async fn find(
-        &mut self,
-        record: &mut Record,
-        sent: &NewOrder,
-        exists: bool,
-    ) -> Result<Moved, StoreError> {
-        let since = record
-            .placing_at
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-            .map(|t| t.date_naive().pred_opt().unwrap_or(t.date_naive()));
-        let found = self.search(sent, since).await;
-        let matches = match found {
-            Ok(matches) => matches,
-            Err(e) => return self.unresolved(record, format!("searching: {e}")).await,
-        };
-        match matches.as_slice() {
-            [id] => {
-                info!(order = %record.order_id, custom_order_id = %record.custom_order_id, supplier_order = id, "relay: found the order at Endless Aisles");
-                record.supplier_order_id = Some(*id);
-                self.claimed.insert(*id);
-                self.set(record, State::Placed, None).await?;
-                Ok(Moved::On)
-            }
-            [] if exists => {
-                let why = format!(
-                    "Endless Aisles says {} exists but no order of it can be found",
-                    record.custom_order_id
-                );
-                self.set(record, State::Manual, Some(why)).await?;
-                Ok(Moved::Stop)
-            }
-            [] if self.closed(record).await => {
-                let why = "closed at Hardtofind; no order of it was found at Endless Aisles";
-                self.set(record, State::Cancelled, Some(why.into())).await?;
-                Ok(Moved::Stop)
-            }
-            [] => {
-                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, "relay: the order is not at Endless Aisles; sending it again with the same custom_order_id");
-                let outcome = self.clients.orders.place(&self.meter, sent).await;
-                match outcome {
-                    PlaceOutcome::NotPlaced { reason } => self.unresolved(record, reason).await,
-                    other => Box::pin(self.after_place(record, sent, other, true)).await,
-                }
-            }
-            many => {
-                let why = format!(
-                    "{} orders at Endless Aisles match it ({}); which one is its own cannot be told",
-                    many.len(),
-                    many.iter()
-                        .map(u64::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                self.set(record, State::Manual, Some(why)).await?;
-                Ok(Moved::Stop)
-            }
-        }
-    }
-
-    /// Whether the record's Hardtofind order is closed (read again: it may have changed while
-    /// the order was placing).
-    async fn closed(&self, record: &Record) -> bool {
-        matches!(self.clients.feed.order(&self.meter, &record.order_id).await,
-            Ok(Some(order)) if decide::closed_at_hardtofind(&order.status))
-    }
-
-    /// The ids of unclaimed orders at Endless Aisles that are `sent`.
-    async fn search(
-        &self,
-        sent: &NewOrder,
-        since: Option<NaiveDate>,
-    ) -> Result<Vec<u64>, ConnectorError> {
-        let orders = &self.clients.orders;
-        let listed = orders
-            .find(&self.meter, &sent.shipping.last_name, since)
-            .await?;
-        let mut matches = Vec::new();
-        for candidate in listed {
-            if self.claimed.contains(&candidate.id) {
-                continue;
-            }
-            if let Some(full) = orders.get(&self.meter, candidate.id).await?
-                && decide::is_our_order(&full, sent)
-            {
-                matches.push(full.id);
-            }
-        }
-        Ok(matches)
-    }
-
-    /// An outcome still unknown: stays `placing` (WARN) until [`MAX_RESOLVE_ATTEMPTS`] cycles
-    /// have tried, then MANUAL.
-    async fn unresolved(
-        &mut self,
-        record: &mut Record,
-        reason: String,
-    ) -> Result<Moved, StoreError> {
-        record.attempts += 1;
-        if record.attempts >= MAX_RESOLVE_ATTEMPTS {
-            let why = format!(
-                "whether it was placed cannot be told after {} attempts ({reason}); check Endless Aisles for {}",
-                record.attempts, record.custom_order_id
-            );
-            self.set(record, State::Manual, Some(why)).await?;
-            return Ok(Moved::Stop);
-        }
-        warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, attempt = record.attempts, reason = %reason, "relay: the outcome is still unknown; tried again next cycle");
-        let why = format!("outcome unknown ({reason}); resolved next cycle");
-        record.reason = None;
-        self.set(record, State::Placing, Some(why)).await?;
-        Ok(Moved::Stop)
-    }
-
-    /// Placed at Endless Aisles: Hardtofind is told (`process`), or the order is cancelled
-    /// there when Hardtofind closed it.
-    async fn placed(&mut self, record: &mut Record, order: &Order) -> Result<Moved, StoreError> {
-        if decide::closed_at_hardtofind(&order.status) {
-            return self.cancel(record, order).await;
-        }
-        if order.status != OrderStatus::Ready {
-            // Processed (by an earlier answer that was lost, or by hand) or further.
-            self.set(record, State::Processing, None).await?;
-            return Ok(Moved::On);
-        }
-        let feed = self.clients.feed;
-        match feed
-            .transition(&self.meter, &record.order_id, &Transition::Process)
-            .await
-        {
-            Ok(_) => {
-                self.set(record, State::Processing, None).await?;
-                Ok(Moved::On)
-            }
-            Err(e) if e.is_refusal() => {
-                let why = format!("Hardtofind refused process: {e}");
-                self.set(record, State::Manual, Some(why)).await?;
-                Ok(Moved::Stop)
-            }
-            Err(e) => {
-                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, error = %e, "relay: process could not be sent; tried again next cycle");
-                Ok(Moved::Stop)
-            }
-        }
-    }
-
-    /// Processing: cancelled at Endless Aisles when Hardtofind closed it; once every line has
-    /// shipped, the tracking goes back with a provider Hardtofind lists.
-    async fn processing(
-        &mut self,
-        record: &mut Record,
-        order: &Order,
-    ) -> Result<Moved, StoreError> {
-        if decide::closed_at_hardtofind(&order.status) {
-            return self.cancel(record, order).await;
-        }
-        let Some(id) = record.supplier_order_id else {
-            let why = "processing without an Endless Aisles order id";
-            self.set(record, State::Manual, Some(why.into())).await?;
-            return Ok(Moved::Stop);
-        };
-        let supplier = match self.clients.orders.get(&self.meter, id).await {
-            Ok(Some(supplier)) => supplier,
-            Ok(None) => {
-                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, supplier_order = id, "relay: Endless Aisles has no such order now; looked at again next cycle");
-                return Ok(Moved::Stop);
-            }
-            Err(e) => {
-                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, error = %e, "relay: the Endless Aisles order could not be read; tried again next cycle");
-                return Ok(Moved::Stop);
-            }
-        };
-        if supplier.status.as_deref().is_some_and(|s| {
-            s.eq_ignore_ascii_case("canceled") || s.eq_ignore_ascii_case("cancelled")
-        }) {
-            let why =
-                format!("order {id} was cancelled at Endless Aisles while Hardtofind's is open");
-            self.set(record, State::Manual, Some(why)).await?;
-            return Ok(Moved::Stop);
-        }
-        if !supplier.is_fully_shipped() {
-            return Ok(Moved::Stop);
-        }
-        if order.status == OrderStatus::Shipped {
-            self.set(
-                record,
-                State::Done,
-                Some("shipped at Hardtofind by hand".into()),
-            )
-            .await?;
-            return Ok(Moved::Stop);
-        }
-        let shipment = supplier
-            .shipments
-            .iter()
-            .find(|s| s.number.as_deref().is_some_and(|n| !n.trim().is_empty()));
-        let Some(shipment) = shipment else {
-            let why = format!("order {id} shipped without a tracking number");
-            self.set(record, State::Manual, Some(why)).await?;
-            return Ok(Moved::Stop);
-        };
-        let providers = match self.providers().await {
-            Ok(providers) => providers,
-            Err(e) => {
-                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, error = %e, "relay: Hardtofind's shipping providers could not be read; tried again next cycle");
-                return Ok(Moved::Stop);
-            }
-        };
-        let provider =
-            match decide::provider_for(shipment.url.as_deref(), &providers, &self.spec.carriers) {
-                Ok(provider) => provider,
-                Err(why) => {
-                    self.set(record, State::Manual, Some(why)).await?;
-                    return Ok(Moved::Stop);
-                }
-            };
-        let ship = Transition::Ship {
-            tracking_number: shipment.number.clone().unwrap_or_default(),
-            shipping_provider_name: provider.clone(),
-            shipment_date: shipment_date(supplier.ship_date.as_deref()),
-        };
-        match self
-            .clients
-            .feed
-            .transition(&self.meter, &record.order_id, &ship)
-            .await
-        {
-            Ok(_) => {
-                let why = format!(
-                    "{provider} {}",
-                    shipment.number.as_deref().unwrap_or_default()
-                );
-                self.set(record, State::Shipped, Some(why)).await?;
-                Ok(Moved::Stop)
-            }
-            Err(e) if e.is_refusal() => {
-                let why = format!("Hardtofind refused ship: {e}");
-                self.set(record, State::Manual, Some(why)).await?;
-                Ok(Moved::Stop)
-            }
-            Err(e) => {
-                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, error = %e, "relay: ship could not be sent; tried again next cycle");
-                Ok(Moved::Stop)
-            }
-        }
-    }
-
-    /// Hardtofind's shipping providers, read once per cycle.
-    async fn providers(&mut self) -> Result<Vec<ShippingProvider>, String> {
-        if self.providers.is_none() {
-            let read = self.clients.feed.shipping_providers(&self.meter).await;
-            self.providers = Some(read.map_err(|e| e.to_string()));
-        }
-        self.providers
-            .clone()
-            .unwrap_or_else(|| Err("not read".into()))
-    }
-
-    /// Cancels the Endless Aisles order of an order Hardtofind closed, by the configured forms
-    /// in order; any failure is MANUAL.
-    async fn cancel(&mut self, record: &mut Record, order: &Order) -> Result<Moved, StoreError> {
-        let Some(id) = record.supplier_order_id else {
-            let why = "closed at Hardtofind, but the Endless Aisles order id is unknown";
-            self.set(record, State::Manual, Some(why.into())).await?;
-            return Ok(Moved::Stop);
-        };
-        let cancelled = self
-            .clients
-            .orders
-            .cancel(&self.meter, id, &self.spec.cancel)
-            .await;
-        let (state, why) = match cancelled {
-            Ok(CancelOutcome::Cancelled { method }) => (
-                State::Cancelled,
-                format!(
-                    "{} at Hardtofind; order {id} cancelled at Endless Aisles ({method:?})",
-                    order.status
-                ),
-            ),
-            Ok(CancelOutcome::Refused {
-                method,
-                status,
-                message,
-            }) => (
-                State::Manual,
-                format!(
-                    "{} at Hardtofind, but Endless Aisles refused to cancel order {id} ({method:?}, HTTP {status}: {message})",
-                    order.status
-                ),
-            ),
-            Ok(CancelOutcome::NotFound) => (
-                State::Manual,
-                format!(
-                    "{} at Hardtofind, but no cancel form found order {id} at Endless Aisles",
-                    order.status
-                ),
-            ),
-            Err(e) => (
-                State::Manual,
-                format!(
-                    "{} at Hardtofind, but cancelling order {id} at Endless Aisles failed: {e}",
-                    order.status
-                ),
-            ),
-        };
-        self.set(record, state, Some(why)).await?;
-        Ok(Moved::Stop)
-    }
-}
-
-/// The shipment date to send: the supplier's `ship_date` (`Y-m-d`) at noon UTC, else now.
-fn shipment_date(ship_date: Option<&str>) -> Date {
-    let day = ship_date.and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok());
-    let at = day
-        .and_then(|d| d.and_hms_opt(12, 0, 0))
-        .map(|t| Utc.from_utc_datetime(&t))
-        .unwrap_or_else(Utc::now);
-    Date(at.fixed_offset())
 }

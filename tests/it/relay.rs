@@ -462,19 +462,6 @@ async fn a_relay_to_an_unknown_source_or_production_without_leave_is_an_error_na
     assert_eq!(world.ea.requests().len(), 0);
 }
 
-/// A small deterministic generator: the kill moments vary but a failure can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n.max(1)
-    }
-}
-
 /// The state of the record this run changed last, if it changed any, and whether it left a
 /// record in `placing` (its intent committed, its outcome not).
 fn after_kill(world: &World, since_ms: i64) -> (Option<String>, bool) {
