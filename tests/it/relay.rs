@@ -125,10 +125,12 @@ async fn an_order_is_placed_once_processed_and_its_tracking_goes_back_with_a_mat
         ship.shipping_provider_name.as_deref(),
         Some("Australia Post")
     );
-    world.invsync(&["once"]).await.assert_code(0);
+    let done = world.invsync(&["once"]).await;
+    done.assert_code(0);
     assert_eq!(state_of(&world, &id).await, "done");
     assert_eq!(world.ea.order_puts(), 1, "one PUT in all");
-    let log: Vec<&str> = (placed.stderr.lines().chain(shipped.stderr.lines()))
+    let runs = [&placed.stderr, &shipped.stderr, &done.stderr];
+    let log: Vec<&str> = (runs.iter().flat_map(|r| r.lines()))
         .filter(|l| l.contains("relay:"))
         .collect();
     println!("{}", log.join("\n"));
@@ -504,23 +506,36 @@ async fn until_or_exit(child: &mut tokio::process::Child, condition: impl Fn() -
     false
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_hardtofind_order() {
-    use std::collections::BTreeMap;
-    use std::time::{Duration, Instant};
-    const KILLS: usize = 1_000;
-    const IN_PLACING: usize = 300;
+/// What one world's share of the crash campaign came to.
+#[derive(Default)]
+struct Campaign {
+    runs: usize,
+    kills: usize,
+    in_placing: usize,
+    /// The state each kill came right after (`-`: before the relay changed anything).
+    after: std::collections::BTreeMap<String, usize>,
+    htf_orders: usize,
+    supplier_orders: usize,
+    puts: usize,
+    duplicates: usize,
+    missing: usize,
+    strays: usize,
+    manual: usize,
+    not_done: usize,
+}
+
+/// Kills `invsync once` `kills` times in a world of its own (see the campaign test), then lets
+/// clean runs finish every order and counts what Endless Aisles holds.
+async fn campaign(seed: u64, kills: usize) -> Campaign {
+    use std::time::Duration;
     // Every backlog placed at once, so a kill meets a PUT in most runs.
     let world = relay_world("auto", "max_orders_per_cycle = 500").await;
-    let started = Instant::now();
-    let mut random = Lcg(0x00dd_5eed);
-    let (mut runs, mut kills, mut in_placing) = (0usize, 0usize, 0usize);
-    let mut after: BTreeMap<String, usize> = BTreeMap::new();
+    let mut random = Lcg(seed);
+    let mut figures = Campaign::default();
     let mut htf_orders: Vec<String> = Vec::new();
-    let mut customers = 0;
     let url = "https://auspost.com.au/mypost/track/#/details/";
-    while kills < KILLS && runs < KILLS * 2 {
-        runs += 1;
+    while figures.kills < kills && figures.runs < kills * 2 {
+        figures.runs += 1;
         for sim in [world.ea.faults(), world.htf.faults(), world.hako.faults()] {
             sim.clear();
         }
@@ -533,67 +548,50 @@ async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_har
             if order.status == "Scheduled" && random.below(2) == 0 {
                 for line in &order.lines {
                     let number = format!("AP{}", order.id);
-                    world.ea.ship_line(
-                        order.id,
-                        line.option_id,
-                        line.quantity,
-                        &format!("{url}{number}"),
-                        &number,
-                    );
+                    let tracking = format!("{url}{number}");
+                    world
+                        .ea
+                        .ship_line(order.id, line.option_id, line.quantity, &tracking, &number);
                 }
             }
         }
         let mode = random.below(100);
         if mode < 60 || random.below(3) == 0 {
-            customers += 1;
             let sku = format!("EA-{}", 1001 + random.below(SIZES));
             let quantity = random.below(3) as i64 + 1;
+            let customer = format!("C{seed}x{}", htf_orders.len());
             htf_orders.push(
                 world
                     .htf
-                    .place_order(us_order(&[(&sku, quantity)], &format!("C{customers}"))),
+                    .place_order(us_order(&[(&sku, quantity)], &customer)),
             );
         }
-        let (puts_before, arrived_before) = (world.ea.order_puts(), 0);
+        let puts_before = world.ea.order_puts();
+        let put = |fault| world.ea.faults().push_for("PUT", "/api/orders", fault);
         match mode {
             // Applied, then the answer hangs: the kill lands between the supplier's "yes" and
             // the local commit.
-            0..=44 => world.ea.faults().push_for(
-                "PUT",
-                "/api/orders",
-                Fault::AfterHandling(Box::new(Fault::Hang)),
-            ),
+            0..=44 => put(Fault::AfterHandling(Box::new(Fault::Hang))),
             // Applied, answered a moment later: the kill lands just before or just after.
-            45..=52 => world.ea.faults().push_for(
-                "PUT",
-                "/api/orders",
-                Fault::AfterHandling(Box::new(Fault::Delay(Duration::from_millis(
-                    random.below(4),
-                )))),
-            ),
+            45..=52 => {
+                let late = Duration::from_millis(random.below(4));
+                put(Fault::AfterHandling(Box::new(Fault::Delay(late))))
+            }
             // Sent, never applied.
-            53..=59 => world
-                .ea
-                .faults()
-                .push_for("PUT", "/api/orders", Fault::Hang),
+            53..=59 => put(Fault::Hang),
             _ => {}
         }
         let spawned_ms = now_ms();
         let mut child = world.spawn(&["once"], &[]);
+        let ea = &world.ea;
         let running = match mode {
-            0..=52 => {
-                let ea = &world.ea;
-                let seen = until_or_exit(&mut child, || ea.order_puts() > puts_before).await;
+            0..=59 => {
+                let seen = if mode <= 52 {
+                    until_or_exit(&mut child, || ea.order_puts() > puts_before).await
+                } else {
+                    until_or_exit(&mut child, || ea.count("PUT", "/api/orders") > 0).await
+                };
                 tokio::time::sleep(Duration::from_micros(random.below(3000))).await;
-                seen || child.try_wait().expect("status").is_none()
-            }
-            53..=59 => {
-                let ea = &world.ea;
-                let seen = until_or_exit(&mut child, || {
-                    ea.count("PUT", "/api/orders") > arrived_before
-                })
-                .await;
-                tokio::time::sleep(Duration::from_micros(random.below(2000))).await;
                 seen || child.try_wait().expect("status").is_none()
             }
             _ => {
@@ -604,10 +602,13 @@ async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_har
         child.start_kill().expect("SIGKILL");
         let status = child.wait().await.expect("reaped");
         if running && status.code().is_none() {
-            kills += 1;
+            figures.kills += 1;
             let (last, placing) = after_kill(&world, spawned_ms);
-            in_placing += usize::from(placing);
-            *after.entry(last.unwrap_or_else(|| "-".into())).or_default() += 1;
+            figures.in_placing += usize::from(placing);
+            *figures
+                .after
+                .entry(last.unwrap_or_else(|| "-".into()))
+                .or_default() += 1;
         }
     }
     for sim in [world.ea.faults(), world.htf.faults(), world.hako.faults()] {
@@ -617,26 +618,37 @@ async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_har
     for _ in 0..4 {
         for order in world.ea.orders().iter().filter(|o| o.status == "Scheduled") {
             for line in &order.lines {
-                world.ea.ship_line(
-                    order.id,
-                    line.option_id,
-                    line.quantity,
-                    &format!("{url}X{}", order.id),
-                    &format!("X{}", order.id),
-                );
+                let number = format!("X{}", order.id);
+                let tracking = format!("{url}{number}");
+                world
+                    .ea
+                    .ship_line(order.id, line.option_id, line.quantity, &tracking, &number);
             }
         }
         world.invsync(&["once"]).await.assert_code(0);
     }
     let supplier = world.ea.orders();
-    let per_order = |id: &String| supplier_orders_of(&world, id);
-    let missing = htf_orders.iter().filter(|id| per_order(id) == 0).count();
-    let duplicates: usize = htf_orders
+    let mut by_custom: std::collections::HashMap<&str, usize> = Default::default();
+    for order in &supplier {
+        *by_custom
+            .entry(order.custom_order_id.as_deref().unwrap_or(""))
+            .or_default() += 1;
+    }
+    let per_order = |id: &String| {
+        by_custom
+            .get(format!("htf-{id}").as_str())
+            .copied()
+            .unwrap_or(0)
+    };
+    figures.htf_orders = htf_orders.len();
+    figures.supplier_orders = supplier.len();
+    figures.puts = world.ea.order_puts();
+    figures.missing = htf_orders.iter().filter(|id| per_order(id) == 0).count();
+    figures.duplicates = htf_orders
         .iter()
         .map(|id| per_order(id).saturating_sub(1))
         .sum();
-    let strays = supplier
-        .iter()
+    figures.strays = (supplier.iter())
         .filter(|o| {
             !o.custom_order_id
                 .as_deref()
@@ -644,30 +656,53 @@ async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_har
         })
         .count();
     let list = world.invsync(&["relay", "list"]).await.stdout;
-    let manual = list.lines().filter(|l| l.contains(" MANUAL ")).count();
-    let not_done = list.lines().filter(|l| !l.contains(" done ")).count();
+    figures.manual = list.lines().filter(|l| l.contains(" MANUAL ")).count();
+    figures.not_done = list.lines().filter(|l| !l.contains(" done ")).count();
+    figures
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_hardtofind_order() {
+    const KILLS: usize = 1_000;
+    const IN_PLACING: usize = 300;
+    let started = std::time::Instant::now();
+    // Two worlds side by side, each with its own simulators, database and children.
+    let (a, b) = tokio::join!(
+        campaign(0x00dd_5eed, KILLS / 2),
+        campaign(0x0bad_cafe, KILLS / 2)
+    );
+    let sum = |f: fn(&Campaign) -> usize| f(&a) + f(&b);
+    let mut after = a.after.clone();
+    for (state, n) in &b.after {
+        *after.entry(state.clone()).or_default() += n;
+    }
+    let (kills, in_placing) = (sum(|c| c.kills), sum(|c| c.in_placing));
+    let (duplicates, missing, strays) =
+        (sum(|c| c.duplicates), sum(|c| c.missing), sum(|c| c.strays));
     println!(
-        "crash campaign: {runs} runs, {kills} kills, {in_placing} inside placing, last state before each kill {after:?}; {} Hardtofind orders, {} supplier orders, {} PUTs, duplicates {duplicates}, missing {missing}, strays {strays}, MANUAL {manual}, not done {not_done}; {:.1}s",
-        htf_orders.len(),
-        supplier.len(),
-        world.ea.order_puts(),
+        "crash campaign: {} runs, {kills} kills, {in_placing} inside placing, last state before each kill {after:?}; {} Hardtofind orders, {} supplier orders, {} PUTs applied, duplicates {duplicates}, missing {missing}, strays {strays}, MANUAL {}, not done {}; {:.1}s",
+        sum(|c| c.runs),
+        sum(|c| c.htf_orders),
+        sum(|c| c.supplier_orders),
+        sum(|c| c.puts),
+        sum(|c| c.manual),
+        sum(|c| c.not_done),
         started.elapsed().as_secs_f64()
     );
-    assert!(kills >= KILLS, "only {kills} kills landed in {runs} runs");
+    assert!(kills >= KILLS, "only {kills} kills landed");
+    assert!(
+        in_placing >= IN_PLACING,
+        "only {in_placing} of {kills} kills landed inside placing"
+    );
     for step in ["seen", "placing", "placed", "processing", "shipped", "done"] {
         assert!(
             after.contains_key(step),
             "no kill came right after a move to {step}: {after:?}"
         );
     }
-    assert!(
-        in_placing >= IN_PLACING,
-        "only {in_placing} of {kills} kills landed inside placing"
-    );
-    assert_eq!((duplicates, missing, strays), (0, 0, 0), "{list}");
-    assert_eq!(supplier.len(), htf_orders.len());
-    assert_eq!(manual, 0, "{list}");
-    assert_eq!(not_done, 0, "{list}");
+    assert_eq!((duplicates, missing, strays), (0, 0, 0));
+    assert_eq!(sum(|c| c.supplier_orders), sum(|c| c.htf_orders));
+    assert_eq!((sum(|c| c.manual), sum(|c| c.not_done)), (0, 0));
 }
 
 #[tokio::test]
