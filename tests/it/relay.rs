@@ -824,3 +824,54 @@ async fn relay_list_shows_each_order_with_its_state_supplier_order_and_reason() 
         show.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_metrics_count_the_relays_orders_by_state() {
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let world = relay_world("auto", "").await;
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    let text = text.replace("[daemon]\n", "[daemon]\nmetrics_listen = \"127.0.0.1:0\"\n");
+    std::fs::write(&world.config, text).expect("config");
+    world.htf.place_order(us_order(&[("EA-1001", 1)], "Metric"));
+    let mut far = us_order(&[("EA-1002", 1)], "Far");
+    far.address.state = Some("ACT".into());
+    world.htf.place_order(far);
+    let mut child = world.spawn(&["run"], &[]);
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut addr = None;
+    let cycled = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("metrics served") {
+                addr = (line.split_whitespace())
+                    .find_map(|f| f.strip_prefix("addr="))
+                    .map(str::to_owned);
+            }
+            if line.contains("cycle finished") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(cycled.is_ok(), "a cycle ran");
+    let url = format!(
+        "http://{}/metrics",
+        addr.expect("the bound address is logged")
+    );
+    let page = reqwest::get(&url)
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    signal(&child, "TERM");
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+
+    for sample in [
+        "invsync_relay_orders{state=\"processing\"} 1",
+        "invsync_relay_orders{state=\"waiting\"} 1",
+        "invsync_relay_orders{state=\"placing\"} 0",
+    ] {
+        assert!(page.contains(sample), "{sample} in\n{page}");
+    }
+}
