@@ -875,3 +875,30 @@ async fn the_metrics_count_the_relays_orders_by_state() {
         assert!(page.contains(sample), "{sample} in\n{page}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relay_approve_works_beside_a_running_daemon() {
+    let world = relay_world("approve", "").await;
+    let id = world.htf.place_order(us_order(&[("EA-1001", 1)], "Beside"));
+    let mut child = world.spawn(&["run"], &[]);
+    let ea = world.ea.clone();
+    wait_until("the order is eligible", || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_invsync"))
+            .arg("--config")
+            .arg(&world.config)
+            .args(["relay", "list"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(" eligible "))
+    })
+    .await;
+    assert_eq!(ea.order_count(), 0, "nothing placed before the approval");
+
+    let approved = world.invsync(&["relay", "approve", &id]).await;
+
+    approved.assert_code(0);
+    wait_until("the daemon places it", || ea.order_count() == 1).await;
+    signal(&child, "TERM");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await;
+    assert!(status.is_ok_and(|s| s.is_ok_and(|s| s.success())));
+    assert_eq!(supplier_orders_of(&world, &id), 1);
+}
