@@ -15,16 +15,12 @@ use crate::services::hardtofind::{Transition, Transitioned};
 use crate::store::StoreError;
 
 impl Run<'_> {
-    /// Placed at Endless Aisles: Hardtofind is told (`process`), or the order is cancelled
-    /// there when Hardtofind closed it.
+    /// Placed at Endless Aisles: Hardtofind is told (`process`).
     pub(super) async fn placed(
         &mut self,
         record: &mut Record,
         order: &Order,
     ) -> Result<Moved, StoreError> {
-        if decide::closed_at_hardtofind(&order.status) {
-            return self.cancel(record, order).await;
-        }
         if order.status != OrderStatus::Ready {
             // Processed (by an earlier answer that was lost, or by hand) or further.
             self.set(record, State::Processing, None).await?;
@@ -36,16 +32,13 @@ impl Run<'_> {
         self.transitioned(record, sent, "process", next).await
     }
 
-    /// Processing: cancelled at Endless Aisles when Hardtofind closed it; once every line has
-    /// shipped, the tracking goes back with a provider Hardtofind lists.
+    /// Processing: once every line has shipped, the tracking goes back with a provider
+    /// Hardtofind lists.
     pub(super) async fn processing(
         &mut self,
         record: &mut Record,
         order: &Order,
     ) -> Result<Moved, StoreError> {
-        if decide::closed_at_hardtofind(&order.status) {
-            return self.cancel(record, order).await;
-        }
         let Some(id) = record.supplier_order_id else {
             let why = "processing without an Endless Aisles order id";
             self.set(record, State::Manual, Some(why.into())).await?;
@@ -136,7 +129,11 @@ impl Run<'_> {
 
     /// Cancels the Endless Aisles order of an order Hardtofind closed, by the configured forms
     /// in order; any failure is MANUAL.
-    async fn cancel(&mut self, record: &mut Record, order: &Order) -> Result<Moved, StoreError> {
+    pub(super) async fn cancel(
+        &mut self,
+        record: &mut Record,
+        order: &Order,
+    ) -> Result<Moved, StoreError> {
         let Some(id) = record.supplier_order_id else {
             let why = "closed at Hardtofind, but the Endless Aisles order id is unknown";
             self.set(record, State::Manual, Some(why.into())).await?;

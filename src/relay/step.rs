@@ -178,6 +178,12 @@ impl Run<'_> {
                     self.unplaced(record, order).await?
                 }
                 State::Placing => self.resolve(record, order).await?,
+                // Closed at Hardtofind while the Endless Aisles order is open: cancelled there.
+                State::Placed | State::Processing
+                    if decide::closed_at_hardtofind(&order.status) =>
+                {
+                    self.cancel(record, order).await?
+                }
                 State::Placed => self.placed(record, order).await?,
                 State::Processing => self.processing(record, order).await?,
                 State::Shipped => {
