@@ -38,8 +38,10 @@ macro_rules! outln {
     }};
 }
 
+mod relay;
 mod status;
 
+pub use relay::{RelayCommand, relay};
 pub use status::{StatusArgs, status};
 
 /// Why a command could not do its job.

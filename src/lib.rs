@@ -35,6 +35,8 @@
 //! - [`store`]: SQLite, and only here: schema and migrations, snapshots, acknowledgements, the
 //!   guard's and logins' memory, reservations, flags, history, the one-daemon-per-database lock.
 //! - [`http`]: the client, the retry policy, the shared rate limits and `Retry-After` pauses.
+//! - [`relay`]: the dropship relay (opt-in): Hardtofind orders placed at Endless Aisles at most
+//!   once, in a state machine kept in SQLite, and their tracking sent back.
 //! - [`sim`]: the harness the simulators share (faults, recorded requests, the loopback server).
 
 pub mod commands;
@@ -45,6 +47,7 @@ pub mod http;
 pub mod manual;
 pub mod ops;
 pub mod plan;
+pub mod relay;
 pub mod services;
 pub mod sim;
 pub mod store;

@@ -63,6 +63,11 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// The dropship relay's queue: Hardtofind orders placed at Endless Aisles (database only).
+    Relay {
+        #[command(subcommand)]
+        action: RelayAction,
+    },
     /// Run the daemon against built-in simulators, to see real cycles.
     ///
     /// It starts simulators of Hako, Endless Aisles and Hardtofind on loopback, writes a
@@ -93,6 +98,23 @@ enum Command {
     /// Print the man page (roff) on stdout; packaging/build-deb writes it to target/man/invsync.1.
     #[command(hide = true)]
     Man,
+}
+
+#[derive(Subcommand)]
+enum RelayAction {
+    /// One line per order: id, state, supplier order, age, reason.
+    List,
+    /// Everything the relay knows of one Hardtofind order, the order as sent included.
+    Show {
+        /// The Hardtofind order id.
+        order: String,
+    },
+    /// Approve an order (`mode = "approve"`, or one over `max_order_value`): it is placed at
+    /// the next cycle. Works beside a running daemon.
+    Approve {
+        /// The Hardtofind order id.
+        order: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -136,6 +158,14 @@ fn main() -> ExitCode {
             Command::Check { offline } => commands::check(&cli.config, offline).await,
             Command::Status { json, sku, check } => {
                 commands::status(&cli.config, commands::StatusArgs { json, sku, check }).await
+            }
+            Command::Relay { action } => {
+                let command = match action {
+                    RelayAction::List => commands::RelayCommand::List,
+                    RelayAction::Show { order } => commands::RelayCommand::Show(order),
+                    RelayAction::Approve { order } => commands::RelayCommand::Approve(order),
+                };
+                commands::relay(&cli.config, command).await
             }
             Command::Demo => invsync::demo::run().await,
             Command::Sim { port_base, stall } => invsync::demo::serve(port_base, stall).await,

@@ -91,6 +91,8 @@ pub struct Config {
     pub targets: Vec<TargetSpec>,
     /// `[orders.*]`, ordered by name.
     pub feeds: Vec<FeedSpec>,
+    /// `[relay]`, when present.
+    pub relay: Option<crate::relay::config::RelaySpec>,
     /// Things worth a WARN that do not stop invsync (logged once logging is set up).
     pub warnings: Vec<String>,
     /// Every value as written, to tell what a reload changed.

@@ -56,6 +56,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
             feeds.push(super::FeedSpec { name, remote, kind });
         }
     }
+    let relay = crate::relay::config::relay(&check, raw.relay, &sources, &feeds);
     if let Some(daemon) = &daemon {
         warn_of_unused_sources(&check, &names, &targets);
         warn_of_early_staleness(&check, daemon);
@@ -75,6 +76,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
         sources,
         targets,
         feeds,
+        relay,
         warnings,
         settings,
     })

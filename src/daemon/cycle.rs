@@ -26,13 +26,14 @@ use tracing::{Instrument, error, info, info_span};
 use super::orders::{self, Book, FeedSlot};
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
 use super::state::{Configured, load_state, log_reconciled};
-use crate::config::{Config, FeedKind};
+use crate::config::{Config, FeedKind, SourceKind};
 use crate::ops::metrics;
 use crate::ops::report::{CycleReport, OrdersDone, TargetReport, TargetState};
 use crate::ops::stale::Watch;
 use crate::plan::Rules;
 use crate::plan::ledger::Column;
 use crate::plan::reservations::{FeedRules, Reservations};
+use crate::relay::{self, RelayDone};
 use crate::services;
 use crate::store::{self, Store, StoreError};
 use crate::target::{self, TargetSlot};
@@ -372,6 +373,7 @@ impl Engine {
         // Every source in: the next cycle may fetch; the alarm hears about this cycle's fetches.
         let done: Vec<Arc<SourceDone>> = join_all(fetches).await;
         drop(turn);
+        let relay = self.relay_step(options).await?;
         let reports: Vec<_> = done.iter().map(|d| d.report.clone()).collect();
         self.watch
             .lock()
@@ -409,12 +411,54 @@ impl Engine {
             sources: reports,
             targets,
             plan,
+            relay,
             orders: match orders_done {
                 Some(Ok(done)) => Some(Ok(done)),
                 Some(Err(e)) => Some(Err(e)),
                 None => None,
             },
         })
+    }
+
+    /// The dropship relay's step, once the order feeds' is done: only when `[relay] mode` is
+    /// not `off` and the cycle is not a dry run (which writes nothing).
+    async fn relay_step(&self, options: CycleOptions) -> Result<Option<RelayDone>, StoreError> {
+        let Some(spec) = (self.config.relay.as_ref())
+            .filter(|spec| spec.mode != relay::config::Mode::Off && !options.dry_run)
+        else {
+            return Ok(None);
+        };
+        let (Some(feed), Some(source)) = (self.feeds.get(spec.from), self.sources.get(spec.to))
+        else {
+            return Ok(None);
+        };
+        let services::Feed::Hardtofind(client) = &feed.client;
+        let (services::Source::EndlessAisles(ea), SourceKind::EndlessAisles(settings)) =
+            (&source.client, &self.config.sources[spec.to].kind)
+        else {
+            return Ok(None);
+        };
+        let clients = relay::Clients {
+            feed_name: &feed.name,
+            feed: client,
+            orders: ea.orders(),
+            products: ea.products(),
+            sku_prefix: &settings.sku_prefix,
+        };
+        let done = relay::step::step(spec, clients, &self.store).await?;
+        let counts: Vec<(&str, i64)> = relay::State::ALL
+            .iter()
+            .map(|s| {
+                let n = done
+                    .counts
+                    .iter()
+                    .find(|(c, _)| c == s)
+                    .map_or(0, |(_, n)| *n);
+                (s.word(), n)
+            })
+            .collect();
+        metrics::relay_orders(&counts);
+        Ok(Some(done))
     }
 
     /// One target's part of the cycle, as a task: wait for its own inputs only, then sync.
@@ -504,6 +548,7 @@ fn log_summary(report: &CycleReport, options: CycleOptions) {
         sources = %report.sources_field(),
         targets = %report.targets_field(),
         reservations = report.orders_field().as_deref().unwrap_or("-"),
+        relay = report.relay_field().as_deref().unwrap_or("-"),
         "cycle finished"
     );
 }

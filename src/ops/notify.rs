@@ -327,6 +327,7 @@ mod tests {
 
     fn report(targets: Vec<(&str, TargetState, usize)>) -> CycleReport {
         CycleReport {
+            relay: None,
             id: 42,
             duration: Duration::from_millis(812),
             sources: Vec::new(),

@@ -165,6 +165,8 @@ pub struct CycleReport {
     pub targets: Vec<TargetReport>,
     /// A dry run's planned changes (empty otherwise).
     pub plan: Vec<PlanLine>,
+    /// The dropship relay's step, when it is on.
+    pub relay: Option<crate::relay::RelayDone>,
 }
 
 impl CycleReport {
@@ -213,6 +215,11 @@ impl CycleReport {
             }
             Err(e) => Some(format!("failed: {e}")),
         }
+    }
+
+    /// The relay's records per state for the summary line (`None` when the relay is off).
+    pub fn relay_field(&self) -> Option<String> {
+        self.relay.as_ref().map(crate::relay::RelayDone::field)
     }
 
     /// Per target `name(state pushed=… requests=… retries=… failures=…)`, space separated: the

@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V7),
     Migration::Sql(V8),
     Migration::Sql(V9_UNABSORBED),
+    Migration::Sql(V10_RELAY),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -176,6 +177,28 @@ const V9_UNABSORBED: &str = r"
         changes   BLOB NOT NULL,
         PRIMARY KEY (source_id, at)
     ) WITHOUT ROWID;
+";
+
+/// 10: the dropship relay's record of each Hardtofind order (see `relay`): its state, the
+/// reason beside it, and once placing, the order exactly as sent. Keyed by the Hardtofind order
+/// id alone, so renaming the feed cannot make an order look new; never deleted (the audit of
+/// orders placed).
+const V10_RELAY: &str = r"
+    CREATE TABLE relay_orders (
+        order_id          TEXT PRIMARY KEY,
+        feed              TEXT NOT NULL,
+        custom_order_id   TEXT NOT NULL UNIQUE,
+        state             TEXT NOT NULL,
+        reason            TEXT,
+        approved          INTEGER NOT NULL DEFAULT 0,
+        supplier_order_id INTEGER,
+        payload           TEXT,
+        value             REAL,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        seen_at           INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL,
+        placing_at        INTEGER
+    );
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -35,6 +35,11 @@ pub use reservations::{
 mod migrations;
 mod prune;
 pub mod reads;
+mod relay;
+pub use relay::{
+    Approval, open_for_approval, relay_approve, relay_auto_approve, relay_counts,
+    relay_insert_seen, relay_record, relay_records, relay_write,
+};
 
 pub use chunks::{
     CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, quantity_of,

@@ -513,11 +513,12 @@ impl Run {
 pub struct Lcg(pub u64);
 
 impl Lcg {
+    /// A number below `n`.
     pub fn below(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
+        (self.0 >> 33) % n.max(1)
     }
 }

@@ -177,6 +177,7 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              DROP TABLE unallotted;
              DROP TABLE flags;
              DROP TABLE unabsorbed_changes;
+             DROP TABLE relay_orders;
              PRAGMA user_version = 3;",
         )
         .expect("back to version 3");

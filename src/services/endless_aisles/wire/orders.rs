@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::{money, opt_u64, req_u64, upc};
 
-/// The payload of `PUT /api/orders`. `custom_order_id` is not optional here (it is in the
+/// The payload of `PUT /api/orders` (read back too: the relay keeps what it sent). `custom_order_id` is not optional here (it is in the
 /// document): it is unique within the account (API_NOTES), and it is what lets an order whose
 /// answer was lost be recognised instead of placed again.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewOrder {
     /// invsync's own id for the order, e.g. `htf-<Hardtofind order id>`, fixed forever.
     pub custom_order_id: String,
@@ -31,7 +31,7 @@ pub struct NewOrder {
 }
 
 /// The shipping address, with the document's field names (`address_line_1`, not `line_1`).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NewShipping {
     /// Required.
     pub first_name: String,
@@ -57,14 +57,14 @@ pub struct NewShipping {
 }
 
 /// The buyer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewCustomer {
     /// Optional in the document; `GET /api/orders?query=` finds orders by it.
     pub email: String,
 }
 
 /// One line of a new order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewLineItem {
     /// The option id (size id).
     pub id: u64,

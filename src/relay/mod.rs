@@ -1,0 +1,28 @@
+//! The dropship relay (opt-in, `[relay]`): a Hardtofind order in `READY` whose every line maps
+//! to a sellable Endless Aisles size is placed there **at most once**, Hardtofind is told
+//! (`process`), and the tracking comes back (`ship`).
+//!
+//! - [`state`]: the states of a relayed order and its record.
+//! - [`decide`]: pure decisions: the order to place or why not ([`decide::prepare`], with
+//!   [`decide::supplier_key`], the one place a SKU becomes an Endless Aisles option id),
+//!   whether an order found is ours, which shipping provider a tracking URL names.
+//! - [`step`]: the cycle's part: reading orders, moving each record, placing;
+//!   `resolve`: an unknown outcome found or sent again; `fulfil`: after placing (process,
+//!   ship, cancel).
+//! - [`config`]: the `[relay]` table.
+//!
+//! Placing is the one request that moves money, so its intent (`placing`, with the order
+//! exactly as sent and `custom_order_id = "htf-<order id>"`) is committed before the request,
+//! and an unknown outcome is resolved by finding the order or by the same `custom_order_id`
+//! again; what cannot be told is `MANUAL`, never a second order. The records live in
+//! `store::relay` and are never deleted.
+
+pub mod config;
+pub mod decide;
+mod fulfil;
+mod resolve;
+pub mod state;
+pub mod step;
+
+pub use state::{Record, State, custom_order_id};
+pub use step::{Clients, RelayDone};

@@ -1,0 +1,155 @@
+//! Resolving an unknown outcome of `PUT /api/orders` (a lost answer, a crash in `placing`):
+//! the order is looked for at Endless Aisles, and only when it is not there is it sent again,
+//! with the same `custom_order_id` (which Endless Aisles refuses twice). What cannot be told
+//! after [`super::step::MAX_RESOLVE_ATTEMPTS`] cycles is MANUAL; nothing is ever placed anew.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use tracing::{info, warn};
+
+use super::decide;
+use super::step::{MAX_RESOLVE_ATTEMPTS, Moved, Run};
+use super::{Record, State};
+use crate::services::ConnectorError;
+use crate::services::endless_aisles::{NewOrder, PlaceOutcome};
+use crate::services::hardtofind::wire::Order;
+use crate::store::StoreError;
+
+impl Run<'_> {
+    /// An order in `placing` after a crash or an unknown answer: find it, or send the same
+    /// `custom_order_id` again. An order Hardtofind closed meanwhile is only looked for.
+    pub(super) async fn resolve(
+        &mut self,
+        record: &mut Record,
+        order: &Order,
+    ) -> Result<Moved, StoreError> {
+        let sent = record
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<NewOrder>(p).ok());
+        let Some(sent) = sent else {
+            let why = "placing without the order as sent; cannot tell whether it was placed";
+            self.set(record, State::Manual, Some(why.into())).await?;
+            return Ok(Moved::Stop);
+        };
+        // A Hardtofind order closed meanwhile is only looked for: `find` never sends it again.
+        let _ = order;
+        self.find(record, &sent, false).await
+    }
+
+    /// Looks for the order at Endless Aisles (`query` by last name, `since` the day before the
+    /// intent, matched on name, zip and lines, never one another record holds). Not found: sent
+    /// again with the same `custom_order_id` (unless Endless Aisles just said it exists, or
+    /// Hardtofind closed the order).
+    pub(super) async fn find(
+        &mut self,
+        record: &mut Record,
+        sent: &NewOrder,
+        exists: bool,
+    ) -> Result<Moved, StoreError> {
+        let since = record
+            .placing_at
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .map(|t| t.date_naive().pred_opt().unwrap_or(t.date_naive()));
+        let found = self.search(sent, since).await;
+        let matches = match found {
+            Ok(matches) => matches,
+            Err(e) => return self.unresolved(record, format!("searching: {e}")).await,
+        };
+        match matches.as_slice() {
+            [id] => {
+                info!(order = %record.order_id, custom_order_id = %record.custom_order_id, supplier_order = id, "relay: found the order at Endless Aisles");
+                record.supplier_order_id = Some(*id);
+                self.claimed.insert(*id);
+                self.set(record, State::Placed, None).await?;
+                Ok(Moved::On)
+            }
+            [] if exists => {
+                let why = format!(
+                    "Endless Aisles says {} exists but no order of it can be found",
+                    record.custom_order_id
+                );
+                self.set(record, State::Manual, Some(why)).await?;
+                Ok(Moved::Stop)
+            }
+            [] if self.closed(record).await => {
+                let why = "closed at Hardtofind; no order of it was found at Endless Aisles";
+                self.set(record, State::Cancelled, Some(why.into())).await?;
+                Ok(Moved::Stop)
+            }
+            [] => {
+                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, "relay: the order is not at Endless Aisles; sending it again with the same custom_order_id");
+                let outcome = self.clients.orders.place(&self.meter, sent).await;
+                match outcome {
+                    PlaceOutcome::NotPlaced { reason } => self.unresolved(record, reason).await,
+                    other => Box::pin(self.after_place(record, sent, other, true)).await,
+                }
+            }
+            many => {
+                let why = format!(
+                    "{} orders at Endless Aisles match it ({}); which one is its own cannot be told",
+                    many.len(),
+                    many.iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                self.set(record, State::Manual, Some(why)).await?;
+                Ok(Moved::Stop)
+            }
+        }
+    }
+
+    /// Whether the record's Hardtofind order is closed (read again: it may have changed while
+    /// the order was placing).
+    async fn closed(&self, record: &Record) -> bool {
+        matches!(self.clients.feed.order(&self.meter, &record.order_id).await,
+            Ok(Some(order)) if decide::closed_at_hardtofind(&order.status))
+    }
+
+    /// The ids of unclaimed orders at Endless Aisles that are `sent`.
+    async fn search(
+        &self,
+        sent: &NewOrder,
+        since: Option<NaiveDate>,
+    ) -> Result<Vec<u64>, ConnectorError> {
+        let orders = &self.clients.orders;
+        let listed = orders
+            .find(&self.meter, &sent.shipping.last_name, since)
+            .await?;
+        let mut matches = Vec::new();
+        for candidate in listed {
+            if self.claimed.contains(&candidate.id) {
+                continue;
+            }
+            if let Some(full) = orders.get(&self.meter, candidate.id).await?
+                && decide::is_our_order(&full, sent)
+            {
+                matches.push(full.id);
+            }
+        }
+        Ok(matches)
+    }
+
+    /// An outcome still unknown: stays `placing` (WARN) until [`MAX_RESOLVE_ATTEMPTS`] cycles
+    /// have tried, then MANUAL.
+    pub(super) async fn unresolved(
+        &mut self,
+        record: &mut Record,
+        reason: String,
+    ) -> Result<Moved, StoreError> {
+        record.attempts += 1;
+        if record.attempts >= MAX_RESOLVE_ATTEMPTS {
+            let why = format!(
+                "whether it was placed cannot be told after {} attempts ({reason}); check Endless Aisles for {}",
+                record.attempts, record.custom_order_id
+            );
+            self.set(record, State::Manual, Some(why)).await?;
+            return Ok(Moved::Stop);
+        }
+        warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, attempt = record.attempts, reason = %reason, "relay: the outcome is still unknown; tried again next cycle");
+        let why = format!("outcome unknown ({reason}); resolved next cycle");
+        record.reason = None;
+        self.set(record, State::Placing, Some(why)).await?;
+        Ok(Moved::Stop)
+    }
+}
