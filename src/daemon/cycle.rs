@@ -23,6 +23,7 @@ use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span};
 
+use super::generation::Generation;
 use super::orders::{self, Book, FeedSlot};
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
 use super::state::{Configured, load_state, log_reconciled};
@@ -33,7 +34,7 @@ use crate::ops::stale::Watch;
 use crate::plan::Rules;
 use crate::plan::ledger::Column;
 use crate::plan::reservations::{FeedRules, Reservations};
-use crate::services;
+use crate::services::{self, AnswerDigest};
 use crate::store::{self, Store, StoreError};
 use crate::target::{self, TargetSlot};
 
@@ -84,6 +85,8 @@ pub struct Engine {
     book: Arc<Book>,
     /// When each source last fetched completely, for the staleness alarm.
     watch: Arc<Mutex<Watch>>,
+    /// The world's generation (see [`Generation`]).
+    generation: Generation,
 }
 
 impl Engine {
@@ -147,28 +150,35 @@ impl Engine {
             .iter()
             .zip(sources)
             .zip(loaded.sources)
-            .map(|((spec, client), (id, snapshot, memory))| {
-                let (guard, guard_since, auth) =
-                    memory.into_parts(config.daemon.max_zeroed_fraction);
-                Arc::new(SourceSlot {
-                    name: spec.name.clone(),
-                    id: id.unwrap_or(UNRECORDED),
-                    client,
-                    snapshot: watch::Sender::new(Arc::new(snapshot)),
-                    memory: Mutex::new(SourceMemory {
-                        guard,
-                        guard_since,
-                        auth,
-                    }),
-                })
-            })
+            .zip(loaded.answers)
+            .map(
+                |(((spec, client), (id, snapshot, memory)), (answer, reported))| {
+                    let (guard, guard_since, auth) =
+                        memory.into_parts(config.daemon.max_zeroed_fraction);
+                    Arc::new(SourceSlot {
+                        name: spec.name.clone(),
+                        id: id.unwrap_or(UNRECORDED),
+                        client,
+                        snapshot: watch::Sender::new(Arc::new(snapshot)),
+                        context: Vec::new(),
+                        memory: Mutex::new(SourceMemory {
+                            guard,
+                            guard_since,
+                            auth,
+                            answer: AnswerDigest::from_stored(answer),
+                            reported,
+                        }),
+                    })
+                },
+            )
             .collect();
         let targets = config
             .targets
             .iter()
             .zip(targets)
             .zip(loaded.targets)
-            .map(|((spec, client), (id, acked, failed, memory))| {
+            .zip(loaded.settled)
+            .map(|(((spec, client), (id, acked, failed, memory)), settled)| {
                 let (guard, guard_since, auth) =
                     memory.into_parts(config.daemon.max_zeroed_fraction);
                 Arc::new(tokio::sync::Mutex::new(TargetSlot {
@@ -187,10 +197,21 @@ impl Engine {
                     guard_since,
                     auth,
                     flags: Default::default(),
+                    settled,
+                    settles_as: target::settled::rules(
+                        &spec
+                            .inputs
+                            .iter()
+                            .map(|&i| config.sources[i].name.clone())
+                            .collect::<Vec<_>>(),
+                        spec.safety_stock,
+                        spec.max_quantity,
+                    ),
                 }))
             })
             .collect();
         let persisted_skus = loaded.skus.len();
+        let generation = Generation::starting_at(loaded.generation);
         let mut reserved = Column::default();
         for (sku, quantity) in book.reserved_by_sku() {
             if let Some(id) = loaded.skus.get(sku) {
@@ -220,8 +241,10 @@ impl Engine {
             book: Arc::new(Book {
                 book: tokio::sync::Mutex::new(book),
                 reserved: watch::Sender::new(Arc::new(reserved)),
+                generation: generation.clone(),
             }),
             watch: Arc::new(Mutex::new(watch)),
+            generation,
         })
     }
 
@@ -303,6 +326,7 @@ impl Engine {
                     guard_window: self.config.daemon.guard_window,
                     period: self.config.daemon.trigger.period(),
                     options,
+                    generation: self.generation.clone(),
                     keep_changes: !self.feeds.is_empty(),
                 };
                 let span = tracing::Span::current();
@@ -401,6 +425,7 @@ impl Engine {
             .map(|&i| (self.sources[i].clone(), fetches[i].clone()))
             .collect();
         let (names, store) = (self.names.clone(), self.store.clone());
+        let generation = self.generation.clone();
         let reserved = self.book.reserved.subscribe();
         let (guard_window, period) = (
             self.config.daemon.guard_window,
@@ -443,6 +468,7 @@ impl Engine {
                 store,
                 guard_window,
                 period,
+                generation: generation.now(),
             };
             target::sync_target(&mut slot, inputs, options).await
         }

@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod cycle;
+mod generation;
 mod orders;
 mod reload;
 pub mod shutdown;

@@ -12,6 +12,7 @@ use futures_util::future::join_all;
 use tokio::sync::watch;
 use tracing::{error, warn};
 
+use super::generation::Generation;
 use super::sources::{SourceDone, SourceSlot};
 use crate::http::Meter;
 use crate::ops::report::OrdersDone;
@@ -38,6 +39,8 @@ pub struct Book {
     pub book: tokio::sync::Mutex<Reservations>,
     /// What is reserved per SKU id, published to the targets.
     pub reserved: watch::Sender<Arc<Column>>,
+    /// The world's generation, which a change of what is reserved moves on.
+    pub generation: Generation,
 }
 
 /// Runs the step (see the module documentation). A dry run reads nothing and changes nothing:
@@ -122,13 +125,23 @@ pub async fn orders_step(
             "open orders hold SKUs no source knows; they are listed in status"
         );
     }
+    // What targets subtract changed: the world moves on (see `Generation`).
+    let turn = if **book.reserved.borrow() == reserved {
+        None
+    } else {
+        Some(book.generation.next().await)
+    };
+    let number = turn.as_ref().map(|t| t.number);
     if !changes.upserted.is_empty() || !changes.removed.is_empty() || !changes.unallotted.is_empty()
     {
         store
-            .call(move |c| store::write_reservation_changes(c, &changes))
+            .call(move |c| store::write_reservation_changes(c, &changes, number))
             .await?;
     }
-    book.reserved.send_replace(Arc::new(reserved));
+    if let Some(turn) = turn {
+        book.reserved.send_replace(Arc::new(reserved));
+        turn.published();
+    }
     Ok(done)
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::error;
 
+use super::generation::Generation;
 use crate::http::HttpError;
 use crate::http::Meter;
 use crate::ops::report::{SourceCounts, SourceReport};
@@ -21,7 +22,7 @@ use crate::ops::rfc3339;
 use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{Change, Guard};
-use crate::services::{ConnectorError, Source, Stock};
+use crate::services::{AnswerDigest, ConnectorError, Fetched, Source, Stock};
 use crate::store::{self, Side, Store, StoreError};
 use crate::target::CycleOptions;
 
@@ -35,6 +36,9 @@ pub struct SourceSlot {
     pub client: Source,
     /// Its newest recorded snapshot; targets hold receivers and re-plan when it changes.
     pub snapshot: watch::Sender<Arc<Column>>,
+    /// How the daemon reads its records, beyond what the source itself knows (an answer read
+    /// another way is a new answer).
+    pub context: Vec<u8>,
     /// What it must not believe at once: its guard, refused logins.
     pub memory: Mutex<SourceMemory>,
 }
@@ -48,6 +52,10 @@ pub struct SourceMemory {
     pub guard_since: Option<i64>,
     /// Refused logins.
     pub auth: AuthBackoff,
+    /// Its last recorded answer: one the same is not parsed again.
+    pub answer: AnswerDigest,
+    /// How many SKUs that answer reported.
+    pub reported: usize,
 }
 
 /// Every SKU name, shared: sources add names as they record, targets read them to push.
@@ -87,6 +95,8 @@ pub struct SourceWork {
     pub guard_window: Duration,
     pub period: Duration,
     pub options: CycleOptions,
+    /// The world's generation, moved on by every recorded change (see `target::settled`).
+    pub generation: Generation,
     /// Whether the order feeds need this cycle's changes (for the reservations' drops).
     pub keep_changes: bool,
 }
@@ -117,7 +127,9 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     let fetched = if let Some(at) = waiting {
         Err(Failure::Waiting(at))
     } else {
-        match tokio::time::timeout(work.fetch_timeout, slot.client.fetch(&meter)).await {
+        let known = lock(&slot.memory).answer.clone();
+        let fetch = slot.client.fetch(&meter, &slot.context, &known);
+        match tokio::time::timeout(work.fetch_timeout, fetch).await {
             Ok(Ok(stock)) => Ok(stock),
             Ok(Err(ConnectorError::Http(HttpError::Cancelled))) => Err(Failure::Cancelled),
             Ok(Err(ConnectorError::Auth(message))) => Err(Failure::AuthRefused(message)),
@@ -161,7 +173,14 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     let mut unrecorded = None;
     let mut changed = Vec::new();
     let outcome = match fetched {
-        Ok(records) => match record(&work, &records).await {
+        Ok(Fetched::Same) => match same(&work).await {
+            Ok(counts) => Ok(counts),
+            Err(e) => {
+                error!(source = %slot.name, error = %e, "the source's fetch could not be recorded; the targets that read it skip this cycle");
+                Err(e.to_string())
+            }
+        },
+        Ok(Fetched::New(records, digest)) => match record(&work, &records, digest).await {
             Ok((counts, fresh, changes)) => {
                 unrecorded = fresh;
                 changed = changes;
@@ -204,11 +223,30 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     }
 }
 
+/// The source answered what it answered when its snapshot was recorded: the fetch is complete
+/// (for staleness), and nothing else is written or published.
+async fn same(work: &SourceWork) -> Result<SourceCounts, StoreError> {
+    let slot = &work.slot;
+    tracing::debug!(source = %slot.name, "the answer is the one recorded last: not parsed again");
+    if !work.options.dry_run {
+        let (id, at) = (slot.id, store::now_ms());
+        work.store
+            .call(move |c| store::source_answered_same(c, id, at))
+            .await?;
+    }
+    Ok(SourceCounts {
+        skus: lock(&slot.memory).reported,
+        changed: 0,
+        same: true,
+    })
+}
+
 /// Makes the fresh snapshot, writes what changed in one transaction, then publishes it (a dry
 /// run writes and publishes nothing and returns it instead).
 async fn record(
     work: &SourceWork,
     records: &Stock,
+    digest: AnswerDigest,
 ) -> Result<(SourceCounts, Option<Arc<Column>>, Vec<Change>), NotUsed> {
     let slot = &work.slot;
     let mut persisted = work.recorder.lock().await;
@@ -224,6 +262,7 @@ async fn record(
     let counts = SourceCounts {
         skus: fresh.count_reported,
         changed: changed.len(),
+        same: false,
     };
     // The source-level guard: an empty answer from a minor input must not wipe its SKUs on a
     // target that sums it with a larger one.
@@ -282,9 +321,22 @@ async fn record(
         store::quantity_chunks_after(&memory.guard.zeroed_at, &zeroings)
     };
     let (id, at, reported, (name_chunks, named)) = (slot.id, now, fresh.count_reported, new_names);
+    // A change moves the world on; an answer that changed nothing (its records reordered)
+    // leaves every target as settled as it was.
+    let turn = if changed.is_empty() {
+        None
+    } else {
+        Some(work.generation.next().await)
+    };
+    let generation = turn.as_ref().map(|t| t.number);
+    let stored = digest.clone();
     work.store
         .call(move |c| {
             let tx = c.transaction()?;
+            store::write_answer(&tx, id, stored.as_bytes())?;
+            if let Some(generation) = generation {
+                store::write_generation(&tx, generation)?;
+            }
             store::write_name_chunks(&tx, &name_chunks)?;
             store::write_quantity_chunks(&tx, Side::Source, id, &chunks)?;
             store::write_zeroings(&tx, Side::Source, id, &zeroed_chunks)?;
@@ -303,9 +355,15 @@ async fn record(
         if forced {
             memory.guard_since = Some(at);
         }
+        memory.answer = digest;
+        memory.reported = reported;
     }
-    // Recorded: memory follows the database.
+    // Recorded: memory follows the database; the generation moves on only once the snapshot is
+    // published, so a target that saw it has planned from the snapshot too.
     slot.snapshot.send_replace(Arc::new(fresh.column));
+    if let Some(turn) = turn {
+        turn.published();
+    }
     Ok((counts, None, all_changes))
 }
 

@@ -24,6 +24,12 @@ pub(super) struct Loaded {
     pub first_cycle_at: Option<i64>,
     pub reconciled: Vec<(Side, Reconciled)>,
     pub had_history: bool,
+    /// Each source's last recorded answer (page digests) and how many SKUs it reported.
+    pub answers: Vec<(Vec<u8>, usize)>,
+    /// Each target's `settled` mark.
+    pub settled: Vec<Option<String>>,
+    /// The world's generation.
+    pub generation: u64,
 }
 
 /// What the database is told of one configured endpoint: its name, where it is, and the secret
@@ -103,7 +109,24 @@ pub(super) fn load_state(
         let memory = memory(Side::Target, id)?;
         loaded_targets.push((id, column(Side::Target, id)?, failed, memory));
     }
+    let mut answers = Vec::new();
+    for id in &source_ids {
+        answers.push(match id {
+            Some(id) => store::load_answer(c, *id)?,
+            None => Default::default(),
+        });
+    }
+    let mut settled = Vec::new();
+    for id in &target_ids {
+        settled.push(match id {
+            Some(id) => store::load_settled(c, *id)?,
+            None => None,
+        });
+    }
     Ok(Loaded {
+        answers,
+        settled,
+        generation: store::load_generation(c)?,
         skus: store::load_skus(c)?,
         last_fetch_at: store::last_fetch_times(c, &source_ids)?,
         first_cycle_at: store::first_cycle_at(c)?,

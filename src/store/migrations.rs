@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V6),
     Migration::Sql(V7),
     Migration::Sql(V8),
+    Migration::Sql(V9),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -162,6 +163,14 @@ const V8: &str = r"
     ALTER TABLE targets ADD COLUMN progress_at INTEGER;
     ALTER TABLE targets ADD COLUMN synced_at INTEGER;
     UPDATE targets SET synced_at = coalesce(last_success_at, last_error_at);
+";
+
+/// 9: what makes an unchanged world cost nothing. `answer_digest`: the digests of the pages of a
+/// source's last recorded answer (an answer that is the same is not parsed again); `settled`:
+/// the inputs and rules a target was last brought wholly in sync with (see `target::settled`).
+const V9: &str = r"
+    ALTER TABLE sources ADD COLUMN answer_digest BLOB;
+    ALTER TABLE targets ADD COLUMN settled TEXT;
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -63,8 +63,12 @@ pub fn load_reservations(
 pub fn write_reservation_changes(
     conn: &mut Connection,
     changes: &Changes,
+    generation: Option<u64>,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
+    if let Some(generation) = generation {
+        super::write_generation(&tx, generation)?;
+    }
     {
         let mut upsert = tx.prepare_cached(
             "INSERT INTO reservations (feed, order_id, sku, record) VALUES (?1, ?2, ?3, ?4)

@@ -14,6 +14,7 @@ mod local;
 mod logs;
 mod metrics;
 mod orders;
+mod quiet;
 mod reload;
 mod safety;
 mod secrets;
