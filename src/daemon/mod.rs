@@ -10,6 +10,7 @@ pub mod clock;
 pub mod cycle;
 mod generation;
 mod orders;
+mod per_sku;
 mod reload;
 pub mod shutdown;
 mod sources;

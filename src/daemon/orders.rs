@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tracing::{error, warn};
 
 use super::generation::Generation;
+use super::per_sku::PerSku;
 use super::sources::{SourceDone, SourceSlot};
 use crate::http::Meter;
 use crate::ops::report::OrdersDone;
@@ -50,7 +51,7 @@ pub async fn orders_step(
     book: Arc<Book>,
     sources: Arc<Vec<Arc<SourceSlot>>>,
     fetches: Vec<impl std::future::Future<Output = Arc<SourceDone>>>,
-    names: Arc<RwLock<SkuTable>>,
+    per_sku: Arc<PerSku>,
     store: Store,
     dry_run: bool,
 ) -> Result<OrdersDone, StoreError> {
@@ -76,8 +77,17 @@ pub async fn orders_step(
     };
     let looked_up = join_all(feeds.iter().zip(to_look_up).map(|(f, ids)| look_up(f, ids))).await;
     let sources_done = join_all(fetches).await;
+    let names = per_sku.names();
+    // The sources' drops are per SKU: a source that changed or failed needs every SKU's name.
+    if sources_done
+        .iter()
+        .any(|d| !d.ok() || !d.changed.is_empty())
+    {
+        per_sku.ensure().await?;
+    }
     let now = store::now_ms();
     let mut book_guard = book.book.lock().await;
+    let reserved_before = reserved_by_sku(&book_guard);
     for ((feed, read), looked_up) in feeds.iter().zip(listed).zip(looked_up) {
         match read {
             Ok(mut orders) => {
@@ -107,7 +117,11 @@ pub async fn orders_step(
         done.stuck += 1;
         error!(feed = %r.feed, order = %r.order_id, sku = %r.sku, due = %r.dispatch_due_at.map(rfc3339).unwrap_or_default(), "order STUCK: open a week past its dispatch date; its reservation is kept until someone looks at it");
     }
-    let reserved = {
+    // What targets subtract changed: the world moves on (see `Generation`), and the new
+    // reservations are published where the names are loaded (else they are computed with
+    // them, when a target first needs them).
+    let moved = reserved_by_sku(&book_guard) != reserved_before;
+    let reserved = per_sku.is_loaded().then(|| {
         let names = names.read().unwrap_or_else(|p| p.into_inner());
         let mut column = Column::default();
         for (sku, quantity) in book_guard.reserved_by_sku() {
@@ -117,7 +131,7 @@ pub async fn orders_step(
             }
         }
         column
-    };
+    });
     drop(book_guard);
     if done.unknown_skus > 0 {
         warn!(
@@ -125,11 +139,10 @@ pub async fn orders_step(
             "open orders hold SKUs no source knows; they are listed in status"
         );
     }
-    // What targets subtract changed: the world moves on (see `Generation`).
-    let turn = if **book.reserved.borrow() == reserved {
-        None
-    } else {
+    let turn = if moved {
         Some(book.generation.next().await)
+    } else {
+        None
     };
     let number = turn.as_ref().map(|t| t.number);
     if !changes.upserted.is_empty() || !changes.removed.is_empty() || !changes.unallotted.is_empty()
@@ -138,11 +151,25 @@ pub async fn orders_step(
             .call(move |c| store::write_reservation_changes(c, &changes, number))
             .await?;
     }
-    if let Some(turn) = turn {
+    if let Some(reserved) = reserved
+        && **book.reserved.borrow() != reserved
+    {
         book.reserved.send_replace(Arc::new(reserved));
+    }
+    if let Some(turn) = turn {
         turn.published();
     }
     Ok(done)
+}
+
+/// What the book reserves per SKU, in SKU order: what the targets subtract.
+fn reserved_by_sku(book: &Reservations) -> Vec<(String, i64)> {
+    let mut reserved: Vec<(String, i64)> = book
+        .reserved_by_sku()
+        .map(|(sku, q)| (sku.to_owned(), q))
+        .collect();
+    reserved.sort_unstable();
+    reserved
 }
 
 /// One feed's open orders: every page of each `reserve` state.

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tracing::error;
 
 use super::generation::Generation;
+use super::per_sku::PerSku;
 use crate::http::HttpError;
 use crate::http::Meter;
 use crate::ops::report::{SourceCounts, SourceReport};
@@ -97,6 +98,8 @@ pub struct SourceWork {
     pub options: CycleOptions,
     /// The world's generation, moved on by every recorded change (see `target::settled`).
     pub generation: Generation,
+    /// Loads every SKU's name and the snapshots, which a new answer is recorded against.
+    pub per_sku: Arc<PerSku>,
     /// Whether the order feeds need this cycle's changes (for the reservations' drops).
     pub keep_changes: bool,
 }
@@ -249,6 +252,7 @@ async fn record(
     digest: AnswerDigest,
 ) -> Result<(SourceCounts, Option<Arc<Column>>, Vec<Change>), NotUsed> {
     let slot = &work.slot;
+    work.per_sku.ensure().await?;
     let mut persisted = work.recorder.lock().await;
     let old = slot.snapshot.borrow().clone();
     let now = store::now_ms();

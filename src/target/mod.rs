@@ -59,8 +59,10 @@ pub struct TargetSlot {
     pub id: i64,
     /// Its connector.
     pub client: Target,
-    /// What it acknowledged.
+    /// What it acknowledged (once `acked_loaded`).
     pub acked: Column,
+    /// Whether `acked` was loaded from the database (it is, the first time the target plans).
+    pub acked_loaded: bool,
     /// SKUs it refused and has not taken since, with when each is tried again.
     pub failed: HashMap<SkuId, Retry>,
     /// Indices of its input sources.
@@ -102,8 +104,11 @@ pub struct Inputs {
     pub guard_window: Duration,
     /// About how long one cycle is from the next, for backoffs counted in cycles.
     pub period: Duration,
-    /// The world's generation when the inputs were in (see [`settled`]).
-    pub generation: u64,
+    /// The mark the target gets if this cycle leaves it wholly in sync (see [`settled`]).
+    pub settle_mark: String,
+    /// Whether it is settled already: its plan is known to be empty, and nothing per SKU is
+    /// loaded for it (see [`settled`]).
+    pub quiet: bool,
 }
 
 impl Inputs {
@@ -212,11 +217,22 @@ pub async fn sync_target(
         result.report.state = TargetState::Failed { error };
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
-    let mark = settled::mark(inputs.generation, &target.settles_as);
-    if settled::is_quiet(target, &mark, options, now) {
+    let mark = std::mem::take(&mut inputs.settle_mark);
+    if inputs.quiet {
         // Nothing it was synced from changed since: its plan is empty without being made.
         outcome.settled = Some(mark);
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
+    }
+    if !target.acked_loaded {
+        let id = target.id;
+        // A dry run's target without a row has acknowledged nothing (row ids start at 1).
+        if id > 0 {
+            target.acked = inputs
+                .store
+                .call(move |c| store::load_column(c, Side::Target, id))
+                .await?;
+        }
+        target.acked_loaded = true;
     }
     let window = i64::try_from(inputs.guard_window.as_millis()).unwrap_or(i64::MAX);
     target.guard.since = now

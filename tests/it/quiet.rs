@@ -183,3 +183,30 @@ async fn an_answer_read_another_way_is_parsed_again() {
         "nothing was zeroed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unchanged_once_reads_no_sku_state_and_a_changed_one_does() {
+    let world = World::start().await;
+    for _ in 0..2 {
+        world.invsync(&["once"]).await.assert_code(0);
+    }
+    let debug = [("RUST_LOG", std::ffi::OsStr::new("invsync=debug"))];
+
+    let unchanged = world.invsync_env(&["once"], &debug).await;
+
+    unchanged.assert_code(0);
+    assert!(
+        !unchanged.stderr.contains("per-SKU state loaded"),
+        "{}",
+        unchanged.stderr
+    );
+    world.ea.set_stock(&dropship_id(2), 99);
+    let changed = world.invsync_env(&["once"], &debug).await;
+    changed.assert_code(0);
+    assert!(
+        changed.stderr.contains("per-SKU state loaded"),
+        "{}",
+        changed.stderr
+    );
+    world.assert_in_sync();
+}
