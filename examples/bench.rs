@@ -4,6 +4,7 @@
 //! cargo build --release && cargo run --release --example bench -- --skus 100000
 //! cargo run --release --example bench -- --skus 200000 --source hako      # over 3 warehouses
 //! cargo run --release --example bench -- --skus 1000000 --run-seconds 600 # soak of `run`
+//! cargo run --release --example bench -- --skus 1000000 --orders 10000    # with open orders
 //! ```
 //!
 //! The binary is the release build in cargo's target directory (`CARGO_TARGET_DIR` honoured),
@@ -15,7 +16,11 @@
 //! one with 1% changed. For each it prints wall time, peak RSS, the write requests Hardtofind
 //! received and the SKUs they carried. With `--run-seconds S` it then runs `invsync run` with a
 //! cycle every second for S seconds on the unchanged catalogue, printing its RSS and CPU use
-//! every 30 s.
+//! every 30 s. With `--orders N`, Hardtofind holds N open orders (`READY`, one unit of a SKU
+//! each, spread over the catalogue: N/10 pages) read by an `[orders.bench]` feed on the
+//! target's account (`release` from `$BENCH_RELEASE`, default `absorb`; `none` keeps no
+//! reservation, which separates what the walk costs from what the book does); the bench first
+//! times a plain walk of those pages, the floor of what reading them costs.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -31,6 +36,7 @@ struct Args {
     changed_percent: f64,
     hako: bool,
     run_seconds: u64,
+    orders: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         changed_percent: 1.0,
         hako: false,
         run_seconds: 0,
+        orders: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -50,11 +57,12 @@ fn parse_args() -> Result<Args, String> {
             "--batch-size" => args.batch_size = value.parse().map_err(|e| bad(&e))?,
             "--changed-percent" => args.changed_percent = value.parse().map_err(|e| bad(&e))?,
             "--run-seconds" => args.run_seconds = value.parse().map_err(|e| bad(&e))?,
+            "--orders" => args.orders = value.parse().map_err(|e| bad(&e))?,
             "--source" if value == "hako" => args.hako = true,
             "--source" if value == "endless_aisles" => args.hako = false,
             _ => {
                 return Err(format!(
-                    "unknown {flag} {value}; use --skus N [--batch-size N] [--changed-percent P] [--source hako|endless_aisles] [--run-seconds S]"
+                    "unknown {flag} {value}; use --skus N [--batch-size N] [--changed-percent P] [--source hako|endless_aisles] [--run-seconds S] [--orders N]"
                 ));
             }
         }
@@ -135,6 +143,16 @@ async fn main() -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
     htf.set_recording(false);
+    let orders_table = if args.orders > 0 {
+        place_orders(&htf, &source, args.orders);
+        format!(
+            "[orders.bench]\ntype = \"hardtofind\"\nbase_url = \"{}\"\nusername = \"bench\"\npassword = \"bench-password\"\nrequests_per_minute = 1000000\nrelease = \"{}\"\n",
+            htf.base_url(),
+            std::env::var("BENCH_RELEASE").unwrap_or_else(|_| "absorb".into())
+        )
+    } else {
+        String::new()
+    };
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = dir.path().join("config.toml");
@@ -154,7 +172,8 @@ password = "bench-password"
 inputs = ["stock"]
 batch_size = {batch}
 requests_per_minute = 1000000
-"#,
+
+{orders_table}"#,
             db = dir.path().join("invsync.db").display(),
             source = source.config(),
             htf = htf.base_url(),
@@ -180,6 +199,13 @@ requests_per_minute = 1000000
         args.batch_size,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    if args.orders > 0 {
+        let (pages, seconds) = walk_orders(&htf).await?;
+        println!(
+            "orders={} over {pages} pages; a plain walk of those pages takes {seconds:.3} s",
+            args.orders
+        );
+    }
     println!(
         "{:<14} {:>8} {:>13} {:>9} {:>13} {:>5}",
         "cycle", "wall_s", "peak_rss_mib", "requests", "skus_written", "exit"
@@ -345,4 +371,55 @@ async fn soak(binary: &Path, config: &Path, seconds: u64) -> Result<(), String> 
         status.code()
     );
     Ok(())
+}
+
+/// Places `count` open orders, one unit of a SKU each, spread over the catalogue.
+fn place_orders(htf: &HardtofindSim, source: &Source, count: usize) {
+    use invsync::services::hardtofind::sim::NewOrder;
+    let step = (source.skus() / count.max(1)).max(1);
+    htf.place_orders(
+        (0..count).map(|k| NewOrder::new([(source.sku((k * step) % source.skus()), 1)])),
+    );
+}
+
+/// Logs in and reads every page of `READY` orders and the one of `PROCESSED`, one after the
+/// other, as a plain client would: the floor of what reading the orders costs. Returns the
+/// pages read and the seconds it took.
+async fn walk_orders(htf: &HardtofindSim) -> Result<(usize, f64), String> {
+    let client = reqwest::Client::new();
+    let base = htf.base_url();
+    let login: serde_json::Value = client
+        .post(format!("{base}/authenticate"))
+        .json(&serde_json::json!({"username": "bench", "password": "bench-password"}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = login["token"].as_str().ok_or("no token")?.to_owned();
+    let started = Instant::now();
+    let mut read = 0;
+    for status in ["READY", "PROCESSED"] {
+        let mut page = 1;
+        loop {
+            let answer: serde_json::Value = client
+                .get(format!("{base}/orders"))
+                .query(&[("status", status), ("page_number", &page.to_string())])
+                .header("X-Auth-Token", &token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            read += 1;
+            let pages = answer["pages"].as_u64().unwrap_or(0) as usize;
+            if page >= pages {
+                break;
+            }
+            page += 1;
+        }
+    }
+    Ok((read, started.elapsed().as_secs_f64()))
 }

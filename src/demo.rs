@@ -7,8 +7,11 @@
 //! `status` command to try beside it), and runs exactly what `invsync run` runs on it, database
 //! lock included, with a cycle every few seconds. Meanwhile stock changes, and now and then a
 //! simulator misbehaves so that the safety features show: a 503 that is retried, and once an
-//! empty stock answer that the mass-zero guard refuses to believe.
+//! empty stock answer that the mass-zero guard refuses to believe. Shoppers order on Hardtofind
+//! now and then ([`orders`]), and the warehouse counts each sale a little later: the summary line
+//! shows the reservations made and absorbed.
 
+mod orders;
 mod serve;
 mod simulators;
 
@@ -109,18 +112,21 @@ fn demo_config(dir: &Path, simulators: &Simulators) -> String {
     )
 }
 
-/// Every few seconds a handful of SKUs sell or get restocked; now and then a simulator
-/// misbehaves (see [`fault_at`]).
+/// Every few seconds a handful of SKUs sell or get restocked, and now and then a shopper orders
+/// (see [`orders`]); now and then a simulator misbehaves (see [`fault_at`]).
 async fn change_stock(simulators: Simulators) {
     let mut tick = tokio::time::interval(CHANGE_EVERY);
     tick.tick().await;
+    let mut shoppers = orders::Shoppers::default();
     for round in 1u64.. {
         tick.tick().await;
+        shoppers.round(&simulators, round, &mut rand::rng());
         let (warehouse, dropship) = {
             let mut rng = rand::rng();
             let warehouse: Vec<(String, i64)> = (0..rng.random_range(1..5))
                 .map(|_| {
-                    let sku = warehouse_sku(rng.random_range(1..=WAREHOUSE_SKUS));
+                    let last = WAREHOUSE_SKUS - orders::ORDERED_SKUS;
+                    let sku = warehouse_sku(rng.random_range(1..=last));
                     (sku, random_quantity(&mut rng))
                 })
                 .collect();

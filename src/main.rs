@@ -58,8 +58,8 @@ enum Command {
         /// should show and what it acknowledged.
         #[arg(long, value_name = "SKU")]
         sku: Option<String>,
-        /// One line and a monitoring plugin's exit status: 0 in sync, 1 pending, 2 failing, held
-        /// or stale, 3 unknown.
+        /// One line and a monitoring plugin's exit status: 0 in sync, 1 pending, 2 failing, held,
+        /// stale or an order stuck, 3 unknown.
         #[arg(long)]
         check: bool,
     },

@@ -21,7 +21,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, join_all};
 use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, error, info, info_span};
 
 use super::generation::Generation;
 use super::orders::{self, Book, FeedSlot};
@@ -130,8 +130,22 @@ impl Engine {
             })
             .collect();
         let feed_names: Vec<String> = rules.iter().map(|(n, _)| n.clone()).collect();
-        let (reservations, unallotted) = store
-            .call(move |c| store::load_reservations(c, &feed_names, read_only))
+        let ((reservations, unallotted), unabsorbed) = store
+            .call(move |c| {
+                let unabsorbed = match (read_only, feed_names.is_empty()) {
+                    (true, _) => Vec::new(),
+                    // No order feed any more: no book will ever take them in.
+                    (false, true) => {
+                        store::forget_unabsorbed(c)?;
+                        Vec::new()
+                    }
+                    (false, false) => store::load_unabsorbed(c)?,
+                };
+                Ok((
+                    store::load_reservations(c, &feed_names, read_only)?,
+                    unabsorbed,
+                ))
+            })
             .await?;
         let book = Reservations::restore(rules, reservations, unallotted);
         let source_ids: Vec<Configured> = config
@@ -144,8 +158,9 @@ impl Engine {
             .iter()
             .map(|t| (t.name.clone(), t.identity(), t.kind.credential()))
             .collect();
+        let window = i64::try_from(config.daemon.guard_window.as_millis()).unwrap_or(i64::MAX);
         let loaded = store
-            .call(move |c| load_state(c, &source_ids, &target_ids, read_only))
+            .call(move |c| load_state(c, &source_ids, &target_ids, read_only, window))
             .await?;
         log_reconciled(&config, &loaded.reconciled, loaded.had_history);
         let sources: Vec<Arc<SourceSlot>> = config
@@ -230,6 +245,7 @@ impl Engine {
             book: tokio::sync::Mutex::new(book),
             reserved: watch::Sender::new(Default::default()),
             generation: generation.clone(),
+            unabsorbed: Mutex::new(unabsorbed),
         });
         let per_sku = Arc::new(PerSku::new(
             store.clone(),
@@ -309,6 +325,11 @@ impl Engine {
                     Ok(())
                 })
                 .await?;
+        }
+        // The database could not give the per-SKU state: the cycle is summed up, and then ends
+        // as a failure to start would (an inconsistent file says how to rebuild it).
+        if let Some(e) = self.per_sku.failure() {
+            return Err(e);
         }
         Ok(report)
     }
@@ -394,17 +415,28 @@ impl Engine {
             .after_fetch(&reports, store::now_ms());
         let mut targets = Vec::new();
         let mut plan = Vec::new();
-        for push in join_all(pushes).await {
-            let result = push.map_err(|_| StoreError::Join)??;
-            plan.extend(result.plan);
-            targets.push(result.report);
+        let claimed = (0..self.targets.len()).filter(|i| !busy.contains(i));
+        for (index, push) in claimed.zip(join_all(pushes).await) {
+            match push.map_err(|_| StoreError::Join).and_then(|r| r) {
+                Ok(result) => {
+                    plan.extend(result.plan);
+                    targets.push(result.report);
+                }
+                // One target's database trouble is that target's failure: the others' parts
+                // and the cycle's summary line stand.
+                Err(e) => {
+                    let name = &self.config.targets[index].name;
+                    error!(target = %name, error = %e, "the target's state could not be recorded; what it did not record is pushed again at the next cycle");
+                    let error = format!("database: {e}");
+                    targets.push(idle_report(name, TargetState::Failed { error }));
+                }
+            }
         }
         for index in busy {
-            targets.push(busy_report(&self.config.targets[index].name));
-        }
-        // The database could not give the per-SKU state: nothing in this cycle could be trusted.
-        if let Some(e) = self.per_sku.failure() {
-            return Err(e);
+            targets.push(idle_report(
+                &self.config.targets[index].name,
+                TargetState::Busy,
+            ));
         }
         targets.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(CycleReport {
@@ -494,11 +526,12 @@ impl Engine {
     }
 }
 
-/// A target that an earlier cycle is still syncing.
-fn busy_report(name: &str) -> TargetReport {
+/// A target that did nothing this cycle: an earlier cycle is still syncing it, or its database
+/// failed it.
+fn idle_report(name: &str, state: TargetState) -> TargetReport {
     TargetReport {
         name: name.to_owned(),
-        state: TargetState::Busy,
+        state,
         planned: 0,
         pushed: 0,
         failures: 0,

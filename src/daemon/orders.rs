@@ -42,6 +42,9 @@ pub struct Book {
     pub reserved: watch::Sender<Arc<Column>>,
     /// The world's generation, which a change of what is reserved moves on.
     pub generation: Generation,
+    /// The sources' changes a crash kept from the book (recorded with their snapshots, never
+    /// taken in): given to it at the next cycle, before anything else.
+    pub unabsorbed: std::sync::Mutex<Vec<store::Unabsorbed>>,
 }
 
 /// Runs the step (see the module documentation). A dry run reads nothing and changes nothing:
@@ -78,16 +81,27 @@ pub async fn orders_step(
     let looked_up = join_all(feeds.iter().zip(to_look_up).map(|(f, ids)| look_up(f, ids))).await;
     let sources_done = join_all(fetches).await;
     let names = per_sku.names();
-    // The sources' drops are per SKU: a source that changed or failed needs every SKU's name.
-    if sources_done
-        .iter()
-        .any(|d| !d.ok() || !d.changed.is_empty())
+    let replayed = std::mem::take(&mut *book.unabsorbed.lock().unwrap_or_else(|p| p.into_inner()));
+    // The sources' drops are per SKU: a source that changed or failed, or changes a crash kept
+    // from the book, need every SKU's name.
+    if !replayed.is_empty()
+        || sources_done
+            .iter()
+            .any(|d| !d.ok() || !d.changed.is_empty())
     {
         per_sku.ensure().await?;
     }
     let now = store::now_ms();
     let mut book_guard = book.book.lock().await;
     let reserved_before = reserved_by_sku(&book_guard);
+    let mut absorbed: Vec<(i64, i64)> = Vec::new();
+    if let Some(last) = replayed.last() {
+        // As the cycle that recorded them would have: its drops, as of its fetch. Its orders
+        // are read again just below, and back-filled from these drops if they are new.
+        book_guard.absorb(last.at, &replayed_drops(&replayed, &names), |_| false);
+        absorbed.extend(replayed.iter().map(|u| (u.source, u.at)));
+    }
+    absorbed.extend(sources_done.iter().filter_map(|done| done.unabsorbed));
     for ((feed, read), looked_up) in feeds.iter().zip(listed).zip(looked_up) {
         match read {
             Ok(mut orders) => {
@@ -145,10 +159,13 @@ pub async fn orders_step(
         None
     };
     let number = turn.as_ref().map(|t| t.number);
-    if !changes.upserted.is_empty() || !changes.removed.is_empty() || !changes.unallotted.is_empty()
+    if !changes.upserted.is_empty()
+        || !changes.removed.is_empty()
+        || !changes.unallotted.is_empty()
+        || !absorbed.is_empty()
     {
         store
-            .call(move |c| store::write_reservation_changes(c, &changes, number))
+            .call(move |c| store::write_reservation_changes(c, &changes, &absorbed, number))
             .await?;
     }
     if let Some(reserved) = reserved
@@ -181,8 +198,10 @@ async fn list_feed(feed: &FeedSlot) -> Result<Vec<Order>, crate::services::Conne
         .iter()
         .map(|s| wire::OrderStatus::parse(s.as_str()))
         .collect();
+    // Only what the reservations read is kept of each order: ten thousand whole orders
+    // (addresses, links, descriptions) cost tens of MiB.
     Ok(client
-        .open_orders(&meter, &states)
+        .open_order_summaries(&meter, &states)
         .await?
         .iter()
         .filter_map(order_of)
@@ -196,14 +215,14 @@ async fn look_up(feed: &FeedSlot, ids: Vec<String>) -> Vec<Order> {
     let mut found = Vec::new();
     for id in ids {
         if let Ok(Some(order)) = client.order(&meter, &id).await {
-            found.extend(order_of(&order));
+            found.extend(order_of(&wire::OrderSummary::from(&order)));
         }
     }
     found
 }
 
 /// The book's view of a wire order; an order without a state the book knows is not passed on.
-fn order_of(order: &wire::Order) -> Option<Order> {
+fn order_of(order: &wire::OrderSummary) -> Option<Order> {
     let state = OrderState::parse(order.status.as_str())?;
     let ms = |d: &Option<wire::Date>| d.as_ref().map(|d| d.0.timestamp_millis());
     Some(Order {
@@ -220,6 +239,26 @@ fn order_of(order: &wire::Order) -> Option<Order> {
             })
             .collect(),
     })
+}
+
+/// The drops in changes a crash kept from the book, summed per SKU over sources and cycles
+/// (a SKU that moved from one source to another did not drop).
+fn replayed_drops(replayed: &[store::Unabsorbed], names: &RwLock<SkuTable>) -> Vec<Drop> {
+    let names = names.read().unwrap_or_else(|p| p.into_inner());
+    let mut delta: std::collections::BTreeMap<u32, i64> = Default::default();
+    for u in replayed {
+        for &(sku, change) in &u.changes {
+            *delta.entry(sku).or_default() += change;
+        }
+    }
+    delta
+        .into_iter()
+        .filter(|&(sku, d)| d < 0 && (sku as usize) < names.len() && !names.name(sku).is_empty())
+        .map(|(sku, d)| Drop {
+            sku: names.name(sku).to_owned(),
+            quantity: -d,
+        })
+        .collect()
 }
 
 /// Each SKU's fall in its total over the sources this cycle, and the SKUs a failed source holds

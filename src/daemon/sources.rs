@@ -74,6 +74,8 @@ pub struct SourceDone {
     pub unrecorded: Option<Arc<Column>>,
     /// What changed in its snapshot (for the reservations' drops).
     pub changed: Vec<Change>,
+    /// The key of those changes in the database until the reservations take them in.
+    pub unabsorbed: Option<(i64, i64)>,
     /// Shutdown cut the fetch short: not a failure of the source.
     pub interrupted: bool,
 }
@@ -159,6 +161,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
                 },
                 unrecorded: None,
                 changed: Vec::new(),
+                unabsorbed: None,
                 interrupted: true,
             };
         }
@@ -173,8 +176,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         Err(Failure::Other(e)) => Err(e),
     };
     tracing::debug!(source = %slot.name, ms = started.elapsed().as_millis() as u64, "source fetched and parsed");
-    let mut unrecorded = None;
-    let mut changed = Vec::new();
+    let (mut unrecorded, mut changed, mut unabsorbed) = (None, Vec::new(), None);
     let outcome = match fetched {
         Ok(Fetched::Same) => match same(&work).await {
             Ok(counts) => Ok(counts),
@@ -184,10 +186,10 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
             }
         },
         Ok(Fetched::New(records, digest)) => match record(&work, &records, digest).await {
-            Ok((counts, fresh, changes)) => {
-                unrecorded = fresh;
-                changed = changes;
-                Ok(counts)
+            Ok(recorded) => {
+                (unrecorded, changed, unabsorbed) =
+                    (recorded.fresh, recorded.changes, recorded.unabsorbed);
+                Ok(recorded.counts)
             }
             Err(e @ NotUsed::Held { .. }) => {
                 error!(source = %slot.name, error = %e, "source held");
@@ -222,6 +224,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         },
         unrecorded,
         changed,
+        unabsorbed,
         interrupted: false,
     }
 }
@@ -244,13 +247,25 @@ async fn same(work: &SourceWork) -> Result<SourceCounts, StoreError> {
     })
 }
 
-/// Makes the fresh snapshot, writes what changed in one transaction, then publishes it (a dry
-/// run writes and publishes nothing and returns it instead).
+/// What [`record`] did.
+struct Recorded {
+    counts: SourceCounts,
+    /// A dry run's snapshot.
+    fresh: Option<Arc<Column>>,
+    /// Every change, where order feeds need them.
+    changes: Vec<Change>,
+    /// Their key in `unabsorbed_changes`, when they were written there.
+    unabsorbed: Option<(i64, i64)>,
+}
+
+/// Makes the fresh snapshot, writes what changed in one transaction (with, where order feeds
+/// need them, the changes for the reservations: a crash before those are taken in loses no
+/// sale), then publishes it (a dry run writes and publishes nothing and returns it instead).
 async fn record(
     work: &SourceWork,
     records: &Stock,
     digest: AnswerDigest,
-) -> Result<(SourceCounts, Option<Arc<Column>>, Vec<Change>), NotUsed> {
+) -> Result<Recorded, NotUsed> {
     let slot = &work.slot;
     work.per_sku.ensure().await?;
     let mut persisted = work.recorder.lock().await;
@@ -317,8 +332,25 @@ async fn record(
         }
     };
     if work.options.dry_run {
-        return Ok((counts, Some(Arc::new(fresh.column)), all_changes));
+        return Ok(Recorded {
+            counts,
+            fresh: Some(Arc::new(fresh.column)),
+            changes: all_changes,
+            unabsorbed: None,
+        });
     }
+    // A first snapshot drops nothing: every change comes from nothing.
+    let unabsorbed =
+        (old.iter().next().is_some() && !all_changes.is_empty()).then(|| store::Unabsorbed {
+            source: slot.id,
+            at: now,
+            changes: all_changes
+                .iter()
+                .map(|c| (c.sku, c.new - c.old.unwrap_or(0)))
+                .filter(|&(_, change)| change != 0)
+                .collect(),
+        });
+    let key = unabsorbed.as_ref().map(|u| (u.source, u.at));
     let chunks = store::quantity_chunks_after(&fresh.column, &changed);
     let zeroed_chunks = {
         let memory = lock(&slot.memory);
@@ -348,6 +380,9 @@ async fn record(
                 store::restart_guard(&tx, Side::Source, id, at)?;
             }
             store::source_fetched(&tx, id, reported, at)?;
+            if let Some(changes) = &unabsorbed {
+                store::write_unabsorbed(&tx, changes)?;
+            }
             tx.commit()?;
             Ok(())
         })
@@ -368,7 +403,12 @@ async fn record(
     if let Some(turn) = turn {
         turn.published();
     }
-    Ok((counts, None, all_changes))
+    Ok(Recorded {
+        counts,
+        fresh: None,
+        changes: all_changes,
+        unabsorbed: key,
+    })
 }
 
 /// How a fetch failed.

@@ -12,6 +12,10 @@ use crate::config::{Config, Identity};
 use crate::plan::ledger::SkuId;
 use crate::store::{self, Memory, Reconciled, Retry, Side, StoreError};
 
+/// Whether this process has had its chance to forget names (see [`load_state`]).
+static PRUNED_SINCE_START: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// What [`Engine::new`] reads from the database.
 /// A target's row id (if it has one yet), refusals and memory. What it acknowledged is loaded
 /// when it first plans, and every SKU's name and each source's snapshot when a cycle first needs
@@ -42,6 +46,7 @@ pub(super) fn load_state(
     sources: &[Configured],
     targets: &[Configured],
     read_only: bool,
+    guard_window_ms: i64,
 ) -> Result<Loaded, StoreError> {
     let key = if read_only {
         store::existing_fingerprint_key(c)?.unwrap_or_default()
@@ -89,6 +94,18 @@ pub(super) fn load_state(
         }
         (sources, targets)
     };
+    // Here, before any name is loaded (see `store::prune_sku_names`), and only at a start: a
+    // reload that failed after pruning would leave the running engine with names the file no
+    // longer has.
+    if !read_only && !PRUNED_SINCE_START.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let pruned = store::prune_sku_names_when_due(c, store::now_ms(), guard_window_ms)?;
+        if let Some(forgotten) = pruned.filter(|&n| n > 0) {
+            info!(
+                skus = forgotten,
+                "forgot the names of SKUs that no source reports, no target shows and nothing else holds any more"
+            );
+        }
+    }
     let memory = |side: Side, id: Option<i64>| match id {
         Some(id) => store::load_memory(c, side, id),
         None => Ok(Memory::default()),

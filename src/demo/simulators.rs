@@ -116,7 +116,7 @@ impl Simulators {
         self.hardtofind.faults().set_latency(STALL);
     }
 
-    /// The `[sources.*]` and `[targets.*]` tables of a configuration for these simulators, with
+    /// The `[sources.*]`, `[targets.*]` and `[orders.*]` tables of a configuration for these simulators, with
     /// the credentials inline.
     pub fn endpoints_toml(&self) -> String {
         let (hako, endless_aisles, hardtofind) = (
@@ -145,6 +145,12 @@ password = "{HTF_PASSWORD}"
 inputs = ["warehouse", "dropship"]
 safety_stock = 1
 max_quantity = 30
+
+[orders.hardtofind]
+type = "hardtofind"
+base_url = "{hardtofind}"
+username = "{HTF_USER}"
+password = "{HTF_PASSWORD}"
 
 [targets.hako_dropship]
 type = "hako"

@@ -16,6 +16,9 @@ use crate::store::reads::TargetRow;
 use crate::store::{self, Side, StoreError, now_ms};
 
 pub use super::status_text::{check_line, render_text};
+pub use reservations::{ReservationsStatus, StuckOrder};
+
+mod reservations;
 
 /// The whole status.
 #[derive(Debug, Serialize)]
@@ -30,6 +33,8 @@ pub struct Status {
     pub targets: Vec<TargetStatus>,
     /// Per configured source.
     pub sources: Vec<SourceStatus>,
+    /// What open orders hold.
+    pub reservations: ReservationsStatus,
     /// The most recent cycles, newest first.
     pub cycles: Vec<CycleStatus>,
 }
@@ -179,6 +184,7 @@ pub fn without_database(settings: &StatusSettings) -> Status {
                 stale: false,
             })
             .collect(),
+        reservations: ReservationsStatus::default(),
         cycles: Vec::new(),
     }
 }
@@ -314,6 +320,7 @@ pub fn read(
         stale_after_ms: stale_after_ms(settings.stale_after),
         targets,
         sources,
+        reservations: reservations::read(conn, now)?,
         cycles,
     })
 }

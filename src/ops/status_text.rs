@@ -82,6 +82,7 @@ pub fn render_text(status: &Status) -> String {
             when(s.last_fetch_at.as_deref())
         );
     }
+    render_reservations(&mut out, status);
     if status.database_exists {
         out.push_str("last cycles:\n");
     }
@@ -100,9 +101,45 @@ pub fn render_text(status: &Status) -> String {
     out
 }
 
+/// Open orders' reservations, when there are any (or something to look at).
+fn render_reservations(out: &mut String, status: &Status) {
+    let r = &status.reservations;
+    if r.open == 0 && r.stuck.is_empty() && r.unknown_skus.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "reservations:\n  {} open ({} units subtracted), {} orders STUCK, {} SKUs unknown to every source",
+        r.open,
+        r.units,
+        r.stuck.len(),
+        r.unknown_skus.len()
+    );
+    for s in &r.stuck {
+        // To the minute: enough to act on.
+        let overdue = Duration::from_secs(u64::try_from(s.overdue_ms / 60_000 * 60).unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "  STUCK order {} ({}): {} past its dispatch date {}, holds {}",
+            s.order_id,
+            s.feed,
+            humantime::format_duration(overdue),
+            s.dispatch_due_at.as_deref().unwrap_or("-"),
+            s.skus.join(", ")
+        );
+    }
+    if !r.unknown_skus.is_empty() {
+        let _ = writeln!(
+            out,
+            "  unknown SKUs held by open orders: {}",
+            r.unknown_skus.join(", ")
+        );
+    }
+}
+
 /// `status --check`: one line and its exit status, as a monitoring plugin says it: 0 every
-/// target in sync, 1 something pending or syncing, 2 failing, held or stale, 3 unknown (no
-/// database).
+/// target in sync, 1 something pending or syncing, 2 failing, held, stale or an order STUCK,
+/// 3 unknown (no database).
 pub fn check_line(status: &Status) -> (String, u8) {
     if !status.database_exists {
         return (
@@ -131,6 +168,13 @@ pub fn check_line(status: &Status) -> (String, u8) {
             .iter()
             .filter(|s| s.stale)
             .map(|s| format!("{} STALE", s.name)),
+    );
+    critical.extend(
+        status
+            .reservations
+            .stuck
+            .iter()
+            .map(|s| format!("order {} STUCK", s.order_id)),
     );
     let problems = |first: &[String], then: &[String]| {
         first

@@ -29,7 +29,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V6),
     Migration::Sql(V7),
     Migration::Sql(V8),
-    Migration::Sql(V9),
+    Migration::Sql(V9_UNABSORBED),
+    Migration::Sql(V10),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -165,10 +166,23 @@ const V8: &str = r"
     UPDATE targets SET synced_at = coalesce(last_success_at, last_error_at);
 ";
 
-/// 9: what makes an unchanged world cost nothing. `answer_digest`: the digests of the pages of a
+/// 9 (the lead renumbers): a source's changes that the reservations have not taken in yet,
+/// written with the snapshot that made them and deleted with the reservations that took them
+/// in, so that a crash between the two writes loses no sale (`changes`: per SKU id, a `u32`
+/// and the `i64` change, little-endian).
+const V9_UNABSORBED: &str = r"
+    CREATE TABLE unabsorbed_changes (
+        source_id INTEGER NOT NULL,
+        at        INTEGER NOT NULL,
+        changes   BLOB NOT NULL,
+        PRIMARY KEY (source_id, at)
+    ) WITHOUT ROWID;
+";
+
+/// 10: what makes an unchanged world cost nothing. `answer_digest`: the digests of the pages of a
 /// source's last recorded answer (an answer that is the same is not parsed again); `settled`:
 /// the inputs and rules a target was last brought wholly in sync with (see `target::settled`).
-const V9: &str = r"
+const V10: &str = r"
     ALTER TABLE sources ADD COLUMN answer_digest BLOB;
     ALTER TABLE targets ADD COLUMN settled TEXT;
 ";

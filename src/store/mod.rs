@@ -28,7 +28,10 @@ mod flags;
 pub mod lock;
 mod memory;
 mod reservations;
-pub use reservations::{load_reservations, reservations_of, write_reservation_changes};
+pub use reservations::{
+    Unabsorbed, all_reservations, forget_unabsorbed, load_reservations, load_unabsorbed,
+    reservations_of, write_reservation_changes, write_unabsorbed,
+};
 mod migrations;
 mod prune;
 pub mod reads;
@@ -51,7 +54,10 @@ pub use memory::{
     Memory, auth_accepted, auth_refused, credentials_now, load_memory, restart_guard,
     write_zeroings,
 };
-pub use prune::{CYCLE_RETENTION, CycleRetention, prune_cycles, prune_sku_names};
+pub use prune::{
+    CYCLE_RETENTION, CycleRetention, SKU_NAMES_PRUNED_EVERY_MS, prune_cycles, prune_sku_names,
+    prune_sku_names_when_due,
+};
 
 /// A database problem.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::chunks::{self, ABSENT, CHUNK, Chunk, corrupt};
@@ -59,14 +59,19 @@ pub fn prune_cycles(
 }
 
 /// Forgets every SKU that no source snapshot and no target holds above 0, that no refusal
-/// names, and that `keep` does not list (the ids other tables hold, e.g. the mass-zero guard's
-/// memory): its name is blanked and its zeros are cleared from every column, ids unchanged.
-/// Returns how many SKUs were forgotten.
+/// names, that went to 0 nowhere since `zeroed_since` (the mass-zero guard still counts it
+/// within its window), and that `keep` does not list (the ids other tables hold by name:
+/// reservations): its name is blanked and its zeros are cleared from every column, ids
+/// unchanged. Returns how many SKUs were forgotten.
 ///
 /// Call it only while no [`crate::plan::ledger::SkuTable`] is in memory (at start, before
 /// [`super::load_skus`]): a table loaded before would still know the old names and write
 /// quantities for ids whose names are gone.
-pub fn prune_sku_names(conn: &mut Connection, keep: &HashSet<SkuId>) -> Result<usize, StoreError> {
+pub fn prune_sku_names(
+    conn: &mut Connection,
+    keep: &HashSet<SkuId>,
+    zeroed_since: i64,
+) -> Result<usize, StoreError> {
     let tx = conn.transaction()?;
     let skus = chunks::sku_count(&tx)?;
     let mut held = vec![false; skus];
@@ -84,15 +89,35 @@ pub fn prune_sku_names(conn: &mut Connection, keep: &HashSet<SkuId>) -> Result<u
         }
     }
     let columns = quantity_chunks(&tx)?;
-    for (_, _, chunk, values) in &columns {
+    let memories = [
+        chunks::side_code(super::Side::SourceZeroedAt),
+        chunks::side_code(super::Side::TargetZeroedAt),
+    ];
+    for (side, _, chunk, values) in &columns {
+        // A guard's memory holds a time, not a quantity: only a zeroing within the window holds.
+        let floor = if memories.contains(side) {
+            zeroed_since.max(1)
+        } else {
+            1
+        };
         for (i, &quantity) in values.iter().enumerate() {
-            if quantity > 0 {
+            if quantity >= floor {
                 let id = i64::from(*chunk) * CHUNK as i64 + i as i64;
                 held[chunks::check_named(id, skus, "quantity_chunks")? as usize] = true;
             }
         }
     }
-    let forgotten = blank_names(&tx, &held)?;
+    // Reservations and the drops kept for back-fill name their SKUs rather than number them.
+    let mut named = HashSet::new();
+    {
+        let mut stmt =
+            tx.prepare("SELECT sku FROM reservations UNION SELECT sku FROM unallotted")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            named.insert(row.get::<_, String>(0)?);
+        }
+    }
+    let forgotten = blank_names(&tx, &held, &named)?;
     if forgotten.is_empty() {
         return Ok(0);
     }
@@ -116,6 +141,40 @@ pub fn prune_sku_names(conn: &mut Connection, keep: &HashSet<SkuId>) -> Result<u
     drop(clear);
     tx.commit()?;
     Ok(forgotten.len())
+}
+
+/// Forgetting names is rare: at most once in this long (at a start or a reload).
+pub const SKU_NAMES_PRUNED_EVERY_MS: i64 = 3_600_000;
+
+/// [`prune_sku_names`] when the last time was [`SKU_NAMES_PRUNED_EVERY_MS`] ago or more (or
+/// never), keeping what the mass-zero guard still counts within `guard_window_ms`; `None` when
+/// it was not due. Call it where [`prune_sku_names`] may be called.
+pub fn prune_sku_names_when_due(
+    conn: &mut Connection,
+    now_ms: i64,
+    guard_window_ms: i64,
+) -> Result<Option<usize>, StoreError> {
+    let last: Option<i64> = conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sku_names_pruned_at'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if last.is_some_and(|at| now_ms.saturating_sub(at) < SKU_NAMES_PRUNED_EVERY_MS) {
+        return Ok(None);
+    }
+    let forgotten = prune_sku_names(
+        conn,
+        &HashSet::new(),
+        now_ms.saturating_sub(guard_window_ms),
+    )?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('sku_names_pruned_at', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [now_ms],
+    )?;
+    Ok(Some(forgotten))
 }
 
 /// One quantity chunk, decoded: `(side, endpoint, chunk, quantities)`.
@@ -149,7 +208,11 @@ fn quantity_chunks(conn: &Connection) -> Result<Vec<QuantityChunk>, StoreError> 
 }
 
 /// Blanks the name of every SKU not `held` (and not blank already); returns their ids.
-fn blank_names(conn: &Connection, held: &[bool]) -> Result<HashSet<SkuId>, StoreError> {
+fn blank_names(
+    conn: &Connection,
+    held: &[bool],
+    named: &HashSet<String>,
+) -> Result<HashSet<SkuId>, StoreError> {
     let mut forgotten = HashSet::new();
     let mut rewritten: Vec<Chunk> = Vec::new();
     {
@@ -168,7 +231,9 @@ fn blank_names(conn: &Connection, held: &[bool]) -> Result<HashSet<SkuId>, Store
             let mut encoded = Vec::with_capacity(bytes.len());
             for (i, name) in names.iter().enumerate() {
                 let id = first + i;
-                let keep = name.is_empty() || held.get(id).copied().unwrap_or(true);
+                let keep = name.is_empty()
+                    || held.get(id).copied().unwrap_or(true)
+                    || named.contains(*name);
                 let name = if keep {
                     *name
                 } else {
@@ -284,7 +349,7 @@ mod tests {
         )
         .expect("refusal");
 
-        let forgotten = prune_sku_names(&mut conn, &HashSet::from([4])).expect("prunes");
+        let forgotten = prune_sku_names(&mut conn, &HashSet::from([4]), 0).expect("prunes");
 
         assert_eq!(forgotten, 3, "GONE, ZERO-AT-TARGET and GONE-TOO");
         let names = load_skus(&conn).expect("loads");
@@ -296,14 +361,52 @@ mod tests {
         let acks = load_column(&conn, Side::Target, 1).expect("loads");
         assert_eq!(acks.iter().collect::<Vec<_>>(), vec![(1, 4)]);
         assert_eq!(
-            prune_sku_names(&mut conn, &HashSet::new()).expect("again"),
+            prune_sku_names(&mut conn, &HashSet::new(), 0).expect("again"),
             1,
             "KEPT"
         );
         assert_eq!(
-            prune_sku_names(&mut conn, &HashSet::new()).expect("again"),
+            prune_sku_names(&mut conn, &HashSet::new(), 0).expect("again"),
             0,
             "a blank name is forgotten once"
+        );
+    }
+
+    #[test]
+    fn a_zeroing_the_guard_still_counts_or_a_reservation_keeps_a_name_and_pruning_waits_an_hour() {
+        let mut conn = database();
+        let mut skus = SkuTable::default();
+        for name in ["ZEROED-LONG-AGO", "ZEROED-RECENTLY", "RESERVED"] {
+            skus.intern(name);
+        }
+        chunks::write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+        let memory = quantity_chunks_after(&Column::default(), &[(0, 1_000), (1, 9_000)]);
+        chunks::write_quantity_chunks(&conn, Side::TargetZeroedAt, 1, &memory).expect("memory");
+        conn.execute(
+            "INSERT INTO reservations (feed, order_id, sku, record) VALUES ('htf', '1', 'RESERVED', '{}')",
+            [],
+        )
+        .expect("reservation");
+
+        let window = 2_000;
+        let first = prune_sku_names_when_due(&mut conn, 10_000, window).expect("prunes");
+        let again = prune_sku_names_when_due(&mut conn, 10_000 + 3_599_999, window).expect("waits");
+
+        assert_eq!(
+            first,
+            Some(1),
+            "only the zeroing outside the window is forgotten"
+        );
+        let names = load_skus(&conn).expect("loads");
+        let all: Vec<&str> = (0..3).map(|id| names.name(id)).collect();
+        assert_eq!(all, ["", "ZEROED-RECENTLY", "RESERVED"]);
+        let memory = load_column(&conn, Side::TargetZeroedAt, 1).expect("loads");
+        assert_eq!(memory.iter().collect::<Vec<_>>(), vec![(1, 9_000)]);
+        assert_eq!(again, None, "not due again within the hour");
+        assert_eq!(
+            prune_sku_names_when_due(&mut conn, 10_000 + 3_600_000, window).expect("due"),
+            Some(1),
+            "an hour later the window has passed for ZEROED-RECENTLY too"
         );
     }
 }

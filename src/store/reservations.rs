@@ -5,6 +5,7 @@
 use rusqlite::{Connection, params};
 
 use super::StoreError;
+use crate::plan::ledger::SkuId;
 use crate::plan::reservations::{Changes, Reservation, Shown};
 
 /// The reservations and each SKU's unallotted drops, as stored.
@@ -59,10 +60,78 @@ pub fn load_reservations(
     Ok((reservations, unallotted))
 }
 
-/// Writes what the book changed, in one transaction.
+/// One source's changes that the reservations have not taken in yet (see
+/// `unabsorbed_changes` in the migrations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unabsorbed {
+    /// The source's row.
+    pub source: i64,
+    /// When its snapshot was recorded.
+    pub at: i64,
+    /// Per SKU, how much its quantity changed (never 0).
+    pub changes: Vec<(SkuId, i64)>,
+}
+
+/// Writes a source's changes for the reservations, in the transaction that records its
+/// snapshot.
+pub fn write_unabsorbed(conn: &Connection, changes: &Unabsorbed) -> Result<(), StoreError> {
+    let mut bytes = Vec::with_capacity(changes.changes.len() * 12);
+    for &(sku, change) in &changes.changes {
+        bytes.extend_from_slice(&sku.to_le_bytes());
+        bytes.extend_from_slice(&change.to_le_bytes());
+    }
+    conn.execute(
+        "INSERT OR REPLACE INTO unabsorbed_changes (source_id, at, changes) VALUES (?1, ?2, ?3)",
+        params![changes.source, changes.at, bytes],
+    )?;
+    Ok(())
+}
+
+/// Every source's changes the reservations have not taken in (a crash came between), oldest
+/// first.
+pub fn load_unabsorbed(conn: &Connection) -> Result<Vec<Unabsorbed>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT source_id, at, changes FROM unabsorbed_changes ORDER BY at")?;
+    let mut rows = stmt.query([])?;
+    let mut all = Vec::new();
+    while let Some(row) = rows.next()? {
+        let bytes: Vec<u8> = row.get(2)?;
+        if !bytes.len().is_multiple_of(12) {
+            return Err(StoreError::Corrupt(
+                "unabsorbed_changes: a row is malformed".to_owned(),
+            ));
+        }
+        let changes = bytes
+            .chunks_exact(12)
+            .map(|c| {
+                let (sku, change) = c.split_at(4);
+                (
+                    SkuId::from_le_bytes(sku.try_into().unwrap_or_default()),
+                    i64::from_le_bytes(change.try_into().unwrap_or_default()),
+                )
+            })
+            .collect();
+        all.push(Unabsorbed {
+            source: row.get(0)?,
+            at: row.get(1)?,
+            changes,
+        });
+    }
+    Ok(all)
+}
+
+/// Forgets every source's changes kept for the reservations (no order feed is configured).
+pub fn forget_unabsorbed(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM unabsorbed_changes", [])?;
+    Ok(())
+}
+
+/// Writes what the book changed and forgets the sources' changes it took in (`absorbed`:
+/// `(source, at)` keys), in one transaction.
 pub fn write_reservation_changes(
     conn: &mut Connection,
     changes: &Changes,
+    absorbed: &[(i64, i64)],
     generation: Option<u64>,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
@@ -70,6 +139,11 @@ pub fn write_reservation_changes(
         super::write_generation(&tx, generation)?;
     }
     {
+        let mut forget =
+            tx.prepare_cached("DELETE FROM unabsorbed_changes WHERE source_id = ?1 AND at = ?2")?;
+        for (source, at) in absorbed {
+            forget.execute(params![source, at])?;
+        }
         let mut upsert = tx.prepare_cached(
             "INSERT INTO reservations (feed, order_id, sku, record) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (feed, order_id, sku) DO UPDATE SET record = excluded.record",
@@ -106,9 +180,29 @@ pub fn write_reservation_changes(
 
 /// The reservations of one SKU, for `status --sku`.
 pub fn reservations_of(conn: &Connection, sku: &str) -> Result<Vec<Reservation>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT record FROM reservations WHERE sku = ?1 ORDER BY order_id")?;
-    let rows = stmt.query_map([sku], |r| r.get::<_, String>(0))?;
+    records(
+        conn,
+        "SELECT record FROM reservations WHERE sku = ?1 ORDER BY order_id",
+        [sku],
+    )
+}
+
+/// Every reservation, for `status`.
+pub fn all_reservations(conn: &Connection) -> Result<Vec<Reservation>, StoreError> {
+    records(
+        conn,
+        "SELECT record FROM reservations ORDER BY feed, order_id, sku",
+        [],
+    )
+}
+
+fn records(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Reservation>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for text in rows {
         out.push(serde_json::from_str(&text?).map_err(|e| {
@@ -116,4 +210,36 @@ pub fn reservations_of(conn: &Connection, sku: &str) -> Result<Vec<Reservation>,
         })?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_kept_for_the_reservations_read_back_and_go_with_the_write_that_took_them_in() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        super::super::migrations::migrate(&mut conn).expect("schema");
+        let first = Unabsorbed {
+            source: 1,
+            at: 10,
+            changes: vec![(0, -3), (7, 12)],
+        };
+        let second = Unabsorbed {
+            source: 2,
+            at: 11,
+            changes: vec![(7, -12)],
+        };
+        write_unabsorbed(&conn, &second).expect("writes");
+        write_unabsorbed(&conn, &first).expect("writes");
+
+        let kept = load_unabsorbed(&conn).expect("reads");
+        write_reservation_changes(&mut conn, &Changes::default(), &[(1, 10)], None)
+            .expect("writes");
+
+        assert_eq!(kept, vec![first, second.clone()], "oldest first");
+        assert_eq!(load_unabsorbed(&conn).expect("reads"), vec![second]);
+        forget_unabsorbed(&conn).expect("forgets");
+        assert!(load_unabsorbed(&conn).expect("reads").is_empty());
+    }
 }

@@ -114,6 +114,34 @@ async fn a_token_about_to_expire_is_renewed_before_the_service_refuses_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn with_the_host_clock_an_hour_off_once_logs_in_exactly_once_for_many_batches() {
+    // -3600: the host is an hour fast (every token it gets looks expired an hour ago by its own
+    // clock); +3600: an hour slow. Tokens live the documented 15 minutes either way.
+    for offset in [-3600, 3600] {
+        let world = World::with(Setup {
+            htf_batch_size: 1,
+            ..Setup::default()
+        })
+        .await;
+        world.htf.set_clock_offset(offset);
+
+        let run = world.invsync(&["once"]).await;
+
+        run.assert_code(0);
+        world.assert_in_sync();
+        let batches = world.htf.count("POST", "/batch");
+        println!(
+            "clock off by {offset} s: {} login(s) for {batches} batches, {} refused",
+            world.htf.authentications(),
+            world.htf.unauthorized_count()
+        );
+        assert!(batches >= 50, "{batches} batches");
+        assert_eq!(world.htf.authentications(), 1, "{}", run.stderr);
+        assert_eq!(world.htf.unauthorized_count(), 0, "never refused");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_source_answering_malformed_json_skips_only_the_targets_that_read_it() {
     let world = World::start().await;
     world

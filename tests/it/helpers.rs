@@ -335,6 +335,15 @@ requests_per_minute = {rpm}
             .collect()
     }
 
+    /// A source's recorded snapshot, from the database.
+    pub fn source_snapshot(&self, source: &str) -> HashMap<String, i64> {
+        let conn = rusqlite::Connection::open(self.database()).expect("db opens");
+        invsync::store::quantities_by_name(&conn, invsync::store::Side::Source, source)
+            .expect("reads")
+            .into_iter()
+            .collect()
+    }
+
     /// Every row of every table, as text: to prove a command wrote nothing.
     pub fn database_dump(&self) -> String {
         let conn = rusqlite::Connection::open(self.database()).expect("db opens");
@@ -497,5 +506,18 @@ impl Run {
             self.stderr
         );
         lines[0]
+    }
+}
+
+/// A small deterministic generator: the kill moments vary but a failure can be replayed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
     }
 }

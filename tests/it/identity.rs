@@ -178,6 +178,7 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              DROP TABLE reservations;
              DROP TABLE unallotted;
              DROP TABLE flags;
+             DROP TABLE unabsorbed_changes;
              PRAGMA user_version = 3;",
         )
         .expect("back to version 3");

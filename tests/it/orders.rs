@@ -16,7 +16,7 @@ async fn world_with_orders(release: &str) -> World {
     world.hako.set_quantity("warehouse-010", "HK-1", 10);
     let mut text = std::fs::read_to_string(&world.config).expect("config");
     text.push_str(&format!(
-        "\n[orders.hardtofind]\ntype = \"hardtofind\"\nbase_url = \"{}\"\nusername = \"{HTF_USER}\"\npassword = \"{HTF_PASSWORD}\"\nrelease = \"{release}\"\n",
+        "\n[orders.hardtofind]\ntype = \"hardtofind\"\nbase_url = \"{}\"\nusername = \"{HTF_USER}\"\npassword = \"{HTF_PASSWORD}\"\nrelease = \"{release}\"\nrequests_per_minute = 100000\n",
         world.htf.base_url()
     ));
     std::fs::write(&world.config, text).expect("config");
@@ -205,4 +205,57 @@ async fn an_order_a_week_past_its_dispatch_date_is_stuck_an_error_every_cycle_an
     }
     let explained = world.invsync(&["status", "--sku", "HK-1"]).await;
     assert!(explained.stdout.contains("STUCK"), "{}", explained.stdout);
+}
+
+#[tokio::test]
+async fn status_lists_open_reservations_stuck_orders_with_their_age_and_skus_no_source_knows() {
+    let world = world_with_orders("absorb").await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let now = chrono::Utc::now();
+    let mut late = NewOrder::new([("HK-2".to_owned(), 1), ("HK-3".to_owned(), 1)]);
+    late.created_at = Some(now - chrono::Duration::days(12));
+    late.dispatch_due_at = Some(now - chrono::Duration::days(8));
+    let stuck = world.htf.place_order(late);
+    world.htf.place_order(order_of("HK-1", 3));
+    world.htf.place_order(order_of("NOT-IN-ANY-SOURCE", 2));
+    world.invsync(&["once"]).await;
+
+    let text = world.invsync(&["status"]).await;
+    let json = world.invsync(&["status", "--json"]).await;
+    let check = world.invsync(&["status", "--check"]).await;
+
+    text.assert_code(0);
+    println!("{}", text.stdout);
+    assert!(
+        text.stdout.contains(
+            "4 open (7 units subtracted), 1 orders STUCK, 1 SKUs unknown to every source"
+        ),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!(
+            "STUCK order {stuck} (hardtofind): 8days past its dispatch date"
+        )) && text.stdout.contains("holds HK-2, HK-3"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("unknown SKUs held by open orders: NOT-IN-ANY-SOURCE"),
+        "{}",
+        text.stdout
+    );
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let reservations = &value["reservations"];
+    assert_eq!(reservations["open"], 4, "{}", json.stdout);
+    assert_eq!(reservations["stuck"][0]["order_id"], stuck.as_str());
+    assert!(reservations["stuck"][0]["overdue_ms"].as_i64() > Some(8 * 86_400_000 - 60_000));
+    assert_eq!(reservations["unknown_skus"][0], "NOT-IN-ANY-SOURCE");
+    check.assert_code(2);
+    assert!(
+        check.stdout.contains(&format!("order {stuck} STUCK")),
+        "{}",
+        check.stdout
+    );
 }

@@ -415,3 +415,86 @@ async fn refused_skus_wait_for_their_next_attempt_and_never_pass_for_a_target_re
         status.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_error_in_one_target_keeps_the_cycles_summary_line_and_the_other_target() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    {
+        // From now on the database refuses to record a push or an outcome for hako_dropship.
+        let conn = rusqlite::Connection::open(world.database()).expect("db");
+        conn.execute_batch(
+            "CREATE TRIGGER refuse_hako BEFORE UPDATE OF last_success_at, synced_at ON targets WHEN NEW.name = 'hako_dropship'
+             BEGIN SELECT RAISE(ABORT, 'injected: this row cannot be written'); END;",
+        )
+        .expect("trigger");
+    }
+    world.hako.set_quantity("warehouse-010", "HK-1", 99);
+    world.ea.set_stock(&crate::helpers::dropship_id(1), 42);
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(1);
+    let summary = run.summary();
+    println!("{summary}");
+    assert!(
+        summary.contains("hardtofind(state=in_sync"),
+        "the other target's part is there:\n{}",
+        run.stderr
+    );
+    assert!(
+        summary.contains("hako_dropship(state=failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(world.htf.inventory("HK-1"), Some(99), "hardtofind went on");
+    assert!(
+        run.lines_at("ERROR")
+            .iter()
+            .any(|l| l.contains("target=hako_dropship") && l.contains("injected")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_login_waits_across_runs_but_check_always_tries_once() {
+    let world = World::start().await;
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    // A cycle a minute: the first wait (one cycle) outlasts the test whatever the load.
+    let text = text.replace("every = \"1s\"", "every = \"1m\"");
+    std::fs::write(
+        &world.config,
+        text.replace("password = \"htf-canary-password\"", "password = \"wrong\""),
+    )
+    .expect("config");
+
+    let first = world.invsync(&["once"]).await;
+    let after_first = world.htf.count("POST", "/authenticate");
+    let second = world.invsync(&["once"]).await;
+    let after_second = world.htf.count("POST", "/authenticate");
+    let check = world.invsync(&["check"]).await;
+    let after_check = world.htf.count("POST", "/authenticate");
+
+    first.assert_code(1);
+    second.assert_code(1);
+    let waiting = second
+        .lines_at("ERROR")
+        .into_iter()
+        .find(|l| l.contains("target=hardtofind") && l.contains("next login"))
+        .unwrap_or_else(|| panic!("the ERROR says when:\n{}", second.stderr))
+        .to_owned();
+    println!("{waiting}");
+    assert_eq!(after_first, 1, "{}", first.stderr);
+    assert_eq!(
+        after_second, 1,
+        "the next run waits: the backoff is in the database"
+    );
+    assert_eq!(
+        after_check - after_second,
+        1,
+        "check tries once:\n{}",
+        check.stderr
+    );
+    assert_ne!(check.code, Some(0));
+}

@@ -12,12 +12,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 
 use super::auth::{Session, json_body, undocumented_answer};
 use super::wire::{
-    Date, Order, OrderStatus, Paged, ShipData, ShippingProvider, ShippingProviders,
-    TransitionRequest,
+    Date, Order, OrderDates, OrderStatus, OrderSummary, Paged, ShipData, ShippingProvider,
+    ShippingProviders, TransitionRequest,
 };
 use crate::http::Meter;
 use crate::services::{ConnectorError, parse};
@@ -70,14 +69,40 @@ pub enum Transitioned {
     AlreadyDone,
 }
 
+/// What a walk keeps of each listed order: the whole order, or only its summary.
+pub trait Listed: serde::de::DeserializeOwned {
+    /// The order id.
+    fn id(&self) -> &str;
+    /// Its `dates`.
+    fn dates(&self) -> &OrderDates;
+}
+
+impl Listed for Order {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn dates(&self) -> &OrderDates {
+        &self.dates
+    }
+}
+
+impl Listed for OrderSummary {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn dates(&self) -> &OrderDates {
+        &self.dates
+    }
+}
+
 /// One walk of one state's list.
-struct Walk {
-    orders: HashMap<String, Order>,
+struct Walk<T> {
+    orders: HashMap<String, T>,
     /// `total_results` of the last page read: the newest count the service gave.
     total: u64,
 }
 
-impl Walk {
+impl<T> Walk<T> {
     fn complete(&self) -> bool {
         self.orders.len() as u64 == self.total
     }
@@ -103,7 +128,24 @@ impl OrderFeed {
         meter: &Meter,
         states: &[OrderStatus],
     ) -> Result<Vec<Order>, ConnectorError> {
-        let mut found: HashMap<String, Order> = HashMap::new();
+        self.open(meter, states).await
+    }
+
+    /// [`OrderFeed::open_orders`], keeping of each order only what the reservations read.
+    pub async fn open_order_summaries(
+        &self,
+        meter: &Meter,
+        states: &[OrderStatus],
+    ) -> Result<Vec<OrderSummary>, ConnectorError> {
+        self.open(meter, states).await
+    }
+
+    async fn open<T: Listed>(
+        &self,
+        meter: &Meter,
+        states: &[OrderStatus],
+    ) -> Result<Vec<T>, ConnectorError> {
+        let mut found: HashMap<String, T> = HashMap::new();
         let mut asked = HashSet::new();
         for status in states.iter().filter(|s| asked.insert(*s)) {
             for (id, order) in self.orders_in(meter, status).await? {
@@ -112,8 +154,8 @@ impl OrderFeed {
                 }
             }
         }
-        let mut orders: Vec<Order> = found.into_values().collect();
-        orders.sort_unstable_by(|a, b| (a.id.len(), &a.id).cmp(&(b.id.len(), &b.id)));
+        let mut orders: Vec<T> = found.into_values().collect();
+        orders.sort_unstable_by(|a, b| (a.id().len(), a.id()).cmp(&(b.id().len(), b.id())));
         Ok(orders)
     }
 
@@ -121,11 +163,11 @@ impl OrderFeed {
     /// service's. If the second disagrees too (orders change faster than we page), both walks'
     /// orders are kept: an order counted that has since left is looked up later, while an order
     /// missed would sell its stock twice.
-    async fn orders_in(
+    async fn orders_in<T: Listed>(
         &self,
         meter: &Meter,
         status: &OrderStatus,
-    ) -> Result<HashMap<String, Order>, ConnectorError> {
+    ) -> Result<HashMap<String, T>, ConnectorError> {
         let first = self.walk(meter, status).await?;
         if first.complete() {
             return Ok(first.orders);
@@ -145,7 +187,11 @@ impl OrderFeed {
     }
 
     /// Reads every page of one state, from page 1 until the service's `pages` or an empty page.
-    async fn walk(&self, meter: &Meter, status: &OrderStatus) -> Result<Walk, ConnectorError> {
+    async fn walk<T: Listed>(
+        &self,
+        meter: &Meter,
+        status: &OrderStatus,
+    ) -> Result<Walk<T>, ConnectorError> {
         let mut walk = Walk {
             orders: HashMap::new(),
             total: 0,
@@ -160,7 +206,7 @@ impl OrderFeed {
                 .session
                 .send(meter, |r| r.query(&query), Method::GET, "/orders")
                 .await?;
-            let page = parse_page(&body, &what)?;
+            let page = parse_page::<T>(&body, &what)?;
             // A page other than the one asked for (a service that ignores `page_number` would
             // loop), or an empty page the service itself says is not past the end.
             let empty_inside = page.data.is_empty() && page_number <= page.pages;
@@ -175,7 +221,7 @@ impl OrderFeed {
             walk.total = page.total_results;
             let last = page.data.is_empty() || page_number >= page.pages;
             for order in page.data {
-                walk.orders.insert(order.id.clone(), order);
+                walk.orders.insert(order.id().to_owned(), order);
             }
             if last {
                 return Ok(walk);
@@ -265,12 +311,12 @@ impl OrderFeed {
 
 /// A page of orders. When one order does not read, the page is read again loosely to name that
 /// order in the error: an operator can look it up, where a byte offset says nothing.
-fn parse_page(body: &[u8], what: &str) -> Result<Paged<Order>, ConnectorError> {
-    serde_json::from_slice::<Paged<Order>>(body).map_err(|e| {
+fn parse_page<T: Listed>(body: &[u8], what: &str) -> Result<Paged<T>, ConnectorError> {
+    serde_json::from_slice::<Paged<T>>(body).map_err(|e| {
         let loose = serde_json::from_slice::<Paged<serde_json::Value>>(body).ok();
         let bad = loose.and_then(|page| {
             (page.data.into_iter()).find_map(|value| {
-                Order::deserialize(&value)
+                T::deserialize(&value)
                     .err()
                     .map(|e| (value["id"].clone(), e))
             })
@@ -283,8 +329,8 @@ fn parse_page(body: &[u8], what: &str) -> Result<Paged<Order>, ConnectorError> {
 }
 
 /// Whether `later` (read after `seen`) should not replace it: `seen` was updated more recently.
-fn newer(seen: &Order, later: &Order) -> bool {
-    match (seen.dates.updated_at, later.dates.updated_at) {
+fn newer<T: Listed>(seen: &T, later: &T) -> bool {
+    match (seen.dates().updated_at, later.dates().updated_at) {
         (Some(seen), Some(later)) => seen > later,
         _ => false,
     }

@@ -63,7 +63,12 @@ struct Inner {
     batches: Vec<Vec<(String, i64)>>,
     /// SKUs that make a whole batch fail validation, with the message.
     rejected: HashMap<String, String>,
+    /// The SKU each refused batch was refused for, in order.
+    refusals: Vec<String>,
     orders: orders::OrderBook,
+    /// Seconds the service's clock is ahead of the host's (negative: behind): the times it
+    /// states in tokens and `/info`, never when it really expires a token.
+    clock_offset: i64,
 }
 
 struct State {
@@ -133,8 +138,10 @@ impl State {
         }
         let issued = SystemTime::now();
         let expires = issued + self.token_lifetime;
+        let offset = self.lock().clock_offset;
+        let stated = |at: SystemTime| unix_secs(at).saturating_add_signed(offset);
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let claims = json!({"sub": PERSON_ID, "iat": unix_secs(issued), "exp": unix_secs(expires)});
+        let claims = json!({"sub": PERSON_ID, "iat": stated(issued), "exp": stated(expires)});
         let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
         let signature = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
         let token = format!("{header}.{claims}.{signature}");
@@ -159,11 +166,20 @@ impl State {
 
     fn info(&self, request: &SimRequest) -> Result<SimResponse, SimResponse> {
         let (issued, expires) = self.token(request)?;
+        let offset = Duration::from_secs(self.lock().clock_offset.unsigned_abs());
+        let stated = |at: SystemTime| {
+            let at = if self.lock().clock_offset < 0 {
+                at - offset
+            } else {
+                at + offset
+            };
+            humantime::format_rfc3339_seconds(at).to_string()
+        };
         let answer = json!({
             "user_id": 111,
             "seller_account_id": 222,
-            "created": humantime::format_rfc3339_seconds(issued).to_string(),
-            "expires": humantime::format_rfc3339_seconds(expires).to_string(),
+            "created": stated(issued),
+            "expires": stated(expires),
             "roles": ["seller"],
         });
         Ok(SimResponse::json(200, &answer))
@@ -177,7 +193,10 @@ impl State {
             .iter()
             .find_map(|(sku, _)| inner.rejected.get_key_value(sku))
         {
-            return fail(422, format!("Variant {sku}: {message}"));
+            let answer = fail(422, format!("Variant {sku}: {message}"));
+            let sku = sku.clone();
+            inner.refusals.push(sku);
+            return answer;
         }
         let mut updated = 0;
         for (sku, inventory) in &entities {
@@ -227,6 +246,18 @@ impl HardtofindSim {
             .lock()
             .rejected
             .insert(sku.to_owned(), message.to_owned());
+    }
+
+    /// Sets the service's clock `seconds` ahead of the host's (negative: behind), as when the
+    /// host's clock is wrong: the times it states (a token's `iat` and `exp`, `/info`) move,
+    /// the lifetime it really grants does not.
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.state.lock().clock_offset = seconds;
+    }
+
+    /// The SKU each batch was refused for (see [`HardtofindSim::reject_sku`]), oldest first.
+    pub fn refusals(&self) -> Vec<String> {
+        self.state.lock().refusals.clone()
     }
 
     /// Accepts `sku` again after [`HardtofindSim::reject_sku`].

@@ -6,8 +6,9 @@ mod orders;
 
 pub use date::{Date, parse_date};
 pub use orders::{
-    Address, Order, OrderDates, OrderLine, OrderLinks, OrderStatus, Paged, PaymentSummary,
-    ShipData, Shipment, Shipping, ShippingProvider, ShippingProviders, TransitionRequest,
+    Address, LineSummary, Order, OrderDates, OrderLine, OrderLinks, OrderStatus, OrderSummary,
+    Paged, PaymentSummary, ShipData, Shipment, Shipping, ShippingProvider, ShippingProviders,
+    TransitionRequest,
 };
 
 use serde::{Deserialize, Serialize};

@@ -113,6 +113,48 @@ pub struct Order {
     pub payment_summary: Option<PaymentSummary>,
 }
 
+/// What the reservations read of an order in the open lists, and nothing else: a walk of ten
+/// thousand open orders keeps these instead of whole orders (addresses, links, descriptions).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderSummary {
+    /// The order id; a string in the document, a number accepted too.
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    /// Its state.
+    pub status: OrderStatus,
+    /// When it was created, last updated and is due for dispatch.
+    #[serde(default)]
+    pub dates: OrderDates,
+    /// What was bought: SKU and quantity.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub lines: Vec<LineSummary>,
+}
+
+/// A line's SKU and quantity.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LineSummary {
+    /// The variant's SKU.
+    pub sku: String,
+    /// How many were bought.
+    pub quantity: Quantity,
+}
+
+impl From<&Order> for OrderSummary {
+    fn from(order: &Order) -> OrderSummary {
+        OrderSummary {
+            id: order.id.clone(),
+            status: order.status.clone(),
+            dates: order.dates.clone(),
+            lines: (order.lines.iter())
+                .map(|l| LineSummary {
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// An order's `_links`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct OrderLinks {
