@@ -7,8 +7,11 @@
 //! cargo run --release --example bench -- --skus 1000000 --orders 10000    # with open orders
 //! ```
 //!
+//! The binary is the release build in cargo's target directory (`CARGO_TARGET_DIR` honoured),
+//! or `INVSYNC_BIN` when set (to compare two builds).
+//!
 //! Starts the source's and Hardtofind's simulators on loopback with N SKUs (for `--source hako`,
-//! N inventory records: N/3 SKUs in each of 3 warehouses), then runs `target/release/invsync once`
+//! N inventory records: N/3 SKUs in each of 3 warehouses), then runs the release `invsync once`
 //! three times under `/usr/bin/time`: the first cycle (everything new), an unchanged cycle, and
 //! one with 1% changed. For each it prints wall time, peak RSS, the write requests Hardtofind
 //! received and the SKUs they carried. With `--run-seconds S` it then runs `invsync run` with a
@@ -73,6 +76,19 @@ struct Measure {
     exit: i32,
 }
 
+/// The release binary: `INVSYNC_BIN` when set, else `invsync` in the release folder of the
+/// target directory cargo builds into (`CARGO_TARGET_DIR` honoured, as cargo does: relative to
+/// the working directory).
+fn release_binary() -> PathBuf {
+    if let Some(binary) = std::env::var_os("INVSYNC_BIN") {
+        return PathBuf::from(binary);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("release").join("invsync")
+}
+
 /// Runs `invsync once` under `/usr/bin/time`, which reports the child's own peak RSS.
 fn once(binary: &Path, config: &Path, dir: &Path) -> Result<Measure, String> {
     let report = dir.join("time.txt");
@@ -110,7 +126,7 @@ fn once(binary: &Path, config: &Path, dir: &Path) -> Result<Measure, String> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), String> {
     let args = parse_args()?;
-    let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/invsync");
+    let binary = release_binary();
     if !binary.exists() {
         return Err(format!(
             "{} is missing: run `cargo build --release` first",

@@ -14,7 +14,7 @@
 //! answered: a crash at any point leaves a state from which the next cycle pushes again whatever
 //! was not acknowledged.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::FutureExt;
@@ -23,7 +23,9 @@ use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span};
 
+use super::generation::Generation;
 use super::orders::{self, Book, FeedSlot};
+use super::per_sku::PerSku;
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
 use super::state::{Configured, load_state, log_reconciled};
 use crate::config::{Config, FeedKind, SourceKind};
@@ -34,7 +36,7 @@ use crate::plan::Rules;
 use crate::plan::ledger::Column;
 use crate::plan::reservations::{FeedRules, Reservations};
 use crate::relay::{self, RelayDone};
-use crate::services;
+use crate::services::{self, AnswerDigest};
 use crate::store::{self, Store, StoreError};
 use crate::target::{self, TargetSlot};
 
@@ -85,6 +87,10 @@ pub struct Engine {
     book: Arc<Book>,
     /// When each source last fetched completely, for the staleness alarm.
     watch: Arc<Mutex<Watch>>,
+    /// The world's generation (see [`Generation`]).
+    generation: Generation,
+    /// Loads the per-SKU state when a cycle first needs it.
+    per_sku: Arc<PerSku>,
 }
 
 impl Engine {
@@ -158,23 +164,27 @@ impl Engine {
             .call(move |c| load_state(c, &source_ids, &target_ids, read_only, window))
             .await?;
         log_reconciled(&config, &loaded.reconciled, loaded.had_history);
-        let sources = config
+        let sources: Vec<Arc<SourceSlot>> = config
             .sources
             .iter()
             .zip(sources)
             .zip(loaded.sources)
-            .map(|((spec, client), (id, snapshot, memory))| {
+            .zip(loaded.answers)
+            .map(|(((spec, client), (id, memory)), (answer, reported))| {
                 let (guard, guard_since, auth) =
                     memory.into_parts(config.daemon.max_zeroed_fraction);
                 Arc::new(SourceSlot {
                     name: spec.name.clone(),
                     id: id.unwrap_or(UNRECORDED),
                     client,
-                    snapshot: watch::Sender::new(Arc::new(snapshot)),
+                    snapshot: watch::Sender::new(Default::default()),
+                    context: Vec::new(),
                     memory: Mutex::new(SourceMemory {
                         guard,
                         guard_since,
                         auth,
+                        answer: AnswerDigest::from_stored(answer),
+                        reported,
                     }),
                 })
             })
@@ -184,14 +194,16 @@ impl Engine {
             .iter()
             .zip(targets)
             .zip(loaded.targets)
-            .map(|((spec, client), (id, acked, failed, memory))| {
+            .zip(loaded.settled)
+            .map(|(((spec, client), (id, failed, memory)), settled)| {
                 let (guard, guard_since, auth) =
                     memory.into_parts(config.daemon.max_zeroed_fraction);
                 Arc::new(tokio::sync::Mutex::new(TargetSlot {
                     name: spec.name.clone(),
                     id: id.unwrap_or(UNRECORDED),
                     client,
-                    acked,
+                    acked: Column::default(),
+                    acked_loaded: false,
                     failed,
                     inputs: spec.inputs.clone(),
                     rules: Rules {
@@ -203,16 +215,20 @@ impl Engine {
                     guard_since,
                     auth,
                     flags: Default::default(),
+                    settled,
+                    settles_as: target::settled::rules(
+                        &spec
+                            .inputs
+                            .iter()
+                            .map(|&i| config.sources[i].name.clone())
+                            .collect::<Vec<_>>(),
+                        spec.safety_stock,
+                        spec.max_quantity,
+                    ),
                 }))
             })
             .collect();
-        let persisted_skus = loaded.skus.len();
-        let mut reserved = Column::default();
-        for (sku, quantity) in book.reserved_by_sku() {
-            if let Some(id) = loaded.skus.get(sku) {
-                reserved.set(id, quantity);
-            }
-        }
+        let generation = Generation::starting_at(loaded.generation);
         let watch = Watch::new(
             loaded.last_fetch_at,
             loaded.first_cycle_at,
@@ -221,24 +237,37 @@ impl Engine {
         );
         tracing::debug!(
             ms = loading.elapsed().as_millis() as u64,
-            skus = persisted_skus,
             "state loaded from the database"
         );
+        let names: Names = Default::default();
+        let recorder: Recorder = Default::default();
+        let sources = Arc::new(sources);
+        let book = Arc::new(Book {
+            book: tokio::sync::Mutex::new(book),
+            reserved: watch::Sender::new(Default::default()),
+            generation: generation.clone(),
+            unabsorbed: Mutex::new(unabsorbed),
+        });
+        let per_sku = Arc::new(PerSku::new(
+            store.clone(),
+            names.clone(),
+            recorder.clone(),
+            sources.clone(),
+            book.clone(),
+        ));
         Ok(Engine {
             config,
             store,
-            names: Arc::new(RwLock::new(loaded.skus)),
-            recorder: Arc::new(tokio::sync::Mutex::new(persisted_skus)),
-            sources: Arc::new(sources),
+            names,
+            recorder,
+            sources,
             targets: Arc::new(targets),
             fetching: Default::default(),
             feeds: Arc::new(feeds),
-            book: Arc::new(Book {
-                book: tokio::sync::Mutex::new(book),
-                reserved: watch::Sender::new(Arc::new(reserved)),
-                unabsorbed: Mutex::new(unabsorbed),
-            }),
+            book,
             watch: Arc::new(Mutex::new(watch)),
+            generation,
+            per_sku,
         })
     }
 
@@ -298,6 +327,11 @@ impl Engine {
                 })
                 .await?;
         }
+        // The database could not give the per-SKU state: the cycle is summed up, and then ends
+        // as a failure to start would (an inconsistent file says how to rebuild it).
+        if let Some(e) = self.per_sku.failure() {
+            return Err(e);
+        }
         Ok(report)
     }
 
@@ -320,6 +354,8 @@ impl Engine {
                     guard_window: self.config.daemon.guard_window,
                     period: self.config.daemon.trigger.period(),
                     options,
+                    generation: self.generation.clone(),
+                    per_sku: self.per_sku.clone(),
                     keep_changes: !self.feeds.is_empty(),
                 };
                 let span = tracing::Span::current();
@@ -336,7 +372,7 @@ impl Engine {
                 self.book.clone(),
                 self.sources.clone(),
                 fetches.clone(),
-                self.names.clone(),
+                self.per_sku.clone(),
                 self.store.clone(),
                 options.dry_run,
             );
@@ -476,6 +512,8 @@ impl Engine {
             .map(|&i| (self.sources[i].clone(), fetches[i].clone()))
             .collect();
         let (names, store) = (self.names.clone(), self.store.clone());
+        let generation = self.generation.clone();
+        let per_sku = self.per_sku.clone();
         let reserved = self.book.reserved.subscribe();
         let (guard_window, period) = (
             self.config.daemon.guard_window,
@@ -509,6 +547,12 @@ impl Engine {
                 // Shutdown came before the inputs were in: nothing to plan, nothing to record.
                 return Ok(target::interrupted(&slot));
             }
+            // Decided once, here: a target that plans needs the per-SKU state.
+            let mark = target::settled::mark(generation.now(), &slot.settles_as);
+            let quiet = target::settled::is_quiet(&slot, &mark, options, store::now_ms());
+            if !quiet && failed_sources.is_empty() {
+                per_sku.ensure().await?;
+            }
             let inputs = target::Inputs {
                 columns,
                 reserved,
@@ -518,6 +562,8 @@ impl Engine {
                 store,
                 guard_window,
                 period,
+                settle_mark: mark,
+                quiet,
             };
             target::sync_target(&mut slot, inputs, options).await
         }

@@ -8,7 +8,9 @@
 
 pub mod clock;
 pub mod cycle;
+mod generation;
 mod orders;
+mod per_sku;
 mod reload;
 pub mod shutdown;
 mod sources;

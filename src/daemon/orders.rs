@@ -12,6 +12,8 @@ use futures_util::future::join_all;
 use tokio::sync::watch;
 use tracing::{error, warn};
 
+use super::generation::Generation;
+use super::per_sku::PerSku;
 use super::sources::{SourceDone, SourceSlot};
 use crate::http::Meter;
 use crate::ops::report::OrdersDone;
@@ -38,6 +40,8 @@ pub struct Book {
     pub book: tokio::sync::Mutex<Reservations>,
     /// What is reserved per SKU id, published to the targets.
     pub reserved: watch::Sender<Arc<Column>>,
+    /// The world's generation, which a change of what is reserved moves on.
+    pub generation: Generation,
     /// The sources' changes a crash kept from the book (recorded with their snapshots, never
     /// taken in): given to it at the next cycle, before anything else.
     pub unabsorbed: std::sync::Mutex<Vec<store::Unabsorbed>>,
@@ -50,7 +54,7 @@ pub async fn orders_step(
     book: Arc<Book>,
     sources: Arc<Vec<Arc<SourceSlot>>>,
     fetches: Vec<impl std::future::Future<Output = Arc<SourceDone>>>,
-    names: Arc<RwLock<SkuTable>>,
+    per_sku: Arc<PerSku>,
     store: Store,
     dry_run: bool,
 ) -> Result<OrdersDone, StoreError> {
@@ -76,10 +80,21 @@ pub async fn orders_step(
     };
     let looked_up = join_all(feeds.iter().zip(to_look_up).map(|(f, ids)| look_up(f, ids))).await;
     let sources_done = join_all(fetches).await;
+    let names = per_sku.names();
+    let replayed = std::mem::take(&mut *book.unabsorbed.lock().unwrap_or_else(|p| p.into_inner()));
+    // The sources' drops are per SKU: a source that changed or failed, or changes a crash kept
+    // from the book, need every SKU's name.
+    if !replayed.is_empty()
+        || sources_done
+            .iter()
+            .any(|d| !d.ok() || !d.changed.is_empty())
+    {
+        per_sku.ensure().await?;
+    }
     let now = store::now_ms();
     let mut book_guard = book.book.lock().await;
+    let reserved_before = reserved_by_sku(&book_guard);
     let mut absorbed: Vec<(i64, i64)> = Vec::new();
-    let replayed = std::mem::take(&mut *book.unabsorbed.lock().unwrap_or_else(|p| p.into_inner()));
     if let Some(last) = replayed.last() {
         // As the cycle that recorded them would have: its drops, as of its fetch. Its orders
         // are read again just below, and back-filled from these drops if they are new.
@@ -116,7 +131,11 @@ pub async fn orders_step(
         done.stuck += 1;
         error!(feed = %r.feed, order = %r.order_id, sku = %r.sku, due = %r.dispatch_due_at.map(rfc3339).unwrap_or_default(), "order STUCK: open a week past its dispatch date; its reservation is kept until someone looks at it");
     }
-    let reserved = {
+    // What targets subtract changed: the world moves on (see `Generation`), and the new
+    // reservations are published where the names are loaded (else they are computed with
+    // them, when a target first needs them).
+    let moved = reserved_by_sku(&book_guard) != reserved_before;
+    let reserved = per_sku.is_loaded().then(|| {
         let names = names.read().unwrap_or_else(|p| p.into_inner());
         let mut column = Column::default();
         for (sku, quantity) in book_guard.reserved_by_sku() {
@@ -126,7 +145,7 @@ pub async fn orders_step(
             }
         }
         column
-    };
+    });
     drop(book_guard);
     if done.unknown_skus > 0 {
         warn!(
@@ -134,17 +153,40 @@ pub async fn orders_step(
             "open orders hold SKUs no source knows; they are listed in status"
         );
     }
+    let turn = if moved {
+        Some(book.generation.next().await)
+    } else {
+        None
+    };
+    let number = turn.as_ref().map(|t| t.number);
     if !changes.upserted.is_empty()
         || !changes.removed.is_empty()
         || !changes.unallotted.is_empty()
         || !absorbed.is_empty()
     {
         store
-            .call(move |c| store::write_reservation_changes(c, &changes, &absorbed))
+            .call(move |c| store::write_reservation_changes(c, &changes, &absorbed, number))
             .await?;
     }
-    book.reserved.send_replace(Arc::new(reserved));
+    if let Some(reserved) = reserved
+        && **book.reserved.borrow() != reserved
+    {
+        book.reserved.send_replace(Arc::new(reserved));
+    }
+    if let Some(turn) = turn {
+        turn.published();
+    }
     Ok(done)
+}
+
+/// What the book reserves per SKU, in SKU order: what the targets subtract.
+fn reserved_by_sku(book: &Reservations) -> Vec<(String, i64)> {
+    let mut reserved: Vec<(String, i64)> = book
+        .reserved_by_sku()
+        .map(|(sku, q)| (sku.to_owned(), q))
+        .collect();
+    reserved.sort_unstable();
+    reserved
 }
 
 /// One feed's open orders: every page of each `reserve` state.

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::error;
 
+use super::generation::Generation;
+use super::per_sku::PerSku;
 use crate::http::HttpError;
 use crate::http::Meter;
 use crate::ops::report::{SourceCounts, SourceReport};
@@ -21,7 +23,7 @@ use crate::ops::rfc3339;
 use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{Change, Guard};
-use crate::services::{ConnectorError, Source, Stock};
+use crate::services::{AnswerDigest, ConnectorError, Fetched, Source, Stock};
 use crate::store::{self, Side, Store, StoreError};
 use crate::target::CycleOptions;
 
@@ -35,6 +37,9 @@ pub struct SourceSlot {
     pub client: Source,
     /// Its newest recorded snapshot; targets hold receivers and re-plan when it changes.
     pub snapshot: watch::Sender<Arc<Column>>,
+    /// How the daemon reads its records, beyond what the source itself knows (an answer read
+    /// another way is a new answer).
+    pub context: Vec<u8>,
     /// What it must not believe at once: its guard, refused logins.
     pub memory: Mutex<SourceMemory>,
 }
@@ -48,6 +53,10 @@ pub struct SourceMemory {
     pub guard_since: Option<i64>,
     /// Refused logins.
     pub auth: AuthBackoff,
+    /// Its last recorded answer: one the same is not parsed again.
+    pub answer: AnswerDigest,
+    /// How many SKUs that answer reported.
+    pub reported: usize,
 }
 
 /// Every SKU name, shared: sources add names as they record, targets read them to push.
@@ -89,6 +98,10 @@ pub struct SourceWork {
     pub guard_window: Duration,
     pub period: Duration,
     pub options: CycleOptions,
+    /// The world's generation, moved on by every recorded change (see `target::settled`).
+    pub generation: Generation,
+    /// Loads every SKU's name and the snapshots, which a new answer is recorded against.
+    pub per_sku: Arc<PerSku>,
     /// Whether the order feeds need this cycle's changes (for the reservations' drops).
     pub keep_changes: bool,
 }
@@ -119,7 +132,9 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     let fetched = if let Some(at) = waiting {
         Err(Failure::Waiting(at))
     } else {
-        match tokio::time::timeout(work.fetch_timeout, slot.client.fetch(&meter)).await {
+        let known = lock(&slot.memory).answer.clone();
+        let fetch = slot.client.fetch(&meter, &slot.context, &known);
+        match tokio::time::timeout(work.fetch_timeout, fetch).await {
             Ok(Ok(stock)) => Ok(stock),
             Ok(Err(ConnectorError::Http(HttpError::Cancelled))) => Err(Failure::Cancelled),
             Ok(Err(ConnectorError::Auth(message))) => Err(Failure::AuthRefused(message)),
@@ -163,7 +178,14 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     tracing::debug!(source = %slot.name, ms = started.elapsed().as_millis() as u64, "source fetched and parsed");
     let (mut unrecorded, mut changed, mut unabsorbed) = (None, Vec::new(), None);
     let outcome = match fetched {
-        Ok(records) => match record(&work, &records).await {
+        Ok(Fetched::Same) => match same(&work).await {
+            Ok(counts) => Ok(counts),
+            Err(e) => {
+                error!(source = %slot.name, error = %e, "the source's fetch could not be recorded; the targets that read it skip this cycle");
+                Err(e.to_string())
+            }
+        },
+        Ok(Fetched::New(records, digest)) => match record(&work, &records, digest).await {
             Ok(recorded) => {
                 (unrecorded, changed, unabsorbed) =
                     (recorded.fresh, recorded.changes, recorded.unabsorbed);
@@ -207,6 +229,24 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     }
 }
 
+/// The source answered what it answered when its snapshot was recorded: the fetch is complete
+/// (for staleness), and nothing else is written or published.
+async fn same(work: &SourceWork) -> Result<SourceCounts, StoreError> {
+    let slot = &work.slot;
+    tracing::debug!(source = %slot.name, "the answer is the one recorded last: not parsed again");
+    if !work.options.dry_run {
+        let (id, at) = (slot.id, store::now_ms());
+        work.store
+            .call(move |c| store::source_answered_same(c, id, at))
+            .await?;
+    }
+    Ok(SourceCounts {
+        skus: lock(&slot.memory).reported,
+        changed: 0,
+        same: true,
+    })
+}
+
 /// What [`record`] did.
 struct Recorded {
     counts: SourceCounts,
@@ -221,8 +261,13 @@ struct Recorded {
 /// Makes the fresh snapshot, writes what changed in one transaction (with, where order feeds
 /// need them, the changes for the reservations: a crash before those are taken in loses no
 /// sale), then publishes it (a dry run writes and publishes nothing and returns it instead).
-async fn record(work: &SourceWork, records: &Stock) -> Result<Recorded, NotUsed> {
+async fn record(
+    work: &SourceWork,
+    records: &Stock,
+    digest: AnswerDigest,
+) -> Result<Recorded, NotUsed> {
     let slot = &work.slot;
+    work.per_sku.ensure().await?;
     let mut persisted = work.recorder.lock().await;
     let old = slot.snapshot.borrow().clone();
     let now = store::now_ms();
@@ -236,6 +281,7 @@ async fn record(work: &SourceWork, records: &Stock) -> Result<Recorded, NotUsed>
     let counts = SourceCounts {
         skus: fresh.count_reported,
         changed: changed.len(),
+        same: false,
     };
     // The source-level guard: an empty answer from a minor input must not wipe its SKUs on a
     // target that sums it with a larger one.
@@ -311,9 +357,22 @@ async fn record(work: &SourceWork, records: &Stock) -> Result<Recorded, NotUsed>
         store::quantity_chunks_after(&memory.guard.zeroed_at, &zeroings)
     };
     let (id, at, reported, (name_chunks, named)) = (slot.id, now, fresh.count_reported, new_names);
+    // A change moves the world on; an answer that changed nothing (its records reordered)
+    // leaves every target as settled as it was.
+    let turn = if changed.is_empty() {
+        None
+    } else {
+        Some(work.generation.next().await)
+    };
+    let generation = turn.as_ref().map(|t| t.number);
+    let stored = digest.clone();
     work.store
         .call(move |c| {
             let tx = c.transaction()?;
+            store::write_answer(&tx, id, stored.as_bytes())?;
+            if let Some(generation) = generation {
+                store::write_generation(&tx, generation)?;
+            }
             store::write_name_chunks(&tx, &name_chunks)?;
             store::write_quantity_chunks(&tx, Side::Source, id, &chunks)?;
             store::write_zeroings(&tx, Side::Source, id, &zeroed_chunks)?;
@@ -335,9 +394,15 @@ async fn record(work: &SourceWork, records: &Stock) -> Result<Recorded, NotUsed>
         if forced {
             memory.guard_since = Some(at);
         }
+        memory.answer = digest;
+        memory.reported = reported;
     }
-    // Recorded: memory follows the database.
+    // Recorded: memory follows the database; the generation moves on only once the snapshot is
+    // published, so a target that saw it has planned from the snapshot too.
     slot.snapshot.send_replace(Arc::new(fresh.column));
+    if let Some(turn) = turn {
+        turn.published();
+    }
     Ok(Recorded {
         counts,
         fresh: None,

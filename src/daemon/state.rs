@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use crate::config::identity::fingerprint;
 use crate::config::{Config, Identity};
-use crate::plan::ledger::{Column, SkuId, SkuTable};
+use crate::plan::ledger::SkuId;
 use crate::store::{self, Memory, Reconciled, Retry, Side, StoreError};
 
 /// Whether this process has had its chance to forget names (see [`load_state`]).
@@ -17,17 +17,24 @@ static PRUNED_SINCE_START: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
 /// What [`Engine::new`] reads from the database.
-/// A target's row id (if it has one yet), acknowledged quantities, refusals and memory.
-pub(super) type LoadedTarget = (Option<i64>, Column, HashMap<SkuId, Retry>, Memory);
+/// A target's row id (if it has one yet), refusals and memory. What it acknowledged is loaded
+/// when it first plans, and every SKU's name and each source's snapshot when a cycle first needs
+/// them (see [`super::per_sku`]).
+pub(super) type LoadedTarget = (Option<i64>, HashMap<SkuId, Retry>, Memory);
 
 pub(super) struct Loaded {
-    pub skus: SkuTable,
-    pub sources: Vec<(Option<i64>, Column, Memory)>,
+    pub sources: Vec<(Option<i64>, Memory)>,
     pub targets: Vec<LoadedTarget>,
     pub last_fetch_at: Vec<Option<i64>>,
     pub first_cycle_at: Option<i64>,
     pub reconciled: Vec<(Side, Reconciled)>,
     pub had_history: bool,
+    /// Each source's last recorded answer (page digests) and how many SKUs it reported.
+    pub answers: Vec<(Vec<u8>, usize)>,
+    /// Each target's `settled` mark.
+    pub settled: Vec<Option<String>>,
+    /// The world's generation.
+    pub generation: u64,
 }
 
 /// What the database is told of one configured endpoint: its name, where it is, and the secret
@@ -99,17 +106,13 @@ pub(super) fn load_state(
             );
         }
     }
-    let column = |side: Side, id: Option<i64>| match id {
-        Some(id) => store::load_column(c, side, id),
-        None => Ok(Column::default()),
-    };
     let memory = |side: Side, id: Option<i64>| match id {
         Some(id) => store::load_memory(c, side, id),
         None => Ok(Memory::default()),
     };
     let mut loaded_sources = Vec::new();
     for &id in &source_ids {
-        loaded_sources.push((id, column(Side::Source, id)?, memory(Side::Source, id)?));
+        loaded_sources.push((id, memory(Side::Source, id)?));
     }
     let mut loaded_targets = Vec::new();
     for &id in &target_ids {
@@ -118,10 +121,26 @@ pub(super) fn load_state(
             None => HashMap::new(),
         };
         let memory = memory(Side::Target, id)?;
-        loaded_targets.push((id, column(Side::Target, id)?, failed, memory));
+        loaded_targets.push((id, failed, memory));
+    }
+    let mut answers = Vec::new();
+    for id in &source_ids {
+        answers.push(match id {
+            Some(id) => store::load_answer(c, *id)?,
+            None => Default::default(),
+        });
+    }
+    let mut settled = Vec::new();
+    for id in &target_ids {
+        settled.push(match id {
+            Some(id) => store::load_settled(c, *id)?,
+            None => None,
+        });
     }
     Ok(Loaded {
-        skus: store::load_skus(c)?,
+        answers,
+        settled,
+        generation: store::load_generation(c)?,
         last_fetch_at: store::last_fetch_times(c, &source_ids)?,
         first_cycle_at: store::first_cycle_at(c)?,
         sources: loaded_sources,

@@ -26,6 +26,8 @@ pub struct SourceCounts {
     pub skus: usize,
     /// SKUs whose snapshot quantity changed (absent ones going to 0 included).
     pub changed: usize,
+    /// The answer was byte for byte the one recorded last, so it was not parsed again.
+    pub same: bool,
 }
 
 /// How one target's cycle ended.
@@ -242,7 +244,8 @@ impl CycleReport {
         out
     }
 
-    /// Per source `name(skus=… changed=… requests=…)` or `name(failed)`.
+    /// Per source `name(skus=… changed=… requests=…)` (with ` answer=same` when the answer was
+    /// the last one again) or `name(failed)`.
     pub fn sources_field(&self) -> String {
         let mut out = String::new();
         for s in &self.sources {
@@ -250,8 +253,12 @@ impl CycleReport {
             let _ = match &s.outcome {
                 Ok(c) => write!(
                     out,
-                    "{sep}{}(skus={} changed={} requests={})",
-                    s.name, c.skus, c.changed, s.requests
+                    "{sep}{}(skus={} changed={} requests={}{})",
+                    s.name,
+                    c.skus,
+                    c.changed,
+                    s.requests,
+                    if c.same { " answer=same" } else { "" }
                 ),
                 Err(_) => write!(out, "{sep}{}(failed requests={})", s.name, s.requests),
             };

@@ -7,11 +7,14 @@
 //! place that makes them: with `config/kinds.rs`, the only lines a new service adds outside its
 //! folder.
 
+pub mod answer;
 pub mod endless_aisles;
 pub mod hako;
 pub mod hardtofind;
 pub mod shopsys;
 mod stock;
+
+pub use answer::{AnswerDigest, Fetched};
 
 pub use stock::Stock;
 
@@ -106,12 +109,29 @@ pub enum Source {
 }
 
 impl Source {
-    /// Reads the source completely: every page, every record.
-    pub async fn fetch(&self, meter: &Meter) -> Result<Stock, ConnectorError> {
+    /// Reads the source completely: every page, every record; unless every page is what it
+    /// was when `known` was recorded (see [`answer`]). `context` says how the daemon reads the
+    /// records (the source adds how it reads the answer itself).
+    pub async fn fetch(
+        &self,
+        meter: &Meter,
+        context: &[u8],
+        known: &AnswerDigest,
+    ) -> Result<Fetched, ConnectorError> {
+        let context = [self.context().as_bytes(), context].concat();
         match self {
-            Source::Hako(s) => s.fetch(meter).await,
-            Source::EndlessAisles(s) => s.fetch(meter).await,
+            Source::Hako(s) => s.fetch(meter, &context, known).await,
+            Source::EndlessAisles(s) => s.fetch(meter, &context, known).await,
         }
+    }
+
+    /// How this source reads an answer: the same bytes read another way are another answer.
+    fn context(&self) -> String {
+        let how = match self {
+            Source::Hako(s) => format!("hako {:?}", s.warehouses()),
+            Source::EndlessAisles(s) => format!("endless_aisles {:?}", s.sku_prefix()),
+        };
+        format!("invsync {} {how}\n", env!("CARGO_PKG_VERSION"))
     }
 
     /// Proves the credentials work without changing anything; says what it saw.

@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V8),
     Migration::Sql(V9_UNABSORBED),
     Migration::Sql(V10_RELAY),
+    Migration::Sql(V11),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -199,6 +200,14 @@ const V10_RELAY: &str = r"
         updated_at        INTEGER NOT NULL,
         placing_at        INTEGER
     );
+";
+
+/// 11: what makes an unchanged world cost nothing. `answer_digest`: the digests of the pages of a
+/// source's last recorded answer (an answer that is the same is not parsed again); `settled`:
+/// the inputs and rules a target was last brought wholly in sync with (see `target::settled`).
+const V11: &str = r"
+    ALTER TABLE sources ADD COLUMN answer_digest BLOB;
+    ALTER TABLE targets ADD COLUMN settled TEXT;
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -40,6 +40,11 @@ pub use relay::{
     Approval, open_for_approval, relay_approve, relay_auto_approve, relay_counts,
     relay_insert_seen, relay_record, relay_records, relay_write,
 };
+mod settled;
+pub use settled::{
+    load_answer, load_generation, load_settled, source_answered_same, write_answer,
+    write_generation, write_settled,
+};
 
 pub use chunks::{
     CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, quantity_of,
@@ -576,6 +581,8 @@ pub struct TargetOutcome {
     pub held: Option<String>,
     /// Why it could not be brought in sync, if it could not.
     pub error: Option<String>,
+    /// What it was left wholly in sync with (see `target::settled`); `None` when it was not.
+    pub settled: Option<String>,
 }
 
 /// Stores how a target's cycle ended (its push, if any, is over: the progress is cleared).
@@ -588,7 +595,8 @@ pub fn target_outcome(
     conn.execute(
         "UPDATE targets SET pending = ?2, held = ?3, held_reason = ?4,
                 last_error = ?5, last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?6 END,
-                synced_at = ?6, progress_pushed = NULL, progress_total = NULL, progress_at = NULL
+                synced_at = ?6, progress_pushed = NULL, progress_total = NULL, progress_at = NULL,
+                settled = ?7
          WHERE id = ?1",
         params![
             target,
@@ -596,7 +604,8 @@ pub fn target_outcome(
             outcome.held.is_some(),
             outcome.held,
             outcome.error,
-            at
+            at,
+            outcome.settled
         ],
     )?;
     Ok(())

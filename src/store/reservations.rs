@@ -132,8 +132,12 @@ pub fn write_reservation_changes(
     conn: &mut Connection,
     changes: &Changes,
     absorbed: &[(i64, i64)],
+    generation: Option<u64>,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
+    if let Some(generation) = generation {
+        super::write_generation(&tx, generation)?;
+    }
     {
         let mut forget =
             tx.prepare_cached("DELETE FROM unabsorbed_changes WHERE source_id = ?1 AND at = ?2")?;
@@ -230,7 +234,8 @@ mod tests {
         write_unabsorbed(&conn, &first).expect("writes");
 
         let kept = load_unabsorbed(&conn).expect("reads");
-        write_reservation_changes(&mut conn, &Changes::default(), &[(1, 10)]).expect("writes");
+        write_reservation_changes(&mut conn, &Changes::default(), &[(1, 10)], None)
+            .expect("writes");
 
         assert_eq!(kept, vec![first, second.clone()], "oldest first");
         assert_eq!(load_unabsorbed(&conn).expect("reads"), vec![second]);

@@ -42,6 +42,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 mod flag;
 mod push;
 mod settle;
+pub mod settled;
 
 use push::Pusher;
 
@@ -58,8 +59,10 @@ pub struct TargetSlot {
     pub id: i64,
     /// Its connector.
     pub client: Target,
-    /// What it acknowledged.
+    /// What it acknowledged (once `acked_loaded`).
     pub acked: Column,
+    /// Whether `acked` was loaded from the database (it is, the first time the target plans).
+    pub acked_loaded: bool,
     /// SKUs it refused and has not taken since, with when each is tried again.
     pub failed: HashMap<SkuId, Retry>,
     /// Indices of its input sources.
@@ -76,6 +79,10 @@ pub struct TargetSlot {
     pub auth: AuthBackoff,
     /// A flag target's product list and flag states; empty for every other target.
     pub flags: flag::FlagMemory,
+    /// What it was last left wholly in sync with (see [`settled`]), as the database has it.
+    pub settled: Option<String>,
+    /// Its rules, as its `settled` mark names them (see [`settled`]).
+    pub settles_as: String,
 }
 
 /// What the cycle hands a target.
@@ -97,6 +104,11 @@ pub struct Inputs {
     pub guard_window: Duration,
     /// About how long one cycle is from the next, for backoffs counted in cycles.
     pub period: Duration,
+    /// The mark the target gets if this cycle leaves it wholly in sync (see [`settled`]).
+    pub settle_mark: String,
+    /// Whether it is settled already: its plan is known to be empty, and nothing per SKU is
+    /// loaded for it (see [`settled`]).
+    pub quiet: bool,
 }
 
 impl Inputs {
@@ -205,6 +217,23 @@ pub async fn sync_target(
         result.report.state = TargetState::Failed { error };
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
+    let mark = std::mem::take(&mut inputs.settle_mark);
+    if inputs.quiet {
+        // Nothing it was synced from changed since: its plan is empty without being made.
+        outcome.settled = Some(mark);
+        return finish(target, &inputs.store, result, outcome, &meter, options).await;
+    }
+    if !target.acked_loaded {
+        let id = target.id;
+        // A dry run's target without a row has acknowledged nothing (row ids start at 1).
+        if id > 0 {
+            target.acked = inputs
+                .store
+                .call(move |c| store::load_column(c, Side::Target, id))
+                .await?;
+        }
+        target.acked_loaded = true;
+    }
     let window = i64::try_from(inputs.guard_window.as_millis()).unwrap_or(i64::MAX);
     target.guard.since = now
         .saturating_sub(window)
@@ -255,6 +284,7 @@ pub async fn sync_target(
     }
     let refused = refusals.len();
     settle::refusals(target, &inputs, refusals, now, &mut result, &mut outcome).await?;
+    let stopped_early = stop.is_some();
     settle::stopped(target, &inputs, stop, &mut result, &mut outcome).await?;
     if unconfirmed > 0 && result.report.state == TargetState::InSync {
         let error = format!(
@@ -269,6 +299,9 @@ pub async fn sync_target(
     }
     result.report.failures += left.saturating_sub(refused);
     outcome.pending = left;
+    if !stopped_early && left == 0 && result.report.state == TargetState::InSync {
+        outcome.settled = Some(mark);
+    }
     finish(target, &store, result, outcome, &meter, options).await
 }
 
@@ -360,7 +393,7 @@ fn guard(
 }
 
 async fn finish(
-    target: &TargetSlot,
+    target: &mut TargetSlot,
     store: &Store,
     mut result: TargetResult,
     outcome: TargetOutcome,
@@ -374,9 +407,12 @@ async fn finish(
     let stopped = result.report.state == TargetState::Interrupted;
     if !options.dry_run && !stopped {
         let (id, at) = (target.id, store::now_ms());
+        let settled = outcome.settled.clone();
         store
             .call(move |c| store::target_outcome(c, id, &outcome, at))
             .await?;
+        // Memory follows the database.
+        target.settled = settled;
     }
     Ok(result)
 }

@@ -173,6 +173,10 @@ async fn random_bytes_in_the_quantity_chunks_exit_1_saying_how_to_rebuild_never_
         "quantities",
         &["side", "endpoint", "chunk"],
     );
+    // Quantities are read when a cycle first needs them: here, for a change to push.
+    world
+        .hako
+        .set_quantity("warehouse-010", &crate::helpers::warehouse_sku(1), 41);
 
     let damaged = world.invsync(&["once"]).await;
 

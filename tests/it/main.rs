@@ -16,6 +16,7 @@ mod local;
 mod logs;
 mod metrics;
 mod orders;
+mod quiet;
 mod relay;
 mod reload;
 mod safety;

@@ -8,6 +8,7 @@ use super::orders::Orders;
 use super::products::Products;
 use super::wire::parse_stock_page;
 use crate::http::{Endpoint, Meter};
+use crate::services::answer::{AnswerDigest, Fetched, Next, Pages};
 use crate::services::{ConnectorError, Stock, warn_unusable};
 
 /// Endless Aisles as a source.
@@ -25,6 +26,11 @@ impl EndlessAislesSource {
         }
     }
 
+    /// What it puts before every option id.
+    pub fn sku_prefix(&self) -> &str {
+        &self.sku_prefix
+    }
+
     /// The account's catalogue, sharing this source's endpoint and rate limit.
     pub fn products(&self) -> Products {
         Products::from_api(self.api.clone())
@@ -35,9 +41,16 @@ impl EndlessAislesSource {
         Orders::from_api(self.api.clone())
     }
 
-    /// Reads the stock of every item, following pages if the answer has them.
-    pub async fn fetch(&self, meter: &Meter) -> Result<Stock, ConnectorError> {
+    /// Reads the stock of every item, following pages if the answer has them. An answer whose
+    /// every page is the one recorded last time (`known`) is not parsed (see [`Pages`]).
+    pub async fn fetch(
+        &self,
+        meter: &Meter,
+        context: &[u8],
+        known: &AnswerDigest,
+    ) -> Result<Fetched, ConnectorError> {
         let mut records = Stock::default();
+        let mut pages = Pages::new(context, known);
         let mut page = 1;
         loop {
             let query = if page == 1 {
@@ -49,7 +62,21 @@ impl EndlessAislesSource {
                 .api
                 .send(meter, Method::GET, "/api/stock", &query)
                 .await?;
-            match parse_stock_page(&body, &self.sku_prefix, self.api.label(), &mut records)? {
+            let bodies = match pages.arrived(body) {
+                Next::Same => return Ok(Fetched::Same),
+                Next::Ask => {
+                    page += 1;
+                    continue;
+                }
+                Next::Parse(bodies) => bodies,
+            };
+            // Pages kept because they matched are parsed for their records only: what follows
+            // them is known, since they are what they were.
+            let mut meta = None;
+            for body in &bodies {
+                meta = parse_stock_page(body, &self.sku_prefix, self.api.label(), &mut records)?;
+            }
+            match meta {
                 Some((current, last)) if current < last => {
                     if current != page || current >= MAX_PAGES {
                         return Err(ConnectorError::Malformed(format!(
@@ -60,7 +87,7 @@ impl EndlessAislesSource {
                 }
                 _ => {
                     warn_unusable(self.api.label(), &records);
-                    return Ok(records);
+                    return Ok(Fetched::New(records, pages.digest()));
                 }
             }
         }

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use super::wire::{Inventory, InventoryQuery};
 use super::{HakoAccount, json};
 use crate::http::{Endpoint, Expect, Meter};
+use crate::services::answer::{AnswerDigest, Fetched, Next, Pages};
 use crate::services::{
     ConnectorError, RecordQuantity, Stock, non_negative, parse, usable_sku, warn_held,
     warn_unusable,
@@ -102,9 +103,12 @@ impl HakoSource {
     }
 
     /// Reads every Inventory object of the account and keeps the configured warehouses'.
-    pub async fn fetch(&self, meter: &Meter) -> Result<Stock, ConnectorError> {
-        // One request for the whole account; filtering here keeps it at one request however
-        // many warehouses are configured.
+    pub async fn fetch(
+        &self,
+        meter: &Meter,
+        context: &[u8],
+        known: &AnswerDigest,
+    ) -> Result<Fetched, ConnectorError> {
         let query = json(&InventoryQuery { warehouse_id: None });
         let started = std::time::Instant::now();
         let body = self
@@ -112,6 +116,13 @@ impl HakoSource {
             .send(meter, Method::GET, "/inventory", query, Expect::Any)
             .await?;
         let answered = started.elapsed();
+        let mut pages = Pages::new(context, known);
+        let body = match pages.arrived(body) {
+            Next::Same => return Ok(Fetched::Same),
+            // One page: it is never asked to go on.
+            Next::Ask => return Ok(Fetched::Same),
+            Next::Parse(mut bodies) => bodies.pop().unwrap_or_default(),
+        };
         let label = &self.account.endpoint.label;
         let stock = parse_stock(&body, self.warehouses.as_deref(), label)?;
         warn_unusable(label, &stock);
@@ -119,10 +130,14 @@ impl HakoSource {
             source = %self.account.endpoint.label, bytes = body.len(), answer_ms = answered.as_millis() as u64,
             parse_ms = (started.elapsed() - answered).as_millis() as u64, "inventory read"
         );
-        Ok(stock)
+        Ok(Fetched::New(stock, pages.digest()))
     }
 
-    /// Checks the key and the configured warehouses.
+    /// The warehouses it sums (`None`: every one).
+    pub fn warehouses(&self) -> Option<&[String]> {
+        self.warehouses.as_deref()
+    }
+
     pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
         self.account
             .check(meter, self.warehouses.as_deref().unwrap_or_default())

@@ -1,0 +1,184 @@
+//! Knowing a source's answer again: the digest of each page of its last recorded answer.
+//!
+//! A source that answers byte for byte what it answered last time says nothing new, so its
+//! answer is not parsed again (a million records cost about 60 ms to parse). Each page is hashed
+//! as it arrives, together with the `context` of how the answer is read (the source's type,
+//! prefix, warehouses, and invsync's version): an answer read differently is never taken for
+//! the same. Pages are compared in order; while they match, the next page is asked for by the
+//! same rule as before, since a page's body names the next. At the first page that differs,
+//! the pages kept so far are parsed after all and the rest is read as usual.
+
+use aws_lc_rs::digest;
+use bytes::Bytes;
+
+use super::Stock;
+
+/// The length of one page's digest (SHA-256).
+const DIGEST_LEN: usize = 32;
+
+/// The digests of an answer's pages, in order, as stored with its snapshot.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AnswerDigest(Vec<u8>);
+
+impl std::fmt::Debug for AnswerDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AnswerDigest({} pages)", self.pages())
+    }
+}
+
+impl AnswerDigest {
+    /// As stored; anything that is not a whole number of digests is no digest at all.
+    pub fn from_stored(bytes: Vec<u8>) -> AnswerDigest {
+        if bytes.len().is_multiple_of(DIGEST_LEN) {
+            AnswerDigest(bytes)
+        } else {
+            AnswerDigest::default()
+        }
+    }
+
+    /// To store.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// How many pages the answer had (0: none known).
+    pub fn pages(&self) -> usize {
+        self.0.len() / DIGEST_LEN
+    }
+
+    fn page(&self, index: usize) -> Option<&[u8]> {
+        self.0.get(index * DIGEST_LEN..(index + 1) * DIGEST_LEN)
+    }
+}
+
+/// What a fetch found.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Every page is what was recorded last time: nothing was parsed.
+    Same,
+    /// A new answer, parsed, with its digest (to be stored with the snapshot it makes).
+    New(Stock, AnswerDigest),
+}
+
+/// One fetch's pages as they arrive (see the module documentation).
+pub struct Pages<'a> {
+    context: &'a [u8],
+    known: &'a AnswerDigest,
+    digest: AnswerDigest,
+    /// Pages that matched, kept until the answer is known to be the same (then dropped) or new
+    /// (then parsed).
+    kept: Vec<Bytes>,
+    differs: bool,
+}
+
+/// What to do with a page that just arrived.
+pub enum Next {
+    /// It matches the last answer's page, and that answer had more: ask for the next page
+    /// without parsing this one.
+    Ask,
+    /// It was the last answer's last page too: the whole answer is the same.
+    Same,
+    /// The answer is new: parse these pages (the kept ones first, then this one), and go on as
+    /// usual.
+    Parse(Vec<Bytes>),
+}
+
+impl<'a> Pages<'a> {
+    /// A fetch compared against `known` (empty: every answer is new).
+    pub fn new(context: &'a [u8], known: &'a AnswerDigest) -> Pages<'a> {
+        Pages {
+            context,
+            known,
+            digest: AnswerDigest::default(),
+            kept: Vec::new(),
+            differs: known.pages() == 0,
+        }
+    }
+
+    /// Takes the next page's body.
+    pub fn arrived(&mut self, body: Bytes) -> Next {
+        let index = self.digest.pages();
+        let mut hash = digest::Context::new(&digest::SHA256);
+        hash.update(&(self.context.len() as u64).to_le_bytes());
+        hash.update(self.context);
+        hash.update(&(index as u64).to_le_bytes());
+        hash.update(&body);
+        let page = hash.finish();
+        self.digest.0.extend_from_slice(page.as_ref());
+        if !self.differs && self.known.page(index) == Some(page.as_ref()) {
+            if index + 1 < self.known.pages() {
+                self.kept.push(body);
+                return Next::Ask;
+            }
+            return Next::Same;
+        }
+        self.differs = true;
+        let mut pages = std::mem::take(&mut self.kept);
+        pages.push(body);
+        Next::Parse(pages)
+    }
+
+    /// The digest of every page that arrived: the new answer's, once the last is in.
+    pub fn digest(self) -> AnswerDigest {
+        self.digest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(context: &[u8], known: &AnswerDigest, pages: &[&str]) -> (Vec<String>, AnswerDigest) {
+        let mut seen = Pages::new(context, known);
+        let mut parsed = Vec::new();
+        for (n, page) in pages.iter().enumerate() {
+            match seen.arrived(Bytes::from(page.to_string())) {
+                Next::Ask => assert!(n + 1 < pages.len(), "asked past the last page"),
+                Next::Same => {
+                    assert_eq!(n + 1, pages.len(), "same before the last page");
+                    return (parsed, AnswerDigest::default());
+                }
+                Next::Parse(bodies) => parsed.extend(
+                    bodies
+                        .iter()
+                        .map(|b| String::from_utf8_lossy(b).into_owned()),
+                ),
+            }
+        }
+        (parsed, seen.digest())
+    }
+
+    #[test]
+    fn an_answer_the_same_as_the_last_is_not_parsed_and_one_that_differs_anywhere_is_wholly() {
+        let (parsed, first) = walk(b"ctx", &AnswerDigest::default(), &["a", "b", "c"]);
+        assert_eq!(parsed, ["a", "b", "c"]);
+        assert_eq!(first.pages(), 3);
+        let (parsed, _) = walk(b"ctx", &first, &["a", "b", "c"]);
+        assert!(parsed.is_empty(), "the same answer is parsed again");
+        let (parsed, digest) = walk(b"ctx", &first, &["a", "b", "C"]);
+        assert_eq!(
+            parsed,
+            ["a", "b", "C"],
+            "a late change loses the earlier pages"
+        );
+        assert_ne!(digest, first);
+        let (parsed, _) = walk(b"ctx", &first, &["A", "b", "c"]);
+        assert_eq!(parsed, ["A", "b", "c"]);
+        // (A page that names another page after it is another page than one that does not:
+        // a walk cannot match and then be longer or shorter.)
+        let (parsed, _) = walk(b"other", &first, &["a", "b", "c"]);
+        assert_eq!(
+            parsed,
+            ["a", "b", "c"],
+            "read another way, the answer is new"
+        );
+    }
+
+    #[test]
+    fn pages_are_told_apart_by_their_place_and_a_damaged_digest_is_none() {
+        let (_, first) = walk(b"", &AnswerDigest::default(), &["x", "x"]);
+        assert_ne!(first.page(0), first.page(1));
+        assert_eq!(AnswerDigest::from_stored(vec![1; 33]).pages(), 0);
+        assert_eq!(AnswerDigest::from_stored(first.as_bytes().to_vec()), first);
+    }
+}
