@@ -43,6 +43,7 @@ pub mod daemon;
 pub mod demo;
 pub mod http;
 pub mod manual;
+pub mod mapping;
 pub mod ops;
 pub mod plan;
 pub mod services;
