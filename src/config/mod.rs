@@ -10,6 +10,7 @@ pub mod checker;
 mod endpoints;
 pub mod identity;
 mod kinds;
+pub mod mapping;
 mod raw;
 pub mod schedule;
 mod settings;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use identity::{Account, Identity};
 pub use kinds::{FeedKind, SourceKind, TargetKind};
+pub use mapping::MappingSpec;
 pub use schedule::Cron;
 pub use settings::Settings;
 
@@ -91,6 +93,8 @@ pub struct Config {
     pub targets: Vec<TargetSpec>,
     /// `[orders.*]`, ordered by name.
     pub feeds: Vec<FeedSpec>,
+    /// `[mapping]`, if any: SKUs that differ between services.
+    pub mapping: Option<MappingSpec>,
     /// Things worth a WARN that do not stop invsync (logged once logging is set up).
     pub warnings: Vec<String>,
     /// Every value as written, to tell what a reload changed.

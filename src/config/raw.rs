@@ -21,10 +21,12 @@ pub struct RawConfig {
     pub targets: BTreeMap<String, toml::Value>,
     /// The order feeds whose open orders reserve stock, by name (`[orders.NAME]`).
     pub orders: BTreeMap<String, toml::Value>,
+    /// `[mapping]`, checked in [`super::mapping`].
+    pub mapping: Option<toml::Value>,
 }
 
 /// The file's top-level tables.
-const SECTIONS: &[&str] = &["daemon", "sources", "targets", "orders"];
+const SECTIONS: &[&str] = &["daemon", "sources", "targets", "orders", "mapping"];
 
 impl RawConfig {
     /// Splits the file into its sections, recording what is wrong with them.
@@ -49,6 +51,7 @@ impl RawConfig {
             sources: named_tables(check, "sources", file.remove("sources")),
             targets: named_tables(check, "targets", file.remove("targets")),
             orders: named_tables(check, "orders", file.remove("orders")),
+            mapping: file.remove("mapping"),
         }
     }
 }

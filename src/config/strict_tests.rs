@@ -157,6 +157,7 @@ fn every_key_is_documented_in_the_example() {
             "hardtofind target",
             field_names::<hardtofind::config::RawTarget>(),
         ),
+        ("mapping", field_names::<super::mapping::RawMapping>()),
     ];
     let documented = |key: &str| {
         example.lines().any(|line| {

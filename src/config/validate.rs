@@ -56,6 +56,9 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
             feeds.push(super::FeedSpec { name, remote, kind });
         }
     }
+    let mapping = raw
+        .mapping
+        .and_then(|value| super::mapping::mapping(&check, value, &sources, &targets, &feeds));
     if let Some(daemon) = &daemon {
         warn_of_unused_sources(&check, &names, &targets);
         warn_of_early_staleness(&check, daemon);
@@ -75,6 +78,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
         sources,
         targets,
         feeds,
+        mapping,
         warnings,
         settings,
     })

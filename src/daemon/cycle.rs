@@ -23,6 +23,7 @@ use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span};
 
+use super::mapping::Mapper;
 use super::orders::{self, Book, FeedSlot};
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
 use super::state::{Configured, load_state, log_reconciled};
@@ -84,6 +85,19 @@ pub struct Engine {
     book: Arc<Book>,
     /// When each source last fetched completely, for the staleness alarm.
     watch: Arc<Mutex<Watch>>,
+    /// The SKU mapping in force, and what Endless Aisles products say.
+    mapper: Arc<Mapper>,
+    /// What `status` was last given of the mapping (see [`Engine::write_mapping_notes`]).
+    notes: Arc<tokio::sync::Mutex<WrittenNotes>>,
+}
+
+/// The mapping's notes as last written, to write only what changed.
+#[derive(Default)]
+struct WrittenNotes {
+    /// The mapper's version whose keys were written.
+    keys: Option<u64>,
+    conflicts: Vec<store::mapping::Note>,
+    unsellable: Vec<store::mapping::Note>,
 }
 
 impl Engine {
@@ -102,6 +116,7 @@ impl Engine {
         let loading = Instant::now();
         let clients = services::build_all(&config, cancel)?;
         let (sources, targets) = (clients.sources, clients.targets);
+        let mapper = Arc::new(Mapper::new(&config));
         let feeds: Vec<FeedSlot> = config
             .feeds
             .iter()
@@ -112,6 +127,7 @@ impl Engine {
                     name: spec.name.clone(),
                     client,
                     reserve: settings.rules.reserve.clone(),
+                    mapper: mapper.clone(),
                 }
             })
             .collect();
@@ -142,7 +158,7 @@ impl Engine {
             .call(move |c| load_state(c, &source_ids, &target_ids, read_only))
             .await?;
         log_reconciled(&config, &loaded.reconciled, loaded.had_history);
-        let sources = config
+        let sources: Vec<Arc<SourceSlot>> = config
             .sources
             .iter()
             .zip(sources)
@@ -163,7 +179,7 @@ impl Engine {
                 })
             })
             .collect();
-        let targets = config
+        let targets: Vec<Arc<tokio::sync::Mutex<TargetSlot>>> = config
             .targets
             .iter()
             .zip(targets)
@@ -190,6 +206,16 @@ impl Engine {
                 }))
             })
             .collect();
+        let source_ids: Vec<(String, i64)> =
+            sources.iter().map(|s| (s.name.clone(), s.id)).collect();
+        let mut target_ids = Vec::new();
+        for target in &targets {
+            let slot = target.lock().await;
+            if slot.client.is_flag_target() {
+                target_ids.push((slot.name.clone(), slot.id));
+            }
+        }
+        restore_mapping_parts(&store, &mapper, source_ids, target_ids).await?;
         let persisted_skus = loaded.skus.len();
         let mut reserved = Column::default();
         for (sku, quantity) in book.reserved_by_sku() {
@@ -222,7 +248,52 @@ impl Engine {
                 reserved: watch::Sender::new(Arc::new(reserved)),
             }),
             watch: Arc::new(Mutex::new(watch)),
+            mapper,
+            notes: Default::default(),
         })
+    }
+
+    /// Brings what `status` shows of the mapping up to date: the conflicts (which depend on
+    /// the SKUs known) and unsellable sizes each cycle when they changed, every key when the
+    /// mapping was rebuilt. Nothing at all without a mapping or products.
+    async fn write_mapping_notes(&self) -> Result<(), StoreError> {
+        let mut written = self.notes.lock().await;
+        let (conflicts, unsellable) = {
+            let names = self.names.read().unwrap_or_else(|p| p.into_inner());
+            self.mapper.notes(&names)
+        };
+        let version = self.mapper.version();
+        let keys = (written.keys != Some(version)).then(|| self.mapper.key_notes());
+        let fresh = (conflicts != written.conflicts).then(|| conflicts.clone());
+        let sold = (unsellable != written.unsellable).then(|| unsellable.clone());
+        if keys.is_none() && fresh.is_none() && sold.is_none() {
+            return Ok(());
+        }
+        self.store
+            .call(move |c| {
+                if let Some(keys) = keys {
+                    store::mapping::replace_notes(c, "key", None, &keys)?;
+                }
+                if let Some(conflicts) = fresh {
+                    store::mapping::replace_notes(c, "conflict", None, &conflicts)?;
+                }
+                if let Some(unsellable) = sold {
+                    store::mapping::replace_notes(c, "unsellable", None, &unsellable)?;
+                }
+                Ok(())
+            })
+            .await?;
+        for (sku, why) in conflicts.iter().map(|n| (&n.sku, &n.detail)) {
+            if !written.conflicts.iter().any(|n| &n.sku == sku) {
+                tracing::error!(sku = %sku, why = %why, "SKU mapping conflict: this SKU is held at every target at its last acknowledged quantity until the mapping says one thing");
+            }
+        }
+        *written = WrittenNotes {
+            keys: Some(version),
+            conflicts,
+            unsellable,
+        };
+        Ok(())
     }
 
     /// The turn to fetch, when no cycle is fetching now.
@@ -304,6 +375,7 @@ impl Engine {
                     period: self.config.daemon.trigger.period(),
                     options,
                     keep_changes: !self.feeds.is_empty(),
+                    mapper: self.mapper.clone(),
                 };
                 let span = tracing::Span::current();
                 async move { Arc::new(sources::fetch_source(work).instrument(span).await) }
@@ -356,6 +428,9 @@ impl Engine {
         // Every source in: the next cycle may fetch; the alarm hears about this cycle's fetches.
         let done: Vec<Arc<SourceDone>> = join_all(fetches).await;
         drop(turn);
+        if !options.dry_run {
+            self.write_mapping_notes().await?;
+        }
         let reports: Vec<_> = done.iter().map(|d| d.report.clone()).collect();
         self.watch
             .lock()
@@ -401,6 +476,7 @@ impl Engine {
             .map(|&i| (self.sources[i].clone(), fetches[i].clone()))
             .collect();
         let (names, store) = (self.names.clone(), self.store.clone());
+        let mapper = self.mapper.clone();
         let reserved = self.book.reserved.subscribe();
         let (guard_window, period) = (
             self.config.daemon.guard_window,
@@ -434,7 +510,15 @@ impl Engine {
                 // Shutdown came before the inputs were in: nothing to plan, nothing to record.
                 return Ok(target::interrupted(&slot));
             }
+            let mapping = mapper.current();
+            let held = {
+                let names = names.read().unwrap_or_else(|p| p.into_inner());
+                mapping.held(&names)
+            };
             let inputs = target::Inputs {
+                mapper,
+                mapping,
+                held,
                 columns,
                 reserved,
                 names: input_names,
@@ -474,4 +558,33 @@ fn log_summary(report: &CycleReport, options: CycleOptions) {
         reservations = report.orders_field().as_deref().unwrap_or("-"),
         "cycle finished"
     );
+}
+
+/// What the mapping is made of besides the file, as last recorded: each Endless Aisles source's
+/// products and each catalogue's barcodes.
+async fn restore_mapping_parts(
+    store: &Store,
+    mapper: &Arc<Mapper>,
+    sources: Vec<(String, i64)>,
+    catalogues: Vec<(String, i64)>,
+) -> Result<(), StoreError> {
+    for (name, id) in sources {
+        if let Some((sizes, at)) = store
+            .call(move |c| store::mapping::load_sizes(c, id))
+            .await?
+        {
+            mapper.set_sizes(&name, &sizes, at);
+        }
+    }
+    if mapper.by_barcode() {
+        for (name, id) in catalogues {
+            if let Some(pairs) = store
+                .call(move |c| store::mapping::load_barcodes(c, id))
+                .await?
+            {
+                mapper.set_catalogue(&name, pairs);
+            }
+        }
+    }
+    Ok(())
 }

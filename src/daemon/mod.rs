@@ -8,7 +8,9 @@
 
 pub mod clock;
 pub mod cycle;
+pub mod mapping;
 mod orders;
+mod products;
 mod reload;
 pub mod shutdown;
 mod sources;

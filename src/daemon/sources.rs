@@ -89,6 +89,8 @@ pub struct SourceWork {
     pub options: CycleOptions,
     /// Whether the order feeds need this cycle's changes (for the reservations' drops).
     pub keep_changes: bool,
+    /// The SKU mapping, and what Endless Aisles products say.
+    pub mapper: Arc<super::mapping::Mapper>,
 }
 
 /// Why a source's fetch is not used this cycle.
@@ -117,8 +119,9 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     let fetched = if let Some(at) = waiting {
         Err(Failure::Waiting(at))
     } else {
+        super::products::refresh(&work, &meter).await;
         match tokio::time::timeout(work.fetch_timeout, slot.client.fetch(&meter)).await {
-            Ok(Ok(stock)) => Ok(stock),
+            Ok(Ok(stock)) => Ok(work.mapper.prepare(&slot.name, stock)),
             Ok(Err(ConnectorError::Http(HttpError::Cancelled))) => Err(Failure::Cancelled),
             Ok(Err(ConnectorError::Auth(message))) => Err(Failure::AuthRefused(message)),
             Ok(Err(e)) => Err(Failure::Other(e.to_string())),

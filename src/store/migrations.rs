@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V6),
     Migration::Sql(V7),
     Migration::Sql(V8),
+    Migration::Sql(V_MAPPING),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -162,6 +163,38 @@ const V8: &str = r"
     ALTER TABLE targets ADD COLUMN progress_at INTEGER;
     ALTER TABLE targets ADD COLUMN synced_at INTEGER;
     UPDATE targets SET synced_at = coalesce(last_success_at, last_error_at);
+";
+
+/// 9 (mapping): Endless Aisles sizes as last read (`GET /api/products`: a restart need not read
+/// them again at once), when they were read, each catalogue's barcodes (`ean` → the `match`
+/// field's value, for `by_barcode`), and what `status` shows of the mapping: conflicts, SKUs a
+/// target cannot map, sizes that cannot be sold, and the keys that are not the SKU itself.
+const V_MAPPING: &str = r"
+    CREATE TABLE ea_sizes (
+        source_id    INTEGER NOT NULL REFERENCES sources(id),
+        option_id    INTEGER NOT NULL,
+        upc          TEXT,
+        title        TEXT NOT NULL,
+        purchasable  INTEGER,
+        discontinued INTEGER,
+        PRIMARY KEY (source_id, option_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE ea_products_read (
+        source_id INTEGER PRIMARY KEY REFERENCES sources(id),
+        read_at   INTEGER NOT NULL
+    );
+    CREATE TABLE barcodes (
+        target_id INTEGER NOT NULL REFERENCES targets(id),
+        ean       TEXT NOT NULL,
+        sku       TEXT NOT NULL
+    );
+    CREATE TABLE mapping_notes (
+        kind     TEXT NOT NULL,
+        sku      TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        detail   TEXT NOT NULL
+    );
+    CREATE INDEX mapping_notes_by_sku ON mapping_notes (sku);
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -13,7 +13,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::error;
 
+use crate::daemon::mapping::Mapper;
 use crate::http::Meter;
+use crate::mapping::Mapping;
 use crate::ops::report::{PlanLine, TargetReport, TargetState};
 use crate::ops::rfc3339;
 use crate::plan::backoff::AuthBackoff;
@@ -97,6 +99,12 @@ pub struct Inputs {
     pub guard_window: Duration,
     /// About how long one cycle is from the next, for backoffs counted in cycles.
     pub period: Duration,
+    /// The SKU mapping: what the target calls each SKU, and the catalogues' barcodes.
+    pub mapper: Arc<Mapper>,
+    /// The mapping in force this cycle.
+    pub mapping: Arc<Mapping>,
+    /// SKUs in a mapping conflict: never planned, so held at what the target acknowledged.
+    pub held: HashSet<SkuId>,
 }
 
 impl Inputs {
@@ -210,7 +218,14 @@ pub async fn sync_target(
         .saturating_sub(window)
         .max(target.guard_since.unwrap_or(i64::MIN));
     let planned = inputs.newest();
-    let changes = plan_for(target, &planned, options.full, &HashSet::new(), now);
+    let changes = plan_for(
+        target,
+        &planned,
+        options.full,
+        &HashSet::new(),
+        &inputs.held,
+        now,
+    );
     result.report.planned = changes.len();
     outcome.pending = changes.len();
     if options.force && !options.dry_run {
@@ -306,6 +321,7 @@ fn plan_for(
     planned: &Planned,
     full: bool,
     refused_now: &HashSet<SkuId>,
+    held: &HashSet<SkuId>,
     now: i64,
 ) -> Vec<Change> {
     let mut changes = plan::plan(
@@ -315,6 +331,10 @@ fn plan_for(
         target.rules,
         full,
     );
+    // A SKU in a mapping conflict is held where it is: neither pushed nor zeroed.
+    if !held.is_empty() {
+        changes.retain(|c| !held.contains(&c.sku));
+    }
     // A refused SKU waits for its next attempt (1, 2, 4, … cycles apart).
     let waiting = |sku: &SkuId| {
         target

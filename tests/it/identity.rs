@@ -176,6 +176,10 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              DROP TABLE reservations;
              DROP TABLE unallotted;
              DROP TABLE flags;
+             DROP TABLE ea_sizes;
+             DROP TABLE ea_products_read;
+             DROP TABLE barcodes;
+             DROP TABLE mapping_notes;
              PRAGMA user_version = 3;",
         )
         .expect("back to version 3");
