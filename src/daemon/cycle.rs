@@ -216,6 +216,7 @@ impl Engine {
             }
         }
         restore_mapping_parts(&store, &mapper, source_ids, target_ids).await?;
+        forget_rekeyed(&store, &mapper, &targets, &loaded.skus, read_only).await?;
         let persisted_skus = loaded.skus.len();
         let mut reserved = Column::default();
         for (sku, quantity) in book.reserved_by_sku() {
@@ -584,6 +585,53 @@ async fn restore_mapping_parts(
             {
                 mapper.set_catalogue(&name, pairs);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Voids the acknowledgements of SKUs whose key at a target changed since the keys were last
+/// recorded (a new mapping file): they are pushed again, under their new key.
+async fn forget_rekeyed(
+    store: &Store,
+    mapper: &Mapper,
+    targets: &[Arc<tokio::sync::Mutex<TargetSlot>>],
+    skus: &crate::plan::ledger::SkuTable,
+    read_only: bool,
+) -> Result<(), StoreError> {
+    let before = store
+        .call(|c| store::mapping::notes_of_kind(c, "key", usize::MAX))
+        .await?
+        .1;
+    let mut names = Vec::new();
+    for target in targets {
+        names.push(target.lock().await.name.clone());
+    }
+    let rekeyed = super::mapping::rekeyed(&before, &mapper.current(), &names);
+    if rekeyed.is_empty() {
+        return Ok(());
+    }
+    for target in targets {
+        let mut slot = target.lock().await;
+        let void: Vec<(crate::plan::ledger::SkuId, i64)> = rekeyed
+            .iter()
+            .filter(|(t, _)| *t == slot.name)
+            .filter_map(|(_, sku)| skus.get(sku))
+            .filter(|&id| slot.acked.get(id).is_some())
+            .map(|id| (id, 0))
+            .collect();
+        if void.is_empty() {
+            continue;
+        }
+        for &(id, _) in &void {
+            slot.acked.clear(id);
+        }
+        tracing::info!(target = %slot.name, skus = void.len(), "the mapping gives these SKUs a new key here; they are pushed again under it");
+        if !read_only {
+            let (id, chunks) = (slot.id, store::quantity_chunks_after(&slot.acked, &void));
+            store
+                .call(move |c| store::write_quantity_chunks(c, store::Side::Target, id, &chunks))
+                .await?;
         }
     }
     Ok(())

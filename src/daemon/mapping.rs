@@ -301,3 +301,38 @@ fn sellable_only(stock: Stock, sizes: &Sizes, waiting: bool) -> Stock {
     }
     out
 }
+
+/// The `(target, SKU)` pairs whose key at a target differs from the one recorded in `before`
+/// (the keys as last written): what a target acknowledged under the old key says nothing of
+/// the new one, so those acknowledgements are void and the SKUs pushed again.
+pub fn rekeyed(before: &[Note], mapping: &Mapping, targets: &[String]) -> Vec<(String, String)> {
+    let key = |detail: &str| {
+        detail
+            .rsplit_once(" (")
+            .map_or(detail, |(key, _)| key)
+            .to_owned()
+    };
+    let old: HashMap<(&str, &str), String> = before
+        .iter()
+        .filter(|n| targets.contains(&n.endpoint))
+        .map(|n| ((n.endpoint.as_str(), n.sku.as_str()), key(&n.detail)))
+        .collect();
+    let new: HashMap<(&str, &str), &str> = mapping
+        .links()
+        .filter(|(_, endpoint, _, _)| targets.iter().any(|t| t == endpoint))
+        .map(|(sku, endpoint, key, _)| ((endpoint, sku), key))
+        .collect();
+    let mut changed: Vec<(String, String)> = old
+        .iter()
+        .filter(|(pair, key)| new.get(*pair) != Some(&key.as_str()))
+        .map(|((endpoint, sku), _)| ((*endpoint).to_owned(), (*sku).to_owned()))
+        .chain(
+            new.iter()
+                .filter(|(pair, key)| old.get(*pair).map(String::as_str) != Some(**key))
+                .map(|((endpoint, sku), _)| ((*endpoint).to_owned(), (*sku).to_owned())),
+        )
+        .collect();
+    changed.sort();
+    changed.dedup();
+    changed
+}

@@ -20,6 +20,21 @@ pub struct SkuStatus {
     pub reservations: Vec<ReservationStatus>,
     /// Per configured target.
     pub targets: Vec<SkuAtTarget>,
+    /// What the mapping says of it: its key where that is not the SKU itself, a conflict, a
+    /// size that cannot be sold, a catalogue without its product.
+    pub mapping: Vec<SkuMapping>,
+}
+
+/// One thing the mapping says of the SKU.
+#[derive(Debug, Serialize)]
+pub struct SkuMapping {
+    /// `key` (`detail` is the key and where it comes from), `conflict`, `unsellable` or
+    /// `unmapped`.
+    pub kind: String,
+    /// The endpoint it concerns (`None`: every endpoint).
+    pub endpoint: Option<String>,
+    /// What to say.
+    pub detail: String,
 }
 
 /// One order's reservation of the SKU.
@@ -134,10 +149,19 @@ pub fn explain_sku(
             },
         })
         .collect();
+    let mapping = store::mapping::notes_of_sku(conn, sku)?
+        .into_iter()
+        .map(|n| SkuMapping {
+            kind: n.kind,
+            endpoint: (!n.endpoint.is_empty()).then_some(n.endpoint),
+            detail: n.detail,
+        })
+        .collect();
     Ok(Some(SkuStatus {
         sku: sku.to_owned(),
         reservations,
         targets: at_targets,
+        mapping,
     }))
 }
 
@@ -148,6 +172,20 @@ fn show(quantity: Option<i64>) -> String {
 /// The explanation for people: the arithmetic, spelt out.
 pub fn render_text(status: &SkuStatus) -> String {
     let mut out = format!("{}\n", status.sku);
+    for m in &status.mapping {
+        let at = m.endpoint.as_deref().unwrap_or("every target");
+        let _ = match m.kind.as_str() {
+            "key" => writeln!(out, "  called {} at {at}", m.detail),
+            "conflict" => writeln!(
+                out,
+                "  CONFLICT {}: held at every target at what it last acknowledged",
+                m.detail
+            ),
+            "unsellable" => writeln!(out, "  counts as 0: {}", m.detail),
+            "unmapped" => writeln!(out, "  not mapped at {at}: {}", m.detail),
+            _ => writeln!(out, "  {at}: {}", m.detail),
+        };
+    }
     for r in &status.reservations {
         let _ = writeln!(
             out,

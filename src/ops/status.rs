@@ -32,6 +32,8 @@ pub struct Status {
     pub sources: Vec<SourceStatus>,
     /// The most recent cycles, newest first.
     pub cycles: Vec<CycleStatus>,
+    /// SKU mapping: conflicts, and SKUs a target cannot map.
+    pub mapping: super::status_mapping::MappingStatus,
 }
 
 /// A target's state, as the contract names them.
@@ -180,6 +182,7 @@ pub fn without_database(settings: &StatusSettings) -> Status {
             })
             .collect(),
         cycles: Vec::new(),
+        mapping: Default::default(),
     }
 }
 
@@ -315,6 +318,14 @@ pub fn read(
         targets,
         sources,
         cycles,
+        mapping: super::status_mapping::read(
+            conn,
+            &settings
+                .targets
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>(),
+        )?,
     })
 }
 

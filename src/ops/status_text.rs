@@ -82,6 +82,7 @@ pub fn render_text(status: &Status) -> String {
             when(s.last_fetch_at.as_deref())
         );
     }
+    super::status_mapping::render(&mut out, &status.mapping);
     if status.database_exists {
         out.push_str("last cycles:\n");
     }

@@ -12,6 +12,7 @@ mod identity;
 mod independence;
 mod local;
 mod logs;
+mod mapping;
 mod metrics;
 mod orders;
 mod reload;
