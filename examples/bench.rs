@@ -12,7 +12,9 @@
 //! one with 1% changed. For each it prints wall time, peak RSS, the write requests Hardtofind
 //! received and the SKUs they carried. With `--run-seconds S` it then runs `invsync run` with a
 //! cycle every second for S seconds on the unchanged catalogue, printing its RSS and CPU use
-//! every 30 s.
+//! every 30 s. With `--mapping-skus N` it then writes a mapping file of N lines (each SKU a key
+//! of its own at Hardtofind) and times `check --offline` (reading and resolving it), the first
+//! cycle with it (every mapped SKU pushed again under its key) and an unchanged one.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,6 +30,7 @@ struct Args {
     changed_percent: f64,
     hako: bool,
     run_seconds: u64,
+    mapping_skus: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         changed_percent: 1.0,
         hako: false,
         run_seconds: 0,
+        mapping_skus: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,11 +51,12 @@ fn parse_args() -> Result<Args, String> {
             "--batch-size" => args.batch_size = value.parse().map_err(|e| bad(&e))?,
             "--changed-percent" => args.changed_percent = value.parse().map_err(|e| bad(&e))?,
             "--run-seconds" => args.run_seconds = value.parse().map_err(|e| bad(&e))?,
+            "--mapping-skus" => args.mapping_skus = value.parse().map_err(|e| bad(&e))?,
             "--source" if value == "hako" => args.hako = true,
             "--source" if value == "endless_aisles" => args.hako = false,
             _ => {
                 return Err(format!(
-                    "unknown {flag} {value}; use --skus N [--batch-size N] [--changed-percent P] [--source hako|endless_aisles] [--run-seconds S]"
+                    "unknown {flag} {value}; use --skus N [--batch-size N] [--changed-percent P] [--source hako|endless_aisles] [--run-seconds S] [--mapping-skus N]"
                 ));
             }
         }
@@ -67,6 +72,11 @@ struct Measure {
 
 /// Runs `invsync once` under `/usr/bin/time`, which reports the child's own peak RSS.
 fn once(binary: &Path, config: &Path, dir: &Path) -> Result<Measure, String> {
+    timed(binary, config, dir, &["once"])
+}
+
+/// Runs `invsync --config CONFIG ARGS` under `/usr/bin/time`.
+fn timed(binary: &Path, config: &Path, dir: &Path, args: &[&str]) -> Result<Measure, String> {
     let report = dir.join("time.txt");
     let started = Instant::now();
     let status = std::process::Command::new("/usr/bin/time")
@@ -75,7 +85,7 @@ fn once(binary: &Path, config: &Path, dir: &Path) -> Result<Measure, String> {
         .arg(binary)
         .arg("--config")
         .arg(config)
-        .arg("once")
+        .args(args)
         // RUST_LOG=info shows each cycle's own summary line (its in-cycle duration).
         .env(
             "RUST_LOG",
@@ -185,6 +195,43 @@ requests_per_minute = 1000000
             batches.iter().map(Vec::len).sum::<usize>(),
             measure.exit
         );
+    }
+    if args.mapping_skus > 0 {
+        // A mapping file of N lines: each of the first N SKUs gets a key of its own at the
+        // target (and lines beyond the catalogue name SKUs no source has).
+        let csv = dir.path().join("skus.csv");
+        let mut text = String::from("sku,endpoint,key\n");
+        for i in 0..args.mapping_skus {
+            let sku = if i < source.skus() {
+                source.sku(i)
+            } else {
+                format!("X-{i}")
+            };
+            text.push_str(&format!("{sku},hardtofind,M-{i}\n"));
+        }
+        std::fs::write(&csv, text).map_err(|e| e.to_string())?;
+        let mut with = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
+        with.push_str(&format!("\n[mapping]\nfile = \"{}\"\n", csv.display()));
+        std::fs::write(&config, with).map_err(|e| e.to_string())?;
+        println!("with a mapping file of {} lines:", args.mapping_skus);
+        for (name, run) in [
+            ("mapping_load", &["check", "--offline"][..]),
+            ("mapping_first", &["once"]),
+            ("mapping_again", &["once"]),
+        ] {
+            htf.clear_batches();
+            let measure = timed(&binary, &config, dir.path(), run)?;
+            let batches = htf.batches();
+            println!(
+                "{:<14} {:>8.3} {:>13.1} {:>9} {:>13} {:>5}",
+                name,
+                measure.wall_s,
+                measure.peak_rss_mib,
+                batches.len(),
+                batches.iter().map(Vec::len).sum::<usize>(),
+                measure.exit
+            );
+        }
     }
     if args.run_seconds > 0 {
         write_config("every = \"1s\"")?;

@@ -7,8 +7,11 @@
 //! `status` command to try beside it), and runs exactly what `invsync run` runs on it, database
 //! lock included, with a cycle every few seconds. Meanwhile stock changes, and now and then a
 //! simulator misbehaves so that the safety features show: a 503 that is retried, and once an
-//! empty stock answer that the mass-zero guard refuses to believe.
+//! empty stock answer that the mass-zero guard refuses to believe. It includes the catalogue
+//! target and a mapping file ([`catalogue`]): an alias, sizes linked by barcode, sizes that
+//! cannot be sold, and one conflict on purpose, all shown by `status`.
 
+mod catalogue;
 mod serve;
 mod simulators;
 
@@ -38,13 +41,16 @@ const CHANGE_EVERY: Duration = Duration::from_secs(4);
 pub async fn run() -> Result<ExitCode, Failure> {
     telemetry::init(LogFormat::Text, "info");
     let simulators = Simulators::start(0).await?;
+    let shop = catalogue::Catalogue::start(&simulators).await?;
     let dir = tempfile::Builder::new()
         .prefix("invsync-demo-")
         .tempdir()
         .map_err(|e| Failure::Other(format!("cannot make a folder for the demo: {e}")))?
         .keep();
     let path = dir.join("config.toml");
-    let config = demo_config(&dir, &simulators);
+    let config = demo_config(&dir, &simulators) + &shop.toml();
+    catalogue::write_mapping(&dir)
+        .map_err(|e| Failure::Other(format!("cannot write the demo's mapping file: {e}")))?;
     write_private(&path, &config)
         .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))?;
     print!("{}", banner(&dir, &path, &config));
@@ -52,6 +58,7 @@ pub async fn run() -> Result<ExitCode, Failure> {
     let changer = tokio::spawn(change_stock(simulators));
     let result = commands::run(&path).await;
     changer.abort();
+    drop(shop);
     info!(folder = %dir.display(), "demo: finished; its configuration and database stay in the folder");
     result
 }

@@ -277,6 +277,9 @@ impl Mapper {
 /// until the catalogues' barcodes are known: recorded under a name they may not keep, they
 /// would be pushed and then zeroed.
 fn sellable_only(stock: Stock, sizes: &Sizes, waiting: bool) -> Stock {
+    if sizes.unsellable.is_empty() && (!waiting || sizes.with_gtin.is_empty()) {
+        return stock;
+    }
     let touched = |raw: &str| {
         sizes.unsellable.contains_key(raw) || (waiting && sizes.with_gtin.contains(raw))
     };
@@ -304,7 +307,8 @@ fn sellable_only(stock: Stock, sizes: &Sizes, waiting: bool) -> Stock {
 
 /// The `(target, SKU)` pairs whose key at a target differs from the one recorded in `before`
 /// (the keys as last written): what a target acknowledged under the old key says nothing of
-/// the new one, so those acknowledgements are void and the SKUs pushed again.
+/// the new one, so those acknowledgements are void and the SKUs pushed again. A SKU in conflict
+/// is left out: it is held at what it acknowledged, and voided once the conflict is resolved.
 pub fn rekeyed(before: &[Note], mapping: &Mapping, targets: &[String]) -> Vec<(String, String)> {
     let key = |detail: &str| {
         detail
@@ -332,6 +336,7 @@ pub fn rekeyed(before: &[Note], mapping: &Mapping, targets: &[String]) -> Vec<(S
                 .map(|((endpoint, sku), _)| ((*endpoint).to_owned(), (*sku).to_owned())),
         )
         .collect();
+    changed.retain(|(endpoint, sku)| mapping.key_at(endpoint, sku).is_some());
     changed.sort();
     changed.dedup();
     changed

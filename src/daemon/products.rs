@@ -11,8 +11,10 @@ use crate::http::Meter;
 use crate::services::Source;
 use crate::store;
 
-/// Reads the products of the source of `work` when they are due.
-pub(super) async fn refresh(work: &SourceWork, meter: &Meter) {
+/// Reads the products of the source of `work` when they are due. Its requests are counted on
+/// its own (the INFO line that says it read them), not in the stock's.
+pub(super) async fn refresh(work: &SourceWork) {
+    let meter = &Meter::default();
     let slot = &work.slot;
     let now = store::now_ms();
     if !work.mapper.products_due(&slot.name, now) {
@@ -45,6 +47,6 @@ pub(super) async fn refresh(work: &SourceWork, meter: &Meter) {
         }
     }
     let unsellable = sizes.iter().filter(|s| s.sellable().is_err()).count();
-    info!(source = %slot.name, sizes = sizes.len(), unsellable, "products read; sizes that cannot be sold count as 0");
+    info!(source = %slot.name, sizes = sizes.len(), unsellable, requests = meter.requests(), "products read; sizes that cannot be sold count as 0");
     work.mapper.set_sizes(&slot.name, &sizes, now);
 }

@@ -119,7 +119,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     let fetched = if let Some(at) = waiting {
         Err(Failure::Waiting(at))
     } else {
-        super::products::refresh(&work, &meter).await;
+        super::products::refresh(&work).await;
         match tokio::time::timeout(work.fetch_timeout, slot.client.fetch(&meter)).await {
             Ok(Ok(stock)) => Ok(work.mapper.prepare(&slot.name, stock)),
             Ok(Err(ConnectorError::Http(HttpError::Cancelled))) => Err(Failure::Cancelled),

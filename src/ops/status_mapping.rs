@@ -9,8 +9,10 @@ use serde::Serialize;
 
 use crate::store::{self, StoreError};
 
-/// How many SKUs of each kind `status` lists by name.
+/// How many SKUs in conflict `status` lists by name: each is worth a look.
 const LISTED: usize = 20;
+/// How many unmapped SKUs it lists: a catalogue that reads a large source may miss many.
+const LISTED_UNMAPPED: usize = 5;
 
 /// The mapping's part of `status`.
 #[derive(Debug, Default, Serialize)]
@@ -57,7 +59,7 @@ pub fn read(conn: &Connection, targets: &[String]) -> Result<MappingStatus, Stor
         conflicts: conflicts.into_iter().map(note).collect(),
         conflicts_total,
         unmapped_total: unmapped.len(),
-        unmapped: unmapped.into_iter().take(LISTED).collect(),
+        unmapped: unmapped.into_iter().take(LISTED_UNMAPPED).collect(),
     })
 }
 
