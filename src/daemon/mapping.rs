@@ -175,6 +175,25 @@ impl Mapper {
         }
     }
 
+    /// What Endless Aisles source `source` calls the canonical SKU `sku`: its option id, as an
+    /// order there must name it; `None` when the SKU is not one of its sizes (by the mapping or
+    /// its prefix) or is in a mapping conflict. The dropship relay's one question.
+    pub fn supplier_key(&self, source: &str, sku: &str) -> Option<String> {
+        let mapping = self.current();
+        let key = mapping.key_at(source, sku).map(|(key, _)| key.into_owned());
+        key
+    }
+
+    /// Why the size that `source` calls `key` (its option id) cannot be sold, if the products
+    /// last read say so.
+    pub fn not_sellable(&self, source: &str, key: &str) -> Option<NotSellable> {
+        let raw = format!("{}{key}", self.prefix(source));
+        self.parts()
+            .sizes
+            .get(source)
+            .and_then(|s| s.unsellable.get(&raw).copied())
+    }
+
     /// Whether `by_barcode` is on.
     pub fn by_barcode(&self) -> bool {
         self.by_barcode

@@ -59,6 +59,9 @@ pub struct ReservationStatus {
 pub struct SkuAtTarget {
     /// `[targets.NAME]`.
     pub target: String,
+    /// What the target calls the SKU: the SKU itself unless the mapping says otherwise; `None`
+    /// in a mapping conflict (nothing is pushed).
+    pub key: Option<String>,
     /// Each input's last recorded quantity (`None`: it never reported the SKU).
     pub inputs: Vec<InputQuantity>,
     /// What open orders reserve, subtracted from the sum.
@@ -94,6 +97,22 @@ pub fn explain_sku(
         return Ok(None);
     };
     let reservations = store::reservations_of(conn, sku)?;
+    let notes = store::mapping::notes_of_sku(conn, sku)?;
+    let conflicted = notes.iter().any(|n| n.kind == "conflict");
+    let key_at = |target: &str| {
+        if conflicted {
+            return None;
+        }
+        let key = notes
+            .iter()
+            .find(|n| n.kind == "key" && n.endpoint == target)
+            .map(|n| {
+                n.detail
+                    .rsplit_once(" (")
+                    .map_or(n.detail.as_str(), |(k, _)| k)
+            });
+        Some(key.unwrap_or(sku).to_owned())
+    };
     let now = store::now_ms();
     let mut at_targets = Vec::new();
     for target in targets {
@@ -121,6 +140,7 @@ pub fn explain_sku(
         };
         at_targets.push(SkuAtTarget {
             target: target.name.clone(),
+            key: key_at(&target.name),
             inputs: explanation
                 .inputs
                 .into_iter()
@@ -149,7 +169,7 @@ pub fn explain_sku(
             },
         })
         .collect();
-    let mapping = store::mapping::notes_of_sku(conn, sku)?
+    let mapping = notes
         .into_iter()
         .map(|n| SkuMapping {
             kind: n.kind,
@@ -194,9 +214,14 @@ pub fn render_text(status: &SkuStatus) -> String {
         );
     }
     for t in &status.targets {
+        let called = match t.key.as_deref() {
+            Some(key) if key == status.sku => String::new(),
+            Some(key) => format!(" (as {key})"),
+            None => " (no key: mapping conflict)".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "  {}: shows {} (acknowledged), should show {}",
+            "  {}{called}: shows {} (acknowledged), should show {}",
             t.target,
             show(t.acknowledged),
             show(t.should_show)

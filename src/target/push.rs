@@ -114,10 +114,11 @@ impl Pusher<'_> {
                 let skus = names(&self.inputs.skus);
                 let mapping = &self.inputs.mapping;
                 let target = self.target.name.as_str();
+                let mapped = mapping.maps(target);
                 part.iter()
                     .map(|c| {
                         let sku = skus.name(c.sku);
-                        if !mapping.maps(target) {
+                        if !mapped {
                             return sku.to_owned();
                         }
                         // A SKU without a key is in conflict and was planned out already.

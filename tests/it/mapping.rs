@@ -48,13 +48,12 @@ async fn a_csv_alias_lands_on_hardtofind_under_its_mapped_sku() {
     assert!(!pushed.contains(&"HK-1".to_owned()), "{pushed:?}");
     assert_eq!(world.acknowledged("hardtofind").get("HK-1"), Some(&2));
     let explained = world.invsync(&["status", "--sku", "HK-1"]).await;
-    assert!(
-        explained
-            .stdout
-            .contains("called HTF-ONE (mapping file line 2) at hardtofind"),
-        "{}",
-        explained.stdout
-    );
+    for line in [
+        "called HTF-ONE (mapping file line 2) at hardtofind",
+        "hardtofind (as HTF-ONE): shows 2 (acknowledged), should show 2",
+    ] {
+        assert!(explained.stdout.contains(line), "{}", explained.stdout);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -130,6 +129,14 @@ async fn a_conflict_holds_the_sku_at_every_target_and_is_listed_in_status() {
         ),
         "{}",
         status.stdout
+    );
+    let explained = world.invsync(&["status", "--sku", "HK-2"]).await;
+    assert!(
+        explained.stdout.contains(
+            "hardtofind (no key: mapping conflict): shows 3 (acknowledged), should show 0"
+        ),
+        "{}",
+        explained.stdout
     );
     let json = world.invsync(&["status", "--json"]).await;
     let parsed: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
