@@ -179,9 +179,9 @@ impl Mapper {
     /// order there must name it; `None` when the SKU is not one of its sizes (by the mapping or
     /// its prefix) or is in a mapping conflict. The dropship relay's one question.
     pub fn supplier_key(&self, source: &str, sku: &str) -> Option<String> {
-        let mapping = self.current();
-        let key = mapping.key_at(source, sku).map(|(key, _)| key.into_owned());
-        key
+        self.current()
+            .key_at(source, sku)
+            .map(|(key, _)| key.into_owned())
     }
 
     /// Why the size that `source` calls `key` (its option id) cannot be sold, if the products
