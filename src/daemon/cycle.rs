@@ -91,13 +91,14 @@ pub struct Engine {
     notes: Arc<tokio::sync::Mutex<WrittenNotes>>,
 }
 
-/// The mapping's notes as last written, to write only what changed.
+/// The mapping's notes as last written by this engine, to write only what changed (`None`:
+/// not yet, so the first cycle replaces whatever an earlier configuration left).
 #[derive(Default)]
 struct WrittenNotes {
     /// The mapper's version whose keys were written.
     keys: Option<u64>,
-    conflicts: Vec<store::mapping::Note>,
-    unsellable: Vec<store::mapping::Note>,
+    conflicts: Option<Vec<store::mapping::Note>>,
+    unsellable: Option<Vec<store::mapping::Note>>,
 }
 
 impl Engine {
@@ -265,8 +266,8 @@ impl Engine {
         };
         let version = self.mapper.version();
         let keys = (written.keys != Some(version)).then(|| self.mapper.key_notes());
-        let fresh = (conflicts != written.conflicts).then(|| conflicts.clone());
-        let sold = (unsellable != written.unsellable).then(|| unsellable.clone());
+        let fresh = (written.conflicts.as_ref() != Some(&conflicts)).then(|| conflicts.clone());
+        let sold = (written.unsellable.as_ref() != Some(&unsellable)).then(|| unsellable.clone());
         if keys.is_none() && fresh.is_none() && sold.is_none() {
             return Ok(());
         }
@@ -284,15 +285,16 @@ impl Engine {
                 Ok(())
             })
             .await?;
+        let known = written.conflicts.take().unwrap_or_default();
         for (sku, why) in conflicts.iter().map(|n| (&n.sku, &n.detail)) {
-            if !written.conflicts.iter().any(|n| &n.sku == sku) {
+            if !known.iter().any(|n| &n.sku == sku) {
                 tracing::error!(sku = %sku, why = %why, "SKU mapping conflict: this SKU is held at every target at its last acknowledged quantity until the mapping says one thing");
             }
         }
         *written = WrittenNotes {
             keys: Some(version),
-            conflicts,
-            unsellable,
+            conflicts: Some(conflicts),
+            unsellable: Some(unsellable),
         };
         Ok(())
     }

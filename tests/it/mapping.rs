@@ -141,6 +141,14 @@ async fn a_conflict_holds_the_sku_at_every_target_and_is_listed_in_status() {
     let json = world.invsync(&["status", "--json"]).await;
     let parsed: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
     assert_eq!(parsed["mapping"]["conflicts"][0]["sku"], "HK-2");
+
+    // Resolved: one key. It is pushed there, and status no longer lists it.
+    write_csv(&world, "sku,endpoint,key\nHK-2,hardtofind,A-2\n");
+    world.htf.set_inventory("A-2", 8);
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(world.htf.inventory("A-2"), Some(0));
+    let status = world.invsync(&["status"]).await;
+    assert!(!status.stdout.contains("CONFLICT"), "{}", status.stdout);
 }
 
 /// A catalogue simulator with one product, catnum `CAT-1` and ean `ean`, as `[targets.shop]`
