@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use super::simulators::{DROPSHIP_SKUS, Simulators, WAREHOUSE_SKUS, dropship_id, warehouse_sku};
+use super::simulators::{
+    DROPSHIP_SKUS, Simulators, WAREHOUSE, WAREHOUSE_SKUS, dropship_id, warehouse_sku,
+};
 use crate::commands::Failure;
 use crate::services::endless_aisles::gtin14;
 use crate::services::endless_aisles::sim::SimSize;
@@ -87,6 +89,10 @@ impl Catalogue {
         if let Some(variant) = products.get_mut(4) {
             variant.variant = true;
         }
+        // Sold out from the start, so the first cycle asks to flag the variant.
+        simulators
+            .hako
+            .set_quantity(WAREHOUSE, &warehouse_sku(5), 0);
         sim.add_products(products);
         let hardtofind = &simulators.hardtofind;
         hardtofind.add_variants((1..=LINKED).map(|i| format!("CAT-{i:04}")));
