@@ -43,7 +43,8 @@ struct Parts {
 #[derive(Debug)]
 pub struct Mapper {
     endpoints: Vec<EndpointSpec>,
-    csv: Vec<Link>,
+    /// The file's lines, shared with the configuration.
+    aliases: Arc<Vec<crate::mapping::Alias>>,
     by_barcode: bool,
     /// The catalogue targets whose barcodes `by_barcode` waits for.
     catalogue_targets: Vec<String>,
@@ -59,11 +60,9 @@ impl Mapper {
     /// The mapping of `config`'s file; barcodes and products come later.
     pub fn new(config: &Config) -> Mapper {
         let spec = config.mapping.as_ref();
-        let csv: Vec<Link> = spec
-            .map(|m| m.aliases.iter().map(Link::from).collect())
-            .unwrap_or_default();
+        let aliases = spec.map(|m| m.aliases.clone()).unwrap_or_default();
         let endpoints = endpoints(&config.sources, &config.targets, &config.feeds);
-        let mapping = Mapping::resolve(&endpoints, csv.clone());
+        let mapping = Mapping::resolve(&endpoints, aliases.iter().map(Link::from).collect());
         let refresh = config
             .sources
             .iter()
@@ -80,7 +79,7 @@ impl Mapper {
             .collect();
         Mapper {
             endpoints,
-            csv,
+            aliases,
             by_barcode: spec.is_some_and(|m| m.by_barcode),
             catalogue_targets,
             refresh,
@@ -208,7 +207,7 @@ impl Mapper {
     }
 
     fn rebuild(&self) {
-        let mut links = self.csv.clone();
+        let mut links: Vec<Link> = self.aliases.iter().map(Link::from).collect();
         {
             let parts = self.parts();
             let products: Vec<(String, String)> =

@@ -7,7 +7,9 @@
 //! accepted. A field is trimmed of surrounding spaces unless quoted; a barcode or an id is kept
 //! exactly as text (leading zeros and all). Blank lines are skipped.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 /// One line of the file: the canonical SKU `sku` is called `key` at `endpoint`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +45,10 @@ pub fn parse(
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut errors = Vec::new();
     let mut aliases = Vec::new();
-    let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+    // Lines seen, as indices into `aliases`: a million-line file is not held twice.
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let hash = |a: &str, b: &str, c: &str| hasher.hash_one((a, b, c));
+    let mut seen: HashTable<usize> = HashTable::new();
     let mut header = false;
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -98,12 +103,19 @@ pub fn parse(
             report(message);
             continue;
         }
-        let identity = (sku.clone(), endpoint_name.clone(), key.clone());
-        if let Some(first) = seen.get(&identity) {
-            report(format!("duplicates line {first}"));
+        let this = hash(&sku, &endpoint_name, &key);
+        let same = |&i: &usize| {
+            let a: &Alias = &aliases[i];
+            a.sku == sku && a.endpoint == endpoint_name && a.key == key
+        };
+        if let Some(&first) = seen.find(this, same) {
+            report(format!("duplicates line {}", aliases[first].line));
             continue;
         }
-        seen.insert(identity, line);
+        seen.insert_unique(this, aliases.len(), |&i| {
+            let a: &Alias = &aliases[i];
+            hash(&a.sku, &a.endpoint, &a.key)
+        });
         aliases.push(Alias {
             line,
             sku,

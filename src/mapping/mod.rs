@@ -145,15 +145,17 @@ impl Mapping {
                 continue;
             };
             // The file wins over barcodes, for a key and for a SKU alike.
-            let (csv_keys, csv_skus): (HashSet<String>, HashSet<String>) = links
-                .iter()
-                .filter(|l| matches!(l.origin, Origin::Csv(_)))
-                .map(|l| (l.key.clone(), l.sku.clone()))
-                .unzip();
-            links.retain(|l| {
-                matches!(l.origin, Origin::Csv(_))
-                    || !(csv_keys.contains(&l.key) || csv_skus.contains(&l.sku))
-            });
+            if links.iter().any(|l| matches!(l.origin, Origin::Barcode(_))) {
+                let (csv_keys, csv_skus): (HashSet<String>, HashSet<String>) = links
+                    .iter()
+                    .filter(|l| matches!(l.origin, Origin::Csv(_)))
+                    .map(|l| (l.key.clone(), l.sku.clone()))
+                    .unzip();
+                links.retain(|l| {
+                    matches!(l.origin, Origin::Csv(_))
+                        || !(csv_keys.contains(&l.key) || csv_skus.contains(&l.sku))
+                });
+            }
             links.sort_by(|a, b| (&a.key, &a.sku).cmp(&(&b.key, &b.sku)));
             links.dedup_by(|a, b| a.key == b.key && a.sku == b.sku);
             let keys = mapping.endpoint_keys(spec, links);
