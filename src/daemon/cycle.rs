@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span};
 
 use super::mapping::Mapper;
+use super::mapping::notes::{self, WrittenNotes};
 use super::orders::{self, Book, FeedSlot};
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
 use super::state::{Configured, load_state, log_reconciled};
@@ -89,16 +90,6 @@ pub struct Engine {
     mapper: Arc<Mapper>,
     /// What `status` was last given of the mapping (see [`Engine::write_mapping_notes`]).
     notes: Arc<tokio::sync::Mutex<WrittenNotes>>,
-}
-
-/// The mapping's notes as last written by this engine, to write only what changed (`None`:
-/// not yet, so the first cycle replaces whatever an earlier configuration left).
-#[derive(Default)]
-struct WrittenNotes {
-    /// The mapper's version whose keys were written.
-    keys: Option<u64>,
-    conflicts: Option<Vec<store::mapping::Note>>,
-    unsellable: Option<Vec<store::mapping::Note>>,
 }
 
 impl Engine {
@@ -216,8 +207,8 @@ impl Engine {
                 target_ids.push((slot.name.clone(), slot.id));
             }
         }
-        restore_mapping_parts(&store, &mapper, source_ids, target_ids).await?;
-        forget_rekeyed(&store, &mapper, &targets, &loaded.skus, read_only).await?;
+        notes::restore_parts(&store, &mapper, source_ids, target_ids).await?;
+        notes::forget_rekeyed(&store, &mapper, &targets, &loaded.skus, read_only).await?;
         let persisted_skus = loaded.skus.len();
         let mut reserved = Column::default();
         for (sku, quantity) in book.reserved_by_sku() {
@@ -255,48 +246,9 @@ impl Engine {
         })
     }
 
-    /// Brings what `status` shows of the mapping up to date: the conflicts (which depend on
-    /// the SKUs known) and unsellable sizes each cycle when they changed, every key when the
-    /// mapping was rebuilt. Nothing at all without a mapping or products.
+    /// Brings what `status` shows of the mapping up to date (see [`notes::write`]).
     async fn write_mapping_notes(&self) -> Result<(), StoreError> {
-        let mut written = self.notes.lock().await;
-        let (conflicts, unsellable) = {
-            let names = self.names.read().unwrap_or_else(|p| p.into_inner());
-            self.mapper.notes(&names)
-        };
-        let version = self.mapper.version();
-        let keys = (written.keys != Some(version)).then(|| self.mapper.key_notes());
-        let fresh = (written.conflicts.as_ref() != Some(&conflicts)).then(|| conflicts.clone());
-        let sold = (written.unsellable.as_ref() != Some(&unsellable)).then(|| unsellable.clone());
-        if keys.is_none() && fresh.is_none() && sold.is_none() {
-            return Ok(());
-        }
-        self.store
-            .call(move |c| {
-                if let Some(keys) = keys {
-                    store::mapping::replace_notes(c, "key", None, &keys)?;
-                }
-                if let Some(conflicts) = fresh {
-                    store::mapping::replace_notes(c, "conflict", None, &conflicts)?;
-                }
-                if let Some(unsellable) = sold {
-                    store::mapping::replace_notes(c, "unsellable", None, &unsellable)?;
-                }
-                Ok(())
-            })
-            .await?;
-        let known = written.conflicts.take().unwrap_or_default();
-        for (sku, why) in conflicts.iter().map(|n| (&n.sku, &n.detail)) {
-            if !known.iter().any(|n| &n.sku == sku) {
-                tracing::error!(sku = %sku, why = %why, "SKU mapping conflict: this SKU is held at every target at its last acknowledged quantity until the mapping says one thing");
-            }
-        }
-        *written = WrittenNotes {
-            keys: Some(version),
-            conflicts: Some(conflicts),
-            unsellable: Some(unsellable),
-        };
-        Ok(())
+        notes::write(&self.store, &self.mapper, &self.names, &self.notes).await
     }
 
     /// The turn to fetch, when no cycle is fetching now.
@@ -561,80 +513,4 @@ fn log_summary(report: &CycleReport, options: CycleOptions) {
         reservations = report.orders_field().as_deref().unwrap_or("-"),
         "cycle finished"
     );
-}
-
-/// What the mapping is made of besides the file, as last recorded: each Endless Aisles source's
-/// products and each catalogue's barcodes.
-async fn restore_mapping_parts(
-    store: &Store,
-    mapper: &Arc<Mapper>,
-    sources: Vec<(String, i64)>,
-    catalogues: Vec<(String, i64)>,
-) -> Result<(), StoreError> {
-    for (name, id) in sources {
-        if let Some((sizes, at)) = store
-            .call(move |c| store::mapping::load_sizes(c, id))
-            .await?
-        {
-            mapper.set_sizes(&name, &sizes, at);
-        }
-    }
-    if mapper.by_barcode() {
-        for (name, id) in catalogues {
-            if let Some(pairs) = store
-                .call(move |c| store::mapping::load_barcodes(c, id))
-                .await?
-            {
-                mapper.set_catalogue(&name, pairs);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Voids the acknowledgements of SKUs whose key at a target changed since the keys were last
-/// recorded (a new mapping file): they are pushed again, under their new key.
-async fn forget_rekeyed(
-    store: &Store,
-    mapper: &Mapper,
-    targets: &[Arc<tokio::sync::Mutex<TargetSlot>>],
-    skus: &crate::plan::ledger::SkuTable,
-    read_only: bool,
-) -> Result<(), StoreError> {
-    let before = store
-        .call(|c| store::mapping::notes_of_kind(c, "key", usize::MAX))
-        .await?
-        .1;
-    let mut names = Vec::new();
-    for target in targets {
-        names.push(target.lock().await.name.clone());
-    }
-    let rekeyed = super::mapping::rekeyed(&before, &mapper.current(), &names);
-    if rekeyed.is_empty() {
-        return Ok(());
-    }
-    for target in targets {
-        let mut slot = target.lock().await;
-        let void: Vec<(crate::plan::ledger::SkuId, i64)> = rekeyed
-            .iter()
-            .filter(|(t, _)| *t == slot.name)
-            .filter_map(|(_, sku)| skus.get(sku))
-            .filter(|&id| slot.acked.get(id).is_some())
-            .map(|id| (id, 0))
-            .collect();
-        if void.is_empty() {
-            continue;
-        }
-        for &(id, _) in &void {
-            slot.acked.clear(id);
-        }
-        tracing::info!(target = %slot.name, skus = void.len(), "the mapping gives these SKUs a new key here; they are pushed again under it");
-        if !read_only {
-            let (id, chunks) = (slot.id, store::quantity_chunks_after(&slot.acked, &void));
-            store
-                .call(move |c| store::write_quantity_chunks(c, store::Side::Target, id, &chunks))
-                .await?;
-        }
-    }
-    Ok(())
 }
