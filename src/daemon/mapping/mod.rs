@@ -232,6 +232,13 @@ impl Mapper {
                             .catalogue_targets
                             .iter()
                             .all(|t| parts.catalogues.contains_key(t));
+                    if waiting && !sizes.with_gtin.is_empty() {
+                        tracing::warn!(
+                            source,
+                            sizes = sizes.with_gtin.len(),
+                            "sizes with a barcode are held until every catalogue's products have been read once (mapping.by_barcode): they may be called otherwise"
+                        );
+                    }
                     sellable_only(stock, sizes, waiting)
                 }
                 None => stock,
