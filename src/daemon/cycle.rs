@@ -251,6 +251,11 @@ impl Engine {
         notes::write(&self.store, &self.mapper, &self.names, &self.notes).await
     }
 
+    /// The SKU mapping in force (what the dropship relay asks [`Mapper::supplier_key`]).
+    pub fn mapper(&self) -> Arc<Mapper> {
+        self.mapper.clone()
+    }
+
     /// The turn to fetch, when no cycle is fetching now.
     pub fn try_turn(&self) -> Option<FetchTurn> {
         self.fetching
