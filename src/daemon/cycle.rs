@@ -208,7 +208,9 @@ impl Engine {
             }
         }
         notes::restore_parts(&store, &mapper, source_ids, target_ids).await?;
-        notes::forget_rekeyed(&store, &mapper, &targets, &loaded.skus, read_only).await?;
+        let keys_version = mapper.version();
+        let keys_recorded =
+            notes::forget_rekeyed(&store, &mapper, &targets, &loaded.skus, read_only).await?;
         let persisted_skus = loaded.skus.len();
         let mut reserved = Column::default();
         for (sku, quantity) in book.reserved_by_sku() {
@@ -242,7 +244,9 @@ impl Engine {
             }),
             watch: Arc::new(Mutex::new(watch)),
             mapper,
-            notes: Default::default(),
+            notes: Arc::new(tokio::sync::Mutex::new(WrittenNotes::with_keys(
+                keys_recorded.then_some(keys_version),
+            ))),
         })
     }
 

@@ -22,6 +22,17 @@ pub struct WrittenNotes {
     unsellable: Option<Vec<store::mapping::Note>>,
 }
 
+impl WrittenNotes {
+    /// Nothing written yet by this engine; the keys of mapper version `keys` are recorded
+    /// already (see [`forget_rekeyed`]).
+    pub fn with_keys(keys: Option<u64>) -> WrittenNotes {
+        WrittenNotes {
+            keys,
+            ..WrittenNotes::default()
+        }
+    }
+}
+
 /// Brings what `status` shows of the mapping up to date: the conflicts (which depend on
 /// the SKUs known) and unsellable sizes each cycle when they changed, every key when the
 /// mapping was rebuilt. Nothing at all without a mapping or products.
@@ -37,7 +48,8 @@ pub async fn write(
         mapper.notes(&names)
     };
     let version = mapper.version();
-    let keys = (written.keys != Some(version)).then(|| mapper.key_notes());
+    let keys = (written.keys != Some(version))
+        .then(|| (mapper.key_notes(), fingerprint(&mapper.current())));
     let fresh = (written.conflicts.as_ref() != Some(&conflicts)).then(|| conflicts.clone());
     let sold = (written.unsellable.as_ref() != Some(&unsellable)).then(|| unsellable.clone());
     if keys.is_none() && fresh.is_none() && sold.is_none() {
@@ -45,8 +57,15 @@ pub async fn write(
     }
     store
         .call(move |c| {
-            if let Some(keys) = keys {
+            if let Some((keys, print)) = keys {
                 store::mapping::replace_notes(c, "key", None, &keys)?;
+                let print = Note {
+                    kind: FINGERPRINT.into(),
+                    sku: String::new(),
+                    endpoint: String::new(),
+                    detail: print,
+                };
+                store::mapping::replace_notes(c, FINGERPRINT, None, &[print])?;
             }
             if let Some(conflicts) = fresh {
                 store::mapping::replace_notes(c, "conflict", None, &conflicts)?;
@@ -102,13 +121,25 @@ pub async fn restore_parts(
 
 /// Voids the acknowledgements of SKUs whose key at a target changed since the keys were last
 /// recorded (a new mapping file): they are pushed again, under their new key.
+///
+/// Answers whether the keys recorded are those of the mapping in force (their fingerprint
+/// matches): then nothing was read, nothing is voided, and the keys need not be written again.
+/// A million-line file thus costs a hash at start, not a million rows read and rewritten.
 pub async fn forget_rekeyed(
     store: &Store,
     mapper: &Mapper,
     targets: &[Arc<tokio::sync::Mutex<TargetSlot>>],
     skus: &crate::plan::ledger::SkuTable,
     read_only: bool,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    let current = fingerprint(&mapper.current());
+    let recorded = store
+        .call(|c| store::mapping::notes_of_kind(c, FINGERPRINT, 1))
+        .await?
+        .1;
+    if recorded.first().map(|n| n.detail.as_str()) == Some(current.as_str()) {
+        return Ok(true);
+    }
     let before = store
         .call(|c| store::mapping::notes_of_kind(c, "key", usize::MAX))
         .await?
@@ -119,7 +150,7 @@ pub async fn forget_rekeyed(
     }
     let rekeyed = rekeyed(&before, &mapper.current(), &names);
     if rekeyed.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     for target in targets {
         let mut slot = target.lock().await;
@@ -144,7 +175,7 @@ pub async fn forget_rekeyed(
                 .await?;
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The `(target, SKU)` pairs whose key at a target differs from the one recorded in `before`
@@ -182,4 +213,22 @@ pub fn rekeyed(before: &[Note], mapping: &Mapping, targets: &[String]) -> Vec<(S
     changed.sort();
     changed.dedup();
     changed
+}
+
+/// The kind of the one note that holds the fingerprint of the keys recorded.
+const FINGERPRINT: &str = "fingerprint";
+
+/// A fingerprint of every link of `mapping` (SKU, endpoint, key and origin), whatever their
+/// order: equal fingerprints, equal key notes.
+fn fingerprint(mapping: &Mapping) -> String {
+    use std::hash::{Hash, Hasher};
+    let (mut sum, mut count) = (0u64, 0u64);
+    for (sku, endpoint, key, origin) in mapping.links() {
+        // SipHash with fixed keys: the same in every process.
+        let mut hasher = std::hash::DefaultHasher::new();
+        (sku, endpoint, key, origin.to_string()).hash(&mut hasher);
+        sum = sum.wrapping_add(hasher.finish());
+        count += 1;
+    }
+    format!("{count}:{sum:016x}")
 }
