@@ -21,6 +21,9 @@
 //! target's account (`release` from `$BENCH_RELEASE`, default `absorb`; `none` keeps no
 //! reservation, which separates what the walk costs from what the book does); the bench first
 //! times a plain walk of those pages, the floor of what reading them costs.
+//! With `--mapping-skus N` it then writes a mapping file of N lines (each SKU a key
+//! of its own at Hardtofind) and times `check --offline` (reading and resolving it), the first
+//! cycle with it (every mapped SKU pushed again under its key) and an unchanged one.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -37,6 +40,7 @@ struct Args {
     hako: bool,
     run_seconds: u64,
     orders: usize,
+    mapping_skus: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -47,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
         hako: false,
         run_seconds: 0,
         orders: 0,
+        mapping_skus: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,11 +63,12 @@ fn parse_args() -> Result<Args, String> {
             "--changed-percent" => args.changed_percent = value.parse().map_err(|e| bad(&e))?,
             "--run-seconds" => args.run_seconds = value.parse().map_err(|e| bad(&e))?,
             "--orders" => args.orders = value.parse().map_err(|e| bad(&e))?,
+            "--mapping-skus" => args.mapping_skus = value.parse().map_err(|e| bad(&e))?,
             "--source" if value == "hako" => args.hako = true,
             "--source" if value == "endless_aisles" => args.hako = false,
             _ => {
                 return Err(format!(
-                    "unknown {flag} {value}; use --skus N [--batch-size N] [--changed-percent P] [--source hako|endless_aisles] [--run-seconds S] [--orders N]"
+                    "unknown {flag} {value}; use --skus N [--batch-size N] [--changed-percent P] [--source hako|endless_aisles] [--run-seconds S] [--orders N] [--mapping-skus N]"
                 ));
             }
         }
@@ -91,6 +97,11 @@ fn release_binary() -> PathBuf {
 
 /// Runs `invsync once` under `/usr/bin/time`, which reports the child's own peak RSS.
 fn once(binary: &Path, config: &Path, dir: &Path) -> Result<Measure, String> {
+    timed(binary, config, dir, &["once"])
+}
+
+/// Runs `invsync --config CONFIG ARGS` under `/usr/bin/time`.
+fn timed(binary: &Path, config: &Path, dir: &Path, args: &[&str]) -> Result<Measure, String> {
     let report = dir.join("time.txt");
     let started = Instant::now();
     let status = std::process::Command::new("/usr/bin/time")
@@ -99,7 +110,7 @@ fn once(binary: &Path, config: &Path, dir: &Path) -> Result<Measure, String> {
         .arg(binary)
         .arg("--config")
         .arg(config)
-        .arg("once")
+        .args(args)
         // RUST_LOG=info shows each cycle's own summary line (its in-cycle duration).
         .env(
             "RUST_LOG",
@@ -227,6 +238,43 @@ requests_per_minute = 1000000
             batches.iter().map(Vec::len).sum::<usize>(),
             measure.exit
         );
+    }
+    if args.mapping_skus > 0 {
+        // A mapping file of N lines: each of the first N SKUs gets a key of its own at the
+        // target (and lines beyond the catalogue name SKUs no source has).
+        let csv = dir.path().join("skus.csv");
+        let mut text = String::from("sku,endpoint,key\n");
+        for i in 0..args.mapping_skus {
+            let sku = if i < source.skus() {
+                source.sku(i)
+            } else {
+                format!("X-{i}")
+            };
+            text.push_str(&format!("{sku},hardtofind,M-{i}\n"));
+        }
+        std::fs::write(&csv, text).map_err(|e| e.to_string())?;
+        let mut with = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
+        with.push_str(&format!("\n[mapping]\nfile = \"{}\"\n", csv.display()));
+        std::fs::write(&config, with).map_err(|e| e.to_string())?;
+        println!("with a mapping file of {} lines:", args.mapping_skus);
+        for (name, run) in [
+            ("mapping_load", &["check", "--offline"][..]),
+            ("mapping_first", &["once"]),
+            ("mapping_again", &["once"]),
+        ] {
+            htf.clear_batches();
+            let measure = timed(&binary, &config, dir.path(), run)?;
+            let batches = htf.batches();
+            println!(
+                "{:<14} {:>8.3} {:>13.1} {:>9} {:>13} {:>5}",
+                name,
+                measure.wall_s,
+                measure.peak_rss_mib,
+                batches.len(),
+                batches.iter().map(Vec::len).sum::<usize>(),
+                measure.exit
+            );
+        }
     }
     if args.run_seconds > 0 {
         write_config("every = \"1s\"")?;

@@ -9,8 +9,11 @@
 //! simulator misbehaves so that the safety features show: a 503 that is retried, and once an
 //! empty stock answer that the mass-zero guard refuses to believe. Shoppers order on Hardtofind
 //! now and then ([`orders`]), and the warehouse counts each sale a little later: the summary line
-//! shows the reservations made and absorbed.
+//! shows the reservations made and absorbed. It includes the catalogue target and a mapping file
+//! ([`catalogue`]): an alias, sizes linked by barcode, sizes that cannot be sold, and one
+//! conflict on purpose, all shown by `status`.
 
+mod catalogue;
 mod orders;
 mod serve;
 mod simulators;
@@ -41,13 +44,16 @@ const CHANGE_EVERY: Duration = Duration::from_secs(4);
 pub async fn run() -> Result<ExitCode, Failure> {
     telemetry::init(LogFormat::Text, "info");
     let simulators = Simulators::start(0).await?;
+    let shop = catalogue::Catalogue::start(&simulators).await?;
     let dir = tempfile::Builder::new()
         .prefix("invsync-demo-")
         .tempdir()
         .map_err(|e| Failure::Other(format!("cannot make a folder for the demo: {e}")))?
         .keep();
     let path = dir.join("config.toml");
-    let config = demo_config(&dir, &simulators);
+    let config = demo_config(&dir, &simulators) + &shop.toml();
+    catalogue::write_mapping(&dir)
+        .map_err(|e| Failure::Other(format!("cannot write the demo's mapping file: {e}")))?;
     write_private(&path, &config)
         .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))?;
     print!("{}", banner(&dir, &path, &config));
@@ -55,6 +61,7 @@ pub async fn run() -> Result<ExitCode, Failure> {
     let changer = tokio::spawn(change_stock(simulators));
     let result = commands::run(&path).await;
     changer.abort();
+    drop(shop);
     info!(folder = %dir.display(), "demo: finished; its configuration and database stay in the folder");
     result
 }

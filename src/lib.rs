@@ -28,6 +28,9 @@
 //! - [`services`]: one folder per remote service (wire types, its config table, source, target
 //!   or order feed, simulator); [`services::build_all`] and `config/kinds.rs` are the only places
 //!   that list them.
+//! - [`mapping`]: pure, no I/O: what each endpoint calls a SKU (the `[mapping] file`, barcodes),
+//!   and which SKUs are in conflict; [`daemon::mapping`] keeps the one in force and turns a
+//!   source's answer into canonical records.
 //! - [`plan`]: pure, no I/O: desired quantities and the diff, the mass-zero guard and its window,
 //!   backoffs counted in cycles, the reservations' book, the in-memory ledger.
 //! - [`config`]: the TOML file as a whole: loading, `[daemon]`, the kinds of service, identities,
@@ -45,6 +48,7 @@ pub mod daemon;
 pub mod demo;
 pub mod http;
 pub mod manual;
+pub mod mapping;
 pub mod ops;
 pub mod plan;
 pub mod relay;

@@ -10,6 +10,7 @@ pub mod checker;
 mod endpoints;
 pub mod identity;
 mod kinds;
+pub mod mapping;
 mod raw;
 pub mod schedule;
 mod settings;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use identity::{Account, Identity};
 pub use kinds::{FeedKind, SourceKind, TargetKind};
+pub use mapping::MappingSpec;
 pub use schedule::Cron;
 pub use settings::Settings;
 
@@ -93,6 +95,8 @@ pub struct Config {
     pub feeds: Vec<FeedSpec>,
     /// `[relay]`, when present.
     pub relay: Option<crate::relay::config::RelaySpec>,
+    /// `[mapping]`, if any: SKUs that differ between services.
+    pub mapping: Option<MappingSpec>,
     /// Things worth a WARN that do not stop invsync (logged once logging is set up).
     pub warnings: Vec<String>,
     /// Every value as written, to tell what a reload changed.

@@ -23,10 +23,12 @@ pub struct RawConfig {
     pub orders: BTreeMap<String, toml::Value>,
     /// `[relay]`, the dropship relay, checked in `relay::config`.
     pub relay: Option<toml::Value>,
+    /// `[mapping]`, checked in [`super::mapping`].
+    pub mapping: Option<toml::Value>,
 }
 
 /// The file's top-level tables.
-const SECTIONS: &[&str] = &["daemon", "sources", "targets", "orders", "relay"];
+const SECTIONS: &[&str] = &["daemon", "sources", "targets", "orders", "relay", "mapping"];
 
 impl RawConfig {
     /// Splits the file into its sections, recording what is wrong with them.
@@ -52,6 +54,7 @@ impl RawConfig {
             targets: named_tables(check, "targets", file.remove("targets")),
             orders: named_tables(check, "orders", file.remove("orders")),
             relay: file.remove("relay"),
+            mapping: file.remove("mapping"),
         }
     }
 }

@@ -158,6 +158,7 @@ fn every_key_is_documented_in_the_example() {
             field_names::<hardtofind::config::RawTarget>(),
         ),
         ("relay", field_names::<crate::relay::config::RawRelay>()),
+        ("mapping", field_names::<super::mapping::RawMapping>()),
     ];
     let documented = |key: &str| {
         example.lines().any(|line| {

@@ -298,3 +298,33 @@ fn a_relative_secret_file_is_read_from_the_credentials_directory_when_set_else_b
         "an absolute path is what it says"
     );
 }
+
+#[test]
+fn products_refresh_defaults_to_a_day_and_can_be_off_and_by_barcode_needs_its_parts() {
+    let products = |config: &Config| match &config.sources[0].kind {
+        SourceKind::EndlessAisles(ea) => ea.products_refresh,
+        SourceKind::Hako(_) => None,
+    };
+    let (_dir, path) = write(MINIMAL);
+    let config = Config::load(&path).expect("valid");
+    assert_eq!(products(&config), Some(Duration::from_secs(24 * 3600)));
+    assert_eq!(config.mapping, None);
+
+    let off = MINIMAL.replace("sku_prefix = \"EA-\"", "products_refresh = \"off\"");
+    let (_dir, path) = write(&off);
+    assert_eq!(products(&Config::load(&path).expect("valid")), None);
+
+    let bad = format!(
+        "{}\n[mapping]\nby_barcode = true\nfile = \"missing.csv\"\n",
+        MINIMAL.replace("sku_prefix = \"EA-\"", "products_refresh = \"soon\"")
+    );
+    let (_dir, path) = write(&bad);
+    let errors = Config::load(&path).expect_err("invalid").to_string();
+    for expected in [
+        "sources.dropship.products_refresh: \"soon\" is not a duration",
+        "mapping.by_barcode: needs an endless_aisles source whose products are read",
+        "mapping.file: cannot read",
+    ] {
+        assert!(errors.contains(expected), "{expected} in {errors}");
+    }
+}

@@ -57,6 +57,9 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
         }
     }
     let relay = crate::relay::config::relay(&check, raw.relay, &sources, &feeds);
+    let mapping = raw
+        .mapping
+        .and_then(|value| super::mapping::mapping(&check, value, &sources, &targets, &feeds));
     if let Some(daemon) = &daemon {
         warn_of_unused_sources(&check, &names, &targets);
         warn_of_early_staleness(&check, daemon);
@@ -77,6 +80,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
         targets,
         feeds,
         relay,
+        mapping,
         warnings,
         settings,
     })

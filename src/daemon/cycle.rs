@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span};
 
 use super::generation::Generation;
+use super::mapping::Mapper;
+use super::mapping::notes::{self, WrittenNotes};
 use super::orders::{self, Book, FeedSlot};
 use super::per_sku::PerSku;
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
@@ -91,6 +93,10 @@ pub struct Engine {
     generation: Generation,
     /// Loads the per-SKU state when a cycle first needs it.
     per_sku: Arc<PerSku>,
+    /// The SKU mapping in force, and what Endless Aisles products say.
+    mapper: Arc<Mapper>,
+    /// What `status` was last given of the mapping (see [`Engine::write_mapping_notes`]).
+    notes: Arc<tokio::sync::Mutex<WrittenNotes>>,
 }
 
 impl Engine {
@@ -109,6 +115,7 @@ impl Engine {
         let loading = Instant::now();
         let clients = services::build_all(&config, cancel)?;
         let (sources, targets) = (clients.sources, clients.targets);
+        let mapper = Arc::new(Mapper::new(&config));
         let feeds: Vec<FeedSlot> = config
             .feeds
             .iter()
@@ -119,6 +126,7 @@ impl Engine {
                     name: spec.name.clone(),
                     client,
                     reserve: settings.rules.reserve.clone(),
+                    mapper: mapper.clone(),
                 }
             })
             .collect();
@@ -178,7 +186,6 @@ impl Engine {
                     id: id.unwrap_or(UNRECORDED),
                     client,
                     snapshot: watch::Sender::new(Default::default()),
-                    context: Vec::new(),
                     memory: Mutex::new(SourceMemory {
                         guard,
                         guard_since,
@@ -189,7 +196,7 @@ impl Engine {
                 })
             })
             .collect();
-        let targets = config
+        let targets: Vec<Arc<tokio::sync::Mutex<TargetSlot>>> = config
             .targets
             .iter()
             .zip(targets)
@@ -229,6 +236,35 @@ impl Engine {
             })
             .collect();
         let generation = Generation::starting_at(loaded.generation);
+        let source_ids: Vec<(String, i64)> =
+            sources.iter().map(|s| (s.name.clone(), s.id)).collect();
+        let mut target_ids = Vec::new();
+        for target in &targets {
+            let slot = target.lock().await;
+            if slot.client.is_flag_target() {
+                target_ids.push((slot.name.clone(), slot.id));
+            }
+        }
+        notes::restore_parts(&store, &mapper, source_ids, target_ids).await?;
+        let keys_version = mapper.version();
+        // A mapping that changed since its keys were recorded voids what a rekeyed SKU
+        // acknowledged: that needs every name and what each target acknowledged, now.
+        let keys_recorded = if notes::keys_recorded(&store, &mapper).await? {
+            true
+        } else {
+            let skus = store.call(|c| store::load_skus(c)).await?;
+            for target in &targets {
+                let mut slot = target.lock().await;
+                let id = slot.id;
+                if id != UNRECORDED {
+                    slot.acked = store
+                        .call(move |c| store::load_column(c, store::Side::Target, id))
+                        .await?;
+                }
+                slot.acked_loaded = true;
+            }
+            notes::forget_rekeyed(&store, &mapper, &targets, &skus, read_only).await?
+        };
         let watch = Watch::new(
             loaded.last_fetch_at,
             loaded.first_cycle_at,
@@ -268,7 +304,21 @@ impl Engine {
             watch: Arc::new(Mutex::new(watch)),
             generation,
             per_sku,
+            mapper,
+            notes: Arc::new(tokio::sync::Mutex::new(WrittenNotes::with_keys(
+                keys_recorded.then_some(keys_version),
+            ))),
         })
+    }
+
+    /// Brings what `status` shows of the mapping up to date (see [`notes::write`]).
+    async fn write_mapping_notes(&self) -> Result<(), StoreError> {
+        notes::write(&self.store, &self.mapper, &self.names, &self.notes).await
+    }
+
+    /// The SKU mapping in force (what the dropship relay asks [`Mapper::supplier_key`]).
+    pub fn mapper(&self) -> Arc<Mapper> {
+        self.mapper.clone()
     }
 
     /// The turn to fetch, when no cycle is fetching now.
@@ -357,6 +407,7 @@ impl Engine {
                     generation: self.generation.clone(),
                     per_sku: self.per_sku.clone(),
                     keep_changes: !self.feeds.is_empty(),
+                    mapper: self.mapper.clone(),
                 };
                 let span = tracing::Span::current();
                 async move { Arc::new(sources::fetch_source(work).instrument(span).await) }
@@ -410,6 +461,11 @@ impl Engine {
         let done: Vec<Arc<SourceDone>> = join_all(fetches).await;
         drop(turn);
         let relay = self.relay_step(options).await?;
+        // What `status` shows of the mapping is computed against every SKU's name: only once
+        // they are loaded (an unchanged world leaves the notes as they were).
+        if !options.dry_run && self.per_sku.is_loaded() {
+            self.write_mapping_notes().await?;
+        }
         let reports: Vec<_> = done.iter().map(|d| d.report.clone()).collect();
         self.watch
             .lock()
@@ -474,12 +530,25 @@ impl Engine {
         else {
             return Ok(None);
         };
+        // A line's SKU is the feed's name for it: canonical through the mapping, then the
+        // `to` source's key (its option id).
+        let (mapping, mapper) = (self.mapper.current(), self.mapper.clone());
+        let (feed_name, source_name) = (feed.name.clone(), source.name.clone());
+        let has_mapping = self.config.mapping.is_some();
+        let prefix = settings.sku_prefix.clone();
+        let supplier_key = move |line: &str| -> Option<u64> {
+            if !has_mapping {
+                return relay::decide::supplier_key(line, &prefix);
+            }
+            let canonical = mapping.canonical(&feed_name, line).unwrap_or(line);
+            mapper.supplier_key(&source_name, canonical)?.parse().ok()
+        };
         let clients = relay::Clients {
             feed_name: &feed.name,
             feed: client,
             orders: ea.orders(),
             products: ea.products(),
-            sku_prefix: &settings.sku_prefix,
+            supplier_key: &supplier_key,
         };
         let done = relay::step::step(spec, clients, &self.store).await?;
         let counts: Vec<(&str, i64)> = relay::State::ALL
@@ -514,6 +583,7 @@ impl Engine {
         let (names, store) = (self.names.clone(), self.store.clone());
         let generation = self.generation.clone();
         let per_sku = self.per_sku.clone();
+        let mapper = self.mapper.clone();
         let reserved = self.book.reserved.subscribe();
         let (guard_window, period) = (
             self.config.daemon.guard_window,
@@ -547,13 +617,23 @@ impl Engine {
                 // Shutdown came before the inputs were in: nothing to plan, nothing to record.
                 return Ok(target::interrupted(&slot));
             }
-            // Decided once, here: a target that plans needs the per-SKU state.
-            let mark = target::settled::mark(generation.now(), &slot.settles_as);
+            // Decided once, here: a target that plans needs the per-SKU state. Its mark names
+            // the mapping too: a new key at the target is a new plan.
+            let mapping = mapper.current();
+            let rules = format!("{} mapping={}", slot.settles_as, mapper.fingerprint());
+            let mark = target::settled::mark(generation.now(), &rules);
             let quiet = target::settled::is_quiet(&slot, &mark, options, store::now_ms());
             if !quiet && failed_sources.is_empty() {
                 per_sku.ensure().await?;
             }
+            let held = {
+                let names = names.read().unwrap_or_else(|p| p.into_inner());
+                mapping.held(&names)
+            };
             let inputs = target::Inputs {
+                mapper,
+                mapping,
+                held,
                 columns,
                 reserved,
                 names: input_names,

@@ -9,8 +9,10 @@
 pub mod clock;
 pub mod cycle;
 mod generation;
+pub mod mapping;
 mod orders;
 mod per_sku;
+mod products;
 mod reload;
 pub mod shutdown;
 mod sources;

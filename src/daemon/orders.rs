@@ -16,6 +16,7 @@ use super::generation::Generation;
 use super::per_sku::PerSku;
 use super::sources::{SourceDone, SourceSlot};
 use crate::http::Meter;
+use crate::mapping::Mapping;
 use crate::ops::report::OrdersDone;
 use crate::ops::rfc3339;
 use crate::plan::ledger::{Column, SkuTable};
@@ -32,6 +33,8 @@ pub struct FeedSlot {
     pub client: Feed,
     /// The states that hold stock.
     pub reserve: Vec<OrderState>,
+    /// The SKU mapping: what its order lines' SKUs are.
+    pub mapper: Arc<super::mapping::Mapper>,
 }
 
 /// The book and what it reserves, shared by the cycles.
@@ -63,7 +66,11 @@ pub async fn orders_step(
         join_all(fetches).await;
         return Ok(done);
     }
-    let listed = join_all(feeds.iter().map(list_feed)).await;
+    let mapping = match feeds.first() {
+        Some(feed) => feed.mapper.current(),
+        None => Arc::default(),
+    };
+    let listed = join_all(feeds.iter().map(|f| list_feed(f, &mapping))).await;
     // The lists only show open orders: one the book holds that left them is looked up before
     // anything of it is released; one that cannot be looked up is not passed on (absence is
     // no evidence).
@@ -78,7 +85,13 @@ pub async fn orders_step(
             })
             .collect()
     };
-    let looked_up = join_all(feeds.iter().zip(to_look_up).map(|(f, ids)| look_up(f, ids))).await;
+    let looked_up = join_all(
+        feeds
+            .iter()
+            .zip(to_look_up)
+            .map(|(f, ids)| look_up(f, ids, &mapping)),
+    )
+    .await;
     let sources_done = join_all(fetches).await;
     let names = per_sku.names();
     let replayed = std::mem::take(&mut *book.unabsorbed.lock().unwrap_or_else(|p| p.into_inner()));
@@ -190,7 +203,10 @@ fn reserved_by_sku(book: &Reservations) -> Vec<(String, i64)> {
 }
 
 /// One feed's open orders: every page of each `reserve` state.
-async fn list_feed(feed: &FeedSlot) -> Result<Vec<Order>, crate::services::ConnectorError> {
+async fn list_feed(
+    feed: &FeedSlot,
+    mapping: &Mapping,
+) -> Result<Vec<Order>, crate::services::ConnectorError> {
     let meter = Meter::default();
     let Feed::Hardtofind(client) = &feed.client;
     let states: Vec<wire::OrderStatus> = feed
@@ -204,25 +220,31 @@ async fn list_feed(feed: &FeedSlot) -> Result<Vec<Order>, crate::services::Conne
         .open_order_summaries(&meter, &states)
         .await?
         .iter()
-        .filter_map(order_of)
+        .filter_map(|o| order_of(o, &feed.name, mapping))
         .collect())
 }
 
 /// The orders `ids`, one by one; those that cannot be looked up are left out.
-async fn look_up(feed: &FeedSlot, ids: Vec<String>) -> Vec<Order> {
+async fn look_up(feed: &FeedSlot, ids: Vec<String>, mapping: &Mapping) -> Vec<Order> {
     let meter = Meter::default();
     let Feed::Hardtofind(client) = &feed.client;
     let mut found = Vec::new();
     for id in ids {
         if let Ok(Some(order)) = client.order(&meter, &id).await {
-            found.extend(order_of(&wire::OrderSummary::from(&order)));
+            found.extend(order_of(
+                &wire::OrderSummary::from(&order),
+                &feed.name,
+                mapping,
+            ));
         }
     }
     found
 }
 
-/// The book's view of a wire order; an order without a state the book knows is not passed on.
-fn order_of(order: &wire::OrderSummary) -> Option<Order> {
+/// The book's view of a wire order, its lines under their canonical SKUs (a key in a mapping
+/// conflict keeps its own name: no source knows it, so `status` lists it); an order without a
+/// state the book knows is not passed on.
+fn order_of(order: &wire::OrderSummary, feed: &str, mapping: &Mapping) -> Option<Order> {
     let state = OrderState::parse(order.status.as_str())?;
     let ms = |d: &Option<wire::Date>| d.as_ref().map(|d| d.0.timestamp_millis());
     Some(Order {
@@ -234,7 +256,7 @@ fn order_of(order: &wire::OrderSummary) -> Option<Order> {
             .lines
             .iter()
             .map(|l| OrderLine {
-                sku: l.sku.clone(),
+                sku: mapping.canonical(feed, &l.sku).unwrap_or(&l.sku).to_owned(),
                 quantity: l.quantity.0,
             })
             .collect(),

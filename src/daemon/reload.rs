@@ -27,7 +27,11 @@ pub(super) fn read(current: &Config) -> Option<Arc<Config>> {
             return None;
         }
     };
-    let changed = current.settings.changed(&newer.settings);
+    let mut changed = current.settings.changed(&newer.settings);
+    // The mapping file's lines are not in the configuration file: a change there is a change.
+    if current.mapping != newer.mapping && !changed.iter().any(|c| c == "mapping.file") {
+        changed.push("mapping.file".to_owned());
+    }
     for key in AT_NEXT_START
         .iter()
         .filter(|k| changed.iter().any(|c| c == *k))

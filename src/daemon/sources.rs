@@ -37,9 +37,6 @@ pub struct SourceSlot {
     pub client: Source,
     /// Its newest recorded snapshot; targets hold receivers and re-plan when it changes.
     pub snapshot: watch::Sender<Arc<Column>>,
-    /// How the daemon reads its records, beyond what the source itself knows (an answer read
-    /// another way is a new answer).
-    pub context: Vec<u8>,
     /// What it must not believe at once: its guard, refused logins.
     pub memory: Mutex<SourceMemory>,
 }
@@ -104,6 +101,8 @@ pub struct SourceWork {
     pub per_sku: Arc<PerSku>,
     /// Whether the order feeds need this cycle's changes (for the reservations' drops).
     pub keep_changes: bool,
+    /// The SKU mapping, and what Endless Aisles products say.
+    pub mapper: Arc<super::mapping::Mapper>,
 }
 
 /// Why a source's fetch is not used this cycle.
@@ -132,10 +131,17 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     let fetched = if let Some(at) = waiting {
         Err(Failure::Waiting(at))
     } else {
+        super::products::refresh(&work).await;
+        // How the records are read includes the mapping and which sizes can be sold: a change
+        // there makes the same bytes a new answer.
         let known = lock(&slot.memory).answer.clone();
-        let fetch = slot.client.fetch(&meter, &slot.context, &known);
+        let context = work.mapper.context(&slot.name);
+        let fetch = slot.client.fetch(&meter, context.as_bytes(), &known);
         match tokio::time::timeout(work.fetch_timeout, fetch).await {
-            Ok(Ok(stock)) => Ok(stock),
+            Ok(Ok(Fetched::New(stock, digest))) => {
+                Ok(Fetched::New(work.mapper.prepare(&slot.name, stock), digest))
+            }
+            Ok(Ok(Fetched::Same)) => Ok(Fetched::Same),
             Ok(Err(ConnectorError::Http(HttpError::Cancelled))) => Err(Failure::Cancelled),
             Ok(Err(ConnectorError::Auth(message))) => Err(Failure::AuthRefused(message)),
             Ok(Err(e)) => Err(Failure::Other(e.to_string())),

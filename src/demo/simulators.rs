@@ -101,11 +101,13 @@ impl Simulators {
         for i in 1..=DROPSHIP_SKUS {
             endless_aisles.set_stock(&dropship_id(i), random_quantity(&mut rng));
         }
-        Ok(Simulators {
+        let simulators = Simulators {
             hako,
             endless_aisles,
             hardtofind,
-        })
+        };
+        super::catalogue::add_sizes(&simulators);
+        Ok(simulators)
     }
 
     /// Makes every simulator accept each request and never answer it, so that a daemon against

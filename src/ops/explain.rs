@@ -20,6 +20,21 @@ pub struct SkuStatus {
     pub reservations: Vec<ReservationStatus>,
     /// Per configured target.
     pub targets: Vec<SkuAtTarget>,
+    /// What the mapping says of it: its key where that is not the SKU itself, a conflict, a
+    /// size that cannot be sold, a catalogue without its product.
+    pub mapping: Vec<SkuMapping>,
+}
+
+/// One thing the mapping says of the SKU.
+#[derive(Debug, Serialize)]
+pub struct SkuMapping {
+    /// `key` (`detail` is the key and where it comes from), `conflict`, `unsellable` or
+    /// `unmapped`.
+    pub kind: String,
+    /// The endpoint it concerns (`None`: every endpoint).
+    pub endpoint: Option<String>,
+    /// What to say.
+    pub detail: String,
 }
 
 /// One order's reservation of the SKU.
@@ -44,6 +59,9 @@ pub struct ReservationStatus {
 pub struct SkuAtTarget {
     /// `[targets.NAME]`.
     pub target: String,
+    /// What the target calls the SKU: the SKU itself unless the mapping says otherwise; `None`
+    /// in a mapping conflict (nothing is pushed).
+    pub key: Option<String>,
     /// Each input's last recorded quantity (`None`: it never reported the SKU).
     pub inputs: Vec<InputQuantity>,
     /// What open orders reserve, subtracted from the sum.
@@ -79,6 +97,22 @@ pub fn explain_sku(
         return Ok(None);
     };
     let reservations = store::reservations_of(conn, sku)?;
+    let notes = store::mapping::notes_of_sku(conn, sku)?;
+    let conflicted = notes.iter().any(|n| n.kind == "conflict");
+    let key_at = |target: &str| {
+        if conflicted {
+            return None;
+        }
+        let key = notes
+            .iter()
+            .find(|n| n.kind == "key" && n.endpoint == target)
+            .map(|n| {
+                n.detail
+                    .rsplit_once(" (")
+                    .map_or(n.detail.as_str(), |(k, _)| k)
+            });
+        Some(key.unwrap_or(sku).to_owned())
+    };
     let now = store::now_ms();
     let mut at_targets = Vec::new();
     for target in targets {
@@ -106,6 +140,7 @@ pub fn explain_sku(
         };
         at_targets.push(SkuAtTarget {
             target: target.name.clone(),
+            key: key_at(&target.name),
             inputs: explanation
                 .inputs
                 .into_iter()
@@ -134,10 +169,19 @@ pub fn explain_sku(
             },
         })
         .collect();
+    let mapping = notes
+        .into_iter()
+        .map(|n| SkuMapping {
+            kind: n.kind,
+            endpoint: (!n.endpoint.is_empty()).then_some(n.endpoint),
+            detail: n.detail,
+        })
+        .collect();
     Ok(Some(SkuStatus {
         sku: sku.to_owned(),
         reservations,
         targets: at_targets,
+        mapping,
     }))
 }
 
@@ -148,6 +192,20 @@ fn show(quantity: Option<i64>) -> String {
 /// The explanation for people: the arithmetic, spelt out.
 pub fn render_text(status: &SkuStatus) -> String {
     let mut out = format!("{}\n", status.sku);
+    for m in &status.mapping {
+        let at = m.endpoint.as_deref().unwrap_or("every target");
+        let _ = match m.kind.as_str() {
+            "key" => writeln!(out, "  called {} at {at}", m.detail),
+            "conflict" => writeln!(
+                out,
+                "  CONFLICT {}: held at every target at what it last acknowledged",
+                m.detail
+            ),
+            "unsellable" => writeln!(out, "  counts as 0: {}", m.detail),
+            "unmapped" => writeln!(out, "  not mapped at {at}: {}", m.detail),
+            _ => writeln!(out, "  {at}: {}", m.detail),
+        };
+    }
     for r in &status.reservations {
         let _ = writeln!(
             out,
@@ -156,9 +214,14 @@ pub fn render_text(status: &SkuStatus) -> String {
         );
     }
     for t in &status.targets {
+        let called = match t.key.as_deref() {
+            Some(key) if key == status.sku => String::new(),
+            Some(key) => format!(" (as {key})"),
+            None => " (no key: mapping conflict)".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "  {}: shows {} (acknowledged), should show {}",
+            "  {}{called}: shows {} (acknowledged), should show {}",
             t.target,
             show(t.acknowledged),
             show(t.should_show)

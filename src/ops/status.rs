@@ -37,6 +37,8 @@ pub struct Status {
     pub reservations: ReservationsStatus,
     /// The most recent cycles, newest first.
     pub cycles: Vec<CycleStatus>,
+    /// SKU mapping: conflicts, and SKUs a target cannot map.
+    pub mapping: super::status_mapping::MappingStatus,
 }
 
 /// A target's state, as the contract names them.
@@ -186,6 +188,7 @@ pub fn without_database(settings: &StatusSettings) -> Status {
             .collect(),
         reservations: ReservationsStatus::default(),
         cycles: Vec::new(),
+        mapping: Default::default(),
     }
 }
 
@@ -322,6 +325,14 @@ pub fn read(
         sources,
         reservations: reservations::read(conn, now)?,
         cycles,
+        mapping: super::status_mapping::read(
+            conn,
+            &settings
+                .targets
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>(),
+        )?,
     })
 }
 

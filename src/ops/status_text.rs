@@ -83,6 +83,7 @@ pub fn render_text(status: &Status) -> String {
         );
     }
     render_reservations(&mut out, status);
+    super::status_mapping::render(&mut out, &status.mapping);
     if status.database_exists {
         out.push_str("last cycles:\n");
     }

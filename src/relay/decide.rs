@@ -9,8 +9,8 @@ use crate::services::endless_aisles::{NewLineItem, NewOrder, NewShipping, SizeIn
 use crate::services::hardtofind::wire::{Order, OrderStatus, ShippingProvider};
 
 /// The Endless Aisles option id a canonical SKU stands for: the SKU without the `to` source's
-/// `sku_prefix`. The one place a line is mapped to the supplier, so that a mapping layer can
-/// take over here.
+/// `sku_prefix`, when no mapping says otherwise (the daemon asks the mapping, see
+/// `Mapper::supplier_key`).
 pub fn supplier_key(sku: &str, sku_prefix: &str) -> Option<u64> {
     let id = sku.trim().strip_prefix(sku_prefix)?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -36,13 +36,13 @@ pub fn prepare(
     htf: &Order,
     custom_order_id: &str,
     sizes: &HashMap<u64, SizeInfo>,
-    sku_prefix: &str,
+    supplier_key: &dyn Fn(&str) -> Option<u64>,
 ) -> Result<Prepared, String> {
     let mut problems = Vec::new();
     // Lines of one size are summed: one line per size at the supplier.
     let mut quantities: BTreeMap<u64, u32> = BTreeMap::new();
     for line in &htf.lines {
-        let Some(id) = supplier_key(&line.sku, sku_prefix) else {
+        let Some(id) = supplier_key(&line.sku) else {
             problems.push(format!(
                 "line {:?} maps to no Endless Aisles size",
                 line.sku

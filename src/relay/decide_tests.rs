@@ -51,7 +51,10 @@ fn a_line_maps_to_its_option_id_by_the_prefix_alone() {
 #[test]
 fn an_order_of_sellable_sizes_is_priced_at_the_suppliers_prices() {
     let order = htf("NC", &[("EA-1001", 2), ("EA-1001", 1)]);
-    let prepared = prepare(&order, "htf-10001", &catalogue(), "EA-").expect("prepared");
+    let prepared = prepare(&order, "htf-10001", &catalogue(), &|sku: &str| {
+        supplier_key(sku, "EA-")
+    })
+    .expect("prepared");
     assert_eq!(prepared.value, 60.0);
     assert_eq!(prepared.order.line_items.len(), 1);
     assert_eq!(prepared.order.line_items[0].quantity, 3);
@@ -65,7 +68,10 @@ fn every_reason_an_order_cannot_go_is_named() {
         "ACT",
         &[("EA-1002", 1), ("EA-1003", 1), ("EA-9999", 1), ("HK-1", 1)],
     );
-    let reason = prepare(&order, "htf-10001", &catalogue(), "EA-").expect_err("refused");
+    let reason = prepare(&order, "htf-10001", &catalogue(), &|sku: &str| {
+        supplier_key(sku, "EA-")
+    })
+    .expect_err("refused");
     for part in [
         "\"HK-1\" maps to no Endless Aisles size",
         "size 1002 is not purchasable",
@@ -107,9 +113,11 @@ fn a_provider_is_matched_by_host_or_by_carriers_and_never_guessed() {
 #[test]
 fn an_order_found_is_ours_only_with_the_same_name_zip_and_lines() {
     let order = htf("NC", &[("EA-1001", 2)]);
-    let sent = prepare(&order, "htf-10001", &catalogue(), "EA-")
-        .expect("prepared")
-        .order;
+    let sent = prepare(&order, "htf-10001", &catalogue(), &|sku: &str| {
+        supplier_key(sku, "EA-")
+    })
+    .expect("prepared")
+    .order;
     let found = |zip: &str, quantity: u64| -> SupplierOrder {
         serde_json::from_value(serde_json::json!({"id": 5,
             "shipping": {"first_name": "tim", "last_name": "MASSEY", "zip": zip},

@@ -30,8 +30,9 @@ pub struct Clients<'a> {
     pub orders: Orders,
     /// The `to` source's catalogue.
     pub products: Products,
-    /// The `to` source's `sku_prefix`.
-    pub sku_prefix: &'a str,
+    /// The Endless Aisles option id of a Hardtofind line's SKU, through the SKU mapping (see
+    /// [`decide::supplier_key`] for the default).
+    pub supplier_key: &'a (dyn Fn(&str) -> Option<u64> + Send + Sync),
 }
 
 /// What the step came to: every record's state counted, for the summary line and the metric.
@@ -262,10 +263,10 @@ impl Run<'_> {
             self.set(record, State::Rejected, Some(why)).await?;
             return Ok(Moved::Stop);
         }
-        let prefix = self.clients.sku_prefix.to_owned();
+        let key_of = self.clients.supplier_key;
         let custom = record.custom_order_id.clone();
         let prepared = match self.catalogue().await {
-            Ok(sizes) => decide::prepare(order, &custom, sizes, &prefix),
+            Ok(sizes) => decide::prepare(order, &custom, sizes, key_of),
             Err(e) => {
                 warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, error = %e, "relay: Endless Aisles' catalogue could not be read; the order waits");
                 return Ok(Moved::Stop);

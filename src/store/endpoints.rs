@@ -186,6 +186,7 @@ fn drop_state(conn: &Connection, side: Side, id: i64) -> Result<(), StoreError> 
         Side::Target | Side::TargetZeroedAt => {
             conn.execute("DELETE FROM failed_skus WHERE target_id = ?1", [id])?;
             conn.execute("DELETE FROM flags WHERE target_id = ?1", [id])?;
+            conn.execute("DELETE FROM barcodes WHERE target_id = ?1", [id])?;
             conn.execute(
                 "UPDATE targets SET last_success_at = NULL, pending = 0, held = 0, held_reason = NULL,
                         last_error = NULL, last_error_at = NULL, guard_since = NULL,
@@ -194,6 +195,8 @@ fn drop_state(conn: &Connection, side: Side, id: i64) -> Result<(), StoreError> 
             )?;
         }
         Side::Source | Side::SourceZeroedAt => {
+            conn.execute("DELETE FROM ea_sizes WHERE source_id = ?1", [id])?;
+            conn.execute("DELETE FROM ea_products_read WHERE source_id = ?1", [id])?;
             conn.execute(
                 "UPDATE sources SET last_fetch_at = NULL, skus = 0, last_error = NULL,
                         last_error_at = NULL, guard_since = NULL, auth_failures = 0,

@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V9_UNABSORBED),
     Migration::Sql(V10_RELAY),
     Migration::Sql(V11),
+    Migration::Sql(V12_MAPPING),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -208,6 +209,38 @@ const V10_RELAY: &str = r"
 const V11: &str = r"
     ALTER TABLE sources ADD COLUMN answer_digest BLOB;
     ALTER TABLE targets ADD COLUMN settled TEXT;
+";
+
+/// 12: Endless Aisles sizes as last read (`GET /api/products`: a restart need not read
+/// them again at once), when they were read, each catalogue's barcodes (`ean` → the `match`
+/// field's value, for `by_barcode`), and what `status` shows of the mapping: conflicts, SKUs a
+/// target cannot map, sizes that cannot be sold, and the keys that are not the SKU itself.
+const V12_MAPPING: &str = r"
+    CREATE TABLE ea_sizes (
+        source_id    INTEGER NOT NULL REFERENCES sources(id),
+        option_id    INTEGER NOT NULL,
+        upc          TEXT,
+        title        TEXT NOT NULL,
+        purchasable  INTEGER,
+        discontinued INTEGER,
+        PRIMARY KEY (source_id, option_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE ea_products_read (
+        source_id INTEGER PRIMARY KEY REFERENCES sources(id),
+        read_at   INTEGER NOT NULL
+    );
+    CREATE TABLE barcodes (
+        target_id INTEGER NOT NULL REFERENCES targets(id),
+        ean       TEXT NOT NULL,
+        sku       TEXT NOT NULL
+    );
+    CREATE TABLE mapping_notes (
+        kind     TEXT NOT NULL,
+        sku      TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        detail   TEXT NOT NULL
+    );
+    CREATE INDEX mapping_notes_by_sku ON mapping_notes (sku);
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

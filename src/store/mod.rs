@@ -26,6 +26,7 @@ mod chunks;
 mod endpoints;
 mod flags;
 pub mod lock;
+pub mod mapping;
 mod memory;
 mod reservations;
 pub use reservations::{

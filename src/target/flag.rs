@@ -50,6 +50,8 @@ pub struct FlagMemory {
     catalogue: Option<(Arc<Catalogue>, Instant)>,
     /// Each product's flag state by uuid, as stored; read from the database at the first cycle.
     states: Option<HashMap<String, FlagState>>,
+    /// The SKUs without a product last written for `status`.
+    unmapped: Option<Vec<store::mapping::Note>>,
 }
 
 /// One SKU whose product is known, decided.
@@ -111,7 +113,14 @@ pub(super) async fn sync(
             return finish(target, &store, result, outcome, &meter, options).await;
         }
     };
-    let (mut steps, duplicates) = decide_all(target, &inputs, planned, &catalogue, options, now);
+    if fresh && !options.dry_run {
+        remember_barcodes(target, &inputs, &catalogue).await?;
+    }
+    let (mut steps, duplicates, unmapped) =
+        decide_all(target, &inputs, planned, &catalogue, options, now);
+    if !options.dry_run {
+        write_unmapped(target, &store, unmapped).await?;
+    }
     steps.sort_by_key(|s| target.failed.contains_key(&s.change.sku));
     let patches: Vec<Change> = steps
         .iter()
@@ -152,8 +161,51 @@ pub(super) async fn sync(
     finish(target, &store, result, outcome, &meter, options).await
 }
 
+/// How many SKUs without a product `status` lists by name, per catalogue.
+const UNMAPPED_LISTED: usize = 1000;
+
+/// With `by_barcode`, a freshly read catalogue's barcodes: recorded (a restart links at once)
+/// and handed to the mapping.
+async fn remember_barcodes(
+    target: &TargetSlot,
+    inputs: &Inputs,
+    catalogue: &Catalogue,
+) -> Result<(), StoreError> {
+    if !inputs.mapper.by_barcode() {
+        return Ok(());
+    }
+    let (id, pairs) = (target.id, catalogue.barcodes.clone());
+    inputs
+        .store
+        .call(move |c| store::mapping::write_barcodes(c, id, &pairs))
+        .await?;
+    inputs
+        .mapper
+        .set_catalogue(&target.name, catalogue.barcodes.clone());
+    Ok(())
+}
+
+/// Records the SKUs this catalogue cannot map (no product, or two) for `status`, when they
+/// changed.
+async fn write_unmapped(
+    target: &mut TargetSlot,
+    store: &Store,
+    unmapped: Vec<store::mapping::Note>,
+) -> Result<(), StoreError> {
+    if target.flags.unmapped.as_ref() == Some(&unmapped) {
+        return Ok(());
+    }
+    let (name, rows) = (target.name.clone(), unmapped.clone());
+    store
+        .call(move |c| store::mapping::replace_notes(c, "unmapped", Some(&name), &rows))
+        .await?;
+    target.flags.unmapped = Some(unmapped);
+    Ok(())
+}
+
 /// Runs the flag rule for every SKU of the plan whose one product is known, and sets apart the
 /// SKUs that two products claim (refused, so `status` lists them; neither product is touched).
+/// Also answers the SKUs it could not map (the first [`UNMAPPED_LISTED`]), for `status`.
 fn decide_all(
     target: &mut TargetSlot,
     inputs: &Inputs,
@@ -161,9 +213,20 @@ fn decide_all(
     catalogue: &Catalogue,
     options: CycleOptions,
     now: i64,
-) -> (Vec<Step>, Vec<Refusal>) {
+) -> (Vec<Step>, Vec<Refusal>, Vec<store::mapping::Note>) {
     let Target::Shopsys(shop) = &target.client else {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), Vec::new(), Vec::new());
+    };
+    let mut listed = Vec::new();
+    let mut unmapped_note = |sku: &str, detail: String| {
+        if listed.len() < UNMAPPED_LISTED {
+            listed.push(store::mapping::Note {
+                kind: "unmapped".into(),
+                sku: sku.to_owned(),
+                endpoint: target.name.clone(),
+                detail,
+            });
+        }
     };
     let rules = shop.rules();
     let wanted = plan::plan(
@@ -177,6 +240,10 @@ fn decide_all(
     let states = target.flags.states.get_or_insert_default();
     let (mut steps, mut duplicates, mut unmapped) = (Vec::new(), Vec::new(), 0usize);
     for change in wanted {
+        // A SKU in a mapping conflict is held: its product is not touched.
+        if inputs.held.contains(&change.sku) {
+            continue;
+        }
         // A refused SKU waits for its next attempt (1, 2, 4, … cycles apart).
         let waiting = target
             .failed
@@ -185,8 +252,20 @@ fn decide_all(
         if waiting.is_some_and(|at| now < at) {
             continue;
         }
-        let sku = skus.name(change.sku);
+        let name = skus.name(change.sku);
+        let Some((sku, _)) = inputs.mapping.key_at(&target.name, name) else {
+            continue;
+        };
+        let sku = sku.as_ref();
         if let Some(uuids) = catalogue.duplicates.get(sku) {
+            unmapped_note(
+                name,
+                format!(
+                    "{} products have {} {sku:?}",
+                    uuids.len(),
+                    rules.match_field.name()
+                ),
+            );
             duplicates.push(Refusal {
                 sku: change.sku,
                 quantity: change.new,
@@ -203,6 +282,10 @@ fn decide_all(
         }
         let Some(product) = catalogue.by_sku.get(sku) else {
             unmapped += 1;
+            unmapped_note(
+                name,
+                format!("no product has {} {sku:?}", rules.match_field.name()),
+            );
             continue;
         };
         let stored = states.get(&product.uuid).copied();
@@ -222,7 +305,7 @@ fn decide_all(
     if unmapped > 0 {
         debug!(target = %target.name, skus = unmapped, "SKUs with no product in the catalogue are left out");
     }
-    (steps, duplicates)
+    (steps, duplicates, listed)
 }
 
 /// Sends each decided `PATCH`, in order, recording each acknowledged state and quantity as the

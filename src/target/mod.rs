@@ -13,7 +13,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::error;
 
+use crate::daemon::mapping::Mapper;
 use crate::http::Meter;
+use crate::mapping::Mapping;
 use crate::ops::report::{PlanLine, TargetReport, TargetState};
 use crate::ops::rfc3339;
 use crate::plan::backoff::AuthBackoff;
@@ -109,6 +111,12 @@ pub struct Inputs {
     /// Whether it is settled already: its plan is known to be empty, and nothing per SKU is
     /// loaded for it (see [`settled`]).
     pub quiet: bool,
+    /// The SKU mapping: what the target calls each SKU, and the catalogues' barcodes.
+    pub mapper: Arc<Mapper>,
+    /// The mapping in force this cycle.
+    pub mapping: Arc<Mapping>,
+    /// SKUs in a mapping conflict: never planned, so held at what the target acknowledged.
+    pub held: HashSet<SkuId>,
 }
 
 impl Inputs {
@@ -239,7 +247,14 @@ pub async fn sync_target(
         .saturating_sub(window)
         .max(target.guard_since.unwrap_or(i64::MIN));
     let planned = inputs.newest();
-    let changes = plan_for(target, &planned, options.full, &HashSet::new(), now);
+    let changes = plan_for(
+        target,
+        &planned,
+        options.full,
+        &HashSet::new(),
+        &inputs.held,
+        now,
+    );
     result.report.planned = changes.len();
     outcome.pending = changes.len();
     if options.force && !options.dry_run {
@@ -339,6 +354,7 @@ fn plan_for(
     planned: &Planned,
     full: bool,
     refused_now: &HashSet<SkuId>,
+    held: &HashSet<SkuId>,
     now: i64,
 ) -> Vec<Change> {
     let mut changes = plan::plan(
@@ -348,6 +364,10 @@ fn plan_for(
         target.rules,
         full,
     );
+    // A SKU in a mapping conflict is held where it is: neither pushed nor zeroed.
+    if !held.is_empty() {
+        changes.retain(|c| !held.contains(&c.sku));
+    }
     // A refused SKU waits for its next attempt (1, 2, 4, … cycles apart).
     let waiting = |sku: &SkuId| {
         target

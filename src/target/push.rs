@@ -81,6 +81,7 @@ impl Pusher<'_> {
                     &planned,
                     self.options.full,
                     &refused_now,
+                    &self.inputs.held,
                     store::now_ms(),
                 );
                 if let Some(unpushed) = &unpushed {
@@ -108,9 +109,24 @@ impl Pusher<'_> {
         // Depth-first over halves, left before right, so acknowledgements keep plan order.
         let mut parts = vec![batch];
         while let Some(part) = parts.pop() {
+            // What the target calls each SKU: its own name, unless the mapping says otherwise.
             let names: Vec<String> = {
                 let skus = names(&self.inputs.skus);
-                part.iter().map(|c| skus.name(c.sku).to_owned()).collect()
+                let mapping = &self.inputs.mapping;
+                let target = self.target.name.as_str();
+                let mapped = mapping.maps(target);
+                part.iter()
+                    .map(|c| {
+                        let sku = skus.name(c.sku);
+                        if !mapped {
+                            return sku.to_owned();
+                        }
+                        // A SKU without a key is in conflict and was planned out already.
+                        mapping
+                            .key_at(target, sku)
+                            .map_or_else(|| sku.to_owned(), |(key, _)| key.into_owned())
+                    })
+                    .collect()
             };
             let items: Vec<PushItem> = part
                 .iter()

@@ -364,7 +364,8 @@ async fn a_server_that_accepts_and_never_answers_costs_one_timeout() {
         config.replace("request_timeout = \"5s\"", "request_timeout = \"1s\""),
     )
     .expect("write");
-    world.ea.faults().push(Fault::Hang);
+    // The stock request (the products, read before it, answer).
+    world.ea.faults().push_for("GET", "/api/stock", Fault::Hang);
 
     let run = world.invsync(&["once"]).await;
 

@@ -180,6 +180,10 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              DROP TABLE flags;
              DROP TABLE unabsorbed_changes;
              DROP TABLE relay_orders;
+             DROP TABLE ea_sizes;
+             DROP TABLE ea_products_read;
+             DROP TABLE barcodes;
+             DROP TABLE mapping_notes;
              PRAGMA user_version = 3;",
         )
         .expect("back to version 3");

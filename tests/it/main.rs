@@ -14,6 +14,7 @@ mod independence;
 mod kills;
 mod local;
 mod logs;
+mod mapping;
 mod metrics;
 mod orders;
 mod quiet;

@@ -1,6 +1,7 @@
 //! `[sources.NAME]` with `type = "endless_aisles"`: as written, and validated.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -22,6 +23,8 @@ pub struct RawSource {
     pub sku_prefix: Option<String>,
     /// The account's budget; none is documented, default 60.
     pub requests_per_minute: Option<u32>,
+    /// How often `GET /api/products` is read (`"24h"` by default, `"off"` never).
+    pub products_refresh: Option<String>,
 }
 
 /// An Endless Aisles source, validated.
@@ -31,7 +34,13 @@ pub struct SourceSettings {
     pub token: SecretString,
     /// Canonical SKU = prefix + option id.
     pub sku_prefix: String,
+    /// How often the products (each size's barcode and whether it can be sold) are read;
+    /// `None`: never, and every size with stock is offered.
+    pub products_refresh: Option<Duration>,
 }
+
+/// A day: sizes change status rarely, and the list is large.
+pub const DEFAULT_PRODUCTS_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl SourceSettings {
     /// Who it is at Endless Aisles: the token.
@@ -49,11 +58,22 @@ pub fn source(check: &Checker, prefix: &str, raw: RawSource) -> Option<(Remote, 
         DEFAULT_REQUESTS_PER_MINUTE,
     ));
     let token = check.keep(check.secret(prefix, "token", raw.token, raw.token_file));
+    let products_refresh = match raw.products_refresh.as_deref().map(str::trim) {
+        Some("off") => Some(None),
+        written => check
+            .keep(check.duration(
+                &format!("{prefix}.products_refresh"),
+                written,
+                DEFAULT_PRODUCTS_REFRESH,
+            ))
+            .map(Some),
+    };
     Some((
         remote?,
         SourceSettings {
             token: token?,
             sku_prefix: raw.sku_prefix.unwrap_or_default(),
+            products_refresh: products_refresh?,
         },
     ))
 }

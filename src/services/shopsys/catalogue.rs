@@ -30,6 +30,8 @@ pub struct Catalogue {
     pub unmatched: usize,
     /// Products whose uuid is not a UUID: never patched (it would not be a safe path).
     pub bad_uuids: usize,
+    /// Each product's `ean` with its `match` field's value, for `[mapping] by_barcode`.
+    pub barcodes: Vec<(String, String)>,
 }
 
 /// Builds a [`Catalogue`] page by page.
@@ -41,6 +43,7 @@ pub struct CatalogueBuilder {
     claims: HashMap<String, Vec<CatalogueProduct>>,
     unmatched: usize,
     bad_uuids: usize,
+    barcodes: Vec<(String, String)>,
 }
 
 impl CatalogueBuilder {
@@ -53,6 +56,7 @@ impl CatalogueBuilder {
             claims: HashMap::new(),
             unmatched: 0,
             bad_uuids: 0,
+            barcodes: Vec::new(),
         }
     }
 
@@ -70,6 +74,9 @@ impl CatalogueBuilder {
             self.unmatched += 1;
             return;
         };
+        if let Some(ean) = product.ean.as_deref().filter(|e| !e.trim().is_empty()) {
+            self.barcodes.push((ean.to_owned(), sku.to_owned()));
+        }
         self.claims
             .entry(sku.to_owned())
             .or_default()
@@ -103,6 +110,7 @@ impl CatalogueBuilder {
             products: self.seen.len(),
             unmatched: self.unmatched,
             bad_uuids: self.bad_uuids,
+            barcodes: self.barcodes,
         }
     }
 }

@@ -1,0 +1,91 @@
+use super::notes::rekeyed;
+use super::*;
+use crate::mapping::{Origin, Role};
+
+fn mapping(lines: &[(&str, &str, usize)]) -> Mapping {
+    let endpoints = vec![EndpointSpec {
+        name: "hardtofind".into(),
+        role: Role::Target,
+        prefix: String::new(),
+    }];
+    let links = lines
+        .iter()
+        .map(|&(sku, key, line)| Link {
+            sku: sku.into(),
+            endpoint: "hardtofind".into(),
+            key: key.into(),
+            origin: Origin::Csv(line),
+        })
+        .collect();
+    Mapping::resolve(&endpoints, links)
+}
+
+fn recorded(m: &Mapping) -> Vec<Note> {
+    m.links()
+        .map(|(sku, endpoint, key, origin)| Note {
+            kind: "key".into(),
+            sku: sku.into(),
+            endpoint: endpoint.into(),
+            detail: format!("{key} ({origin})"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_key_voids_the_acknowledgement_a_moved_line_does_not() {
+    let targets = ["hardtofind".to_owned()];
+    let before = mapping(&[("A", "KA", 2), ("B", "KB", 3)]);
+    let after = mapping(&[("B", "KB", 2), ("A", "KA2", 3), ("C", "KC", 4)]);
+
+    let void = rekeyed(&recorded(&before), &after, &targets);
+
+    let pair = |sku: &str| ("hardtofind".to_owned(), sku.to_owned());
+    assert_eq!(void, vec![pair("A"), pair("C")]);
+    let removed = rekeyed(&recorded(&before), &mapping(&[]), &targets);
+    assert_eq!(removed, vec![pair("A"), pair("B")], "back to its own name");
+    let conflict = mapping(&[("A", "KA", 2), ("A", "KX", 3)]);
+    assert_eq!(
+        rekeyed(&recorded(&before), &conflict, &targets),
+        vec![pair("B")],
+        "A, in conflict, is held where it is"
+    );
+}
+
+#[test]
+fn sizes_that_cannot_be_sold_count_as_0_and_the_rest_is_untouched() {
+    let size = |id: u64, purchasable, discontinued| SizeInfo {
+        option_id: id,
+        product_id: 1,
+        title: String::new(),
+        upc: Some("0074198609628".into()),
+        purchasability: Some(purchasable),
+        discontinued: Some(discontinued),
+        wholesale: None,
+        price: None,
+    };
+    let sizes = [
+        size(1, false, false),
+        size(2, true, true),
+        size(3, true, false),
+    ];
+    let mut parts = Sizes::default();
+    for s in &sizes {
+        if let Err(why) = s.sellable() {
+            parts.unsellable.insert(s.sku("EA-"), why);
+        }
+        parts.with_gtin.insert(s.sku("EA-"));
+    }
+    let stock: Stock = [("EA-1", 5), ("EA-2", 4), ("EA-3", 3), ("EA-9", 2)]
+        .into_iter()
+        .map(|(s, q)| (s.to_owned(), q))
+        .collect();
+
+    let sold = sellable_only(stock.clone(), &parts, false);
+    assert_eq!(
+        sold.iter().collect::<Vec<_>>(),
+        [("EA-1", 0), ("EA-2", 0), ("EA-3", 3), ("EA-9", 2)]
+    );
+    let waiting = sellable_only(stock, &parts, true);
+    assert_eq!(waiting.iter().collect::<Vec<_>>(), [("EA-9", 2)]);
+    assert_eq!(waiting.held(), ["EA-1", "EA-2", "EA-3"]);
+}

@@ -1,0 +1,208 @@
+use proptest::prelude::*;
+
+use super::*;
+
+fn endpoints() -> Vec<EndpointSpec> {
+    let spec = |name: &str, role, prefix: &str| EndpointSpec {
+        name: name.to_owned(),
+        role,
+        prefix: prefix.to_owned(),
+    };
+    vec![
+        spec("warehouse", Role::Source, ""),
+        spec("dropship", Role::Source, "EA-"),
+        spec("hardtofind", Role::Target, ""),
+        spec("shop", Role::Target, ""),
+        spec("htf_orders", Role::Feed, ""),
+    ]
+}
+
+fn csv(line: usize, sku: &str, endpoint: &str, key: &str) -> Link {
+    Link {
+        sku: sku.into(),
+        endpoint: endpoint.into(),
+        key: key.into(),
+        origin: Origin::Csv(line),
+    }
+}
+
+fn barcode(sku: &str, key: &str) -> Link {
+    Link {
+        sku: sku.into(),
+        endpoint: "dropship".into(),
+        key: key.into(),
+        origin: Origin::Barcode("00074198609628".into()),
+    }
+}
+
+fn key<'a>(m: &'a Mapping, endpoint: &str, sku: &'a str) -> Option<String> {
+    m.key_at(endpoint, sku).map(|(k, _)| k.into_owned())
+}
+
+#[test]
+fn without_links_every_sku_is_called_the_same_and_a_source_keeps_its_prefix() {
+    let m = Mapping::resolve(&endpoints(), Vec::new());
+    assert!(m.is_empty());
+    assert_eq!(m.canonical("dropship", "EA-1"), Some("EA-1"));
+    assert_eq!(key(&m, "hardtofind", "HK-1"), Some("HK-1".into()));
+    assert_eq!(
+        key(&m, "dropship", "EA-1"),
+        Some("EA-1".into()),
+        "no links, no rewriting"
+    );
+}
+
+#[test]
+fn a_line_of_the_file_names_a_sku_at_a_target_a_source_and_a_feed() {
+    let m = Mapping::resolve(
+        &endpoints(),
+        vec![
+            csv(2, "CAT-1", "hardtofind", "HTF-1"),
+            csv(3, "CAT-1", "dropship", "22397"),
+            csv(4, "CAT-1", "htf_orders", "HTF-1"),
+        ],
+    );
+    assert_eq!(key(&m, "hardtofind", "CAT-1"), Some("HTF-1".into()));
+    assert_eq!(m.canonical("dropship", "EA-22397"), Some("CAT-1"));
+    assert_eq!(m.canonical("dropship", "EA-5"), Some("EA-5"));
+    assert_eq!(key(&m, "dropship", "CAT-1"), Some("22397".into()));
+    assert_eq!(key(&m, "dropship", "EA-5"), Some("5".into()));
+    assert_eq!(key(&m, "dropship", "HK-5"), None, "not one of its names");
+    assert_eq!(m.canonical("htf_orders", "HTF-1"), Some("CAT-1"));
+    assert_eq!(
+        m.key_at("hardtofind", "CAT-1")
+            .and_then(|(_, o)| o.cloned()),
+        Some(Origin::Csv(2))
+    );
+    assert!(m.conflicts(&SkuTable::default()).is_empty());
+}
+
+#[test]
+fn the_file_wins_over_barcodes_and_barcodes_over_the_default() {
+    let m = Mapping::resolve(
+        &endpoints(),
+        vec![
+            barcode("CAT-1", "22397"),
+            csv(2, "CAT-1", "dropship", "500"),
+            barcode("CAT-2", "600"),
+        ],
+    );
+    assert_eq!(m.canonical("dropship", "EA-500"), Some("CAT-1"));
+    assert_eq!(m.canonical("dropship", "EA-22397"), Some("EA-22397"));
+    assert_eq!(m.canonical("dropship", "EA-600"), Some("CAT-2"));
+    assert!(m.conflicts(&SkuTable::default()).is_empty());
+}
+
+#[test]
+fn a_key_with_two_skus_and_a_sku_with_two_keys_are_conflicts_named_in_status() {
+    let m = Mapping::resolve(
+        &endpoints(),
+        vec![
+            csv(2, "A", "hardtofind", "K"),
+            csv(3, "B", "hardtofind", "K"),
+            csv(4, "C", "hardtofind", "K1"),
+            csv(5, "C", "hardtofind", "K2"),
+            csv(6, "D", "dropship", "7"),
+            csv(7, "E", "dropship", "7"),
+        ],
+    );
+    let conflicts = m.conflicts(&SkuTable::default());
+    assert_eq!(
+        conflicts.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["A", "B", "C", "D", "E"]
+    );
+    assert_eq!(conflicts["C"], "at hardtofind: two keys: \"K1\" and \"K2\"");
+    for sku in ["A", "B", "C"] {
+        assert_eq!(key(&m, "hardtofind", sku), None);
+        assert_eq!(key(&m, "shop", sku), None, "held at every target");
+    }
+    assert_eq!(m.canonical("dropship", "EA-7"), None);
+    let stock: Stock = [("EA-7".to_owned(), 5), ("EA-8".to_owned(), 1)]
+        .into_iter()
+        .collect();
+    let out = m.translate("dropship", stock);
+    assert_eq!(out.iter().collect::<Vec<_>>(), [("EA-8", 1)]);
+    assert_eq!(out.held(), ["D", "E"], "neither is zeroed: both are held");
+}
+
+#[test]
+fn a_sku_whose_name_another_sku_takes_at_a_target_is_in_conflict_once_it_exists() {
+    let m = Mapping::resolve(&endpoints(), vec![csv(2, "X", "hardtofind", "A")]);
+    assert_eq!(key(&m, "hardtofind", "A"), None, "key A is X's there");
+    let mut known = SkuTable::default();
+    known.intern("X");
+    assert!(m.held(&known).is_empty());
+    known.intern("A");
+    let held = m.held(&known);
+    assert_eq!(held.len(), 2);
+}
+
+#[test]
+fn barcodes_link_as_gtin_14_whatever_zeros_lead() {
+    let sizes = vec![
+        SizeBarcode {
+            key: "22397".into(),
+            upc: Some("0074198609628".into()),
+        },
+        SizeBarcode {
+            key: "1".into(),
+            upc: Some("not a barcode".into()),
+        },
+        SizeBarcode {
+            key: "2".into(),
+            upc: None,
+        },
+    ];
+    let products = vec![
+        ("074198609628".to_owned(), "CAT-1".to_owned()),
+        ("".to_owned(), "CAT-2".to_owned()),
+    ];
+    let links = barcode_links("dropship", &sizes, &products);
+    assert_eq!(links, vec![barcode("CAT-1", "22397")]);
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[A-D][0-2]"
+}
+
+proptest! {
+    /// Whatever the links, a SKU in conflict is given no key anywhere (so it is never pushed),
+    /// and a SKU that is not in conflict reads back the way it was written.
+    #[test]
+    fn a_conflicted_sku_has_no_key_and_every_other_link_reads_back(
+        lines in proptest::collection::vec((name(), 0..5usize, name()), 0..12)
+    ) {
+        let names = endpoints();
+        let links: Vec<Link> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (sku, e, k))| csv(i + 2, sku, &names[*e].name, k))
+            .collect();
+        let m = Mapping::resolve(&names, links.clone());
+        let mut known = SkuTable::default();
+        for l in &links {
+            known.intern(&l.sku);
+            known.intern(&l.key);
+        }
+        let conflicts = m.conflicts(&known);
+        let fixed = m.conflicts(&SkuTable::default());
+        let held = m.held(&known);
+        for l in &links {
+            let spec = names.iter().find(|e| e.name == l.endpoint).expect("listed");
+            if conflicts.contains_key(&l.sku) {
+                prop_assert!(known.get(&l.sku).is_some_and(|id| held.contains(&id)));
+                if fixed.contains_key(&l.sku) {
+                    for e in &names {
+                        prop_assert_eq!(key(&m, &e.name, &l.sku), None);
+                    }
+                }
+                continue;
+            }
+            prop_assert_eq!(key(&m, &l.endpoint, &l.sku), Some(l.key.clone()));
+            if spec.role != Role::Target {
+                let raw = format!("{}{}", spec.prefix, l.key);
+                prop_assert_eq!(m.canonical(&l.endpoint, &raw), Some(l.sku.as_str()));
+            }
+        }
+    }
+}

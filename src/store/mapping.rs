@@ -1,0 +1,215 @@
+//! What the mapping keeps: Endless Aisles sizes as last read and when, each catalogue's barcodes,
+//! and the notes `status` shows (conflicts, unmapped SKUs, sizes that cannot be sold, keys).
+//! Each is replaced whole when it changes; nothing here is per cycle.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use crate::services::endless_aisles::SizeInfo;
+
+/// Every size of `source` as last read, and when (ms), or `None` when never read.
+pub fn load_sizes(
+    conn: &Connection,
+    source: i64,
+) -> Result<Option<(Vec<SizeInfo>, i64)>, StoreError> {
+    let read_at: Option<i64> = conn
+        .query_row(
+            "SELECT read_at FROM ea_products_read WHERE source_id = ?1",
+            [source],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(read_at) = read_at else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare(
+        "SELECT option_id, upc, title, purchasable, discontinued FROM ea_sizes
+         WHERE source_id = ?1 ORDER BY option_id",
+    )?;
+    let sizes = stmt
+        .query_map([source], |r| {
+            Ok(SizeInfo {
+                option_id: r.get::<_, i64>(0)?.try_into().unwrap_or_default(),
+                product_id: 0,
+                upc: r.get(1)?,
+                title: r.get(2)?,
+                purchasability: r.get(3)?,
+                discontinued: r.get(4)?,
+                wholesale: None,
+                price: None,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((sizes, read_at)))
+}
+
+/// Replaces the sizes of `source`, read at `at`, in one transaction.
+pub fn write_sizes(
+    conn: &mut Connection,
+    source: i64,
+    sizes: &[SizeInfo],
+    at: i64,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM ea_sizes WHERE source_id = ?1", [source])?;
+    {
+        let mut insert = tx.prepare(
+            "INSERT OR REPLACE INTO ea_sizes (source_id, option_id, upc, title, purchasable, discontinued)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for s in sizes {
+            let id = i64::try_from(s.option_id).unwrap_or(i64::MAX);
+            insert.execute(params![
+                source,
+                id,
+                s.upc,
+                s.title,
+                s.purchasability,
+                s.discontinued
+            ])?;
+        }
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO ea_products_read (source_id, read_at) VALUES (?1, ?2)",
+        params![source, at],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Each product's `ean` and `match` value of catalogue `target`, as last read; `None` when
+/// never read.
+pub fn load_barcodes(
+    conn: &Connection,
+    target: i64,
+) -> Result<Option<Vec<(String, String)>>, StoreError> {
+    let read: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM barcodes WHERE target_id = ?1)",
+        [target],
+        |r| r.get(0),
+    )?;
+    if !read {
+        return Ok(None);
+    }
+    let mut stmt =
+        conn.prepare("SELECT ean, sku FROM barcodes WHERE target_id = ?1 AND ean <> ''")?;
+    let pairs = stmt
+        .query_map([target], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(pairs))
+}
+
+/// Replaces the barcodes of `target`. A catalogue read without one barcode is kept as one empty
+/// row, so that "read, none" is not taken for "never read".
+pub fn write_barcodes(
+    conn: &mut Connection,
+    target: i64,
+    pairs: &[(String, String)],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM barcodes WHERE target_id = ?1", [target])?;
+    {
+        let mut insert =
+            tx.prepare("INSERT INTO barcodes (target_id, ean, sku) VALUES (?1, ?2, ?3)")?;
+        if pairs.is_empty() {
+            insert.execute(params![target, "", ""])?;
+        }
+        for (ean, sku) in pairs {
+            insert.execute(params![target, ean, sku])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// One thing `status` says about the mapping of a SKU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// `conflict`, `unmapped`, `unsellable` or `key`.
+    pub kind: String,
+    /// The canonical SKU.
+    pub sku: String,
+    /// The endpoint it concerns (empty: every endpoint).
+    pub endpoint: String,
+    /// What to say.
+    pub detail: String,
+}
+
+/// Replaces the notes of `kind` (of `endpoint` only, when given) with `notes`.
+pub fn replace_notes(
+    conn: &mut Connection,
+    kind: &str,
+    endpoint: Option<&str>,
+    notes: &[Note],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    match endpoint {
+        Some(endpoint) => tx.execute(
+            "DELETE FROM mapping_notes WHERE kind = ?1 AND endpoint = ?2",
+            params![kind, endpoint],
+        )?,
+        None => tx.execute("DELETE FROM mapping_notes WHERE kind = ?1", [kind])?,
+    };
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO mapping_notes (kind, sku, endpoint, detail) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for n in notes {
+            insert.execute(params![n.kind, n.sku, n.endpoint, n.detail])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Every note about `sku`.
+pub fn notes_of_sku(conn: &Connection, sku: &str) -> Result<Vec<Note>, StoreError> {
+    notes_where(conn, "sku = ?1", sku, usize::MAX).map(|(_, notes)| notes)
+}
+
+/// How many notes of `kind` there are, and the first `limit` (by SKU).
+pub fn notes_of_kind(
+    conn: &Connection,
+    kind: &str,
+    limit: usize,
+) -> Result<(usize, Vec<Note>), StoreError> {
+    notes_where(conn, "kind = ?1", kind, limit)
+}
+
+fn notes_where(
+    conn: &Connection,
+    filter: &str,
+    value: &str,
+    limit: usize,
+) -> Result<(usize, Vec<Note>), StoreError> {
+    // `status` reads a database as it is, never migrated: one from before the mapping has none.
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'mapping_notes')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok((0, Vec::new()));
+    }
+    let count: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM mapping_notes WHERE {filter}"),
+        [value],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT kind, sku, endpoint, detail FROM mapping_notes WHERE {filter}
+         ORDER BY kind, sku, endpoint LIMIT ?2"
+    ))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let notes = stmt
+        .query_map(params![value, limit], |r| {
+            Ok(Note {
+                kind: r.get(0)?,
+                sku: r.get(1)?,
+                endpoint: r.get(2)?,
+                detail: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((usize::try_from(count).unwrap_or_default(), notes))
+}
