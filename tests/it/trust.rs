@@ -498,3 +498,41 @@ async fn a_refused_login_waits_across_runs_but_check_always_tries_once() {
     );
     assert_ne!(check.code, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sku_hako_refuses_is_split_out_without_reading_the_warehouse_again_for_every_split() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    // Every dropship SKU changes, and Hako will not take one of them: the batch of 30 is halved
+    // around it.
+    let refused = format!("EA-{}", crate::helpers::dropship_id(7));
+    world.hako.refuse_writes_of(&refused, true);
+    for i in 0..30 {
+        world
+            .ea
+            .set_stock(&crate::helpers::dropship_id(i), 40 + i as i64);
+    }
+    let reads_before = world.hako.count("GET", "/inventory");
+
+    let run = world.invsync(&["once"]).await;
+
+    // One read is the warehouse source's own; one more looks up the dropship pairs once.
+    let reads = world.hako.count("GET", "/inventory") - reads_before;
+    println!("{reads} reads of /inventory for a batch split around one refused SKU");
+    assert!(reads <= 2, "{reads} reads:\n{}", run.stderr);
+    let shows = world.hako.inventory("dropship");
+    for i in (0..30).filter(|&i| i != 7) {
+        let sku = format!("EA-{}", crate::helpers::dropship_id(i));
+        assert_eq!(shows.get(&sku), Some(&(40 + i as i64)), "{sku}");
+    }
+    assert_ne!(
+        shows.get(&refused),
+        Some(&47),
+        "the refused SKU was not written"
+    );
+    assert!(
+        run.stderr.contains(&refused) && run.stderr.contains("cannot be written to"),
+        "the refusal is named:\n{}",
+        run.stderr
+    );
+}

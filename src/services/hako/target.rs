@@ -24,7 +24,14 @@ pub struct HakoTarget {
     /// SKUs known to have a pair in the warehouse beyond those acknowledged, learnt by looking
     /// after Hako refused a write.
     existing: tokio::sync::Mutex<HashSet<String>>,
+    /// When the pairs were last looked up: a refusal soon after is the SKU's own, not a wrong
+    /// guess about which pairs exist, so the warehouse is not read again for every split of a
+    /// batch around a refused SKU.
+    looked_up_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a look-up of the warehouse's pairs is trusted.
+const PAIRS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl HakoTarget {
     /// A target writing to `warehouse`.
@@ -33,6 +40,7 @@ impl HakoTarget {
             account: HakoAccount { endpoint, api_key },
             warehouse,
             existing: Default::default(),
+            looked_up_at: Default::default(),
         }
     }
 
@@ -78,7 +86,17 @@ impl HakoTarget {
         match first {
             // Hako's answer to a create of a pair that exists, or an update of one that does not.
             Err(e) if e.is_refusal() => {
+                let fresh = self
+                    .looked_up_at
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_some_and(|at| at.elapsed() < PAIRS_FRESH_FOR);
+                if fresh {
+                    return Err(e);
+                }
                 let existing = self.look_up_pairs(meter).await?;
+                *self.looked_up_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(std::time::Instant::now());
                 let result = self
                     .write(meter, batch, |item| existing.contains(item.sku))
                     .await;

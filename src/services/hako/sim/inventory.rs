@@ -79,6 +79,8 @@ pub(super) struct Inner {
     pub(super) writes: usize,
     /// SKUs whose writes are answered 2xx but neither applied nor listed in the answer.
     pub(super) skipped: HashSet<String>,
+    /// SKUs whose writes are refused (400), as a service that will not take one SKU.
+    pub(super) refused: HashSet<String>,
 }
 
 impl Inner {

@@ -106,6 +106,9 @@ impl State {
             quantities.push(quantity);
         }
         let mut inner = self.lock();
+        if let Some(Write { sku, .. }) = items.iter().find(|w| inner.refused.contains(&w.sku)) {
+            return fail(400, format!("SKU {sku} cannot be written to"));
+        }
         let mut seen = HashSet::new();
         for Write { sku, warehouse, .. } in &items {
             let Some(w) = inner.warehouse(warehouse) else {
@@ -272,6 +275,17 @@ impl HakoSim {
             inner.skipped.insert(sku.to_owned());
         } else {
             inner.skipped.remove(sku);
+        }
+    }
+
+    /// From now on, any write that includes `sku` is refused with a 400 (all or nothing, as
+    /// every write), as a service that will not take one SKU (`false` undoes it).
+    pub fn refuse_writes_of(&self, sku: &str, refuse: bool) {
+        let mut inner = self.state.lock();
+        if refuse {
+            inner.refused.insert(sku.to_owned());
+        } else {
+            inner.refused.remove(sku);
         }
     }
 
