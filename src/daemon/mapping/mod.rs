@@ -117,11 +117,7 @@ impl Mapper {
             match parts.sizes.get(source) {
                 None => "-".to_owned(),
                 Some(sizes) => {
-                    let waiting = self.by_barcode
-                        && !self
-                            .catalogue_targets
-                            .iter()
-                            .all(|t| parts.catalogues.contains_key(t));
+                    let waiting = self.waiting_for_catalogues(&parts);
                     let mut unsellable: Vec<String> = sizes
                         .unsellable
                         .iter()
@@ -253,6 +249,15 @@ impl Mapper {
         self.by_barcode
     }
 
+    /// Whether sizes with a barcode wait for a catalogue not read yet (`by_barcode`).
+    fn waiting_for_catalogues(&self, parts: &Parts) -> bool {
+        self.by_barcode
+            && !self
+                .catalogue_targets
+                .iter()
+                .all(|t| parts.catalogues.contains_key(t))
+    }
+
     fn prefix(&self, source: &str) -> String {
         self.endpoints
             .iter()
@@ -282,11 +287,7 @@ impl Mapper {
             let parts = self.parts();
             match parts.sizes.get(source) {
                 Some(sizes) => {
-                    let waiting = self.by_barcode
-                        && !self
-                            .catalogue_targets
-                            .iter()
-                            .all(|t| parts.catalogues.contains_key(t));
+                    let waiting = self.waiting_for_catalogues(&parts);
                     if waiting && !sizes.with_gtin.is_empty() {
                         tracing::warn!(
                             source,
