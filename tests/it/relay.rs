@@ -137,6 +137,34 @@ async fn an_order_is_placed_once_processed_and_its_tracking_goes_back_with_a_mat
 }
 
 #[tokio::test]
+async fn a_line_under_a_mapped_sku_is_placed_as_the_size_the_mapping_names() {
+    let world = relay_world("auto", "").await;
+    // Option 1003 is the shop's "SHIRT-BLUE": no prefix rule could tell.
+    std::fs::write(
+        world.dir.path().join("skus.csv"),
+        "sku,endpoint,key\nSHIRT-BLUE,dropship,1003\n",
+    )
+    .expect("mapping file");
+    let mut text = std::fs::read_to_string(&world.config).expect("config");
+    text.push_str("\n[mapping]\nfile = \"skus.csv\"\n");
+    std::fs::write(&world.config, text).expect("config");
+    world.htf.add_variants(["SHIRT-BLUE"]);
+    let id = world
+        .htf
+        .place_order(us_order(&[("SHIRT-BLUE", 2)], "Okafor"));
+
+    let run = world.invsync(&["once"]).await;
+
+    assert_eq!(supplier_orders_of(&world, &id), 1, "{}", run.stderr);
+    let placed = world.ea.orders()[0].clone();
+    assert_eq!(placed.lines.len(), 1);
+    assert_eq!(
+        (placed.lines[0].option_id, placed.lines[0].quantity),
+        (1003, 2)
+    );
+}
+
+#[tokio::test]
 async fn apply_then_drop_and_500_after_apply_each_end_with_exactly_one_supplier_order() {
     let world = relay_world("auto", "").await;
     let lost = [
