@@ -274,6 +274,7 @@ async fn record(
 ) -> Result<Recorded, NotUsed> {
     let slot = &work.slot;
     work.per_sku.ensure().await?;
+    let recording = Instant::now();
     let mut persisted = work.recorder.lock().await;
     let old = slot.snapshot.borrow().clone();
     let now = store::now_ms();
@@ -409,6 +410,7 @@ async fn record(
     if let Some(turn) = turn {
         turn.published();
     }
+    tracing::debug!(source = %slot.name, changed = changed.len(), ms = recording.elapsed().as_millis() as u64, "snapshot recorded");
     Ok(Recorded {
         counts,
         fresh: None,

@@ -247,6 +247,7 @@ pub async fn sync_target(
         .saturating_sub(window)
         .max(target.guard_since.unwrap_or(i64::MIN));
     let planned = inputs.newest();
+    let planning = std::time::Instant::now();
     let changes = plan_for(
         target,
         &planned,
@@ -255,6 +256,7 @@ pub async fn sync_target(
         &inputs.held,
         now,
     );
+    tracing::debug!(target = %target.name, planned = changes.len(), ms = planning.elapsed().as_millis() as u64, "planned");
     result.report.planned = changes.len();
     outcome.pending = changes.len();
     if options.force && !options.dry_run {
