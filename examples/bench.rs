@@ -95,6 +95,19 @@ fn release_binary() -> PathBuf {
     target.join("release").join("invsync")
 }
 
+/// One line of the table: the cycle, its wall time and peak RSS, and what Hardtofind received.
+fn print_row<T>(name: &str, measure: &Measure, batches: &[Vec<T>]) {
+    println!(
+        "{:<14} {:>8.3} {:>13.1} {:>9} {:>13} {:>5}",
+        name,
+        measure.wall_s,
+        measure.peak_rss_mib,
+        batches.len(),
+        batches.iter().map(Vec::len).sum::<usize>(),
+        measure.exit
+    );
+}
+
 /// Runs `invsync once` under `/usr/bin/time`, which reports the child's own peak RSS.
 fn once(binary: &Path, config: &Path, dir: &Path) -> Result<Measure, String> {
     timed(binary, config, dir, &["once"])
@@ -231,16 +244,7 @@ requests_per_minute = 1000000
         }
         htf.clear_batches();
         let measure = once(&binary, &config, dir.path())?;
-        let batches = htf.batches();
-        println!(
-            "{:<14} {:>8.3} {:>13.1} {:>9} {:>13} {:>5}",
-            name,
-            measure.wall_s,
-            measure.peak_rss_mib,
-            batches.len(),
-            batches.iter().map(Vec::len).sum::<usize>(),
-            measure.exit
-        );
+        print_row(name, &measure, &htf.batches());
     }
     if args.mapping_skus > 0 {
         // A mapping file of N lines: each of the first N SKUs gets a key of its own at the
@@ -267,16 +271,8 @@ requests_per_minute = 1000000
         ] {
             htf.clear_batches();
             let measure = timed(&binary, &config, dir.path(), run)?;
-            let batches = htf.batches();
-            println!(
-                "{:<14} {:>8.3} {:>13.1} {:>9} {:>13} {:>5}",
-                name,
-                measure.wall_s,
-                measure.peak_rss_mib,
-                batches.len(),
-                batches.iter().map(Vec::len).sum::<usize>(),
-                measure.exit
-            );
+
+            print_row(name, &measure, &htf.batches());
         }
     }
     if args.run_seconds > 0 {
