@@ -279,6 +279,28 @@ requests_per_minute = {rpm}
     }
 
     /// What Hardtofind should show per SKU: Hako's warehouse-010 plus Endless Aisles.
+    /// Waits until the simulators have answered every request they took, or 150 ms (three
+    /// times the largest latency the campaigns give them; a request whose connection was
+    /// dropped is never answered): a killed process's request still in a simulator's latency
+    /// is applied after its death, as a real service would apply it, and must not land on top
+    /// of the next process's pushes.
+    pub async fn wait_out_requests_in_flight(&self) {
+        let started = std::time::Instant::now();
+        let in_flight = || {
+            [
+                self.htf.requests(),
+                self.hako.requests(),
+                self.ea.requests(),
+            ]
+            .iter()
+            .flatten()
+            .any(|r| r.status == 0)
+        };
+        while in_flight() && started.elapsed() < std::time::Duration::from_millis(150) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
     pub fn expected_hardtofind(&self) -> HashMap<String, i64> {
         let mut expected: HashMap<String, i64> = self.hako.inventory("warehouse-010");
         for (id, q) in self.ea.stock() {

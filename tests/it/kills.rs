@@ -36,6 +36,7 @@ pub(crate) async fn once_killed_after(
     let running = child.try_wait().expect("status").is_none();
     child.start_kill().expect("SIGKILL");
     let status = child.wait().await.expect("reaped");
+    world.wait_out_requests_in_flight().await;
     running && status.code().is_none()
 }
 
