@@ -202,38 +202,42 @@ impl Engine {
             .zip(targets)
             .zip(loaded.targets)
             .zip(loaded.settled)
-            .map(|(((spec, client), (id, failed, memory)), settled)| {
-                let (guard, guard_since, auth) =
-                    memory.into_parts(config.daemon.max_zeroed_fraction);
-                Arc::new(tokio::sync::Mutex::new(TargetSlot {
-                    name: spec.name.clone(),
-                    id: id.unwrap_or(UNRECORDED),
-                    client,
-                    acked: Column::default(),
-                    acked_loaded: false,
-                    failed,
-                    inputs: spec.inputs.clone(),
-                    rules: Rules {
-                        safety_stock: spec.safety_stock,
-                        max_quantity: spec.max_quantity,
-                    },
-                    batch_size: spec.batch_size,
-                    guard,
-                    guard_since,
-                    auth,
-                    flags: Default::default(),
-                    settled,
-                    settles_as: target::settled::rules(
-                        &spec
-                            .inputs
-                            .iter()
-                            .map(|&i| config.sources[i].name.clone())
-                            .collect::<Vec<_>>(),
-                        spec.safety_stock,
-                        spec.max_quantity,
-                    ),
-                }))
-            })
+            .zip(loaded.in_doubt)
+            .map(
+                |((((spec, client), (id, failed, memory)), settled), in_doubt)| {
+                    let (guard, guard_since, auth) =
+                        memory.into_parts(config.daemon.max_zeroed_fraction);
+                    Arc::new(tokio::sync::Mutex::new(TargetSlot {
+                        name: spec.name.clone(),
+                        id: id.unwrap_or(UNRECORDED),
+                        client,
+                        acked: Column::default(),
+                        acked_loaded: false,
+                        failed,
+                        in_doubt,
+                        inputs: spec.inputs.clone(),
+                        rules: Rules {
+                            safety_stock: spec.safety_stock,
+                            max_quantity: spec.max_quantity,
+                        },
+                        batch_size: spec.batch_size,
+                        guard,
+                        guard_since,
+                        auth,
+                        flags: Default::default(),
+                        settled,
+                        settles_as: target::settled::rules(
+                            &spec
+                                .inputs
+                                .iter()
+                                .map(|&i| config.sources[i].name.clone())
+                                .collect::<Vec<_>>(),
+                            spec.safety_stock,
+                            spec.max_quantity,
+                        ),
+                    }))
+                },
+            )
             .collect();
         let generation = Generation::starting_at(loaded.generation);
         let source_ids: Vec<(String, i64)> =

@@ -1,7 +1,7 @@
 //! Loading the engine's state at start, after reconciling the database's endpoints with the
 //! configured ones (see [`store::reconcile`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use tracing::{info, warn};
 
@@ -33,6 +33,8 @@ pub(super) struct Loaded {
     pub answers: Vec<(Vec<u8>, usize)>,
     /// Each target's `settled` mark.
     pub settled: Vec<Option<String>>,
+    /// Each target's SKUs in doubt (see `store::doubt`).
+    pub in_doubt: Vec<BTreeSet<SkuId>>,
     /// The world's generation.
     pub generation: u64,
 }
@@ -131,15 +133,21 @@ pub(super) fn load_state(
         });
     }
     let mut settled = Vec::new();
+    let mut in_doubt = Vec::new();
     for id in &target_ids {
         settled.push(match id {
             Some(id) => store::load_settled(c, *id)?,
             None => None,
         });
+        in_doubt.push(match id {
+            Some(id) => store::load_in_doubt(c, *id)?,
+            None => BTreeSet::new(),
+        });
     }
     Ok(Loaded {
         answers,
         settled,
+        in_doubt,
         generation: store::load_generation(c)?,
         last_fetch_at: store::last_fetch_times(c, &source_ids)?,
         first_cycle_at: store::first_cycle_at(c)?,

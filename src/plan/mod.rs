@@ -8,6 +8,8 @@ pub mod reservations;
 
 pub use guard::{Guard, MASS_ZERO_MIN_SKUS, MassZero};
 
+use std::collections::BTreeSet;
+
 use crate::plan::ledger::{Column, SkuId};
 
 /// A target's rules for turning its inputs' sum into the quantity it shows.
@@ -141,9 +143,65 @@ pub fn plan(
     changes
 }
 
+/// Adds to `changes`, first, each SKU in `doubt` that [`plan`] left out because what it should
+/// show equals the acknowledged figure: a request carried it and was never answered with its
+/// acknowledgement, so the target may show what that request said instead.
+pub fn push_in_doubt(
+    inputs: &[&Column],
+    reserved: &Column,
+    acked: &Column,
+    rules: Rules,
+    doubt: &BTreeSet<SkuId>,
+    changes: &mut Vec<Change>,
+) {
+    if doubt.is_empty() {
+        return;
+    }
+    let planned: BTreeSet<SkuId> = changes
+        .iter()
+        .map(|c| c.sku)
+        .filter(|s| doubt.contains(s))
+        .collect();
+    let missing: Vec<Change> = doubt
+        .difference(&planned)
+        .filter_map(|&sku| {
+            let old = acked.get(sku);
+            let new = match (desired(inputs, reserved, sku, rules), old) {
+                (Some(q), _) => q,
+                (None, Some(_)) => 0,
+                (None, None) => return None,
+            };
+            Some(Change { sku, old, new })
+        })
+        .collect();
+    changes.splice(0..0, missing);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sku_in_doubt_is_pushed_first_even_when_it_should_show_its_acknowledged_figure() {
+        let source = column(&[(0, 4), (1, 7), (2, 9)]);
+        let acked = column(&[(0, 4), (1, 3), (2, 9)]);
+        let (inputs, reserved) = ([&source], Column::default());
+        let mut changes = plan(&inputs, &reserved, &acked, Rules::default(), false);
+        assert_eq!(changes.len(), 1, "only SKU 1 differs");
+        let doubt: BTreeSet<SkuId> = [1, 2, 5].into();
+        push_in_doubt(
+            &inputs,
+            &reserved,
+            &acked,
+            Rules::default(),
+            &doubt,
+            &mut changes,
+        );
+        let planned: Vec<(SkuId, Option<i64>, i64)> =
+            changes.iter().map(|c| (c.sku, c.old, c.new)).collect();
+        // 2 is pushed again at its figure; 1 is planned once; 5 no input or target ever knew.
+        assert_eq!(planned, vec![(2, Some(9), 9), (1, Some(3), 7)]);
+    }
 
     fn column(pairs: &[(SkuId, i64)]) -> Column {
         let mut c = Column::default();

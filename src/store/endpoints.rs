@@ -190,7 +190,8 @@ fn drop_state(conn: &Connection, side: Side, id: i64) -> Result<(), StoreError> 
             conn.execute(
                 "UPDATE targets SET last_success_at = NULL, pending = 0, held = 0, held_reason = NULL,
                         last_error = NULL, last_error_at = NULL, guard_since = NULL,
-                        auth_failures = 0, auth_retry_at = NULL, settled = NULL WHERE id = ?1",
+                        auth_failures = 0, auth_retry_at = NULL, settled = NULL, in_doubt = NULL
+                 WHERE id = ?1",
                 [id],
             )?;
         }

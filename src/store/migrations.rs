@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V10_RELAY),
     Migration::Sql(V11),
     Migration::Sql(V12_MAPPING),
+    Migration::Sql(V13_IN_DOUBT),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -241,6 +242,12 @@ const V12_MAPPING: &str = r"
         detail   TEXT NOT NULL
     );
     CREATE INDEX mapping_notes_by_sku ON mapping_notes (sku);
+";
+
+/// 13: the SKUs a target may or may not have taken (see `store::doubt`): those of a request
+/// sent and not answered with their acknowledgement.
+const V13_IN_DOUBT: &str = r"
+    ALTER TABLE targets ADD COLUMN in_doubt BLOB;
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -41,6 +41,8 @@ pub use relay::{
     Approval, open_for_approval, relay_approve, relay_auto_approve, relay_counts,
     relay_insert_seen, relay_record, relay_records, relay_write,
 };
+mod doubt;
+pub use doubt::{before_request, in_doubt_blob, load_in_doubt};
 mod settled;
 pub use settled::{
     load_answer, load_generation, load_settled, source_answered_same, write_answer,
@@ -462,21 +464,23 @@ pub fn source_failed(
 
 /// Records a target's acknowledged batch (its quantity chunks as they are with the batch) and
 /// marks the push successful, in one transaction; `healed` are SKUs of the batch that had
-/// failed before, whose failure is now over.
+/// failed before, whose failure is now over; `in_doubt`: the target's SKUs in doubt without the
+/// batch's (see [`doubt`]).
 pub fn acknowledge(
     conn: &mut Connection,
     target: i64,
     chunks: &[Chunk],
     zeroings: &[Chunk],
     healed: &[SkuId],
+    in_doubt: Option<Vec<u8>>,
     at: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     write_quantity_chunks(&tx, Side::Target, target, chunks)?;
     write_zeroings(&tx, Side::Target, target, zeroings)?;
     tx.execute(
-        "UPDATE targets SET last_success_at = ?2 WHERE id = ?1",
-        params![target, at],
+        "UPDATE targets SET last_success_at = ?2, in_doubt = ?3 WHERE id = ?1",
+        params![target, at, in_doubt],
     )?;
     {
         let mut delete =
@@ -584,6 +588,8 @@ pub struct TargetOutcome {
     pub error: Option<String>,
     /// What it was left wholly in sync with (see `target::settled`); `None` when it was not.
     pub settled: Option<String>,
+    /// The SKUs it may or may not have taken (see `store::doubt`).
+    pub in_doubt: Option<Vec<u8>>,
 }
 
 /// Stores how a target's cycle ended (its push, if any, is over: the progress is cleared).
@@ -597,7 +603,7 @@ pub fn target_outcome(
         "UPDATE targets SET pending = ?2, held = ?3, held_reason = ?4,
                 last_error = ?5, last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?6 END,
                 synced_at = ?6, progress_pushed = NULL, progress_total = NULL, progress_at = NULL,
-                settled = ?7
+                settled = ?7, in_doubt = ?8
          WHERE id = ?1",
         params![
             target,
@@ -606,15 +612,16 @@ pub fn target_outcome(
             outcome.held,
             outcome.error,
             at,
-            outcome.settled
+            outcome.settled,
+            outcome.in_doubt
         ],
     )?;
     Ok(())
 }
 
 /// How far a target's push has got: `pushed` of `total` planned changes acknowledged, so
-/// `status` shows `syncing pushed/total` while it lasts. The push loop calls it after each
-/// acknowledged batch (and with `pushed = 0` as it starts); [`target_outcome`] clears it.
+/// `status` shows `syncing pushed/total` while it lasts. The push loop writes it before each
+/// request, with the SKUs in doubt ([`before_request`]); [`target_outcome`] clears it.
 pub fn target_progress(
     conn: &Connection,
     target: i64,
@@ -697,7 +704,7 @@ mod tests {
                     &crate::plan::ledger::Column::default(),
                     &[(0, 5), (1, 0)],
                 );
-                acknowledge(c, id, &chunks, &[], &[], now_ms())?;
+                acknowledge(c, id, &chunks, &[], &[], None, now_ms())?;
                 Ok(())
             })
             .await

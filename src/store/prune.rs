@@ -59,7 +59,7 @@ pub fn prune_cycles(
 }
 
 /// Forgets every SKU that no source snapshot and no target holds above 0, that no refusal
-/// names, that went to 0 nowhere since `zeroed_since` (the mass-zero guard still counts it
+/// names, that no target may have taken without acknowledging it, that went to 0 nowhere since `zeroed_since` (the mass-zero guard still counts it
 /// within its window), and that `keep` does not list (the ids other tables hold by name:
 /// reservations): its name is blanked and its zeros are cleared from every column, ids
 /// unchanged. Returns how many SKUs were forgotten.
@@ -86,6 +86,15 @@ pub fn prune_sku_names(
         while let Some(row) = rows.next()? {
             let id = chunks::check_named(row.get(0)?, skus, "failed_skus")?;
             held[id as usize] = true;
+        }
+        let mut stmt = tx.prepare("SELECT id FROM targets WHERE in_doubt IS NOT NULL")?;
+        let targets: Vec<i64> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for target in targets {
+            for id in super::load_in_doubt(&tx, target)? {
+                held[id as usize] = true;
+            }
         }
     }
     let columns = quantity_chunks(&tx)?;

@@ -6,7 +6,7 @@
 //! takes them. A target that is unreachable, or refuses everything, is left for this cycle
 //! after its first failed batch, so it never holds up the others for long.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -67,6 +67,9 @@ pub struct TargetSlot {
     pub acked_loaded: bool,
     /// SKUs it refused and has not taken since, with when each is tried again.
     pub failed: HashMap<SkuId, Retry>,
+    /// SKUs it may or may not have taken: sent, and neither acknowledged nor refused (see
+    /// `store::doubt`). They are pushed again whatever the plan says.
+    pub in_doubt: BTreeSet<SkuId>,
     /// Indices of its input sources.
     pub inputs: Vec<usize>,
     /// Safety stock and cap.
@@ -359,12 +362,21 @@ fn plan_for(
     held: &HashSet<SkuId>,
     now: i64,
 ) -> Vec<Change> {
+    let columns = planned.columns();
     let mut changes = plan::plan(
-        &planned.columns(),
+        &columns,
         &planned.reserved,
         &target.acked,
         target.rules,
         full,
+    );
+    plan::push_in_doubt(
+        &columns,
+        &planned.reserved,
+        &target.acked,
+        target.rules,
+        &target.in_doubt,
+        &mut changes,
     );
     // A SKU in a mapping conflict is held where it is: neither pushed nor zeroed.
     if !held.is_empty() {
@@ -418,7 +430,7 @@ async fn finish(
     target: &mut TargetSlot,
     store: &Store,
     mut result: TargetResult,
-    outcome: TargetOutcome,
+    mut outcome: TargetOutcome,
     meter: &Meter,
     options: CycleOptions,
 ) -> Result<TargetResult, StoreError> {
@@ -430,6 +442,7 @@ async fn finish(
     if !options.dry_run && !stopped {
         let (id, at) = (target.id, store::now_ms());
         let settled = outcome.settled.clone();
+        outcome.in_doubt = store::in_doubt_blob(&target.in_doubt);
         store
             .call(move |c| store::target_outcome(c, id, &outcome, at))
             .await?;

@@ -58,13 +58,19 @@ impl Pusher<'_> {
         let mut fresh_refusals = 0;
         let mut next = 0;
         let mut progress = Progress::new(changes.len());
-        self.record_progress(0, changes.len()).await?;
         while next < changes.len() {
             let end = (next + self.target.batch_size).min(changes.len());
             let batch = changes[next..end].to_vec();
             next = end;
+            let after = changes.len() - next;
             let stop = self
-                .push_batch(&batch, &mut refused_now, &mut unpushed, &mut fresh_refusals)
+                .push_batch(
+                    &batch,
+                    after,
+                    &mut refused_now,
+                    &mut unpushed,
+                    &mut fresh_refusals,
+                )
                 .await?;
             if let Some(stop) = stop {
                 let left = changes.len() - next + batch_left(&batch, self.target);
@@ -72,8 +78,6 @@ impl Pusher<'_> {
             }
             let pushed = self.result.report.pushed;
             progress.tick(&self.target.name, pushed, changes.len() - next);
-            self.record_progress(pushed, pushed + changes.len() - next)
-                .await?;
             if next < changes.len() && self.inputs.changed() {
                 let planned = self.inputs.newest();
                 changes = plan_for(
@@ -98,10 +102,12 @@ impl Pusher<'_> {
         Ok((None, 0))
     }
 
-    /// One batch, halved around refusals until the refused SKUs are alone.
+    /// One batch, halved around refusals until the refused SKUs are alone; `after`: how many
+    /// planned changes follow it (for the progress `status` shows).
     async fn push_batch(
         &mut self,
         batch: &[Change],
+        after: usize,
         refused_now: &mut HashSet<SkuId>,
         unpushed: &mut Option<HashSet<SkuId>>,
         fresh_refusals: &mut usize,
@@ -137,6 +143,8 @@ impl Pusher<'_> {
                     known: c.old.is_some(),
                 })
                 .collect();
+            let waiting = parts.iter().map(|p| p.len()).sum::<usize>() + part.len();
+            self.before_request(part, waiting + after).await?;
             match self.target.client.push(self.meter, &items).await {
                 Ok(confirmed) => {
                     // Only what the answer confirms is acknowledged; the rest stays pending
@@ -158,6 +166,11 @@ impl Pusher<'_> {
                     }
                 }
                 Err(e) if e.is_refusal() => {
+                    // Refused: the target did not take it, so it is in no doubt (the next
+                    // request, acknowledgement or the target's outcome writes that down).
+                    for c in part {
+                        self.target.in_doubt.remove(&c.sku);
+                    }
                     if let [change] = part {
                         refused_now.insert(change.sku);
                         // Only SKUs never refused before say anything about the target as a
@@ -197,12 +210,16 @@ impl Pusher<'_> {
         Ok(None)
     }
 
-    /// Stores how far the push got, for `status` (`syncing pushed/total`).
-    async fn record_progress(&self, pushed: usize, total: usize) -> Result<(), StoreError> {
+    /// Before a request is sent: its SKUs are in doubt until the target answers for them, and
+    /// `status` is told how far the push got (`syncing pushed/total`), in one write.
+    async fn before_request(&mut self, part: &[Change], left: usize) -> Result<(), StoreError> {
+        self.target.in_doubt.extend(part.iter().map(|c| c.sku));
+        let blob = store::in_doubt_blob(&self.target.in_doubt);
         let (id, at) = (self.target.id, store::now_ms());
+        let pushed = self.result.report.pushed;
         self.inputs
             .store
-            .call(move |c| store::target_progress(c, id, pushed, total, at))
+            .call(move |c| store::before_request(c, id, blob, pushed, pushed + left, at))
             .await
     }
 

@@ -28,8 +28,9 @@ pub(super) async fn auth_accepted(
     Ok(())
 }
 
-/// Writes the acknowledgement of `part` (the quantities the target now shows, and the SKUs
-/// among them whose refusal is over), then applies it to memory: the database first, so a
+/// Writes the acknowledgement of `part` (the quantities the target now shows, the SKUs among
+/// them whose refusal is over, and that none of them is in doubt any more), then applies it to
+/// memory: the database first, so a
 /// crash never leaves memory ahead of the file.
 pub(super) async fn acknowledge(
     target: &mut TargetSlot,
@@ -52,10 +53,15 @@ pub(super) async fn acknowledge(
         Guard::zeroings(part, at)
     };
     let zeroed_chunks = store::quantity_chunks_after(&target.guard.zeroed_at, &zeroings);
-    let (id, db_healed) = (target.id, healed.clone());
+    let mut in_doubt = target.in_doubt.clone();
+    for c in part {
+        in_doubt.remove(&c.sku);
+    }
+    let (id, db_healed, blob) = (target.id, healed.clone(), store::in_doubt_blob(&in_doubt));
     store
-        .call(move |c| store::acknowledge(c, id, &chunks, &zeroed_chunks, &db_healed, at))
+        .call(move |c| store::acknowledge(c, id, &chunks, &zeroed_chunks, &db_healed, blob, at))
         .await?;
+    target.in_doubt = in_doubt;
     for &(sku, quantity) in &rows {
         target.acked.set(sku, quantity);
     }

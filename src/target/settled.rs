@@ -6,7 +6,8 @@
 //! generation moves on with every recorded change of a snapshot or of the reservations. While
 //! the mark still holds, nothing it is computed from changed, so its plan would be empty: the
 //! cycle says so without loading or walking a single SKU. A full sync, a refused SKU whose next
-//! attempt is due, and a catalogue target (whose flags clear over two cycles and whose product
+//! attempt is due, a SKU a request may have carried to the target without its acknowledgement
+//! (see `store::doubt`), and a catalogue target (whose flags clear over two cycles and whose product
 //! list is read again on its own schedule) always plan.
 
 use super::{CycleOptions, TargetSlot};
@@ -31,6 +32,7 @@ pub fn is_quiet(target: &TargetSlot, mark: &str, options: CycleOptions, now: i64
         && !options.dry_run
         && !target.client.is_flag_target()
         && target.settled.as_deref() == Some(mark)
+        && target.in_doubt.is_empty()
         && target
             .failed
             .values()

@@ -385,3 +385,52 @@ async fn a_server_that_accepts_and_never_answers_costs_one_timeout() {
         run.summary()
     );
 }
+
+/// A batch Hardtofind took but whose answer never reached invsync (dropped on every attempt)
+/// leaves its SKUs in doubt: when the figure then returns to the acknowledged one, they are
+/// pushed again, or Hardtofind would go on showing what the lost request said.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_taken_without_its_answer_is_pushed_again_when_the_figure_returns_to_the_acknowledged_one()
+ {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let id = dropship_id(12);
+    let sku = format!("EA-{id}");
+    let acked = world.acknowledged("hardtofind")[&sku];
+    let before = world.ea.stock()[&id];
+    assert_eq!(world.hardtofind_shows()[&sku], acked);
+
+    world.ea.set_stock(&id, before + 4);
+    for _ in 0..4 {
+        let taken_then_dropped = Fault::AfterHandling(Box::new(Fault::Drop));
+        world
+            .htf
+            .faults()
+            .push_for("POST", "/batch", taken_then_dropped);
+    }
+    let lost = world.invsync(&["once"]).await;
+    assert_ne!(lost.code, Some(0), "{}", lost.stderr);
+    assert_eq!(
+        world.hardtofind_shows()[&sku],
+        acked + 4,
+        "Hardtofind took the batch"
+    );
+    assert_eq!(
+        world.acknowledged("hardtofind")[&sku],
+        acked,
+        "without an answer, nothing is acknowledged"
+    );
+
+    world.ea.set_stock(&id, before);
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(
+        world.hardtofind_shows()[&sku],
+        acked,
+        "pushed again although it should show what it was last acknowledged"
+    );
+    world.assert_in_sync();
+    // Answered at last: the next cycle has nothing in doubt and pushes nothing.
+    let batches = world.htf.batches().len();
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(world.htf.batches().len(), batches);
+}

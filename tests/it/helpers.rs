@@ -336,16 +336,38 @@ requests_per_minute = {rpm}
     }
 
     pub fn assert_in_sync(&self) {
-        assert_eq!(
-            self.hardtofind_shows(),
-            self.expected_hardtofind(),
-            "hardtofind"
-        );
+        let (shows, expected) = (self.hardtofind_shows(), self.expected_hardtofind());
+        if shows != expected {
+            self.explain_hardtofind(&shows, &expected);
+        }
+        assert_eq!(shows, expected, "hardtofind");
         assert_eq!(
             self.hako.inventory("dropship"),
             self.expected_hako_dropship(),
             "hako dropship"
         );
+    }
+
+    /// For each SKU Hardtofind shows wrong: what was acknowledged and every batch that carried
+    /// it, so a failure of a randomised campaign says how it came about.
+    fn explain_hardtofind(&self, shows: &HashMap<String, i64>, expected: &HashMap<String, i64>) {
+        let acked = self.acknowledged("hardtofind");
+        for (sku, want) in expected {
+            if shows.get(sku) == Some(want) {
+                continue;
+            }
+            eprintln!(
+                "{sku}: shows {:?}, expected {want}, acknowledged {:?}",
+                shows.get(sku),
+                acked.get(sku)
+            );
+            for (i, r) in self.htf.requests().iter().enumerate() {
+                let body = String::from_utf8_lossy(&r.body);
+                if r.method == "POST" && body.contains(&format!("\"{sku}\"")) {
+                    eprintln!("  request {i} status {}: {body}", r.status);
+                }
+            }
+        }
     }
 
     /// The acknowledged quantities of a target, from the database.

@@ -155,7 +155,8 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
         // What version 3 looked like: no identities, no fingerprint key (nor what came later).
         let conn = rusqlite::Connection::open(world.database()).expect("db");
         conn.execute_batch(
-            "ALTER TABLE sources DROP COLUMN answer_digest;
+            "ALTER TABLE targets DROP COLUMN in_doubt;
+             ALTER TABLE sources DROP COLUMN answer_digest;
              ALTER TABLE targets DROP COLUMN settled;
              ALTER TABLE targets DROP COLUMN progress_pushed;
              ALTER TABLE targets DROP COLUMN progress_total;

@@ -86,6 +86,39 @@ async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_i
 
 /// Every SKU the database says a target acknowledged was really received by it with that
 /// quantity: nothing unacknowledged is ever recorded as pushed.
+/// The SKUs Hardtofind shows at another figure than the one the database has as acknowledged,
+/// each of them one the database has in doubt (sent, not answered): else the next cycle could leave it.
+fn taken_unacknowledged(world: &World) -> Vec<String> {
+    let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+    let id: i64 = conn
+        .query_row(
+            "SELECT id FROM targets WHERE name = 'hardtofind'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("hardtofind has a row");
+    let names = invsync::store::load_skus(&conn).expect("names");
+    let in_doubt: Vec<String> = invsync::store::load_in_doubt(&conn, id)
+        .expect("in doubt")
+        .into_iter()
+        .map(|sku| names.name(sku).to_owned())
+        .collect();
+    let acknowledged = world.acknowledged("hardtofind");
+    let taken: Vec<String> = world
+        .hardtofind_shows()
+        .into_iter()
+        .filter(|(sku, shows)| acknowledged.get(sku).is_some_and(|a| a != shows))
+        .map(|(sku, _)| sku)
+        .collect();
+    for sku in &taken {
+        assert!(
+            in_doubt.contains(sku),
+            "Hardtofind shows {sku} at a figure never acknowledged, and it is not in doubt"
+        );
+    }
+    taken
+}
+
 pub(crate) fn assert_acknowledged_only_what_hardtofind_received(world: &World) {
     let received: std::collections::HashSet<(String, i64)> =
         world.htf.batches().into_iter().flatten().collect();
@@ -220,10 +253,16 @@ async fn sigkill_at_any_moment_loses_nothing_and_records_nothing_unacknowledged(
     // Slowed so that a cycle takes a few hundred milliseconds: fetches, ~17 Hardtofind and ~10
     // Hako batches, each acknowledged in its own transaction.
     world.ea.faults().set_latency(Duration::from_millis(30));
-    world.htf.faults().set_latency(Duration::from_millis(50));
+    world.htf.faults().set_latency(Duration::from_millis(30));
     world.hako.faults().set_latency(Duration::from_millis(40));
+    // Hardtofind takes each batch 30 ms before it answers: kills land there too, leaving a
+    // figure at Hardtofind that was never acknowledged.
+    for _ in 0..KILLS * 20 {
+        let slow_answer = Fault::AfterHandling(Box::new(Fault::Delay(Duration::from_millis(30))));
+        world.htf.faults().push_for("POST", "/batch", slow_answer);
+    }
     let mut random = Lcg(0x5eed);
-    let (mut kills, mut mid_push) = (0, 0);
+    let (mut kills, mut mid_push, mut in_doubt) = (0, 0, 0);
 
     for _ in 0..KILLS {
         for _ in 0..8 {
@@ -253,12 +292,16 @@ async fn sigkill_at_any_moment_loses_nothing_and_records_nothing_unacknowledged(
             if landed > 0 {
                 mid_push += 1;
             }
+            // The dangerous moment: Hardtofind took a figure that was never acknowledged.
+            if !taken_unacknowledged(&world).is_empty() {
+                in_doubt += 1;
+            }
         }
         assert_acknowledged_only_what_hardtofind_received(&world);
     }
 
     eprintln!(
-        "{KILLS} runs: {kills} killed while running, {mid_push} of them after some batches were pushed"
+        "{KILLS} runs: {kills} killed while running, {mid_push} of them after some batches were pushed, {in_doubt} after Hardtofind took a batch and before its acknowledgement"
     );
     // Vacuity: the kills really happened, and most of them in the middle of pushing.
     assert!(
@@ -269,9 +312,13 @@ async fn sigkill_at_any_moment_loses_nothing_and_records_nothing_unacknowledged(
         mid_push >= 25,
         "only {mid_push} kills landed after some batches were pushed"
     );
+    assert!(
+        in_doubt >= 10,
+        "only {in_doubt} kills landed between a batch Hardtofind took and its acknowledgement"
+    );
 
     for sim in [world.ea.faults(), world.htf.faults(), world.hako.faults()] {
-        sim.set_latency(Duration::ZERO);
+        sim.clear();
     }
     world.invsync(&["once"]).await.assert_code(0);
     world.assert_in_sync();

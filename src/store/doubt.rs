@@ -1,0 +1,65 @@
+//! SKUs a target may or may not have taken: each request's SKUs are written here before it is
+//! sent and leave when the target acknowledges them (or refuses them). A crash, a timeout or an
+//! answer that leaves a SKU out in between leaves it here, and the next plan pushes it even
+//! when what it should show is back at the acknowledged figure: the target may show the
+//! quantity that was sent.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::chunks::{check_named, sku_count};
+use crate::plan::ledger::SkuId;
+
+/// The SKUs, as stored: each id a little-endian `u32`, in order; `None` when there are none.
+pub fn in_doubt_blob(doubt: &BTreeSet<SkuId>) -> Option<Vec<u8>> {
+    (!doubt.is_empty()).then(|| doubt.iter().flat_map(|id| id.to_le_bytes()).collect())
+}
+
+/// A target's SKUs in doubt (each one a SKU that has a name, or the file is inconsistent).
+pub fn load_in_doubt(conn: &Connection, target: i64) -> Result<BTreeSet<SkuId>, StoreError> {
+    let stored: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT in_doubt FROM targets WHERE id = ?1",
+            [target],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let Some(stored) = stored else {
+        return Ok(BTreeSet::new());
+    };
+    if stored.len() % 4 != 0 {
+        return Err(StoreError::Corrupt(format!(
+            "targets.in_doubt of target {target} is {} bytes, not a list of SKU ids",
+            stored.len()
+        )));
+    }
+    let skus = sku_count(conn)?;
+    stored
+        .chunks_exact(4)
+        .map(|id| {
+            let id = u32::from_le_bytes([id[0], id[1], id[2], id[3]]);
+            check_named(i64::from(id), skus, "targets.in_doubt")
+        })
+        .collect()
+}
+
+/// Before a request is sent: the SKUs in doubt, the request's among them, and how far the push
+/// has got (`pushed` of `total`, for `status`), in one write.
+pub fn before_request(
+    conn: &Connection,
+    target: i64,
+    in_doubt: Option<Vec<u8>>,
+    pushed: usize,
+    total: usize,
+    at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE targets SET in_doubt = ?2, progress_pushed = ?3, progress_total = ?4,
+                progress_at = ?5 WHERE id = ?1",
+        params![target, in_doubt, pushed as i64, total as i64, at],
+    )?;
+    Ok(())
+}
