@@ -23,7 +23,7 @@ use crate::ops::rfc3339;
 use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{Change, Guard};
-use crate::services::{AnswerDigest, ConnectorError, Fetched, Source, Stock};
+use crate::services::{AnswerDigest, ConnectorError, Fetched, Known, Source, Stock};
 use crate::store::{self, Side, Store, StoreError};
 use crate::target::CycleOptions;
 
@@ -136,7 +136,22 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         // there makes the same bytes a new answer.
         let known = lock(&slot.memory).answer.clone();
         let context = work.mapper.context(&slot.name);
-        let fetch = slot.client.fetch(&meter, context.as_bytes(), &known);
+        // A new answer needs the per-SKU state to be recorded: it is loaded while the answer
+        // is parsed (on the other core), not after.
+        let per_sku = work.per_sku.clone();
+        let on_new = move || {
+            let per_sku = per_sku.clone();
+            let load = async move {
+                // A failure is kept for the cycle, and recording asks again.
+                let _ = per_sku.ensure().await;
+            };
+            tokio::spawn(tracing::Instrument::in_current_span(load));
+        };
+        let known = Known {
+            digest: &known,
+            on_new: &on_new,
+        };
+        let fetch = slot.client.fetch(&meter, context.as_bytes(), known);
         match tokio::time::timeout(work.fetch_timeout, fetch).await {
             Ok(Ok(Fetched::New(stock, digest))) => {
                 Ok(Fetched::New(work.mapper.prepare(&slot.name, stock), digest))
@@ -488,8 +503,9 @@ fn snapshot_of(
     source: &str,
 ) -> (Fresh, Vec<(SkuId, i64)>) {
     let mut column = Column::with_width(skus.len().max(old.width()));
+    let mut near = 0;
     for (sku, quantity) in records.iter() {
-        let id = skus.intern(sku);
+        let id = skus.intern_near(sku, &mut near);
         match column.get(id) {
             None => column.set(id, quantity),
             Some(first) => {

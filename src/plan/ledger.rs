@@ -37,11 +37,8 @@ impl SkuTable {
         self.arena.reserve(bytes);
         self.ends.reserve(more);
         let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        self.index.reserve(more, |&id| {
-            let id = id as usize;
-            let start = if id == 0 { 0 } else { ends[id - 1] };
-            hasher.hash_one(&arena[start..ends[id]])
-        });
+        self.index
+            .reserve(more, |&id| hash_of(hasher, arena, ends, id));
     }
 
     /// How many SKUs are known.
@@ -67,6 +64,21 @@ impl SkuTable {
         self.index.find(hash, |&id| self.name(id) == name).copied()
     }
 
+    /// The id of `name`, adding it if new, looking first just after `*near` (where the record
+    /// after the previous one of a source's answer is when the source lists its SKUs in the
+    /// order they were first seen), and setting `*near` to the id after it. Walking an answer
+    /// in its usual order this way makes no random probe into the index (a million of them
+    /// cost about 80 ms, most of it waiting on memory).
+    pub fn intern_near(&mut self, name: &str, near: &mut SkuId) -> SkuId {
+        // A few places ahead: a SKU the source dropped since skips one.
+        let end = near.saturating_add(NEAR).min(self.len() as SkuId);
+        let id = (*near..end)
+            .find(|&id| self.name(id) == name)
+            .unwrap_or_else(|| self.intern(name));
+        *near = id.saturating_add(1);
+        id
+    }
+
     /// The id of `name`, adding it if new.
     pub fn intern(&mut self, name: &str) -> SkuId {
         if let Some(id) = self.get(name) {
@@ -81,15 +93,22 @@ impl SkuTable {
         let id = SkuId::try_from(self.ends.len()).expect("fewer than 4 billion SKUs");
         self.arena.push_str(name);
         self.ends.push(self.arena.len());
-        let hash = self.hasher.hash_one(name);
         let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        self.index.insert_unique(hash, id, |&other| {
-            let other = other as usize;
-            let start = if other == 0 { 0 } else { ends[other - 1] };
-            hasher.hash_one(&arena[start..ends[other]])
-        });
+        let hash = hasher.hash_one(name);
+        self.index
+            .insert_unique(hash, id, |&other| hash_of(hasher, arena, ends, other));
         id
     }
+}
+
+/// How far past the expected place [`SkuTable::intern_near`] looks before it asks the index.
+const NEAR: SkuId = 4;
+
+/// The hash of name `id`.
+fn hash_of(hasher: &hashbrown::DefaultHashBuilder, arena: &str, ends: &[usize], id: SkuId) -> u64 {
+    let id = id as usize;
+    let start = if id == 0 { 0 } else { ends[id - 1] };
+    hasher.hash_one(&arena[start..ends[id]])
 }
 
 /// One quantity per SKU id, or nothing for a SKU this column has never had.
@@ -181,6 +200,30 @@ mod tests {
             assert_eq!(skus.get(&format!("SKU-{i}")), Some(i));
             assert_eq!(skus.name(i), format!("SKU-{i}"));
         }
+    }
+
+    #[test]
+    fn names_found_near_the_previous_one_and_through_the_index_agree() {
+        let mut skus = SkuTable::default();
+        for i in 0..100 {
+            skus.push(&format!("SKU-{i}"));
+        }
+        // The usual order, with SKU-3 dropped: found in place.
+        let mut near = 0;
+        let order: Vec<SkuId> = [0, 1, 2, 4, 5]
+            .iter()
+            .map(|i| skus.intern_near(&format!("SKU-{i}"), &mut near))
+            .collect();
+        assert_eq!(order, vec![0, 1, 2, 4, 5]);
+        // Out of order and new: the index is asked.
+        assert_eq!(skus.intern_near("SKU-90", &mut near), 90);
+        assert_eq!(near, 91);
+        assert_eq!(skus.intern_near("NEW", &mut near), 100);
+        assert_eq!(skus.intern_near("SKU-91", &mut near), 91);
+        skus.push("PUSHED");
+        assert_eq!(skus.get("PUSHED"), Some(101));
+        assert_eq!(skus.get("NEW"), Some(100));
+        assert_eq!(skus.get("SKU-3"), Some(3));
     }
 
     #[test]

@@ -60,10 +60,32 @@ pub enum Fetched {
     New(Stock, AnswerDigest),
 }
 
+/// What a fetch compares its pages with: the digest of the last recorded answer, and whom to
+/// tell, once, the moment the answer is known to be new (before it is parsed: the daemon loads
+/// what recording it needs meanwhile).
+#[derive(Clone, Copy)]
+pub struct Known<'a> {
+    /// The last recorded answer's digest (empty: every answer is new).
+    pub digest: &'a AnswerDigest,
+    /// Called once when a page differs.
+    pub on_new: &'a (dyn Fn() + Send + Sync),
+}
+
+impl<'a> Known<'a> {
+    /// Compared with `digest`, telling no one.
+    pub fn quietly(digest: &'a AnswerDigest) -> Known<'a> {
+        Known {
+            digest,
+            on_new: &|| {},
+        }
+    }
+}
+
 /// One fetch's pages as they arrive (see the module documentation).
 pub struct Pages<'a> {
     context: &'a [u8],
     known: &'a AnswerDigest,
+    on_new: &'a (dyn Fn() + Send + Sync),
     digest: AnswerDigest,
     /// Pages that matched, kept until the answer is known to be the same (then dropped) or new
     /// (then parsed).
@@ -84,14 +106,15 @@ pub enum Next {
 }
 
 impl<'a> Pages<'a> {
-    /// A fetch compared against `known` (empty: every answer is new).
-    pub fn new(context: &'a [u8], known: &'a AnswerDigest) -> Pages<'a> {
+    /// A fetch compared against `known`.
+    pub fn new(context: &'a [u8], known: Known<'a>) -> Pages<'a> {
         Pages {
             context,
-            known,
+            known: known.digest,
+            on_new: known.on_new,
             digest: AnswerDigest::default(),
             kept: Vec::new(),
-            differs: known.pages() == 0,
+            differs: known.digest.pages() == 0,
         }
     }
 
@@ -112,6 +135,9 @@ impl<'a> Pages<'a> {
             }
             return Next::Same;
         }
+        if index == 0 || !self.differs {
+            (self.on_new)();
+        }
         self.differs = true;
         let mut pages = std::mem::take(&mut self.kept);
         pages.push(body);
@@ -129,13 +155,24 @@ mod tests {
     use super::*;
 
     fn walk(context: &[u8], known: &AnswerDigest, pages: &[&str]) -> (Vec<String>, AnswerDigest) {
-        let mut seen = Pages::new(context, known);
+        let told = std::sync::atomic::AtomicUsize::new(0);
+        let on_new = || {
+            told.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        };
+        let mut seen = Pages::new(
+            context,
+            Known {
+                digest: known,
+                on_new: &on_new,
+            },
+        );
         let mut parsed = Vec::new();
         for (n, page) in pages.iter().enumerate() {
             match seen.arrived(Bytes::from(page.to_string())) {
                 Next::Ask => assert!(n + 1 < pages.len(), "asked past the last page"),
                 Next::Same => {
                     assert_eq!(n + 1, pages.len(), "same before the last page");
+                    assert_eq!(told.into_inner(), 0, "a same answer told as new");
                     return (parsed, AnswerDigest::default());
                 }
                 Next::Parse(bodies) => parsed.extend(
@@ -145,7 +182,9 @@ mod tests {
                 ),
             }
         }
-        (parsed, seen.digest())
+        let digest = seen.digest();
+        assert_eq!(told.into_inner(), 1, "a new answer is told once");
+        (parsed, digest)
     }
 
     #[test]

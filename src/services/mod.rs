@@ -14,7 +14,7 @@ pub mod hardtofind;
 pub mod shopsys;
 mod stock;
 
-pub use answer::{AnswerDigest, Fetched};
+pub use answer::{AnswerDigest, Fetched, Known};
 
 pub use stock::Stock;
 
@@ -116,7 +116,7 @@ impl Source {
         &self,
         meter: &Meter,
         context: &[u8],
-        known: &AnswerDigest,
+        known: Known<'_>,
     ) -> Result<Fetched, ConnectorError> {
         let context = [self.context().as_bytes(), context].concat();
         match self {

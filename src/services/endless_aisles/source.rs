@@ -8,7 +8,7 @@ use super::orders::Orders;
 use super::products::Products;
 use super::wire::parse_stock_page;
 use crate::http::{Endpoint, Meter};
-use crate::services::answer::{AnswerDigest, Fetched, Next, Pages};
+use crate::services::answer::{Fetched, Known, Next, Pages};
 use crate::services::{ConnectorError, Stock, warn_unusable};
 
 /// Endless Aisles as a source.
@@ -47,7 +47,7 @@ impl EndlessAislesSource {
         &self,
         meter: &Meter,
         context: &[u8],
-        known: &AnswerDigest,
+        known: Known<'_>,
     ) -> Result<Fetched, ConnectorError> {
         let mut records = Stock::default();
         let mut pages = Pages::new(context, known);

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use super::wire::{Inventory, InventoryQuery};
 use super::{HakoAccount, json};
 use crate::http::{Endpoint, Expect, Meter};
-use crate::services::answer::{AnswerDigest, Fetched, Next, Pages};
+use crate::services::answer::{Fetched, Known, Next, Pages};
 use crate::services::{
     ConnectorError, RecordQuantity, Stock, non_negative, parse, usable_sku, warn_held,
     warn_unusable,
@@ -107,7 +107,7 @@ impl HakoSource {
         &self,
         meter: &Meter,
         context: &[u8],
-        known: &AnswerDigest,
+        known: Known<'_>,
     ) -> Result<Fetched, ConnectorError> {
         let query = json(&InventoryQuery { warehouse_id: None });
         let started = std::time::Instant::now();
