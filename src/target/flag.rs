@@ -66,7 +66,19 @@ struct Step {
     dirty: bool,
 }
 
-/// Runs a flag target's part of a cycle, after the mass-zero guard passed it.
+impl FlagMemory {
+    /// Whether the product list is in memory and not due to be read again: with the flags at
+    /// rest (see [`sync`]), a cycle would then change nothing.
+    pub(super) fn catalogue_is_fresh(&self, refresh: std::time::Duration) -> bool {
+        self.catalogue
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() < refresh)
+    }
+}
+
+/// Runs a flag target's part of a cycle, after the mass-zero guard passed it. `mark`: what the
+/// target is settled as if the flags come to rest (see `target::settled`).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn sync(
     target: &mut TargetSlot,
     inputs: Inputs,
@@ -74,6 +86,7 @@ pub(super) async fn sync(
     mut result: TargetResult,
     options: CycleOptions,
     now: i64,
+    mark: String,
 ) -> Result<TargetResult, StoreError> {
     let meter = Meter::default();
     let mut outcome = TargetOutcome::default();
@@ -132,6 +145,10 @@ pub(super) async fn sync(
         result.plan = dry_plan(target, &inputs, planned, &patches);
         return finish(target, &store, result, outcome, &meter, options).await;
     }
+    // At rest: nothing to write and no state moved on (a clearing streak is a state moving on).
+    // The rule is a function of the state and the quantity, so while the quantities stay what
+    // they are, the next cycle would decide the same.
+    let at_rest = steps.iter().all(|s| !s.dirty && s.patch.is_none());
     // Intent first: a product invsync is about to flag is invsync's from now on.
     let intents: Vec<(String, FlagState)> = steps
         .iter()
@@ -153,11 +170,20 @@ pub(super) async fn sync(
     }
     let refused = refusals.len();
     refusals.extend(duplicates);
+    let (refusing, stopped_early) = (!refusals.is_empty(), stop.is_some());
     settle::refusals(target, &inputs, refusals, now, &mut result, &mut outcome).await?;
     settle::stopped(target, &inputs, stop, &mut result, &mut outcome).await?;
     let left = patches.len().saturating_sub(result.report.pushed);
     result.report.failures += left.saturating_sub(refused);
     outcome.pending = left;
+    if at_rest
+        && quiet.is_empty()
+        && !refusing
+        && !stopped_early
+        && result.report.state == TargetState::InSync
+    {
+        outcome.settled = Some(mark);
+    }
     finish(target, &store, result, outcome, &meter, options).await
 }
 

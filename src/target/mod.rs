@@ -278,7 +278,7 @@ pub async fn sync_target(
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
     if target.client.is_flag_target() {
-        return flag::sync(target, inputs, &planned, result, options, now).await;
+        return flag::sync(target, inputs, &planned, result, options, now, mark).await;
     }
     if options.dry_run {
         result.plan = dry_plan(target, &inputs, &planned, &changes);

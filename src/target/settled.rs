@@ -6,11 +6,14 @@
 //! generation moves on with every recorded change of a snapshot or of the reservations. While
 //! the mark still holds, nothing it is computed from changed, so its plan would be empty: the
 //! cycle says so without loading or walking a single SKU. A full sync, a refused SKU whose next
-//! attempt is due, a SKU a request may have carried to the target without its acknowledgement
-//! (see `store::doubt`), and a catalogue target (whose flags clear over two cycles and whose product
-//! list is read again on its own schedule) always plan.
+//! attempt is due, and a SKU a request may have carried to the target without its
+//! acknowledgement (see `store::doubt`) always plan. A catalogue target is settled only when
+//! its flags are at rest (nothing written and no clearing streak moved on in its cycle), and
+//! is quiet only while its product list is in memory and not due to be read again: a `once`
+//! always reads it.
 
 use super::{CycleOptions, TargetSlot};
+use crate::services::Target;
 
 /// The mark a target gets when it is left in sync at `generation` with the rules `settles_as`.
 pub fn mark(generation: u64, settles_as: &str) -> String {
@@ -28,9 +31,15 @@ pub fn rules(inputs: &[String], safety_stock: i64, max_quantity: Option<i64>) ->
 
 /// Whether the target's plan is known to be empty this cycle (see the module documentation).
 pub fn is_quiet(target: &TargetSlot, mark: &str, options: CycleOptions, now: i64) -> bool {
+    let flags_at_rest = match &target.client {
+        Target::Shopsys(shop) => target
+            .flags
+            .catalogue_is_fresh(shop.rules().catalogue_refresh),
+        _ => true,
+    };
     !options.full
         && !options.dry_run
-        && !target.client.is_flag_target()
+        && flags_at_rest
         && target.settled.as_deref() == Some(mark)
         && target.in_doubt.is_empty()
         && target

@@ -295,3 +295,48 @@ async fn the_shipped_example_of_a_catalogue_target_is_valid() {
     );
     assert_eq!(sim.tokens_issued(), 1, "the catalogue was logged in to");
 }
+
+/// In `run`, a catalogue whose flags are at rest is not planned again while nothing changes,
+/// yet a SKU running out is flagged at the next cycle and cleared two cycles after it is back,
+/// the second of those with no quantity changing in between.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catalogue_at_rest_is_not_planned_in_run_and_still_flags_and_clears() {
+    let (world, sim) = shop_world(20, "").await;
+    let debug = std::ffi::OsStr::new("invsync=debug");
+    let mut child = world.spawn(&["run"], &[("RUST_LOG", debug)]);
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = String::new();
+    // The first cycle reads the list and plans; the next brings the flags to rest (the Hako
+    // target's writes change the warehouse answer once); after that, nothing plans the shop.
+    assert!(
+        read_until(&mut lines, &mut log, "cycle finished", 3).await,
+        "{log}"
+    );
+    let mut quiet = String::new();
+    assert!(
+        read_until(&mut lines, &mut quiet, "cycle finished", 2).await,
+        "{quiet}"
+    );
+    assert!(!quiet.contains("planned target=shop"), "{log}{quiet}");
+    let settled = |world: &World| -> Option<String> {
+        let conn = rusqlite::Connection::open(world.database()).expect("db");
+        conn.query_row("SELECT settled FROM targets WHERE name = 'shop'", [], |r| {
+            r.get(0)
+        })
+        .expect("the shop's row")
+    };
+    assert!(settled(&world).is_some(), "{log}{quiet}");
+
+    stock(&world, 3, 0);
+    wait_until("HK-3 is flagged", || denied(&sim, 3)).await;
+    stock(&world, 3, 5);
+    wait_until("HK-3 is cleared two cycles later", || !denied(&sim, 3)).await;
+    signal(&child, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    assert_eq!(
+        status.ok().and_then(|s| s.ok()).and_then(|s| s.code()),
+        Some(0)
+    );
+    assert_eq!(patches_of(&sim, 3), 2, "set once, cleared once");
+    assert_eq!(sim.patch_count(), 2);
+}
