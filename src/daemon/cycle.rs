@@ -267,7 +267,10 @@ impl Engine {
                 }
                 slot.acked_loaded = true;
             }
-            notes::forget_rekeyed(&store, &mapper, &targets, &skus, read_only).await?
+            let recorded =
+                notes::forget_rekeyed(&store, &mapper, &targets, &skus, read_only).await?;
+            store::names_once(&skus)?;
+            recorded
         };
         let watch = Watch::new(
             loaded.last_fetch_at,

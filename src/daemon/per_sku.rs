@@ -72,6 +72,17 @@ impl PerSku {
         }
     }
 
+    /// The per-SKU state turned out inconsistent after it was loaded (a name found twice once
+    /// the names were looked up): the cycle ends with it, as with a failure to load.
+    pub fn inconsistent(&self, e: StoreError) -> StoreError {
+        let said = StoreError::Corrupt(e.to_string());
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+        said
+    }
+
     /// Why loading failed in this cycle, if it did (taken: the next cycle tries again).
     pub fn failure(&self) -> Option<StoreError> {
         self.failure

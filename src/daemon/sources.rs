@@ -296,6 +296,8 @@ async fn record(
     let (fresh, changed, new_names) = {
         let mut names = work.names.write().unwrap_or_else(|p| p.into_inner());
         let (fresh, changed) = snapshot_of(&mut names, &old, records, &slot.name);
+        // Looking names up may have found one twice: nothing is recorded from a damaged file.
+        store::names_once(&names).map_err(|e| work.per_sku.inconsistent(e))?;
         // A dry run never writes names; the recorder's count stays with what the file has.
         let new_names = store::name_chunks_from(&names, *persisted);
         (fresh, changed, (new_names, names.len()))

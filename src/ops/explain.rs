@@ -93,7 +93,10 @@ pub fn explain_sku(
     sku: &str,
     targets: &[TargetRules],
 ) -> Result<Option<SkuStatus>, StoreError> {
-    let Some(id) = store::load_skus(conn)?.get(sku) else {
+    let skus = store::load_skus(conn)?;
+    let id = skus.get(sku);
+    store::names_once(&skus)?;
+    let Some(id) = id else {
         return Ok(None);
     };
     let reservations = store::reservations_of(conn, sku)?;

@@ -6,6 +6,7 @@
 //! one source snapshot or one target's acknowledged quantities.
 
 use std::hash::BuildHasher;
+use std::sync::OnceLock;
 
 use hashbrown::HashTable;
 
@@ -18,8 +19,19 @@ pub struct SkuTable {
     arena: String,
     /// `ends[id]` is where name `id` ends in `arena`; it starts where `id - 1` ends.
     ends: Vec<usize>,
-    index: HashTable<SkuId>,
+    /// Names to ids, built the first time a name is looked up other than next to the previous
+    /// one (see [`SkuTable::intern_near`]): loading a million names and finding each where it
+    /// was last time builds none (building it is about 80 ms of random memory access).
+    index: OnceLock<Index>,
     hasher: hashbrown::DefaultHashBuilder,
+}
+
+/// The index of a [`SkuTable`], and the first name it found twice, if any.
+#[derive(Default)]
+struct Index {
+    ids: HashTable<SkuId>,
+    /// Two ids of one name: only a damaged file has them (names are interned).
+    duplicate: Option<(SkuId, SkuId)>,
 }
 
 impl std::fmt::Debug for SkuTable {
@@ -37,8 +49,11 @@ impl SkuTable {
         self.arena.reserve(bytes);
         self.ends.reserve(more);
         let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        self.index
-            .reserve(more, |&id| hash_of(hasher, arena, ends, id));
+        if let Some(index) = self.index.get_mut() {
+            index
+                .ids
+                .reserve(more, |&id| hash_of(hasher, arena, ends, id));
+        }
     }
 
     /// How many SKUs are known.
@@ -61,7 +76,46 @@ impl SkuTable {
     /// The id of `name`, if known.
     pub fn get(&self, name: &str) -> Option<SkuId> {
         let hash = self.hasher.hash_one(name);
-        self.index.find(hash, |&id| self.name(id) == name).copied()
+        self.index()
+            .ids
+            .find(hash, |&id| self.name(id) == name)
+            .copied()
+    }
+
+    /// Two ids with one name (blank names aside: forgotten SKUs), found when the index was
+    /// built; `None` too while it was not. Only a damaged file has them.
+    pub fn duplicate(&self) -> Option<(SkuId, SkuId)> {
+        self.index.get().and_then(|index| index.duplicate)
+    }
+
+    /// [`SkuTable::duplicate`], building the index to know.
+    pub fn find_duplicate(&self) -> Option<(SkuId, SkuId)> {
+        self.index().duplicate
+    }
+
+    /// The index, built on first use. A name found twice keeps its first id.
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
+            let mut index = Index {
+                ids: HashTable::with_capacity(ends.len()),
+                duplicate: None,
+            };
+            for id in 0..ends.len() as SkuId {
+                let hash = hash_of(hasher, arena, ends, id);
+                let name = self.name(id);
+                if !name.is_empty()
+                    && let Some(&first) = index.ids.find(hash, |&other| self.name(other) == name)
+                {
+                    index.duplicate.get_or_insert((first, id));
+                    continue;
+                }
+                index
+                    .ids
+                    .insert_unique(hash, id, |&other| hash_of(hasher, arena, ends, other));
+            }
+            index
+        })
     }
 
     /// The id of `name`, adding it if new, looking first just after `*near` (where the record
@@ -94,9 +148,12 @@ impl SkuTable {
         self.arena.push_str(name);
         self.ends.push(self.arena.len());
         let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        let hash = hasher.hash_one(name);
-        self.index
-            .insert_unique(hash, id, |&other| hash_of(hasher, arena, ends, other));
+        if let Some(index) = self.index.get_mut() {
+            let hash = hasher.hash_one(name);
+            index
+                .ids
+                .insert_unique(hash, id, |&other| hash_of(hasher, arena, ends, other));
+        }
         id
     }
 }
@@ -208,14 +265,16 @@ mod tests {
         for i in 0..100 {
             skus.push(&format!("SKU-{i}"));
         }
-        // The usual order, with SKU-3 dropped: found in place.
+        assert!(skus.index.get().is_none(), "loading builds no index");
+        // The usual order, with SKU-3 dropped: found in place, the index never built.
         let mut near = 0;
         let order: Vec<SkuId> = [0, 1, 2, 4, 5]
             .iter()
             .map(|i| skus.intern_near(&format!("SKU-{i}"), &mut near))
             .collect();
         assert_eq!(order, vec![0, 1, 2, 4, 5]);
-        // Out of order and new: the index is asked.
+        assert!(skus.index.get().is_none());
+        // Out of order and new: the index is built, and kept up to date after.
         assert_eq!(skus.intern_near("SKU-90", &mut near), 90);
         assert_eq!(near, 91);
         assert_eq!(skus.intern_near("NEW", &mut near), 100);
@@ -224,6 +283,26 @@ mod tests {
         assert_eq!(skus.get("PUSHED"), Some(101));
         assert_eq!(skus.get("NEW"), Some(100));
         assert_eq!(skus.get("SKU-3"), Some(3));
+        assert_eq!(skus.duplicate(), None);
+    }
+
+    #[test]
+    fn a_name_twice_is_found_when_the_index_is_built_and_keeps_its_first_id() {
+        let mut skus = SkuTable::default();
+        for name in ["A", "", "B", "", "A"] {
+            skus.push(name);
+        }
+        assert_eq!(
+            skus.duplicate(),
+            None,
+            "not known before the index is built"
+        );
+        assert_eq!(
+            skus.find_duplicate(),
+            Some((0, 4)),
+            "blank names may repeat"
+        );
+        assert_eq!(skus.get("A"), Some(0));
     }
 
     #[test]

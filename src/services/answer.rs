@@ -119,7 +119,7 @@ impl<'a> Pages<'a> {
     }
 
     /// Takes the next page's body.
-    pub fn arrived(&mut self, body: Bytes) -> Next {
+    pub async fn arrived(&mut self, body: Bytes) -> Next {
         let index = self.digest.pages();
         let mut hash = digest::Context::new(&digest::SHA256);
         hash.update(&(self.context.len() as u64).to_le_bytes());
@@ -137,6 +137,9 @@ impl<'a> Pages<'a> {
         }
         if index == 0 || !self.differs {
             (self.on_new)();
+            // Whatever `on_new` spawned gets going before the parse holds this thread: a task
+            // spawned from a worker waits in that worker's own slot, which no other worker takes.
+            tokio::task::yield_now().await;
         }
         self.differs = true;
         let mut pages = std::mem::take(&mut self.kept);
@@ -155,6 +158,9 @@ mod tests {
     use super::*;
 
     fn walk(context: &[u8], known: &AnswerDigest, pages: &[&str]) -> (Vec<String>, AnswerDigest) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
         let told = std::sync::atomic::AtomicUsize::new(0);
         let on_new = || {
             told.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -168,7 +174,8 @@ mod tests {
         );
         let mut parsed = Vec::new();
         for (n, page) in pages.iter().enumerate() {
-            match seen.arrived(Bytes::from(page.to_string())) {
+            let arrived = seen.arrived(Bytes::from(page.to_string()));
+            match runtime.block_on(arrived) {
                 Next::Ask => assert!(n + 1 < pages.len(), "asked past the last page"),
                 Next::Same => {
                     assert_eq!(n + 1, pages.len(), "same before the last page");

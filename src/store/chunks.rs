@@ -120,7 +120,23 @@ pub fn write_name_chunks(conn: &Connection, chunks: &[Chunk]) -> Result<(), Stor
     Ok(())
 }
 
-/// Every SKU name, by id.
+/// `Err` when the names looked up so far (see [`SkuTable::duplicate`]) found one name twice:
+/// two ids of one SKU, which only a damaged file has.
+pub fn names_once(skus: &SkuTable) -> Result<(), StoreError> {
+    match skus.duplicate() {
+        Some((first, second)) => Err(corrupt(
+            "sku_chunks",
+            format!(
+                "SKU {:?} is named twice (ids {first} and {second})",
+                skus.name(first)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Every SKU name, by id. Names are not checked against each other here (that takes building
+/// their index, which a cycle that finds every SKU in place never needs): see [`names_once`].
 pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
     let mut skus = SkuTable::default();
     let (chunks, bytes): (i64, i64) = conn.query_row(
@@ -150,14 +166,8 @@ pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
                 .as_blob()
                 .map_err(|e| corrupt("sku_chunks", e))?,
         )? {
-            // A name twice would make two ids of one SKU; a blank name is a SKU forgotten (see
-            // [`super::prune`]) and may repeat.
-            if !name.is_empty() && skus.get(name).is_some() {
-                return Err(corrupt(
-                    "sku_chunks",
-                    format!("SKU {name:?} is named twice"),
-                ));
-            }
+            // A name twice (two ids of one SKU) is found when the names are first looked up
+            // (see [`names_once`]); a blank name is a SKU forgotten (see [`super::prune`]).
             skus.push(name);
         }
     }
@@ -402,10 +412,15 @@ mod tests {
         skus.push("");
         skus.push("B");
         write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
-        assert_eq!(load_skus(&conn).expect("blank names repeat").len(), 4);
+        let loaded = load_skus(&conn).expect("loads");
+        assert_eq!(loaded.len(), 4);
+        assert_eq!(loaded.find_duplicate(), None, "blank names repeat");
         skus.push("A");
         write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
-        let error = load_skus(&conn).expect_err("A twice");
+        let loaded = load_skus(&conn).expect("loads");
+        assert!(names_once(&loaded).is_ok(), "not known until looked up");
+        assert_eq!(loaded.get("A"), Some(0));
+        let error = names_once(&loaded).expect_err("A twice");
         assert!(error.to_string().contains("named twice"), "{error}");
     }
 

@@ -50,8 +50,8 @@ pub use settled::{
 };
 
 pub use chunks::{
-    CHUNK, Chunk, load_column, load_skus, name_chunks_from, quantity_chunks_after, quantity_of,
-    sku_count, sku_names, write_name_chunks, write_quantity_chunks,
+    CHUNK, Chunk, load_column, load_skus, name_chunks_from, names_once, quantity_chunks_after,
+    quantity_of, sku_count, sku_names, write_name_chunks, write_quantity_chunks,
 };
 pub use endpoints::{
     Reconciled, existing_fingerprint_key, fingerprint_key, has_history, inspect, last_fetch_times,

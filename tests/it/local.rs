@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::helpers::{Setup, World, wait_until};
+use crate::helpers::{Setup, World, dropship_id, wait_until};
 
 /// The exit status of a temporary local condition.
 const TEMPORARY: i32 = 75;
@@ -212,6 +212,42 @@ async fn random_bytes_in_the_sku_names_exit_1_saying_how_to_rebuild_never_a_pani
     println!("{said}");
     assert!(said.contains("inconsistent"), "{}", damaged.stderr);
     assert!(!damaged.stderr.contains("panicked"), "{}", damaged.stderr);
+}
+
+/// Names are checked against each other when they are first looked up, not as they are loaded
+/// (see `store::names_once`): a name written twice still stops the cycle before anything is
+/// recorded or pushed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sku_named_twice_in_the_file_exits_1_saying_how_to_rebuild_and_pushes_nothing() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    {
+        let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+        let names = invsync::store::load_skus(&conn).expect("names");
+        let (first, second) = (names.name(1).to_owned(), names.name(2).to_owned());
+        let mut damaged = invsync::plan::ledger::SkuTable::default();
+        for id in 0..names.len() as u32 {
+            let name = names.name(id);
+            damaged.push(if name == second { &first } else { name });
+        }
+        let chunks = invsync::store::name_chunks_from(&damaged, 0);
+        invsync::store::write_name_chunks(&conn, &chunks).expect("written");
+    }
+    // A new answer, so that the names are looked up.
+    world.ea.set_stock(&dropship_id(3), 44);
+    let batches = world.htf.batches().len();
+
+    let damaged = world.invsync(&["once"]).await;
+
+    damaged.assert_code(1);
+    let said = damaged.stderr.lines().last().unwrap_or_default();
+    println!("{said}");
+    assert!(
+        said.contains("inconsistent") && said.contains("named twice"),
+        "{}",
+        damaged.stderr
+    );
+    assert_eq!(world.htf.batches().len(), batches, "nothing pushed");
 }
 
 #[tokio::test(flavor = "multi_thread")]

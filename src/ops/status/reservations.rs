@@ -70,6 +70,7 @@ pub fn read(conn: &Connection, now: i64) -> Result<ReservationsStatus, StoreErro
         .filter(|r| r.outstanding() > 0 && names.get(&r.sku).is_none())
         .map(|r| r.sku.as_str())
         .collect();
+    store::names_once(&names)?;
     status.unknown_skus = unknown.into_iter().map(str::to_owned).collect();
     Ok(status)
 }

@@ -62,7 +62,7 @@ impl EndlessAislesSource {
                 .api
                 .send(meter, Method::GET, "/api/stock", &query)
                 .await?;
-            let bodies = match pages.arrived(body) {
+            let bodies = match pages.arrived(body).await {
                 Next::Same => return Ok(Fetched::Same),
                 Next::Ask => {
                     page += 1;

@@ -117,7 +117,7 @@ impl HakoSource {
             .await?;
         let answered = started.elapsed();
         let mut pages = Pages::new(context, known);
-        let body = match pages.arrived(body) {
+        let body = match pages.arrived(body).await {
             Next::Same => return Ok(Fetched::Same),
             // One page: it is never asked to go on.
             Next::Ask => return Ok(Fetched::Same),
