@@ -390,6 +390,7 @@ async fn record(
     };
     let generation = turn.as_ref().map(|t| t.number);
     let stored = digest.clone();
+    let writing = Instant::now();
     work.store
         .call(move |c| {
             let tx = c.transaction()?;
@@ -427,7 +428,7 @@ async fn record(
     if let Some(turn) = turn {
         turn.published();
     }
-    tracing::debug!(source = %slot.name, changed = changed.len(), ms = recording.elapsed().as_millis() as u64, "snapshot recorded");
+    tracing::debug!(source = %slot.name, changed = changed.len(), ms = recording.elapsed().as_millis() as u64, write_ms = writing.elapsed().as_millis() as u64, "snapshot recorded");
     Ok(Recorded {
         counts,
         fresh: None,
@@ -505,6 +506,7 @@ fn snapshot_of(
     source: &str,
 ) -> (Fresh, Vec<(SkuId, i64)>) {
     let mut column = Column::with_width(skus.len().max(old.width()));
+    skus.expect_new(records.len().saturating_sub(skus.len()));
     let mut near = 0;
     for (sku, quantity) in records.iter() {
         let id = skus.intern_near(sku, &mut near);

@@ -56,6 +56,19 @@ impl SkuTable {
         }
     }
 
+    /// Makes room for `more` names about to be interned, in the index too (building it, empty,
+    /// when no name is known yet): a first answer of a million names does not rehash the index
+    /// twenty times over, each time jumping through memory.
+    pub fn expect_new(&mut self, more: usize) {
+        if self.is_empty() {
+            self.index.get_or_init(|| Index {
+                ids: HashTable::with_capacity(more),
+                duplicate: None,
+            });
+        }
+        self.reserve(more, 0);
+    }
+
     /// How many SKUs are known.
     pub fn len(&self) -> usize {
         self.ends.len()
