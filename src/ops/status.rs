@@ -101,6 +101,9 @@ pub struct TargetStatus {
     pub failed_skus: i64,
     /// A few of them, with the target's message.
     pub failed_examples: Vec<FailedSku>,
+    /// SKUs sent to it without their acknowledgement coming back (a lost answer, a crash): it
+    /// may show what was sent, so they are pushed again at the next cycle whatever the plan.
+    pub in_doubt: i64,
 }
 
 /// A SKU a target refused.
@@ -204,6 +207,7 @@ fn never_synced(name: &str) -> TargetStatus {
         failing: None,
         failed_skus: 0,
         failed_examples: Vec::new(),
+        in_doubt: 0,
     }
 }
 
@@ -283,6 +287,7 @@ pub fn read(
             failing: row.last_error,
             failed_skus,
             failed_examples,
+            in_doubt: row.in_doubt,
         });
     }
     let (first_cycle_at, now) = (store::first_cycle_at(conn)?, now_ms());

@@ -48,6 +48,13 @@ pub fn render_text(status: &Status) -> String {
             t.failed_skus,
             when(t.last_success_at.as_deref())
         );
+        if t.in_doubt > 0 {
+            let _ = writeln!(
+                out,
+                "    {} SKUs sent without their acknowledgement coming back: pushed again at the next cycle",
+                t.in_doubt
+            );
+        }
         for f in &t.failed_examples {
             let _ = writeln!(
                 out,

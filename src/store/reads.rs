@@ -19,6 +19,8 @@ pub struct TargetRow {
     pub progress: Option<(i64, i64)>,
     /// When its last cycle ended, whatever the outcome; `None`: never.
     pub synced_at: Option<i64>,
+    /// SKUs sent to it without their acknowledgement coming back (see [`super::doubt`]).
+    pub in_doubt: i64,
 }
 
 /// A source's row.
@@ -56,7 +58,7 @@ pub struct RefusalRow {
 pub fn targets(conn: &Connection) -> Result<Vec<TargetRow>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT id, name, pending, CASE WHEN held THEN held_reason END, last_success_at, last_error,
-                progress_pushed, progress_total, synced_at
+                progress_pushed, progress_total, synced_at, coalesce(length(in_doubt), 0) / 4
          FROM targets ORDER BY name",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -73,6 +75,7 @@ pub fn targets(conn: &Connection) -> Result<Vec<TargetRow>, StoreError> {
             last_error: r.get(5)?,
             progress,
             synced_at: r.get(8)?,
+            in_doubt: r.get(9)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -420,6 +420,21 @@ async fn a_batch_taken_without_its_answer_is_pushed_again_when_the_figure_return
         acked,
         "without an answer, nothing is acknowledged"
     );
+    let status = world.invsync(&["status"]).await;
+    assert!(
+        status.stdout.contains(
+            "1 SKUs sent without their acknowledgement coming back: pushed again at the next cycle"
+        ),
+        "{}",
+        status.stdout
+    );
+    let json = world.invsync(&["status", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let hardtofind = json["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "hardtofind"))
+        .expect("the target");
+    assert_eq!(hardtofind["in_doubt"], 1, "{hardtofind}");
 
     world.ea.set_stock(&id, before);
     world.invsync(&["once"]).await.assert_code(0);
