@@ -76,6 +76,9 @@ pub struct SkuAtTarget {
     pub acknowledged: Option<i64>,
     /// The target's message, if it refused the SKU.
     pub refused: Option<String>,
+    /// It was sent without its acknowledgement coming back: the target may show what was
+    /// sent, and it is pushed again at the next cycle.
+    pub in_doubt: bool,
 }
 
 /// One input's quantity.
@@ -133,14 +136,15 @@ pub fn explain_sku(
         };
         let reserved: i64 = reservations.iter().map(|r| r.outstanding()).sum();
         let explanation = plan::explain_quantities(inputs, reserved, rules);
-        let (acknowledged, refused) = match store::find_endpoint(conn, Side::Target, &target.name)?
-        {
-            Some(endpoint) => (
-                store::quantity_of(conn, Side::Target, endpoint, id)?,
-                store::reads::refusal_message(conn, endpoint, id)?,
-            ),
-            None => (None, None),
-        };
+        let (acknowledged, refused, in_doubt) =
+            match store::find_endpoint(conn, Side::Target, &target.name)? {
+                Some(endpoint) => (
+                    store::quantity_of(conn, Side::Target, endpoint, id)?,
+                    store::reads::refusal_message(conn, endpoint, id)?,
+                    store::load_in_doubt(conn, endpoint)?.contains(&id),
+                ),
+                None => (None, None, false),
+            };
         at_targets.push(SkuAtTarget {
             target: target.name.clone(),
             key: key_at(&target.name),
@@ -155,6 +159,7 @@ pub fn explain_sku(
             should_show: explanation.desired,
             acknowledged,
             refused,
+            in_doubt,
         });
     }
     let reservations = reservations
@@ -259,6 +264,12 @@ pub fn render_text(status: &SkuStatus) -> String {
         let _ = writeln!(out, "{line}");
         if let Some(message) = &t.refused {
             let _ = writeln!(out, "    REFUSED by the target: {message}");
+        }
+        if t.in_doubt {
+            let _ = writeln!(
+                out,
+                "    sent without its acknowledgement coming back: the target may show what was sent; pushed again at the next cycle"
+            );
         }
     }
     out

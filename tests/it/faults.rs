@@ -435,6 +435,14 @@ async fn a_batch_taken_without_its_answer_is_pushed_again_when_the_figure_return
         .and_then(|t| t.iter().find(|t| t["name"] == "hardtofind"))
         .expect("the target");
     assert_eq!(hardtofind["in_doubt"], 1, "{hardtofind}");
+    let explained = world.invsync(&["status", "--sku", &sku]).await;
+    assert!(
+        explained
+            .stdout
+            .contains("sent without its acknowledgement coming back"),
+        "{}",
+        explained.stdout
+    );
 
     world.ea.set_stock(&id, before);
     world.invsync(&["once"]).await.assert_code(0);
