@@ -144,7 +144,7 @@ impl Pusher<'_> {
                 })
                 .collect();
             let waiting = parts.iter().map(|p| p.len()).sum::<usize>() + part.len();
-            self.before_request(part, waiting + after).await?;
+            let doubted_now = self.before_request(part, waiting + after).await?;
             match self.target.client.push(self.meter, &items).await {
                 Ok(confirmed) => {
                     // Only what the answer confirms is acknowledged; the rest stays pending
@@ -166,10 +166,12 @@ impl Pusher<'_> {
                     }
                 }
                 Err(e) if e.is_refusal() => {
-                    // Refused: the target did not take it, so it is in no doubt (the next
-                    // request, acknowledgement or the target's outcome writes that down).
-                    for c in part {
-                        self.target.in_doubt.remove(&c.sku);
+                    // Refused: the target did not take this request, so what it put in doubt
+                    // is in doubt no more (the next request, acknowledgement or the target's
+                    // outcome writes that down). A SKU in doubt before it stays: an earlier
+                    // request may still have been taken.
+                    for sku in &doubted_now {
+                        self.target.in_doubt.remove(sku);
                     }
                     if let [change] = part {
                         refused_now.insert(change.sku);
@@ -212,15 +214,25 @@ impl Pusher<'_> {
 
     /// Before a request is sent: its SKUs are in doubt until the target answers for them, and
     /// `status` is told how far the push got (`syncing pushed/total`), in one write.
-    async fn before_request(&mut self, part: &[Change], left: usize) -> Result<(), StoreError> {
-        self.target.in_doubt.extend(part.iter().map(|c| c.sku));
+    /// Returns the SKUs it put in doubt (those that were not already).
+    async fn before_request(
+        &mut self,
+        part: &[Change],
+        left: usize,
+    ) -> Result<Vec<SkuId>, StoreError> {
+        let doubted_now: Vec<SkuId> = part
+            .iter()
+            .map(|c| c.sku)
+            .filter(|&sku| self.target.in_doubt.insert(sku))
+            .collect();
         let blob = store::in_doubt_blob(&self.target.in_doubt);
         let (id, at) = (self.target.id, store::now_ms());
         let pushed = self.result.report.pushed;
         self.inputs
             .store
             .call(move |c| store::before_request(c, id, blob, pushed, pushed + left, at))
-            .await
+            .await?;
+        Ok(doubted_now)
     }
 
     /// Acknowledges the batch; only then is it counted as pushed.

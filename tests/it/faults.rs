@@ -445,6 +445,37 @@ async fn a_batch_taken_without_its_answer_is_pushed_again_when_the_figure_return
     );
 
     world.ea.set_stock(&id, before);
+    // Refused once on the way: the lost request may still have been taken, so it stays in doubt.
+    world.htf.reject_sku(&sku, "variant is locked");
+    world.invsync(&["once"]).await;
+    assert_eq!(
+        world.htf.refusals(),
+        std::slice::from_ref(&sku),
+        "pushed again, and refused"
+    );
+    let json = world.invsync(&["status", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let hardtofind = json["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "hardtofind"))
+        .expect("the target");
+    assert_eq!(hardtofind["in_doubt"], 1, "{hardtofind}");
+    world.htf.accept_sku(&sku);
+    // Its refusal is tried again at the next cycle's time (`every` is a second here).
+    let next_attempt: i64 = rusqlite::Connection::open(world.database())
+        .expect("db")
+        .query_row("SELECT max(next_attempt_at) FROM failed_skus", [], |r| {
+            r.get(0)
+        })
+        .expect("a refusal's schedule");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    tokio::time::sleep(Duration::from_millis(
+        (next_attempt - now + 50).max(0) as u64
+    ))
+    .await;
     world.invsync(&["once"]).await.assert_code(0);
     assert_eq!(
         world.hardtofind_shows()[&sku],
