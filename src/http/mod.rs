@@ -389,11 +389,17 @@ impl Endpoint {
             }
             body.extend_from_slice(&chunk);
         }
+        // No document says whether a UTF-8 byte-order mark may start a JSON answer; a server
+        // behind some frameworks sends one, and JSON parsers refuse it. It says nothing: drop it.
+        let mut body = body.freeze();
+        if body.starts_with(b"\xEF\xBB\xBF") {
+            body = body.slice(3..);
+        }
         Ok(Answer {
             status,
             retry_after,
             headers: std::mem::take(response.headers_mut()),
-            body: body.freeze(),
+            body,
         })
     }
 }

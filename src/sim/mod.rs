@@ -6,7 +6,10 @@
 //! through [`Faults`], and exposes test hooks to read and change its state.
 //! Simulators are cheap to clone; the server stops when the last clone drops.
 
+pub mod dialect;
 pub(crate) mod server;
+
+pub use dialect::Dialect;
 
 pub use crate::services::endless_aisles::sim::{EndlessAislesSim, EndlessAislesSimConfig};
 pub use crate::services::hako::sim::{HakoSim, HakoSimConfig};
@@ -243,6 +246,16 @@ macro_rules! common_methods {
             /// for long benchmarks to save memory).
             pub fn set_recording(&self, enabled: bool) {
                 self.server.set_recording(enabled)
+            }
+
+            /// Speak `dialect` from now on (see [`crate::sim::dialect`]).
+            pub fn set_dialect(&self, dialect: $crate::sim::Dialect) {
+                self.server.dialect().set(dialect)
+            }
+
+            /// Every `(point, value)` of its dialect it has answered with so far.
+            pub fn dialect_used(&self) -> std::collections::BTreeSet<(&'static str, &'static str)> {
+                self.server.dialect().used()
             }
 
             /// Number of recorded requests with this method (case-insensitive)

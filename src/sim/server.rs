@@ -31,6 +31,9 @@ pub(crate) struct SimRequest {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// How the simulator answers where the document is silent; `dialect.answer(point)` notes
+    /// that the answer to `point` was used.
+    pub dialect: super::dialect::Spoken,
 }
 
 impl SimRequest {
@@ -147,6 +150,7 @@ struct Shared {
     log: Mutex<Log>,
     next_seq: AtomicU64,
     recording: AtomicBool,
+    dialect: super::dialect::Spoken,
 }
 
 impl Shared {
@@ -213,6 +217,7 @@ impl Server {
             log: Mutex::new(Log::default()),
             next_seq: AtomicU64::new(0),
             recording: AtomicBool::new(true),
+            dialect: Default::default(),
         });
         let (shutdown, stop) = watch::channel(());
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stop));
@@ -260,6 +265,11 @@ impl Server {
     /// Turn recording on or off.
     pub fn set_recording(&self, enabled: bool) {
         self.shared.recording.store(enabled, Ordering::Relaxed);
+    }
+
+    /// The dialect it speaks, and what of it was used.
+    pub fn dialect(&self) -> &super::dialect::Spoken {
+        &self.shared.dialect
     }
 
     /// Recorded requests with this method whose path ends with `path_suffix`.
@@ -356,6 +366,7 @@ async fn serve(
         query,
         headers: parts.headers,
         body,
+        dialect: shared.dialect.clone(),
     };
     let plan = shared.faults.plan(&request.method, &request.path);
     if !plan.latency.is_zero() {
@@ -405,7 +416,24 @@ async fn serve(
     }
 
     let response = handled.unwrap_or_else(|| shared.handler.handle(&request));
-    let mut built = answer(response.status, response.body, None)?;
+    let mut body = response.body;
+    let json = !(response.headers.iter()).any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    let charset_bom = json
+        && (200..300).contains(&response.status)
+        && !body.is_empty()
+        && request.dialect.answer("encoding").encoding == super::dialect::Encoding::CharsetBom;
+    if charset_bom {
+        // Where the documents are silent: a charset in the type, and a byte-order mark.
+        let mut marked = Vec::with_capacity(body.len() + 3);
+        marked.extend_from_slice(b"\xEF\xBB\xBF");
+        marked.extend_from_slice(&body);
+        body = Bytes::from(marked);
+    }
+    let mut built = answer(response.status, body, None)?;
+    if charset_bom {
+        let typed = HeaderValue::from_static("application/json; charset=utf-8");
+        built.headers_mut().insert(CONTENT_TYPE, typed);
+    }
     for (name, value) in response.headers {
         let name = hyper::header::HeaderName::from_bytes(name.as_bytes());
         if let (Ok(name), Ok(value)) = (name, HeaderValue::from_str(&value)) {
