@@ -378,28 +378,40 @@ pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
     })
 }
 
-/// Logs in to every source and target at once; prints one line each, in the file's order.
+/// Logs in to every source, target and order feed at once; prints one line each, in the file's
+/// order. A feed on a target's account shares its session, so that login is made once.
 async fn check_endpoints(config: &Config) -> Result<bool, Failure> {
-    let (sources, targets) = services::build(config, &CancellationToken::new())
+    let clients = services::build_all(config, &CancellationToken::new())
         .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
-    let meter = Meter::default();
-    let source_checks = config.sources.iter().zip(&sources).map(|(spec, source)| {
-        let what = format!("source {} ({})", spec.name, spec.kind_name());
-        let meter = &meter;
-        async move { (what, source.check(meter).await) }
+    let meter = &Meter::default();
+    let source_checks = config
+        .sources
+        .iter()
+        .zip(&clients.sources)
+        .map(|(spec, c)| {
+            let what = format!("source {} ({})", spec.name, spec.kind_name());
+            async move { (what, c.check(meter).await) }
+        });
+    let target_checks = config
+        .targets
+        .iter()
+        .zip(&clients.targets)
+        .map(|(spec, c)| {
+            let what = format!("target {} ({})", spec.name, spec.kind_name());
+            async move { (what, c.check(meter).await) }
+        });
+    let feed_checks = config.feeds.iter().zip(&clients.feeds).map(|(spec, c)| {
+        let what = format!("order feed {} (hardtofind)", spec.name);
+        async move { (what, c.check(meter).await) }
     });
-    let target_checks = config.targets.iter().zip(&targets).map(|(spec, target)| {
-        let what = format!("target {} ({})", spec.name, spec.kind_name());
-        let meter = &meter;
-        async move { (what, target.check(meter).await) }
-    });
-    let (sources, targets) = futures_util::future::join(
+    let (sources, targets, feeds) = futures_util::future::join3(
         futures_util::future::join_all(source_checks),
         futures_util::future::join_all(target_checks),
+        futures_util::future::join_all(feed_checks),
     )
     .await;
     let mut all_ok = true;
-    for (what, result) in sources.into_iter().chain(targets) {
+    for (what, result) in sources.into_iter().chain(targets).chain(feeds) {
         match result {
             Ok(detail) => outln!("ok    {what}: {detail}"),
             Err(e) => {

@@ -326,6 +326,8 @@ pub struct StatusSettings {
     pub sources: Vec<String>,
     /// Each target's inputs and rules (no credentials), for `status --sku`.
     pub targets: Vec<TargetRules>,
+    /// The names in `[orders.NAME]`: the order feeds `status` shows.
+    pub feeds: Vec<String>,
 }
 
 /// What a target shows is made of: its inputs' names, its safety stock and cap.

@@ -207,6 +207,7 @@ fn status_reads_its_keys_without_the_secrets_and_checks_them_like_the_daemon() {
                 safety_stock: 0,
                 max_quantity: None,
             }],
+            feeds: Vec::new(),
         }
     );
     assert!(error.contains("daemon.stale_after"), "{error}");

@@ -143,6 +143,7 @@ pub(super) fn status_settings(
     let settings = raw.daemon.as_ref().and_then(|d| status_keys(&check, d));
     let targets = target_rules(&check, &raw.targets);
     let sources = raw.sources.into_keys().collect();
+    let feeds = raw.orders.into_keys().collect();
     check.finish()?;
     let Some(settings) = settings else {
         return Err(Checker::new(path).err("daemon", "missing").into());
@@ -150,6 +151,7 @@ pub(super) fn status_settings(
     Ok(StatusSettings {
         sources,
         targets,
+        feeds,
         ..settings
     })
 }
@@ -167,6 +169,7 @@ fn status_keys(check: &Checker, raw: &RawDaemon) -> Option<StatusSettings> {
         ))?,
         sources: Vec::new(),
         targets: Vec::new(),
+        feeds: Vec::new(),
     })
 }
 

@@ -73,14 +73,14 @@ pub async fn orders_step(
     let listed = join_all(feeds.iter().map(|f| list_feed(f, &mapping))).await;
     // The lists only show open orders: one the book holds that left them is looked up before
     // anything of it is released; one that cannot be looked up is not passed on (absence is
-    // no evidence).
+    // no evidence). An order listed but not read whole was listed.
     let to_look_up: Vec<Vec<String>> = {
         let book = book.book.lock().await;
         feeds
             .iter()
             .zip(&listed)
             .map(|(feed, listed)| match listed {
-                Ok(orders) => book.to_look_up(&feed.name, orders),
+                Ok(read) => book.to_look_up_ids(&feed.name, &read.listed_ids()),
                 Err(_) => Vec::new(),
             })
             .collect()
@@ -115,17 +115,29 @@ pub async fn orders_step(
         absorbed.extend(replayed.iter().map(|u| (u.source, u.at)));
     }
     absorbed.extend(sources_done.iter().filter_map(|done| done.unabsorbed));
+    let mut reads = Vec::new();
     for ((feed, read), looked_up) in feeds.iter().zip(listed).zip(looked_up) {
         match read {
-            Ok(mut orders) => {
+            Ok(read) => {
+                warn_unreadable(&feed.name, &read.bad);
+                let mut orders = read.to_observe(&book_guard, &feed.name);
                 orders.extend(looked_up);
                 if let Err(e) = book_guard.observe_orders(&feed.name, now, &orders) {
                     error!(feed = %feed.name, error = %e, "orders could not be recorded");
                 }
+                done.unreadable += read.bad.len();
+                let bad = (read.bad.iter())
+                    .map(|b| store::UnreadableOrder {
+                        order_id: b.id.clone(),
+                        reason: b.reason.clone(),
+                    })
+                    .collect();
+                reads.push(store::FeedRead::complete(&feed.name, now, bad));
             }
             Err(e) => {
                 error!(feed = %feed.name, error = %e, "order feed could not be read; its reservations stand as they were and it is read again at the next cycle");
                 done.failed.push(feed.name.clone());
+                reads.push(store::FeedRead::failed(&feed.name, now, &e.to_string()));
             }
         }
     }
@@ -181,6 +193,9 @@ pub async fn orders_step(
             .call(move |c| store::write_reservation_changes(c, &changes, &absorbed, number))
             .await?;
     }
+    store
+        .call(move |c| store::record_feed_reads(c, &reads))
+        .await?;
     if let Some(reserved) = reserved
         && **book.reserved.borrow() != reserved
     {
@@ -202,11 +217,66 @@ fn reserved_by_sku(book: &Reservations) -> Vec<(String, i64)> {
     reserved
 }
 
+/// One feed's open lists as read: the orders read whole, and those that were not.
+pub struct FeedListing {
+    /// Orders read whole, in the book's terms.
+    pub orders: Vec<Order>,
+    /// Orders listed but not read whole.
+    pub bad: Vec<BadOrder>,
+}
+
+/// An order of the lists that could not be read whole: one bad record, never the whole feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadOrder {
+    /// Its id, when that much could be read.
+    pub id: Option<String>,
+    /// What could not be read, in a few words.
+    pub reason: String,
+    /// What of it did read (its state and the lines that name a SKU and a whole quantity).
+    pub readable: Option<Order>,
+}
+
+impl FeedListing {
+    /// Every id the lists showed, read whole or not.
+    fn listed_ids(&self) -> std::collections::BTreeSet<&str> {
+        let whole = self.orders.iter().map(|o| o.id.as_str());
+        whole
+            .chain(self.bad.iter().filter_map(|b| b.id.as_deref()))
+            .collect()
+    }
+
+    /// What the book is given: the orders read whole; of an order not read whole, nothing if
+    /// the book already holds it (it holds what it held before: a line that no longer reads
+    /// is no evidence that it was removed), else the lines that did read, so that a new order
+    /// with one deleted variant still reserves the rest.
+    pub fn to_observe(&self, book: &Reservations, feed: &str) -> Vec<Order> {
+        let new_and_readable = (self.bad.iter())
+            .filter(|b| {
+                b.id.as_deref()
+                    .is_some_and(|id| !book.knows_order(feed, id))
+            })
+            .filter_map(|b| b.readable.clone());
+        self.orders
+            .iter()
+            .cloned()
+            .chain(new_and_readable)
+            .collect()
+    }
+}
+
+/// One WARN per order not read whole, naming it and what did not read.
+fn warn_unreadable(feed: &str, bad: &[BadOrder]) {
+    for b in bad {
+        warn!(feed = %feed, order = %b.id.as_deref().unwrap_or("?"), error = %b.reason,
+            "an order could not be read whole; it holds what it held before (a new one: the lines that could be read), and the rest of the feed is used");
+    }
+}
+
 /// One feed's open orders: every page of each `reserve` state.
 async fn list_feed(
     feed: &FeedSlot,
     mapping: &Mapping,
-) -> Result<Vec<Order>, crate::services::ConnectorError> {
+) -> Result<FeedListing, crate::services::ConnectorError> {
     let meter = Meter::default();
     let Feed::Hardtofind(client) = &feed.client;
     let states: Vec<wire::OrderStatus> = feed
@@ -216,12 +286,30 @@ async fn list_feed(
         .collect();
     // Only what the reservations read is kept of each order: ten thousand whole orders
     // (addresses, links, descriptions) cost tens of MiB.
-    Ok(client
-        .open_order_summaries(&meter, &states)
-        .await?
-        .iter()
-        .filter_map(|o| order_of(o, &feed.name, mapping))
-        .collect())
+    let listing = client.open_order_summaries(&meter, &states).await?;
+    let mut read = FeedListing {
+        orders: Vec::with_capacity(listing.orders.len()),
+        bad: Vec::new(),
+    };
+    for order in &listing.orders {
+        let mapped = order_of(order, &feed.name, mapping);
+        if order.unreadable.is_empty() {
+            read.orders.extend(mapped);
+        } else {
+            read.bad.push(BadOrder {
+                id: Some(order.id.clone()),
+                reason: order.unreadable.join("; "),
+                readable: mapped,
+            });
+        }
+    }
+    read.bad
+        .extend(listing.unreadable.into_iter().map(|u| BadOrder {
+            id: u.id,
+            reason: format!("{}: {}", u.place, u.reason),
+            readable: None,
+        }));
+    Ok(read)
 }
 
 /// The orders `ids`, one by one; those that cannot be looked up are left out.

@@ -100,6 +100,8 @@ pub struct OrdersDone {
     pub failed: Vec<String>,
     /// Reserved SKUs no source knows.
     pub unknown_skus: usize,
+    /// Orders of the lists that could not be read whole (named in WARNs and in `status`).
+    pub unreadable: usize,
     /// Orders open a week past their dispatch date.
     pub stuck: usize,
     /// Reservations that still hold stock (something outstanding).
@@ -172,9 +174,19 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
-    /// Whether every target ended in sync: `once` exits 0 only then.
+    /// Whether every target ended in sync and every order feed was read: `once` exits 0 only
+    /// then (a feed that failed leaves its sales unreserved, however in sync the targets are).
     pub fn all_in_sync(&self) -> bool {
-        self.targets.iter().all(|t| t.state == TargetState::InSync)
+        self.targets.iter().all(|t| t.state == TargetState::InSync) && self.feeds_read()
+    }
+
+    /// Whether every order feed was read (true without feeds).
+    fn feeds_read(&self) -> bool {
+        match &self.orders {
+            None => true,
+            Some(Ok(done)) => done.failed.is_empty(),
+            Some(Err(_)) => false,
+        }
     }
 
     /// Targets this cycle synced (not those an earlier cycle is still pushing).
@@ -182,16 +194,20 @@ impl CycleReport {
         self.targets.iter().filter(|t| t.state != TargetState::Busy)
     }
 
-    /// `ok` when every target is in sync, `failed` when none is, `partial` otherwise.
+    /// `ok` when every target is in sync and every order feed was read, `failed` when no
+    /// target is in sync, `partial` otherwise.
     pub fn outcome(&self) -> &'static str {
         let in_sync = self
             .synced()
             .filter(|t| t.state == TargetState::InSync)
             .count();
-        match in_sync {
-            n if n == self.synced().count() => "ok",
-            0 => "failed",
-            _ => "partial",
+        let synced = self.synced().count();
+        if in_sync == synced && self.feeds_read() {
+            "ok"
+        } else if in_sync == 0 && synced > 0 {
+            "failed"
+        } else {
+            "partial"
         }
     }
 
@@ -209,6 +225,9 @@ impl CycleReport {
                 }
                 if done.unknown_skus > 0 {
                     let _ = write!(text, " unknown_skus={}", done.unknown_skus);
+                }
+                if done.unreadable > 0 {
+                    let _ = write!(text, " unreadable={}", done.unreadable);
                 }
                 if !done.failed.is_empty() {
                     let _ = write!(text, " failed={}", done.failed.join(","));

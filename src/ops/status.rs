@@ -33,6 +33,8 @@ pub struct Status {
     pub targets: Vec<TargetStatus>,
     /// Per configured source.
     pub sources: Vec<SourceStatus>,
+    /// Per configured order feed.
+    pub feeds: Vec<FeedStatus>,
     /// What open orders hold.
     pub reservations: ReservationsStatus,
     /// The most recent cycles, newest first.
@@ -139,6 +141,23 @@ pub struct SourceStatus {
     pub stale: bool,
 }
 
+/// One order feed: as much a part of the sync as a source (its orders are subtracted), so
+/// failing and stale the same way.
+#[derive(Debug, Serialize)]
+pub struct FeedStatus {
+    /// `[orders.NAME]`.
+    pub name: String,
+    /// Last complete read of its open lists.
+    pub last_read_at: Option<String>,
+    /// The error of its last read, if that failed: its reservations stand as they were.
+    pub failing: Option<String>,
+    /// No complete read for longer than `daemon.stale_after`.
+    pub stale: bool,
+    /// Orders of its last complete read that could not be read whole: each holds what it held
+    /// before (a new one, the lines that could be read).
+    pub unreadable: Vec<store::UnreadableOrder>,
+}
+
 /// One cycle.
 #[derive(Debug, Serialize)]
 pub struct CycleStatus {
@@ -187,6 +206,15 @@ pub fn without_database(settings: &StatusSettings) -> Status {
                 last_fetch_at: None,
                 failing: None,
                 stale: false,
+            })
+            .collect(),
+        feeds: (settings.feeds.iter())
+            .map(|name| FeedStatus {
+                name: name.clone(),
+                last_read_at: None,
+                failing: None,
+                stale: false,
+                unreadable: Vec::new(),
             })
             .collect(),
         reservations: ReservationsStatus::default(),
@@ -311,6 +339,7 @@ pub fn read(
             }
         })
         .collect();
+    let feeds = feeds(conn, settings, first_cycle_at, now)?;
     let cycles = store::reads::last_cycles(conn, last_cycles)?
         .into_iter()
         .map(|row| CycleStatus {
@@ -328,6 +357,7 @@ pub fn read(
         stale_after_ms: stale_after_ms(settings.stale_after),
         targets,
         sources,
+        feeds,
         reservations: reservations::read(conn, now)?,
         cycles,
         mapping: super::status_mapping::read(
@@ -339,6 +369,32 @@ pub fn read(
                 .collect::<Vec<_>>(),
         )?,
     })
+}
+
+/// The configured order feeds, as last read.
+fn feeds(
+    conn: &Connection,
+    settings: &StatusSettings,
+    first_cycle_at: Option<i64>,
+    now: i64,
+) -> Result<Vec<FeedStatus>, StoreError> {
+    let mut rows: HashMap<String, store::FeedRow> = store::feeds(conn)?
+        .into_iter()
+        .map(|row| (row.name.clone(), row))
+        .collect();
+    Ok((settings.feeds.iter())
+        .map(|name| {
+            let row = rows.remove(name).unwrap_or_default();
+            FeedStatus {
+                name: name.clone(),
+                last_read_at: row.last_read_at.and_then(rfc3339),
+                failing: row.last_error,
+                stale: stale::overdue(row.last_read_at, first_cycle_at, now, settings.stale_after)
+                    .is_some(),
+                unreadable: row.unreadable,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -89,6 +89,7 @@ pub fn render_text(status: &Status) -> String {
             when(s.last_fetch_at.as_deref())
         );
     }
+    render_feeds(&mut out, status, &stale_after.to_string());
     render_reservations(&mut out, status);
     super::status_mapping::render(&mut out, &status.mapping);
     if status.database_exists {
@@ -107,6 +108,48 @@ pub fn render_text(status: &Status) -> String {
         );
     }
     out
+}
+
+/// The order feeds, when any is configured.
+fn render_feeds(out: &mut String, status: &Status, stale_after: &str) {
+    if status.feeds.is_empty() {
+        return;
+    }
+    out.push_str("order feeds:\n");
+    for f in &status.feeds {
+        let failing = (f.failing.as_deref())
+            .map(|e| format!("FAILING: {e}; its reservations stand as they were"));
+        let state = match (f.stale, failing) {
+            (true, failing) => format!(
+                "STALE: no complete read for longer than stale_after ({stale_after}){}",
+                failing.map_or_else(String::new, |f| format!("; {f}"))
+            ),
+            (false, Some(failing)) => failing,
+            (false, None) if f.last_read_at.is_none() => "never read".to_owned(),
+            (false, None) => "ok".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {state}\n    last complete read {}",
+            f.name,
+            when(f.last_read_at.as_deref())
+        );
+        if !f.unreadable.is_empty() {
+            let _ = writeln!(
+                out,
+                "    {} orders could not be read whole (each holds what it held before; a new one, the lines that could be read):",
+                f.unreadable.len()
+            );
+        }
+        for u in &f.unreadable {
+            let _ = writeln!(
+                out,
+                "      order {}: {}",
+                u.order_id.as_deref().unwrap_or("?"),
+                u.reason
+            );
+        }
+    }
 }
 
 /// Open orders' reservations, when there are any (or something to look at).
@@ -177,6 +220,13 @@ pub fn check_line(status: &Status) -> (String, u8) {
             .filter(|s| s.stale)
             .map(|s| format!("{} STALE", s.name)),
     );
+    for f in &status.feeds {
+        if f.stale {
+            critical.push(format!("order feed {} STALE", f.name));
+        } else if f.failing.is_some() {
+            critical.push(format!("order feed {} FAILING", f.name));
+        }
+    }
     critical.extend(
         status
             .reservations

@@ -122,7 +122,12 @@ impl Run<'_> {
         let feed = self.clients.feed;
         let mut orders: HashMap<String, Order> = HashMap::new();
         match feed.open_orders(&self.meter, &[OrderStatus::Ready]).await {
-            Ok(ready) => orders.extend(ready.into_iter().map(|o| (o.id.clone(), o))),
+            Ok(ready) => {
+                for bad in &ready.unreadable {
+                    warn!(feed = self.clients.feed_name, order = %bad.id.as_deref().unwrap_or("?"), place = %bad.place, error = %bad.reason, "relay: a READY order could not be read whole; it is not placed until it can be")
+                }
+                orders.extend(ready.orders.into_iter().map(|o| (o.id.clone(), o)))
+            }
             Err(e) => {
                 error!(feed = self.clients.feed_name, error = %e, "relay: READY orders could not be read; new orders wait for the next cycle")
             }

@@ -398,9 +398,13 @@ impl<'de> serde::Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match RecordQuantity::deserialize(deserializer)? {
             RecordQuantity::Whole(v) => Ok(Quantity(v)),
-            RecordQuantity::Unusable(text) => Err(de::Error::custom(format!(
-                "quantity {text} is not a whole number"
-            ))),
+            // An order line's count written as a string of digits (`"2"`): no document says it
+            // cannot be, and nothing about the figure is in doubt.
+            RecordQuantity::Unusable(text) => (text.strip_prefix('"'))
+                .and_then(|t| t.strip_suffix('"'))
+                .and_then(|t| t.trim().parse::<i64>().ok())
+                .map(Quantity)
+                .ok_or_else(|| de::Error::custom(format!("quantity {text} is not a whole number"))),
         }
     }
 }

@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V11),
     Migration::Sql(V12_MAPPING),
     Migration::Sql(V13_IN_DOUBT),
+    Migration::Sql(V14_FEEDS),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -327,6 +328,18 @@ fn rows_to_chunks(tx: &Transaction) -> Result<(), StoreError> {
     )?;
     Ok(())
 }
+
+/// 14: each order feed's last complete read, its last error, and the orders of that read that
+/// could not be read whole (a JSON list), for `status`.
+const V14_FEEDS: &str = r"
+    CREATE TABLE feeds (
+        name          TEXT PRIMARY KEY,
+        last_read_at  INTEGER,
+        last_error    TEXT,
+        last_error_at INTEGER,
+        unreadable    TEXT NOT NULL DEFAULT '[]'
+    ) WITHOUT ROWID;
+";
 
 /// Brings the database to the newest version.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

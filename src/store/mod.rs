@@ -24,6 +24,8 @@ use crate::plan::ledger::SkuId;
 pub mod access;
 mod chunks;
 mod endpoints;
+mod feeds;
+pub use feeds::{FeedRead, FeedRow, UnreadableOrder, feeds, prune_feeds, record_feed_reads};
 mod flags;
 pub mod lock;
 pub mod mapping;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use invsync::sim::{
-    EndlessAislesSim, EndlessAislesSimConfig, HakoSim, HakoSimConfig, HardtofindSim,
+    Dialect, EndlessAislesSim, EndlessAislesSimConfig, HakoSim, HakoSimConfig, HardtofindSim,
     HardtofindSimConfig,
 };
 
@@ -46,6 +46,8 @@ pub struct Setup {
     pub ea_page_size: Option<usize>,
     /// Whole tables appended to the file (a `[targets.shop]` against a catalogue simulator).
     pub extra_tables: String,
+    /// How every simulator answers where the documents are silent.
+    pub dialect: Dialect,
 }
 
 impl Default for Setup {
@@ -65,6 +67,7 @@ impl Default for Setup {
             token_lifetime: std::time::Duration::from_secs(15 * 60),
             ea_page_size: None,
             extra_tables: String::new(),
+            dialect: Dialect::default(),
         }
     }
 }
@@ -121,6 +124,9 @@ impl World {
         })
         .await
         .expect("htf sim");
+        hako.set_dialect(setup.dialect);
+        ea.set_dialect(setup.dialect);
+        htf.set_dialect(setup.dialect);
         for i in 1..=setup.warehouse_skus {
             hako.set_quantity("warehouse-010", &warehouse_sku(i), (i % 7) as i64 + 1);
         }
@@ -232,6 +238,14 @@ requests_per_minute = {rpm}
     }
 
     /// Runs `invsync --config … ARGS` to completion.
+    /// Every `(point, value)` of the dialect that some simulator of this world answered with.
+    pub fn dialect_used(&self) -> std::collections::BTreeSet<(&'static str, &'static str)> {
+        let mut used = self.hako.dialect_used();
+        used.extend(self.ea.dialect_used());
+        used.extend(self.htf.dialect_used());
+        used
+    }
+
     pub async fn invsync(&self, args: &[&str]) -> Run {
         self.invsync_env(args, &[]).await
     }

@@ -185,6 +185,7 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              DROP TABLE ea_products_read;
              DROP TABLE barcodes;
              DROP TABLE mapping_notes;
+             DROP TABLE feeds;
              PRAGMA user_version = 3;",
         )
         .expect("back to version 3");

@@ -7,6 +7,7 @@ mod cli;
 mod config_errors;
 mod daemon;
 mod faults;
+mod fidelity;
 mod forgetting;
 mod helpers;
 mod identity;

@@ -18,6 +18,7 @@ fn settings(targets: &[&str], sources: &[&str]) -> StatusSettings {
                 max_quantity: None,
             })
             .collect(),
+        feeds: Vec::new(),
     }
 }
 

@@ -143,6 +143,12 @@ impl Reservations {
     /// answers. An order already seen shipped is not asked about again while it settles.
     pub fn to_look_up(&self, feed: &str, listed: &[Order]) -> Vec<String> {
         let listed: BTreeSet<&str> = listed.iter().map(|o| o.id.as_str()).collect();
+        self.to_look_up_ids(feed, &listed)
+    }
+
+    /// [`Reservations::to_look_up`], given the ids the lists showed (an order listed but not
+    /// read whole was listed: it is not looked up).
+    pub fn to_look_up_ids(&self, feed: &str, listed: &BTreeSet<&str>) -> Vec<String> {
         self.orders
             .range((feed.to_owned(), String::new())..)
             .take_while(|((f, _), _)| f == feed)
@@ -160,6 +166,11 @@ impl Reservations {
             })
             .map(|((_, id), _)| id.clone())
             .collect()
+    }
+
+    /// Whether order `id` of `feed` holds (or held and still tracks) a reservation.
+    pub fn knows_order(&self, feed: &str, id: &str) -> bool {
+        self.orders.contains_key(&(feed.to_owned(), id.to_owned()))
     }
 
     /// What open orders hold of `sku` now: the planner's `reserved`.

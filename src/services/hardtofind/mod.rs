@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod listed;
 pub mod orders;
 pub mod sim;
 pub mod target;

@@ -14,9 +14,10 @@ use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 
 use super::auth::{Session, json_body, undocumented_answer};
+pub use super::listed::{Listed, Unreadable};
 use super::wire::{
-    Date, Order, OrderDates, OrderStatus, OrderSummary, Paged, ShipData, ShippingProvider,
-    ShippingProviders, TransitionRequest,
+    Date, Order, OrderStatus, OrderSummary, Paged, ShipData, ShippingProvider, ShippingProviders,
+    TransitionRequest, string_or_number,
 };
 use crate::http::Meter;
 use crate::services::{ConnectorError, parse};
@@ -69,43 +70,28 @@ pub enum Transitioned {
     AlreadyDone,
 }
 
-/// What a walk keeps of each listed order: the whole order, or only its summary.
-pub trait Listed: serde::de::DeserializeOwned {
-    /// The order id.
-    fn id(&self) -> &str;
-    /// Its `dates`.
-    fn dates(&self) -> &OrderDates;
-}
-
-impl Listed for Order {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn dates(&self) -> &OrderDates {
-        &self.dates
-    }
-}
-
-impl Listed for OrderSummary {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn dates(&self) -> &OrderDates {
-        &self.dates
-    }
-}
-
 /// One walk of one state's list.
 struct Walk<T> {
     orders: HashMap<String, T>,
+    /// Orders that could not be read: they count towards `total_results` all the same.
+    unreadable: Vec<Unreadable>,
     /// `total_results` of the last page read: the newest count the service gave.
     total: u64,
 }
 
 impl<T> Walk<T> {
     fn complete(&self) -> bool {
-        self.orders.len() as u64 == self.total
+        (self.orders.len() + self.unreadable.len()) as u64 == self.total
     }
+}
+
+/// The open lists as read: every order that could be read, and those that could not.
+#[derive(Debug)]
+pub struct Listing<T> {
+    /// Each order once, sorted by id.
+    pub orders: Vec<T>,
+    /// Orders of the lists that could not be read (see [`Listed::read`]), each once.
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// A Hardtofind account's orders.
@@ -122,21 +108,23 @@ impl OrderFeed {
 
     /// Every order in any of `states`, each once, as the lists showed it (each with its own
     /// status: an order that moved between two of `states` during the read is kept as last
-    /// updated). Fails when any page fails, so a partial list is never taken for the whole.
+    /// updated), whole; an order that is not whole is listed apart. Fails when any page fails,
+    /// so a partial list is never taken for the whole.
     pub async fn open_orders(
         &self,
         meter: &Meter,
         states: &[OrderStatus],
-    ) -> Result<Vec<Order>, ConnectorError> {
+    ) -> Result<Listing<Order>, ConnectorError> {
         self.open(meter, states).await
     }
 
-    /// [`OrderFeed::open_orders`], keeping of each order only what the reservations read.
+    /// [`OrderFeed::open_orders`], keeping of each order only what the reservations read, and
+    /// of an order that is not whole what does read (see [`OrderSummary::unreadable`]).
     pub async fn open_order_summaries(
         &self,
         meter: &Meter,
         states: &[OrderStatus],
-    ) -> Result<Vec<OrderSummary>, ConnectorError> {
+    ) -> Result<Listing<OrderSummary>, ConnectorError> {
         self.open(meter, states).await
     }
 
@@ -144,19 +132,29 @@ impl OrderFeed {
         &self,
         meter: &Meter,
         states: &[OrderStatus],
-    ) -> Result<Vec<T>, ConnectorError> {
+    ) -> Result<Listing<T>, ConnectorError> {
         let mut found: HashMap<String, T> = HashMap::new();
+        let mut unreadable: Vec<Unreadable> = Vec::new();
         let mut asked = HashSet::new();
         for status in states.iter().filter(|s| asked.insert(*s)) {
-            for (id, order) in self.orders_in(meter, status).await? {
+            let (orders, bad) = self.orders_in(meter, status).await?;
+            for (id, order) in orders {
                 if !found.get(&id).is_some_and(|seen| newer(seen, &order)) {
                     found.insert(id, order);
                 }
             }
+            unreadable.extend(bad);
         }
+        // An order read in one list is not also unreadable because another list showed it
+        // differently; an unreadable one is named once.
+        let mut named = HashSet::new();
+        unreadable.retain(|u| match &u.id {
+            Some(id) => !found.contains_key(id) && named.insert(id.clone()),
+            None => true,
+        });
         let mut orders: Vec<T> = found.into_values().collect();
         orders.sort_unstable_by(|a, b| (a.id().len(), a.id()).cmp(&(b.id().len(), b.id())));
-        Ok(orders)
+        Ok(Listing { orders, unreadable })
     }
 
     /// One state's orders: a walk, and a second when the first's count disagrees with the
@@ -167,26 +165,29 @@ impl OrderFeed {
         &self,
         meter: &Meter,
         status: &OrderStatus,
-    ) -> Result<HashMap<String, T>, ConnectorError> {
+    ) -> Result<(HashMap<String, T>, Vec<Unreadable>), ConnectorError> {
         let first = self.walk(meter, status).await?;
         if first.complete() {
-            return Ok(first.orders);
+            return Ok((first.orders, first.unreadable));
         }
         let label = &self.session.endpoint.label;
         tracing::info!(endpoint = %label, %status, seen = first.orders.len(), total = first.total,
             "orders changed while paging; reading the list again");
         let second = self.walk(meter, status).await?;
         if second.complete() {
-            return Ok(second.orders);
+            return Ok((second.orders, second.unreadable));
         }
         tracing::warn!(endpoint = %label, %status, seen = second.orders.len(), total = second.total,
             "orders kept changing while paging; keeping every order either reading saw");
         let mut orders = first.orders;
         orders.extend(second.orders);
-        Ok(orders)
+        let mut unreadable = first.unreadable;
+        unreadable.extend(second.unreadable);
+        Ok((orders, unreadable))
     }
 
-    /// Reads every page of one state, from page 1 until the service's `pages` or an empty page.
+    /// Reads every page of one state, from page 1 until the service's `pages` or an empty page
+    /// (an empty list may say `pages` 0 or 1: the document does not say which).
     async fn walk<T: Listed>(
         &self,
         meter: &Meter,
@@ -194,6 +195,7 @@ impl OrderFeed {
     ) -> Result<Walk<T>, ConnectorError> {
         let mut walk = Walk {
             orders: HashMap::new(),
+            unreadable: Vec::new(),
             total: 0,
         };
         for page_number in 1..=MAX_PAGES {
@@ -206,11 +208,11 @@ impl OrderFeed {
                 .session
                 .send(meter, |r| r.query(&query), Method::GET, "/orders")
                 .await?;
-            let page = parse_page::<T>(&body, &what)?;
-            // A page other than the one asked for (a service that ignores `page_number` would
-            // loop), or an empty page the service itself says is not past the end.
-            let empty_inside = page.data.is_empty() && page_number <= page.pages;
-            if page.page_number != page_number || page.pages > MAX_PAGES || empty_inside {
+            let page: Paged<serde_json::Value> = parse(&body, &what)?;
+            // A page of orders other than the one asked for: a service that ignores
+            // `page_number` would loop. An empty page ends the list whatever it says it is.
+            if (!page.data.is_empty() && page.page_number != page_number) || page.pages > MAX_PAGES
+            {
                 return Err(ConnectorError::Malformed(format!(
                     "{what}: answered page {} of {} with {} orders",
                     page.page_number,
@@ -220,8 +222,18 @@ impl OrderFeed {
             }
             walk.total = page.total_results;
             let last = page.data.is_empty() || page_number >= page.pages;
-            for order in page.data {
-                walk.orders.insert(order.id().to_owned(), order);
+            for (i, value) in page.data.into_iter().enumerate() {
+                let id = value.get("id").and_then(|id| string_or_number(id).ok());
+                match T::read(value, status) {
+                    Ok(order) => {
+                        walk.orders.insert(order.id().to_owned(), order);
+                    }
+                    Err(reason) => walk.unreadable.push(Unreadable {
+                        id,
+                        place: format!("{what}, item {}", i + 1),
+                        reason,
+                    }),
+                }
             }
             if last {
                 return Ok(walk);
@@ -232,12 +244,14 @@ impl OrderFeed {
         )))
     }
 
-    /// One order by id; `None` when the service says there is no such order (404). That is the
-    /// service's word, not proof the order was cancelled: the caller decides what it means.
+    /// One order by id; `None` when the service says there is no such order (404, or 410: the
+    /// document names neither). That is the service's word, not proof the order was cancelled:
+    /// the caller decides what it means.
     pub async fn order(&self, meter: &Meter, id: &str) -> Result<Option<Order>, ConnectorError> {
         let path = order_path(id)?;
+        let gone = [StatusCode::NOT_FOUND.as_u16(), StatusCode::GONE.as_u16()];
         let body = match self.session.send(meter, |r| r, Method::GET, &path).await {
-            Err(e) if e.status() == Some(StatusCode::NOT_FOUND.as_u16()) => return Ok(None),
+            Err(e) if e.status().is_some_and(|s| gone.contains(&s)) => return Ok(None),
             other => other?,
         };
         let order: Order = parse(&body, &format!("GET {path}"))?;
@@ -307,25 +321,6 @@ impl OrderFeed {
     pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
         self.session.check(meter).await
     }
-}
-
-/// A page of orders. When one order does not read, the page is read again loosely to name that
-/// order in the error: an operator can look it up, where a byte offset says nothing.
-fn parse_page<T: Listed>(body: &[u8], what: &str) -> Result<Paged<T>, ConnectorError> {
-    serde_json::from_slice::<Paged<T>>(body).map_err(|e| {
-        let loose = serde_json::from_slice::<Paged<serde_json::Value>>(body).ok();
-        let bad = loose.and_then(|page| {
-            (page.data.into_iter()).find_map(|value| {
-                T::deserialize(&value)
-                    .err()
-                    .map(|e| (value["id"].clone(), e))
-            })
-        });
-        ConnectorError::Malformed(match bad {
-            Some((id, e)) => format!("{what}: order {id}: {e}"),
-            None => format!("{what}: {e}"),
-        })
-    })
 }
 
 /// Whether `later` (read after `seen`) should not replace it: `seen` was updated more recently.

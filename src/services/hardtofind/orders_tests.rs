@@ -29,7 +29,10 @@ async fn twenty_five_open_orders_over_three_pages_are_all_counted_when_one_moves
     sim.touch_order_after(1, &placed[0]);
     let feed = OrderFeed::new(sim.session());
 
-    let orders = feed.open_orders(&Meter::default(), &[READY]).await;
+    let orders = feed
+        .open_orders(&Meter::default(), &[READY])
+        .await
+        .map(|l| l.orders);
 
     let orders = orders.expect("the open orders");
     assert_eq!(ids(&orders), placed);
@@ -55,7 +58,10 @@ async fn orders_is_never_asked_for_without_a_status() {
     let feed = OrderFeed::new(sim.session());
     let states = [READY, OrderStatus::Processed, READY];
 
-    let orders = feed.open_orders(&Meter::default(), &states).await;
+    let orders = feed
+        .open_orders(&Meter::default(), &states)
+        .await
+        .map(|l| l.orders);
 
     assert_eq!(orders.map(|o| o.len()).ok(), Some(12));
     let statuses: Vec<Option<String>> =
@@ -83,7 +89,8 @@ async fn an_order_that_left_the_list_is_found_by_its_id() {
     let open = feed
         .open_orders(&meter, &[READY])
         .await
-        .expect("open orders");
+        .expect("open orders")
+        .orders;
     let found = feed.order(&meter, &shipped).await.expect("a lookup");
     let missing = feed.order(&meter, &gone).await.expect("a lookup");
 
@@ -156,7 +163,7 @@ async fn a_feed_and_a_target_on_one_session_log_in_once() {
         known: true,
     };
 
-    let orders = feed.open_orders(&meter, &[READY]).await;
+    let orders = feed.open_orders(&meter, &[READY]).await.map(|l| l.orders);
     let pushed = target.push(&meter, &[item]).await;
     let providers = feed.shipping_providers(&meter).await;
 
@@ -181,17 +188,22 @@ async fn malformed_answers_are_errors_and_html_ones_are_retried_never_empty_list
     let html = ok("<html><body>Gateway</body></html>");
     let orders = |fault: Fault| {
         sim.faults().push_for("GET", "/orders", fault);
-        feed.open_orders(&meter, &[READY])
+        let listed = feed.open_orders(&meter, &[READY]);
+        async { listed.await.map(|l| l.orders) }
     };
 
     let truncated = orders(Fault::Malformed).await;
     let proxy = orders(html.clone()).await;
     let not_paged = orders(ok(r#"{"data": "none"}"#)).await;
-    let bad_order = orders(ok(
-        r#"{"data": [{"id": "1"}], "page_size": 10, "page_number": 1,
-                                  "total_results": 1, "pages": 1}"#,
-    ))
-    .await;
+    sim.faults().push_for(
+        "GET",
+        "/orders",
+        ok(
+            r#"{"data": [{"id": "1"}], "page_size": 10, "page_number": 1,
+                  "total_results": 1, "pages": 1}"#,
+        ),
+    );
+    let bad_order = feed.open_orders(&meter, &[READY]).await;
     let endless = orders(ok(r#"{"data": [], "page_size": 10, "page_number": 1,
                                 "total_results": 1, "pages": 99999999}"#))
     .await;
@@ -209,12 +221,16 @@ async fn malformed_answers_are_errors_and_html_ones_are_retried_never_empty_list
     for result in [truncated, proxy] {
         assert_eq!(result.map(|o| o.len()).ok(), Some(1));
     }
-    for result in [not_paged, bad_order, endless] {
+    for result in [not_paged, endless] {
         assert!(
             matches!(result, Err(ConnectorError::Malformed(_))),
             "{result:?}"
         );
     }
+    // One order that is not whole is one bad record, named; not the whole list.
+    let bad_order = bad_order.expect("the list");
+    assert_eq!(bad_order.orders.len(), 0);
+    assert_eq!(bad_order.unreadable[0].id.as_deref(), Some("1"));
     assert!(one.is_ok_and(|o| o.is_some()));
     assert!(providers.is_ok());
     assert!(moved.is_ok(), "{moved:?}");
@@ -222,15 +238,18 @@ async fn malformed_answers_are_errors_and_html_ones_are_retried_never_empty_list
     assert_eq!(
         feed.open_orders(&meter, &[READY])
             .await
-            .map(|o| o.len())
+            .map(|o| o.orders.len())
             .ok(),
         Some(0),
         "the process transition went through on its retry"
     );
 }
 
+/// An empty page ends a walk whatever `page_number` and `pages` say (an empty list may say
+/// `pages` 0 or 1); one that leaves orders uncounted makes the list read again, never taken as
+/// the whole.
 #[tokio::test]
-async fn a_page_that_contradicts_the_request_or_itself_is_an_error_not_a_loop() {
+async fn an_empty_page_that_contradicts_the_count_is_read_again_not_taken_for_the_list() {
     let sim = sim().await;
     ready(&sim, 20);
     let feed = OrderFeed::new(sim.session());
@@ -248,15 +267,34 @@ async fn a_page_that_contradicts_the_request_or_itself_is_an_error_not_a_loop() 
     let mut results = Vec::new();
     for fault in [page(2), page(1)] {
         sim.faults().push_for("GET", "/orders", fault);
-        results.push(feed.open_orders(&Meter::default(), &[READY]).await);
+        results.push(
+            feed.open_orders(&Meter::default(), &[READY])
+                .await
+                .map(|l| l.orders),
+        );
     }
 
     for result in results {
-        assert!(
-            matches!(result, Err(ConnectorError::Malformed(_))),
-            "{result:?}"
-        );
+        assert_eq!(result.map(|o| o.len()).ok(), Some(20));
     }
+}
+
+#[tokio::test]
+async fn a_page_of_orders_other_than_the_one_asked_for_is_an_error_not_a_loop() {
+    let sim = sim().await;
+    let feed = OrderFeed::new(sim.session());
+    let body = r#"{"data": [{"id": "1", "status": "READY"}], "page_size": 10, "page_number": 1,
+                   "total_results": 20, "pages": 2}"#;
+    for _ in 0..2 {
+        sim.faults().push_for("GET", "/orders", Fault::answer(body));
+    }
+
+    let result = feed.open_orders(&Meter::default(), &[READY]).await;
+
+    assert!(
+        matches!(result, Err(ConnectorError::Malformed(_))),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -264,7 +302,10 @@ async fn no_open_orders_is_one_request_and_an_empty_list() {
     let sim = sim().await;
     let feed = OrderFeed::new(sim.session());
 
-    let orders = feed.open_orders(&Meter::default(), &[READY]).await;
+    let orders = feed
+        .open_orders(&Meter::default(), &[READY])
+        .await
+        .map(|l| l.orders);
 
     assert_eq!(orders.map(|o| o.len()).ok(), Some(0));
     assert_eq!(sim.count("GET", "/orders"), 1);
@@ -277,7 +318,10 @@ async fn ten_thousand_orders_over_a_thousand_pages_are_read_in_one_walk() {
     let feed = OrderFeed::new(sim.session());
     let started = std::time::Instant::now();
 
-    let orders = feed.open_orders(&Meter::default(), &[READY]).await;
+    let orders = feed
+        .open_orders(&Meter::default(), &[READY])
+        .await
+        .map(|l| l.orders);
 
     let elapsed = started.elapsed();
     assert_eq!(orders.map(|o| o.len()).ok(), Some(10_000));

@@ -225,7 +225,29 @@ impl Handler for State {
         if response.status == 401 {
             self.lock().unauthorized += 1;
         }
-        response
+        generic_error(request, response)
+    }
+}
+
+/// A production install's error body says no more than its status (the document gives no
+/// error shape at all); a refusal of a batch (422) keeps its reason, which says which variant.
+fn generic_error(request: &SimRequest, response: SimResponse) -> SimResponse {
+    use crate::sim::dialect::Errors;
+    if response.status < 400 || response.status == 422 {
+        return response;
+    }
+    match request.dialect.answer("errors").errors {
+        Errors::Debug => response,
+        Errors::Production => {
+            let reason = hyper::StatusCode::from_u16(response.status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("Error");
+            SimResponse::json(
+                response.status,
+                &json!({"code": response.status, "message": reason}),
+            )
+        }
     }
 }
 

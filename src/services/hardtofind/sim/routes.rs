@@ -7,6 +7,7 @@ use super::orders::{NewOrder, OrdersQuery};
 use super::transitions::SimTransition;
 use super::{HardtofindSim, State};
 use crate::services::hardtofind::wire::{OrderStatus, ShippingProvider};
+use crate::sim::dialect::Gone;
 use crate::sim::server::{SimRequest, SimResponse, fail, parse_json};
 
 impl State {
@@ -49,7 +50,7 @@ impl State {
         // Recorded before the token is checked: tests assert on every query a client sent.
         self.lock().orders.record(&query);
         self.token(request)?;
-        let page = self.lock().orders.list(query);
+        let page = self.lock().orders.list(query, &request.dialect);
         page.map(|page| SimResponse::raw(200, page))
             .or_else(|(status, message)| fail(status, message))
     }
@@ -58,7 +59,11 @@ impl State {
         self.token(request)?;
         match self.lock().orders.render(id) {
             Some(order) => Ok(SimResponse::json(200, &order)),
-            None => fail(404, "Order not found"),
+            // The document names no status for an unknown order.
+            None => match request.dialect.answer("gone").gone {
+                Gone::NotFound => fail(404, "Order not found"),
+                Gone::Gone => fail(410, "Order not found"),
+            },
         }
     }
 
@@ -120,6 +125,21 @@ impl HardtofindSim {
     /// Updates an order without changing it, so it moves to page 1 of its list.
     pub fn touch_order(&self, id: &str) -> bool {
         self.state.lock().orders.update(id, |_| ())
+    }
+
+    /// Writes order `id` through `rewrite` from now on (and moves it to the top of its list, as
+    /// any update does): how a test makes an order the document would not write, as a shop
+    /// platform does (`"sku": null` for a deleted variant, a quantity of `2.5`, a zero date).
+    pub fn rewrite_order(
+        &self,
+        id: &str,
+        rewrite: impl Fn(&mut Value) + Send + Sync + 'static,
+    ) -> bool {
+        let rewrite: super::orders::Rewrite = std::sync::Arc::new(rewrite);
+        self.state
+            .lock()
+            .orders
+            .update(id, |o| o.rewrite = Some(rewrite))
     }
 
     /// Touches `id` right after the `after`-th `GET /orders` from now has been answered: the

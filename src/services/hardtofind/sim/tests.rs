@@ -19,7 +19,7 @@ fn ids(page: &Value) -> Vec<&str> {
 
 /// One `GET /orders` answer, read back.
 fn list(book: &mut OrderBook, query: OrdersQuery) -> Result<Value, Refusal> {
-    let answer = book.list(query)?;
+    let answer = book.list(query, &Default::default())?;
     Ok(serde_json::from_slice(&answer).unwrap_or_default())
 }
 

@@ -5,6 +5,7 @@ mod date;
 mod orders;
 
 pub use date::{Date, parse_date};
+pub(crate) use orders::string_or_number;
 pub use orders::{
     Address, LineSummary, Order, OrderDates, OrderLine, OrderLinks, OrderStatus, OrderSummary,
     Paged, PaymentSummary, ShipData, Shipment, Shipping, ShippingProvider, ShippingProviders,

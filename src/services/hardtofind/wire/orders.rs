@@ -128,6 +128,11 @@ pub struct OrderSummary {
     /// What was bought: SKU and quantity.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub lines: Vec<LineSummary>,
+    /// What of the order could not be read (a line without a SKU, a quantity of `2.5`, a
+    /// date that is not one), each said in a few words; `lines` holds the lines that could.
+    /// Empty for an order read whole.
+    #[serde(skip)]
+    pub unreadable: Vec<String>,
 }
 
 /// A line's SKU and quantity.
@@ -151,6 +156,7 @@ impl From<&Order> for OrderSummary {
                     quantity: l.quantity,
                 })
                 .collect(),
+            unreadable: Vec::new(),
         }
     }
 }
@@ -167,15 +173,39 @@ pub struct OrderLinks {
     pub packing_slip: Option<String>,
 }
 
-/// An order's `dates`, named as the document names them.
+/// An order's `dates`, named as the document names them. A date written `null`, empty or as
+/// MySQL's zero date (`0000-00-00 00:00:00`, what a PHP platform writes for "no date") is no
+/// date; one that is not a date at all fails the order, which the list then names alone.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct OrderDates {
     /// When the order was placed: absorption counts only drops after it.
+    #[serde(default, deserialize_with = "optional_date")]
     pub created_at: Option<Date>,
     /// Last change: the order of `GET /orders`.
+    #[serde(default, deserialize_with = "optional_date")]
     pub updated_at: Option<Date>,
     /// When it should leave: past this plus a grace period an open order is STUCK.
+    #[serde(default, deserialize_with = "optional_date")]
     pub dispatch_due_at: Option<Date>,
+}
+
+/// A date that may be absent: `null`, `""`, or a zero date (all digits zero).
+fn optional_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Date>, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(text) if is_no_date(&text) => Ok(None),
+        value => Date::deserialize(value)
+            .map(Some)
+            .map_err(de::Error::custom),
+    }
+}
+
+/// Whether `text` says "no date": blank, or every digit in it a zero (`0000-00-00 00:00:00`,
+/// `0000-00-00T00:00:00+0000`).
+fn is_no_date(text: &str) -> bool {
+    let text = text.trim();
+    let digits = || text.chars().filter(char::is_ascii_digit);
+    text.is_empty() || (digits().count() >= 8 && digits().all(|c| c == '0'))
 }
 
 /// One line of an order.
@@ -227,6 +257,7 @@ pub struct Address {
 /// One shipment of an order.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Shipment {
+    #[serde(default, deserialize_with = "optional_date")]
     pub shipment_date: Option<Date>,
     pub tracking_number: Option<String>,
     pub shipping_provider_name: Option<String>,
@@ -240,12 +271,17 @@ pub struct PaymentSummary {
     pub total: Option<f64>,
 }
 
-/// The "standard paged data structure" (API_NOTES): ten to a page, pages counted from 1.
+/// The "standard paged data structure" (API_NOTES): ten to a page, pages counted from 1. What
+/// an empty list says in `pages` and `page_number` is not documented (0 or 1): the walk reads an
+/// empty `data` as the end of the list whatever they say. `page_size` is never used, so it may
+/// be missing; `data` may be `null` when empty.
 #[derive(Debug, Deserialize)]
+#[serde(bound = "T: Deserialize<'de>")]
 pub struct Paged<T> {
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub data: Vec<T>,
-    #[serde(deserialize_with = "count")]
-    pub page_size: u64,
+    #[serde(default, deserialize_with = "optional_count")]
+    pub page_size: Option<u64>,
     #[serde(deserialize_with = "count")]
     pub page_number: u64,
     #[serde(deserialize_with = "count")]
@@ -298,7 +334,9 @@ pub struct ShipData<'a> {
 
 /// An id the document writes as a string; a number is taken as its decimal text, so an API that
 /// changes its mind does not fail every order.
-fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
     match serde_json::Value::deserialize(deserializer)? {
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
@@ -326,6 +364,14 @@ fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// [`count`], where the field may be absent or `null`.
+fn optional_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        value => count(value).map(Some).map_err(de::Error::custom),
+    }
 }
 
 /// A count of the paged structure: a number, or a string of digits.

@@ -1,0 +1,139 @@
+//! What `status` shows of each order feed: when its lists were last read completely, its last
+//! error, and the orders of its last complete read that could not be read whole.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// An order of a feed's lists that could not be read whole, as `status` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableOrder {
+    /// Its id, when that much could be read.
+    pub order_id: Option<String>,
+    /// What could not be read.
+    pub reason: String,
+}
+
+/// One read of a feed's lists, to record.
+#[derive(Debug, Clone)]
+pub struct FeedRead {
+    name: String,
+    at: i64,
+    outcome: Result<Vec<UnreadableOrder>, String>,
+}
+
+impl FeedRead {
+    /// Every page of every list was read at `at`; `bad` are the orders not read whole.
+    pub fn complete(name: &str, at: i64, bad: Vec<UnreadableOrder>) -> FeedRead {
+        FeedRead {
+            name: name.to_owned(),
+            at,
+            outcome: Ok(bad),
+        }
+    }
+
+    /// The lists could not be read at `at`.
+    pub fn failed(name: &str, at: i64, error: &str) -> FeedRead {
+        FeedRead {
+            name: name.to_owned(),
+            at,
+            outcome: Err(error.to_owned()),
+        }
+    }
+}
+
+/// A feed as `status` reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedRow {
+    /// `[orders.NAME]`.
+    pub name: String,
+    /// When its lists were last read completely.
+    pub last_read_at: Option<i64>,
+    /// Its last error, unless a complete read came after it.
+    pub last_error: Option<String>,
+    /// When that error was.
+    pub last_error_at: Option<i64>,
+    /// The orders of the last complete read that could not be read whole.
+    pub unreadable: Vec<UnreadableOrder>,
+}
+
+/// Records the feeds' reads of one cycle. A complete read clears the error; a failed one keeps
+/// the last complete read (and its unreadable orders) beside the error.
+pub fn record_feed_reads(conn: &mut Connection, reads: &[FeedRead]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    for read in reads {
+        match &read.outcome {
+            Ok(bad) => {
+                let bad =
+                    serde_json::to_string(bad).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                tx.execute(
+                    "INSERT INTO feeds (name, last_read_at, unreadable) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET last_read_at = ?2, unreadable = ?3,
+                        last_error = NULL, last_error_at = NULL",
+                    params![read.name, read.at, bad],
+                )?;
+            }
+            Err(error) => {
+                tx.execute(
+                    "INSERT INTO feeds (name, last_error, last_error_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET last_error = ?2, last_error_at = ?3",
+                    params![read.name, error, read.at],
+                )?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Every feed recorded, by name.
+pub fn feeds(conn: &Connection) -> Result<Vec<FeedRow>, StoreError> {
+    let exists: Option<String> = conn
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'feeds'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        // A database `status` opened read-only before this version: no feed was recorded.
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name, last_read_at, last_error, last_error_at, unreadable FROM feeds ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            FeedRow {
+                name: r.get(0)?,
+                last_read_at: r.get(1)?,
+                last_error: r.get(2)?,
+                last_error_at: r.get(3)?,
+                unreadable: Vec::new(),
+            },
+            r.get::<_, String>(4)?,
+        ))
+    })?;
+    let mut feeds = Vec::new();
+    for row in rows {
+        let (mut feed, unreadable) = row?;
+        feed.unreadable = serde_json::from_str(&unreadable).map_err(|e| {
+            StoreError::Corrupt(format!("feeds.unreadable of {:?}: {e}", feed.name))
+        })?;
+        feeds.push(feed);
+    }
+    Ok(feeds)
+}
+
+/// Forgets the feeds no longer configured.
+pub fn prune_feeds(conn: &Connection, configured: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut gone = Vec::new();
+    for feed in feeds(conn)? {
+        if !configured.contains(&feed.name) {
+            conn.execute("DELETE FROM feeds WHERE name = ?1", [&feed.name])?;
+            gone.push(feed.name);
+        }
+    }
+    Ok(gone)
+}
