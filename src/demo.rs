@@ -41,9 +41,9 @@ use simulators::{
 const CHANGE_EVERY: Duration = Duration::from_secs(4);
 
 /// Runs the demo until Ctrl-C.
-pub async fn run() -> Result<ExitCode, Failure> {
+pub async fn run(dialect: crate::sim::Dialect) -> Result<ExitCode, Failure> {
     telemetry::init(LogFormat::Text, "info");
-    let simulators = Simulators::start(0).await?;
+    let simulators = Simulators::start(0, dialect).await?;
     let shop = catalogue::Catalogue::start(&simulators).await?;
     let dir = tempfile::Builder::new()
         .prefix("invsync-demo-")

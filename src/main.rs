@@ -74,7 +74,13 @@ enum Command {
     /// configuration for them into a folder that it keeps, prints it and the `status` command to
     /// try beside it, and runs the daemon on it until Ctrl-C, changing stock and now and then
     /// staging a fault.
-    Demo,
+    Demo {
+        /// How the simulators answer where the services' documents are silent: `documented`,
+        /// `production`, or `point=value,…` (see the README's "What invsync assumes").
+        #[arg(long, value_name = "DIALECT", default_value = "documented",
+              value_parser = parse_dialect)]
+        dialect: invsync::sim::Dialect,
+    },
     /// Serve the built-in simulators alone on loopback; print their URLs and credentials.
     ///
     /// Hako listens on the port base, Endless Aisles on the next port, Hardtofind on the one
@@ -89,6 +95,11 @@ enum Command {
         /// see systemd's watchdog restart it).
         #[arg(long)]
         stall: bool,
+        /// How the simulators answer where the services' documents are silent: `documented`,
+        /// `production`, or `point=value,…` (see the README's "What invsync assumes").
+        #[arg(long, value_name = "DIALECT", default_value = "documented",
+              value_parser = parse_dialect)]
+        dialect: invsync::sim::Dialect,
     },
     /// Print the completion script for a shell on stdout.
     Completions {
@@ -121,7 +132,7 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let config_given = matches.value_source("config") == Some(ValueSource::CommandLine);
-    if config_given && matches!(cli.command, Command::Demo | Command::Sim { .. }) {
+    if config_given && matches!(cli.command, Command::Demo { .. } | Command::Sim { .. }) {
         eprintln!(
             "invsync: --config: demo and sim make their own configuration (they print it); give no --config"
         );
@@ -167,8 +178,12 @@ fn main() -> ExitCode {
                 };
                 commands::relay(&cli.config, command).await
             }
-            Command::Demo => invsync::demo::run().await,
-            Command::Sim { port_base, stall } => invsync::demo::serve(port_base, stall).await,
+            Command::Demo { dialect } => invsync::demo::run(dialect).await,
+            Command::Sim {
+                port_base,
+                stall,
+                dialect,
+            } => invsync::demo::serve(port_base, stall, dialect).await,
             Command::Completions { shell } => {
                 invsync::manual::completions(shell, &Cli::command(), &mut std::io::stdout());
                 Ok(ExitCode::SUCCESS)
@@ -192,4 +207,9 @@ fn main() -> ExitCode {
 fn say(line: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// `--dialect`: a name clap can refuse with the reason (exit 2).
+fn parse_dialect(text: &str) -> Result<invsync::sim::Dialect, String> {
+    text.parse()
 }

@@ -67,6 +67,7 @@ impl Catalogue {
         let sim = ShopsysSim::start(ShopsysSimConfig::default())
             .await
             .map_err(|e| Failure::Other(format!("cannot start the catalogue simulator: {e}")))?;
+        sim.set_dialect(simulators.dialect);
         let mut products: Vec<SimProduct> = (1..=WAREHOUSE_SKUS)
             .map(|i| SimProduct {
                 catnum: Some(warehouse_sku(i)),

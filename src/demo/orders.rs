@@ -98,7 +98,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_shopper_orders_the_warehouse_counts_it_two_rounds_later_and_it_ships_after() {
-        let simulators = Simulators::start(0).await.expect("simulators");
+        let simulators = Simulators::start(0, Default::default())
+            .await
+            .expect("simulators");
         let mut shoppers = Shoppers::default();
         let mut rng = rand::rng();
         let before = simulators.hako.inventory(WAREHOUSE);

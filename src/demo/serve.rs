@@ -21,9 +21,13 @@ pub const DEFAULT_PORT_BASE: u16 = 18080;
 
 /// Serves the simulators on `port_base` and the two ports after it until a signal; with
 /// `stall`, they accept every request and never answer.
-pub async fn serve(port_base: u16, stall: bool) -> Result<ExitCode, Failure> {
+pub async fn serve(
+    port_base: u16,
+    stall: bool,
+    dialect: crate::sim::Dialect,
+) -> Result<ExitCode, Failure> {
     telemetry::init(LogFormat::Text, "info");
-    let simulators = Simulators::start(port_base).await?;
+    let simulators = Simulators::start(port_base, dialect).await?;
     if stall {
         simulators.stall();
     }
@@ -33,6 +37,7 @@ pub async fn serve(port_base: u16, stall: bool) -> Result<ExitCode, Failure> {
         endless_aisles = %simulators.endless_aisles.base_url(),
         hardtofind = %simulators.hardtofind.base_url(),
         stall,
+        %dialect,
         "simulators listening on loopback; SIGINT or SIGTERM stops them"
     );
     let signal = shutdown::signal().await;

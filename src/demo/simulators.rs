@@ -48,12 +48,17 @@ pub(crate) struct Simulators {
     pub endless_aisles: EndlessAislesSim,
     /// The `hardtofind` target.
     pub hardtofind: HardtofindSim,
+    /// How they answer where the documents are silent (the catalogue's simulator too).
+    pub dialect: crate::sim::Dialect,
 }
 
 impl Simulators {
     /// Starts the three on `127.0.0.1`: Hako on `port_base`, Endless Aisles on the next port,
     /// Hardtofind on the one after; with `port_base` 0 each on a free port. Every SKU gets stock.
-    pub async fn start(port_base: u16) -> Result<Simulators, Failure> {
+    pub async fn start(
+        port_base: u16,
+        dialect: crate::sim::Dialect,
+    ) -> Result<Simulators, Failure> {
         let port = |offset: u16| {
             if port_base == 0 {
                 0
@@ -101,10 +106,14 @@ impl Simulators {
         for i in 1..=DROPSHIP_SKUS {
             endless_aisles.set_stock(&dropship_id(i), random_quantity(&mut rng));
         }
+        hako.set_dialect(dialect);
+        endless_aisles.set_dialect(dialect);
+        hardtofind.set_dialect(dialect);
         let simulators = Simulators {
             hako,
             endless_aisles,
             hardtofind,
+            dialect,
         };
         super::catalogue::add_sizes(&simulators);
         Ok(simulators)

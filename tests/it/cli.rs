@@ -213,8 +213,25 @@ async fn exit_code(mut child: Child) -> Option<i32> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_configuration_sim_prints_syncs_against_it_and_sigterm_stops_it() {
+    the_configuration_sim_prints_syncs(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sim_speaks_the_dialect_it_is_given_and_a_production_dialect_syncs_as_well() {
+    the_configuration_sim_prints_syncs(&["--dialect", "production"]).await;
+}
+
+#[tokio::test]
+async fn an_unknown_dialect_is_a_usage_error_naming_the_values() {
+    let run = invsync(&["sim", "--dialect", "gone=418"]).await;
+
+    run.assert_code(2);
+    assert!(run.stderr.contains("one of 404, 410"), "{}", run.stderr);
+}
+
+async fn the_configuration_sim_prints_syncs(args: &[&str]) {
     let base = free_port_base();
-    let mut sim = spawn(&["sim", "--port-base", &base.to_string()]);
+    let mut sim = spawn(&[&["sim", "--port-base", &base.to_string()][..], args].concat());
     let mut stdout = BufReader::new(sim.stdout.take().expect("stdout")).lines();
     let printed = read_until(&mut stdout, |l| l == "inputs = [\"dropship\"]").await;
     let dir = tempfile::tempdir().expect("temp dir");

@@ -238,3 +238,81 @@ async fn an_order_feed_with_a_wrong_password_fails_check_once_and_status_check_n
     assert!(json["feeds"][0]["failing"].is_string(), "{}", json["feeds"]);
     assert!(!check.stdout.contains("wrong-password") && !once.stderr.contains("wrong-password"));
 }
+
+/// A sync in one dialect: every target brought in line, then only what changed pushed, a SKU
+/// Hako refuses set apart without sinking the rest.
+async fn a_sync_holds_in(dialect: Dialect) -> BTreeSet<(&'static str, &'static str)> {
+    let world = World::with(Setup {
+        dialect,
+        ..Setup::default()
+    })
+    .await;
+    world.hako.refuse_writes_of("EA-1003", true);
+
+    let first = world.invsync(&["once"]).await;
+
+    first.assert_code(1);
+    assert_eq!(
+        world.htf.inventory("HK-1"),
+        Some(2),
+        "{dialect}\n{}",
+        first.stderr
+    );
+    assert_eq!(
+        world.htf.inventory("EA-1004"),
+        Some(initial_dropship(4)),
+        "{dialect}"
+    );
+    assert_eq!(
+        world.hako.quantity("dropship", "EA-1004"),
+        Some(initial_dropship(4)),
+        "{dialect}: the rest of a batch with a refused SKU is written\n{}",
+        first.stderr
+    );
+    assert_eq!(
+        world.hako.quantity("dropship", "EA-1003"),
+        None,
+        "{dialect}"
+    );
+    world.hako.refuse_writes_of("EA-1003", false);
+    world.hako.set_quantity("warehouse-010", "HK-1", 9);
+    world.ea.set_stock(&dropship_id(4), 0);
+    world.htf.clear_batches();
+
+    let second = world.invsync(&["once", "--force"]).await;
+
+    second.assert_code(0);
+    assert_eq!(
+        world.htf.inventory("HK-1"),
+        Some(9),
+        "{dialect}\n{}",
+        second.stderr
+    );
+    assert_eq!(world.htf.inventory("EA-1004"), Some(0), "{dialect}");
+    assert_eq!(
+        world.hako.quantity("dropship", "EA-1004"),
+        Some(0),
+        "{dialect}"
+    );
+    let sent: BTreeSet<String> = (world.htf.batches().into_iter().flatten())
+        .map(|(sku, _)| sku)
+        .collect();
+    assert_eq!(
+        sent,
+        BTreeSet::from(["HK-1".to_owned(), "EA-1004".to_owned()]),
+        "{dialect}: only what changed is pushed"
+    );
+    world.dialect_used()
+}
+
+#[tokio::test]
+async fn a_sync_pushes_what_changed_and_sets_a_refusal_apart_in_every_dialect() {
+    let runs = Dialect::covering().into_iter().map(a_sync_holds_in);
+    let used: BTreeSet<_> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+
+    assert_every_value_spoken(&used, &["errors", "fields", "numbers", "encoding"]);
+}

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
+use crate::sim::dialect::{Dialect, Errors, Fields, Numbers};
 use crate::sim::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json};
 use inventory::*;
 
@@ -168,8 +169,47 @@ impl State {
 
 impl Handler for State {
     fn handle(&self, request: &SimRequest) -> SimResponse {
-        self.route(request).unwrap_or_else(|error| error)
+        let response = self.route(request).unwrap_or_else(|error| error);
+        if request.dialect.get() == Dialect::documented() {
+            return response;
+        }
+        in_dialect(request, response)
     }
+}
+
+/// An answer in a dialect other than the documented one. The document says only that errors
+/// are JSON: a production install may say no more than the status. Records may carry fields
+/// the document does not name and leave out the dates, and ids may be strings of digits.
+fn in_dialect(request: &SimRequest, response: SimResponse) -> SimResponse {
+    let dialect = &request.dialect;
+    if response.status >= 400 {
+        if dialect.answer("errors").errors == Errors::Debug {
+            return response;
+        }
+        let reason = hyper::StatusCode::from_u16(response.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        return SimResponse::json(response.status, &json!({ "message": reason }));
+    }
+    let Ok(Value::Array(mut records)) = serde_json::from_slice::<Value>(&response.body) else {
+        return response;
+    };
+    let loose = dialect.answer("fields").fields == Fields::Loose;
+    let strings = dialect.answer("numbers").numbers == Numbers::Strings;
+    for record in records.iter_mut().filter_map(Value::as_object_mut) {
+        if loose {
+            record.remove("createdAt");
+            record.remove("updatedAt");
+            record.insert("reserved".to_owned(), json!(0));
+            record.insert("location".to_owned(), Value::Null);
+        }
+        if strings && let Some(id) = record.get("id").filter(|id| id.is_number()) {
+            let id = id.to_string();
+            record.insert("id".to_owned(), json!(id));
+        }
+    }
+    SimResponse::json(response.status, &Value::Array(records))
 }
 
 /// A running Hako simulator; base URL `http://127.0.0.1:PORT/v0`.
