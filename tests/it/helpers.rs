@@ -237,7 +237,6 @@ requests_per_minute = {rpm}
         command
     }
 
-    /// Runs `invsync --config … ARGS` to completion.
     /// Every `(point, value)` of the dialect that some simulator of this world answered with.
     pub fn dialect_used(&self) -> std::collections::BTreeSet<(&'static str, &'static str)> {
         let mut used = self.hako.dialect_used();
@@ -246,6 +245,7 @@ requests_per_minute = {rpm}
         used
     }
 
+    /// Runs `invsync --config … ARGS` to completion.
     pub async fn invsync(&self, args: &[&str]) -> Run {
         self.invsync_env(args, &[]).await
     }
