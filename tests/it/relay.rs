@@ -58,7 +58,7 @@ pub fn us_order(lines: &[(&str, i64)], customer: &str) -> NewOrder {
 }
 
 /// The relay's state of order `id` as `relay list` shows it.
-fn listed_state(world: &World, list: &str, id: &str) -> String {
+pub fn listed_state(world: &World, list: &str, id: &str) -> String {
     let _ = world;
     list.lines()
         .find(|l| l.split_whitespace().next() == Some(id))
@@ -67,14 +67,14 @@ fn listed_state(world: &World, list: &str, id: &str) -> String {
         .to_owned()
 }
 
-async fn state_of(world: &World, id: &str) -> String {
+pub async fn state_of(world: &World, id: &str) -> String {
     let list = world.invsync(&["relay", "list"]).await;
     list.assert_code(0);
     listed_state(world, &list.stdout, id)
 }
 
 /// Supplier orders per `custom_order_id`.
-fn supplier_orders_of(world: &World, id: &str) -> usize {
+pub fn supplier_orders_of(world: &World, id: &str) -> usize {
     let custom = format!("htf-{id}");
     (world.ea.orders().iter())
         .filter(|o| o.custom_order_id.as_deref() == Some(custom.as_str()))
