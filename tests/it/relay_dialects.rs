@@ -106,7 +106,7 @@ async fn a_ready_order_is_placed_exactly_once_moved_to_process_and_shipped_with_
         assert_eq!(world.ea.order_count(), 2, "{dialect}");
         spoken.extend(world.ea.dialect_used());
     }
-    for point in ["errors", "fields", "numbers", "stock_pages"] {
+    for point in ["errors", "fields", "numbers", "encoding", "stock_pages"] {
         let values = invsync::sim::dialect::VALUES
             .iter()
             .find(|(p, _)| *p == point);
