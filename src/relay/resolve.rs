@@ -1,7 +1,9 @@
-//! Resolving an unknown outcome of `PUT /api/orders` (a lost answer, a crash in `placing`):
-//! the order is looked for at Endless Aisles, and only when it is not there is it sent again,
-//! with the same `custom_order_id` (which Endless Aisles refuses twice). What cannot be told
-//! after [`super::step::MAX_RESOLVE_ATTEMPTS`] cycles is MANUAL; nothing is ever placed anew.
+//! What an answer to `PUT /api/orders` means for its record, and resolving an unknown outcome
+//! (a lost answer, a crash in `placing`): the order is looked for at Endless Aisles, and only
+//! when it is not there is it sent again, with the same `custom_order_id` (which Endless Aisles
+//! refuses twice). A refusal of that id means the order is there: it is looked for again, and
+//! never called `rejected`. What cannot be told after [`super::step::MAX_RESOLVE_ATTEMPTS`]
+//! cycles is MANUAL; nothing is ever placed anew.
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use tracing::{info, warn};
@@ -33,18 +35,101 @@ impl Run<'_> {
         };
         // A Hardtofind order closed meanwhile is only looked for: `find` never sends it again.
         let _ = order;
-        self.find(record, &sent, false).await
+        self.find(record, &sent, None).await
+    }
+
+    /// What a `PUT /api/orders` answer means for `record` (in `placing`); `resent`: it answers
+    /// the same `custom_order_id` sent again after an unknown outcome, so the order may exist.
+    pub(super) async fn after_place(
+        &mut self,
+        record: &mut Record,
+        sent: &NewOrder,
+        outcome: PlaceOutcome,
+        resent: bool,
+    ) -> Result<Moved, StoreError> {
+        let custom = record.custom_order_id.clone();
+        match outcome {
+            PlaceOutcome::Placed { id } => {
+                record.supplier_order_id = Some(id);
+                self.claimed.insert(id);
+                self.set(record, State::Placed, None).await?;
+                Ok(Moved::On)
+            }
+            PlaceOutcome::AlreadyExists { message } => {
+                let said = format!(
+                    "Endless Aisles refused {custom} as already used ({message}), so the order probably exists at Endless Aisles"
+                );
+                self.taken(record, sent, said).await
+            }
+            // A production install's bare refusal of the same id sent again: taken, most likely.
+            PlaceOutcome::Unexplained { status, message } if resent => {
+                let said = format!(
+                    "Endless Aisles refused the resend of {custom} without saying why (HTTP {status}: {message}), so the order probably exists at Endless Aisles"
+                );
+                self.taken(record, sent, said).await
+            }
+            // Validation may come before the unique key: the first send may still have placed it.
+            PlaceOutcome::Refused { status, message } if resent => {
+                let said = format!(
+                    "Endless Aisles refused the resend of {custom} (HTTP {status}: {message}); the first send may have placed it, so the order may exist at Endless Aisles"
+                );
+                self.taken(record, sent, said).await
+            }
+            PlaceOutcome::Refused { status, message } => {
+                let why = format!("Endless Aisles refused it (HTTP {status}): {message}");
+                self.reject(record, why).await
+            }
+            PlaceOutcome::Unexplained { status, message } => {
+                let why = format!(
+                    "Endless Aisles refused it without saying why (HTTP {status}: {message}); its dashboard may say more"
+                );
+                self.reject(record, why).await
+            }
+            PlaceOutcome::NotPlaced { reason } if resent => self.unresolved(record, reason).await,
+            PlaceOutcome::NotPlaced { reason } => {
+                warn!(order = %record.order_id, custom_order_id = %custom, reason = %reason, "relay: the order was not sent; tried again next cycle");
+                record.payload = None;
+                let why = format!("not sent ({reason}); tried again next cycle");
+                self.set(record, State::Approved, Some(why)).await?;
+                Ok(Moved::Stop)
+            }
+            PlaceOutcome::Unknown { reason } if resent => self.unresolved(record, reason).await,
+            PlaceOutcome::Unknown { reason } => {
+                warn!(order = %record.order_id, custom_order_id = %custom, reason = %reason, "relay: the outcome of placing the order is unknown; resolving it with the same custom_order_id");
+                Box::pin(self.find(record, sent, None)).await
+            }
+        }
+    }
+
+    /// A first send Endless Aisles judged and refused: nothing of it exists there.
+    async fn reject(&mut self, record: &mut Record, why: String) -> Result<Moved, StoreError> {
+        record.payload = None;
+        self.set(record, State::Rejected, Some(why)).await?;
+        Ok(Moved::Stop)
+    }
+
+    /// Endless Aisles `said` the order (probably) exists: looked for again now (its search may
+    /// lag behind its orders), and while it is not found the record stays `placing`, looked for
+    /// again each cycle and MANUAL after [`MAX_RESOLVE_ATTEMPTS`]. Never `rejected`.
+    async fn taken(
+        &mut self,
+        record: &mut Record,
+        sent: &NewOrder,
+        said: String,
+    ) -> Result<Moved, StoreError> {
+        warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, answer = %said, "relay: the order exists already at Endless Aisles; finding it");
+        Box::pin(self.find(record, sent, Some(said))).await
     }
 
     /// Looks for the order at Endless Aisles (`query` by last name, `since` the day before the
     /// intent, matched on name, zip and lines, never one another record holds). Not found: sent
-    /// again with the same `custom_order_id` (unless Endless Aisles just said it exists, or
-    /// Hardtofind closed the order).
+    /// again with the same `custom_order_id`, unless Endless Aisles `said` it exists (then the
+    /// outcome stays unknown), or Hardtofind closed the order.
     pub(super) async fn find(
         &mut self,
         record: &mut Record,
         sent: &NewOrder,
-        exists: bool,
+        said: Option<String>,
     ) -> Result<Moved, StoreError> {
         let since = record
             .placing_at
@@ -63,13 +148,10 @@ impl Run<'_> {
                 self.set(record, State::Placed, None).await?;
                 Ok(Moved::On)
             }
-            [] if exists => {
-                let why = format!(
-                    "Endless Aisles says {} exists but no order of it can be found",
-                    record.custom_order_id
-                );
-                self.set(record, State::Manual, Some(why)).await?;
-                Ok(Moved::Stop)
+            [] if said.is_some() => {
+                let said = said.unwrap_or_default();
+                let why = format!("{said}, but searching for it does not find it yet");
+                self.unresolved(record, why).await
             }
             [] if self.closed(record).await => {
                 let why = "closed at Hardtofind; no order of it was found at Endless Aisles";
@@ -79,10 +161,7 @@ impl Run<'_> {
             [] => {
                 warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, "relay: the order is not at Endless Aisles; sending it again with the same custom_order_id");
                 let outcome = self.clients.orders.place(&self.meter, sent).await;
-                match outcome {
-                    PlaceOutcome::NotPlaced { reason } => self.unresolved(record, reason).await,
-                    other => Box::pin(self.after_place(record, sent, other, true)).await,
-                }
+                Box::pin(self.after_place(record, sent, outcome, true)).await
             }
             many => {
                 let why = format!(
@@ -139,9 +218,10 @@ impl Run<'_> {
     ) -> Result<Moved, StoreError> {
         record.attempts += 1;
         if record.attempts >= MAX_RESOLVE_ATTEMPTS {
+            let custom = &record.custom_order_id;
             let why = format!(
-                "whether it was placed cannot be told after {} attempts ({reason}); check Endless Aisles for {}",
-                record.attempts, record.custom_order_id
+                "whether it was placed cannot be told after {} attempts ({reason}); find {custom} among Endless Aisles' orders: if it is there, move the Hardtofind order to process and ship it by hand with its tracking; if it is not, place it there by hand. invsync will not place it again",
+                record.attempts
             );
             self.set(record, State::Manual, Some(why)).await?;
             return Ok(Moved::Stop);

@@ -12,7 +12,7 @@ use super::config::{Mode, RelaySpec};
 use super::decide::{self, Prepared};
 use super::{Record, State};
 use crate::http::Meter;
-use crate::services::endless_aisles::{NewOrder, Orders, PlaceOutcome, Products, SizeInfo};
+use crate::services::endless_aisles::{Orders, Products, SizeInfo};
 use crate::services::hardtofind::OrderFeed;
 use crate::services::hardtofind::wire::{Order, OrderStatus, ShippingProvider};
 use crate::store::{self, Store, StoreError};
@@ -353,53 +353,5 @@ impl Run<'_> {
             .await;
         self.after_place(record, &prepared.order, outcome, false)
             .await
-    }
-
-    /// What a `PUT /api/orders` answer means for `record` (in `placing`).
-    pub(super) async fn after_place(
-        &mut self,
-        record: &mut Record,
-        sent: &NewOrder,
-        outcome: PlaceOutcome,
-        resent: bool,
-    ) -> Result<Moved, StoreError> {
-        match outcome {
-            PlaceOutcome::Placed { id } => {
-                record.supplier_order_id = Some(id);
-                self.claimed.insert(id);
-                self.set(record, State::Placed, None).await?;
-                Ok(Moved::On)
-            }
-            PlaceOutcome::AlreadyExists { message } if resent => {
-                let why = format!(
-                    "Endless Aisles says {} exists ({message}) but no order of it can be found",
-                    record.custom_order_id
-                );
-                self.set(record, State::Manual, Some(why)).await?;
-                Ok(Moved::Stop)
-            }
-            PlaceOutcome::AlreadyExists { message } => {
-                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, answer = %message, "relay: the order exists already at Endless Aisles; finding it");
-                self.find(record, sent, true).await
-            }
-            PlaceOutcome::Refused { status, message } => {
-                let why = format!("Endless Aisles refused it (HTTP {status}): {message}");
-                record.payload = None;
-                self.set(record, State::Rejected, Some(why)).await?;
-                Ok(Moved::Stop)
-            }
-            PlaceOutcome::NotPlaced { reason } => {
-                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, reason = %reason, "relay: the order was not sent; tried again next cycle");
-                record.payload = None;
-                let why = format!("not sent ({reason}); tried again next cycle");
-                self.set(record, State::Approved, Some(why)).await?;
-                Ok(Moved::Stop)
-            }
-            PlaceOutcome::Unknown { reason } if resent => self.unresolved(record, reason).await,
-            PlaceOutcome::Unknown { reason } => {
-                warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, reason = %reason, "relay: the outcome of placing the order is unknown; resolving it with the same custom_order_id");
-                Box::pin(self.find(record, sent, false)).await
-            }
-        }
     }
 }

@@ -422,7 +422,7 @@ impl<'de> serde::Deserialize<'de> for RecordQuantity {
     }
 }
 
-struct QuantityVisitor;
+pub(crate) struct QuantityVisitor;
 
 /// Longest piece of an unusable quantity repeated in a WARN.
 const SHOWN: usize = 40;

@@ -33,6 +33,8 @@ pub struct Dialect {
     pub encoding: Encoding,
     /// The catalogue's empty list: `Link` as Shopsys 9 writes it (a bogus `next`), empty, or absent.
     pub empty_link: EmptyLink,
+    /// Endless Aisles' `GET /api/stock`: one answer as documented, or Laravel pages.
+    pub stock_pages: StockPages,
 }
 
 /// See [`Dialect::empty_pages`].
@@ -107,6 +109,16 @@ pub enum EmptyLink {
     Absent,
 }
 
+/// See [`Dialect::stock_pages`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StockPages {
+    /// `{"data": {…}}` and nothing else, as documented.
+    #[default]
+    None,
+    /// Laravel's page fields beside `data`, and the items split over pages.
+    Laravel,
+}
+
 /// Every open point with each of its values, as `point=value` names: what [`Spoken`] records
 /// and the covering set must exercise.
 pub const VALUES: &[(&str, &[&str])] = &[
@@ -117,11 +129,12 @@ pub const VALUES: &[(&str, &[&str])] = &[
     ("numbers", &["numbers", "strings"]),
     ("encoding", &["plain", "charset_bom"]),
     ("empty_link", &["bogus_next", "empty", "absent"]),
+    ("stock_pages", &["none", "laravel"]),
 ];
 
 impl Dialect {
     /// The `point=value` name of each of this dialect's answers.
-    pub fn names(&self) -> [(&'static str, &'static str); 7] {
+    pub fn names(&self) -> [(&'static str, &'static str); 8] {
         [
             ("empty_pages", self.empty_pages.name()),
             ("gone", self.gone.name()),
@@ -130,6 +143,7 @@ impl Dialect {
             ("numbers", self.numbers.name()),
             ("encoding", self.encoding.name()),
             ("empty_link", self.empty_link.name()),
+            ("stock_pages", self.stock_pages.name()),
         ]
     }
 
@@ -148,6 +162,7 @@ impl Dialect {
             numbers: Numbers::Strings,
             encoding: Encoding::CharsetBom,
             empty_link: EmptyLink::Empty,
+            stock_pages: StockPages::None,
         }
     }
 
@@ -166,6 +181,7 @@ impl Dialect {
                 numbers: Numbers::Strings,
                 encoding: Encoding::Plain,
                 empty_link: EmptyLink::Absent,
+                stock_pages: StockPages::Laravel,
             },
             Dialect {
                 empty_pages: EmptyPages::Zero,
@@ -175,6 +191,7 @@ impl Dialect {
                 numbers: Numbers::Numbers,
                 encoding: Encoding::CharsetBom,
                 empty_link: EmptyLink::BogusNext,
+                stock_pages: StockPages::Laravel,
             },
         ]
     }
@@ -201,6 +218,7 @@ named!(Fields { Documented => "documented", Loose => "loose" });
 named!(Numbers { Numbers => "numbers", Strings => "strings" });
 named!(Encoding { Plain => "plain", CharsetBom => "charset_bom" });
 named!(EmptyLink { BogusNext => "bogus_next", Empty => "empty", Absent => "absent" });
+named!(StockPages { None => "none", Laravel => "laravel" });
 
 impl fmt::Display for Dialect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -271,6 +289,7 @@ impl Dialect {
             "numbers" => take!(numbers, Numbers),
             "encoding" => take!(encoding, Encoding),
             "empty_link" => take!(empty_link, EmptyLink),
+            "stock_pages" => take!(stock_pages, StockPages),
             _ => return Err(unknown()),
         }
         Ok(())

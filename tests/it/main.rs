@@ -20,6 +20,7 @@ mod metrics;
 mod orders;
 mod quiet;
 mod relay;
+mod relay_dialects;
 mod reload;
 mod safety;
 mod secrets;

@@ -58,7 +58,7 @@ pub fn us_order(lines: &[(&str, i64)], customer: &str) -> NewOrder {
 }
 
 /// The relay's state of order `id` as `relay list` shows it.
-fn listed_state(world: &World, list: &str, id: &str) -> String {
+pub fn listed_state(world: &World, list: &str, id: &str) -> String {
     let _ = world;
     list.lines()
         .find(|l| l.split_whitespace().next() == Some(id))
@@ -67,14 +67,14 @@ fn listed_state(world: &World, list: &str, id: &str) -> String {
         .to_owned()
 }
 
-async fn state_of(world: &World, id: &str) -> String {
+pub async fn state_of(world: &World, id: &str) -> String {
     let list = world.invsync(&["relay", "list"]).await;
     list.assert_code(0);
     listed_state(world, &list.stdout, id)
 }
 
 /// Supplier orders per `custom_order_id`.
-fn supplier_orders_of(world: &World, id: &str) -> usize {
+pub fn supplier_orders_of(world: &World, id: &str) -> usize {
     let custom = format!("htf-{id}");
     (world.ea.orders().iter())
         .filter(|o| o.custom_order_id.as_deref() == Some(custom.as_str()))
@@ -550,14 +550,27 @@ struct Campaign {
     strays: usize,
     manual: usize,
     not_done: usize,
+    /// Resends of a `custom_order_id` refused as taken with a bare `409 Conflict`.
+    conflicts: usize,
 }
 
 /// Kills `invsync once` `kills` times in a world of its own (see the campaign test), then lets
-/// clean runs finish every order and counts what Endless Aisles holds.
-async fn campaign(seed: u64, kills: usize) -> Campaign {
+/// clean runs finish every order and counts what Endless Aisles holds. With `production`, its
+/// Endless Aisles answers as a production install and its search lags one listing behind, so
+/// the resend after a lost answer meets a bare `409 Conflict`.
+async fn campaign(seed: u64, kills: usize, production: bool) -> Campaign {
     use std::time::Duration;
     // Every backlog placed at once, so a kill meets a PUT in most runs.
     let world = relay_world("auto", "max_orders_per_cycle = 500").await;
+    if production {
+        world.ea.set_dialect(invsync::sim::Dialect::production());
+        world.ea.set_search_lag(1);
+    }
+    let conflicts = |world: &World| {
+        (world.ea.requests().iter())
+            .filter(|r| r.method == "PUT" && r.path == "/api/orders" && r.status == 409)
+            .count()
+    };
     let mut random = Lcg(seed);
     let mut figures = Campaign::default();
     let mut htf_orders: Vec<String> = Vec::new();
@@ -567,6 +580,7 @@ async fn campaign(seed: u64, kills: usize) -> Campaign {
         for sim in [world.ea.faults(), world.htf.faults(), world.hako.faults()] {
             sim.clear();
         }
+        figures.conflicts += conflicts(&world);
         world.ea.clear_requests();
         world.htf.clear_requests();
         world.hako.clear_requests();
@@ -642,6 +656,8 @@ async fn campaign(seed: u64, kills: usize) -> Campaign {
     for sim in [world.ea.faults(), world.htf.faults(), world.hako.faults()] {
         sim.clear();
     }
+    figures.conflicts += conflicts(&world);
+    world.ea.clear_requests();
     // Clean runs until every order has gone as far as it can.
     for _ in 0..4 {
         for order in world.ea.orders().iter().filter(|o| o.status == "Scheduled") {
@@ -655,6 +671,7 @@ async fn campaign(seed: u64, kills: usize) -> Campaign {
         }
         world.invsync(&["once"]).await.assert_code(0);
     }
+    figures.conflicts += conflicts(&world);
     let supplier = world.ea.orders();
     let mut by_custom: std::collections::HashMap<&str, usize> = Default::default();
     for order in &supplier {
@@ -694,10 +711,11 @@ async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_har
     const KILLS: usize = 1_000;
     const IN_PLACING: usize = 300;
     let started = std::time::Instant::now();
-    // Two worlds side by side, each with its own simulators, database and children.
+    // Two worlds side by side, each with its own simulators, database and children; the
+    // second's Endless Aisles answers as production does, a resent id with a bare 409.
     let (a, b) = tokio::join!(
-        campaign(0x00dd_5eed, KILLS / 2),
-        campaign(0x0bad_cafe, KILLS / 2)
+        campaign(0x00dd_5eed, KILLS / 2, false),
+        campaign(0x0bad_cafe, KILLS / 2, true)
     );
     let sum = |f: fn(&Campaign) -> usize| f(&a) + f(&b);
     let mut after = a.after.clone();
@@ -708,11 +726,12 @@ async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_har
     let (duplicates, missing, strays) =
         (sum(|c| c.duplicates), sum(|c| c.missing), sum(|c| c.strays));
     println!(
-        "crash campaign: {} runs, {kills} kills, {in_placing} inside placing, last state before each kill {after:?}; {} Hardtofind orders, {} supplier orders, {} PUTs applied, duplicates {duplicates}, missing {missing}, strays {strays}, MANUAL {}, not done {}; {:.1}s",
+        "crash campaign: {} runs, {kills} kills, {in_placing} inside placing, last state before each kill {after:?}; {} Hardtofind orders, {} supplier orders, {} PUTs applied, {} resends refused with a bare 409, duplicates {duplicates}, missing {missing}, strays {strays}, MANUAL {}, not done {}; {:.1}s",
         sum(|c| c.runs),
         sum(|c| c.htf_orders),
         sum(|c| c.supplier_orders),
         sum(|c| c.puts),
+        sum(|c| c.conflicts),
         sum(|c| c.manual),
         sum(|c| c.not_done),
         started.elapsed().as_secs_f64()
@@ -728,6 +747,9 @@ async fn sigkill_at_a_thousand_moments_leaves_exactly_one_supplier_order_per_har
             "no kill came right after a move to {step}: {after:?}"
         );
     }
+    // Most resolutions are themselves killed or find the order at once (15 of 1,000 kills met
+    // the 409 when measured); what matters is that some did and none was rejected or doubled.
+    assert!(b.conflicts > 0, "no resend met the production 409");
     assert_eq!((duplicates, missing, strays), (0, 0, 0));
     assert_eq!(sum(|c| c.supplier_orders), sum(|c| c.htf_orders));
     assert_eq!((sum(|c| c.manual), sum(|c| c.not_done)), (0, 0));

@@ -126,7 +126,9 @@ async fn a_quantity_that_is_not_a_whole_number_is_named_and_the_rest_of_the_answ
         data.insert((1000 + i).to_string(), initial_dropship(i).into());
     }
     data.insert("1001".into(), serde_json::json!(1.5));
-    data.insert("1002".into(), serde_json::json!("7"));
+    data.insert("1002".into(), serde_json::json!("7.5"));
+    // A string of digits is the number it spells (see the Endless Aisles stock reader).
+    data.insert("1005".into(), serde_json::json!("7"));
     data.insert("1003".into(), serde_json::Value::Null);
     data.insert(String::new(), 4.into());
     data.insert("10\t99".into(), 5.into());
@@ -166,6 +168,7 @@ async fn a_quantity_that_is_not_a_whole_number_is_named_and_the_rest_of_the_answ
         Some(&initial_dropship(4)),
         "the rest is used"
     );
+    assert_eq!(shows.get("EA-1005"), Some(&7), "\"7\" is 7");
     let pushed: Vec<String> = world
         .htf
         .batches()

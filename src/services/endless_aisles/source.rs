@@ -130,11 +130,31 @@ mod tests {
     #[test]
     fn an_endless_aisles_quantity_that_is_not_a_whole_number_holds_that_sku_and_the_rest_is_used() {
         let mut stock = Stock::default();
-        let body = r#"{"data": {"1": 1.5, "2": "7", "3": null, "4": 6, "5": {"n": 1}, "6": 2.0}}"#;
+        let body = r#"{"data": {"1": 1.5, "2": "7.5", "3": null, "4": 6, "5": {"n": 1}, "6": 2.0,
+                       "7": "seven", "8": ""}}"#;
         parse_stock_page(body.as_bytes(), "EA-", "source test", &mut stock).expect("used");
         let records: Vec<(&str, i64)> = stock.iter().collect();
         assert_eq!(records, vec![("EA-4", 6), ("EA-6", 2)]);
-        assert_eq!(stock.held(), ["EA-1", "EA-2", "EA-3", "EA-5"]);
+        assert_eq!(
+            stock.held(),
+            ["EA-1", "EA-2", "EA-3", "EA-5", "EA-7", "EA-8"]
+        );
+    }
+
+    #[test]
+    fn an_endless_aisles_answer_with_numbers_written_as_strings_of_digits_is_read_as_those_numbers()
+    {
+        let mut stock = Stock::default();
+        let body = r#"{"data": {"1": "7", "2": " 12 ", "3": "4.00", "4": "-2"},
+                       "current_page": "2", "last_page": "3", "per_page": "10"}"#;
+        let pages = parse_stock_page(body.as_bytes(), "EA-", "source test", &mut stock);
+        assert_eq!(pages.ok(), Some(Some((2, 3))));
+        let records: Vec<(&str, i64)> = stock.iter().collect();
+        assert_eq!(
+            records,
+            vec![("EA-1", 7), ("EA-2", 12), ("EA-3", 4), ("EA-4", 0)]
+        );
+        assert!(stock.held().is_empty());
     }
 
     #[test]

@@ -25,14 +25,25 @@ pub enum PlaceOutcome {
         /// Endless Aisles' order id.
         id: u64,
     },
-    /// A 4xx naming `custom_order_id`: an order with this id exists already (the error's shape
-    /// is undocumented, so any 4xx that names the field counts). Find it; never place again.
+    /// A 4xx naming `custom_order_id`, or any `409 Conflict`: an order with this id exists
+    /// already (the error's shape is undocumented: a debug install names the field as Laravel's
+    /// validation does, a production one answers a bare `409 {"message":"Conflict"}` when the
+    /// database's unique key refuses it). Find it; never place again.
     AlreadyExists {
         /// The service's words.
         message: String,
     },
-    /// Another 4xx: the service judged the order and refused it (validation). Nothing placed;
-    /// the same payload will be refused again.
+    /// A 4xx whose body does not say why (`{"message":"Bad Request"}`, no `errors`): a
+    /// production Laravel install hides its reasons. On a first send it is a refusal; on a
+    /// resend of the same `custom_order_id` it most likely means the id is taken.
+    Unexplained {
+        /// The status code.
+        status: u16,
+        /// The service's words.
+        message: String,
+    },
+    /// Another 4xx: the service judged the order and refused it (validation) and said why.
+    /// Nothing placed by this request; the same payload will be refused again.
     Refused {
         /// The status code.
         status: u16,
@@ -127,6 +138,36 @@ fn names_custom_order_id(body: &[u8]) -> bool {
     words.join(" ").contains("custom order id")
 }
 
+/// Whether an error body says why: a validation's `errors`, or a message that is more than the
+/// status's own name (`Conflict`, `Bad Request`: what a production Laravel install answers).
+fn explains(status: StatusCode, body: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let errors = value.get("errors");
+    if errors.is_some_and(|e| e.as_object().is_some_and(|o| !o.is_empty()))
+        || errors.is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        return true;
+    }
+    let message = ["message", "error"]
+        .iter()
+        .find_map(|k| value.get(k).and_then(serde_json::Value::as_str))
+        .unwrap_or_default();
+    let plain = |text: &str| {
+        let text = text.trim().trim_end_matches('.').to_ascii_lowercase();
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let generic = [
+        status.canonical_reason().unwrap_or_default(),
+        "error",
+        "server error",
+        "the given data was invalid",
+    ];
+    let message = plain(message);
+    !message.is_empty() && !generic.iter().any(|g| plain(g) == message)
+}
+
 /// Says what the answer to `PUT /api/orders` means. Pure, so each case is tested alone.
 pub fn classify_place(result: Result<Answer, HttpError>) -> PlaceOutcome {
     let answer = match result {
@@ -161,8 +202,15 @@ pub fn classify_place(result: Result<Answer, HttpError>) -> PlaceOutcome {
         StatusCode::REQUEST_TIMEOUT => PlaceOutcome::Unknown {
             reason: format!("HTTP {status}: {message}"),
         },
+        StatusCode::CONFLICT => PlaceOutcome::AlreadyExists { message },
         _ if status.is_client_error() && names_custom_order_id(&answer.body) => {
             PlaceOutcome::AlreadyExists { message }
+        }
+        _ if status.is_client_error() && !explains(status, &answer.body) => {
+            PlaceOutcome::Unexplained {
+                status: status.as_u16(),
+                message,
+            }
         }
         _ if status.is_client_error() => PlaceOutcome::Refused {
             status: status.as_u16(),

@@ -119,6 +119,43 @@ fn each_answer_to_a_placement_means_one_thing() {
 }
 
 #[test]
+fn a_409_or_a_refusal_that_does_not_say_why_is_never_read_as_a_judged_refusal() {
+    let exists = [
+        (409, r#"{"message":"Conflict"}"#),
+        (409, ""),
+        (409, r#"{"message":"The shipping.state is bad."}"#),
+    ];
+    for (status, body) in exists {
+        let outcome = classify_place(answer(status, body));
+        assert!(
+            matches!(outcome, PlaceOutcome::AlreadyExists { .. }),
+            "{status} {body}: {outcome:?}"
+        );
+    }
+    let unexplained = [
+        (400, r#"{"message":"Bad Request"}"#),
+        (422, r#"{"message":"Unprocessable Entity"}"#),
+        (422, r#"{"message":"The given data was invalid."}"#),
+        (403, r#"{"message":""}"#),
+        (400, "<html>Bad Request</html>"),
+    ];
+    for (status, body) in unexplained {
+        let outcome = classify_place(answer(status, body));
+        assert!(
+            matches!(outcome, PlaceOutcome::Unexplained { .. }),
+            "{status} {body}: {outcome:?}"
+        );
+    }
+    // Laravel's validation keeps its messages in production: a judged refusal.
+    let validation = r#"{"message":"The given data was invalid.","errors":{"shipping.state":["The shipping.state may not be greater than 2 characters."]}}"#;
+    let outcome = classify_place(answer(422, validation));
+    assert!(
+        matches!(outcome, PlaceOutcome::Refused { status: 422, .. }),
+        "{outcome:?}"
+    );
+}
+
+#[test]
 fn preflight_names_what_endless_aisles_would_refuse() {
     assert_eq!(preflight(&new_order("htf-1", "B")), Vec::<String>::new());
     let mut order = new_order("", "B");

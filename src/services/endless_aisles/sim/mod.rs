@@ -5,9 +5,12 @@
 //! - [`orders`]: `PUT /api/orders` (checked by [`validate`]), `GET /api/orders[/{id}]`, both
 //!   cancel forms, and hooks to ship and cancel. Faults after applying a request (a placed order whose answer is lost)
 //!   come from the shared harness: `Fault::AfterHandling`.
+//! - [`speak`]: what its dialect changes (error bodies, loose fields, numbers as strings);
+//!   `stock_pages` is answered by [`stock`].
 
 mod orders;
 mod products;
+mod speak;
 mod stock;
 mod validate;
 
@@ -132,8 +135,9 @@ impl State {
 
 impl Handler for State {
     fn handle(&self, request: &SimRequest) -> SimResponse {
+        let dialect = &request.dialect;
         if request.header("x-ea-request-token") != Some(self.token.as_str()) {
-            return SimResponse::error(401, "Unauthenticated.");
+            return speak::error(dialect, 401, "Unauthenticated.");
         }
         let params = Params::parse(request.query.as_deref());
         let max = self.max_per_page.load(Ordering::Relaxed);
@@ -142,32 +146,36 @@ impl Handler for State {
         match (request.method.as_str(), segments.as_slice()) {
             ("GET", ["api", "stock"]) => {
                 let skus = params.get("sku").filter(|s| !s.trim().is_empty());
-                let body = self.lock().answer(skus, params.page(), self.page_size);
-                SimResponse::raw(200, body)
+                let page_size = match skus {
+                    Some(_) => None,
+                    None => stock::page_size(dialect, self.page_size),
+                };
+                let body = self.lock().answer(skus, params.page(), page_size);
+                speak::stock(dialect, body)
             }
             ("GET", ["api", "products"]) => {
                 let (page, per_page) = (params.page(), params.per_page(max));
-                SimResponse::json(200, &lock(&self.catalogue).page(page, per_page))
+                speak::answer(dialect, lock(&self.catalogue).page(page, per_page))
             }
             ("PUT", ["api", "orders"]) => {
                 let today = chrono::Utc::now().date_naive();
-                self.orders(|c, book| book.place(c, &request.body, today))
+                self.orders(|c, book| book.place(c, (&request.body, dialect), today))
             }
-            ("GET", ["api", "orders"]) => lock(&self.orders).list(&params, max),
+            ("GET", ["api", "orders"]) => lock(&self.orders).list(&params, max, dialect),
             ("GET", ["api", "orders", n]) if id(n).is_some() => {
-                self.orders(|c, book| book.get(c, id(n).unwrap_or_default()))
+                self.orders(|c, book| book.get(c, id(n).unwrap_or_default(), dialect))
             }
             // Both documented forms; the PUT under `/api` and, as its heading reads, without.
             ("PUT", ["api", "orders", n, "cancel"] | ["orders", n, "cancel"])
             | ("GET", ["api", "orders", n, "cancel"])
                 if id(n).is_some() =>
             {
-                self.orders(|c, book| book.cancel(c, id(n).unwrap_or_default()))
+                self.orders(|c, book| book.cancel(c, id(n).unwrap_or_default(), dialect))
             }
             (_, ["api", "stock" | "products" | "orders"]) => {
-                SimResponse::error(405, "Method not allowed.")
+                speak::error(dialect, 405, "Method not allowed.")
             }
-            _ => SimResponse::error(404, "Not found."),
+            _ => speak::error(dialect, 404, "Not found."),
         }
     }
 }
@@ -275,6 +283,13 @@ impl EndlessAislesSim {
     /// Sets a size's `discontinued`; false when there is no such size.
     pub fn set_discontinued(&self, option_id: u64, discontinued: bool) -> bool {
         self.update_size(option_id, |s| s.discontinued = discontinued)
+    }
+
+    /// Makes every order placed from now on missing from the next `listings` listings that
+    /// would show it, as a search index that lags behind the orders does: what a client that
+    /// lost a placement's answer meets when it looks for the order at once.
+    pub fn set_search_lag(&self, listings: usize) {
+        lock(&self.state.orders).search_lag = listings;
     }
 
     /// Every order, by id.

@@ -8,8 +8,10 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 
 use super::products::Catalogue;
-use super::validate::{numeric, refuse, validate};
+use super::speak::{self, Problem};
+use super::validate::{numeric, validate};
 use super::{Params, laravel_page};
+use crate::sim::dialect::Spoken;
 use crate::sim::server::SimResponse;
 
 /// One line of a simulated order.
@@ -50,6 +52,8 @@ pub struct SimOrder {
     pub created: NaiveDate,
     /// Packed at the warehouse: no longer cancellable.
     pub packed: bool,
+    /// Listings that would show it and do not yet (a search index behind the database).
+    pub unsearchable_for: usize,
 }
 
 /// Every order of the account.
@@ -58,6 +62,8 @@ pub(super) struct Book {
     next_id: u64,
     /// Every `PUT /api/orders` that reached the simulator, refused ones included.
     pub(super) puts: usize,
+    /// How many listings a new order is missing from ([`SimOrder::unsearchable_for`]).
+    pub(super) search_lag: usize,
 }
 
 impl Default for Book {
@@ -66,6 +72,7 @@ impl Default for Book {
             orders: BTreeMap::new(),
             next_id: 10_030,
             puts: 0,
+            search_lag: 0,
         }
     }
 }
@@ -133,21 +140,21 @@ impl Book {
     pub(super) fn place(
         &mut self,
         catalogue: &Catalogue,
-        body: &[u8],
+        request: (&[u8], &Spoken),
         today: NaiveDate,
     ) -> SimResponse {
+        let (body, dialect) = request;
         self.puts += 1;
         let Ok(body) = serde_json::from_slice::<Value>(body) else {
-            return refuse(&["The request body is not JSON.".to_owned()]);
+            let problem: Problem = ("order".into(), "The request body is not JSON.".into());
+            return speak::refuse_order(dialect, &[problem], false);
         };
-        let taken = |id: &str| {
-            self.orders
-                .values()
-                .any(|o| o.custom_order_id.as_deref() == Some(id))
-        };
-        let errors = validate(&body, catalogue, &taken);
-        if !errors.is_empty() {
-            return refuse(&errors);
+        let taken = body["custom_order_id"].as_str().is_some_and(|id| {
+            (self.orders.values()).any(|o| o.custom_order_id.as_deref() == Some(id))
+        });
+        let problems = validate(&body, catalogue);
+        if taken || !problems.is_empty() {
+            return speak::refuse_order(dialect, &problems, taken);
         }
         let number = |v: Option<&Value>| v.and_then(numeric).unwrap_or(0.0);
         let lines = body["line_items"]
@@ -179,23 +186,30 @@ impl Book {
             shipments: Vec::new(),
             created: today,
             packed: false,
+            unsearchable_for: self.search_lag,
         };
         let answer = json!({"data": order.detail(catalogue)});
         self.orders.insert(id, order);
-        SimResponse::json(200, &answer)
+        speak::answer(dialect, answer)
     }
 
     /// `GET /api/orders/{id}`.
-    pub(super) fn get(&self, catalogue: &Catalogue, id: u64) -> SimResponse {
+    pub(super) fn get(&self, catalogue: &Catalogue, id: u64, dialect: &Spoken) -> SimResponse {
         match self.orders.get(&id) {
-            Some(order) => SimResponse::json(200, &json!({"data": order.detail(catalogue)})),
-            None => SimResponse::error(404, "Order not found."),
+            Some(order) => speak::answer(dialect, json!({"data": order.detail(catalogue)})),
+            None => speak::error(dialect, 404, "Order not found."),
         }
     }
 
     /// `GET /api/orders`: newest first, filtered by `query` (an email, an order number, or a
     /// last name), `since` (m-d-Y; another form is ignored) and `status` (open or closed).
-    pub(super) fn list(&self, params: &Params, max_per_page: usize) -> SimResponse {
+    /// An order still [`SimOrder::unsearchable_for`] listings is left out of this one.
+    pub(super) fn list(
+        &mut self,
+        params: &Params,
+        max_per_page: usize,
+        dialect: &Spoken,
+    ) -> SimResponse {
         let query = params.get("query").map(str::trim).filter(|q| !q.is_empty());
         let since = params
             .get("since")
@@ -226,7 +240,18 @@ impl Book {
             };
             by_query && by_status && since.is_none_or(|d| o.created >= d)
         };
-        let found: Vec<&SimOrder> = self.orders.values().rev().filter(matches).collect();
+        let mut found: Vec<u64> = Vec::new();
+        for order in self.orders.values_mut().rev() {
+            if !matches(&&*order) {
+                continue;
+            }
+            if order.unsearchable_for > 0 {
+                order.unsearchable_for -= 1;
+            } else {
+                found.push(order.id);
+            }
+        }
+        let found: Vec<&SimOrder> = found.iter().filter_map(|id| self.orders.get(id)).collect();
         let (page, per_page) = (params.page(), params.per_page(max_per_page));
         let start = page.saturating_sub(1).saturating_mul(per_page);
         let data = found
@@ -235,24 +260,27 @@ impl Book {
             .take(per_page)
             .map(|o| o.summary())
             .collect();
-        SimResponse::json(
-            200,
-            &laravel_page("/api/orders", page, per_page, found.len(), data),
-        )
+        let page = laravel_page("/api/orders", page, per_page, found.len(), data);
+        speak::answer(dialect, page)
     }
 
     /// Either cancel form: a cancelled order stays cancelled (200 again).
-    pub(super) fn cancel(&mut self, catalogue: &Catalogue, id: u64) -> SimResponse {
+    pub(super) fn cancel(
+        &mut self,
+        catalogue: &Catalogue,
+        id: u64,
+        dialect: &Spoken,
+    ) -> SimResponse {
         let Some(order) = self.orders.get_mut(&id) else {
-            return SimResponse::error(404, "Order not found.");
+            return speak::error(dialect, 404, "Order not found.");
         };
         if order.status != "Canceled" {
             if !order.cancellable() {
-                return SimResponse::error(422, "This order can no longer be cancelled.");
+                return speak::error(dialect, 422, "This order can no longer be cancelled.");
             }
             order.status = "Canceled".to_owned();
         }
-        SimResponse::json(200, &json!({"data": order.detail(catalogue)}))
+        speak::answer(dialect, json!({"data": order.detail(catalogue)}))
     }
 
     /// Ships `quantity` more of a line and records the tracking; the order is `Shipped` once

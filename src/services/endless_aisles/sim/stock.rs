@@ -4,7 +4,21 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::sim::dialect::{Spoken, StockPages};
 use crate::sim::server::{push_int, push_json_str};
+
+/// Items per page when the dialect pages `/api/stock` and the simulator was not given a size:
+/// the document's default `per_page`.
+const DIALECT_PAGE_SIZE: usize = 10;
+
+/// The page size of an unfiltered `GET /api/stock`: the configured one, else the dialect's
+/// (`stock_pages`: the document shows no page fields; a Laravel service may add them).
+pub(super) fn page_size(dialect: &Spoken, configured: Option<usize>) -> Option<usize> {
+    configured.or_else(|| {
+        let paged = dialect.answer("stock_pages").stock_pages == StockPages::Laravel;
+        paged.then_some(DIALECT_PAGE_SIZE)
+    })
+}
 
 /// The answer when there is nothing to return, byte for byte as documented.
 const EMPTY: &str = "{\"data\": []}";

@@ -1,17 +1,12 @@
-//! The rules a simulated `PUT /api/orders` is checked by: the document's validation table,
-//! `custom_order_id` unique within the account (API_NOTES), and the sim's own rule that a size
-//! it knows must be sellable. Refusals use the document's error shape, `{"error": " [\"message\",
-//! …]"}` (a JSON list inside a string), with status 422, every message at once as Laravel does.
+//! The rules a simulated `PUT /api/orders` is checked by: the document's validation table
+//! and the sim's own rule that a size it knows must be sellable. Every problem is returned at
+//! once, as Laravel does; how they are answered is the dialect's (see [`super::speak`]), and so
+//! is a `custom_order_id` already in use (API_NOTES), checked by the caller.
 
 use serde_json::Value;
 
 use super::products::Catalogue;
-use crate::sim::server::SimResponse;
-
-pub(super) fn refuse(messages: &[String]) -> SimResponse {
-    let list = serde_json::to_string(messages).unwrap_or_default();
-    SimResponse::error(422, format!(" {list}"))
-}
+use super::speak::Problem;
 
 /// Laravel's `numeric`: a number, or a string that reads as one (an apostrophe does not).
 pub(super) fn numeric(value: &Value) -> Option<f64> {
@@ -32,13 +27,9 @@ fn blank(value: Option<&Value>) -> bool {
 }
 
 /// The document's validation table, plus the sim's own rule that a size it knows must be
-/// sellable. Returns every message, as Laravel does.
-pub(super) fn validate(
-    body: &Value,
-    catalogue: &Catalogue,
-    taken: &dyn Fn(&str) -> bool,
-) -> Vec<String> {
-    let mut errors = Vec::new();
+/// sellable. Returns every problem, as Laravel does.
+pub(super) fn validate(body: &Value, catalogue: &Catalogue) -> Vec<Problem> {
+    let mut errors = Problems(Vec::new());
     let shipping = body.get("shipping");
     let field = |name: &str| shipping.and_then(|s| s.get(name));
     for name in [
@@ -99,15 +90,27 @@ pub(super) fn validate(
             errors.push(format!("The {name} must be a number."));
         }
     }
-    match body.get("custom_order_id") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(id)) if taken(id) => {
-            errors.push("The custom order id has already been taken.".to_owned());
-        }
-        Some(Value::String(_)) => {}
-        Some(_) => errors.push("The custom order id must be a string.".to_owned()),
+    if !matches!(
+        body.get("custom_order_id"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
+        errors.push("The custom order id must be a string.".to_owned());
     }
-    errors
+    errors.0
+}
+
+/// Problems keyed by the field their message names, as Laravel's `errors` are.
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, message: String) {
+        let field = match message.split_whitespace().nth(1) {
+            Some("custom") => "custom_order_id".to_owned(),
+            Some(field) => field.to_owned(),
+            None => "order".to_owned(),
+        };
+        self.0.push((field, message));
+    }
 }
 
 #[cfg(test)]
@@ -116,7 +119,8 @@ mod tests {
     use serde_json::json;
 
     fn errors(body: Value) -> Vec<String> {
-        validate(&body, &Catalogue::default(), &|id| id == "htf-taken")
+        let problems = validate(&body, &Catalogue::default());
+        problems.into_iter().map(|(_, message)| message).collect()
     }
 
     #[test]
@@ -130,14 +134,14 @@ mod tests {
         bad["shipping"]["state"] = json!("NSW");
         bad["shipping"]["zip"] = json!(27511);
         bad["line_items"][0]["upc"] = json!("'064992103132");
-        bad["custom_order_id"] = json!("htf-taken");
+        bad["custom_order_id"] = json!(7);
         assert_eq!(
             errors(bad),
             vec![
                 "The shipping.zip must be a string.",
                 "The shipping.state may not be greater than 2 characters.",
                 "The line_items.0.upc must be a number.",
-                "The custom order id has already been taken.",
+                "The custom order id must be a string.",
             ]
         );
         assert_eq!(errors(json!({})).len(), 7);

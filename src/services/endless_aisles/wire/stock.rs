@@ -5,7 +5,10 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::services::{ConnectorError, RecordQuantity, Stock, non_negative, usable_sku, warn_held};
+use super::opt_u64;
+use crate::services::{
+    ConnectorError, QuantityVisitor, RecordQuantity, Stock, non_negative, usable_sku, warn_held,
+};
 //
 // The answer is `{"data": {id: quantity, …}, "current_page": …, "last_page": …}` (page fields
 // only on paginated listings), with `"data": []` when empty. It is read with serde visitors
@@ -52,8 +55,8 @@ impl<'de> Visitor<'de> for AnswerSeed<'_> {
                     })?;
                     data = true;
                 }
-                "current_page" => current = map.next_value::<Option<u64>>()?,
-                "last_page" => last = map.next_value::<Option<u64>>()?,
+                "current_page" => current = map.next_value::<PageField>()?.0,
+                "last_page" => last = map.next_value::<PageField>()?.0,
                 _ => {
                     map.next_value::<de::IgnoredAny>()?;
                 }
@@ -95,7 +98,7 @@ impl<'de> Visitor<'de> for DataSeed<'_> {
                 self.stock.discard_pending();
                 return Ok(());
             }
-            let quantity: RecordQuantity = map.next_value()?;
+            let quantity = map.next_value::<StockQuantity>()?.0;
             let name = self.stock.pending_name();
             // The id is what follows the prefix: an empty id names nothing, prefix or not.
             if name.len() == self.prefix.len() || !usable_sku(name) {
@@ -125,6 +128,82 @@ impl<'de> Visitor<'de> for DataSeed<'_> {
                 "data is a non-empty array; expected an object or []",
             )),
         }
+    }
+}
+
+/// A page field, as a number or a string of digits (a PHP service may write either).
+struct PageField(Option<u64>);
+
+impl<'de> serde::Deserialize<'de> for PageField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        opt_u64(deserializer).map(PageField)
+    }
+}
+
+/// A stock quantity. A string of digits (`"7"`, `"7.00"`) is the number it spells: a Laravel
+/// service reading MySQL without native types writes every column so, and API_NOTES asks to
+/// read the forms such services mix. Reading it cannot make a figure wrong (the digits are the
+/// figure); holding it would freeze the SKU at its last figure for as long as the service
+/// writes strings. Anything else that is not a whole number is held, as before.
+struct StockQuantity(RecordQuantity);
+
+impl<'de> serde::Deserialize<'de> for StockQuantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(StockQuantityVisitor)
+            .map(StockQuantity)
+    }
+}
+
+/// The whole number a string spells, if it spells one: digits, an optional sign, and a
+/// fraction of zeros only.
+fn spelled(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = whole.strip_prefix('-').unwrap_or(whole);
+    let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    (plain && fraction.bytes().all(|b| b == b'0'))
+        .then(|| whole.parse().ok())
+        .flatten()
+}
+
+struct StockQuantityVisitor;
+
+impl<'de> Visitor<'de> for StockQuantityVisitor {
+    type Value = RecordQuantity;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a quantity")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RecordQuantity, E> {
+        match spelled(v) {
+            Some(n) => Ok(RecordQuantity::Whole(n)),
+            None => QuantityVisitor.visit_str(v),
+        }
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RecordQuantity, E> {
+        QuantityVisitor.visit_i64(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RecordQuantity, E> {
+        QuantityVisitor.visit_u64(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RecordQuantity, E> {
+        QuantityVisitor.visit_f64(v)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RecordQuantity, E> {
+        QuantityVisitor.visit_bool(v)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<RecordQuantity, E> {
+        QuantityVisitor.visit_unit()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<RecordQuantity, E> {
+        QuantityVisitor.visit_none()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RecordQuantity, A::Error> {
+        QuantityVisitor.visit_seq(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RecordQuantity, A::Error> {
+        QuantityVisitor.visit_map(map)
     }
 }
 
