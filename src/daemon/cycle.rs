@@ -635,7 +635,7 @@ impl Engine {
             }
             let held = {
                 let names = names.read().unwrap_or_else(|p| p.into_inner());
-                mapping.held(&names)
+                mapper.held(&names)
             };
             let inputs = target::Inputs {
                 mapper,

@@ -91,7 +91,7 @@ pub async fn write(
 }
 
 /// What the mapping is made of besides the file, as last recorded: each Endless Aisles source's
-/// products and each catalogue's barcodes.
+/// products, the SKUs sources' answers named twice, and each catalogue's barcodes.
 pub async fn restore_parts(
     store: &Store,
     mapper: &Arc<Mapper>,
@@ -106,6 +106,12 @@ pub async fn restore_parts(
             mapper.set_sizes(&name, &sizes, at);
         }
     }
+    // Collisions were found in answers that are not read again while they stay the same.
+    let conflicts = store
+        .call(|c| store::mapping::notes_of_kind(c, "conflict", usize::MAX))
+        .await?
+        .1;
+    mapper.restore_collisions(&conflicts);
     if mapper.by_barcode() {
         for (name, id) in catalogues {
             if let Some(pairs) = store
