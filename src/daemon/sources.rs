@@ -103,6 +103,9 @@ pub struct SourceWork {
     pub keep_changes: bool,
     /// The SKU mapping, and what Endless Aisles products say.
     pub mapper: Arc<super::mapping::Mapper>,
+    /// The catalogues, read before an Endless Aisles answer is mapped when `by_barcode` has
+    /// never had their barcodes.
+    pub catalogues: Arc<super::catalogues::Catalogues>,
 }
 
 /// Why a source's fetch is not used this cycle.
@@ -132,6 +135,11 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         Err(Failure::Waiting(at))
     } else {
         super::products::refresh(&work).await;
+        if matches!(slot.client, Source::EndlessAisles(_)) {
+            work.catalogues
+                .read_missing(&work.mapper, work.fetch_timeout)
+                .await;
+        }
         // How the records are read includes the mapping and which sizes can be sold: a change
         // there makes the same bytes a new answer.
         let known = lock(&slot.memory).answer.clone();

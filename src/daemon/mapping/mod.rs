@@ -247,6 +247,12 @@ impl Mapper {
             .and_then(|s| s.unsellable.get(&raw).copied())
     }
 
+    /// Whether `by_barcode` waits for the barcodes of catalogue target `target`: they were
+    /// never read (nor recorded before a restart).
+    pub fn lacks_catalogue(&self, target: &str) -> bool {
+        self.by_barcode && !self.parts().catalogues.contains_key(target)
+    }
+
     /// Whether `by_barcode` is on.
     pub fn by_barcode(&self) -> bool {
         self.by_barcode
