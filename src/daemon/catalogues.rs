@@ -6,9 +6,11 @@
 //!
 //! A list read here is handed to its catalogue target's part of the same cycle, so the shop is
 //! read once; the target records its barcodes as it does for any list it reads. A failed read
-//! leaves the sizes held (and `status` says why) and is tried again at the next cycle.
+//! is not tried here again: the target's own reads (on its schedule, with its login backoff)
+//! take over, and the sizes stay held until one succeeds (`status` says why). So a catalogue
+//! that is down or refuses the login delays the sources' answers once, never every cycle.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +30,8 @@ pub struct Catalogues {
     reading: tokio::sync::Mutex<()>,
     /// Lists read here and not yet taken by their target.
     early: Mutex<HashMap<String, Arc<Catalogue>>>,
+    /// Catalogues whose read failed here: left to their target from then on.
+    failed: Mutex<HashSet<String>>,
 }
 
 impl Catalogues {
@@ -42,12 +46,12 @@ impl Catalogues {
     /// Reads every catalogue whose barcodes the mapping has never had (each within
     /// `timeout`), and hands their barcodes to it. Nothing without `by_barcode`.
     pub async fn read_missing(&self, mapper: &Mapper, timeout: Duration) {
-        if !mapper.by_barcode() || self.shops.iter().all(|(n, _)| !mapper.lacks_catalogue(n)) {
+        if !mapper.by_barcode() || self.shops.iter().all(|(n, _)| !self.due(mapper, n)) {
             return;
         }
         let _turn = self.reading.lock().await;
         for (name, shop) in &self.shops {
-            if !mapper.lacks_catalogue(name) {
+            if !self.due(mapper, name) {
                 continue;
             }
             let meter = &Meter::default();
@@ -61,13 +65,31 @@ impl Catalogues {
                 }
                 Ok(Err(e)) if e.is_cancelled() => return,
                 Ok(Err(e)) => {
-                    warn!(target = %name, error = %e, "the product list could not be read: sizes with a barcode are held until it is (mapping.by_barcode)");
+                    warn!(target = %name, error = %e, "the product list could not be read: sizes with a barcode are held until the target reads it (mapping.by_barcode)");
+                    self.give_up(name);
                 }
                 Err(_) => {
-                    warn!(target = %name, "reading the product list took longer than daemon.fetch_timeout: sizes with a barcode are held until it is read (mapping.by_barcode)");
+                    warn!(target = %name, "reading the product list took longer than daemon.fetch_timeout: sizes with a barcode are held until the target reads it (mapping.by_barcode)");
+                    self.give_up(name);
                 }
             }
         }
+    }
+
+    /// Whether catalogue `name` is to be read here: the mapping lacks it, and no read here
+    /// failed.
+    fn due(&self, mapper: &Mapper, name: &str) -> bool {
+        mapper.lacks_catalogue(name)
+            && !self
+                .failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(name)
+    }
+
+    fn give_up(&self, name: &str) {
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed.insert(name.to_owned());
     }
 
     /// The list read for `target` this cycle, if any: its target uses it rather than read

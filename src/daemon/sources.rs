@@ -222,6 +222,17 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
             }
             Err(e @ NotUsed::Held { .. }) => {
                 error!(source = %slot.name, error = %e, "source held");
+                // `status` says what is held: the source's last error names the guard.
+                if !work.options.dry_run {
+                    let (id, at, message) = (slot.id, store::now_ms(), e.to_string());
+                    let recorded = work
+                        .store
+                        .call(move |c| store::source_failed(c, id, &message, at))
+                        .await;
+                    if let Err(db) = recorded {
+                        error!(source = %slot.name, error = %db, "the hold could not be recorded");
+                    }
+                }
                 Err(e.to_string())
             }
             Err(e) => {

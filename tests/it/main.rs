@@ -15,6 +15,7 @@ mod kills;
 mod local;
 mod logs;
 mod mapping;
+mod mapping_held;
 mod metrics;
 mod orders;
 mod quiet;

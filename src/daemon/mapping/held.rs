@@ -82,4 +82,37 @@ impl Mapper {
         notes.sort_by(|a, b| (&a.sku, &a.endpoint).cmp(&(&b.sku, &b.endpoint)));
         notes
     }
+
+    /// The sizes held because a catalogue's barcodes were never read (`by_barcode`), one note
+    /// each under its record name, for `status`: nothing once every catalogue was read.
+    pub fn waiting_notes(&self) -> Vec<Note> {
+        let parts = self.parts();
+        if !self.waiting_for_catalogues(&parts) {
+            return Vec::new();
+        }
+        let missing: Vec<&str> = self
+            .catalogue_targets
+            .iter()
+            .filter(|t| !parts.catalogues.contains_key(*t))
+            .map(String::as_str)
+            .collect();
+        let detail = format!(
+            "the product list of {} (mapping.by_barcode)",
+            missing.join(", ")
+        );
+        let mut notes: Vec<Note> = parts
+            .sizes
+            .iter()
+            .flat_map(|(source, sizes)| {
+                sizes.with_gtin.iter().map(|raw| Note {
+                    kind: "waiting".into(),
+                    sku: raw.clone(),
+                    endpoint: source.clone(),
+                    detail: detail.clone(),
+                })
+            })
+            .collect();
+        notes.sort_by(|a, b| (&a.endpoint, &a.sku).cmp(&(&b.endpoint, &b.sku)));
+        notes
+    }
 }
