@@ -23,6 +23,7 @@ use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span};
 
+use super::catalogues::Catalogues;
 use super::generation::Generation;
 use super::mapping::Mapper;
 use super::mapping::notes::{self, WrittenNotes};
@@ -97,6 +98,8 @@ pub struct Engine {
     mapper: Arc<Mapper>,
     /// What `status` was last given of the mapping (see [`Engine::write_mapping_notes`]).
     notes: Arc<tokio::sync::Mutex<WrittenNotes>>,
+    /// The catalogue targets' product lists, read first when `by_barcode` needs them.
+    catalogues: Arc<Catalogues>,
 }
 
 impl Engine {
@@ -115,6 +118,17 @@ impl Engine {
         let loading = Instant::now();
         let clients = services::build_all(&config, cancel)?;
         let (sources, targets) = (clients.sources, clients.targets);
+        let catalogues = Arc::new(Catalogues::new(
+            config
+                .targets
+                .iter()
+                .zip(&targets)
+                .filter_map(|(spec, client)| match client {
+                    services::Target::Shopsys(shop) => Some((spec.name.clone(), shop.clone())),
+                    _ => None,
+                })
+                .collect(),
+        ));
         let mapper = Arc::new(Mapper::new(&config));
         let feeds: Vec<FeedSlot> = config
             .feeds
@@ -315,6 +329,7 @@ impl Engine {
             notes: Arc::new(tokio::sync::Mutex::new(WrittenNotes::with_keys(
                 keys_recorded.then_some(keys_version),
             ))),
+            catalogues,
         })
     }
 
@@ -415,6 +430,7 @@ impl Engine {
                     per_sku: self.per_sku.clone(),
                     keep_changes: !self.feeds.is_empty(),
                     mapper: self.mapper.clone(),
+                    catalogues: self.catalogues.clone(),
                 };
                 let span = tracing::Span::current();
                 async move { Arc::new(sources::fetch_source(work).instrument(span).await) }
@@ -591,6 +607,7 @@ impl Engine {
         let generation = self.generation.clone();
         let per_sku = self.per_sku.clone();
         let mapper = self.mapper.clone();
+        let catalogues = self.catalogues.clone();
         let reserved = self.book.reserved.subscribe();
         let (guard_window, period) = (
             self.config.daemon.guard_window,
@@ -635,9 +652,10 @@ impl Engine {
             }
             let held = {
                 let names = names.read().unwrap_or_else(|p| p.into_inner());
-                mapping.held(&names)
+                mapper.held(&names)
             };
             let inputs = target::Inputs {
+                early_catalogue: catalogues.take(&slot.name),
                 mapper,
                 mapping,
                 held,

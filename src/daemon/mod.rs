@@ -6,6 +6,7 @@
 //! times out), what was acknowledged is committed, and `run` returns. A reload (SIGHUP) swaps
 //! the configuration between cycles.
 
+mod catalogues;
 pub mod clock;
 pub mod cycle;
 mod generation;

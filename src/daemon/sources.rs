@@ -103,6 +103,9 @@ pub struct SourceWork {
     pub keep_changes: bool,
     /// The SKU mapping, and what Endless Aisles products say.
     pub mapper: Arc<super::mapping::Mapper>,
+    /// The catalogues, read before an Endless Aisles answer is mapped when `by_barcode` has
+    /// never had their barcodes.
+    pub catalogues: Arc<super::catalogues::Catalogues>,
 }
 
 /// Why a source's fetch is not used this cycle.
@@ -132,6 +135,11 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         Err(Failure::Waiting(at))
     } else {
         super::products::refresh(&work).await;
+        if matches!(slot.client, Source::EndlessAisles(_)) {
+            work.catalogues
+                .read_missing(&work.mapper, work.fetch_timeout)
+                .await;
+        }
         // How the records are read includes the mapping and which sizes can be sold: a change
         // there makes the same bytes a new answer.
         let known = lock(&slot.memory).answer.clone();
@@ -214,6 +222,17 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
             }
             Err(e @ NotUsed::Held { .. }) => {
                 error!(source = %slot.name, error = %e, "source held");
+                // `status` says what is held: the source's last error names the guard.
+                if !work.options.dry_run {
+                    let (id, at, message) = (slot.id, store::now_ms(), e.to_string());
+                    let recorded = work
+                        .store
+                        .call(move |c| store::source_failed(c, id, &message, at))
+                        .await;
+                    if let Err(db) = recorded {
+                        error!(source = %slot.name, error = %db, "the hold could not be recorded");
+                    }
+                }
                 Err(e.to_string())
             }
             Err(e) => {

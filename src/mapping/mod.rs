@@ -7,7 +7,9 @@
 //! over the default. [`Mapping::resolve`] is the one place these rules live.
 //!
 //! A **conflict** is a key that maps to two SKUs at one endpoint, or one SKU given two keys at
-//! one endpoint, or a SKU whose own name is taken at a target by another SKU's alias. invsync
+//! one endpoint, or a SKU whose own name is taken at a target by another SKU's alias, or (found
+//! only in an answer, see [`Mapping::translate`]) a SKU that two records of one source's answer
+//! name, such as an alias's key and a record under the SKU's own name. invsync
 //! cannot tell which is meant, so a conflicted SKU is pushed nowhere: every target keeps what it
 //! last acknowledged (never 0), and `status` lists it with the reason.
 //!
@@ -15,16 +17,17 @@
 //! cost per SKU is one `is_empty` test.
 
 pub mod csv;
+mod translate;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::plan::ledger::{SkuId, SkuTable};
-use crate::services::Stock;
 use crate::services::endless_aisles::gtin14;
 
 pub use csv::{Alias, CsvError};
+pub use translate::Translated;
 
 /// What part an endpoint plays, which decides which way its keys are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,34 +335,6 @@ impl Mapping {
                 .iter()
                 .map(move |(sku, key, origin)| (&**sku, endpoint.as_str(), &**key, origin))
         })
-    }
-
-    /// A source's records under their canonical SKUs. A key that maps to two SKUs holds both
-    /// at their last snapshot quantity (neither can be told). A source without links is given
-    /// back untouched, at no cost.
-    pub fn translate(&self, source: &str, stock: Stock) -> Stock {
-        if !self.maps(source) {
-            return stock;
-        }
-        let mut out = Stock::with_capacity(stock.len(), 0);
-        for (raw, quantity) in stock.iter() {
-            match self.inbound(source, raw) {
-                Inbound::Same => out.push(raw, quantity),
-                Inbound::Sku(sku) => out.push(sku, quantity),
-                Inbound::Conflict(skus) => skus.into_iter().for_each(|s| out.hold(s)),
-            }
-        }
-        for raw in stock.held() {
-            match self.inbound(source, raw) {
-                Inbound::Same => out.hold(raw),
-                Inbound::Sku(sku) => out.hold(sku),
-                Inbound::Conflict(skus) => skus.into_iter().for_each(|s| out.hold(s)),
-            }
-        }
-        for _ in 0..stock.dropped() {
-            out.count_dropped();
-        }
-        out
     }
 }
 

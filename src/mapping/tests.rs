@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::services::Stock;
 
 fn endpoints() -> Vec<EndpointSpec> {
     let spec = |name: &str, role, prefix: &str| EndpointSpec {
@@ -120,7 +121,7 @@ fn a_key_with_two_skus_and_a_sku_with_two_keys_are_conflicts_named_in_status() {
     let stock: Stock = [("EA-7".to_owned(), 5), ("EA-8".to_owned(), 1)]
         .into_iter()
         .collect();
-    let out = m.translate("dropship", stock);
+    let out = m.translate("dropship", stock).stock;
     assert_eq!(out.iter().collect::<Vec<_>>(), [("EA-8", 1)]);
     assert_eq!(out.held(), ["D", "E"], "neither is zeroed: both are held");
 }
@@ -135,6 +136,62 @@ fn a_sku_whose_name_another_sku_takes_at_a_target_is_in_conflict_once_it_exists(
     known.intern("A");
     let held = m.held(&known);
     assert_eq!(held.len(), 2);
+}
+
+#[test]
+fn two_records_of_one_answer_that_are_one_sku_are_a_conflict_whichever_comes_first() {
+    let m = Mapping::resolve(&endpoints(), vec![csv(2, "HK-1", "warehouse", "HK-OLD")]);
+    for order in [["HK-1", "HK-OLD"], ["HK-OLD", "HK-1"]] {
+        let stock: Stock = order
+            .iter()
+            .map(|raw| (raw.to_string(), if *raw == "HK-1" { 0 } else { 50 }))
+            .chain([("HK-2".to_owned(), 4)])
+            .collect();
+        let out = m.translate("warehouse", stock);
+        assert_eq!(
+            out.stock.iter().collect::<Vec<_>>(),
+            [("HK-2", 4)],
+            "{order:?}"
+        );
+        assert_eq!(out.stock.held(), ["HK-1"], "neither figure: held");
+        let why = &out.collisions["HK-1"];
+        assert!(
+            why.starts_with("at warehouse: two records are this SKU: "),
+            "{why}"
+        );
+        assert!(
+            why.contains("(its own name)") && why.contains("(mapping file line 2)"),
+            "{why}"
+        );
+    }
+    // One record under the alias alone is no collision, nor the same name twice.
+    let stock: Stock = [("HK-OLD".to_owned(), 50), ("HK-OLD".to_owned(), 40)]
+        .into_iter()
+        .collect();
+    let out = m.translate("warehouse", stock);
+    assert!(out.collisions.is_empty());
+    assert_eq!(
+        out.stock.iter().collect::<Vec<_>>(),
+        [("HK-1", 50), ("HK-1", 40)]
+    );
+}
+
+#[test]
+fn two_keys_of_one_sku_reported_together_hold_it_at_the_source_too() {
+    let m = Mapping::resolve(
+        &endpoints(),
+        vec![
+            csv(2, "CAT-1", "dropship", "1"),
+            csv(3, "CAT-1", "dropship", "2"),
+        ],
+    );
+    let stock: Stock = [("EA-1".to_owned(), 5), ("EA-2".to_owned(), 7)]
+        .into_iter()
+        .collect();
+    let out = m.translate("dropship", stock);
+    assert!(out.stock.iter().next().is_none());
+    assert_eq!(out.stock.held(), ["CAT-1"]);
+    assert!(out.collisions["CAT-1"].contains("\"EA-1\" (mapping file line 2)"));
 }
 
 #[test]

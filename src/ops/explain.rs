@@ -211,6 +211,7 @@ pub fn render_text(status: &SkuStatus) -> String {
             ),
             "unsellable" => writeln!(out, "  counts as 0: {}", m.detail),
             "unmapped" => writeln!(out, "  not mapped at {at}: {}", m.detail),
+            "waiting" => writeln!(out, "  HELD at {at}: its barcode waits for {}", m.detail),
             _ => writeln!(out, "  {at}: {}", m.detail),
         };
     }

@@ -9,6 +9,7 @@ pub mod notify;
 pub mod report;
 pub mod stale;
 pub mod status;
+pub mod status_held;
 pub mod status_mapping;
 mod status_text;
 pub mod telemetry;

@@ -41,6 +41,9 @@ pub struct Status {
     pub cycles: Vec<CycleStatus>,
     /// SKU mapping: conflicts, and SKUs a target cannot map.
     pub mapping: super::status_mapping::MappingStatus,
+    /// Everything held, and why (see [`super::status_held`]): never "in sync" while this is
+    /// not empty.
+    pub held: Vec<super::status_held::Held>,
 }
 
 /// A target's state, as the contract names them.
@@ -62,12 +65,16 @@ pub enum TargetState {
     Pending(i64),
     /// The mass-zero guard holds it.
     Held,
+    /// In sync but for this many SKUs that are held (a mapping conflict, sizes waiting for a
+    /// catalogue): they are not what they should be, and nothing is pushed for them.
+    HeldSkus(usize),
     /// Its last cycle failed (or skipped it: an input could not be fetched).
     Failing,
 }
 
 impl TargetState {
-    /// `never synced`, `syncing n/m`, `in sync`, `PENDING n`, `HELD`, `FAILING`.
+    /// `never synced`, `syncing n/m`, `in sync`, `PENDING n`, `HELD`, `HELD n SKUs`,
+    /// `FAILING`.
     pub fn label(&self) -> String {
         match self {
             TargetState::NeverSynced => "never synced".to_owned(),
@@ -75,6 +82,8 @@ impl TargetState {
             TargetState::InSync => "in sync".to_owned(),
             TargetState::Pending(n) => format!("PENDING {n}"),
             TargetState::Held => "HELD".to_owned(),
+            TargetState::HeldSkus(1) => "HELD 1 SKU".to_owned(),
+            TargetState::HeldSkus(n) => format!("HELD {n} SKUs"),
             TargetState::Failing => "FAILING".to_owned(),
         }
     }
@@ -220,6 +229,7 @@ pub fn without_database(settings: &StatusSettings) -> Status {
         reservations: ReservationsStatus::default(),
         cycles: Vec::new(),
         mapping: Default::default(),
+        held: Vec::new(),
     }
 }
 
@@ -323,7 +333,7 @@ pub fn read(
         .into_iter()
         .map(|row| (row.name.clone(), row))
         .collect();
-    let sources = settings
+    let sources: Vec<SourceStatus> = settings
         .sources
         .iter()
         .map(|name| {
@@ -351,6 +361,16 @@ pub fn read(
             summary: row.summary,
         })
         .collect();
+    let names: Vec<String> = settings.targets.iter().map(|t| t.name.clone()).collect();
+    let mapping = super::status_mapping::read(conn, &names)?;
+    let waiting = super::status_held::waiting(conn)?;
+    let held = super::status_held::held(
+        &mut targets,
+        &settings.targets,
+        &sources,
+        &mapping,
+        &waiting,
+    );
     Ok(Status {
         database: settings.database.display().to_string(),
         database_exists: true,
@@ -360,14 +380,8 @@ pub fn read(
         feeds,
         reservations: reservations::read(conn, now)?,
         cycles,
-        mapping: super::status_mapping::read(
-            conn,
-            &settings
-                .targets
-                .iter()
-                .map(|t| t.name.clone())
-                .collect::<Vec<_>>(),
-        )?,
+        mapping,
+        held,
     })
 }
 

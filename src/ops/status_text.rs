@@ -37,6 +37,7 @@ pub fn render_text(status: &Status) -> String {
                 "HELD by the mass-zero guard ({reason}); run `invsync once --force` to push"
             ),
             (TargetState::Failing, _, Some(error)) => format!("FAILING: {error}"),
+            (TargetState::HeldSkus(_), _, _) => format!("{} (see held)", t.label),
             _ => t.label.clone(),
         };
         let _ = writeln!(
@@ -91,6 +92,7 @@ pub fn render_text(status: &Status) -> String {
     }
     render_feeds(&mut out, status, &stale_after.to_string());
     render_reservations(&mut out, status);
+    super::status_held::render(&mut out, &status.held, status.mapping.conflicts_total);
     super::status_mapping::render(&mut out, &status.mapping);
     if status.database_exists {
         out.push_str("last cycles:\n");
@@ -189,7 +191,8 @@ fn render_reservations(out: &mut String, status: &Status) {
 }
 
 /// `status --check`: one line and its exit status, as a monitoring plugin says it: 0 every
-/// target in sync, 1 something pending or syncing, 2 failing, held, stale or an order STUCK,
+/// target in sync, 1 something pending or syncing, 2 failing, held (a target, or SKUs in a
+/// mapping conflict or waiting for a catalogue), stale or an order STUCK,
 /// 3 unknown (no database).
 pub fn check_line(status: &Status) -> (String, u8) {
     if !status.database_exists {
@@ -206,13 +209,19 @@ pub fn check_line(status: &Status) -> (String, u8) {
     for t in &status.targets {
         let said = format!("{} {}", t.name, t.label);
         match t.state {
-            TargetState::Held | TargetState::Failing => critical.push(said),
+            TargetState::Held | TargetState::HeldSkus(_) | TargetState::Failing => {
+                critical.push(said)
+            }
             TargetState::InSync => {}
             TargetState::NeverSynced | TargetState::Syncing { .. } | TargetState::Pending(_) => {
                 warning.push(said)
             }
         }
     }
+    critical.extend(super::status_held::check_items(
+        &status.held,
+        status.mapping.conflicts_total,
+    ));
     critical.extend(
         status
             .sources

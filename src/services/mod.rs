@@ -150,7 +150,7 @@ pub enum Target {
     /// One Hako warehouse.
     Hako(Box<hako::HakoTarget>),
     /// The catalogue's availability flag: driven by `target::flag`, never by [`Target::push`].
-    Shopsys(Box<shopsys::target::ShopsysTarget>),
+    Shopsys(std::sync::Arc<shopsys::target::ShopsysTarget>),
 }
 
 impl Target {
@@ -320,7 +320,7 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
                     t.api_key.clone(),
                     t.warehouse.clone(),
                 ))),
-                TargetKind::Shopsys(t) => Target::Shopsys(Box::new(
+                TargetKind::Shopsys(t) => Target::Shopsys(std::sync::Arc::new(
                     shopsys::target::ShopsysTarget::new(
                         ep,
                         t.client_id.clone(),

@@ -101,15 +101,21 @@ pub(super) async fn sync(
         return finish(target, &store, result, outcome, &meter, options).await;
     };
     let fraction = target.guard.max_fraction;
-    let read = read_catalogue(
-        &mut target.flags,
-        shop,
-        &target.name,
-        fraction,
-        &meter,
-        options,
-    );
-    let (catalogue, fresh) = match read.await {
+    let read = match inputs.early_catalogue.clone() {
+        // Read this cycle already, before the sources' answers were mapped: not again.
+        Some(early) if target.flags.catalogue.is_none() => {
+            target.flags.catalogue = Some((early.clone(), Instant::now()));
+            Read::Ready {
+                catalogue: early,
+                fresh: true,
+            }
+        }
+        _ => {
+            let flags = &mut target.flags;
+            read_catalogue(flags, shop, &target.name, fraction, &meter, options).await
+        }
+    };
+    let (catalogue, fresh) = match read {
         Read::Ready { catalogue, fresh } => (catalogue, fresh),
         Read::Held { lost, before } => {
             result.report.state = TargetState::Held {

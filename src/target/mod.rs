@@ -120,6 +120,9 @@ pub struct Inputs {
     pub mapping: Arc<Mapping>,
     /// SKUs in a mapping conflict: never planned, so held at what the target acknowledged.
     pub held: HashSet<SkuId>,
+    /// A catalogue target's product list read earlier this cycle, for `mapping.by_barcode`
+    /// (see `daemon::catalogues`): used rather than read again.
+    pub early_catalogue: Option<Arc<crate::services::shopsys::catalogue::Catalogue>>,
 }
 
 impl Inputs {

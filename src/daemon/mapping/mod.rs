@@ -56,6 +56,8 @@ pub struct Mapper {
     version: AtomicU64,
     /// The mapping's fingerprint, and the version it is of.
     printed: Mutex<Option<(u64, String)>>,
+    /// Per source, the SKUs two records of its last answer named (see [`held`]).
+    collisions: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 impl Mapper {
@@ -89,6 +91,7 @@ impl Mapper {
             current: RwLock::new(Arc::new(mapping)),
             version: AtomicU64::new(0),
             printed: Mutex::default(),
+            collisions: Mutex::default(),
         }
     }
 
@@ -244,6 +247,12 @@ impl Mapper {
             .and_then(|s| s.unsellable.get(&raw).copied())
     }
 
+    /// Whether `by_barcode` waits for the barcodes of catalogue target `target`: they were
+    /// never read (nor recorded before a restart).
+    pub fn lacks_catalogue(&self, target: &str) -> bool {
+        self.by_barcode && !self.parts().catalogues.contains_key(target)
+    }
+
     /// Whether `by_barcode` is on.
     pub fn by_barcode(&self) -> bool {
         self.by_barcode
@@ -300,23 +309,16 @@ impl Mapper {
                 None => stock,
             }
         };
-        self.current().translate(source, stock)
+        let translated = self.current().translate(source, stock);
+        self.set_collisions(source, translated.collisions);
+        translated.stock
     }
 
     /// What `status` shows of the conflicts (given the SKUs known) and of the sizes that cannot
     /// be sold, under their canonical SKUs.
     pub fn notes(&self, known: &SkuTable) -> (Vec<Note>, Vec<Note>) {
         let mapping = self.current();
-        let conflicts = mapping
-            .conflicts(known)
-            .into_iter()
-            .map(|(sku, detail)| Note {
-                kind: "conflict".into(),
-                sku,
-                endpoint: String::new(),
-                detail,
-            })
-            .collect();
+        let conflicts = self.conflict_notes(&mapping, known);
         let parts = self.parts();
         let mut unsellable: Vec<Note> = parts
             .sizes
@@ -386,6 +388,7 @@ fn sellable_only(stock: Stock, sizes: &Sizes, waiting: bool) -> Stock {
     out
 }
 
+mod held;
 pub mod notes;
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub struct WrittenNotes {
     keys: Option<u64>,
     conflicts: Option<Vec<store::mapping::Note>>,
     unsellable: Option<Vec<store::mapping::Note>>,
+    /// Sizes held until a catalogue's barcodes are read.
+    waiting: Option<Vec<store::mapping::Note>>,
 }
 
 impl WrittenNotes {
@@ -34,7 +36,8 @@ impl WrittenNotes {
 }
 
 /// Brings what `status` shows of the mapping up to date: the conflicts (which depend on
-/// the SKUs known) and unsellable sizes each cycle when they changed, every key when the
+/// the SKUs known), unsellable sizes and sizes waiting for a catalogue each cycle when they
+/// changed, every key when the
 /// mapping was rebuilt. Nothing at all without a mapping or products.
 pub async fn write(
     store: &Store,
@@ -52,7 +55,9 @@ pub async fn write(
         .then(|| (mapper.key_notes(), fingerprint(&mapper.current())));
     let fresh = (written.conflicts.as_ref() != Some(&conflicts)).then(|| conflicts.clone());
     let sold = (written.unsellable.as_ref() != Some(&unsellable)).then(|| unsellable.clone());
-    if keys.is_none() && fresh.is_none() && sold.is_none() {
+    let waiting = mapper.waiting_notes();
+    let waits = (written.waiting.as_ref() != Some(&waiting)).then(|| waiting.clone());
+    if keys.is_none() && fresh.is_none() && sold.is_none() && waits.is_none() {
         return Ok(());
     }
     store
@@ -73,6 +78,9 @@ pub async fn write(
             if let Some(unsellable) = sold {
                 store::mapping::replace_notes(c, "unsellable", None, &unsellable)?;
             }
+            if let Some(waiting) = waits {
+                store::mapping::replace_notes(c, "waiting", None, &waiting)?;
+            }
             Ok(())
         })
         .await?;
@@ -86,12 +94,13 @@ pub async fn write(
         keys: Some(version),
         conflicts: Some(conflicts),
         unsellable: Some(unsellable),
+        waiting: Some(waiting),
     };
     Ok(())
 }
 
 /// What the mapping is made of besides the file, as last recorded: each Endless Aisles source's
-/// products and each catalogue's barcodes.
+/// products, the SKUs sources' answers named twice, and each catalogue's barcodes.
 pub async fn restore_parts(
     store: &Store,
     mapper: &Arc<Mapper>,
@@ -106,6 +115,12 @@ pub async fn restore_parts(
             mapper.set_sizes(&name, &sizes, at);
         }
     }
+    // Collisions were found in answers that are not read again while they stay the same.
+    let conflicts = store
+        .call(|c| store::mapping::notes_of_kind(c, "conflict", usize::MAX))
+        .await?
+        .1;
+    mapper.restore_collisions(&conflicts);
     if mapper.by_barcode() {
         for (name, id) in catalogues {
             if let Some(pairs) = store
