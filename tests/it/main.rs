@@ -22,6 +22,7 @@ mod relay;
 mod reload;
 mod safety;
 mod secrets;
+mod shopsys;
 mod status;
 mod sync;
 mod systemd;
