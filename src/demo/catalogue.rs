@@ -80,8 +80,9 @@ impl Catalogue {
             ean: Some(barcodes(i).1),
             ..SimProduct::numbered((WAREHOUSE_SKUS + i) as u64)
         }));
-        // Two products claim one SKU (it is listed as unmapped), and one is a variant, which
-        // the API refuses to change (listed as refused once it runs out).
+        // Two products claim one SKU (listed as matched twice; both are flagged when it runs
+        // out), and one is a variant, which the API cannot change (listed under its own
+        // heading once it runs out).
         products.push(SimProduct {
             catnum: Some(warehouse_sku(WAREHOUSE_SKUS)),
             ean: None,

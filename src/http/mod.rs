@@ -427,8 +427,11 @@ impl Answer {
     /// The answer if it is a success carrying what `expect` says; any other status as
     /// [`HttpError::Status`] with the service's own message (for a redirect, where it points).
     pub fn expect(self, expect: Expect) -> Result<Answer, HttpError> {
+        if expect == Expect::JsonOrRefusal && is_refusal_status(self.status) {
+            return Ok(self);
+        }
         if self.status.is_success() {
-            if expect == Expect::Json && !is_json(self.status, &self.body) {
+            if expect != Expect::Any && !is_json(self.status, &self.body) {
                 return Err(HttpError::NotJson {
                     status: self.status,
                     message: remote_message(&self.body),
@@ -458,6 +461,22 @@ pub enum Expect {
     /// [`HttpError::NotJson`] and retried like a 5xx, so that a write is never taken as applied
     /// on the word of something that is not the service.
     Json,
+    /// As [`Expect::Json`], and a refusal (a 4xx other than 401, 403, 408 and 429) comes back as
+    /// the answer too, with its whole body: for a caller that must read what kind of refusal
+    /// it is (a body with or without a field), which the one-line message cannot tell.
+    JsonOrRefusal,
+}
+
+/// A 4xx that refuses the request itself, not its credentials, rate or time.
+pub fn is_refusal_status(status: StatusCode) -> bool {
+    status.is_client_error()
+        && ![
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::TOO_MANY_REQUESTS,
+        ]
+        .contains(&status)
 }
 
 fn is_json(status: StatusCode, body: &[u8]) -> bool {

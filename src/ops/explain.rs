@@ -76,6 +76,9 @@ pub struct SkuAtTarget {
     pub acknowledged: Option<i64>,
     /// The target's message, if it refused the SKU.
     pub refused: Option<String>,
+    /// A catalogue product of the SKU that the API cannot change (a variant or main variant),
+    /// if there is one.
+    pub unchangeable: Option<super::status::UnchangeableProduct>,
     /// It was sent without its acknowledgement coming back: the target may show what was
     /// sent, and it is pushed again at the next cycle.
     pub in_doubt: bool,
@@ -136,14 +139,16 @@ pub fn explain_sku(
         };
         let reserved: i64 = reservations.iter().map(|r| r.outstanding()).sum();
         let explanation = plan::explain_quantities(inputs, reserved, rules);
-        let (acknowledged, refused, in_doubt) =
+        let (acknowledged, refused, in_doubt, unchangeable) =
             match store::find_endpoint(conn, Side::Target, &target.name)? {
                 Some(endpoint) => (
                     store::quantity_of(conn, Side::Target, endpoint, id)?,
                     store::reads::refusal_message(conn, endpoint, id)?,
                     store::load_in_doubt(conn, endpoint)?.contains(&id),
+                    store::unchangeable_of_sku(conn, endpoint, sku)?
+                        .map(super::status::unchangeable_product),
                 ),
-                None => (None, None, false),
+                None => (None, None, false, None),
             };
         at_targets.push(SkuAtTarget {
             target: target.name.clone(),
@@ -160,6 +165,7 @@ pub fn explain_sku(
             acknowledged,
             refused,
             in_doubt,
+            unchangeable,
         });
     }
     let reservations = reservations
@@ -193,6 +199,10 @@ pub fn explain_sku(
     }))
 }
 
+/// What `status` says of a product the catalogue API refused to change.
+pub const UNCHANGEABLE: &str =
+    "the catalogue API cannot change this product (a variant or main variant)";
+
 fn show(quantity: Option<i64>) -> String {
     quantity.map_or_else(|| "-".to_owned(), |q| q.to_string())
 }
@@ -212,6 +222,7 @@ pub fn render_text(status: &SkuStatus) -> String {
             "unsellable" => writeln!(out, "  counts as 0: {}", m.detail),
             "unmapped" => writeln!(out, "  not mapped at {at}: {}", m.detail),
             "waiting" => writeln!(out, "  HELD at {at}: its barcode waits for {}", m.detail),
+            "matched_twice" => writeln!(out, "  matched twice at {at}: {}", m.detail),
             _ => writeln!(out, "  {at}: {}", m.detail),
         };
     }
@@ -265,6 +276,16 @@ pub fn render_text(status: &SkuStatus) -> String {
         let _ = writeln!(out, "{line}");
         if let Some(message) = &t.refused {
             let _ = writeln!(out, "    REFUSED by the target: {message}");
+        }
+        if let Some(u) = &t.unchangeable {
+            let _ = writeln!(
+                out,
+                "    {UNCHANGEABLE} (product {}, since {}; the shop said {}): tried again when it changes, or at {}",
+                u.product,
+                u.refused_at.as_deref().unwrap_or("-"),
+                u.message,
+                u.retry_at.as_deref().unwrap_or("-")
+            );
         }
         if t.in_doubt {
             let _ = writeln!(

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::config::StatusSettings;
 use crate::ops::stale;
 use crate::plan::ledger::SkuId;
+use crate::services::shopsys::flag::Unchangeable;
 use crate::store::reads::TargetRow;
 use crate::store::{self, Side, StoreError, now_ms};
 
@@ -115,6 +116,37 @@ pub struct TargetStatus {
     /// SKUs sent to it without their acknowledgement coming back (a lost answer, a crash): it
     /// may show what was sent, so they are pushed again at the next cycle whatever the plan.
     pub in_doubt: i64,
+    /// Catalogue products the API cannot change (a variant or main variant): not refusals of
+    /// the target, and tried again only when they change or a week later.
+    pub unchangeable_total: i64,
+    /// The first few of them, by SKU.
+    pub unchangeable: Vec<UnchangeableProduct>,
+}
+
+/// A catalogue product the API cannot change.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnchangeableProduct {
+    /// The SKU it was matched to.
+    pub sku: String,
+    /// Its uuid.
+    pub product: String,
+    /// What the shop said (a production install says only `Bad Request`).
+    pub message: String,
+    /// When it was refused.
+    pub refused_at: Option<String>,
+    /// When it is tried again at the latest (sooner if the product changes).
+    pub retry_at: Option<String>,
+}
+
+/// The status of one recorded unchangeable product.
+pub fn unchangeable_product((product, u): (String, Unchangeable)) -> UnchangeableProduct {
+    UnchangeableProduct {
+        sku: u.sku.clone(),
+        product,
+        retry_at: rfc3339(u.retry_at()),
+        refused_at: rfc3339(u.refused_at),
+        message: u.message,
+    }
 }
 
 /// A SKU a target refused.
@@ -246,6 +278,8 @@ fn never_synced(name: &str) -> TargetStatus {
         failed_skus: 0,
         failed_examples: Vec::new(),
         in_doubt: 0,
+        unchangeable_total: 0,
+        unchangeable: Vec::new(),
     }
 }
 
@@ -313,6 +347,8 @@ pub fn read(
             continue;
         };
         let (failed_skus, failed_examples) = refused(conn, row.id)?;
+        let (unchangeable_total, unchangeable) =
+            store::unchangeable_of_target(conn, row.id, FAILED_EXAMPLES)?;
         let state = state_of(&row, in_flight);
         targets.push(TargetStatus {
             name: row.name,
@@ -326,6 +362,8 @@ pub fn read(
             failed_skus,
             failed_examples,
             in_doubt: row.in_doubt,
+            unchangeable_total,
+            unchangeable: unchangeable.into_iter().map(unchangeable_product).collect(),
         });
     }
     let (first_cycle_at, now) = (store::first_cycle_at(conn)?, now_ms());

@@ -1,5 +1,6 @@
-//! What `status` shows of the SKU mapping: the SKUs in conflict (held at every target), and the
-//! SKUs a target cannot map (a catalogue SKU with no product, or with two). Read from the notes
+//! What `status` shows of the SKU mapping: the SKUs in conflict (held at every target), the
+//! SKUs a target cannot map (a catalogue SKU with no product), and those a catalogue matches
+//! twice (flagged and cleared on every product). Read from the notes
 //! the daemon records (`store::mapping`); empty without a mapping or a catalogue.
 
 use std::fmt::Write as _;
@@ -25,6 +26,10 @@ pub struct MappingStatus {
     pub unmapped: Vec<MappingNote>,
     /// How many there are in all (each catalogue lists at most 1,000).
     pub unmapped_total: usize,
+    /// SKUs that two or more products of a catalogue match: flagged and cleared on each.
+    pub matched_twice: Vec<MappingNote>,
+    /// How many there are in all.
+    pub matched_twice_total: usize,
 }
 
 /// One SKU and what is wrong with its mapping.
@@ -50,22 +55,31 @@ fn note(n: store::mapping::Note) -> MappingNote {
 pub fn read(conn: &Connection, targets: &[String]) -> Result<MappingStatus, StoreError> {
     let (conflicts_total, conflicts) = store::mapping::notes_of_kind(conn, "conflict", LISTED)?;
     let (_, unmapped) = store::mapping::notes_of_kind(conn, "unmapped", usize::MAX)?;
-    let unmapped: Vec<MappingNote> = unmapped
-        .into_iter()
-        .filter(|n| targets.contains(&n.endpoint))
-        .map(note)
-        .collect();
+    let of_targets = |notes: Vec<store::mapping::Note>| -> Vec<MappingNote> {
+        (notes.into_iter())
+            .filter(|n| targets.contains(&n.endpoint))
+            .map(note)
+            .collect()
+    };
+    let unmapped = of_targets(unmapped);
+    let (_, twice) = store::mapping::notes_of_kind(conn, "matched_twice", usize::MAX)?;
+    let twice = of_targets(twice);
     Ok(MappingStatus {
         conflicts: conflicts.into_iter().map(note).collect(),
         conflicts_total,
         unmapped_total: unmapped.len(),
         unmapped: unmapped.into_iter().take(LISTED_UNMAPPED).collect(),
+        matched_twice_total: twice.len(),
+        matched_twice: twice.into_iter().take(LISTED).collect(),
     })
 }
 
 /// The mapping's lines of the text status; nothing when all is well.
 pub fn render(out: &mut String, mapping: &MappingStatus) {
-    if mapping.conflicts_total == 0 && mapping.unmapped_total == 0 {
+    if mapping.conflicts_total == 0
+        && mapping.unmapped_total == 0
+        && mapping.matched_twice_total == 0
+    {
         return;
     }
     out.push_str("mapping:\n");
@@ -91,6 +105,16 @@ pub fn render(out: &mut String, mapping: &MappingStatus) {
         mapping.unmapped_total,
         mapping.unmapped.len(),
         "unmapped SKUs",
+    );
+    for n in &mapping.matched_twice {
+        let target = n.target.as_deref().unwrap_or("-");
+        let _ = writeln!(out, "  matched twice at {target}: {}: {}", n.sku, n.detail);
+    }
+    more(
+        out,
+        mapping.matched_twice_total,
+        mapping.matched_twice.len(),
+        "SKUs matched twice",
     );
 }
 

@@ -56,6 +56,7 @@ pub fn render_text(status: &Status) -> String {
                 t.in_doubt
             );
         }
+        render_unchangeable(&mut out, t);
         for f in &t.failed_examples {
             let _ = writeln!(
                 out,
@@ -151,6 +152,33 @@ fn render_feeds(out: &mut String, status: &Status, stale_after: &str) {
                 u.reason
             );
         }
+    }
+}
+
+/// A target's catalogue products that the API cannot change, under their own heading.
+fn render_unchangeable(out: &mut String, t: &super::status::TargetStatus) {
+    if t.unchangeable_total == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "    {} products the catalogue API cannot change (a variant or main variant); tried again when they change, or a week after:",
+        t.unchangeable_total
+    );
+    for u in &t.unchangeable {
+        let _ = writeln!(
+            out,
+            "      {} (product {}) since {}, next try at the latest {}: {}",
+            u.sku,
+            u.product,
+            when(u.refused_at.as_deref()),
+            when(u.retry_at.as_deref()),
+            u.message
+        );
+    }
+    if t.unchangeable_total > t.unchangeable.len() as i64 {
+        let more = t.unchangeable_total - t.unchangeable.len() as i64;
+        let _ = writeln!(out, "      … and {more} more");
     }
 }
 

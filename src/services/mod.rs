@@ -51,7 +51,7 @@ impl ConnectorError {
     /// (401, 403), rate (429) or time (408). The one place this is decided: the push loop sets
     /// such SKUs apart, and a Hako target reads it as "that pair exists (or does not)".
     pub fn is_refusal(&self) -> bool {
-        matches!(self.status(), Some(s) if (400..500).contains(&s) && ![401, 403, 408, 429].contains(&s))
+        matches!(self, ConnectorError::Http(e) if e.status().is_some_and(crate::http::is_refusal_status))
     }
 
     /// The HTTP status the service answered, if it answered.

@@ -186,6 +186,10 @@ fn drop_state(conn: &Connection, side: Side, id: i64) -> Result<(), StoreError> 
         Side::Target | Side::TargetZeroedAt => {
             conn.execute("DELETE FROM failed_skus WHERE target_id = ?1", [id])?;
             conn.execute("DELETE FROM flags WHERE target_id = ?1", [id])?;
+            conn.execute(
+                "DELETE FROM unchangeable_products WHERE target_id = ?1",
+                [id],
+            )?;
             conn.execute("DELETE FROM barcodes WHERE target_id = ?1", [id])?;
             conn.execute(
                 "UPDATE targets SET last_success_at = NULL, pending = 0, held = 0, held_reason = NULL,

@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V12_MAPPING),
     Migration::Sql(V13_IN_DOUBT),
     Migration::Sql(V14_FEEDS),
+    Migration::Sql(V15_UNCHANGEABLE),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -249,6 +250,23 @@ const V12_MAPPING: &str = r"
 /// sent and not answered with their acknowledgement.
 const V13_IN_DOUBT: &str = r"
     ALTER TABLE targets ADD COLUMN in_doubt BLOB;
+";
+
+/// 15: catalogue products the API cannot change (a variant or main variant: a `PATCH` refused
+/// with a 400 that carries no `errors`), per product uuid, with the SKU they were matched to,
+/// the shop's words, the product's digest then and when: tried again when the digest changes
+/// or a week later (see `services::shopsys::flag::Unchangeable`).
+const V15_UNCHANGEABLE: &str = r"
+    CREATE TABLE unchangeable_products (
+        target_id  INTEGER NOT NULL REFERENCES targets(id),
+        product    TEXT NOT NULL,
+        sku        TEXT NOT NULL,
+        message    TEXT NOT NULL,
+        digest     TEXT NOT NULL,
+        refused_at INTEGER NOT NULL,
+        PRIMARY KEY (target_id, product)
+    ) WITHOUT ROWID;
+    CREATE INDEX unchangeable_products_by_sku ON unchangeable_products (sku);
 ";
 
 /// The chunk tables of version 3 (see [`super::chunks`]).

@@ -31,6 +31,7 @@ pub mod lock;
 pub mod mapping;
 mod memory;
 mod reservations;
+mod unchangeable;
 pub use reservations::{
     Unabsorbed, all_reservations, forget_unabsorbed, load_reservations, load_unabsorbed,
     reservations_of, write_reservation_changes, write_unabsorbed,
@@ -67,6 +68,10 @@ pub use memory::{
 pub use prune::{
     CYCLE_RETENTION, CycleRetention, SKU_NAMES_PRUNED_EVERY_MS, prune_cycles, prune_sku_names,
     prune_sku_names_when_due,
+};
+pub use unchangeable::{
+    forget_unchangeable, load_unchangeable, unchangeable_of_sku, unchangeable_of_target,
+    write_unchangeable,
 };
 
 /// A database problem.

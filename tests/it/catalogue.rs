@@ -2,18 +2,21 @@
 //! at once when stock runs out, cleared only when it has been back for two cycles, and only
 //! ever by the one who set it.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use invsync::services::shopsys::sim::{ShopsysSim, ShopsysSimConfig, SimProduct};
+use invsync::sim::Dialect;
+use invsync::sim::dialect::VALUES;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{Run, Setup, World, read_until, signal, wait_until, warehouse_sku};
+use crate::helpers::{Setup, World, read_until, signal, wait_until, warehouse_sku};
 
-const SECRET: &str = "shop-canary-client-secret";
+pub(crate) const SECRET: &str = "shop-canary-client-secret";
 
 /// A world whose warehouse SKUs `HK-1`… are also the catnums of `products` catalogue products,
 /// with `[targets.shop]` reading the warehouse (plus `extra` lines).
-async fn shop_world(products: usize, extra: &str) -> (World, ShopsysSim) {
+pub(crate) async fn shop_world(products: usize, extra: &str) -> (World, ShopsysSim) {
     let mut world = World::with(Setup {
         warehouse_skus: products,
         ..Setup::default()
@@ -36,57 +39,103 @@ async fn shop_world(products: usize, extra: &str) -> (World, ShopsysSim) {
 }
 
 /// Catalogue product `i`, whose catnum is warehouse SKU `i`.
-fn product(i: usize) -> SimProduct {
+pub(crate) fn product(i: usize) -> SimProduct {
     SimProduct {
         catnum: Some(warehouse_sku(i)),
         ..SimProduct::numbered(i as u64)
     }
 }
 
-fn uuid(i: usize) -> String {
+pub(crate) fn uuid(i: usize) -> String {
     product(i).uuid
 }
 
-fn denied(sim: &ShopsysSim, i: usize) -> bool {
+pub(crate) fn denied(sim: &ShopsysSim, i: usize) -> bool {
     sim.product(&uuid(i)).expect("the product").selling_denied
 }
 
 /// `PATCH`es of product `i` the shop received, answered or not.
-fn patches_of(sim: &ShopsysSim, i: usize) -> usize {
+pub(crate) fn patches_of(sim: &ShopsysSim, i: usize) -> usize {
     sim.count("PATCH", &uuid(i))
 }
 
-fn stock(world: &World, i: usize, quantity: i64) {
+pub(crate) fn stock(world: &World, i: usize, quantity: i64) {
     world
         .hako
         .set_quantity("warehouse-010", &warehouse_sku(i), quantity);
 }
 
-/// One cycle, then `status`.
-async fn once_then_status(world: &World) -> Run {
-    world.invsync(&["once"]).await;
-    world.invsync(&["status"]).await
-}
+/// The points of the catalogue simulator's dialect that the core promise must meet, each value.
+const POINTS: [&str; 3] = ["gone", "errors", "empty_link"];
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_flag_is_set_at_zero_and_cleared_only_after_two_cycles_at_allow_at() {
-    let (world, sim) = shop_world(20, "").await;
+async fn the_flag_is_set_at_zero_and_cleared_only_after_two_cycles_at_allow_at_in_every_dialect() {
+    let mut spoken = BTreeSet::new();
+    for dialect in Dialect::covering() {
+        spoken.extend(flag_set_and_cleared(dialect).await);
+    }
+
+    for (point, values) in VALUES.iter().filter(|(p, _)| POINTS.contains(p)) {
+        for value in *values {
+            assert!(
+                spoken.contains(&(*point, *value)),
+                "{point}={value} was never answered: {spoken:?}"
+            );
+        }
+    }
+}
+
+/// The core promise under `dialect`, with the catalogue made to answer each open point on the
+/// way: a variant refuses its PATCH (`errors`), a product vanishes between the list and its
+/// PATCH (`gone`), and a second catalogue is empty (`empty_link`). Answers what was spoken.
+async fn flag_set_and_cleared(dialect: Dialect) -> BTreeSet<(&'static str, &'static str)> {
+    let (mut world, sim) = shop_world(20, "").await;
+    let empty = ShopsysSim::start(ShopsysSimConfig::default())
+        .await
+        .expect("the empty catalogue starts");
+    world.setup.extra_tables.push_str(&format!(
+        "[targets.empty]\ntype = \"shopsys\"\nbase_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\ninputs = [\"warehouse\"]\n",
+        empty.base_url(),
+        empty.client_id(),
+        empty.client_secret()
+    ));
+    world.write_config();
+    sim.set_dialect(dialect);
+    empty.set_dialect(dialect);
+    sim.update(&uuid(6), |p| p.variant = true);
+    stock(&world, 6, 0);
     world.invsync(&["once"]).await.assert_code(0);
-    assert_eq!(sim.patch_count(), 0, "every product is in stock");
+    assert_eq!(
+        sim.patch_count(),
+        0,
+        "{dialect}: nothing else is out of stock"
+    );
 
     stock(&world, 3, 0);
+    sim.vanish_after_listing(&uuid(9));
+    stock(&world, 9, 0);
     world.invsync(&["once"]).await.assert_code(0);
-    assert!(denied(&sim, 3), "flagged at once");
-    assert_eq!(sim.patch_count(), 1);
+    assert!(denied(&sim, 3), "{dialect}: flagged at once");
+    assert_eq!(sim.patch_count(), 1, "{dialect}");
 
     stock(&world, 3, 5);
     world.invsync(&["once"]).await.assert_code(0);
-    assert!(denied(&sim, 3), "one cycle back in stock is not enough");
+    assert!(
+        denied(&sim, 3),
+        "{dialect}: one cycle back in stock is not enough"
+    );
     world.invsync(&["once"]).await.assert_code(0);
 
-    assert!(!denied(&sim, 3), "cleared after the second");
-    assert_eq!(sim.patch_count(), 2);
-    assert_eq!(world.acknowledged("shop").get("HK-3"), Some(&5));
+    assert!(!denied(&sim, 3), "{dialect}: cleared after the second");
+    assert_eq!(sim.patch_count(), 2, "{dialect}");
+    assert_eq!(
+        world.acknowledged("shop").get("HK-3"),
+        Some(&5),
+        "{dialect}"
+    );
+    let mut spoken = sim.dialect_used();
+    spoken.extend(empty.dialect_used());
+    spoken
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -187,38 +236,6 @@ async fn an_expired_token_is_renewed_without_an_error() {
     assert!(sim.tokens_issued() >= 2, "a second token was issued");
     assert!(sim.unauthorized_count() >= 1, "the first one was refused");
     assert!(!log.contains(" ERROR "), "{log}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_variant_that_refuses_the_patch_is_listed_as_refused_and_not_retried_next_cycle() {
-    let (world, sim) = shop_world(20, "").await;
-    // Ten minutes between cycles: the refused product's next attempt is minutes away.
-    let text = std::fs::read_to_string(&world.config).expect("config");
-    std::fs::write(
-        &world.config,
-        text.replace("every = \"1s\"", "every = \"10m\""),
-    )
-    .expect("write");
-    sim.update(&uuid(6), |p| p.variant = true);
-    stock(&world, 6, 0);
-    stock(&world, 7, 0);
-
-    let first = world.invsync(&["once"]).await;
-
-    first.assert_code(1);
-    assert!(denied(&sim, 7), "the other product is flagged");
-    assert_eq!(patches_of(&sim, 6), 1);
-    let status = world.invsync(&["status"]).await;
-    assert!(status.stdout.contains("refused HK-6"), "{}", status.stdout);
-
-    let second = once_then_status(&world).await;
-    assert_eq!(
-        patches_of(&sim, 6),
-        1,
-        "not retried next cycle:\n{}",
-        second.stdout
-    );
-    assert!(second.stdout.contains("refused HK-6"), "still listed");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -179,6 +179,7 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              DROP TABLE reservations;
              DROP TABLE unallotted;
              DROP TABLE flags;
+             DROP TABLE unchangeable_products;
              DROP TABLE unabsorbed_changes;
              DROP TABLE relay_orders;
              DROP TABLE ea_sizes;

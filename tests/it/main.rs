@@ -25,6 +25,7 @@ mod relay_dialects;
 mod reload;
 mod safety;
 mod secrets;
+mod shopsys;
 mod status;
 mod sync;
 mod systemd;

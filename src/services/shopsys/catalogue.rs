@@ -1,5 +1,5 @@
-//! The product list as invsync uses it, pure: SKU → product by the `match` field, the SKUs that
-//! two products claim, and the page to read next from a `Link` header.
+//! The product list as invsync uses it, pure: SKU → products by the `match` field (usually one;
+//! a SKU two products claim is flagged on both), and the page to read next from a `Link` header.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -12,8 +12,11 @@ pub struct CatalogueProduct {
     /// Its uuid, for `PATCH /api/v1/products/{uuid}`.
     pub uuid: String,
     /// Whether `GET` showed the target's flag set (for `sellingDenied`, the calculated value):
-    /// what [`super::flag::FlagState::first_seen`] needs, nothing else.
+    /// what [`super::flag::FlagState::seen`] needs, nothing else.
     pub flagged: bool,
+    /// A digest of what the product is, flags left out: a product the API could not change is
+    /// tried again when this changes (see [`super::flag::Unchangeable`]).
+    pub digest: String,
 }
 
 /// The product list, indexed by SKU.
@@ -21,9 +24,10 @@ pub struct CatalogueProduct {
 pub struct Catalogue {
     /// SKU → the one product whose `match` field holds it.
     pub by_sku: HashMap<String, CatalogueProduct>,
-    /// SKUs held by two or more products, with their uuids: mapped to none (a flag on the wrong
-    /// one would hide a product that is in stock), listed in `status`.
-    pub duplicates: BTreeMap<String, Vec<String>>,
+    /// SKUs held by two or more products, with the products (by uuid): each is flagged and
+    /// cleared as the SKU's quantity says (the same stock is for sale on both, so when it runs
+    /// out both must stop selling it), and the SKU is listed in `status` as matched twice.
+    pub duplicates: BTreeMap<String, Vec<CatalogueProduct>>,
     /// Products read (each uuid once).
     pub products: usize,
     /// Products with nothing in the `match` field.
@@ -83,6 +87,7 @@ impl CatalogueBuilder {
             .push(CatalogueProduct {
                 uuid: product.uuid.clone(),
                 flagged: self.flag.shown(product),
+                digest: digest(product),
             });
     }
 
@@ -96,10 +101,9 @@ impl CatalogueBuilder {
                     by_sku.insert(sku, only);
                 }
                 Some(last) => {
-                    let mut uuids: Vec<String> = claims.into_iter().map(|c| c.uuid).collect();
-                    uuids.push(last.uuid);
-                    uuids.sort();
-                    duplicates.insert(sku, uuids);
+                    claims.push(last);
+                    claims.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+                    duplicates.insert(sku, claims);
                 }
                 None => {}
             }
@@ -113,6 +117,39 @@ impl CatalogueBuilder {
             barcodes: self.barcodes,
         }
     }
+}
+
+impl Catalogue {
+    /// The products whose `match` field holds `sku`: none, one, or (matched twice) several.
+    pub fn products_of(&self, sku: &str) -> &[CatalogueProduct] {
+        match self.by_sku.get(sku) {
+            Some(one) => std::slice::from_ref(one),
+            None => self.duplicates.get(sku).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// Whether product `uuid` is in the list (matched to a SKU).
+    pub fn has_product(&self, uuid: &str) -> bool {
+        self.by_sku.values().any(|p| p.uuid == uuid)
+            || self.duplicates.values().flatten().any(|p| p.uuid == uuid)
+    }
+}
+
+/// A digest of `product` without its flags (which invsync writes, and `GET` calculates): what
+/// changes when someone edits the product in the shop.
+fn digest(product: &Product) -> String {
+    use aws_lc_rs::digest::{SHA256, digest};
+    let unflagged = Product {
+        hidden: false,
+        selling_denied: false,
+        ..product.clone()
+    };
+    let bytes = serde_json::to_vec(&unflagged).unwrap_or_default();
+    let hash = digest(&SHA256, &bytes);
+    hash.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The page a `Link` header's `rel="next"` points to (`<…?page=3>; rel="next"`), from every
@@ -193,6 +230,21 @@ mod tests {
     }
 
     #[test]
+    fn a_products_digest_changes_with_its_fields_but_not_with_its_flags() {
+        let plain = product(1, Some("A"), false);
+        let flagged = Product {
+            hidden: true,
+            ..product(1, Some("A"), true)
+        };
+        let renamed = Product {
+            name: [("en".to_owned(), Some("New".to_owned()))].into(),
+            ..plain.clone()
+        };
+        assert_eq!(digest(&plain), digest(&flagged));
+        assert_ne!(digest(&plain), digest(&renamed));
+    }
+
+    #[test]
     fn the_next_page_comes_from_rel_next_only() {
         let page_two = r#"<http://127.0.0.1:8000/api/v1/products?page=1>; rel="first", <http://127.0.0.1:8000/api/v1/products?page=1>; rel="prev", <http://127.0.0.1:8000/api/v1/products?page=3>; rel="next", <http://127.0.0.1:8000/api/v1/products?page=9>; rel="last""#;
         assert_eq!(next_page([page_two]), Ok(Some(3)));
@@ -245,6 +297,13 @@ mod tests {
             "trimmed, and flagged as shown"
         );
         assert_eq!(catalogue.duplicates["C"].len(), 2);
+        assert_eq!(
+            catalogue.products_of("C").len(),
+            2,
+            "both products of a twin"
+        );
+        assert_eq!(catalogue.products_of("A").len(), 1);
+        assert!(catalogue.products_of("Z").is_empty());
         assert_eq!(
             (catalogue.products, catalogue.unmatched, catalogue.bad_uuids),
             (6, 2, 1)

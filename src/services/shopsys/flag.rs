@@ -4,8 +4,10 @@
 //! - The flag is set at once when the computed quantity is at or below `deny_at`.
 //! - It is cleared only when the quantity is at or above `allow_at` in two consecutive cycles,
 //!   so a quantity that flickers around the threshold does not flip the product every cycle.
-//! - invsync clears only flags it set. A product already flagged when invsync first saw it
-//!   belongs to someone else (a person, the shop's own rules) and is left alone for good.
+//! - invsync clears only flags it set. A product that invsync did not flag and that `GET` shows
+//!   flagged belongs to someone else (a person, the shop's own stock rule, its main variant)
+//!   and is left alone *while it stays flagged*: once a freshly read list shows it clear,
+//!   invsync manages it ([`FlagState::seen`]).
 //! - What to send is decided against invsync's own acknowledged writes, never against what `GET`
 //!   shows: the shop shows a *calculated* `sellingDenied` that may stay `true` after invsync
 //!   cleared its raw flag, and re-sending on that difference would patch the product forever.
@@ -35,7 +37,8 @@ pub const CLEAR_AFTER_CYCLES: u8 = 2;
 /// What invsync knows of one product's flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlagState {
-    /// The flag was set when invsync first saw the product: never touched.
+    /// The last product list read showed the flag set, and invsync had not set it: someone
+    /// else's, never touched while it stays so.
     pub foreign: bool,
     /// invsync wants the flag set: it set it, or is setting it. Only such a flag is ever cleared
     /// (and one whose setting was never confirmed is cleared too: the write may have landed).
@@ -66,6 +69,24 @@ impl FlagState {
         }
     }
 
+    /// The state after a freshly read list showed the product `flagged` (for `sellingDenied`,
+    /// the calculated value). Only a product on which the shop holds nothing from invsync (not
+    /// wanted, and no flag of invsync's written) can be someone else's: a flag that invsync set,
+    /// or whose clearing is not acknowledged yet, shows on `GET` too and is still invsync's.
+    #[must_use]
+    pub fn seen(self, flagged: bool) -> FlagState {
+        if self.ours || self.written() {
+            return FlagState {
+                foreign: false,
+                ..self
+            };
+        }
+        FlagState {
+            foreign: flagged,
+            ..self
+        }
+    }
+
     /// The state once the shop acknowledged a `PATCH` writing `value`.
     #[must_use]
     pub fn acknowledged(self, value: bool) -> FlagState {
@@ -79,6 +100,37 @@ impl FlagState {
     /// else clear (as the product showed when first seen).
     fn written(self) -> bool {
         self.acked.unwrap_or(false)
+    }
+}
+
+/// How long a product the API could not change waits before it is tried again, unless it
+/// changes first.
+pub const UNCHANGEABLE_RETRY_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// A product the catalogue API refused to change with a 400 that carries no `errors` (a variant
+/// or main variant): not the shop refusing invsync, and nothing a retry next cycle would
+/// change. It is tried again when the product list shows it changed, or a week later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchangeable {
+    /// The SKU it was matched to, for `status`.
+    pub sku: String,
+    /// What the shop said (`HTTP 400: Bad Request` on a production install).
+    pub message: String,
+    /// The product's digest when it was refused (see `CatalogueProduct::digest`).
+    pub digest: String,
+    /// When (ms since the epoch).
+    pub refused_at: i64,
+}
+
+impl Unchangeable {
+    /// When it is tried again at the latest.
+    pub fn retry_at(&self) -> i64 {
+        self.refused_at.saturating_add(UNCHANGEABLE_RETRY_MS)
+    }
+
+    /// Whether to try the product again now, whose digest is now `digest`.
+    pub fn is_due(&self, digest: &str, now: i64) -> bool {
+        self.digest != digest || now >= self.retry_at()
     }
 }
 
@@ -168,6 +220,44 @@ mod tests {
         let (patches, state) = run(FlagState::first_seen(true), &[10, 10, 10, 0, 0, 10, 10]);
         assert!(patches.iter().all(Option::is_none));
         assert_eq!(state, FlagState::first_seen(true));
+    }
+
+    #[test]
+    fn someone_elses_flag_is_theirs_only_while_it_stays_set() {
+        let theirs = FlagState::first_seen(true);
+        let cleared = theirs.seen(false);
+        assert!(!cleared.foreign, "shown clear: invsync manages it");
+        assert_eq!(decide(cleared, 0, T).patch, Some(true));
+        assert!(
+            FlagState::first_seen(false).seen(true).foreign,
+            "flagged later"
+        );
+        let (_, ours) = run(FlagState::first_seen(false), &[0]);
+        assert!(!ours.seen(true).foreign, "invsync's own flag shows on GET");
+        let clearing = decide(ours, 5, T).state;
+        let clearing = decide(clearing, 5, T).state;
+        assert!(
+            !clearing.seen(true).foreign,
+            "a clear not yet acknowledged is invsync's too"
+        );
+        let cleared = clearing.acknowledged(false);
+        assert!(
+            cleared.seen(true).foreign,
+            "shown flagged after invsync cleared it"
+        );
+    }
+
+    #[test]
+    fn an_unchangeable_product_waits_for_a_change_or_a_week() {
+        let refused = Unchangeable {
+            sku: "A".into(),
+            message: "HTTP 400: Bad Request".into(),
+            digest: "d1".into(),
+            refused_at: 1_000,
+        };
+        assert!(!refused.is_due("d1", 1_000 + UNCHANGEABLE_RETRY_MS - 1));
+        assert!(refused.is_due("d1", 1_000 + UNCHANGEABLE_RETRY_MS));
+        assert!(refused.is_due("d2", 1_001));
     }
 
     #[test]

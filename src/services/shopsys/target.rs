@@ -4,9 +4,12 @@
 //!
 //! What a failure means to the caller, by [`ConnectorError`]:
 //! - `Auth`: the shop refused the credentials (or a fresh token): back off, do not retry now.
-//! - `Http` with a 4xx other than 401/403/408/429: a **refusal** of this product (a variant
-//!   answers 400 "not supported yet", a product deleted since the list was read 404): set apart
-//!   on the refusal schedule, not retried every cycle.
+//! - `Http` with a 4xx other than 401/403/408/429 while reading the list: the list cannot be
+//!   read. A `PATCH` refused for its product is no error but a [`Patched::Refused`], of one of
+//!   three kinds ([`Refusal`]): no such product (404 on Shopsys 8.x, 410 on 9: deleted since
+//!   the list was read), a product the API cannot change (a variant or main variant: a 400
+//!   without `errors`, anonymous on a production install), or any other refusal (a validation
+//!   error, which keeps its text on every install).
 //! - anything else (connection, 5xx after retries, a 2xx body that is not the document's): try
 //!   again next cycle.
 
@@ -19,11 +22,62 @@ use super::catalogue::{Catalogue, CatalogueBuilder, next_page};
 use super::config::{DEFAULT_CATALOGUE_REFRESH, Flag, MatchField, ShopsysRules};
 use super::flag::Thresholds;
 use super::wire::{self, Product};
-use crate::http::{Answer, Endpoint, HttpError, Meter};
+use crate::http::{Answer, Endpoint, Expect, HttpError, Meter, remote_message};
 use crate::services::{ConnectorError, parse};
 
 /// The products path, below `base_url`.
 const PRODUCTS: &str = "/api/v1/products";
+
+/// What the shop made of a `PATCH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Patched {
+    /// Written (204).
+    Done,
+    /// Refused for this product.
+    Refused(Refusal),
+}
+
+/// Why the shop refused to change one product; each kind carries a sentence for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// 404 (Shopsys 8.x) or 410 (Shopsys 9): no such product; it was deleted since the list was
+    /// read.
+    Gone(String),
+    /// A 400 without `errors`: the API cannot change this product (a variant or main variant;
+    /// the product list has no variant marker, so only this refusal tells).
+    Unchangeable(String),
+    /// Anything else: a validation error (its text kept), or a 4xx no document explains.
+    Other(String),
+}
+
+impl Refusal {
+    /// What the shop said, in one line.
+    pub fn message(&self) -> &str {
+        match self {
+            Refusal::Gone(m) | Refusal::Unchangeable(m) | Refusal::Other(m) => m,
+        }
+    }
+}
+
+/// What a refusal of a `PATCH` means, from its status and body. Only the shape decides, never
+/// the text: a production install answers every error but validation's with the status's
+/// reason alone (`{"code":400,"message":"Bad Request"}`).
+pub fn refusal_of(status: StatusCode, body: &[u8]) -> Refusal {
+    let words = format!("HTTP {}: {}", status.as_u16(), remote_message(body));
+    let json = serde_json::from_slice::<serde_json::Value>(body).ok();
+    match status {
+        StatusCode::NOT_FOUND | StatusCode::GONE => Refusal::Gone(words),
+        // A body that is not JSON is not the shop's (a proxy's page): nothing to read in it.
+        StatusCode::BAD_REQUEST
+            if json
+                .as_ref()
+                .is_some_and(|v| v.is_object() && v.get("errors").is_none()) =>
+        {
+            Refusal::Unchangeable(words)
+        }
+        _ => Refusal::Other(words),
+    }
+}
 
 /// One shop's catalogue as a flag target.
 #[derive(Debug)]
@@ -76,7 +130,10 @@ impl ShopsysTarget {
         let mut page: u64 = 1;
         loop {
             let path = format!("{PRODUCTS}?page={page}");
-            let answer = match self.authorized(meter, Method::GET, &path, None).await {
+            let answer = match self
+                .authorized(meter, Method::GET, &path, None, Expect::Any)
+                .await
+            {
                 Err(ConnectorError::Http(e))
                     if e.status() == Some(StatusCode::UNPROCESSABLE_ENTITY) =>
                 {
@@ -107,14 +164,15 @@ impl ShopsysTarget {
         Ok(builder.finish())
     }
 
-    /// Writes the flag of product `uuid`: set (`true`) or cleared. `Ok` only for the document's
-    /// answer, 204 (a 2xx with a JSON or empty body is taken too; an HTML page is not).
+    /// Writes the flag of product `uuid`: set (`true`) or cleared. `Done` only for the
+    /// document's answer, 204 (a 2xx with a JSON or empty body is taken too; an HTML page is
+    /// not); a refusal of this product is [`Patched::Refused`].
     pub async fn set_flag(
         &self,
         meter: &Meter,
         uuid: &str,
         value: bool,
-    ) -> Result<(), ConnectorError> {
+    ) -> Result<Patched, ConnectorError> {
         if !wire::is_uuid(uuid) {
             return Err(ConnectorError::Malformed(format!(
                 "{uuid:?} is not a product uuid"
@@ -123,28 +181,30 @@ impl ShopsysTarget {
         let body = serde_json::to_vec(&self.rules.flag.patch(value))
             .map_err(|e| ConnectorError::Malformed(e.to_string()))?;
         let path = format!("{PRODUCTS}/{uuid}");
+        let json = Some(Bytes::from(body));
         let answer = self
-            .authorized(meter, Method::PATCH, &path, Some(Bytes::from(body)))
+            .authorized(meter, Method::PATCH, &path, json, Expect::JsonOrRefusal)
             .await?;
-        let documented = answer.status == StatusCode::NO_CONTENT
-            || answer.body.trim_ascii().is_empty()
-            || serde_json::from_slice::<serde_json::Value>(&answer.body).is_ok();
-        if !documented {
-            return Err(ConnectorError::Malformed(format!(
-                "PATCH {path}: {} with a body that is not JSON",
-                answer.status
-            )));
+        if answer.status.is_success() {
+            return Ok(Patched::Done);
         }
-        Ok(())
+        Ok(Patched::Refused(refusal_of(answer.status, &answer.body)))
     }
 
     /// Proves the credentials work without changing anything: a token, then page 1 of the list.
     pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
         let path = format!("{PRODUCTS}?page=1");
-        match self.authorized(meter, Method::GET, &path, None).await {
+        match self
+            .authorized(meter, Method::GET, &path, None, Expect::Any)
+            .await
+        {
             Ok(answer) => {
                 let products: Vec<Product> =
                     parse(&answer.body, "GET /api/v1/products: expected an array")?;
+                // An empty catalogue answers `200 []` (Shopsys 9) or 422 (as a page past the end).
+                if products.is_empty() {
+                    return Ok("authenticated; the catalogue has no products".to_owned());
+                }
                 Ok(format!(
                     "authenticated; {} products on page 1",
                     products.len()
@@ -167,16 +227,21 @@ impl ShopsysTarget {
         method: Method,
         path: &str,
         json: Option<Bytes>,
+        expect: Expect,
     ) -> Result<Answer, ConnectorError> {
         let token = self.auth.token(meter, None).await?;
-        match self.send(meter, &method, path, json.as_ref(), &token).await {
+        let json = json.as_ref();
+        match self
+            .send(meter, (&method, path, expect), json, &token)
+            .await
+        {
             Err(HttpError::Status {
                 status: StatusCode::UNAUTHORIZED,
                 ..
             }) => {
                 tracing::info!(endpoint = %self.endpoint.label, "token refused; requesting a new one");
                 let fresh = self.auth.token(meter, Some(&token)).await?;
-                self.send(meter, &method, path, json.as_ref(), &fresh)
+                self.send(meter, (&method, path, expect), json, &fresh)
                     .await
                     .map_err(credentials_refused)
             }
@@ -188,25 +253,28 @@ impl ShopsysTarget {
     async fn send(
         &self,
         meter: &Meter,
-        method: &Method,
-        path: &str,
+        (method, path, expect): (&Method, &str, Expect),
         json: Option<&Bytes>,
         token: &SecretString,
     ) -> Result<Answer, HttpError> {
         self.endpoint
-            .send_for_answer(meter, || {
-                let request = self
-                    .endpoint
-                    .request(method.clone(), path)
-                    .bearer_auth(token.expose_secret())
-                    .header(reqwest::header::ACCEPT, "application/json");
-                match json {
-                    Some(body) => request
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body.clone()),
-                    None => request,
-                }
-            })
+            .send_as(
+                meter,
+                || {
+                    let request = self
+                        .endpoint
+                        .request(method.clone(), path)
+                        .bearer_auth(token.expose_secret())
+                        .header(reqwest::header::ACCEPT, "application/json");
+                    match json {
+                        Some(body) => request
+                            .header(reqwest::header::CONTENT_TYPE, "application/json")
+                            .body(body.clone()),
+                        None => request,
+                    }
+                },
+                expect,
+            )
             .await
     }
 }

@@ -85,7 +85,9 @@ pub struct ProductPatch {
     pub selling_denied: Option<bool>,
 }
 
-/// Any error but validation's: `{"code": 404, "message": "Product with UUID … does not exist."}`.
+/// Any error but validation's. A debug install writes the seed's texts (`{"code": 410,
+/// "message": "Product with UUID … does not exist."}`), a production install only the status's
+/// reason (`{"code": 410, "message": "Gone"}`): never decide anything on `message`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ApiError {
     /// The HTTP status again.
@@ -110,9 +112,11 @@ pub struct ValidationError {
 
 /// The message of a [`ValidationError`].
 pub const VALIDATION_FAILED: &str = "Provided data did not pass validation";
-/// The 422 past the last page, and for page 1 of an empty catalogue.
+/// The 422 past the last page (a debug install's text). Page 1 of an empty catalogue is not
+/// past the last: it answers `200 []`.
 pub const NO_PRODUCTS_ON_PAGE: &str = "There are no products on provided page.";
-/// The 400 a variant or main variant answers to `PATCH` and `DELETE`.
+/// The 400 a variant or main variant answers to `PATCH` and `DELETE` (a debug install's text; a
+/// production install says only "Bad Request", and neither carries `errors`).
 pub const VARIANT_NOT_SUPPORTED: &str =
     "cannot update/delete variant/main variant, this functionality is not supported yet";
 

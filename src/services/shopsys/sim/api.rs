@@ -1,4 +1,8 @@
-//! The simulator's answers to each request, as the shop's controllers give them.
+//! The simulator's answers to each request, as the shop's controllers give them, in the
+//! dialect set (see `crate::sim::dialect`): `gone` (an unknown product is 404 on Shopsys 8.x,
+//! 410 on 9), `errors` (a production install answers every error but validation's with the
+//! status's bare reason, a debug install with the seed's texts) and `empty_link` (what `Link`
+//! an empty catalogue's page 1 carries).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -13,6 +17,7 @@ use super::{PAGE_SIZE, SimProduct};
 use crate::services::shopsys::wire::{
     self, NO_PRODUCTS_ON_PAGE, Product, VALIDATION_FAILED, VARIANT_NOT_SUPPORTED,
 };
+use crate::sim::dialect::{EmptyLink, Errors, Gone};
 use crate::sim::server::{Handler, SimRequest, SimResponse};
 
 /// What the shop holds.
@@ -24,6 +29,9 @@ pub(super) struct Inner {
     pub(super) tokens_issued: usize,
     pub(super) unauthorized: usize,
     pub(super) patches: Vec<(String, Value)>,
+    /// Products deleted right after the next product list is served: gone by the time a
+    /// `PATCH` decided from that list arrives.
+    pub(super) vanishing: Vec<String>,
 }
 
 /// The shop: its API client and what it holds.
@@ -33,8 +41,28 @@ pub(super) struct State {
     pub(super) inner: Mutex<Inner>,
 }
 
-fn api_error(status: u16, message: &str) -> SimResponse {
+/// An error as the shop's exception listener writes it: `message` on a debug install, the
+/// status's reason phrase on a production one (validation errors are not written here: they
+/// keep their text on both).
+fn api_error(request: &SimRequest, status: u16, message: &str) -> SimResponse {
+    let message = match request.dialect.answer("errors").errors {
+        Errors::Debug => message,
+        Errors::Production => reason(status),
+    };
     SimResponse::json(status, &json!({"code": status, "message": message}))
+}
+
+/// The reason phrase Symfony gives each status the shop answers with.
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        410 => "Gone",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
+        _ => "Internal Server Error",
+    }
 }
 
 fn oauth_error(status: u16, error: &str, message: &str) -> SimResponse {
@@ -126,17 +154,21 @@ impl State {
             .map(|(_, v)| v.as_str())
             .collect();
         if let Some(bad) = uuids.iter().find(|u| !wire::is_uuid(u)) {
-            return api_error(400, &format!("This UUID is not valid: {bad}"));
+            return api_error(request, 400, &format!("This UUID is not valid: {bad}"));
         }
-        let inner = self.lock();
+        let mut inner = self.lock();
         let chosen: Vec<&SimProduct> = inner
             .products
             .iter()
             .filter(|p| uuids.is_empty() || uuids.contains(&p.uuid.as_str()))
             .collect();
         let pages = chosen.len().div_ceil(PAGE_SIZE);
+        if pages == 0 && page == 1 {
+            return empty_list(request, &query);
+        }
         let Some(index) = usize::try_from(page).ok().filter(|&p| p >= 1 && p <= pages) else {
-            return api_error(422, NO_PRODUCTS_ON_PAGE);
+            drop(inner);
+            return api_error(request, 422, NO_PRODUCTS_ON_PAGE);
         };
         let shown: Vec<Product> = chosen
             .iter()
@@ -144,26 +176,25 @@ impl State {
             .take(PAGE_SIZE)
             .map(|p| p.shown())
             .collect();
+        let vanishing = std::mem::take(&mut inner.vanishing);
+        inner.products.retain(|p| !vanishing.contains(&p.uuid));
         let body = serde_json::to_vec(&shown).unwrap_or_default();
-        let links = links(request, &query, index, pages);
-        let response = SimResponse::raw(200, body);
-        if links.is_empty() {
-            response
-        } else {
-            response.with_header("link", links)
-        }
+        // Present even when empty (a one-page list), as the shop's listener always adds it.
+        SimResponse::raw(200, body).with_header("link", links(request, &query, index, pages))
     }
 
-    fn get(&self, uuid: &str) -> SimResponse {
+    fn get(&self, request: &SimRequest, uuid: &str) -> SimResponse {
         if !wire::is_uuid(uuid) {
-            return api_error(400, &format!("This UUID is not valid: {uuid}"));
+            return api_error(request, 400, &format!("This UUID is not valid: {uuid}"));
         }
-        match self.lock().products.iter().find(|p| p.uuid == uuid) {
-            Some(product) => SimResponse::raw(
-                200,
-                serde_json::to_vec(&product.shown()).unwrap_or_default(),
-            ),
-            None => not_found(uuid),
+        let shown = (self.lock().products.iter())
+            .find(|p| p.uuid == uuid)
+            .map(SimProduct::shown);
+        match shown {
+            Some(product) => {
+                SimResponse::raw(200, serde_json::to_vec(&product).unwrap_or_default())
+            }
+            None => not_found(request, uuid),
         }
     }
 
@@ -172,13 +203,13 @@ impl State {
             .header("content-type")
             .is_some_and(|c| c.trim_start().starts_with("application/json"));
         if !json_body {
-            return api_error(415, "Unsupported Media Type");
+            return api_error(request, 415, "Unsupported Media Type");
         }
         if !wire::is_uuid(uuid) {
-            return api_error(400, &format!("This UUID is not valid: {uuid}"));
+            return api_error(request, 400, &format!("This UUID is not valid: {uuid}"));
         }
         let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&request.body) else {
-            return api_error(400, "Invalid json message received");
+            return api_error(request, 400, "Invalid json message received");
         };
         let errors = validate(&fields);
         if !errors.is_empty() {
@@ -187,10 +218,18 @@ impl State {
         }
         let mut inner = self.lock();
         let Some(product) = inner.products.iter_mut().find(|p| p.uuid == uuid) else {
-            return not_found(uuid);
+            drop(inner);
+            return not_found(request, uuid);
         };
         if product.variant {
-            return api_error(400, VARIANT_NOT_SUPPORTED);
+            drop(inner);
+            return api_error(request, 400, VARIANT_NOT_SUPPORTED);
+        }
+        if let Some((path, message)) = product.invalid.clone() {
+            // The shop validates the whole product it would save, not only the fields sent.
+            let answer =
+                json!({"code": 400, "message": VALIDATION_FAILED, "errors": {path: message}});
+            return SimResponse::json(400, &answer);
         }
         let flag = |name: &str| fields.get(name).and_then(Value::as_bool);
         product.hidden = flag("hidden").unwrap_or(product.hidden);
@@ -209,8 +248,33 @@ impl State {
     }
 }
 
-fn not_found(uuid: &str) -> SimResponse {
-    api_error(404, &format!("Product with UUID {uuid} does not exist."))
+/// An unknown product: 404 on Shopsys 8.x, 410 on 9 (dialect point `gone`).
+fn not_found(request: &SimRequest, uuid: &str) -> SimResponse {
+    let status = match request.dialect.answer("gone").gone {
+        Gone::NotFound => 404,
+        Gone::Gone => 410,
+    };
+    api_error(
+        request,
+        status,
+        &format!("Product with UUID {uuid} does not exist."),
+    )
+}
+
+/// Page 1 of an empty list: `200 []`, with the `Link` of dialect point `empty_link`. Shopsys 9
+/// computes its links from a page count of 0, so it names a page 2 (which answers 422) as
+/// `next` and a page 0 as `last`.
+fn empty_list(request: &SimRequest, query: &[(String, String)]) -> SimResponse {
+    let empty = SimResponse::raw(200, b"[]".to_vec());
+    match request.dialect.answer("empty_link").empty_link {
+        EmptyLink::BogusNext => {
+            let url = page_url(request, query);
+            let link = format!("{}; rel=\"next\", {}; rel=\"last\"", url(2), url(0));
+            empty.with_header("link", link)
+        }
+        EmptyLink::Empty => empty.with_header("link", String::new()),
+        EmptyLink::Absent => empty,
+    }
 }
 
 /// The shop's checks of a `PATCH` body, with its messages; the fields invsync never sends are
@@ -249,16 +313,25 @@ fn validate(fields: &Map<String, Value>) -> Map<String, Value> {
     errors
 }
 
-/// The `Link` header of page `page` of `pages`: `first`/`prev` except on page 1, `next`/`last`
-/// except on the last page, each the request's own URL with `page` replaced.
-fn links(request: &SimRequest, query: &[(String, String)], page: usize, pages: usize) -> String {
+/// `<URL>` of the request's own list with `page` replaced, as the shop builds its links (from the
+/// request it saw: behind a proxy, an internal `http://` address).
+fn page_url<'a>(
+    request: &'a SimRequest,
+    query: &'a [(String, String)],
+) -> impl Fn(usize) -> String + 'a {
     let host = request.header("host").unwrap_or("127.0.0.1");
-    let url = |to: usize| {
+    move |to: usize| {
         let mut serializer = url::form_urlencoded::Serializer::new(String::new());
         serializer.extend_pairs(query.iter().filter(|(k, _)| k != "page"));
         serializer.append_pair("page", &to.to_string());
         format!("<http://{host}{}?{}>", request.path, serializer.finish())
-    };
+    }
+}
+
+/// The `Link` header of page `page` of `pages`: `first`/`prev` except on page 1, `next`/`last`
+/// except on the last page, each the request's own URL with `page` replaced.
+fn links(request: &SimRequest, query: &[(String, String)], page: usize, pages: usize) -> String {
+    let url = page_url(request, query);
     let mut links = Vec::new();
     if page > 1 {
         links.push(format!("{}; rel=\"first\"", url(1)));
@@ -277,21 +350,21 @@ impl Handler for State {
         if path == "/api/token" {
             return match request.method.as_str() {
                 "POST" => self.token(request),
-                _ => api_error(405, "Method Not Allowed"),
+                _ => api_error(request, 405, "Method Not Allowed"),
             };
         }
         let Some(rest) = path.strip_prefix("/api/v1/products") else {
-            return api_error(404, "No route found");
+            return api_error(request, 404, "No route found");
         };
         if let Err(unauthorized) = self.authorize(request) {
             return unauthorized;
         }
         match (request.method.as_str(), rest.strip_prefix('/')) {
             ("GET", None) if rest.is_empty() => self.list(request),
-            ("GET", Some(uuid)) => self.get(uuid),
+            ("GET", Some(uuid)) => self.get(request, uuid),
             ("PATCH", Some(uuid)) => self.patch(request, uuid),
-            (_, None) if !rest.is_empty() => api_error(404, "No route found"),
-            _ => api_error(405, "Method Not Allowed"),
+            (_, None) if !rest.is_empty() => api_error(request, 404, "No route found"),
+            _ => api_error(request, 405, "Method Not Allowed"),
         }
     }
 }

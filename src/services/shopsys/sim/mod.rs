@@ -1,8 +1,11 @@
 //! Simulator of the catalogue (seed `003`, the Shopsys Framework backend API, with the facts
 //! `API_NOTES.md` adds): OAuth2 client-credentials tokens that expire, 100 products a page with
-//! a `Link` header, 422 past the last page, a *calculated* `sellingDenied` on `GET` beside the
-//! raw flag `PATCH` writes, variants that refuse `PATCH`, and the documented validation errors.
-//! Token lifetimes run on tokio's clock, so a test with paused time can let them run out.
+//! a `Link` header (present but empty on a one-page list), 422 past the last page, an empty
+//! catalogue as `200 []`, a *calculated* `sellingDenied` on `GET` beside the raw flag `PATCH`
+//! writes, variants that refuse `PATCH`, an unknown product as 404 or 410, error bodies as a
+//! debug or a production install writes them, and the documented validation errors (see
+//! `api` for the dialect points it speaks). Token lifetimes run on tokio's clock, so a test
+//! with paused time can let them run out.
 
 mod api;
 
@@ -57,8 +60,12 @@ pub struct SimProduct {
     pub selling_denied: bool,
     /// The shop's own rule (its stock, selling dates) denies selling, whatever the raw flag.
     pub shop_denies: bool,
-    /// A variant or main variant: `PATCH` answers 400.
+    /// A variant or main variant: `PATCH` answers 400 without `errors` (the seed's text on a
+    /// debug install, a bare "Bad Request" on a production one).
     pub variant: bool,
+    /// Data the shop's validation rejects whenever the product is saved, as (field path,
+    /// message): every `PATCH` answers the validation error, whatever it sends.
+    pub invalid: Option<(String, String)>,
 }
 
 impl SimProduct {
@@ -75,6 +82,7 @@ impl SimProduct {
             selling_denied: false,
             shop_denies: false,
             variant: false,
+            invalid: None,
         }
     }
 
@@ -154,6 +162,20 @@ impl ShopsysSim {
             .iter()
             .find(|p| p.uuid == uuid)
             .cloned()
+    }
+
+    /// Deletes the product with `uuid`; `false` when there is none.
+    pub fn remove_product(&self, uuid: &str) -> bool {
+        let mut inner = self.state.lock();
+        let before = inner.products.len();
+        inner.products.retain(|p| p.uuid != uuid);
+        inner.products.len() < before
+    }
+
+    /// Deletes the product with `uuid` right after the next product list is served: a product
+    /// deleted in the shop between invsync's read of the list and its `PATCH`.
+    pub fn vanish_after_listing(&self, uuid: &str) {
+        self.state.lock().vanishing.push(uuid.to_owned());
     }
 
     /// Changes the product with `uuid`; `false` when there is none.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::*;
 
 /// One raw request: status, `Link` header (or empty), JSON body (or null).
-async fn call(
+pub(super) async fn call(
     sim: &ShopsysSim,
     method: Method,
     path: &str,
@@ -50,7 +50,7 @@ async fn token_answer(sim: &ShopsysSim, form: &str) -> (u16, Value) {
     (status, answer.json().await.expect("JSON"))
 }
 
-async fn bearer(sim: &ShopsysSim) -> String {
+pub(super) async fn bearer(sim: &ShopsysSim) -> String {
     let form = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         sim.client_id(),
