@@ -316,3 +316,56 @@ async fn a_sync_pushes_what_changed_and_sets_a_refusal_apart_in_every_dialect() 
 
     assert_every_value_spoken(&used, &["errors", "fields", "numbers", "encoding"]);
 }
+
+/// A mapping in one dialect: an alias of the file and a size linked by barcode land on
+/// Hardtofind under their canonical SKUs on a first `once`.
+async fn a_mapping_applies_in(dialect: Dialect) -> BTreeSet<(&'static str, &'static str)> {
+    let mut world = World::with(Setup {
+        dialect,
+        ..Setup::default()
+    })
+    .await;
+    world.htf.add_variant("CAT-1");
+    world.ea.add_product(
+        1,
+        "Taste Of The Wild",
+        vec![invsync::services::endless_aisles::sim::SimSize::new(
+            1001,
+            "0074198609628",
+        )],
+    );
+    world.hako.set_quantity("warehouse-010", "HK-OLD", 50);
+    let shop = crate::mapping::catalogue_of(&mut world, "074198609628").await;
+    shop.set_dialect(dialect);
+    crate::mapping::with_mapping(
+        &mut world,
+        "sku,endpoint,key\nHK-21,warehouse,HK-OLD\n",
+        "by_barcode = true\n",
+    );
+    world.htf.add_variant("HK-21");
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(0);
+    assert_eq!(
+        (world.htf.inventory("HK-21"), world.htf.inventory("CAT-1")),
+        (Some(50), Some(3)),
+        "{dialect}: the alias and the barcode are applied on the first cycle\n{}",
+        run.stderr
+    );
+    let mut used = world.dialect_used();
+    used.extend(shop.dialect_used());
+    used
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapping_by_file_and_by_barcode_applies_in_every_dialect() {
+    let runs = Dialect::covering().into_iter().map(a_mapping_applies_in);
+    let used: BTreeSet<_> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+
+    assert_every_value_spoken(&used, &["fields", "numbers", "encoding", "stock_pages"]);
+}
