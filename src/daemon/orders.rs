@@ -80,8 +80,11 @@ pub async fn orders_step(
             .iter()
             .zip(&listed)
             .map(|(feed, listed)| match listed {
-                Ok(read) => book.to_look_up_ids(&feed.name, &read.listed_ids()),
-                Err(_) => Vec::new(),
+                // An order missing from a read with a list that failed may be in that list.
+                Ok(read) if read.failed.is_empty() => {
+                    book.to_look_up_ids(&feed.name, &read.listed_ids())
+                }
+                Ok(_) | Err(_) => Vec::new(),
             })
             .collect()
     };
@@ -126,6 +129,13 @@ pub async fn orders_step(
                     error!(feed = %feed.name, error = %e, "orders could not be recorded");
                 }
                 done.unreadable += read.bad.len();
+                if !read.failed.is_empty() {
+                    let error = read.failed.join("; ");
+                    error!(feed = %feed.name, error = %error, "an order list could not be read; the orders of the other lists are used, and orders missing from them are left as they were until it reads again");
+                    done.failed.push(feed.name.clone());
+                    reads.push(store::FeedRead::failed(&feed.name, now, &error));
+                    continue;
+                }
                 let bad = (read.bad.iter())
                     .map(|b| store::UnreadableOrder {
                         order_id: b.id.clone(),
@@ -223,6 +233,8 @@ pub struct FeedListing {
     pub orders: Vec<Order>,
     /// Orders listed but not read whole.
     pub bad: Vec<BadOrder>,
+    /// The lists that could not be read at all (the others were), with why.
+    pub failed: Vec<String>,
 }
 
 /// An order of the lists that could not be read whole: one bad record, never the whole feed.
@@ -290,6 +302,7 @@ async fn list_feed(
     let mut read = FeedListing {
         orders: Vec::with_capacity(listing.orders.len()),
         bad: Vec::new(),
+        failed: listing.failed,
     };
     for order in &listing.orders {
         let mapped = order_of(order, &feed.name, mapping);

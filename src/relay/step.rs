@@ -123,6 +123,9 @@ impl Run<'_> {
         let mut orders: HashMap<String, Order> = HashMap::new();
         match feed.open_orders(&self.meter, &[OrderStatus::Ready]).await {
             Ok(ready) => {
+                for failed in &ready.failed {
+                    error!(feed = self.clients.feed_name, error = %failed, "relay: an order list could not be read; new orders in it wait for the next cycle")
+                }
                 for bad in &ready.unreadable {
                     warn!(feed = self.clients.feed_name, order = %bad.id.as_deref().unwrap_or("?"), place = %bad.place, error = %bad.reason, "relay: a READY order could not be read whole; it is not placed until it can be")
                 }

@@ -369,3 +369,53 @@ async fn a_mapping_by_file_and_by_barcode_applies_in_every_dialect() {
 
     assert_every_value_spoken(&used, &["fields", "numbers", "encoding", "stock_pages"]);
 }
+
+#[tokio::test]
+async fn a_list_that_does_not_read_is_named_and_the_other_lists_are_still_used() {
+    let world = orders_world(Dialect::documented(), "").await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let processed = world.htf.place_order(order_of("HK-2", 4));
+    world.htf.set_order_status(
+        &processed,
+        invsync::services::hardtofind::wire::OrderStatus::Processed,
+    );
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(world.htf.inventory("HK-2"), Some(6));
+    world.htf.place_order(order_of("HK-1", 3));
+    // READY's page reads; PROCESSED's page is JSON of another shape.
+    world.htf.faults().push_for(
+        "GET",
+        "/orders",
+        invsync::sim::Fault::Delay(std::time::Duration::ZERO),
+    );
+    world.htf.faults().push_for(
+        "GET",
+        "/orders",
+        invsync::sim::Fault::answer(r#"{"data": "none"}"#),
+    );
+
+    let run = world.invsync(&["once"]).await;
+
+    run.assert_code(1);
+    assert_eq!(
+        (world.htf.inventory("HK-1"), world.htf.inventory("HK-2")),
+        (Some(7), Some(6)),
+        "the READY list's new order is reserved, the PROCESSED order keeps its reservation\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("the PROCESSED list")),
+        "{}",
+        run.stderr
+    );
+    let status = world.invsync(&["status"]).await;
+    assert!(
+        status
+            .stdout
+            .contains("hardtofind: FAILING: the PROCESSED list"),
+        "{}",
+        status.stdout
+    );
+}

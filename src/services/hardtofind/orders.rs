@@ -92,6 +92,9 @@ pub struct Listing<T> {
     pub orders: Vec<T>,
     /// Orders of the lists that could not be read (see [`Listed::read`]), each once.
     pub unreadable: Vec<Unreadable>,
+    /// The lists that could not be read at all, each with the page and why (the others were):
+    /// an order missing from `orders` may be in one of them.
+    pub failed: Vec<String>,
 }
 
 /// A Hardtofind account's orders.
@@ -135,9 +138,20 @@ impl OrderFeed {
     ) -> Result<Listing<T>, ConnectorError> {
         let mut found: HashMap<String, T> = HashMap::new();
         let mut unreadable: Vec<Unreadable> = Vec::new();
+        let mut failed = Vec::new();
         let mut asked = HashSet::new();
-        for status in states.iter().filter(|s| asked.insert(*s)) {
-            let (orders, bad) = self.orders_in(meter, status).await?;
+        let states: Vec<&OrderStatus> = states.iter().filter(|s| asked.insert(*s)).collect();
+        for &status in &states {
+            // One list that does not read (a page the service garbled) does not hide what the
+            // others said; an error of the account (login, network) is every list's.
+            let (orders, bad) = match self.orders_in(meter, status).await {
+                Ok(read) => read,
+                Err(e @ ConnectorError::Malformed(_)) if failed.len() + 1 < states.len() => {
+                    failed.push(format!("the {status} list: {e}"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             for (id, order) in orders {
                 if !found.get(&id).is_some_and(|seen| newer(seen, &order)) {
                     found.insert(id, order);
@@ -154,7 +168,11 @@ impl OrderFeed {
         });
         let mut orders: Vec<T> = found.into_values().collect();
         orders.sort_unstable_by(|a, b| (a.id().len(), a.id()).cmp(&(b.id().len(), b.id())));
-        Ok(Listing { orders, unreadable })
+        Ok(Listing {
+            orders,
+            unreadable,
+            failed,
+        })
     }
 
     /// One state's orders: a walk, and a second when the first's count disagrees with the
