@@ -153,11 +153,10 @@ impl Run<'_> {
                 let why = format!("{said}, but searching for it does not find it yet");
                 self.unresolved(record, why).await
             }
-            [] if self.closed(record).await => {
-                let why = "closed at Hardtofind; no order of it was found at Endless Aisles";
-                self.set(record, State::Cancelled, Some(why.into())).await?;
-                Ok(Moved::Stop)
-            }
+            // Never placed again, and not taken as never placed at once either: the search
+            // may lag behind an order the lost answer did place, which would then ship for an
+            // order the shopper no longer has. Looked for again each cycle, then a person.
+            [] if self.closed(record).await => self.closed_unfound(record).await,
             [] => {
                 warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, "relay: the order is not at Endless Aisles; sending it again with the same custom_order_id");
                 let outcome = self.clients.orders.place(&self.meter, sent).await;
@@ -211,6 +210,28 @@ impl Run<'_> {
 
     /// An outcome still unknown: stays `placing` (WARN) until [`MAX_RESOLVE_ATTEMPTS`] cycles
     /// have tried, then MANUAL.
+    /// A record whose Hardtofind order was closed while its placing was unknown, and that no
+    /// search finds yet: looked for again each cycle; after [`MAX_RESOLVE_ATTEMPTS`], `MANUAL`
+    /// (whether an order exists at Endless Aisles, to be cancelled there, cannot be told).
+    async fn closed_unfound(&mut self, record: &mut Record) -> Result<Moved, StoreError> {
+        record.attempts += 1;
+        let custom = record.custom_order_id.clone();
+        if record.attempts >= MAX_RESOLVE_ATTEMPTS {
+            let why = format!(
+                "closed at Hardtofind while its placing was unknown, and no search found it after {} attempts; find {custom} among Endless Aisles' orders and cancel it there if it is; invsync will not place it",
+                record.attempts
+            );
+            self.set(record, State::Manual, Some(why)).await?;
+            return Ok(Moved::Stop);
+        }
+        warn!(order = %record.order_id, custom_order_id = %custom, attempt = record.attempts, "relay: closed at Hardtofind while its placing was unknown, and not found at Endless Aisles yet (the search may lag); looked for again next cycle");
+        let why =
+            "closed at Hardtofind; not found at Endless Aisles yet, looked for again next cycle";
+        record.reason = None;
+        self.set(record, State::Placing, Some(why.into())).await?;
+        Ok(Moved::Stop)
+    }
+
     pub(super) async fn unresolved(
         &mut self,
         record: &mut Record,

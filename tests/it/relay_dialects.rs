@@ -235,3 +235,40 @@ async fn a_resend_refused_for_another_reason_is_never_rejected_because_the_first
     assert!(show.contains("may exist at Endless Aisles"), "{show}");
     assert_eq!(world.ea.order_count(), 1);
 }
+
+#[tokio::test]
+async fn an_order_closed_at_hardtofind_while_its_placing_is_unknown_is_looked_for_until_found_and_cancelled_there()
+ {
+    let world = world_speaking(Dialect::production()).await;
+    let id = (world.htf).place_order(us_order(&[("EA-1004", 1)], "Lagging"));
+    world.ea.set_search_lag(1_000);
+    (world.ea.faults()).push_for(
+        "PUT",
+        "/api/orders",
+        Fault::AfterHandling(Box::new(Fault::Drop)),
+    );
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(world.ea.order_count(), 1, "the lost answer placed it");
+    world.htf.set_order_status(&id, OrderStatus::Cancelled);
+
+    let unfound = world.invsync(&["once"]).await;
+
+    unfound.assert_code(0);
+    assert_eq!(
+        state_of(&world, &id).await,
+        "placing",
+        "not taken as never placed while the search may lag\n{}",
+        unfound.stderr
+    );
+    let placed = world.ea.orders()[0].id;
+    world.ea.update_order(placed, |o| o.unsearchable_for = 0);
+    let found = world.invsync(&["once"]).await;
+    found.assert_code(0);
+    assert_eq!(state_of(&world, &id).await, "cancelled", "{}", found.stderr);
+    let orders = world.ea.orders();
+    assert_eq!(orders.len(), 1, "placed once, never again");
+    assert_eq!(
+        orders[0].status, "Canceled",
+        "cancelled at Endless Aisles too"
+    );
+}
