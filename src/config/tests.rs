@@ -329,3 +329,18 @@ fn products_refresh_defaults_to_a_day_and_can_be_off_and_by_barcode_needs_its_pa
         assert!(errors.contains(expected), "{expected} in {errors}");
     }
 }
+
+#[test]
+fn a_relay_naming_a_source_with_errors_of_its_own_says_only_those_and_a_relay_off_names_nothing() {
+    let broken = MINIMAL.replace("sku_prefix = \"EA-\"", "sku_prefx = \"EA-\"")
+        + "\n[relay]\nmode = \"auto\"\nfrom = \"hardtofind\"\nto = \"dropship\"\n\n[orders.hardtofind]\ntype = \"hardtofind\"\nbase_url = \"https://api.hardtofind.com.au\"\nusername = \"seller@example.com\"\npassword = \"pw\"\n";
+    let (_dir, path) = write(&broken);
+    let error = Config::load(&path).expect_err("a misspelt key").to_string();
+    assert!(error.contains("sources.dropship.sku_prefx"), "{error}");
+    assert!(!error.contains("relay.to"), "no false error: {error}");
+
+    let off = format!("{MINIMAL}\n[relay]\nmode = \"off\"\nfrom = \"nowhere\"\n");
+    let (_dir, path) = write(&off);
+    let config = Config::load(&path).expect("a relay that is off names nothing it uses");
+    assert!(config.relay.is_none());
+}

@@ -50,13 +50,17 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
     }
     check_feedback_loops(&check, &sources, &targets);
     let mut feeds = Vec::new();
-    for (name, value) in raw.orders {
+    for (name, value) in raw.orders.clone() {
         let prefix = format!("orders.{name}");
         if let Some((remote, kind)) = super::kinds::feed(&check, &prefix, value) {
             feeds.push(super::FeedSpec { name, remote, kind });
         }
     }
-    let relay = crate::relay::config::relay(&check, raw.relay, &sources, &feeds);
+    let feed_names: Vec<String> = raw.orders.keys().cloned().collect();
+    let written: Vec<&str> = (names.iter().copied())
+        .chain(feed_names.iter().map(String::as_str))
+        .collect();
+    let relay = crate::relay::config::relay(&check, raw.relay, &sources, &feeds, &written);
     let mapping = raw
         .mapping
         .and_then(|value| super::mapping::mapping(&check, value, &sources, &targets, &feeds));

@@ -81,11 +81,16 @@ pub struct RelaySpec {
 const DEFAULT_MAX_ORDERS_PER_CYCLE: u32 = 10;
 
 /// Checks `[relay]`, recording every error in `check`; `None` when absent or wrong.
+///
+/// `written` are the names of every `[sources.NAME]` and `[orders.NAME]` in the file: one that
+/// failed its own checks is not also called unknown here. With `mode = "off"` the names it gives
+/// are not held against it (a relay switched off names nothing it uses).
 pub fn relay(
     check: &Checker,
     value: Option<toml::Value>,
     sources: &[SourceSpec],
     feeds: &[FeedSpec],
+    written: &[&str],
 ) -> Option<RelaySpec> {
     let value = value?;
     let toml::Value::Table(table) = value else {
@@ -106,35 +111,50 @@ pub fn relay(
             None
         }
     };
+    let off = matches!(mode, Some(Mode::Off));
+    // Said only when it is this table's mistake: not with the relay off, and not for a name
+    // whose own table has errors (those are said there).
+    let report = |key: &str, name: Option<&str>, message: String| {
+        if !off && name.is_none_or(|n| !written.contains(&n)) {
+            check.report(key, message);
+        }
+    };
     let from = match raw.from.as_deref() {
         None => {
-            check.report("relay.from", "missing; name an [orders.NAME] feed");
+            report(
+                "relay.from",
+                None,
+                "missing; name an [orders.NAME] feed".into(),
+            );
             None
         }
         Some(name) => match feeds.iter().position(|f| f.name == name) {
             Some(i) => Some(i),
             None => {
-                check.report("relay.from", format!("unknown order feed {name:?}"));
+                report(
+                    "relay.from",
+                    Some(name),
+                    format!("unknown order feed {name:?}"),
+                );
                 None
             }
         },
     };
     let to = match raw.to.as_deref() {
         None => {
-            check.report("relay.to", "missing; name an endless_aisles [sources.NAME]");
+            let message = "missing; name an endless_aisles [sources.NAME]";
+            report("relay.to", None, message.into());
             None
         }
         Some(name) => match sources.iter().position(|s| s.name == name) {
             Some(i) if matches!(sources[i].kind, SourceKind::EndlessAisles(_)) => Some(i),
             Some(_) => {
-                check.report(
-                    "relay.to",
-                    format!("source {name:?} is not of type \"endless_aisles\""),
-                );
+                let message = format!("source {name:?} is not of type \"endless_aisles\"");
+                report("relay.to", None, message);
                 None
             }
             None => {
-                check.report("relay.to", format!("unknown source {name:?}"));
+                report("relay.to", Some(name), format!("unknown source {name:?}"));
                 None
             }
         },
