@@ -328,6 +328,9 @@ pub struct StatusSettings {
     pub targets: Vec<TargetRules>,
     /// The names in `[orders.NAME]`: the order feeds `status` shows.
     pub feeds: Vec<String>,
+    /// `[relay] approval_alert_after`, with the relay on: an order awaiting approval longer is
+    /// a warning of `status --check`.
+    pub relay_alert_after: Option<Duration>,
 }
 
 /// What a target shows is made of: its inputs' names, its safety stock and cap.

@@ -208,6 +208,7 @@ fn status_reads_its_keys_without_the_secrets_and_checks_them_like_the_daemon() {
                 max_quantity: None,
             }],
             feeds: Vec::new(),
+            relay_alert_after: None,
         }
     );
     assert!(error.contains("daemon.stale_after"), "{error}");

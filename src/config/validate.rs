@@ -148,6 +148,10 @@ pub(super) fn status_settings(
     let targets = target_rules(&check, &raw.targets);
     let sources = raw.sources.into_keys().collect();
     let feeds = raw.orders.into_keys().collect();
+    let relay_alert_after = raw
+        .relay
+        .as_ref()
+        .and_then(|relay| relay_alert_after(&check, relay));
     check.finish()?;
     let Some(settings) = settings else {
         return Err(Checker::new(path).err("daemon", "missing").into());
@@ -156,8 +160,28 @@ pub(super) fn status_settings(
         sources,
         targets,
         feeds,
+        relay_alert_after,
         ..settings
     })
+}
+
+/// `[relay] approval_alert_after` for `status`, when the relay is on (default a day).
+fn relay_alert_after(check: &Checker, relay: &toml::Value) -> Option<Duration> {
+    let mode = relay
+        .get("mode")
+        .and_then(toml::Value::as_str)
+        .unwrap_or("off");
+    if mode.trim() == "off" {
+        return None;
+    }
+    let written = relay
+        .get("approval_alert_after")
+        .and_then(toml::Value::as_str);
+    check.keep(check.duration(
+        "relay.approval_alert_after",
+        written,
+        crate::relay::config::DEFAULT_APPROVAL_ALERT_AFTER,
+    ))
 }
 
 fn status_keys(check: &Checker, raw: &RawDaemon) -> Option<StatusSettings> {
@@ -174,6 +198,7 @@ fn status_keys(check: &Checker, raw: &RawDaemon) -> Option<StatusSettings> {
         sources: Vec::new(),
         targets: Vec::new(),
         feeds: Vec::new(),
+        relay_alert_after: None,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod stale;
 pub mod status;
 pub mod status_held;
 pub mod status_mapping;
+pub mod status_relay;
 mod status_text;
 pub mod telemetry;
 

@@ -38,6 +38,8 @@ pub struct Status {
     pub feeds: Vec<FeedStatus>,
     /// What open orders hold.
     pub reservations: ReservationsStatus,
+    /// The dropship relay's orders, when it has any.
+    pub relay: super::status_relay::RelayStatus,
     /// The most recent cycles, newest first.
     pub cycles: Vec<CycleStatus>,
     /// SKU mapping: conflicts, and SKUs a target cannot map.
@@ -259,6 +261,7 @@ pub fn without_database(settings: &StatusSettings) -> Status {
             })
             .collect(),
         reservations: ReservationsStatus::default(),
+        relay: Default::default(),
         cycles: Vec::new(),
         mapping: Default::default(),
         held: Vec::new(),
@@ -417,6 +420,11 @@ pub fn read(
         sources,
         feeds,
         reservations: reservations::read(conn, now)?,
+        relay: super::status_relay::read(
+            conn,
+            now,
+            settings.relay_alert_after.unwrap_or(Duration::MAX),
+        )?,
         cycles,
         mapping,
         held,

@@ -93,6 +93,7 @@ pub fn render_text(status: &Status) -> String {
     }
     render_feeds(&mut out, status, &stale_after.to_string());
     render_reservations(&mut out, status);
+    super::status_relay::render(&mut out, &status.relay);
     super::status_held::render(&mut out, &status.held, status.mapping.conflicts_total);
     super::status_mapping::render(&mut out, &status.mapping);
     if status.database_exists {
@@ -263,6 +264,17 @@ pub fn check_line(status: &Status) -> (String, u8) {
         } else if f.failing.is_some() {
             critical.push(format!("order feed {} FAILING", f.name));
         }
+    }
+    for m in &status.relay.manual {
+        critical.push(format!("relay order {} MANUAL", m.order_id));
+    }
+    for a in status.relay.awaiting_approval.iter().filter(|a| a.overdue) {
+        let age = Duration::from_secs(u64::try_from(a.waiting_ms / 60_000 * 60).unwrap_or(0));
+        warning.push(format!(
+            "relay order {} awaits approval for {}",
+            a.order_id,
+            humantime::format_duration(age)
+        ));
     }
     critical.extend(
         status

@@ -31,7 +31,14 @@ pub struct RawRelay {
     pub carriers: Option<BTreeMap<String, String>>,
     /// The cancel forms to try, in order: `"put"`, `"get"` (default both, PUT first).
     pub cancel: Option<Vec<String>>,
+    /// An order awaiting `relay approve` longer than this makes `status --check` warn
+    /// (default a day). Read by `status` alone.
+    pub approval_alert_after: Option<String>,
 }
+
+/// An order awaiting approval for a day is worth a warning: a paid order nobody placed.
+pub const DEFAULT_APPROVAL_ALERT_AFTER: std::time::Duration =
+    std::time::Duration::from_secs(24 * 3600);
 
 /// What the relay does with an eligible order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +187,13 @@ pub fn relay(
         }
         n => Some(n.unwrap_or(DEFAULT_MAX_ORDERS_PER_CYCLE) as usize),
     };
+    if let Some(text) = raw.approval_alert_after.as_deref() {
+        check.keep(check.duration(
+            "relay.approval_alert_after",
+            Some(text),
+            DEFAULT_APPROVAL_ALERT_AFTER,
+        ));
+    }
     if let Some(value) = raw.max_order_value
         && !(value.is_finite() && value > 0.0)
     {

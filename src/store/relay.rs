@@ -148,13 +148,15 @@ pub fn relay_approve(
     }
     tx.execute(
         "UPDATE relay_orders SET approved = 1, updated_at = ?2,
-             state = CASE state WHEN 'rejected' THEN 'seen' ELSE state END
+             state = CASE state WHEN 'rejected' THEN 'seen' ELSE state END,
+             reason = 'approved: placed at the next cycle'
          WHERE order_id = ?1",
         params![order_id, now],
     )?;
     if current.state == State::Rejected {
         current.state = State::Seen;
     }
+    current.reason = Some("approved: placed at the next cycle".to_owned());
     current.approved = true;
     current.updated_at = now;
     tx.commit()?;

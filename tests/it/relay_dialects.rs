@@ -272,3 +272,63 @@ async fn an_order_closed_at_hardtofind_while_its_placing_is_unknown_is_looked_fo
         "cancelled at Endless Aisles too"
     );
 }
+
+#[tokio::test]
+async fn status_shows_orders_awaiting_approval_with_their_age_and_manual_ones_and_check_says_so() {
+    let world = crate::relay::relay_world("approve", "approval_alert_after = \"1ms\"").await;
+    let waiting = world.htf.place_order(us_order(&[("EA-1004", 1)], "Waits"));
+    let placed = world.htf.place_order(us_order(&[("EA-1005", 1)], "Ups"));
+    world.invsync(&["once"]).await.assert_code(0);
+    world
+        .invsync(&["relay", "approve", &placed])
+        .await
+        .assert_code(0);
+    let listed = world.invsync(&["relay", "list"]).await;
+    assert!(
+        (listed.stdout.lines())
+            .any(|l| l.contains(&placed) && l.contains("approved: placed at the next cycle")),
+        "an approved order no longer says it waits for approval\n{}",
+        listed.stdout
+    );
+    world.invsync(&["once"]).await.assert_code(0);
+    let supplier = world.ea.orders()[0].id;
+    world.ea.ship_line(
+        supplier,
+        1005,
+        1,
+        "https://www.ups.com/track?tracknum=1Z9",
+        "1Z9",
+    );
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(state_of(&world, &placed).await, "MANUAL");
+
+    let status = world.invsync(&["status"]).await;
+    let check = world.invsync(&["status", "--check"]).await;
+    let json = world.invsync(&["status", "--json"]).await;
+
+    assert!(
+        status
+            .stdout
+            .contains(&format!("order {waiting} awaits approval for"))
+            && status.stdout.contains(&format!("MANUAL order {placed}: ")),
+        "{}",
+        status.stdout
+    );
+    check.assert_code(2);
+    assert!(
+        check
+            .stdout
+            .contains(&format!("relay order {placed} MANUAL"))
+            && check
+                .stdout
+                .contains(&format!("relay order {waiting} awaits approval")),
+        "{}",
+        check.stdout
+    );
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(
+        json["relay"]["awaiting_approval"][0]["order_id"],
+        waiting.as_str()
+    );
+    assert_eq!(json["relay"]["manual"][0]["order_id"], placed.as_str());
+}

@@ -19,6 +19,7 @@ fn settings(targets: &[&str], sources: &[&str]) -> StatusSettings {
             })
             .collect(),
         feeds: Vec::new(),
+        relay_alert_after: None,
     }
 }
 
