@@ -136,7 +136,10 @@ pub fn relay_approve(
     order_id: &str,
     now: i64,
 ) -> Result<Approval, StoreError> {
-    let tx = conn.transaction()?;
+    // Immediate: the write lock is taken (waiting out the daemon's writes) before the record is
+    // read. A deferred transaction read first, and a daemon's commit between its read and its
+    // write made SQLite refuse the write at once ("database is locked"), whatever the timeout.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let Some(mut current) = relay_record(&tx, order_id)? else {
         return Ok(Approval::Unknown);
     };
@@ -217,6 +220,35 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("db");
         super::super::migrations::migrate(&mut conn).expect("migrated");
         conn
+    }
+
+    #[test]
+    fn an_approval_waits_out_a_daemon_writing_beside_it_instead_of_failing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("invsync.db");
+        let mut daemon = Connection::open(&path).expect("db");
+        daemon
+            .pragma_update(None, "journal_mode", "wal")
+            .expect("wal");
+        super::super::migrations::migrate(&mut daemon).expect("migrated");
+        relay_insert_seen(&mut daemon, &[Record::seen("7", "hardtofind", 1)]).expect("seen");
+        // The daemon is in the middle of a write, which it commits a moment later.
+        daemon
+            .execute_batch("BEGIN IMMEDIATE; UPDATE relay_orders SET updated_at = 5;")
+            .expect("writing");
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            daemon.execute_batch("COMMIT").expect("commit");
+        });
+
+        let mut approver = open_for_approval(&path).expect("open");
+        let approval = relay_approve(&mut approver, "7", 9);
+
+        writer.join().expect("the daemon's write");
+        assert!(
+            matches!(approval, Ok(Approval::Approved(_))),
+            "{approval:?}"
+        );
     }
 
     #[test]
