@@ -166,8 +166,10 @@ impl<'a> Checker<'a> {
                 let key = format!("{prefix}.{name}_file");
                 let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
                 let path = secret_path(self.file, credentials.as_deref(), &written);
-                let content = std::fs::read_to_string(&path)
-                    .map_err(|e| self.err(&key, format!("cannot read {}: {e}", path.display())))?;
+                let content = std::fs::read_to_string(&path).map_err(|e| {
+                    let place = where_looked(&written, credentials.as_deref());
+                    self.err(&key, format!("cannot read {}: {e}{place}", path.display()))
+                })?;
                 let trimmed = content.trim();
                 if trimmed.is_empty() {
                     return Err(self.err(key, format!("{} is empty", path.display())));
@@ -247,5 +249,20 @@ fn is_loopback(url: &url::Url) -> bool {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
+    }
+}
+
+/// Why a credential file was looked for where it was: a relative name is looked up in
+/// `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`), else next to the configuration.
+fn where_looked(written: &std::path::Path, credentials: Option<&std::ffi::OsStr>) -> String {
+    if written.is_absolute() {
+        return String::new();
+    }
+    match credentials {
+        Some(dir) => format!(
+            " (a relative name is looked up in $CREDENTIALS_DIRECTORY, {}: is it in the unit's LoadCredential=?)",
+            std::path::Path::new(dir).display()
+        ),
+        None => " (a relative name is looked up in $CREDENTIALS_DIRECTORY, which is not set, so next to the configuration file)".to_owned(),
     }
 }

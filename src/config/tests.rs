@@ -345,3 +345,43 @@ fn a_relay_naming_a_source_with_errors_of_its_own_says_only_those_and_a_relay_of
     let config = Config::load(&path).expect("a relay that is off names nothing it uses");
     assert!(config.relay.is_none());
 }
+
+#[test]
+fn a_secret_written_as_a_number_is_refused_without_repeating_it() {
+    let text = MINIMAL.replace("password = \"pw\"", "password = 90210573311");
+    let (_dir, path) = write(&text);
+    let error = Config::load(&path).expect_err("a number").to_string();
+    assert!(error.contains("targets.hardtofind.password"), "{error}");
+    assert!(
+        !error.contains("90210573311"),
+        "the secret is echoed: {error}"
+    );
+}
+
+#[test]
+fn a_missing_credential_file_says_where_it_was_looked_for_and_why() {
+    let text = MINIMAL.replace("password = \"pw\"", "password_file = \"htf_password\"");
+    let (_dir, path) = write(&text);
+    // Whether $CREDENTIALS_DIRECTORY is set where the tests run or not, the error says it.
+    let error = Config::load(&path).expect_err("no such file").to_string();
+    assert!(error.contains("htf_password"), "{error}");
+    assert!(
+        error.contains("$CREDENTIALS_DIRECTORY")
+            && (error.contains("not set") || error.contains("LoadCredential")),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_timezone_abbreviation_gets_the_zone_it_means_not_the_nearest_spelling() {
+    let text = MINIMAL.replace("every = \"5m\"", "every = \"5m\"\ntimezone = \"AEST\"");
+    let (_dir, path) = write(&text);
+    let error = Config::load(&path)
+        .expect_err("an abbreviation")
+        .to_string();
+    assert!(
+        error.contains("did you mean \"Australia/Sydney\"?"),
+        "{error}"
+    );
+    assert!(!error.contains("\"EST\""), "{error}");
+}

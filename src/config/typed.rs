@@ -46,6 +46,9 @@ fn syntax_error(check: &Checker, text: &str, error: &toml::de::Error) -> ConfigE
     )
 }
 
+/// The keys whose values are secrets, inline (their `_file` forms name a file, not a secret).
+const SECRET_KEYS: &[&str] = &["api_key", "token", "password", "client_secret"];
+
 impl Checker<'_> {
     /// Types `table` as `T`, recording every unknown key (with a suggestion) and every value of
     /// the wrong type under `prefix`; those keys are left out, so the rest still gets checked.
@@ -66,7 +69,13 @@ impl Checker<'_> {
             };
             let path = error.path().to_string();
             let first = path.split(['.', '[']).next().unwrap_or("").to_owned();
-            let message = error.into_inner().message().trim().to_owned();
+            let mut message = error.into_inner().message().trim().to_owned();
+            // serde repeats the value it could not type (`invalid type: integer `9021…``): never
+            // for a secret, whatever it was written as.
+            let last = path.rsplit(['.', '[']).next().unwrap_or_default();
+            if SECRET_KEYS.contains(&last) {
+                message = "must be a string in quotes (the value is a secret, so it is not repeated here)".to_owned();
+            }
             let key = match (first.is_empty() || path == ".", prefix.is_empty()) {
                 (true, _) => missing_key(prefix, &message),
                 (false, true) => path.clone(),

@@ -219,6 +219,26 @@ fn target_rules(check: &Checker, raw: &BTreeMap<String, toml::Value>) -> Vec<sup
         .collect()
 }
 
+/// Abbreviations people write for a zone, and the IANA zone they usually mean.
+const ABBREVIATIONS: &[(&str, &str)] = &[
+    ("AEST", "Australia/Sydney"),
+    ("AEDT", "Australia/Sydney"),
+    ("ACST", "Australia/Adelaide"),
+    ("ACDT", "Australia/Adelaide"),
+    ("AWST", "Australia/Perth"),
+    ("NZST", "Pacific/Auckland"),
+    ("NZDT", "Pacific/Auckland"),
+    ("BST", "Europe/London"),
+    ("CEST", "Europe/Paris"),
+    ("PST", "America/Los_Angeles"),
+    ("PDT", "America/Los_Angeles"),
+    ("MDT", "America/Denver"),
+    ("CDT", "America/Chicago"),
+    ("EDT", "America/New_York"),
+    ("IST", "Asia/Kolkata"),
+    ("JST", "Asia/Tokyo"),
+];
+
 /// `daemon.timezone`: an IANA name, default UTC.
 fn timezone(check: &Checker, raw: Option<&str>) -> Option<Tz> {
     let Some(name) = raw.map(str::trim) else {
@@ -226,6 +246,20 @@ fn timezone(check: &Checker, raw: Option<&str>) -> Option<Tz> {
     };
     if let Ok(zone) = name.parse::<Tz>() {
         return Some(zone);
+    }
+    // An abbreviation is not a zone, and the nearest name by spelling can be hours away
+    // ("AEST" is one letter from "EST", 15 hours off): name the zone it usually means.
+    let abbreviation = name.len() <= 5 && name.chars().all(|c| c.is_ascii_uppercase());
+    if abbreviation {
+        let hint = match ABBREVIATIONS.iter().find(|(a, _)| *a == name) {
+            Some((_, zone)) => format!("; did you mean {zone:?}?"),
+            None => "; write the IANA name of the place, such as \"Australia/Sydney\"".into(),
+        };
+        check.report(
+            "daemon.timezone",
+            format!("{name:?} is an abbreviation, not a time zone (it does not say when summer time starts){hint}"),
+        );
+        return None;
     }
     let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
     let hint = suggest(name, names)
