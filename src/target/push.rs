@@ -202,6 +202,11 @@ impl Pusher<'_> {
                     return Ok(Some(Stop::Cancelled));
                 }
                 Err(ConnectorError::Auth(message)) => {
+                    // A refused login (or a token refused again after renewing) sent nothing
+                    // the target could take: what this request put in doubt is not.
+                    for sku in &doubted_now {
+                        self.target.in_doubt.remove(sku);
+                    }
                     return Ok(Some(Stop::AuthRefused(format!(
                         "authentication refused: {message}"
                     ))));

@@ -1,6 +1,6 @@
 //! `invsync status`: the states of the contract, `--json` always JSON, `--check` for monitoring.
 
-use crate::helpers::{Setup, World};
+use crate::helpers::{HTF_PASSWORD, Setup, World};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_database_status_says_so_json_is_still_json_and_check_says_unknown() {
@@ -108,4 +108,30 @@ async fn status_sku_names_the_cap_only_when_it_changed_the_figure() {
     text.assert_code(0);
     println!("{}", text.stdout.trim_end());
     assert!(!text.stdout.contains("capped"), "{}", text.stdout);
+}
+
+#[tokio::test]
+async fn a_refused_login_leaves_no_sku_in_doubt_since_nothing_was_sent() {
+    let world = World::with(Setup {
+        htf_extra: String::new(),
+        ..Setup::default()
+    })
+    .await;
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    let wrong = text.replacen(
+        &format!("password = \"{HTF_PASSWORD}\""),
+        "password = \"not-the-password\"",
+        1,
+    );
+    std::fs::write(&world.config, wrong).expect("config");
+
+    world.invsync(&["once"]).await.assert_code(1);
+    let json = world.invsync(&["status", "--json"]).await;
+
+    let status: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let hardtofind = (status["targets"].as_array().expect("targets").iter())
+        .find(|t| t["name"] == "hardtofind")
+        .expect("hardtofind");
+    assert_eq!(hardtofind["in_doubt"], 0, "{hardtofind}");
+    assert_eq!(hardtofind["state"], "failing", "{hardtofind}");
 }
