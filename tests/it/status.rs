@@ -135,3 +135,32 @@ async fn a_refused_login_leaves_no_sku_in_doubt_since_nothing_was_sent() {
     assert_eq!(hardtofind["in_doubt"], 0, "{hardtofind}");
     assert_eq!(hardtofind["state"], "failing", "{hardtofind}");
 }
+
+#[tokio::test]
+async fn a_misspelt_hako_warehouse_fails_its_source_naming_it_instead_of_reading_no_stock() {
+    let world = World::start().await;
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    let misspelt = text.replacen(
+        "warehouses = [\"warehouse-010\"]",
+        "warehouses = [\"warehouse-01O\"]",
+        1,
+    );
+    std::fs::write(&world.config, misspelt).expect("config");
+
+    let run = world.invsync(&["once"]).await;
+    let status = world.invsync(&["status"]).await;
+
+    run.assert_code(1);
+    assert!(
+        (run.stderr.lines()).any(|l| l.contains("ERROR")
+            && l.contains("warehouse-01O")
+            && l.contains("does not exist")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        status.stdout.contains("warehouse: FAILING") && status.stdout.contains("does not exist"),
+        "{}",
+        status.stdout
+    );
+}

@@ -25,6 +25,15 @@ pub fn parse_stock(
     warehouses: Option<&[String]>,
     label: &str,
 ) -> Result<Stock, ConnectorError> {
+    parse_stock_seen(body, warehouses, label).map(|(stock, _)| stock)
+}
+
+/// [`parse_stock`], and the wanted warehouses that no record of the answer names.
+fn parse_stock_seen(
+    body: &[u8],
+    warehouses: Option<&[String]>,
+    label: &str,
+) -> Result<(Stock, Vec<String>), ConnectorError> {
     let objects: Vec<Inventory> = parse(
         body,
         "GET /inventory: expected an array of Inventory objects",
@@ -33,9 +42,13 @@ pub fn parse_stock(
     let mut held: Vec<&str> = Vec::new();
     let mut held_set: HashSet<&str> = HashSet::new();
     let mut dropped = 0;
+    let mut unseen: Vec<&String> = warehouses.unwrap_or_default().iter().collect();
     for object in &objects {
         if warehouses.is_some_and(|w| !w.iter().any(|wanted| *wanted == object.warehouse_id)) {
             continue;
+        }
+        if !unseen.is_empty() {
+            unseen.retain(|w| **w != object.warehouse_id);
         }
         if !usable_sku(&object.sku) {
             dropped += 1;
@@ -80,7 +93,7 @@ pub fn parse_stock(
     for _ in 0..dropped {
         stock.count_dropped();
     }
-    Ok(stock)
+    Ok((stock, unseen.into_iter().cloned().collect()))
 }
 
 /// Hako as a source: `GET /inventory`, summed per SKU over the configured warehouses.
@@ -124,7 +137,13 @@ impl HakoSource {
             Next::Parse(mut bodies) => bodies.pop().unwrap_or_default(),
         };
         let label = &self.account.endpoint.label;
-        let stock = parse_stock(&body, self.warehouses.as_deref(), label)?;
+        let (stock, unseen) = parse_stock_seen(&body, self.warehouses.as_deref(), label)?;
+        if !unseen.is_empty() {
+            // A configured warehouse that no record names may be empty, or misspelt: a misspelt
+            // one would read as no stock at all, cycle after cycle. One look at the warehouses
+            // tells (only when one is silent).
+            self.account.check(meter, &unseen).await?;
+        }
         warn_unusable(label, &stock);
         tracing::debug!(
             source = %self.account.endpoint.label, bytes = body.len(), answer_ms = answered.as_millis() as u64,
