@@ -20,8 +20,8 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("INVSYNC_COM
 #[derive(Parser)]
 #[command(name = "invsync", version = VERSION, about)]
 struct Cli {
-    /// The configuration file (given before the command).
-    #[arg(long, value_name = "PATH", env = "INVSYNC_CONFIG", default_value = DEFAULT_PATH)]
+    /// The configuration file (before or after the command).
+    #[arg(long, global = true, value_name = "PATH", env = "INVSYNC_CONFIG", default_value = DEFAULT_PATH)]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,

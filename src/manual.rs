@@ -73,6 +73,10 @@ fn render_page(mut command: clap::Command, out: &mut dyn Write) -> std::io::Resu
     let documented = |s: &&clap::Command| !s.is_hide_set() && s.get_name() != "help";
     for sub in command.get_subcommands().filter(documented) {
         command_section(sub, out)?;
+        // `relay list`, `relay show`, `relay approve`: each its own subsection.
+        for nested in sub.get_subcommands().filter(documented) {
+            command_section(nested, out)?;
+        }
     }
     operator_sections().to_writer(out)?;
     man.render_version_section(out)

@@ -123,7 +123,8 @@ async fn the_man_page_documents_every_command_and_the_exit_statuses() {
             "{heading} missing"
         );
     }
-    for command in COMMANDS {
+    let relay = ["relay", "relay list", "relay show", "relay approve"];
+    for command in COMMANDS.iter().chain(&relay) {
         assert!(
             run.stdout.contains(&format!(".SS \"invsync {command}\"")),
             "invsync {command} missing"
@@ -337,4 +338,17 @@ async fn the_demo_prints_its_config_locks_its_database_and_keeps_its_folder() {
     );
     assert_eq!(code, Some(0));
     assert!(kept, "the demo removed its configuration");
+}
+
+#[tokio::test]
+async fn config_is_a_global_option_accepted_after_the_command_too() {
+    let world = crate::helpers::World::start().await;
+    let config = world.config.display().to_string();
+
+    let after = invsync(&["status", "--check", "--config", &config]).await;
+    let before = invsync(&["--config", &config, "status", "--check"]).await;
+
+    assert_eq!(after.stdout, before.stdout);
+    after.assert_code(3);
+    assert!(after.stdout.contains("no database"), "{}", after.stdout);
 }
