@@ -28,6 +28,16 @@ pub struct Prepared {
     pub value: f64,
 }
 
+/// Whether any line of `htf` is a dropship line (maps to a size of the supplier): an order of
+/// the shop's own warehouse alone is none of the relay's business, and recording it as
+/// `waiting` would make `waiting` mean nothing. An order with one such line is the relay's, and
+/// its other lines are problems to say.
+pub fn is_dropship(htf: &Order, supplier_key: &dyn Fn(&str) -> Option<u64>) -> bool {
+    htf.lines
+        .iter()
+        .any(|line| supplier_key(&line.sku).is_some())
+}
+
 /// The Endless Aisles order for Hardtofind order `htf`, or why there can be none now (every
 /// problem, joined): each line maps to a size of `sizes` that is purchasable and not
 /// discontinued, priced at the supplier's price; the address is one Endless Aisles takes

@@ -143,10 +143,11 @@ impl Run<'_> {
             .map(|r| r.order_id)
             .collect();
         let now = store::now_ms();
+        let key_of = self.clients.supplier_key;
         let mut new: Vec<Record> = orders
-            .keys()
-            .filter(|id| !known.contains(*id))
-            .map(|id| Record::seen(id, self.clients.feed_name, now))
+            .iter()
+            .filter(|(id, order)| !known.contains(*id) && decide::is_dropship(order, key_of))
+            .map(|(id, _)| Record::seen(id, self.clients.feed_name, now))
             .collect();
         new.sort_by(|a, b| (a.order_id.len(), &a.order_id).cmp(&(b.order_id.len(), &b.order_id)));
         if !new.is_empty() {

@@ -332,3 +332,35 @@ async fn status_shows_orders_awaiting_approval_with_their_age_and_manual_ones_an
     );
     assert_eq!(json["relay"]["manual"][0]["order_id"], placed.as_str());
 }
+
+#[tokio::test]
+async fn an_order_of_the_warehouse_alone_is_none_of_the_relays_business_and_a_mixed_one_waits_naming_its_line()
+ {
+    let world = crate::relay::relay_world("auto", "").await;
+    let warehouse_only = world.htf.place_order(us_order(&[("HK-1", 1)], "Shelf"));
+    let mixed = world
+        .htf
+        .place_order(us_order(&[("HK-2", 1), ("EA-1004", 1)], "Mixed"));
+
+    world.invsync(&["once"]).await.assert_code(0);
+    let listed = world.invsync(&["relay", "list"]).await;
+
+    assert!(
+        !listed.stdout.contains(&warehouse_only),
+        "a warehouse order is not a relay record:\n{}",
+        listed.stdout
+    );
+    assert_eq!(
+        state_of(&world, &mixed).await,
+        "waiting",
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        (listed.stdout.lines())
+            .any(|l| l.contains(&mixed) && l.contains("\"HK-2\" maps to no Endless Aisles size")),
+        "{}",
+        listed.stdout
+    );
+    assert_eq!(world.ea.order_count(), 0);
+}
