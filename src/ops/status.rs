@@ -353,12 +353,18 @@ pub fn read(
         let (unchangeable_total, unchangeable) =
             store::unchangeable_of_target(conn, row.id, FAILED_EXAMPLES)?;
         let state = state_of(&row, in_flight);
+        // During a push, what is planned and not acknowledged yet; else what the last cycle
+        // left.
+        let pending = match state {
+            TargetState::Syncing { pushed, total } => (total - pushed).max(0),
+            _ => row.pending,
+        };
         targets.push(TargetStatus {
             name: row.name,
             label: state.label(),
             state,
             tracked: store::load_column(conn, Side::Target, row.id)?.count() as i64,
-            pending: row.pending,
+            pending,
             held: row.held,
             last_success_at: row.last_success_at.and_then(rfc3339),
             failing: row.last_error,

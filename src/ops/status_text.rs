@@ -50,11 +50,17 @@ pub fn render_text(status: &Status) -> String {
             when(t.last_success_at.as_deref())
         );
         if t.in_doubt > 0 {
-            let _ = writeln!(
-                out,
-                "    {} SKUs sent without their acknowledgement coming back: pushed again at the next cycle",
-                t.in_doubt
-            );
+            // While a push is under way, a request's SKUs are in doubt until its answer comes:
+            // that is a request in flight, not a lost answer.
+            let said = match t.state {
+                TargetState::Syncing { .. } => {
+                    "sent in the request in flight, their acknowledgement not back yet"
+                }
+                _ => {
+                    "sent without their acknowledgement coming back: pushed again at the next cycle"
+                }
+            };
+            let _ = writeln!(out, "    {} SKUs {said}", t.in_doubt);
         }
         render_unchangeable(&mut out, t);
         for f in &t.failed_examples {

@@ -141,6 +141,10 @@ async fn each_target_shows_the_state_the_contract_names_and_check_exits_as_a_plu
         ],
         "a removed target is not listed"
     );
+    let syncing = (status.targets.iter())
+        .find(|t| t.name == "syncing")
+        .expect("syncing");
+    assert_eq!(syncing.pending, 4300, "during a push, what is left of it");
     assert_eq!(check_line(&status).1, 2);
     assert_eq!(
         check_line(&healthy),
