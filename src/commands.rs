@@ -333,7 +333,11 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
 fn print_plan(plan: &[PlanLine]) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     writeln!(out, "{}", PlanLine::HEADER)?;
-    for line in plan {
+    // By target, then SKU: two runs of one plan print the same lines in the same order, so
+    // they can be compared (`diff`), whatever order the planning found them in.
+    let mut sorted: Vec<&PlanLine> = plan.iter().collect();
+    sorted.sort_by(|a, b| (&a.target, &a.sku).cmp(&(&b.target, &b.sku)));
+    for line in sorted {
         writeln!(out, "{line}")?;
     }
     out.flush()

@@ -130,6 +130,10 @@ async fn a_dry_run_prints_the_plan_and_changes_nothing_remote_or_local() {
         "a header and one line per target:\n{}",
         run.stdout
     );
+    let targets: Vec<&str> = (run.stdout.lines().skip(1))
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    assert_eq!(targets, ["hako_dropship", "hardtofind"], "in target order");
     assert_eq!(world.htf.count("POST", "/batch"), batches_before);
     assert_eq!(world.hako.write_requests(), hako_writes_before);
     assert_eq!(world.htf.inventories(), shown_before);
