@@ -58,7 +58,7 @@ pub async fn run(dialect: crate::sim::Dialect) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))?;
     print!("{}", banner(&dir, &path, &config));
 
-    let changer = tokio::spawn(change_stock(simulators));
+    let changer = tokio::spawn(change_stock(simulators, Faults::Staged));
     let result = commands::run(&path).await;
     changer.abort();
     drop(shop);
@@ -121,7 +121,16 @@ fn demo_config(dir: &Path, simulators: &Simulators) -> String {
 
 /// Every few seconds a handful of SKUs sell or get restocked, and now and then a shopper orders
 /// (see [`orders`]); now and then a simulator misbehaves (see [`fault_at`]).
-async fn change_stock(simulators: Simulators) {
+/// Whether the changes come with the demo's staged faults (a 503, an empty answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Faults {
+    /// Now and then, as the demo shows them.
+    Staged,
+    /// Never: `invsync sim --changing`, where an operator rehearses a configuration.
+    None,
+}
+
+pub(crate) async fn change_stock(simulators: Simulators, faults: Faults) {
     let mut tick = tokio::time::interval(CHANGE_EVERY);
     tick.tick().await;
     let mut shoppers = orders::Shoppers::default();
@@ -156,7 +165,7 @@ async fn change_stock(simulators: Simulators) {
             dropship = dropship.len(),
             "demo: simulated stock changed"
         );
-        if let Some(fault) = fault_at(round) {
+        if let Some(fault) = fault_at(round).filter(|_| faults == Faults::Staged) {
             inject(&simulators, fault);
         }
     }

@@ -95,6 +95,11 @@ enum Command {
         /// see systemd's watchdog restart it).
         #[arg(long)]
         stall: bool,
+        /// Change stock every few seconds, and now and then place a Hardtofind order that the
+        /// warehouse counts a little later and that ships later still (as the demo does, without
+        /// its staged faults): reservations and the relay can be rehearsed.
+        #[arg(long)]
+        changing: bool,
         /// How the simulators answer where the services' documents are silent: `documented`,
         /// `production`, or `point=value,…` (see the README's "What invsync assumes").
         #[arg(long, value_name = "DIALECT", default_value = "documented",
@@ -182,8 +187,9 @@ fn main() -> ExitCode {
             Command::Sim {
                 port_base,
                 stall,
+                changing,
                 dialect,
-            } => invsync::demo::serve(port_base, stall, dialect).await,
+            } => invsync::demo::serve(port_base, stall, changing, dialect).await,
             Command::Completions { shell } => {
                 invsync::manual::completions(shell, &Cli::command(), &mut std::io::stdout());
                 Ok(ExitCode::SUCCESS)

@@ -24,6 +24,7 @@ pub const DEFAULT_PORT_BASE: u16 = 18080;
 pub async fn serve(
     port_base: u16,
     stall: bool,
+    changing: bool,
     dialect: crate::sim::Dialect,
 ) -> Result<ExitCode, Failure> {
     telemetry::init(LogFormat::Text, "info");
@@ -31,16 +32,24 @@ pub async fn serve(
     if stall {
         simulators.stall();
     }
+    let changer = changing.then(|| {
+        let simulators = simulators.clone();
+        tokio::spawn(super::change_stock(simulators, super::Faults::None))
+    });
     print!("{}", banner(&simulators, stall));
     info!(
         hako = %simulators.hako.base_url(),
         endless_aisles = %simulators.endless_aisles.base_url(),
         hardtofind = %simulators.hardtofind.base_url(),
         stall,
+        changing,
         %dialect,
         "simulators listening on loopback; SIGINT or SIGTERM stops them"
     );
     let signal = shutdown::signal().await;
+    if let Some(changer) = changer {
+        changer.abort();
+    }
     info!(?signal, "simulators stopped");
     Ok(ExitCode::SUCCESS)
 }

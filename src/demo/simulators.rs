@@ -40,7 +40,8 @@ pub(crate) fn random_quantity(rng: &mut impl Rng) -> i64 {
     rng.random_range(0..40)
 }
 
-/// Hako, Endless Aisles and Hardtofind, running on loopback.
+/// Hako, Endless Aisles and Hardtofind, running on loopback (clones share them).
+#[derive(Clone)]
 pub(crate) struct Simulators {
     /// The `warehouse` source and the `hako_dropship` target.
     pub hako: HakoSim,

@@ -214,12 +214,29 @@ async fn exit_code(mut child: Child) -> Option<i32> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_configuration_sim_prints_syncs_against_it_and_sigterm_stops_it() {
-    the_configuration_sim_prints_syncs(&[]).await;
+    the_configuration_sim_prints_syncs(&[], None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sim_speaks_the_dialect_it_is_given_and_a_production_dialect_syncs_as_well() {
-    the_configuration_sim_prints_syncs(&["--dialect", "production"]).await;
+    the_configuration_sim_prints_syncs(&["--dialect", "production"], None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sim_changing_moves_stock_so_a_later_cycle_has_something_to_push() {
+    // The simulators change stock every 4 s: a cycle 9 s after the first finds changes.
+    let later = the_configuration_sim_prints_syncs(&["--changing"], Some(Duration::from_secs(9)))
+        .await
+        .expect("a later cycle");
+
+    later.assert_code(0);
+    let pushed: usize = later
+        .summary()
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("pushed="))
+        .and_then(|n| n.parse().ok())
+        .expect("pushed= in the summary");
+    assert!(pushed > 0, "{}", later.summary());
 }
 
 #[tokio::test]
@@ -230,7 +247,12 @@ async fn an_unknown_dialect_is_a_usage_error_naming_the_values() {
     assert!(run.stderr.contains("one of 404, 410"), "{}", run.stderr);
 }
 
-async fn the_configuration_sim_prints_syncs(args: &[&str]) {
+/// Starts `invsync sim ARGS`, syncs once against the configuration it prints and, with `then`,
+/// once more that long after; SIGTERM stops it. The later cycle's run, if any.
+async fn the_configuration_sim_prints_syncs(
+    args: &[&str],
+    then: Option<Duration>,
+) -> Option<crate::helpers::Run> {
     let base = free_port_base();
     let mut sim = spawn(&[&["sim", "--port-base", &base.to_string()][..], args].concat());
     let mut stdout = BufReader::new(sim.stdout.take().expect("stdout")).lines();
@@ -252,6 +274,11 @@ async fn the_configuration_sim_prints_syncs(args: &[&str]) {
     std::fs::write(&path, &config).expect("config written");
 
     let once = invsync(&["--config", &path.display().to_string(), "once"]).await;
+    let mut later = None;
+    if let Some(wait) = then {
+        tokio::time::sleep(wait).await;
+        later = Some(invsync(&["--config", &path.display().to_string(), "once"]).await);
+    }
     signal(&sim, "TERM");
 
     once.assert_code(0);
@@ -262,6 +289,7 @@ async fn the_configuration_sim_prints_syncs(args: &[&str]) {
     }
     assert!(text.contains("demo-hako-key") && text.contains("demo-password"));
     assert_eq!(exit_code(sim).await, Some(0));
+    later
 }
 
 #[tokio::test(flavor = "multi_thread")]
