@@ -101,12 +101,11 @@ pub fn render(out: &mut String, relay: &RelayStatus) {
         .collect();
     let _ = writeln!(out, "relay:\n  {}", counts.join(", "));
     for a in &relay.awaiting_approval {
-        let age = Duration::from_secs(u64::try_from(a.waiting_ms / 60_000 * 60).unwrap_or(0));
         let _ = writeln!(
             out,
             "  order {} awaits approval for {}{}: {}",
             a.order_id,
-            humantime::format_duration(age),
+            super::status_text::to_the_minute(a.waiting_ms),
             if a.overdue {
                 " (longer than approval_alert_after)"
             } else {

@@ -20,6 +20,13 @@ fn when(at: Option<&str>) -> String {
     }
 }
 
+/// An age in milliseconds, to the minute (enough to act on): `2h 5m`.
+pub(super) fn to_the_minute(ms: i64) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_secs(
+        u64::try_from(ms / 60_000 * 60).unwrap_or(0),
+    ))
+}
+
 /// The status for people.
 pub fn render_text(status: &Status) -> String {
     let mut out = String::new();
@@ -204,14 +211,13 @@ fn render_reservations(out: &mut String, status: &Status) {
         r.unknown_skus.len()
     );
     for s in &r.stuck {
-        // To the minute: enough to act on.
-        let overdue = Duration::from_secs(u64::try_from(s.overdue_ms / 60_000 * 60).unwrap_or(0));
+        let overdue = to_the_minute(s.overdue_ms);
         let _ = writeln!(
             out,
             "  STUCK order {} ({}): {} past its dispatch date {}, holds {}",
             s.order_id,
             s.feed,
-            humantime::format_duration(overdue),
+            overdue,
             s.dispatch_due_at.as_deref().unwrap_or("-"),
             s.skus.join(", ")
         );
@@ -275,11 +281,10 @@ pub fn check_line(status: &Status) -> (String, u8) {
         critical.push(format!("relay order {} MANUAL", m.order_id));
     }
     for a in status.relay.awaiting_approval.iter().filter(|a| a.overdue) {
-        let age = Duration::from_secs(u64::try_from(a.waiting_ms / 60_000 * 60).unwrap_or(0));
         warning.push(format!(
             "relay order {} awaits approval for {}",
             a.order_id,
-            humantime::format_duration(age)
+            to_the_minute(a.waiting_ms)
         ));
     }
     critical.extend(
