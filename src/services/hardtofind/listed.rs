@@ -26,7 +26,7 @@ pub struct Unreadable {
 }
 
 /// What a walk keeps of each listed order: the whole order, or only its summary.
-pub trait Listed: Sized {
+pub trait Listed: serde::de::DeserializeOwned {
     /// The order id.
     fn id(&self) -> &str;
     /// Its `dates`.
