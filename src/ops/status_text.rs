@@ -86,16 +86,14 @@ pub fn render_text(status: &Status) -> String {
     let stale_after = humantime::format_duration(Duration::from_millis(status.stale_after_ms));
     for s in &status.sources {
         let failing = s.failing.as_deref().map(|e| format!("FAILING: {e}"));
-        let state = match (s.stale, failing) {
-            // Stale without failing: the daemon has not run for that long.
-            (true, failing) => format!(
-                "STALE: no complete fetch for longer than stale_after ({stale_after}){}",
-                failing.map_or_else(String::new, |f| format!("; {f}"))
-            ),
-            (false, Some(failing)) => failing,
-            (false, None) if s.last_fetch_at.is_none() => "never fetched".to_owned(),
-            (false, None) => "ok".to_owned(),
-        };
+        let never = s.last_fetch_at.is_none();
+        let state = read_state(
+            s.stale,
+            failing,
+            never,
+            ("fetch", "never fetched"),
+            &stale_after,
+        );
         let _ = writeln!(
             out,
             "  {}: {state}\n    {} SKUs, last complete fetch {}",
@@ -127,6 +125,28 @@ pub fn render_text(status: &Status) -> String {
     out
 }
 
+/// The state of something read every cycle (a source, an order feed): `STALE` (with its
+/// failure, if any: stale without failing means the daemon has not run for that long), its
+/// failure, never read, or ok. `words`: what a complete read is called, and "never …".
+fn read_state(
+    stale: bool,
+    failing: Option<String>,
+    never: bool,
+    words: (&str, &str),
+    stale_after: &dyn std::fmt::Display,
+) -> String {
+    match (stale, failing) {
+        (true, failing) => format!(
+            "STALE: no complete {} for longer than stale_after ({stale_after}){}",
+            words.0,
+            failing.map_or_else(String::new, |f| format!("; {f}"))
+        ),
+        (false, Some(failing)) => failing,
+        (false, None) if never => words.1.to_owned(),
+        (false, None) => "ok".to_owned(),
+    }
+}
+
 /// The order feeds, when any is configured.
 fn render_feeds(out: &mut String, status: &Status, stale_after: &str) {
     if status.feeds.is_empty() {
@@ -136,15 +156,14 @@ fn render_feeds(out: &mut String, status: &Status, stale_after: &str) {
     for f in &status.feeds {
         let failing = (f.failing.as_deref())
             .map(|e| format!("FAILING: {e}; its reservations stand as they were"));
-        let state = match (f.stale, failing) {
-            (true, failing) => format!(
-                "STALE: no complete read for longer than stale_after ({stale_after}){}",
-                failing.map_or_else(String::new, |f| format!("; {f}"))
-            ),
-            (false, Some(failing)) => failing,
-            (false, None) if f.last_read_at.is_none() => "never read".to_owned(),
-            (false, None) => "ok".to_owned(),
-        };
+        let never = f.last_read_at.is_none();
+        let state = read_state(
+            f.stale,
+            failing,
+            never,
+            ("read", "never read"),
+            &stale_after,
+        );
         let _ = writeln!(
             out,
             "  {}: {state}\n    last complete read {}",

@@ -153,6 +153,20 @@ async fn a_conflict_holds_the_sku_at_every_target_and_is_listed_in_status() {
 
 /// A catalogue simulator with one product, catnum `CAT-1` and ean `ean`, as `[targets.shop]`
 /// reading the dropship source.
+/// A world where Endless Aisles size 1001 (3 units, upc `0074198609628`) is the catalogue
+/// product `CAT-1` (ean `ean`) by barcode, with `by_barcode = true`; the catalogue simulator.
+pub(crate) async fn barcode_world(world: &mut World, ean: &str) -> ShopsysSim {
+    world.htf.add_variant("CAT-1");
+    world.ea.add_product(
+        1,
+        "Taste Of The Wild",
+        vec![SimSize::new(1001, "0074198609628")],
+    );
+    let shop = catalogue_of(world, ean).await;
+    with_mapping(world, "sku,endpoint,key\n", "by_barcode = true\n");
+    shop
+}
+
 pub(crate) async fn catalogue_of(world: &mut World, ean: &str) -> ShopsysSim {
     let sim = ShopsysSim::start(ShopsysSimConfig::default())
         .await
@@ -174,15 +188,8 @@ pub(crate) async fn catalogue_of(world: &mut World, ean: &str) -> ShopsysSim {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_upc_and_an_ean_with_fewer_leading_zeros_link_the_size_to_the_product() {
     let mut world = World::start().await;
-    world.htf.add_variant("CAT-1");
-    // Size 1001 has 3 units; its upc is the catalogue product's ean with one more zero.
-    world.ea.add_product(
-        1,
-        "Taste Of The Wild",
-        vec![SimSize::new(1001, "0074198609628")],
-    );
-    let shop = catalogue_of(&mut world, "074198609628").await;
-    with_mapping(&mut world, "sku,endpoint,key\n", "by_barcode = true\n");
+    // Its upc is the catalogue product's ean with one more zero.
+    let shop = barcode_world(&mut world, "074198609628").await;
 
     world.invsync(&["once"]).await.assert_code(0);
 

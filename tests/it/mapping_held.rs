@@ -2,10 +2,8 @@
 //! target, a first cycle with `by_barcode` links its sizes, and `status` never says "in sync"
 //! while anything is held.
 
-use invsync::services::endless_aisles::sim::SimSize;
-
 use crate::helpers::*;
-use crate::mapping::{catalogue_of, with_mapping};
+use crate::mapping::{barcode_world, with_mapping};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_alias_that_gives_a_sku_the_name_another_sku_has_at_the_same_source_is_a_conflict_listed_in_status()
@@ -64,15 +62,7 @@ async fn an_alias_that_gives_a_sku_the_name_another_sku_has_at_the_same_source_i
 #[tokio::test(flavor = "multi_thread")]
 async fn with_by_barcode_a_first_once_on_a_fresh_database_pushes_the_linked_sizes() {
     let mut world = World::start().await;
-    world.htf.add_variant("CAT-1");
-    // Size 1001 has 3 units; its upc is the catalogue product CAT-1's ean.
-    world.ea.add_product(
-        1,
-        "Taste Of The Wild",
-        vec![SimSize::new(1001, "0074198609628")],
-    );
-    let shop = catalogue_of(&mut world, "074198609628").await;
-    with_mapping(&mut world, "sku,endpoint,key\n", "by_barcode = true\n");
+    let shop = barcode_world(&mut world, "074198609628").await;
 
     let run = world.invsync(&["once"]).await;
 
@@ -93,14 +83,7 @@ async fn with_by_barcode_a_first_once_on_a_fresh_database_pushes_the_linked_size
 #[tokio::test(flavor = "multi_thread")]
 async fn status_never_says_in_sync_while_sizes_wait_for_the_catalogue() {
     let mut world = World::start().await;
-    world.htf.add_variant("CAT-1");
-    world.ea.add_product(
-        1,
-        "Taste Of The Wild",
-        vec![SimSize::new(1001, "0074198609628")],
-    );
-    let shop = catalogue_of(&mut world, "074198609628").await;
-    with_mapping(&mut world, "sku,endpoint,key\n", "by_barcode = true\n");
+    let shop = barcode_world(&mut world, "074198609628").await;
     // The catalogue refuses the credentials: its products cannot be read.
     shop.faults().set_down(Some(401));
 
