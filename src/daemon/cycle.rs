@@ -617,11 +617,14 @@ impl Engine {
             let mut columns = Vec::new();
             let mut input_names = Vec::new();
             let mut failed_sources = Vec::new();
+            let mut held_sources = Vec::new();
             let mut interrupted = false;
             for (source, fetch) in inputs {
                 let done = fetch.await;
                 interrupted |= done.interrupted;
-                if !done.ok() && !done.interrupted {
+                if done.held {
+                    held_sources.push(source.name.clone());
+                } else if !done.ok() && !done.interrupted {
                     failed_sources.push(source.name.clone());
                 }
                 // A dry run plans from its fresh, unrecorded snapshot; a real cycle follows the
@@ -647,7 +650,7 @@ impl Engine {
             let rules = format!("{} mapping={}", slot.settles_as, mapper.fingerprint());
             let mark = target::settled::mark(generation.now(), &rules);
             let quiet = target::settled::is_quiet(&slot, &mark, options, store::now_ms());
-            if !quiet && failed_sources.is_empty() {
+            if !quiet && failed_sources.is_empty() && held_sources.is_empty() {
                 per_sku.ensure().await?;
             }
             let held = {
@@ -663,6 +666,7 @@ impl Engine {
                 reserved,
                 names: input_names,
                 failed_sources,
+                held_sources,
                 skus: names,
                 store,
                 guard_window,

@@ -75,6 +75,8 @@ pub struct SourceDone {
     pub unabsorbed: Option<(i64, i64)>,
     /// Shutdown cut the fetch short: not a failure of the source.
     pub interrupted: bool,
+    /// The mass-zero guard holds it: not fetched badly, but not believed.
+    pub held: bool,
 }
 
 impl SourceDone {
@@ -174,6 +176,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
             ))),
         }
     };
+    let mut held = false;
     let fetched = match fetched {
         Ok(stock) => {
             clear_auth_backoff(&work).await;
@@ -192,6 +195,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
                 changed: Vec::new(),
                 unabsorbed: None,
                 interrupted: true,
+                held: false,
             };
         }
         Err(Failure::Waiting(at)) => {
@@ -221,6 +225,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
                 Ok(recorded.counts)
             }
             Err(e @ NotUsed::Held { .. }) => {
+                held = true;
                 error!(source = %slot.name, error = %e, "source held");
                 // `status` says what is held: the source's last error names the guard.
                 if !work.options.dry_run {
@@ -266,6 +271,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         changed,
         unabsorbed,
         interrupted: false,
+        held,
     }
 }
 

@@ -15,6 +15,7 @@ use crate::plan::ledger::SkuId;
 use crate::services::shopsys::flag::Unchangeable;
 use crate::store::reads::TargetRow;
 use crate::store::{self, Side, StoreError, now_ms};
+use crate::target::SKIPPED_HELD;
 
 pub use super::status_text::{check_line, render_text};
 pub use reservations::{ReservationsStatus, StuckOrder};
@@ -345,10 +346,20 @@ pub fn read(
     let in_flight = store::reads::cycle_in_flight(conn)?;
     let mut targets = Vec::new();
     for rules in &settings.targets {
-        let Some(row) = rows.remove(&rules.name) else {
+        let Some(mut row) = rows.remove(&rules.name) else {
             targets.push(never_synced(&rules.name));
             continue;
         };
+        // A target that skipped because the guard holds an input is held, not failing: it
+        // keeps what it shows until the source recovers or `once --force`.
+        if row.held.is_none()
+            && let Some(inputs) = row
+                .last_error
+                .as_deref()
+                .and_then(|e| e.strip_prefix(SKIPPED_HELD))
+        {
+            row.held = Some(format!("input {inputs}"));
+        }
         let (failed_skus, failed_examples) = refused(conn, row.id)?;
         let (unchangeable_total, unchangeable) =
             store::unchangeable_of_target(conn, row.id, FAILED_EXAMPLES)?;

@@ -101,6 +101,8 @@ pub struct Inputs {
     pub names: Vec<String>,
     /// Inputs whose fetch failed this cycle.
     pub failed_sources: Vec<String>,
+    /// Inputs the mass-zero guard holds this cycle: fetched, not believed.
+    pub held_sources: Vec<String>,
     /// Every SKU name.
     pub skus: Arc<RwLock<SkuTable>>,
     /// The database.
@@ -190,6 +192,29 @@ pub fn interrupted(target: &TargetSlot) -> TargetResult {
     }
 }
 
+/// How a target's skip because of a held input begins, for `status` to call the target held.
+pub const SKIPPED_HELD: &str = "skipped: held by the mass-zero guard at input ";
+
+/// Logs why a target skips this cycle and says it for `status`: an input that could not be
+/// fetched, or one the mass-zero guard holds (the target then keeps what it showed).
+fn skipped(target: &str, inputs: &Inputs) -> String {
+    let failed = inputs.failed_sources.join(",");
+    let held = inputs.held_sources.join(",");
+    if !failed.is_empty() {
+        error!(target = %target, sources = %failed, "target skipped: an input could not be fetched; it is retried at the next cycle");
+    }
+    if !held.is_empty() {
+        error!(target = %target, sources = %held, "target skipped: an input is held by the mass-zero guard; the target keeps what it shows until the source recovers or `invsync once --force`");
+    }
+    match (failed.is_empty(), held.is_empty()) {
+        (true, _) => format!("{SKIPPED_HELD}{held}; it keeps what it shows"),
+        (false, true) => format!("skipped: input {failed} could not be fetched"),
+        (false, false) => format!(
+            "skipped: input {failed} could not be fetched, and {held} is held by the mass-zero guard"
+        ),
+    }
+}
+
 /// Runs one target's part of a cycle.
 pub async fn sync_target(
     target: &mut TargetSlot,
@@ -210,13 +235,11 @@ pub async fn sync_target(
         plan: Vec::new(),
     };
     let mut outcome = TargetOutcome::default();
-    if !inputs.failed_sources.is_empty() {
-        let names = inputs.failed_sources.join(",");
-        error!(target = %target.name, sources = %names, "target skipped: an input could not be fetched; it is retried at the next cycle");
-        outcome.error = Some(format!("skipped: input {names} could not be fetched"));
-        result.report.state = TargetState::Skipped {
-            sources: std::mem::take(&mut inputs.failed_sources),
-        };
+    if !inputs.failed_sources.is_empty() || !inputs.held_sources.is_empty() {
+        outcome.error = Some(skipped(&target.name, &inputs));
+        let mut sources = std::mem::take(&mut inputs.failed_sources);
+        sources.append(&mut inputs.held_sources);
+        result.report.state = TargetState::Skipped { sources };
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
     let now = store::now_ms();

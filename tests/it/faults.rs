@@ -334,6 +334,41 @@ async fn an_empty_answer_after_a_catalogue_of_stock_holds_the_source_instead_of_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_source_held_by_the_guard_shows_its_targets_held_by_it_not_failing_to_fetch_it() {
+    let world = World::start().await;
+    world.invsync(&["once"]).await.assert_code(0);
+    world.ea.clear();
+    world.invsync(&["once"]).await.assert_code(1);
+
+    let status = world.invsync(&["status"]).await;
+    let text = &status.stdout;
+    for target in ["hako_dropship", "hardtofind"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("  {target}: ")))
+            .unwrap_or_default();
+        assert!(
+            line.contains("HELD by the mass-zero guard (input dropship")
+                && line.contains("invsync once --force"),
+            "{target}: {text}"
+        );
+    }
+    assert!(!text.contains("could not be fetched"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&world.invsync(&["status", "--json"]).await.stdout).expect("json");
+    let states: Vec<&str> = json["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["state"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(states, ["held", "held"], "{json:#}");
+    let check = world.invsync(&["status", "--check"]).await;
+    check.assert_code(2);
+    assert!(check.stdout.contains("hardtofind HELD"), "{}", check.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_answer_larger_than_the_cap_is_a_clear_error_not_an_out_of_memory_kill() {
     let setup = Setup {
         dropship_skus: 300,

@@ -221,9 +221,9 @@ configure() {
   sed -n '/^\[daemon\]$/,/^inputs = \["dropship"\]$/p' <<<"$printed" |
     sed -e "s|^database = .*|database = \"$database\"\nevery = \"2s\"\nrequest_timeout = \"5s\"\n$extra|" \
       -e '/^every = "10s"$/d' \
-      -e "s|^api_key = .*|api_key_file = \"/run/credentials/$unit/hako_api_key\"|" \
-      -e "s|^token = .*|token_file = \"/run/credentials/$unit/ea_token\"|" \
-      -e "s|^password = .*|password_file = \"/run/credentials/$unit/htf_password\"|" \
+      -e 's|^api_key = .*|api_key_file = "hako_api_key"|' \
+      -e 's|^token = .*|token_file = "ea_token"|' \
+      -e 's|^password = .*|password_file = "htf_password"|' \
       >"$root$config"
 }
 configure invsync.service /etc/invsync/config.toml /etc/invsync/credentials \
@@ -274,8 +274,10 @@ else
   journal -u invsync.service | tail -10
   fail "no 'cycle finished … outcome=\"ok\"' in the journal"
 fi
-# The README's order: start, then `check` while the credentials are in /run/credentials.
-if ct timeout 60 invsync --config /etc/invsync/config.toml check >"$scratch/check.out" 2>&1; then
+# The README's order: start, then `check` reading the same credential files by their names, as
+# the README says: CREDENTIALS_DIRECTORY pointed at the folder LoadCredential= reads.
+if ct timeout 60 env CREDENTIALS_DIRECTORY=/etc/invsync/credentials \
+  invsync --config /etc/invsync/config.toml check >"$scratch/check.out" 2>&1; then
   ok "invsync check beside the running service reads its credentials: $(grep -c '^ok' "$scratch/check.out") ok lines"
 else
   cat "$scratch/check.out"
