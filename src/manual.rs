@@ -138,7 +138,7 @@ fn operator_sections() -> Roff {
         ],
     );
     roff.control("PP", []).text([roman(
-        "status --check exits like a monitoring plugin instead: 0 all in sync, 1 pending or syncing, 2 failing, held, stale or stuck, 3 unknown.",
+        "status --check exits like a monitoring plugin instead: 0 all in sync; 1 pending or syncing, or a relay order awaiting approval longer than relay.approval_alert_after; 2 a failing, held or stale target or source, a failing or stale order feed, a stuck order, a MANUAL relay order or a mapping conflict; 3 unknown (no database).",
     )]);
     roff.control("SH", ["ENVIRONMENT"]);
     list(
