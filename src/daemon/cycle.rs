@@ -30,7 +30,7 @@ use super::mapping::notes::{self, WrittenNotes};
 use super::orders::{self, Book, FeedSlot};
 use super::per_sku::PerSku;
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
-use super::state::{Configured, load_state, log_reconciled};
+use super::state::{Configured, Endpoint, load_state, log_reconciled};
 use crate::config::{Config, FeedKind, SourceKind};
 use crate::ops::metrics;
 use crate::ops::report::{CycleReport, OrdersDone, TargetReport, TargetState};
@@ -153,6 +153,7 @@ impl Engine {
             })
             .collect();
         let feed_names: Vec<String> = rules.iter().map(|(n, _)| n.clone()).collect();
+        let configured_feeds = feed_names.clone();
         let ((reservations, unallotted), unabsorbed) = store
             .call(move |c| {
                 let unabsorbed = match (read_only, feed_names.is_empty()) {
@@ -164,28 +165,37 @@ impl Engine {
                     }
                     (false, false) => store::load_unabsorbed(c)?,
                 };
-                Ok((
-                    store::load_reservations(c, &feed_names, read_only)?,
-                    unabsorbed,
-                ))
+                Ok((store::load_reservations(c, &feed_names)?, unabsorbed))
             })
             .await?;
         let book = Reservations::restore(rules, reservations, unallotted);
-        let source_ids: Vec<Configured> = config
+        let source_ids: Vec<Endpoint> = config
             .sources
             .iter()
             .map(|s| (s.name.clone(), s.identity(), s.kind.credential()))
             .collect();
-        let target_ids: Vec<Configured> = config
+        let target_ids: Vec<Endpoint> = config
             .targets
             .iter()
             .map(|t| (t.name.clone(), t.identity(), t.kind.credential()))
             .collect();
         let window = i64::try_from(config.daemon.guard_window.as_millis()).unwrap_or(i64::MAX);
         let loaded = store
-            .call(move |c| load_state(c, &source_ids, &target_ids, read_only, window))
+            .call(move |c| {
+                let configured = Configured {
+                    sources: &source_ids,
+                    targets: &target_ids,
+                    feeds: &configured_feeds,
+                };
+                load_state(c, configured, read_only, window)
+            })
             .await?;
-        log_reconciled(&config, &loaded.reconciled, loaded.had_history);
+        log_reconciled(
+            &config,
+            &loaded.reconciled,
+            &loaded.removed_feeds,
+            loaded.had_history,
+        );
         let sources: Vec<Arc<SourceSlot>> = config
             .sources
             .iter()
