@@ -383,7 +383,8 @@ pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
 }
 
 /// Logs in to every source, target and order feed at once; prints one line each, in the file's
-/// order. A feed on a target's account shares its session, so that login is made once.
+/// order. A feed on a target's account with the same password shares its login (its token);
+/// with another password it logs in with its own, so a wrong one fails its own line.
 async fn check_endpoints(config: &Config) -> Result<bool, Failure> {
     let clients = services::build_all(config, &CancellationToken::new())
         .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
