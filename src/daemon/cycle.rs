@@ -116,6 +116,8 @@ impl Engine {
         read_only: bool,
     ) -> Result<Engine, EngineError> {
         let loading = Instant::now();
+        // A reload builds an engine on the database the daemon opened: only if it is still there.
+        store.check_files().await?;
         let clients = services::build_all(&config, cancel)?;
         let (sources, targets) = (clients.sources, clients.targets);
         let catalogues = Arc::new(Catalogues::new(
@@ -379,9 +381,10 @@ impl Engine {
     ) -> Result<CycleReport, StoreError> {
         let started = Instant::now();
         let started_ms = store::now_ms();
+        // Only on the file the daemon opened (see `store::file`): before anything is written.
         let id = self
             .store
-            .call(move |c| {
+            .call_checked(move |c| {
                 if options.dry_run {
                     store::next_cycle_id(c)
                 } else {
@@ -400,7 +403,7 @@ impl Engine {
             let (outcome, summary) = (report.outcome(), report.targets_field());
             let ms = i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX);
             self.store
-                .call(move |c| {
+                .call_checked(move |c| {
                     store::finish_cycle(c, id, ms, outcome, &summary)?;
                     // History is kept for status, not for ever: at one cycle a second the table
                     // would grow by 86,400 rows a day.
@@ -515,6 +518,8 @@ impl Engine {
                 }
                 // One target's database trouble is that target's failure: the others' parts
                 // and the cycle's summary line stand.
+                // The database moved: the cycle's error says so once, and the daemon stops.
+                Err(e @ StoreError::Moved(_)) => return Err(e),
                 Err(e) => {
                     let name = &self.config.targets[index].name;
                     error!(target = %name, error = %e, "the target's state could not be recorded; what it did not record is pushed again at the next cycle");
@@ -553,6 +558,9 @@ impl Engine {
         else {
             return Ok(None);
         };
+        // An order's intent must be committed where the next start will find it: never in a
+        // database file replaced since (the restarted daemon would not know the order placed).
+        self.store.check_files().await?;
         let (Some(feed), Some(source)) = (self.feeds.get(spec.from), self.sources.get(spec.to))
         else {
             return Ok(None);
