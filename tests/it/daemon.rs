@@ -176,6 +176,10 @@ async fn run_while(meddling: Meddling) -> String {
         }
     };
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    if status.is_err() {
+        // Still running: stopped here, so that its log ends and says what it did.
+        let _ = child.kill().await;
+    }
     while let Ok(Some(line)) = lines.next_line().await {
         log.push_str(&line);
         log.push('\n');
