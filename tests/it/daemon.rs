@@ -133,6 +133,18 @@ enum Meddling {
     RemoveLock,
 }
 
+/// Moves a copy of `database` over it, as restoring a backup does (a consistent copy: SQLite's
+/// own); returns the copy's bytes.
+fn restore_a_copy(database: &std::path::Path) -> Vec<u8> {
+    let copy = database.with_extension("restored");
+    let conn = rusqlite::Connection::open(database).expect("db opens");
+    conn.execute("VACUUM INTO ?1", [copy.to_str().expect("utf-8")])
+        .expect("copied");
+    drop(conn);
+    std::fs::rename(&copy, database).expect("moved over");
+    std::fs::read(database).expect("the copy")
+}
+
 /// `invsync run` with a cycle every 100 ms; after its first cycle `meddling` is done; it must
 /// exit 75 (systemd's `Restart=` starts it again) with an ERROR saying what happened, and write
 /// nothing to the file now at the database's path. Returns the log.
@@ -156,16 +168,7 @@ async fn run_while(meddling: Meddling) -> String {
     );
 
     let now_there = match meddling {
-        Meddling::ReplaceDatabase => {
-            // A consistent copy, as a backup is: SQLite's own, then moved over the path.
-            let copy = database.with_extension("restored");
-            let conn = rusqlite::Connection::open(&database).expect("db opens");
-            conn.execute("VACUUM INTO ?1", [copy.to_str().expect("utf-8")])
-                .expect("copied");
-            drop(conn);
-            std::fs::rename(&copy, &database).expect("moved over");
-            Some(std::fs::read(&database).expect("the copy"))
-        }
+        Meddling::ReplaceDatabase => Some(restore_a_copy(&database)),
         Meddling::RemoveDatabase => {
             std::fs::remove_file(&database).expect("removed");
             None
@@ -272,13 +275,7 @@ async fn once_whose_database_is_replaced_mid_cycle_exits_75_without_writing_its_
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let copy = database.with_extension("restored");
-    let conn = rusqlite::Connection::open(&database).expect("db opens");
-    conn.execute("VACUUM INTO ?1", [copy.to_str().expect("utf-8")])
-        .expect("copied");
-    drop(conn);
-    std::fs::rename(&copy, &database).expect("moved over");
-    let restored = std::fs::read(&database).expect("the copy");
+    let restored = restore_a_copy(&database);
 
     let run = crate::helpers::Run::from(once.wait_with_output().await.expect("exits"));
 
