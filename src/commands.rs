@@ -59,9 +59,6 @@ pub enum Failure {
     /// The database failed mid-way (exit 1).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The daemon could not run (exit 1).
-    #[error(transparent)]
-    Daemon(#[from] DaemonError),
     /// The command line or its environment is wrong, e.g. a `RUST_LOG` that is no filter (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -186,8 +183,10 @@ fn store_failure(database: &Path, error: StoreError) -> Failure {
             "{error} ({path}). To rebuild it: stop invsync, move {path} (and its -wal and -shm files) away, and run `invsync once --full`, which pushes every SKU again",
             path = database.display()
         )),
-        // A full disk names the file already.
-        Trouble::Temporary if matches!(error, StoreError::DiskFull { .. }) => {
+        // A full disk, or a file moved under the daemon, names the file already.
+        Trouble::Temporary
+            if matches!(error, StoreError::DiskFull { .. } | StoreError::Moved(_)) =>
+        {
             Failure::Temporary(error.to_string())
         }
         Trouble::Temporary => Failure::Temporary(format!("{error} ({})", database.display())),
@@ -203,15 +202,18 @@ fn engine_failure(database: &Path, error: EngineError) -> Failure {
     }
 }
 
-/// Opens the database: a path that cannot be used is a configuration error naming the key; a
-/// full disk passes; a damaged or newer file must be rebuilt (or invsync upgraded).
-async fn open_store(config: &Config) -> Result<Store, Failure> {
-    Store::open(&config.daemon.database)
+/// Opens the database under `lock`, watching both files (see [`Store::check_files`]): a path
+/// that cannot be used is a configuration error naming the key; a full disk passes; a damaged
+/// or newer file must be rebuilt (or invsync upgraded).
+async fn open_store(config: &Config, lock: &DatabaseLock) -> Result<Store, Failure> {
+    let store = Store::open(&config.daemon.database)
         .await
         .map_err(|e| match e.trouble() {
             Trouble::Unusable => database_error(config, e),
             _ => store_failure(&config.daemon.database, e),
-        })
+        })?;
+    store.watch_lock(lock);
+    Ok(store)
 }
 
 /// `invsync run`.
@@ -232,8 +234,9 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
     let reloads = shutdown::reload_requests();
-    let _lock = lock_database(&config)?;
-    let store = open_store(&config).await?;
+    let lock = lock_database(&config)?;
+    let store = open_store(&config, &lock).await?;
+    let database = config.daemon.database.clone();
     let engine = Engine::new(config.clone(), store.clone(), &cancel, false)
         .await
         .map_err(|e| engine_failure(&config.daemon.database, e))?;
@@ -252,7 +255,9 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
         cancel: cancel.clone(),
         reloads,
     };
-    daemon::run(running, &notifier, cancel.cancelled_owned()).await?;
+    daemon::run(running, &notifier, cancel.cancelled_owned())
+        .await
+        .map_err(|DaemonError::Moved(e)| store_failure(&database, e))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -299,7 +304,9 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
         };
         (None, store)
     } else {
-        (Some(lock_database(&config)?), open_store(&config).await?)
+        let lock = lock_database(&config)?;
+        let store = open_store(&config, &lock).await?;
+        (Some(lock), store)
     };
     let database = config.daemon.database.clone();
     let engine = Engine::new(config, store, &cancel, args.dry_run)
@@ -383,7 +390,8 @@ pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
 }
 
 /// Logs in to every source, target and order feed at once; prints one line each, in the file's
-/// order. A feed on a target's account shares its session, so that login is made once.
+/// order. A feed on a target's account with the same password shares its login (its token);
+/// with another password it logs in with its own, so a wrong one fails its own line.
 async fn check_endpoints(config: &Config) -> Result<bool, Failure> {
     let clients = services::build_all(config, &CancellationToken::new())
         .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;

@@ -133,7 +133,7 @@ fn operator_sections() -> Roff {
             ),
             (
                 "75",
-                "A temporary local condition (the database is locked by another invsync, the disk is full): restarting later may help.",
+                "A temporary local condition (the database is locked by another invsync, the disk is full, the database file or its lock file was removed or replaced under a running invsync): restarting later may help.",
             ),
         ],
     );

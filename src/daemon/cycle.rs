@@ -30,7 +30,7 @@ use super::mapping::notes::{self, WrittenNotes};
 use super::orders::{self, Book, FeedSlot};
 use super::per_sku::PerSku;
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
-use super::state::{Configured, load_state, log_reconciled};
+use super::state::{Configured, Endpoint, load_state, log_reconciled};
 use crate::config::{Config, FeedKind, SourceKind};
 use crate::ops::metrics;
 use crate::ops::report::{CycleReport, OrdersDone, TargetReport, TargetState};
@@ -116,6 +116,8 @@ impl Engine {
         read_only: bool,
     ) -> Result<Engine, EngineError> {
         let loading = Instant::now();
+        // A reload builds an engine on the database the daemon opened: only if it is still there.
+        store.check_files().await?;
         let clients = services::build_all(&config, cancel)?;
         let (sources, targets) = (clients.sources, clients.targets);
         let catalogues = Arc::new(Catalogues::new(
@@ -153,6 +155,7 @@ impl Engine {
             })
             .collect();
         let feed_names: Vec<String> = rules.iter().map(|(n, _)| n.clone()).collect();
+        let configured_feeds = feed_names.clone();
         let ((reservations, unallotted), unabsorbed) = store
             .call(move |c| {
                 let unabsorbed = match (read_only, feed_names.is_empty()) {
@@ -164,28 +167,37 @@ impl Engine {
                     }
                     (false, false) => store::load_unabsorbed(c)?,
                 };
-                Ok((
-                    store::load_reservations(c, &feed_names, read_only)?,
-                    unabsorbed,
-                ))
+                Ok((store::load_reservations(c, &feed_names)?, unabsorbed))
             })
             .await?;
         let book = Reservations::restore(rules, reservations, unallotted);
-        let source_ids: Vec<Configured> = config
+        let source_ids: Vec<Endpoint> = config
             .sources
             .iter()
             .map(|s| (s.name.clone(), s.identity(), s.kind.credential()))
             .collect();
-        let target_ids: Vec<Configured> = config
+        let target_ids: Vec<Endpoint> = config
             .targets
             .iter()
             .map(|t| (t.name.clone(), t.identity(), t.kind.credential()))
             .collect();
         let window = i64::try_from(config.daemon.guard_window.as_millis()).unwrap_or(i64::MAX);
         let loaded = store
-            .call(move |c| load_state(c, &source_ids, &target_ids, read_only, window))
+            .call(move |c| {
+                let configured = Configured {
+                    sources: &source_ids,
+                    targets: &target_ids,
+                    feeds: &configured_feeds,
+                };
+                load_state(c, configured, read_only, window)
+            })
             .await?;
-        log_reconciled(&config, &loaded.reconciled, loaded.had_history);
+        log_reconciled(
+            &config,
+            &loaded.reconciled,
+            &loaded.removed_feeds,
+            loaded.had_history,
+        );
         let sources: Vec<Arc<SourceSlot>> = config
             .sources
             .iter()
@@ -369,9 +381,10 @@ impl Engine {
     ) -> Result<CycleReport, StoreError> {
         let started = Instant::now();
         let started_ms = store::now_ms();
+        // Only on the file the daemon opened (see `store::file`): before anything is written.
         let id = self
             .store
-            .call(move |c| {
+            .call_checked(move |c| {
                 if options.dry_run {
                     store::next_cycle_id(c)
                 } else {
@@ -390,7 +403,7 @@ impl Engine {
             let (outcome, summary) = (report.outcome(), report.targets_field());
             let ms = i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX);
             self.store
-                .call(move |c| {
+                .call_checked(move |c| {
                     store::finish_cycle(c, id, ms, outcome, &summary)?;
                     // History is kept for status, not for ever: at one cycle a second the table
                     // would grow by 86,400 rows a day.
@@ -505,6 +518,8 @@ impl Engine {
                 }
                 // One target's database trouble is that target's failure: the others' parts
                 // and the cycle's summary line stand.
+                // The database moved: the cycle's error says so once, and the daemon stops.
+                Err(e @ StoreError::Moved(_)) => return Err(e),
                 Err(e) => {
                     let name = &self.config.targets[index].name;
                     error!(target = %name, error = %e, "the target's state could not be recorded; what it did not record is pushed again at the next cycle");
@@ -543,6 +558,9 @@ impl Engine {
         else {
             return Ok(None);
         };
+        // An order's intent must be committed where the next start will find it: never in a
+        // database file replaced since (the restarted daemon would not know the order placed).
+        self.store.check_files().await?;
         let (Some(feed), Some(source)) = (self.feeds.get(spec.from), self.sources.get(spec.to))
         else {
             return Ok(None);

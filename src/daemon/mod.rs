@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::daemon::cycle::{CycleOptions, Engine};
+use crate::daemon::cycle::{CycleOptions, Engine, EngineError};
 use crate::ops::metrics;
 use crate::ops::notify::Notifier;
 use crate::ops::report::CycleReport;
@@ -37,7 +37,12 @@ use crate::store::{Store, StoreError};
 
 /// Why the daemon could not keep running.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {}
+pub enum DaemonError {
+    /// The database file (or its lock file) was removed or replaced under the daemon: it stops
+    /// without writing anything more, so that its restart works on the file now there.
+    #[error(transparent)]
+    Moved(StoreError),
+}
 
 /// What `run` runs with.
 pub struct Daemon {
@@ -81,11 +86,16 @@ pub async fn run(
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
     // (whose other targets go on) from starting.
     let mut cycles: JoinSet<Result<CycleReport, StoreError>> = JoinSet::new();
+    let mut moved = None;
     loop {
         if cycles.is_empty()
             && let Some(newer) = pending.take()
         {
             match Engine::new(newer.clone(), store.clone(), &cancel, false).await {
+                Err(EngineError::Store(e @ StoreError::Moved(_))) => {
+                    moved = Some(e);
+                    break;
+                }
                 Ok(built) => {
                     if reload::schedules_differ(&config, &newer) {
                         clock = clock::start(&newer.daemon, &ticks, &full_due);
@@ -102,7 +112,10 @@ pub async fn run(
         tokio::select! {
             () = &mut stop => break,
             Some(done) = cycles.join_next(), if !cycles.is_empty() => {
-                finished(done, notifier, &store);
+                if let Some(e) = finished(done, notifier, &store) {
+                    moved = Some(e);
+                    break;
+                }
             }
             Some(()) = reloads.recv() => {
                 if let Some(newer) = reload::read(&config) {
@@ -143,25 +156,35 @@ pub async fn run(
     }
     cancel.cancel();
     drop(clock);
+    if let Some(e) = moved {
+        // Said by the caller, as the reason of the exit status.
+        return Err(DaemonError::Moved(e));
+    }
     info!("invsync stopped");
     Ok(())
 }
 
 /// A cycle task ended: systemd hears how, the metrics are brought up to date, and a database
-/// failure is an ERROR.
+/// failure is an ERROR; one that moved under the daemon is given back, for it to stop.
 fn finished(
     done: Result<Result<CycleReport, StoreError>, tokio::task::JoinError>,
     notifier: &Notifier,
     store: &Store,
-) {
+) -> Option<StoreError> {
     let result = done.unwrap_or(Err(StoreError::Join));
     notifier.cycle_finished(result.as_ref());
-    if let Ok(report) = &result {
-        metrics::cycle_finished(report);
-    }
-    refresh_metrics(store);
-    if let Err(e) = result {
-        error!(error = %e, "cycle failed on the database; the next cycle tries again");
+    match result {
+        Ok(report) => {
+            metrics::cycle_finished(&report);
+            refresh_metrics(store);
+            None
+        }
+        Err(e @ StoreError::Moved(_)) => Some(e),
+        Err(e) => {
+            refresh_metrics(store);
+            error!(error = %e, "cycle failed on the database; the next cycle tries again");
+            None
+        }
     }
 }
 

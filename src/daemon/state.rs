@@ -37,30 +37,47 @@ pub(super) struct Loaded {
     pub in_doubt: Vec<BTreeSet<SkuId>>,
     /// The world's generation.
     pub generation: u64,
+    /// The order feeds no longer configured whose state was deleted.
+    pub removed_feeds: Vec<String>,
 }
 
-/// What the database is told of one configured endpoint: its name, where it is, and the secret
-/// it logs in with (only ever stored as a keyed fingerprint).
-pub(super) type Configured = (String, Identity, SecretString);
+/// What the database is told of one configured source or target: its name, where it is, and the
+/// secret it logs in with (only ever stored as a keyed fingerprint).
+pub(super) type Endpoint = (String, Identity, SecretString);
 
+/// Everything configured whose state the database may hold.
+pub(super) struct Configured<'a> {
+    pub sources: &'a [Endpoint],
+    pub targets: &'a [Endpoint],
+    /// The names in `[orders.NAME]`.
+    pub feeds: &'a [String],
+}
+
+/// Reconciles the database with what is configured (unless `read_only`: a dry run changes
+/// nothing) and loads the engine's state. State of sources, targets and order feeds no longer
+/// configured is deleted here, at start (and at a reload), and [`Loaded`] says which.
 pub(super) fn load_state(
     c: &mut rusqlite::Connection,
-    sources: &[Configured],
-    targets: &[Configured],
+    configured: Configured<'_>,
     read_only: bool,
     guard_window_ms: i64,
 ) -> Result<Loaded, StoreError> {
+    let Configured {
+        sources,
+        targets,
+        feeds,
+    } = configured;
     let key = if read_only {
         store::existing_fingerprint_key(c)?.unwrap_or_default()
     } else {
         store::fingerprint_key(c)?
     };
-    let stored = |list: &[Configured]| -> Vec<(String, String)> {
+    let stored = |list: &[Endpoint]| -> Vec<(String, String)> {
         list.iter()
             .map(|(name, identity, _)| (name.clone(), identity.stored(&key)))
             .collect()
     };
-    let credentials = |list: &[Configured]| -> Vec<String> {
+    let credentials = |list: &[Endpoint]| -> Vec<String> {
         list.iter()
             .map(|(_, _, secret)| fingerprint(&key, secret))
             .collect()
@@ -95,6 +112,11 @@ pub(super) fn load_state(
             }
         }
         (sources, targets)
+    };
+    let removed_feeds = if read_only {
+        Vec::new()
+    } else {
+        store::prune_feeds(c, feeds)?
     };
     // Here, before any name is loaded (see `store::prune_sku_names`), and only at a start: a
     // reload that failed after pruning would leave the running engine with names the file no
@@ -155,6 +177,7 @@ pub(super) fn load_state(
         targets: loaded_targets,
         reconciled,
         had_history,
+        removed_feeds,
     })
 }
 
@@ -163,8 +186,12 @@ pub(super) fn load_state(
 pub(super) fn log_reconciled(
     config: &Config,
     reconciled: &[(Side, Reconciled)],
+    removed_feeds: &[String],
     had_history: bool,
 ) {
+    for name in removed_feeds {
+        info!(endpoint = %name, kind = "order feed", "no longer configured: its state is deleted from the database");
+    }
     for (side, change) in reconciled {
         let kind = match side {
             Side::Source | Side::SourceZeroedAt => "source",

@@ -6,10 +6,11 @@
 //! the format, no default dependencies, no global registry of its own. (The older `prometheus`
 //! crate pulls in protobuf by default and is kept by one company.)
 //!
-//! Per-target and per-source figures are read back from the database after each cycle
-//! ([`refresh`]), so they always say what `status` says; requests and retries are counted as
-//! they happen ([`request`], [`retry`]). A labelled family shows once it has a sample (the
-//! retries of an endpoint after its first retry), as Prometheus clients do.
+//! Per-target, per-source and per-order-feed figures are read back from the database after each
+//! cycle ([`refresh`]), so they always say what `status` says; requests and retries are counted
+//! as they happen ([`request`], [`retry`]) under the endpoint that sent them. A labelled family
+//! shows once it has a sample (the retries of an endpoint after its first retry), as Prometheus
+//! clients do.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,6 +41,11 @@ struct SourceLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FeedLabel {
+    feed: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabel {
     endpoint: String,
 }
@@ -64,6 +70,9 @@ struct Metrics {
     target_last_success: Family<TargetLabel, Seconds>,
     source_last_fetch: Family<SourceLabel, Seconds>,
     source_skus: Family<SourceLabel, Gauge>,
+    feed_last_read: Family<FeedLabel, Seconds>,
+    feed_failing: Family<FeedLabel, Gauge>,
+    feed_unreadable: Family<FeedLabel, Gauge>,
     requests: Family<EndpointCode, Counter>,
     retries: Family<EndpointLabel, Counter>,
     cycle_duration: Histogram,
@@ -86,6 +95,9 @@ impl Metrics {
             target_last_success: Family::default(),
             source_last_fetch: Family::default(),
             source_skus: Family::default(),
+            feed_last_read: Family::default(),
+            feed_failing: Family::default(),
+            feed_unreadable: Family::default(),
             requests: Family::default(),
             retries: Family::default(),
             // 0.1 s to about 14 minutes.
@@ -120,6 +132,21 @@ impl Metrics {
             "invsync_source_skus",
             "SKUs in the source's last complete fetch",
             m.source_skus.clone(),
+        );
+        registry.register(
+            "invsync_feed_last_read_timestamp_seconds",
+            "When the order feed's lists were last read completely",
+            m.feed_last_read.clone(),
+        );
+        registry.register(
+            "invsync_feed_failing",
+            "1 while the order feed's last read failed",
+            m.feed_failing.clone(),
+        );
+        registry.register(
+            "invsync_feed_unreadable_orders",
+            "Orders of the feed's last complete read that could not be read whole",
+            m.feed_unreadable.clone(),
         );
         registry.register(
             "invsync_requests",
@@ -158,7 +185,8 @@ impl Metrics {
     }
 }
 
-/// One HTTP attempt to `endpoint` (`source warehouse`) ended with `code` (`200`, `503`,
+/// One HTTP attempt to `endpoint` (`source warehouse`, `target hardtofind`, `orders hardtofind`:
+/// the endpoint that sent it, whoever it shares a login with) ended with `code` (`200`, `503`,
 /// `timeout`, `error`).
 pub fn request(endpoint: &str, code: &str) {
     METRICS
@@ -211,18 +239,22 @@ pub fn served() -> bool {
     SERVED.load(Ordering::Relaxed)
 }
 
-/// Reads each target's and source's figures from the database into the gauges (after each
-/// cycle): exactly what `status` reads, so the two never disagree.
+/// Reads each target's, source's and order feed's figures from the database into the gauges
+/// (after each cycle): exactly what `status` reads, so the two never disagree.
 pub fn refresh(conn: &Connection) -> Result<(), StoreError> {
     let m = &*METRICS;
     let targets = store::reads::targets(conn)?;
     let sources = store::reads::sources(conn)?;
+    let feeds = store::feeds(conn)?;
     for family in [&m.target_pending, &m.target_held] {
         family.clear();
     }
     m.target_last_success.clear();
     m.source_last_fetch.clear();
     m.source_skus.clear();
+    m.feed_last_read.clear();
+    m.feed_failing.clear();
+    m.feed_unreadable.clear();
     for row in targets {
         let label = TargetLabel { target: row.name };
         m.target_pending.get_or_create(&label).set(row.pending);
@@ -240,6 +272,20 @@ pub fn refresh(conn: &Connection) -> Result<(), StoreError> {
         m.source_skus.get_or_create(&label).set(row.skus);
         if let Some(at) = row.last_fetch_at {
             m.source_last_fetch
+                .get_or_create(&label)
+                .set(at as f64 / 1000.0);
+        }
+    }
+    for row in feeds {
+        let label = FeedLabel { feed: row.name };
+        m.feed_failing
+            .get_or_create(&label)
+            .set(i64::from(row.last_error.is_some()));
+        m.feed_unreadable
+            .get_or_create(&label)
+            .set(i64::try_from(row.unreadable.len()).unwrap_or(i64::MAX));
+        if let Some(at) = row.last_read_at {
+            m.feed_last_read
                 .get_or_create(&label)
                 .set(at as f64 / 1000.0);
         }

@@ -221,7 +221,9 @@ impl Feed {
 }
 
 /// Builds every client of `config`, endpoints of one account sharing a rate limit, and a
-/// Hardtofind target and order feed of one account sharing one session (one token).
+/// Hardtofind target and order feed of one account (and password) sharing one login (one
+/// token). Every endpoint sends through its own label (`source NAME`, `target NAME`,
+/// `orders NAME`), which the logs and the metrics name it by.
 pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients, reqwest::Error> {
     let client = HttpClient::new(
         config.daemon.request_timeout,
@@ -252,8 +254,7 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
     for (account, feed) in feed_accounts.iter().zip(&config.feeds) {
         limiters.declare(account, feed.remote.requests_per_minute);
     }
-    let mut sessions: std::collections::HashMap<AccountKey, Arc<hardtofind::Session>> =
-        Default::default();
+    let mut sessions = Logins::default();
     let mut endpoint = |label: String, base_url: &str, account: &AccountKey| {
         let limiter: Arc<_> = limiters.get(account);
         Endpoint::new(
@@ -302,19 +303,9 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
                 account,
             );
             match &spec.kind {
-                TargetKind::Hardtofind(t) => {
-                    let session = sessions
-                        .entry(account.clone())
-                        .or_insert_with(|| {
-                            Arc::new(hardtofind::Session::new(
-                                ep,
-                                t.username.clone(),
-                                t.password.clone(),
-                            ))
-                        })
-                        .clone();
-                    Target::Hardtofind(hardtofind::HardtofindTarget::new(session))
-                }
+                TargetKind::Hardtofind(t) => Target::Hardtofind(hardtofind::HardtofindTarget::new(
+                    sessions.session(ep, account, &t.username, &t.password),
+                )),
                 TargetKind::Hako(t) => Target::Hako(Box::new(hako::HakoTarget::new(
                     ep,
                     t.api_key.clone(),
@@ -344,19 +335,9 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
                 account,
             );
             match &spec.kind {
-                FeedKind::Hardtofind(f) => {
-                    let session = sessions
-                        .entry(account.clone())
-                        .or_insert_with(|| {
-                            Arc::new(hardtofind::Session::new(
-                                ep,
-                                f.username.clone(),
-                                f.password.clone(),
-                            ))
-                        })
-                        .clone();
-                    Feed::Hardtofind(hardtofind::OrderFeed::new(session))
-                }
+                FeedKind::Hardtofind(f) => Feed::Hardtofind(hardtofind::OrderFeed::new(
+                    sessions.session(ep, account, &f.username, &f.password),
+                )),
             }
         })
         .collect();
@@ -365,6 +346,39 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
         targets,
         feeds,
     })
+}
+
+/// The Hardtofind logins of one configuration: one per account and password.
+#[derive(Default)]
+struct Logins(std::collections::HashMap<(AccountKey, u64), Arc<hardtofind::Session>>);
+
+impl Logins {
+    /// The session of an endpoint `ep` that logs in to `account` as `username`: the login of
+    /// another endpoint with the same password, seen through `ep` (so its requests count under
+    /// its own label), or a login of its own. A password that differs from the other's gets its
+    /// own login: riding on the other's token would hide that one of the two is wrong.
+    fn session(
+        &mut self,
+        ep: Endpoint,
+        account: &AccountKey,
+        username: &str,
+        password: &secrecy::SecretString,
+    ) -> Arc<hardtofind::Session> {
+        use std::hash::{Hash, Hasher};
+        // Hashed in memory only, to compare; never kept beyond this configuration's clients.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        secrecy::ExposeSecret::expose_secret(password).hash(&mut hasher);
+        match self.0.entry((account.clone(), hasher.finish())) {
+            std::collections::hash_map::Entry::Occupied(login) => Arc::new(login.get().through(ep)),
+            std::collections::hash_map::Entry::Vacant(slot) => slot
+                .insert(Arc::new(hardtofind::Session::new(
+                    ep,
+                    username.to_owned(),
+                    password.clone(),
+                )))
+                .clone(),
+        }
+    }
 }
 
 /// Parses a 2xx answer body as `T`, naming the service's document shape on failure.

@@ -126,14 +126,98 @@ pub fn feeds(conn: &Connection) -> Result<Vec<FeedRow>, StoreError> {
     Ok(feeds)
 }
 
-/// Forgets the feeds no longer configured.
-pub fn prune_feeds(conn: &Connection, configured: &[String]) -> Result<Vec<String>, StoreError> {
+/// Forgets every order feed no longer configured: its row here and its reservations (the
+/// relay's records stay: they are the audit of orders placed). Returns their names, sorted, so
+/// that the caller can say which.
+///
+/// Reservations deleted are a change of the reservations like any other: the world's generation
+/// moves on in the same transaction, so a target settled while they were subtracted plans again
+/// (else it would go on showing what a removed feed's orders held back).
+pub fn prune_feeds(
+    conn: &mut Connection,
+    configured: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let tx = conn.transaction()?;
     let mut gone = Vec::new();
-    for feed in feeds(conn)? {
-        if !configured.contains(&feed.name) {
-            conn.execute("DELETE FROM feeds WHERE name = ?1", [&feed.name])?;
-            gone.push(feed.name);
+    {
+        let mut stmt = tx.prepare("SELECT name FROM feeds UNION SELECT feed FROM reservations")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(0)?;
+            if !configured.contains(&name) {
+                gone.push(name);
+            }
         }
     }
+    gone.sort();
+    let mut released = 0;
+    for name in &gone {
+        tx.execute("DELETE FROM feeds WHERE name = ?1", [name])?;
+        released += tx.execute("DELETE FROM reservations WHERE feed = ?1", [name])?;
+    }
+    if released > 0 {
+        let generation = super::load_generation(&tx)?;
+        super::write_generation(&tx, generation + 1)?;
+    }
+    tx.commit()?;
     Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feed_no_longer_configured_loses_its_row_and_reservations_and_the_generation_moves_on() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        super::super::migrations::migrate(&mut conn).expect("schema");
+        let reads = [
+            FeedRead::complete("kept", 10, Vec::new()),
+            FeedRead::failed("gone", 10, "authentication refused"),
+        ];
+        record_feed_reads(&mut conn, &reads).expect("records");
+        for (feed, order) in [("kept", "1"), ("gone", "2"), ("removed_long_ago", "3")] {
+            conn.execute(
+                "INSERT INTO reservations (feed, order_id, sku, record) VALUES (?1, ?2, 'HK-1', '{}')",
+                [feed, order],
+            )
+            .expect("reservation");
+        }
+        let before = super::super::load_generation(&conn).expect("reads");
+
+        let gone = prune_feeds(&mut conn, &["kept".to_owned()]).expect("prunes");
+
+        assert_eq!(gone, ["gone", "removed_long_ago"]);
+        let names: Vec<String> = feeds(&conn)
+            .expect("reads")
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["kept"]);
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM reservations WHERE feed = 'kept'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("counts");
+        let all: i64 = conn
+            .query_row("SELECT count(*) FROM reservations", [], |r| r.get(0))
+            .expect("counts");
+        assert_eq!((left, all), (1, 1));
+        assert_eq!(
+            super::super::load_generation(&conn).expect("reads"),
+            before + 1
+        );
+        assert!(
+            prune_feeds(&mut conn, &["kept".to_owned()])
+                .expect("again")
+                .is_empty()
+        );
+        assert_eq!(
+            super::super::load_generation(&conn).expect("reads"),
+            before + 1,
+            "nothing deleted, nothing changed"
+        );
+    }
 }

@@ -6,6 +6,9 @@
 //! The lock belongs to the database *file*: its path is resolved (symlinks, `..`) before the
 //! lock file is named, so two configurations that reach one file by different paths (a symlink,
 //! a bind of the folder under another name) still find each other.
+//!
+//! A lock file removed while its holder runs would let a second process lock a new one: the
+//! holder's store watches it (see `super::file`) and the daemon stops when it goes.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -45,7 +48,8 @@ impl LockError {
 /// The held lock; dropping it releases it.
 #[derive(Debug)]
 pub struct DatabaseLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
 }
 
 /// The lock file of `database`: next to the file the path resolves to (see the module's doc).
@@ -131,7 +135,18 @@ impl DatabaseLock {
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(DatabaseLock { _file: file })
+        Ok(DatabaseLock { file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file locked (`fstat` of the open handle), to tell whether the lock file's path still
+    /// reaches it; `None` when the kernel would not say.
+    pub fn file_id(&self) -> Option<super::FileId> {
+        self.file.metadata().ok().map(|m| super::FileId::of(&m))
     }
 }
 

@@ -12,6 +12,8 @@
 //! Nothing read back is trusted blindly: a file that contradicts itself is
 //! [`StoreError::Corrupt`] here, never a panic later.
 //! The cycle history and forgotten SKUs are pruned ([`prune_cycles`], [`prune_sku_names`]).
+//! A daemon's database stops being written the moment its file (or lock file) is found removed
+//! or replaced under it ([`Store::check_files`], `file.rs`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -25,7 +27,9 @@ pub mod access;
 mod chunks;
 mod endpoints;
 mod feeds;
+mod file;
 pub use feeds::{FeedRead, FeedRow, UnreadableOrder, feeds, prune_feeds, record_feed_reads};
+pub use file::{FileId, Moved};
 mod flags;
 pub mod lock;
 pub mod mapping;
@@ -122,6 +126,10 @@ pub enum StoreError {
     /// The blocking task did not finish (the runtime is shutting down).
     #[error("database task did not finish")]
     Join,
+    /// The database file (or its lock file) is no longer the one opened: nothing more is
+    /// written, and the daemon stops so that its restart works on the file now there.
+    #[error(transparent)]
+    Moved(#[from] Moved),
 }
 
 /// What kind of trouble a [`StoreError`] is, which decides the exit status.
@@ -144,7 +152,8 @@ impl StoreError {
     pub fn trouble(&self) -> Trouble {
         use rusqlite::ErrorCode as C;
         match self {
-            StoreError::DiskFull { .. } => Trouble::Temporary,
+            // Restarting is the cure: the new process opens the file now at the path.
+            StoreError::DiskFull { .. } | StoreError::Moved(_) => Trouble::Temporary,
             StoreError::Corrupt(_) | StoreError::TooNew { .. } => Trouble::Inconsistent,
             StoreError::CreateDir { .. } => Trouble::Unusable,
             StoreError::Sqlite(e) => match sqlite_code(e) {
@@ -187,18 +196,63 @@ pub fn now_ms() -> i64 {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// The files a daemon's database works through (`None`: read-only or in memory, where
+    /// nothing is written that could go astray).
+    files: Option<Arc<file::Files>>,
 }
 
 impl Store {
-    /// Opens (creating file and folder if missing) and migrates the database.
+    /// Opens (creating file and folder if missing) and migrates the database, and remembers the
+    /// file it opened (see [`Store::check_files`]).
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         let path = path.to_path_buf();
-        let conn = tokio::task::spawn_blocking(move || open_blocking(&path))
-            .await
-            .map_err(|_| StoreError::Join)??;
+        let (conn, opened) = tokio::task::spawn_blocking(move || {
+            let conn = open_blocking(&path)?;
+            // Just opened: the path reaches the file SQLite holds.
+            let opened = std::fs::metadata(&path).ok().map(|m| FileId::of(&m));
+            Ok::<_, StoreError>((conn, opened.map(|id| (path, id))))
+        })
+        .await
+        .map_err(|_| StoreError::Join)??;
+        let files = file::Files::default();
+        if let Some((path, id)) = opened {
+            files.watch(file::Kind::Database, &path, id);
+        }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            files: Some(Arc::new(files)),
         })
+    }
+
+    /// Watches the lock file too: one removed or replaced lets a second daemon start beside
+    /// this one (see [`Store::check_files`]).
+    pub fn watch_lock(&self, lock: &lock::DatabaseLock) {
+        if let (Some(files), Some(id)) = (&self.files, lock.file_id()) {
+            files.watch(file::Kind::Lock, lock.path(), id);
+        }
+    }
+
+    /// Whether the database's path still reaches the file opened, and the lock's path the file
+    /// locked: one `stat` each, off the runtime. Once one does not, every later call fails with
+    /// [`StoreError::Moved`], so nothing more is written to the old file.
+    pub async fn check_files(&self) -> Result<(), StoreError> {
+        self.call_checked(|_| Ok(())).await
+    }
+
+    /// [`Store::call`], after [`Store::check_files`] in the same trip to the blocking pool.
+    pub async fn call_checked<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let files = self.files.clone();
+        self.call(move |c| {
+            if let Some(files) = files {
+                files.check()?;
+            }
+            f(c)
+        })
+        .await
     }
 
     /// Opens an existing database read-only, never creating, migrating or writing it: for
@@ -211,6 +265,7 @@ impl Store {
             .map_err(|_| StoreError::Join)??;
         Ok(conn.map(|conn| Store {
             conn: Arc::new(Mutex::new(conn)),
+            files: None,
         }))
     }
 
@@ -221,6 +276,7 @@ impl Store {
         migrations::migrate(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            files: None,
         })
     }
 
@@ -230,6 +286,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        if let Some(moved) = self.files.as_ref().and_then(|f| f.moved()) {
+            return Err(moved.clone().into());
+        }
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave SQLite half-written (transactions roll

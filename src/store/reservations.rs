@@ -11,22 +11,17 @@ use crate::plan::reservations::{Changes, Reservation, Shown};
 /// The reservations and each SKU's unallotted drops, as stored.
 pub type Stored = (Vec<Reservation>, Vec<(String, Shown)>);
 
-/// Every stored reservation of the feeds in `feeds` (those of other feeds are deleted: no
-/// longer configured), and every SKU's unallotted drops.
-pub fn load_reservations(
-    conn: &mut Connection,
-    feeds: &[String],
-    read_only: bool,
-) -> Result<Stored, StoreError> {
+/// Every stored reservation of the feeds in `feeds` (those of other feeds are skipped: they are
+/// no longer configured, and [`super::prune_feeds`] deletes them at start), and every SKU's
+/// unallotted drops.
+pub fn load_reservations(conn: &Connection, feeds: &[String]) -> Result<Stored, StoreError> {
     let mut reservations = Vec::new();
-    let mut gone = Vec::new();
     {
         let mut stmt = conn.prepare("SELECT feed, order_id, sku, record FROM reservations")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let feed: String = row.get(0)?;
             if !feeds.contains(&feed) {
-                gone.push(feed);
                 continue;
             }
             let text: String = row.get(3)?;
@@ -35,16 +30,6 @@ pub fn load_reservations(
             })?;
             reservations.push(record);
         }
-    }
-    if !read_only && !gone.is_empty() {
-        gone.sort();
-        gone.dedup();
-        let tx = conn.transaction()?;
-        for feed in &gone {
-            tx.execute("DELETE FROM reservations WHERE feed = ?1", [feed])?;
-            tracing::info!(feed = %feed, "order feed no longer configured: its reservations are deleted");
-        }
-        tx.commit()?;
     }
     let mut unallotted = Vec::new();
     let mut stmt = conn.prepare("SELECT sku, drops FROM unallotted")?;

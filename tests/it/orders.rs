@@ -259,3 +259,41 @@ async fn status_lists_open_reservations_stuck_orders_with_their_age_and_skus_no_
         check.stdout
     );
 }
+
+#[tokio::test]
+async fn an_order_feed_no_longer_configured_is_deleted_at_start_with_its_reservations_and_named() {
+    let world = world_with_orders("absorb").await;
+    world.invsync(&["once"]).await.assert_code(0);
+    world.htf.place_order(order_of("HK-1", 3));
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(world.htf.inventory("HK-1"), Some(7));
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    let (without, _) = text.split_once("\n[orders.hardtofind]").expect("the feed");
+    std::fs::write(&world.config, without).expect("config");
+
+    let run = world.invsync(&["once"]).await;
+    let json = world.invsync(&["status", "--json"]).await;
+
+    run.assert_code(0);
+    let named: Vec<&str> = (run.lines_at("INFO").into_iter())
+        .filter(|l| l.contains("no longer configured") && l.contains("endpoint=hardtofind"))
+        .collect();
+    assert_eq!(named.len(), 1, "{}", run.stderr);
+    assert!(named[0].contains("kind=\"order feed\""), "{}", named[0]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(value["feeds"], serde_json::json!([]), "{}", json.stdout);
+    assert_eq!(value["reservations"]["open"], 0, "{}", json.stdout);
+    let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+    let rows = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect("counts") };
+    assert_eq!(
+        rows("SELECT count(*) FROM feeds"),
+        0,
+        "its last read is forgotten"
+    );
+    assert_eq!(rows("SELECT count(*) FROM reservations"), 0);
+    assert_eq!(
+        world.htf.inventory("HK-1"),
+        Some(10),
+        "nothing reserves any more"
+    );
+}

@@ -1,6 +1,8 @@
 //! One Hardtofind account's session: `POST /authenticate` trades username and password for a
-//! JWT, sent as `X-Auth-Token`. The target and an order feed on the same account share one
-//! session, so one token and one rate budget.
+//! JWT, sent as `X-Auth-Token`. The target and an order feed that log in to the same account
+//! with the same password share one login, so one token (and, as every endpoint of an account,
+//! one rate budget); each still sends through its own [`Endpoint`], so its requests are counted
+//! and logged under its own label (`target hardtofind`, `orders hardtofind`).
 //!
 //! A token is renewed from its *lifetime as issued* (`exp − iat`, else `GET /info`'s
 //! `expires − created`, else the documented 15 minutes), measured on the local monotonic clock
@@ -31,13 +33,19 @@ struct Token {
     renew_at: Instant,
 }
 
-/// A logged-in Hardtofind account.
-pub struct Session {
-    /// Where the account lives; its limiter is the account's budget.
-    pub endpoint: Endpoint,
+/// Credentials and the token they got, shared by every endpoint that logs in with them.
+struct Login {
     username: String,
     password: SecretString,
     token: tokio::sync::Mutex<Option<Token>>,
+}
+
+/// A logged-in Hardtofind account, as one endpoint (a target, an order feed) uses it.
+pub struct Session {
+    /// Where the account lives, labelled as the endpoint that sends (its limiter is the
+    /// account's budget).
+    pub endpoint: Endpoint,
+    login: std::sync::Arc<Login>,
 }
 
 impl Session {
@@ -45,9 +53,20 @@ impl Session {
     pub fn new(endpoint: Endpoint, username: String, password: SecretString) -> Session {
         Session {
             endpoint,
-            username,
-            password,
-            token: Default::default(),
+            login: std::sync::Arc::new(Login {
+                username,
+                password,
+                token: Default::default(),
+            }),
+        }
+    }
+
+    /// This session's login (its token) used by another endpoint of the account: whichever logs
+    /// in, both use the token, and each request counts under the endpoint that sent it.
+    pub fn through(&self, endpoint: Endpoint) -> Session {
+        Session {
+            endpoint,
+            login: self.login.clone(),
         }
     }
 
@@ -89,7 +108,7 @@ impl Session {
 
     /// A token good for now: the cached one unless it is due for renewal or `renew` is set.
     async fn token(&self, meter: &Meter, renew: bool) -> Result<SecretString, ConnectorError> {
-        let mut slot = self.token.lock().await;
+        let mut slot = self.login.token.lock().await;
         if let Some(token) = slot
             .as_ref()
             .filter(|t| !renew && Instant::now() < t.renew_at)
@@ -105,8 +124,8 @@ impl Session {
     async fn authenticate(&self, meter: &Meter) -> Result<Token, ConnectorError> {
         let body = Bytes::from(
             serde_json::to_vec(&AuthenticateRequest {
-                username: &self.username,
-                password: self.password.expose_secret(),
+                username: &self.login.username,
+                password: self.login.password.expose_secret(),
             })
             .map_err(|e| ConnectorError::Malformed(e.to_string()))?,
         );
