@@ -69,12 +69,10 @@ impl Catalogue {
         let shop = sim.clone();
         // A million products take a second or two: off the runtime, beside the others' seeding.
         tokio::task::spawn_blocking(move || {
-            shop.add_products((1..=skus.count()).map(|i| SimProduct {
-                catnum: Some(skus.warehouse_sku(i)),
-                ean: None,
-                partno: None,
-                ..SimProduct::numbered(i as u64)
-            }))
+            shop.add_products(
+                (1..=skus.count())
+                    .map(|i| SimProduct::with_catnum(i as u64, skus.warehouse_sku(i))),
+            )
         })
         .await
         .map_err(|e| Failure::Other(format!("cannot give the catalogue its products: {e}")))?;

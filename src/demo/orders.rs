@@ -140,7 +140,7 @@ fn order_dropship(simulators: &Simulators, rng: &mut impl Rng) {
     if ea.stock_of(&option).unwrap_or(0) < 1 {
         ea.set_stock(&option, 20);
     }
-    let sku = format!("EA-{option}");
+    let sku = skus.dropship_sku(i);
     let quantity = rng.random_range(1..=2);
     let mut order = NewOrder::new([(sku.clone(), quantity)]);
     order.address.state = Some("NC".into());

@@ -126,7 +126,7 @@ impl Simulators {
         let hardtofind = self.hardtofind.clone();
         let listings = tokio::task::spawn_blocking(move || {
             let warehouse = (1..=count).map(|i| skus.warehouse_sku(i));
-            let dropship = (1..=count).map(|i| format!("EA-{}", skus.dropship_id(i)));
+            let dropship = (1..=count).map(|i| skus.dropship_sku(i));
             hardtofind.add_variants(warehouse.chain(dropship));
         });
         for job in [warehouse, dropship, listings] {

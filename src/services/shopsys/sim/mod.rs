@@ -70,20 +70,30 @@ pub struct SimProduct {
 }
 
 impl SimProduct {
-    /// Product number `n`: uuid `00000000-0000-4000-8000-<n>`, catnum `CAT-<n>`, ean
-    /// `859<n, ten digits>`, partno `PN-<n>`, all flags clear.
-    pub fn numbered(n: u64) -> SimProduct {
+    /// Product number `n` with `catnum` and no other code (no ean, no partno), all flags
+    /// clear: what a catalogue of a million is made of, without the codes it would not use.
+    pub fn with_catnum(n: u64, catnum: String) -> SimProduct {
         SimProduct {
             uuid: format!("00000000-0000-4000-8000-{n:012x}"),
             name: format!("Product {n}"),
-            catnum: Some(format!("CAT-{n:05}")),
-            ean: Some(format!("859{n:010}")),
-            partno: Some(format!("PN-{n}")),
+            catnum: Some(catnum),
+            ean: None,
+            partno: None,
             hidden: false,
             selling_denied: false,
             shop_denies: false,
             variant: false,
             invalid: None,
+        }
+    }
+
+    /// Product number `n`: uuid `00000000-0000-4000-8000-<n>`, catnum `CAT-<n>`, ean
+    /// `859<n, ten digits>`, partno `PN-<n>`, all flags clear.
+    pub fn numbered(n: u64) -> SimProduct {
+        SimProduct {
+            ean: Some(format!("859{n:010}")),
+            partno: Some(format!("PN-{n}")),
+            ..SimProduct::with_catnum(n, format!("CAT-{n:05}"))
         }
     }
 
