@@ -17,8 +17,10 @@ mod catalogue;
 mod orders;
 mod serve;
 mod simulators;
+mod skus;
 
-pub use serve::{DEFAULT_PORT_BASE, serve};
+pub use serve::{DEFAULT_CHANGE_EVERY, DEFAULT_PORT_BASE, SimOptions, serve};
+pub use skus::Skus;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,18 +34,12 @@ use crate::commands::{self, Failure};
 use crate::config::LogFormat;
 use crate::ops::telemetry;
 use crate::sim::Fault;
-use simulators::{
-    DROPSHIP_SKUS, Simulators, WAREHOUSE, WAREHOUSE_SKUS, dropship_id, random_quantity,
-    warehouse_sku,
-};
-
-/// How often simulated stock changes (a cycle runs every 5 s).
-const CHANGE_EVERY: Duration = Duration::from_secs(4);
+use simulators::{Simulators, WAREHOUSE, random_quantity};
 
 /// Runs the demo until Ctrl-C.
 pub async fn run(dialect: crate::sim::Dialect) -> Result<ExitCode, Failure> {
     telemetry::init(LogFormat::Text, "info");
-    let simulators = Simulators::start(0, dialect).await?;
+    let simulators = Simulators::start(0, dialect, Skus::default()).await?;
     let shop = catalogue::Catalogue::start(&simulators).await?;
     let dir = tempfile::Builder::new()
         .prefix("invsync-demo-")
@@ -51,14 +47,15 @@ pub async fn run(dialect: crate::sim::Dialect) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::Other(format!("cannot make a folder for the demo: {e}")))?
         .keep();
     let path = dir.join("config.toml");
-    let config = demo_config(&dir, &simulators) + &shop.toml();
-    catalogue::write_mapping(&dir)
+    let config = demo_config(&dir, &simulators) + &shop.demo_toml();
+    catalogue::write_mapping(&dir, simulators.skus)
         .map_err(|e| Failure::Other(format!("cannot write the demo's mapping file: {e}")))?;
     write_private(&path, &config)
         .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))?;
-    print!("{}", banner(&dir, &path, &config));
+    let example = simulators.skus.warehouse_sku(1);
+    print!("{}", banner(&dir, &path, &config, &example));
 
-    let changer = tokio::spawn(change_stock(simulators, Faults::Staged));
+    let changer = tokio::spawn(change_stock(simulators, DEFAULT_CHANGE_EVERY, Script::Demo));
     let result = commands::run(&path).await;
     changer.abort();
     drop(shop);
@@ -79,8 +76,8 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// What the demo prints on stdout before it starts: where its files are, the configuration,
-/// and what to try beside it.
-fn banner(dir: &Path, path: &Path, config: &str) -> String {
+/// and what to try beside it (`status --sku` for `sku`).
+fn banner(dir: &Path, path: &Path, config: &str, sku: &str) -> String {
     let invsync = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("invsync"));
     let mut text = String::new();
     let _ = writeln!(
@@ -100,7 +97,7 @@ fn banner(dir: &Path, path: &Path, config: &str) -> String {
          {0} --config {1} status --sku {2}\n",
         invsync.display(),
         path.display(),
-        warehouse_sku(1),
+        sku,
     );
     text
 }
@@ -119,36 +116,43 @@ fn demo_config(dir: &Path, simulators: &Simulators) -> String {
     )
 }
 
-/// Every few seconds a handful of SKUs sell or get restocked, and now and then a shopper orders
-/// (see [`orders`]); now and then a simulator misbehaves (see [`fault_at`]).
-/// Whether the changes come with the demo's staged faults (a 503, an empty answer).
+/// What comes with the stock changes besides them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Faults {
-    /// Now and then, as the demo shows them.
-    Staged,
-    /// Never: `invsync sim --changing`, where an operator rehearses a configuration.
-    None,
+pub(crate) enum Script {
+    /// The demo's: now and then a staged fault (a 503, an empty answer).
+    Demo,
+    /// `invsync sim --changing`, where an operator rehearses a configuration: no faults, and
+    /// some shoppers order dropship items, which the relay can place and the supplier ships.
+    Sim,
 }
 
-pub(crate) async fn change_stock(simulators: Simulators, faults: Faults) {
-    let mut tick = tokio::time::interval(CHANGE_EVERY);
+/// Every `every` a handful of SKUs sell or get restocked, and now and then a shopper orders
+/// (see [`orders`]); in the demo, now and then a simulator misbehaves (see [`fault_at`]).
+pub(crate) async fn change_stock(simulators: Simulators, every: Duration, script: Script) {
+    let mut tick = tokio::time::interval(every);
     tick.tick().await;
-    let mut shoppers = orders::Shoppers::default();
+    let mut shoppers = match script {
+        Script::Demo => orders::Shoppers::default(),
+        Script::Sim => orders::Shoppers::with_dropship(),
+    };
+    let (skus, count) = (simulators.skus, simulators.skus.count());
+    // The last SKUs are the shoppers', whose only change is a counted sale.
+    let changing = count - orders::ordered_skus(count);
     for round in 1u64.. {
         tick.tick().await;
         shoppers.round(&simulators, round, &mut rand::rng());
         let (warehouse, dropship) = {
             let mut rng = rand::rng();
             let warehouse: Vec<(String, i64)> = (0..rng.random_range(1..5))
+                .filter(|_| changing > 0)
                 .map(|_| {
-                    let last = WAREHOUSE_SKUS - orders::ORDERED_SKUS;
-                    let sku = warehouse_sku(rng.random_range(1..=last));
+                    let sku = skus.warehouse_sku(rng.random_range(1..=changing));
                     (sku, random_quantity(&mut rng))
                 })
                 .collect();
             let dropship: Vec<(String, i64)> = (0..rng.random_range(1..5))
                 .map(|_| {
-                    let id = dropship_id(rng.random_range(1..=DROPSHIP_SKUS));
+                    let id = skus.dropship_id(rng.random_range(1..=count));
                     (id, random_quantity(&mut rng))
                 })
                 .collect();
@@ -165,7 +169,7 @@ pub(crate) async fn change_stock(simulators: Simulators, faults: Faults) {
             dropship = dropship.len(),
             "demo: simulated stock changed"
         );
-        if let Some(fault) = fault_at(round).filter(|_| faults == Faults::Staged) {
+        if let Some(fault) = fault_at(round).filter(|_| script == Script::Demo) {
             inject(&simulators, fault);
         }
     }

@@ -84,22 +84,36 @@ enum Command {
     /// Serve the built-in simulators alone on loopback; print their URLs and credentials.
     ///
     /// Hako listens on the port base, Endless Aisles on the next port, Hardtofind on the one
-    /// after. It prints a configuration that points at them, to try invsync or its systemd unit
-    /// against, and serves until Ctrl-C or SIGTERM.
+    /// after, the catalogue (Shopsys) on the one after that. It prints a configuration that
+    /// points at them (with the dropship relay's table commented out), to try invsync or its
+    /// systemd unit against, and serves until Ctrl-C or SIGTERM.
     Sim {
-        /// Hako listens on this port, Endless Aisles on the next, Hardtofind on the one after.
+        /// Hako listens on this port, Endless Aisles on the next, Hardtofind and the catalogue
+        /// on the two after.
         #[arg(long, value_name = "PORT", default_value_t = invsync::demo::DEFAULT_PORT_BASE,
-              value_parser = clap::value_parser!(u16).range(1..=65533))]
+              value_parser = clap::value_parser!(u16).range(1..=65532))]
         port_base: u16,
+        /// How many SKUs each source holds: warehouse SKUs at Hako (and products in the
+        /// catalogue), dropship items at Endless Aisles; 1 to 10000000 (a million start in
+        /// seconds), to rehearse a long first sync.
+        #[arg(long, value_name = "N", default_value_t = invsync::demo::Skus::default(),
+              value_parser = parse_skus)]
+        skus: invsync::demo::Skus,
         /// Accept every request and never answer it, so that a daemon against them stalls (to
         /// see systemd's watchdog restart it).
         #[arg(long)]
         stall: bool,
-        /// Change stock every few seconds, and now and then place a Hardtofind order that the
-        /// warehouse counts a little later and that ships later still (as the demo does, without
-        /// its staged faults): reservations and the relay can be rehearsed.
+        /// Change stock every few seconds, and now and then place a Hardtofind order: for a
+        /// warehouse SKU, counted by the warehouse a little later and shipped later still (as
+        /// the demo does, without its staged faults), or for a dropship item, which the relay
+        /// places at Endless Aisles and Endless Aisles ships with tracking: reservations and
+        /// the relay's approve flow can be rehearsed.
         #[arg(long)]
         changing: bool,
+        /// How often `--changing` changes things (tests shorten it).
+        #[arg(long, value_name = "DURATION", hide = true, requires = "changing",
+              default_value = "4s", value_parser = parse_change_every)]
+        change_every: std::time::Duration,
         /// How the simulators answer where the services' documents are silent: `documented`,
         /// `production`, or `point=value,…` (see the README's "What invsync assumes").
         #[arg(long, value_name = "DIALECT", default_value = "documented",
@@ -186,10 +200,22 @@ fn main() -> ExitCode {
             Command::Demo { dialect } => invsync::demo::run(dialect).await,
             Command::Sim {
                 port_base,
+                skus,
                 stall,
                 changing,
+                change_every,
                 dialect,
-            } => invsync::demo::serve(port_base, stall, changing, dialect).await,
+            } => {
+                let options = invsync::demo::SimOptions {
+                    port_base,
+                    stall,
+                    changing,
+                    change_every,
+                    dialect,
+                    skus,
+                };
+                invsync::demo::serve(options).await
+            }
             Command::Completions { shell } => {
                 invsync::manual::completions(shell, &Cli::command(), &mut std::io::stdout());
                 Ok(ExitCode::SUCCESS)
@@ -213,6 +239,20 @@ fn main() -> ExitCode {
 fn say(line: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// `--skus`: a count clap can refuse with the range (exit 2).
+fn parse_skus(text: &str) -> Result<invsync::demo::Skus, String> {
+    text.parse()
+}
+
+/// `--change-every`: a positive duration such as `200ms` (a zero one would spin).
+fn parse_change_every(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(every) if !every.is_zero() => Ok(every),
+        Ok(_) => Err("must be longer than 0".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `--dialect`: a name clap can refuse with the reason (exit 2).

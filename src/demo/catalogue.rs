@@ -1,17 +1,18 @@
-//! The demo's catalogue and SKU mapping: a Shopsys catalogue simulator (`[targets.shop]`) whose
-//! products carry the warehouse's SKUs as catnums, ten products that are Endless Aisles sizes
-//! under another name (linked by barcode), and a mapping file with an alias and, on purpose,
+//! The catalogue and SKU mapping: a Shopsys catalogue simulator (`[targets.shop]`) whose
+//! products carry the warehouse's SKUs as catnums. `invsync sim` serves just that; the demo adds
+//! ten products that are Endless Aisles sizes under another name (linked by barcode), a product
+//! that claims a SKU another has, a variant, and a mapping file with an alias and, on purpose,
 //! one conflict, so that `status` has something to show.
 
 use std::path::Path;
 
-use super::simulators::{
-    DROPSHIP_SKUS, Simulators, WAREHOUSE, WAREHOUSE_SKUS, dropship_id, warehouse_sku,
-};
+use super::simulators::{Simulators, WAREHOUSE, cannot_listen};
+use super::skus::Skus;
 use crate::commands::Failure;
-use crate::services::endless_aisles::gtin14;
+use crate::services::endless_aisles::gtin::check_digit;
 use crate::services::endless_aisles::sim::SimSize;
 use crate::services::shopsys::sim::{ShopsysSim, ShopsysSimConfig, SimProduct};
+use crate::sim::EndlessAislesSim;
 
 /// Catalogue products that are Endless Aisles sizes (`CAT-0001`… ↔ items 1…).
 const LINKED: usize = 10;
@@ -20,24 +21,23 @@ const LINKED: usize = 10;
 /// leading zero), and the same code as the shop writes it (12 digits).
 fn barcodes(i: usize) -> (String, String) {
     let body = format!("0{:010}", 7_419_860_000 + i);
-    let upc = (0..10)
-        .map(|d| format!("{body}{d}"))
-        .find(|code| gtin14(code).is_some())
-        .unwrap_or_default();
+    let upc = format!("{body}{}", check_digit(body.as_bytes()));
     (format!("0{upc}"), upc)
 }
 
 /// Gives every Endless Aisles item a size in a product (three sizes a product), a few of them
-/// not for sale, so the products the source reads look like the document's.
-pub(crate) fn add_sizes(simulators: &Simulators) {
-    let ea = &simulators.endless_aisles;
-    for product in 0..DROPSHIP_SKUS.div_ceil(3) {
+/// not for sale ([`Skus::dropship_sellable`]), so the products the source reads look like the
+/// document's.
+pub(crate) fn add_sizes(ea: &EndlessAislesSim, skus: Skus) {
+    let count = skus.count();
+    for product in 0..count.div_ceil(3) {
         let sizes = (1..=3)
             .map(|n| product * 3 + n)
-            .filter(|&i| i <= DROPSHIP_SKUS)
-            .map(|i| {
-                let id: u64 = dropship_id(i).parse().unwrap_or_default();
-                SimSize::new(id, &barcodes(i).0)
+            .filter(|&i| i <= count)
+            .map(|i| SimSize {
+                purchasability: Skus::dropship_purchasable(i),
+                discontinued: Skus::dropship_discontinued(i),
+                ..SimSize::new(skus.dropship_option(i), &barcodes(i).0)
             })
             .collect();
         ea.add_product(
@@ -45,12 +45,6 @@ pub(crate) fn add_sizes(simulators: &Simulators) {
             &format!("Dog food {}", product + 1),
             sizes,
         );
-    }
-    for i in (25..=DROPSHIP_SKUS).step_by(25) {
-        ea.set_purchasability(dropship_id(i).parse().unwrap_or_default(), false);
-    }
-    for i in (40..=DROPSHIP_SKUS).step_by(40) {
-        ea.set_discontinued(dropship_id(i).parse().unwrap_or_default(), true);
     }
 }
 
@@ -61,74 +55,98 @@ pub(crate) struct Catalogue {
 }
 
 impl Catalogue {
-    /// Starts the shop on a free loopback port with its products, and readies Hardtofind for
-    /// the names the mapping gives.
-    pub async fn start(simulators: &Simulators) -> Result<Catalogue, Failure> {
-        let sim = ShopsysSim::start(ShopsysSimConfig::default())
+    /// Starts the shop on `port` (0: a free one) with a product for every warehouse SKU (product
+    /// `i` has catnum `HK-…i`), as `invsync sim` serves it.
+    pub async fn start_on(
+        skus: Skus,
+        dialect: crate::sim::Dialect,
+        port: u16,
+    ) -> Result<Catalogue, Failure> {
+        let sim = ShopsysSim::start_on(ShopsysSimConfig::default(), port)
             .await
-            .map_err(|e| Failure::Other(format!("cannot start the catalogue simulator: {e}")))?;
-        sim.set_dialect(simulators.dialect);
-        let mut products: Vec<SimProduct> = (1..=WAREHOUSE_SKUS)
+            .map_err(|e| cannot_listen("catalogue (Shopsys)", port, e))?;
+        sim.set_dialect(dialect);
+        let shop = sim.clone();
+        // A million products take a second or two: off the runtime, beside the others' seeding.
+        tokio::task::spawn_blocking(move || {
+            shop.add_products(
+                (1..=skus.count())
+                    .map(|i| SimProduct::with_catnum(i as u64, skus.warehouse_sku(i))),
+            )
+        })
+        .await
+        .map_err(|e| Failure::Other(format!("cannot give the catalogue its products: {e}")))?;
+        Ok(Catalogue { sim })
+    }
+
+    /// The demo's shop, on a free loopback port: every warehouse SKU's product, ten products
+    /// linked to Endless Aisles sizes by barcode, a SKU claimed twice and a variant; Hardtofind
+    /// is readied for the names the mapping gives.
+    pub async fn start(simulators: &Simulators) -> Result<Catalogue, Failure> {
+        let catalogue = Catalogue::start_on(simulators.skus, simulators.dialect, 0).await?;
+        let count = simulators.skus.count();
+        let mut products: Vec<SimProduct> = (1..=LINKED)
             .map(|i| SimProduct {
-                catnum: Some(warehouse_sku(i)),
-                ean: None,
-                ..SimProduct::numbered(i as u64)
+                catnum: Some(format!("CAT-{i:04}")),
+                ean: Some(barcodes(i).1),
+                ..SimProduct::numbered((count + i) as u64)
             })
             .collect();
-        products.extend((1..=LINKED).map(|i| SimProduct {
-            catnum: Some(format!("CAT-{i:04}")),
-            ean: Some(barcodes(i).1),
-            ..SimProduct::numbered((WAREHOUSE_SKUS + i) as u64)
-        }));
         // Two products claim one SKU (listed as matched twice; both are flagged when it runs
         // out), and one is a variant, which the API cannot change (listed under its own
         // heading once it runs out).
         products.push(SimProduct {
-            catnum: Some(warehouse_sku(WAREHOUSE_SKUS)),
+            catnum: Some(simulators.skus.warehouse_sku(count)),
             ean: None,
-            ..SimProduct::numbered((WAREHOUSE_SKUS + LINKED + 1) as u64)
+            ..SimProduct::numbered((count + LINKED + 1) as u64)
         });
-        if let Some(variant) = products.get_mut(4) {
-            variant.variant = true;
-        }
+        catalogue.sim.add_products(products);
+        catalogue
+            .sim
+            .update(&SimProduct::numbered(5).uuid, |p| p.variant = true);
         // Sold out from the start, so the first cycle asks to flag the variant.
-        simulators
-            .hako
-            .set_quantity(WAREHOUSE, &warehouse_sku(5), 0);
-        sim.add_products(products);
+        let sold_out = simulators.skus.warehouse_sku(5);
+        simulators.hako.set_quantity(WAREHOUSE, &sold_out, 0);
         let hardtofind = &simulators.hardtofind;
         hardtofind.add_variants((1..=LINKED).map(|i| format!("CAT-{i:04}")));
         hardtofind.add_variants(["HTF-ONE", "HTF-THREE-A", "HTF-THREE-B"]);
-        Ok(Catalogue { sim })
+        Ok(catalogue)
     }
 
-    /// `[targets.shop]` and `[mapping]` for the demo's configuration.
-    pub fn toml(&self) -> String {
+    /// `[targets.shop]`: the flag target on this shop, fed by `inputs` (TOML array items).
+    pub fn target_toml(&self, inputs: &str) -> String {
         format!(
-            "\n[targets.shop]\n\
+            "[targets.shop]\n\
              type = \"shopsys\"\n\
              base_url = \"{}\"\n\
              client_id = \"{}\"\n\
              client_secret = \"{}\"\n\
-             inputs = [\"warehouse\", \"dropship\"]\n\
-             catalogue_refresh = \"1m\"\n\n\
-             [mapping]\n\
-             file = \"skus.csv\"\n\
-             by_barcode = true\n",
+             inputs = [{inputs}]\n",
             self.sim.base_url(),
             self.sim.client_id(),
             self.sim.client_secret(),
+        )
+    }
+
+    /// `[targets.shop]` and `[mapping]` for the demo's configuration.
+    pub fn demo_toml(&self) -> String {
+        format!(
+            "\n{}catalogue_refresh = \"1m\"\n\n\
+             [mapping]\n\
+             file = \"skus.csv\"\n\
+             by_barcode = true\n",
+            self.target_toml("\"warehouse\", \"dropship\"")
         )
     }
 }
 
 /// The demo's mapping file: `HK-0001` is `HTF-ONE` at Hardtofind, and `HK-0003` is given two
 /// names there (a conflict: held at every target and listed in `status`).
-pub(crate) fn write_mapping(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn write_mapping(dir: &Path, skus: Skus) -> std::io::Result<()> {
     let text = format!(
         "sku,endpoint,key\n{one},hardtofind,HTF-ONE\n{three},hardtofind,HTF-THREE-A\n{three},hardtofind,HTF-THREE-B\n",
-        one = warehouse_sku(1),
-        three = warehouse_sku(3),
+        one = skus.warehouse_sku(1),
+        three = skus.warehouse_sku(3),
     );
     std::fs::write(dir.join("skus.csv"), text)
 }
@@ -136,10 +154,11 @@ pub(crate) fn write_mapping(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::endless_aisles::gtin14;
 
     #[test]
     fn the_demo_barcodes_are_gtins_that_link_across_their_two_spellings() {
-        for i in [1, LINKED, DROPSHIP_SKUS] {
+        for i in [1, LINKED, 150, 5_000_000] {
             let (ea, shop) = barcodes(i);
             assert_eq!(ea.len(), 13);
             assert!(gtin14(&ea).is_some(), "{ea}");

@@ -1,10 +1,12 @@
 //! The three simulators as `invsync demo` and `invsync sim` serve them: known credentials, a
-//! catalogue of a few hundred SKUs with stock, and the configuration tables that point at them.
+//! catalogue of [`Skus`] with stock (a few hundred in the demo), and the configuration tables
+//! that point at them.
 
 use std::time::Duration;
 
 use rand::Rng;
 
+use super::skus::Skus;
 use crate::commands::Failure;
 use crate::sim::{
     EndlessAislesSim, EndlessAislesSimConfig, HakoSim, HakoSimConfig, HardtofindSim,
@@ -19,21 +21,8 @@ pub(crate) const HTF_PASSWORD: &str = "demo-password";
 /// Hako's warehouse that holds stock, and the one the `hako_dropship` target writes.
 pub(crate) const WAREHOUSE: &str = "warehouse-010";
 pub(crate) const DROPSHIP_WAREHOUSE: &str = "dropship";
-/// SKUs `HK-0001`… at Hako, items `24001`… (`EA-24001`…) at Endless Aisles.
-pub(crate) const WAREHOUSE_SKUS: usize = 150;
-pub(crate) const DROPSHIP_SKUS: usize = 150;
 /// What `--stall` adds to every request: far longer than any request timeout or watchdog.
-const STALL: Duration = Duration::from_secs(24 * 3600);
-
-/// Hako's name for warehouse SKU `i`.
-pub(crate) fn warehouse_sku(i: usize) -> String {
-    format!("HK-{i:04}")
-}
-
-/// Endless Aisles' option id of dropship item `i`.
-pub(crate) fn dropship_id(i: usize) -> String {
-    (24_000 + i).to_string()
-}
+pub(crate) const STALL: Duration = Duration::from_secs(24 * 3600);
 
 /// A random stock level, sold out now and then.
 pub(crate) fn random_quantity(rng: &mut impl Rng) -> i64 {
@@ -51,6 +40,18 @@ pub(crate) struct Simulators {
     pub hardtofind: HardtofindSim,
     /// How they answer where the documents are silent (the catalogue's simulator too).
     pub dialect: crate::sim::Dialect,
+    /// How many SKUs each source holds, and their names.
+    pub skus: Skus,
+}
+
+/// The port of the simulator `offset` places after `port_base`; 0 (a free port) when
+/// `port_base` is 0.
+pub(crate) fn port(port_base: u16, offset: u16) -> u16 {
+    if port_base == 0 {
+        0
+    } else {
+        port_base.saturating_add(offset)
+    }
 }
 
 impl Simulators {
@@ -59,14 +60,9 @@ impl Simulators {
     pub async fn start(
         port_base: u16,
         dialect: crate::sim::Dialect,
+        skus: Skus,
     ) -> Result<Simulators, Failure> {
-        let port = |offset: u16| {
-            if port_base == 0 {
-                0
-            } else {
-                port_base.saturating_add(offset)
-            }
-        };
+        let port = |offset: u16| port(port_base, offset);
         let hako = HakoSim::start_on(
             HakoSimConfig {
                 api_key: HAKO_KEY.to_owned(),
@@ -86,27 +82,16 @@ impl Simulators {
         )
         .await
         .map_err(|e| cannot_listen("Endless Aisles", port(1), e))?;
-        let mut catalogue: Vec<String> = (1..=WAREHOUSE_SKUS).map(warehouse_sku).collect();
-        catalogue.extend((1..=DROPSHIP_SKUS).map(|i| format!("EA-{}", dropship_id(i))));
         let hardtofind = HardtofindSim::start_on(
             HardtofindSimConfig {
                 username: HTF_USER.to_owned(),
                 password: HTF_PASSWORD.to_owned(),
-                catalogue,
                 ..Default::default()
             },
             port(2),
         )
         .await
         .map_err(|e| cannot_listen("Hardtofind", port(2), e))?;
-
-        let mut rng = rand::rng();
-        for i in 1..=WAREHOUSE_SKUS {
-            hako.set_quantity(WAREHOUSE, &warehouse_sku(i), random_quantity(&mut rng));
-        }
-        for i in 1..=DROPSHIP_SKUS {
-            endless_aisles.set_stock(&dropship_id(i), random_quantity(&mut rng));
-        }
         hako.set_dialect(dialect);
         endless_aisles.set_dialect(dialect);
         hardtofind.set_dialect(dialect);
@@ -115,9 +100,41 @@ impl Simulators {
             endless_aisles,
             hardtofind,
             dialect,
+            skus,
         };
-        super::catalogue::add_sizes(&simulators);
+        simulators.seed().await?;
         Ok(simulators)
+    }
+
+    /// Gives every SKU stock (and its listing at Hardtofind, its size at Endless Aisles), each
+    /// simulator on a thread of its own: a million SKUs a source take seconds, not a minute.
+    async fn seed(&self) -> Result<(), Failure> {
+        let (skus, count) = (self.skus, self.skus.count());
+        let hako = self.hako.clone();
+        let warehouse = tokio::task::spawn_blocking(move || {
+            let mut rng = rand::rng();
+            let stock = (1..=count).map(|i| (skus.warehouse_sku(i), random_quantity(&mut rng)));
+            hako.set_quantities(WAREHOUSE, stock);
+        });
+        let endless_aisles = self.endless_aisles.clone();
+        let dropship = tokio::task::spawn_blocking(move || {
+            let mut rng = rand::rng();
+            let stock = (1..=count).map(|i| (skus.dropship_id(i), random_quantity(&mut rng)));
+            endless_aisles.set_stocks(stock);
+            super::catalogue::add_sizes(&endless_aisles, skus);
+        });
+        let hardtofind = self.hardtofind.clone();
+        let listings = tokio::task::spawn_blocking(move || {
+            let warehouse = (1..=count).map(|i| skus.warehouse_sku(i));
+            let dropship = (1..=count).map(|i| skus.dropship_sku(i));
+            hardtofind.add_variants(warehouse.chain(dropship));
+        });
+        for job in [warehouse, dropship, listings] {
+            job.await.map_err(|e| {
+                Failure::Other(format!("cannot give the simulators their SKUs: {e}"))
+            })?;
+        }
+        Ok(())
     }
 
     /// Makes every simulator accept each request and never answer it, so that a daemon against
@@ -175,7 +192,7 @@ inputs = ["dropship"]
     }
 }
 
-fn cannot_listen(service: &str, port: u16, error: std::io::Error) -> Failure {
+pub(crate) fn cannot_listen(service: &str, port: u16, error: std::io::Error) -> Failure {
     let hint = if error.kind() == std::io::ErrorKind::AddrInUse {
         " (is another `invsync sim` running? choose another --port-base)"
     } else {

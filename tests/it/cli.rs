@@ -1,5 +1,5 @@
-//! What the command line offers besides syncing: `--version`, shell completions, the man page,
-//! `invsync sim` and `invsync demo`.
+//! What the command line offers besides syncing: `--version`, shell completions, the man page
+//! and `invsync demo` (`invsync sim` has [`crate::sim`]).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -150,31 +150,8 @@ async fn demo_and_sim_refuse_a_config_they_would_not_read() {
     }
 }
 
-/// A port base whose three ports are free now (they may not stay so, but a test rarely loses
-/// that race).
-fn free_port_base() -> u16 {
-    for _ in 0..100 {
-        let Ok(first) = std::net::TcpListener::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(base) = first.local_addr().map(|a| a.port()) else {
-            continue;
-        };
-        if base > 65533 {
-            continue;
-        }
-        let others: Vec<_> = (1..=2)
-            .map(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)))
-            .collect();
-        if others.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
-    panic!("no three consecutive free ports");
-}
-
 /// Reads lines until one satisfies `last`; all of them.
-async fn read_until<R: AsyncRead + Unpin>(
+pub(crate) async fn read_until<R: AsyncRead + Unpin>(
     lines: &mut Lines<BufReader<R>>,
     last: impl Fn(&str) -> bool,
 ) -> Vec<String> {
@@ -195,7 +172,7 @@ async fn read_until<R: AsyncRead + Unpin>(
 }
 
 /// `invsync ARGS` in the background, stdout and stderr piped.
-fn spawn(args: &[&str]) -> Child {
+pub(crate) fn spawn(args: &[&str]) -> Child {
     invsync_command()
         .args(args)
         .stdout(Stdio::piped())
@@ -204,125 +181,12 @@ fn spawn(args: &[&str]) -> Child {
         .expect("invsync starts")
 }
 
-async fn exit_code(mut child: Child) -> Option<i32> {
+pub(crate) async fn exit_code(mut child: Child) -> Option<i32> {
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits in time")
         .expect("status");
     status.code()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_configuration_sim_prints_syncs_against_it_and_sigterm_stops_it() {
-    the_configuration_sim_prints_syncs(&[], None).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sim_speaks_the_dialect_it_is_given_and_a_production_dialect_syncs_as_well() {
-    the_configuration_sim_prints_syncs(&["--dialect", "production"], None).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sim_changing_moves_stock_so_a_later_cycle_has_something_to_push() {
-    // The simulators change stock every 4 s: a cycle 9 s after the first finds changes.
-    let later = the_configuration_sim_prints_syncs(&["--changing"], Some(Duration::from_secs(9)))
-        .await
-        .expect("a later cycle");
-
-    later.assert_code(0);
-    let pushed: usize = later
-        .summary()
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("pushed="))
-        .and_then(|n| n.parse().ok())
-        .expect("pushed= in the summary");
-    assert!(pushed > 0, "{}", later.summary());
-}
-
-#[tokio::test]
-async fn an_unknown_dialect_is_a_usage_error_naming_the_values() {
-    let run = invsync(&["sim", "--dialect", "gone=418"]).await;
-
-    run.assert_code(2);
-    assert!(run.stderr.contains("one of 404, 410"), "{}", run.stderr);
-}
-
-/// Starts `invsync sim ARGS`, syncs once against the configuration it prints and, with `then`,
-/// once more that long after; SIGTERM stops it. The later cycle's run, if any.
-async fn the_configuration_sim_prints_syncs(
-    args: &[&str],
-    then: Option<Duration>,
-) -> Option<crate::helpers::Run> {
-    let base = free_port_base();
-    let mut sim = spawn(&[&["sim", "--port-base", &base.to_string()][..], args].concat());
-    let mut stdout = BufReader::new(sim.stdout.take().expect("stdout")).lines();
-    let printed = read_until(&mut stdout, |l| l == "inputs = [\"dropship\"]").await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database = dir.path().join("invsync.db");
-    let config: String = printed
-        .iter()
-        .skip_while(|l| *l != "[daemon]")
-        .map(|l| {
-            if l.starts_with("database = ") {
-                format!("database = {:?}\n", database.display().to_string())
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, &config).expect("config written");
-
-    let once = invsync(&["--config", &path.display().to_string(), "once"]).await;
-    let mut later = None;
-    if let Some(wait) = then {
-        tokio::time::sleep(wait).await;
-        later = Some(invsync(&["--config", &path.display().to_string(), "once"]).await);
-    }
-    signal(&sim, "TERM");
-
-    once.assert_code(0);
-    assert!(once.summary().contains("outcome=\"ok\""), "{}", once.stderr);
-    let text = printed.join("\n");
-    for port in [base, base + 1, base + 2] {
-        assert!(text.contains(&format!("http://127.0.0.1:{port}")), "{text}");
-    }
-    assert!(text.contains("demo-hako-key") && text.contains("demo-password"));
-    assert_eq!(exit_code(sim).await, Some(0));
-    later
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sim_on_a_taken_port_says_which_and_what_to_do() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let port = taken.local_addr().expect("address").port();
-
-    let run = invsync(&["sim", "--port-base", &port.to_string()]).await;
-
-    run.assert_code(1);
-    assert!(
-        run.stderr.contains(&format!("127.0.0.1:{port}")) && run.stderr.contains("--port-base"),
-        "{}",
-        run.stderr
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stalled_sim_accepts_requests_and_never_answers() {
-    let base = free_port_base();
-    let mut sim = spawn(&["sim", "--port-base", &base.to_string(), "--stall"]);
-    let mut stdout = BufReader::new(sim.stdout.take().expect("stdout")).lines();
-    read_until(&mut stdout, |l| l == "inputs = [\"dropship\"]").await;
-
-    let answer = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{base}/v0/warehouses"))
-        .timeout(Duration::from_millis(1500))
-        .send()
-        .await;
-    signal(&sim, "INT");
-
-    assert!(answer.is_err_and(|e| e.is_timeout()));
-    assert_eq!(exit_code(sim).await, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread")]

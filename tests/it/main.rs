@@ -26,6 +26,7 @@ mod reload;
 mod safety;
 mod secrets;
 mod shopsys;
+mod sim;
 mod status;
 mod sync;
 mod systemd;

@@ -198,7 +198,7 @@ ct systemd-run --quiet --unit=invsync-sim-stall -p Type=exec \
   -p StandardOutput=file:/run/invsync-sim-stall.out -p StandardError=journal /usr/bin/invsync sim --port-base 18090 --stall
 sim_config() { ct grep -q '^inputs = \["dropship"\]' "$1"; }
 if wait_for 20 sim_config /run/invsync-sim.out && wait_for 20 sim_config /run/invsync-sim-stall.out; then
-  ok "invsync sim serves on 127.0.0.1:18080-18082 (and, stalled, 18090-18092) in the container"
+  ok "invsync sim serves on 127.0.0.1:18080-18083 (and, stalled, 18090-18093) in the container"
 else
   journal -u invsync-sim -u invsync-sim-stall | tail -20
   fail "invsync sim did not start"

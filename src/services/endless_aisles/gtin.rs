@@ -27,8 +27,8 @@ impl fmt::Display for Gtin14 {
 }
 
 /// The GS1 check digit of `body` (the digits before it): weights 3 and 1 alternate from the
-/// right, starting with 3.
-fn check_digit(body: &[u8]) -> u8 {
+/// right, starting with 3. `body` must be ASCII digits.
+pub fn check_digit(body: &[u8]) -> u8 {
     let sum: u32 = body
         .iter()
         .rev()

@@ -229,7 +229,9 @@ impl EndlessAislesSim {
 
     /// Bulk form of [`EndlessAislesSim::set_stock`].
     pub fn set_stocks<S: Into<String>>(&self, items: impl IntoIterator<Item = (S, i64)>) {
+        let items = items.into_iter();
         let mut inner = self.state.lock();
+        inner.stock.reserve(items.size_hint().0);
         for (id, quantity) in items {
             inner.set(id.into(), quantity);
         }
@@ -249,6 +251,11 @@ impl EndlessAislesSim {
     /// Forget all stock.
     pub fn clear(&self) {
         *self.state.lock() = StockBook::default();
+    }
+
+    /// The stock of one option id, if it exists.
+    pub fn stock_of(&self, id: &str) -> Option<i64> {
+        self.state.lock().stock.get(id).copied()
     }
 
     /// Option id → stock.

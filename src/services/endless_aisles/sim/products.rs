@@ -1,7 +1,7 @@
 //! The simulated `GET /api/products`: products with sizes, in Laravel pages, shaped like the
 //! document's sample (UPCs always strings, as the service writes them).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
@@ -78,31 +78,38 @@ struct SimProduct {
 #[derive(Default)]
 pub(super) struct Catalogue {
     products: BTreeMap<u64, SimProduct>,
+    /// Option id → its product's id, so a catalogue of a million sizes finds one at once.
+    product_of: HashMap<u64, u64>,
 }
 
 impl Catalogue {
     /// Adds (or replaces) product `id`.
     pub(super) fn add(&mut self, id: u64, title: &str, sizes: Vec<SimSize>) {
         let title = title.to_owned();
-        self.products.insert(id, SimProduct { title, sizes });
+        for size in &sizes {
+            self.product_of.insert(size.id, id);
+        }
+        let replaced = self.products.insert(id, SimProduct { title, sizes });
+        for gone in replaced.into_iter().flat_map(|p| p.sizes) {
+            if self.product_of.get(&gone.id) == Some(&id) && self.size(gone.id).is_none() {
+                self.product_of.remove(&gone.id);
+            }
+        }
     }
 
     /// The size with this option id and its product id.
     pub(super) fn size(&self, option_id: u64) -> Option<(u64, &SimSize)> {
-        self.products.iter().find_map(|(&product, p)| {
-            p.sizes
-                .iter()
-                .find(|s| s.id == option_id)
-                .map(|s| (product, s))
-        })
+        let product = *self.product_of.get(&option_id)?;
+        let sizes = &self.products.get(&product)?.sizes;
+        let size = sizes.iter().find(|s| s.id == option_id)?;
+        Some((product, size))
     }
 
     /// The size with this option id, to change it.
     pub(super) fn size_mut(&mut self, option_id: u64) -> Option<&mut SimSize> {
-        self.products
-            .values_mut()
-            .flat_map(|p| p.sizes.iter_mut())
-            .find(|s| s.id == option_id)
+        let product = *self.product_of.get(&option_id)?;
+        let sizes = &mut self.products.get_mut(&product)?.sizes;
+        sizes.iter_mut().find(|s| s.id == option_id)
     }
 
     /// One page of the listing, products by id ascending.

@@ -2,6 +2,7 @@
 //! Rendered by hand and cached, because a benchmark of a million SKUs must measure invsync,
 //! not the simulator.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use crate::sim::dialect::{Spoken, StockPages};
@@ -37,11 +38,12 @@ pub(super) struct StockBook {
 impl StockBook {
     pub(super) fn set(&mut self, id: String, quantity: i64) {
         self.rendered = None;
-        if let Some(current) = self.stock.get_mut(&id) {
-            *current = quantity;
-        } else {
-            self.stock.insert(id, quantity);
-            self.order = None;
+        match self.stock.entry(id) {
+            Entry::Occupied(mut current) => *current.get_mut() = quantity,
+            Entry::Vacant(slot) => {
+                slot.insert(quantity);
+                self.order = None;
+            }
         }
     }
 }

@@ -266,7 +266,10 @@ impl HakoSim {
         warehouse: &str,
         items: impl IntoIterator<Item = (S, i64)>,
     ) {
+        let items = items.into_iter();
         let (now, mut inner) = (stamp(), self.state.lock());
+        let at = inner.add_warehouse(warehouse);
+        inner.warehouses[at].stock.reserve(items.size_hint().0);
         for (sku, quantity) in items {
             inner.set(warehouse, sku.into(), quantity, &now);
         }

@@ -338,7 +338,9 @@ impl HardtofindSim {
 
     /// Add several variants to the catalogue (see [`HardtofindSim::add_variant`]).
     pub fn add_variants<S: Into<String>>(&self, skus: impl IntoIterator<Item = S>) {
+        let skus = skus.into_iter();
         let mut inner = self.state.lock();
+        inner.variants.reserve(skus.size_hint().0);
         for sku in skus {
             inner.variants.entry(sku.into()).or_insert(0);
         }

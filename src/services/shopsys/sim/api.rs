@@ -13,6 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
+use super::products::Products;
 use super::{PAGE_SIZE, SimProduct};
 use crate::services::shopsys::wire::{
     self, NO_PRODUCTS_ON_PAGE, Product, VALIDATION_FAILED, VARIANT_NOT_SUPPORTED,
@@ -23,7 +24,7 @@ use crate::sim::server::{Handler, SimRequest, SimResponse};
 /// What the shop holds.
 #[derive(Default)]
 pub(super) struct Inner {
-    pub(super) products: Vec<SimProduct>,
+    pub(super) products: Products,
     pub(super) tokens: HashMap<String, Instant>,
     pub(super) expires_in: u64,
     pub(super) tokens_issued: usize,
@@ -157,12 +158,13 @@ impl State {
             return api_error(request, 400, &format!("This UUID is not valid: {bad}"));
         }
         let mut inner = self.lock();
-        let chosen: Vec<&SimProduct> = inner
-            .products
-            .iter()
-            .filter(|p| uuids.is_empty() || uuids.contains(&p.uuid.as_str()))
-            .collect();
-        let pages = chosen.len().div_ceil(PAGE_SIZE);
+        // Only a filtered list is gathered: a page of the whole list is a slice of it, not a
+        // walk over a million products.
+        let filtered = (!uuids.is_empty()).then(|| inner.products.in_order(&uuids));
+        let total = filtered
+            .as_ref()
+            .map_or(inner.products.all().len(), Vec::len);
+        let pages = total.div_ceil(PAGE_SIZE);
         if pages == 0 && page == 1 {
             return empty_list(request, &query);
         }
@@ -170,14 +172,19 @@ impl State {
             drop(inner);
             return api_error(request, 422, NO_PRODUCTS_ON_PAGE);
         };
-        let shown: Vec<Product> = chosen
-            .iter()
-            .skip((index - 1) * PAGE_SIZE)
-            .take(PAGE_SIZE)
-            .map(|p| p.shown())
-            .collect();
+        let start = (index - 1) * PAGE_SIZE;
+        let shown: Vec<Product> = match &filtered {
+            Some(chosen) => (chosen.iter().skip(start).take(PAGE_SIZE))
+                .map(|p| p.shown())
+                .collect(),
+            None => (inner.products.all().iter().skip(start).take(PAGE_SIZE))
+                .map(SimProduct::shown)
+                .collect(),
+        };
         let vanishing = std::mem::take(&mut inner.vanishing);
-        inner.products.retain(|p| !vanishing.contains(&p.uuid));
+        if !vanishing.is_empty() {
+            inner.products.retain(|p| !vanishing.contains(&p.uuid));
+        }
         let body = serde_json::to_vec(&shown).unwrap_or_default();
         // Present even when empty (a one-page list), as the shop's listener always adds it.
         SimResponse::raw(200, body).with_header("link", links(request, &query, index, pages))
@@ -187,9 +194,7 @@ impl State {
         if !wire::is_uuid(uuid) {
             return api_error(request, 400, &format!("This UUID is not valid: {uuid}"));
         }
-        let shown = (self.lock().products.iter())
-            .find(|p| p.uuid == uuid)
-            .map(SimProduct::shown);
+        let shown = self.lock().products.get(uuid).map(SimProduct::shown);
         match shown {
             Some(product) => {
                 SimResponse::raw(200, serde_json::to_vec(&product).unwrap_or_default())
@@ -217,7 +222,7 @@ impl State {
             return SimResponse::json(400, &answer);
         }
         let mut inner = self.lock();
-        let Some(product) = inner.products.iter_mut().find(|p| p.uuid == uuid) else {
+        let Some(product) = inner.products.get_mut(uuid) else {
             drop(inner);
             return not_found(request, uuid);
         };

@@ -8,6 +8,7 @@
 //! with paused time can let them run out.
 
 mod api;
+mod products;
 
 use std::sync::{Arc, Mutex};
 
@@ -69,20 +70,30 @@ pub struct SimProduct {
 }
 
 impl SimProduct {
-    /// Product number `n`: uuid `00000000-0000-4000-8000-<n>`, catnum `CAT-<n>`, ean
-    /// `859<n, ten digits>`, partno `PN-<n>`, all flags clear.
-    pub fn numbered(n: u64) -> SimProduct {
+    /// Product number `n` with `catnum` and no other code (no ean, no partno), all flags
+    /// clear: what a catalogue of a million is made of, without the codes it would not use.
+    pub fn with_catnum(n: u64, catnum: String) -> SimProduct {
         SimProduct {
             uuid: format!("00000000-0000-4000-8000-{n:012x}"),
             name: format!("Product {n}"),
-            catnum: Some(format!("CAT-{n:05}")),
-            ean: Some(format!("859{n:010}")),
-            partno: Some(format!("PN-{n}")),
+            catnum: Some(catnum),
+            ean: None,
+            partno: None,
             hidden: false,
             selling_denied: false,
             shop_denies: false,
             variant: false,
             invalid: None,
+        }
+    }
+
+    /// Product number `n`: uuid `00000000-0000-4000-8000-<n>`, catnum `CAT-<n>`, ean
+    /// `859<n, ten digits>`, partno `PN-<n>`, all flags clear.
+    pub fn numbered(n: u64) -> SimProduct {
+        SimProduct {
+            ean: Some(format!("859{n:010}")),
+            partno: Some(format!("PN-{n}")),
+            ..SimProduct::with_catnum(n, format!("CAT-{n:05}"))
         }
     }
 
@@ -116,6 +127,12 @@ crate::sim::common_methods!(ShopsysSim);
 impl ShopsysSim {
     /// Starts a simulator with no products on `127.0.0.1:0` on the current tokio runtime.
     pub async fn start(config: ShopsysSimConfig) -> std::io::Result<ShopsysSim> {
+        ShopsysSim::start_on(config, 0).await
+    }
+
+    /// Starts a simulator with no products on `127.0.0.1:port` (`0`: a free port), as `invsync
+    /// sim` does.
+    pub async fn start_on(config: ShopsysSimConfig, port: u16) -> std::io::Result<ShopsysSim> {
         let state = Arc::new(State {
             client_id: config.client_id,
             client_secret: config.client_secret,
@@ -124,7 +141,7 @@ impl ShopsysSim {
                 ..Inner::default()
             }),
         });
-        let server = Server::start(state.clone(), 0).await?;
+        let server = Server::start(state.clone(), port).await?;
         Ok(ShopsysSim { server, state })
     }
 
@@ -145,31 +162,22 @@ impl ShopsysSim {
 
     /// Adds products at the end of the list (a product whose uuid exists replaces it).
     pub fn add_products(&self, products: impl IntoIterator<Item = SimProduct>) {
+        let products = products.into_iter();
         let mut inner = self.state.lock();
+        inner.products.reserve(products.size_hint().0);
         for product in products {
-            match inner.products.iter_mut().find(|p| p.uuid == product.uuid) {
-                Some(existing) => *existing = product,
-                None => inner.products.push(product),
-            }
+            inner.products.put(product);
         }
     }
 
     /// The product with `uuid`, as held (raw flags).
     pub fn product(&self, uuid: &str) -> Option<SimProduct> {
-        self.state
-            .lock()
-            .products
-            .iter()
-            .find(|p| p.uuid == uuid)
-            .cloned()
+        self.state.lock().products.get(uuid).cloned()
     }
 
     /// Deletes the product with `uuid`; `false` when there is none.
     pub fn remove_product(&self, uuid: &str) -> bool {
-        let mut inner = self.state.lock();
-        let before = inner.products.len();
-        inner.products.retain(|p| p.uuid != uuid);
-        inner.products.len() < before
+        self.state.lock().products.retain(|p| p.uuid != uuid)
     }
 
     /// Deletes the product with `uuid` right after the next product list is served: a product
@@ -180,11 +188,10 @@ impl ShopsysSim {
 
     /// Changes the product with `uuid`; `false` when there is none.
     pub fn update(&self, uuid: &str, change: impl FnOnce(&mut SimProduct)) -> bool {
-        let mut inner = self.state.lock();
-        inner
+        self.state
+            .lock()
             .products
-            .iter_mut()
-            .find(|p| p.uuid == uuid)
+            .get_mut(uuid)
             .map(change)
             .is_some()
     }
