@@ -173,7 +173,13 @@ pub fn show(record: &Record, now: i64) -> String {
         lines.push(format!("resolve attempts: {}", record.attempts));
     }
     if let Some(payload) = &record.payload {
-        lines.push(format!("sent:             {payload}"));
+        // Written when the order is prepared; once placing began, it is the order as sent.
+        let label = if record.placing_at.is_some() {
+            "sent:            "
+        } else {
+            "to send:         "
+        };
+        lines.push(format!("{label} {payload}"));
     }
     lines.join("\n")
 }

@@ -20,11 +20,16 @@ fn when(at: Option<&str>) -> String {
     }
 }
 
-/// An age in milliseconds, to the minute (enough to act on): `2h 5m`.
-pub(super) fn to_the_minute(ms: i64) -> humantime::FormattedDuration {
+/// An age in milliseconds, to the minute (enough to act on): `2h 5m`; `under a minute` below
+/// one (a bare `0s` read as "just now" where `relay list` said `37s`).
+pub(super) fn to_the_minute(ms: i64) -> String {
+    if ms < 60_000 {
+        return "under a minute".to_owned();
+    }
     humantime::format_duration(Duration::from_secs(
         u64::try_from(ms / 60_000 * 60).unwrap_or(0),
     ))
+    .to_string()
 }
 
 /// The status for people.
@@ -327,5 +332,18 @@ pub fn check_line(status: &Status) -> (String, u8) {
         (format!("WARNING: {}", problems(&warning, &[])), 1)
     } else {
         (format!("OK: {} targets in sync", status.targets.len()), 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_the_minute;
+
+    #[test]
+    fn an_age_under_a_minute_says_so_rather_than_nought() {
+        assert_eq!(to_the_minute(37_000), "under a minute");
+        assert_eq!(to_the_minute(0), "under a minute");
+        assert_eq!(to_the_minute(60_000), "1m");
+        assert_eq!(to_the_minute(2 * 3_600_000 + 5 * 60_000 + 59_000), "2h 5m");
     }
 }

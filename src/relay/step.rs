@@ -289,6 +289,9 @@ impl Run<'_> {
             }
         };
         record.value = Some(prepared.value);
+        // The order as it would be sent, for `relay show` while it waits: lines, quantities,
+        // prices and address are what an approver checks. `place` writes it again, as sent.
+        record.payload = serde_json::to_string(&prepared.order).ok();
         if let Some(max) = self.spec.max_order_value
             && prepared.value > max
             && !record.approved

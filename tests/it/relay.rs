@@ -427,6 +427,13 @@ async fn approve_waits_until_the_order_is_approved() {
         "{}",
         show.stdout
     );
+    // What an approver checks is there before the approval: lines, quantities and address.
+    let to_send = (show.stdout.lines())
+        .find_map(|l| l.strip_prefix("to send:"))
+        .unwrap_or_else(|| panic!("no order to send in {}", show.stdout));
+    for part in ["\"id\":1002", "\"quantity\":10", "Dear", "27511", "NC"] {
+        assert!(to_send.contains(part), "{part} in {to_send}");
+    }
 
     let approved = world.invsync(&["relay", "approve", &id]).await;
     approved.assert_code(0);
