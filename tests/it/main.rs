@@ -30,3 +30,4 @@ mod status;
 mod sync;
 mod systemd;
 mod trust;
+mod walks;

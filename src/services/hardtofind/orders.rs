@@ -18,8 +18,7 @@ use reqwest::{Method, StatusCode};
 use super::auth::{Session, json_body, undocumented_answer};
 pub use super::listed::{Listed, Unreadable};
 use super::wire::{
-    Date, Order, OrderStatus, OrderSummary, ShipData, ShippingProvider, ShippingProviders,
-    TransitionRequest,
+    Date, Order, OrderStatus, ShipData, ShippingProvider, ShippingProviders, TransitionRequest,
 };
 use crate::http::Meter;
 use crate::services::{ConnectorError, parse};
@@ -140,16 +139,6 @@ impl OrderFeed {
         meter: &Meter,
         states: &[OrderStatus],
     ) -> Result<Listing<Order>, ConnectorError> {
-        self.open(meter, states).await
-    }
-
-    /// [`OrderFeed::open_orders`], keeping of each order only what the reservations read, and
-    /// of an order that is not whole what does read (see [`OrderSummary::unreadable`]).
-    pub async fn open_order_summaries(
-        &self,
-        meter: &Meter,
-        states: &[OrderStatus],
-    ) -> Result<Listing<OrderSummary>, ConnectorError> {
         self.open(meter, states).await
     }
 
