@@ -15,12 +15,14 @@
 //! minute, each request costs a second more. `INVSYNC_BIN` runs another binary (to compare
 //! two builds: one without the incremental read has no `walk=` in its summary line).
 
-use std::path::PathBuf;
+mod support;
+
 use std::time::Duration;
 
 use invsync::services::hardtofind::sim::NewOrder;
 use invsync::services::hardtofind::wire::OrderStatus;
 use invsync::sim::{EndlessAislesSim, EndlessAislesSimConfig, HardtofindSim, HardtofindSimConfig};
+use support::release_binary;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 struct Args {
@@ -51,18 +53,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-/// The release binary: `INVSYNC_BIN` when set, else `invsync` in the target directory's
-/// release folder (`CARGO_TARGET_DIR` honoured).
-fn release_binary() -> PathBuf {
-    if let Some(binary) = std::env::var_os("INVSYNC_BIN") {
-        return PathBuf::from(binary);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("release").join("invsync")
 }
 
 /// The text of `key=` in a summary line, up to the next space or quote.

@@ -18,12 +18,7 @@ async fn world_with_feed(daemon_extra: &str) -> World {
         ..Setup::default()
     })
     .await;
-    let mut text = std::fs::read_to_string(&world.config).expect("config");
-    text.push_str(&format!(
-        "\n[orders.hardtofind]\ntype = \"hardtofind\"\nbase_url = \"{}\"\nusername = \"{HTF_USER}\"\npassword = \"{HTF_PASSWORD}\"\nrelease = \"status\"\nrequests_per_minute = 100000\n",
-        world.htf.base_url()
-    ));
-    std::fs::write(&world.config, text).expect("config");
+    add_order_feed(&world, "status");
     world
 }
 

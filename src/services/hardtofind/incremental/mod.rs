@@ -46,16 +46,6 @@ pub const MARGIN: Duration = Duration::from_secs(10 * 60);
 /// would stop every later read at page 1).
 const AHEAD: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The document's states, where an order that left a list can be found.
-const STATES: [OrderStatus; 6] = [
-    OrderStatus::Ready,
-    OrderStatus::Processed,
-    OrderStatus::Shipped,
-    OrderStatus::Returned,
-    OrderStatus::Refunded,
-    OrderStatus::Cancelled,
-];
-
 /// What the next read of a feed's lists goes on from. Empty at first (every list is read in
 /// full); in memory only, since the first cycle after a start reads in full anyway.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use tokio::time::Instant;
 
-use super::{FeedMemory, How, ListMemory, OpenOrders, STATES, Walked, believable, margin};
+use super::{FeedMemory, How, ListMemory, OpenOrders, Walked, believable, margin};
 use crate::http::Meter;
 use crate::services::ConnectorError;
 use crate::services::hardtofind::orders::{Listing, OrderFeed, each_once, keep_newer};
@@ -201,7 +201,9 @@ impl OrderFeed {
             .collect();
         if let Some(since) = over.iter().min() {
             let since = since.0 - margin();
-            for exit in STATES.iter().filter(|s| !states.contains(s)) {
+            // The document's states: an order that went to one it does not name is not found,
+            // and its list is read in full.
+            for exit in OrderStatus::TABLE.iter().filter(|s| !states.contains(s)) {
                 reading.peek(exit, since).await;
             }
         }
