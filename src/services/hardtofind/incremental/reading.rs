@@ -179,12 +179,10 @@ impl OrderFeed {
         };
         let mut lists: Vec<(&OrderStatus, Read)> = Vec::new();
         for &status in &states {
-            let read = match (full.or_else(|| memory.full_because(status, now)), memory) {
-                (None, memory) => match memory.lists.get(status) {
-                    Some(base) => reading.incremental(status, base).await,
-                    None => reading.full(status, "no earlier read").await,
-                },
-                (Some(why), _) => reading.full(status, why).await,
+            let why = full.or_else(|| memory.full_because(status, now));
+            let read = match (why, memory.lists.get(status)) {
+                (None, Some(base)) => reading.incremental(status, base).await,
+                (why, _) => reading.full(status, why.unwrap_or("no earlier read")).await,
             };
             lists.push((status, tolerated(read, status, &lists, states.len())?));
         }
