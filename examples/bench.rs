@@ -25,8 +25,12 @@
 //! of its own at Hardtofind) and times `check --offline` (reading and resolving it), the first
 //! cycle with it (every mapped SKU pushed again under its key) and an unchanged one.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::time::Instant;
+
+use support::release_binary;
 
 use invsync::sim::{
     EndlessAislesSim, EndlessAislesSimConfig, HakoSim, HakoSimConfig, HardtofindSim,
@@ -80,19 +84,6 @@ struct Measure {
     wall_s: f64,
     peak_rss_mib: f64,
     exit: i32,
-}
-
-/// The release binary: `INVSYNC_BIN` when set, else `invsync` in the release folder of the
-/// target directory cargo builds into (`CARGO_TARGET_DIR` honoured, as cargo does: relative to
-/// the working directory).
-fn release_binary() -> PathBuf {
-    if let Some(binary) = std::env::var_os("INVSYNC_BIN") {
-        return PathBuf::from(binary);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("release").join("invsync")
 }
 
 /// One line of the table: the cycle, its wall time and peak RSS, and what Hardtofind received.

@@ -3,7 +3,8 @@
 //! On a schedule it runs a **sync cycle** ([`daemon::cycle::Engine::run_cycle`]): it **fetches**
 //! every source completely and at once ([`services`]: Hako, Endless Aisles), **records** each
 //! source's snapshot in SQLite as soon as it is in ([`store`]) unless the mass-zero guard holds it,
-//! reads the open orders of every order feed and brings their **reservations** up to date
+//! reads the open orders of every order feed (what changed since the last read, checked against
+//! the service's count) and brings their **reservations** up to date
 //! ([`plan::reservations`]), then every target, in a task of its own, **plans** the quantity it
 //! should show (`min(cap, max(0, inputs - reserved - safety stock))`) and diffs it against what
 //! it last acknowledged ([`plan`], pure), and **pushes** only the differences in batches

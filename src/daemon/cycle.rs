@@ -24,10 +24,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span};
 
 use super::catalogues::Catalogues;
+use super::feeds::FeedSlot;
 use super::generation::Generation;
 use super::mapping::Mapper;
 use super::mapping::notes::{self, WrittenNotes};
-use super::orders::{self, Book, FeedSlot};
+use super::orders::{self, Book};
 use super::per_sku::PerSku;
 use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
 use super::state::{Configured, Endpoint, load_state, log_reconciled};
@@ -143,6 +144,7 @@ impl Engine {
                     client,
                     reserve: settings.rules.reserve.clone(),
                     mapper: mapper.clone(),
+                    walks: Default::default(),
                 }
             })
             .collect();
@@ -461,7 +463,7 @@ impl Engine {
                 fetches.clone(),
                 self.per_sku.clone(),
                 self.store.clone(),
-                options.dry_run,
+                options,
             );
             let span = tracing::Span::current();
             async move { Arc::new(step.instrument(span).await.map_err(|e| e.to_string())) }

@@ -9,6 +9,7 @@
 mod catalogues;
 pub mod clock;
 pub mod cycle;
+mod feeds;
 mod generation;
 pub mod mapping;
 mod orders;

@@ -1,5 +1,6 @@
-//! The order feeds' part of a cycle: read every open order, look up those that left the lists,
-//! and once every source is in, give the sources' drops to the reservations (the pure book in
+//! The order feeds' part of a cycle: read every open order ([`super::feeds`]: in proportion to
+//! what changed), look up those that left the lists, and once every source is in, give the
+//! sources' drops to the reservations (the pure book in
 //! [`crate::plan::reservations`]), record what changed, and publish what is reserved per SKU
 //! for the targets to subtract.
 //!
@@ -12,30 +13,16 @@ use futures_util::future::join_all;
 use tokio::sync::watch;
 use tracing::{error, warn};
 
+use super::feeds::{self, FeedSlot, ReadAs};
 use super::generation::Generation;
 use super::per_sku::PerSku;
 use super::sources::{SourceDone, SourceSlot};
-use crate::http::Meter;
-use crate::mapping::Mapping;
 use crate::ops::report::OrdersDone;
 use crate::ops::rfc3339;
 use crate::plan::ledger::{Column, SkuTable};
-use crate::plan::reservations::{Drop, Order, OrderLine, OrderState, Reservations};
-use crate::services::Feed;
-use crate::services::hardtofind::wire;
+use crate::plan::reservations::{Drop, Reservations};
 use crate::store::{self, Store, StoreError};
-
-/// An order feed as the engine keeps it.
-pub struct FeedSlot {
-    /// `[orders.NAME]`.
-    pub name: String,
-    /// Its client.
-    pub client: Feed,
-    /// The states that hold stock.
-    pub reserve: Vec<OrderState>,
-    /// The SKU mapping: what its order lines' SKUs are.
-    pub mapper: Arc<super::mapping::Mapper>,
-}
+use crate::target::CycleOptions;
 
 /// The book and what it reserves, shared by the cycles.
 pub struct Book {
@@ -51,7 +38,7 @@ pub struct Book {
 }
 
 /// Runs the step (see the module documentation). A dry run reads nothing and changes nothing:
-/// it plans with the reservations as recorded.
+/// it plans with the reservations as recorded. A full sync reads every list in full.
 pub async fn orders_step(
     feeds: Arc<Vec<FeedSlot>>,
     book: Arc<Book>,
@@ -59,42 +46,28 @@ pub async fn orders_step(
     fetches: Vec<impl std::future::Future<Output = Arc<SourceDone>>>,
     per_sku: Arc<PerSku>,
     store: Store,
-    dry_run: bool,
+    options: CycleOptions,
 ) -> Result<OrdersDone, StoreError> {
     let mut done = OrdersDone::default();
-    if dry_run {
+    if options.dry_run {
         join_all(fetches).await;
         return Ok(done);
     }
-    let mapping = match feeds.first() {
-        Some(feed) => feed.mapper.current(),
-        None => Arc::default(),
+    // The version first: a mapping rebuilt in between is then read again at the next cycle.
+    let (mapping, version) = match feeds.first() {
+        Some(feed) => {
+            let version = feed.mapper.version();
+            (feed.mapper.current(), version)
+        }
+        None => (Arc::default(), 0),
     };
-    let listed = join_all(feeds.iter().map(|f| list_feed(f, &mapping))).await;
-    // The lists only show open orders: one the book holds that left them is looked up before
-    // anything of it is released; one that cannot be looked up is not passed on (absence is
-    // no evidence). An order listed but not read whole was listed.
-    let to_look_up: Vec<Vec<String>> = {
-        let book = book.book.lock().await;
-        feeds
-            .iter()
-            .zip(&listed)
-            .map(|(feed, listed)| match listed {
-                // An order missing from a read with a list that failed may be in that list.
-                Ok(read) if read.failed.is_empty() => {
-                    book.to_look_up_ids(&feed.name, &read.listed_ids())
-                }
-                Ok(_) | Err(_) => Vec::new(),
-            })
-            .collect()
+    let ask = ReadAs {
+        full_sync: options.full,
+        mapping: version,
     };
-    let looked_up = join_all(
-        feeds
-            .iter()
-            .zip(to_look_up)
-            .map(|(f, ids)| look_up(f, ids, &mapping)),
-    )
-    .await;
+    let listed =
+        join_all((feeds.iter()).map(|feed| feeds::read_feed(feed, &mapping, ask, &book.book)))
+            .await;
     let sources_done = join_all(fetches).await;
     let names = per_sku.names();
     let replayed = std::mem::take(&mut *book.unabsorbed.lock().unwrap_or_else(|p| p.into_inner()));
@@ -119,16 +92,14 @@ pub async fn orders_step(
     }
     absorbed.extend(sources_done.iter().filter_map(|done| done.unabsorbed));
     let mut reads = Vec::new();
-    for ((feed, read), looked_up) in feeds.iter().zip(listed).zip(looked_up) {
+    let mut any_full: Option<bool> = None;
+    for (feed, (read, looked_up)) in feeds.iter().zip(listed) {
         match read {
-            Ok(read) => {
-                warn_unreadable(&feed.name, &read.bad);
-                let mut orders = read.to_observe(&book_guard, &feed.name);
-                orders.extend(looked_up);
-                if let Err(e) = book_guard.observe_orders(&feed.name, now, &orders) {
-                    error!(feed = %feed.name, error = %e, "orders could not be recorded");
-                }
+            Ok(mut read) => {
+                feeds::take_in(feed, &mut book_guard, &mut read, looked_up, now).await;
                 done.unreadable += read.bad.len();
+                done.pages += read.pages;
+                any_full = Some(any_full.unwrap_or(false) || read.full);
                 if !read.failed.is_empty() {
                     let error = read.failed.join("; ");
                     error!(feed = %feed.name, error = %error, "an order list could not be read; the orders of the other lists are used, and orders missing from them are left as they were until it reads again");
@@ -151,6 +122,7 @@ pub async fn orders_step(
             }
         }
     }
+    done.walk = any_full.map(|full| if full { "full" } else { "incremental" });
     let (drops, blocked) = drops_of(&sources, &sources_done, &names);
     book_guard.absorb(now, &drops, |sku| blocked.contains(sku));
     let changes = book_guard.take_changes();
@@ -225,143 +197,6 @@ fn reserved_by_sku(book: &Reservations) -> Vec<(String, i64)> {
         .collect();
     reserved.sort_unstable();
     reserved
-}
-
-/// One feed's open lists as read: the orders read whole, and those that were not.
-pub struct FeedListing {
-    /// Orders read whole, in the book's terms.
-    pub orders: Vec<Order>,
-    /// Orders listed but not read whole.
-    pub bad: Vec<BadOrder>,
-    /// The lists that could not be read at all (the others were), with why.
-    pub failed: Vec<String>,
-}
-
-/// An order of the lists that could not be read whole: one bad record, never the whole feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadOrder {
-    /// Its id, when that much could be read.
-    pub id: Option<String>,
-    /// What could not be read, in a few words.
-    pub reason: String,
-    /// What of it did read (its state and the lines that name a SKU and a whole quantity).
-    pub readable: Option<Order>,
-}
-
-impl FeedListing {
-    /// Every id the lists showed, read whole or not.
-    fn listed_ids(&self) -> std::collections::BTreeSet<&str> {
-        let whole = self.orders.iter().map(|o| o.id.as_str());
-        whole
-            .chain(self.bad.iter().filter_map(|b| b.id.as_deref()))
-            .collect()
-    }
-
-    /// What the book is given: the orders read whole; of an order not read whole, nothing if
-    /// the book already holds it (it holds what it held before: a line that no longer reads
-    /// is no evidence that it was removed), else the lines that did read, so that a new order
-    /// with one deleted variant still reserves the rest.
-    pub fn to_observe(&self, book: &Reservations, feed: &str) -> Vec<Order> {
-        let new_and_readable = (self.bad.iter())
-            .filter(|b| {
-                b.id.as_deref()
-                    .is_some_and(|id| !book.knows_order(feed, id))
-            })
-            .filter_map(|b| b.readable.clone());
-        self.orders
-            .iter()
-            .cloned()
-            .chain(new_and_readable)
-            .collect()
-    }
-}
-
-/// One WARN per order not read whole, naming it and what did not read.
-fn warn_unreadable(feed: &str, bad: &[BadOrder]) {
-    for b in bad {
-        warn!(feed = %feed, order = %b.id.as_deref().unwrap_or("?"), error = %b.reason,
-            "an order could not be read whole; it holds what it held before (a new one: the lines that could be read), and the rest of the feed is used");
-    }
-}
-
-/// One feed's open orders: every page of each `reserve` state.
-async fn list_feed(
-    feed: &FeedSlot,
-    mapping: &Mapping,
-) -> Result<FeedListing, crate::services::ConnectorError> {
-    let meter = Meter::default();
-    let Feed::Hardtofind(client) = &feed.client;
-    let states: Vec<wire::OrderStatus> = feed
-        .reserve
-        .iter()
-        .map(|s| wire::OrderStatus::parse(s.as_str()))
-        .collect();
-    // Only what the reservations read is kept of each order: ten thousand whole orders
-    // (addresses, links, descriptions) cost tens of MiB.
-    let listing = client.open_order_summaries(&meter, &states).await?;
-    let mut read = FeedListing {
-        orders: Vec::with_capacity(listing.orders.len()),
-        bad: Vec::new(),
-        failed: listing.failed,
-    };
-    for order in &listing.orders {
-        let mapped = order_of(order, &feed.name, mapping);
-        if order.unreadable.is_empty() {
-            read.orders.extend(mapped);
-        } else {
-            read.bad.push(BadOrder {
-                id: Some(order.id.clone()),
-                reason: order.unreadable.join("; "),
-                readable: mapped,
-            });
-        }
-    }
-    read.bad
-        .extend(listing.unreadable.into_iter().map(|u| BadOrder {
-            id: u.id,
-            reason: format!("{}: {}", u.place, u.reason),
-            readable: None,
-        }));
-    Ok(read)
-}
-
-/// The orders `ids`, one by one; those that cannot be looked up are left out.
-async fn look_up(feed: &FeedSlot, ids: Vec<String>, mapping: &Mapping) -> Vec<Order> {
-    let meter = Meter::default();
-    let Feed::Hardtofind(client) = &feed.client;
-    let mut found = Vec::new();
-    for id in ids {
-        if let Ok(Some(order)) = client.order(&meter, &id).await {
-            found.extend(order_of(
-                &wire::OrderSummary::from(&order),
-                &feed.name,
-                mapping,
-            ));
-        }
-    }
-    found
-}
-
-/// The book's view of a wire order, its lines under their canonical SKUs (a key in a mapping
-/// conflict keeps its own name: no source knows it, so `status` lists it); an order without a
-/// state the book knows is not passed on.
-fn order_of(order: &wire::OrderSummary, feed: &str, mapping: &Mapping) -> Option<Order> {
-    let state = OrderState::parse(order.status.as_str())?;
-    let ms = |d: &Option<wire::Date>| d.as_ref().map(|d| d.0.timestamp_millis());
-    Some(Order {
-        id: order.id.clone(),
-        state,
-        created_at: ms(&order.dates.created_at).unwrap_or_else(store::now_ms),
-        dispatch_due_at: ms(&order.dates.dispatch_due_at),
-        lines: order
-            .lines
-            .iter()
-            .map(|l| OrderLine {
-                sku: mapping.canonical(feed, &l.sku).unwrap_or(&l.sku).to_owned(),
-                quantity: l.quantity.0,
-            })
-            .collect(),
-    })
 }
 
 /// The drops in changes a crash kept from the book, summed per SKU over sources and cycles

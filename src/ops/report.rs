@@ -106,6 +106,11 @@ pub struct OrdersDone {
     pub stuck: usize,
     /// Reservations that still hold stock (something outstanding).
     pub open: usize,
+    /// `GET /orders` made over every feed.
+    pub pages: u64,
+    /// `full` when a list was read in full, `incremental` when every list was read from where
+    /// the last read left it; `None` when no feed was read.
+    pub walk: Option<&'static str>,
 }
 
 /// One line of a dry run's plan.
@@ -220,6 +225,9 @@ impl CycleReport {
                     "made={} absorbed={} released={} allotted={} backfilled={}",
                     s.made, s.absorbed, s.released, s.allotted, s.backfilled
                 );
+                if let Some(walk) = done.walk {
+                    let _ = write!(text, " walk={walk} pages={}", done.pages);
+                }
                 if done.stuck > 0 {
                     let _ = write!(text, " stuck={}", done.stuck);
                 }

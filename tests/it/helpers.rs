@@ -436,6 +436,17 @@ requests_per_minute = {rpm}
     }
 }
 
+/// Adds to the world's configuration an `[orders.hardtofind]` feed on its Hardtofind account,
+/// with `release`.
+pub fn add_order_feed(world: &World, release: &str) {
+    let mut text = std::fs::read_to_string(&world.config).expect("config");
+    text.push_str(&format!(
+        "\n[orders.hardtofind]\ntype = \"hardtofind\"\nbase_url = \"{}\"\nusername = \"{HTF_USER}\"\npassword = \"{HTF_PASSWORD}\"\nrelease = \"{release}\"\nrequests_per_minute = 100000\n",
+        world.htf.base_url()
+    ));
+    std::fs::write(&world.config, text).expect("config");
+}
+
 /// Waits (bounded, so a broken build cannot hang CI) until `condition` holds: polled every
 /// 50 ms for up to 30 s.
 pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {

@@ -31,3 +31,4 @@ mod status;
 mod sync;
 mod systemd;
 mod trust;
+mod walks;

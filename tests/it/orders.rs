@@ -14,12 +14,7 @@ async fn world_with_orders(release: &str) -> World {
     })
     .await;
     world.hako.set_quantity("warehouse-010", "HK-1", 10);
-    let mut text = std::fs::read_to_string(&world.config).expect("config");
-    text.push_str(&format!(
-        "\n[orders.hardtofind]\ntype = \"hardtofind\"\nbase_url = \"{}\"\nusername = \"{HTF_USER}\"\npassword = \"{HTF_PASSWORD}\"\nrelease = \"{release}\"\nrequests_per_minute = 100000\n",
-        world.htf.base_url()
-    ));
-    std::fs::write(&world.config, text).expect("config");
+    add_order_feed(&world, release);
     world
 }
 

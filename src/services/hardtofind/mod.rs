@@ -4,14 +4,17 @@
 //! - [`wire`]: the documents' requests and answers.
 //! - [`auth`]: one account's session and token, shared by everything on that account.
 //! - [`target`]: `POST /batch`.
-//! - [`orders`]: the open orders, one order, shipping providers, transitions.
+//! - [`orders`]: the open orders, one order, shipping providers, transitions; [`pages`]: one
+//!   list read page by page; [`incremental`]: the lists read from where the last read left them.
 //! - [`config`]: its `[targets.NAME]` table.
 //! - [`sim`]: the simulator.
 
 pub mod auth;
 pub mod config;
+pub mod incremental;
 pub mod listed;
 pub mod orders;
+pub mod pages;
 pub mod sim;
 pub mod target;
 pub mod wire;

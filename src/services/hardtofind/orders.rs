@@ -4,8 +4,10 @@
 //! `GET /orders` is paged ten at a time, newest-updated first (API_NOTES), so an order updated
 //! while we page moves to page 1 and every order above it shifts down one: a walk can miss an
 //! order and see another twice. Orders are therefore collected by id, their count compared with
-//! `total_results`, and the list walked once more when the two differ. `status=` is always
-//! given: without it the service answers `PENDING` orders, which hold no stock.
+//! `total_results`, and the list walked once more when the two differ ([`super::pages`]); the
+//! reservations' reading goes on from the last complete one ([`super::incremental`]).
+//! `status=` is always given: without it the service answers `PENDING` orders, which hold no
+//! stock.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,15 +18,12 @@ use reqwest::{Method, StatusCode};
 use super::auth::{Session, json_body, undocumented_answer};
 pub use super::listed::{Listed, Unreadable};
 use super::wire::{
-    Date, Order, OrderStatus, OrderSummary, Paged, ShipData, ShippingProvider, ShippingProviders,
-    TransitionRequest, string_or_number,
+    Date, Order, OrderStatus, ShipData, ShippingProvider, ShippingProviders, TransitionRequest,
 };
 use crate::http::Meter;
 use crate::services::{ConnectorError, parse};
 
-/// No seller has this many pages of open orders in one state (100,000 orders); a service that
-/// keeps saying there are more pages is broken, and a walk must end.
-pub const MAX_PAGES: u64 = 10_000;
+pub use super::pages::MAX_PAGES;
 
 /// A move of an order through its lifecycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,21 +69,6 @@ pub enum Transitioned {
     AlreadyDone,
 }
 
-/// One walk of one state's list.
-struct Walk<T> {
-    orders: HashMap<String, T>,
-    /// Orders that could not be read: they count towards `total_results` all the same.
-    unreadable: Vec<Unreadable>,
-    /// `total_results` of the last page read: the newest count the service gave.
-    total: u64,
-}
-
-impl<T> Walk<T> {
-    fn complete(&self) -> bool {
-        (self.orders.len() + self.unreadable.len()) as u64 == self.total
-    }
-}
-
 /// The open lists as read: every order that could be read, and those that could not.
 #[derive(Debug)]
 pub struct Listing<T> {
@@ -97,9 +81,46 @@ pub struct Listing<T> {
     pub failed: Vec<String>,
 }
 
+impl<T: Listed> Listing<T> {
+    /// The lists' orders, each once, sorted by id. An order read in one list is not also
+    /// unreadable because another list showed it differently; an unreadable one is named once.
+    pub(super) fn of(
+        found: HashMap<String, T>,
+        mut unreadable: Vec<Unreadable>,
+        failed: Vec<String>,
+    ) -> Listing<T> {
+        let mut named = HashSet::new();
+        unreadable.retain(|u| match &u.id {
+            Some(id) => !found.contains_key(id) && named.insert(id.clone()),
+            None => true,
+        });
+        let mut orders: Vec<T> = found.into_values().collect();
+        orders.sort_unstable_by(|a, b| (a.id().len(), a.id()).cmp(&(b.id().len(), b.id())));
+        Listing {
+            orders,
+            unreadable,
+            failed,
+        }
+    }
+}
+
+/// `states` without repeats, in their order.
+pub(super) fn each_once(states: &[OrderStatus]) -> Vec<&OrderStatus> {
+    let mut asked = HashSet::new();
+    states.iter().filter(|s| asked.insert(*s)).collect()
+}
+
+/// Keeps `order` in `found` unless the one there was updated more recently (an order that moved
+/// between two lists during the read is kept as last updated).
+pub(super) fn keep_newer<T: Listed>(found: &mut HashMap<String, T>, id: String, order: T) {
+    if !found.get(&id).is_some_and(|seen| newer(seen, &order)) {
+        found.insert(id, order);
+    }
+}
+
 /// A Hardtofind account's orders.
 pub struct OrderFeed {
-    session: Arc<Session>,
+    pub(super) session: Arc<Session>,
 }
 
 impl OrderFeed {
@@ -121,16 +142,6 @@ impl OrderFeed {
         self.open(meter, states).await
     }
 
-    /// [`OrderFeed::open_orders`], keeping of each order only what the reservations read, and
-    /// of an order that is not whole what does read (see [`OrderSummary::unreadable`]).
-    pub async fn open_order_summaries(
-        &self,
-        meter: &Meter,
-        states: &[OrderStatus],
-    ) -> Result<Listing<OrderSummary>, ConnectorError> {
-        self.open(meter, states).await
-    }
-
     async fn open<T: Listed>(
         &self,
         meter: &Meter,
@@ -139,13 +150,12 @@ impl OrderFeed {
         let mut found: HashMap<String, T> = HashMap::new();
         let mut unreadable: Vec<Unreadable> = Vec::new();
         let mut failed = Vec::new();
-        let mut asked = HashSet::new();
-        let states: Vec<&OrderStatus> = states.iter().filter(|s| asked.insert(*s)).collect();
+        let states = each_once(states);
         for &status in &states {
             // One list that does not read (a page the service garbled) does not hide what the
             // others said; an error of the account (login, network) is every list's.
-            let (orders, bad) = match self.orders_in(meter, status).await {
-                Ok(read) => read,
+            let (orders, bad) = match self.read_in_full(meter, status).await {
+                Ok(read) => (read.orders, read.unreadable),
                 Err(e @ ConnectorError::Malformed(_)) if failed.len() + 1 < states.len() => {
                     failed.push(format!("the {status} list: {e}"));
                     continue;
@@ -153,112 +163,11 @@ impl OrderFeed {
                 Err(e) => return Err(e),
             };
             for (id, order) in orders {
-                if !found.get(&id).is_some_and(|seen| newer(seen, &order)) {
-                    found.insert(id, order);
-                }
+                keep_newer(&mut found, id, order);
             }
             unreadable.extend(bad);
         }
-        // An order read in one list is not also unreadable because another list showed it
-        // differently; an unreadable one is named once.
-        let mut named = HashSet::new();
-        unreadable.retain(|u| match &u.id {
-            Some(id) => !found.contains_key(id) && named.insert(id.clone()),
-            None => true,
-        });
-        let mut orders: Vec<T> = found.into_values().collect();
-        orders.sort_unstable_by(|a, b| (a.id().len(), a.id()).cmp(&(b.id().len(), b.id())));
-        Ok(Listing {
-            orders,
-            unreadable,
-            failed,
-        })
-    }
-
-    /// One state's orders: a walk, and a second when the first's count disagrees with the
-    /// service's. If the second disagrees too (orders change faster than we page), both walks'
-    /// orders are kept: an order counted that has since left is looked up later, while an order
-    /// missed would sell its stock twice.
-    async fn orders_in<T: Listed>(
-        &self,
-        meter: &Meter,
-        status: &OrderStatus,
-    ) -> Result<(HashMap<String, T>, Vec<Unreadable>), ConnectorError> {
-        let first = self.walk(meter, status).await?;
-        if first.complete() {
-            return Ok((first.orders, first.unreadable));
-        }
-        let label = &self.session.endpoint.label;
-        tracing::info!(endpoint = %label, %status, seen = first.orders.len(), total = first.total,
-            "orders changed while paging; reading the list again");
-        let second = self.walk(meter, status).await?;
-        if second.complete() {
-            return Ok((second.orders, second.unreadable));
-        }
-        tracing::warn!(endpoint = %label, %status, seen = second.orders.len(), total = second.total,
-            "orders kept changing while paging; keeping every order either reading saw");
-        let mut orders = first.orders;
-        orders.extend(second.orders);
-        let mut unreadable = first.unreadable;
-        unreadable.extend(second.unreadable);
-        Ok((orders, unreadable))
-    }
-
-    /// Reads every page of one state, from page 1 until the service's `pages` or an empty page
-    /// (an empty list may say `pages` 0 or 1: the document does not say which).
-    async fn walk<T: Listed>(
-        &self,
-        meter: &Meter,
-        status: &OrderStatus,
-    ) -> Result<Walk<T>, ConnectorError> {
-        let mut walk = Walk {
-            orders: HashMap::new(),
-            unreadable: Vec::new(),
-            total: 0,
-        };
-        for page_number in 1..=MAX_PAGES {
-            let query = [
-                ("status", status.as_str().to_owned()),
-                ("page_number", page_number.to_string()),
-            ];
-            let what = format!("GET /orders?status={status}&page_number={page_number}");
-            let body = self
-                .session
-                .send(meter, |r| r.query(&query), Method::GET, "/orders")
-                .await?;
-            let page = read_page::<T>(&body, &what, status)?;
-            // A page of orders other than the one asked for: a service that ignores
-            // `page_number` would loop. An empty page ends the list whatever it says it is.
-            if (!page.data.is_empty() && page.page_number != page_number) || page.pages > MAX_PAGES
-            {
-                return Err(ConnectorError::Malformed(format!(
-                    "{what}: answered page {} of {} with {} orders",
-                    page.page_number,
-                    page.pages,
-                    page.data.len()
-                )));
-            }
-            walk.total = page.total_results;
-            let last = page.data.is_empty() || page_number >= page.pages;
-            for (i, read) in page.data.into_iter().enumerate() {
-                match read {
-                    Ok(order) => {
-                        walk.orders.insert(order.id().to_owned(), order);
-                    }
-                    Err((id, reason)) => walk.unreadable.push(Unreadable {
-                        id,
-                        place: format!("{what}, item {}", i + 1),
-                        reason,
-                    }),
-                }
-            }
-            if last {
-                return Ok(walk);
-            }
-        }
-        Err(ConnectorError::Malformed(format!(
-            "GET /orders?status={status}: more than {MAX_PAGES} pages"
-        )))
+        Ok(Listing::of(found, unreadable, failed))
     }
 
     /// One order by id; `None` when the service says there is no such order (404, or 410: the
@@ -338,42 +247,6 @@ impl OrderFeed {
     pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
         self.session.check(meter).await
     }
-}
-
-/// One page's orders, each read or not (with its id, if that reads, and why). A page whose
-/// every order reads as the document writes it is read in one pass (a thousand pages of ten
-/// thousand open orders, every cycle); only a page with an order that does not is read again
-/// order by order.
-type PageOf<T> = Paged<Result<T, (Option<String>, String)>>;
-
-fn read_page<T: Listed>(
-    body: &[u8],
-    what: &str,
-    status: &OrderStatus,
-) -> Result<PageOf<T>, ConnectorError> {
-    if let Ok(page) = serde_json::from_slice::<Paged<T>>(body) {
-        return Ok(Paged {
-            data: page.data.into_iter().map(Ok).collect(),
-            page_size: page.page_size,
-            page_number: page.page_number,
-            total_results: page.total_results,
-            pages: page.pages,
-        });
-    }
-    let page: Paged<serde_json::Value> = parse(body, what)?;
-    let data = (page.data.into_iter())
-        .map(|value| {
-            let id = value.get("id").and_then(|id| string_or_number(id).ok());
-            T::read(value, status).map_err(|reason| (id, reason))
-        })
-        .collect();
-    Ok(Paged {
-        data,
-        page_size: page.page_size,
-        page_number: page.page_number,
-        total_results: page.total_results,
-        pages: page.pages,
-    })
 }
 
 /// Whether `later` (read after `seen`) should not replace it: `seen` was updated more recently.

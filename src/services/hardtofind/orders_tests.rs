@@ -329,3 +329,34 @@ async fn ten_thousand_orders_over_a_thousand_pages_are_read_in_one_walk() {
     // Not asserted: the machine is shared. The simulator's own test counts its work per page.
     eprintln!("10,000 orders over 1,000 pages read in {elapsed:?}");
 }
+
+/// An order that leaves the list while we page moves every order below it up one: the first of
+/// the next page slips onto a page already read. The walk steps back for it instead of
+/// counting the order that left in its place.
+#[tokio::test]
+async fn an_order_that_leaves_the_list_while_paging_does_not_hide_the_one_below_it() {
+    let sim = sim().await;
+    let mut placed = ready(&sim, 25);
+    // The newest, on page 1, ships once page 1 has been read.
+    let shipped = placed.pop().expect("25 orders");
+    sim.change_after(
+        1,
+        crate::services::hardtofind::sim::OrderChange::Status(
+            shipped.clone(),
+            OrderStatus::Shipped,
+        ),
+    );
+    let feed = OrderFeed::new(sim.session());
+
+    let orders = feed
+        .open_orders(&Meter::default(), &[READY])
+        .await
+        .map(|l| l.orders);
+
+    let orders = orders.expect("the open orders");
+    assert_eq!(
+        ids(&orders),
+        placed,
+        "every order still READY, and only they"
+    );
+}

@@ -4,10 +4,12 @@
 //! ([`orders`]: the book; [`transitions`]: `process` and `ship`; [`routes`]: their endpoints and
 //! the test hooks).
 
+mod changes;
 mod orders;
 mod routes;
 mod transitions;
 
+pub use changes::OrderChange;
 pub use orders::{NewOrder, OrdersQuery, PAGE_SIZE};
 pub use transitions::SimTransition;
 
@@ -271,10 +273,13 @@ impl HardtofindSim {
     }
 
     /// Sets the service's clock `seconds` ahead of the host's (negative: behind), as when the
-    /// host's clock is wrong: the times it states (a token's `iat` and `exp`, `/info`) move,
-    /// the lifetime it really grants does not.
+    /// host's clock is wrong: the times it states (a token's `iat` and `exp`, `/info`, the
+    /// dates of orders placed or changed from now on) move, the lifetime it really grants does
+    /// not.
     pub fn set_clock_offset(&self, seconds: i64) {
-        self.state.lock().clock_offset = seconds;
+        let mut inner = self.state.lock();
+        inner.clock_offset = seconds;
+        inner.orders.clock_offset = seconds;
     }
 
     /// The SKU each batch was refused for (see [`HardtofindSim::reject_sku`]), oldest first.

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 
+use super::changes::OrderChange;
 use super::transitions::{SimTransition, default_providers};
 use crate::services::hardtofind::wire::{Address, Date, OrderStatus, ShippingProvider};
 use crate::sim::dialect::{Dialect, EmptyPages, Fields, Numbers, Spoken};
@@ -36,6 +37,9 @@ pub struct NewOrder {
     pub created_at: Option<DateTime<Utc>>,
     /// When it should leave; five days after creation unless set.
     pub dispatch_due_at: Option<DateTime<Utc>>,
+    /// When it was last changed; now unless set (a test seeds orders nobody has touched for an
+    /// hour). The list is sorted on it.
+    pub updated_at: Option<DateTime<Utc>>,
     /// Where it goes; the document's sample address unless set.
     pub address: Address,
 }
@@ -48,6 +52,7 @@ impl NewOrder {
             status: OrderStatus::Ready,
             created_at: None,
             dispatch_due_at: None,
+            updated_at: None,
             address: Address {
                 first_name: Some("Tim".into()),
                 last_name: Some("Massey".into()),
@@ -82,9 +87,10 @@ pub(super) struct Shipment {
 /// One order as the store keeps it.
 pub(super) struct SimOrder {
     pub(super) status: OrderStatus,
-    /// Order of last update; the list is sorted on it (times tie within a second).
+    /// Order of last update: of two orders updated at one time, the later is listed first.
     seq: u64,
     created: DateTime<Utc>,
+    /// Last update, by the service's clock: the lists are sorted on it, newest first.
     updated: DateTime<Utc>,
     due: DateTime<Utc>,
     pub(super) lines: Vec<(String, i64)>,
@@ -113,8 +119,18 @@ pub(super) struct OrderBook {
     /// sort and no rendering of its own beyond its ten orders' first.
     pub(super) index_builds: usize,
     pub(super) renders: usize,
-    /// Orders to touch after so many more `GET /orders`: how a test moves an order mid-walk.
-    touches: Vec<(usize, String)>,
+    /// Changes to make after so many more `GET /orders`: how a test moves an order mid-walk.
+    pub(super) later: Vec<(usize, OrderChange)>,
+    /// `GET /orders` answered so far, and how many had been answered when each of `later` was
+    /// made: a test tells a change made while a client paged from one made after.
+    pub(super) answered: usize,
+    pub(super) fired: Vec<usize>,
+    /// Seconds the service's clock is ahead of the host's: the orders' dates are its.
+    pub(super) clock_offset: i64,
+    /// Whether a change of state is an update like any other (a new `updated_at`, page 1 of the
+    /// new list). The document sorts by "last updated date" and says no more; a store whose
+    /// state changes leave the date alone is the other reading.
+    pub(super) state_changes_move: bool,
     pub(super) queries: VecDeque<OrdersQuery>,
     pub(super) without_status: usize,
     pub(super) providers: Vec<ShippingProvider>,
@@ -135,7 +151,11 @@ impl Default for OrderBook {
             index: HashMap::new(),
             index_builds: 0,
             renders: 0,
-            touches: Vec::new(),
+            later: Vec::new(),
+            answered: 0,
+            fired: Vec::new(),
+            clock_offset: 0,
+            state_changes_move: true,
             queries: VecDeque::new(),
             without_status: 0,
             providers: default_providers(),
@@ -145,10 +165,15 @@ impl Default for OrderBook {
 }
 
 impl OrderBook {
+    /// The service's clock.
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(self.clock_offset)
+    }
+
     pub(super) fn place(&mut self, order: NewOrder) -> String {
         self.next_id += 1;
         let id = self.next_id.to_string();
-        let now = Utc::now();
+        let now = self.now();
         let created = order.created_at.unwrap_or(now);
         let sim = SimOrder {
             status: order.status,
@@ -166,12 +191,16 @@ impl OrderBook {
         };
         self.orders.insert(id.clone(), sim);
         self.update(&id, |_| ());
+        if let (Some(at), Some(placed)) = (order.updated_at, self.orders.get_mut(&id)) {
+            placed.updated = at;
+        }
         id
     }
 
     /// Changes an order and moves it to the top of its list, as any update does; `false` when
     /// there is no such order.
     pub(super) fn update(&mut self, id: &str, change: impl FnOnce(&mut SimOrder)) -> bool {
+        let now = self.now();
         let Some(order) = self.orders.get_mut(id) else {
             return false;
         };
@@ -179,7 +208,24 @@ impl OrderBook {
         change(order);
         order.rendered = None;
         self.next_seq += 1;
-        (order.seq, order.updated) = (self.next_seq, Utc::now());
+        (order.seq, order.updated) = (self.next_seq, now);
+        self.index.remove(&order.status);
+        true
+    }
+
+    /// Changes an order's state (and what comes with it): an update, unless this store leaves
+    /// the date alone on a change of state (see [`OrderBook::state_changes_move`]), in which
+    /// case the order keeps its place in the order of the lists.
+    pub(super) fn change_state(&mut self, id: &str, change: impl FnOnce(&mut SimOrder)) -> bool {
+        if self.state_changes_move {
+            return self.update(id, change);
+        }
+        let Some(order) = self.orders.get_mut(id) else {
+            return false;
+        };
+        self.index.remove(&order.status);
+        change(order);
+        order.rendered = None;
         self.index.remove(&order.status);
         true
     }
@@ -194,11 +240,6 @@ impl OrderBook {
 
     pub(super) fn status(&self, id: &str) -> Option<OrderStatus> {
         self.orders.get(id).map(|o| o.status.clone())
-    }
-
-    /// Touch `id` once `after` more `GET /orders` have been answered.
-    pub(super) fn touch_after(&mut self, after: usize, id: &str) {
-        self.touches.push((after, id.to_owned()));
     }
 
     /// Remembers one `GET /orders`, answered or not, for tests to read.
@@ -231,19 +272,21 @@ impl OrderBook {
             OrderStatus::Other(name) => Err((400, format!("Unknown order status {name:?}"))),
             status => Ok(self.page(&status, page, dialect)),
         };
-        self.fire_touches();
+        self.answered += 1;
+        self.fire_changes();
         answer
     }
 
     /// One page, assembled from the orders' cached JSON, in `dialect` (see [`dialect_page`]).
     fn page(&mut self, status: &OrderStatus, page: usize, dialect: &Spoken) -> Vec<u8> {
         if !self.index.contains_key(status) {
-            let mut ids: Vec<(u64, &String)> = (self.orders.iter())
+            // Newest updated first; of two updated in one instant, the later update first.
+            let mut ids: Vec<(DateTime<Utc>, u64, &String)> = (self.orders.iter())
                 .filter(|(_, o)| o.status == *status)
-                .map(|(id, o)| (o.seq, id))
+                .map(|(id, o)| (o.updated, o.seq, id))
                 .collect();
             ids.sort_unstable_by(|a, b| b.cmp(a));
-            let ids = ids.into_iter().map(|(_, id)| id.clone()).collect();
+            let ids = ids.into_iter().map(|(_, _, id)| id.clone()).collect();
             self.index.insert(status.clone(), ids);
             self.index_builds += 1;
         }
@@ -289,21 +332,6 @@ impl OrderBook {
         self.renders += 1;
         self.orders.get_mut(id)?.rendered = Some(bytes.clone());
         Some(bytes)
-    }
-
-    fn fire_touches(&mut self) {
-        let mut due = Vec::new();
-        self.touches.retain_mut(|(after, id)| {
-            *after = after.saturating_sub(1);
-            let fire = *after == 0;
-            if fire {
-                due.push(std::mem::take(id));
-            }
-            !fire
-        });
-        for id in due {
-            self.update(&id, |_| ());
-        }
     }
 
     /// The Standard Order structure, dates written as the document writes them.

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::changes::OrderChange;
 use super::orders::{NewOrder, OrdersQuery};
 use super::transitions::SimTransition;
 use super::{HardtofindSim, State};
@@ -119,7 +120,10 @@ impl HardtofindSim {
     /// Moves an order to `status` (cancel, refund, ship, …) without a transition, as the
     /// store's own staff would; `false` if unknown.
     pub fn set_order_status(&self, id: &str, status: OrderStatus) -> bool {
-        self.state.lock().orders.update(id, |o| o.status = status)
+        self.state
+            .lock()
+            .orders
+            .change_state(id, |o| o.status = status)
     }
 
     /// Updates an order without changing it, so it moves to page 1 of its list.
@@ -146,6 +150,39 @@ impl HardtofindSim {
     /// order moves to page 1 while a client is between pages, and the orders above it shift.
     pub fn touch_order_after(&self, after: usize, id: &str) {
         self.state.lock().orders.touch_after(after, id);
+    }
+
+    /// Makes `change` right after the `after`-th `GET /orders` from now has been answered
+    /// (`after` ≥ 1): an order updated, moved to another state or placed while a client is
+    /// between pages.
+    pub fn change_after(&self, after: usize, change: OrderChange) {
+        self.state.lock().orders.change_after(after, change);
+    }
+
+    /// Makes `change` now.
+    pub fn change(&self, change: OrderChange) {
+        self.state.lock().orders.apply(change);
+    }
+
+    /// For each change of [`HardtofindSim::change_after`] made so far, how many `GET /orders`
+    /// had been answered when it was made; and how many have been answered now: a change made
+    /// before the last answer was made while a client paged.
+    pub fn changes_made(&self) -> (Vec<usize>, usize) {
+        let inner = self.state.lock();
+        (inner.orders.fired.clone(), inner.orders.answered)
+    }
+
+    /// Forgets the changes of [`HardtofindSim::change_after`] not made yet.
+    pub fn cancel_changes(&self) {
+        self.state.lock().orders.cancel_later();
+    }
+
+    /// Whether a change of state moves an order to page 1 of its new list with a new
+    /// `updated_at`, as any other update does (the default: the document sorts by "last updated
+    /// date"), or leaves its date, and so its place in the order, as it was. Not a dialect
+    /// point: only the incremental walk depends on it, and `once` never walks incrementally.
+    pub fn set_state_changes_move_orders(&self, moved: bool) {
+        self.state.lock().orders.state_changes_move = moved;
     }
 
     /// Deletes an order, so `GET /order/{id}` answers 404.

@@ -40,7 +40,7 @@ impl OrderBook {
             OrderStatus::Processed => return refuse("Order has already been processed"),
             other => return refuse(format!("An order in state {other} cannot be processed")),
         }
-        self.update(id, |o| o.status = OrderStatus::Processed);
+        self.change_state(id, |o| o.status = OrderStatus::Processed);
         Ok(SimTransition {
             order_id: id.to_owned(),
             action: "process".into(),
@@ -84,7 +84,7 @@ impl OrderBook {
             tracking_number: tracking.clone(),
             provider: provider.clone(),
         };
-        self.update(id, |o| {
+        self.change_state(id, |o| {
             o.shipments.push(shipment);
             o.status = OrderStatus::Shipped;
         });

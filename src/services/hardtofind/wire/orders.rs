@@ -46,20 +46,21 @@ impl OrderStatus {
         }
     }
 
+    /// The states of the document's table (`PENDING` is not in it).
+    pub const TABLE: [OrderStatus; 6] = [
+        OrderStatus::Ready,
+        OrderStatus::Processed,
+        OrderStatus::Shipped,
+        OrderStatus::Returned,
+        OrderStatus::Refunded,
+        OrderStatus::Cancelled,
+    ];
+
     /// The state named `name`, compared without regard to case (configuration files are written
     /// by hand; the service writes upper case).
     pub fn parse(name: &str) -> OrderStatus {
-        let known = [
-            OrderStatus::Pending,
-            OrderStatus::Ready,
-            OrderStatus::Processed,
-            OrderStatus::Shipped,
-            OrderStatus::Returned,
-            OrderStatus::Refunded,
-            OrderStatus::Cancelled,
-        ];
-        known
-            .into_iter()
+        std::iter::once(OrderStatus::Pending)
+            .chain(OrderStatus::TABLE)
             .find(|s| s.as_str().eq_ignore_ascii_case(name.trim()))
             .unwrap_or_else(|| OrderStatus::Other(name.to_owned()))
     }
