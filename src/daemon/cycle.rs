@@ -85,6 +85,9 @@ pub struct Engine {
     /// Each target's owner; locked by the cycle that syncs it.
     targets: Arc<Vec<Arc<tokio::sync::Mutex<TargetSlot>>>>,
     fetching: Arc<tokio::sync::Mutex<()>>,
+    /// Held by the cycle whose relay step runs: cycles overlap once their sources are in, and
+    /// two relay steps over the same records would move (or place) one order twice.
+    relaying: Arc<tokio::sync::Mutex<()>>,
     /// The order feeds.
     feeds: Arc<Vec<FeedSlot>>,
     /// What open orders reserve.
@@ -334,6 +337,7 @@ impl Engine {
             sources,
             targets: Arc::new(targets),
             fetching: Default::default(),
+            relaying: Default::default(),
             feeds: Arc::new(feeds),
             book,
             watch: Arc::new(Mutex::new(watch)),
@@ -558,6 +562,12 @@ impl Engine {
         let Some(spec) = (self.config.relay.as_ref())
             .filter(|spec| spec.mode != relay::config::Mode::Off && !options.dry_run)
         else {
+            return Ok(None);
+        };
+        let Ok(_relaying) = self.relaying.clone().try_lock_owned() else {
+            info!(
+                "the relay's step of an earlier cycle is still under way; this cycle leaves the relay to it"
+            );
             return Ok(None);
         };
         // An order's intent must be committed where the next start will find it: never in a

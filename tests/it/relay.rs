@@ -959,3 +959,45 @@ async fn relay_approve_works_beside_a_running_daemon() {
     assert!(status.is_ok_and(|s| s.is_ok_and(|s| s.success())));
     assert_eq!(supplier_orders_of(&world, &id), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_step_still_under_way_is_left_to_itself_by_the_next_cycle() {
+    let world = relay_world("auto", "").await;
+    let id = world.htf.place_order(us_order(&[("EA-1001", 1)], "Slow"));
+    // Hardtofind is slow to take the `process` transition: the next cycle (every 1 s) starts
+    // while this cycle's relay step still waits for it.
+    world.htf.faults().push_for(
+        "POST",
+        "/transition",
+        Fault::Delay(std::time::Duration::from_millis(3500)),
+    );
+    let mut child = world.spawn(&["run"], &[]);
+    let htf = world.htf.clone();
+    let processed = |htf: &invsync::sim::HardtofindSim| {
+        (htf.transitions().iter())
+            .filter(|t| t.order_id == id && t.action == "process")
+            .count()
+    };
+    wait_until("the order is moved to process", || processed(&htf) >= 1).await;
+    // Cycles that overlapped the slow step have had their turn meanwhile; a few more run now.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    signal(&child, "TERM");
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await;
+    assert!(output.is_ok_and(|s| s.is_ok_and(|s| s.success())));
+    let mut log = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        use tokio::io::AsyncReadExt as _;
+        let _ = stderr.read_to_string(&mut log).await;
+    }
+
+    assert_eq!(processed(&htf), 1, "moved to process once: {log}");
+    assert_eq!(supplier_orders_of(&world, &id), 1);
+    let moved_to_processing = (log.lines())
+        .filter(|l| l.contains("relay: order moved") && l.contains("state=\"processing\""))
+        .count();
+    assert_eq!(moved_to_processing, 1, "{log}");
+    assert!(
+        log.contains("the relay's step of an earlier cycle is still under way"),
+        "no cycle overlapped the slow step, so this test proved nothing: {log}"
+    );
+}
