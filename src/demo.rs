@@ -167,7 +167,7 @@ pub(crate) async fn change_stock(simulators: Simulators, every: Duration, script
         info!(
             warehouse = warehouse.len(),
             dropship = dropship.len(),
-            "demo: simulated stock changed"
+            "sim: simulated stock changed"
         );
         if let Some(fault) = fault_at(round).filter(|_| script == Script::Demo) {
             inject(&simulators, fault);

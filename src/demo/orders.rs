@@ -84,7 +84,7 @@ impl Shoppers {
                 .hako
                 .set_quantity(WAREHOUSE, &placed.sku, (have - placed.quantity).max(0));
             placed.counted = true;
-            info!(order = %placed.id, sku = %placed.sku, quantity = placed.quantity, "demo: the warehouse counted the sale; watch the next cycle absorb the reservation (absorbed=1) rather than subtract it twice");
+            info!(order = %placed.id, sku = %placed.sku, quantity = placed.quantity, "sim: the warehouse counted the sale; watch the next cycle absorb the reservation (absorbed=1) rather than subtract it twice");
         }
         while let Some(placed) = self.placed.front().filter(|p| p.shipped_at <= round) {
             simulators
@@ -113,7 +113,7 @@ impl Shoppers {
         let id = simulators
             .hardtofind
             .place_order(NewOrder::new([(sku.clone(), quantity)]));
-        info!(order = %id, sku = %sku, quantity, "demo: a shopper ordered on Hardtofind; watch the next cycle reserve it (made=1): every target shows the warehouse's figure minus the order until the warehouse counts the sale");
+        info!(order = %id, sku = %sku, quantity, "sim: a shopper ordered on Hardtofind; watch the next cycle reserve it (made=1): every target shows the warehouse's figure minus the order until the warehouse counts the sale");
         self.placed.push_back(Placed {
             id,
             sku,
