@@ -75,7 +75,7 @@ pub async fn run(
     let (ticks, mut next) = mpsc::channel::<()>(1);
     let full_due = Arc::new(AtomicBool::new(false));
     let mut clock = clock::start(&config.daemon, &ticks, &full_due);
-    let mut pending: Option<Arc<Config>> = None;
+    let mut pending: Option<(Arc<Config>, mapping::file::Prepared)> = None;
 
     let mut stop = std::pin::pin!(shutdown);
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
@@ -83,9 +83,10 @@ pub async fn run(
     let mut cycles: JoinSet<Result<CycleReport, StoreError>> = JoinSet::new();
     loop {
         if cycles.is_empty()
-            && let Some(newer) = pending.take()
+            && let Some((newer, prepared)) = pending.take()
         {
-            match Engine::new(newer.clone(), store.clone(), &cancel, false).await {
+            match Engine::with_mapping(newer.clone(), prepared, store.clone(), &cancel, false).await
+            {
                 Ok(built) => {
                     if reload::schedules_differ(&config, &newer) {
                         clock = clock::start(&newer.daemon, &ticks, &full_due);
@@ -105,7 +106,8 @@ pub async fn run(
                 finished(done, notifier, &store);
             }
             Some(()) = reloads.recv() => {
-                if let Some(newer) = reload::read(&config) {
+                let in_force = engine.mapper().file_digest();
+                if let Some(newer) = reload::read(&config, in_force, &store).await {
                     pending = Some(newer);
                 }
             }

@@ -66,9 +66,12 @@ pub async fn orders_step(
         join_all(fetches).await;
         return Ok(done);
     }
+    // The mapping is built only when it may map a feed's order lines.
     let mapping = match feeds.first() {
-        Some(feed) => feed.mapper.current(),
-        None => Arc::default(),
+        Some(feed) if feeds.iter().any(|f| feed.mapper.may_map(&f.name)) => {
+            feed.mapper.mapping().await?
+        }
+        Some(_) | None => Arc::default(),
     };
     let listed = join_all(feeds.iter().map(|f| list_feed(f, &mapping))).await;
     // The lists only show open orders: one the book holds that left them is looked up before
