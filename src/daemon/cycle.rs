@@ -302,6 +302,10 @@ impl Engine {
             }
             notes::settle_file(&store, &mapper, &prepared, &targets, &skus, read_only).await?;
             store::names_once(&skus)?;
+            drop(skus);
+            // Reading the file, the lines before and the names left much free for the cycle's
+            // threads to reuse or not: back to the system before the cycle starts.
+            super::memory::give_back();
         } else if !read_only {
             notes::restamp(&store, &prepared).await?;
         }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod cycle;
 mod generation;
 pub mod mapping;
+pub mod memory;
 mod orders;
 mod per_sku;
 mod products;
@@ -76,6 +77,8 @@ pub async fn run(
     let full_due = Arc::new(AtomicBool::new(false));
     let mut clock = clock::start(&config.daemon, &ticks, &full_due);
     let mut pending: Option<(Arc<Config>, mapping::file::Prepared)> = None;
+    // What starting freed (a mapping file read and checked, the state reconciled) goes back.
+    memory::give_back();
 
     let mut stop = std::pin::pin!(shutdown);
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
@@ -93,6 +96,7 @@ pub async fn run(
                     }
                     engine = built;
                     config = newer;
+                    memory::give_back();
                     info!("the reloaded configuration is in force");
                 }
                 Err(e) => {

@@ -213,12 +213,14 @@ pub async fn settle_file(
     let mapping = mapper.mapping().await?;
     for target in targets {
         let mut slot = target.lock().await;
-        let void: Vec<(SkuId, i64)> = rekeyed(&before, &mapping, &slot.name)
+        let mut ids: Vec<SkuId> = rekeyed(&before, &mapping, &slot.name)
             .into_iter()
             .filter_map(|sku| skus.get(sku))
             .filter(|&id| slot.acked.get(id).is_some())
-            .map(|id| (id, 0))
             .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let void: Vec<(SkuId, i64)> = ids.into_iter().map(|id| (id, 0)).collect();
         if void.is_empty() {
             continue;
         }
@@ -269,7 +271,8 @@ pub async fn restamp(store: &Store, prepared: &Prepared) -> Result<(), StoreErro
 /// The SKUs whose key at `target` differs from the one `before` gave them (the lines recorded
 /// before): what a target acknowledged under the old key says nothing of the new one, so those
 /// acknowledgements are void and the SKUs pushed again. A SKU in conflict is left out: it is
-/// held at what it acknowledged, and voided once the conflict is resolved.
+/// held at what it acknowledged, and voided once the conflict is resolved. In no order, and a
+/// SKU may come twice (sorting a million names would cost more than the caller's ids do).
 pub fn rekeyed<'a>(before: &'a Aliases, mapping: &'a Mapping, target: &str) -> Vec<&'a str> {
     let hasher = hashbrown::DefaultHashBuilder::default();
     let Some(at) = before.names().iter().position(|n| n == target) else {
@@ -308,18 +311,14 @@ pub fn rekeyed<'a>(before: &'a Aliases, mapping: &'a Mapping, target: &str) -> V
     keep_keyed(mapping, target, new_ones.chain(old_ones))
 }
 
-/// `skus` that have a key at `target` (not in conflict), sorted, each once.
+/// `skus` that have a key at `target` (not in conflict).
 fn keep_keyed<'a>(
     mapping: &Mapping,
     target: &str,
     skus: impl Iterator<Item = &'a str>,
 ) -> Vec<&'a str> {
-    let mut changed: Vec<&str> = skus
-        .filter(|sku| mapping.key_at(target, sku).is_some())
-        .collect();
-    changed.sort_unstable();
-    changed.dedup();
-    changed
+    skus.filter(|sku| mapping.key_at(target, sku).is_some())
+        .collect()
 }
 
 /// The kind of the one note that holds the fingerprint of the keys recorded.

@@ -1,6 +1,13 @@
-use super::notes::rekeyed;
 use super::*;
 use crate::mapping::{Origin, Role};
+
+/// What `rekeyed` gives, sorted, each once.
+fn rekeyed<'a>(before: &'a Aliases, after: &'a Mapping, target: &str) -> Vec<&'a str> {
+    let mut skus = super::notes::rekeyed(before, after, target);
+    skus.sort_unstable();
+    skus.dedup();
+    skus
+}
 
 fn mapping(lines: &[(&str, &str, usize)]) -> Mapping {
     let endpoints = vec![EndpointSpec {
