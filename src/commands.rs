@@ -198,6 +198,7 @@ fn store_failure(database: &Path, error: StoreError) -> Failure {
 fn engine_failure(database: &Path, error: EngineError) -> Failure {
     match error {
         EngineError::Store(e) => store_failure(database, e),
+        EngineError::Mapping(errors) => Failure::Config(errors),
         other => Failure::Engine(other),
     }
 }
@@ -214,6 +215,33 @@ async fn open_store(config: &Config, lock: &DatabaseLock) -> Result<Store, Failu
         })?;
     store.watch_lock(lock);
     Ok(store)
+}
+
+/// The mapping file of `config`, checked unless the database (`store`, else the one configured,
+/// read-only and only if it exists) vouches for it: before the database is opened for writing,
+/// so a mistake in it stops a start (exit 2) the way any configuration mistake does.
+async fn prepare_mapping(
+    config: &Arc<Config>,
+    store: Option<&Store>,
+) -> Result<daemon::mapping::file::Prepared, Failure> {
+    let opened;
+    let store = match store {
+        Some(store) => Some(store),
+        None => {
+            // A database that cannot be read as it is (none yet, an older schema, damaged)
+            // vouches for nothing: the file is read, and the open that follows says the rest.
+            opened = Store::open_read_only(&config.daemon.database)
+                .await
+                .ok()
+                .flatten();
+            opened.as_ref()
+        }
+    };
+    let prepared = match daemon::mapping::file::prepare_with(config.clone(), store).await {
+        Ok(prepared) => prepared,
+        Err(_) => daemon::mapping::file::prepare_with(config.clone(), None).await?,
+    };
+    Ok(prepared?)
 }
 
 /// `invsync run`.
@@ -235,9 +263,10 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     shutdown::watch_signals(cancel.clone());
     let reloads = shutdown::reload_requests();
     let lock = lock_database(&config)?;
+    let prepared = prepare_mapping(&config, None).await?;
     let store = open_store(&config, &lock).await?;
     let database = config.daemon.database.clone();
-    let engine = Engine::new(config.clone(), store.clone(), &cancel, false)
+    let engine = Engine::with_mapping(config.clone(), prepared, store.clone(), &cancel, false)
         .await
         .map_err(|e| engine_failure(&config.daemon.database, e))?;
     if let Some(addr) = config.daemon.metrics_listen {
@@ -295,21 +324,23 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     shutdown::watch_signals(cancel.clone());
     // A dry run changes nothing, so it takes no lock and runs beside a daemon: it reads the
     // database read-only (or plans from nothing when there is none yet).
-    let (_lock, store) = if args.dry_run {
+    let (_lock, store, prepared) = if args.dry_run {
         let store = match Store::open_read_only(&config.daemon.database).await {
             Ok(Some(store)) => store,
             Ok(None) => Store::in_memory().await?,
             Err(e) if e.trouble() == Trouble::Unusable => return Err(database_error(&config, e)),
             Err(e) => return Err(store_failure(&config.daemon.database, e)),
         };
-        (None, store)
+        let prepared = prepare_mapping(&config, Some(&store)).await?;
+        (None, store, prepared)
     } else {
         let lock = lock_database(&config)?;
+        let prepared = prepare_mapping(&config, None).await?;
         let store = open_store(&config, &lock).await?;
-        (Some(lock), store)
+        (Some(lock), store, prepared)
     };
     let database = config.daemon.database.clone();
-    let engine = Engine::new(config, store, &cancel, args.dry_run)
+    let engine = Engine::with_mapping(config, prepared, store, &cancel, args.dry_run)
         .await
         .map_err(|e| engine_failure(&database, e))?;
     let options = CycleOptions {
@@ -359,6 +390,11 @@ pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
     let mut config = start(path)?;
     log_warnings(&config);
     config.daemon.retry.max_attempts = 1;
+    // `check` reads and checks the mapping file whatever a database says of it.
+    if let Some(file) = config.mapping.as_ref().and_then(|m| m.file.as_deref()) {
+        let names = crate::config::mapping::endpoint_names(&config);
+        crate::config::mapping::read_file(&config.path, file, &names)?;
+    }
     outln!("ok    configuration {}", config.path.display());
     let database = &config.daemon.database;
     let mut all_ok = match store::access::writable(database) {

@@ -148,6 +148,7 @@ enum RelayAction {
 }
 
 fn main() -> ExitCode {
+    invsync::daemon::memory::tune_allocator();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let config_given = matches.value_source("config") == Some(ValueSource::CommandLine);

@@ -63,7 +63,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
     let relay = crate::relay::config::relay(&check, raw.relay, &sources, &feeds, &written);
     let mapping = raw
         .mapping
-        .and_then(|value| super::mapping::mapping(&check, value, &sources, &targets, &feeds));
+        .and_then(|value| super::mapping::mapping(&check, value, &sources, &targets));
     if let Some(daemon) = &daemon {
         warn_of_unused_sources(&check, &names, &targets);
         warn_of_early_staleness(&check, daemon);

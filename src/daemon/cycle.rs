@@ -27,6 +27,7 @@ use super::catalogues::Catalogues;
 use super::feeds::FeedSlot;
 use super::generation::Generation;
 use super::mapping::Mapper;
+use super::mapping::file::Prepared;
 use super::mapping::notes::{self, WrittenNotes};
 use super::orders::{self, Book};
 use super::per_sku::PerSku;
@@ -55,6 +56,9 @@ pub enum EngineError {
     /// The HTTP client could not be built (TLS set-up).
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// The mapping file has mistakes (see `daemon::mapping::file`).
+    #[error(transparent)]
+    Mapping(#[from] crate::config::ConfigErrors),
 }
 
 /// The row id of an endpoint the database has no row for: only a dry run has such endpoints,
@@ -108,6 +112,8 @@ pub struct Engine {
 
 impl Engine {
     /// Builds the clients and loads the state from the database. `cancel` stops new requests.
+    /// The mapping file is checked first, unless the database vouches for it (see
+    /// `daemon::mapping::file`).
     ///
     /// First the database's endpoints are reconciled with the configured ones (see
     /// [`store::reconcile`]): state of endpoints no longer configured is deleted, and a target
@@ -115,6 +121,19 @@ impl Engine {
     /// changes nothing and plans as the real cycle would after that reconciliation.
     pub async fn new(
         config: Arc<Config>,
+        store: Store,
+        cancel: &CancellationToken,
+        read_only: bool,
+    ) -> Result<Engine, EngineError> {
+        let prepared = super::mapping::file::prepare_with(config.clone(), Some(&store)).await??;
+        Engine::with_mapping(config, prepared, store, cancel, read_only).await
+    }
+
+    /// [`Engine::new`] with the mapping file prepared already (a reload checks it before it
+    /// says the configuration is reloaded).
+    pub async fn with_mapping(
+        config: Arc<Config>,
+        prepared: Prepared,
         store: Store,
         cancel: &CancellationToken,
         read_only: bool,
@@ -135,7 +154,7 @@ impl Engine {
                 })
                 .collect(),
         ));
-        let mapper = Arc::new(Mapper::new(&config));
+        let mapper = Arc::new(Mapper::new(&config, prepared.file.clone(), store.clone()));
         let feeds: Vec<FeedSlot> = config
             .feeds
             .iter()
@@ -282,11 +301,11 @@ impl Engine {
         }
         notes::restore_parts(&store, &mapper, source_ids, target_ids).await?;
         let keys_version = mapper.version();
-        // A mapping that changed since its keys were recorded voids what a rekeyed SKU
-        // acknowledged: that needs every name and what each target acknowledged, now.
-        let keys_recorded = if notes::keys_recorded(&store, &mapper).await? {
-            true
-        } else {
+        let keys_recorded = notes::keys_recorded(&store, &mapper).await?;
+        // A mapping file that is not the one recorded voids what a rekeyed SKU acknowledged:
+        // that needs every name and what each target acknowledged, now. The same file costs a
+        // look at its record, not a million lines read.
+        if notes::file_changed(&prepared) {
             let skus = store.call(|c| store::load_skus(c)).await?;
             for target in &targets {
                 let mut slot = target.lock().await;
@@ -298,11 +317,15 @@ impl Engine {
                 }
                 slot.acked_loaded = true;
             }
-            let recorded =
-                notes::forget_rekeyed(&store, &mapper, &targets, &skus, read_only).await?;
+            notes::settle_file(&store, &mapper, &prepared, &targets, &skus, read_only).await?;
             store::names_once(&skus)?;
-            recorded
-        };
+            drop(skus);
+            // Reading the file, the lines before and the names left much free for the cycle's
+            // threads to reuse or not: back to the system before the cycle starts.
+            super::memory::give_back();
+        } else if !read_only {
+            notes::restamp(&store, &prepared).await?;
+        }
         let watch = Watch::new(
             loaded.last_fetch_at,
             loaded.first_cycle_at,
@@ -585,16 +608,20 @@ impl Engine {
         };
         // A line's SKU is the feed's name for it: canonical through the mapping, then the
         // `to` source's key (its option id).
-        let (mapping, mapper) = (self.mapper.current(), self.mapper.clone());
-        let (feed_name, source_name) = (feed.name.clone(), source.name.clone());
         let has_mapping = self.config.mapping.is_some();
+        let mapping = if has_mapping {
+            self.mapper.mapping().await?
+        } else {
+            Arc::default()
+        };
+        let (feed_name, source_name) = (feed.name.clone(), source.name.clone());
         let prefix = settings.sku_prefix.clone();
         let supplier_key = move |line: &str| -> Option<u64> {
             if !has_mapping {
                 return relay::decide::supplier_key(line, &prefix);
             }
             let canonical = mapping.canonical(&feed_name, line).unwrap_or(line);
-            mapper.supplier_key(&source_name, canonical)?.parse().ok()
+            mapping.key_at(&source_name, canonical)?.0.parse().ok()
         };
         let clients = relay::Clients {
             feed_name: &feed.name,
@@ -674,18 +701,20 @@ impl Engine {
                 // Shutdown came before the inputs were in: nothing to plan, nothing to record.
                 return Ok(target::interrupted(&slot));
             }
-            // Decided once, here: a target that plans needs the per-SKU state. Its mark names
-            // the mapping too: a new key at the target is a new plan.
-            let mapping = mapper.current();
+            // Decided once, here: a target that plans needs the per-SKU state and the mapping
+            // (a quiet one needs neither). Its mark names the mapping too: a new key at the
+            // target is a new plan.
             let rules = format!("{} mapping={}", slot.settles_as, mapper.fingerprint());
             let mark = target::settled::mark(generation.now(), &rules);
             let quiet = target::settled::is_quiet(&slot, &mark, options, store::now_ms());
-            if !quiet && failed_sources.is_empty() && held_sources.is_empty() {
+            let plans = !quiet && failed_sources.is_empty() && held_sources.is_empty();
+            if plans {
                 per_sku.ensure().await?;
             }
-            let held = {
-                let names = names.read().unwrap_or_else(|p| p.into_inner());
-                mapper.held(&names)
+            let (mapping, held) = if plans && mapper.maps_anything() {
+                (mapper.mapping().await?, mapper.held(&names).await?)
+            } else {
+                Default::default()
             };
             let inputs = target::Inputs {
                 early_catalogue: catalogues.take(&slot.name),

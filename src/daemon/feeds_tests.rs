@@ -16,12 +16,12 @@ use crate::services::hardtofind::wire::OrderStatus;
 
 const FEED: &str = "hardtofind";
 
-fn slot(sim: &HardtofindSim) -> FeedSlot {
+async fn slot(sim: &HardtofindSim) -> FeedSlot {
     FeedSlot {
         name: FEED.into(),
         client: Feed::Hardtofind(OrderFeed::new(sim.session())),
         reserve: vec![OrderState::Ready, OrderState::Processed],
-        mapper: Arc::new(Mapper::none()),
+        mapper: Arc::new(Mapper::none().await),
         walks: Default::default(),
     }
 }
@@ -86,7 +86,7 @@ fn listed(read: &FeedListing) -> BTreeSet<String> {
 
 /// What a fresh reader, reading every list in full, makes of the simulator's orders now.
 async fn fresh(sim: &HardtofindSim) -> (Holdings, BTreeSet<String>) {
-    let (slot, book) = (slot(sim), book());
+    let (slot, book) = (slot(sim).await, book());
     let read = cycle(&slot, &book, AS_USUAL).await;
     assert!(read.walks.iter().all(|w| matches!(w.how, How::Full(_))));
     (holdings(&*book.lock().await), listed(&read))
@@ -177,7 +177,7 @@ async fn world(seed: u64, steps: usize) -> Hits {
         };
         ids.push(sim.place_order(old_order(&mut rng, status)));
     }
-    let (slot, book) = (slot(&sim), book());
+    let (slot, book) = (slot(&sim).await, book());
     let mut hits = Hits::default();
     let mut clock = 0;
     cycle(&slot, &book, AS_USUAL).await;
@@ -286,7 +286,7 @@ async fn a_full_sync_or_a_new_mapping_reads_every_list_in_full() {
     for _ in 0..25 {
         sim.place_order(old_order(&mut rng, OrderStatus::Ready));
     }
-    let (slot, book) = (slot(&sim), book());
+    let (slot, book) = (slot(&sim).await, book());
     cycle(&slot, &book, AS_USUAL).await;
 
     let usual = cycle(&slot, &book, AS_USUAL).await;
@@ -321,7 +321,7 @@ async fn an_order_whose_shipping_was_not_dated_is_released_and_the_lists_are_rea
     let ids: Vec<String> = (0..25)
         .map(|_| sim.place_order(old_order(&mut rng, OrderStatus::Ready)))
         .collect();
-    let (slot, book) = (slot(&sim), book());
+    let (slot, book) = (slot(&sim).await, book());
     cycle(&slot, &book, AS_USUAL).await;
     sim.set_order_status(&ids[3], OrderStatus::Shipped);
 

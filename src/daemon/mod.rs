@@ -12,6 +12,7 @@ pub mod cycle;
 mod feeds;
 mod generation;
 pub mod mapping;
+pub mod memory;
 mod orders;
 mod per_sku;
 mod products;
@@ -81,7 +82,9 @@ pub async fn run(
     let (ticks, mut next) = mpsc::channel::<()>(1);
     let full_due = Arc::new(AtomicBool::new(false));
     let mut clock = clock::start(&config.daemon, &ticks, &full_due);
-    let mut pending: Option<Arc<Config>> = None;
+    let mut pending: Option<(Arc<Config>, mapping::file::Prepared)> = None;
+    // What starting freed (a mapping file read and checked, the state reconciled) goes back.
+    memory::give_back();
 
     let mut stop = std::pin::pin!(shutdown);
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
@@ -90,9 +93,10 @@ pub async fn run(
     let mut moved = None;
     loop {
         if cycles.is_empty()
-            && let Some(newer) = pending.take()
+            && let Some((newer, prepared)) = pending.take()
         {
-            match Engine::new(newer.clone(), store.clone(), &cancel, false).await {
+            match Engine::with_mapping(newer.clone(), prepared, store.clone(), &cancel, false).await
+            {
                 Err(EngineError::Store(e @ StoreError::Moved(_))) => {
                     moved = Some(e);
                     break;
@@ -103,6 +107,7 @@ pub async fn run(
                     }
                     engine = built;
                     config = newer;
+                    memory::give_back();
                     info!("the reloaded configuration is in force");
                 }
                 Err(e) => {
@@ -119,7 +124,8 @@ pub async fn run(
                 }
             }
             Some(()) = reloads.recv() => {
-                if let Some(newer) = reload::read(&config) {
+                let in_force = engine.mapper().file_digest();
+                if let Some(newer) = reload::read(&config, in_force, &store).await {
                     pending = Some(newer);
                 }
             }

@@ -54,12 +54,13 @@ pub async fn orders_step(
         return Ok(done);
     }
     // The version first: a mapping rebuilt in between is then read again at the next cycle.
-    let (mapping, version) = match feeds.first() {
-        Some(feed) => {
-            let version = feed.mapper.version();
-            (feed.mapper.current(), version)
+    let version = feeds.first().map_or(0, |feed| feed.mapper.version());
+    // The mapping is built only when it may map a feed's order lines.
+    let mapping = match feeds.first() {
+        Some(feed) if feeds.iter().any(|f| feed.mapper.may_map(&f.name)) => {
+            feed.mapper.mapping().await?
         }
-        None => (Arc::default(), 0),
+        Some(_) | None => Arc::default(),
     };
     let ask = ReadAs {
         full_sync: options.full,

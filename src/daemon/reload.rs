@@ -5,7 +5,10 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::config::mapping::FileDigest;
+use crate::daemon::mapping::file::{self, Prepared};
 use crate::ops::log_filter;
+use crate::store::Store;
 
 /// Keys a running daemon cannot change: the database is locked and open, the log format and
 /// the metrics listener are set up once.
@@ -15,21 +18,42 @@ const AT_NEXT_START: &[&str] = &[
     "daemon.metrics_listen",
 ];
 
-/// The file at `current.path` read and checked again: the new configuration, or `None` (with an
-/// ERROR per mistake, naming its key) when it is not valid and `current` stays in force.
-pub(super) fn read(current: &Config) -> Option<Arc<Config>> {
+/// The file at `current.path` read and checked again, with its mapping file (read only when
+/// the database does not vouch for it, see `daemon::mapping::file`): the new configuration, or
+/// `None` (with an ERROR per mistake, naming its key or the mapping file's line) when it is not
+/// valid and `current` stays in force. `in_force` is the digest of the mapping file in force.
+pub(super) async fn read(
+    current: &Config,
+    in_force: Option<FileDigest>,
+    store: &Store,
+) -> Option<(Arc<Config>, Prepared)> {
+    let not_reloaded = |errors: crate::config::ConfigErrors| {
+        for e in &errors.0 {
+            error!(config = %e.file.display(), key = %e.key, "the configuration was not reloaded: {e}; invsync keeps running with the one it has");
+        }
+    };
     let newer = match Config::load(&current.path) {
-        Ok(newer) => newer,
+        Ok(newer) => Arc::new(newer),
         Err(errors) => {
-            for e in &errors.0 {
-                error!(config = %e.file.display(), key = %e.key, "the configuration was not reloaded: {e}; invsync keeps running with the one it has");
-            }
+            not_reloaded(errors);
+            return None;
+        }
+    };
+    let prepared = match file::prepare_with(newer.clone(), Some(store)).await {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(errors)) => {
+            not_reloaded(errors);
+            return None;
+        }
+        Err(e) => {
+            error!(error = %e, "the configuration was not reloaded: its mapping file's record could not be read; invsync keeps running with the one it has");
             return None;
         }
     };
     let mut changed = current.settings.changed(&newer.settings);
     // The mapping file's lines are not in the configuration file: a change there is a change.
-    if current.mapping != newer.mapping && !changed.iter().any(|c| c == "mapping.file") {
+    let digest = prepared.file.as_ref().map(|f| f.digest);
+    if digest != in_force && !changed.iter().any(|c| c == "mapping.file") {
         changed.push("mapping.file".to_owned());
     }
     for key in AT_NEXT_START
@@ -53,7 +77,7 @@ pub(super) fn read(current: &Config) -> Option<Arc<Config>> {
         changed.join(",")
     };
     info!(config = %newer.path.display(), changed = %changed, "configuration reloaded; it takes effect from the next cycle");
-    Some(Arc::new(newer))
+    Some((newer, prepared))
 }
 
 /// Whether the cycles start at other times under `newer`.

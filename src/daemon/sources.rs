@@ -164,7 +164,12 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         let fetch = slot.client.fetch(&meter, context.as_bytes(), known);
         match tokio::time::timeout(work.fetch_timeout, fetch).await {
             Ok(Ok(Fetched::New(stock, digest))) => {
-                Ok(Fetched::New(work.mapper.prepare(&slot.name, stock), digest))
+                match work.mapper.prepare(&slot.name, stock).await {
+                    Ok(stock) => Ok(Fetched::New(stock, digest)),
+                    Err(e) => Err(Failure::Other(format!(
+                        "the SKU mapping could not be read from the database: {e}"
+                    ))),
+                }
             }
             Ok(Ok(Fetched::Same)) => Ok(Fetched::Same),
             Ok(Err(ConnectorError::Http(HttpError::Cancelled))) => Err(Failure::Cancelled),

@@ -15,18 +15,26 @@
 //!
 //! With no `[mapping]` the [`Mapping`] is empty and every lookup answers "the same" at once: the
 //! cost per SKU is one `is_empty` test.
+//!
+//! A million-line file resolves into a few large tables, not a million small ones: the lines
+//! stay in their compact [`Aliases`], and each endpoint indexes them by key and by SKU in hash
+//! tables of 4-byte line numbers (about 10 MB each for a million lines). The few links in
+//! conflict are kept aside, where their reasons are worked out in the order a reader expects.
 
 pub mod csv;
 mod translate;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Arc;
+
+use hashbrown::HashTable;
 
 use crate::plan::ledger::{SkuId, SkuTable};
 use crate::services::endless_aisles::gtin14;
 
-pub use csv::{Alias, CsvError};
+pub use csv::{Alias, Aliases, CsvError};
 pub use translate::Translated;
 
 /// What part an endpoint plays, which decides which way its keys are read.
@@ -83,30 +91,26 @@ pub struct Link {
     pub origin: Origin,
 }
 
-impl From<&Alias> for Link {
-    fn from(alias: &Alias) -> Link {
-        Link {
-            sku: alias.sku.clone(),
-            endpoint: alias.endpoint.clone(),
-            key: alias.key.clone(),
-            origin: Origin::Csv(alias.line),
-        }
-    }
-}
+/// A link by number: below the number of the file's lines, a line of [`Aliases`]; from there
+/// on, a barcode link.
+type LinkId = u32;
 
-/// A key that maps to two or more SKUs.
-const CONFLICT: u32 = u32::MAX;
-
-/// One endpoint's links, each string stored once.
-#[derive(Debug, Default)]
+/// One endpoint's links, indexed both ways.
+#[derive(Debug)]
 struct Keys {
-    role: Option<Role>,
+    name: String,
+    role: Role,
     prefix: String,
-    links: Vec<(Arc<str>, Arc<str>, Origin)>,
-    /// key → index in `links`, or [`CONFLICT`].
-    by_key: HashMap<Arc<str>, u32>,
-    /// SKU → index in `links` (a SKU with two keys is conflicted and has none).
-    by_sku: HashMap<Arc<str>, u32>,
+    /// Its links, the file's first.
+    links: Vec<LinkId>,
+    /// Key → its first link.
+    by_key: HashTable<LinkId>,
+    /// SKU → its link; a SKU with two keys is in conflict and has none.
+    by_sku: HashTable<LinkId>,
+    /// Keys that map to two or more SKUs: their links, by SKU.
+    shared: HashMap<String, Vec<LinkId>>,
+    /// SKUs given two or more keys: their links.
+    two_keys: HashMap<String, Vec<LinkId>>,
 }
 
 /// What a source's or feed's record named `raw` is.
@@ -123,98 +127,278 @@ pub enum Inbound<'a> {
 /// Every endpoint's links, resolved, and the SKUs in conflict.
 #[derive(Debug, Default)]
 pub struct Mapping {
-    endpoints: HashMap<String, Keys>,
+    /// The file's lines.
+    aliases: Arc<Aliases>,
+    /// The barcodes' links.
+    barcodes: Vec<Link>,
+    /// The endpoints with links, in the configuration's order.
+    endpoints: Vec<Keys>,
     /// SKU → why it is in conflict.
     conflicts: BTreeMap<String, String>,
+    hasher: hashbrown::DefaultHashBuilder,
 }
 
 impl Mapping {
-    /// Resolves `links` over `endpoints` (see the module documentation): lines of the file
-    /// first, then barcodes where the file says nothing of that key or SKU at that endpoint.
-    /// Links naming an endpoint not in `endpoints` are ignored (the file was checked already).
+    /// Resolves `links` over `endpoints` (see [`Mapping::build`]): the lines of the file among
+    /// them are kept as [`Aliases`] first.
     pub fn resolve(endpoints: &[EndpointSpec], links: Vec<Link>) -> Mapping {
-        let mut by_endpoint: HashMap<&str, Vec<Link>> = HashMap::new();
-        for link in links {
-            if let Some(spec) = endpoints.iter().find(|e| e.name == link.endpoint) {
-                by_endpoint
-                    .entry(spec.name.as_str())
-                    .or_default()
-                    .push(link);
-            }
-        }
-        let mut mapping = Mapping::default();
-        for spec in endpoints {
-            let Some(mut links) = by_endpoint.remove(spec.name.as_str()) else {
-                continue;
+        let (csv, barcodes): (Vec<Link>, Vec<Link>) = links
+            .into_iter()
+            .partition(|l| matches!(l.origin, Origin::Csv(_)));
+        let aliases = Aliases::from_lines(csv.iter().map(|l| {
+            let line = match l.origin {
+                Origin::Csv(line) => line,
+                Origin::Barcode(_) => 0,
             };
-            // The file wins over barcodes, for a key and for a SKU alike.
-            if links.iter().any(|l| matches!(l.origin, Origin::Barcode(_))) {
-                let (csv_keys, csv_skus): (HashSet<String>, HashSet<String>) = links
-                    .iter()
-                    .filter(|l| matches!(l.origin, Origin::Csv(_)))
-                    .map(|l| (l.key.clone(), l.sku.clone()))
-                    .unzip();
-                links.retain(|l| {
-                    matches!(l.origin, Origin::Csv(_))
-                        || !(csv_keys.contains(&l.key) || csv_skus.contains(&l.sku))
-                });
+            (line, l.sku.as_str(), l.endpoint.as_str(), l.key.as_str())
+        }));
+        Mapping::build(endpoints, Arc::new(aliases), barcodes)
+    }
+
+    /// Resolves the file's lines and the barcodes' links over `endpoints` (see the module
+    /// documentation): lines of the file first, then barcodes where the file says nothing of
+    /// that key or SKU at that endpoint. Links naming an endpoint not in `endpoints` are
+    /// ignored (the file was checked already).
+    pub fn build(
+        endpoints: &[EndpointSpec],
+        aliases: Arc<Aliases>,
+        barcodes: Vec<Link>,
+    ) -> Mapping {
+        let mut mapping = Mapping {
+            aliases,
+            barcodes,
+            ..Mapping::default()
+        };
+        // Each endpoint's lines, in one pass over the file's.
+        let mut lines: Vec<Vec<LinkId>> = vec![Vec::new(); mapping.aliases.names().len()];
+        for i in 0..mapping.aliases.len() {
+            // Fewer lines than `u32::MAX`: `Aliases` counts them in `u32`.
+            lines[mapping.aliases.endpoint_index(i)].push(i as LinkId);
+        }
+        let first_barcode = mapping.aliases.len();
+        for spec in endpoints {
+            let csv = (mapping.aliases.names().iter().position(|n| *n == spec.name))
+                .map(|i| std::mem::take(&mut lines[i]))
+                .unwrap_or_default();
+            let barcodes: Vec<LinkId> = (mapping.barcodes.iter().enumerate())
+                .filter(|(_, l)| l.endpoint == spec.name)
+                .filter_map(|(i, _)| LinkId::try_from(first_barcode + i).ok())
+                .collect();
+            if csv.is_empty() && barcodes.is_empty() {
+                continue;
             }
-            links.sort_by(|a, b| (&a.key, &a.sku).cmp(&(&b.key, &b.sku)));
-            links.dedup_by(|a, b| a.key == b.key && a.sku == b.sku);
-            let keys = mapping.endpoint_keys(spec, links);
-            mapping.endpoints.insert(spec.name.clone(), keys);
+            let keys = mapping.endpoint_keys(spec, csv, barcodes);
+            mapping.endpoints.push(keys);
         }
         mapping
     }
 
-    /// One endpoint's links indexed both ways, its conflicts noted.
-    fn endpoint_keys(&mut self, spec: &EndpointSpec, links: Vec<Link>) -> Keys {
+    /// The SKU of link `id`.
+    fn sku(&self, id: LinkId) -> &str {
+        let i = id as usize;
+        match i.checked_sub(self.aliases.len()) {
+            None => self.aliases.sku(i),
+            Some(b) => &self.barcodes[b].sku,
+        }
+    }
+
+    /// The key of link `id`.
+    fn key(&self, id: LinkId) -> &str {
+        let i = id as usize;
+        match i.checked_sub(self.aliases.len()) {
+            None => self.aliases.key(i),
+            Some(b) => &self.barcodes[b].key,
+        }
+    }
+
+    /// Where link `id` comes from.
+    fn origin(&self, id: LinkId) -> Origin {
+        let i = id as usize;
+        match i.checked_sub(self.aliases.len()) {
+            None => Origin::Csv(self.aliases.line(i)),
+            Some(b) => self.barcodes[b].origin.clone(),
+        }
+    }
+
+    /// Whether link `id` is a line of the file.
+    fn from_file(&self, id: LinkId) -> bool {
+        (id as usize) < self.aliases.len()
+    }
+
+    fn hash(&self, text: &str) -> u64 {
+        self.hasher.hash_one(text)
+    }
+
+    /// The first link of `key` at `keys`.
+    fn by_key(&self, keys: &Keys, key: &str) -> Option<LinkId> {
+        keys.by_key
+            .find(self.hash(key), |&id| self.key(id) == key)
+            .copied()
+    }
+
+    /// The one link of `sku` at `keys` (none when it has two keys).
+    fn by_sku(&self, keys: &Keys, sku: &str) -> Option<LinkId> {
+        keys.by_sku
+            .find(self.hash(sku), |&id| self.sku(id) == sku)
+            .copied()
+    }
+
+    /// Whether a link at `keys` names `sku`.
+    fn links_sku(&self, keys: &Keys, sku: &str) -> bool {
+        self.by_sku(keys, sku).is_some() || keys.two_keys.contains_key(sku)
+    }
+
+    /// One endpoint's links indexed both ways, its conflicts noted: `csv` (lines of the file,
+    /// in its order) then `barcodes`, each left out where the file names its key or SKU.
+    fn endpoint_keys(
+        &mut self,
+        spec: &EndpointSpec,
+        csv: Vec<LinkId>,
+        barcodes: Vec<LinkId>,
+    ) -> Keys {
         let mut keys = Keys {
-            role: Some(spec.role),
+            name: spec.name.clone(),
+            role: spec.role,
             prefix: spec.prefix.clone(),
-            links: Vec::with_capacity(links.len()),
-            by_key: HashMap::with_capacity(links.len()),
-            by_sku: HashMap::with_capacity(links.len()),
+            links: Vec::with_capacity(csv.len() + barcodes.len()),
+            by_key: HashTable::with_capacity(csv.len() + barcodes.len()),
+            by_sku: HashTable::with_capacity(csv.len() + barcodes.len()),
+            shared: HashMap::new(),
+            two_keys: HashMap::new(),
         };
-        let mut two_keys: HashSet<Arc<str>> = HashSet::new();
-        for link in links {
-            let index = u32::try_from(keys.links.len()).unwrap_or(CONFLICT - 1);
-            let (sku, key): (Arc<str>, Arc<str>) = (link.sku.into(), link.key.into());
-            match keys.by_key.get(&key).copied() {
-                None => {
-                    keys.by_key.insert(key.clone(), index);
-                }
-                Some(CONFLICT) => {
-                    self.conflict(&sku, &spec.name, format!("key {key:?} maps to two SKUs"));
-                }
-                Some(first) => {
-                    let other = keys.links[first as usize].0.clone();
-                    let why = format!("key {key:?} maps to two SKUs ({other} and {sku})");
-                    self.conflict(&other, &spec.name, why.clone());
-                    self.conflict(&sku, &spec.name, why);
-                    keys.by_key.insert(key.clone(), CONFLICT);
-                }
-            }
-            if let Some(first) = keys.by_sku.get(&sku).copied() {
-                let other = &keys.links[first as usize].1;
-                let why = format!("two keys: {other:?} and {key:?}");
-                self.conflict(&sku, &spec.name, why);
-                two_keys.insert(sku.clone());
-            } else if !two_keys.contains(&sku) {
-                keys.by_sku.insert(sku.clone(), index);
-            }
-            keys.links.push((sku, key, link.origin));
+        for id in csv {
+            self.add_link(&mut keys, id);
         }
-        for sku in two_keys {
-            keys.by_sku.remove(&sku);
+        for id in barcodes {
+            let (key, sku) = (self.key(id), self.sku(id));
+            // The file wins over barcodes, for a key and for a SKU alike.
+            let file_key = self
+                .by_key(&keys, key)
+                .is_some_and(|first| self.from_file(first));
+            let file_sku = match self.by_sku(&keys, sku) {
+                Some(first) => self.from_file(first),
+                None => keys
+                    .two_keys
+                    .get(sku)
+                    .is_some_and(|ids| ids.iter().any(|&i| self.from_file(i))),
+            };
+            if !file_key && !file_sku {
+                self.add_link(&mut keys, id);
+            }
         }
+        self.name_conflicts(&keys);
+        for ids in keys.shared.values_mut() {
+            ids.sort_by(|&a, &b| self.sku(a).cmp(self.sku(b)));
+        }
+        keys.links.shrink_to_fit();
         keys
+    }
+
+    /// Indexes link `id` at `keys`, unless the same link is there already. One probe of each
+    /// table per link: a million links take two million probes, not four.
+    fn add_link(&self, keys: &mut Keys, id: LinkId) {
+        let (key, sku) = (self.key(id), self.sku(id));
+        let hash = self.hash(key);
+        match keys
+            .by_key
+            .entry(hash, |&i| self.key(i) == key, |&i| self.hash(self.key(i)))
+        {
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(id);
+            }
+            hashbrown::hash_table::Entry::Occupied(first) => {
+                let first = *first.get();
+                let shared = keys
+                    .shared
+                    .entry(key.to_owned())
+                    .or_insert_with(|| vec![first]);
+                if shared.iter().any(|&i| self.sku(i) == sku) {
+                    // The same link twice (two catalogues with one barcode): kept once.
+                    if shared.len() == 1 {
+                        keys.shared.remove(key);
+                    }
+                    return;
+                }
+                shared.push(id);
+            }
+        }
+        keys.links.push(id);
+        if let Some(ids) = keys.two_keys.get_mut(sku) {
+            ids.push(id);
+            return;
+        }
+        let hash = self.hash(sku);
+        match keys
+            .by_sku
+            .entry(hash, |&i| self.sku(i) == sku, |&i| self.hash(self.sku(i)))
+        {
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(id);
+            }
+            hashbrown::hash_table::Entry::Occupied(entry) => {
+                let (first, _) = entry.remove();
+                keys.two_keys.insert(sku.to_owned(), vec![first, id]);
+            }
+        }
+    }
+
+    /// Says why each SKU of `keys`' conflicts is in conflict. The links in conflict are taken
+    /// in order of key, then SKU, so that the reasons name the same SKUs and keys whatever the
+    /// order of the file's lines.
+    fn name_conflicts(&mut self, keys: &Keys) {
+        let mut involved: Vec<LinkId> = keys
+            .shared
+            .values()
+            .chain(keys.two_keys.values())
+            .flatten()
+            .copied()
+            .collect();
+        if involved.is_empty() {
+            return;
+        }
+        involved.sort_by(|&a, &b| (self.key(a), self.sku(a)).cmp(&(self.key(b), self.sku(b))));
+        involved.dedup();
+        let mut by_key: HashMap<String, Option<LinkId>> = HashMap::new();
+        let mut by_sku: HashMap<String, LinkId> = HashMap::new();
+        let mut found = Vec::new();
+        for id in involved {
+            let (sku, key) = (self.sku(id).to_owned(), self.key(id).to_owned());
+            match by_key.get(&key).copied() {
+                None => {
+                    by_key.insert(key.clone(), Some(id));
+                }
+                Some(None) => found.push((sku.clone(), format!("key {key:?} maps to two SKUs"))),
+                Some(Some(first)) => {
+                    let other = self.sku(first).to_owned();
+                    let why = format!("key {key:?} maps to two SKUs ({other} and {sku})");
+                    found.push((other, why.clone()));
+                    found.push((sku.clone(), why));
+                    by_key.insert(key.clone(), None);
+                }
+            }
+            match by_sku.get(&sku).copied() {
+                Some(first) => {
+                    let other = self.key(first);
+                    found.push((sku, format!("two keys: {other:?} and {key:?}")));
+                }
+                None => {
+                    by_sku.insert(sku, id);
+                }
+            }
+        }
+        for (sku, why) in found {
+            self.conflict(&sku, &keys.name, why);
+        }
     }
 
     fn conflict(&mut self, sku: &str, endpoint: &str, why: String) {
         self.conflicts
             .entry(sku.to_owned())
             .or_insert_with(|| format!("at {endpoint}: {why}"));
+    }
+
+    fn keys(&self, endpoint: &str) -> Option<&Keys> {
+        self.endpoints.iter().find(|k| k.name == endpoint)
     }
 
     /// Whether nothing is mapped: every SKU is called the same everywhere.
@@ -224,31 +408,32 @@ impl Mapping {
 
     /// Whether `endpoint` has links of its own.
     pub fn maps(&self, endpoint: &str) -> bool {
-        self.endpoints.contains_key(endpoint)
+        self.keys(endpoint).is_some()
     }
 
     /// How many links there are in all.
     pub fn len(&self) -> usize {
-        self.endpoints.values().map(|k| k.links.len()).sum()
+        self.endpoints.iter().map(|k| k.links.len()).sum()
     }
 
     /// What a record named `raw` at source or feed `endpoint` is. `raw` is the name as the
     /// records give it (an Endless Aisles source's includes its prefix).
     pub fn inbound<'a>(&'a self, endpoint: &str, raw: &str) -> Inbound<'a> {
-        let Some(keys) = self.endpoints.get(endpoint) else {
+        match self.keys(endpoint) {
+            None => Inbound::Same,
+            Some(keys) => self.inbound_at(keys, raw),
+        }
+    }
+
+    /// [`Mapping::inbound`] at the endpoint of `keys`.
+    fn inbound_at<'a>(&'a self, keys: &'a Keys, raw: &str) -> Inbound<'a> {
+        let key = raw.strip_prefix(keys.prefix.as_str()).unwrap_or(raw);
+        let Some(first) = self.by_key(keys, key) else {
             return Inbound::Same;
         };
-        let key = raw.strip_prefix(keys.prefix.as_str()).unwrap_or(raw);
-        match keys.by_key.get(key).copied() {
-            None => Inbound::Same,
-            Some(CONFLICT) => Inbound::Conflict(
-                keys.links
-                    .iter()
-                    .filter(|(_, k, _)| &**k == key)
-                    .map(|(sku, _, _)| &**sku)
-                    .collect(),
-            ),
-            Some(index) => Inbound::Sku(&keys.links[index as usize].0),
+        match keys.shared.get(key) {
+            Some(ids) => Inbound::Conflict(ids.iter().map(|&id| self.sku(id)).collect()),
+            None => Inbound::Sku(self.sku(first)),
         }
     }
 
@@ -272,23 +457,22 @@ impl Mapping {
         &'a self,
         endpoint: &str,
         sku: &'a str,
-    ) -> Option<(Cow<'a, str>, Option<&'a Origin>)> {
+    ) -> Option<(Cow<'a, str>, Option<Origin>)> {
         if self.conflicts.contains_key(sku) {
             return None;
         }
-        let Some(keys) = self.endpoints.get(endpoint) else {
+        let Some(keys) = self.keys(endpoint) else {
             return Some((Cow::Borrowed(sku), None));
         };
-        if let Some(&index) = keys.by_sku.get(sku) {
-            let (_, key, origin) = &keys.links[index as usize];
-            return Some((Cow::Borrowed(&**key), Some(origin)));
+        if let Some(id) = self.by_sku(keys, sku) {
+            return Some((Cow::Borrowed(self.key(id)), Some(self.origin(id))));
         }
         let key = match keys.role {
-            Some(Role::Source) => sku.strip_prefix(keys.prefix.as_str())?,
+            Role::Source => sku.strip_prefix(keys.prefix.as_str())?,
             _ => sku,
         };
         // Its own name belongs to another SKU here.
-        if keys.by_key.contains_key(key) {
+        if self.by_key(keys, key).is_some() {
             return None;
         }
         Some((Cow::Borrowed(key), None))
@@ -298,19 +482,19 @@ impl Mapping {
     /// link takes at a target is in conflict only once it exists).
     pub fn conflicts(&self, known: &SkuTable) -> BTreeMap<String, String> {
         let mut all = self.conflicts.clone();
-        for (endpoint, keys) in &self.endpoints {
-            if keys.role != Some(Role::Target) {
-                continue;
-            }
-            for (sku, key, _) in &keys.links {
-                if key == sku || keys.by_sku.contains_key(key) || known.get(key).is_none() {
+        for keys in self.endpoints.iter().filter(|k| k.role == Role::Target) {
+            for &id in &keys.links {
+                let (sku, key) = (self.sku(id), self.key(id));
+                // The names first: a key is seldom a SKU's name, and then one look-up is enough.
+                if key == sku || known.get(key).is_none() || self.by_sku(keys, key).is_some() {
                     continue;
                 }
                 let why = format!(
-                    "at {endpoint}: key {key:?} is the SKU {key} and also an alias of {sku}"
+                    "at {}: key {key:?} is the SKU {key} and also an alias of {sku}",
+                    keys.name
                 );
-                all.entry(key.to_string()).or_insert_with(|| why.clone());
-                all.entry(sku.to_string()).or_insert(why);
+                all.entry(key.to_owned()).or_insert_with(|| why.clone());
+                all.entry(sku.to_owned()).or_insert(why);
             }
         }
         all
@@ -329,12 +513,39 @@ impl Mapping {
 
     /// Every link of every endpoint that is not the default, for `status --sku`:
     /// `(sku, endpoint, key, origin)`.
-    pub fn links(&self) -> impl Iterator<Item = (&str, &str, &str, &Origin)> + '_ {
-        self.endpoints.iter().flat_map(|(endpoint, keys)| {
+    pub fn links(&self) -> impl Iterator<Item = (&str, &str, &str, Origin)> + '_ {
+        self.endpoints.iter().flat_map(move |keys| {
+            keys.links.iter().map(move |&id| {
+                (
+                    self.sku(id),
+                    keys.name.as_str(),
+                    self.key(id),
+                    self.origin(id),
+                )
+            })
+        })
+    }
+
+    /// The links at `endpoint`: `(sku, key)`.
+    pub fn links_at<'a>(&'a self, endpoint: &str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.keys(endpoint).into_iter().flat_map(move |keys| {
             keys.links
                 .iter()
-                .map(move |(sku, key, origin)| (&**sku, endpoint.as_str(), &**key, origin))
+                .map(move |&id| (self.sku(id), self.key(id)))
         })
+    }
+
+    /// The key of the link from `sku` at `endpoint`, if there is one (whatever its conflicts).
+    pub fn linked_key(&self, endpoint: &str, sku: &str) -> Option<&str> {
+        let keys = self.keys(endpoint)?;
+        match self.by_sku(keys, sku) {
+            Some(id) => Some(self.key(id)),
+            None => keys
+                .two_keys
+                .get(sku)
+                .and_then(|ids| ids.first())
+                .map(|&id| self.key(id)),
+        }
     }
 }
 

@@ -71,8 +71,7 @@ fn a_line_of_the_file_names_a_sku_at_a_target_a_source_and_a_feed() {
     assert_eq!(key(&m, "dropship", "HK-5"), None, "not one of its names");
     assert_eq!(m.canonical("htf_orders", "HTF-1"), Some("CAT-1"));
     assert_eq!(
-        m.key_at("hardtofind", "CAT-1")
-            .and_then(|(_, o)| o.cloned()),
+        m.key_at("hardtofind", "CAT-1").and_then(|(_, o)| o),
         Some(Origin::Csv(2))
     );
     assert!(m.conflicts(&SkuTable::default()).is_empty());

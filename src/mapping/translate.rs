@@ -3,9 +3,9 @@
 //! SKU's own name, or two keys of one SKU). Which of the two figures is the SKU's, invsync
 //! cannot tell; counting the smaller one would push a guess, so the SKU is a conflict.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
-use super::{CONFLICT, Inbound, Keys, Mapping};
+use super::{Inbound, Keys, Mapping};
 use crate::services::Stock;
 
 /// What [`Mapping::translate`] made of an answer.
@@ -25,7 +25,7 @@ impl Mapping {
     /// records name (see the module documentation), in whichever order they come. A source
     /// without links is given back untouched, at no cost.
     pub fn translate(&self, source: &str, stock: Stock) -> Translated {
-        let Some(keys) = self.endpoints.get(source) else {
+        let Some(keys) = self.keys(source) else {
             return Translated {
                 stock,
                 collisions: BTreeMap::new(),
@@ -34,7 +34,7 @@ impl Mapping {
         let collisions = self.collisions(source, keys, &stock);
         let mut out = Stock::with_capacity(stock.len(), 0);
         for (raw, quantity) in stock.iter() {
-            match self.inbound(source, raw) {
+            match self.inbound_at(keys, raw) {
                 Inbound::Same if !collisions.contains_key(raw) => out.push(raw, quantity),
                 Inbound::Sku(sku) if !collisions.contains_key(sku) => out.push(sku, quantity),
                 // Held once below, whichever of its records comes.
@@ -46,7 +46,7 @@ impl Mapping {
             out.hold(sku);
         }
         for raw in stock.held() {
-            match self.inbound(source, raw) {
+            match self.inbound_at(keys, raw) {
                 Inbound::Same => out.hold(raw),
                 Inbound::Sku(sku) => out.hold(sku),
                 Inbound::Conflict(skus) => skus.into_iter().for_each(|s| out.hold(s)),
@@ -66,16 +66,15 @@ impl Mapping {
     /// only those are watched. The same name twice is the source's own duplicate, not a
     /// mapping's (recording counts it once, at the smaller figure, with a WARN).
     fn collisions(&self, source: &str, keys: &Keys, stock: &Stock) -> BTreeMap<String, String> {
-        let linked: HashSet<&str> = keys.links.iter().map(|(sku, _, _)| &**sku).collect();
         let mut first: HashMap<&str, &str> = HashMap::new();
         let mut collisions = BTreeMap::new();
         for (raw, _) in stock.iter() {
-            let sku = match self.inbound(source, raw) {
+            let sku = match self.inbound_at(keys, raw) {
                 Inbound::Same => raw,
                 Inbound::Sku(sku) => sku,
                 Inbound::Conflict(_) => continue,
             };
-            if !linked.contains(sku) {
+            if !self.links_sku(keys, sku) {
                 continue;
             }
             let earlier = *first.entry(sku).or_insert(raw);
@@ -83,8 +82,8 @@ impl Mapping {
                 collisions.entry(sku.to_owned()).or_insert_with(|| {
                     format!(
                         "at {source}: two records are this SKU: {earlier:?} ({}) and {raw:?} ({})",
-                        named_by(keys, earlier),
-                        named_by(keys, raw)
+                        self.named_by(keys, earlier),
+                        self.named_by(keys, raw)
                     )
                 });
             }
@@ -93,11 +92,13 @@ impl Mapping {
     }
 }
 
-/// Why a record named `raw` is the SKU it is: a link's origin, or its own name.
-fn named_by(keys: &Keys, raw: &str) -> String {
-    let key = raw.strip_prefix(keys.prefix.as_str()).unwrap_or(raw);
-    match keys.by_key.get(key).copied() {
-        Some(index) if index != CONFLICT => keys.links[index as usize].2.to_string(),
-        _ => "its own name".to_owned(),
+impl Mapping {
+    /// Why a record named `raw` is the SKU it is: a link's origin, or its own name.
+    fn named_by(&self, keys: &Keys, raw: &str) -> String {
+        let key = raw.strip_prefix(keys.prefix.as_str()).unwrap_or(raw);
+        match self.by_key(keys, key) {
+            Some(id) if !keys.shared.contains_key(key) => self.origin(id).to_string(),
+            _ => "its own name".to_owned(),
+        }
     }
 }

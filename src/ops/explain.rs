@@ -106,7 +106,10 @@ pub fn explain_sku(
         return Ok(None);
     };
     let reservations = store::reservations_of(conn, sku)?;
-    let notes = store::mapping::notes_of_sku(conn, sku)?;
+    let mut notes = store::mapping::notes_of_sku(conn, sku)?;
+    // The file's keys are in its lines recorded, not in the notes.
+    notes.extend(store::mapping::file_keys_of_sku(conn, sku)?);
+    notes.sort_by(|a, b| (&a.kind, &a.sku, &a.endpoint).cmp(&(&b.kind, &b.sku, &b.endpoint)));
     let conflicted = notes.iter().any(|n| n.kind == "conflict");
     let key_at = |target: &str| {
         if conflicted {

@@ -10,7 +10,7 @@ use crate::services::hardtofind::wire::{Order, OrderStatus, ShippingProvider};
 
 /// The Endless Aisles option id a canonical SKU stands for: the SKU without the `to` source's
 /// `sku_prefix`, when no mapping says otherwise (the daemon asks the mapping, see
-/// `Mapper::supplier_key`).
+/// `Mapping::key_at` at the source).
 pub fn supplier_key(sku: &str, sku_prefix: &str) -> Option<u64> {
     let id = sku.trim().strip_prefix(sku_prefix)?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {

@@ -2,9 +2,12 @@
 //! and the notes `status` shows (conflicts, unmapped SKUs, sizes that cannot be sold, keys).
 //! Each is replaced whole when it changes; nothing here is per cycle.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use std::io::Write as _;
+
+use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
 
 use super::StoreError;
+use crate::mapping::{Aliases, Origin};
 use crate::services::endless_aisles::SizeInfo;
 
 /// Every size of `source` as last read, and when (ms), or `None` when never read.
@@ -125,7 +128,8 @@ pub fn write_barcodes(
 /// One thing `status` says about the mapping of a SKU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
-    /// `conflict`, `unmapped`, `unsellable` or `key`.
+    /// `conflict`, `unmapped`, `unsellable` or `key` (a barcode's: the file's lines are in
+    /// `mapping_file`).
     pub kind: String,
     /// The canonical SKU.
     pub sku: String,
@@ -212,4 +216,146 @@ fn notes_where(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok((usize::try_from(count).unwrap_or_default(), notes))
+}
+
+/// What the database keeps of the mapping file in force (see `daemon::mapping::file`), its
+/// lines aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// What the file system said of it (`config::mapping::FileStamp`), or empty when that was
+    /// too recent to be trusted.
+    pub stamp: String,
+    /// The SHA-256 of its bytes.
+    pub digest: Vec<u8>,
+    /// The endpoint names its lines were checked against, one per line.
+    pub checked_for: String,
+    /// The endpoints it has lines for, one per line.
+    pub named: String,
+}
+
+/// Whether the table exists: `status` and a dry run read a database as it is, never migrated.
+fn has_table(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)",
+        [name],
+        |r| r.get(0),
+    )?)
+}
+
+/// The mapping file recorded, if any.
+pub fn load_file_record(conn: &Connection) -> Result<Option<FileRecord>, StoreError> {
+    if !has_table(conn, "mapping_file")? {
+        return Ok(None);
+    }
+    Ok(conn
+        .query_row(
+            "SELECT stamp, digest, checked_for, named FROM mapping_file WHERE id = 1",
+            [],
+            |r| {
+                Ok(FileRecord {
+                    stamp: r.get(0)?,
+                    digest: r.get(1)?,
+                    checked_for: r.get(2)?,
+                    named: r.get(3)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The lines of the mapping file recorded, with its digest; read from the database a block at
+/// a time, never whole into memory besides the lines themselves.
+pub fn load_file_lines(conn: &Connection) -> Result<Option<(Vec<u8>, Aliases)>, StoreError> {
+    if !has_table(conn, "mapping_lines")? {
+        return Ok(None);
+    }
+    let digest: Option<Vec<u8>> = conn
+        .query_row("SELECT digest FROM mapping_lines WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(digest) = digest else {
+        return Ok(None);
+    };
+    let mut blob = conn.blob_open(MAIN_DB, c"mapping_lines", c"lines", 1, true)?;
+    let len = blob.len();
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, &mut blob);
+    let aliases = Aliases::read_from(&mut reader, len).ok_or_else(|| {
+        StoreError::Corrupt("the mapping file's lines recorded are damaged".to_owned())
+    })?;
+    Ok(Some((digest, aliases)))
+}
+
+/// Records the mapping file in force and its lines, in place of any other; the key notes an
+/// earlier version wrote for each line go (`status --sku` reads the lines here now).
+pub fn record_file(
+    conn: &mut Connection,
+    record: &FileRecord,
+    lines: &Aliases,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT OR REPLACE INTO mapping_file (id, stamp, digest, checked_for, named)
+         VALUES (1, ?1, ?2, ?3, ?4)",
+        params![
+            record.stamp,
+            record.digest,
+            record.checked_for,
+            record.named
+        ],
+    )?;
+    // Room made, then the lines written into it a block at a time: binding them whole would
+    // hold them three times over (the bytes, and SQLite's two copies).
+    let len = i64::try_from(lines.encoded_len()).unwrap_or(i64::MAX);
+    tx.execute(
+        "INSERT OR REPLACE INTO mapping_lines (id, digest, lines) VALUES (1, ?1, zeroblob(?2))",
+        params![record.digest, len],
+    )?;
+    {
+        let mut blob = tx.blob_open(MAIN_DB, c"mapping_lines", c"lines", 1, false)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut blob);
+        let written = lines.write_to(&mut out).and_then(|()| out.flush());
+        written.map_err(|e| {
+            StoreError::Corrupt(format!(
+                "the mapping file's lines could not be recorded: {e}"
+            ))
+        })?;
+    }
+    tx.execute(
+        "DELETE FROM mapping_notes WHERE kind = 'key' AND detail LIKE '% (mapping file line %)'",
+        [],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Notes a new stamp for the mapping file recorded (the same bytes, touched or copied).
+pub fn restamp_file(conn: &Connection, stamp: &str) -> Result<(), StoreError> {
+    conn.execute("UPDATE mapping_file SET stamp = ?1 WHERE id = 1", [stamp])?;
+    Ok(())
+}
+
+/// Forgets the mapping file: the configuration has none any more.
+pub fn forget_file(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM mapping_file", [])?;
+    conn.execute("DELETE FROM mapping_lines", [])?;
+    Ok(())
+}
+
+/// The key notes of `sku` from the mapping file recorded: one per line that names it, as
+/// `status --sku` shows them.
+pub fn file_keys_of_sku(conn: &Connection, sku: &str) -> Result<Vec<Note>, StoreError> {
+    let Some((_, aliases)) = load_file_lines(conn)? else {
+        return Ok(Vec::new());
+    };
+    Ok(aliases
+        .iter()
+        .filter(|a| a.sku == sku)
+        .map(|a| Note {
+            kind: "key".into(),
+            sku: sku.to_owned(),
+            endpoint: a.endpoint.to_owned(),
+            detail: format!("{} ({})", a.key, Origin::Csv(a.line)),
+        })
+        .collect())
 }

@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V13_IN_DOUBT),
     Migration::Sql(V14_FEEDS),
     Migration::Sql(V15_UNCHANGEABLE),
+    Migration::Sql(V16_MAPPING_FILE),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
@@ -357,6 +358,27 @@ const V14_FEEDS: &str = r"
         last_error_at INTEGER,
         unreadable    TEXT NOT NULL DEFAULT '[]'
     ) WITHOUT ROWID;
+";
+
+/// 16: the mapping file in force: what the file system said of it, the digest of its bytes,
+/// the endpoint names it was checked against and those it has lines for, and its lines (`mapping::Aliases::to_bytes`).
+/// A start that finds the same stamp, or the same digest, need not read or check it again,
+/// and a cycle that needs its lines reads them here, as they were when checked (see
+/// `daemon::mapping::file`). One row at most.
+const V16_MAPPING_FILE: &str = r"
+    CREATE TABLE mapping_file (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        stamp       TEXT NOT NULL,
+        digest      BLOB NOT NULL,
+        checked_for TEXT NOT NULL,
+        named       TEXT NOT NULL
+    );
+    -- Apart: a new stamp rewrites a small row, not the lines (35 MB for a million).
+    CREATE TABLE mapping_lines (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        digest BLOB NOT NULL,
+        lines  BLOB NOT NULL
+    );
 ";
 
 /// Brings the database to the newest version.

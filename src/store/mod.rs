@@ -123,6 +123,12 @@ pub enum StoreError {
     /// Something the database holds contradicts itself.
     #[error("database is inconsistent: {0}")]
     Corrupt(String),
+    /// The mapping file's lines recorded are not those of the file this process checked: a
+    /// daemon beside it took a newer file meanwhile, and the file is not the one checked either.
+    #[error(
+        "the mapping file changed since this invsync checked it, and the database holds another: {0}; run it again"
+    )]
+    MappingChanged(String),
     /// The blocking task did not finish (the runtime is shutting down).
     #[error("database task did not finish")]
     Join,
@@ -162,7 +168,9 @@ impl StoreError {
                 Some(C::CannotOpen | C::ReadOnly | C::PermissionDenied) => Trouble::Unusable,
                 _ => Trouble::Other,
             },
-            StoreError::Outdated { .. } | StoreError::Join => Trouble::Other,
+            StoreError::Outdated { .. } | StoreError::MappingChanged(_) | StoreError::Join => {
+                Trouble::Other
+            }
         }
     }
 }

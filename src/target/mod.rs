@@ -121,7 +121,7 @@ pub struct Inputs {
     /// The mapping in force this cycle.
     pub mapping: Arc<Mapping>,
     /// SKUs in a mapping conflict: never planned, so held at what the target acknowledged.
-    pub held: HashSet<SkuId>,
+    pub held: Arc<HashSet<SkuId>>,
     /// A catalogue target's product list read earlier this cycle, for `mapping.by_barcode`
     /// (see `daemon::catalogues`): used rather than read again.
     pub early_catalogue: Option<Arc<crate::services::shopsys::catalogue::Catalogue>>,

@@ -16,6 +16,7 @@ mod kills;
 mod local;
 mod logs;
 mod mapping;
+mod mapping_file;
 mod mapping_held;
 mod metrics;
 mod orders;

@@ -9,19 +9,25 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::Mapper;
-use crate::mapping::Mapping;
-use crate::plan::ledger::{SkuId, SkuTable};
 use crate::store::mapping::Note;
 
 impl Mapper {
     /// Takes what `source`'s newest answer showed: SKUs two of its records named.
     pub(super) fn set_collisions(&self, source: &str, found: BTreeMap<String, String>) {
         let mut all = self.collisions.lock().unwrap_or_else(|p| p.into_inner());
+        let same = match all.get(source) {
+            None => found.is_empty(),
+            Some(before) => *before == found,
+        };
+        if same {
+            return;
+        }
         if found.is_empty() {
             all.remove(source);
         } else {
             all.insert(source.to_owned(), found);
         }
+        self.changed();
     }
 
     /// Takes the collisions recorded before a restart: the conflict notes that name a source
@@ -41,25 +47,18 @@ impl Mapper {
                     .insert(note.sku.clone(), note.detail.clone());
             }
         }
+        self.changed();
     }
 
-    /// The ids of every SKU in conflict that `known` has: the SKUs every target holds at what
-    /// it acknowledged.
-    pub fn held(&self, known: &SkuTable) -> HashSet<SkuId> {
-        let mut held = self.current().held(known);
+    /// Every SKU two records of a source's last answer named.
+    pub(super) fn collided(&self) -> Vec<String> {
         let all = self.collisions.lock().unwrap_or_else(|p| p.into_inner());
-        held.extend(
-            all.values()
-                .flat_map(|skus| skus.keys())
-                .filter_map(|sku| known.get(sku)),
-        );
-        held
+        all.values().flat_map(|skus| skus.keys().cloned()).collect()
     }
 
     /// The conflicts as `status` shows them: the mapping's own (no endpoint: they hold at
     /// every endpoint), then each source's collisions not among them, by SKU.
-    pub(super) fn conflict_notes(&self, mapping: &Mapping, known: &SkuTable) -> Vec<Note> {
-        let own = mapping.conflicts(known);
+    pub(super) fn conflict_notes(&self, own: &BTreeMap<String, String>) -> Vec<Note> {
         let mut notes: Vec<Note> = {
             let all = self.collisions.lock().unwrap_or_else(|p| p.into_inner());
             all.iter()
@@ -73,11 +72,11 @@ impl Mapper {
                 })
                 .collect()
         };
-        notes.extend(own.into_iter().map(|(sku, detail)| Note {
+        notes.extend(own.iter().map(|(sku, detail)| Note {
             kind: "conflict".into(),
-            sku,
+            sku: sku.clone(),
             endpoint: String::new(),
-            detail,
+            detail: detail.clone(),
         }));
         notes.sort_by(|a, b| (&a.sku, &a.endpoint).cmp(&(&b.sku, &b.endpoint)));
         notes

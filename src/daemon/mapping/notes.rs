@@ -1,13 +1,17 @@
 //! What the engine keeps in the database for the mapping, and reads back at start: the notes
-//! `status` shows (keys, conflicts, sizes that cannot be sold), the parts a restart needs
-//! (Endless Aisles products, catalogues' barcodes), and the acknowledgements a new key voids.
+//! `status` shows (barcodes' keys, conflicts, sizes that cannot be sold), the parts a restart
+//! needs (Endless Aisles products, catalogues' barcodes), the file in force (see [`super::file`])
+//! and the acknowledgements a new key voids.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 
+use hashbrown::HashTable;
+
 use super::Mapper;
-use crate::mapping::Mapping;
-use crate::plan::ledger::SkuTable;
+use super::file::{Prepared, Proof};
+use crate::mapping::{Aliases, Mapping};
+use crate::plan::ledger::{SkuId, SkuTable};
 use crate::store::mapping::Note;
 use crate::store::{self, Store, StoreError};
 use crate::target::TargetSlot;
@@ -18,6 +22,9 @@ use crate::target::TargetSlot;
 pub struct WrittenNotes {
     /// The mapper's version whose keys were written.
     keys: Option<u64>,
+    /// The mapper's count of changes and the number of names the notes were worked out for:
+    /// while both stay, nothing is worked out again.
+    of: Option<(u64, usize)>,
     conflicts: Option<Vec<store::mapping::Note>>,
     unsellable: Option<Vec<store::mapping::Note>>,
     /// Sizes held until a catalogue's barcodes are read.
@@ -26,7 +33,7 @@ pub struct WrittenNotes {
 
 impl WrittenNotes {
     /// Nothing written yet by this engine; the keys of mapper version `keys` are recorded
-    /// already (see [`forget_rekeyed`]).
+    /// already (see [`keys_recorded`]).
     pub fn with_keys(keys: Option<u64>) -> WrittenNotes {
         WrittenNotes {
             keys,
@@ -36,9 +43,10 @@ impl WrittenNotes {
 }
 
 /// Brings what `status` shows of the mapping up to date: the conflicts (which depend on
-/// the SKUs known), unsellable sizes and sizes waiting for a catalogue each cycle when they
-/// changed, every key when the
-/// mapping was rebuilt. Nothing at all without a mapping or products.
+/// the SKUs known), unsellable sizes and sizes waiting for a catalogue when they changed, the
+/// barcodes' keys when the mapping was rebuilt. Nothing is worked out while nothing they depend
+/// on changed (the mapping, its parts, the collisions, the number of names), and nothing at all
+/// without a mapping or products.
 pub async fn write(
     store: &Store,
     mapper: &Mapper,
@@ -46,44 +54,50 @@ pub async fn write(
     notes: &tokio::sync::Mutex<WrittenNotes>,
 ) -> Result<(), StoreError> {
     let mut written = notes.lock().await;
-    let (conflicts, unsellable) = {
-        let names = names.read().unwrap_or_else(|p| p.into_inner());
-        mapper.notes(&names)
-    };
+    let of = (
+        mapper.changes(),
+        names.read().unwrap_or_else(|p| p.into_inner()).len(),
+    );
+    if written.of == Some(of) {
+        return Ok(());
+    }
+    let (conflicts, unsellable) = mapper.notes(names).await?;
     let version = mapper.version();
-    let keys = (written.keys != Some(version))
-        .then(|| (mapper.key_notes(), fingerprint(&mapper.current())));
+    let keys = if written.keys != Some(version) {
+        Some((mapper.key_notes().await?, mapper.fingerprint()))
+    } else {
+        None
+    };
     let fresh = (written.conflicts.as_ref() != Some(&conflicts)).then(|| conflicts.clone());
     let sold = (written.unsellable.as_ref() != Some(&unsellable)).then(|| unsellable.clone());
     let waiting = mapper.waiting_notes();
     let waits = (written.waiting.as_ref() != Some(&waiting)).then(|| waiting.clone());
-    if keys.is_none() && fresh.is_none() && sold.is_none() && waits.is_none() {
-        return Ok(());
+    if keys.is_some() || fresh.is_some() || sold.is_some() || waits.is_some() {
+        store
+            .call(move |c| {
+                if let Some((keys, print)) = keys {
+                    store::mapping::replace_notes(c, "key", None, &keys)?;
+                    let print = Note {
+                        kind: FINGERPRINT.into(),
+                        sku: String::new(),
+                        endpoint: String::new(),
+                        detail: print,
+                    };
+                    store::mapping::replace_notes(c, FINGERPRINT, None, &[print])?;
+                }
+                if let Some(conflicts) = fresh {
+                    store::mapping::replace_notes(c, "conflict", None, &conflicts)?;
+                }
+                if let Some(unsellable) = sold {
+                    store::mapping::replace_notes(c, "unsellable", None, &unsellable)?;
+                }
+                if let Some(waiting) = waits {
+                    store::mapping::replace_notes(c, "waiting", None, &waiting)?;
+                }
+                Ok(())
+            })
+            .await?;
     }
-    store
-        .call(move |c| {
-            if let Some((keys, print)) = keys {
-                store::mapping::replace_notes(c, "key", None, &keys)?;
-                let print = Note {
-                    kind: FINGERPRINT.into(),
-                    sku: String::new(),
-                    endpoint: String::new(),
-                    detail: print,
-                };
-                store::mapping::replace_notes(c, FINGERPRINT, None, &[print])?;
-            }
-            if let Some(conflicts) = fresh {
-                store::mapping::replace_notes(c, "conflict", None, &conflicts)?;
-            }
-            if let Some(unsellable) = sold {
-                store::mapping::replace_notes(c, "unsellable", None, &unsellable)?;
-            }
-            if let Some(waiting) = waits {
-                store::mapping::replace_notes(c, "waiting", None, &waiting)?;
-            }
-            Ok(())
-        })
-        .await?;
     let known = written.conflicts.take().unwrap_or_default();
     for (sku, why) in conflicts.iter().map(|n| (&n.sku, &n.detail)) {
         if !known.iter().any(|n| &n.sku == sku) {
@@ -92,6 +106,7 @@ pub async fn write(
     }
     *written = WrittenNotes {
         keys: Some(version),
+        of: Some(of),
         conflicts: Some(conflicts),
         unsellable: Some(unsellable),
         waiting: Some(waiting),
@@ -134,14 +149,8 @@ pub async fn restore_parts(
     Ok(())
 }
 
-/// Voids the acknowledgements of SKUs whose key at a target changed since the keys were last
-/// recorded (a new mapping file): they are pushed again, under their new key.
-///
-/// Answers whether the keys recorded are those of the mapping in force (their fingerprint
-/// matches): then nothing was read, nothing is voided, and the keys need not be written again.
-/// A million-line file thus costs a hash at start, not a million rows read and rewritten.
-/// Whether the keys recorded for `status` are those of the mapping in force (else
-/// [`forget_rekeyed`] has acknowledgements to void).
+/// Whether the barcodes' keys recorded for `status` are those of the mapping in force (their
+/// fingerprint matches): then they need not be written again.
 pub async fn keys_recorded(store: &Store, mapper: &Mapper) -> Result<bool, StoreError> {
     let current = mapper.fingerprint();
     let recorded = store
@@ -151,42 +160,67 @@ pub async fn keys_recorded(store: &Store, mapper: &Mapper) -> Result<bool, Store
     Ok(recorded.first().map(|n| n.detail.as_str()) == Some(current.as_str()))
 }
 
-pub async fn forget_rekeyed(
-    store: &Store,
-    mapper: &Mapper,
-    targets: &[Arc<tokio::sync::Mutex<TargetSlot>>],
-    skus: &crate::plan::ledger::SkuTable,
-    read_only: bool,
-) -> Result<bool, StoreError> {
-    let current = fingerprint(&mapper.current());
-    let recorded = store
-        .call(|c| store::mapping::notes_of_kind(c, FINGERPRINT, 1))
-        .await?
-        .1;
-    if recorded.first().map(|n| n.detail.as_str()) == Some(current.as_str()) {
-        return Ok(true);
+/// Whether the database's record of the mapping file is not the file in force: a new file,
+/// a changed one, one checked against other endpoints, or none any more. Then
+/// [`settle_file`] has acknowledgements to void and a record to write.
+pub fn file_changed(prepared: &Prepared) -> bool {
+    match &prepared.file {
+        None => prepared.had_record,
+        Some(file) => matches!(file.proof, Proof::Fresh(_)),
     }
-    let before = store
+}
+
+/// The lines that gave SKUs their keys at the targets before: the file recorded, or for a
+/// database an earlier invsync wrote, its key notes.
+async fn keys_before(store: &Store, had_record: bool) -> Result<Aliases, StoreError> {
+    if had_record {
+        let lines = store.call(|c| store::mapping::load_file_lines(c)).await?;
+        return Ok(lines.map(|(_, aliases)| aliases).unwrap_or_default());
+    }
+    let notes = store
         .call(|c| store::mapping::notes_of_kind(c, "key", usize::MAX))
         .await?
         .1;
-    let mut names = Vec::new();
-    for target in targets {
-        names.push(target.lock().await.name.clone());
-    }
-    let rekeyed = rekeyed(&before, &mapper.current(), &names);
-    if rekeyed.is_empty() {
-        return Ok(false);
-    }
+    let key = |detail: &str| {
+        detail
+            .rsplit_once(" (")
+            .map_or(detail, |(key, _)| key)
+            .to_owned()
+    };
+    let lines: Vec<(String, String, String)> = notes
+        .into_iter()
+        .map(|n| (n.sku, n.endpoint, key(&n.detail)))
+        .collect();
+    Ok(Aliases::from_lines(lines.iter().map(
+        |(sku, endpoint, key)| (0, sku.as_str(), endpoint.as_str(), key.as_str()),
+    )))
+}
+
+/// Makes the database's record of the mapping file the file in force (see
+/// [`file_changed`]): first the acknowledgements of SKUs whose key at a target changed are
+/// voided (they are pushed again, under their new key), then the file, its digest and its
+/// lines are recorded (or forgotten, with no file any more). A crash between the two voids the
+/// same again at the next start. `skus` and every target's acknowledgements must be loaded.
+pub async fn settle_file(
+    store: &Store,
+    mapper: &Mapper,
+    prepared: &Prepared,
+    targets: &[Arc<tokio::sync::Mutex<TargetSlot>>],
+    skus: &SkuTable,
+    read_only: bool,
+) -> Result<(), StoreError> {
+    let before = keys_before(store, prepared.had_record).await?;
+    let mapping = mapper.mapping().await?;
     for target in targets {
         let mut slot = target.lock().await;
-        let void: Vec<(crate::plan::ledger::SkuId, i64)> = rekeyed
-            .iter()
-            .filter(|(t, _)| *t == slot.name)
-            .filter_map(|(_, sku)| skus.get(sku))
+        let mut ids: Vec<SkuId> = rekeyed(&before, &mapping, &slot.name)
+            .into_iter()
+            .filter_map(|sku| skus.get(sku))
             .filter(|&id| slot.acked.get(id).is_some())
-            .map(|id| (id, 0))
             .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let void: Vec<(SkuId, i64)> = ids.into_iter().map(|id| (id, 0)).collect();
         if void.is_empty() {
             continue;
         }
@@ -201,60 +235,91 @@ pub async fn forget_rekeyed(
                 .await?;
         }
     }
-    Ok(false)
+    if read_only {
+        return Ok(());
+    }
+    match &prepared.file {
+        Some(file) => {
+            let record = file.record();
+            let lines = match &file.proof {
+                Proof::Fresh(lines) => lines.clone(),
+                Proof::Recorded | Proof::Restamped => return Ok(()),
+            };
+            store
+                .call(move |c| store::mapping::record_file(c, &record, &lines))
+                .await
+        }
+        None => store.call(|c| store::mapping::forget_file(c)).await,
+    }
 }
 
-/// The `(target, SKU)` pairs whose key at a target differs from the one recorded in `before`
-/// (the keys as last written): what a target acknowledged under the old key says nothing of
-/// the new one, so those acknowledgements are void and the SKUs pushed again. A SKU in conflict
-/// is left out: it is held at what it acknowledged, and voided once the conflict is resolved.
-pub fn rekeyed(before: &[Note], mapping: &Mapping, targets: &[String]) -> Vec<(String, String)> {
-    let key = |detail: &str| {
-        detail
-            .rsplit_once(" (")
-            .map_or(detail, |(key, _)| key)
-            .to_owned()
+/// Records the new stamp of a mapping file whose bytes were recorded under another one.
+pub async fn restamp(store: &Store, prepared: &Prepared) -> Result<(), StoreError> {
+    let Some(file) = prepared
+        .file
+        .as_ref()
+        .filter(|f| matches!(f.proof, Proof::Restamped) && !f.stamp.is_empty())
+    else {
+        return Ok(());
     };
-    let old: HashMap<(&str, &str), String> = before
+    let stamp = file.stamp.clone();
+    store
+        .call(move |c| store::mapping::restamp_file(c, &stamp))
+        .await
+}
+
+/// The SKUs whose key at `target` differs from the one `before` gave them (the lines recorded
+/// before): what a target acknowledged under the old key says nothing of the new one, so those
+/// acknowledgements are void and the SKUs pushed again. A SKU in conflict is left out: it is
+/// held at what it acknowledged, and voided once the conflict is resolved. In no order, and a
+/// SKU may come twice (sorting a million names would cost more than the caller's ids do).
+pub fn rekeyed<'a>(before: &'a Aliases, mapping: &'a Mapping, target: &str) -> Vec<&'a str> {
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let Some(at) = before.names().iter().position(|n| n == target) else {
+        // Nothing was keyed here before: every link is new.
+        return keep_keyed(
+            mapping,
+            target,
+            mapping.links_at(target).map(|(sku, _)| sku),
+        );
+    };
+    // The old key of each SKU at the target (of two, the later line's, as a map would keep).
+    let mut old: HashTable<u32> = HashTable::new();
+    for i in (0..before.len()).filter(|&i| before.endpoint_index(i) == at) {
+        let sku = before.sku(i);
+        let hash = hasher.hash_one(sku);
+        match old.find_mut(hash, |&j| before.sku(j as usize) == sku) {
+            Some(slot) => *slot = i as u32,
+            None => {
+                old.insert_unique(hash, i as u32, |&j| hasher.hash_one(before.sku(j as usize)));
+            }
+        }
+    }
+    let old_key = |sku: &str| {
+        old.find(hasher.hash_one(sku), |&j| before.sku(j as usize) == sku)
+            .map(|&j| before.key(j as usize))
+    };
+    let new_ones = mapping
+        .links_at(target)
+        .filter(|(sku, key)| old_key(sku) != Some(*key))
+        .map(|(sku, _)| sku);
+    let old_ones = old
         .iter()
-        .filter(|n| targets.contains(&n.endpoint))
-        .map(|n| ((n.endpoint.as_str(), n.sku.as_str()), key(&n.detail)))
-        .collect();
-    let new: HashMap<(&str, &str), &str> = mapping
-        .links()
-        .filter(|(_, endpoint, _, _)| targets.iter().any(|t| t == endpoint))
-        .map(|(sku, endpoint, key, _)| ((endpoint, sku), key))
-        .collect();
-    let mut changed: Vec<(String, String)> = old
-        .iter()
-        .filter(|(pair, key)| new.get(*pair) != Some(&key.as_str()))
-        .map(|((endpoint, sku), _)| ((*endpoint).to_owned(), (*sku).to_owned()))
-        .chain(
-            new.iter()
-                .filter(|(pair, key)| old.get(*pair).map(String::as_str) != Some(**key))
-                .map(|((endpoint, sku), _)| ((*endpoint).to_owned(), (*sku).to_owned())),
-        )
-        .collect();
-    changed.retain(|(endpoint, sku)| mapping.key_at(endpoint, sku).is_some());
-    changed.sort();
-    changed.dedup();
-    changed
+        .map(|&j| (before.sku(j as usize), before.key(j as usize)))
+        .filter(|(sku, key)| mapping.linked_key(target, sku) != Some(*key))
+        .map(|(sku, _)| sku);
+    keep_keyed(mapping, target, new_ones.chain(old_ones))
+}
+
+/// `skus` that have a key at `target` (not in conflict).
+fn keep_keyed<'a>(
+    mapping: &Mapping,
+    target: &str,
+    skus: impl Iterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    skus.filter(|sku| mapping.key_at(target, sku).is_some())
+        .collect()
 }
 
 /// The kind of the one note that holds the fingerprint of the keys recorded.
 const FINGERPRINT: &str = "fingerprint";
-
-/// A fingerprint of every link of `mapping` (SKU, endpoint, key and origin), whatever their
-/// order: equal fingerprints, equal key notes.
-pub(super) fn fingerprint(mapping: &Mapping) -> String {
-    use std::hash::{Hash, Hasher};
-    let (mut sum, mut count) = (0u64, 0u64);
-    for (sku, endpoint, key, origin) in mapping.links() {
-        // SipHash with fixed keys: the same in every process.
-        let mut hasher = std::hash::DefaultHasher::new();
-        (sku, endpoint, key, origin.to_string()).hash(&mut hasher);
-        sum = sum.wrapping_add(hasher.finish());
-        count += 1;
-    }
-    format!("{count}:{sum:016x}")
-}

@@ -1,6 +1,13 @@
-use super::notes::rekeyed;
 use super::*;
 use crate::mapping::{Origin, Role};
+
+/// What `rekeyed` gives, sorted, each once.
+fn rekeyed<'a>(before: &'a Aliases, after: &'a Mapping, target: &str) -> Vec<&'a str> {
+    let mut skus = super::notes::rekeyed(before, after, target);
+    skus.sort_unstable();
+    skus.dedup();
+    skus
+}
 
 fn mapping(lines: &[(&str, &str, usize)]) -> Mapping {
     let endpoints = vec![EndpointSpec {
@@ -20,34 +27,38 @@ fn mapping(lines: &[(&str, &str, usize)]) -> Mapping {
     Mapping::resolve(&endpoints, links)
 }
 
-fn recorded(m: &Mapping) -> Vec<Note> {
-    m.links()
-        .map(|(sku, endpoint, key, origin)| Note {
-            kind: "key".into(),
-            sku: sku.into(),
-            endpoint: endpoint.into(),
-            detail: format!("{key} ({origin})"),
-        })
-        .collect()
+/// The lines a database recorded of the file that made `m`.
+fn recorded(lines: &[(&str, &str, usize)]) -> Aliases {
+    Aliases::from_lines(
+        lines
+            .iter()
+            .map(|&(sku, key, line)| (line, sku, "hardtofind", key)),
+    )
 }
 
 #[test]
 fn a_new_key_voids_the_acknowledgement_a_moved_line_does_not() {
-    let targets = ["hardtofind".to_owned()];
-    let before = mapping(&[("A", "KA", 2), ("B", "KB", 3)]);
+    let before = recorded(&[("A", "KA", 2), ("B", "KB", 3)]);
     let after = mapping(&[("B", "KB", 2), ("A", "KA2", 3), ("C", "KC", 4)]);
 
-    let void = rekeyed(&recorded(&before), &after, &targets);
-
-    let pair = |sku: &str| ("hardtofind".to_owned(), sku.to_owned());
-    assert_eq!(void, vec![pair("A"), pair("C")]);
-    let removed = rekeyed(&recorded(&before), &mapping(&[]), &targets);
-    assert_eq!(removed, vec![pair("A"), pair("B")], "back to its own name");
+    assert_eq!(rekeyed(&before, &after, "hardtofind"), ["A", "C"]);
+    let removed = mapping(&[]);
+    assert_eq!(
+        rekeyed(&before, &removed, "hardtofind"),
+        ["A", "B"],
+        "back to its own name"
+    );
     let conflict = mapping(&[("A", "KA", 2), ("A", "KX", 3)]);
     assert_eq!(
-        rekeyed(&recorded(&before), &conflict, &targets),
-        vec![pair("B")],
+        rekeyed(&before, &conflict, "hardtofind"),
+        ["B"],
         "A, in conflict, is held where it is"
+    );
+    let nothing_before = Aliases::default();
+    assert_eq!(
+        rekeyed(&nothing_before, &after, "hardtofind"),
+        ["A", "B", "C"],
+        "a first file gives every SKU it names a new key"
     );
 }
 
