@@ -535,6 +535,16 @@ impl Mapping {
         })
     }
 
+    /// Whether a link of `sku` at `endpoint` gives it its key there: it is in no conflict and
+    /// has one key only (for a SKU with a link there, [`Mapping::key_at`] without its
+    /// look-ups).
+    pub fn link_holds(&self, endpoint: &str, sku: &str) -> bool {
+        !self.conflicts.contains_key(sku)
+            && self
+                .keys(endpoint)
+                .is_none_or(|keys| !keys.two_keys.contains_key(sku))
+    }
+
     /// The key of the link from `sku` at `endpoint`, if there is one (whatever its conflicts).
     pub fn linked_key(&self, endpoint: &str, sku: &str) -> Option<&str> {
         let keys = self.keys(endpoint)?;

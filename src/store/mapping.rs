@@ -4,7 +4,7 @@
 
 use std::io::Write as _;
 
-use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use crate::mapping::{Aliases, Origin};
@@ -263,27 +263,113 @@ pub fn load_file_record(conn: &Connection) -> Result<Option<FileRecord>, StoreEr
         .optional()?)
 }
 
-/// The lines of the mapping file recorded, with its digest; read from the database a block at
+/// The lines of the mapping file recorded, with its digest; read from the database a part at
 /// a time, never whole into memory besides the lines themselves.
 pub fn load_file_lines(conn: &Connection) -> Result<Option<(Vec<u8>, Aliases)>, StoreError> {
     if !has_table(conn, "mapping_lines")? {
         return Ok(None);
     }
-    let digest: Option<Vec<u8>> = conn
-        .query_row("SELECT digest FROM mapping_lines WHERE id = 1", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let Some(digest) = digest else {
+    let Some(record) = load_file_record(conn)? else {
         return Ok(None);
     };
-    let mut blob = conn.blob_open(MAIN_DB, c"mapping_lines", c"lines", 1, true)?;
-    let len = blob.len();
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, &mut blob);
-    let aliases = Aliases::read_from(&mut reader, len).ok_or_else(|| {
+    let len: i64 = conn.query_row(
+        "SELECT coalesce(sum(length(bytes)), 0) FROM mapping_lines",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut parts = Parts {
+        select: conn.prepare("SELECT bytes FROM mapping_lines WHERE part = ?1")?,
+        part: 0,
+        bytes: Vec::new(),
+        at: 0,
+        failed: None,
+    };
+    let read = Aliases::read_from(&mut parts, usize::try_from(len).unwrap_or(usize::MAX));
+    if let Some(e) = parts.failed {
+        return Err(e.into());
+    }
+    let aliases = read.ok_or_else(|| {
         StoreError::Corrupt("the mapping file's lines recorded are damaged".to_owned())
     })?;
-    Ok(Some((digest, aliases)))
+    Ok(Some((record.digest, aliases)))
+}
+
+/// How large a part of the lines one row holds.
+const PART: usize = 1 << 20;
+
+/// The lines' rows read in order, as one stream.
+struct Parts<'c> {
+    select: rusqlite::Statement<'c>,
+    part: i64,
+    bytes: Vec<u8>,
+    at: usize,
+    /// What the database said, when it failed.
+    failed: Option<rusqlite::Error>,
+}
+
+impl std::io::Read for Parts<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.bytes.len() {
+            let next = self
+                .select
+                .query_row([self.part], |r| r.get::<_, Vec<u8>>(0))
+                .optional();
+            match next {
+                Ok(Some(bytes)) => {
+                    self.bytes = bytes;
+                    self.at = 0;
+                    self.part += 1;
+                }
+                Ok(None) => return Ok(0),
+                Err(e) => {
+                    self.failed = Some(e);
+                    return Err(std::io::Error::other("the database failed"));
+                }
+            }
+        }
+        let n = buf.len().min(self.bytes.len() - self.at);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// The lines written as rows of [`PART`] bytes.
+struct PartsOut<'c> {
+    insert: rusqlite::Statement<'c>,
+    part: i64,
+    bytes: Vec<u8>,
+    failed: Option<rusqlite::Error>,
+}
+
+impl PartsOut<'_> {
+    fn write_part(&mut self) -> std::io::Result<()> {
+        if self.bytes.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.insert.execute(params![self.part, self.bytes]) {
+            self.failed = Some(e);
+            return Err(std::io::Error::other("the database failed"));
+        }
+        self.part += 1;
+        self.bytes.clear();
+        Ok(())
+    }
+}
+
+impl std::io::Write for PartsOut<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(PART - self.bytes.len());
+        self.bytes.extend_from_slice(&buf[..n]);
+        if self.bytes.len() == PART {
+            self.write_part()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.write_part()
+    }
 }
 
 /// Records the mapping file in force and its lines, in place of any other; the key notes an
@@ -304,17 +390,20 @@ pub fn record_file(
             record.named
         ],
     )?;
-    // Room made, then the lines written into it a block at a time: binding them whole would
-    // hold them three times over (the bytes, and SQLite's two copies).
-    let len = i64::try_from(lines.encoded_len()).unwrap_or(i64::MAX);
-    tx.execute(
-        "INSERT OR REPLACE INTO mapping_lines (id, digest, lines) VALUES (1, ?1, zeroblob(?2))",
-        params![record.digest, len],
-    )?;
+    // A part at a time: binding the lines whole would hold them three times over (the bytes,
+    // and SQLite's two copies of them).
+    tx.execute("DELETE FROM mapping_lines", [])?;
     {
-        let mut blob = tx.blob_open(MAIN_DB, c"mapping_lines", c"lines", 1, false)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut blob);
+        let mut out = PartsOut {
+            insert: tx.prepare("INSERT INTO mapping_lines (part, bytes) VALUES (?1, ?2)")?,
+            part: 0,
+            bytes: Vec::with_capacity(PART),
+            failed: None,
+        };
         let written = lines.write_to(&mut out).and_then(|()| out.flush());
+        if let Some(e) = out.failed {
+            return Err(e.into());
+        }
         written.map_err(|e| {
             StoreError::Corrupt(format!(
                 "the mapping file's lines could not be recorded: {e}"

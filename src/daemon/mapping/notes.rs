@@ -209,6 +209,7 @@ pub async fn settle_file(
     skus: &SkuTable,
     read_only: bool,
 ) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
     let before = keys_before(store, prepared.had_record).await?;
     let mapping = mapper.mapping().await?;
     for target in targets {
@@ -235,10 +236,15 @@ pub async fn settle_file(
                 .await?;
         }
     }
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "acknowledgements of SKUs with a new key voided"
+    );
     if read_only {
         return Ok(());
     }
-    match &prepared.file {
+    let started = std::time::Instant::now();
+    let recorded = match &prepared.file {
         Some(file) => {
             let record = file.record();
             let lines = match &file.proof {
@@ -250,7 +256,12 @@ pub async fn settle_file(
                 .await
         }
         None => store.call(|c| store::mapping::forget_file(c)).await,
-    }
+    };
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "the mapping file in force recorded"
+    );
+    recorded
 }
 
 /// Records the new stamp of a mapping file whose bytes were recorded under another one.
@@ -275,13 +286,15 @@ pub async fn restamp(store: &Store, prepared: &Prepared) -> Result<(), StoreErro
 /// SKU may come twice (sorting a million names would cost more than the caller's ids do).
 pub fn rekeyed<'a>(before: &'a Aliases, mapping: &'a Mapping, target: &str) -> Vec<&'a str> {
     let hasher = hashbrown::DefaultHashBuilder::default();
+    // A SKU with a link here has its key unless it is in conflict: no look-up needed.
+    let linked = |sku: &&str| mapping.link_holds(target, sku);
     let Some(at) = before.names().iter().position(|n| n == target) else {
         // Nothing was keyed here before: every link is new.
-        return keep_keyed(
-            mapping,
-            target,
-            mapping.links_at(target).map(|(sku, _)| sku),
-        );
+        return mapping
+            .links_at(target)
+            .map(|(sku, _)| sku)
+            .filter(linked)
+            .collect();
     };
     // The old key of each SKU at the target (of two, the later line's, as a map would keep).
     let mut old: HashTable<u32> = HashTable::new();
@@ -302,23 +315,15 @@ pub fn rekeyed<'a>(before: &'a Aliases, mapping: &'a Mapping, target: &str) -> V
     let new_ones = mapping
         .links_at(target)
         .filter(|(sku, key)| old_key(sku) != Some(*key))
-        .map(|(sku, _)| sku);
+        .map(|(sku, _)| sku)
+        .filter(linked);
     let old_ones = old
         .iter()
         .map(|&j| (before.sku(j as usize), before.key(j as usize)))
         .filter(|(sku, key)| mapping.linked_key(target, sku) != Some(*key))
-        .map(|(sku, _)| sku);
-    keep_keyed(mapping, target, new_ones.chain(old_ones))
-}
-
-/// `skus` that have a key at `target` (not in conflict).
-fn keep_keyed<'a>(
-    mapping: &Mapping,
-    target: &str,
-    skus: impl Iterator<Item = &'a str>,
-) -> Vec<&'a str> {
-    skus.filter(|sku| mapping.key_at(target, sku).is_some())
-        .collect()
+        .map(|(sku, _)| sku)
+        .filter(|sku| mapping.key_at(target, sku).is_some());
+    new_ones.chain(old_ones).collect()
 }
 
 /// The kind of the one note that holds the fingerprint of the keys recorded.
