@@ -221,7 +221,7 @@ impl Mapping {
     }
 
     /// Whether link `id` is a line of the file.
-    fn from_file(&self, id: LinkId) -> bool {
+    fn is_file_line(&self, id: LinkId) -> bool {
         (id as usize) < self.aliases.len()
     }
 
@@ -274,13 +274,13 @@ impl Mapping {
             // The file wins over barcodes, for a key and for a SKU alike.
             let file_key = self
                 .by_key(&keys, key)
-                .is_some_and(|first| self.from_file(first));
+                .is_some_and(|first| self.is_file_line(first));
             let file_sku = match self.by_sku(&keys, sku) {
-                Some(first) => self.from_file(first),
+                Some(first) => self.is_file_line(first),
                 None => keys
                     .two_keys
                     .get(sku)
-                    .is_some_and(|ids| ids.iter().any(|&i| self.from_file(i))),
+                    .is_some_and(|ids| ids.iter().any(|&i| self.is_file_line(i))),
             };
             if !file_key && !file_sku {
                 self.add_link(&mut keys, id);

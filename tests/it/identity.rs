@@ -187,6 +187,8 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
              DROP TABLE barcodes;
              DROP TABLE mapping_notes;
              DROP TABLE feeds;
+             DROP TABLE mapping_file;
+             DROP TABLE mapping_lines;
              PRAGMA user_version = 3;",
         )
         .expect("back to version 3");
