@@ -483,12 +483,18 @@ impl Mapping {
     pub fn conflicts(&self, known: &SkuTable) -> BTreeMap<String, String> {
         let mut all = self.conflicts.clone();
         for keys in self.endpoints.iter().filter(|k| k.role == Role::Target) {
+            let mut taken: Vec<(&str, &str)> = Vec::new();
             for &id in &keys.links {
                 let (sku, key) = (self.sku(id), self.key(id));
                 // The names first: a key is seldom a SKU's name, and then one look-up is enough.
                 if key == sku || known.get(key).is_none() || self.by_sku(keys, key).is_some() {
                     continue;
                 }
+                taken.push((key, sku));
+            }
+            // In order of key, then SKU: the reasons name the same SKUs whatever the file's order.
+            taken.sort_unstable();
+            for (key, sku) in taken {
                 let why = format!(
                     "at {}: key {key:?} is the SKU {key} and also an alias of {sku}",
                     keys.name
