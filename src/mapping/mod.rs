@@ -221,7 +221,7 @@ impl Mapping {
     }
 
     /// Whether link `id` is a line of the file.
-    fn from_file(&self, id: LinkId) -> bool {
+    fn is_file_line(&self, id: LinkId) -> bool {
         (id as usize) < self.aliases.len()
     }
 
@@ -274,13 +274,13 @@ impl Mapping {
             // The file wins over barcodes, for a key and for a SKU alike.
             let file_key = self
                 .by_key(&keys, key)
-                .is_some_and(|first| self.from_file(first));
+                .is_some_and(|first| self.is_file_line(first));
             let file_sku = match self.by_sku(&keys, sku) {
-                Some(first) => self.from_file(first),
+                Some(first) => self.is_file_line(first),
                 None => keys
                     .two_keys
                     .get(sku)
-                    .is_some_and(|ids| ids.iter().any(|&i| self.from_file(i))),
+                    .is_some_and(|ids| ids.iter().any(|&i| self.is_file_line(i))),
             };
             if !file_key && !file_sku {
                 self.add_link(&mut keys, id);
@@ -483,12 +483,18 @@ impl Mapping {
     pub fn conflicts(&self, known: &SkuTable) -> BTreeMap<String, String> {
         let mut all = self.conflicts.clone();
         for keys in self.endpoints.iter().filter(|k| k.role == Role::Target) {
+            let mut taken: Vec<(&str, &str)> = Vec::new();
             for &id in &keys.links {
                 let (sku, key) = (self.sku(id), self.key(id));
                 // The names first: a key is seldom a SKU's name, and then one look-up is enough.
                 if key == sku || known.get(key).is_none() || self.by_sku(keys, key).is_some() {
                     continue;
                 }
+                taken.push((key, sku));
+            }
+            // In order of key, then SKU: the reasons name the same SKUs whatever the file's order.
+            taken.sort_unstable();
+            for (key, sku) in taken {
                 let why = format!(
                     "at {}: key {key:?} is the SKU {key} and also an alias of {sku}",
                     keys.name

@@ -262,3 +262,29 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The conflicts and their reasons are the same whatever the order of the file's lines:
+    /// the links in conflict are taken in order of key and SKU, not of the file.
+    #[test]
+    fn conflicts_read_the_same_whatever_the_order_of_the_lines(
+        lines in proptest::collection::vec((name(), 0..5usize, name()), 0..12)
+    ) {
+        let names = endpoints();
+        let links: Vec<Link> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (sku, e, k))| csv(i + 2, sku, &names[*e].name, k))
+            .collect();
+        let mut reversed = links.clone();
+        reversed.reverse();
+        let mut known = SkuTable::default();
+        for l in &links {
+            known.intern(&l.sku);
+            known.intern(&l.key);
+        }
+        let forward = Mapping::resolve(&names, links).conflicts(&known);
+        let backward = Mapping::resolve(&names, reversed).conflicts(&known);
+        prop_assert_eq!(forward, backward);
+    }
+}

@@ -229,3 +229,104 @@ pub async fn load_lines(
         Err(e) => Err(StoreError::MappingChanged(e.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[daemon]
+database = "invsync.db"
+every = "5m"
+
+[sources.dropship]
+type = "endless_aisles"
+base_url = "https://app.endlessaisles.io/"
+token = "t0ken"
+
+[targets.hardtofind]
+type = "hardtofind"
+base_url = "https://api.hardtofind.com.au"
+username = "seller@example.com"
+password = "pw"
+inputs = ["dropship"]
+
+[mapping]
+file = "skus.csv"
+"#;
+
+    /// A configuration with `csv` as its mapping file, loaded.
+    fn config(dir: &tempfile::TempDir, csv: &str) -> Config {
+        std::fs::write(dir.path().join("config.toml"), CONFIG).expect("config");
+        std::fs::write(dir.path().join("skus.csv"), csv).expect("mapping file");
+        Config::load(&dir.path().join("config.toml")).expect("valid")
+    }
+
+    fn file(prepared: &Prepared) -> &FileInForce {
+        prepared.file.as_ref().expect("a file")
+    }
+
+    #[test]
+    fn a_file_the_database_does_not_know_is_read_and_checked_and_one_it_knows_is_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config(&dir, "sku,endpoint,key\nA,hardtofind,KA\n");
+
+        let fresh = prepare(&config, None).expect("valid");
+        assert!(matches!(file(&fresh).proof, Proof::Fresh(ref l) if l.len() == 1));
+        assert_eq!(file(&fresh).named, ["hardtofind"]);
+        // Written just now: its stamp is not trusted yet.
+        assert_eq!(file(&fresh).stamp, "");
+
+        // The same bytes under another stamp: read, not checked again.
+        let recorded = file(&fresh).record();
+        let same = prepare(&config, Some(recorded.clone())).expect("valid");
+        assert!(matches!(file(&same).proof, Proof::Restamped));
+        assert_eq!(file(&same).digest, file(&fresh).digest);
+
+        // The stamp recorded: not even read. A digest it could not have is believed, which
+        // shows the file was not read to compare it.
+        let stamp = config.mapping.as_ref().and_then(|m| m.stamp.clone());
+        let trusted = FileRecord {
+            stamp: stamp.expect("stamped").text,
+            digest: vec![7; 32],
+            ..recorded.clone()
+        };
+        let untouched = prepare(&config, Some(trusted)).expect("valid");
+        assert!(matches!(file(&untouched).proof, Proof::Recorded));
+        assert_eq!(file(&untouched).digest, [7; 32]);
+
+        // Checked against other endpoints: checked again.
+        let elsewhere = FileRecord {
+            checked_for: "dropship\nshop".to_owned(),
+            ..recorded
+        };
+        let again = prepare(&config, Some(elsewhere)).expect("valid");
+        assert!(matches!(file(&again).proof, Proof::Fresh(_)));
+    }
+
+    #[test]
+    fn a_changed_file_is_checked_again_and_a_mistake_names_its_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_before = config(&dir, "sku,endpoint,key\nA,hardtofind,KA\n");
+        let recorded = file(&prepare(&config_before, None).expect("valid")).record();
+        let config = config(&dir, "sku,endpoint,key\nA,hardtofnd,KA\n");
+
+        let errors = prepare(&config, Some(recorded)).expect_err("a mistake");
+
+        let text = errors.to_string();
+        assert!(
+            text.contains("skus.csv: line 2: unknown endpoint \"hardtofnd\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_stamp_is_trusted_only_seconds_after_the_last_change() {
+        let stamp = crate::config::mapping::FileStamp {
+            text: "1:2:3:4:5".to_owned(),
+            changed_ns: 10_000_000_000,
+        };
+        assert!(!stamp.settled(11_000_000_000));
+        assert!(stamp.settled(14_000_000_000));
+    }
+}
