@@ -221,6 +221,23 @@ fn name() -> impl Strategy<Value = String> {
     "[A-D][0-2]"
 }
 
+/// Lines of a file as links (the endpoint an index into [`endpoints`]), and every SKU and key
+/// they name as known SKUs.
+fn lines_of(lines: &[(String, usize, String)]) -> (Vec<Link>, SkuTable) {
+    let names = endpoints();
+    let links: Vec<Link> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (sku, e, k))| csv(i + 2, sku, &names[*e].name, k))
+        .collect();
+    let mut known = SkuTable::default();
+    for l in &links {
+        known.intern(&l.sku);
+        known.intern(&l.key);
+    }
+    (links, known)
+}
+
 proptest! {
     /// Whatever the links, a SKU in conflict is given no key anywhere (so it is never pushed),
     /// and a SKU that is not in conflict reads back the way it was written.
@@ -229,17 +246,8 @@ proptest! {
         lines in proptest::collection::vec((name(), 0..5usize, name()), 0..12)
     ) {
         let names = endpoints();
-        let links: Vec<Link> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, (sku, e, k))| csv(i + 2, sku, &names[*e].name, k))
-            .collect();
+        let (links, known) = lines_of(&lines);
         let m = Mapping::resolve(&names, links.clone());
-        let mut known = SkuTable::default();
-        for l in &links {
-            known.intern(&l.sku);
-            known.intern(&l.key);
-        }
         let conflicts = m.conflicts(&known);
         let fixed = m.conflicts(&SkuTable::default());
         let held = m.held(&known);
@@ -271,18 +279,9 @@ proptest! {
         lines in proptest::collection::vec((name(), 0..5usize, name()), 0..12)
     ) {
         let names = endpoints();
-        let links: Vec<Link> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, (sku, e, k))| csv(i + 2, sku, &names[*e].name, k))
-            .collect();
+        let (links, known) = lines_of(&lines);
         let mut reversed = links.clone();
         reversed.reverse();
-        let mut known = SkuTable::default();
-        for l in &links {
-            known.intern(&l.sku);
-            known.intern(&l.key);
-        }
         let forward = Mapping::resolve(&names, links).conflicts(&known);
         let backward = Mapping::resolve(&names, reversed).conflicts(&known);
         prop_assert_eq!(forward, backward);

@@ -134,19 +134,10 @@ async fn a_reload_with_the_same_mapping_file_does_not_parse_it_again() {
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     // Every line up to the first that has `what`.
     let mut until = async |what: &str| {
-        tokio::time::timeout(Duration::from_secs(60), async {
-            let mut seen = String::new();
-            while let Ok(Some(line)) = lines.next_line().await {
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.contains(what) {
-                    return seen;
-                }
-            }
-            panic!("no line with {what:?}: {seen}");
-        })
-        .await
-        .expect("in time")
+        let mut seen = String::new();
+        let found = read_until(&mut lines, &mut seen, what, 1).await;
+        assert!(found, "no line with {what:?}: {seen}");
+        seen
     };
     let started = until("cycle finished").await;
     assert!(started.contains(PARSED), "{started}");
