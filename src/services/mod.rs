@@ -11,6 +11,7 @@ pub mod answer;
 pub mod endless_aisles;
 pub mod hako;
 pub mod hardtofind;
+pub mod session;
 pub mod shopsys;
 mod stock;
 
@@ -371,7 +372,7 @@ impl Logins {
         match self.0.entry((account.clone(), hasher.finish())) {
             std::collections::hash_map::Entry::Occupied(login) => Arc::new(login.get().through(ep)),
             std::collections::hash_map::Entry::Vacant(slot) => slot
-                .insert(Arc::new(hardtofind::Session::new(
+                .insert(Arc::new(hardtofind::Session::logging_in(
                     ep,
                     username.to_owned(),
                     password.clone(),

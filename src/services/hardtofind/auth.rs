@@ -6,7 +6,8 @@
 //!
 //! A token is renewed from its *lifetime as issued* (`exp − iat`, else `GET /info`'s
 //! `expires − created`, else the documented 15 minutes), measured on the local monotonic clock
-//! from when it arrived: a host clock that is wrong by an hour changes nothing.
+//! from when it arrived: a host clock that is wrong by an hour changes nothing. The token's
+//! cache, its renewal and the one login on a 401 are the shared [`session`]'s.
 
 use std::time::Duration;
 
@@ -19,55 +20,72 @@ use tokio::time::Instant;
 
 use super::wire::{AuthenticateAnswer, AuthenticateRequest, Claims, Date, Info};
 use crate::http::{Endpoint, HttpError, Meter};
+use crate::services::session::{self, Issued, Login};
 use crate::services::{ConnectorError, parse};
 
 /// The lifetime the document gives, used when a token says nothing of its own.
 const DOCUMENTED_LIFETIME: Duration = Duration::from_secs(15 * 60);
-/// Renew this long before expiry (or at half the lifetime, when that is sooner): a token checked
-/// just before renewal must outlast the wait for the rate limiter before its request is sent.
-const RENEW_MARGIN: Duration = Duration::from_secs(60);
 
-/// A JWT and when to stop using it.
-struct Token {
-    jwt: SecretString,
-    renew_at: Instant,
-}
-
-/// Credentials and the token they got, shared by every endpoint that logs in with them.
-struct Login {
+/// How a Hardtofind account logs in: username and password for a JWT.
+pub struct Credentials {
     username: String,
     password: SecretString,
-    token: tokio::sync::Mutex<Option<Token>>,
 }
 
 /// A logged-in Hardtofind account, as one endpoint (a target, an order feed) uses it.
-pub struct Session {
-    /// Where the account lives, labelled as the endpoint that sends (its limiter is the
-    /// account's budget).
-    pub endpoint: Endpoint,
-    login: std::sync::Arc<Login>,
+pub type Session = session::Session<Credentials>;
+
+impl Credentials {
+    /// The login of `username` with `password`.
+    pub fn new(username: String, password: SecretString) -> Credentials {
+        Credentials { username, password }
+    }
+}
+
+impl Login for Credentials {
+    const RENEWING: &'static str = "token refused; authenticating again";
+
+    async fn login(&self, endpoint: &Endpoint, meter: &Meter) -> Result<Issued, ConnectorError> {
+        let body = Bytes::from(
+            serde_json::to_vec(&AuthenticateRequest {
+                username: &self.username,
+                password: self.password.expose_secret(),
+            })
+            .map_err(|e| ConnectorError::Malformed(e.to_string()))?,
+        );
+        let answer = endpoint
+            .send(meter, || {
+                json_body(
+                    endpoint.request(Method::POST, "/authenticate"),
+                    body.clone(),
+                )
+            })
+            .await
+            .map_err(auth_refused)?;
+        let arrived = Instant::now();
+        let answer: AuthenticateAnswer = parse(
+            &answer,
+            "POST /authenticate: expected {\"person\", \"token\"}",
+        )?;
+        let jwt = SecretString::from(answer.token);
+        let lifetime = match lifetime_of(jwt.expose_secret()) {
+            Some(lifetime) => lifetime,
+            None => lifetime_from_info(endpoint, meter, &jwt)
+                .await
+                .unwrap_or(DOCUMENTED_LIFETIME),
+        };
+        Ok(Issued {
+            token: jwt,
+            lifetime,
+            arrived,
+        })
+    }
 }
 
 impl Session {
     /// A session that logs in as `username` when first needed.
-    pub fn new(endpoint: Endpoint, username: String, password: SecretString) -> Session {
-        Session {
-            endpoint,
-            login: std::sync::Arc::new(Login {
-                username,
-                password,
-                token: Default::default(),
-            }),
-        }
-    }
-
-    /// This session's login (its token) used by another endpoint of the account: whichever logs
-    /// in, both use the token, and each request counts under the endpoint that sent it.
-    pub fn through(&self, endpoint: Endpoint) -> Session {
-        Session {
-            endpoint,
-            login: self.login.clone(),
-        }
+    pub fn logging_in(endpoint: Endpoint, username: String, password: SecretString) -> Session {
+        Session::new(endpoint, Credentials::new(username, password))
     }
 
     /// Sends the request `build` makes with a good token; on a 401 (expired early, revoked) logs
@@ -94,100 +112,45 @@ impl Session {
                     .await
             }
         };
-        match attempt(self.token(meter, false).await?).await {
-            Err(HttpError::Status {
-                status: StatusCode::UNAUTHORIZED,
-                ..
-            }) => {
-                tracing::info!(endpoint = %self.endpoint.label, "token refused; authenticating again");
-                Ok(attempt(self.token(meter, true).await?).await?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    /// A token good for now: the cached one unless it is due for renewal or `renew` is set.
-    async fn token(&self, meter: &Meter, renew: bool) -> Result<SecretString, ConnectorError> {
-        let mut slot = self.login.token.lock().await;
-        if let Some(token) = slot
-            .as_ref()
-            .filter(|t| !renew && Instant::now() < t.renew_at)
-        {
-            return Ok(token.jwt.clone());
-        }
-        let token = self.authenticate(meter).await?;
-        let jwt = token.jwt.clone();
-        *slot = Some(token);
-        Ok(jwt)
-    }
-
-    async fn authenticate(&self, meter: &Meter) -> Result<Token, ConnectorError> {
-        let body = Bytes::from(
-            serde_json::to_vec(&AuthenticateRequest {
-                username: &self.login.username,
-                password: self.login.password.expose_secret(),
-            })
-            .map_err(|e| ConnectorError::Malformed(e.to_string()))?,
-        );
-        let answer = self
-            .endpoint
-            .send(meter, || {
-                json_body(
-                    self.endpoint.request(Method::POST, "/authenticate"),
-                    body.clone(),
-                )
-            })
-            .await
-            .map_err(auth_refused)?;
-        let arrived = Instant::now();
-        let answer: AuthenticateAnswer = parse(
-            &answer,
-            "POST /authenticate: expected {\"person\", \"token\"}",
-        )?;
-        let jwt = SecretString::from(answer.token);
-        let lifetime = match lifetime_of(jwt.expose_secret()) {
-            Some(lifetime) => lifetime,
-            None => self
-                .lifetime_from_info(meter, &jwt)
-                .await
-                .unwrap_or(DOCUMENTED_LIFETIME),
-        };
-        let renew_after = lifetime.saturating_sub(RENEW_MARGIN.min(lifetime / 2));
-        Ok(Token {
-            jwt,
-            renew_at: arrived + renew_after,
-        })
-    }
-
-    async fn info(&self, meter: &Meter, jwt: &SecretString) -> Result<Info, ConnectorError> {
-        let body = self
-            .endpoint
-            .send(meter, || {
-                self.endpoint
-                    .request(Method::GET, "/info")
-                    .header("X-Auth-Token", jwt.expose_secret())
-            })
-            .await?;
-        parse(&body, "GET /info")
-    }
-
-    async fn lifetime_from_info(&self, meter: &Meter, jwt: &SecretString) -> Option<Duration> {
-        let info = self.info(meter, jwt).await.ok()?;
-        let (created, expires) = (seconds(info.created?)?, seconds(info.expires?)?);
-        Duration::try_from_secs_f64(expires - created)
-            .ok()
-            .filter(|d| !d.is_zero())
+        self.authorized(meter, attempt).await
     }
 
     /// Logs in and reads `/info`.
     pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
-        let jwt = self.token(meter, true).await?;
-        let info = self.info(meter, &jwt).await?;
+        let jwt = self.fresh(meter).await?.secret;
+        let info = info(&self.endpoint, meter, &jwt).await?;
         let account = info
             .seller_account_id
             .map_or_else(|| "?".to_owned(), |v| v.to_string());
         Ok(format!("logged in (seller account {account})"))
     }
+}
+
+async fn info(
+    endpoint: &Endpoint,
+    meter: &Meter,
+    jwt: &SecretString,
+) -> Result<Info, ConnectorError> {
+    let body = endpoint
+        .send(meter, || {
+            endpoint
+                .request(Method::GET, "/info")
+                .header("X-Auth-Token", jwt.expose_secret())
+        })
+        .await?;
+    parse(&body, "GET /info")
+}
+
+async fn lifetime_from_info(
+    endpoint: &Endpoint,
+    meter: &Meter,
+    jwt: &SecretString,
+) -> Option<Duration> {
+    let info = info(endpoint, meter, jwt).await.ok()?;
+    let (created, expires) = (seconds(info.created?)?, seconds(info.expires?)?);
+    Duration::try_from_secs_f64(expires - created)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 /// A date of `/info` as Unix seconds: a date string (with an offset, as API_NOTES says) or a

@@ -176,6 +176,40 @@ async fn a_feed_and_a_target_on_one_session_log_in_once() {
 }
 
 #[tokio::test]
+async fn a_feed_and_a_target_that_get_401_together_on_one_session_log_in_again_once() {
+    let sim = sim().await;
+    sim.add_variant("SKU-1");
+    ready(&sim, 3);
+    let shared = sim.session();
+    let (feed, target) = (
+        OrderFeed::new(shared.clone()),
+        HardtofindTarget::new(shared),
+    );
+    let meter = Meter::default();
+    let item = PushItem {
+        sku: "SKU-1",
+        quantity: 4,
+        known: true,
+    };
+    target.push(&meter, &[item]).await.expect("logged in");
+    sim.expire_all_tokens();
+
+    // Both send the token the service just revoked, both are answered 401, both need a new one.
+    let (states, batch) = ([READY], [item]);
+    let (orders, pushed) = tokio::join!(
+        feed.open_orders(&meter, &states),
+        target.push(&meter, &batch)
+    );
+
+    assert!(orders.is_ok() && pushed.is_ok());
+    assert_eq!(
+        (sim.unauthorized_count(), sim.authentications()),
+        (2, 2),
+        "two refused requests, one login before and one after"
+    );
+}
+
+#[tokio::test]
 async fn malformed_answers_are_errors_and_html_ones_are_retried_never_empty_lists() {
     let sim = sim().await;
     let id = ready(&sim, 1).remove(0);

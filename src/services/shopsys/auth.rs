@@ -10,7 +10,9 @@
 //! not something the crate does for us.
 //!
 //! Lifetimes are measured on tokio's monotonic clock from the moment the answer arrived, so a
-//! wrong wall clock costs nothing and a test with paused time can let a token run out.
+//! wrong wall clock costs nothing and a test with paused time can let a token run out. The
+//! token's cache, its renewal and the one renewal on a 401 are the shared
+//! [`crate::services::session`]'s.
 
 use std::time::Duration;
 
@@ -20,67 +22,36 @@ use tokio::time::Instant;
 
 use super::wire::{GRANT_TYPE, TokenAnswer};
 use crate::http::{Endpoint, HttpError, Meter};
+use crate::services::session::{Issued, Login};
 use crate::services::{ConnectorError, parse};
 
 /// The lifetime the document gives ("valid for one hour"), when an answer names none.
 pub const DOCUMENTED_LIFETIME: Duration = Duration::from_secs(3600);
-/// Renew this long before expiry (or at half the lifetime, when that is sooner): a token taken
-/// just before renewal must outlast the wait for the rate limiter and the request itself.
-pub const RENEW_MARGIN: Duration = Duration::from_secs(60);
+/// A renewal's margin and moment are the shared session's.
+pub use crate::services::session::{RENEW_MARGIN, renew_at};
 
-/// A bearer token and when to stop using it.
-#[derive(Debug, Clone)]
-struct Token {
-    access: SecretString,
-    renew_at: Instant,
-}
-
-/// Issues and keeps the bearer token of one API client.
+/// The credentials of one API client, and the grant that trades them for a bearer token.
 #[derive(Debug)]
-pub struct TokenSource {
-    endpoint: Endpoint,
+pub struct ClientCredentials {
     client_id: String,
     client_secret: SecretString,
-    slot: tokio::sync::Mutex<Option<Token>>,
 }
 
-impl TokenSource {
-    /// The token source of API client `client_id` at `endpoint`.
-    pub fn new(endpoint: Endpoint, client_id: String, client_secret: SecretString) -> TokenSource {
-        TokenSource {
-            endpoint,
+impl ClientCredentials {
+    /// API client `client_id` with its secret.
+    pub fn new(client_id: String, client_secret: SecretString) -> ClientCredentials {
+        ClientCredentials {
             client_id,
             client_secret,
-            slot: Default::default(),
         }
     }
+}
 
-    /// A token good for now: the kept one unless it is due for renewal or is `refused` (the
-    /// token the service just answered 401 to). Requests waiting here share one renewal: a
-    /// token another request renewed meanwhile is not renewed again.
-    pub async fn token(
-        &self,
-        meter: &Meter,
-        refused: Option<&SecretString>,
-    ) -> Result<SecretString, ConnectorError> {
-        let mut slot = self.slot.lock().await;
-        let is_refused =
-            |t: &Token| refused.is_some_and(|r| r.expose_secret() == t.access.expose_secret());
-        if let Some(token) = slot
-            .as_ref()
-            .filter(|t| Instant::now() < t.renew_at && !is_refused(t))
-        {
-            return Ok(token.access.clone());
-        }
-        let token = self.request(meter).await?;
-        let access = token.access.clone();
-        *slot = Some(token);
-        Ok(access)
-    }
+impl Login for ClientCredentials {
+    const RENEWING: &'static str = "token refused; requesting a new one";
 
-    async fn request(&self, meter: &Meter) -> Result<Token, ConnectorError> {
-        let body = self
-            .endpoint
+    async fn login(&self, endpoint: &Endpoint, meter: &Meter) -> Result<Issued, ConnectorError> {
+        let body = endpoint
             .send(meter, || {
                 // Built per attempt, so the secret lives only as long as one request.
                 let form = url::form_urlencoded::Serializer::new(String::new())
@@ -88,7 +59,7 @@ impl TokenSource {
                     .append_pair("client_id", &self.client_id)
                     .append_pair("client_secret", self.client_secret.expose_secret())
                     .finish();
-                self.endpoint
+                endpoint
                     .request(Method::POST, "/api/token")
                     .header(
                         reqwest::header::CONTENT_TYPE,
@@ -99,16 +70,30 @@ impl TokenSource {
             })
             .await
             .map_err(auth_refused)?;
-        let received = Instant::now();
+        let arrived = Instant::now();
         let answer: TokenAnswer = parse(
             &body,
             "POST /api/token: expected {\"token_type\", \"expires_in\", \"access_token\"}",
         )?;
         let lifetime = lifetime(&answer).map_err(ConnectorError::Malformed)?;
-        Ok(Token {
-            access: answer.access_token,
-            renew_at: renew_at(received, lifetime),
+        Ok(Issued {
+            token: answer.access_token,
+            lifetime,
+            arrived,
         })
+    }
+
+    /// A 401 to a fresh token, or a 403 (an API client without the right to this), is about the
+    /// credentials, not the product: an auth failure, never a refusal of one product.
+    fn request_error(e: HttpError) -> ConnectorError {
+        match e {
+            HttpError::Status {
+                status: StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN,
+                message,
+                ..
+            } => ConnectorError::Auth(message),
+            other => ConnectorError::Http(other),
+        }
     }
 }
 
@@ -131,15 +116,6 @@ fn lifetime(answer: &TokenAnswer) -> Result<Duration, String> {
             .filter(|d| !d.is_zero())
             .ok_or_else(|| format!("POST /api/token: expires_in {seconds} is not a lifetime")),
     }
-}
-
-/// When to stop using a token received at `received` that lasts `lifetime`.
-fn renew_at(received: Instant, lifetime: Duration) -> Instant {
-    let margin = RENEW_MARGIN.min(lifetime / 2);
-    // A lifetime too long to add (a hostile answer) is "keep it until a 401".
-    received
-        .checked_add(lifetime - margin)
-        .unwrap_or_else(|| received + Duration::from_secs(365 * 24 * 3600))
 }
 
 /// A refused login is an [`ConnectorError::Auth`]: not retried in the cycle, and backed off.

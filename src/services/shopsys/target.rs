@@ -1,6 +1,6 @@
 //! The catalogue as a target: reads the product list (every page, by the `Link` header) into a
 //! [`Catalogue`], and sets or clears one product's flag with `PATCH /api/v1/products/{uuid}`.
-//! Every request carries the bearer token of [`TokenSource`]; a 401 renews it once.
+//! Every request carries the bearer token of its [`Session`]; a 401 renews it once.
 //!
 //! What a failure means to the caller, by [`ConnectorError`]:
 //! - `Auth`: the shop refused the credentials (or a fresh token): back off, do not retry now.
@@ -17,12 +17,13 @@ use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::auth::TokenSource;
+use super::auth::ClientCredentials;
 use super::catalogue::{Catalogue, CatalogueBuilder, next_page};
 use super::config::{DEFAULT_CATALOGUE_REFRESH, Flag, MatchField, ShopsysRules};
 use super::flag::Thresholds;
 use super::wire::{self, Product};
 use crate::http::{Answer, Endpoint, Expect, HttpError, Meter, remote_message};
+use crate::services::session::Session;
 use crate::services::{ConnectorError, parse};
 
 /// The products path, below `base_url`.
@@ -83,7 +84,7 @@ pub fn refusal_of(status: StatusCode, body: &[u8]) -> Refusal {
 #[derive(Debug)]
 pub struct ShopsysTarget {
     endpoint: Endpoint,
-    auth: TokenSource,
+    auth: Session<ClientCredentials>,
     rules: ShopsysRules,
 }
 
@@ -98,7 +99,10 @@ impl ShopsysTarget {
         flag: Flag,
     ) -> ShopsysTarget {
         ShopsysTarget {
-            auth: TokenSource::new(endpoint.clone(), client_id, client_secret),
+            auth: Session::new(
+                endpoint.clone(),
+                ClientCredentials::new(client_id, client_secret),
+            ),
             endpoint,
             rules: ShopsysRules {
                 match_field,
@@ -229,24 +233,13 @@ impl ShopsysTarget {
         json: Option<Bytes>,
         expect: Expect,
     ) -> Result<Answer, ConnectorError> {
-        let token = self.auth.token(meter, None).await?;
         let json = json.as_ref();
-        match self
-            .send(meter, (&method, path, expect), json, &token)
+        let method = &method;
+        self.auth
+            .authorized(meter, |token| async move {
+                self.send(meter, (method, path, expect), json, &token).await
+            })
             .await
-        {
-            Err(HttpError::Status {
-                status: StatusCode::UNAUTHORIZED,
-                ..
-            }) => {
-                tracing::info!(endpoint = %self.endpoint.label, "token refused; requesting a new one");
-                let fresh = self.auth.token(meter, Some(&token)).await?;
-                self.send(meter, (&method, path, expect), json, &fresh)
-                    .await
-                    .map_err(credentials_refused)
-            }
-            other => other.map_err(credentials_refused),
-        }
     }
 
     /// One request with `token`, retried and rate-limited by the endpoint.
@@ -276,18 +269,5 @@ impl ShopsysTarget {
                 expect,
             )
             .await
-    }
-}
-
-/// A 401 to a fresh token, or a 403 (an API client without the right to this), is about the
-/// credentials, not the product: an auth failure, never a refusal of one product.
-fn credentials_refused(e: HttpError) -> ConnectorError {
-    match e {
-        HttpError::Status {
-            status: StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN,
-            message,
-            ..
-        } => ConnectorError::Auth(message),
-        other => ConnectorError::Http(other),
     }
 }

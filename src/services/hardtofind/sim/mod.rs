@@ -424,7 +424,7 @@ impl HardtofindSim {
             tokio_util::sync::CancellationToken::new(),
         );
         let (user, password) = (self.username().to_owned(), self.password().into());
-        Arc::new(crate::services::hardtofind::Session::new(
+        Arc::new(crate::services::hardtofind::Session::logging_in(
             endpoint, user, password,
         ))
     }
