@@ -17,7 +17,6 @@ use crate::http::Meter;
 use crate::ops::notify::Notifier;
 use crate::ops::report::PlanLine;
 use crate::ops::{log_filter, metrics, telemetry};
-use crate::services;
 use crate::store::lock::{DatabaseLock, LockError};
 use crate::store::{self, Store, StoreError, Trouble};
 
@@ -429,7 +428,7 @@ pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
 /// order. A feed on a target's account with the same password shares its login (its token);
 /// with another password it logs in with its own, so a wrong one fails its own line.
 async fn check_endpoints(config: &Config) -> Result<bool, Failure> {
-    let clients = services::build_all(config, &CancellationToken::new())
+    let clients = crate::config::build_all(config, &CancellationToken::new())
         .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
     let meter = &Meter::default();
     let source_checks = config

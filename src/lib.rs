@@ -27,8 +27,8 @@
 //!   their schedule, the login backoff, the push loop (`push`), the catalogue's flag owner
 //!   (`flag`), and what both settle in the store (`settle`).
 //! - [`services`]: one folder per remote service (wire types, its config table, source, target
-//!   or order feed, simulator); [`services::build_all`] and `config/kinds.rs` are the only places
-//!   that list them.
+//!   or order feed, simulator); [`services::kinds`] is the only place that lists them, and
+//!   [`services::session`] the one login every service that logs in shares.
 //! - [`mapping`]: pure, no I/O: what each endpoint calls a SKU (the `[mapping] file`, barcodes),
 //!   and which SKUs are in conflict; [`daemon::mapping`] keeps the one in force and turns a
 //!   source's answer into canonical records.

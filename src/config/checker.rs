@@ -266,3 +266,53 @@ fn where_looked(written: &std::path::Path, credentials: Option<&std::ffi::OsStr>
         None => " (a relative name is looked up in $CREDENTIALS_DIRECTORY, which is not set, so next to the configuration file)".to_owned(),
     }
 }
+
+/// What a service's table asks of the file: the checks above, each recording its error.
+impl crate::services::table::Check for Checker<'_> {
+    fn report(&self, key: String, message: String) {
+        Checker::report(self, key, message);
+    }
+
+    fn remote(
+        &self,
+        prefix: &str,
+        base_url: &str,
+        requests_per_minute: Option<u32>,
+        default_rpm: u32,
+    ) -> Option<Remote> {
+        self.keep(Checker::remote(
+            self,
+            prefix,
+            base_url,
+            requests_per_minute,
+            default_rpm,
+        ))
+    }
+
+    fn secret(
+        &self,
+        prefix: &str,
+        name: &str,
+        inline: Option<SecretString>,
+        file: Option<PathBuf>,
+    ) -> Option<SecretString> {
+        self.keep(Checker::secret(self, prefix, name, inline, file))
+    }
+
+    fn duration(&self, key: &str, value: Option<&str>, default: Duration) -> Option<Duration> {
+        self.keep(Checker::duration(self, key, value, default))
+    }
+
+    fn table<T: serde::de::DeserializeOwned>(&self, prefix: &str, table: toml::Table) -> Option<T> {
+        Checker::table(self, prefix, table)
+    }
+
+    fn kind_table(
+        &self,
+        prefix: &str,
+        value: toml::Value,
+        kinds: &[&str],
+    ) -> Option<(String, toml::Table)> {
+        Checker::kind_table(self, prefix, value, kinds)
+    }
+}

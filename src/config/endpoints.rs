@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::checker::Checker;
-use super::kinds;
 use super::typed::suggest;
 use super::{DEFAULT_BATCH_SIZE, SourceKind, SourceSpec, TargetKind, TargetSpec};
+use crate::services::kinds;
 
 pub(super) fn source_spec(check: &Checker, name: String, value: toml::Value) -> Option<SourceSpec> {
     let prefix = format!("sources.{name}");

@@ -34,33 +34,8 @@ pub fn canonical_url(url: &url::Url) -> String {
     format!("{}://{host}{port}{path}", url.scheme())
 }
 
-/// Who an endpoint is at its service.
-#[derive(Clone)]
-pub enum Account {
-    /// A public account name (a Hardtofind username, a catalogue client id).
-    Name(String),
-    /// An account known only by its secret (a Hako key, an Endless Aisles token).
-    Secret(SecretString),
-}
-
-impl PartialEq for Account {
-    fn eq(&self, other: &Account) -> bool {
-        match (self, other) {
-            (Account::Name(a), Account::Name(b)) => a == b,
-            (Account::Secret(a), Account::Secret(b)) => a.expose_secret() == b.expose_secret(),
-            _ => false,
-        }
-    }
-}
-
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Account::Name(name) => write!(f, "{name:?}"),
-            Account::Secret(_) => f.write_str("[secret]"),
-        }
-    }
-}
+/// Who an endpoint is at its service: each service's table says.
+pub use crate::services::table::Account;
 
 /// The place an endpoint reads or writes.
 #[derive(Clone, Debug, PartialEq)]

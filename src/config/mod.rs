@@ -7,9 +7,9 @@
 //! way an operator would look it up, and every error of the file is reported at once.
 
 pub mod checker;
+mod clients;
 mod endpoints;
 pub mod identity;
-mod kinds;
 pub mod mapping;
 mod raw;
 pub mod schedule;
@@ -20,8 +20,10 @@ mod validate;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::services::kinds::{FeedKind, SourceKind, TargetKind};
+pub use crate::services::table::{DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
+pub use clients::{build, build_all};
 pub use identity::{Account, Identity};
-pub use kinds::{FeedKind, SourceKind, TargetKind};
 pub use mapping::MappingSpec;
 pub use schedule::Cron;
 pub use settings::Settings;
@@ -29,8 +31,6 @@ pub use settings::Settings;
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/invsync/config.toml";
 
-/// Default budget for services that document none.
-pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
 /// Default cap on an answer body: a million-SKU stock answer is about 20 MB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// Default entities per write request.
@@ -203,17 +203,6 @@ impl Default for RetrySettings {
     }
 }
 
-/// One remote endpoint's address and budget, common to sources and targets.
-#[derive(Debug, Clone)]
-pub struct Remote {
-    /// Service root without a trailing slash (Hako's includes `/v0`), as written.
-    pub base_url: String,
-    /// The same in canonical form ([`identity::canonical_url`]): what identities compare.
-    pub canonical_url: String,
-    /// The account's request budget.
-    pub requests_per_minute: u32,
-}
-
 /// A source of truth.
 #[derive(Debug)]
 pub struct SourceSpec {
@@ -265,19 +254,6 @@ pub struct TargetSpec {
     pub max_quantity: Option<i64>,
     /// What kind of service it is, with its own settings.
     pub kind: TargetKind,
-}
-
-/// The settings every kind of target shares, as written.
-#[derive(Debug)]
-pub struct TargetCommon {
-    /// Source names whose quantities are summed.
-    pub inputs: Vec<String>,
-    /// Entities per write request.
-    pub batch_size: Option<usize>,
-    /// Subtracted from the sum.
-    pub safety_stock: Option<i64>,
-    /// The most the target is ever told.
-    pub max_quantity: Option<i64>,
 }
 
 impl SourceSpec {

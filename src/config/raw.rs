@@ -15,7 +15,7 @@ pub struct RawConfig {
     /// How the daemon itself behaves (`None`: missing or unusable, with its errors recorded).
     pub daemon: Option<RawDaemon>,
     /// The sources of truth, by name (`[sources.NAME]`); typed by `type` in
-    /// [`super::kinds`], so that errors inside keep their key path.
+    /// `services::kinds`, so that errors inside keep their key path.
     pub sources: BTreeMap<String, toml::Value>,
     /// The channels to keep in sync, by name (`[targets.NAME]`).
     pub targets: BTreeMap<String, toml::Value>,

@@ -52,7 +52,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
     let mut feeds = Vec::new();
     for (name, value) in raw.orders.clone() {
         let prefix = format!("orders.{name}");
-        if let Some((remote, kind)) = super::kinds::feed(&check, &prefix, value) {
+        if let Some((remote, kind)) = crate::services::kinds::feed(&check, &prefix, value) {
             feeds.push(super::FeedSpec { name, remote, kind });
         }
     }
@@ -208,7 +208,7 @@ fn target_rules(check: &Checker, raw: &BTreeMap<String, toml::Value>) -> Vec<sup
     raw.iter()
         .filter_map(|(name, value)| {
             let prefix = format!("targets.{name}");
-            let common = super::kinds::target_common(check, &prefix, value.clone())?;
+            let common = crate::services::kinds::target_common(check, &prefix, value.clone())?;
             Some(super::TargetRules {
                 name: name.clone(),
                 inputs: common.inputs,

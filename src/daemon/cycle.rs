@@ -141,7 +141,7 @@ impl Engine {
         let loading = Instant::now();
         // A reload builds an engine on the database the daemon opened: only if it is still there.
         store.check_files().await?;
-        let clients = services::build_all(&config, cancel)?;
+        let clients = crate::config::build_all(&config, cancel)?;
         let (sources, targets) = (clients.sources, clients.targets);
         let catalogues = Arc::new(Catalogues::new(
             config

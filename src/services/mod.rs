@@ -3,32 +3,32 @@
 //! know their service's requests and answers and nothing of cycles, SQLite, retries or rate
 //! limits.
 //!
-//! [`Source`] and [`Target`] dispatch over the kinds with a `match`, and [`build`] is the one
-//! place that makes them: with `config/kinds.rs`, the only lines a new service adds outside its
-//! folder.
+//! [`kinds`] is the one list of the kinds of service: their tables, their roles, and
+//! [`Source`], [`Target`] and [`Feed`], which dispatch over the kinds with a `match`; with its
+//! `pub mod` line here, the only lines a new service adds outside its folder. [`session`] is the
+//! login every service that logs in shares; [`table`] what every service's table shares.
 
 pub mod answer;
 pub mod endless_aisles;
 pub mod hako;
 pub mod hardtofind;
+pub mod kinds;
 pub mod session;
 pub mod shopsys;
 mod stock;
+pub mod table;
 
 pub use answer::{AnswerDigest, Fetched, Known};
+pub use kinds::{Clients, Feed, Source, Target};
 
 pub use stock::Stock;
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
 
 use serde::de::{self, Deserializer, Visitor};
-use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, FeedKind, SourceKind, TargetKind};
-use crate::http::limits::AccountKey;
-use crate::http::{Endpoint, HttpClient, HttpError, Limiters, Meter};
+use crate::http::HttpError;
 
 /// What went wrong talking to a service.
 #[derive(Debug, thiserror::Error)]
@@ -99,287 +99,6 @@ pub struct PushItem<'a> {
     pub quantity: i64,
     /// Whether the target acknowledged this SKU before (so it exists there).
     pub known: bool,
-}
-
-/// A source of truth.
-pub enum Source {
-    /// Hako warehouses.
-    Hako(hako::HakoSource),
-    /// Endless Aisles stock.
-    EndlessAisles(endless_aisles::EndlessAislesSource),
-}
-
-impl Source {
-    /// Reads the source completely: every page, every record; unless every page is what it
-    /// was when `known` was recorded (see [`answer`]). `context` says how the daemon reads the
-    /// records (the source adds how it reads the answer itself).
-    pub async fn fetch(
-        &self,
-        meter: &Meter,
-        context: &[u8],
-        known: Known<'_>,
-    ) -> Result<Fetched, ConnectorError> {
-        let context = [self.context().as_bytes(), context].concat();
-        match self {
-            Source::Hako(s) => s.fetch(meter, &context, known).await,
-            Source::EndlessAisles(s) => s.fetch(meter, &context, known).await,
-        }
-    }
-
-    /// How this source reads an answer: the same bytes read another way are another answer.
-    fn context(&self) -> String {
-        let how = match self {
-            Source::Hako(s) => format!("hako {:?}", s.warehouses()),
-            Source::EndlessAisles(s) => format!("endless_aisles {:?}", s.sku_prefix()),
-        };
-        format!("invsync {} {how}\n", env!("CARGO_PKG_VERSION"))
-    }
-
-    /// Proves the credentials work without changing anything; says what it saw.
-    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
-        match self {
-            Source::Hako(s) => s.check(meter).await,
-            Source::EndlessAisles(s) => s.check(meter).await,
-        }
-    }
-}
-
-/// A channel to keep in sync.
-pub enum Target {
-    /// Hardtofind variants.
-    Hardtofind(hardtofind::HardtofindTarget),
-    /// One Hako warehouse.
-    Hako(Box<hako::HakoTarget>),
-    /// The catalogue's availability flag: driven by `target::flag`, never by [`Target::push`].
-    Shopsys(std::sync::Arc<shopsys::target::ShopsysTarget>),
-}
-
-impl Target {
-    /// Sets the quantities of one batch; `Ok` when the service accepted it, with the SKUs its
-    /// answer confirms (see [`Confirmed`]): only those may be acknowledged.
-    pub async fn push(
-        &self,
-        meter: &Meter,
-        batch: &[PushItem<'_>],
-    ) -> Result<Confirmed, ConnectorError> {
-        match self {
-            Target::Hardtofind(t) => t.push(meter, batch).await,
-            Target::Hako(t) => t.push(meter, batch).await,
-            Target::Shopsys(_) => Err(ConnectorError::NotFound(
-                "a catalogue target takes flags, not quantities".to_owned(),
-            )),
-        }
-    }
-
-    /// Whether it shows availability through a flag rather than a quantity: such a target is
-    /// synced by `target::flag`, one product at a time, not in batches.
-    pub fn is_flag_target(&self) -> bool {
-        matches!(self, Target::Shopsys(_))
-    }
-
-    /// Proves the credentials work without changing anything; says what it saw.
-    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
-        match self {
-            Target::Hardtofind(t) => t.check(meter).await,
-            Target::Hako(t) => t.check(meter).await,
-            Target::Shopsys(t) => t.check(meter).await,
-        }
-    }
-}
-
-/// Builds every source and target of `config`, endpoints of one account sharing a rate limit.
-pub fn build(
-    config: &Config,
-    cancel: &CancellationToken,
-) -> Result<(Vec<Source>, Vec<Target>), reqwest::Error> {
-    let clients = build_all(config, cancel)?;
-    Ok((clients.sources, clients.targets))
-}
-
-/// Every client of `config`: sources, targets and order feeds.
-pub struct Clients {
-    /// In the order of `config.sources`.
-    pub sources: Vec<Source>,
-    /// In the order of `config.targets`.
-    pub targets: Vec<Target>,
-    /// In the order of `config.feeds`.
-    pub feeds: Vec<Feed>,
-}
-
-/// An order feed.
-pub enum Feed {
-    /// Hardtofind orders.
-    Hardtofind(hardtofind::OrderFeed),
-}
-
-impl Feed {
-    /// Proves the credentials work without changing anything; says what it saw.
-    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
-        match self {
-            Feed::Hardtofind(f) => f.check(meter).await,
-        }
-    }
-}
-
-/// Builds every client of `config`, endpoints of one account sharing a rate limit, and a
-/// Hardtofind target and order feed of one account (and password) sharing one login (one
-/// token). Every endpoint sends through its own label (`source NAME`, `target NAME`,
-/// `orders NAME`), which the logs and the metrics name it by.
-pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients, reqwest::Error> {
-    let client = HttpClient::new(
-        config.daemon.request_timeout,
-        config.daemon.max_response_bytes,
-    )?;
-    let source_accounts: Vec<AccountKey> = config
-        .sources
-        .iter()
-        .map(|s| AccountKey::of(&s.identity()))
-        .collect();
-    let target_accounts: Vec<AccountKey> = config
-        .targets
-        .iter()
-        .map(|t| AccountKey::of(&t.identity()))
-        .collect();
-    let mut limiters = Limiters::default();
-    for (account, source) in source_accounts.iter().zip(&config.sources) {
-        limiters.declare(account, source.remote.requests_per_minute);
-    }
-    for (account, target) in target_accounts.iter().zip(&config.targets) {
-        limiters.declare(account, target.remote.requests_per_minute);
-    }
-    let feed_accounts: Vec<AccountKey> = config
-        .feeds
-        .iter()
-        .map(|f| AccountKey::of(&f.identity()))
-        .collect();
-    for (account, feed) in feed_accounts.iter().zip(&config.feeds) {
-        limiters.declare(account, feed.remote.requests_per_minute);
-    }
-    let mut sessions = Logins::default();
-    let mut endpoint = |label: String, base_url: &str, account: &AccountKey| {
-        let limiter: Arc<_> = limiters.get(account);
-        Endpoint::new(
-            label,
-            base_url.to_owned(),
-            client.clone(),
-            limiter,
-            config.daemon.retry,
-            cancel.clone(),
-        )
-    };
-    let sources = config
-        .sources
-        .iter()
-        .zip(&source_accounts)
-        .map(|(spec, account)| {
-            let ep = endpoint(
-                format!("source {}", spec.name),
-                &spec.remote.base_url,
-                account,
-            );
-            match &spec.kind {
-                SourceKind::Hako(s) => Source::Hako(hako::HakoSource::new(
-                    ep,
-                    s.api_key.clone(),
-                    s.warehouses.clone(),
-                )),
-                SourceKind::EndlessAisles(s) => {
-                    Source::EndlessAisles(endless_aisles::EndlessAislesSource::new(
-                        ep,
-                        s.token.clone(),
-                        s.sku_prefix.clone(),
-                    ))
-                }
-            }
-        })
-        .collect();
-    let targets = config
-        .targets
-        .iter()
-        .zip(&target_accounts)
-        .map(|(spec, account)| {
-            let ep = endpoint(
-                format!("target {}", spec.name),
-                &spec.remote.base_url,
-                account,
-            );
-            match &spec.kind {
-                TargetKind::Hardtofind(t) => Target::Hardtofind(hardtofind::HardtofindTarget::new(
-                    sessions.session(ep, account, &t.username, &t.password),
-                )),
-                TargetKind::Hako(t) => Target::Hako(Box::new(hako::HakoTarget::new(
-                    ep,
-                    t.api_key.clone(),
-                    t.warehouse.clone(),
-                ))),
-                TargetKind::Shopsys(t) => Target::Shopsys(std::sync::Arc::new(
-                    shopsys::target::ShopsysTarget::new(
-                        ep,
-                        t.client_id.clone(),
-                        t.client_secret.clone(),
-                        t.rules.match_field,
-                        t.rules.flag,
-                    )
-                    .with_rules(t.rules),
-                )),
-            }
-        })
-        .collect();
-    let feeds = config
-        .feeds
-        .iter()
-        .zip(&feed_accounts)
-        .map(|(spec, account)| {
-            let ep = endpoint(
-                format!("orders {}", spec.name),
-                &spec.remote.base_url,
-                account,
-            );
-            match &spec.kind {
-                FeedKind::Hardtofind(f) => Feed::Hardtofind(hardtofind::OrderFeed::new(
-                    sessions.session(ep, account, &f.username, &f.password),
-                )),
-            }
-        })
-        .collect();
-    Ok(Clients {
-        sources,
-        targets,
-        feeds,
-    })
-}
-
-/// The Hardtofind logins of one configuration: one per account and password.
-#[derive(Default)]
-struct Logins(std::collections::HashMap<(AccountKey, u64), Arc<hardtofind::Session>>);
-
-impl Logins {
-    /// The session of an endpoint `ep` that logs in to `account` as `username`: the login of
-    /// another endpoint with the same password, seen through `ep` (so its requests count under
-    /// its own label), or a login of its own. A password that differs from the other's gets its
-    /// own login: riding on the other's token would hide that one of the two is wrong.
-    fn session(
-        &mut self,
-        ep: Endpoint,
-        account: &AccountKey,
-        username: &str,
-        password: &secrecy::SecretString,
-    ) -> Arc<hardtofind::Session> {
-        use std::hash::{Hash, Hasher};
-        // Hashed in memory only, to compare; never kept beyond this configuration's clients.
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        secrecy::ExposeSecret::expose_secret(password).hash(&mut hasher);
-        match self.0.entry((account.clone(), hasher.finish())) {
-            std::collections::hash_map::Entry::Occupied(login) => Arc::new(login.get().through(ep)),
-            std::collections::hash_map::Entry::Vacant(slot) => slot
-                .insert(Arc::new(hardtofind::Session::logging_in(
-                    ep,
-                    username.to_owned(),
-                    password.clone(),
-                )))
-                .clone(),
-        }
-    }
 }
 
 /// Parses a 2xx answer body as `T`, naming the service's document shape on failure.

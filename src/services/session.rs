@@ -15,15 +15,19 @@
 //!   instead of sending the same credentials again. The next call after it tries again (backing
 //!   off a refused login across cycles is the target's and the source's business).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
+use crate::http::limits::AccountKey;
 use crate::http::{Endpoint, HttpError, Meter};
 use crate::services::ConnectorError;
 
@@ -239,5 +243,39 @@ impl<L> std::fmt::Debug for Session<L> {
         f.debug_struct("Session")
             .field("endpoint", &self.endpoint.label)
             .finish_non_exhaustive()
+    }
+}
+
+/// The sessions of one configuration for one kind of login: one per account and secret.
+pub struct Logins<L>(HashMap<(AccountKey, u64), Arc<Session<L>>>);
+
+impl<L> Default for Logins<L> {
+    fn default() -> Self {
+        Logins(HashMap::new())
+    }
+}
+
+impl<L: Login> Logins<L> {
+    /// The session of an endpoint `endpoint` that logs in to `account` with `secret`: the login
+    /// of another endpoint with the same secret, seen through `endpoint` (so its requests count
+    /// under its own label), or a login of its own (made by `login`). A secret that differs from
+    /// the other's gets its own login: riding on the other's token would hide that one of the two
+    /// is wrong.
+    pub fn session(
+        &mut self,
+        endpoint: Endpoint,
+        account: &AccountKey,
+        secret: &SecretString,
+        login: impl FnOnce() -> L,
+    ) -> Arc<Session<L>> {
+        // Hashed in memory only, to compare; never kept beyond this configuration's clients.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        secret.expose_secret().hash(&mut hasher);
+        match self.0.entry((account.clone(), hasher.finish())) {
+            Entry::Occupied(shared) => Arc::new(shared.get().through(endpoint)),
+            Entry::Vacant(slot) => slot
+                .insert(Arc::new(Session::new(endpoint, login())))
+                .clone(),
+        }
     }
 }

@@ -6,8 +6,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::checker::Checker;
-use crate::config::{Account, DEFAULT_REQUESTS_PER_MINUTE, Remote};
+use crate::services::table::{Account, Check, DEFAULT_REQUESTS_PER_MINUTE, Remote};
 
 /// An Endless Aisles source as written.
 #[derive(Debug, Deserialize)]
@@ -50,22 +49,26 @@ impl SourceSettings {
 }
 
 /// Checks an Endless Aisles source, recording every error in `check`.
-pub fn source(check: &Checker, prefix: &str, raw: RawSource) -> Option<(Remote, SourceSettings)> {
-    let remote = check.keep(check.remote(
+pub fn source(
+    check: &impl Check,
+    prefix: &str,
+    raw: RawSource,
+) -> Option<(Remote, SourceSettings)> {
+    let remote = check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         DEFAULT_REQUESTS_PER_MINUTE,
-    ));
-    let token = check.keep(check.secret(prefix, "token", raw.token, raw.token_file));
+    );
+    let token = check.secret(prefix, "token", raw.token, raw.token_file);
     let products_refresh = match raw.products_refresh.as_deref().map(str::trim) {
         Some("off") => Some(None),
         written => check
-            .keep(check.duration(
+            .duration(
                 &format!("{prefix}.products_refresh"),
                 written,
                 DEFAULT_PRODUCTS_REFRESH,
-            ))
+            )
             .map(Some),
     };
     Some((

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::checker::Checker;
-use crate::config::{Account, Remote, TargetCommon};
+use crate::services::table::{Account, Check, Remote, TargetCommon, TargetTable};
 
 /// Hako's documented limit, 120 requests a minute per key.
 pub const REQUESTS_PER_MINUTE: u32 = 120;
@@ -84,13 +83,17 @@ impl TargetSettings {
 }
 
 /// Checks a Hako source, recording every error in `check`.
-pub fn source(check: &Checker, prefix: &str, raw: RawSource) -> Option<(Remote, SourceSettings)> {
-    let remote = check.keep(check.remote(
+pub fn source(
+    check: &impl Check,
+    prefix: &str,
+    raw: RawSource,
+) -> Option<(Remote, SourceSettings)> {
+    let remote = check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         REQUESTS_PER_MINUTE,
-    ));
+    );
     let bad_list = raw
         .warehouses
         .as_ref()
@@ -98,10 +101,10 @@ pub fn source(check: &Checker, prefix: &str, raw: RawSource) -> Option<(Remote, 
     if bad_list {
         check.report(
             format!("{prefix}.warehouses"),
-            "must list warehouse ids; leave it out to read every warehouse",
+            "must list warehouse ids; leave it out to read every warehouse".to_owned(),
         );
     }
-    let api_key = check.keep(check.secret(prefix, "api_key", raw.api_key, raw.api_key_file));
+    let api_key = check.secret(prefix, "api_key", raw.api_key, raw.api_key_file);
     Some((
         remote?,
         SourceSettings {
@@ -113,29 +116,23 @@ pub fn source(check: &Checker, prefix: &str, raw: RawSource) -> Option<(Remote, 
 
 /// Checks a Hako target, recording every error in `check`.
 pub fn target(
-    check: &Checker,
+    check: &impl Check,
     prefix: &str,
     raw: RawTarget,
 ) -> Option<(Remote, TargetCommon, TargetSettings)> {
-    let remote = check.keep(check.remote(
-        prefix,
-        &raw.base_url,
-        raw.requests_per_minute,
-        REQUESTS_PER_MINUTE,
-    ));
+    let (remote, common) = (
+        check.target_remote(prefix, &raw, REQUESTS_PER_MINUTE),
+        raw.common(),
+    );
     if raw.warehouse.trim().is_empty() {
-        check.report(format!("{prefix}.warehouse"), "is empty");
+        check.report(format!("{prefix}.warehouse"), "is empty".to_owned());
     }
-    let api_key = check.keep(check.secret(prefix, "api_key", raw.api_key, raw.api_key_file));
-    let common = TargetCommon {
-        inputs: raw.inputs,
-        batch_size: raw.batch_size,
-        safety_stock: raw.safety_stock,
-        max_quantity: raw.max_quantity,
-    };
+    let api_key = check.secret(prefix, "api_key", raw.api_key, raw.api_key_file);
     let settings = TargetSettings {
         api_key: api_key?,
         warehouse: raw.warehouse,
     };
     Some((remote?, common, settings))
 }
+
+crate::target_table!(RawTarget);

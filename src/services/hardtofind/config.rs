@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::config::checker::Checker;
-use crate::config::{Account, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
 use crate::plan::reservations::{FeedRules, OrderState, ReleaseMode};
-
+use crate::services::table::{
+    Account, Check, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon, TargetTable,
+};
 /// A Hardtofind target as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,32 +51,24 @@ impl TargetSettings {
 
 /// Checks a Hardtofind target, recording every error in `check`.
 pub fn target(
-    check: &Checker,
+    check: &impl Check,
     prefix: &str,
     raw: RawTarget,
 ) -> Option<(Remote, TargetCommon, TargetSettings)> {
-    let remote = check.keep(check.remote(
-        prefix,
-        &raw.base_url,
-        raw.requests_per_minute,
-        DEFAULT_REQUESTS_PER_MINUTE,
-    ));
+    let remote = check.target_remote(prefix, &raw, DEFAULT_REQUESTS_PER_MINUTE);
+    let common = raw.common();
     if raw.username.trim().is_empty() {
-        check.report(format!("{prefix}.username"), "is empty");
+        check.report(format!("{prefix}.username"), "is empty".to_owned());
     }
-    let password = check.keep(check.secret(prefix, "password", raw.password, raw.password_file));
-    let common = TargetCommon {
-        inputs: raw.inputs,
-        batch_size: raw.batch_size,
-        safety_stock: raw.safety_stock,
-        max_quantity: raw.max_quantity,
-    };
+    let password = check.secret(prefix, "password", raw.password, raw.password_file);
     let settings = TargetSettings {
         username: raw.username,
         password: password?,
     };
     Some((remote?, common, settings))
 }
+
+crate::target_table!(RawTarget);
 
 /// A Hardtofind order feed as written (`[orders.NAME] type = "hardtofind"`).
 #[derive(Debug, Deserialize)]
@@ -112,19 +104,19 @@ pub struct FeedSettings {
 }
 
 /// Checks a Hardtofind order feed, recording every error in `check`.
-pub fn feed(check: &Checker, prefix: &str, raw: RawFeed) -> Option<(Remote, FeedSettings)> {
-    let remote = check.keep(check.remote(
+pub fn feed(check: &impl Check, prefix: &str, raw: RawFeed) -> Option<(Remote, FeedSettings)> {
+    let remote = check.remote(
         prefix,
         &raw.base_url,
         raw.requests_per_minute,
         DEFAULT_REQUESTS_PER_MINUTE,
-    ));
+    );
     let mut ok = true;
     if raw.username.trim().is_empty() {
-        check.report(format!("{prefix}.username"), "is empty");
+        check.report(format!("{prefix}.username"), "is empty".to_owned());
         ok = false;
     }
-    let password = check.keep(check.secret(prefix, "password", raw.password, raw.password_file));
+    let password = check.secret(prefix, "password", raw.password, raw.password_file);
     let mut rules = FeedRules::default();
     if let Some(states) = raw.reserve {
         let mut reserve = Vec::new();
@@ -148,7 +140,7 @@ pub fn feed(check: &Checker, prefix: &str, raw: RawFeed) -> Option<(Remote, Feed
             reserve.push(parsed);
         }
         if states.is_empty() {
-            check.report(format!("{prefix}.reserve"), "lists no state");
+            check.report(format!("{prefix}.reserve"), "lists no state".to_owned());
             ok = false;
         }
         rules.reserve = reserve;
@@ -165,11 +157,11 @@ pub fn feed(check: &Checker, prefix: &str, raw: RawFeed) -> Option<(Remote, Feed
             ok = false;
         }
     }
-    let settle = check.keep(check.duration(
+    let settle = check.duration(
         &format!("{prefix}.settle_after"),
         raw.settle_after.as_deref(),
         std::time::Duration::from_secs(30 * 60),
-    ));
+    );
     if let Some(settle) = settle {
         rules.settle_after_ms = i64::try_from(settle.as_millis()).unwrap_or(i64::MAX);
     }

@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use super::flag::Thresholds;
 use super::wire::{Product, ProductPatch};
-use crate::config::checker::Checker;
-use crate::config::{Account, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
+use crate::services::table::{
+    Account, Check, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon, TargetTable,
+};
 
 /// How often the product list is read again, unless `catalogue_refresh` says otherwise.
 pub const DEFAULT_CATALOGUE_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
@@ -173,56 +174,45 @@ impl TargetSettings {
 /// Checks a catalogue target, recording every error in `check`. The shop documents no request
 /// budget, so the default is the one every undocumented service gets.
 pub fn target(
-    check: &Checker,
+    check: &impl Check,
     prefix: &str,
     raw: RawTarget,
 ) -> Option<(Remote, TargetCommon, TargetSettings)> {
-    let remote = check.keep(check.remote(
-        prefix,
-        &raw.base_url,
-        raw.requests_per_minute,
-        DEFAULT_REQUESTS_PER_MINUTE,
-    ));
-    let rules = check.keep(
-        raw.rules()
-            .map_err(|e| check.err(format!("{prefix}.{}", e.key), e.message)),
-    );
-    let client_secret = check.keep(check.secret(
+    let remote = check.target_remote(prefix, &raw, DEFAULT_REQUESTS_PER_MINUTE);
+    let common = raw.common();
+    let rules = raw
+        .rules()
+        .map_err(|e| check.report(format!("{prefix}.{}", e.key), e.message))
+        .ok();
+    let client_secret = check.secret(
         prefix,
         "client_secret",
         raw.client_secret,
         raw.client_secret_file,
-    ));
+    );
     let settings = TargetSettings {
         client_id: raw.client_id.trim().to_owned(),
         client_secret: client_secret?,
         rules: rules?,
     };
-    Some((
-        remote?,
-        raw_common(raw.inputs, raw.safety_stock, raw.max_quantity),
-        settings,
-    ))
+    Some((remote?, common, settings))
 }
 
-/// The keys every target shares; `batch_size` does not apply (one `PATCH` per product).
-fn raw_common(
-    inputs: Vec<String>,
-    safety_stock: Option<i64>,
-    max_quantity: Option<i64>,
-) -> TargetCommon {
-    TargetCommon {
-        inputs,
-        batch_size: None,
-        safety_stock,
-        max_quantity,
+impl TargetTable for RawTarget {
+    fn base_url(&self) -> &str {
+        &self.base_url
     }
-}
-
-impl RawTarget {
-    /// The keys every target shares, without reading the secret (for `status`).
-    pub fn common(self) -> TargetCommon {
-        raw_common(self.inputs, self.safety_stock, self.max_quantity)
+    fn requests_per_minute(&self) -> Option<u32> {
+        self.requests_per_minute
+    }
+    /// The keys every target shares; `batch_size` does not apply (one `PATCH` per product).
+    fn common(&self) -> TargetCommon {
+        TargetCommon {
+            inputs: self.inputs.clone(),
+            batch_size: None,
+            safety_stock: self.safety_stock,
+            max_quantity: self.max_quantity,
+        }
     }
 }
 

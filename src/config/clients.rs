@@ -1,0 +1,114 @@
+//! The clients of a configuration: every source, target and order feed of the file, each
+//! built by its kind ([`crate::services::kinds`]) and sending through an endpoint of its own,
+//! endpoints of one account sharing a rate limit.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Config;
+use crate::http::limits::AccountKey;
+use crate::http::{Endpoint, HttpClient, Limiters};
+use crate::services::kinds::Logins;
+use crate::services::{Clients, Source, Target};
+
+/// Builds every source and target of `config`, endpoints of one account sharing a rate limit.
+pub fn build(
+    config: &Config,
+    cancel: &CancellationToken,
+) -> Result<(Vec<Source>, Vec<Target>), reqwest::Error> {
+    let clients = build_all(config, cancel)?;
+    Ok((clients.sources, clients.targets))
+}
+
+/// Builds every client of `config`, endpoints of one account sharing a rate limit, and a
+/// Hardtofind target and order feed of one account (and password) sharing one login (one
+/// token). Every endpoint sends through its own label (`source NAME`, `target NAME`,
+/// `orders NAME`), which the logs and the metrics name it by.
+pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients, reqwest::Error> {
+    let client = HttpClient::new(
+        config.daemon.request_timeout,
+        config.daemon.max_response_bytes,
+    )?;
+    let source_accounts: Vec<AccountKey> = config
+        .sources
+        .iter()
+        .map(|s| AccountKey::of(&s.identity()))
+        .collect();
+    let target_accounts: Vec<AccountKey> = config
+        .targets
+        .iter()
+        .map(|t| AccountKey::of(&t.identity()))
+        .collect();
+    let mut limiters = Limiters::default();
+    for (account, source) in source_accounts.iter().zip(&config.sources) {
+        limiters.declare(account, source.remote.requests_per_minute);
+    }
+    for (account, target) in target_accounts.iter().zip(&config.targets) {
+        limiters.declare(account, target.remote.requests_per_minute);
+    }
+    let feed_accounts: Vec<AccountKey> = config
+        .feeds
+        .iter()
+        .map(|f| AccountKey::of(&f.identity()))
+        .collect();
+    for (account, feed) in feed_accounts.iter().zip(&config.feeds) {
+        limiters.declare(account, feed.remote.requests_per_minute);
+    }
+    let mut logins = Logins::default();
+    let mut endpoint = |label: String, base_url: &str, account: &AccountKey| {
+        let limiter: Arc<_> = limiters.get(account);
+        Endpoint::new(
+            label,
+            base_url.to_owned(),
+            client.clone(),
+            limiter,
+            config.daemon.retry,
+            cancel.clone(),
+        )
+    };
+    let sources = config
+        .sources
+        .iter()
+        .zip(&source_accounts)
+        .map(|(spec, account)| {
+            let ep = endpoint(
+                format!("source {}", spec.name),
+                &spec.remote.base_url,
+                account,
+            );
+            spec.kind.client(ep)
+        })
+        .collect();
+    let targets = config
+        .targets
+        .iter()
+        .zip(&target_accounts)
+        .map(|(spec, account)| {
+            let ep = endpoint(
+                format!("target {}", spec.name),
+                &spec.remote.base_url,
+                account,
+            );
+            spec.kind.client(ep, account, &mut logins)
+        })
+        .collect();
+    let feeds = config
+        .feeds
+        .iter()
+        .zip(&feed_accounts)
+        .map(|(spec, account)| {
+            let ep = endpoint(
+                format!("orders {}", spec.name),
+                &spec.remote.base_url,
+                account,
+            );
+            spec.kind.client(ep, account, &mut logins)
+        })
+        .collect();
+    Ok(Clients {
+        sources,
+        targets,
+        feeds,
+    })
+}
