@@ -216,7 +216,7 @@ impl Run<'_> {
     /// An order not placed yet: checked, approved per `mode`, and placed. One this cycle knows
     /// only from memory is read again first, and checked again as it is now.
     async fn unplaced(&mut self, record: &mut Record, order: &Order) -> Result<Moved, StoreError> {
-        let Some(prepared) = self.to_place(record, order).await? else {
+        let Some(prepared) = self.ready_to_place(record, order).await? else {
             return Ok(Moved::Stop);
         };
         if !self.kept.contains(&record.order_id) {
@@ -225,14 +225,14 @@ impl Run<'_> {
         let Some(fresh) = self.fresh(record).await else {
             return Ok(Moved::Stop);
         };
-        match self.to_place(record, &fresh).await? {
+        match self.ready_to_place(record, &fresh).await? {
             Some(prepared) => self.place(record, prepared).await,
             None => Ok(Moved::Stop),
         }
     }
 
     /// The order to place now, or `None` (the record moved, or waits, with why).
-    async fn to_place(
+    async fn ready_to_place(
         &mut self,
         record: &mut Record,
         order: &Order,
