@@ -14,6 +14,11 @@
 //! unlimited, so the time is invsync's and the simulator's; at Hardtofind's 60 requests a
 //! minute, each request costs a second more. `INVSYNC_BIN` runs another binary (to compare
 //! two builds: one without the incremental read has no `walk=` in its summary line).
+//!
+//! `--relay N` turns the dropship relay on (`mode = "approve"`, from the feed to the Endless
+//! Aisles source): N of the orders are dropship orders (they wait in the relay's queue), the
+//! others are the shop's own (a SKU no source knows). Its column shows the summary line's
+//! `relay_read` (a build without the relay's incremental read shows `-`).
 
 mod support;
 
@@ -29,6 +34,7 @@ struct Args {
     orders: usize,
     cycles: usize,
     ship: usize,
+    relay: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         orders: 10_000,
         cycles: 4,
         ship: 1,
+        relay: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,9 +52,10 @@ fn parse_args() -> Result<Args, String> {
             "--orders" => args.orders = number,
             "--cycles" => args.cycles = number,
             "--ship" => args.ship = number,
+            "--relay" => args.relay = Some(number),
             _ => {
                 return Err(format!(
-                    "unknown {flag}; use --orders N --cycles N --ship N"
+                    "unknown {flag}; use --orders N --cycles N --ship N --relay N"
                 ));
             }
         }
@@ -88,8 +96,15 @@ async fn main() -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
     let now = chrono::Utc::now();
+    // With the relay, only the first N are the supplier's.
+    let dropship = |i: usize| args.relay.is_none_or(|n| i < n);
     let placed = htf.place_orders((0..args.orders).map(|i| {
-        let mut order = NewOrder::new([(format!("EA-{}", 100_000 + i % 100), 1)]);
+        let sku = if dropship(i) {
+            format!("EA-{}", 100_000 + i % 100)
+        } else {
+            format!("OWN-{}", i % 100)
+        };
+        let mut order = NewOrder::new([(sku, 1)]);
         let updated = now - chrono::Duration::minutes(60 + i as i64);
         order.updated_at = Some(updated);
         order.created_at = Some(updated - chrono::Duration::days(1));
@@ -129,6 +144,12 @@ requests_per_minute = 1000000
         ea = ea.base_url(),
         htf = htf.base_url(),
     );
+    let text = match args.relay {
+        None => text,
+        Some(_) => {
+            format!("{text}\n[relay]\nmode = \"approve\"\nfrom = \"walk\"\nto = \"stock\"\n")
+        }
+    };
     std::fs::write(&config, text).map_err(|e| e.to_string())?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))
@@ -151,7 +172,7 @@ requests_per_minute = 1000000
         args.orders
     );
     println!(
-        "{:<10} {:>11} {:>12} {:>13}  reservations",
+        "{:<10} {:>11} {:>12} {:>13}  reservations [relay_read]",
         "cycle", "duration_ms", "GET /orders", "GET /order/id"
     );
     let (mut lists, mut lookups) = (0usize, 0usize);
@@ -172,8 +193,15 @@ requests_per_minute = 1000000
                 n if n > args.cycles => "shipped".to_owned(),
                 _ => "unchanged".to_owned(),
             };
+            let relay_read = match args.relay {
+                None => String::new(),
+                Some(_) => {
+                    let read = line.split(" relay_read=").nth(1).unwrap_or("-");
+                    format!(" [{}]", read.trim_matches('"'))
+                }
+            };
             println!(
-                "{:<10} {:>11} {:>12} {:>13}  {}",
+                "{:<10} {:>11} {:>12} {:>13}  {}{relay_read}",
                 name,
                 field(&line, "duration_ms"),
                 queries - lists,

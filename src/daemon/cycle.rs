@@ -90,8 +90,10 @@ pub struct Engine {
     targets: Arc<Vec<Arc<tokio::sync::Mutex<TargetSlot>>>>,
     fetching: Arc<tokio::sync::Mutex<()>>,
     /// Held by the cycle whose relay step runs: cycles overlap once their sources are in, and
-    /// two relay steps over the same records would move (or place) one order twice.
-    relaying: Arc<tokio::sync::Mutex<()>>,
+    /// two relay steps over the same records would move (or place) one order twice. It holds
+    /// what the relay's read of `READY` goes on from: the engine's own, so a start or a reload
+    /// reads the list in full (see [`relay::ready`]).
+    relaying: Arc<tokio::sync::Mutex<relay::ready::Memory>>,
     /// The order feeds.
     feeds: Arc<Vec<FeedSlot>>,
     /// What open orders reserve.
@@ -587,7 +589,7 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let Ok(_relaying) = self.relaying.clone().try_lock_owned() else {
+        let Ok(mut memory) = self.relaying.clone().try_lock_owned() else {
             info!(
                 "the relay's step of an earlier cycle is still under way; this cycle leaves the relay to it"
             );
@@ -609,6 +611,11 @@ impl Engine {
         // A line's SKU is the feed's name for it: canonical through the mapping, then the
         // `to` source's key (its option id).
         let has_mapping = self.config.mapping.is_some();
+        // The version first: a mapping rebuilt in between is then read again at the next cycle.
+        let ask = relay::ready::ReadAs {
+            full_sync: options.full,
+            mapping: self.mapper.version(),
+        };
         let mapping = if has_mapping {
             self.mapper.mapping().await?
         } else {
@@ -630,7 +637,7 @@ impl Engine {
             products: ea.products(),
             supplier_key: &supplier_key,
         };
-        let done = relay::step::step(spec, clients, &self.store).await?;
+        let done = relay::step::step(spec, clients, &self.store, &mut memory, ask).await?;
         let counts: Vec<(&str, i64)> = relay::State::ALL
             .iter()
             .map(|s| {
@@ -763,6 +770,7 @@ fn log_summary(report: &CycleReport, options: CycleOptions) {
         targets = %report.targets_field(),
         reservations = report.orders_field().as_deref().unwrap_or("-"),
         relay = report.relay_field().as_deref().unwrap_or("-"),
+        relay_read = report.relay_read_field().as_deref(),
         "cycle finished"
     );
 }

@@ -1,7 +1,8 @@
-//! A feed read from where its last read left it gives the book what a full read gives: the
-//! real client against the simulator over loopback, and the real book.
+//! A feed read from where its last read left it gives the book what a full read gives, and the
+//! relay's read of `READY` knows the orders a full read shows, whole: the real client against
+//! the simulator over loopback, the real book, the relay's real memory.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -9,10 +10,11 @@ use rand::{Rng, SeedableRng};
 use super::*;
 use crate::daemon::mapping::Mapper;
 use crate::plan::reservations::{FeedRules, ReleaseMode};
+use crate::relay::ready::{Memory, ReadAs as RelayAsk};
 use crate::services::hardtofind::OrderFeed;
 use crate::services::hardtofind::incremental::How;
 use crate::services::hardtofind::sim::{HardtofindSim, NewOrder, OrderChange};
-use crate::services::hardtofind::wire::OrderStatus;
+use crate::services::hardtofind::wire::{self as htf, OrderStatus};
 
 const FEED: &str = "hardtofind";
 
@@ -148,6 +150,41 @@ fn leaves(change: &OrderChange) -> bool {
     )
 }
 
+/// Twenty to ninety orders as a shop has them, most of them open.
+fn placed(rng: &mut StdRng, sim: &HardtofindSim) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..rng.random_range(20..90) {
+        let status = match rng.random_range(0..10) {
+            0..=5 => OrderStatus::Ready,
+            6..=7 => OrderStatus::Processed,
+            _ => OrderStatus::Shipped,
+        };
+        ids.push(sim.place_order(old_order(rng, status)));
+    }
+    ids
+}
+
+/// Time passes on the store's clock (`clock`, seconds ahead), some orders change now and some
+/// will while the next read pages; whether one of them leaves the open lists.
+fn time_passes(rng: &mut StdRng, sim: &HardtofindSim, ids: &[String], clock: &mut i64) -> bool {
+    *clock += [0, 1, 30, 300, 900, 7_200][rng.random_range(0..6)];
+    sim.set_clock_offset(*clock);
+    let mut left = false;
+    for _ in 0..rng.random_range(0..4) {
+        let change = any_change(rng, sim, ids);
+        left |= leaves(&change);
+        sim.change(change);
+    }
+    if rng.random_bool(0.6) {
+        for _ in 0..rng.random_range(1..=2) {
+            let change = any_change(rng, sim, ids);
+            left |= leaves(&change);
+            sim.change_after(rng.random_range(1..=3), change);
+        }
+    }
+    left
+}
+
 /// What one world's run hit.
 #[derive(Debug, Default)]
 struct Hits {
@@ -160,6 +197,23 @@ struct Hits {
     left: usize,
 }
 
+impl Hits {
+    fn add(&mut self, hits: Hits) {
+        self.cycles += hits.cycles;
+        self.incremental += hits.incremental;
+        self.while_paging += hits.while_paging;
+        self.left += hits.left;
+    }
+
+    /// The runs must have hit the moments that matter, or they prove nothing.
+    fn assert_telling(&self) {
+        println!("{self:?}");
+        assert!(self.while_paging >= 30, "{self:?}");
+        assert!(self.left >= 30, "{self:?}");
+        assert!(self.incremental * 3 >= self.cycles, "{self:?}");
+    }
+}
+
 /// Runs one world for `steps` cycles, checking after each that the book holds what a fresh full
 /// read gives (after a change made while paging, once the next quiet cycle has read it: a full
 /// read misses such a change too).
@@ -168,35 +222,13 @@ async fn world(seed: u64, steps: usize) -> Hits {
     let sim = HardtofindSim::start(Default::default())
         .await
         .expect("a simulator");
-    let mut ids = Vec::new();
-    for _ in 0..rng.random_range(20..90) {
-        let status = match rng.random_range(0..10) {
-            0..=5 => OrderStatus::Ready,
-            6..=7 => OrderStatus::Processed,
-            _ => OrderStatus::Shipped,
-        };
-        ids.push(sim.place_order(old_order(&mut rng, status)));
-    }
+    let mut ids = placed(&mut rng, &sim);
     let (slot, book) = (slot(&sim).await, book());
     let mut hits = Hits::default();
     let mut clock = 0;
     cycle(&slot, &book, AS_USUAL).await;
     for step in 0..steps {
-        clock += [0, 1, 30, 300, 900, 7_200][rng.random_range(0..6)];
-        sim.set_clock_offset(clock);
-        let mut left = false;
-        for _ in 0..rng.random_range(0..4) {
-            let change = any_change(&mut rng, &sim, &ids);
-            left |= leaves(&change);
-            sim.change(change);
-        }
-        if rng.random_bool(0.6) {
-            for _ in 0..rng.random_range(1..=2) {
-                let change = any_change(&mut rng, &sim, &ids);
-                left |= leaves(&change);
-                sim.change_after(rng.random_range(1..=3), change);
-            }
-        }
+        let left = time_passes(&mut rng, &sim, &ids, &mut clock);
         let (fired_before, _) = sim.changes_made();
         let ask = ReadAs {
             full_sync: rng.random_bool(0.05),
@@ -260,17 +292,108 @@ fn sim_ids(sim: &HardtofindSim, mut ids: Vec<String>) -> Vec<String> {
 async fn random_changes_while_paging_leave_the_book_as_a_full_read_would() {
     let mut total = Hits::default();
     for seed in 0..12 {
-        let hits = world(seed, 20).await;
-        total.cycles += hits.cycles;
-        total.incremental += hits.incremental;
-        total.while_paging += hits.while_paging;
-        total.left += hits.left;
+        total.add(world(seed, 20).await);
     }
-    println!("{total:?}");
-    // The runs must have hit the moments that matter, or they prove nothing.
-    assert!(total.while_paging >= 30, "{total:?}");
-    assert!(total.left >= 30, "{total:?}");
-    assert!(total.incremental * 3 >= total.cycles, "{total:?}");
+    total.assert_telling();
+}
+
+/// What the relay's read of `READY` knows: every id listed, and each whole order (as its
+/// `Debug` text, the order has no `PartialEq`) by id.
+#[derive(Debug, PartialEq)]
+struct RelayKnows {
+    listed: BTreeSet<String>,
+    orders: BTreeMap<String, String>,
+}
+
+/// One relay step's read, as the step runs it; every whole order listed is taken to be an
+/// open record's, so that memory serves every one the walk does not read again.
+async fn relay_read(
+    feed: &OrderFeed,
+    memory: &mut Memory,
+    ask: RelayAsk,
+) -> (RelayKnows, Vec<How>) {
+    let ready = memory.read(feed, &Meter::default(), ask).await;
+    let ready = ready.expect("the list read");
+    let knows = RelayKnows {
+        listed: ready.next.listed().iter().cloned().collect(),
+        orders: (ready.orders.iter())
+            .map(|(id, o)| (id.clone(), format!("{o:?}")))
+            .collect(),
+    };
+    let hows = ready.walks.iter().map(|w| w.how).collect();
+    memory.keep(ready.next, &ready.orders, |_| true);
+    (knows, hows)
+}
+
+/// What a full read of `READY` shows, whole.
+async fn ready_in_full(feed: &OrderFeed) -> RelayKnows {
+    let listing = feed
+        .open_orders(&Meter::default(), &[OrderStatus::Ready])
+        .await;
+    let orders: Vec<htf::Order> = listing.expect("the list").orders;
+    RelayKnows {
+        listed: orders.iter().map(|o| o.id.clone()).collect(),
+        orders: (orders.iter())
+            .map(|o| (o.id.clone(), format!("{o:?}")))
+            .collect(),
+    }
+}
+
+/// Runs one world for `steps` relay reads, checking after each that the relay knows what a
+/// full read of `READY` shows (after a change made while paging, once the next quiet read has
+/// read it: a full read misses such a change too).
+async fn relay_world(seed: u64, steps: usize) -> Hits {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let sim = HardtofindSim::start(Default::default())
+        .await
+        .expect("a simulator");
+    let mut ids = placed(&mut rng, &sim);
+    let feed = OrderFeed::new(sim.session());
+    let mut memory = Memory::default();
+    let as_usual = RelayAsk::default();
+    let mut hits = Hits::default();
+    let mut clock = 0;
+    relay_read(&feed, &mut memory, as_usual).await;
+    for step in 0..steps {
+        let left = time_passes(&mut rng, &sim, &ids, &mut clock);
+        let (fired_before, _) = sim.changes_made();
+        let ask = RelayAsk {
+            full_sync: rng.random_bool(0.05),
+            ..as_usual
+        };
+        let (knows, hows) = relay_read(&feed, &mut memory, ask).await;
+        sim.cancel_changes();
+        let (fired, answered) = sim.changes_made();
+        let fired_now = &fired[fired_before.len()..];
+        let went_on = hows.contains(&How::Incremental);
+        hits.cycles += 1;
+        hits.incremental += usize::from(!hows.iter().any(|h| matches!(h, How::Full(_))));
+        hits.left += usize::from(went_on && left);
+        if went_on {
+            hits.while_paging += fired_now.iter().filter(|&&at| at < answered).count();
+        }
+        ids = sim_ids(&sim, ids);
+        let (compared, hows) = if fired_now.is_empty() {
+            (knows, hows)
+        } else {
+            relay_read(&feed, &mut memory, as_usual).await
+        };
+        assert_eq!(
+            compared,
+            ready_in_full(&feed).await,
+            "seed {seed}, step {step}: the relay knows other READY orders than a full read shows; walks {hows:?}",
+        );
+    }
+    hits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_changes_while_paging_leave_the_relay_knowing_the_ready_orders_a_full_read_shows() {
+    let mut total = Hits::default();
+    for seed in 0..12 {
+        total.add(relay_world(seed, 20).await);
+    }
+    total.assert_telling();
 }
 
 fn hows(read: &FeedListing) -> Vec<How> {

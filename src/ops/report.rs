@@ -251,6 +251,13 @@ impl CycleReport {
         self.relay.as_ref().map(crate::relay::RelayDone::field)
     }
 
+    /// How the relay read its feed's `READY` list, `walk=incremental pages=1` as the
+    /// reservations' field says it (`None` when the relay is off or the list could not be read).
+    pub fn relay_read_field(&self) -> Option<String> {
+        let walk = self.relay.as_ref()?.walk?;
+        Some(walk.field())
+    }
+
     /// Per target `name(state pushed=… requests=… retries=… failures=…)`, space separated: the
     /// `targets` field of the summary line.
     pub fn targets_field(&self) -> String {

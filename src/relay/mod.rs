@@ -6,7 +6,8 @@
 //! - [`decide`]: pure decisions: the order to place or why not ([`decide::prepare`], with
 //!   [`decide::supplier_key`], the one place a SKU becomes an Endless Aisles option id),
 //!   whether an order found is ours, which shipping provider a tracking URL names.
-//! - [`step`]: the cycle's part: reading orders, moving each record, placing;
+//! - [`step`]: the cycle's part: reading orders (the `READY` list in proportion to what
+//!   changed, [`ready`]), moving each record, placing;
 //!   `resolve`: an unknown outcome found or sent again; `fulfil`: after placing (process,
 //!   ship, cancel).
 //! - [`config`]: the `[relay]` table.
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod decide;
 mod fulfil;
+pub mod ready;
 mod resolve;
 pub mod state;
 pub mod step;

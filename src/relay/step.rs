@@ -10,6 +10,7 @@ use tracing::{error, info, warn};
 
 use super::config::{Mode, RelaySpec};
 use super::decide::{self, Prepared};
+use super::ready::{Memory, ReadAs, Walk};
 use super::{Record, State};
 use crate::http::Meter;
 use crate::services::endless_aisles::{Orders, Products, SizeInfo};
@@ -42,6 +43,8 @@ pub struct RelayDone {
     pub counts: Vec<(State, i64)>,
     /// Orders whose intent was committed this cycle.
     pub placed: usize,
+    /// How the `READY` list was read (`None`: it could not be).
+    pub walk: Option<Walk>,
 }
 
 impl RelayDone {
@@ -58,11 +61,14 @@ impl RelayDone {
     }
 }
 
-/// Runs the step (see the module's doc). Only a database failure is an `Err`.
+/// Runs the step (see the module's doc): the `READY` list read from where `memory` left it
+/// (see [`super::ready`]), as `ask` says. Only a database failure is an `Err`.
 pub async fn step(
     spec: &RelaySpec,
     clients: Clients<'_>,
     store: &Store,
+    memory: &mut Memory,
+    ask: ReadAs,
 ) -> Result<RelayDone, StoreError> {
     let mut run = Run {
         spec,
@@ -73,6 +79,10 @@ pub async fn step(
         providers: None,
         placed: 0,
         claimed: HashSet::new(),
+        memory,
+        ask,
+        kept: HashSet::new(),
+        walk: None,
     };
     let mut htf = run.read_orders().await?;
     let records = store.call(|c| store::relay_records(c)).await?;
@@ -87,6 +97,7 @@ pub async fn step(
     Ok(RelayDone {
         counts,
         placed: run.placed,
+        walk: run.walk,
     })
 }
 
@@ -104,6 +115,15 @@ pub(super) struct Run<'a> {
     pub(super) placed: usize,
     /// Endless Aisles orders already known to be some record's: never another's.
     pub(super) claimed: HashSet<u64>,
+    /// What the `READY` read goes on from.
+    pub(super) memory: &'a mut Memory,
+    /// What this cycle asks of the `READY` read.
+    pub(super) ask: ReadAs,
+    /// Orders this cycle knows from memory only (unchanged since they were read), not read
+    /// again yet.
+    pub(super) kept: HashSet<String>,
+    /// How the `READY` list was read.
+    pub(super) walk: Option<Walk>,
 }
 
 /// What moving a record by one step came to.
@@ -115,70 +135,6 @@ pub(super) enum Moved {
 }
 
 impl Run<'_> {
-    /// The `READY` orders (new ones recorded as `seen`) and, for every open record not among
-    /// them, its order looked up by id. An order that cannot be read is left for the next
-    /// cycle: absence is no evidence.
-    async fn read_orders(&mut self) -> Result<HashMap<String, Order>, StoreError> {
-        let feed = self.clients.feed;
-        let mut orders: HashMap<String, Order> = HashMap::new();
-        match feed.open_orders(&self.meter, &[OrderStatus::Ready]).await {
-            Ok(ready) => {
-                for failed in &ready.failed {
-                    error!(feed = self.clients.feed_name, error = %failed, "relay: an order list could not be read; new orders in it wait for the next cycle")
-                }
-                for bad in &ready.unreadable {
-                    warn!(feed = self.clients.feed_name, order = %bad.id.as_deref().unwrap_or("?"), place = %bad.place, error = %bad.reason, "relay: a READY order could not be read whole; it is not placed until it can be")
-                }
-                orders.extend(ready.orders.into_iter().map(|o| (o.id.clone(), o)))
-            }
-            Err(e) => {
-                error!(feed = self.clients.feed_name, error = %e, "relay: READY orders could not be read; new orders wait for the next cycle")
-            }
-        }
-        let known: HashSet<String> = self
-            .store
-            .call(|c| store::relay_records(c))
-            .await?
-            .into_iter()
-            .map(|r| r.order_id)
-            .collect();
-        let now = store::now_ms();
-        let key_of = self.clients.supplier_key;
-        let mut new: Vec<Record> = orders
-            .iter()
-            .filter(|(id, order)| !known.contains(*id) && decide::is_dropship(order, key_of))
-            .map(|(id, _)| Record::seen(id, self.clients.feed_name, now))
-            .collect();
-        new.sort_by(|a, b| (a.order_id.len(), &a.order_id).cmp(&(b.order_id.len(), &b.order_id)));
-        if !new.is_empty() {
-            let rows = new.clone();
-            self.store
-                .call(move |c| store::relay_insert_seen(c, &rows))
-                .await?;
-            for r in &new {
-                info!(order = %r.order_id, custom_order_id = %r.custom_order_id, state = "seen", "relay: order seen");
-            }
-        }
-        let open = self.store.call(|c| store::relay_records(c)).await?;
-        for record in open.iter().filter(|r| !r.state.is_final()) {
-            if orders.contains_key(&record.order_id) {
-                continue;
-            }
-            match feed.order(&self.meter, &record.order_id).await {
-                Ok(Some(order)) => {
-                    orders.insert(order.id.clone(), order);
-                }
-                Ok(None) => {
-                    warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, "relay: Hardtofind has no such order now; it is left as it is")
-                }
-                Err(e) => {
-                    warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, error = %e, "relay: the order could not be read; tried again next cycle")
-                }
-            }
-        }
-        Ok(orders)
-    }
-
     /// Moves `record` as far as it goes this cycle.
     async fn advance(&mut self, record: &mut Record, order: &Order) -> Result<(), StoreError> {
         // Every state can be passed at most once in a cycle.
@@ -257,12 +213,34 @@ impl Run<'_> {
         }
     }
 
-    /// An order not placed yet: checked, approved per `mode`, and placed.
+    /// An order not placed yet: checked, approved per `mode`, and placed. One this cycle knows
+    /// only from memory is read again first, and checked again as it is now.
     async fn unplaced(&mut self, record: &mut Record, order: &Order) -> Result<Moved, StoreError> {
+        let Some(prepared) = self.ready_to_place(record, order).await? else {
+            return Ok(Moved::Stop);
+        };
+        if !self.kept.contains(&record.order_id) {
+            return self.place(record, prepared).await;
+        }
+        let Some(fresh) = self.fresh(record).await else {
+            return Ok(Moved::Stop);
+        };
+        match self.ready_to_place(record, &fresh).await? {
+            Some(prepared) => self.place(record, prepared).await,
+            None => Ok(Moved::Stop),
+        }
+    }
+
+    /// The order to place now, or `None` (the record moved, or waits, with why).
+    async fn ready_to_place(
+        &mut self,
+        record: &mut Record,
+        order: &Order,
+    ) -> Result<Option<Prepared>, StoreError> {
         if decide::closed_at_hardtofind(&order.status) {
             let why = format!("{} at Hardtofind before it was placed", order.status);
             self.set(record, State::Cancelled, Some(why)).await?;
-            return Ok(Moved::Stop);
+            return Ok(None);
         }
         if order.status != OrderStatus::Ready {
             let why = format!(
@@ -270,7 +248,7 @@ impl Run<'_> {
                 order.status
             );
             self.set(record, State::Rejected, Some(why)).await?;
-            return Ok(Moved::Stop);
+            return Ok(None);
         }
         let key_of = self.clients.supplier_key;
         let custom = record.custom_order_id.clone();
@@ -278,14 +256,14 @@ impl Run<'_> {
             Ok(sizes) => decide::prepare(order, &custom, sizes, key_of),
             Err(e) => {
                 warn!(order = %record.order_id, custom_order_id = %record.custom_order_id, error = %e, "relay: Endless Aisles' catalogue could not be read; the order waits");
-                return Ok(Moved::Stop);
+                return Ok(None);
             }
         };
         let prepared = match prepared {
             Ok(prepared) => prepared,
             Err(why) => {
                 self.set(record, State::Waiting, Some(why)).await?;
-                return Ok(Moved::Stop);
+                return Ok(None);
             }
         };
         record.value = Some(prepared.value);
@@ -301,10 +279,10 @@ impl Run<'_> {
                 prepared.value, record.order_id
             );
             self.set(record, State::Waiting, Some(why)).await?;
-            return Ok(Moved::Stop);
+            return Ok(None);
         }
         match self.spec.mode {
-            Mode::Off => return Ok(Moved::Stop),
+            Mode::Off => return Ok(None),
             Mode::DryRun => {
                 self.set(record, State::Eligible, Some("dry_run: not placed".into()))
                     .await?;
@@ -312,12 +290,12 @@ impl Run<'_> {
                     .map(|l| format!("{}x{}@{:.2}", l.quantity, l.id, l.price))
                     .collect();
                 info!(order = %record.order_id, custom_order_id = %record.custom_order_id, lines = %lines.join(","), value = prepared.value, ship_to = %format!("{} {}, {} {}", prepared.order.shipping.first_name, prepared.order.shipping.last_name, prepared.order.shipping.state, prepared.order.shipping.zip), "relay: dry run: would place this order at Endless Aisles");
-                return Ok(Moved::Stop);
+                return Ok(None);
             }
             Mode::Approve if !record.approved => {
                 let why = format!("waiting for relay approve {}", record.order_id);
                 self.set(record, State::Eligible, Some(why)).await?;
-                return Ok(Moved::Stop);
+                return Ok(None);
             }
             Mode::Auto if !record.approved => {
                 let id = record.order_id.clone();
@@ -334,9 +312,9 @@ impl Run<'_> {
                 self.spec.max_orders_per_cycle
             );
             self.set(record, State::Approved, Some(why)).await?;
-            return Ok(Moved::Stop);
+            return Ok(None);
         }
-        self.place(record, prepared).await
+        Ok(Some(prepared))
     }
 
     /// Commits the intent, then sends `PUT /api/orders` once.

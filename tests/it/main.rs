@@ -23,6 +23,7 @@ mod orders;
 mod quiet;
 mod relay;
 mod relay_dialects;
+mod relay_walks;
 mod reload;
 mod safety;
 mod secrets;

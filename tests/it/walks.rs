@@ -43,7 +43,8 @@ async fn open_reservations(world: &World) -> i64 {
     value["reservations"]["open"].as_i64().expect("a count")
 }
 
-fn summaries(log: &str) -> Vec<&str> {
+/// The summary lines of `log`.
+pub fn summaries(log: &str) -> Vec<&str> {
     log.lines()
         .filter(|l| l.contains("cycle finished"))
         .collect()

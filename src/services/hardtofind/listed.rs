@@ -5,7 +5,9 @@
 //! `"sku": null`, a quantity can be `2.5` or `"2"`, a date can be MySQL's zero date. The
 //! reservations' reading ([`OrderSummary`]) keeps whatever of such an order reads and says what
 //! did not, so that the caller can name it and decide what it holds; the relay's reading
-//! ([`Order`], the whole order) takes an order whole or not at all.
+//! ([`Order`], the whole order) takes an order whole or not at all, and its walk of the `READY`
+//! list ([`WholeOrder`]) keeps, of an order that is not whole, what the reservations' reading
+//! makes of it, so that one such order does not make every walk a full one.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,6 +35,11 @@ pub trait Listed: serde::de::DeserializeOwned {
     fn dates(&self) -> &OrderDates;
     /// Reads one item of a page of the `asked` state's list; `Err` with what could not be read.
     fn read(value: Value, asked: &OrderStatus) -> Result<Self, String>;
+    /// Whether it was read whole (one that was not is named again at every read, see
+    /// `incremental`).
+    fn whole(&self) -> bool {
+        true
+    }
 }
 
 impl Listed for Order {
@@ -59,6 +66,65 @@ impl Listed for OrderSummary {
             Ok(order) => Ok(order),
             Err(_) => loosely(&value, asked),
         }
+    }
+    fn whole(&self) -> bool {
+        self.unreadable.is_empty()
+    }
+}
+
+/// The relay's reading of an order of the `READY` list: the whole order, or, when it does not
+/// read whole, what the reservations' reading makes of it (its id and dates, so that the walk
+/// still knows where it is) and why it is not whole. Only an order without an id is
+/// [`Unreadable`].
+#[derive(Debug, Clone)]
+pub enum WholeOrder {
+    /// Read whole.
+    Whole(Box<Order>),
+    /// Not read whole: not to be acted on until it is.
+    Not {
+        /// What did read.
+        summary: OrderSummary,
+        /// Why it is not whole.
+        reason: String,
+    },
+}
+
+impl<'de> Deserialize<'de> for WholeOrder {
+    /// A page read in one pass is a page of whole orders.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<WholeOrder, D::Error> {
+        Order::deserialize(d).map(|o| WholeOrder::Whole(Box::new(o)))
+    }
+}
+
+impl Listed for WholeOrder {
+    fn id(&self) -> &str {
+        match self {
+            WholeOrder::Whole(order) => &order.id,
+            WholeOrder::Not { summary, .. } => &summary.id,
+        }
+    }
+    fn dates(&self) -> &OrderDates {
+        match self {
+            WholeOrder::Whole(order) => &order.dates,
+            WholeOrder::Not { summary, .. } => &summary.dates,
+        }
+    }
+    fn read(value: Value, asked: &OrderStatus) -> Result<WholeOrder, String> {
+        match Order::deserialize(&value) {
+            Ok(order) => Ok(WholeOrder::Whole(Box::new(order))),
+            Err(e) => {
+                let summary = OrderSummary::read(value, asked)?;
+                let mut reasons = summary.unreadable.clone();
+                if reasons.is_empty() {
+                    reasons.push(e.to_string());
+                }
+                let reason = reasons.join("; ");
+                Ok(WholeOrder::Not { summary, reason })
+            }
+        }
+    }
+    fn whole(&self) -> bool {
+        matches!(self, WholeOrder::Whole(_))
     }
 }
 

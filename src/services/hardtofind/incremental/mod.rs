@@ -47,23 +47,35 @@ pub const MARGIN: Duration = Duration::from_secs(10 * 60);
 const AHEAD: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What the next read of a feed's lists goes on from. Empty at first (every list is read in
-/// full); in memory only, since the first cycle after a start reads in full anyway.
-#[derive(Debug, Default)]
-pub struct FeedMemory {
-    lists: HashMap<OrderStatus, ListMemory>,
+/// full); in memory only, since the first cycle after a start reads in full anyway. `T` is what
+/// a read keeps of each order: the reservations' summary, or the relay's whole order.
+#[derive(Debug)]
+pub struct FeedMemory<T = OrderSummary> {
+    lists: HashMap<OrderStatus, ListMemory<T>>,
     /// Orders that left a list at the read that made this memory, with that list's mark.
     left: HashMap<String, Option<Date>>,
     /// The service was seen to leave an order's date alone when its state changed.
     unmoved: bool,
 }
 
+// Not derived: that would ask `T: Default`, which no order is.
+impl<T> Default for FeedMemory<T> {
+    fn default() -> FeedMemory<T> {
+        FeedMemory {
+            lists: HashMap::new(),
+            left: HashMap::new(),
+            unmoved: false,
+        }
+    }
+}
+
 /// One list as its last read left it.
 #[derive(Debug)]
-struct ListMemory {
+struct ListMemory<T> {
     /// Every order in it.
     ids: HashSet<String>,
     /// Those not read whole, as read (a full read would name them again every cycle).
-    bad: HashMap<String, OrderSummary>,
+    bad: HashMap<String, T>,
     /// The newest `updated_at` the read found on page 1; `None` when the list was empty (the
     /// next read then reads all of it, which is all new).
     mark: Option<Date>,
@@ -71,7 +83,7 @@ struct ListMemory {
     walked_in_full: Instant,
 }
 
-impl FeedMemory {
+impl<T> FeedMemory<T> {
     /// Why `status`'s list is read in full now, if it is.
     fn full_because(&self, status: &OrderStatus, now: Instant) -> Option<&'static str> {
         if self.unmoved {
@@ -142,19 +154,19 @@ impl fmt::Display for Walked {
 
 /// The open lists as this read found them.
 #[derive(Debug)]
-pub struct OpenOrders {
+pub struct OpenOrders<T = OrderSummary> {
     /// The orders read now (and, of those not read again, the ones not read whole: they are
     /// named every cycle), the unreadable, the lists that failed.
-    pub listing: Listing<OrderSummary>,
+    pub listing: Listing<T>,
     /// The ids listed but not read again: unchanged since they were last read.
     pub unchanged: Vec<String>,
     /// How each list was read.
     pub walks: Vec<Walked>,
     /// What the next read goes on from, once this one has been taken in.
-    pub next: FeedMemory,
+    pub next: FeedMemory<T>,
 }
 
-impl OpenOrders {
+impl<T> OpenOrders<T> {
     /// `GET /orders` made.
     pub fn pages(&self) -> u64 {
         self.walks.iter().map(|w| w.pages).sum()

@@ -10,16 +10,17 @@ use tokio::time::Instant;
 use super::{FeedMemory, How, ListMemory, OpenOrders, Walked, believable, margin};
 use crate::http::Meter;
 use crate::services::ConnectorError;
+use crate::services::hardtofind::listed::Listed;
 use crate::services::hardtofind::orders::{Listing, OrderFeed, each_once, keep_newer};
 use crate::services::hardtofind::pages::ListRead;
 use crate::services::hardtofind::wire::{Date, OrderStatus, OrderSummary};
 
 /// One list in the course of a read.
-enum Read<'m> {
-    Full(ListRead<OrderSummary>),
+enum Read<'m, T> {
+    Full(ListRead<T>),
     Incremental {
-        base: &'m ListMemory,
-        seen: HashMap<String, OrderSummary>,
+        base: &'m ListMemory<T>,
+        seen: HashMap<String, T>,
         total: u64,
         newest: Option<Date>,
     },
@@ -32,9 +33,9 @@ enum Read<'m> {
 struct Sightings(HashMap<String, (OrderStatus, Option<Date>)>);
 
 impl Sightings {
-    fn see(&mut self, orders: &HashMap<String, OrderSummary>, list: &OrderStatus) {
+    fn see<T: Listed>(&mut self, orders: &HashMap<String, T>, list: &OrderStatus) {
         for (id, order) in orders {
-            let at = order.dates.updated_at;
+            let at = order.dates().updated_at;
             let older = match self.0.get(id) {
                 Some((_, Some(seen))) => at.is_some_and(|at| at < *seen),
                 _ => false,
@@ -51,11 +52,11 @@ impl Sightings {
 
     /// An incremental list's orders: those remembered and not seen elsewhere since, and
     /// those seen in it.
-    fn merged<'a>(
+    fn merged<'a, T>(
         &self,
         status: &OrderStatus,
-        base: &'a ListMemory,
-        seen: &'a HashMap<String, OrderSummary>,
+        base: &'a ListMemory<T>,
+        seen: &'a HashMap<String, T>,
     ) -> HashSet<&'a str> {
         let here = |id: &&'a str| self.list_of(id) == Some(status);
         let mut ids: HashSet<&str> = (base.ids.iter().map(String::as_str))
@@ -67,7 +68,7 @@ impl Sightings {
 
     /// How an incremental list's orders compare with its `total_results` (`None` for the
     /// others).
-    fn tally(&self, status: &OrderStatus, read: &Read) -> Option<Ordering> {
+    fn tally<T>(&self, status: &OrderStatus, read: &Read<T>) -> Option<Ordering> {
         match read {
             Read::Incremental {
                 base, seen, total, ..
@@ -86,11 +87,11 @@ struct Reading<'a> {
 }
 
 impl Reading<'_> {
-    async fn full<'m>(
+    async fn full<'m, T: Listed + 'm>(
         &mut self,
         status: &OrderStatus,
         why: &'static str,
-    ) -> Result<Read<'m>, ConnectorError> {
+    ) -> Result<Read<'m, T>, ConnectorError> {
         let read = self.feed.read_in_full(self.meter, status).await?;
         self.walks.push(Walked {
             list: status.clone(),
@@ -101,11 +102,11 @@ impl Reading<'_> {
         Ok(Read::Full(read))
     }
 
-    async fn incremental<'m>(
+    async fn incremental<'m, T: Listed + 'm>(
         &mut self,
         status: &OrderStatus,
-        base: &'m ListMemory,
-    ) -> Result<Read<'m>, ConnectorError> {
+        base: &'m ListMemory<T>,
+    ) -> Result<Read<'m, T>, ConnectorError> {
         let since = base.mark.map(|mark| mark.0 - margin());
         let walk = self.feed.walk(self.meter, status, since).await?;
         self.walks.push(Walked {
@@ -129,7 +130,11 @@ impl Reading<'_> {
 
     /// Reads `status`'s list from page 1 down to `since`, only to see which orders went there.
     async fn peek(&mut self, status: &OrderStatus, since: chrono::DateTime<chrono::FixedOffset>) {
-        match self.feed.walk(self.meter, status, Some(since)).await {
+        // Only the ids and dates are looked at: the summary is the cheapest reading.
+        let walk = (self.feed)
+            .walk::<OrderSummary>(self.meter, status, Some(since))
+            .await;
+        match walk {
             Ok(walk) => {
                 self.walks.push(Walked {
                     list: status.clone(),
@@ -148,28 +153,29 @@ impl Reading<'_> {
 }
 
 impl OrderFeed {
-    /// The open orders of `states` for the reservations, read from where `memory` left them
-    /// (see the module documentation), or in full for `full`'s reason. Fails as
-    /// [`OrderFeed::open_orders`] does; `memory` is then still the one to go on from.
-    pub async fn read_open_orders(
+    /// The open orders of `states`, read from where `memory` left them (see the module
+    /// documentation), or in full for `full`'s reason: as summaries for the reservations, or
+    /// whole for the relay (`T`). Fails as [`OrderFeed::open_orders`] does; `memory` is then
+    /// still the one to go on from.
+    pub async fn read_open_orders<T: Listed + Clone>(
         &self,
         meter: &Meter,
         states: &[OrderStatus],
-        memory: &FeedMemory,
+        memory: &FeedMemory<T>,
         full: Option<&'static str>,
-    ) -> Result<OpenOrders, ConnectorError> {
+    ) -> Result<OpenOrders<T>, ConnectorError> {
         (self.read_open_orders_at(meter, states, memory, full, Instant::now())).await
     }
 
     /// [`OrderFeed::read_open_orders`] at `now` (our monotonic clock).
-    pub(super) async fn read_open_orders_at(
+    pub(super) async fn read_open_orders_at<T: Listed + Clone>(
         &self,
         meter: &Meter,
         states: &[OrderStatus],
-        memory: &FeedMemory,
+        memory: &FeedMemory<T>,
         full: Option<&'static str>,
         now: Instant,
-    ) -> Result<OpenOrders, ConnectorError> {
+    ) -> Result<OpenOrders<T>, ConnectorError> {
         let states = each_once(states);
         let mut reading = Reading {
             feed: self,
@@ -177,7 +183,7 @@ impl OrderFeed {
             sightings: Sightings::default(),
             walks: Vec::new(),
         };
-        let mut lists: Vec<(&OrderStatus, Read)> = Vec::new();
+        let mut lists: Vec<(&OrderStatus, Read<T>)> = Vec::new();
         for &status in &states {
             let why = full.or_else(|| memory.full_because(status, now));
             let read = match (why, memory.lists.get(status)) {
@@ -260,12 +266,12 @@ impl OrderFeed {
 
 /// A list that failed on its own is one failed list, unless every list failed: an error of the
 /// account (login, network) is every list's.
-fn tolerated<'m>(
-    read: Result<Read<'m>, ConnectorError>,
+fn tolerated<'m, T>(
+    read: Result<Read<'m, T>, ConnectorError>,
     status: &OrderStatus,
-    lists: &[(&OrderStatus, Read)],
+    lists: &[(&OrderStatus, Read<T>)],
     states: usize,
-) -> Result<Read<'m>, ConnectorError> {
+) -> Result<Read<'m, T>, ConnectorError> {
     let failed = (lists.iter())
         .filter(|(s, r)| *s != status && matches!(r, Read::Failed(_)))
         .count();
@@ -278,14 +284,14 @@ fn tolerated<'m>(
 }
 
 /// The listing, and the memory the next read goes on from.
-fn assemble(
-    lists: Vec<(&OrderStatus, Read)>,
+fn assemble<T: Listed + Clone>(
+    lists: Vec<(&OrderStatus, Read<T>)>,
     reading: Reading,
-    memory: &FeedMemory,
+    memory: &FeedMemory<T>,
     now: Instant,
-) -> OpenOrders {
+) -> OpenOrders<T> {
     let sightings = &reading.sightings;
-    let mut found: HashMap<String, OrderSummary> = HashMap::new();
+    let mut found: HashMap<String, T> = HashMap::new();
     let (mut unreadable, mut failed, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
     let mut next = FeedMemory {
         unmoved: memory.unmoved,
@@ -305,8 +311,8 @@ fn assemble(
                 if trusted && read.mark.is_none_or(|mark| believable(&mark)) {
                     let mark = read.mark;
                     let bad = (ids.iter())
-                        .filter_map(|id| read.orders.get(id).filter(|o| !o.unreadable.is_empty()))
-                        .map(|o| (o.id.clone(), o.clone()))
+                        .filter_map(|id| read.orders.get(id).filter(|o| !o.whole()))
+                        .map(|o| (o.id().to_owned(), o.clone()))
                         .collect();
                     let list = ListMemory {
                         ids,
@@ -331,7 +337,7 @@ fn assemble(
                 for id in &ids {
                     match seen.get(id).or_else(|| base.bad.get(id)) {
                         Some(order) => {
-                            if !order.unreadable.is_empty() {
+                            if !order.whole() {
                                 bad.insert(id.clone(), order.clone());
                             }
                             keep_newer(&mut found, id.clone(), order.clone());
