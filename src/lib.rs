@@ -16,44 +16,59 @@
 //! cycle. State belongs to the place an endpoint writes ([`config::Identity`]), not to its name.
 //!
 //! Where things live (data flows down the list, never up):
-//! - [`commands`], [`demo`], [`manual`]: what the command line runs; the exit statuses; the
+//! - [`demo`], [`commands`], [`manual`]: what the command line runs; the exit statuses; the
 //!   simulators alone (`invsync sim`); completions and the man page.
 //! - [`daemon`]: `run`'s schedule and signals; one cycle end to end ([`daemon::cycle`]): the
 //!   sources' part (fetch, guard, record, publish), the order feeds' part, one task per target;
 //!   loading and reconciling the state at start; shutdown.
 //! - [`ops`]: what operators read: the cycle report and summary line, `status`, `--sku`
 //!   explanations, the staleness alarm, systemd notifications, logging.
+//! - [`relay`]: the dropship relay (opt-in): Hardtofind orders placed at Endless Aisles at most
+//!   once, in a state machine kept in SQLite, and their tracking sent back.
 //! - [`target`]: one owner per target: its acknowledged state, its guard memory, refusals and
 //!   their schedule, the login backoff, the push loop (`push`), the catalogue's flag owner
 //!   (`flag`), and what both settle in the store (`settle`).
+//! - [`store`]: SQLite, and only here: schema and migrations, snapshots, acknowledgements, the
+//!   guard's and logins' memory, reservations, flags, history, the one-daemon-per-database lock.
+//! - [`sim`]: the harness the simulators share (faults, recorded requests, the loopback server).
 //! - [`services`]: one folder per remote service (wire types, its config table, source, target
 //!   or order feed, simulator); [`services::build_all`] and `config/kinds.rs` are the only places
 //!   that list them.
+//! - [`http`]: the client, the retry policy, the shared rate limits and `Retry-After` pauses.
+//! - [`config`]: the TOML file as a whole: loading, `[daemon]`, the kinds of service, identities,
+//!   every error naming its key.
 //! - [`mapping`]: pure, no I/O: what each endpoint calls a SKU (the `[mapping] file`, barcodes),
 //!   and which SKUs are in conflict; [`daemon::mapping`] keeps the one in force and turns a
 //!   source's answer into canonical records.
 //! - [`plan`]: pure, no I/O: desired quantities and the diff, the mass-zero guard and its window,
 //!   backoffs counted in cycles, the reservations' book, the in-memory ledger.
-//! - [`config`]: the TOML file as a whole: loading, `[daemon]`, the kinds of service, identities,
-//!   every error naming its key.
-//! - [`store`]: SQLite, and only here: schema and migrations, snapshots, acknowledgements, the
-//!   guard's and logins' memory, reservations, flags, history, the one-daemon-per-database lock.
-//! - [`http`]: the client, the retry policy, the shared rate limits and `Retry-After` pauses.
-//! - [`relay`]: the dropship relay (opt-in): Hardtofind orders placed at Endless Aisles at most
-//!   once, in a state machine kept in SQLite, and their tracking sent back.
-//! - [`sim`]: the harness the simulators share (faults, recorded requests, the loopback server).
+
+// One floor a line, in the order of the list above (the blank lines keep rustfmt from sorting
+// them; `tests/floors.rs` holds the code to this order).
+pub mod demo;
 
 pub mod commands;
-pub mod config;
-pub mod daemon;
-pub mod demo;
-pub mod http;
+
 pub mod manual;
-pub mod mapping;
+
+pub mod daemon;
+
 pub mod ops;
-pub mod plan;
+
 pub mod relay;
-pub mod services;
-pub mod sim;
-pub mod store;
+
 pub mod target;
+
+pub mod store;
+
+pub mod sim;
+
+pub mod services;
+
+pub mod http;
+
+pub mod config;
+
+pub mod mapping;
+
+pub mod plan;
