@@ -64,7 +64,7 @@ where
         })
         .notify(|e, wait| {
             on_retry();
-            crate::ops::metrics::retry(label);
+            super::metrics::retry(label);
             let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
             tracing::warn!(endpoint = label, error = %e, wait_ms, "request failed; retrying");
         })
