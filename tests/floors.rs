@@ -52,11 +52,6 @@ const ALLOWED_UPWARD: &[(&str, &str, &str)] = &[
         "TEMPORARY: the state before the floors were made true",
     ),
     (
-        "store",
-        "relay",
-        "TEMPORARY: the state before the floors were made true",
-    ),
-    (
         "target",
         "daemon",
         "TEMPORARY: the state before the floors were made true",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::relay::state::State;
+use crate::plan::relay::State;
 use crate::store::{self, StoreError};
 
 /// The relay as the database holds it.

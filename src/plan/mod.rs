@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod guard;
 pub mod ledger;
+pub mod relay;
 pub mod reservations;
 
 pub use guard::{Guard, MASS_ZERO_MIN_SKUS, MassZero};

@@ -2,7 +2,8 @@
 //! to a sellable Endless Aisles size is placed there **at most once**, Hardtofind is told
 //! (`process`), and the tracking comes back (`ship`).
 //!
-//! - [`state`]: the states of a relayed order and its record.
+//! - `plan::relay`: the states of a relayed order and its record (pure, below `store`, which
+//!   keeps them).
 //! - [`decide`]: pure decisions: the order to place or why not ([`decide::prepare`], with
 //!   [`decide::supplier_key`], the one place a SKU becomes an Endless Aisles option id),
 //!   whether an order found is ours, which shipping provider a tracking URL names.
@@ -21,8 +22,7 @@ pub mod config;
 pub mod decide;
 mod fulfil;
 mod resolve;
-pub mod state;
 pub mod step;
 
-pub use state::{Record, State, custom_order_id};
+pub use crate::plan::relay::{Record, State, custom_order_id};
 pub use step::{Clients, RelayDone};
