@@ -56,11 +56,6 @@ const ALLOWED_UPWARD: &[(&str, &str, &str)] = &[
         "daemon",
         "TEMPORARY: the state before the floors were made true",
     ),
-    (
-        "target",
-        "ops",
-        "TEMPORARY: the state before the floors were made true",
-    ),
 ];
 
 /// Circles of files allowed anyway: (folders or files every file of the circle sits in, why).

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
+use super::report::TargetState;
 use super::{
     CycleOptions, Inputs, PROGRESS_EVERY, REFUSES_EVERYTHING, TargetResult, TargetSlot, guard,
     names, plan_for, settle,
 };
 use crate::http::{HttpError, Meter};
-use crate::ops::report::TargetState;
 use crate::plan::Change;
 use crate::plan::ledger::SkuId;
 use crate::services::{ConnectorError, PushItem};
