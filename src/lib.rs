@@ -28,6 +28,9 @@
 //! - [`target`]: one owner per target: its acknowledged state, its guard memory, refusals and
 //!   their schedule, the login backoff, the push loop (`push`), the catalogue's flag owner
 //!   (`flag`), and what both settle in the store (`settle`).
+//! - [`mapper`]: the mapping in force ([`mapper::Mapper`]), built when a cycle first needs it
+//!   from the file ([`mapper::file`]), the Endless Aisles products and the catalogues'
+//!   barcodes; the one place a source's answer becomes canonical records.
 //! - [`store`]: SQLite, and only here: schema and migrations, snapshots, acknowledgements, the
 //!   guard's and logins' memory, reservations, flags, history, the one-daemon-per-database lock.
 //! - [`sim`]: the harness the simulators share (faults, recorded requests, the loopback server).
@@ -38,8 +41,7 @@
 //! - [`config`]: the TOML file as a whole: loading, `[daemon]`, the kinds of service, identities,
 //!   every error naming its key.
 //! - [`mapping`]: pure, no I/O: what each endpoint calls a SKU (the `[mapping] file`, barcodes),
-//!   and which SKUs are in conflict; [`daemon::mapping`] keeps the one in force and turns a
-//!   source's answer into canonical records.
+//!   and which SKUs are in conflict ([`mapper`] keeps the one in force).
 //! - [`plan`]: pure, no I/O: desired quantities and the diff, the mass-zero guard and its window,
 //!   backoffs counted in cycles, the reservations' book, the in-memory ledger.
 
@@ -58,6 +60,8 @@ pub mod ops;
 pub mod relay;
 
 pub mod target;
+
+pub mod mapper;
 
 pub mod store;
 

@@ -51,11 +51,6 @@ const ALLOWED_UPWARD: &[(&str, &str, &str)] = &[
         "sim",
         "TEMPORARY: the state before the floors were made true",
     ),
-    (
-        "target",
-        "daemon",
-        "TEMPORARY: the state before the floors were made true",
-    ),
 ];
 
 /// Circles of files allowed anyway: (folders or files every file of the circle sits in, why).

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::daemon::mapping::Mapper;
+use crate::mapper::Mapper;
 use crate::plan::reservations::{FeedRules, ReleaseMode};
 use crate::services::hardtofind::OrderFeed;
 use crate::services::hardtofind::incremental::How;

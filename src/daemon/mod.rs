@@ -82,7 +82,7 @@ pub async fn run(
     let (ticks, mut next) = mpsc::channel::<()>(1);
     let full_due = Arc::new(AtomicBool::new(false));
     let mut clock = clock::start(&config.daemon, &ticks, &full_due);
-    let mut pending: Option<(Arc<Config>, mapping::file::Prepared)> = None;
+    let mut pending: Option<(Arc<Config>, crate::mapper::file::Prepared)> = None;
     // What starting freed (a mapping file read and checked, the state reconciled) goes back.
     memory::give_back();
 

@@ -104,7 +104,7 @@ pub struct SourceWork {
     /// Whether the order feeds need this cycle's changes (for the reservations' drops).
     pub keep_changes: bool,
     /// The SKU mapping, and what Endless Aisles products say.
-    pub mapper: Arc<super::mapping::Mapper>,
+    pub mapper: Arc<crate::mapper::Mapper>,
     /// The catalogues, read before an Endless Aisles answer is mapped when `by_barcode` has
     /// never had their barcodes.
     pub catalogues: Arc<super::catalogues::Catalogues>,

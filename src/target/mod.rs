@@ -13,8 +13,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::error;
 
-use crate::daemon::mapping::Mapper;
 use crate::http::Meter;
+use crate::mapper::Mapper;
 use crate::mapping::Mapping;
 use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
