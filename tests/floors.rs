@@ -42,11 +42,6 @@ const ALLOWED_UPWARD: &[(&str, &str, &str)] = &[
         "TEMPORARY: the state before the floors were made true",
     ),
     (
-        "mapping",
-        "services",
-        "TEMPORARY: the state before the floors were made true",
-    ),
-    (
         "services",
         "sim",
         "TEMPORARY: the state before the floors were made true",

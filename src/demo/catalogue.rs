@@ -9,7 +9,7 @@ use std::path::Path;
 use super::simulators::{Simulators, WAREHOUSE, cannot_listen};
 use super::skus::Skus;
 use crate::commands::Failure;
-use crate::services::endless_aisles::gtin::check_digit;
+use crate::mapping::gtin::check_digit;
 use crate::services::endless_aisles::sim::SimSize;
 use crate::services::shopsys::sim::{ShopsysSim, ShopsysSimConfig, SimProduct};
 use crate::sim::EndlessAislesSim;

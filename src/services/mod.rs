@@ -12,11 +12,10 @@ pub mod endless_aisles;
 pub mod hako;
 pub mod hardtofind;
 pub mod shopsys;
-mod stock;
 
 pub use answer::{AnswerDigest, Fetched, Known};
 
-pub use stock::Stock;
+pub use crate::plan::stock::Stock;
 
 use std::collections::HashSet;
 use std::fmt;
