@@ -33,7 +33,8 @@
 //!   barcodes; the one place a source's answer becomes canonical records.
 //! - [`store`]: SQLite, and only here: schema and migrations, snapshots, acknowledgements, the
 //!   guard's and logins' memory, reservations, flags, history, the one-daemon-per-database lock.
-//! - [`sim`]: the harness the simulators share (faults, recorded requests, the loopback server).
+//! - [`sim`]: every simulator in one place (tests, `demo`, `invsync sim`): the services' own and
+//!   the harness they share.
 //! - [`services`]: one folder per remote service (wire types, its config table, source, target
 //!   or order feed, simulator); [`services::build_all`] and `config/kinds.rs` are the only places
 //!   that list them.
@@ -44,6 +45,8 @@
 //!   and which SKUs are in conflict ([`mapper`] keeps the one in force).
 //! - [`plan`]: pure, no I/O: desired quantities and the diff, the mass-zero guard and its window,
 //!   backoffs counted in cycles, the reservations' book, the in-memory ledger.
+//! - [`harness`]: what every simulator shares (faults, recorded requests, dialects, the loopback
+//!   server); it knows no service.
 
 // One floor a line, in the order of the list above (the blank lines keep rustfmt from sorting
 // them; `tests/floors.rs` holds the code to this order).
@@ -76,3 +79,5 @@ pub mod config;
 pub mod mapping;
 
 pub mod plan;
+
+pub mod harness;

@@ -541,8 +541,8 @@ pub fn remote_message(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::server::{Handler, Server, SimRequest, SimResponse};
-    use crate::sim::{Fault, MAINTENANCE_PAGE};
+    use crate::harness::server::{Handler, Server, SimRequest, SimResponse};
+    use crate::harness::{Fault, MAINTENANCE_PAGE};
 
     struct Echo;
 

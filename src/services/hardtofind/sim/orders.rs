@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use super::changes::OrderChange;
 use super::transitions::{SimTransition, default_providers};
+use crate::harness::dialect::{Dialect, EmptyPages, Fields, Numbers, Spoken};
 use crate::services::hardtofind::wire::{Address, Date, OrderStatus, ShippingProvider};
-use crate::sim::dialect::{Dialect, EmptyPages, Fields, Numbers, Spoken};
 
 /// Orders on a page of `GET /orders`; fixed by the service (API_NOTES).
 pub const PAGE_SIZE: usize = 10;
