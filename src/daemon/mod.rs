@@ -15,9 +15,9 @@ pub mod mapping;
 pub mod memory;
 mod orders;
 mod per_sku;
-mod products;
 mod reload;
 pub mod shutdown;
+mod slots;
 mod sources;
 mod state;
 

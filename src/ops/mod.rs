@@ -9,10 +9,6 @@ pub mod notify;
 pub mod report;
 pub mod stale;
 pub mod status;
-pub mod status_held;
-pub mod status_mapping;
-pub mod status_relay;
-mod status_text;
 pub mod telemetry;
 
 pub use crate::store::rfc3339;

@@ -33,8 +33,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::push::Stop;
 use super::report::TargetState;
+use super::settle::Stop;
 use super::{CycleOptions, Inputs, Planned, TargetResult, TargetSlot, dry_plan, finish, settle};
 use crate::http::Meter;
 use crate::plan::Change;
