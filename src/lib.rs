@@ -16,18 +16,21 @@
 //! cycle. State belongs to the place an endpoint writes ([`config::Identity`]), not to its name.
 //!
 //! Where things live (data flows down the list, never up):
-//! - [`demo`], [`commands`], [`manual`]: what the command line runs; the exit statuses; the
-//!   simulators alone (`invsync sim`); completions and the man page.
+//! - [`demo`], [`commands`], [`manual`]: `invsync demo` and the simulators alone (`invsync
+//!   sim`); what the command line runs and its exit statuses; completions and the man page.
 //! - [`daemon`]: `run`'s schedule and signals; one cycle end to end ([`daemon::cycle`]): the
 //!   sources' part (fetch, guard, record, publish), the order feeds' part, one task per target;
-//!   loading and reconciling the state at start; shutdown.
+//!   loading and reconciling the state at start (with what it keeps of the mapping,
+//!   [`daemon::mapping`]); shutdown.
 //! - [`ops`]: what operators read: the cycle report and summary line, `status`, `--sku`
-//!   explanations, the staleness alarm, systemd notifications, logging.
+//!   explanations, the staleness alarm, systemd notifications, the metrics, logging.
 //! - [`relay`]: the dropship relay (opt-in): Hardtofind orders placed at Endless Aisles at most
-//!   once, in a state machine kept in SQLite, and their tracking sent back.
+//!   once, in a state machine kept in SQLite (its states: [`plan::relay`]), and their tracking
+//!   sent back.
 //! - [`target`]: one owner per target: its acknowledged state, its guard memory, refusals and
 //!   their schedule, the login backoff, the push loop (`push`), the catalogue's flag owner
-//!   (`flag`), and what both settle in the store (`settle`).
+//!   (`flag`), what both settle in the store (`settle`), and what its cycle did
+//!   ([`target::report`]).
 //! - [`mapper`]: the mapping in force ([`mapper::Mapper`]), built when a cycle first needs it
 //!   from the file ([`mapper::file`]), the Endless Aisles products and the catalogues'
 //!   barcodes; the one place a source's answer becomes canonical records.
@@ -38,13 +41,15 @@
 //! - [`services`]: one folder per remote service (wire types, its config table, source, target
 //!   or order feed, simulator); [`services::build_all`] and `config/kinds.rs` are the only places
 //!   that list them.
-//! - [`http`]: the client, the retry policy, the shared rate limits and `Retry-After` pauses.
+//! - [`http`]: the client, the retry policy, the shared rate limits and `Retry-After` pauses,
+//!   what every request counts ([`http::metrics`]).
 //! - [`config`]: the TOML file as a whole: loading, `[daemon]`, the kinds of service, identities,
 //!   every error naming its key.
-//! - [`mapping`]: pure, no I/O: what each endpoint calls a SKU (the `[mapping] file`, barcodes),
-//!   and which SKUs are in conflict ([`mapper`] keeps the one in force).
+//! - [`mapping`]: pure, no I/O: what each endpoint calls a SKU (the `[mapping] file`, barcodes
+//!   as GTINs), and which SKUs are in conflict ([`mapper`] keeps the one in force).
 //! - [`plan`]: pure, no I/O: desired quantities and the diff, the mass-zero guard and its window,
-//!   backoffs counted in cycles, the reservations' book, the in-memory ledger.
+//!   backoffs counted in cycles, the reservations' book, the in-memory ledger, a source's answer
+//!   ([`plan::stock::Stock`]), the relay's states.
 //! - [`harness`]: what every simulator shares (faults, recorded requests, dialects, the loopback
 //!   server); it knows no service.
 
