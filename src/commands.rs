@@ -284,7 +284,7 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
         cancel: cancel.clone(),
         reloads,
     };
-    daemon::run(running, &notifier, cancel.cancelled_owned())
+    daemon::run(running, &notifier)
         .await
         .map_err(|DaemonError::Moved(e)| store_failure(&database, e))?;
     Ok(ExitCode::SUCCESS)
