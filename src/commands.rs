@@ -222,7 +222,7 @@ async fn open_store(config: &Config, lock: &DatabaseLock) -> Result<Store, Failu
 async fn prepare_mapping(
     config: &Arc<Config>,
     store: Option<&Store>,
-) -> Result<daemon::mapping::file::Prepared, Failure> {
+) -> Result<crate::mapper::file::Prepared, Failure> {
     let opened;
     let store = match store {
         Some(store) => Some(store),
@@ -236,9 +236,9 @@ async fn prepare_mapping(
             opened.as_ref()
         }
     };
-    let prepared = match daemon::mapping::file::prepare_with(config.clone(), store).await {
+    let prepared = match crate::mapper::file::prepare_with(config.clone(), store).await {
         Ok(prepared) => prepared,
-        Err(_) => daemon::mapping::file::prepare_with(config.clone(), None).await?,
+        Err(_) => crate::mapper::file::prepare_with(config.clone(), None).await?,
     };
     Ok(prepared?)
 }
@@ -283,7 +283,7 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
         cancel: cancel.clone(),
         reloads,
     };
-    daemon::run(running, &notifier, cancel.cancelled_owned())
+    daemon::run(running, &notifier)
         .await
         .map_err(|DaemonError::Moved(e)| store_failure(&database, e))?;
     Ok(ExitCode::SUCCESS)

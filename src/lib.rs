@@ -16,44 +16,73 @@
 //! cycle. State belongs to the place an endpoint writes ([`config::Identity`]), not to its name.
 //!
 //! Where things live (data flows down the list, never up):
-//! - [`commands`], [`demo`], [`manual`]: what the command line runs; the exit statuses; the
-//!   simulators alone (`invsync sim`); completions and the man page.
+//! - [`demo`], [`commands`], [`manual`]: `invsync demo` and the simulators alone (`invsync
+//!   sim`); what the command line runs and its exit statuses; completions and the man page.
 //! - [`daemon`]: `run`'s schedule and signals; one cycle end to end ([`daemon::cycle`]): the
 //!   sources' part (fetch, guard, record, publish), the order feeds' part, one task per target;
-//!   loading and reconciling the state at start; shutdown.
+//!   loading and reconciling the state at start (with what it keeps of the mapping,
+//!   [`daemon::mapping`]); shutdown.
 //! - [`ops`]: what operators read: the cycle report and summary line, `status`, `--sku`
-//!   explanations, the staleness alarm, systemd notifications, logging.
+//!   explanations, the staleness alarm, systemd notifications, the metrics, logging.
+//! - [`relay`]: the dropship relay (opt-in): Hardtofind orders placed at Endless Aisles at most
+//!   once, in a state machine kept in SQLite (its states: [`plan::relay`]), and their tracking
+//!   sent back.
 //! - [`target`]: one owner per target: its acknowledged state, its guard memory, refusals and
 //!   their schedule, the login backoff, the push loop (`push`), the catalogue's flag owner
-//!   (`flag`), and what both settle in the store (`settle`).
+//!   (`flag`), what both settle in the store (`settle`), and what its cycle did
+//!   ([`target::report`]).
+//! - [`mapper`]: the mapping in force ([`mapper::Mapper`]), built when a cycle first needs it
+//!   from the file ([`mapper::file`]), the Endless Aisles products and the catalogues'
+//!   barcodes; the one place a source's answer becomes canonical records.
+//! - [`store`]: SQLite, and only here: schema and migrations, snapshots, acknowledgements, the
+//!   guard's and logins' memory, reservations, flags, history, the one-daemon-per-database lock.
+//! - [`sim`]: every simulator in one place (tests, `demo`, `invsync sim`): the services' own and
+//!   the harness they share.
+//! - [`config`]: the TOML file as a whole: loading, `[daemon]`, the services' tables gathered, the clients built, identities,
+//!   every error naming its key.
 //! - [`services`]: one folder per remote service (wire types, its config table, source, target
 //!   or order feed, simulator); [`services::kinds`] is the only place that lists them, and
 //!   [`services::session`] the one login every service that logs in shares.
-//! - [`mapping`]: pure, no I/O: what each endpoint calls a SKU (the `[mapping] file`, barcodes),
-//!   and which SKUs are in conflict; [`daemon::mapping`] keeps the one in force and turns a
-//!   source's answer into canonical records.
+//! - [`http`]: the client, the retry policy, the shared rate limits and `Retry-After` pauses,
+//!   what every request counts ([`http::metrics`]).
+//! - [`mapping`]: pure, no I/O: what each endpoint calls a SKU (the `[mapping] file`, barcodes
+//!   as GTINs), and which SKUs are in conflict ([`mapper`] keeps the one in force).
 //! - [`plan`]: pure, no I/O: desired quantities and the diff, the mass-zero guard and its window,
-//!   backoffs counted in cycles, the reservations' book, the in-memory ledger.
-//! - [`config`]: the TOML file as a whole: loading, `[daemon]`, the kinds of service, identities,
-//!   every error naming its key.
-//! - [`store`]: SQLite, and only here: schema and migrations, snapshots, acknowledgements, the
-//!   guard's and logins' memory, reservations, flags, history, the one-daemon-per-database lock.
-//! - [`http`]: the client, the retry policy, the shared rate limits and `Retry-After` pauses.
-//! - [`relay`]: the dropship relay (opt-in): Hardtofind orders placed at Endless Aisles at most
-//!   once, in a state machine kept in SQLite, and their tracking sent back.
-//! - [`sim`]: the harness the simulators share (faults, recorded requests, the loopback server).
+//!   backoffs counted in cycles, the reservations' book, the in-memory ledger, a source's answer
+//!   ([`plan::stock::Stock`]), the relay's states.
+//! - [`harness`]: what every simulator shares (faults, recorded requests, dialects, the loopback
+//!   server); it knows no service.
+
+// One floor a line, in the order of the list above (the blank lines keep rustfmt from sorting
+// them; `tests/floors.rs` holds the code to this order).
+pub mod demo;
 
 pub mod commands;
-pub mod config;
-pub mod daemon;
-pub mod demo;
-pub mod http;
+
 pub mod manual;
-pub mod mapping;
+
+pub mod daemon;
+
 pub mod ops;
-pub mod plan;
+
 pub mod relay;
-pub mod services;
-pub mod sim;
-pub mod store;
+
 pub mod target;
+
+pub mod mapper;
+
+pub mod store;
+
+pub mod sim;
+
+pub mod config;
+
+pub mod services;
+
+pub mod http;
+
+pub mod mapping;
+
+pub mod plan;
+
+pub mod harness;

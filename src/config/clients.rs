@@ -33,12 +33,12 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
     let source_accounts: Vec<AccountKey> = config
         .sources
         .iter()
-        .map(|s| AccountKey::of(&s.identity()))
+        .map(|s| s.identity().budget_key())
         .collect();
     let target_accounts: Vec<AccountKey> = config
         .targets
         .iter()
-        .map(|t| AccountKey::of(&t.identity()))
+        .map(|t| t.identity().budget_key())
         .collect();
     let mut limiters = Limiters::default();
     for (account, source) in source_accounts.iter().zip(&config.sources) {
@@ -50,7 +50,7 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
     let feed_accounts: Vec<AccountKey> = config
         .feeds
         .iter()
-        .map(|f| AccountKey::of(&f.identity()))
+        .map(|f| f.identity().budget_key())
         .collect();
     for (account, feed) in feed_accounts.iter().zip(&config.feeds) {
         limiters.declare(account, feed.remote.requests_per_minute);

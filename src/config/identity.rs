@@ -51,6 +51,16 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The account whose rate budget an endpoint of this identity spends (its warehouse apart:
+    /// a Hako key is one budget whichever warehouse it writes).
+    pub fn budget_key(&self) -> crate::http::limits::AccountKey {
+        let credential = match &self.account {
+            Account::Name(name) => name.as_str(),
+            Account::Secret(secret) => secret.expose_secret(),
+        };
+        crate::http::limits::AccountKey::of_credential(&self.base_url, credential)
+    }
+
     /// Whether `other` is the same account at the same service (a warehouse apart).
     pub fn same_account(&self, other: &Identity) -> bool {
         self.base_url == other.base_url && self.account == other.account

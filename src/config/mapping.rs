@@ -1,7 +1,7 @@
 //! `[mapping]`: the file of aliases and `by_barcode`. Loading the configuration finds the file
 //! and notes what the file system says of it ([`FileStamp`]), without reading it: a
 //! million-line file costs most of a second to read and check, and one that a daemon checked
-//! before (its digest is in the database, see `daemon::mapping::file`) need not be read again.
+//! before (its digest is in the database, see `mapper::file`) need not be read again.
 //! [`read_file`] reads and checks it: `check` always, a start or a reload when the file is new
 //! or changed. A mistake in it stops `check` and the start with exit 2, and a reload keeps the
 //! old configuration; each names the file and its line.

@@ -10,8 +10,10 @@ pub mod checker;
 mod clients;
 mod endpoints;
 pub mod identity;
+pub mod log_level;
 pub mod mapping;
 mod raw;
+pub mod relay;
 pub mod schedule;
 mod settings;
 mod typed;
@@ -94,7 +96,7 @@ pub struct Config {
     /// `[orders.*]`, ordered by name.
     pub feeds: Vec<FeedSpec>,
     /// `[relay]`, when present.
-    pub relay: Option<crate::relay::config::RelaySpec>,
+    pub relay: Option<relay::RelaySpec>,
     /// `[mapping]`, if any: SKUs that differ between services.
     pub mapping: Option<MappingSpec>,
     /// Things worth a WARN that do not stop invsync (logged once logging is set up).
@@ -174,34 +176,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Retry policy of every request: capped, jittered exponential backoff.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetrySettings {
-    /// Attempts per request, the first included (1 = no retry).
-    pub max_attempts: u32,
-    /// Wait before the first retry.
-    pub initial_backoff: Duration,
-    /// Longest wait between attempts before jitter (a `Retry-After` may ask for up to
-    /// [`RETRY_AFTER_CAP`]).
-    pub max_backoff: Duration,
-    /// No new attempt starts once this much time has passed since the first: this bounds how
-    /// long one unreachable endpoint can hold up a cycle even when every attempt times out.
-    pub max_elapsed: Duration,
-}
-
-/// The longest `Retry-After` invsync honours; a server asking for more is retried next cycle.
-pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
-
-impl Default for RetrySettings {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(15),
-            max_elapsed: Duration::from_secs(90),
-        }
-    }
-}
+pub use crate::http::retry::{RETRY_AFTER_CAP, RetrySettings};
 
 /// A source of truth.
 #[derive(Debug)]

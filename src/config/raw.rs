@@ -21,7 +21,7 @@ pub struct RawConfig {
     pub targets: BTreeMap<String, toml::Value>,
     /// The order feeds whose open orders reserve stock, by name (`[orders.NAME]`).
     pub orders: BTreeMap<String, toml::Value>,
-    /// `[relay]`, the dropship relay, checked in `relay::config`.
+    /// `[relay]`, the dropship relay, checked in `config::relay`.
     pub relay: Option<toml::Value>,
     /// `[mapping]`, checked in [`super::mapping`].
     pub mapping: Option<toml::Value>,

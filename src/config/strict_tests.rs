@@ -157,7 +157,7 @@ fn every_key_is_documented_in_the_example() {
             "hardtofind target",
             field_names::<hardtofind::config::RawTarget>(),
         ),
-        ("relay", field_names::<crate::relay::config::RawRelay>()),
+        ("relay", field_names::<super::relay::RawRelay>()),
         ("mapping", field_names::<super::mapping::RawMapping>()),
     ];
     let documented = |key: &str| {

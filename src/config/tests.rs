@@ -263,11 +263,7 @@ fn the_shipped_example_is_a_valid_configuration() {
     assert_eq!(config.sources.len(), 2);
     assert_eq!(config.targets.len(), 2);
     let relay = config.relay.as_ref().expect("the example shows [relay]");
-    assert_eq!(
-        relay.mode,
-        crate::relay::config::Mode::Off,
-        "off by default"
-    );
+    assert_eq!(relay.mode, super::relay::Mode::Off, "off by default");
     assert_eq!(
         config.daemon.full_sync_schedule.as_ref().map(Cron::text),
         Some("0 30 3 * * *")

@@ -60,7 +60,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
     let written: Vec<&str> = (names.iter().copied())
         .chain(feed_names.iter().map(String::as_str))
         .collect();
-    let relay = crate::relay::config::relay(&check, raw.relay, &sources, &feeds, &written);
+    let relay = super::relay::relay(&check, raw.relay, &sources, &feeds, &written);
     let mapping = raw
         .mapping
         .and_then(|value| super::mapping::mapping(&check, value, &sources, &targets));
@@ -180,7 +180,7 @@ fn relay_alert_after(check: &Checker, relay: &toml::Value) -> Option<Duration> {
     check.keep(check.duration(
         "relay.approval_alert_after",
         written,
-        crate::relay::config::DEFAULT_APPROVAL_ALERT_AFTER,
+        super::relay::DEFAULT_APPROVAL_ALERT_AFTER,
     ))
 }
 
@@ -315,7 +315,7 @@ fn daemon(check: &Checker, raw: RawDaemon) -> Option<Daemon> {
         }
     };
     let log_level = raw.log_level.clone().unwrap_or_else(|| "info".to_owned());
-    if let Err(message) = crate::ops::log_filter::check(&log_level) {
+    if let Err(message) = super::log_level::check(&log_level) {
         check.report("daemon.log_level", message);
     }
     let max_zeroed_fraction = raw.max_zeroed_fraction.unwrap_or(0.25);

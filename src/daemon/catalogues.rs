@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::mapping::Mapper;
 use crate::http::Meter;
+use crate::mapper::Mapper;
 use crate::services::shopsys::catalogue::Catalogue;
 use crate::services::shopsys::target::ShopsysTarget;
 

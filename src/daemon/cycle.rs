@@ -26,14 +26,15 @@ use tracing::{Instrument, error, info, info_span};
 use super::catalogues::Catalogues;
 use super::feeds::FeedSlot;
 use super::generation::Generation;
-use super::mapping::Mapper;
-use super::mapping::file::Prepared;
 use super::mapping::notes::{self, WrittenNotes};
-use super::orders::{self, Book};
+use super::orders;
 use super::per_sku::PerSku;
-use super::sources::{self, Names, Recorder, SourceDone, SourceMemory, SourceSlot, SourceWork};
+use super::slots::{Book, Names, Recorder, SourceMemory, SourceSlot};
+use super::sources::{self, SourceDone, SourceWork};
 use super::state::{Configured, Endpoint, load_state, log_reconciled};
 use crate::config::{Config, FeedKind, SourceKind};
+use crate::mapper::Mapper;
+use crate::mapper::file::Prepared;
 use crate::ops::metrics;
 use crate::ops::report::{CycleReport, OrdersDone, TargetReport, TargetState};
 use crate::ops::stale::Watch;
@@ -56,7 +57,7 @@ pub enum EngineError {
     /// The HTTP client could not be built (TLS set-up).
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
-    /// The mapping file has mistakes (see `daemon::mapping::file`).
+    /// The mapping file has mistakes (see `mapper::file`).
     #[error(transparent)]
     Mapping(#[from] crate::config::ConfigErrors),
 }
@@ -115,7 +116,7 @@ pub struct Engine {
 impl Engine {
     /// Builds the clients and loads the state from the database. `cancel` stops new requests.
     /// The mapping file is checked first, unless the database vouches for it (see
-    /// `daemon::mapping::file`).
+    /// `mapper::file`).
     ///
     /// First the database's endpoints are reconciled with the configured ones (see
     /// [`store::reconcile`]): state of endpoints no longer configured is deleted, and a target
@@ -127,7 +128,7 @@ impl Engine {
         cancel: &CancellationToken,
         read_only: bool,
     ) -> Result<Engine, EngineError> {
-        let prepared = super::mapping::file::prepare_with(config.clone(), Some(&store)).await??;
+        let prepared = crate::mapper::file::prepare_with(config.clone(), Some(&store)).await??;
         Engine::with_mapping(config, prepared, store, cancel, read_only).await
     }
 

@@ -25,7 +25,7 @@ pub struct FeedSlot {
     /// The states that hold stock.
     pub reserve: Vec<OrderState>,
     /// The SKU mapping: what its order lines' SKUs are.
-    pub mapper: Arc<super::mapping::Mapper>,
+    pub mapper: Arc<crate::mapper::Mapper>,
     /// What its next read goes on from.
     pub walks: tokio::sync::Mutex<Walks>,
 }
@@ -43,7 +43,7 @@ pub struct Walks {
 pub struct ReadAs {
     /// A full sync: every list is read in full.
     pub full_sync: bool,
-    /// The mapping's version (see [`super::mapping::Mapper::version`]).
+    /// The mapping's version (see [`crate::mapper::Mapper::version`]).
     pub mapping: u64,
 }
 

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::daemon::mapping::Mapper;
+use crate::mapper::Mapper;
 use crate::plan::reservations::{FeedRules, ReleaseMode};
 use crate::relay::ready::{Memory, ReadAs as RelayAsk};
 use crate::services::hardtofind::OrderFeed;

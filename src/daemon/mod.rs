@@ -1,9 +1,10 @@
 //! `invsync run`: cycles on the schedule until shutdown.
 //!
 //! Schedules only *request* a cycle, through a channel of capacity one, and one loop runs them:
-//! cycles never overlap, and ticks that come while a cycle runs collapse into one. Shutdown is a
-//! future passed in; when it completes, no new request starts, the request in flight finishes (or
-//! times out), what was acknowledged is committed, and `run` returns. A reload (SIGHUP) swaps
+//! cycles never overlap, and ticks that come while a cycle runs collapse into one. Shutdown is the
+//! daemon's cancellation token ([`Daemon::cancel`], which the signals cancel): once cancelled, no
+//! new request starts, the request in flight finishes (or times out), what was acknowledged is
+//! committed, and `run` returns. A reload (SIGHUP) swaps
 //! the configuration between cycles.
 
 mod catalogues;
@@ -15,13 +16,12 @@ pub mod mapping;
 pub mod memory;
 mod orders;
 mod per_sku;
-mod products;
 mod reload;
 pub mod shutdown;
+mod slots;
 mod sources;
 mod state;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -54,24 +54,21 @@ pub struct Daemon {
     pub config: Arc<Config>,
     /// The database, shared by the engines of successive configurations.
     pub store: Store,
-    /// Stops every request; must be cancelled by the time `shutdown` completes.
+    /// Shutdown, the one source of it: cancelled (by a signal), it stops every request and
+    /// [`run`].
     pub cancel: CancellationToken,
     /// One item per reload request (SIGHUP), see [`shutdown::reload_requests`].
     pub reloads: mpsc::Receiver<()>,
 }
 
-/// Runs cycles as the configuration schedules them until `shutdown` completes. `notifier`
+/// Runs cycles as the configuration schedules them until `daemon.cancel` is cancelled. `notifier`
 /// hears when each cycle starts and ends (systemd's status and watchdog).
 ///
 /// A reload reads and checks the file again; a valid one takes effect from the next cycle: once
 /// no cycle runs, a new [`Engine`] is built on the same database (ticks in between are skipped,
 /// so a cycle in flight finishes with the old configuration and none mixes the two). An invalid
 /// one is logged and the old one stays.
-pub async fn run(
-    daemon: Daemon,
-    notifier: &Notifier,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), DaemonError> {
+pub async fn run(daemon: Daemon, notifier: &Notifier) -> Result<(), DaemonError> {
     let Daemon {
         mut engine,
         mut config,
@@ -82,11 +79,11 @@ pub async fn run(
     let (ticks, mut next) = mpsc::channel::<()>(1);
     let full_due = Arc::new(AtomicBool::new(false));
     let mut clock = clock::start(&config.daemon, &ticks, &full_due);
-    let mut pending: Option<(Arc<Config>, mapping::file::Prepared)> = None;
+    let mut pending: Option<(Arc<Config>, crate::mapper::file::Prepared)> = None;
     // What starting freed (a mapping file read and checked, the state reconciled) goes back.
     memory::give_back();
 
-    let mut stop = std::pin::pin!(shutdown);
+    let mut stop = std::pin::pin!(cancel.clone().cancelled_owned());
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
     // (whose other targets go on) from starting.
     let mut cycles: JoinSet<Result<CycleReport, StoreError>> = JoinSet::new();

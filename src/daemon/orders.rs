@@ -10,32 +10,18 @@
 use std::sync::{Arc, RwLock};
 
 use futures_util::future::join_all;
-use tokio::sync::watch;
 use tracing::{error, warn};
 
 use super::feeds::{self, FeedSlot, ReadAs};
-use super::generation::Generation;
 use super::per_sku::PerSku;
-use super::sources::{SourceDone, SourceSlot};
+use super::slots::{Book, SourceSlot};
+use super::sources::SourceDone;
 use crate::ops::report::OrdersDone;
 use crate::ops::rfc3339;
 use crate::plan::ledger::{Column, SkuTable};
 use crate::plan::reservations::{Drop, Reservations};
 use crate::store::{self, Store, StoreError};
 use crate::target::CycleOptions;
-
-/// The book and what it reserves, shared by the cycles.
-pub struct Book {
-    /// Every reservation.
-    pub book: tokio::sync::Mutex<Reservations>,
-    /// What is reserved per SKU id, published to the targets.
-    pub reserved: watch::Sender<Arc<Column>>,
-    /// The world's generation, which a change of what is reserved moves on.
-    pub generation: Generation,
-    /// The sources' changes a crash kept from the book (recorded with their snapshots, never
-    /// taken in): given to it at the next cycle, before anything else.
-    pub unabsorbed: std::sync::Mutex<Vec<store::Unabsorbed>>,
-}
 
 /// Runs the step (see the module documentation). A dry run reads nothing and changes nothing:
 /// it plans with the reservations as recorded. A full sync reads every list in full.

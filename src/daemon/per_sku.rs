@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use super::orders::Book;
-use super::sources::{Names, Recorder, SourceSlot};
+use super::slots::{Book, Names, Recorder, SourceSlot};
 use crate::plan::ledger::Column;
 use crate::store::{self, Side, Store, StoreError};
 

@@ -6,7 +6,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::config::mapping::FileDigest;
-use crate::daemon::mapping::file::{self, Prepared};
+use crate::mapper::file::{self, Prepared};
 use crate::ops::log_filter;
 use crate::store::Store;
 
@@ -19,7 +19,7 @@ const AT_NEXT_START: &[&str] = &[
 ];
 
 /// The file at `current.path` read and checked again, with its mapping file (read only when
-/// the database does not vouch for it, see `daemon::mapping::file`): the new configuration, or
+/// the database does not vouch for it, see `mapper::file`): the new configuration, or
 /// `None` (with an ERROR per mistake, naming its key or the mapping file's line) when it is not
 /// valid and `current` stays in force. `in_force` is the digest of the mapping file in force.
 pub(super) async fn read(

@@ -8,59 +8,25 @@
 //! The database is always written *before* the snapshot is published: a target never plans from
 //! a snapshot a crash could lose.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
 use tracing::error;
 
 use super::generation::Generation;
 use super::per_sku::PerSku;
+use super::slots::{Names, Recorder, SourceMemory, SourceSlot};
 use crate::http::HttpError;
 use crate::http::Meter;
 use crate::ops::report::{SourceCounts, SourceReport};
 use crate::ops::rfc3339;
-use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{Change, Guard};
 use crate::services::{AnswerDigest, ConnectorError, Fetched, Known, Source, Stock};
 use crate::store::{self, Side, Store, StoreError};
 use crate::target::CycleOptions;
 
-/// A source as the engine keeps it.
-pub struct SourceSlot {
-    /// `[sources.NAME]`.
-    pub name: String,
-    /// Its row in the database.
-    pub id: i64,
-    /// Its client.
-    pub client: Source,
-    /// Its newest recorded snapshot; targets hold receivers and re-plan when it changes.
-    pub snapshot: watch::Sender<Arc<Column>>,
-    /// What it must not believe at once: its guard, refused logins.
-    pub memory: Mutex<SourceMemory>,
-}
-
-/// A source's guard and login backoff (only its own cycle's fetch touches them).
-#[derive(Debug)]
-pub struct SourceMemory {
-    /// The mass-zero guard over its snapshot.
-    pub guard: Guard,
-    /// When `--force` last restarted the guard's window.
-    pub guard_since: Option<i64>,
-    /// Refused logins.
-    pub auth: AuthBackoff,
-    /// Its last recorded answer: one the same is not parsed again.
-    pub answer: AnswerDigest,
-    /// How many SKUs that answer reported.
-    pub reported: usize,
-}
-
-/// Every SKU name, shared: sources add names as they record, targets read them to push.
-pub type Names = Arc<RwLock<SkuTable>>;
-
-/// The right to record snapshots, with how many names the database has.
-pub type Recorder = Arc<tokio::sync::Mutex<usize>>;
+mod products;
 
 /// How one source's part of a cycle ended.
 #[derive(Debug)]
@@ -104,7 +70,7 @@ pub struct SourceWork {
     /// Whether the order feeds need this cycle's changes (for the reservations' drops).
     pub keep_changes: bool,
     /// The SKU mapping, and what Endless Aisles products say.
-    pub mapper: Arc<super::mapping::Mapper>,
+    pub mapper: Arc<crate::mapper::Mapper>,
     /// The catalogues, read before an Endless Aisles answer is mapped when `by_barcode` has
     /// never had their barcodes.
     pub catalogues: Arc<super::catalogues::Catalogues>,
@@ -136,7 +102,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     let fetched = if let Some(at) = waiting {
         Err(Failure::Waiting(at))
     } else {
-        super::products::refresh(&work).await;
+        products::refresh(&work).await;
         if matches!(slot.client, Source::EndlessAisles(_)) {
             work.catalogues
                 .read_missing(&work.mapper, work.fetch_timeout)

@@ -7,46 +7,12 @@
 use std::path::Path;
 
 use super::simulators::{Simulators, WAREHOUSE, cannot_listen};
-use super::skus::Skus;
+use super::skus::{Skus, barcodes};
 use crate::commands::Failure;
-use crate::services::endless_aisles::gtin::check_digit;
-use crate::services::endless_aisles::sim::SimSize;
 use crate::services::shopsys::sim::{ShopsysSim, ShopsysSimConfig, SimProduct};
-use crate::sim::EndlessAislesSim;
 
 /// Catalogue products that are Endless Aisles sizes (`CAT-0001`… ↔ items 1…).
 const LINKED: usize = 10;
-
-/// A valid 12-digit UPC for dropship item `i`, as Endless Aisles writes it (13 digits, with a
-/// leading zero), and the same code as the shop writes it (12 digits).
-fn barcodes(i: usize) -> (String, String) {
-    let body = format!("0{:010}", 7_419_860_000 + i);
-    let upc = format!("{body}{}", check_digit(body.as_bytes()));
-    (format!("0{upc}"), upc)
-}
-
-/// Gives every Endless Aisles item a size in a product (three sizes a product), a few of them
-/// not for sale ([`Skus::dropship_sellable`]), so the products the source reads look like the
-/// document's.
-pub(crate) fn add_sizes(ea: &EndlessAislesSim, skus: Skus) {
-    let count = skus.count();
-    for product in 0..count.div_ceil(3) {
-        let sizes = (1..=3)
-            .map(|n| product * 3 + n)
-            .filter(|&i| i <= count)
-            .map(|i| SimSize {
-                purchasability: Skus::dropship_purchasable(i),
-                discontinued: Skus::dropship_discontinued(i),
-                ..SimSize::new(skus.dropship_option(i), &barcodes(i).0)
-            })
-            .collect();
-        ea.add_product(
-            product as u64 + 1,
-            &format!("Dog food {}", product + 1),
-            sizes,
-        );
-    }
-}
 
 /// The catalogue simulator, running.
 pub(crate) struct Catalogue {

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::skus::Skus;
+use super::skus::{Skus, barcodes};
 use crate::commands::Failure;
+use crate::services::endless_aisles::sim::SimSize;
 use crate::sim::{
     EndlessAislesSim, EndlessAislesSimConfig, HakoSim, HakoSimConfig, HardtofindSim,
     HardtofindSimConfig,
@@ -121,7 +122,7 @@ impl Simulators {
             let mut rng = rand::rng();
             let stock = (1..=count).map(|i| (skus.dropship_id(i), random_quantity(&mut rng)));
             endless_aisles.set_stocks(stock);
-            super::catalogue::add_sizes(&endless_aisles, skus);
+            add_sizes(&endless_aisles, skus);
         });
         let hardtofind = self.hardtofind.clone();
         let listings = tokio::task::spawn_blocking(move || {
@@ -201,4 +202,27 @@ pub(crate) fn cannot_listen(service: &str, port: u16, error: std::io::Error) -> 
     Failure::Other(format!(
         "cannot start the {service} simulator on 127.0.0.1:{port}: {error}{hint}"
     ))
+}
+
+/// Gives every Endless Aisles item a size in a product (three sizes a product), a few of them
+/// not for sale ([`Skus::dropship_sellable`]), so the products the source reads look like the
+/// document's.
+pub(crate) fn add_sizes(ea: &EndlessAislesSim, skus: Skus) {
+    let count = skus.count();
+    for product in 0..count.div_ceil(3) {
+        let sizes = (1..=3)
+            .map(|n| product * 3 + n)
+            .filter(|&i| i <= count)
+            .map(|i| SimSize {
+                purchasability: Skus::dropship_purchasable(i),
+                discontinued: Skus::dropship_discontinued(i),
+                ..SimSize::new(skus.dropship_option(i), &barcodes(i).0)
+            })
+            .collect();
+        ea.add_product(
+            product as u64 + 1,
+            &format!("Dog food {}", product + 1),
+            sizes,
+        );
+    }
 }

@@ -3,6 +3,8 @@
 
 use std::str::FromStr;
 
+use crate::mapping::gtin::check_digit;
+
 /// The demo's size, and `invsync sim`'s unless `--skus` says otherwise.
 pub const DEFAULT_SKUS: usize = 150;
 /// More than anyone rehearses with: ten million SKUs a source already take gigabytes.
@@ -103,6 +105,14 @@ fn number(prefix: &str, n: u64, width: usize) -> String {
     ));
     out.extend(written.iter().map(|&d| char::from(d)));
     out
+}
+
+/// A valid 12-digit UPC for dropship item `i`, as Endless Aisles writes it (13 digits, with a
+/// leading zero), and the same code as the shop writes it (12 digits).
+pub(crate) fn barcodes(i: usize) -> (String, String) {
+    let body = format!("0{:010}", 7_419_860_000 + i);
+    let upc = format!("{body}{}", check_digit(body.as_bytes()));
+    (format!("0{upc}"), upc)
 }
 
 impl std::fmt::Display for Skus {

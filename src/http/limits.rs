@@ -126,18 +126,13 @@ pub struct AccountKey {
 }
 
 impl AccountKey {
-    /// The account an endpoint of `identity` uses (its warehouse apart: a Hako key is one
-    /// budget whichever warehouse it writes).
-    pub fn of(identity: &crate::config::Identity) -> AccountKey {
+    /// The account of `base_url` reached with `credential` (a username, or a secret that is
+    /// the credential itself): see `config::Identity::budget_key`.
+    pub fn of_credential(base_url: &str, credential: &str) -> AccountKey {
         let mut hasher = DefaultHasher::new();
-        match &identity.account {
-            crate::config::Account::Name(name) => name.hash(&mut hasher),
-            crate::config::Account::Secret(secret) => {
-                secrecy::ExposeSecret::expose_secret(secret).hash(&mut hasher)
-            }
-        }
+        credential.hash(&mut hasher);
         AccountKey {
-            base_url: identity.base_url.clone(),
+            base_url: base_url.to_owned(),
             credential: hasher.finish(),
         }
     }

@@ -1,12 +1,13 @@
 //! Everything every connector needs to talk HTTP, decided once: the client (timeouts, user agent,
 //! no redirects, a cap on answer size), the rate limit of each account ([`limits`]), and whether
-//! and how a failed request is tried again ([`retry`]).
+//! and how a failed request is tried again ([`retry`]); what every request counts ([`metrics`]).
 //!
 //! A connector builds its request with [`Endpoint::request`] and sends it with
 //! [`Endpoint::send`]; it never sees a retry or a rate limit. A request that must never be
 //! repeated blindly (placing an order) goes through [`Endpoint::send_once`] instead.
 
 pub mod limits;
+pub mod metrics;
 pub mod retry;
 
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::RetrySettings;
 pub use limits::{Limiter, Limiters};
+use retry::RetrySettings;
 
 /// What went wrong with one request, after retries.
 #[derive(Debug, thiserror::Error)]
@@ -322,7 +323,7 @@ impl Endpoint {
             Err(HttpError::Certificate(_)) => "certificate",
             Err(_) => "error",
         };
-        crate::ops::metrics::request(&self.label, code);
+        metrics::request(&self.label, code);
         if let Ok(answer) = &result
             && let (false, Some(asked)) = (answer.status.is_success(), answer.retry_after)
         {
@@ -540,8 +541,8 @@ pub fn remote_message(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::server::{Handler, Server, SimRequest, SimResponse};
-    use crate::sim::{Fault, MAINTENANCE_PAGE};
+    use crate::harness::server::{Handler, Server, SimRequest, SimResponse};
+    use crate::harness::{Fault, MAINTENANCE_PAGE};
 
     struct Echo;
 

@@ -16,7 +16,35 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::HttpError;
-use crate::config::RetrySettings;
+
+/// Retry policy of every request: capped, jittered exponential backoff.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrySettings {
+    /// Attempts per request, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// Wait before the first retry.
+    pub initial_backoff: Duration,
+    /// Longest wait between attempts before jitter (a `Retry-After` may ask for up to
+    /// [`RETRY_AFTER_CAP`]).
+    pub max_backoff: Duration,
+    /// No new attempt starts once this much time has passed since the first: this bounds how
+    /// long one unreachable endpoint can hold up a cycle even when every attempt times out.
+    pub max_elapsed: Duration,
+}
+
+/// The longest `Retry-After` invsync honours; a server asking for more is retried next cycle.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(15),
+            max_elapsed: Duration::from_secs(90),
+        }
+    }
+}
 
 /// The longest pause a `Retry-After` can impose on an account: the contract's one hour. A
 /// service asking for more is asked again after an hour.
@@ -64,7 +92,7 @@ where
         })
         .notify(|e, wait| {
             on_retry();
-            crate::ops::metrics::retry(label);
+            super::metrics::retry(label);
             let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
             tracing::warn!(endpoint = label, error = %e, wait_ms, "request failed; retrying");
         })

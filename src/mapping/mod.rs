@@ -22,6 +22,7 @@
 //! conflict are kept aside, where their reasons are worked out in the order a reader expects.
 
 pub mod csv;
+pub mod gtin;
 mod translate;
 
 use std::borrow::Cow;
@@ -32,9 +33,9 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::plan::ledger::{SkuId, SkuTable};
-use crate::services::endless_aisles::gtin14;
 
 pub use csv::{Alias, Aliases, CsvError};
+use gtin::gtin14;
 pub use translate::Translated;
 
 /// What part an endpoint plays, which decides which way its keys are read.

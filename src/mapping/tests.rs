@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::services::Stock;
+use crate::plan::stock::Stock;
 
 fn endpoints() -> Vec<EndpointSpec> {
     let spec = |name: &str, role, prefix: &str| EndpointSpec {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Inbound, Keys, Mapping};
-use crate::services::Stock;
+use crate::plan::stock::Stock;
 
 /// What [`Mapping::translate`] made of an answer.
 #[derive(Debug, Default)]

@@ -5,42 +5,15 @@
 //! module `verbose`", which silences every other line, ERROR included), so a bare word must be a
 //! level here: a typo is a configuration error, never a silent daemon.
 
-use std::str::FromStr;
 use std::sync::OnceLock;
 
-use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::Directive;
 
 /// The variable that, when set, wins over `daemon.log_level`.
 pub const ENV: &str = "RUST_LOG";
 
-/// Checks a level or a list of filter directives, saying in a sentence what is wrong.
-pub fn check(text: &str) -> Result<(), String> {
-    let directives: Vec<&str> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .collect();
-    if directives.is_empty() {
-        return Err(format!("{text:?} names no level; {HINT}"));
-    }
-    for directive in directives {
-        let level = match directive.rsplit_once('=') {
-            Some((_, level)) => level,
-            None => directive,
-        };
-        if LevelFilter::from_str(level.trim()).is_err() || Directive::from_str(directive).is_err() {
-            return Err(format!(
-                "{directive:?} is not a log level or a filter directive; {HINT}"
-            ));
-        }
-    }
-    Ok(())
-}
-
-const HINT: &str =
-    "write off, error, warn, info, debug or trace, or directives such as \"info,invsync=debug\"";
+/// The check of `daemon.log_level`, which the configuration makes when it is loaded.
+pub use crate::config::log_level::check;
 
 /// `RUST_LOG`, when it is set and not empty.
 pub fn from_env() -> Option<String> {

@@ -23,11 +23,13 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use rusqlite::Connection;
 
+use crate::http::metrics::{EndpointCode, EndpointLabel, REQUESTS, RETRIES};
 use crate::ops::report::CycleReport;
 use crate::store::{self, StoreError};
 
 mod serve;
 
+pub use crate::http::metrics::{request, retry};
 pub use serve::serve;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,17 +45,6 @@ struct SourceLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FeedLabel {
     feed: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EndpointLabel {
-    endpoint: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EndpointCode {
-    endpoint: String,
-    code: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -98,8 +89,9 @@ impl Metrics {
             feed_last_read: Family::default(),
             feed_failing: Family::default(),
             feed_unreadable: Family::default(),
-            requests: Family::default(),
-            retries: Family::default(),
+            // Counted where requests are sent (see `http::metrics`).
+            requests: REQUESTS.clone(),
+            retries: RETRIES.clone(),
             // 0.1 s to about 14 minutes.
             cycle_duration: Histogram::new(exponential_buckets(0.1, 2.0, 14)),
             reservations_open: Gauge::default(),
@@ -183,29 +175,6 @@ impl Metrics {
             ..metrics
         }
     }
-}
-
-/// One HTTP attempt to `endpoint` (`source warehouse`, `target hardtofind`, `orders hardtofind`:
-/// the endpoint that sent it, whoever it shares a login with) ended with `code` (`200`, `503`,
-/// `timeout`, `error`).
-pub fn request(endpoint: &str, code: &str) {
-    METRICS
-        .requests
-        .get_or_create(&EndpointCode {
-            endpoint: endpoint.to_owned(),
-            code: code.to_owned(),
-        })
-        .inc();
-}
-
-/// One request to `endpoint` is tried again.
-pub fn retry(endpoint: &str) {
-    METRICS
-        .retries
-        .get_or_create(&EndpointLabel {
-            endpoint: endpoint.to_owned(),
-        })
-        .inc();
 }
 
 /// A cycle ended: its duration goes into the histogram.

@@ -9,15 +9,6 @@ pub mod notify;
 pub mod report;
 pub mod stale;
 pub mod status;
-pub mod status_held;
-pub mod status_mapping;
-pub mod status_relay;
-mod status_text;
 pub mod telemetry;
 
-/// A time for people and for JSON: RFC 3339 in UTC, to the second (ms since the epoch in).
-pub fn rfc3339(ms: i64) -> String {
-    let ms = u64::try_from(ms).unwrap_or(0);
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
-        .to_string()
-}
+pub use crate::store::rfc3339;

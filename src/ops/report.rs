@@ -1,10 +1,10 @@
 //! What a cycle did, in one value: the source of the cycle's summary log line, of `once`'s exit
 //! status and dry-run plan, and of the cycle's row in the database.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::plan::Explanation;
+pub use crate::target::report::{PlanLine, TargetReport, TargetState};
 
 /// How one source's fetch went.
 #[derive(Debug, Clone)]
@@ -30,67 +30,6 @@ pub struct SourceCounts {
     pub same: bool,
 }
 
-/// How one target's cycle ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TargetState {
-    /// Every planned change was acknowledged (or, in a dry run, planned).
-    InSync,
-    /// The mass-zero guard held it: nothing was pushed.
-    Held {
-        /// SKUs the plan would have zeroed.
-        zeroed: usize,
-        /// SKUs positive at the target.
-        positive: usize,
-    },
-    /// An input's fetch failed, so its quantities are unknown this cycle.
-    Skipped {
-        /// The failed inputs.
-        sources: Vec<String>,
-    },
-    /// Some changes could not be pushed.
-    Failed {
-        /// The last error.
-        error: String,
-    },
-    /// Shutdown came before every batch was pushed.
-    Interrupted,
-    /// An earlier cycle is still pushing to it (it re-plans from the newest snapshots as it goes).
-    Busy,
-}
-
-impl TargetState {
-    /// A word for logs and the database.
-    pub fn word(&self) -> &'static str {
-        match self {
-            TargetState::InSync => "in_sync",
-            TargetState::Held { .. } => "held",
-            TargetState::Skipped { .. } => "skipped",
-            TargetState::Failed { .. } => "failed",
-            TargetState::Interrupted => "interrupted",
-            TargetState::Busy => "busy",
-        }
-    }
-}
-
-/// How one target's cycle went.
-#[derive(Debug, Clone)]
-pub struct TargetReport {
-    /// `[targets.NAME]`.
-    pub name: String,
-    /// How it ended.
-    pub state: TargetState,
-    /// Changes planned.
-    pub planned: usize,
-    /// SKUs pushed and acknowledged.
-    pub pushed: usize,
-    /// SKUs whose batch failed.
-    pub failures: usize,
-    /// Requests made, retries included.
-    pub requests: u64,
-    /// Retries.
-    pub retries: u64,
-}
-
 /// How the step went, for the summary line.
 #[derive(Debug, Clone, Default)]
 pub struct OrdersDone {
@@ -111,52 +50,6 @@ pub struct OrdersDone {
     /// `full` when a list was read in full, `incremental` when every list was read from where
     /// the last read left it; `None` when no feed was read.
     pub walk: Option<&'static str>,
-}
-
-/// One line of a dry run's plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanLine {
-    /// The target.
-    pub target: String,
-    /// The SKU.
-    pub sku: String,
-    /// Acknowledged now, if ever.
-    pub old: Option<i64>,
-    /// What would be pushed.
-    pub new: i64,
-    /// Where `new` comes from: each input's quantity, the safety stock and the cap.
-    pub why: Explanation,
-}
-
-impl PlanLine {
-    /// The columns of [`PlanLine`]'s `Display`. The first four came first and stay first:
-    /// scripts cut them by position.
-    pub const HEADER: &'static str = "target\tsku\told\tnew\tinputs\tsafety_stock\tmax_quantity";
-}
-
-/// One tab-separated row under [`PlanLine::HEADER`]; `-` stands for "none": a SKU the target
-/// never acknowledged, an input that never reported it, a target without a cap.
-impl fmt::Display for PlanLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dash = |q: Option<i64>| q.map_or_else(|| "-".to_owned(), |q| q.to_string());
-        let inputs: Vec<String> = self
-            .why
-            .inputs
-            .iter()
-            .map(|(name, q)| format!("{name}={}", dash(*q)))
-            .collect();
-        write!(
-            f,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            self.target,
-            self.sku,
-            dash(self.old),
-            self.new,
-            inputs.join(","),
-            self.why.rules.safety_stock,
-            dash(self.why.rules.max_quantity)
-        )
-    }
 }
 
 /// Everything one cycle did.
@@ -303,43 +196,5 @@ impl CycleReport {
     /// SKUs pushed over all targets.
     pub fn pushed(&self) -> usize {
         self.targets.iter().map(|t| t.pushed).sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::Rules;
-
-    #[test]
-    fn a_plan_line_keeps_its_first_four_columns_and_explains_itself_after_them() {
-        let line = PlanLine {
-            target: "hardtofind".into(),
-            sku: "EA-1003".into(),
-            old: None,
-            new: 3,
-            why: Explanation {
-                inputs: vec![("warehouse".into(), Some(4)), ("dropship".into(), None)],
-                reserved: 0,
-                rules: Rules {
-                    safety_stock: 1,
-                    max_quantity: None,
-                },
-                desired: Some(3),
-            },
-        };
-
-        let row = line.to_string();
-
-        assert_eq!(
-            row,
-            "hardtofind\tEA-1003\t-\t3\twarehouse=4,dropship=-\t1\t-"
-        );
-        assert_eq!(
-            row.split('\t').count(),
-            PlanLine::HEADER.split('\t').count(),
-            "one value per column"
-        );
-        assert!(PlanLine::HEADER.starts_with("target\tsku\told\tnew\t"));
     }
 }

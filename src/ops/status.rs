@@ -17,10 +17,14 @@ use crate::store::reads::TargetRow;
 use crate::store::{self, Side, StoreError, now_ms};
 use crate::target::SKIPPED_HELD;
 
-pub use super::status_text::{check_line, render_text};
 pub use reservations::{ReservationsStatus, StuckOrder};
+pub use text::{check_line, render_text};
 
+pub mod held;
+pub mod mapping;
+pub mod relay;
 mod reservations;
+mod text;
 
 /// The whole status.
 #[derive(Debug, Serialize)]
@@ -40,14 +44,14 @@ pub struct Status {
     /// What open orders hold.
     pub reservations: ReservationsStatus,
     /// The dropship relay's orders, when it has any.
-    pub relay: super::status_relay::RelayStatus,
+    pub relay: relay::RelayStatus,
     /// The most recent cycles, newest first.
     pub cycles: Vec<CycleStatus>,
     /// SKU mapping: conflicts, and SKUs a target cannot map.
-    pub mapping: super::status_mapping::MappingStatus,
-    /// Everything held, and why (see [`super::status_held`]): never "in sync" while this is
+    pub mapping: mapping::MappingStatus,
+    /// Everything held, and why (see [`held`]): never "in sync" while this is
     /// not empty.
-    pub held: Vec<super::status_held::Held>,
+    pub held: Vec<held::Held>,
 }
 
 /// A target's state, as the contract names them.
@@ -420,9 +424,9 @@ pub fn read(
         })
         .collect();
     let names: Vec<String> = settings.targets.iter().map(|t| t.name.clone()).collect();
-    let mapping = super::status_mapping::read(conn, &names)?;
-    let waiting = super::status_held::waiting(conn)?;
-    let held = super::status_held::held(
+    let mapping = mapping::read(conn, &names)?;
+    let waiting = held::waiting(conn)?;
+    let held = held::held(
         &mut targets,
         &settings.targets,
         &sources,
@@ -437,7 +441,7 @@ pub fn read(
         sources,
         feeds,
         reservations: reservations::read(conn, now)?,
-        relay: super::status_relay::read(
+        relay: relay::read(
             conn,
             now,
             settings.relay_alert_after.unwrap_or(Duration::MAX),
@@ -474,5 +478,30 @@ fn feeds(
         .collect())
 }
 
+/// An age in milliseconds, to the minute (enough to act on): `2h 5m`; `under a minute` below
+/// one (a bare `0s` read as "just now" where `relay list` said `37s`).
+pub(super) fn to_the_minute(ms: i64) -> String {
+    if ms < 60_000 {
+        return "under a minute".to_owned();
+    }
+    humantime::format_duration(Duration::from_secs(
+        u64::try_from(ms / 60_000 * 60).unwrap_or(0),
+    ))
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod minute_tests {
+    use super::to_the_minute;
+
+    #[test]
+    fn an_age_under_a_minute_says_so_rather_than_nought() {
+        assert_eq!(to_the_minute(37_000), "under a minute");
+        assert_eq!(to_the_minute(0), "under a minute");
+        assert_eq!(to_the_minute(60_000), "1m");
+        assert_eq!(to_the_minute(2 * 3_600_000 + 5 * 60_000 + 59_000), "2h 5m");
+    }
+}

@@ -4,7 +4,9 @@
 pub mod backoff;
 pub mod guard;
 pub mod ledger;
+pub mod relay;
 pub mod reservations;
+pub mod stock;
 
 pub use guard::{Guard, MASS_ZERO_MIN_SKUS, MassZero};
 

@@ -2,7 +2,8 @@
 //! to a sellable Endless Aisles size is placed there **at most once**, Hardtofind is told
 //! (`process`), and the tracking comes back (`ship`).
 //!
-//! - [`state`]: the states of a relayed order and its record.
+//! - `plan::relay`: the states of a relayed order and its record (pure, below `store`, which
+//!   keeps them).
 //! - [`decide`]: pure decisions: the order to place or why not ([`decide::prepare`], with
 //!   [`decide::supplier_key`], the one place a SKU becomes an Endless Aisles option id),
 //!   whether an order found is ours, which shipping provider a tracking URL names.
@@ -18,13 +19,14 @@
 //! again; what cannot be told is `MANUAL`, never a second order. The records live in
 //! `store::relay` and are never deleted.
 
-pub mod config;
+/// The `[relay]` table, checked with the rest of the file ([`crate::config::relay`]).
+pub use crate::config::relay as config;
 pub mod decide;
 mod fulfil;
+mod read;
 pub mod ready;
 mod resolve;
-pub mod state;
 pub mod step;
 
-pub use state::{Record, State, custom_order_id};
+pub use crate::plan::relay::{Record, State, custom_order_id};
 pub use step::{Clients, RelayDone};

@@ -15,13 +15,12 @@ pub mod hardtofind;
 pub mod kinds;
 pub mod session;
 pub mod shopsys;
-mod stock;
 pub mod table;
 
 pub use answer::{AnswerDigest, Fetched, Known};
 pub use kinds::{Clients, Feed, Source, Target};
 
-pub use stock::Stock;
+pub use crate::plan::stock::Stock;
 
 use std::collections::HashSet;
 use std::fmt;

@@ -218,7 +218,7 @@ fn notes_where(
     Ok((usize::try_from(count).unwrap_or_default(), notes))
 }
 
-/// What the database keeps of the mapping file in force (see `daemon::mapping::file`), its
+/// What the database keeps of the mapping file in force (see `mapper::file`), its
 /// lines aside.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {

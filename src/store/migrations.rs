@@ -364,7 +364,7 @@ const V14_FEEDS: &str = r"
 /// the endpoint names it was checked against and those it has lines for, and its lines (`mapping::Aliases::to_bytes`).
 /// A start that finds the same stamp, or the same digest, need not read or check it again,
 /// and a cycle that needs its lines reads them here, as they were when checked (see
-/// `daemon::mapping::file`). One row at most.
+/// `mapper::file`). One row at most.
 const V16_MAPPING_FILE: &str = r"
     CREATE TABLE mapping_file (
         id          INTEGER PRIMARY KEY CHECK (id = 1),

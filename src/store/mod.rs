@@ -200,6 +200,13 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A time for people and for JSON: RFC 3339 in UTC, to the second (ms since the epoch in).
+pub fn rfc3339(ms: i64) -> String {
+    let ms = u64::try_from(ms).unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
 /// The database, shared by the cycle's tasks.
 #[derive(Clone)]
 pub struct Store {

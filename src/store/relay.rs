@@ -7,7 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
-use crate::relay::{Record, State};
+use crate::plan::relay::{Record, State};
 
 const COLUMNS: &str = "order_id, feed, custom_order_id, state, reason, approved, \
     supplier_order_id, payload, value, attempts, seen_at, updated_at, placing_at";

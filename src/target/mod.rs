@@ -13,16 +13,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::error;
 
-use crate::daemon::mapping::Mapper;
 use crate::http::Meter;
+use crate::mapper::Mapper;
 use crate::mapping::Mapping;
-use crate::ops::report::{PlanLine, TargetReport, TargetState};
-use crate::ops::rfc3339;
 use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{self, Change, Guard, Rules};
 use crate::services::Target;
-use crate::store::{self, Retry, Side, Store, StoreError, TargetOutcome};
+use crate::store::{self, Retry, Side, Store, StoreError, TargetOutcome, rfc3339};
 
 /// How to run one cycle.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,8 +41,11 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 mod flag;
 mod push;
+pub mod report;
 mod settle;
 pub mod settled;
+
+use report::{PlanLine, TargetReport, TargetState};
 
 use push::Pusher;
 

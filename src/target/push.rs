@@ -6,26 +6,17 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
+use super::report::TargetState;
+use super::settle::Stop;
 use super::{
     CycleOptions, Inputs, PROGRESS_EVERY, REFUSES_EVERYTHING, TargetResult, TargetSlot, guard,
     names, plan_for, settle,
 };
 use crate::http::{HttpError, Meter};
-use crate::ops::report::TargetState;
 use crate::plan::Change;
 use crate::plan::ledger::SkuId;
 use crate::services::{ConnectorError, PushItem};
 use crate::store::{self, Refusal, StoreError};
-
-/// Why a target's pushing stopped before its plan was done.
-pub(super) enum Stop {
-    /// Shutdown.
-    Cancelled,
-    /// The target refused the credentials.
-    AuthRefused(String),
-    /// Unreachable, or refusing everything.
-    Unreachable(String),
-}
 
 pub(super) struct Pusher<'a> {
     pub target: &'a mut TargetSlot,

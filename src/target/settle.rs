@@ -4,14 +4,22 @@
 
 use tracing::{error, warn};
 
-use super::push::Stop;
+use super::report::TargetState;
 use super::{Inputs, REFUSAL_BACKOFF_CAP, TargetResult, TargetSlot, names};
-use crate::ops::report::TargetState;
-use crate::ops::rfc3339;
 use crate::plan::backoff::{self, AuthBackoff};
 use crate::plan::ledger::{SkuId, SkuTable};
 use crate::plan::{Change, Guard};
-use crate::store::{self, Refusal, Retry, Side, Store, StoreError, TargetOutcome};
+use crate::store::{self, Refusal, Retry, Side, Store, StoreError, TargetOutcome, rfc3339};
+
+/// Why a target's pushing stopped before its plan was done.
+pub(super) enum Stop {
+    /// Shutdown.
+    Cancelled,
+    /// The target refused the credentials.
+    AuthRefused(String),
+    /// Unreachable, or refusing everything.
+    Unreachable(String),
+}
 
 /// The target took a request: a login backoff is over.
 pub(super) async fn auth_accepted(

@@ -1,6 +1,7 @@
 //! What the engine keeps in the database for the mapping, and reads back at start: the notes
 //! `status` shows (barcodes' keys, conflicts, sizes that cannot be sold), the parts a restart
-//! needs (Endless Aisles products, catalogues' barcodes), the file in force (see [`super::file`])
+//! needs (Endless Aisles products, catalogues' barcodes), the file in force (see
+//! [`crate::mapper::file`])
 //! and the acknowledgements a new key voids.
 
 use std::hash::BuildHasher;
@@ -8,8 +9,8 @@ use std::sync::{Arc, RwLock};
 
 use hashbrown::HashTable;
 
-use super::Mapper;
-use super::file::{Prepared, Proof};
+use crate::mapper::Mapper;
+use crate::mapper::file::{Prepared, Proof};
 use crate::mapping::{Aliases, Mapping};
 use crate::plan::ledger::{SkuId, SkuTable};
 use crate::store::mapping::Note;

@@ -11,21 +11,20 @@
 //!   never retried.
 //! - [`source`]: `GET /api/stock`, every page.
 //! - [`products`]: `GET /api/products`, every page: each size's barcode and whether it can be
-//!   sold; [`gtin`] compares barcodes.
+//!   sold; [`crate::mapping::gtin`] compares barcodes.
 //! - [`orders`]: placing an order at most once, reading, finding and cancelling it.
 //! - [`config`]: its `[sources.NAME]` table.
 //! - [`sim`]: the simulator.
 
 pub mod api;
 pub mod config;
-pub mod gtin;
 pub mod orders;
 pub mod products;
 pub mod sim;
 pub mod source;
 pub mod wire;
 
-pub use gtin::{Gtin14, gtin14};
+pub use crate::mapping::gtin::{Gtin14, gtin14};
 pub use orders::{CancelMethod, CancelOutcome, Orders, PlaceOutcome};
 pub use products::{NotSellable, Products, SizeInfo};
 pub use source::EndlessAislesSource;

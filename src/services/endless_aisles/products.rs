@@ -20,7 +20,7 @@ pub struct SizeInfo {
     pub product_id: u64,
     /// The product's title and the size's name, for people (`status --sku`).
     pub title: String,
-    /// The barcode exactly as written (see [`super::gtin::gtin14`] to compare it).
+    /// The barcode exactly as written (see [`crate::mapping::gtin::gtin14`] to compare it).
     pub upc: Option<String>,
     /// Whether Endless Aisles takes orders for it; `None` when the answer did not say.
     pub purchasability: Option<bool>,
@@ -129,8 +129,8 @@ impl Products {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapping::gtin::gtin14;
     use crate::services::endless_aisles::api::test_api;
-    use crate::services::endless_aisles::gtin::gtin14;
     use crate::services::endless_aisles::sim::{EndlessAislesSim, EndlessAislesSimConfig, SimSize};
 
     #[tokio::test]

@@ -23,7 +23,9 @@ use super::wire::{
 use crate::http::Meter;
 use crate::services::{ConnectorError, parse};
 
-pub use super::pages::MAX_PAGES;
+/// No seller has this many pages of open orders in one state (100,000 orders); a service that
+/// keeps saying there are more pages is broken, and a walk must end.
+pub const MAX_PAGES: u64 = 10_000;
 
 /// A move of an order through its lifecycle.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,9 +1,9 @@
 //! The order feed against the simulator over loopback.
 use super::*;
+use crate::harness::Fault;
 use crate::services::PushItem;
 use crate::services::hardtofind::HardtofindTarget;
 use crate::services::hardtofind::sim::{HardtofindSim, NewOrder};
-use crate::sim::Fault;
 
 const READY: OrderStatus = OrderStatus::Ready;
 

@@ -16,14 +16,10 @@ use chrono::{DateTime, FixedOffset};
 use reqwest::Method;
 
 use super::listed::{Listed, Unreadable};
-use super::orders::OrderFeed;
+use super::orders::{MAX_PAGES, OrderFeed};
 use super::wire::{Date, OrderStatus, Paged, string_or_number};
 use crate::http::Meter;
 use crate::services::{ConnectorError, parse};
-
-/// No seller has this many pages of open orders in one state (100,000 orders); a service that
-/// keeps saying there are more pages is broken, and a walk must end.
-pub const MAX_PAGES: u64 = 10_000;
 
 /// Orders on a page; fixed by the service (API_NOTES).
 const PAGE_SIZE: u64 = 10;

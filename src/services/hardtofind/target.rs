@@ -65,8 +65,8 @@ impl HardtofindTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::Fault;
     use crate::services::hardtofind::sim::HardtofindSim;
-    use crate::sim::Fault;
 
     #[tokio::test]
     async fn an_html_page_answering_a_batch_is_retried_like_a_5xx() {

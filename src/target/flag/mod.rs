@@ -33,10 +33,10 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::push::Stop;
+use super::report::TargetState;
+use super::settle::Stop;
 use super::{CycleOptions, Inputs, Planned, TargetResult, TargetSlot, dry_plan, finish, settle};
 use crate::http::Meter;
-use crate::ops::report::TargetState;
 use crate::plan::Change;
 use crate::services::shopsys::catalogue::Catalogue;
 use crate::services::shopsys::flag::{FlagState, Unchangeable, decide};

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use tracing::warn;
 
-use super::super::push::Stop;
+use super::super::settle::Stop;
 use super::super::{REFUSES_EVERYTHING, TargetResult, TargetSlot, settle};
 use super::{Step, stopped_by};
 use crate::http::Meter;

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::super::CycleOptions;
-use super::super::push::Stop;
+use super::super::settle::Stop;
 use super::{FlagMemory, stopped_by};
 use crate::http::Meter;
 use crate::plan::MASS_ZERO_MIN_SKUS;

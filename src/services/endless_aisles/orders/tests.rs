@@ -2,10 +2,10 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 
 use super::*;
+use crate::harness::Fault;
 use crate::services::endless_aisles::api::test_api;
 use crate::services::endless_aisles::sim::{EndlessAislesSim, EndlessAislesSimConfig, SimSize};
 use crate::services::endless_aisles::wire::orders::{NewCustomer, NewLineItem, NewShipping};
-use crate::sim::Fault;
 
 const FEDEX: &str = "https://www.fedex.com/apps/fedextrack/?trackingnumber=123456789012";
 

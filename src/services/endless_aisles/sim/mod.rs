@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
-use crate::sim::server::{Handler, Server, SimRequest, SimResponse};
+use crate::harness::server::{Handler, Server, SimRequest, SimResponse};
 use orders::Book;
 use products::Catalogue;
 use stock::StockBook;
@@ -187,7 +187,7 @@ pub struct EndlessAislesSim {
     state: Arc<State>,
 }
 
-crate::sim::common_methods!(EndlessAislesSim);
+crate::harness::common_methods!(EndlessAislesSim);
 
 impl EndlessAislesSim {
     /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.

@@ -11,8 +11,8 @@ use super::products::Catalogue;
 use super::speak::{self, Problem};
 use super::validate::{numeric, validate};
 use super::{Params, laravel_page};
-use crate::sim::dialect::Spoken;
-use crate::sim::server::SimResponse;
+use crate::harness::dialect::Spoken;
+use crate::harness::server::SimResponse;
 
 /// One line of a simulated order.
 #[derive(Debug, Clone, PartialEq)]

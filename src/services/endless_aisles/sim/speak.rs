@@ -1,5 +1,5 @@
 //! How the simulated Endless Aisles says what it says where seed 004 is silent (see
-//! [`crate::sim::dialect`]): its error bodies (`errors`), fields beyond the document's and
+//! [`crate::harness::dialect`]): its error bodies (`errors`), fields beyond the document's and
 //! optional ones left out (`fields`), and numbers written as strings of digits (`numbers`).
 //!
 //! Endless Aisles is a Laravel service. A debug install answers a refusal with the document's
@@ -10,8 +10,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::sim::dialect::{Errors, Fields, Numbers, Spoken};
-use crate::sim::server::SimResponse;
+use crate::harness::dialect::{Errors, Fields, Numbers, Spoken};
+use crate::harness::server::SimResponse;
 
 /// The generic text a production Laravel install answers for `status`.
 fn reason(status: u16) -> &'static str {
@@ -140,7 +140,7 @@ pub(super) fn stock(dialect: &Spoken, body: bytes::Bytes) -> SimResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::Dialect;
+    use crate::harness::Dialect;
 
     fn spoken(dialect: Dialect) -> Spoken {
         let spoken = Spoken::default();

@@ -5,8 +5,8 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use crate::sim::dialect::{Spoken, StockPages};
-use crate::sim::server::{push_int, push_json_str};
+use crate::harness::dialect::{Spoken, StockPages};
+use crate::harness::server::{push_int, push_json_str};
 
 /// Items per page when the dialect pages `/api/stock` and the simulator was not given a size:
 /// the document's default `per_page`.

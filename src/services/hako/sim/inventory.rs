@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use serde::Deserialize;
 
-use crate::sim::server::{SimResponse, push_json_str};
+use crate::harness::server::{SimResponse, push_json_str};
 
 use super::RATE_WINDOW;
 

@@ -11,8 +11,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
-use crate::sim::dialect::{Dialect, Errors, Fields, Numbers};
-use crate::sim::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json};
+use crate::harness::dialect::{Dialect, Errors, Fields, Numbers};
+use crate::harness::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json};
 use inventory::*;
 
 /// Length of the rate-limit window.
@@ -219,7 +219,7 @@ pub struct HakoSim {
     state: Arc<State>,
 }
 
-crate::sim::common_methods!(HakoSim);
+crate::harness::common_methods!(HakoSim);
 
 impl HakoSim {
     /// Start a simulator on `127.0.0.1:0` on the current tokio runtime.

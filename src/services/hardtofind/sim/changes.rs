@@ -1,22 +1,7 @@
 //! The changes a test has the simulated store make while a client pages: an order updated,
 //! moved to another state or placed between two `GET /orders`.
 
-use super::orders::{NewOrder, OrderBook};
-use crate::services::hardtofind::wire::OrderStatus;
-
-/// A change a test has the store make between two `GET /orders` (see
-/// [`super::HardtofindSim::change_after`]): what happens to a client that is paging.
-#[derive(Debug, Clone)]
-pub enum OrderChange {
-    /// The order is updated without changing (it moves to page 1 of its list).
-    Touch(String),
-    /// The order's lines are replaced.
-    Lines(String, Vec<(String, i64)>),
-    /// The order moves to another state, as its staff or the shopper move it.
-    Status(String, OrderStatus),
-    /// A new order is placed.
-    Place(Box<NewOrder>),
-}
+use super::orders::{OrderBook, OrderChange};
 
 impl OrderBook {
     /// Touch `id` once `after` more `GET /orders` have been answered.

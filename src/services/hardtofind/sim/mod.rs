@@ -9,9 +9,9 @@ mod orders;
 mod routes;
 mod transitions;
 
-pub use changes::OrderChange;
+pub use orders::OrderChange;
+pub use orders::SimTransition;
 pub use orders::{NewOrder, OrdersQuery, PAGE_SIZE};
-pub use transitions::SimTransition;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +22,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::sim::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json};
+use crate::harness::server::{Handler, Server, SimRequest, SimResponse, fail, parse_json};
 
 /// The `person.id` / JWT `sub` of the simulated seller.
 const PERSON_ID: &str = "111";
@@ -234,7 +234,7 @@ impl Handler for State {
 /// A production install's error body says no more than its status (the document gives no
 /// error shape at all); a refusal of a batch (422) keeps its reason, which says which variant.
 fn generic_error(request: &SimRequest, response: SimResponse) -> SimResponse {
-    use crate::sim::dialect::Errors;
+    use crate::harness::dialect::Errors;
     if response.status < 400 || response.status == 422 {
         return response;
     }
@@ -260,7 +260,7 @@ pub struct HardtofindSim {
     state: Arc<State>,
 }
 
-crate::sim::common_methods!(HardtofindSim);
+crate::harness::common_methods!(HardtofindSim);
 
 impl HardtofindSim {
     /// Makes every batch that carries `sku` fail with 422 and `message`, applying nothing, as a

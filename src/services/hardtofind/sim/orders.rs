@@ -13,10 +13,8 @@ use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 
-use super::changes::OrderChange;
-use super::transitions::{SimTransition, default_providers};
+use crate::harness::dialect::{Dialect, EmptyPages, Fields, Numbers, Spoken};
 use crate::services::hardtofind::wire::{Address, Date, OrderStatus, ShippingProvider};
-use crate::sim::dialect::{Dialect, EmptyPages, Fields, Numbers, Spoken};
 
 /// Orders on a page of `GET /orders`; fixed by the service (API_NOTES).
 pub const PAGE_SIZE: usize = 10;
@@ -441,4 +439,74 @@ fn store_date(at: DateTime<Utc>) -> String {
     let at = FixedOffset::east_opt(STORE_OFFSET_SECS)
         .map_or_else(|| at.fixed_offset(), |store| at.with_timezone(&store));
     Date(at).to_string()
+}
+
+/// A change a test has the store make between two `GET /orders` (see
+/// [`super::HardtofindSim::change_after`]): what happens to a client that is paging.
+#[derive(Debug, Clone)]
+pub enum OrderChange {
+    /// The order is updated without changing (it moves to page 1 of its list).
+    Touch(String),
+    /// The order's lines are replaced.
+    Lines(String, Vec<(String, i64)>),
+    /// The order moves to another state, as its staff or the shopper move it.
+    Status(String, OrderStatus),
+    /// A new order is placed.
+    Place(Box<NewOrder>),
+}
+
+/// A transition the simulator accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimTransition {
+    /// The order it moved.
+    pub order_id: String,
+    /// `process` or `ship`.
+    pub action: String,
+    /// For `ship`: the tracking number.
+    pub tracking_number: Option<String>,
+    /// For `ship`: the provider name.
+    pub shipping_provider_name: Option<String>,
+}
+
+/// Providers as a real store lists them: the document's Royal Mail, and carriers an Australian
+/// store ships with, some of which take the tracking number in their URL.
+fn default_providers() -> Vec<ShippingProvider> {
+    let provider = |id: &str, name: &str, url: &str, in_url: bool| ShippingProvider {
+        id: id.into(),
+        provider_name: name.into(),
+        tracking_url: Some(url.into()),
+        accepts_tracking_id_in_url: Some(in_url),
+    };
+    vec![
+        provider(
+            "8",
+            "Royal Mail",
+            "https://www.royalmail.com/track-your-item",
+            false,
+        ),
+        provider(
+            "1",
+            "Australia Post",
+            "https://auspost.com.au/mypost/track/#/details/",
+            true,
+        ),
+        provider(
+            "2",
+            "StarTrack",
+            "https://startrack.com.au/track/details/",
+            true,
+        ),
+        provider(
+            "5",
+            "FedEx",
+            "https://www.fedex.com/fedextrack/?trknbr=",
+            true,
+        ),
+        provider(
+            "6",
+            "DHL Express",
+            "https://www.dhl.com/au-en/home/tracking.html",
+            false,
+        ),
+    ]
 }

@@ -3,13 +3,13 @@
 
 use serde_json::{Value, json};
 
-use super::changes::OrderChange;
+use super::orders::OrderChange;
+use super::orders::SimTransition;
 use super::orders::{NewOrder, OrdersQuery};
-use super::transitions::SimTransition;
 use super::{HardtofindSim, State};
+use crate::harness::dialect::Gone;
+use crate::harness::server::{SimRequest, SimResponse, fail, parse_json};
 use crate::services::hardtofind::wire::{OrderStatus, ShippingProvider};
-use crate::sim::dialect::Gone;
-use crate::sim::server::{SimRequest, SimResponse, fail, parse_json};
 
 impl State {
     /// Routes a request under `/orders`, `/order/…` or `/shipping-providers`; `None` when the

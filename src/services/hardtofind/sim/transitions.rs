@@ -4,21 +4,8 @@
 
 use serde_json::Value;
 
-use super::orders::{OrderBook, Refusal, Shipment};
-use crate::services::hardtofind::wire::{OrderStatus, ShippingProvider, parse_date};
-
-/// A transition the simulator accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimTransition {
-    /// The order it moved.
-    pub order_id: String,
-    /// `process` or `ship`.
-    pub action: String,
-    /// For `ship`: the tracking number.
-    pub tracking_number: Option<String>,
-    /// For `ship`: the provider name.
-    pub shipping_provider_name: Option<String>,
-}
+use super::orders::{OrderBook, Refusal, Shipment, SimTransition};
+use crate::services::hardtofind::wire::{OrderStatus, parse_date};
 
 impl OrderBook {
     /// `POST /order/{id}/transition`: `process` from `READY`; `ship` from `READY` or
@@ -100,47 +87,4 @@ impl OrderBook {
 /// A 400 with `message`, as the service refuses a transition it cannot make.
 fn refuse<T>(message: impl Into<String>) -> Result<T, Refusal> {
     Err((400, message.into()))
-}
-
-/// Providers as a real store lists them: the document's Royal Mail, and carriers an Australian
-/// store ships with, some of which take the tracking number in their URL.
-pub(super) fn default_providers() -> Vec<ShippingProvider> {
-    let provider = |id: &str, name: &str, url: &str, in_url: bool| ShippingProvider {
-        id: id.into(),
-        provider_name: name.into(),
-        tracking_url: Some(url.into()),
-        accepts_tracking_id_in_url: Some(in_url),
-    };
-    vec![
-        provider(
-            "8",
-            "Royal Mail",
-            "https://www.royalmail.com/track-your-item",
-            false,
-        ),
-        provider(
-            "1",
-            "Australia Post",
-            "https://auspost.com.au/mypost/track/#/details/",
-            true,
-        ),
-        provider(
-            "2",
-            "StarTrack",
-            "https://startrack.com.au/track/details/",
-            true,
-        ),
-        provider(
-            "5",
-            "FedEx",
-            "https://www.fedex.com/fedextrack/?trknbr=",
-            true,
-        ),
-        provider(
-            "6",
-            "DHL Express",
-            "https://www.dhl.com/au-en/home/tracking.html",
-            false,
-        ),
-    ]
 }

@@ -1,5 +1,5 @@
 //! The simulator's answers to each request, as the shop's controllers give them, in the
-//! dialect set (see `crate::sim::dialect`): `gone` (an unknown product is 404 on Shopsys 8.x,
+//! dialect set (see `crate::harness::dialect`): `gone` (an unknown product is 404 on Shopsys 8.x,
 //! 410 on 9), `errors` (a production install answers every error but validation's with the
 //! status's bare reason, a debug install with the seed's texts) and `empty_link` (what `Link`
 //! an empty catalogue's page 1 carries).
@@ -15,11 +15,11 @@ use tokio::time::Instant;
 
 use super::products::Products;
 use super::{PAGE_SIZE, SimProduct};
+use crate::harness::dialect::{EmptyLink, Errors, Gone};
+use crate::harness::server::{Handler, SimRequest, SimResponse};
 use crate::services::shopsys::wire::{
     self, NO_PRODUCTS_ON_PAGE, Product, VALIDATION_FAILED, VARIANT_NOT_SUPPORTED,
 };
-use crate::sim::dialect::{EmptyLink, Errors, Gone};
-use crate::sim::server::{Handler, SimRequest, SimResponse};
 
 /// What the shop holds.
 #[derive(Default)]

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use super::wire::Product;
-use crate::sim::server::Server;
+use crate::harness::server::Server;
 use api::{Inner, State};
 
 /// Products per page, fixed by the shop.
@@ -122,7 +122,7 @@ pub struct ShopsysSim {
     state: Arc<State>,
 }
 
-crate::sim::common_methods!(ShopsysSim);
+crate::harness::common_methods!(ShopsysSim);
 
 impl ShopsysSim {
     /// Starts a simulator with no products on `127.0.0.1:0` on the current tokio runtime.

@@ -1,12 +1,12 @@
 //! The simulator's answers where the document is silent, in each dialect (see
-//! `crate::sim::dialect`): what the real Shopsys 8.x/9.x answers, debug or production.
+//! `crate::harness::dialect`): what the real Shopsys 8.x/9.x answers, debug or production.
 
 use reqwest::Method;
 use serde_json::json;
 
 use super::protocol::{bearer, call};
 use super::*;
-use crate::sim::Dialect;
+use crate::harness::Dialect;
 
 /// A raw `GET` of the product list: status, the `Link` header if there is one, the body.
 async fn list(sim: &ShopsysSim, bearer: &str, page: u32) -> (u16, Option<String>, String) {

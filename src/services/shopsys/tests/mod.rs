@@ -12,9 +12,9 @@ use super::sim::{ShopsysSim, ShopsysSimConfig, SimProduct};
 use super::target::ShopsysTarget;
 use super::wire::NO_PRODUCTS_ON_PAGE;
 use crate::config::RetrySettings;
+use crate::harness::Fault;
 use crate::http::{Endpoint, HttpClient, Meter, limits};
 use crate::services::ConnectorError;
-use crate::sim::Fault;
 
 fn endpoint(base_url: String) -> Endpoint {
     let client = HttpClient::new(Duration::from_secs(30), 16 << 20).expect("an HTTP client");

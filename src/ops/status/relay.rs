@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::relay::state::State;
+use crate::plan::relay::State;
 use crate::store::{self, StoreError};
 
 /// The relay as the database holds it.
@@ -105,7 +105,7 @@ pub fn render(out: &mut String, relay: &RelayStatus) {
             out,
             "  order {} awaits approval for {}{}: {}",
             a.order_id,
-            super::status_text::to_the_minute(a.waiting_ms),
+            super::to_the_minute(a.waiting_ms),
             if a.overdue {
                 " (longer than approval_alert_after)"
             } else {

@@ -68,7 +68,7 @@ impl Stock {
         &self.held
     }
 
-    /// Counts a record dropped because its SKU is unusable ([`super::usable_sku`]).
+    /// Counts a record dropped because its SKU is unusable ([`crate::services::usable_sku`]).
     pub fn count_dropped(&mut self) {
         self.dropped += 1;
     }

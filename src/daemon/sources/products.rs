@@ -6,7 +6,7 @@
 
 use tracing::{info, warn};
 
-use super::sources::SourceWork;
+use super::SourceWork;
 use crate::http::Meter;
 use crate::services::Source;
 use crate::store;

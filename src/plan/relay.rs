@@ -1,4 +1,5 @@
-//! The states a relayed Hardtofind order goes through, and what each means.
+//! The states a relayed Hardtofind order goes through, and what each means (the dropship relay's
+//! records, see `relay`: pure, so that `store` keeps them without importing the relay).
 
 use std::fmt;
 

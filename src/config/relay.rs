@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::config::checker::Checker;
-use crate::config::{FeedSpec, SourceKind, SourceSpec};
+use super::checker::Checker;
+use super::{FeedSpec, SourceKind, SourceSpec};
 use crate::services::endless_aisles::CancelMethod;
 
 /// Endless Aisles' production host: orders placed there are filled for real.

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::status::{Status, TargetState};
+use super::{Status, TargetState, to_the_minute};
 
 /// An RFC 3339 time and its age: `2026-11-23T10:00:00.000Z (3m ago)`; `never` when none.
 fn when(at: Option<&str>) -> String {
@@ -18,18 +18,6 @@ fn when(at: Option<&str>) -> String {
         Some(age) => format!("{at} ({} ago)", humantime::format_duration(age)),
         None => at.to_owned(),
     }
-}
-
-/// An age in milliseconds, to the minute (enough to act on): `2h 5m`; `under a minute` below
-/// one (a bare `0s` read as "just now" where `relay list` said `37s`).
-pub(super) fn to_the_minute(ms: i64) -> String {
-    if ms < 60_000 {
-        return "under a minute".to_owned();
-    }
-    humantime::format_duration(Duration::from_secs(
-        u64::try_from(ms / 60_000 * 60).unwrap_or(0),
-    ))
-    .to_string()
 }
 
 /// The status for people.
@@ -109,9 +97,9 @@ pub fn render_text(status: &Status) -> String {
     }
     render_feeds(&mut out, status, &stale_after.to_string());
     render_reservations(&mut out, status);
-    super::status_relay::render(&mut out, &status.relay);
-    super::status_held::render(&mut out, &status.held, status.mapping.conflicts_total);
-    super::status_mapping::render(&mut out, &status.mapping);
+    super::relay::render(&mut out, &status.relay);
+    super::held::render(&mut out, &status.held, status.mapping.conflicts_total);
+    super::mapping::render(&mut out, &status.mapping);
     if status.database_exists {
         out.push_str("last cycles:\n");
     }
@@ -194,7 +182,7 @@ fn render_feeds(out: &mut String, status: &Status, stale_after: &str) {
 }
 
 /// A target's catalogue products that the API cannot change, under their own heading.
-fn render_unchangeable(out: &mut String, t: &super::status::TargetStatus) {
+fn render_unchangeable(out: &mut String, t: &super::TargetStatus) {
     if t.unchangeable_total == 0 {
         return;
     }
@@ -283,7 +271,7 @@ pub fn check_line(status: &Status) -> (String, u8) {
             }
         }
     }
-    critical.extend(super::status_held::check_items(
+    critical.extend(super::held::check_items(
         &status.held,
         status.mapping.conflicts_total,
     ));
@@ -332,18 +320,5 @@ pub fn check_line(status: &Status) -> (String, u8) {
         (format!("WARNING: {}", problems(&warning, &[])), 1)
     } else {
         (format!("OK: {} targets in sync", status.targets.len()), 0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::to_the_minute;
-
-    #[test]
-    fn an_age_under_a_minute_says_so_rather_than_nought() {
-        assert_eq!(to_the_minute(37_000), "under a minute");
-        assert_eq!(to_the_minute(0), "under a minute");
-        assert_eq!(to_the_minute(60_000), "1m");
-        assert_eq!(to_the_minute(2 * 3_600_000 + 5 * 60_000 + 59_000), "2h 5m");
     }
 }

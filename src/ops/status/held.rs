@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::status::{SourceStatus, TargetState, TargetStatus};
-use super::status_mapping::MappingStatus;
+use super::mapping::MappingStatus;
+use super::{SourceStatus, TargetState, TargetStatus};
 use crate::config::TargetRules;
 use crate::store::{self, StoreError};
 
