@@ -373,13 +373,13 @@ impl std::io::Write for PartsOut<'_> {
 }
 
 /// Records the mapping file in force and its lines, in place of any other; the key notes an
-/// earlier version wrote for each line go (`status --sku` reads the lines here now).
+/// earlier version wrote for each line go (`status --sku` reads the lines here now). Within
+/// the caller's transaction, which commits it with what the new file voids.
 pub fn record_file(
-    conn: &mut Connection,
+    tx: &rusqlite::Transaction<'_>,
     record: &FileRecord,
     lines: &Aliases,
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
     tx.execute(
         "INSERT OR REPLACE INTO mapping_file (id, stamp, digest, checked_for, named)
          VALUES (1, ?1, ?2, ?3, ?4)",
@@ -414,7 +414,6 @@ pub fn record_file(
         "DELETE FROM mapping_notes WHERE kind = 'key' AND detail LIKE '% (mapping file line %)'",
         [],
     )?;
-    tx.commit()?;
     Ok(())
 }
 

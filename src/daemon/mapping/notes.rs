@@ -12,7 +12,7 @@ use hashbrown::HashTable;
 use crate::mapper::Mapper;
 use crate::mapper::file::{Prepared, Proof};
 use crate::mapping::{Aliases, Mapping};
-use crate::plan::ledger::{SkuId, SkuTable};
+use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::store::mapping::Note;
 use crate::store::{self, Store, StoreError};
 use crate::target::TargetSlot;
@@ -198,10 +198,11 @@ async fn keys_before(store: &Store, had_record: bool) -> Result<Aliases, StoreEr
 }
 
 /// Makes the database's record of the mapping file the file in force (see
-/// [`file_changed`]): first the acknowledgements of SKUs whose key at a target changed are
-/// voided (they are pushed again, under their new key), then the file, its digest and its
-/// lines are recorded (or forgotten, with no file any more). A crash between the two voids the
-/// same again at the next start. `skus` and every target's acknowledgements must be loaded.
+/// [`file_changed`]): the acknowledgements of SKUs whose key at a target changed are voided
+/// (they are pushed again, under their new key), and the file, its digest and its lines are
+/// recorded (or forgotten, with no file any more), both in one transaction: what was voided is
+/// committed before anything is pushed, and a crash before the commit voids the same again at
+/// the next start. `skus` and every target's acknowledgements must be loaded.
 pub async fn settle_file(
     store: &Store,
     mapper: &Mapper,
@@ -213,28 +214,18 @@ pub async fn settle_file(
     let started = std::time::Instant::now();
     let before = keys_before(store, prepared.had_record).await?;
     let mapping = mapper.mapping().await?;
+    let mut voided = Vec::new();
     for target in targets {
-        let mut slot = target.lock().await;
-        let mut ids: Vec<SkuId> = rekeyed(&before, &mapping, &slot.name)
-            .into_iter()
-            .filter_map(|sku| skus.get(sku))
-            .filter(|&id| slot.acked.get(id).is_some())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let void: Vec<(SkuId, i64)> = ids.into_iter().map(|id| (id, 0)).collect();
+        let mut guard = target.lock().await;
+        let slot = &mut *guard;
+        let rekeyed = Rekeyed::new(&before, &mapping, &slot.name);
+        let void = void_rekeyed(&mut slot.acked, skus, &rekeyed);
         if void.is_empty() {
             continue;
         }
-        for &(id, _) in &void {
-            slot.acked.clear(id);
-        }
         tracing::info!(target = %slot.name, skus = void.len(), "the mapping gives these SKUs a new key here; they are pushed again under it");
         if !read_only {
-            let (id, chunks) = (slot.id, store::quantity_chunks_after(&slot.acked, &void));
-            store
-                .call(move |c| store::write_quantity_chunks(c, store::Side::Target, id, &chunks))
-                .await?;
+            voided.push((slot.id, store::quantity_chunks_after(&slot.acked, &void)));
         }
     }
     tracing::debug!(
@@ -245,24 +236,53 @@ pub async fn settle_file(
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let recorded = match &prepared.file {
-        Some(file) => {
-            let record = file.record();
-            let lines = match &file.proof {
-                Proof::Fresh(lines) => lines.clone(),
-                Proof::Recorded | Proof::Restamped => return Ok(()),
-            };
-            store
-                .call(move |c| store::mapping::record_file(c, &record, &lines))
-                .await
-        }
-        None => store.call(|c| store::mapping::forget_file(c)).await,
+    let record = match &prepared.file {
+        Some(file) => match &file.proof {
+            Proof::Fresh(lines) => Some(Some((file.record(), lines.clone()))),
+            // The lines recorded are the file's already.
+            Proof::Recorded | Proof::Restamped => None,
+        },
+        None => Some(None),
     };
+    store
+        .call(move |c| {
+            let tx = c.transaction()?;
+            for (id, chunks) in &voided {
+                store::write_quantity_chunks(&tx, store::Side::Target, *id, chunks)?;
+            }
+            match record {
+                Some(Some((record, lines))) => store::mapping::record_file(&tx, &record, &lines)?,
+                Some(None) => store::mapping::forget_file(&tx)?,
+                None => {}
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
-        "the mapping file in force recorded"
+        "the voided acknowledgements and the mapping file in force recorded"
     );
-    recorded
+    Ok(())
+}
+
+/// Clears in `acked` what `rekeyed` says was acknowledged under another key, SKU by SKU in id
+/// order (no name is looked up: a million of them would cost more than the mapping's look-ups),
+/// and gives the ids cleared with the 0 the database is to hold for each.
+pub(super) fn void_rekeyed(
+    acked: &mut Column,
+    skus: &SkuTable,
+    rekeyed: &Rekeyed<'_>,
+) -> Vec<(SkuId, i64)> {
+    let void: Vec<(SkuId, i64)> = acked
+        .iter()
+        .filter(|&(id, _)| (id as usize) < skus.len() && rekeyed.of(skus.name(id)))
+        .map(|(id, _)| (id, 0))
+        .collect();
+    for &(id, _) in &void {
+        acked.clear(id);
+    }
+    void
 }
 
 /// Records the new stamp of a mapping file whose bytes were recorded under another one.
@@ -281,50 +301,93 @@ pub async fn restamp(store: &Store, prepared: &Prepared) -> Result<(), StoreErro
 }
 
 /// The SKUs whose key at `target` differs from the one `before` gave them (the lines recorded
-/// before): what a target acknowledged under the old key says nothing of the new one, so those
-/// acknowledgements are void and the SKUs pushed again. A SKU in conflict is left out: it is
-/// held at what it acknowledged, and voided once the conflict is resolved. In no order, and a
-/// SKU may come twice (sorting a million names would cost more than the caller's ids do).
+/// before), among those the mapping or `before` names there (see [`Rekeyed`]). In no order,
+/// and a SKU may come twice.
 pub fn rekeyed<'a>(before: &'a Aliases, mapping: &'a Mapping, target: &str) -> Vec<&'a str> {
-    let hasher = hashbrown::DefaultHashBuilder::default();
-    // A SKU with a link here has its key unless it is in conflict: no look-up needed.
-    let linked = |sku: &&str| mapping.link_holds(target, sku);
-    let Some(at) = before.names().iter().position(|n| n == target) else {
-        // Nothing was keyed here before: every link is new.
-        return mapping
-            .links_at(target)
-            .map(|(sku, _)| sku)
-            .filter(linked)
-            .collect();
-    };
-    // The old key of each SKU at the target (of two, the later line's, as a map would keep).
-    let mut old: HashTable<u32> = HashTable::new();
-    for i in (0..before.len()).filter(|&i| before.endpoint_index(i) == at) {
-        let sku = before.sku(i);
-        let hash = hasher.hash_one(sku);
-        match old.find_mut(hash, |&j| before.sku(j as usize) == sku) {
-            Some(slot) => *slot = i as u32,
-            None => {
-                old.insert_unique(hash, i as u32, |&j| hasher.hash_one(before.sku(j as usize)));
+    let rekeyed = Rekeyed::new(before, mapping, target);
+    let old = rekeyed
+        .old
+        .iter()
+        .map(|&j| before.sku(j as usize))
+        .collect::<Vec<_>>();
+    mapping
+        .links_at(target)
+        .map(|(sku, _)| sku)
+        .chain(old)
+        .filter(|sku| rekeyed.of(sku))
+        .collect()
+}
+
+/// Whether a SKU's key at a target differs from the one the lines recorded before gave it:
+/// what the target acknowledged under the old key says nothing of the new one, so that
+/// acknowledgement is void and the SKU pushed again. A SKU in conflict is left out: it is held
+/// at what it acknowledged, and voided once the conflict is resolved.
+pub struct Rekeyed<'a> {
+    before: &'a Aliases,
+    mapping: &'a Mapping,
+    target: &'a str,
+    /// The line of `before` that keyed each SKU at the target (of two, the later, as a map
+    /// would keep).
+    old: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl<'a> Rekeyed<'a> {
+    /// The SKUs rekeyed at `target` from `before` to `mapping`.
+    pub fn new(before: &'a Aliases, mapping: &'a Mapping, target: &'a str) -> Rekeyed<'a> {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let mut old: HashTable<u32> = HashTable::new();
+        if let Some(at) = before.names().iter().position(|n| n == target) {
+            for i in (0..before.len()).filter(|&i| before.endpoint_index(i) == at) {
+                let sku = before.sku(i);
+                let hash = hasher.hash_one(sku);
+                match old.find_mut(hash, |&j| before.sku(j as usize) == sku) {
+                    Some(slot) => *slot = i as u32,
+                    None => {
+                        old.insert_unique(hash, i as u32, |&j| {
+                            hasher.hash_one(before.sku(j as usize))
+                        });
+                    }
+                }
             }
         }
+        Rekeyed {
+            before,
+            mapping,
+            target,
+            old,
+            hasher,
+        }
     }
-    let old_key = |sku: &str| {
-        old.find(hasher.hash_one(sku), |&j| before.sku(j as usize) == sku)
+
+    /// The key the lines before gave `sku` at the target.
+    fn old_key(&self, sku: &str) -> Option<&'a str> {
+        if self.old.is_empty() {
+            return None;
+        }
+        let before = self.before;
+        self.old
+            .find(self.hasher.hash_one(sku), |&j| {
+                before.sku(j as usize) == sku
+            })
             .map(|&j| before.key(j as usize))
-    };
-    let new_ones = mapping
-        .links_at(target)
-        .filter(|(sku, key)| old_key(sku) != Some(*key))
-        .map(|(sku, _)| sku)
-        .filter(linked);
-    let old_ones = old
-        .iter()
-        .map(|&j| (before.sku(j as usize), before.key(j as usize)))
-        .filter(|(sku, key)| mapping.linked_key(target, sku) != Some(*key))
-        .map(|(sku, _)| sku)
-        .filter(|sku| mapping.key_at(target, sku).is_some());
-    new_ones.chain(old_ones).collect()
+    }
+
+    /// Whether `sku` has another key at the target than before: a link that gives it its key
+    /// there (in no conflict, one key only) with another key than before; or a key before that
+    /// no link gives it now, and a key of its own there now (not in conflict, its name not
+    /// another SKU's key).
+    pub fn of(&self, sku: &str) -> bool {
+        let old = self.old_key(sku);
+        let linked = self.mapping.linked_key(self.target, sku);
+        if linked == old {
+            return false;
+        }
+        if linked.is_some() && self.mapping.link_holds(self.target, sku) {
+            return true;
+        }
+        old.is_some() && self.mapping.key_at(self.target, sku).is_some()
+    }
 }
 
 /// The kind of the one note that holds the fingerprint of the keys recorded.

@@ -60,3 +60,30 @@ fn a_new_key_voids_the_acknowledgement_a_moved_line_does_not() {
         "a first file gives every SKU it names a new key"
     );
 }
+
+#[test]
+fn a_new_file_voids_exactly_what_was_acknowledged_under_another_key() {
+    use crate::plan::ledger::{Column, SkuTable};
+    let before = recorded(&[("A", "KA", 2), ("B", "KB", 3)]);
+    let after = mapping(&[
+        ("B", "KB", 2),
+        ("A", "KA2", 3),
+        ("C", "KC", 4),
+        ("D", "KD", 5),
+    ]);
+    let mut skus = SkuTable::default();
+    for name in ["A", "B", "C", "D", "E"] {
+        skus.push(name);
+    }
+    let mut acked = Column::default();
+    for (id, quantity) in [(0, 1), (1, 2), (2, 3), (4, 5)] {
+        acked.set(id, quantity);
+    }
+    let rekeyed = super::notes::Rekeyed::new(&before, &after, "hardtofind");
+
+    let void = super::notes::void_rekeyed(&mut acked, &skus, &rekeyed);
+
+    // A has a new key, C a first one; B keeps its key, D was never acknowledged, E has no link.
+    assert_eq!(void, [(0, 0), (2, 0)]);
+    assert_eq!(acked.iter().collect::<Vec<_>>(), [(1, 2), (4, 5)]);
+}
