@@ -405,11 +405,6 @@ async fn record(
                 .collect(),
         });
     let key = unabsorbed.as_ref().map(|u| (u.source, u.at));
-    let chunks = store::quantity_chunks_after(&fresh.column, &changed);
-    let zeroed_chunks = {
-        let memory = lock(&slot.memory);
-        store::quantity_chunks_after(&memory.guard.zeroed_at, &zeroings)
-    };
     let (id, at, reported, (name_chunks, named)) = (slot.id, now, fresh.count_reported, new_names);
     // A change moves the world on; an answer that changed nothing (its records reordered)
     // leaves every target as settled as it was.
@@ -420,6 +415,7 @@ async fn record(
     };
     let generation = turn.as_ref().map(|t| t.number);
     let stored = digest.clone();
+    let (count, zeroed) = (changed.len(), zeroings.clone());
     let writing = Instant::now();
     work.store
         .call(move |c| {
@@ -429,8 +425,8 @@ async fn record(
                 store::write_generation(&tx, generation)?;
             }
             store::write_name_chunks(&tx, &name_chunks)?;
-            store::write_quantity_chunks(&tx, Side::Source, id, &chunks)?;
-            store::write_zeroings(&tx, Side::Source, id, &zeroed_chunks)?;
+            store::write_changes(&tx, Side::Source, id, &changed)?;
+            store::write_zeroings(&tx, Side::Source, id, &zeroed)?;
             if forced {
                 store::restart_guard(&tx, Side::Source, id, at)?;
             }
@@ -458,7 +454,7 @@ async fn record(
     if let Some(turn) = turn {
         turn.published();
     }
-    tracing::debug!(source = %slot.name, changed = changed.len(), ms = recording.elapsed().as_millis() as u64, write_ms = writing.elapsed().as_millis() as u64, "snapshot recorded");
+    tracing::debug!(source = %slot.name, changed = count, ms = recording.elapsed().as_millis() as u64, write_ms = writing.elapsed().as_millis() as u64, "snapshot recorded");
     Ok(Recorded {
         counts,
         fresh: None,

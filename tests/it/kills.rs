@@ -374,3 +374,101 @@ async fn sigkill_between_recording_a_snapshot_and_the_reservations_converges_at_
     );
     world.assert_in_sync();
 }
+
+/// Per column of the database, `(side, endpoint)`: the last delta's number (0: none).
+fn delta_marks(world: &World) -> HashMap<(i64, i64), i64> {
+    let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+    let mut stmt = conn
+        .prepare(
+            "SELECT q.side, q.endpoint, coalesce(max(d.seq), 0)
+             FROM (SELECT DISTINCT side, endpoint FROM quantity_chunks) q
+             LEFT JOIN quantity_deltas d ON d.side = q.side AND d.endpoint = q.endpoint
+             GROUP BY q.side, q.endpoint",
+        )
+        .expect("query");
+    stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+        .expect("rows")
+        .map(|row| row.expect("row"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_while_changes_are_folded_into_the_chunks_loses_no_acknowledgement_and_converges() {
+    const RUNS: usize = 32;
+    // 300 SKUs: one chunk per column, so 64 changes in a column fold its deltas into it; about
+    // 40 change a cycle, and the columns fold every other cycle or so.
+    let world = World::with(Setup {
+        dropship_skus: 300,
+        htf_batch_size: 7,
+        hako_batch_size: 7,
+        ..Setup::default()
+    })
+    .await;
+    world.invsync(&["once"]).await.assert_code(0);
+    world.ea.faults().set_latency(Duration::from_millis(20));
+    world.htf.faults().set_latency(Duration::from_millis(15));
+    world.hako.faults().set_latency(Duration::from_millis(15));
+    let mut random = Lcg(0x00f0_1d5e);
+    let (mut kills, mut folded_then_killed, mut completed) = (0, 0, 0);
+
+    for run in 0..RUNS {
+        for _ in 0..40 {
+            let i = random.below(300) as usize + 1;
+            world.ea.set_stock(&dropship_id(i), random.below(30) as i64);
+        }
+        let marks = delta_marks(&world);
+        let after = Duration::from_millis(random.below(400));
+        let killed = if run % 4 == 3 {
+            world.invsync(&["once"]).await.assert_code(0);
+            false
+        } else {
+            let fetches = world.ea.count("GET", "/api/stock");
+            once_killed_after(
+                &world,
+                || world.ea.count("GET", "/api/stock") > fetches,
+                after,
+            )
+            .await
+        };
+        // Whatever moment it died at, the database reads back whole, and holds as acknowledged
+        // only what Hardtofind received.
+        assert_acknowledged_only_what_hardtofind_received(&world);
+        world.source_snapshot("dropship");
+        world.acknowledged("hako_dropship");
+        if !killed {
+            completed += 1;
+            continue;
+        }
+        kills += 1;
+        // A column whose deltas start again from 1 (or are gone) was folded by this run.
+        let folded = delta_marks(&world)
+            .iter()
+            .any(|(column, &mark)| marks.get(column).is_some_and(|&before| mark < before));
+        if folded {
+            folded_then_killed += 1;
+        }
+    }
+
+    println!(
+        "{RUNS} runs: {completed} completed, {kills} killed while running, {folded_then_killed} killed after a fold of this run"
+    );
+    assert!(kills >= 18, "only {kills} killed while running");
+    assert!(
+        folded_then_killed >= 5,
+        "only {folded_then_killed} kills landed after a fold"
+    );
+    world.ea.faults().set_latency(Duration::ZERO);
+    world.htf.faults().set_latency(Duration::ZERO);
+    world.hako.faults().set_latency(Duration::ZERO);
+    world.invsync(&["once"]).await.assert_code(0);
+    world.assert_in_sync();
+    assert_eq!(
+        world.acknowledged("hardtofind"),
+        world.expected_hardtofind(),
+        "what is acknowledged is what Hardtofind shows"
+    );
+    assert_eq!(
+        world.acknowledged("hako_dropship"),
+        world.expected_hako_dropship()
+    );
+}

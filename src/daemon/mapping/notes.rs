@@ -230,9 +230,9 @@ pub async fn settle_file(
         }
         tracing::info!(target = %slot.name, skus = void.len(), "the mapping gives these SKUs a new key here; they are pushed again under it");
         if !read_only {
-            let (id, chunks) = (slot.id, store::quantity_chunks_after(&slot.acked, &void));
+            let id = slot.id;
             store
-                .call(move |c| store::write_quantity_chunks(c, store::Side::Target, id, &chunks))
+                .call(move |c| store::write_changes(c, store::Side::Target, id, &void))
                 .await?;
         }
     }
