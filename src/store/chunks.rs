@@ -81,6 +81,28 @@ pub fn name_chunks_from(skus: &SkuTable, from: usize) -> Vec<Chunk> {
         .collect()
 }
 
+/// Writes the name chunks holding ids `from..skus.len()` (new SKUs), whole, encoding one chunk
+/// at a time: a first cycle of a million names never holds all of them encoded (15 MB) beside
+/// the table.
+pub fn write_names_from(conn: &Connection, skus: &SkuTable, from: usize) -> Result<(), StoreError> {
+    if from >= skus.len() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO sku_chunks (chunk, names) VALUES (?1, ?2)
+         ON CONFLICT (chunk) DO UPDATE SET names = excluded.names",
+    )?;
+    let mut bytes = Vec::new();
+    for chunk in from / CHUNK..=(skus.len() - 1) / CHUNK {
+        bytes.clear();
+        for id in chunk * CHUNK..((chunk + 1) * CHUNK).min(skus.len()) {
+            encode_name(&mut bytes, skus.name(id as SkuId));
+        }
+        stmt.execute(params![chunk as u32, bytes])?;
+    }
+    Ok(())
+}
+
 /// Appends one name as a chunk holds it: its length, then its bytes.
 pub(super) fn encode_name(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(&(name.len() as u32).to_le_bytes());

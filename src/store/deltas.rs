@@ -19,8 +19,6 @@
 //! Whatever a delta holds is checked as it is read (a length not a multiple of 12, a quantity
 //! below 0, an id without a name): a damaged one is [`StoreError::Corrupt`], never a panic.
 
-use std::borrow::Cow;
-
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chunks::{ABSENT, CHUNK, check_named, corrupt, side_code, sku_count};
@@ -48,6 +46,45 @@ pub(super) const DELTA_TABLE: &str = r"
     ) WITHOUT ROWID;
 ";
 
+/// Changes to a column: `(id, quantity)` pairs, or ids whose new quantities a column holds (a
+/// snapshot's changes: a first one of a million SKUs is 4 MB of ids rather than 16 MB of pairs).
+#[derive(Clone, Copy)]
+enum Changes<'a> {
+    Pairs(&'a [(SkuId, i64)]),
+    /// Ids the column has a quantity for (one it has none for is written as 0).
+    Of(&'a [SkuId], &'a Column),
+}
+
+impl Changes<'_> {
+    fn len(self) -> usize {
+        match self {
+            Changes::Pairs(pairs) => pairs.len(),
+            Changes::Of(ids, _) => ids.len(),
+        }
+    }
+
+    /// The `i`-th change, its quantity at least 0.
+    fn get(self, i: usize) -> (SkuId, i64) {
+        match self {
+            Changes::Pairs(pairs) => (pairs[i].0, pairs[i].1.max(0)),
+            Changes::Of(ids, column) => (ids[i], column.get(ids[i]).unwrap_or(0)),
+        }
+    }
+
+    fn iter(self) -> impl Iterator<Item = (SkuId, i64)> {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    /// Whether the changes come chunk by chunk.
+    fn by_chunk(self) -> bool {
+        self.iter().map(|(id, _)| chunk_of(id)).is_sorted()
+    }
+}
+
+fn chunk_of(id: SkuId) -> usize {
+    id as usize / CHUNK
+}
+
 /// What [`write_changes`] did, for tests and debug logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Written {
@@ -60,8 +97,8 @@ pub struct Written {
 /// Writes `changes` (`(id, quantity)`, a negative quantity stored as 0, a later one for the same
 /// id winning) to one column: as one delta, after folding the column's deltas into its chunks
 /// when they would pass the limit; or, when the column has no delta, into its chunks at once if
-/// the changes alone pass the limit or their chunks cost little more than their delta would
-/// (see [`DENSE`]). Nothing is written for no changes. Every id
+/// they are its first, pass the limit alone, or their chunks cost little more than their delta
+/// would (see [`DENSE`]). Nothing is written for no changes. Every id
 /// must have a name (written before, or in the same transaction). Call it inside the
 /// transaction that must hold the changes: a fold is atomic with it.
 pub fn write_changes(
@@ -70,7 +107,28 @@ pub fn write_changes(
     endpoint: i64,
     changes: &[(SkuId, i64)],
 ) -> Result<Written, StoreError> {
-    if changes.is_empty() {
+    write(conn, side, endpoint, Changes::Pairs(changes))
+}
+
+/// [`write_changes`] of `ids`, each with its quantity in `column` (a snapshot and the SKUs that
+/// changed in it; an id the column has no quantity for is written as 0).
+pub fn write_changed(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+    ids: &[SkuId],
+    column: &Column,
+) -> Result<Written, StoreError> {
+    write(conn, side, endpoint, Changes::Of(ids, column))
+}
+
+fn write(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+    changes: Changes,
+) -> Result<Written, StoreError> {
+    if changes.len() == 0 {
         return Ok(Written::default());
     }
     let (last_seq, held_bytes): (i64, i64) = conn
@@ -91,10 +149,11 @@ pub fn write_changes(
     }
     // Into the chunks at once, where there is no delta they could be confused with, when the
     // changes alone pass the limit, or lie so close together that their chunks are hardly
-    // more than their delta would be (a first cycle's batches, in the order of their ids).
+    // more than their delta would be (a first cycle's batches, in the order of their ids), or
+    // are the column's first.
     let dense = touched_chunks(changes).saturating_mul(CHUNK * 8)
         <= changes.len().saturating_mul(PAIR * DENSE);
-    if held == 0 && (dense || changes.len() > limit) {
+    if held == 0 && (dense || changes.len() > limit || !has_chunks(conn, side, endpoint)?) {
         chunks += fold_with(conn, side, endpoint, changes)?;
         return Ok(Written {
             delta_bytes: 0,
@@ -102,9 +161,9 @@ pub fn write_changes(
         });
     }
     let mut bytes = Vec::with_capacity(changes.len() * PAIR);
-    for &(id, quantity) in changes {
+    for (id, quantity) in changes.iter() {
         bytes.extend_from_slice(&id.to_le_bytes());
-        bytes.extend_from_slice(&quantity.max(0).to_le_bytes());
+        bytes.extend_from_slice(&quantity.to_le_bytes());
     }
     conn.prepare_cached(
         "INSERT INTO quantity_deltas (side, endpoint, seq, changes) VALUES (?1, ?2, ?3, ?4)",
@@ -121,13 +180,23 @@ pub fn write_changes(
     })
 }
 
+/// Whether the column has a chunk.
+fn has_chunks(conn: &Connection, side: Side, endpoint: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 LIMIT 1")?
+        .exists(params![side_code(side), endpoint])?)
+}
+
 /// How many chunks `changes` fall in.
-fn touched_chunks(changes: &[(SkuId, i64)]) -> usize {
-    let chunk_of = |&(id, _): &(SkuId, i64)| id as usize / CHUNK;
-    if changes.is_sorted_by_key(chunk_of) {
-        changes.chunk_by(|a, b| chunk_of(a) == chunk_of(b)).count()
+fn touched_chunks(changes: Changes) -> usize {
+    if changes.by_chunk() {
+        let mut last = None;
+        changes
+            .iter()
+            .filter(|&(id, _)| last.replace(chunk_of(id)) != Some(chunk_of(id)))
+            .count()
     } else {
-        let mut chunks: Vec<usize> = changes.iter().map(chunk_of).collect();
+        let mut chunks: Vec<usize> = changes.iter().map(|(id, _)| chunk_of(id)).collect();
         chunks.sort_unstable();
         chunks.dedup();
         chunks.len()
@@ -142,7 +211,7 @@ fn fold_limit(conn: &Connection) -> Result<usize, StoreError> {
 
 /// Folds a column's deltas into its chunks (see [`fold_with`]); returns the chunks rewritten.
 pub fn fold(conn: &Connection, side: Side, endpoint: i64) -> Result<usize, StoreError> {
-    fold_with(conn, side, endpoint, &[])
+    fold_with(conn, side, endpoint, Changes::Pairs(&[]))
 }
 
 /// Folds every column's deltas into its chunks: before anything that reads the chunks alone.
@@ -179,25 +248,31 @@ fn fold_with(
     conn: &Connection,
     side: Side,
     endpoint: i64,
-    more: &[(SkuId, i64)],
+    more: Changes,
 ) -> Result<usize, StoreError> {
     let skus = sku_count(conn)?;
     let mut pairs = read_deltas(conn, side, endpoint, skus)?;
-    let all: Cow<[(SkuId, i64)]> = if pairs.is_empty() {
-        Cow::Borrowed(more)
+    let rewritten = if pairs.is_empty() && more.by_chunk() {
+        rewrite_chunks(conn, side, endpoint, more)?
     } else {
-        pairs.extend(more.iter().map(|&(id, q)| (id, q.max(0))));
-        Cow::Owned(pairs)
+        pairs.extend(more.iter());
+        // By chunk, a later pair for one id still after an earlier one (the sort is stable).
+        pairs.sort_by_key(|&(id, _)| chunk_of(id));
+        rewrite_chunks(conn, side, endpoint, Changes::Pairs(&pairs))?
     };
-    let chunk_of = |&(id, _): &(SkuId, i64)| id as usize / CHUNK;
-    // By chunk, a later pair for one id still after an earlier one (the sort is stable).
-    let all: Cow<[(SkuId, i64)]> = if all.is_sorted_by_key(chunk_of) {
-        all
-    } else {
-        let mut sorted = all.into_owned();
-        sorted.sort_by_key(chunk_of);
-        Cow::Owned(sorted)
-    };
+    conn.prepare_cached("DELETE FROM quantity_deltas WHERE side = ?1 AND endpoint = ?2")?
+        .execute(params![side_code(side), endpoint])?;
+    Ok(rewritten)
+}
+
+/// Rewrites the chunks `changes` (coming chunk by chunk) fall in, as they are with them
+/// applied; returns how many.
+fn rewrite_chunks(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+    changes: Changes,
+) -> Result<usize, StoreError> {
     let mut read = conn.prepare_cached(
         "SELECT quantities FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 AND chunk = ?3",
     )?;
@@ -207,8 +282,12 @@ fn fold_with(
     )?;
     let mut rewritten = 0;
     let mut bytes = Vec::with_capacity(CHUNK * 8);
-    for run in all.chunk_by(|a, b| chunk_of(a) == chunk_of(b)) {
-        let chunk = chunk_of(&run[0]);
+    let mut next = 0;
+    while next < changes.len() {
+        let chunk = chunk_of(changes.get(next).0);
+        let end = (next..changes.len())
+            .find(|&i| chunk_of(changes.get(i).0) != chunk)
+            .unwrap_or(changes.len());
         let chunk = u32::try_from(chunk)
             .map_err(|_| corrupt("quantity_deltas", format!("chunk {chunk} out of range")))?;
         bytes.clear();
@@ -226,15 +305,15 @@ fn fold_with(
             None => bytes.resize(CHUNK * 8, 0xff),
         }
         debug_assert_eq!(ABSENT.to_le_bytes(), [0xff; 8]);
-        for &(id, quantity) in run {
+        for i in next..end {
+            let (id, quantity) = changes.get(i);
             let offset = (id as usize % CHUNK) * 8;
-            bytes[offset..offset + 8].copy_from_slice(&quantity.max(0).to_le_bytes());
+            bytes[offset..offset + 8].copy_from_slice(&quantity.to_le_bytes());
         }
         write.execute(params![side_code(side), endpoint, chunk, bytes])?;
         rewritten += 1;
+        next = end;
     }
-    conn.prepare_cached("DELETE FROM quantity_deltas WHERE side = ?1 AND endpoint = ?2")?
-        .execute(params![side_code(side), endpoint])?;
     Ok(rewritten)
 }
 
@@ -445,6 +524,10 @@ mod tests {
         let conn = with_skus(3 * CHUNK);
         let limit = 3 * FOLD_AFTER;
         let mut expected = Column::default();
+        // A column's first changes are its first chunks.
+        let first = write_changes(&conn, Side::Source, 4, &[(0, 0)]).expect("first");
+        assert_eq!((first.chunks, first.delta_bytes), (1, 0));
+        expected.set(0, 0);
         let mut folds = 0;
         for round in 0..40u32 {
             let changes: Vec<(SkuId, i64)> = (0..10u32)
@@ -511,6 +594,7 @@ mod tests {
     #[test]
     fn a_fold_interrupted_before_its_commit_leaves_the_column_as_it_was() {
         let conn = with_skus(2 * CHUNK);
+        write_changes(&conn, Side::Target, 1, &[(0, 9)]).expect("first chunk");
         write_changes(&conn, Side::Target, 1, &[(3, 1), (600, 2)]).expect("delta");
         let before = load_column(&conn, Side::Target, 1).expect("loads");
         // The transaction a fold runs in dies before it commits (a kill -9 there).
@@ -518,7 +602,11 @@ mod tests {
         assert_eq!(fold(&conn, Side::Target, 1).expect("fold"), 2);
         conn.execute_batch("ROLLBACK").expect("rollback");
         assert_eq!(load_column(&conn, Side::Target, 1).expect("loads"), before);
-        assert_eq!(stored_bytes(&conn), (0, 24), "the delta is still there");
+        assert_eq!(
+            stored_bytes(&conn),
+            (CHUNK as i64 * 8, 24),
+            "the delta is still there"
+        );
         // Committed, it reads back the same.
         assert_eq!(fold_all(&conn).expect("fold"), 2);
         assert_eq!(load_column(&conn, Side::Target, 1).expect("loads"), before);
