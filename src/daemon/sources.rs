@@ -189,7 +189,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
                 Err(e.to_string())
             }
         },
-        Ok(Fetched::New(records, digest)) => match record(&work, &records, digest).await {
+        Ok(Fetched::New(records, digest)) => match record(&work, records, digest).await {
             Ok(recorded) => {
                 (unrecorded, changed, unabsorbed) =
                     (recorded.fresh, recorded.changes, recorded.unabsorbed);
@@ -280,7 +280,7 @@ struct Recorded {
 /// sale), then publishes it (a dry run writes and publishes nothing and returns it instead).
 async fn record(
     work: &SourceWork,
-    records: &Stock,
+    records: Stock,
     digest: AnswerDigest,
 ) -> Result<Recorded, NotUsed> {
     let slot = &work.slot;
@@ -291,13 +291,17 @@ async fn record(
     let now = store::now_ms();
     let (fresh, changed, new_names) = {
         let mut names = work.names.write().unwrap_or_else(|p| p.into_inner());
-        let (fresh, changed) = snapshot_of(&mut names, &old, records, &slot.name);
+        let (fresh, changed) = snapshot_of(&mut names, &old, &records, &slot.name);
         // Looking names up may have found one twice: nothing is recorded from a damaged file.
         store::names_once(&names).map_err(|e| work.per_sku.inconsistent(e))?;
-        // A dry run never writes names; the recorder's count stays with what the file has.
-        let new_names = store::name_chunks_from(&names, *persisted);
-        (fresh, changed, (new_names, names.len()))
+        // A dry run never writes names; the recorder's count stays with what the file has. The
+        // new names are encoded as they are written (the recorder is held till then, so no
+        // other source adds names meanwhile).
+        (fresh, changed, (*persisted, names.len()))
     };
+    // The answer is in the snapshot and the names: a first answer of a million SKUs (32 MB)
+    // is not held while they are written.
+    drop(records);
     let counts = SourceCounts {
         skus: fresh.count_reported,
         changed: changed.len(),
@@ -309,21 +313,21 @@ async fn record(
     // second copy of every change.
     let to_zero: Vec<Change> = changed
         .iter()
-        .filter(|&&(_, new)| new == 0)
-        .map(|&(sku, new)| Change {
+        .filter(|&&sku| fresh.column.get(sku) == Some(0))
+        .map(|&sku| Change {
             sku,
             old: old.get(sku),
-            new,
+            new: 0,
         })
         .collect();
     // Every change, for the reservations' drops, only where order feeds need them.
     let all_changes: Vec<Change> = if work.keep_changes {
         changed
             .iter()
-            .map(|&(sku, new)| Change {
+            .map(|&sku| Change {
                 sku,
                 old: old.get(sku),
-                new,
+                new: fresh.column.get(sku).unwrap_or(0),
             })
             .collect()
     } else {
@@ -371,12 +375,10 @@ async fn record(
                 .collect(),
         });
     let key = unabsorbed.as_ref().map(|u| (u.source, u.at));
-    let chunks = store::quantity_chunks_after(&fresh.column, &changed);
-    let zeroed_chunks = {
-        let memory = lock(&slot.memory);
-        store::quantity_chunks_after(&memory.guard.zeroed_at, &zeroings)
-    };
-    let (id, at, reported, (name_chunks, named)) = (slot.id, now, fresh.count_reported, new_names);
+    let (id, at, reported, (names_from, named)) = (slot.id, now, fresh.count_reported, new_names);
+    let names = work.names.clone();
+    let column = Arc::new(fresh.column);
+    let written = column.clone();
     // A change moves the world on; an answer that changed nothing (its records reordered)
     // leaves every target as settled as it was.
     let turn = if changed.is_empty() {
@@ -386,6 +388,7 @@ async fn record(
     };
     let generation = turn.as_ref().map(|t| t.number);
     let stored = digest.clone();
+    let (count, zeroed) = (changed.len(), zeroings.clone());
     let writing = Instant::now();
     work.store
         .call(move |c| {
@@ -394,9 +397,12 @@ async fn record(
             if let Some(generation) = generation {
                 store::write_generation(&tx, generation)?;
             }
-            store::write_name_chunks(&tx, &name_chunks)?;
-            store::write_quantity_chunks(&tx, Side::Source, id, &chunks)?;
-            store::write_zeroings(&tx, Side::Source, id, &zeroed_chunks)?;
+            {
+                let names = names.read().unwrap_or_else(|p| p.into_inner());
+                store::write_names_from(&tx, &names, names_from)?;
+            }
+            store::write_changed(&tx, Side::Source, id, &changed, &written)?;
+            store::write_zeroings(&tx, Side::Source, id, &zeroed)?;
             if forced {
                 store::restart_guard(&tx, Side::Source, id, at)?;
             }
@@ -420,11 +426,11 @@ async fn record(
     }
     // Recorded: memory follows the database; the generation moves on only once the snapshot is
     // published, so a target that saw it has planned from the snapshot too.
-    slot.snapshot.send_replace(Arc::new(fresh.column));
+    slot.snapshot.send_replace(column);
     if let Some(turn) = turn {
         turn.published();
     }
-    tracing::debug!(source = %slot.name, changed = changed.len(), ms = recording.elapsed().as_millis() as u64, write_ms = writing.elapsed().as_millis() as u64, "snapshot recorded");
+    tracing::debug!(source = %slot.name, changed = count, ms = recording.elapsed().as_millis() as u64, write_ms = writing.elapsed().as_millis() as u64, "snapshot recorded");
     Ok(Recorded {
         counts,
         fresh: None,
@@ -493,14 +499,15 @@ struct Fresh {
 }
 
 /// The new snapshot from a complete fetch (a SKU reported before but absent now is 0), and the
-/// rows that differ from the old one. Connectors report each SKU once; one reported twice counts
-/// once, at the smaller quantity, with a WARN: doubt must never oversell.
+/// SKUs whose quantity differs from the old one's (their new quantities are the snapshot's).
+/// Connectors report each SKU once; one reported twice counts once, at the smaller quantity,
+/// with a WARN: doubt must never oversell.
 fn snapshot_of(
     skus: &mut SkuTable,
     old: &Column,
     records: &Stock,
     source: &str,
-) -> (Fresh, Vec<(SkuId, i64)>) {
+) -> (Fresh, Vec<SkuId>) {
     let mut column = Column::with_width(skus.len().max(old.width()));
     skus.expect_new(records.len().saturating_sub(skus.len()));
     let mut near = 0;
@@ -535,6 +542,7 @@ fn snapshot_of(
     let changed = column
         .iter()
         .filter(|&(sku, q)| old.get(sku) != Some(q))
+        .map(|(sku, _)| sku)
         .collect();
     (
         Fresh {

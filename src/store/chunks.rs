@@ -1,13 +1,17 @@
 //! SKU names and quantities on disk, in fixed-size chunks of [`CHUNK`] SKU ids.
 //!
 //! A million SKUs as a million rows costs a second to read back and a million inserts to write
-//! the first time; as chunks they are two thousand BLOBs per column. A cycle still writes only
-//! what changed: the chunks holding a changed SKU, each rewritten whole (4 KiB of quantities).
+//! the first time; as chunks they are two thousand BLOBs per column. A cycle writes only
+//! what changed, as a delta ([`super::deltas`]); the chunks are rewritten whole (4 KiB of
+//! quantities each) only when deltas are folded into them.
 //!
 //! - `sku_chunks(chunk, names)`: the names of ids `chunk*CHUNK ..`, each a little-endian `u32`
 //!   length then the UTF-8 bytes. Ids only grow, so only the last chunks are ever rewritten.
 //! - `quantity_chunks(side, endpoint, chunk, quantities)`: `CHUNK` little-endian `i64`s, `-1`
 //!   for a SKU the source or target has no quantity for.
+//!
+//! A column is its chunks and then its deltas (see [`super::deltas`]): a cycle writes what
+//! changed as a delta, and the chunks are rewritten only when the deltas are folded into them.
 //!
 //! Whatever these blobs hold is checked as it is decoded (a length past the end, a quantity
 //! below 0, a quantity for a SKU id no name was written for): the rest of invsync indexes by SKU
@@ -32,8 +36,9 @@ fn chunk_of(id: SkuId) -> u32 {
 }
 
 /// The chunks of `column` that `changes` touch, as they are once `changes` are applied (the
-/// column itself is not changed: the database is written before memory).
-pub fn quantity_chunks_after(column: &Column, changes: &[(SkuId, i64)]) -> Vec<Chunk> {
+/// column itself is not changed). Only for a column without deltas (the move to chunks, tests):
+/// a cycle writes [`super::write_changes`].
+pub(super) fn quantity_chunks_after(column: &Column, changes: &[(SkuId, i64)]) -> Vec<Chunk> {
     let mut touched: Vec<u32> = changes.iter().map(|&(id, _)| chunk_of(id)).collect();
     touched.sort_unstable();
     touched.dedup();
@@ -76,6 +81,28 @@ pub fn name_chunks_from(skus: &SkuTable, from: usize) -> Vec<Chunk> {
         .collect()
 }
 
+/// Writes the name chunks holding ids `from..skus.len()` (new SKUs), whole, encoding one chunk
+/// at a time: a first cycle of a million names never holds all of them encoded (15 MB) beside
+/// the table.
+pub fn write_names_from(conn: &Connection, skus: &SkuTable, from: usize) -> Result<(), StoreError> {
+    if from >= skus.len() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO sku_chunks (chunk, names) VALUES (?1, ?2)
+         ON CONFLICT (chunk) DO UPDATE SET names = excluded.names",
+    )?;
+    let mut bytes = Vec::new();
+    for chunk in from / CHUNK..=(skus.len() - 1) / CHUNK {
+        bytes.clear();
+        for id in chunk * CHUNK..((chunk + 1) * CHUNK).min(skus.len()) {
+            encode_name(&mut bytes, skus.name(id as SkuId));
+        }
+        stmt.execute(params![chunk as u32, bytes])?;
+    }
+    Ok(())
+}
+
 /// Appends one name as a chunk holds it: its length, then its bytes.
 pub(super) fn encode_name(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(&(name.len() as u32).to_le_bytes());
@@ -91,8 +118,9 @@ pub(super) fn side_code(side: Side) -> i64 {
     }
 }
 
-/// Writes quantity chunks of one endpoint.
-pub fn write_quantity_chunks(
+/// Writes quantity chunks of one endpoint, whole. Only for a column without deltas (the move to
+/// chunks, tests): the deltas apply after the chunks, so they would hide what this writes.
+pub(super) fn write_quantity_chunks(
     conn: &Connection,
     side: Side,
     endpoint: i64,
@@ -243,7 +271,7 @@ pub fn sku_names(conn: &Connection, ids: &[SkuId]) -> Result<Vec<(SkuId, String)
     Ok(found)
 }
 
-/// One SKU's quantity in one column, reading only its chunk.
+/// One SKU's quantity in one column, reading only its chunk (and the column's deltas).
 pub fn quantity_of(
     conn: &Connection,
     side: Side,
@@ -257,6 +285,9 @@ pub fn quantity_of(
             |r| r.get(0),
         )
         .optional()?;
+    if let Some(quantity) = super::deltas::delta_of(conn, side, endpoint, sku)? {
+        return Ok(Some(quantity));
+    }
     let Some(bytes) = bytes else { return Ok(None) };
     let offset = (sku as usize % CHUNK) * 8;
     let value = bytes
@@ -315,6 +346,7 @@ pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Colum
             column.set(sku, quantity);
         }
     }
+    super::deltas::apply_deltas(conn, side, endpoint, skus, &mut column)?;
     Ok(column)
 }
 
@@ -332,6 +364,8 @@ mod tests {
         let conn = Connection::open_in_memory().expect("db");
         conn.execute_batch(super::super::migrations::CHUNK_TABLES)
             .expect("schema");
+        conn.execute_batch(super::super::deltas::DELTA_TABLE)
+            .expect("deltas");
         conn
     }
 
@@ -447,6 +481,8 @@ mod tests {
         let conn = Connection::open_in_memory().expect("db");
         conn.execute_batch(super::super::migrations::CHUNK_TABLES)
             .expect("schema");
+        conn.execute_batch(super::super::deltas::DELTA_TABLE)
+            .expect("deltas");
         let mut skus = SkuTable::default();
         let mut column = Column::default();
         for i in 0..(CHUNK * 2 + 5) as SkuId {

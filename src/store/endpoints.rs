@@ -181,6 +181,7 @@ fn drop_state(conn: &Connection, side: Side, id: i64) -> Result<(), StoreError> 
             "DELETE FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2",
             params![super::chunks::side_code(series), id],
         )?;
+        super::deltas::drop_deltas(conn, series, id)?;
     }
     match side {
         Side::Target | Side::TargetZeroedAt => {

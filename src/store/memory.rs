@@ -3,11 +3,12 @@
 
 use rusqlite::{Connection, params};
 
-use super::chunks::{load_column, write_quantity_chunks};
-use super::{Chunk, Side, StoreError};
+use super::chunks::load_column;
+use super::deltas::write_changes;
+use super::{Side, StoreError};
 use crate::plan::Guard;
 use crate::plan::backoff::AuthBackoff;
-use crate::plan::ledger::Column;
+use crate::plan::ledger::{Column, SkuId};
 
 /// One endpoint's memory.
 #[derive(Debug, Clone, Default)]
@@ -64,14 +65,14 @@ pub fn load_memory(conn: &Connection, side: Side, id: i64) -> Result<Memory, Sto
     })
 }
 
-/// Writes the guard's memory of zeroings (chunks as they are after them).
+/// Writes the guard's memory of zeroings (`(SKU, when)`), as a delta of it.
 pub fn write_zeroings(
     conn: &Connection,
     side: Side,
     id: i64,
-    chunks: &[Chunk],
+    zeroings: &[(SkuId, i64)],
 ) -> Result<(), StoreError> {
-    write_quantity_chunks(conn, memory_side(side), id, chunks)
+    write_changes(conn, memory_side(side), id, zeroings).map(|_| ())
 }
 
 /// `--force`: zeroings before `since` no longer count.

@@ -37,6 +37,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V14_FEEDS),
     Migration::Sql(V15_UNCHANGEABLE),
     Migration::Sql(V16_MAPPING_FILE),
+    // 17: a column's changes as deltas, folded into its chunks now and then (`store::deltas`).
+    Migration::Sql(super::deltas::DELTA_TABLE),
 ];
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.

@@ -25,6 +25,8 @@ use crate::plan::ledger::SkuId;
 
 pub mod access;
 mod chunks;
+mod deltas;
+pub use deltas::{FOLD_AFTER, Written, fold, fold_all, write_changed, write_changes};
 mod endpoints;
 mod feeds;
 mod file;
@@ -57,8 +59,8 @@ pub use settled::{
 };
 
 pub use chunks::{
-    CHUNK, Chunk, load_column, load_skus, name_chunks_from, names_once, quantity_chunks_after,
-    quantity_of, sku_count, sku_names, write_name_chunks, write_quantity_chunks,
+    CHUNK, Chunk, load_column, load_skus, name_chunks_from, names_once, quantity_of, sku_count,
+    sku_names, write_name_chunks, write_names_from,
 };
 pub use endpoints::{
     Reconciled, existing_fingerprint_key, fingerprint_key, has_history, inspect, last_fetch_times,
@@ -543,21 +545,22 @@ pub fn source_failed(
     Ok(())
 }
 
-/// Records a target's acknowledged batch (its quantity chunks as they are with the batch) and
-/// marks the push successful, in one transaction; `healed` are SKUs of the batch that had
-/// failed before, whose failure is now over; `in_doubt`: the target's SKUs in doubt without the
-/// batch's (see [`doubt`]).
+/// Records a target's acknowledged batch (`(SKU, quantity)`: what the target now shows, written
+/// as a delta of its acknowledgements, see [`write_changes`]) and marks the push successful, in
+/// one transaction; `zeroings`: the guard's memory of the batch's SKUs gone to 0; `healed` are
+/// SKUs of the batch that had failed before, whose failure is now over; `in_doubt`: the target's
+/// SKUs in doubt without the batch's (see [`doubt`]).
 pub fn acknowledge(
     conn: &mut Connection,
     target: i64,
-    chunks: &[Chunk],
-    zeroings: &[Chunk],
+    changes: &[(SkuId, i64)],
+    zeroings: &[(SkuId, i64)],
     healed: &[SkuId],
     in_doubt: Option<Vec<u8>>,
     at: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    write_quantity_chunks(&tx, Side::Target, target, chunks)?;
+    write_changes(&tx, Side::Target, target, changes)?;
     write_zeroings(&tx, Side::Target, target, zeroings)?;
     tx.execute(
         "UPDATE targets SET last_success_at = ?2, in_doubt = ?3 WHERE id = ?1",
@@ -781,11 +784,7 @@ mod tests {
                 skus.intern("A");
                 skus.intern("B");
                 write_name_chunks(c, &name_chunks_from(&skus, 0))?;
-                let chunks = quantity_chunks_after(
-                    &crate::plan::ledger::Column::default(),
-                    &[(0, 5), (1, 0)],
-                );
-                acknowledge(c, id, &chunks, &[], &[], None, now_ms())?;
+                acknowledge(c, id, &[(0, 5), (1, 0)], &[], &[], None, now_ms())?;
                 Ok(())
             })
             .await

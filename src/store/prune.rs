@@ -73,6 +73,9 @@ pub fn prune_sku_names(
     zeroed_since: i64,
 ) -> Result<usize, StoreError> {
     let tx = conn.transaction()?;
+    // What follows reads and rewrites the chunks alone: the deltas go into them first (and stay
+    // there should nothing be forgotten: the fold is as good as the deltas).
+    super::deltas::fold_all(&tx)?;
     let skus = chunks::sku_count(&tx)?;
     let mut held = vec![false; skus];
     for &id in keep {
@@ -128,6 +131,7 @@ pub fn prune_sku_names(
     }
     let forgotten = blank_names(&tx, &held, &named)?;
     if forgotten.is_empty() {
+        tx.commit()?;
         return Ok(0);
     }
     let mut clear = tx.prepare_cached(
@@ -266,7 +270,8 @@ mod tests {
     use super::*;
     use crate::plan::ledger::{Column, SkuTable};
     use crate::store::Side;
-    use crate::store::{load_column, load_skus, name_chunks_from, quantity_chunks_after};
+    use crate::store::{load_column, load_skus, name_chunks_from};
+    use chunks::quantity_chunks_after;
 
     fn database() -> Connection {
         let mut conn = Connection::open_in_memory().expect("db");

@@ -52,7 +52,6 @@ pub(super) async fn acknowledge(
         .map(|c| c.sku)
         .filter(|s| target.failed.contains_key(s))
         .collect();
-    let chunks = store::quantity_chunks_after(&target.acked, &rows);
     let at = store::now_ms();
     // A forced cycle is the new baseline: its zeroings are not held against later ones.
     let zeroings = if force {
@@ -60,14 +59,14 @@ pub(super) async fn acknowledge(
     } else {
         Guard::zeroings(part, at)
     };
-    let zeroed_chunks = store::quantity_chunks_after(&target.guard.zeroed_at, &zeroings);
     let mut in_doubt = target.in_doubt.clone();
     for c in part {
         in_doubt.remove(&c.sku);
     }
     let (id, db_healed, blob) = (target.id, healed.clone(), store::in_doubt_blob(&in_doubt));
+    let (db_rows, db_zeroings) = (rows.clone(), zeroings.clone());
     store
-        .call(move |c| store::acknowledge(c, id, &chunks, &zeroed_chunks, &db_healed, blob, at))
+        .call(move |c| store::acknowledge(c, id, &db_rows, &db_zeroings, &db_healed, blob, at))
         .await?;
     target.in_doubt = in_doubt;
     for &(sku, quantity) in &rows {

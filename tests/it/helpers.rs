@@ -410,6 +410,7 @@ requests_per_minute = {rpm}
             "sku_chunks",
             "sources",
             "quantity_chunks",
+            "quantity_deltas",
             "targets",
             "failed_skus",
             "cycles",

@@ -374,3 +374,93 @@ async fn sigkill_between_recording_a_snapshot_and_the_reservations_converges_at_
     );
     world.assert_in_sync();
 }
+
+/// Every quantity chunk of the database, by `(side, endpoint, chunk)`.
+fn quantity_chunks(world: &World) -> HashMap<(i64, i64, i64), Vec<u8>> {
+    let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+    let mut stmt = conn
+        .prepare("SELECT side, endpoint, chunk, quantities FROM quantity_chunks")
+        .expect("query");
+    stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))
+        .expect("rows")
+        .map(|row| row.expect("row"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_while_changes_are_folded_into_the_chunks_loses_no_acknowledgement_and_converges() {
+    const RUNS: usize = 32;
+    // 300 SKUs: one chunk per column, so 64 changes in a column fold its deltas into it; about
+    // 40 change a cycle, and the columns fold every other cycle or so.
+    let world = World::with(Setup {
+        dropship_skus: 300,
+        htf_batch_size: 7,
+        hako_batch_size: 7,
+        ..Setup::default()
+    })
+    .await;
+    world.invsync(&["once"]).await.assert_code(0);
+    world.ea.faults().set_latency(Duration::from_millis(20));
+    world.htf.faults().set_latency(Duration::from_millis(25));
+    world.hako.faults().set_latency(Duration::from_millis(25));
+    let mut random = Lcg(0x00f0_1d5e);
+    let (mut kills, mut folded_then_killed, mut completed) = (0, 0, 0);
+
+    for run in 0..RUNS {
+        for _ in 0..40 {
+            let i = random.below(300) as usize + 1;
+            world.ea.set_stock(&dropship_id(i), random.below(30) as i64);
+        }
+        let chunks = quantity_chunks(&world);
+        let after = Duration::from_millis(random.below(250));
+        let killed = if run % 4 == 3 {
+            world.invsync(&["once"]).await.assert_code(0);
+            false
+        } else {
+            let fetches = world.ea.count("GET", "/api/stock");
+            once_killed_after(
+                &world,
+                || world.ea.count("GET", "/api/stock") > fetches,
+                after,
+            )
+            .await
+        };
+        // Whatever moment it died at, the database reads back whole, and holds as acknowledged
+        // only what Hardtofind received.
+        assert_acknowledged_only_what_hardtofind_received(&world);
+        world.source_snapshot("dropship");
+        world.acknowledged("hako_dropship");
+        if !killed {
+            completed += 1;
+            continue;
+        }
+        kills += 1;
+        // Chunks are rewritten only when deltas are folded into them.
+        if quantity_chunks(&world) != chunks {
+            folded_then_killed += 1;
+        }
+    }
+
+    println!(
+        "{RUNS} runs: {completed} completed, {kills} killed while running, {folded_then_killed} killed after a fold of this run"
+    );
+    assert!(kills >= 18, "only {kills} killed while running");
+    assert!(
+        folded_then_killed >= 5,
+        "only {folded_then_killed} kills landed after a fold"
+    );
+    world.ea.faults().set_latency(Duration::ZERO);
+    world.htf.faults().set_latency(Duration::ZERO);
+    world.hako.faults().set_latency(Duration::ZERO);
+    world.invsync(&["once"]).await.assert_code(0);
+    world.assert_in_sync();
+    assert_eq!(
+        world.acknowledged("hardtofind"),
+        world.expected_hardtofind(),
+        "what is acknowledged is what Hardtofind shows"
+    );
+    assert_eq!(
+        world.acknowledged("hako_dropship"),
+        world.expected_hako_dropship()
+    );
+}

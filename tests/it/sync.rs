@@ -399,3 +399,69 @@ async fn status_sku_explains_from_the_database_why_a_target_shows_what_it_shows(
         unknown.stdout
     );
 }
+
+/// The pages of the database file, after `once` has checkpointed and closed it.
+fn database_pages(world: &World) -> Vec<Vec<u8>> {
+    std::fs::read(world.database())
+        .expect("database file")
+        .chunks(4096)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// How many pages of `after` differ from `before` (new pages included).
+fn pages_changed(before: &[Vec<u8>], after: &[Vec<u8>]) -> usize {
+    after
+        .iter()
+        .enumerate()
+        .filter(|(i, page)| before.get(*i) != Some(*page))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_percent_change_spread_over_the_catalogue_rewrites_pages_in_proportion_to_the_changes_not_to_the_chunks_they_fall_in()
+ {
+    // 20,480 SKUs at Endless Aisles: 40 chunks of 512 in each column (the snapshot, and what
+    // each of the two targets that read it acknowledged).
+    const SKUS: usize = 20_480;
+    const CHUNKS: usize = SKUS / 512;
+    let world = World::with(Setup {
+        dropship_skus: SKUS,
+        htf_batch_size: 1000,
+        hako_batch_size: 1000,
+        ..Setup::default()
+    })
+    .await;
+    world.invsync(&["once"]).await.assert_code(0);
+    // Whatever the first cycle left unfolded goes into the chunks now (as a fold when the
+    // deltas pass their limit would), so that neither cycle measured below folds.
+    invsync::store::fold_all(&rusqlite::Connection::open(world.database()).expect("db"))
+        .expect("folds");
+    // One change first: what any changed cycle writes (its history, the targets' rows).
+    world.ea.set_stock(&dropship_id(1), 1_000);
+    let before = database_pages(&world);
+    world.invsync(&["once"]).await.assert_code(0);
+    let after_one = database_pages(&world);
+    let one = pages_changed(&before, &after_one);
+    // Then 1%: 205 SKUs, one in every 100, so every chunk of every column holds some.
+    let spread: Vec<usize> = (2..=SKUS).step_by(100).collect();
+    for &i in &spread {
+        world.ea.set_stock(&dropship_id(i), 2_000 + i as i64);
+    }
+
+    world.invsync(&["once"]).await.assert_code(0);
+
+    world.assert_in_sync();
+    let many = pages_changed(&after_one, &database_pages(&world));
+    println!(
+        "1 change: {one} pages changed; {} changes: {many} pages changed",
+        spread.len()
+    );
+    // Rewriting each chunk a change falls in is more than a page per chunk of each of the 3
+    // columns; 205 changes of 12 bytes in each column are less than a page each.
+    assert!(
+        many < one + CHUNKS,
+        "{} changes spread over {CHUNKS} chunks changed {many} pages, where one change changed {one}",
+        spread.len()
+    );
+}

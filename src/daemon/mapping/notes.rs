@@ -225,7 +225,7 @@ pub async fn settle_file(
         }
         tracing::info!(target = %slot.name, skus = void.len(), "the mapping gives these SKUs a new key here; they are pushed again under it");
         if !read_only {
-            voided.push((slot.id, store::quantity_chunks_after(&slot.acked, &void)));
+            voided.push((slot.id, void));
         }
     }
     tracing::debug!(
@@ -247,8 +247,8 @@ pub async fn settle_file(
     store
         .call(move |c| {
             let tx = c.transaction()?;
-            for (id, chunks) in &voided {
-                store::write_quantity_chunks(&tx, store::Side::Target, *id, chunks)?;
+            for (id, void) in &voided {
+                store::write_changes(&tx, store::Side::Target, *id, void)?;
             }
             match record {
                 Some(Some((record, lines))) => store::mapping::record_file(&tx, &record, &lines)?,
