@@ -286,7 +286,7 @@ pub fn quantity_of(
         )
         .optional()?;
     if let Some(quantity) = super::deltas::delta_of(conn, side, endpoint, sku)? {
-        return Ok(Some(quantity));
+        return Ok((quantity != ABSENT).then_some(quantity));
     }
     let Some(bytes) = bytes else { return Ok(None) };
     let offset = (sku as usize % CHUNK) * 8;

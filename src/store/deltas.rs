@@ -53,21 +53,27 @@ enum Changes<'a> {
     Pairs(&'a [(SkuId, i64)]),
     /// Ids the column has a quantity for (one it has none for is written as 0).
     Of(&'a [SkuId], &'a Column),
+    /// Ids that no longer have a quantity ([`ABSENT`]): acknowledgements voided.
+    Voids(&'a [SkuId]),
+    /// Pairs as read back from the deltas, [`ABSENT`] kept (a fold).
+    Read(&'a [(SkuId, i64)]),
 }
 
 impl Changes<'_> {
     fn len(self) -> usize {
         match self {
-            Changes::Pairs(pairs) => pairs.len(),
-            Changes::Of(ids, _) => ids.len(),
+            Changes::Pairs(pairs) | Changes::Read(pairs) => pairs.len(),
+            Changes::Of(ids, _) | Changes::Voids(ids) => ids.len(),
         }
     }
 
-    /// The `i`-th change, its quantity at least 0.
+    /// The `i`-th change, its quantity at least 0, or [`ABSENT`] for a void.
     fn get(self, i: usize) -> (SkuId, i64) {
         match self {
             Changes::Pairs(pairs) => (pairs[i].0, pairs[i].1.max(0)),
             Changes::Of(ids, column) => (ids[i], column.get(ids[i]).unwrap_or(0)),
+            Changes::Voids(ids) => (ids[i], ABSENT),
+            Changes::Read(pairs) => pairs[i],
         }
     }
 
@@ -120,6 +126,18 @@ pub fn write_changed(
     column: &Column,
 ) -> Result<Written, StoreError> {
     write(conn, side, endpoint, Changes::Of(ids, column))
+}
+
+/// Writes that `ids` no longer have a quantity in the column: an acknowledgement voided (a SKU
+/// the mapping gives a new key at a target) reads back as none, never as an acknowledged 0, so
+/// a restart before the push still pushes the SKU under its new key.
+pub fn write_voids(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+    ids: &[SkuId],
+) -> Result<Written, StoreError> {
+    write(conn, side, endpoint, Changes::Voids(ids))
 }
 
 fn write(
@@ -258,7 +276,7 @@ fn fold_with(
         pairs.extend(more.iter());
         // By chunk, a later pair for one id still after an earlier one (the sort is stable).
         pairs.sort_by_key(|&(id, _)| chunk_of(id));
-        rewrite_chunks(conn, side, endpoint, Changes::Pairs(&pairs))?
+        rewrite_chunks(conn, side, endpoint, Changes::Read(&pairs))?
     };
     conn.prepare_cached("DELETE FROM quantity_deltas WHERE side = ?1 AND endpoint = ?2")?
         .execute(params![side_code(side), endpoint])?;
@@ -332,7 +350,7 @@ fn read_deltas(
 }
 
 /// Calls `f` with every pair of a column's deltas, in the order they apply, each checked: an id
-/// with a name (`skus` of them), a quantity of at least 0.
+/// with a name (`skus` of them), a quantity of at least 0 or [`ABSENT`] (voided).
 fn each_delta(
     conn: &Connection,
     side: Side,
@@ -364,7 +382,7 @@ fn each_delta(
             let id = u32::from_le_bytes(id.try_into().map_err(|_| short(seq))?);
             let quantity = i64::from_le_bytes(quantity.try_into().map_err(|_| short(seq))?);
             let id = check_named(i64::from(id), skus, "quantity_deltas")?;
-            if quantity < 0 {
+            if quantity < 0 && quantity != ABSENT {
                 return Err(corrupt(
                     "quantity_deltas",
                     format!("quantity {quantity} for SKU id {id} is below 0"),
@@ -389,11 +407,15 @@ pub(super) fn apply_deltas(
     column: &mut Column,
 ) -> Result<(), StoreError> {
     each_delta(conn, side, endpoint, skus, |id, quantity| {
-        column.set(id, quantity)
+        if quantity == ABSENT {
+            column.clear(id)
+        } else {
+            column.set(id, quantity)
+        }
     })
 }
 
-/// The last quantity a column's deltas give `sku`, if any.
+/// The last quantity a column's deltas give `sku`, if any ([`ABSENT`] for a void).
 pub(super) fn delta_of(
     conn: &Connection,
     side: Side,
@@ -517,6 +539,28 @@ mod tests {
             "the chunk where no delta says otherwise"
         );
         assert_eq!(column.count(), SKUS);
+    }
+
+    #[test]
+    fn a_void_reads_back_as_none_from_a_delta_from_the_chunks_and_after_a_fold() {
+        let conn = with_skus(2 * CHUNK);
+        let far = CHUNK as SkuId + 7;
+        write_changes(&conn, Side::Target, 2, &[(3, 0), (far, 4)]).expect("first");
+        // Spread out: kept as a delta.
+        write_changes(&conn, Side::Target, 2, &[(1, 9)]).expect("more");
+        write_voids(&conn, Side::Target, 2, &[3, far]).expect("voided");
+        for when in ["as a delta", "folded"] {
+            let column = load_column(&conn, Side::Target, 2).expect("loads");
+            assert_eq!(column.iter().collect::<Vec<_>>(), [(1, 9)], "{when}");
+            for id in [3, far] {
+                assert_eq!(
+                    quantity_of(&conn, Side::Target, 2, id).expect("one"),
+                    None,
+                    "{when}"
+                );
+            }
+            fold(&conn, Side::Target, 2).expect("folds");
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::plan::ledger::SkuId;
 pub mod access;
 mod chunks;
 mod deltas;
-pub use deltas::{FOLD_AFTER, Written, fold, fold_all, write_changed, write_changes};
+pub use deltas::{FOLD_AFTER, Written, fold, fold_all, write_changed, write_changes, write_voids};
 mod endpoints;
 mod feeds;
 mod file;

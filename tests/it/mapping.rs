@@ -331,3 +331,40 @@ async fn a_reload_applies_a_changed_mapping_file_and_keeps_the_old_one_when_it_i
     let status = child.wait().await.expect("exits");
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sku_at_0_given_a_new_key_is_pushed_under_it_after_a_failed_push_and_a_restart() {
+    let mut world = World::start().await;
+    world.hako.set_quantity("warehouse-010", "HK-1", 0);
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(world.acknowledged("hardtofind").get("HK-1"), Some(&0));
+    // Under its new key Hardtofind still shows what some earlier tool left there.
+    world.htf.add_variant("HTF-ONE");
+    world.htf.set_inventory("HTF-ONE", 5);
+    with_mapping(
+        &mut world,
+        "sku,endpoint,key\nHK-1,hardtofind,HTF-ONE\n",
+        "",
+    );
+
+    // The new key voids what was acknowledged under the old one; then every push fails.
+    world.htf.faults().set_down(Some(503));
+    let failed = world.invsync(&["once"]).await;
+    assert_ne!(failed.code, Some(0), "{}", failed.stderr);
+    assert_eq!(
+        world.acknowledged("hardtofind").get("HK-1"),
+        None,
+        "a voided acknowledgement is none on disk, not an acknowledged 0"
+    );
+    assert_eq!(world.htf.inventory("HTF-ONE"), Some(5));
+
+    // A new process (a restart) pushes the 0 under the new key.
+    world.htf.faults().set_down(None);
+    world.invsync(&["once"]).await.assert_code(0);
+    assert_eq!(
+        world.htf.inventory("HTF-ONE"),
+        Some(0),
+        "the stale 5 is gone"
+    );
+    assert_eq!(world.acknowledged("hardtofind").get("HK-1"), Some(&0));
+}

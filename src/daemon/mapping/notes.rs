@@ -248,7 +248,7 @@ pub async fn settle_file(
         .call(move |c| {
             let tx = c.transaction()?;
             for (id, void) in &voided {
-                store::write_changes(&tx, store::Side::Target, *id, void)?;
+                store::write_voids(&tx, store::Side::Target, *id, void)?;
             }
             match record {
                 Some(Some((record, lines))) => store::mapping::record_file(&tx, &record, &lines)?,
@@ -268,18 +268,19 @@ pub async fn settle_file(
 
 /// Clears in `acked` what `rekeyed` says was acknowledged under another key, SKU by SKU in id
 /// order (no name is looked up: a million of them would cost more than the mapping's look-ups),
-/// and gives the ids cleared with the 0 the database is to hold for each.
+/// and gives the ids cleared (the database is to hold none for them either, not 0: see
+/// [`store::write_voids`]).
 pub(super) fn void_rekeyed(
     acked: &mut Column,
     skus: &SkuTable,
     rekeyed: &Rekeyed<'_>,
-) -> Vec<(SkuId, i64)> {
-    let void: Vec<(SkuId, i64)> = acked
+) -> Vec<SkuId> {
+    let void: Vec<SkuId> = acked
         .iter()
         .filter(|&(id, _)| (id as usize) < skus.len() && rekeyed.of(skus.name(id)))
-        .map(|(id, _)| (id, 0))
+        .map(|(id, _)| id)
         .collect();
-    for &(id, _) in &void {
+    for &id in &void {
         acked.clear(id);
     }
     void
