@@ -271,8 +271,9 @@ pub fn sku_names(conn: &Connection, ids: &[SkuId]) -> Result<Vec<(SkuId, String)
     Ok(found)
 }
 
-/// One SKU's quantity in one column, reading only its chunk (and the column's deltas).
-pub fn quantity_of(
+/// One SKU's quantity in one column's chunks, reading only its chunk (the column's deltas
+/// apart: see `deltas::quantity_of`).
+pub(super) fn chunk_quantity_of(
     conn: &Connection,
     side: Side,
     endpoint: i64,
@@ -285,9 +286,6 @@ pub fn quantity_of(
             |r| r.get(0),
         )
         .optional()?;
-    if let Some(quantity) = super::deltas::delta_of(conn, side, endpoint, sku)? {
-        return Ok((quantity != ABSENT).then_some(quantity));
-    }
     let Some(bytes) = bytes else { return Ok(None) };
     let offset = (sku as usize % CHUNK) * 8;
     let value = bytes
@@ -301,10 +299,15 @@ pub fn quantity_of(
     Ok((quantity != ABSENT).then_some(quantity))
 }
 
-/// The quantities of one source snapshot or one target's acknowledgements: each one a quantity
-/// of at least 0 for a SKU that has a name, or the file is inconsistent.
-pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Column, StoreError> {
-    let skus = sku_count(conn)?;
+/// The quantities of one column's chunks (its deltas apart: see `deltas::load_column`), of
+/// `skus` named SKUs: each one a quantity of at least 0 for a SKU that has a name, or the file
+/// is inconsistent.
+pub(super) fn load_chunks(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+    skus: usize,
+) -> Result<Column, StoreError> {
     let mut column = Column::default();
     let mut stmt = conn.prepare_cached(
         "SELECT chunk, quantities FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 ORDER BY chunk",
@@ -346,7 +349,6 @@ pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Colum
             column.set(sku, quantity);
         }
     }
-    super::deltas::apply_deltas(conn, side, endpoint, skus, &mut column)?;
     Ok(column)
 }
 
@@ -367,6 +369,11 @@ mod tests {
         conn.execute_batch(super::super::deltas::DELTA_TABLE)
             .expect("deltas");
         conn
+    }
+
+    /// The chunks alone: these tests write no deltas.
+    fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Column, StoreError> {
+        load_chunks(conn, side, endpoint, sku_count(conn)?)
     }
 
     /// Three named SKUs, and one chunk of `quantities` as its column.

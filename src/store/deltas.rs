@@ -21,7 +21,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::chunks::{ABSENT, CHUNK, check_named, corrupt, side_code, sku_count};
+use super::chunks::{
+    ABSENT, CHUNK, check_named, chunk_quantity_of, corrupt, load_chunks, side_code, sku_count,
+};
 use super::{Side, StoreError};
 use crate::plan::ledger::{Column, SkuId};
 
@@ -432,6 +434,29 @@ pub(super) fn delta_of(
     Ok(found)
 }
 
+/// The quantities of one source snapshot or one target's acknowledgements: its chunks, then its
+/// deltas in order; each one a quantity of at least 0 for a SKU that has a name, or the file is
+/// inconsistent.
+pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Column, StoreError> {
+    let skus = sku_count(conn)?;
+    let mut column = load_chunks(conn, side, endpoint, skus)?;
+    apply_deltas(conn, side, endpoint, skus, &mut column)?;
+    Ok(column)
+}
+
+/// One SKU's quantity in one column, reading only its chunk and the column's deltas.
+pub fn quantity_of(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+    sku: SkuId,
+) -> Result<Option<i64>, StoreError> {
+    if let Some(quantity) = delta_of(conn, side, endpoint, sku)? {
+        return Ok((quantity != ABSENT).then_some(quantity));
+    }
+    chunk_quantity_of(conn, side, endpoint, sku)
+}
+
 /// Forgets a column's deltas (its endpoint's state is dropped).
 pub(super) fn drop_deltas(conn: &Connection, side: Side, endpoint: i64) -> Result<(), StoreError> {
     conn.execute(
@@ -447,7 +472,7 @@ mod tests {
 
     use super::*;
     use crate::plan::ledger::SkuTable;
-    use crate::store::chunks::{load_column, name_chunks_from, quantity_of, write_name_chunks};
+    use crate::store::chunks::{name_chunks_from, write_name_chunks};
 
     /// A database of `skus` named SKUs, and the chunk and delta tables.
     fn with_skus(skus: usize) -> Connection {

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::chunks::load_column;
+use super::deltas::load_column;
 use super::deltas::write_changes;
 use super::{Side, StoreError};
 use crate::plan::Guard;

@@ -26,7 +26,10 @@ use crate::plan::ledger::SkuId;
 pub mod access;
 mod chunks;
 mod deltas;
-pub use deltas::{FOLD_AFTER, Written, fold, fold_all, write_changed, write_changes, write_voids};
+pub use deltas::{
+    FOLD_AFTER, Written, fold, fold_all, load_column, quantity_of, write_changed, write_changes,
+    write_voids,
+};
 mod endpoints;
 mod feeds;
 mod file;
@@ -59,8 +62,8 @@ pub use settled::{
 };
 
 pub use chunks::{
-    CHUNK, Chunk, load_column, load_skus, name_chunks_from, names_once, quantity_of, sku_count,
-    sku_names, write_name_chunks, write_names_from,
+    CHUNK, Chunk, load_skus, name_chunks_from, names_once, sku_count, sku_names, write_name_chunks,
+    write_names_from,
 };
 pub use endpoints::{
     Reconciled, existing_fingerprint_key, fingerprint_key, has_history, inspect, last_fetch_times,
