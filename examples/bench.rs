@@ -26,7 +26,8 @@
 //! cycle with it (every mapped SKU pushed again under its key) and two unchanged ones: the first
 //! reads the file again to compare its digest (it was written too recently for its stamp to be
 //! trusted), the second finds its stamp recorded and does not read it at all, as a daemon
-//! started on a file written more than a few seconds before does.
+//! started on a file written more than a few seconds before does; then one with 1% changed
+//! again (other quantities for the same SKUs), through the mapping.
 
 mod support;
 
@@ -231,7 +232,7 @@ requests_per_minute = 1000000
     let changed = ((source.skus() as f64) * args.changed_percent / 100.0).round() as usize;
     for name in ["first", "unchanged", "changed"] {
         if name == "changed" {
-            source.change(changed);
+            source.change(changed, 1);
             // The simulator renders its answer once per change: render it now, so that the
             // cycle measures invsync, not the simulator sharing its two cores.
             source.warm_up().await?;
@@ -264,7 +265,12 @@ requests_per_minute = 1000000
             ("mapping_first", &["once"]),
             ("mapping_again", &["once"]),
             ("mapping_settled", &["once"]),
+            ("mapping_changed", &["once"]),
         ] {
+            if name == "mapping_changed" {
+                source.change(changed, 2);
+                source.warm_up().await?;
+            }
             if name == "mapping_again" {
                 // A stamp is trusted once the file is a few seconds old: the digest this cycle
                 // compares is recorded with it, and the next cycle does not read the file.
@@ -339,16 +345,19 @@ impl Source {
         }
     }
 
-    /// Changes `count` SKUs spread over the catalogue.
-    fn change(&self, count: usize) {
+    /// Changes `count` SKUs spread over the catalogue, to quantities of the `round`-th change
+    /// (each round's differ from the last's).
+    fn change(&self, count: usize, round: i64) {
         let step = (self.skus() / count.max(1)).max(1);
         let picked = (0..self.skus()).step_by(step).take(count);
         match self {
             Source::EndlessAisles(sim, _) => {
-                sim.set_stocks(picked.map(|i| ((100_000 + i).to_string(), 1_000 + (i % 7) as i64)));
+                sim.set_stocks(
+                    picked.map(|i| ((100_000 + i).to_string(), 1_000 * round + (i % 7) as i64)),
+                );
             }
             Source::Hako(sim, _) => {
-                sim.set_quantities("w1", picked.map(|i| (format!("HK-{i}"), 1_000)))
+                sim.set_quantities("w1", picked.map(|i| (format!("HK-{i}"), 1_000 * round)))
             }
         }
     }
