@@ -17,7 +17,7 @@
 //! received and the SKUs they carried. With `--run-seconds S` it then runs `invsync run` with a
 //! cycle every second for S seconds on the unchanged catalogue, printing its RSS and CPU use
 //! every 30 s. With `--orders N`, Hardtofind holds N open orders (`READY`, one unit of a SKU
-//! each, spread over the catalogue: N/10 pages) read by an `[orders.bench]` feed on the
+//! each, spread over the catalogue: N/10 pages, last updated an hour ago and earlier) read by an `[orders.bench]` feed on the
 //! target's account (`release` from `$BENCH_RELEASE`, default `absorb`; `none` keeps no
 //! reservation, which separates what the walk costs from what the book does); the bench first
 //! times a plain walk of those pages, the floor of what reading them costs.
@@ -454,9 +454,16 @@ async fn soak(binary: &Path, config: &Path, seconds: u64) -> Result<(), String> 
 fn place_orders(htf: &HardtofindSim, source: &Source, count: usize) {
     use invsync::services::hardtofind::sim::NewOrder;
     let step = (source.skus() / count.max(1)).max(1);
-    htf.place_orders(
-        (0..count).map(|k| NewOrder::new([(source.sku((k * step) % source.skus()), 1)])),
-    );
+    // A backlog, as a shop has one: last updated an hour ago and earlier, one a minute apart
+    // (orders updated within the last few minutes are read again every cycle, as they should).
+    let now = chrono::Utc::now();
+    htf.place_orders((0..count).map(|k| {
+        let mut order = NewOrder::new([(source.sku((k * step) % source.skus()), 1)]);
+        let updated = now - chrono::Duration::minutes(60 + k as i64);
+        order.updated_at = Some(updated);
+        order.created_at = Some(updated - chrono::Duration::days(1));
+        order
+    }));
 }
 
 /// Logs in and reads every page of `READY` orders and the one of `PROCESSED`, one after the
