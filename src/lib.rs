@@ -18,6 +18,8 @@
 //! Where things live (data flows down the list, never up):
 //! - [`demo`], [`commands`], [`manual`]: `invsync demo` and the simulators alone (`invsync
 //!   sim`); what the command line runs and its exit statuses; completions and the man page.
+//! - [`fleet`]: many shops on many machines: leases on the shops in PostgreSQL, their fencing,
+//!   each worker's fair share.
 //! - [`daemon`]: `run`'s schedule and signals; one cycle end to end ([`daemon::cycle`]): the
 //!   sources' part (fetch, guard, record, publish), the order feeds' part, one task per target;
 //!   loading and reconciling the state at start (with what it keeps of the mapping,
@@ -60,6 +62,8 @@ pub mod demo;
 pub mod commands;
 
 pub mod manual;
+
+pub mod fleet;
 
 pub mod daemon;
 

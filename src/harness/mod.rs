@@ -8,6 +8,7 @@
 //! Simulators are cheap to clone; the server stops when the last clone drops.
 
 pub mod dialect;
+pub mod postgres;
 pub(crate) mod server;
 
 pub use dialect::Dialect;
