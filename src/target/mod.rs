@@ -20,7 +20,7 @@ use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{self, Change, Guard, Rules};
 use crate::services::Target;
-use crate::store::{self, Retry, Side, Store, StoreError, TargetOutcome, rfc3339};
+use crate::store::{self, Memory, Retry, Side, Store, StoreError, TargetOutcome, rfc3339};
 
 /// How to run one cycle.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,41 +54,154 @@ use push::Pusher;
 /// would cost a request per SKU for nothing.
 const REFUSES_EVERYTHING: usize = 10;
 
-/// What a target is and has, as the cycle sees it.
+/// What a target is and has, as the cycle sees it. Its state (what it acknowledged, holds in
+/// doubt, refused, remembers) is changed only here, in `target`: the rest of the engine builds
+/// it with [`TargetSlot::load`], reads it, and voids acknowledgements with [`TargetSlot::void`].
 pub struct TargetSlot {
     /// `[targets.NAME]`.
-    pub name: String,
+    name: String,
     /// Its row in the database.
+    id: i64,
+    /// Its connector.
+    client: Target,
+    /// What it acknowledged (once `acked_loaded`).
+    acked: Column,
+    /// Whether `acked` was loaded from the database (it is, the first time the target plans).
+    acked_loaded: bool,
+    /// SKUs it refused and has not taken since, with when each is tried again.
+    failed: HashMap<SkuId, Retry>,
+    /// SKUs it may or may not have taken: sent, and neither acknowledged nor refused (see
+    /// `store::doubt`). They are pushed again whatever the plan says.
+    in_doubt: BTreeSet<SkuId>,
+    /// Indices of its input sources.
+    inputs: Vec<usize>,
+    /// Safety stock and cap.
+    rules: Rules,
+    /// Entities per request.
+    batch_size: usize,
+    /// The mass-zero guard and its memory.
+    guard: Guard,
+    /// When `--force` last restarted the guard's window.
+    guard_since: Option<i64>,
+    /// Refused logins.
+    auth: AuthBackoff,
+    /// A flag target's product list and flag states; empty for every other target.
+    flags: flag::FlagMemory,
+    /// What it was last left wholly in sync with (see [`settled`]), as the database has it.
+    settled: Option<String>,
+    /// Its rules, as its `settled` mark names them (see [`settled`]).
+    settles_as: String,
+}
+
+/// What a target is, from its configuration.
+pub struct Setup {
+    /// `[targets.NAME]`.
+    pub name: String,
+    /// Its row in the database (0 for a dry run's target without one).
     pub id: i64,
     /// Its connector.
     pub client: Target,
-    /// What it acknowledged (once `acked_loaded`).
-    pub acked: Column,
-    /// Whether `acked` was loaded from the database (it is, the first time the target plans).
-    pub acked_loaded: bool,
-    /// SKUs it refused and has not taken since, with when each is tried again.
-    pub failed: HashMap<SkuId, Retry>,
-    /// SKUs it may or may not have taken: sent, and neither acknowledged nor refused (see
-    /// `store::doubt`). They are pushed again whatever the plan says.
-    pub in_doubt: BTreeSet<SkuId>,
     /// Indices of its input sources.
     pub inputs: Vec<usize>,
     /// Safety stock and cap.
     pub rules: Rules,
     /// Entities per request.
     pub batch_size: usize,
-    /// The mass-zero guard and its memory.
-    pub guard: Guard,
-    /// When `--force` last restarted the guard's window.
-    pub guard_since: Option<i64>,
-    /// Refused logins.
-    pub auth: AuthBackoff,
-    /// A flag target's product list and flag states; empty for every other target.
-    pub flags: flag::FlagMemory,
-    /// What it was last left wholly in sync with (see [`settled`]), as the database has it.
-    pub settled: Option<String>,
-    /// Its rules, as its `settled` mark names them (see [`settled`]).
+    /// Its rules, as its `settled` mark names them (see [`settled::rules`]).
     pub settles_as: String,
+}
+
+/// What the database held of a target at start (see `daemon::state`). What it acknowledged is
+/// loaded when it first plans (see [`TargetSlot::load_acknowledged`]).
+pub struct Stored {
+    /// Its refusals, with when each is tried again.
+    pub failed: HashMap<SkuId, Retry>,
+    /// Its SKUs in doubt.
+    pub in_doubt: BTreeSet<SkuId>,
+    /// Its `settled` mark.
+    pub settled: Option<String>,
+    /// Its guard's memory and login backoff.
+    pub memory: Memory,
+}
+
+impl TargetSlot {
+    /// A target as configured, with what the database held of it; `max_zeroed_fraction`: its
+    /// mass-zero guard's limit.
+    pub fn load(setup: Setup, stored: Stored, max_zeroed_fraction: f64) -> TargetSlot {
+        let (guard, guard_since, auth) = stored.memory.into_parts(max_zeroed_fraction);
+        TargetSlot {
+            name: setup.name,
+            id: setup.id,
+            client: setup.client,
+            acked: Column::default(),
+            acked_loaded: false,
+            failed: stored.failed,
+            in_doubt: stored.in_doubt,
+            inputs: setup.inputs,
+            rules: setup.rules,
+            batch_size: setup.batch_size,
+            guard,
+            guard_since,
+            auth,
+            flags: Default::default(),
+            settled: stored.settled,
+            settles_as: setup.settles_as,
+        }
+    }
+
+    /// `[targets.NAME]`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its row in the database.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Whether it shows availability through flags (a catalogue) rather than quantities.
+    pub fn is_flag_target(&self) -> bool {
+        self.client.is_flag_target()
+    }
+
+    /// Indices of its input sources.
+    pub fn inputs(&self) -> &[usize] {
+        &self.inputs
+    }
+
+    /// Its rules, as its `settled` mark names them (see [`settled`]).
+    pub fn settles_as(&self) -> &str {
+        &self.settles_as
+    }
+
+    /// What it acknowledged: empty until [`TargetSlot::load_acknowledged`].
+    pub fn acknowledged(&self) -> &Column {
+        &self.acked
+    }
+
+    /// Reads what it acknowledged from the database, the first time only.
+    pub async fn load_acknowledged(&mut self, store: &Store) -> Result<(), StoreError> {
+        if self.acked_loaded {
+            return Ok(());
+        }
+        let id = self.id;
+        // A dry run's target without a row has acknowledged nothing (row ids start at 1).
+        if id > 0 {
+            self.acked = store
+                .call(move |c| store::load_column(c, Side::Target, id))
+                .await?;
+        }
+        self.acked_loaded = true;
+        Ok(())
+    }
+
+    /// Forgets what it acknowledged of `skus` (in memory: the caller writes the voids, as
+    /// none, with `store::write_voids`): they are planned as never pushed.
+    pub fn void(&mut self, skus: &[SkuId]) {
+        for &sku in skus {
+            self.acked.clear(sku);
+        }
+    }
 }
 
 /// What the cycle hands a target.
@@ -261,17 +374,7 @@ pub async fn sync_target(
         outcome.settled = Some(mark);
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
-    if !target.acked_loaded {
-        let id = target.id;
-        // A dry run's target without a row has acknowledged nothing (row ids start at 1).
-        if id > 0 {
-            target.acked = inputs
-                .store
-                .call(move |c| store::load_column(c, Side::Target, id))
-                .await?;
-        }
-        target.acked_loaded = true;
-    }
+    target.load_acknowledged(&inputs.store).await?;
     let window = i64::try_from(inputs.guard_window.as_millis()).unwrap_or(i64::MAX);
     target.guard.since = now
         .saturating_sub(window)
