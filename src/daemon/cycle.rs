@@ -145,17 +145,6 @@ impl Engine {
         store.check_files().await?;
         let clients = crate::config::build_all(&config, cancel)?;
         let (sources, targets) = (clients.sources, clients.targets);
-        let catalogues = Arc::new(Catalogues::new(
-            config
-                .targets
-                .iter()
-                .zip(&targets)
-                .filter_map(|(spec, client)| match client {
-                    services::Target::Shopsys(shop) => Some((spec.name.clone(), shop.clone())),
-                    _ => None,
-                })
-                .collect(),
-        ));
         let mapper = Arc::new(Mapper::new(&config, prepared.file.clone(), store.clone()));
         let feeds: Vec<FeedSlot> = config
             .feeds
@@ -294,13 +283,17 @@ impl Engine {
         let generation = Generation::starting_at(loaded.generation);
         let source_ids: Vec<(String, i64)> =
             sources.iter().map(|s| (s.name.clone(), s.id)).collect();
-        let mut target_ids = Vec::new();
+        // The catalogue targets: their barcodes restored, their product lists read early when
+        // the mapping needs them (see `catalogues`).
+        let (mut target_ids, mut shops) = (Vec::new(), Vec::new());
         for target in &targets {
             let slot = target.lock().await;
-            if slot.is_flag_target() {
+            if let Some(catalogue) = slot.catalogue() {
                 target_ids.push((slot.name().to_owned(), slot.id()));
+                shops.push((slot.name().to_owned(), catalogue.clone()));
             }
         }
+        let catalogues = Arc::new(Catalogues::new(shops));
         notes::restore_parts(&store, &mapper, source_ids, target_ids).await?;
         let keys_version = mapper.version();
         let keys_recorded = notes::keys_recorded(&store, &mapper).await?;
