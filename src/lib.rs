@@ -29,9 +29,10 @@
 //! - [`relay`]: the dropship relay (opt-in): Hardtofind orders placed at Endless Aisles at most
 //!   once, in a state machine kept in SQLite (its states: [`plan::relay`]), and their tracking
 //!   sent back.
-//! - [`target`]: one owner per target: its acknowledged state, its guard memory, refusals and
-//!   their schedule, the login backoff, the push loop (`push`), the catalogue's flag owner
-//!   (`flag`), what both settle in the store (`settle`), and what its cycle did
+//! - [`target`]: one owner per target: a core every target has (its acknowledged state, its
+//!   guard memory, refusals and their schedule, the login backoff, its settled mark) and two
+//!   kinds, quantities in batches (`quantities`, the push loop `push`) and a catalogue's flags
+//!   (`flag`); what both settle in the store (`settle`), and what its cycle did
 //!   ([`target::report`]).
 //! - [`mapper`]: the mapping in force ([`mapper::Mapper`]), built when a cycle first needs it
 //!   from the file ([`mapper::file`]), the Endless Aisles products and the catalogues'

@@ -18,14 +18,14 @@ use tracing::{info, warn};
 
 use crate::http::Meter;
 use crate::mapper::Mapper;
+use crate::services::FlagTarget;
 use crate::services::shopsys::catalogue::Catalogue;
-use crate::services::shopsys::target::ShopsysTarget;
 
 /// The catalogue targets, as the sources' side of a cycle reads them.
 #[derive(Default)]
 pub struct Catalogues {
     /// Each catalogue target's name and client (shared with the target: one token).
-    shops: Vec<(String, Arc<ShopsysTarget>)>,
+    shops: Vec<(String, FlagTarget)>,
     /// One read at a time: a second Endless Aisles source waits, then finds them read.
     reading: tokio::sync::Mutex<()>,
     /// Lists read here and not yet taken by their target.
@@ -36,7 +36,7 @@ pub struct Catalogues {
 
 impl Catalogues {
     /// The catalogue targets `shops`, by name.
-    pub fn new(shops: Vec<(String, Arc<ShopsysTarget>)>) -> Catalogues {
+    pub fn new(shops: Vec<(String, FlagTarget)>) -> Catalogues {
         Catalogues {
             shops,
             ..Catalogues::default()

@@ -39,7 +39,6 @@ use crate::ops::metrics;
 use crate::ops::report::{CycleReport, OrdersDone, TargetReport, TargetState};
 use crate::ops::stale::Watch;
 use crate::plan::Rules;
-use crate::plan::ledger::Column;
 use crate::plan::reservations::{FeedRules, Reservations};
 use crate::relay::{self, RelayDone};
 use crate::services::{self, AnswerDigest};
@@ -146,17 +145,6 @@ impl Engine {
         store.check_files().await?;
         let clients = crate::config::build_all(&config, cancel)?;
         let (sources, targets) = (clients.sources, clients.targets);
-        let catalogues = Arc::new(Catalogues::new(
-            config
-                .targets
-                .iter()
-                .zip(&targets)
-                .filter_map(|(spec, client)| match client {
-                    services::Target::Shopsys(shop) => Some((spec.name.clone(), shop.clone())),
-                    _ => None,
-                })
-                .collect(),
-        ));
         let mapper = Arc::new(Mapper::new(&config, prepared.file.clone(), store.clone()));
         let feeds: Vec<FeedSlot> = config
             .feeds
@@ -258,27 +246,16 @@ impl Engine {
             .zip(loaded.in_doubt)
             .map(
                 |((((spec, client), (id, failed, memory)), settled), in_doubt)| {
-                    let (guard, guard_since, auth) =
-                        memory.into_parts(config.daemon.max_zeroed_fraction);
-                    Arc::new(tokio::sync::Mutex::new(TargetSlot {
+                    let setup = target::Setup {
                         name: spec.name.clone(),
                         id: id.unwrap_or(UNRECORDED),
                         client,
-                        acked: Column::default(),
-                        acked_loaded: false,
-                        failed,
-                        in_doubt,
                         inputs: spec.inputs.clone(),
                         rules: Rules {
                             safety_stock: spec.safety_stock,
                             max_quantity: spec.max_quantity,
                         },
                         batch_size: spec.batch_size,
-                        guard,
-                        guard_since,
-                        auth,
-                        flags: Default::default(),
-                        settled,
                         settles_as: target::settled::rules(
                             &spec
                                 .inputs
@@ -288,20 +265,35 @@ impl Engine {
                             spec.safety_stock,
                             spec.max_quantity,
                         ),
-                    }))
+                    };
+                    let stored = target::Stored {
+                        failed,
+                        in_doubt,
+                        settled,
+                        memory,
+                    };
+                    Arc::new(tokio::sync::Mutex::new(TargetSlot::load(
+                        setup,
+                        stored,
+                        config.daemon.max_zeroed_fraction,
+                    )))
                 },
             )
             .collect();
         let generation = Generation::starting_at(loaded.generation);
         let source_ids: Vec<(String, i64)> =
             sources.iter().map(|s| (s.name.clone(), s.id)).collect();
-        let mut target_ids = Vec::new();
+        // The catalogue targets: their barcodes restored, their product lists read early when
+        // the mapping needs them (see `catalogues`).
+        let (mut target_ids, mut shops) = (Vec::new(), Vec::new());
         for target in &targets {
             let slot = target.lock().await;
-            if slot.client.is_flag_target() {
-                target_ids.push((slot.name.clone(), slot.id));
+            if let Some(catalogue) = slot.catalogue() {
+                target_ids.push((slot.name().to_owned(), slot.id()));
+                shops.push((slot.name().to_owned(), catalogue.clone()));
             }
         }
+        let catalogues = Arc::new(Catalogues::new(shops));
         notes::restore_parts(&store, &mapper, source_ids, target_ids).await?;
         let keys_version = mapper.version();
         let keys_recorded = notes::keys_recorded(&store, &mapper).await?;
@@ -311,14 +303,7 @@ impl Engine {
         if notes::file_changed(&prepared) {
             let skus = store.call(|c| store::load_skus(c)).await?;
             for target in &targets {
-                let mut slot = target.lock().await;
-                let id = slot.id;
-                if id != UNRECORDED {
-                    slot.acked = store
-                        .call(move |c| store::load_column(c, store::Side::Target, id))
-                        .await?;
-                }
-                slot.acked_loaded = true;
+                target.lock().await.load_acknowledged(&store).await?;
             }
             notes::settle_file(&store, &mapper, &prepared, &targets, &skus, read_only).await?;
             store::names_once(&skus)?;
@@ -664,7 +649,7 @@ impl Engine {
     ) -> impl std::future::Future<Output = Result<target::TargetResult, StoreError>> + Send + 'static
     {
         let inputs: Vec<(Arc<SourceSlot>, Fetch)> = slot
-            .inputs
+            .inputs()
             .iter()
             .map(|&i| (self.sources[i].clone(), fetches[i].clone()))
             .collect();
@@ -712,7 +697,7 @@ impl Engine {
             // Decided once, here: a target that plans needs the per-SKU state and the mapping
             // (a quiet one needs neither). Its mark names the mapping too: a new key at the
             // target is a new plan.
-            let rules = format!("{} mapping={}", slot.settles_as, mapper.fingerprint());
+            let rules = format!("{} mapping={}", slot.settles_as(), mapper.fingerprint());
             let mark = target::settled::mark(generation.now(), &rules);
             let quiet = target::settled::is_quiet(&slot, &mark, options, store::now_ms());
             let plans = !quiet && failed_sources.is_empty() && held_sources.is_empty();
@@ -725,7 +710,7 @@ impl Engine {
                 Default::default()
             };
             let inputs = target::Inputs {
-                early_catalogue: catalogues.take(&slot.name),
+                early_catalogue: catalogues.take(slot.name()),
                 mapper,
                 mapping,
                 held,

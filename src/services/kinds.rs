@@ -241,17 +241,33 @@ impl Source {
     }
 }
 
-/// A channel to keep in sync.
+/// A channel to keep in sync, by how it shows availability.
 pub enum Target {
+    /// Quantities, set in batches.
+    Quantities(QuantityTarget),
+    /// A catalogue's availability flag, set one product at a time (by `target::flag`).
+    Flags(FlagTarget),
+}
+
+impl Target {
+    /// Proves the credentials work without changing anything; says what it saw.
+    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        match self {
+            Target::Quantities(t) => t.check(meter).await,
+            Target::Flags(t) => t.check(meter).await,
+        }
+    }
+}
+
+/// A target that shows quantities, set in batches.
+pub enum QuantityTarget {
     /// Hardtofind variants.
     Hardtofind(hardtofind::HardtofindTarget),
     /// One Hako warehouse.
     Hako(Box<hako::HakoTarget>),
-    /// The catalogue's availability flag: driven by `target::flag`, never by [`Target::push`].
-    Shopsys(std::sync::Arc<shopsys::target::ShopsysTarget>),
 }
 
-impl Target {
+impl QuantityTarget {
     /// Sets the quantities of one batch; `Ok` when the service accepted it, with the SKUs its
     /// answer confirms (see [`Confirmed`]): only those may be acknowledged.
     pub async fn push(
@@ -260,26 +276,62 @@ impl Target {
         batch: &[PushItem<'_>],
     ) -> Result<Confirmed, ConnectorError> {
         match self {
-            Target::Hardtofind(t) => t.push(meter, batch).await,
-            Target::Hako(t) => t.push(meter, batch).await,
-            Target::Shopsys(_) => Err(ConnectorError::NotFound(
-                "a catalogue target takes flags, not quantities".to_owned(),
-            )),
+            QuantityTarget::Hardtofind(t) => t.push(meter, batch).await,
+            QuantityTarget::Hako(t) => t.push(meter, batch).await,
         }
-    }
-
-    /// Whether it shows availability through a flag rather than a quantity: such a target is
-    /// synced by `target::flag`, one product at a time, not in batches.
-    pub fn is_flag_target(&self) -> bool {
-        matches!(self, Target::Shopsys(_))
     }
 
     /// Proves the credentials work without changing anything; says what it saw.
     pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
         match self {
-            Target::Hardtofind(t) => t.check(meter).await,
-            Target::Hako(t) => t.check(meter).await,
-            Target::Shopsys(t) => t.check(meter).await,
+            QuantityTarget::Hardtofind(t) => t.check(meter).await,
+            QuantityTarget::Hako(t) => t.check(meter).await,
+        }
+    }
+}
+
+/// A catalogue that shows availability by a flag on each product. A clone shares the client
+/// (one token): the cycle may read its product list early (see `daemon::catalogues`).
+#[derive(Clone)]
+pub enum FlagTarget {
+    /// A Shopsys catalogue: one `PATCH /api/v1/products/{uuid}` per change.
+    Shopsys(std::sync::Arc<shopsys::target::ShopsysTarget>),
+}
+
+impl FlagTarget {
+    /// The rules of its table.
+    pub fn rules(&self) -> shopsys::config::ShopsysRules {
+        match self {
+            FlagTarget::Shopsys(t) => t.rules(),
+        }
+    }
+
+    /// Reads every page of the product list and indexes it by SKU.
+    pub async fn read_catalogue(
+        &self,
+        meter: &Meter,
+    ) -> Result<shopsys::catalogue::Catalogue, ConnectorError> {
+        match self {
+            FlagTarget::Shopsys(t) => t.read_catalogue(meter).await,
+        }
+    }
+
+    /// Writes the flag of product `uuid`: set (`true`) or cleared.
+    pub async fn set_flag(
+        &self,
+        meter: &Meter,
+        uuid: &str,
+        value: bool,
+    ) -> Result<shopsys::target::Patched, ConnectorError> {
+        match self {
+            FlagTarget::Shopsys(t) => t.set_flag(meter, uuid, value).await,
+        }
+    }
+
+    /// Proves the credentials work without changing anything; says what it saw.
+    pub async fn check(&self, meter: &Meter) -> Result<String, ConnectorError> {
+        match self {
+            FlagTarget::Shopsys(t) => t.check(meter).await,
         }
     }
 }
@@ -334,15 +386,18 @@ impl TargetKind {
     /// the same credentials in `logins`.
     pub fn client(&self, endpoint: Endpoint, account: &AccountKey, logins: &mut Logins) -> Target {
         match self {
-            TargetKind::Hardtofind(t) => Target::Hardtofind(hardtofind::HardtofindTarget::new(
-                logins.hardtofind(endpoint, account, &t.username, &t.password),
+            TargetKind::Hardtofind(t) => Target::Quantities(QuantityTarget::Hardtofind(
+                hardtofind::HardtofindTarget::new(logins.hardtofind(
+                    endpoint,
+                    account,
+                    &t.username,
+                    &t.password,
+                )),
             )),
-            TargetKind::Hako(t) => Target::Hako(Box::new(hako::HakoTarget::new(
-                endpoint,
-                t.api_key.clone(),
-                t.warehouse.clone(),
+            TargetKind::Hako(t) => Target::Quantities(QuantityTarget::Hako(Box::new(
+                hako::HakoTarget::new(endpoint, t.api_key.clone(), t.warehouse.clone()),
             ))),
-            TargetKind::Shopsys(t) => Target::Shopsys(std::sync::Arc::new(
+            TargetKind::Shopsys(t) => Target::Flags(FlagTarget::Shopsys(std::sync::Arc::new(
                 shopsys::target::ShopsysTarget::new(
                     endpoint,
                     t.client_id.clone(),
@@ -351,7 +406,7 @@ impl TargetKind {
                     t.rules.flag,
                 )
                 .with_rules(t.rules),
-            )),
+            ))),
         }
     }
 }

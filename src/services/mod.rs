@@ -4,9 +4,10 @@
 //! limits.
 //!
 //! [`kinds`] is the one list of the kinds of service: their tables, their roles, and
-//! [`Source`], [`Target`] and [`Feed`], which dispatch over the kinds with a `match`; with its
-//! `pub mod` line here, the only lines a new service adds outside its folder. [`session`] is the
-//! login every service that logs in shares; [`table`] what every service's table shares.
+//! [`Source`], [`Target`] (a [`QuantityTarget`] or a [`FlagTarget`]) and [`Feed`], which
+//! dispatch over the kinds with a `match`; with its `pub mod` line here, the only lines a new
+//! service adds outside its folder. [`session`] is the login every service that logs in shares;
+//! [`table`] what every service's table shares.
 
 pub mod answer;
 pub mod endless_aisles;
@@ -18,7 +19,7 @@ pub mod shopsys;
 pub mod table;
 
 pub use answer::{AnswerDigest, Fetched, Known};
-pub use kinds::{Clients, Feed, Source, Target};
+pub use kinds::{Clients, Feed, FlagTarget, QuantityTarget, Source, Target};
 
 pub use crate::plan::stock::Stock;
 

@@ -1,4 +1,11 @@
-//! One target's part of a cycle: plan, guard, push in batches, acknowledge.
+//! One target's part of a cycle: plan, guard, push, acknowledge.
+//!
+//! Every target has one owner, here: its slot ([`TargetSlot`], see `slot`) holds what every
+//! target has (what it acknowledged, holds in doubt, refused, its guard's and logins' memory,
+//! its settled mark) and its kind's own part, and nothing outside `target` changes either. A
+//! cycle runs the part every target shares (skip, login wait, quiet, plan, mass-zero guard),
+//! then its kind's: quantities pushed in batches (`quantities`, `push`) or a catalogue's flags,
+//! one `PATCH` per product (`flag`). Both settle the same way (`settle`).
 //!
 //! A batch the target refuses with a 4xx (not auth, not rate) is halved and each half pushed
 //! again, until the refused SKUs are alone: one bad SKU never sinks its neighbours. Refused SKUs
@@ -6,7 +13,8 @@
 //! takes them. A target that is unreachable, or refuses everything, is left for this cycle
 //! after its first failed batch, so it never holds up the others for long.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,11 +24,9 @@ use tracing::error;
 use crate::http::Meter;
 use crate::mapper::Mapper;
 use crate::mapping::Mapping;
-use crate::plan::backoff::AuthBackoff;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
-use crate::plan::{self, Change, Guard, Rules};
-use crate::services::Target;
-use crate::store::{self, Retry, Side, Store, StoreError, TargetOutcome, rfc3339};
+use crate::plan::{self, Change};
+use crate::store::{self, Side, Store, StoreError, TargetOutcome, rfc3339};
 
 /// How to run one cycle.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,55 +47,21 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 mod flag;
 mod push;
+mod quantities;
 pub mod report;
 mod settle;
 pub mod settled;
+mod slot;
+
+use slot::{Core, Kind};
+pub use slot::{Setup, Stored, TargetSlot};
 
 use report::{PlanLine, TargetReport, TargetState};
-
-use push::Pusher;
 
 /// Refusals in one cycle, with nothing accepted, after which a target is taken to refuse
 /// everything (a changed API, a suspended account) rather than a few bad SKUs: splitting further
 /// would cost a request per SKU for nothing.
 const REFUSES_EVERYTHING: usize = 10;
-
-/// What a target is and has, as the cycle sees it.
-pub struct TargetSlot {
-    /// `[targets.NAME]`.
-    pub name: String,
-    /// Its row in the database.
-    pub id: i64,
-    /// Its connector.
-    pub client: Target,
-    /// What it acknowledged (once `acked_loaded`).
-    pub acked: Column,
-    /// Whether `acked` was loaded from the database (it is, the first time the target plans).
-    pub acked_loaded: bool,
-    /// SKUs it refused and has not taken since, with when each is tried again.
-    pub failed: HashMap<SkuId, Retry>,
-    /// SKUs it may or may not have taken: sent, and neither acknowledged nor refused (see
-    /// `store::doubt`). They are pushed again whatever the plan says.
-    pub in_doubt: BTreeSet<SkuId>,
-    /// Indices of its input sources.
-    pub inputs: Vec<usize>,
-    /// Safety stock and cap.
-    pub rules: Rules,
-    /// Entities per request.
-    pub batch_size: usize,
-    /// The mass-zero guard and its memory.
-    pub guard: Guard,
-    /// When `--force` last restarted the guard's window.
-    pub guard_since: Option<i64>,
-    /// Refused logins.
-    pub auth: AuthBackoff,
-    /// A flag target's product list and flag states; empty for every other target.
-    pub flags: flag::FlagMemory,
-    /// What it was last left wholly in sync with (see [`settled`]), as the database has it.
-    pub settled: Option<String>,
-    /// Its rules, as its `settled` mark names them (see [`settled`]).
-    pub settles_as: String,
-}
 
 /// What the cycle hands a target.
 pub struct Inputs {
@@ -181,7 +153,7 @@ pub struct TargetResult {
 pub fn interrupted(target: &TargetSlot) -> TargetResult {
     TargetResult {
         report: TargetReport {
-            name: target.name.clone(),
+            name: target.name().to_owned(),
             state: TargetState::Interrupted,
             planned: 0,
             pushed: 0,
@@ -216,12 +188,50 @@ fn skipped(target: &str, inputs: &Inputs) -> String {
     }
 }
 
-/// Runs one target's part of a cycle.
+/// Runs one target's part of a cycle: the part every target shares (`begin`), then its
+/// kind's.
 pub async fn sync_target(
     target: &mut TargetSlot,
-    mut inputs: Inputs,
+    inputs: Inputs,
     options: CycleOptions,
 ) -> Result<TargetResult, StoreError> {
+    let TargetSlot { core, kind } = target;
+    let cycle = match begin(core, inputs, options).await? {
+        ControlFlow::Continue(cycle) => cycle,
+        ControlFlow::Break(done) => return Ok(done),
+    };
+    match kind {
+        Kind::Quantities(quantities) => quantities::sync(core, quantities, cycle).await,
+        Kind::Flags(flags) => flag::sync(core, flags, cycle).await,
+    }
+}
+
+/// One target's cycle once the part every target shares let it go on.
+struct Cycle {
+    inputs: Inputs,
+    /// The snapshots and reservations the plan was made from.
+    planned: Planned,
+    /// The plan, which the mass-zero guard passed.
+    changes: Vec<Change>,
+    result: TargetResult,
+    outcome: TargetOutcome,
+    /// What its requests count.
+    meter: Meter,
+    options: CycleOptions,
+    /// When the cycle began, in ms.
+    now: i64,
+    /// The mark the target gets if this cycle leaves it wholly in sync (see [`settled`]).
+    mark: String,
+}
+
+/// The part of a cycle every target shares: skipped for an input that failed or is held, or
+/// while a refused login waits; done when it is quiet (see [`settled`]); else planned, and
+/// held when the mass-zero guard trips. `Continue` with the plan when its kind is to go on.
+async fn begin(
+    target: &mut Core,
+    mut inputs: Inputs,
+    options: CycleOptions,
+) -> Result<ControlFlow<TargetResult, Cycle>, StoreError> {
     let meter = Meter::default();
     let mut result = TargetResult {
         report: TargetReport {
@@ -241,7 +251,9 @@ pub async fn sync_target(
         let mut sources = std::mem::take(&mut inputs.failed_sources);
         sources.append(&mut inputs.held_sources);
         result.report.state = TargetState::Skipped { sources };
-        return finish(target, &inputs.store, result, outcome, &meter, options).await;
+        return finish(target, &inputs.store, result, outcome, &meter, options)
+            .await
+            .map(ControlFlow::Break);
     }
     let now = store::now_ms();
     if let Some(at) = target.auth.waiting(now).filter(|_| !options.dry_run) {
@@ -253,25 +265,19 @@ pub async fn sync_target(
         error!(target = %target.name, next_attempt_at = %rfc3339(at), "target skipped: {error}");
         outcome.error = Some(error.clone());
         result.report.state = TargetState::Failed { error };
-        return finish(target, &inputs.store, result, outcome, &meter, options).await;
+        return finish(target, &inputs.store, result, outcome, &meter, options)
+            .await
+            .map(ControlFlow::Break);
     }
     let mark = std::mem::take(&mut inputs.settle_mark);
     if inputs.quiet {
         // Nothing it was synced from changed since: its plan is empty without being made.
         outcome.settled = Some(mark);
-        return finish(target, &inputs.store, result, outcome, &meter, options).await;
+        return finish(target, &inputs.store, result, outcome, &meter, options)
+            .await
+            .map(ControlFlow::Break);
     }
-    if !target.acked_loaded {
-        let id = target.id;
-        // A dry run's target without a row has acknowledged nothing (row ids start at 1).
-        if id > 0 {
-            target.acked = inputs
-                .store
-                .call(move |c| store::load_column(c, Side::Target, id))
-                .await?;
-        }
-        target.acked_loaded = true;
-    }
+    target.load_acknowledged(&inputs.store).await?;
     let window = i64::try_from(inputs.guard_window.as_millis()).unwrap_or(i64::MAX);
     target.guard.since = now
         .saturating_sub(window)
@@ -302,59 +308,26 @@ pub async fn sync_target(
     if let Some(held) = guard(target, &changes, options) {
         result.report.state = held.0;
         outcome.held = Some(held.1);
-        return finish(target, &inputs.store, result, outcome, &meter, options).await;
+        return finish(target, &inputs.store, result, outcome, &meter, options)
+            .await
+            .map(ControlFlow::Break);
     }
-    if target.client.is_flag_target() {
-        return flag::sync(target, inputs, &planned, result, options, now, mark).await;
-    }
-    if options.dry_run {
-        result.plan = dry_plan(target, &inputs, &planned, &changes);
-        return finish(target, &inputs.store, result, outcome, &meter, options).await;
-    }
-    let store = inputs.store.clone();
-    let mut pusher = Pusher {
-        target: &mut *target,
-        inputs: &mut inputs,
-        meter: &meter,
-        result: &mut result,
-        refusals: Vec::new(),
+    Ok(ControlFlow::Continue(Cycle {
+        inputs,
+        planned,
+        changes,
+        result,
+        outcome,
+        meter,
         options,
-        held: None,
-        unconfirmed: 0,
-    };
-    let (stop, left) = pusher.push_all(changes).await?;
-    let refusals = std::mem::take(&mut pusher.refusals);
-    let unconfirmed = pusher.unconfirmed;
-    let held = pusher.held.take();
-    if result.report.pushed > 0 {
-        settle::auth_accepted(target, &store).await?;
-    }
-    let refused = refusals.len();
-    settle::refusals(target, &inputs, refusals, now, &mut result, &mut outcome).await?;
-    let stopped_early = stop.is_some();
-    settle::stopped(target, &inputs, stop, &mut result, &mut outcome).await?;
-    if unconfirmed > 0 && result.report.state == TargetState::InSync {
-        let error = format!(
-            "{unconfirmed} SKUs were answered 2xx but left out of the answer; they are not acknowledged and are pushed again"
-        );
-        outcome.error = Some(error.clone());
-        result.report.state = TargetState::Failed { error };
-    }
-    if let Some((state, reason)) = held {
-        result.report.state = state;
-        outcome.held = Some(reason);
-    }
-    result.report.failures += left.saturating_sub(refused);
-    outcome.pending = left;
-    if !stopped_early && left == 0 && result.report.state == TargetState::InSync {
-        outcome.settled = Some(mark);
-    }
-    finish(target, &store, result, outcome, &meter, options).await
+        now,
+        mark,
+    }))
 }
 
 /// A dry run's plan, each line with its workings.
 fn dry_plan(
-    target: &TargetSlot,
+    target: &Core,
     inputs: &Inputs,
     planned: &Planned,
     changes: &[Change],
@@ -382,7 +355,7 @@ fn dry_plan(
 /// in a full sync), except those refused already in this cycle. SKUs refused before go last,
 /// together, so they cannot make healthy batches fail and split.
 fn plan_for(
-    target: &TargetSlot,
+    target: &Core,
     planned: &Planned,
     full: bool,
     refused_now: &HashSet<SkuId>,
@@ -429,7 +402,7 @@ fn plan_for(
 /// The mass-zero guard over a plan: `Some` (the state and the reason) when the target must be
 /// held, after saying so in an ERROR.
 fn guard(
-    target: &TargetSlot,
+    target: &Core,
     changes: &[Change],
     options: CycleOptions,
 ) -> Option<(TargetState, String)> {
@@ -454,7 +427,7 @@ fn guard(
 }
 
 async fn finish(
-    target: &mut TargetSlot,
+    target: &mut Core,
     store: &Store,
     mut result: TargetResult,
     mut outcome: TargetOutcome,

@@ -9,17 +9,21 @@ use tracing::info;
 use super::report::TargetState;
 use super::settle::Stop;
 use super::{
-    CycleOptions, Inputs, PROGRESS_EVERY, REFUSES_EVERYTHING, TargetResult, TargetSlot, guard,
-    names, plan_for, settle,
+    Core, CycleOptions, Inputs, PROGRESS_EVERY, REFUSES_EVERYTHING, TargetResult, guard, names,
+    plan_for, settle,
 };
 use crate::http::{HttpError, Meter};
 use crate::plan::Change;
 use crate::plan::ledger::SkuId;
-use crate::services::{ConnectorError, PushItem};
+use crate::services::{ConnectorError, PushItem, QuantityTarget};
 use crate::store::{self, Refusal, StoreError};
 
 pub(super) struct Pusher<'a> {
-    pub target: &'a mut TargetSlot,
+    pub target: &'a mut Core,
+    /// The target's connector.
+    pub client: &'a QuantityTarget,
+    /// Entities per request.
+    pub batch_size: usize,
     pub inputs: &'a mut Inputs,
     pub meter: &'a Meter,
     pub result: &'a mut TargetResult,
@@ -50,7 +54,7 @@ impl Pusher<'_> {
         let mut next = 0;
         let mut progress = Progress::new(changes.len());
         while next < changes.len() {
-            let end = (next + self.target.batch_size).min(changes.len());
+            let end = (next + self.batch_size).min(changes.len());
             let batch = changes[next..end].to_vec();
             next = end;
             let after = changes.len() - next;
@@ -136,7 +140,7 @@ impl Pusher<'_> {
                 .collect();
             let waiting = parts.iter().map(|p| p.len()).sum::<usize>() + part.len();
             let doubted_now = self.before_request(part, waiting + after).await?;
-            match self.target.client.push(self.meter, &items).await {
+            match self.client.push(self.meter, &items).await {
                 Ok(confirmed) => {
                     // Only what the answer confirms is acknowledged; the rest stays pending
                     // and is pushed again.
@@ -241,7 +245,7 @@ impl Pusher<'_> {
 }
 
 /// Changes of a batch that stopped early and were not acknowledged.
-fn batch_left(batch: &[Change], target: &TargetSlot) -> usize {
+fn batch_left(batch: &[Change], target: &Core) -> usize {
     batch
         .iter()
         .filter(|c| target.acked.get(c.sku) != Some(c.new))

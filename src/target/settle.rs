@@ -5,7 +5,7 @@
 use tracing::{error, warn};
 
 use super::report::TargetState;
-use super::{Inputs, REFUSAL_BACKOFF_CAP, TargetResult, TargetSlot, names};
+use super::{Core, Inputs, REFUSAL_BACKOFF_CAP, TargetResult, names};
 use crate::plan::backoff::{self, AuthBackoff};
 use crate::plan::ledger::{SkuId, SkuTable};
 use crate::plan::{Change, Guard};
@@ -22,10 +22,7 @@ pub(super) enum Stop {
 }
 
 /// The target took a request: a login backoff is over.
-pub(super) async fn auth_accepted(
-    target: &mut TargetSlot,
-    store: &Store,
-) -> Result<(), StoreError> {
+pub(super) async fn auth_accepted(target: &mut Core, store: &Store) -> Result<(), StoreError> {
     if target.auth.failures > 0 {
         target.auth = AuthBackoff::default();
         let id = target.id;
@@ -41,7 +38,7 @@ pub(super) async fn auth_accepted(
 /// memory: the database first, so a
 /// crash never leaves memory ahead of the file.
 pub(super) async fn acknowledge(
-    target: &mut TargetSlot,
+    target: &mut Core,
     store: &Store,
     part: &[Change],
     force: bool,
@@ -82,7 +79,7 @@ pub(super) async fn acknowledge(
 /// Puts this cycle's refusals on their schedule (the next cycle, then 2, 4, … cycles apart, at
 /// most a day), records them with the target's words, and marks the target failed.
 pub(super) async fn refusals(
-    target: &mut TargetSlot,
+    target: &mut Core,
     inputs: &Inputs,
     mut refusals: Vec<Refusal>,
     now: i64,
@@ -125,7 +122,7 @@ pub(super) async fn refusals(
 
 /// Says why the target stopped before its plan was done, and backs a refused login off.
 pub(super) async fn stopped(
-    target: &mut TargetSlot,
+    target: &mut Core,
     inputs: &Inputs,
     stop: Option<Stop>,
     result: &mut TargetResult,
@@ -160,7 +157,7 @@ pub(super) async fn stopped(
 }
 
 /// One ERROR per cycle per target, with a few examples: enough to act on, never a flood.
-fn report_refusals(target: &TargetSlot, skus: &SkuTable, refusals: &[Refusal]) {
+fn report_refusals(target: &Core, skus: &SkuTable, refusals: &[Refusal]) {
     let examples: Vec<String> = refusals
         .iter()
         .take(5)

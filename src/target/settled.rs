@@ -13,7 +13,6 @@
 //! always reads it.
 
 use super::{CycleOptions, TargetSlot};
-use crate::services::Target;
 
 /// The mark a target gets when it is left in sync at `generation` with the rules `settles_as`.
 pub fn mark(generation: u64, settles_as: &str) -> String {
@@ -31,18 +30,13 @@ pub fn rules(inputs: &[String], safety_stock: i64, max_quantity: Option<i64>) ->
 
 /// Whether the target's plan is known to be empty this cycle (see the module documentation).
 pub fn is_quiet(target: &TargetSlot, mark: &str, options: CycleOptions, now: i64) -> bool {
-    let flags_at_rest = match &target.client {
-        Target::Shopsys(shop) => target
-            .flags
-            .catalogue_is_fresh(shop.rules().catalogue_refresh),
-        _ => true,
-    };
+    let (core, kind) = (&target.core, &target.kind);
     !options.full
         && !options.dry_run
-        && flags_at_rest
-        && target.settled.as_deref() == Some(mark)
-        && target.in_doubt.is_empty()
-        && target
+        && kind.at_rest()
+        && core.settled.as_deref() == Some(mark)
+        && core.in_doubt.is_empty()
+        && core
             .failed
             .values()
             .all(|retry| retry.next_attempt_at.is_some_and(|at| now < at))

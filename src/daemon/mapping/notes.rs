@@ -218,14 +218,15 @@ pub async fn settle_file(
     for target in targets {
         let mut guard = target.lock().await;
         let slot = &mut *guard;
-        let rekeyed = Rekeyed::new(&before, &mapping, &slot.name);
-        let void = void_rekeyed(&mut slot.acked, skus, &rekeyed);
+        let rekeyed = Rekeyed::new(&before, &mapping, slot.name());
+        let void = rekeyed_acknowledged(slot.acknowledged(), skus, &rekeyed);
         if void.is_empty() {
             continue;
         }
-        tracing::info!(target = %slot.name, skus = void.len(), "the mapping gives these SKUs a new key here; they are pushed again under it");
+        slot.void(&void);
+        tracing::info!(target = %slot.name(), skus = void.len(), "the mapping gives these SKUs a new key here; they are pushed again under it");
         if !read_only {
-            voided.push((slot.id, void));
+            voided.push((slot.id(), void));
         }
     }
     tracing::debug!(
@@ -266,20 +267,31 @@ pub async fn settle_file(
     Ok(())
 }
 
-/// Clears in `acked` what `rekeyed` says was acknowledged under another key, SKU by SKU in id
-/// order (no name is looked up: a million of them would cost more than the mapping's look-ups),
-/// and gives the ids cleared (the database is to hold none for them either, not 0: see
+/// What `acked` holds that `rekeyed` says was acknowledged under another key, SKU by SKU in id
+/// order (no name is looked up: a million of them would cost more than the mapping's look-ups):
+/// the acknowledgements to void (the database is to hold none for them either, not 0: see
 /// [`store::write_voids`]).
+pub(super) fn rekeyed_acknowledged(
+    acked: &Column,
+    skus: &SkuTable,
+    rekeyed: &Rekeyed<'_>,
+) -> Vec<SkuId> {
+    acked
+        .iter()
+        .filter(|&(id, _)| (id as usize) < skus.len() && rekeyed.of(skus.name(id)))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Clears in `acked` what [`rekeyed_acknowledged`] gives, and gives it: as a target voids
+/// (see `TargetSlot::void`).
+#[cfg(test)]
 pub(super) fn void_rekeyed(
     acked: &mut Column,
     skus: &SkuTable,
     rekeyed: &Rekeyed<'_>,
 ) -> Vec<SkuId> {
-    let void: Vec<SkuId> = acked
-        .iter()
-        .filter(|&(id, _)| (id as usize) < skus.len() && rekeyed.of(skus.name(id)))
-        .map(|(id, _)| id)
-        .collect();
+    let void = rekeyed_acknowledged(acked, skus, rekeyed);
     for &id in &void {
         acked.clear(id);
     }

@@ -3,10 +3,9 @@
 
 use tracing::debug;
 
-use super::super::{Inputs, Planned, TargetSlot, names};
-use super::{Step, decide};
+use super::super::{Core, Inputs, Planned, names};
+use super::{Flags, Step, decide};
 use crate::plan;
-use crate::services::Target;
 use crate::services::shopsys::catalogue::Catalogue;
 use crate::services::shopsys::flag::FlagState;
 use crate::store::mapping::Note;
@@ -24,8 +23,10 @@ const UNMAPPED_LISTED: usize = 1000;
 /// are not due to be tried again. `fresh`: the list was read this cycle, so what it shows of
 /// each product's flag is news ([`FlagState::seen`]). Also answers the notes for `status`: the
 /// SKUs with no product (the first [`UNMAPPED_LISTED`]) and those with two.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn decide_all(
-    target: &mut TargetSlot,
+    target: &Core,
+    flags: &mut Flags,
     inputs: &Inputs,
     planned: &Planned,
     catalogue: &Catalogue,
@@ -33,10 +34,7 @@ pub(super) fn decide_all(
     now: i64,
     fresh: bool,
 ) -> (Vec<Step>, Vec<Note>) {
-    let Target::Shopsys(shop) = &target.client else {
-        return (Vec::new(), Vec::new());
-    };
-    let rules = shop.rules();
+    let rules = flags.client.rules();
     let field = rules.match_field.name();
     let mut notes = Vec::new();
     let mut unmapped = 0usize;
@@ -48,8 +46,8 @@ pub(super) fn decide_all(
         true,
     );
     let skus = names(&inputs.skus);
-    let states = target.flags.states.get_or_insert_default();
-    let unchangeable = &target.flags.unchangeable;
+    let states = flags.memory.states.get_or_insert_default();
+    let unchangeable = &flags.memory.unchangeable;
     let mut steps = Vec::new();
     for change in wanted {
         // A SKU in a mapping conflict is held: its products are not touched.

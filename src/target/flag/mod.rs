@@ -35,14 +35,21 @@ use tokio::time::Instant;
 
 use super::report::TargetState;
 use super::settle::Stop;
-use super::{CycleOptions, Inputs, Planned, TargetResult, TargetSlot, dry_plan, finish, settle};
-use crate::http::Meter;
+use super::{Core, Cycle, CycleOptions, Inputs, TargetResult, dry_plan, finish, settle};
 use crate::plan::Change;
 use crate::services::shopsys::catalogue::Catalogue;
 use crate::services::shopsys::flag::{FlagState, Unchangeable, decide};
-use crate::services::{ConnectorError, Target};
+use crate::services::{ConnectorError, FlagTarget};
 use crate::store::{self, Store, StoreError, TargetOutcome};
 use read::{Read, read_catalogue};
+
+/// What a flag target has besides what every target has.
+pub(super) struct Flags {
+    /// Its catalogue's connector.
+    client: FlagTarget,
+    /// What it keeps between cycles.
+    memory: FlagMemory,
+}
 
 /// What a flag target keeps between cycles.
 #[derive(Debug, Default)]
@@ -78,10 +85,31 @@ struct Step {
     dirty: bool,
 }
 
-impl FlagMemory {
+impl Flags {
+    /// A catalogue target of `client`, nothing read yet.
+    pub(super) fn new(client: FlagTarget) -> Flags {
+        Flags {
+            client,
+            memory: FlagMemory::default(),
+        }
+    }
+
+    /// Its catalogue's connector.
+    pub(super) fn client(&self) -> &FlagTarget {
+        &self.client
+    }
+
     /// Whether the product list is in memory and not due to be read again: with the flags at
     /// rest (see [`sync`]), a cycle would then change nothing.
-    pub(super) fn catalogue_is_fresh(&self, refresh: std::time::Duration) -> bool {
+    pub(super) fn catalogue_is_fresh(&self) -> bool {
+        self.memory
+            .catalogue_is_fresh(self.client.rules().catalogue_refresh)
+    }
+}
+
+impl FlagMemory {
+    /// Whether the product list is in memory and not read for `refresh`.
+    fn catalogue_is_fresh(&self, refresh: std::time::Duration) -> bool {
         !self.reread
             && self
                 .catalogue
@@ -90,40 +118,43 @@ impl FlagMemory {
     }
 }
 
-/// Runs a flag target's part of a cycle, after the mass-zero guard passed it. `mark`: what the
-/// target is settled as if the flags come to rest (see `target::settled`).
-#[allow(clippy::too_many_arguments)]
+/// Runs a flag target's part of a cycle, after the mass-zero guard passed its plan. Its mark
+/// (`cycle.mark`) is what the target is settled as if the flags come to rest (see
+/// `target::settled`).
 pub(super) async fn sync(
-    target: &mut TargetSlot,
-    inputs: Inputs,
-    planned: &Planned,
-    mut result: TargetResult,
-    options: CycleOptions,
-    now: i64,
-    mark: String,
+    target: &mut Core,
+    flags: &mut Flags,
+    cycle: Cycle,
 ) -> Result<TargetResult, StoreError> {
-    let meter = Meter::default();
+    let Cycle {
+        inputs,
+        planned,
+        mut result,
+        meter,
+        options,
+        now,
+        mark,
+        ..
+    } = cycle;
+    let planned = &planned;
+    // What is pending here is the SKUs whose products are left to write, not the plan's.
     let mut outcome = TargetOutcome::default();
     let store = inputs.store.clone();
-    load(target, &store).await?;
-    let Target::Shopsys(shop) = &target.client else {
-        // The dispatch sends only flag targets here.
-        return finish(target, &store, result, outcome, &meter, options).await;
-    };
+    load(target, flags, &store).await?;
     let fraction = target.guard.max_fraction;
     let read = match inputs.early_catalogue.clone() {
         // Read this cycle already, before the sources' answers were mapped: not again.
-        Some(early) if target.flags.catalogue.is_none() => {
-            target.flags.catalogue = Some((early.clone(), Instant::now()));
-            target.flags.reread = false;
+        Some(early) if flags.memory.catalogue.is_none() => {
+            flags.memory.catalogue = Some((early.clone(), Instant::now()));
+            flags.memory.reread = false;
             Read::Ready {
                 catalogue: early,
                 fresh: true,
             }
         }
         _ => {
-            let flags = &mut target.flags;
-            read_catalogue(flags, shop, &target.name, fraction, &meter, options).await
+            let (memory, shop) = (&mut flags.memory, &flags.client);
+            read_catalogue(memory, shop, &target.name, fraction, &meter, options).await
         }
     };
     let (catalogue, fresh) = match read {
@@ -145,12 +176,13 @@ pub(super) async fn sync(
     };
     if fresh && !options.dry_run {
         remember_barcodes(target, &inputs, &catalogue).await?;
-        patch::forget_departed(target, &store, &catalogue).await?;
+        patch::forget_departed(target, &mut flags.memory, &store, &catalogue).await?;
     }
-    let (mut steps, notes) =
-        decide::decide_all(target, &inputs, planned, &catalogue, options, now, fresh);
+    let (mut steps, notes) = decide::decide_all(
+        target, flags, &inputs, planned, &catalogue, options, now, fresh,
+    );
     if !options.dry_run {
-        write_notes(target, &store, notes).await?;
+        write_notes(target, &mut flags.memory, &store, notes).await?;
     }
     steps.sort_by_key(|s| target.failed.contains_key(&s.change.sku));
     let mut patches: Vec<Change> = Vec::new();
@@ -174,7 +206,7 @@ pub(super) async fn sync(
         .filter(|s| s.dirty)
         .map(|s| (s.uuid.clone(), s.state))
         .collect();
-    write_states(target, &store, intents).await?;
+    write_states(target, &mut flags.memory, &store, intents).await?;
     // A SKU none of whose products needs a PATCH is in line with its quantity now.
     let quiet: Vec<Change> = steps
         .iter()
@@ -189,7 +221,7 @@ pub(super) async fn sync(
     if !quiet.is_empty() {
         settle::acknowledge(target, &store, &quiet, options.force).await?;
     }
-    let done = patch::patch_all(target, &store, &meter, steps, &mut result, now).await?;
+    let done = patch::patch_all(target, flags, &store, &meter, steps, &mut result, now).await?;
     if fresh || result.report.pushed > 0 {
         settle::auth_accepted(target, &store).await?;
     }
@@ -220,23 +252,23 @@ pub(super) async fn sync(
 }
 
 /// Reads the flag states and the unchangeable products from the database, the first time.
-async fn load(target: &mut TargetSlot, store: &Store) -> Result<(), StoreError> {
-    if target.flags.states.is_some() {
+async fn load(target: &Core, flags: &mut Flags, store: &Store) -> Result<(), StoreError> {
+    if flags.memory.states.is_some() {
         return Ok(());
     }
     let id = target.id;
     let (states, unchangeable) = store
         .call(move |c| Ok((store::load_flags(c, id)?, store::load_unchangeable(c, id)?)))
         .await?;
-    target.flags.states = Some(states);
-    target.flags.unchangeable = unchangeable;
+    flags.memory.states = Some(states);
+    flags.memory.unchangeable = unchangeable;
     Ok(())
 }
 
 /// With `by_barcode`, a freshly read catalogue's barcodes: recorded (a restart links at once)
 /// and handed to the mapping.
 async fn remember_barcodes(
-    target: &TargetSlot,
+    target: &Core,
     inputs: &Inputs,
     catalogue: &Catalogue,
 ) -> Result<(), StoreError> {
@@ -260,11 +292,12 @@ const NOTE_KINDS: [&str; 2] = [decide::UNMAPPED, decide::MATCHED_TWICE];
 /// Records the SKUs this catalogue cannot map to one product (none, or two) for `status`, when
 /// they changed.
 async fn write_notes(
-    target: &mut TargetSlot,
+    target: &Core,
+    memory: &mut FlagMemory,
     store: &Store,
     notes: Vec<store::mapping::Note>,
 ) -> Result<(), StoreError> {
-    if target.flags.notes.as_ref() == Some(&notes) {
+    if memory.notes.as_ref() == Some(&notes) {
         return Ok(());
     }
     let (name, rows) = (target.name.clone(), notes.clone());
@@ -277,7 +310,7 @@ async fn write_notes(
             Ok(())
         })
         .await?;
-    target.flags.notes = Some(notes);
+    memory.notes = Some(notes);
     Ok(())
 }
 
@@ -294,7 +327,8 @@ fn stopped_by(e: ConnectorError) -> Stop {
 
 /// Stores changed states, then keeps them in memory.
 async fn write_states(
-    target: &mut TargetSlot,
+    target: &Core,
+    memory: &mut FlagMemory,
     store: &Store,
     states: Vec<(String, FlagState)>,
 ) -> Result<(), StoreError> {
@@ -306,7 +340,6 @@ async fn write_states(
     store
         .call(move |c| store::write_flags(c, id, &rows))
         .await?;
-    let memory = target.flags.states.get_or_insert_default();
-    memory.extend(states);
+    memory.states.get_or_insert_default().extend(states);
     Ok(())
 }

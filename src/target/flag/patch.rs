@@ -14,12 +14,11 @@ use std::collections::HashSet;
 use tracing::warn;
 
 use super::super::settle::Stop;
-use super::super::{REFUSES_EVERYTHING, TargetResult, TargetSlot, settle};
-use super::{Step, stopped_by};
+use super::super::{Core, REFUSES_EVERYTHING, TargetResult, settle};
+use super::{FlagMemory, Flags, Step, stopped_by};
 use crate::http::Meter;
 use crate::plan::Change;
 use crate::plan::ledger::SkuId;
-use crate::services::Target;
 use crate::services::shopsys::catalogue::Catalogue;
 use crate::services::shopsys::flag::Unchangeable;
 use crate::services::shopsys::target::{Patched, Refusal as Refused};
@@ -41,21 +40,14 @@ pub(super) struct Done {
 /// it, and at the end the quantities of the SKUs whose every product took its write. Stops at
 /// the first failure that is not about the product alone.
 pub(super) async fn patch_all(
-    target: &mut TargetSlot,
+    target: &mut Core,
+    flags: &mut Flags,
     store: &Store,
     meter: &Meter,
     steps: Vec<Step>,
     result: &mut TargetResult,
     now: i64,
 ) -> Result<Done, StoreError> {
-    let Target::Shopsys(shop) = &target.client else {
-        return Ok(Done {
-            stop: None,
-            refusals: Vec::new(),
-            in_line: 0,
-            set_aside: 0,
-        });
-    };
     let (mut refusals, mut fresh_refusals, mut stop) = (Vec::new(), 0, None);
     let (mut written, mut not_written, mut set_aside) =
         (Vec::new(), HashSet::new(), HashSet::new());
@@ -66,9 +58,9 @@ pub(super) async fn patch_all(
             not_written.insert(step.change.sku);
             continue;
         }
-        let refused = match shop.set_flag(meter, &step.uuid, value).await {
+        let refused = match flags.client.set_flag(meter, &step.uuid, value).await {
             Ok(Patched::Done) => {
-                written_now(&mut target.flags, target.id, store, &step, value).await?;
+                written_now(&mut flags.memory, target.id, store, &step, value).await?;
                 written.push(step.change);
                 result.report.pushed += 1;
                 continue;
@@ -84,7 +76,7 @@ pub(super) async fn patch_all(
         match refused {
             Refused::Gone(message) => {
                 warn!(target = %target.name, sku = %step.sku, product = %step.uuid, error = %message, "the product no longer exists in the catalogue (deleted since the list was read); the list is read again at the next cycle");
-                target.flags.reread = true;
+                flags.memory.reread = true;
                 set_aside.insert(step.change.sku);
             }
             Refused::Unchangeable(message) => {
@@ -117,7 +109,7 @@ pub(super) async fn patch_all(
             }
         }
     }
-    record_unchangeable(target, store, unchangeable).await?;
+    record_unchangeable(target, &mut flags.memory, store, unchangeable).await?;
     let in_line = acknowledge_whole(target, store, written, &not_written).await?;
     let set_aside = set_aside
         .iter()
@@ -133,7 +125,7 @@ pub(super) async fn patch_all(
 
 /// Records the acknowledged state of `step`'s product, and that it can be changed after all.
 async fn written_now(
-    flags: &mut super::FlagMemory,
+    flags: &mut FlagMemory,
     id: i64,
     store: &Store,
     step: &Step,
@@ -160,7 +152,7 @@ async fn written_now(
 /// Acknowledges the quantity of each SKU of `written` none of whose products was left
 /// unwritten: a SKU matched twice is in line only when both products are. Answers how many.
 async fn acknowledge_whole(
-    target: &mut TargetSlot,
+    target: &mut Core,
     store: &Store,
     written: Vec<Change>,
     not_written: &HashSet<SkuId>,
@@ -180,7 +172,8 @@ async fn acknowledge_whole(
 /// Records the products the API cannot change, puts their states back to what they were
 /// (nothing was written), and says so in one WARN.
 async fn record_unchangeable(
-    target: &mut TargetSlot,
+    target: &Core,
+    memory: &mut FlagMemory,
     store: &Store,
     refused: Vec<(
         String,
@@ -214,18 +207,19 @@ async fn record_unchangeable(
             store::write_unchangeable(c, id, &db_rows)
         })
         .await?;
-    target.flags.states.get_or_insert_default().extend(states);
-    target.flags.unchangeable.extend(rows);
+    memory.states.get_or_insert_default().extend(states);
+    memory.unchangeable.extend(rows);
     Ok(())
 }
 
 /// Forgets the unchangeable products that a freshly read list no longer has.
 pub(super) async fn forget_departed(
-    target: &mut TargetSlot,
+    target: &Core,
+    memory: &mut FlagMemory,
     store: &Store,
     catalogue: &Catalogue,
 ) -> Result<(), StoreError> {
-    let departed: Vec<String> = (target.flags.unchangeable.keys())
+    let departed: Vec<String> = (memory.unchangeable.keys())
         .filter(|uuid| !catalogue.has_product(uuid))
         .cloned()
         .collect();
@@ -233,7 +227,7 @@ pub(super) async fn forget_departed(
         return Ok(());
     }
     for uuid in &departed {
-        target.flags.unchangeable.remove(uuid);
+        memory.unchangeable.remove(uuid);
     }
     let id = target.id;
     store

@@ -11,9 +11,8 @@ use super::super::settle::Stop;
 use super::{FlagMemory, stopped_by};
 use crate::http::Meter;
 use crate::plan::MASS_ZERO_MIN_SKUS;
-use crate::services::ConnectorError;
 use crate::services::shopsys::catalogue::Catalogue;
-use crate::services::shopsys::target::ShopsysTarget;
+use crate::services::{ConnectorError, FlagTarget};
 
 /// The product list this cycle works from.
 pub(super) enum Read {
@@ -32,7 +31,7 @@ pub(super) enum Read {
 /// cycle, the last read failed, or a product of it turned out to be gone), else keeps the last.
 pub(super) async fn read_catalogue(
     memory: &mut FlagMemory,
-    shop: &ShopsysTarget,
+    shop: &FlagTarget,
     name: &str,
     max_fraction: f64,
     meter: &Meter,
