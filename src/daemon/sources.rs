@@ -94,156 +94,197 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
     let slot = &work.slot;
     let meter = Meter::default();
     let started = Instant::now();
-    let now = store::now_ms();
+    let fetched = fetch(&work, &meter).await;
+    let Some(fetched) = logged_in(&work, fetched).await else {
+        // A stop is not an error: nothing is logged at ERROR and nothing recorded.
+        return SourceDone {
+            report: report(slot, Err("interrupted by shutdown".to_owned()), &meter),
+            unrecorded: None,
+            changed: Vec::new(),
+            unabsorbed: None,
+            interrupted: true,
+            held: false,
+        };
+    };
+    tracing::debug!(source = %slot.name, ms = started.elapsed().as_millis() as u64, "source fetched and parsed");
+    let used = use_fetched(&work, fetched).await;
+    SourceDone {
+        report: report(slot, used.outcome, &meter),
+        unrecorded: used.unrecorded,
+        changed: used.changed,
+        unabsorbed: used.unabsorbed,
+        interrupted: false,
+        held: used.held,
+    }
+}
+
+/// The source's line in the cycle report.
+fn report(slot: &SourceSlot, outcome: Result<SourceCounts, String>, meter: &Meter) -> SourceReport {
+    SourceReport {
+        name: slot.name.clone(),
+        outcome,
+        requests: meter.requests(),
+        retries: meter.retries(),
+    }
+}
+
+/// The source's answer, within `fetch_timeout`, its records under their canonical SKUs; no
+/// request while a refused login is waited out. The Endless Aisles products and the
+/// catalogues' barcodes the mapping needs are read first.
+async fn fetch(work: &SourceWork, meter: &Meter) -> Result<Fetched, Failure> {
+    let slot = &work.slot;
     let waiting = lock(&slot.memory)
         .auth
-        .waiting(now)
+        .waiting(store::now_ms())
         .filter(|_| !work.options.dry_run);
-    let fetched = if let Some(at) = waiting {
-        Err(Failure::Waiting(at))
-    } else {
-        products::refresh(&work).await;
-        if matches!(slot.client, Source::EndlessAisles(_)) {
-            work.catalogues
-                .read_missing(&work.mapper, work.fetch_timeout)
-                .await;
-        }
-        // How the records are read includes the mapping and which sizes can be sold: a change
-        // there makes the same bytes a new answer.
-        let known = lock(&slot.memory).answer.clone();
-        let context = work.mapper.context(&slot.name);
-        // A new answer needs the per-SKU state to be recorded: it is loaded while the answer
-        // is parsed (on the other core), not after.
-        let per_sku = work.per_sku.clone();
-        let on_new = move || {
-            let per_sku = per_sku.clone();
-            let load = async move {
-                // A failure is kept for the cycle, and recording asks again.
-                let _ = per_sku.ensure().await;
-            };
-            tokio::spawn(tracing::Instrument::in_current_span(load));
+    if let Some(at) = waiting {
+        return Err(Failure::Waiting(at));
+    }
+    products::refresh(work).await;
+    if matches!(slot.client, Source::EndlessAisles(_)) {
+        work.catalogues
+            .read_missing(&work.mapper, work.fetch_timeout)
+            .await;
+    }
+    // How the records are read includes the mapping and which sizes can be sold: a change
+    // there makes the same bytes a new answer.
+    let known = lock(&slot.memory).answer.clone();
+    let context = work.mapper.context(&slot.name);
+    // A new answer needs the per-SKU state to be recorded: it is loaded while the answer
+    // is parsed (on the other core), not after.
+    let per_sku = work.per_sku.clone();
+    let on_new = move || {
+        let per_sku = per_sku.clone();
+        let load = async move {
+            // A failure is kept for the cycle, and recording asks again.
+            let _ = per_sku.ensure().await;
         };
-        let known = Known {
-            digest: &known,
-            on_new: &on_new,
-        };
-        let fetch = slot.client.fetch(&meter, context.as_bytes(), known);
-        match tokio::time::timeout(work.fetch_timeout, fetch).await {
-            Ok(Ok(Fetched::New(stock, digest))) => {
-                match work.mapper.prepare(&slot.name, stock).await {
-                    Ok(stock) => Ok(Fetched::New(stock, digest)),
-                    Err(e) => Err(Failure::Other(format!(
-                        "the SKU mapping could not be read from the database: {e}"
-                    ))),
-                }
-            }
-            Ok(Ok(Fetched::Same)) => Ok(Fetched::Same),
-            Ok(Err(ConnectorError::Http(HttpError::Cancelled))) => Err(Failure::Cancelled),
-            Ok(Err(ConnectorError::Auth(message))) => Err(Failure::AuthRefused(message)),
-            Ok(Err(e)) => Err(Failure::Other(e.to_string())),
-            Err(_) => Err(Failure::Other(format!(
-                "the fetch took longer than daemon.fetch_timeout ({})",
-                humantime::format_duration(work.fetch_timeout)
-            ))),
-        }
+        tokio::spawn(tracing::Instrument::in_current_span(load));
     };
-    let mut held = false;
-    let fetched = match fetched {
+    let known = Known {
+        digest: &known,
+        on_new: &on_new,
+    };
+    let fetch = slot.client.fetch(meter, context.as_bytes(), known);
+    match tokio::time::timeout(work.fetch_timeout, fetch).await {
+        Ok(Ok(Fetched::New(stock, digest))) => match work.mapper.prepare(&slot.name, stock).await {
+            Ok(stock) => Ok(Fetched::New(stock, digest)),
+            Err(e) => Err(Failure::Other(format!(
+                "the SKU mapping could not be read from the database: {e}"
+            ))),
+        },
+        Ok(Ok(Fetched::Same)) => Ok(Fetched::Same),
+        Ok(Err(ConnectorError::Http(HttpError::Cancelled))) => Err(Failure::Cancelled),
+        Ok(Err(ConnectorError::Auth(message))) => Err(Failure::AuthRefused(message)),
+        Ok(Err(e)) => Err(Failure::Other(e.to_string())),
+        Err(_) => Err(Failure::Other(format!(
+            "the fetch took longer than daemon.fetch_timeout ({})",
+            humantime::format_duration(work.fetch_timeout)
+        ))),
+    }
+}
+
+/// What the fetch says of the login: an answer ends a login backoff, a refusal starts or
+/// lengthens one; a failure becomes its error. `None`: shutdown cut the fetch short.
+async fn logged_in(
+    work: &SourceWork,
+    fetched: Result<Fetched, Failure>,
+) -> Option<Result<Fetched, String>> {
+    Some(match fetched {
         Ok(stock) => {
-            clear_auth_backoff(&work).await;
+            clear_auth_backoff(work).await;
             Ok(stock)
         }
-        Err(Failure::Cancelled) => {
-            // A stop is not an error: nothing is logged at ERROR and nothing recorded.
-            return SourceDone {
-                report: SourceReport {
-                    name: slot.name.clone(),
-                    outcome: Err("interrupted by shutdown".to_owned()),
-                    requests: meter.requests(),
-                    retries: meter.retries(),
-                },
-                unrecorded: None,
-                changed: Vec::new(),
-                unabsorbed: None,
-                interrupted: true,
-                held: false,
-            };
-        }
+        Err(Failure::Cancelled) => return None,
         Err(Failure::Waiting(at)) => {
-            let failures = lock(&slot.memory).auth.failures;
+            let failures = lock(&work.slot.memory).auth.failures;
             Err(format!(
                 "the source refused the credentials {failures} times in a row; the next login is at {}",
                 rfc3339(at)
             ))
         }
-        Err(Failure::AuthRefused(message)) => Err(auth_refused(&work, &message).await),
+        Err(Failure::AuthRefused(message)) => Err(auth_refused(work, &message).await),
         Err(Failure::Other(e)) => Err(e),
-    };
-    tracing::debug!(source = %slot.name, ms = started.elapsed().as_millis() as u64, "source fetched and parsed");
-    let (mut unrecorded, mut changed, mut unabsorbed) = (None, Vec::new(), None);
-    let outcome = match fetched {
-        Ok(Fetched::Same) => match same(&work).await {
-            Ok(counts) => Ok(counts),
+    })
+}
+
+/// What became of a fetch.
+struct Used {
+    outcome: Result<SourceCounts, String>,
+    unrecorded: Option<Arc<Column>>,
+    changed: Vec<Change>,
+    unabsorbed: Option<(i64, i64)>,
+    held: bool,
+}
+
+impl Used {
+    /// An outcome and nothing else.
+    fn only(outcome: Result<SourceCounts, String>) -> Used {
+        Used {
+            outcome,
+            unrecorded: None,
+            changed: Vec::new(),
+            unabsorbed: None,
+            held: false,
+        }
+    }
+}
+
+/// Records what the source answered (or that it answered as before), or that it failed or is
+/// held, in which case its targets skip this cycle.
+async fn use_fetched(work: &SourceWork, fetched: Result<Fetched, String>) -> Used {
+    let slot = &work.slot;
+    match fetched {
+        Ok(Fetched::Same) => match same(work).await {
+            Ok(counts) => Used::only(Ok(counts)),
             Err(e) => {
                 error!(source = %slot.name, error = %e, "the source's fetch could not be recorded; the targets that read it skip this cycle");
-                Err(e.to_string())
+                Used::only(Err(e.to_string()))
             }
         },
-        Ok(Fetched::New(records, digest)) => match record(&work, records, digest).await {
-            Ok(recorded) => {
-                (unrecorded, changed, unabsorbed) =
-                    (recorded.fresh, recorded.changes, recorded.unabsorbed);
-                Ok(recorded.counts)
-            }
+        Ok(Fetched::New(records, digest)) => match record(work, records, digest).await {
+            Ok(recorded) => Used {
+                outcome: Ok(recorded.counts),
+                unrecorded: recorded.fresh,
+                changed: recorded.changes,
+                unabsorbed: recorded.unabsorbed,
+                held: false,
+            },
             Err(e @ NotUsed::Held { .. }) => {
-                held = true;
                 error!(source = %slot.name, error = %e, "source held");
                 // `status` says what is held: the source's last error names the guard.
-                if !work.options.dry_run {
-                    let (id, at, message) = (slot.id, store::now_ms(), e.to_string());
-                    let recorded = work
-                        .store
-                        .call(move |c| store::source_failed(c, id, &message, at))
-                        .await;
-                    if let Err(db) = recorded {
-                        error!(source = %slot.name, error = %db, "the hold could not be recorded");
-                    }
+                if let Err(db) = record_failure(work, e.to_string()).await {
+                    error!(source = %slot.name, error = %db, "the hold could not be recorded");
                 }
-                Err(e.to_string())
+                Used {
+                    held: true,
+                    ..Used::only(Err(e.to_string()))
+                }
             }
             Err(e) => {
                 error!(source = %slot.name, error = %e, "the source's snapshot could not be recorded; the targets that read it skip this cycle");
-                Err(e.to_string())
+                Used::only(Err(e.to_string()))
             }
         },
         Err(e) => {
             error!(source = %slot.name, error = %e, "source fetch failed; the targets that read it skip this cycle and retry at the next");
-            if !work.options.dry_run {
-                let (id, at, message) = (slot.id, store::now_ms(), e.clone());
-                let recorded = work
-                    .store
-                    .call(move |c| store::source_failed(c, id, &message, at))
-                    .await;
-                if let Err(db) = recorded {
-                    error!(source = %slot.name, error = %db, "the failure could not be recorded");
-                }
+            if let Err(db) = record_failure(work, e.clone()).await {
+                error!(source = %slot.name, error = %db, "the failure could not be recorded");
             }
-            Err(e)
+            Used::only(Err(e))
         }
-    };
-    SourceDone {
-        report: SourceReport {
-            name: slot.name.clone(),
-            outcome,
-            requests: meter.requests(),
-            retries: meter.retries(),
-        },
-        unrecorded,
-        changed,
-        unabsorbed,
-        interrupted: false,
-        held,
     }
+}
+
+/// Records the source's error, which `status` shows (not in a dry run).
+async fn record_failure(work: &SourceWork, message: String) -> Result<(), StoreError> {
+    if work.options.dry_run {
+        return Ok(());
+    }
+    let (id, at) = (work.slot.id, store::now_ms());
+    work.store
+        .call(move |c| store::source_failed(c, id, &message, at))
+        .await
 }
 
 /// The source answered what it answered when its snapshot was recorded: the fetch is complete
