@@ -20,13 +20,16 @@ use crate::http::HttpError;
 use crate::http::Meter;
 use crate::ops::report::{SourceCounts, SourceReport};
 use crate::ops::rfc3339;
-use crate::plan::ledger::{Column, SkuId, SkuTable};
-use crate::plan::{Change, Guard};
-use crate::services::{AnswerDigest, ConnectorError, Fetched, Known, Source, Stock};
+use crate::plan::Change;
+use crate::plan::ledger::Column;
+use crate::services::{ConnectorError, Fetched, Known, Source};
 use crate::store::{self, Side, Store, StoreError};
 use crate::target::CycleOptions;
 
 mod products;
+mod record;
+
+use record::record;
 
 /// How one source's part of a cycle ended.
 #[derive(Debug)]
@@ -305,181 +308,6 @@ async fn same(work: &SourceWork) -> Result<SourceCounts, StoreError> {
     })
 }
 
-/// What [`record`] did.
-struct Recorded {
-    counts: SourceCounts,
-    /// A dry run's snapshot.
-    fresh: Option<Arc<Column>>,
-    /// Every change, where order feeds need them.
-    changes: Vec<Change>,
-    /// Their key in `unabsorbed_changes`, when they were written there.
-    unabsorbed: Option<(i64, i64)>,
-}
-
-/// Makes the fresh snapshot, writes what changed in one transaction (with, where order feeds
-/// need them, the changes for the reservations: a crash before those are taken in loses no
-/// sale), then publishes it (a dry run writes and publishes nothing and returns it instead).
-async fn record(
-    work: &SourceWork,
-    records: Stock,
-    digest: AnswerDigest,
-) -> Result<Recorded, NotUsed> {
-    let slot = &work.slot;
-    work.per_sku.ensure().await?;
-    let recording = Instant::now();
-    let mut persisted = work.recorder.lock().await;
-    let old = slot.snapshot.borrow().clone();
-    let now = store::now_ms();
-    let (fresh, changed, new_names) = {
-        let mut names = work.names.write().unwrap_or_else(|p| p.into_inner());
-        let (fresh, changed) = snapshot_of(&mut names, &old, &records, &slot.name);
-        // Looking names up may have found one twice: nothing is recorded from a damaged file.
-        store::names_once(&names).map_err(|e| work.per_sku.inconsistent(e))?;
-        // A dry run never writes names; the recorder's count stays with what the file has. The
-        // new names are encoded as they are written (the recorder is held till then, so no
-        // other source adds names meanwhile).
-        (fresh, changed, (*persisted, names.len()))
-    };
-    // The answer is in the snapshot and the names: a first answer of a million SKUs (32 MB)
-    // is not held while they are written.
-    drop(records);
-    let counts = SourceCounts {
-        skus: fresh.count_reported,
-        changed: changed.len(),
-        same: false,
-    };
-    // The source-level guard: an empty answer from a minor input must not wipe its SKUs on a
-    // target that sums it with a larger one.
-    // Only changes to 0 matter to the guard: a first fetch of a million SKUs must not hold a
-    // second copy of every change.
-    let to_zero: Vec<Change> = changed
-        .iter()
-        .filter(|&&sku| fresh.column.get(sku) == Some(0))
-        .map(|&sku| Change {
-            sku,
-            old: old.get(sku),
-            new: 0,
-        })
-        .collect();
-    // Every change, for the reservations' drops, only where order feeds need them.
-    let all_changes: Vec<Change> = if work.keep_changes {
-        changed
-            .iter()
-            .map(|&sku| Change {
-                sku,
-                old: old.get(sku),
-                new: fresh.column.get(sku).unwrap_or(0),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let forced = work.options.force;
-    let zeroings = {
-        let mut memory = lock(&slot.memory);
-        let window = i64::try_from(work.guard_window.as_millis()).unwrap_or(i64::MAX);
-        let since = if forced && !work.options.dry_run {
-            now
-        } else {
-            memory.guard_since.unwrap_or(i64::MIN)
-        };
-        memory.guard.since = now.saturating_sub(window).max(since);
-        if let Some(trip) = memory.guard.check(&to_zero, &old).filter(|_| !forced) {
-            return Err(NotUsed::Held {
-                zeroed: trip.zeroed,
-                positive: trip.positive,
-            });
-        }
-        if forced {
-            Vec::new()
-        } else {
-            Guard::zeroings(&to_zero, now)
-        }
-    };
-    if work.options.dry_run {
-        return Ok(Recorded {
-            counts,
-            fresh: Some(Arc::new(fresh.column)),
-            changes: all_changes,
-            unabsorbed: None,
-        });
-    }
-    // A first snapshot drops nothing: every change comes from nothing.
-    let unabsorbed =
-        (old.iter().next().is_some() && !all_changes.is_empty()).then(|| store::Unabsorbed {
-            source: slot.id,
-            at: now,
-            changes: all_changes
-                .iter()
-                .map(|c| (c.sku, c.new - c.old.unwrap_or(0)))
-                .filter(|&(_, change)| change != 0)
-                .collect(),
-        });
-    let key = unabsorbed.as_ref().map(|u| (u.source, u.at));
-    let (id, at, reported, (names_from, named)) = (slot.id, now, fresh.count_reported, new_names);
-    let names = work.names.clone();
-    let column = Arc::new(fresh.column);
-    let written = column.clone();
-    // A change moves the world on; an answer that changed nothing (its records reordered)
-    // leaves every target as settled as it was.
-    let turn = if changed.is_empty() {
-        None
-    } else {
-        Some(work.generation.next().await)
-    };
-    let generation = turn.as_ref().map(|t| t.number);
-    let stored = digest.clone();
-    let (count, zeroed) = (changed.len(), zeroings.clone());
-    let writing = Instant::now();
-    work.store
-        .call(move |c| {
-            let tx = c.transaction()?;
-            store::write_answer(&tx, id, stored.as_bytes())?;
-            if let Some(generation) = generation {
-                store::write_generation(&tx, generation)?;
-            }
-            {
-                let names = names.read().unwrap_or_else(|p| p.into_inner());
-                store::write_names_from(&tx, &names, names_from)?;
-            }
-            store::write_changed(&tx, Side::Source, id, &changed, &written)?;
-            store::write_zeroings(&tx, Side::Source, id, &zeroed)?;
-            if forced {
-                store::restart_guard(&tx, Side::Source, id, at)?;
-            }
-            store::source_fetched(&tx, id, reported, at)?;
-            if let Some(changes) = &unabsorbed {
-                store::write_unabsorbed(&tx, changes)?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
-    *persisted = named;
-    {
-        let mut memory = lock(&slot.memory);
-        memory.guard.remember(&zeroings);
-        if forced {
-            memory.guard_since = Some(at);
-        }
-        memory.answer = digest;
-        memory.reported = reported;
-    }
-    // Recorded: memory follows the database; the generation moves on only once the snapshot is
-    // published, so a target that saw it has planned from the snapshot too.
-    slot.snapshot.send_replace(column);
-    if let Some(turn) = turn {
-        turn.published();
-    }
-    tracing::debug!(source = %slot.name, changed = count, ms = recording.elapsed().as_millis() as u64, write_ms = writing.elapsed().as_millis() as u64, "snapshot recorded");
-    Ok(Recorded {
-        counts,
-        fresh: None,
-        changes: all_changes,
-        unabsorbed: key,
-    })
-}
-
 /// How a fetch failed.
 enum Failure {
     /// Shutdown: not an error.
@@ -532,64 +360,4 @@ async fn clear_auth_backoff(work: &SourceWork) {
             .call(move |c| store::auth_accepted(c, Side::Source, id))
             .await;
     }
-}
-
-struct Fresh {
-    column: Column,
-    count_reported: usize,
-}
-
-/// The new snapshot from a complete fetch (a SKU reported before but absent now is 0), and the
-/// SKUs whose quantity differs from the old one's (their new quantities are the snapshot's).
-/// Connectors report each SKU once; one reported twice counts once, at the smaller quantity,
-/// with a WARN: doubt must never oversell.
-fn snapshot_of(
-    skus: &mut SkuTable,
-    old: &Column,
-    records: &Stock,
-    source: &str,
-) -> (Fresh, Vec<SkuId>) {
-    let mut column = Column::with_width(skus.len().max(old.width()));
-    skus.expect_new(records.len().saturating_sub(skus.len()));
-    let mut near = 0;
-    for (sku, quantity) in records.iter() {
-        let id = skus.intern_near(sku, &mut near);
-        match column.get(id) {
-            None => column.set(id, quantity),
-            Some(first) => {
-                let kept = first.min(quantity);
-                tracing::warn!(source, sku = %sku, kept, "the source reported this SKU twice; the smaller quantity counts");
-                column.set(id, kept);
-            }
-        }
-    }
-    // A record whose quantity could not be read holds its SKU at the last snapshot quantity
-    // (absent if it has none): the rest of the answer is used, and doubt changes nothing.
-    let mut held = std::collections::HashSet::new();
-    for sku in records.held() {
-        let id = skus.intern(sku);
-        held.insert(id);
-        match old.get(id) {
-            Some(quantity) => column.set(id, quantity),
-            None => column.clear(id),
-        }
-    }
-    let count_reported = column.count();
-    for (sku, _) in old.iter() {
-        if column.get(sku).is_none() && !held.contains(&sku) {
-            column.set(sku, 0);
-        }
-    }
-    let changed = column
-        .iter()
-        .filter(|&(sku, q)| old.get(sku) != Some(q))
-        .map(|(sku, _)| sku)
-        .collect();
-    (
-        Fresh {
-            column,
-            count_reported,
-        },
-        changed,
-    )
 }
