@@ -14,7 +14,7 @@ use crate::mapping::Mapping;
 use crate::plan::reservations::{Order, OrderState, Reservations};
 use crate::services::hardtofind::incremental::{FeedMemory, Walked};
 use crate::services::hardtofind::reserving::BadOrder;
-use crate::services::hardtofind::reserving::{BookListing, book_listing};
+use crate::services::hardtofind::reserving::{BookListing, BookTerms, book_listing};
 use crate::services::{ConnectorError, Feed};
 use crate::store;
 
@@ -180,9 +180,19 @@ async fn list_feed(
         (client.read_open_for_book(&meter, &feed.reserve, &walks.memory, full)).await?
     };
     Ok(FeedListing {
-        listing: book_listing(open, &feed.name, mapping, store::now_ms()),
+        listing: book_listing(open, terms(feed, mapping)),
         mapping: ask.mapping,
     })
+}
+
+/// How `feed`'s orders are put in the book's terms, read now.
+fn terms<'a>(feed: &'a FeedSlot, mapping: &'a Mapping) -> BookTerms<'a> {
+    BookTerms {
+        feed: &feed.name,
+        mapping,
+        reserve: &feed.reserve,
+        now: store::now_ms(),
+    }
 }
 
 /// The orders `ids`, one by one; those that cannot be looked up are left out. Each is shown to
@@ -197,9 +207,7 @@ async fn look_up(
     let Feed::Hardtofind(client) = &feed.client;
     let mut found = Vec::new();
     for id in ids {
-        let looked_up =
-            (client.look_up_for_book(&meter, &id, &feed.name, mapping, memory, store::now_ms()))
-                .await;
+        let looked_up = (client.look_up_for_book(&meter, &id, terms(feed, mapping), memory)).await;
         if let Ok(Some(order)) = looked_up {
             if let Some(seen) = order.unmoved {
                 warn!(feed = %feed.name, order = %order.id, error = %seen, "Hardtofind does not move an order to the top of its list when its state changes; this feed's order lists are read in full every cycle from now on");

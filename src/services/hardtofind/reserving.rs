@@ -8,7 +8,7 @@ use super::incremental::{FeedMemory, OpenOrders, Walked};
 use super::wire;
 use crate::http::Meter;
 use crate::mapping::Mapping;
-use crate::plan::reservations::{Order, OrderLine, OrderState};
+use crate::plan::reservations::{Order, OrderLine, OrderState, Phase};
 use crate::services::ConnectorError;
 
 /// One feed's open lists as read, in the book's terms.
@@ -53,6 +53,32 @@ pub struct LookedUp {
     pub unmoved: Option<String>,
 }
 
+/// How one feed's orders are put in the book's terms.
+#[derive(Clone, Copy)]
+pub struct BookTerms<'a> {
+    /// `[orders.NAME]`, whose order lines' SKUs the mapping names.
+    pub feed: &'a str,
+    /// The SKU mapping in force.
+    pub mapping: &'a Mapping,
+    /// The states in which an order holds stock (`[orders.NAME] reserve`).
+    pub reserve: &'a [OrderState],
+    /// When the orders were read: an order that does not say when it was created was created
+    /// then.
+    pub now: i64,
+}
+
+/// What an order in `state` means for the stock it holds, for a feed whose orders hold stock
+/// in the `reserve` states: a cancelled or refunded one holds nothing more; a shipped or
+/// returned one, or one moved on to any other state outside `reserve`, was dispatched.
+pub fn phase(state: OrderState, reserve: &[OrderState]) -> Phase {
+    match state {
+        OrderState::Cancelled | OrderState::Refunded => Phase::Cancelled,
+        OrderState::Shipped | OrderState::Returned => Phase::Dispatched,
+        state if reserve.contains(&state) => Phase::Holding,
+        _ => Phase::Dispatched,
+    }
+}
+
 impl OrderFeed {
     /// The open orders of the `reserve` states, read from where `memory` left them, or in full
     /// for `full`'s reason (see [`OrderFeed::read_open_orders`]). Only what the reservations
@@ -71,33 +97,30 @@ impl OrderFeed {
         (self.read_open_orders(meter, &states, memory, full)).await
     }
 
-    /// The order `id` in the book's terms (created `now` if it does not say when); `Ok(None)`
-    /// when there is no such order. It is shown to `memory`, which learns from it whether the
-    /// service dates changes of state.
+    /// The order `id` in the book's terms; `Ok(None)` when there is no such order. It is shown
+    /// to `memory`, which learns from it whether the service dates changes of state.
     pub async fn look_up_for_book(
         &self,
         meter: &Meter,
         id: &str,
-        feed: &str,
-        mapping: &Mapping,
+        terms: BookTerms<'_>,
         memory: &mut FeedMemory,
-        now: i64,
     ) -> Result<Option<LookedUp>, ConnectorError> {
         let Some(order) = self.order(meter, id).await? else {
             return Ok(None);
         };
         let unmoved = memory.looked_up(&order.id, &order.status, order.dates.updated_at);
         Ok(Some(LookedUp {
-            order: order_of(&wire::OrderSummary::from(&order), feed, mapping, now),
+            order: order_of(&wire::OrderSummary::from(&order), terms),
             id: order.id,
             unmoved,
         }))
     }
 }
 
-/// The lists as read at `now`, in the book's terms: an order read whole is given as it is; of
-/// one not read whole, what did read.
-pub fn book_listing(open: OpenOrders, feed: &str, mapping: &Mapping, now: i64) -> BookListing {
+/// The lists as read, in the book's terms: an order read whole is given as it is; of one not
+/// read whole, what did read.
+pub fn book_listing(open: OpenOrders, terms: BookTerms<'_>) -> BookListing {
     let (pages, full) = (open.pages(), open.full());
     let listing = open.listing;
     let mut read = BookListing {
@@ -111,7 +134,7 @@ pub fn book_listing(open: OpenOrders, feed: &str, mapping: &Mapping, now: i64) -
         next: open.next,
     };
     for order in &listing.orders {
-        let mapped = order_of(order, feed, mapping, now);
+        let mapped = order_of(order, terms);
         if order.unreadable.is_empty() {
             read.orders.extend(mapped);
         } else {
@@ -133,14 +156,20 @@ pub fn book_listing(open: OpenOrders, feed: &str, mapping: &Mapping, now: i64) -
 
 /// The book's view of a wire order, its lines under their canonical SKUs (a key in a mapping
 /// conflict keeps its own name: no source knows it, so `status` lists it); an order without a
-/// state the book knows is not passed on. One that does not say when it was created was created
-/// `now`, when it was read.
-fn order_of(order: &wire::OrderSummary, feed: &str, mapping: &Mapping, now: i64) -> Option<Order> {
+/// state the book knows is not passed on.
+fn order_of(order: &wire::OrderSummary, terms: BookTerms<'_>) -> Option<Order> {
+    let BookTerms {
+        feed,
+        mapping,
+        reserve,
+        now,
+    } = terms;
     let state = OrderState::parse(order.status.as_str())?;
     let ms = |d: &Option<wire::Date>| d.as_ref().map(|d| d.0.timestamp_millis());
     Some(Order {
         id: order.id.clone(),
         state,
+        phase: phase(state, reserve),
         created_at: ms(&order.dates.created_at).unwrap_or(now),
         dispatch_due_at: ms(&order.dates.dispatch_due_at),
         lines: order
