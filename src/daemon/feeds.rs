@@ -1,7 +1,8 @@
 //! One order feed's part of a cycle: its open lists read (from where the last read left them,
 //! see [`crate::services::hardtofind::incremental`], or in full), the orders that left them
 //! looked up, and all of it given to the reservations' book, after which the memory of the
-//! lists is kept for the next cycle.
+//! lists is kept for the next cycle. The service hands the orders over in the book's terms
+//! ([`crate::services::hardtofind::reserving`]): the daemon knows none of its wire types.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,9 +11,10 @@ use tracing::{debug, error, warn};
 
 use crate::http::Meter;
 use crate::mapping::Mapping;
-use crate::plan::reservations::{Order, OrderLine, OrderState, Reservations};
+use crate::plan::reservations::{Order, OrderState, Reservations};
 use crate::services::hardtofind::incremental::{FeedMemory, Walked};
-use crate::services::hardtofind::wire;
+use crate::services::hardtofind::reserving::BadOrder;
+use crate::services::hardtofind::reserving::{BookListing, BookTerms, book_listing};
 use crate::services::{ConnectorError, Feed};
 use crate::store;
 
@@ -47,36 +49,25 @@ pub struct ReadAs {
     pub mapping: u64,
 }
 
-/// One feed's open lists as read: the orders read whole, and those that were not.
+/// One feed's open lists as read, in the book's terms ([`BookListing`], whose fields it reads
+/// as its own), and the mapping they were read under.
 pub struct FeedListing {
-    /// Orders read whole this time, in the book's terms.
-    pub orders: Vec<Order>,
-    /// Orders listed but not read whole.
-    pub bad: Vec<BadOrder>,
-    /// Orders listed and not read again: unchanged since the book last saw them.
-    pub unchanged: Vec<String>,
-    /// The lists that could not be read at all (the others were), with why.
-    pub failed: Vec<String>,
-    /// How each list was read.
-    pub walks: Vec<Walked>,
-    /// `GET /orders` made.
-    pub pages: u64,
-    /// Whether a list was read in full.
-    pub full: bool,
-    /// What the next read goes on from, once the book has taken this one.
-    next: FeedMemory,
+    listing: BookListing,
     mapping: u64,
 }
 
-/// An order of the lists that could not be read whole: one bad record, never the whole feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadOrder {
-    /// Its id, when that much could be read.
-    pub id: Option<String>,
-    /// What could not be read, in a few words.
-    pub reason: String,
-    /// What of it did read (its state and the lines that name a SKU and a whole quantity).
-    pub readable: Option<Order>,
+impl std::ops::Deref for FeedListing {
+    type Target = BookListing;
+
+    fn deref(&self) -> &BookListing {
+        &self.listing
+    }
+}
+
+impl std::ops::DerefMut for FeedListing {
+    fn deref_mut(&mut self) -> &mut BookListing {
+        &mut self.listing
+    }
 }
 
 impl FeedListing {
@@ -175,11 +166,6 @@ async fn list_feed(
 ) -> Result<FeedListing, ConnectorError> {
     let meter = Meter::default();
     let Feed::Hardtofind(client) = &feed.client;
-    let states: Vec<wire::OrderStatus> = feed
-        .reserve
-        .iter()
-        .map(|s| wire::OrderStatus::parse(s.as_str()))
-        .collect();
     let open = {
         let walks = feed.walks.lock().await;
         let full = if ask.full_sync {
@@ -191,40 +177,22 @@ async fn list_feed(
         };
         // Only what the reservations read is kept of each order: ten thousand whole orders
         // (addresses, links, descriptions) cost tens of MiB.
-        (client.read_open_orders(&meter, &states, &walks.memory, full)).await?
+        (client.read_open_for_book(&meter, &feed.reserve, &walks.memory, full)).await?
     };
-    let (pages, full) = (open.pages(), open.full());
-    let listing = open.listing;
-    let mut read = FeedListing {
-        orders: Vec::with_capacity(listing.orders.len()),
-        bad: Vec::new(),
-        unchanged: open.unchanged,
-        failed: listing.failed,
-        walks: open.walks,
-        pages,
-        full,
-        next: open.next,
+    Ok(FeedListing {
+        listing: book_listing(open, terms(feed, mapping)),
         mapping: ask.mapping,
-    };
-    for order in &listing.orders {
-        let mapped = order_of(order, &feed.name, mapping);
-        if order.unreadable.is_empty() {
-            read.orders.extend(mapped);
-        } else {
-            read.bad.push(BadOrder {
-                id: Some(order.id.clone()),
-                reason: order.unreadable.join("; "),
-                readable: mapped,
-            });
-        }
+    })
+}
+
+/// How `feed`'s orders are put in the book's terms, read now.
+fn terms<'a>(feed: &'a FeedSlot, mapping: &'a Mapping) -> BookTerms<'a> {
+    BookTerms {
+        feed: &feed.name,
+        mapping,
+        reserve: &feed.reserve,
+        now: store::now_ms(),
     }
-    read.bad
-        .extend(listing.unreadable.into_iter().map(|u| BadOrder {
-            id: u.id,
-            reason: format!("{}: {}", u.place, u.reason),
-            readable: None,
-        }));
-    Ok(read)
 }
 
 /// The orders `ids`, one by one; those that cannot be looked up are left out. Each is shown to
@@ -239,40 +207,15 @@ async fn look_up(
     let Feed::Hardtofind(client) = &feed.client;
     let mut found = Vec::new();
     for id in ids {
-        if let Ok(Some(order)) = client.order(&meter, &id).await {
-            if let Some(seen) = memory.looked_up(&order.id, &order.status, order.dates.updated_at) {
+        let looked_up = (client.look_up_for_book(&meter, &id, terms(feed, mapping), memory)).await;
+        if let Ok(Some(order)) = looked_up {
+            if let Some(seen) = order.unmoved {
                 warn!(feed = %feed.name, order = %order.id, error = %seen, "Hardtofind does not move an order to the top of its list when its state changes; this feed's order lists are read in full every cycle from now on");
             }
-            found.extend(order_of(
-                &wire::OrderSummary::from(&order),
-                &feed.name,
-                mapping,
-            ));
+            found.extend(order.order);
         }
     }
     found
-}
-
-/// The book's view of a wire order, its lines under their canonical SKUs (a key in a mapping
-/// conflict keeps its own name: no source knows it, so `status` lists it); an order without a
-/// state the book knows is not passed on.
-fn order_of(order: &wire::OrderSummary, feed: &str, mapping: &Mapping) -> Option<Order> {
-    let state = OrderState::parse(order.status.as_str())?;
-    let ms = |d: &Option<wire::Date>| d.as_ref().map(|d| d.0.timestamp_millis());
-    Some(Order {
-        id: order.id.clone(),
-        state,
-        created_at: ms(&order.dates.created_at).unwrap_or_else(store::now_ms),
-        dispatch_due_at: ms(&order.dates.dispatch_due_at),
-        lines: order
-            .lines
-            .iter()
-            .map(|l| OrderLine {
-                sku: mapping.canonical(feed, &l.sku).unwrap_or(&l.sku).to_owned(),
-                quantity: l.quantity.0,
-            })
-            .collect(),
-    })
 }
 
 #[cfg(test)]

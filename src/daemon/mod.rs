@@ -86,19 +86,18 @@ pub async fn run(daemon: Daemon, notifier: &Notifier) -> Result<(), DaemonError>
     let mut stop = std::pin::pin!(cancel.clone().cancelled_owned());
     // Cycles run as tasks: one whose target is in a long push must not stop the next cycle
     // (whose other targets go on) from starting.
-    let mut cycles: JoinSet<Result<CycleReport, StoreError>> = JoinSet::new();
+    let mut cycles: Cycles = JoinSet::new();
     let mut moved = None;
     loop {
         if cycles.is_empty()
             && let Some((newer, prepared)) = pending.take()
         {
-            match Engine::with_mapping(newer.clone(), prepared, store.clone(), &cancel, false).await
-            {
-                Err(EngineError::Store(e @ StoreError::Moved(_))) => {
+            match rebuild(newer.clone(), prepared, &store, &cancel).await {
+                Err(e) => {
                     moved = Some(e);
                     break;
                 }
-                Ok(built) => {
+                Ok(Some(built)) => {
                     if reload::schedules_differ(&config, &newer) {
                         clock = clock::start(&newer.daemon, &ticks, &full_due);
                     }
@@ -107,9 +106,7 @@ pub async fn run(daemon: Daemon, notifier: &Notifier) -> Result<(), DaemonError>
                     memory::give_back();
                     info!("the reloaded configuration is in force");
                 }
-                Err(e) => {
-                    error!(error = %e, "the reloaded configuration could not be applied; invsync keeps running with the old one");
-                }
+                Ok(None) => {}
             }
         }
         tokio::select! {
@@ -130,34 +127,12 @@ pub async fn run(daemon: Daemon, notifier: &Notifier) -> Result<(), DaemonError>
                 if tick.is_none() {
                     break;
                 }
-                if pending.is_some() {
-                    tracing::debug!("a reload waits for the cycle in flight; this tick is skipped");
-                    continue;
-                }
-                let Some(turn) = engine.try_turn() else {
-                    tracing::debug!("the previous cycle is still fetching; this tick is skipped");
-                    continue;
-                };
-                let options = CycleOptions { full: full_due.swap(false, Ordering::SeqCst), ..Default::default() };
-                notifier.cycle_started();
-                let engine = engine.clone();
-                cycles.spawn(async move { engine.run_cycle(options, turn).await });
+                start_cycle(&engine, pending.is_some(), &full_due, notifier, &mut cycles);
             }
         }
     }
     cancel.cancel();
-    // Shutdown mid-cycle: the cycles stop starting requests and finish, within the grace.
-    let draining = async {
-        while let Some(done) = cycles.join_next().await {
-            finished(done, notifier, &store);
-        }
-    };
-    if shutdown::finish_within_grace(draining, &cancel)
-        .await
-        .is_none()
-    {
-        cycles.abort_all();
-    }
+    drain(cycles, notifier, &store, &cancel).await;
     cancel.cancel();
     drop(clock);
     if let Some(e) = moved {
@@ -166,6 +141,70 @@ pub async fn run(daemon: Daemon, notifier: &Notifier) -> Result<(), DaemonError>
     }
     info!("invsync stopped");
     Ok(())
+}
+
+/// The cycles' tasks.
+type Cycles = JoinSet<Result<CycleReport, StoreError>>;
+
+/// The engine of a reloaded configuration, built on the same database once no cycle runs:
+/// `Ok(None)` when it could not be (logged: the old one stays), `Err` when the database moved
+/// under the daemon.
+async fn rebuild(
+    newer: Arc<Config>,
+    prepared: crate::mapper::file::Prepared,
+    store: &Store,
+    cancel: &CancellationToken,
+) -> Result<Option<Engine>, StoreError> {
+    match Engine::with_mapping(newer, prepared, store.clone(), cancel, false).await {
+        Err(EngineError::Store(e @ StoreError::Moved(_))) => Err(e),
+        Ok(built) => Ok(Some(built)),
+        Err(e) => {
+            error!(error = %e, "the reloaded configuration could not be applied; invsync keeps running with the old one");
+            Ok(None)
+        }
+    }
+}
+
+/// A tick: a cycle starts as a task of its own, unless a reload waits for the cycle in flight
+/// or the previous cycle is still fetching (the tick is skipped).
+fn start_cycle(
+    engine: &Engine,
+    reload_waits: bool,
+    full_due: &AtomicBool,
+    notifier: &Notifier,
+    cycles: &mut Cycles,
+) {
+    if reload_waits {
+        tracing::debug!("a reload waits for the cycle in flight; this tick is skipped");
+        return;
+    }
+    let Some(turn) = engine.try_turn() else {
+        tracing::debug!("the previous cycle is still fetching; this tick is skipped");
+        return;
+    };
+    let options = CycleOptions {
+        full: full_due.swap(false, Ordering::SeqCst),
+        ..Default::default()
+    };
+    notifier.cycle_started();
+    let engine = engine.clone();
+    cycles.spawn(async move { engine.run_cycle(options, turn).await });
+}
+
+/// Shutdown mid-cycle: the cycles stop starting requests and finish, within the grace; those
+/// that do not are aborted.
+async fn drain(mut cycles: Cycles, notifier: &Notifier, store: &Store, cancel: &CancellationToken) {
+    let draining = async {
+        while let Some(done) = cycles.join_next().await {
+            finished(done, notifier, store);
+        }
+    };
+    if shutdown::finish_within_grace(draining, cancel)
+        .await
+        .is_none()
+    {
+        cycles.abort_all();
+    }
 }
 
 /// A cycle task ended: systemd hears how, the metrics are brought up to date, and a database

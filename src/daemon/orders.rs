@@ -12,14 +12,16 @@ use std::sync::{Arc, RwLock};
 use futures_util::future::join_all;
 use tracing::{error, warn};
 
-use super::feeds::{self, FeedSlot, ReadAs};
+use super::feeds::{self, FeedListing, FeedSlot, ReadAs};
 use super::per_sku::PerSku;
 use super::slots::{Book, SourceSlot};
 use super::sources::SourceDone;
+use crate::mapping::Mapping;
 use crate::ops::report::OrdersDone;
 use crate::ops::rfc3339;
 use crate::plan::ledger::{Column, SkuTable};
-use crate::plan::reservations::{Drop, Reservations};
+use crate::plan::reservations::{Changes, Drop, Order, Reservations};
+use crate::services::ConnectorError;
 use crate::store::{self, Store, StoreError};
 use crate::target::CycleOptions;
 
@@ -39,19 +41,7 @@ pub async fn orders_step(
         join_all(fetches).await;
         return Ok(done);
     }
-    // The version first: a mapping rebuilt in between is then read again at the next cycle.
-    let version = feeds.first().map_or(0, |feed| feed.mapper.version());
-    // The mapping is built only when it may map a feed's order lines.
-    let mapping = match feeds.first() {
-        Some(feed) if feeds.iter().any(|f| feed.mapper.may_map(&f.name)) => {
-            feed.mapper.mapping().await?
-        }
-        Some(_) | None => Arc::default(),
-    };
-    let ask = ReadAs {
-        full_sync: options.full,
-        mapping: version,
-    };
+    let (mapping, ask) = mapping_to_read(&feeds, options).await?;
     let listed =
         join_all((feeds.iter()).map(|feed| feeds::read_feed(feed, &mapping, ask, &book.book)))
             .await;
@@ -70,76 +60,19 @@ pub async fn orders_step(
     let now = store::now_ms();
     let mut book_guard = book.book.lock().await;
     let reserved_before = reserved_by_sku(&book_guard);
-    let mut absorbed: Vec<(i64, i64)> = Vec::new();
-    if let Some(last) = replayed.last() {
-        // As the cycle that recorded them would have: its drops, as of its fetch. Its orders
-        // are read again just below, and back-filled from these drops if they are new.
-        book_guard.absorb(last.at, &replayed_drops(&replayed, &names), |_| false);
-        absorbed.extend(replayed.iter().map(|u| (u.source, u.at)));
-    }
+    let mut absorbed = replay(&mut book_guard, &replayed, &names);
     absorbed.extend(sources_done.iter().filter_map(|done| done.unabsorbed));
-    let mut reads = Vec::new();
-    let mut any_full: Option<bool> = None;
-    for (feed, (read, looked_up)) in feeds.iter().zip(listed) {
-        match read {
-            Ok(mut read) => {
-                feeds::take_in(feed, &mut book_guard, &mut read, looked_up, now).await;
-                done.unreadable += read.bad.len();
-                done.pages += read.pages;
-                any_full = Some(any_full.unwrap_or(false) || read.full);
-                if !read.failed.is_empty() {
-                    let error = read.failed.join("; ");
-                    error!(feed = %feed.name, error = %error, "an order list could not be read; the orders of the other lists are used, and orders missing from them are left as they were until it reads again");
-                    done.failed.push(feed.name.clone());
-                    reads.push(store::FeedRead::failed(&feed.name, now, &error));
-                    continue;
-                }
-                let bad = (read.bad.iter())
-                    .map(|b| store::UnreadableOrder {
-                        order_id: b.id.clone(),
-                        reason: b.reason.clone(),
-                    })
-                    .collect();
-                reads.push(store::FeedRead::complete(&feed.name, now, bad));
-            }
-            Err(e) => {
-                error!(feed = %feed.name, error = %e, "order feed could not be read; its reservations stand as they were and it is read again at the next cycle");
-                done.failed.push(feed.name.clone());
-                reads.push(store::FeedRead::failed(&feed.name, now, &e.to_string()));
-            }
-        }
-    }
-    done.walk = any_full.map(|full| if full { "full" } else { "incremental" });
+    let reads = take_in_reads(&feeds, listed, &mut book_guard, now, &mut done).await;
     let (drops, blocked) = drops_of(&sources, &sources_done, &names);
     book_guard.absorb(now, &drops, |sku| blocked.contains(sku));
     let changes = book_guard.take_changes();
-    done.summary = changes.summary;
-    if changes.summary.settled_unseen > 0 {
-        warn!(
-            units = changes.summary.settled_unseen,
-            "shipped orders were released after settle_after although no source showed their sale; if this keeps happening the source never shows these sales and release = \"status\" fits"
-        );
-    }
-    done.open = book_guard.iter().filter(|r| r.outstanding() > 0).count();
-    for r in book_guard.stuck(now) {
-        done.stuck += 1;
-        error!(feed = %r.feed, order = %r.order_id, sku = %r.sku, due = %r.dispatch_due_at.map(rfc3339).unwrap_or_default(), "order STUCK: open a week past its dispatch date; its reservation is kept until someone looks at it");
-    }
+    tell_of_book(&book_guard, &changes, now, &mut done);
     // What targets subtract changed: the world moves on (see `Generation`), and the new
     // reservations are published where the names are loaded (else they are computed with
     // them, when a target first needs them).
     let moved = reserved_by_sku(&book_guard) != reserved_before;
-    let reserved = per_sku.is_loaded().then(|| {
-        let names = names.read().unwrap_or_else(|p| p.into_inner());
-        let mut column = Column::default();
-        for (sku, quantity) in book_guard.reserved_by_sku() {
-            match names.get(sku) {
-                Some(id) => column.set(id, quantity),
-                None => done.unknown_skus += 1,
-            }
-        }
-        column
-    });
+    let reserved =
+        (per_sku.is_loaded()).then(|| reserved_column(&book_guard, &names, &mut done.unknown_skus));
     drop(book_guard);
     if done.unknown_skus > 0 {
         warn!(
@@ -153,18 +86,7 @@ pub async fn orders_step(
         None
     };
     let number = turn.as_ref().map(|t| t.number);
-    if !changes.upserted.is_empty()
-        || !changes.removed.is_empty()
-        || !changes.unallotted.is_empty()
-        || !absorbed.is_empty()
-    {
-        store
-            .call(move |c| store::write_reservation_changes(c, &changes, &absorbed, number))
-            .await?;
-    }
-    store
-        .call(move |c| store::record_feed_reads(c, &reads))
-        .await?;
+    write_changes(&store, changes, absorbed, reads, number).await?;
     if let Some(reserved) = reserved
         && **book.reserved.borrow() != reserved
     {
@@ -174,6 +96,140 @@ pub async fn orders_step(
         turn.published();
     }
     Ok(done)
+}
+
+/// The mapping the feeds' order lines are read under (built only when it may map one), and
+/// what this cycle asks of the reads. The version is read first: a mapping rebuilt in between
+/// is then read again at the next cycle.
+async fn mapping_to_read(
+    feeds: &[FeedSlot],
+    options: CycleOptions,
+) -> Result<(Arc<Mapping>, ReadAs), StoreError> {
+    let version = feeds.first().map_or(0, |feed| feed.mapper.version());
+    let mapping = match feeds.first() {
+        Some(feed) if feeds.iter().any(|f| feed.mapper.may_map(&f.name)) => {
+            feed.mapper.mapping().await?
+        }
+        Some(_) | None => Arc::default(),
+    };
+    let ask = ReadAs {
+        full_sync: options.full,
+        mapping: version,
+    };
+    Ok((mapping, ask))
+}
+
+/// Gives the book the changes a crash kept from it, as the cycle that recorded them would
+/// have: its drops, as of its fetch (its orders are read again by this cycle, and back-filled
+/// from these drops if they are new). Returns their keys, to delete once written.
+fn replay(
+    book: &mut Reservations,
+    replayed: &[store::Unabsorbed],
+    names: &RwLock<SkuTable>,
+) -> Vec<(i64, i64)> {
+    let Some(last) = replayed.last() else {
+        return Vec::new();
+    };
+    book.absorb(last.at, &replayed_drops(replayed, names), |_| false);
+    replayed.iter().map(|u| (u.source, u.at)).collect()
+}
+
+/// Gives each feed's read to the book, and counts and logs what did not read; returns each
+/// feed's read as the database keeps it.
+async fn take_in_reads(
+    feeds: &[FeedSlot],
+    listed: Vec<(Result<FeedListing, ConnectorError>, Vec<Order>)>,
+    book: &mut Reservations,
+    now: i64,
+    done: &mut OrdersDone,
+) -> Vec<store::FeedRead> {
+    let mut reads = Vec::new();
+    let mut any_full: Option<bool> = None;
+    for (feed, (read, looked_up)) in feeds.iter().zip(listed) {
+        let mut read = match read {
+            Ok(read) => read,
+            Err(e) => {
+                error!(feed = %feed.name, error = %e, "order feed could not be read; its reservations stand as they were and it is read again at the next cycle");
+                done.failed.push(feed.name.clone());
+                reads.push(store::FeedRead::failed(&feed.name, now, &e.to_string()));
+                continue;
+            }
+        };
+        feeds::take_in(feed, book, &mut read, looked_up, now).await;
+        done.unreadable += read.bad.len();
+        done.pages += read.pages;
+        any_full = Some(any_full.unwrap_or(false) || read.full);
+        if !read.failed.is_empty() {
+            let error = read.failed.join("; ");
+            error!(feed = %feed.name, error = %error, "an order list could not be read; the orders of the other lists are used, and orders missing from them are left as they were until it reads again");
+            done.failed.push(feed.name.clone());
+            reads.push(store::FeedRead::failed(&feed.name, now, &error));
+            continue;
+        }
+        let bad = (read.bad.iter())
+            .map(|b| store::UnreadableOrder {
+                order_id: b.id.clone(),
+                reason: b.reason.clone(),
+            })
+            .collect();
+        reads.push(store::FeedRead::complete(&feed.name, now, bad));
+    }
+    done.walk = any_full.map(|full| if full { "full" } else { "incremental" });
+    reads
+}
+
+/// What the book now says for the summary line and the log: what changed, the open orders,
+/// and each STUCK order (an ERROR each cycle).
+fn tell_of_book(book: &Reservations, changes: &Changes, now: i64, done: &mut OrdersDone) {
+    done.summary = changes.summary;
+    if changes.summary.settled_unseen > 0 {
+        warn!(
+            units = changes.summary.settled_unseen,
+            "shipped orders were released after settle_after although no source showed their sale; if this keeps happening the source never shows these sales and release = \"status\" fits"
+        );
+    }
+    done.open = book.iter().filter(|r| r.outstanding() > 0).count();
+    for r in book.stuck(now) {
+        done.stuck += 1;
+        error!(feed = %r.feed, order = %r.order_id, sku = %r.sku, due = %r.dispatch_due_at.map(rfc3339).unwrap_or_default(), "order STUCK: open a week past its dispatch date; its reservation is kept until someone looks at it");
+    }
+}
+
+/// What the book reserves, by SKU id: what the targets subtract. A SKU no source knows has no
+/// id: it is counted in `unknown`.
+fn reserved_column(book: &Reservations, names: &RwLock<SkuTable>, unknown: &mut usize) -> Column {
+    let names = names.read().unwrap_or_else(|p| p.into_inner());
+    let mut column = Column::default();
+    for (sku, quantity) in book.reserved_by_sku() {
+        match names.get(sku) {
+            Some(id) => column.set(id, quantity),
+            None => *unknown += 1,
+        }
+    }
+    column
+}
+
+/// Writes what changed in the book (with the world's new generation, if it moved) and the
+/// changes it took in, then each feed's read.
+async fn write_changes(
+    store: &Store,
+    changes: Changes,
+    absorbed: Vec<(i64, i64)>,
+    reads: Vec<store::FeedRead>,
+    generation: Option<u64>,
+) -> Result<(), StoreError> {
+    if !changes.upserted.is_empty()
+        || !changes.removed.is_empty()
+        || !changes.unallotted.is_empty()
+        || !absorbed.is_empty()
+    {
+        store
+            .call(move |c| store::write_reservation_changes(c, &changes, &absorbed, generation))
+            .await?;
+    }
+    store
+        .call(move |c| store::record_feed_reads(c, &reads))
+        .await
 }
 
 /// What the book reserves per SKU, in SKU order: what the targets subtract.

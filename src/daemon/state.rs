@@ -62,11 +62,47 @@ pub(super) fn load_state(
     read_only: bool,
     guard_window_ms: i64,
 ) -> Result<Loaded, StoreError> {
-    let Configured {
-        sources,
-        targets,
-        feeds,
-    } = configured;
+    let had_history = store::has_history(c)?;
+    let (ids, reconciled) = reconcile(c, &configured, read_only)?;
+    let removed_feeds = if read_only {
+        Vec::new()
+    } else {
+        store::prune_feeds(c, configured.feeds)?
+    };
+    if !read_only {
+        forget_names_once(c, guard_window_ms)?;
+    }
+    let Ids { sources, targets } = ids;
+    Ok(Loaded {
+        sources: load_sources(c, &sources)?,
+        targets: load_targets(c, &targets)?,
+        answers: per_id(&sources, |id| store::load_answer(c, id))?,
+        settled: per_id(&targets, |id| store::load_settled(c, id))?,
+        in_doubt: per_id(&targets, |id| store::load_in_doubt(c, id))?,
+        generation: store::load_generation(c)?,
+        last_fetch_at: store::last_fetch_times(c, &sources)?,
+        first_cycle_at: store::first_cycle_at(c)?,
+        reconciled,
+        had_history,
+        removed_feeds,
+    })
+}
+
+/// Each configured source's and target's row id, in the configuration's order (`None`: the
+/// database has no row for it yet, which only a read-only start leaves so).
+struct Ids {
+    sources: Vec<Option<i64>>,
+    targets: Vec<Option<i64>>,
+}
+
+/// The configured endpoints' row ids: read as they are (`read_only`), or after the rows were
+/// made to match the configuration, with what that changed; changed credentials end a login
+/// backoff.
+fn reconcile(
+    c: &mut rusqlite::Connection,
+    configured: &Configured<'_>,
+    read_only: bool,
+) -> Result<(Ids, Vec<(Side, Reconciled)>), StoreError> {
     let key = if read_only {
         store::existing_fingerprint_key(c)?.unwrap_or_default()
     } else {
@@ -77,108 +113,88 @@ pub(super) fn load_state(
             .map(|(name, identity, _)| (name.clone(), identity.stored(&key)))
             .collect()
     };
+    let (sources, targets) = (stored(configured.sources), stored(configured.targets));
+    if read_only {
+        let ids = Ids {
+            sources: store::inspect(c, Side::Source, &sources)?,
+            targets: store::inspect(c, Side::Target, &targets)?,
+        };
+        return Ok((ids, Vec::new()));
+    }
+    let mut reconciled = Vec::new();
+    let mut ids = Vec::new();
+    for (side, list) in [(Side::Source, &sources), (Side::Target, &targets)] {
+        let (side_ids, changes) = store::reconcile(c, side, list)?;
+        reconciled.extend(changes.into_iter().map(|change| (side, change)));
+        ids.push(side_ids.into_iter().map(Some).collect::<Vec<_>>());
+    }
+    let targets = ids.pop().unwrap_or_default();
+    let sources = ids.pop().unwrap_or_default();
+    // Changed credentials end a login backoff: the operator fixed the password.
     let credentials = |list: &[Endpoint]| -> Vec<String> {
         list.iter()
             .map(|(_, _, secret)| fingerprint(&key, secret))
             .collect()
     };
-    let (source_credentials, target_credentials) = (credentials(sources), credentials(targets));
-    let (sources, targets) = (stored(sources), stored(targets));
-    let had_history = store::has_history(c)?;
-    let mut reconciled = Vec::new();
-    let (source_ids, target_ids) = if read_only {
-        (
-            store::inspect(c, Side::Source, &sources)?,
-            store::inspect(c, Side::Target, &targets)?,
-        )
-    } else {
-        let mut ids = Vec::new();
-        for (side, list) in [(Side::Source, &sources), (Side::Target, &targets)] {
-            let (side_ids, changes) = store::reconcile(c, side, list)?;
-            reconciled.extend(changes.into_iter().map(|change| (side, change)));
-            ids.push(side_ids.into_iter().map(Some).collect::<Vec<_>>());
-        }
-        let targets = ids.pop().unwrap_or_default();
-        let sources = ids.pop().unwrap_or_default();
-        // Changed credentials end a login backoff: the operator fixed the password.
-        for (side, ids, fingerprints) in [
-            (Side::Source, &sources, &source_credentials),
-            (Side::Target, &targets, &target_credentials),
-        ] {
-            for (id, fingerprint) in ids.iter().zip(fingerprints) {
-                if let Some(id) = id {
-                    store::credentials_now(c, side, *id, fingerprint)?;
-                }
+    for (side, ids, fingerprints) in [
+        (Side::Source, &sources, credentials(configured.sources)),
+        (Side::Target, &targets, credentials(configured.targets)),
+    ] {
+        for (id, fingerprint) in ids.iter().zip(&fingerprints) {
+            if let Some(id) = id {
+                store::credentials_now(c, side, *id, fingerprint)?;
             }
         }
-        (sources, targets)
-    };
-    let removed_feeds = if read_only {
-        Vec::new()
-    } else {
-        store::prune_feeds(c, feeds)?
-    };
-    // Here, before any name is loaded (see `store::prune_sku_names`), and only at a start: a
-    // reload that failed after pruning would leave the running engine with names the file no
-    // longer has.
-    if !read_only && !PRUNED_SINCE_START.swap(true, std::sync::atomic::Ordering::SeqCst) {
-        let pruned = store::prune_sku_names_when_due(c, store::now_ms(), guard_window_ms)?;
-        if let Some(forgotten) = pruned.filter(|&n| n > 0) {
-            info!(
-                skus = forgotten,
-                "forgot the names of SKUs that no source reports, no target shows and nothing else holds any more"
-            );
-        }
     }
-    let memory = |side: Side, id: Option<i64>| match id {
-        Some(id) => store::load_memory(c, side, id),
-        None => Ok(Memory::default()),
-    };
-    let mut loaded_sources = Vec::new();
-    for &id in &source_ids {
-        loaded_sources.push((id, memory(Side::Source, id)?));
+    Ok((Ids { sources, targets }, reconciled))
+}
+
+/// Forgets the names no one holds any more, when that is due, once per process. Here, before
+/// any name is loaded (see `store::prune_sku_names`), and only at a start: a reload that failed
+/// after pruning would leave the running engine with names the file no longer has.
+fn forget_names_once(c: &mut rusqlite::Connection, guard_window_ms: i64) -> Result<(), StoreError> {
+    if PRUNED_SINCE_START.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Ok(());
     }
-    let mut loaded_targets = Vec::new();
-    for &id in &target_ids {
-        let failed = match id {
-            Some(id) => store::load_failed(c, id)?,
-            None => HashMap::new(),
-        };
-        let memory = memory(Side::Target, id)?;
-        loaded_targets.push((id, failed, memory));
+    let pruned = store::prune_sku_names_when_due(c, store::now_ms(), guard_window_ms)?;
+    if let Some(forgotten) = pruned.filter(|&n| n > 0) {
+        info!(
+            skus = forgotten,
+            "forgot the names of SKUs that no source reports, no target shows and nothing else holds any more"
+        );
     }
-    let mut answers = Vec::new();
-    for id in &source_ids {
-        answers.push(match id {
-            Some(id) => store::load_answer(c, *id)?,
-            None => Default::default(),
-        });
-    }
-    let mut settled = Vec::new();
-    let mut in_doubt = Vec::new();
-    for id in &target_ids {
-        settled.push(match id {
-            Some(id) => store::load_settled(c, *id)?,
-            None => None,
-        });
-        in_doubt.push(match id {
-            Some(id) => store::load_in_doubt(c, *id)?,
-            None => BTreeSet::new(),
-        });
-    }
-    Ok(Loaded {
-        answers,
-        settled,
-        in_doubt,
-        generation: store::load_generation(c)?,
-        last_fetch_at: store::last_fetch_times(c, &source_ids)?,
-        first_cycle_at: store::first_cycle_at(c)?,
-        sources: loaded_sources,
-        targets: loaded_targets,
-        reconciled,
-        had_history,
-        removed_feeds,
-    })
+    Ok(())
+}
+
+/// `load` of each row id; an endpoint without a row has the default.
+fn per_id<T: Default>(
+    ids: &[Option<i64>],
+    mut load: impl FnMut(i64) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    ids.iter()
+        .map(|id| id.map_or_else(|| Ok(T::default()), &mut load))
+        .collect()
+}
+
+/// Each source's row id and memory.
+fn load_sources(
+    c: &rusqlite::Connection,
+    ids: &[Option<i64>],
+) -> Result<Vec<(Option<i64>, Memory)>, StoreError> {
+    let memories = per_id(ids, |id| store::load_memory(c, Side::Source, id))?;
+    Ok(ids.iter().copied().zip(memories).collect())
+}
+
+/// Each target's row id, refusals and memory.
+fn load_targets(
+    c: &rusqlite::Connection,
+    ids: &[Option<i64>],
+) -> Result<Vec<LoadedTarget>, StoreError> {
+    let failed = per_id(ids, |id| store::load_failed(c, id))?;
+    let memories = per_id(ids, |id| store::load_memory(c, Side::Target, id))?;
+    Ok((ids.iter().copied().zip(failed).zip(memories))
+        .map(|((id, failed), memory)| (id, failed, memory))
+        .collect())
 }
 
 /// Says what reconciling the database with the configuration did: a target that must be pushed

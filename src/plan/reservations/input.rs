@@ -89,7 +89,8 @@ pub enum ReleaseMode {
 /// One order feed's rules (`[orders.NAME]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedRules {
-    /// The states in which an order holds stock.
+    /// The states in which an order holds stock: the feed's service reads them (each order
+    /// comes with its [`Phase`]); the book does not.
     pub reserve: Vec<OrderState>,
     /// When a reservation ends.
     pub release: ReleaseMode,
@@ -107,10 +108,12 @@ impl Default for FeedRules {
     }
 }
 
-/// What an order's state means for the stock it holds.
+/// What an order's state means for the stock it holds: all the book reads of its state. The
+/// feed's service says it (for Hardtofind, from `[orders.NAME] reserve`:
+/// `services::hardtofind::reserving::phase`), so that the book knows no service's states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
-    /// In a `reserve` state: it holds stock.
+pub enum Phase {
+    /// In a state that holds stock (a `reserve` state).
     Holding,
     /// Shipped, returned, or moved on to any other state outside `reserve` without being
     /// cancelled: its goods have left or are leaving, so the sources should show it soon.
@@ -120,15 +123,6 @@ pub(super) enum Phase {
 }
 
 impl FeedRules {
-    pub(super) fn phase(&self, state: OrderState) -> Phase {
-        match state {
-            OrderState::Cancelled | OrderState::Refunded => Phase::Cancelled,
-            OrderState::Shipped | OrderState::Returned => Phase::Dispatched,
-            state if self.reserve.contains(&state) => Phase::Holding,
-            _ => Phase::Dispatched,
-        }
-    }
-
     pub(super) fn absorbs(&self) -> bool {
         self.release == ReleaseMode::Absorb
     }
@@ -139,8 +133,10 @@ impl FeedRules {
 pub struct Order {
     /// The feed's order id.
     pub id: String,
-    /// Its state.
+    /// Its state, as the feed names it (kept for `status`).
     pub state: OrderState,
+    /// What its state means for the stock it holds.
+    pub phase: Phase,
     /// `dates.created_at`.
     pub created_at: Millis,
     /// `dates.dispatch_due_at`, if given.

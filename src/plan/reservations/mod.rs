@@ -35,10 +35,9 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use input::{Drop, FeedRules, Order, OrderLine, OrderState, ReleaseMode};
+pub use input::{Drop, FeedRules, Order, OrderLine, OrderState, Phase, ReleaseMode};
 pub use record::{Changes, Reservation, ReservationKey, Shown, Summary};
 
-use input::Phase;
 use pool::SkuBook;
 
 /// A time: milliseconds since the Unix epoch.

@@ -94,7 +94,7 @@ impl Reservations {
         order: &Order,
         pending: &mut Pending,
     ) {
-        let phase = rules.phase(order.state);
+        let phase = order.phase;
         let wanted = order.quantities();
         let key = (feed.to_owned(), order.id.clone());
         let held = self.orders.get(&key).cloned().unwrap_or_default();

@@ -5,7 +5,8 @@
 //! - [`auth`]: one account's session and token, shared by everything on that account.
 //! - [`target`]: `POST /batch`.
 //! - [`orders`]: the open orders, one order, shipping providers, transitions; [`pages`]: one
-//!   list read page by page; [`incremental`]: the lists read from where the last read left them.
+//!   list read page by page; [`incremental`]: the lists read from where the last read left them;
+//!   [`reserving`]: the open orders and looked-up ones in the reservations' terms.
 //! - [`config`]: its `[targets.NAME]` table.
 //! - [`sim`]: the simulator.
 
@@ -15,6 +16,7 @@ pub mod incremental;
 pub mod listed;
 pub mod orders;
 pub mod pages;
+pub mod reserving;
 pub mod sim;
 pub mod target;
 pub mod wire;

@@ -52,6 +52,10 @@ impl ModelOrder {
         Order {
             id: self.id.clone(),
             state: self.truth.state(),
+            phase: crate::services::hardtofind::reserving::phase(
+                self.truth.state(),
+                &FeedRules::default().reserve,
+            ),
             created_at: self.created_at,
             dispatch_due_at: None,
             lines: (0..SKUS.len())

@@ -22,6 +22,7 @@ fn order(id: &str, state: OrderState, created_at: Millis, lines: &[(&str, i64)])
     Order {
         id: id.to_owned(),
         state,
+        phase: crate::services::hardtofind::reserving::phase(state, &FeedRules::default().reserve),
         created_at,
         dispatch_due_at: None,
         lines: lines
