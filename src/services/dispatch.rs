@@ -14,31 +14,33 @@ macro_rules! kinds {
         flag_targets: [$($(#[$fm:meta])* $F:ident => $fty:ty,)*],
         feeds: [$($(#[$dm:meta])* $D:ident => $dty:ty,)*] $(,)?
     ) => {
+        use $crate::services::roles as role;
+
         /// Per-service settings of a source.
         #[derive(Debug)]
         pub enum SourceKind {
-            $($(#[$sm])* $S(<$sty as $crate::services::roles::Service>::Settings),)*
+            $($(#[$sm])* $S(<$sty as role::Service>::Settings),)*
         }
 
         /// Per-service settings of a target.
         #[derive(Debug)]
         pub enum TargetKind {
-            $($(#[$qm])* $Q(<$qty as $crate::services::roles::Service>::Settings),)*
-            $($(#[$fm])* $F(<$fty as $crate::services::roles::Service>::Settings),)*
+            $($(#[$qm])* $Q(<$qty as role::Service>::Settings),)*
+            $($(#[$fm])* $F(<$fty as role::Service>::Settings),)*
         }
 
         /// Per-service settings of an order feed.
         #[derive(Debug)]
         pub enum FeedKind {
-            $($(#[$dm])* $D(<$dty as $crate::services::roles::Service>::Settings),)*
+            $($(#[$dm])* $D(<$dty as role::Service>::Settings),)*
         }
 
-        const SOURCE_TYPES: &[&str] = &[$(<$sty as $crate::services::roles::Service>::TYPE,)*];
+        const SOURCE_TYPES: &[&str] = &[$(<$sty as role::Service>::TYPE,)*];
         const TARGET_TYPES: &[&str] = &[
-            $(<$qty as $crate::services::roles::Service>::TYPE,)*
-            $(<$fty as $crate::services::roles::Service>::TYPE,)*
+            $(<$qty as role::Service>::TYPE,)*
+            $(<$fty as role::Service>::TYPE,)*
         ];
-        const FEED_TYPES: &[&str] = &[$(<$dty as $crate::services::roles::Service>::TYPE,)*];
+        const FEED_TYPES: &[&str] = &[$(<$dty as role::Service>::TYPE,)*];
 
         /// Types and checks `[sources.NAME]` by its `type`.
         pub fn source(
@@ -47,10 +49,9 @@ macro_rules! kinds {
             value: toml::Value,
         ) -> Option<($crate::services::table::Remote, SourceKind)> {
             let (kind, rest) = check.kind_table(prefix, value, SOURCE_TYPES)?;
-            $(if kind == <$sty as $crate::services::roles::Service>::TYPE {
+            $(if kind == <$sty as role::Service>::TYPE {
                 let raw = check.table(prefix, rest)?;
-                let (remote, s) =
-                    <$sty as $crate::services::roles::SourceService>::settings(check, prefix, raw)?;
+                let (remote, s) = <$sty as role::SourceService>::settings(check, prefix, raw)?;
                 return Some((remote, SourceKind::$S(s)));
             })*
             None
@@ -67,16 +68,16 @@ macro_rules! kinds {
             TargetKind,
         )> {
             let (kind, rest) = check.kind_table(prefix, value, TARGET_TYPES)?;
-            $(if kind == <$qty as $crate::services::roles::Service>::TYPE {
+            $(if kind == <$qty as role::Service>::TYPE {
                 let raw = check.table(prefix, rest)?;
                 let (remote, common, t) =
-                    <$qty as $crate::services::roles::QuantityService>::settings(check, prefix, raw)?;
+                    <$qty as role::QuantityService>::settings(check, prefix, raw)?;
                 return Some((remote, common, TargetKind::$Q(t)));
             })*
-            $(if kind == <$fty as $crate::services::roles::Service>::TYPE {
+            $(if kind == <$fty as role::Service>::TYPE {
                 let raw = check.table(prefix, rest)?;
                 let (remote, common, t) =
-                    <$fty as $crate::services::roles::FlagService>::settings(check, prefix, raw)?;
+                    <$fty as role::FlagService>::settings(check, prefix, raw)?;
                 return Some((remote, common, TargetKind::$F(t)));
             })*
             None
@@ -91,12 +92,12 @@ macro_rules! kinds {
         ) -> Option<$crate::services::table::TargetCommon> {
             use $crate::services::table::TargetTable as _;
             let (kind, rest) = check.kind_table(prefix, value, TARGET_TYPES)?;
-            $(if kind == <$qty as $crate::services::roles::Service>::TYPE {
-                let raw = check.table::<<$qty as $crate::services::roles::Service>::Table>(prefix, rest)?;
+            $(if kind == <$qty as role::Service>::TYPE {
+                let raw = check.table::<<$qty as role::Service>::Table>(prefix, rest)?;
                 return Some(raw.common());
             })*
-            $(if kind == <$fty as $crate::services::roles::Service>::TYPE {
-                let raw = check.table::<<$fty as $crate::services::roles::Service>::Table>(prefix, rest)?;
+            $(if kind == <$fty as role::Service>::TYPE {
+                let raw = check.table::<<$fty as role::Service>::Table>(prefix, rest)?;
                 return Some(raw.common());
             })*
             None
@@ -109,10 +110,9 @@ macro_rules! kinds {
             value: toml::Value,
         ) -> Option<($crate::services::table::Remote, FeedKind)> {
             let (kind, rest) = check.kind_table(prefix, value, FEED_TYPES)?;
-            $(if kind == <$dty as $crate::services::roles::Service>::TYPE {
+            $(if kind == <$dty as role::Service>::TYPE {
                 let raw = check.table(prefix, rest)?;
-                let (remote, f) =
-                    <$dty as $crate::services::roles::FeedService>::settings(check, prefix, raw)?;
+                let (remote, f) = <$dty as role::FeedService>::settings(check, prefix, raw)?;
                 return Some((remote, FeedKind::$D(f)));
             })*
             None
@@ -122,21 +122,21 @@ macro_rules! kinds {
             /// Its `type`.
             pub fn name(&self) -> &'static str {
                 match self {
-                    $(SourceKind::$S(_) => <$sty as $crate::services::roles::Service>::TYPE,)*
+                    $(SourceKind::$S(_) => <$sty as role::Service>::TYPE,)*
                 }
             }
 
             /// Who it is at its service.
             pub fn account(&self) -> $crate::services::table::Account {
                 match self {
-                    $(SourceKind::$S(s) => <$sty as $crate::services::roles::Service>::account(s),)*
+                    $(SourceKind::$S(s) => <$sty as role::Service>::account(s),)*
                 }
             }
 
             /// The secret it logs in with.
             pub fn credential(&self) -> secrecy::SecretString {
                 match self {
-                    $(SourceKind::$S(s) => <$sty as $crate::services::roles::Service>::credential(s),)*
+                    $(SourceKind::$S(s) => <$sty as role::Service>::credential(s),)*
                 }
             }
 
@@ -149,7 +149,7 @@ macro_rules! kinds {
             ) -> Source {
                 match self {
                     $(SourceKind::$S(s) => Source::$S(
-                        <$sty as $crate::services::roles::Service>::client(s, endpoint, account, logins),
+                        <$sty as role::Service>::client(s, endpoint, account, logins),
                     ),)*
                 }
             }
@@ -159,24 +159,24 @@ macro_rules! kinds {
             /// Its `type`.
             pub fn name(&self) -> &'static str {
                 match self {
-                    $(TargetKind::$Q(_) => <$qty as $crate::services::roles::Service>::TYPE,)*
-                    $(TargetKind::$F(_) => <$fty as $crate::services::roles::Service>::TYPE,)*
+                    $(TargetKind::$Q(_) => <$qty as role::Service>::TYPE,)*
+                    $(TargetKind::$F(_) => <$fty as role::Service>::TYPE,)*
                 }
             }
 
             /// Who it is at its service.
             pub fn account(&self) -> $crate::services::table::Account {
                 match self {
-                    $(TargetKind::$Q(t) => <$qty as $crate::services::roles::Service>::account(t),)*
-                    $(TargetKind::$F(t) => <$fty as $crate::services::roles::Service>::account(t),)*
+                    $(TargetKind::$Q(t) => <$qty as role::Service>::account(t),)*
+                    $(TargetKind::$F(t) => <$fty as role::Service>::account(t),)*
                 }
             }
 
             /// The secret it logs in with.
             pub fn credential(&self) -> secrecy::SecretString {
                 match self {
-                    $(TargetKind::$Q(t) => <$qty as $crate::services::roles::Service>::credential(t),)*
-                    $(TargetKind::$F(t) => <$fty as $crate::services::roles::Service>::credential(t),)*
+                    $(TargetKind::$Q(t) => <$qty as role::Service>::credential(t),)*
+                    $(TargetKind::$F(t) => <$fty as role::Service>::credential(t),)*
                 }
             }
 
@@ -184,7 +184,7 @@ macro_rules! kinds {
             /// warehouse).
             pub fn place(&self) -> Option<String> {
                 match self {
-                    $(TargetKind::$Q(t) => <$qty as $crate::services::roles::QuantityService>::place(t),)*
+                    $(TargetKind::$Q(t) => <$qty as role::QuantityService>::place(t),)*
                     $(TargetKind::$F(_) => None,)*
                 }
             }
@@ -199,10 +199,10 @@ macro_rules! kinds {
             ) -> Target {
                 match self {
                     $(TargetKind::$Q(t) => Target::Quantities(QuantityTarget::$Q(Box::new(
-                        <$qty as $crate::services::roles::Service>::client(t, endpoint, account, logins),
+                        <$qty as role::Service>::client(t, endpoint, account, logins),
                     ))),)*
                     $(TargetKind::$F(t) => Target::Flags(FlagTarget::$F(std::sync::Arc::new(
-                        <$fty as $crate::services::roles::Service>::client(t, endpoint, account, logins),
+                        <$fty as role::Service>::client(t, endpoint, account, logins),
                     ))),)*
                 }
             }
@@ -212,7 +212,7 @@ macro_rules! kinds {
             /// Its `type`.
             pub fn name(&self) -> &'static str {
                 match self {
-                    $(FeedKind::$D(_) => <$dty as $crate::services::roles::Service>::TYPE,)*
+                    $(FeedKind::$D(_) => <$dty as role::Service>::TYPE,)*
                 }
             }
 
@@ -220,7 +220,7 @@ macro_rules! kinds {
             /// token and budget.
             pub fn account(&self) -> $crate::services::table::Account {
                 match self {
-                    $(FeedKind::$D(f) => <$dty as $crate::services::roles::Service>::account(f),)*
+                    $(FeedKind::$D(f) => <$dty as role::Service>::account(f),)*
                 }
             }
 
@@ -233,7 +233,7 @@ macro_rules! kinds {
             ) -> Feed {
                 match self {
                     $(FeedKind::$D(f) => Feed::$D(
-                        <$dty as $crate::services::roles::Service>::client(f, endpoint, account, logins),
+                        <$dty as role::Service>::client(f, endpoint, account, logins),
                     ),)*
                 }
             }
@@ -246,8 +246,8 @@ macro_rules! kinds {
 
         impl Source {
             /// Reads the source completely: every page, every record; unless every page is what
-            /// it was when `known` was recorded (see [`crate::services::answer`]). `context` says how the daemon
-            /// reads the records (the source adds how it reads the answer itself).
+            /// it was when `known` was recorded (see [`crate::services::answer`]). `context` says
+            /// how the daemon reads the records (the source adds how it reads the answer itself).
             pub async fn fetch(
                 &self,
                 meter: &$crate::http::Meter,
@@ -257,7 +257,7 @@ macro_rules! kinds {
                 let context = [self.context().as_bytes(), context].concat();
                 match self {
                     $(Source::$S(s) => {
-                        <$sty as $crate::services::roles::SourceService>::fetch(s, meter, &context, known).await
+                        <$sty as role::SourceService>::fetch(s, meter, &context, known).await
                     })*
                 }
             }
@@ -268,8 +268,8 @@ macro_rules! kinds {
                 let how = match self {
                     $(Source::$S(s) => format!(
                         "{} {}",
-                        <$sty as $crate::services::roles::Service>::TYPE,
-                        <$sty as $crate::services::roles::SourceService>::reading(s),
+                        <$sty as role::Service>::TYPE,
+                        <$sty as role::SourceService>::reading(s),
                     ),)*
                 };
                 format!("invsync {} {how}\n", env!("CARGO_PKG_VERSION"))
@@ -281,7 +281,7 @@ macro_rules! kinds {
                 meter: &$crate::http::Meter,
             ) -> Result<String, $crate::services::ConnectorError> {
                 match self {
-                    $(Source::$S(s) => <$sty as $crate::services::roles::Service>::check(s, meter).await,)*
+                    $(Source::$S(s) => <$sty as role::Service>::check(s, meter).await,)*
                 }
             }
         }
@@ -293,7 +293,8 @@ macro_rules! kinds {
 
         impl QuantityTarget {
             /// Sets the quantities of one batch; `Ok` when the service accepted it, with the SKUs
-            /// its answer confirms (see [`crate::services::Confirmed`]): only those may be acknowledged.
+            /// its answer confirms (see [`crate::services::Confirmed`]): only those may be
+            /// acknowledged.
             pub async fn push(
                 &self,
                 meter: &$crate::http::Meter,
@@ -301,7 +302,7 @@ macro_rules! kinds {
             ) -> Result<$crate::services::Confirmed, $crate::services::ConnectorError> {
                 match self {
                     $(QuantityTarget::$Q(t) => {
-                        <$qty as $crate::services::roles::QuantityService>::push(t, meter, batch).await
+                        <$qty as role::QuantityService>::push(t, meter, batch).await
                     })*
                 }
             }
@@ -312,7 +313,7 @@ macro_rules! kinds {
                 meter: &$crate::http::Meter,
             ) -> Result<String, $crate::services::ConnectorError> {
                 match self {
-                    $(QuantityTarget::$Q(t) => <$qty as $crate::services::roles::Service>::check(t, meter).await,)*
+                    $(QuantityTarget::$Q(t) => <$qty as role::Service>::check(t, meter).await,)*
                 }
             }
         }
@@ -329,7 +330,7 @@ macro_rules! kinds {
             /// The rules of its table.
             pub fn rules(&self) -> $crate::services::shopsys::config::ShopsysRules {
                 match self {
-                    $(FlagTarget::$F(t) => <$fty as $crate::services::roles::FlagService>::rules(t),)*
+                    $(FlagTarget::$F(t) => <$fty as role::FlagService>::rules(t),)*
                 }
             }
 
@@ -337,10 +338,13 @@ macro_rules! kinds {
             pub async fn read_catalogue(
                 &self,
                 meter: &$crate::http::Meter,
-            ) -> Result<$crate::services::shopsys::catalogue::Catalogue, $crate::services::ConnectorError> {
+            ) -> Result<
+                $crate::services::shopsys::catalogue::Catalogue,
+                $crate::services::ConnectorError,
+            > {
                 match self {
                     $(FlagTarget::$F(t) => {
-                        <$fty as $crate::services::roles::FlagService>::read_catalogue(t, meter).await
+                        <$fty as role::FlagService>::read_catalogue(t, meter).await
                     })*
                 }
             }
@@ -351,10 +355,13 @@ macro_rules! kinds {
                 meter: &$crate::http::Meter,
                 uuid: &str,
                 value: bool,
-            ) -> Result<$crate::services::shopsys::target::Patched, $crate::services::ConnectorError> {
+            ) -> Result<
+                $crate::services::shopsys::target::Patched,
+                $crate::services::ConnectorError,
+            > {
                 match self {
                     $(FlagTarget::$F(t) => {
-                        <$fty as $crate::services::roles::FlagService>::set_flag(t, meter, uuid, value).await
+                        <$fty as role::FlagService>::set_flag(t, meter, uuid, value).await
                     })*
                 }
             }
@@ -365,7 +372,7 @@ macro_rules! kinds {
                 meter: &$crate::http::Meter,
             ) -> Result<String, $crate::services::ConnectorError> {
                 match self {
-                    $(FlagTarget::$F(t) => <$fty as $crate::services::roles::Service>::check(t, meter).await,)*
+                    $(FlagTarget::$F(t) => <$fty as role::Service>::check(t, meter).await,)*
                 }
             }
         }
@@ -382,7 +389,7 @@ macro_rules! kinds {
                 meter: &$crate::http::Meter,
             ) -> Result<String, $crate::services::ConnectorError> {
                 match self {
-                    $(Feed::$D(f) => <$dty as $crate::services::roles::Service>::check(f, meter).await,)*
+                    $(Feed::$D(f) => <$dty as role::Service>::check(f, meter).await,)*
                 }
             }
         }

@@ -1,14 +1,13 @@
 //! The one list of the kinds of service, by role: the `type = "…"` of `[sources.NAME]`,
 //! `[targets.NAME]` and `[orders.NAME]`, and the client type that takes the role (it implements
-//! the role's trait, [`super::roles`], in its folder's `kind.rs`). From this list [`kinds!`]
-//! makes the enums of their settings ([`SourceKind`], [`TargetKind`], [`FeedKind`]) and of their
-//! clients ([`Source`], [`QuantityTarget`], [`FlagTarget`], [`Feed`]) and dispatches over them.
+//! the role's trait, [`super::roles`], in its folder's `kind.rs`). From this list `kinds!`
+//! (`dispatch.rs`) makes the enums of their settings ([`SourceKind`], [`TargetKind`],
+//! [`FeedKind`]) and of their clients ([`Source`], [`QuantityTarget`], [`FlagTarget`],
+//! [`Feed`]) and dispatches over them.
 //!
 //! A new service is its folder under `services/` (with its `pub mod` line in `services/mod.rs`)
 //! and one line here for each role it takes. The order of each list is the order the `type`s are
 //! named in a configuration error.
-//!
-//! [`kinds!`]: super::dispatch::kinds
 
 use super::{endless_aisles, hako, hardtofind, shopsys};
 
