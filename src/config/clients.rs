@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::Config;
 use crate::http::limits::AccountKey;
 use crate::http::{Endpoint, HttpClient, Limiters};
-use crate::services::kinds::Logins;
+use crate::services::session::Logins;
 use crate::services::{Clients, Source, Target};
 
 /// Builds every source and target of `config`, endpoints of one account sharing a rate limit.
@@ -77,7 +77,7 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
                 &spec.remote.base_url,
                 account,
             );
-            spec.kind.client(ep)
+            spec.kind.client(ep, account, &mut logins)
         })
         .collect();
     let targets = config

@@ -3,17 +3,20 @@
 //! know their service's requests and answers and nothing of cycles, SQLite, retries or rate
 //! limits.
 //!
-//! [`kinds`] is the one list of the kinds of service: their tables, their roles, and
-//! [`Source`], [`Target`] (a [`QuantityTarget`] or a [`FlagTarget`]) and [`Feed`], which
-//! dispatch over the kinds with a `match`; with its `pub mod` line here, the only lines a new
+//! [`kinds`] is the one list of the kinds of service, by role, from which [`Source`], [`Target`]
+//! (a [`QuantityTarget`] or a [`FlagTarget`]) and [`Feed`] are made, dispatching over the kinds
+//! with a `match`; a service takes a role by implementing its trait ([`roles`]) in its folder's
+//! `kind.rs`. One line per role there and its `pub mod` line here are the only lines a new
 //! service adds outside its folder. [`session`] is the login every service that logs in shares;
 //! [`table`] what every service's table shares.
 
 pub mod answer;
+mod dispatch;
 pub mod endless_aisles;
 pub mod hako;
 pub mod hardtofind;
 pub mod kinds;
+pub mod roles;
 pub mod session;
 pub mod shopsys;
 pub mod table;

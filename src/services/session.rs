@@ -15,8 +15,8 @@
 //!   instead of sending the same credentials again. The next call after it tries again (backing
 //!   off a refused login across cycles is the target's and the source's business).
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -246,22 +246,19 @@ impl<L> std::fmt::Debug for Session<L> {
     }
 }
 
-/// The sessions of one configuration for one kind of login: one per account and secret.
-pub struct Logins<L>(HashMap<(AccountKey, u64), Arc<Session<L>>>);
+/// The sessions of one configuration: one per kind of login, account and secret. Keyed by the
+/// kind of login too, so that every service that logs in shares this one map and adds nothing to
+/// it: two services at one address with one username are two logins.
+#[derive(Default)]
+pub struct Logins(HashMap<(TypeId, AccountKey, u64), Arc<dyn Any + Send + Sync>>);
 
-impl<L> Default for Logins<L> {
-    fn default() -> Self {
-        Logins(HashMap::new())
-    }
-}
-
-impl<L: Login> Logins<L> {
+impl Logins {
     /// The session of an endpoint `endpoint` that logs in to `account` with `secret`: the login
     /// of another endpoint with the same secret, seen through `endpoint` (so its requests count
     /// under its own label), or a login of its own (made by `login`). A secret that differs from
     /// the other's gets its own login: riding on the other's token would hide that one of the two
     /// is wrong.
-    pub fn session(
+    pub fn session<L: Login>(
         &mut self,
         endpoint: Endpoint,
         account: &AccountKey,
@@ -271,11 +268,16 @@ impl<L: Login> Logins<L> {
         // Hashed in memory only, to compare; never kept beyond this configuration's clients.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         secret.expose_secret().hash(&mut hasher);
-        match self.0.entry((account.clone(), hasher.finish())) {
-            Entry::Occupied(shared) => Arc::new(shared.get().through(endpoint)),
-            Entry::Vacant(slot) => slot
-                .insert(Arc::new(Session::new(endpoint, login())))
-                .clone(),
+        let key = (TypeId::of::<L>(), account.clone(), hasher.finish());
+        let shared = self
+            .0
+            .get(&key)
+            .and_then(|s| s.downcast_ref::<Session<L>>());
+        if let Some(shared) = shared {
+            return Arc::new(shared.through(endpoint));
         }
+        let session = Arc::new(Session::new(endpoint, login()));
+        self.0.insert(key, session.clone());
+        session
     }
 }

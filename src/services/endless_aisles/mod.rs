@@ -15,9 +15,11 @@
 //! - [`orders`]: placing an order at most once, reading, finding and cancelling it.
 //! - [`config`]: its `[sources.NAME]` table.
 //! - [`sim`]: the simulator.
+//! - `kind`: its role in the list of kinds ([`crate::services::roles`]).
 
 pub mod api;
 pub mod config;
+mod kind;
 pub mod orders;
 pub mod products;
 pub mod sim;

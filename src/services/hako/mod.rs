@@ -10,8 +10,10 @@
 //! - [`source`]: `GET /inventory`, summed per SKU over the configured warehouses.
 //! - [`target`]: one warehouse's quantities.
 //! - [`sim`]: the simulator.
+//! - `kind`: its roles in the list of kinds ([`crate::services::roles`]).
 
 pub mod config;
+mod kind;
 pub mod sim;
 pub mod source;
 pub mod target;

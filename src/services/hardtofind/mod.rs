@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod config;
 pub mod incremental;
+mod kind;
 pub mod listed;
 pub mod orders;
 pub mod pages;

@@ -15,11 +15,13 @@
 //! - [`flag`]: when a flag is set and cleared (pure).
 //! - [`target`]: the requests.
 //! - [`sim`]: a stateful simulator of the shop's API, for tests and the demo.
+//! - `kind`: its role in the list of kinds ([`crate::services::roles`]).
 
 pub mod auth;
 pub mod catalogue;
 pub mod config;
 pub mod flag;
+mod kind;
 pub mod sim;
 pub mod target;
 pub mod wire;
