@@ -289,19 +289,20 @@ async fn record(
     let mut persisted = work.recorder.lock().await;
     let old = slot.snapshot.borrow().clone();
     let now = store::now_ms();
-    let (fresh, changed, new_names) = {
+    let (fresh, new_names) = {
         let mut names = work.names.write().unwrap_or_else(|p| p.into_inner());
-        let (fresh, changed) = snapshot_of(&mut names, &old, &records, &slot.name);
+        let fresh = snapshot_of(&mut names, &old, &records, &slot.name);
         // Looking names up may have found one twice: nothing is recorded from a damaged file.
         store::names_once(&names).map_err(|e| work.per_sku.inconsistent(e))?;
         // A dry run never writes names; the recorder's count stays with what the file has. The
         // new names are encoded as they are written (the recorder is held till then, so no
         // other source adds names meanwhile).
-        (fresh, changed, (*persisted, names.len()))
+        (fresh, (*persisted, names.len()))
     };
     // The answer is in the snapshot and the names: a first answer of a million SKUs (32 MB)
-    // is not held while they are written.
+    // is not held while they are written, nor while its changes are listed.
     drop(records);
+    let changed = changed_since(&fresh.column, &old);
     let counts = SourceCounts {
         skus: fresh.count_reported,
         changed: changed.len(),
@@ -498,16 +499,10 @@ struct Fresh {
     count_reported: usize,
 }
 
-/// The new snapshot from a complete fetch (a SKU reported before but absent now is 0), and the
-/// SKUs whose quantity differs from the old one's (their new quantities are the snapshot's).
+/// The new snapshot from a complete fetch (a SKU reported before but absent now is 0).
 /// Connectors report each SKU once; one reported twice counts once, at the smaller quantity,
 /// with a WARN: doubt must never oversell.
-fn snapshot_of(
-    skus: &mut SkuTable,
-    old: &Column,
-    records: &Stock,
-    source: &str,
-) -> (Fresh, Vec<SkuId>) {
+fn snapshot_of(skus: &mut SkuTable, old: &Column, records: &Stock, source: &str) -> Fresh {
     let mut column = Column::with_width(skus.len().max(old.width()));
     skus.expect_new(records.len().saturating_sub(skus.len()));
     let mut near = 0;
@@ -539,16 +534,17 @@ fn snapshot_of(
             column.set(sku, 0);
         }
     }
-    let changed = column
+    Fresh {
+        column,
+        count_reported,
+    }
+}
+
+/// The SKUs whose quantity in `column` is not the one in `old`.
+fn changed_since(column: &Column, old: &Column) -> Vec<SkuId> {
+    column
         .iter()
         .filter(|&(sku, q)| old.get(sku) != Some(q))
         .map(|(sku, _)| sku)
-        .collect();
-    (
-        Fresh {
-            column,
-            count_reported,
-        },
-        changed,
-    )
+        .collect()
 }

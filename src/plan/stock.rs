@@ -1,14 +1,16 @@
-//! What a source answered, compactly: every SKU name in one buffer and one fixed-size entry per
-//! SKU, so a million-SKU answer is two allocations rather than a million.
+//! What a source answered, compactly: every SKU name in one buffer and fixed-size entries per
+//! SKU, so a million-SKU answer is three allocations rather than a million.
 
 /// A source's complete answer: SKUs with their quantities, and the records that could not be
 /// used as they are.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stock {
     names: String,
-    /// Per SKU: where its name ends in `names` (it starts where the previous one ends), and its
-    /// quantity.
-    entries: Vec<(u32, i64)>,
+    /// Per SKU: where its name ends in `names` (it starts where the previous one ends).
+    ends: Vec<u32>,
+    /// Per SKU, its quantity. Apart from `ends` rather than paired with it: a pair is padded to
+    /// 16 bytes, two lists take 12 (20 MB less for five million SKUs).
+    quantities: Vec<i64>,
     /// SKUs whose record carried a quantity that is not a whole number: not among the entries,
     /// and not absent either (absent counts as 0): held at their last snapshot quantity.
     held: Vec<String>,
@@ -21,7 +23,8 @@ impl Stock {
     pub fn with_capacity(skus: usize, bytes: usize) -> Stock {
         Stock {
             names: String::with_capacity(bytes),
-            entries: Vec::with_capacity(skus),
+            ends: Vec::with_capacity(skus),
+            quantities: Vec::with_capacity(skus),
             ..Stock::default()
         }
     }
@@ -42,19 +45,23 @@ impl Stock {
     pub fn seal(&mut self, quantity: i64) {
         // Names beyond 4 GiB cannot occur: answers are capped far below that.
         let end = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.entries.push((end, quantity));
+        self.ends.push(end);
+        self.quantities.push(quantity);
     }
 
     /// The name being appended through [`Stock::open`], not yet sealed.
     pub fn pending_name(&self) -> &str {
-        let start = self.entries.last().map_or(0, |&(end, _)| end as usize);
-        self.names.get(start..).unwrap_or_default()
+        self.names.get(self.pending_start()..).unwrap_or_default()
     }
 
     /// Drops whatever was appended through [`Stock::open`] since the last entry.
     pub fn discard_pending(&mut self) {
-        let start = self.entries.last().map_or(0, |&(end, _)| end as usize);
-        self.names.truncate(start);
+        self.names.truncate(self.pending_start());
+    }
+
+    /// Where the name being appended through [`Stock::open`] starts.
+    fn pending_start(&self) -> usize {
+        self.ends.last().map_or(0, |&end| end as usize)
     }
 
     /// Notes a SKU whose quantity could not be read: the caller holds it at its last snapshot
@@ -80,22 +87,25 @@ impl Stock {
 
     /// How many SKUs.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.ends.len()
     }
 
     /// Whether there is no SKU.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.ends.is_empty()
     }
 
     /// Every `(sku, quantity)`, in the order added.
     pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> + '_ {
         let mut start = 0;
-        self.entries.iter().map(move |&(end, quantity)| {
-            let name = self.names.get(start..end as usize).unwrap_or_default();
-            start = end as usize;
-            (name, quantity)
-        })
+        self.ends
+            .iter()
+            .zip(&self.quantities)
+            .map(move |(&end, &quantity)| {
+                let name = self.names.get(start..end as usize).unwrap_or_default();
+                start = end as usize;
+                (name, quantity)
+            })
     }
 }
 
