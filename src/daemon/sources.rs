@@ -291,7 +291,7 @@ async fn record(
     let now = store::now_ms();
     let (fresh, new_names) = {
         let mut names = work.names.write().unwrap_or_else(|p| p.into_inner());
-        let fresh = snapshot_of(&mut names, &old, &records, &slot.name);
+        let fresh = snapshot_of(&mut names, &old, records, &slot.name);
         // Looking names up may have found one twice: nothing is recorded from a damaged file.
         store::names_once(&names).map_err(|e| work.per_sku.inconsistent(e))?;
         // A dry run never writes names; the recorder's count stays with what the file has. The
@@ -301,7 +301,6 @@ async fn record(
     };
     // The answer is in the snapshot and the names: a first answer of a million SKUs (32 MB)
     // is not held while they are written, nor while its changes are listed.
-    drop(records);
     let changed = changed_since(&fresh.column, &old);
     let counts = SourceCounts {
         skus: fresh.count_reported,
@@ -502,25 +501,23 @@ struct Fresh {
 /// The new snapshot from a complete fetch (a SKU reported before but absent now is 0).
 /// Connectors report each SKU once; one reported twice counts once, at the smaller quantity,
 /// with a WARN: doubt must never oversell.
-fn snapshot_of(skus: &mut SkuTable, old: &Column, records: &Stock, source: &str) -> Fresh {
-    let mut column = Column::with_width(skus.len().max(old.width()));
-    skus.expect_new(records.len().saturating_sub(skus.len()));
-    let mut near = 0;
-    for (sku, quantity) in records.iter() {
-        let id = skus.intern_near(sku, &mut near);
-        match column.get(id) {
-            None => column.set(id, quantity),
-            Some(first) => {
-                let kept = first.min(quantity);
-                tracing::warn!(source, sku = %sku, kept, "the source reported this SKU twice; the smaller quantity counts");
-                column.set(id, kept);
+/// The answer is used up: a first one becomes the SKU table and the column where it lies.
+fn snapshot_of(skus: &mut SkuTable, old: &Column, records: Stock, source: &str) -> Fresh {
+    let (mut column, held_skus) = if skus.is_empty() {
+        match records.into_first() {
+            Ok((table, column, held)) => {
+                *skus = table;
+                (column, held)
             }
+            Err(records) => interned(skus, old, records, source),
         }
-    }
+    } else {
+        interned(skus, old, records, source)
+    };
     // A record whose quantity could not be read holds its SKU at the last snapshot quantity
     // (absent if it has none): the rest of the answer is used, and doubt changes nothing.
     let mut held = std::collections::HashSet::new();
-    for sku in records.held() {
+    for sku in &held_skus {
         let id = skus.intern(sku);
         held.insert(id);
         match old.get(id) {
@@ -538,6 +535,30 @@ fn snapshot_of(skus: &mut SkuTable, old: &Column, records: &Stock, source: &str)
         column,
         count_reported,
     }
+}
+
+/// The column of `records`, each name interned one by one, and the SKUs to hold.
+fn interned(
+    skus: &mut SkuTable,
+    old: &Column,
+    records: Stock,
+    source: &str,
+) -> (Column, Vec<String>) {
+    let mut column = Column::with_width(skus.len().max(old.width()));
+    skus.expect_new(records.len().saturating_sub(skus.len()));
+    let mut near = 0;
+    for (sku, quantity) in records.iter() {
+        let id = skus.intern_near(sku, &mut near);
+        match column.get(id) {
+            None => column.set(id, quantity),
+            Some(first) => {
+                let kept = first.min(quantity);
+                tracing::warn!(source, sku = %sku, kept, "the source reported this SKU twice; the smaller quantity counts");
+                column.set(id, kept);
+            }
+        }
+    }
+    (column, records.into_held())
 }
 
 /// The SKUs whose quantity in `column` is not the one in `old`.

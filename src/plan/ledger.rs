@@ -70,6 +70,34 @@ impl SkuTable {
         self.reserve(more, 0);
     }
 
+    /// A table of `names` (each ending where `ends` says), taken as they are, with their index
+    /// built: a first answer's names become the table without a copy of them being made. The
+    /// names are given back, untouched, when one is empty or two are the same, for they would
+    /// not be a table then (interned one by one, a name twice has one id).
+    pub fn from_names(names: String, ends: Vec<u32>) -> Result<SkuTable, (String, Vec<u32>)> {
+        let well_formed = ends.last().is_none_or(|&end| end as usize == names.len())
+            && ends
+                .iter()
+                .scan(0, |start, &end| {
+                    let whole = *start < end && names.is_char_boundary(end as usize);
+                    *start = end;
+                    Some(whole)
+                })
+                .all(|whole| whole);
+        if !well_formed {
+            return Err((names, ends));
+        }
+        let table = SkuTable {
+            arena: names,
+            ends,
+            ..SkuTable::default()
+        };
+        if table.find_duplicate().is_some() {
+            return Err((table.arena, table.ends));
+        }
+        Ok(table)
+    }
+
     /// How many SKUs are known.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -202,6 +230,15 @@ impl Column {
         Column {
             values: Vec::with_capacity(width),
         }
+    }
+
+    /// A column of `quantities`, the quantity of id `i` at `i` (negative ones stored as 0), in
+    /// their own memory.
+    pub fn from_quantities(mut quantities: Vec<i64>) -> Column {
+        for q in &mut quantities {
+            *q = (*q).max(0);
+        }
+        Column { values: quantities }
     }
 
     /// The quantity of `id`, if the column has one.

@@ -1,6 +1,8 @@
 //! What a source answered, compactly: every SKU name in one buffer and fixed-size entries per
 //! SKU, so a million-SKU answer is three allocations rather than a million.
 
+use crate::plan::ledger::{Column, SkuTable};
+
 /// A source's complete answer: SKUs with their quantities, and the records that could not be
 /// used as they are.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -75,6 +77,11 @@ impl Stock {
         &self.held
     }
 
+    /// [`Stock::held`], the answer used up.
+    pub fn into_held(self) -> Vec<String> {
+        self.held
+    }
+
     /// Counts a record dropped because its SKU is unusable ([`crate::services::usable_sku`]).
     pub fn count_dropped(&mut self) {
         self.dropped += 1;
@@ -93,6 +100,22 @@ impl Stock {
     /// Whether there is no SKU.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
+    }
+
+    /// A first answer taken as it is, when no SKU is known yet: its names become the SKU table
+    /// (SKU `i` is its `i`-th record) and its quantities the column, in the memory they take
+    /// here, so five million SKUs are not held twice while they are interned. Also returns the
+    /// SKUs to hold ([`Stock::held`]). The answer comes back whole when its names cannot be a
+    /// table as they are (see [`SkuTable::from_names`]): it is then interned record by record.
+    pub fn into_first(self) -> Result<(SkuTable, Column, Vec<String>), Stock> {
+        match SkuTable::from_names(self.names, self.ends) {
+            Ok(table) => Ok((table, Column::from_quantities(self.quantities), self.held)),
+            Err((names, ends)) => Err(Stock {
+                names,
+                ends,
+                ..self
+            }),
+        }
     }
 
     /// Every `(sku, quantity)`, in the order added.
@@ -138,5 +161,44 @@ mod tests {
             vec![("HK-1", 5), ("EA-24752", 3)]
         );
         assert_eq!(stock.len(), 2);
+    }
+
+    #[test]
+    fn a_first_answer_becomes_the_table_and_column_it_would_be_interned_into() {
+        let stock: Stock = [("HK-2", 5), ("HK-1", -3), ("HK-10", 0)]
+            .into_iter()
+            .map(|(sku, q)| (sku.to_owned(), q))
+            .collect();
+        let mut interned = SkuTable::default();
+        let mut column = Column::default();
+        for (sku, quantity) in stock.iter() {
+            let id = interned.intern(sku);
+            column.set(id, quantity);
+        }
+
+        let Ok((table, first, held)) = stock.into_first() else {
+            panic!("three names, none twice, make a table");
+        };
+
+        assert_eq!(first, column);
+        assert_eq!(table.len(), interned.len());
+        for id in 0..3 {
+            assert_eq!(table.name(id), interned.name(id));
+            assert_eq!(table.get(interned.name(id)), Some(id));
+        }
+        assert_eq!(table.duplicate(), None);
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn an_answer_naming_a_sku_twice_comes_back_whole_to_be_interned() {
+        let stock: Stock = [("A", 1), ("B", 2), ("A", 3)]
+            .into_iter()
+            .map(|(sku, q)| (sku.to_owned(), q))
+            .collect();
+
+        let back = stock.clone().into_first().err();
+
+        assert_eq!(back, Some(stock));
     }
 }
