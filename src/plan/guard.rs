@@ -40,8 +40,16 @@ impl Guard {
     /// Whether applying `changes` to `current` (the acknowledged quantities or the snapshot)
     /// would zero too much within the window.
     pub fn check(&self, changes: &[Change], current: &Column) -> Option<MassZero> {
+        self.check_each(changes.iter().copied(), current)
+    }
+
+    /// [`Guard::check`] over changes made one at a time: a plan need not be held whole.
+    pub fn check_each(
+        &self,
+        changes: impl Iterator<Item = Change>,
+        current: &Column,
+    ) -> Option<MassZero> {
         let zeroed_now = changes
-            .iter()
             .filter(|c| c.new == 0 && c.old.is_some_and(|q| q > 0))
             .count();
         // Zeroed within the window and still at 0 (a SKU back in stock is positive now).

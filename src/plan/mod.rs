@@ -117,6 +117,23 @@ pub fn plan(
     rules: Rules,
     full: bool,
 ) -> Vec<Change> {
+    plan_skus(inputs, reserved, acked, rules, full)
+        .into_iter()
+        .filter_map(|sku| change_of(inputs, reserved, acked, rules, sku))
+        .collect()
+}
+
+/// [`plan`]'s SKUs alone, in its order: 4 bytes a change rather than a whole [`Change`], so a
+/// first cycle over millions of SKUs holds its plan in a fraction of the memory. Each change is
+/// made again, a batch at a time, by [`change_of`] from the same columns: what it says cannot
+/// differ from what [`plan`] says until one of them changes.
+pub fn plan_skus(
+    inputs: &[&Column],
+    reserved: &Column,
+    acked: &Column,
+    rules: Rules,
+    full: bool,
+) -> Vec<SkuId> {
     let width = inputs
         .iter()
         .map(|c| c.width())
@@ -125,24 +142,39 @@ pub fn plan(
         .unwrap_or(0);
     // Two passes rather than two lists joined at the end: on a first cycle every SKU is a
     // create, and holding both lists at once would double the plan's memory.
-    let mut changes = Vec::new();
+    let mut skus = Vec::new();
     for creates in [false, true] {
         for sku in 0..width as SkuId {
-            let old = acked.get(sku);
-            if old.is_none() != creates {
+            if acked.get(sku).is_none() != creates {
                 continue;
             }
-            let new = match (desired(inputs, reserved, sku, rules), old) {
-                (Some(q), _) => q,
-                (None, Some(_)) => 0,
-                (None, None) => continue,
-            };
-            if full || old != Some(new) {
-                changes.push(Change { sku, old, new });
+            if let Some(c) = change_of(inputs, reserved, acked, rules, sku)
+                && (full || c.old != Some(c.new))
+            {
+                skus.push(sku);
             }
         }
     }
-    changes
+    skus
+}
+
+/// What pushing `sku` would say: what the target acknowledged and what it should show, by the
+/// same sum as [`desired`] (0 for a SKU no input knows but the target acknowledged). `None`
+/// when neither any input nor the target ever knew it.
+pub fn change_of(
+    inputs: &[&Column],
+    reserved: &Column,
+    acked: &Column,
+    rules: Rules,
+    sku: SkuId,
+) -> Option<Change> {
+    let old = acked.get(sku);
+    let new = match (desired(inputs, reserved, sku, rules), old) {
+        (Some(q), _) => q,
+        (None, Some(_)) => 0,
+        (None, None) => return None,
+    };
+    Some(Change { sku, old, new })
 }
 
 /// Adds to `changes`, first, each SKU in `doubt` that [`plan`] left out because what it should
@@ -159,24 +191,42 @@ pub fn push_in_doubt(
     if doubt.is_empty() {
         return;
     }
-    let planned: BTreeSet<SkuId> = changes
-        .iter()
-        .map(|c| c.sku)
-        .filter(|s| doubt.contains(s))
-        .collect();
-    let missing: Vec<Change> = doubt
-        .difference(&planned)
-        .filter_map(|&sku| {
-            let old = acked.get(sku);
-            let new = match (desired(inputs, reserved, sku, rules), old) {
-                (Some(q), _) => q,
-                (None, Some(_)) => 0,
-                (None, None) => return None,
-            };
-            Some(Change { sku, old, new })
-        })
-        .collect();
+    let planned = changes.iter().map(|c| c.sku);
+    let missing = missing_in_doubt(inputs, reserved, acked, rules, doubt, planned);
     changes.splice(0..0, missing);
+}
+
+/// [`push_in_doubt`] over a plan of SKUs alone ([`plan_skus`]).
+pub fn push_in_doubt_skus(
+    inputs: &[&Column],
+    reserved: &Column,
+    acked: &Column,
+    rules: Rules,
+    doubt: &BTreeSet<SkuId>,
+    skus: &mut Vec<SkuId>,
+) {
+    if doubt.is_empty() {
+        return;
+    }
+    let planned = skus.iter().copied();
+    let missing = missing_in_doubt(inputs, reserved, acked, rules, doubt, planned);
+    skus.splice(0..0, missing.into_iter().map(|c| c.sku));
+}
+
+/// The changes of the SKUs in `doubt` that `planned` lacks, in SKU order.
+fn missing_in_doubt(
+    inputs: &[&Column],
+    reserved: &Column,
+    acked: &Column,
+    rules: Rules,
+    doubt: &BTreeSet<SkuId>,
+    planned: impl Iterator<Item = SkuId>,
+) -> Vec<Change> {
+    let planned: BTreeSet<SkuId> = planned.filter(|s| doubt.contains(s)).collect();
+    doubt
+        .difference(&planned)
+        .filter_map(|&sku| change_of(inputs, reserved, acked, rules, sku))
+        .collect()
 }
 
 #[cfg(test)]

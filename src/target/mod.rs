@@ -133,6 +133,20 @@ impl Planned {
     fn columns(&self) -> Vec<&Column> {
         self.columns.iter().map(|c| &**c).collect()
     }
+
+    /// The changes of `skus` (a plan [`plan_for`] made from these snapshots), made again one by
+    /// one: the same as when they were planned, as long as the target has acknowledged none
+    /// of them since.
+    fn changes<'a>(
+        &'a self,
+        target: &'a Core,
+        skus: &'a [SkuId],
+    ) -> impl Iterator<Item = Change> + 'a {
+        let columns = self.columns();
+        skus.iter().filter_map(move |&sku| {
+            plan::change_of(&columns, &self.reserved, &target.acked, target.rules, sku)
+        })
+    }
 }
 
 fn names(skus: &RwLock<SkuTable>) -> std::sync::RwLockReadGuard<'_, SkuTable> {
@@ -211,8 +225,9 @@ struct Cycle {
     inputs: Inputs,
     /// The snapshots and reservations the plan was made from.
     planned: Planned,
-    /// The plan, which the mass-zero guard passed.
-    changes: Vec<Change>,
+    /// The plan, which the mass-zero guard passed: its SKUs, in the order to push them (each
+    /// batch's changes are made from `planned` as it is pushed).
+    changes: Vec<SkuId>,
     result: TargetResult,
     outcome: TargetOutcome,
     /// What its requests count.
@@ -284,6 +299,7 @@ async fn begin(
         .max(target.guard_since.unwrap_or(i64::MIN));
     let planned = inputs.newest();
     let planning = std::time::Instant::now();
+    // The plan is its SKUs alone; each batch's changes are made from them as it is pushed.
     let changes = plan_for(
         target,
         &planned,
@@ -305,7 +321,7 @@ async fn begin(
         target.guard_since = Some(now);
         target.guard.since = now;
     }
-    if let Some(held) = guard(target, &changes, options) {
+    if let Some(held) = guard(target, &planned, &changes, options) {
         result.report.state = held.0;
         outcome.held = Some(held.1);
         return finish(target, &inputs.store, result, outcome, &meter, options)
@@ -353,7 +369,8 @@ fn dry_plan(
 
 /// What to push: every SKU whose desired quantity differs from the acknowledged one (every SKU,
 /// in a full sync), except those refused already in this cycle. SKUs refused before go last,
-/// together, so they cannot make healthy batches fail and split.
+/// together, so they cannot make healthy batches fail and split. The SKUs alone, in the order
+/// to push them ([`Planned::changes`] makes their changes).
 fn plan_for(
     target: &Core,
     planned: &Planned,
@@ -361,16 +378,16 @@ fn plan_for(
     refused_now: &HashSet<SkuId>,
     held: &HashSet<SkuId>,
     now: i64,
-) -> Vec<Change> {
+) -> Vec<SkuId> {
     let columns = planned.columns();
-    let mut changes = plan::plan(
+    let mut changes = plan::plan_skus(
         &columns,
         &planned.reserved,
         &target.acked,
         target.rules,
         full,
     );
-    plan::push_in_doubt(
+    plan::push_in_doubt_skus(
         &columns,
         &planned.reserved,
         &target.acked,
@@ -380,7 +397,7 @@ fn plan_for(
     );
     // A SKU in a mapping conflict is held where it is: neither pushed nor zeroed.
     if !held.is_empty() {
-        changes.retain(|c| !held.contains(&c.sku));
+        changes.retain(|sku| !held.contains(sku));
     }
     // A refused SKU waits for its next attempt (1, 2, 4, … cycles apart).
     let waiting = |sku: &SkuId| {
@@ -391,10 +408,10 @@ fn plan_for(
             .is_some_and(|at| now < at)
     };
     if !refused_now.is_empty() || !target.failed.is_empty() {
-        changes.retain(|c| !refused_now.contains(&c.sku) && !waiting(&c.sku));
+        changes.retain(|sku| !refused_now.contains(sku) && !waiting(sku));
     }
     if !target.failed.is_empty() {
-        changes.sort_by_key(|c| target.failed.contains_key(&c.sku));
+        changes.sort_by_key(|sku| target.failed.contains_key(sku));
     }
     changes
 }
@@ -403,12 +420,13 @@ fn plan_for(
 /// held, after saying so in an ERROR.
 fn guard(
     target: &Core,
-    changes: &[Change],
+    planned: &Planned,
+    changes: &[SkuId],
     options: CycleOptions,
 ) -> Option<(TargetState, String)> {
     let trip = target
         .guard
-        .check(changes, &target.acked)
+        .check_each(planned.changes(target, changes), &target.acked)
         .filter(|_| !options.force)?;
     error!(
         target = %target.name, zeroed = trip.zeroed, positive = trip.positive, max_zeroed_fraction = target.guard.max_fraction,

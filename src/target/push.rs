@@ -9,12 +9,12 @@ use tracing::info;
 use super::report::TargetState;
 use super::settle::Stop;
 use super::{
-    Core, CycleOptions, Inputs, PROGRESS_EVERY, REFUSES_EVERYTHING, TargetResult, guard, names,
-    plan_for, settle,
+    Core, CycleOptions, Inputs, PROGRESS_EVERY, Planned, REFUSES_EVERYTHING, TargetResult, guard,
+    names, plan_for, settle,
 };
 use crate::http::{HttpError, Meter};
-use crate::plan::Change;
 use crate::plan::ledger::SkuId;
+use crate::plan::{self, Change};
 use crate::services::{ConnectorError, PushItem, QuantityTarget};
 use crate::store::{self, Refusal, StoreError};
 
@@ -36,26 +36,27 @@ pub(super) struct Pusher<'a> {
 }
 
 impl Pusher<'_> {
-    /// Pushes `changes` batch by batch. Between batches, when a newer snapshot of an input was
-    /// recorded, the rest is planned again from it: a long push never sends a quantity older
-    /// than the newest snapshot. Returns why it stopped early, if it did, and how many planned
-    /// changes were left unacknowledged.
+    /// Pushes `changes` (the SKUs [`plan_for`] planned from `planned`) batch by batch, each
+    /// batch's changes made from `planned` as it goes. Between batches, when a newer snapshot of
+    /// an input was recorded, the rest is planned again from it: a long push never sends a
+    /// quantity older than the newest snapshot. Returns why it stopped early, if it did, and how
+    /// many planned changes were left unacknowledged.
     pub async fn push_all(
         &mut self,
-        mut changes: Vec<Change>,
+        mut planned: Planned,
+        mut changes: Vec<SkuId>,
     ) -> Result<(Option<Stop>, usize), StoreError> {
         // In a full sync, the SKUs not yet pushed: a re-plan keeps them in the plan.
-        let mut unpushed: Option<HashSet<SkuId>> = self
-            .options
-            .full
-            .then(|| changes.iter().map(|c| c.sku).collect());
+        let mut unpushed: Option<HashSet<SkuId>> =
+            self.options.full.then(|| changes.iter().copied().collect());
         let mut refused_now: HashSet<SkuId> = HashSet::new();
         let mut fresh_refusals = 0;
         let mut next = 0;
         let mut progress = Progress::new(changes.len());
         while next < changes.len() {
             let end = (next + self.batch_size).min(changes.len());
-            let batch = changes[next..end].to_vec();
+            // Made now, from the snapshots planned: none of these SKUs was acknowledged since.
+            let batch: Vec<Change> = planned.changes(self.target, &changes[next..end]).collect();
             next = end;
             let after = changes.len() - next;
             let stop = self
@@ -74,7 +75,7 @@ impl Pusher<'_> {
             let pushed = self.result.report.pushed;
             progress.tick(&self.target.name, pushed, changes.len() - next);
             if next < changes.len() && self.inputs.changed() {
-                let planned = self.inputs.newest();
+                planned = self.inputs.newest();
                 changes = plan_for(
                     self.target,
                     &planned,
@@ -84,11 +85,22 @@ impl Pusher<'_> {
                     store::now_ms(),
                 );
                 if let Some(unpushed) = &unpushed {
-                    changes.retain(|c| c.old != Some(c.new) || unpushed.contains(&c.sku));
+                    let (target, columns) = (&*self.target, planned.columns());
+                    changes.retain(|&sku| {
+                        unpushed.contains(&sku)
+                            || plan::change_of(
+                                &columns,
+                                &planned.reserved,
+                                &target.acked,
+                                target.rules,
+                                sku,
+                            )
+                            .is_some_and(|c| c.old != Some(c.new))
+                    });
                 }
                 next = 0;
                 tracing::debug!(target = %self.target.name, left = changes.len(), "a newer snapshot was recorded; the rest is planned again from it");
-                if let Some(held) = guard(self.target, &changes, self.options) {
+                if let Some(held) = guard(self.target, &planned, &changes, self.options) {
                     self.held = Some(held);
                     return Ok((None, changes.len()));
                 }

@@ -5,6 +5,7 @@
 use super::push::Pusher;
 use super::report::TargetState;
 use super::{Core, Cycle, TargetResult, dry_plan, finish, settle};
+use crate::plan::Change;
 use crate::services::QuantityTarget;
 use crate::store::StoreError;
 
@@ -41,6 +42,7 @@ pub(super) async fn sync(
         mark,
     } = cycle;
     if options.dry_run {
+        let changes: Vec<Change> = planned.changes(target, &changes).collect();
         result.plan = dry_plan(target, &inputs, &planned, &changes);
         return finish(target, &inputs.store, result, outcome, &meter, options).await;
     }
@@ -57,7 +59,7 @@ pub(super) async fn sync(
         held: None,
         unconfirmed: 0,
     };
-    let (stop, left) = pusher.push_all(changes).await?;
+    let (stop, left) = pusher.push_all(planned, changes).await?;
     let refusals = std::mem::take(&mut pusher.refusals);
     let unconfirmed = pusher.unconfirmed;
     let held = pusher.held.take();

@@ -38,10 +38,10 @@ pub(super) async fn record(
     let mut persisted = work.recorder.lock().await;
     let old = slot.snapshot.borrow().clone();
     let now = store::now_ms();
-    let (fresh, changed, named) = fresh_snapshot(work, &old, &records)?;
+    let (fresh, named) = fresh_snapshot(work, &old, records)?;
     // The answer is in the snapshot and the names: a first answer of a million SKUs (32 MB)
-    // is not held while they are written.
-    drop(records);
+    // is not held while they are written, nor while its changes are listed.
+    let changed = changed_since(&fresh.column, &old);
     let counts = SourceCounts {
         skus: fresh.count_reported,
         changed: changed.len(),
@@ -122,20 +122,20 @@ fn remember(
     memory.reported = reported;
 }
 
-/// The fresh snapshot against `old`, the SKUs that changed, and how many names there are once
+/// The fresh snapshot against `old` (the answer used up), and how many names there are once
 /// the answer's new ones are added (a dry run never writes names; the recorder's count stays
 /// with what the file has). The caller holds the recorder till the new names are written, so
 /// no other source adds names meanwhile.
 fn fresh_snapshot(
     work: &SourceWork,
     old: &Column,
-    records: &Stock,
-) -> Result<(Fresh, Vec<SkuId>, usize), NotUsed> {
+    records: Stock,
+) -> Result<(Fresh, usize), NotUsed> {
     let mut names = work.names.write().unwrap_or_else(|p| p.into_inner());
-    let (fresh, changed) = snapshot_of(&mut names, old, records, &work.slot.name);
+    let fresh = snapshot_of(&mut names, old, records, &work.slot.name);
     // Looking names up may have found one twice: nothing is recorded from a damaged file.
     store::names_once(&names).map_err(|e| work.per_sku.inconsistent(e))?;
-    Ok((fresh, changed, names.len()))
+    Ok((fresh, names.len()))
 }
 
 /// The changes to 0, which are all the mass-zero guard reads: a first fetch of a million SKUs
@@ -259,16 +259,52 @@ struct Fresh {
     count_reported: usize,
 }
 
-/// The new snapshot from a complete fetch (a SKU reported before but absent now is 0), and the
-/// SKUs whose quantity differs from the old one's (their new quantities are the snapshot's).
+/// The new snapshot from a complete fetch (a SKU reported before but absent now is 0).
 /// Connectors report each SKU once; one reported twice counts once, at the smaller quantity,
 /// with a WARN: doubt must never oversell.
-fn snapshot_of(
+/// The answer is used up: a first one becomes the SKU table and the column where it lies.
+fn snapshot_of(skus: &mut SkuTable, old: &Column, records: Stock, source: &str) -> Fresh {
+    let (mut column, held_skus) = if skus.is_empty() {
+        match records.into_first() {
+            Ok((table, column, held)) => {
+                *skus = table;
+                (column, held)
+            }
+            Err(records) => interned(skus, old, records, source),
+        }
+    } else {
+        interned(skus, old, records, source)
+    };
+    // A record whose quantity could not be read holds its SKU at the last snapshot quantity
+    // (absent if it has none): the rest of the answer is used, and doubt changes nothing.
+    let mut held = std::collections::HashSet::new();
+    for sku in &held_skus {
+        let id = skus.intern(sku);
+        held.insert(id);
+        match old.get(id) {
+            Some(quantity) => column.set(id, quantity),
+            None => column.clear(id),
+        }
+    }
+    let count_reported = column.count();
+    for (sku, _) in old.iter() {
+        if column.get(sku).is_none() && !held.contains(&sku) {
+            column.set(sku, 0);
+        }
+    }
+    Fresh {
+        column,
+        count_reported,
+    }
+}
+
+/// The column of `records`, each name interned one by one, and the SKUs to hold.
+fn interned(
     skus: &mut SkuTable,
     old: &Column,
-    records: &Stock,
+    records: Stock,
     source: &str,
-) -> (Fresh, Vec<SkuId>) {
+) -> (Column, Vec<String>) {
     let mut column = Column::with_width(skus.len().max(old.width()));
     skus.expect_new(records.len().saturating_sub(skus.len()));
     let mut near = 0;
@@ -283,33 +319,14 @@ fn snapshot_of(
             }
         }
     }
-    // A record whose quantity could not be read holds its SKU at the last snapshot quantity
-    // (absent if it has none): the rest of the answer is used, and doubt changes nothing.
-    let mut held = std::collections::HashSet::new();
-    for sku in records.held() {
-        let id = skus.intern(sku);
-        held.insert(id);
-        match old.get(id) {
-            Some(quantity) => column.set(id, quantity),
-            None => column.clear(id),
-        }
-    }
-    let count_reported = column.count();
-    for (sku, _) in old.iter() {
-        if column.get(sku).is_none() && !held.contains(&sku) {
-            column.set(sku, 0);
-        }
-    }
-    let changed = column
+    (column, records.into_held())
+}
+
+/// The SKUs whose quantity in `column` is not the one in `old`.
+fn changed_since(column: &Column, old: &Column) -> Vec<SkuId> {
+    column
         .iter()
         .filter(|&(sku, q)| old.get(sku) != Some(q))
         .map(|(sku, _)| sku)
-        .collect();
-    (
-        Fresh {
-            column,
-            count_reported,
-        },
-        changed,
-    )
+        .collect()
 }
