@@ -10,6 +10,7 @@
 mod catalogues;
 pub mod clock;
 pub mod cycle;
+mod engine;
 mod feeds;
 mod generation;
 pub mod mapping;
