@@ -200,7 +200,7 @@ fn feed_slots(
             FeedSlot {
                 name: spec.name.clone(),
                 client,
-                reserve: settings.rules.reserve.clone(),
+                reserve: settings.reserve.clone(),
                 mapper: mapper.clone(),
                 walks: Default::default(),
             }
