@@ -22,6 +22,7 @@ pub mod shutdown;
 mod slots;
 mod sources;
 mod state;
+mod target_task;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
