@@ -8,62 +8,37 @@
 //! the other targets go on with their cycles. Cycles of one target never overlap (each target is
 //! owned by one cycle at a time), and a cycle's fetches never overlap the next's.
 //!
-//! The [`Engine`] keeps the database's picture in memory between cycles (loaded once at start),
-//! so a cycle reads nothing from SQLite and writes only rows that changed. The database is
-//! always written *before* memory is updated, and an acknowledgement only after the target
-//! answered: a crash at any point leaves a state from which the next cycle pushes again whatever
-//! was not acknowledged.
+//! The [`Engine`] keeps the database's picture in memory between cycles (loaded once at start,
+//! see `engine`), so a cycle reads nothing from SQLite and writes only rows that changed. The
+//! database is always written *before* memory is updated, and an acknowledgement only after the
+//! target answered: a crash at any point leaves a state from which the next cycle pushes again
+//! whatever was not acknowledged.
+//!
+//! [`Engine::run_cycle`] reads as the cycle's steps: fetch (`fetch`), orders (`orders`),
+//! targets (`start_targets`, each a task of its own: `target_task`), relay (`relay_step`),
+//! summary (`targets_done`, then the summary line).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared, join_all};
-use tokio::sync::{OwnedMutexGuard, watch};
-use tokio_util::sync::CancellationToken;
+use futures_util::future::join_all;
+use tokio::sync::OwnedMutexGuard;
+use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span};
 
-use super::catalogues::Catalogues;
-use super::feeds::FeedSlot;
-use super::generation::Generation;
-use super::mapping::notes::{self, WrittenNotes};
 use super::orders;
-use super::per_sku::PerSku;
-use super::slots::{Book, Names, Recorder, SourceMemory, SourceSlot};
 use super::sources::{self, SourceDone, SourceWork};
-use super::state::{Configured, Endpoint, load_state, log_reconciled};
-use crate::config::{Config, FeedKind, SourceKind};
-use crate::mapper::Mapper;
-use crate::mapper::file::Prepared;
+use super::target_task::{Fetch, OrdersStep};
 use crate::ops::metrics;
-use crate::ops::report::{CycleReport, OrdersDone, TargetReport, TargetState};
-use crate::ops::stale::Watch;
-use crate::plan::Rules;
-use crate::plan::reservations::{FeedRules, Reservations};
+use crate::ops::report::{CycleReport, OrdersDone, SourceReport, TargetReport, TargetState};
 use crate::relay::{self, RelayDone};
-use crate::services::{self, AnswerDigest};
-use crate::store::{self, Store, StoreError};
-use crate::target::{self, TargetSlot};
+use crate::store::{self, StoreError};
+use crate::target::TargetResult;
+use crate::target::report::PlanLine;
 
+pub use super::engine::{Engine, EngineError};
 pub use crate::target::CycleOptions;
-
-/// Why the engine could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The database.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The HTTP client could not be built (TLS set-up).
-    #[error("HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-    /// The mapping file has mistakes (see `mapper::file`).
-    #[error(transparent)]
-    Mapping(#[from] crate::config::ConfigErrors),
-}
-
-/// The row id of an endpoint the database has no row for: only a dry run has such endpoints,
-/// and it writes nothing (SQLite row ids start at 1).
-const UNRECORDED: i64 = 0;
 
 /// The right to fetch the sources: one cycle's fetches at a time. A tick that comes while the
 /// sources are still being fetched is dropped, as ticks always were while a cycle ran.
@@ -71,307 +46,17 @@ pub struct FetchTurn {
     _held: OwnedMutexGuard<()>,
 }
 
-/// A source's fetch in this cycle, awaited by every target that reads it.
-type Fetch = Shared<BoxFuture<'static, Arc<SourceDone>>>;
+/// A target's task, started this cycle.
+type Push = JoinHandle<Result<TargetResult, StoreError>>;
 
-/// The order feeds' step in this cycle, awaited by every target.
-type OrdersStep = Shared<BoxFuture<'static, Arc<Result<OrdersDone, String>>>>;
-
-/// The sync engine: clients, the in-memory state, and the database behind it. Cheap to clone:
-/// every part is shared, so cycles can run as tasks.
-#[derive(Clone)]
-pub struct Engine {
-    config: Arc<Config>,
-    store: Store,
-    names: Names,
-    recorder: Recorder,
-    sources: Arc<Vec<Arc<SourceSlot>>>,
-    /// Each target's owner; locked by the cycle that syncs it.
-    targets: Arc<Vec<Arc<tokio::sync::Mutex<TargetSlot>>>>,
-    fetching: Arc<tokio::sync::Mutex<()>>,
-    /// Held by the cycle whose relay step runs: cycles overlap once their sources are in, and
-    /// two relay steps over the same records would move (or place) one order twice. It holds
-    /// what the relay's read of `READY` goes on from: the engine's own, so a start or a reload
-    /// reads the list in full (see [`relay::ready`]).
-    relaying: Arc<tokio::sync::Mutex<relay::ready::Memory>>,
-    /// The order feeds.
-    feeds: Arc<Vec<FeedSlot>>,
-    /// What open orders reserve.
-    book: Arc<Book>,
-    /// When each source last fetched completely, for the staleness alarm.
-    watch: Arc<Mutex<Watch>>,
-    /// The world's generation (see [`Generation`]).
-    generation: Generation,
-    /// Loads the per-SKU state when a cycle first needs it.
-    per_sku: Arc<PerSku>,
-    /// The SKU mapping in force, and what Endless Aisles products say.
-    mapper: Arc<Mapper>,
-    /// What `status` was last given of the mapping (see [`Engine::write_mapping_notes`]).
-    notes: Arc<tokio::sync::Mutex<WrittenNotes>>,
-    /// The catalogue targets' product lists, read first when `by_barcode` needs them.
-    catalogues: Arc<Catalogues>,
+/// The targets this cycle claimed, each with its task, and (by index) those an earlier cycle
+/// is still syncing.
+struct Started {
+    pushes: Vec<(usize, Push)>,
+    busy: Vec<usize>,
 }
 
 impl Engine {
-    /// Builds the clients and loads the state from the database. `cancel` stops new requests.
-    /// The mapping file is checked first, unless the database vouches for it (see
-    /// `mapper::file`).
-    ///
-    /// First the database's endpoints are reconciled with the configured ones (see
-    /// [`store::reconcile`]): state of endpoints no longer configured is deleted, and a target
-    /// whose identity changed trusts none of its old acknowledgements. A dry run (`read_only`)
-    /// changes nothing and plans as the real cycle would after that reconciliation.
-    pub async fn new(
-        config: Arc<Config>,
-        store: Store,
-        cancel: &CancellationToken,
-        read_only: bool,
-    ) -> Result<Engine, EngineError> {
-        let prepared = crate::mapper::file::prepare_with(config.clone(), Some(&store)).await??;
-        Engine::with_mapping(config, prepared, store, cancel, read_only).await
-    }
-
-    /// [`Engine::new`] with the mapping file prepared already (a reload checks it before it
-    /// says the configuration is reloaded).
-    pub async fn with_mapping(
-        config: Arc<Config>,
-        prepared: Prepared,
-        store: Store,
-        cancel: &CancellationToken,
-        read_only: bool,
-    ) -> Result<Engine, EngineError> {
-        let loading = Instant::now();
-        // A reload builds an engine on the database the daemon opened: only if it is still there.
-        store.check_files().await?;
-        let clients = crate::config::build_all(&config, cancel)?;
-        let (sources, targets) = (clients.sources, clients.targets);
-        let mapper = Arc::new(Mapper::new(&config, prepared.file.clone(), store.clone()));
-        let feeds: Vec<FeedSlot> = config
-            .feeds
-            .iter()
-            .zip(clients.feeds)
-            .map(|(spec, client)| {
-                let FeedKind::Hardtofind(settings) = &spec.kind;
-                FeedSlot {
-                    name: spec.name.clone(),
-                    client,
-                    reserve: settings.rules.reserve.clone(),
-                    mapper: mapper.clone(),
-                    walks: Default::default(),
-                }
-            })
-            .collect();
-        let rules: Vec<(String, FeedRules)> = config
-            .feeds
-            .iter()
-            .map(|spec| {
-                let FeedKind::Hardtofind(settings) = &spec.kind;
-                (spec.name.clone(), settings.rules.clone())
-            })
-            .collect();
-        let feed_names: Vec<String> = rules.iter().map(|(n, _)| n.clone()).collect();
-        let configured_feeds = feed_names.clone();
-        let ((reservations, unallotted), unabsorbed) = store
-            .call(move |c| {
-                let unabsorbed = match (read_only, feed_names.is_empty()) {
-                    (true, _) => Vec::new(),
-                    // No order feed any more: no book will ever take them in.
-                    (false, true) => {
-                        store::forget_unabsorbed(c)?;
-                        Vec::new()
-                    }
-                    (false, false) => store::load_unabsorbed(c)?,
-                };
-                Ok((store::load_reservations(c, &feed_names)?, unabsorbed))
-            })
-            .await?;
-        let book = Reservations::restore(rules, reservations, unallotted);
-        let source_ids: Vec<Endpoint> = config
-            .sources
-            .iter()
-            .map(|s| (s.name.clone(), s.identity(), s.kind.credential()))
-            .collect();
-        let target_ids: Vec<Endpoint> = config
-            .targets
-            .iter()
-            .map(|t| (t.name.clone(), t.identity(), t.kind.credential()))
-            .collect();
-        let window = i64::try_from(config.daemon.guard_window.as_millis()).unwrap_or(i64::MAX);
-        let loaded = store
-            .call(move |c| {
-                let configured = Configured {
-                    sources: &source_ids,
-                    targets: &target_ids,
-                    feeds: &configured_feeds,
-                };
-                load_state(c, configured, read_only, window)
-            })
-            .await?;
-        log_reconciled(
-            &config,
-            &loaded.reconciled,
-            &loaded.removed_feeds,
-            loaded.had_history,
-        );
-        let sources: Vec<Arc<SourceSlot>> = config
-            .sources
-            .iter()
-            .zip(sources)
-            .zip(loaded.sources)
-            .zip(loaded.answers)
-            .map(|(((spec, client), (id, memory)), (answer, reported))| {
-                let (guard, guard_since, auth) =
-                    memory.into_parts(config.daemon.max_zeroed_fraction);
-                Arc::new(SourceSlot {
-                    name: spec.name.clone(),
-                    id: id.unwrap_or(UNRECORDED),
-                    client,
-                    snapshot: watch::Sender::new(Default::default()),
-                    memory: Mutex::new(SourceMemory {
-                        guard,
-                        guard_since,
-                        auth,
-                        answer: AnswerDigest::from_stored(answer),
-                        reported,
-                    }),
-                })
-            })
-            .collect();
-        let targets: Vec<Arc<tokio::sync::Mutex<TargetSlot>>> = config
-            .targets
-            .iter()
-            .zip(targets)
-            .zip(loaded.targets)
-            .zip(loaded.settled)
-            .zip(loaded.in_doubt)
-            .map(
-                |((((spec, client), (id, failed, memory)), settled), in_doubt)| {
-                    let setup = target::Setup {
-                        name: spec.name.clone(),
-                        id: id.unwrap_or(UNRECORDED),
-                        client,
-                        inputs: spec.inputs.clone(),
-                        rules: Rules {
-                            safety_stock: spec.safety_stock,
-                            max_quantity: spec.max_quantity,
-                        },
-                        batch_size: spec.batch_size,
-                        settles_as: target::settled::rules(
-                            &spec
-                                .inputs
-                                .iter()
-                                .map(|&i| config.sources[i].name.clone())
-                                .collect::<Vec<_>>(),
-                            spec.safety_stock,
-                            spec.max_quantity,
-                        ),
-                    };
-                    let stored = target::Stored {
-                        failed,
-                        in_doubt,
-                        settled,
-                        memory,
-                    };
-                    Arc::new(tokio::sync::Mutex::new(TargetSlot::load(
-                        setup,
-                        stored,
-                        config.daemon.max_zeroed_fraction,
-                    )))
-                },
-            )
-            .collect();
-        let generation = Generation::starting_at(loaded.generation);
-        let source_ids: Vec<(String, i64)> =
-            sources.iter().map(|s| (s.name.clone(), s.id)).collect();
-        // The catalogue targets: their barcodes restored, their product lists read early when
-        // the mapping needs them (see `catalogues`).
-        let (mut target_ids, mut shops) = (Vec::new(), Vec::new());
-        for target in &targets {
-            let slot = target.lock().await;
-            if let Some(catalogue) = slot.catalogue() {
-                target_ids.push((slot.name().to_owned(), slot.id()));
-                shops.push((slot.name().to_owned(), catalogue.clone()));
-            }
-        }
-        let catalogues = Arc::new(Catalogues::new(shops));
-        notes::restore_parts(&store, &mapper, source_ids, target_ids).await?;
-        let keys_version = mapper.version();
-        let keys_recorded = notes::keys_recorded(&store, &mapper).await?;
-        // A mapping file that is not the one recorded voids what a rekeyed SKU acknowledged:
-        // that needs every name and what each target acknowledged, now. The same file costs a
-        // look at its record, not a million lines read.
-        if notes::file_changed(&prepared) {
-            let skus = store.call(|c| store::load_skus(c)).await?;
-            for target in &targets {
-                target.lock().await.load_acknowledged(&store).await?;
-            }
-            notes::settle_file(&store, &mapper, &prepared, &targets, &skus, read_only).await?;
-            store::names_once(&skus)?;
-            drop(skus);
-            // Reading the file, the lines before and the names left much free for the cycle's
-            // threads to reuse or not: back to the system before the cycle starts.
-            super::memory::give_back();
-        } else if !read_only {
-            notes::restamp(&store, &prepared).await?;
-        }
-        let watch = Watch::new(
-            loaded.last_fetch_at,
-            loaded.first_cycle_at,
-            config.daemon.stale_after,
-            store::now_ms(),
-        );
-        tracing::debug!(
-            ms = loading.elapsed().as_millis() as u64,
-            "state loaded from the database"
-        );
-        let names: Names = Default::default();
-        let recorder: Recorder = Default::default();
-        let sources = Arc::new(sources);
-        let book = Arc::new(Book {
-            book: tokio::sync::Mutex::new(book),
-            reserved: watch::Sender::new(Default::default()),
-            generation: generation.clone(),
-            unabsorbed: Mutex::new(unabsorbed),
-        });
-        let per_sku = Arc::new(PerSku::new(
-            store.clone(),
-            names.clone(),
-            recorder.clone(),
-            sources.clone(),
-            book.clone(),
-        ));
-        Ok(Engine {
-            config,
-            store,
-            names,
-            recorder,
-            sources,
-            targets: Arc::new(targets),
-            fetching: Default::default(),
-            relaying: Default::default(),
-            feeds: Arc::new(feeds),
-            book,
-            watch: Arc::new(Mutex::new(watch)),
-            generation,
-            per_sku,
-            mapper,
-            notes: Arc::new(tokio::sync::Mutex::new(WrittenNotes::with_keys(
-                keys_recorded.then_some(keys_version),
-            ))),
-            catalogues,
-        })
-    }
-
-    /// Brings what `status` shows of the mapping up to date (see [`notes::write`]).
-    async fn write_mapping_notes(&self) -> Result<(), StoreError> {
-        notes::write(&self.store, &self.mapper, &self.names, &self.notes).await
-    }
-
-    /// The SKU mapping in force (what the dropship relay asks [`Mapper::supplier_key`]).
-    pub fn mapper(&self) -> Arc<Mapper> {
-        self.mapper.clone()
-    }
-
     /// The turn to fetch, when no cycle is fetching now.
     pub fn try_turn(&self) -> Option<FetchTurn> {
         self.fetching
@@ -437,14 +122,43 @@ impl Engine {
         Ok(report)
     }
 
+    /// The cycle's steps, in order: fetch, orders, targets, relay, summary.
     async fn cycle(
         &self,
         id: i64,
         options: CycleOptions,
         turn: FetchTurn,
     ) -> Result<CycleReport, StoreError> {
-        let fetches: Vec<Fetch> = self
-            .sources
+        let fetches = self.fetch(options);
+        let orders = self.orders(&fetches, options);
+        let started = self.start_targets(&fetches, &orders, options);
+        let orders = self.orders_done(orders, options).await;
+        // Every source in: the next cycle may fetch; the alarm hears about this cycle's fetches.
+        let done: Vec<Arc<SourceDone>> = join_all(fetches).await;
+        drop(turn);
+        let relay = self.relay_step(options).await?;
+        // What `status` shows of the mapping is computed against every SKU's name: only once
+        // they are loaded (an unchanged world leaves the notes as they were).
+        if !options.dry_run && self.per_sku.is_loaded() {
+            self.write_mapping_notes().await?;
+        }
+        let sources = self.after_fetch(&done);
+        let (targets, plan) = self.targets_done(started).await?;
+        Ok(CycleReport {
+            id,
+            duration: Default::default(),
+            sources,
+            targets,
+            plan,
+            relay,
+            orders,
+        })
+    }
+
+    /// Fetch: every source at once, each fetch shared by the targets that read it (and started
+    /// by the first of them to wait for it).
+    fn fetch(&self, options: CycleOptions) -> Vec<Fetch> {
+        self.sources
             .iter()
             .map(|slot| {
                 let work = SourceWork {
@@ -467,15 +181,18 @@ impl Engine {
                     .boxed()
                     .shared()
             })
-            .collect();
-        // With order feeds, the reservations are brought up to date once every source is in,
-        // and every target waits for that before it plans.
-        let orders: Option<OrdersStep> = (!self.feeds.is_empty()).then(|| {
+            .collect()
+    }
+
+    /// Orders: with order feeds, the reservations are brought up to date once every source is
+    /// in, and every target waits for that before it plans.
+    fn orders(&self, fetches: &[Fetch], options: CycleOptions) -> Option<OrdersStep> {
+        (!self.feeds.is_empty()).then(|| {
             let step = orders::orders_step(
                 self.feeds.clone(),
                 self.book.clone(),
                 self.sources.clone(),
-                fetches.clone(),
+                fetches.to_vec(),
                 self.per_sku.clone(),
                 self.store.clone(),
                 options,
@@ -484,25 +201,44 @@ impl Engine {
             async move { Arc::new(step.instrument(span).await.map_err(|e| e.to_string())) }
                 .boxed()
                 .shared()
-        });
-        // Claim every target that is free now; one still busy with an earlier cycle keeps its
-        // push going and is reported as such.
-        let mut pushes = Vec::new();
-        let mut busy = Vec::new();
+        })
+    }
+
+    /// Targets: every target that is free now is claimed and synced in a task of its own; one
+    /// still busy with an earlier cycle keeps its push going and is reported as such.
+    fn start_targets(
+        &self,
+        fetches: &[Fetch],
+        orders: &Option<OrdersStep>,
+        options: CycleOptions,
+    ) -> Started {
+        let mut started = Started {
+            pushes: Vec::new(),
+            busy: Vec::new(),
+        };
         for (index, target) in self.targets.iter().enumerate() {
             match target.clone().try_lock_owned() {
-                Ok(slot) => pushes.push(tokio::spawn(
-                    self.target_task(slot, &fetches, orders.clone(), options)
-                        .instrument(tracing::Span::current()),
+                Ok(slot) => started.pushes.push((
+                    index,
+                    tokio::spawn(
+                        self.target_task(slot, fetches, orders.clone(), options)
+                            .instrument(tracing::Span::current()),
+                    ),
                 )),
-                Err(_) => busy.push(index),
+                Err(_) => started.busy.push(index),
             }
         }
-        let orders_done = match orders {
-            Some(step) => Some((*step.await).clone()),
-            None => None,
-        };
-        if let Some(Ok(done)) = &orders_done
+        started
+    }
+
+    /// The order feeds' step, once done; what it reserves is a metric (not for a dry run).
+    async fn orders_done(
+        &self,
+        orders: Option<OrdersStep>,
+        options: CycleOptions,
+    ) -> Option<Result<OrdersDone, String>> {
+        let done = (*orders?.await).clone();
+        if let Ok(done) = &done
             && !options.dry_run
         {
             metrics::reservations(
@@ -510,24 +246,29 @@ impl Engine {
                 i64::try_from(done.stuck).unwrap_or(i64::MAX),
             );
         }
-        // Every source in: the next cycle may fetch; the alarm hears about this cycle's fetches.
-        let done: Vec<Arc<SourceDone>> = join_all(fetches).await;
-        drop(turn);
-        let relay = self.relay_step(options).await?;
-        // What `status` shows of the mapping is computed against every SKU's name: only once
-        // they are loaded (an unchanged world leaves the notes as they were).
-        if !options.dry_run && self.per_sku.is_loaded() {
-            self.write_mapping_notes().await?;
-        }
+        Some(done)
+    }
+
+    /// The sources' reports, which the staleness alarm hears about.
+    fn after_fetch(&self, done: &[Arc<SourceDone>]) -> Vec<SourceReport> {
         let reports: Vec<_> = done.iter().map(|d| d.report.clone()).collect();
         self.watch
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .after_fetch(&reports, store::now_ms());
+        reports
+    }
+
+    /// Summary: every target's report, by name (a busy one's and a failed one's too), and a
+    /// dry run's plan.
+    async fn targets_done(
+        &self,
+        started: Started,
+    ) -> Result<(Vec<TargetReport>, Vec<PlanLine>), StoreError> {
         let mut targets = Vec::new();
         let mut plan = Vec::new();
-        let claimed = (0..self.targets.len()).filter(|i| !busy.contains(i));
-        for (index, push) in claimed.zip(join_all(pushes).await) {
+        let (claimed, pushes): (Vec<usize>, Vec<Push>) = started.pushes.into_iter().unzip();
+        for (index, push) in claimed.into_iter().zip(join_all(pushes).await) {
             match push.map_err(|_| StoreError::Join).and_then(|r| r) {
                 Ok(result) => {
                     plan.extend(result.plan);
@@ -545,30 +286,19 @@ impl Engine {
                 }
             }
         }
-        for index in busy {
+        for index in started.busy {
             targets.push(idle_report(
                 &self.config.targets[index].name,
                 TargetState::Busy,
             ));
         }
         targets.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(CycleReport {
-            id,
-            duration: Default::default(),
-            sources: reports,
-            targets,
-            plan,
-            relay,
-            orders: match orders_done {
-                Some(Ok(done)) => Some(Ok(done)),
-                Some(Err(e)) => Some(Err(e)),
-                None => None,
-            },
-        })
+        Ok((targets, plan))
     }
 
-    /// The dropship relay's step, once the order feeds' is done: only when `[relay] mode` is
-    /// not `off` and the cycle is not a dry run (which writes nothing).
+    /// Relay: the dropship relay's step, once the order feeds' is done: only when `[relay]
+    /// mode` is not `off` and the cycle is not a dry run (which writes nothing). Which services
+    /// its ends are is the relay's business ([`relay::ends`]).
     async fn relay_step(&self, options: CycleOptions) -> Result<Option<RelayDone>, StoreError> {
         let Some(spec) = (self.config.relay.as_ref())
             .filter(|spec| spec.mode != relay::config::Mode::Off && !options.dry_run)
@@ -588,146 +318,28 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let services::Feed::Hardtofind(client) = &feed.client;
-        let (services::Source::EndlessAisles(ea), SourceKind::EndlessAisles(settings)) =
-            (&source.client, &self.config.sources[spec.to].kind)
-        else {
-            return Ok(None);
-        };
-        // A line's SKU is the feed's name for it: canonical through the mapping, then the
-        // `to` source's key (its option id).
-        let has_mapping = self.config.mapping.is_some();
-        // The version first: a mapping rebuilt in between is then read again at the next cycle.
-        let ask = relay::ready::ReadAs {
-            full_sync: options.full,
-            mapping: self.mapper.version(),
-        };
-        let mapping = if has_mapping {
-            self.mapper.mapping().await?
-        } else {
-            Arc::default()
-        };
-        let (feed_name, source_name) = (feed.name.clone(), source.name.clone());
-        let prefix = settings.sku_prefix.clone();
-        let supplier_key = move |line: &str| -> Option<u64> {
-            if !has_mapping {
-                return relay::decide::supplier_key(line, &prefix);
-            }
-            let canonical = mapping.canonical(&feed_name, line).unwrap_or(line);
-            mapping.key_at(&source_name, canonical)?.0.parse().ok()
-        };
-        let clients = relay::Clients {
+        let ends = relay::ends::Ends {
             feed_name: &feed.name,
-            feed: client,
-            orders: ea.orders(),
-            products: ea.products(),
-            supplier_key: &supplier_key,
+            feed: &feed.client,
+            source_name: &source.name,
+            source: &source.client,
+            source_kind: &self.config.sources[spec.to].kind,
         };
-        let done = relay::step::step(spec, clients, &self.store, &mut memory, ask).await?;
-        let counts: Vec<(&str, i64)> = relay::State::ALL
-            .iter()
-            .map(|s| {
-                let n = done
-                    .counts
-                    .iter()
-                    .find(|(c, _)| c == s)
-                    .map_or(0, |(_, n)| *n);
-                (s.word(), n)
-            })
-            .collect();
-        metrics::relay_orders(&counts);
-        Ok(Some(done))
-    }
-
-    /// One target's part of the cycle, as a task: wait for its own inputs only, then sync.
-    fn target_task(
-        &self,
-        mut slot: OwnedMutexGuard<TargetSlot>,
-        fetches: &[Fetch],
-        orders: Option<OrdersStep>,
-        options: CycleOptions,
-    ) -> impl std::future::Future<Output = Result<target::TargetResult, StoreError>> + Send + 'static
-    {
-        let inputs: Vec<(Arc<SourceSlot>, Fetch)> = slot
-            .inputs()
-            .iter()
-            .map(|&i| (self.sources[i].clone(), fetches[i].clone()))
-            .collect();
-        let (names, store) = (self.names.clone(), self.store.clone());
-        let generation = self.generation.clone();
-        let per_sku = self.per_sku.clone();
-        let mapper = self.mapper.clone();
-        let catalogues = self.catalogues.clone();
-        let reserved = self.book.reserved.subscribe();
-        let (guard_window, period) = (
-            self.config.daemon.guard_window,
-            self.config.daemon.trigger.period(),
-        );
-        async move {
-            let mut columns = Vec::new();
-            let mut input_names = Vec::new();
-            let mut failed_sources = Vec::new();
-            let mut held_sources = Vec::new();
-            let mut interrupted = false;
-            for (source, fetch) in inputs {
-                let done = fetch.await;
-                interrupted |= done.interrupted;
-                if done.held {
-                    held_sources.push(source.name.clone());
-                } else if !done.ok() && !done.interrupted {
-                    failed_sources.push(source.name.clone());
-                }
-                // A dry run plans from its fresh, unrecorded snapshot; a real cycle follows the
-                // recorded one, and so sees every newer one while it pushes.
-                columns.push(match &done.unrecorded {
-                    Some(fresh) => watch::channel(fresh.clone()).1,
-                    None => source.snapshot.subscribe(),
-                });
-                input_names.push(source.name.clone());
-            }
-            if let Some(step) = orders
-                && let Err(e) = &*step.await
-            {
-                failed_sources.push(format!("the reservations ({e})"));
-            }
-            if interrupted {
-                // Shutdown came before the inputs were in: nothing to plan, nothing to record.
-                return Ok(target::interrupted(&slot));
-            }
-            // Decided once, here: a target that plans needs the per-SKU state and the mapping
-            // (a quiet one needs neither). Its mark names the mapping too: a new key at the
-            // target is a new plan.
-            let rules = format!("{} mapping={}", slot.settles_as(), mapper.fingerprint());
-            let mark = target::settled::mark(generation.now(), &rules);
-            let quiet = target::settled::is_quiet(&slot, &mark, options, store::now_ms());
-            let plans = !quiet && failed_sources.is_empty() && held_sources.is_empty();
-            if plans {
-                per_sku.ensure().await?;
-            }
-            let (mapping, held) = if plans && mapper.maps_anything() {
-                (mapper.mapping().await?, mapper.held(&names).await?)
-            } else {
-                Default::default()
-            };
-            let inputs = target::Inputs {
-                early_catalogue: catalogues.take(slot.name()),
-                mapper,
-                mapping,
-                held,
-                columns,
-                reserved,
-                names: input_names,
-                failed_sources,
-                held_sources,
-                skus: names,
-                store,
-                guard_window,
-                period,
-                settle_mark: mark,
-                quiet,
-            };
-            target::sync_target(&mut slot, inputs, options).await
+        let mapped = self.config.mapping.is_some();
+        let done = relay::ends::step_between(
+            spec,
+            ends,
+            &self.mapper,
+            mapped,
+            &self.store,
+            &mut memory,
+            options.full,
+        )
+        .await?;
+        if let Some(done) = &done {
+            metrics::relay_orders(&done.every_state());
         }
+        Ok(done)
     }
 }
 

@@ -11,7 +11,8 @@ use tracing::{debug, error, warn};
 
 use crate::http::Meter;
 use crate::mapping::Mapping;
-use crate::plan::reservations::{Order, OrderState, Reservations};
+use crate::plan::reservations::{Order, Reservations};
+use crate::services::hardtofind::OrderState;
 use crate::services::hardtofind::incremental::{FeedMemory, Walked};
 use crate::services::hardtofind::reserving::BadOrder;
 use crate::services::hardtofind::reserving::{BookListing, BookTerms, book_listing};

@@ -64,7 +64,7 @@ const AS_USUAL: ReadAs = ReadAs {
 };
 
 /// What a book holds, order by order.
-type Holdings = BTreeSet<(String, String, i64, OrderState, i64, Option<i64>)>;
+type Holdings = BTreeSet<(String, String, i64, String, i64, Option<i64>)>;
 
 fn holdings(book: &Reservations) -> Holdings {
     book.iter()

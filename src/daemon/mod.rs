@@ -10,6 +10,7 @@
 mod catalogues;
 pub mod clock;
 pub mod cycle;
+mod engine;
 mod feeds;
 mod generation;
 pub mod mapping;
@@ -21,6 +22,7 @@ pub mod shutdown;
 mod slots;
 mod sources;
 mod state;
+mod target_task;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

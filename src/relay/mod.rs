@@ -11,6 +11,8 @@
 //!   changed, [`ready`]), moving each record, placing;
 //!   `resolve`: an unknown outcome found or sent again; `fulfil`: after placing (process,
 //!   ship, cancel).
+//! - [`ends`]: the relay's two ends as a configuration wires them (a Hardtofind feed, an
+//!   Endless Aisles source) and the SKU mapping between them: what the daemon calls.
 //! - [`config`]: the `[relay]` table.
 //!
 //! Placing is the one request that moves money, so its intent (`placing`, with the order
@@ -22,6 +24,7 @@
 /// The `[relay]` table, checked with the rest of the file ([`crate::config::relay`]).
 pub use crate::config::relay as config;
 pub mod decide;
+pub mod ends;
 mod fulfil;
 mod read;
 pub mod ready;

@@ -59,6 +59,18 @@ impl RelayDone {
             parts.join(" ")
         }
     }
+
+    /// Records per state, every state named (none: 0), for the metric.
+    pub fn every_state(&self) -> Vec<(&'static str, i64)> {
+        (State::ALL.iter())
+            .map(|s| {
+                let n = (self.counts.iter())
+                    .find(|(c, _)| c == s)
+                    .map_or(0, |(_, n)| *n);
+                (s.word(), n)
+            })
+            .collect()
+    }
 }
 
 /// Runs the step (see the module's doc): the `READY` list read from where `memory` left it

@@ -2,73 +2,10 @@
 //! drops a complete fetch showed.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::{MINUTE, Millis};
-
-/// A Hardtofind order's state, as its orders document names it (plus `PENDING`, which
-/// `GET /orders` answers when no `status` is given).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum OrderState {
-    /// Not fully paid yet.
-    Pending,
-    /// Paid, awaiting fulfilment.
-    Ready,
-    /// Picked up by the seller, being fulfilled.
-    Processed,
-    /// Shipped in full.
-    Shipped,
-    /// Returned in full (after shipping).
-    Returned,
-    /// Refunded to the shopper.
-    Refunded,
-    /// Cancelled by customer support.
-    Cancelled,
-}
-
-impl OrderState {
-    /// Every state, in the document's order.
-    pub const ALL: [OrderState; 7] = [
-        OrderState::Pending,
-        OrderState::Ready,
-        OrderState::Processed,
-        OrderState::Shipped,
-        OrderState::Returned,
-        OrderState::Refunded,
-        OrderState::Cancelled,
-    ];
-
-    /// The state named `text` (any case, surrounding blanks ignored); `None` for a name the
-    /// document does not list, which the caller must treat as no answer rather than guess.
-    pub fn parse(text: &str) -> Option<OrderState> {
-        let text = text.trim();
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str().eq_ignore_ascii_case(text))
-    }
-
-    /// The name as the API writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderState::Pending => "PENDING",
-            OrderState::Ready => "READY",
-            OrderState::Processed => "PROCESSED",
-            OrderState::Shipped => "SHIPPED",
-            OrderState::Returned => "RETURNED",
-            OrderState::Refunded => "REFUNDED",
-            OrderState::Cancelled => "CANCELLED",
-        }
-    }
-}
-
-impl fmt::Display for OrderState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// When a reservation ends (`[orders.NAME] release`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,12 +23,10 @@ pub enum ReleaseMode {
     None,
 }
 
-/// One order feed's rules (`[orders.NAME]`).
+/// One order feed's rules (`[orders.NAME]`): which states hold stock is the feed's service's
+/// to say (each order comes with its [`Phase`]); the book does not read states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedRules {
-    /// The states in which an order holds stock: the feed's service reads them (each order
-    /// comes with its [`Phase`]); the book does not.
-    pub reserve: Vec<OrderState>,
     /// When a reservation ends.
     pub release: ReleaseMode,
     /// How long a shipped order's unabsorbed remainder waits for the sources to show it.
@@ -101,7 +36,6 @@ pub struct FeedRules {
 impl Default for FeedRules {
     fn default() -> FeedRules {
         FeedRules {
-            reserve: vec![OrderState::Ready, OrderState::Processed],
             release: ReleaseMode::Absorb,
             settle_after_ms: 30 * MINUTE,
         }
@@ -133,8 +67,8 @@ impl FeedRules {
 pub struct Order {
     /// The feed's order id.
     pub id: String,
-    /// Its state, as the feed names it (kept for `status`).
-    pub state: OrderState,
+    /// Its state, as the feed names it (kept for `status`; the book reads only its `phase`).
+    pub state: String,
     /// What its state means for the stock it holds.
     pub phase: Phase,
     /// `dates.created_at`.

@@ -35,7 +35,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use input::{Drop, FeedRules, Order, OrderLine, OrderState, Phase, ReleaseMode};
+pub use input::{Drop, FeedRules, Order, OrderLine, Phase, ReleaseMode};
 pub use record::{Changes, Reservation, ReservationKey, Shown, Summary};
 
 use pool::SkuBook;

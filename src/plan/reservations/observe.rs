@@ -172,7 +172,7 @@ impl Ledger<'_> {
             sku: sku.to_owned(),
             quantity,
             allotments: Vec::new(),
-            state: order.state,
+            state: order.state.clone(),
             created_at: order.created_at,
             dispatch_due_at: order.dispatch_due_at,
             first_seen_at: self.now,
@@ -198,7 +198,7 @@ impl Ledger<'_> {
             return 0;
         };
         let before = r.clone();
-        r.state = order.state;
+        r.state.clone_from(&order.state);
         r.dispatch_due_at = order.dispatch_due_at;
         match phase {
             // Cancelled before it shipped, nothing of it left the warehouse: what it was given

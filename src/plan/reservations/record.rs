@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(doc)]
 use super::{BACKFILL_WINDOW_MS, Reservations};
-use super::{Millis, OrderState, STUCK_AFTER_DUE_MS};
+use super::{Millis, STUCK_AFTER_DUE_MS};
 
 /// Units of a drop, with the time of the fetch that showed them: given to a reservation (its
 /// allotments; the time is kept so that, if the guess proves wrong, they go back first to
@@ -43,8 +43,8 @@ pub struct Reservation {
     pub quantity: i64,
     /// What the sources have shown of it so far, by fetch (`release = "absorb"` only).
     pub allotments: Vec<Shown>,
-    /// The order's state when last seen.
-    pub state: OrderState,
+    /// The order's state when last seen, as the feed names it (e.g. `READY`).
+    pub state: String,
     /// The order's `created_at`, as first seen (allotments were decided on it).
     pub created_at: Millis,
     /// The order's `dispatch_due_at`, if given.

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::plan::reservations::{FeedRules, OrderState, ReleaseMode};
+use super::order_state::{DEFAULT_RESERVE, OrderState};
+use crate::plan::reservations::{FeedRules, ReleaseMode};
 use crate::services::table::{
     Account, Check, DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon, TargetTable,
 };
@@ -99,7 +100,9 @@ pub struct FeedSettings {
     pub username: String,
     /// Its password.
     pub password: SecretString,
-    /// Which states reserve, when a reservation ends.
+    /// The states in which an order holds stock.
+    pub reserve: Vec<OrderState>,
+    /// When a reservation ends.
     pub rules: FeedRules,
 }
 
@@ -118,8 +121,9 @@ pub fn feed(check: &impl Check, prefix: &str, raw: RawFeed) -> Option<(Remote, F
     }
     let password = check.secret(prefix, "password", raw.password, raw.password_file);
     let mut rules = FeedRules::default();
+    let mut reserve = DEFAULT_RESERVE.to_vec();
     if let Some(states) = raw.reserve {
-        let mut reserve = Vec::new();
+        let mut listed = Vec::new();
         for state in &states {
             let Some(parsed) = OrderState::parse(state) else {
                 check.report(
@@ -137,13 +141,13 @@ pub fn feed(check: &impl Check, prefix: &str, raw: RawFeed) -> Option<(Remote, F
                 ok = false;
                 continue;
             }
-            reserve.push(parsed);
+            listed.push(parsed);
         }
         if states.is_empty() {
             check.report(format!("{prefix}.reserve"), "lists no state".to_owned());
             ok = false;
         }
-        rules.reserve = reserve;
+        reserve = listed;
     }
     match raw.release.as_deref() {
         None | Some("absorb") => rules.release = ReleaseMode::Absorb,
@@ -168,6 +172,7 @@ pub fn feed(check: &impl Check, prefix: &str, raw: RawFeed) -> Option<(Remote, F
     let settings = FeedSettings {
         username: raw.username,
         password: password?,
+        reserve,
         rules,
     };
     (ok && settle.is_some()).then_some(())?;

@@ -5,10 +5,11 @@
 
 use super::OrderFeed;
 use super::incremental::{FeedMemory, OpenOrders, Walked};
+use super::order_state::OrderState;
 use super::wire;
 use crate::http::Meter;
 use crate::mapping::Mapping;
-use crate::plan::reservations::{Order, OrderLine, OrderState, Phase};
+use crate::plan::reservations::{Order, OrderLine, Phase};
 use crate::services::ConnectorError;
 
 /// One feed's open lists as read, in the book's terms.
@@ -168,7 +169,7 @@ fn order_of(order: &wire::OrderSummary, terms: BookTerms<'_>) -> Option<Order> {
     let ms = |d: &Option<wire::Date>| d.as_ref().map(|d| d.0.timestamp_millis());
     Some(Order {
         id: order.id.clone(),
-        state,
+        state: state.as_str().to_owned(),
         phase: phase(state, reserve),
         created_at: ms(&order.dates.created_at).unwrap_or(now),
         dispatch_due_at: ms(&order.dates.dispatch_due_at),

@@ -6,6 +6,8 @@ use proptest::test_runner::TestCaseError;
 
 use super::{Event, FEED, SKUS, T0};
 use crate::plan::reservations::*;
+use crate::services::hardtofind::OrderState;
+use crate::services::hardtofind::order_state::DEFAULT_RESERVE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Truth {
@@ -51,10 +53,10 @@ impl ModelOrder {
     fn as_order(&self) -> Order {
         Order {
             id: self.id.clone(),
-            state: self.truth.state(),
+            state: self.truth.state().as_str().to_owned(),
             phase: crate::services::hardtofind::reserving::phase(
                 self.truth.state(),
-                &FeedRules::default().reserve,
+                &DEFAULT_RESERVE,
             ),
             created_at: self.created_at,
             dispatch_due_at: None,

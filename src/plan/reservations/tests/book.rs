@@ -60,19 +60,6 @@ fn a_restored_book_subtracts_and_matches_exactly_as_the_saved_one() {
 }
 
 #[test]
-fn order_states_parse_in_any_case_and_unknown_names_are_no_answer() {
-    assert_eq!(OrderState::parse("READY"), Some(OrderState::Ready));
-    assert_eq!(
-        OrderState::parse(" processed "),
-        Some(OrderState::Processed)
-    );
-    assert_eq!(OrderState::parse("ON_HOLD"), None);
-    for state in OrderState::ALL {
-        assert_eq!(OrderState::parse(state.as_str()), Some(state));
-    }
-}
-
-#[test]
 fn orders_of_a_feed_that_is_not_configured_are_an_error_not_a_panic() {
     let mut book = book();
 

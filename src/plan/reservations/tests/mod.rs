@@ -6,6 +6,8 @@ mod drops;
 mod orders;
 
 use super::*;
+use crate::services::hardtofind::OrderState;
+use crate::services::hardtofind::order_state::DEFAULT_RESERVE;
 
 const T: Millis = 1_700_000_000_000;
 const FEED: &str = "hardtofind";
@@ -21,8 +23,8 @@ fn book_with(rules: FeedRules) -> Reservations {
 fn order(id: &str, state: OrderState, created_at: Millis, lines: &[(&str, i64)]) -> Order {
     Order {
         id: id.to_owned(),
-        state,
-        phase: crate::services::hardtofind::reserving::phase(state, &FeedRules::default().reserve),
+        state: state.as_str().to_owned(),
+        phase: crate::services::hardtofind::reserving::phase(state, &DEFAULT_RESERVE),
         created_at,
         dispatch_due_at: None,
         lines: lines
