@@ -8,7 +8,7 @@
 //! ([`plan::reservations`]), then every target, in a task of its own, **plans** the quantity it
 //! should show (`min(cap, max(0, inputs - reserved - safety stock))`) and diffs it against what
 //! it last acknowledged ([`plan`], pure), and **pushes** only the differences in batches
-//! ([`target`], through the [`services`]' writers: Hardtofind, Hako; the catalogue gets one
+//! ([`targets`], through the [`services`]' writers: Hardtofind, Hako; the catalogue gets one
 //! availability-flag `PATCH` per changed product instead), rate-limited per account and retried
 //! with backoff ([`http`]), re-planning between batches from the newest snapshot, and
 //! **acknowledges** each batch in SQLite only after the target answered with its documented
@@ -29,11 +29,11 @@
 //! - [`relay`]: the dropship relay (opt-in): Hardtofind orders placed at Endless Aisles at most
 //!   once, in a state machine kept in SQLite (its states: [`plan::relay`]), and their tracking
 //!   sent back.
-//! - [`target`]: one owner per target: a core every target has (its acknowledged state, its
+//! - [`targets`]: one owner per target: a core every target has (its acknowledged state, its
 //!   guard memory, refusals and their schedule, the login backoff, its settled mark) and two
 //!   kinds, quantities in batches (`quantities`, the push loop `push`) and a catalogue's flags
 //!   (`flag`); what both settle in the store (`settle`), and what its cycle did
-//!   ([`target::report`]).
+//!   ([`targets::report`]).
 //! - [`mapper`]: the mapping in force ([`mapper::Mapper`]), built when a cycle first needs it
 //!   from the file ([`mapper::file`]), the Endless Aisles products and the catalogues'
 //!   barcodes; the one place a source's answer becomes canonical records.
@@ -72,7 +72,7 @@ pub mod ops;
 
 pub mod relay;
 
-pub mod target;
+pub mod targets;
 
 pub mod mapper;
 

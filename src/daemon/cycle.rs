@@ -34,11 +34,11 @@ use crate::ops::metrics;
 use crate::ops::report::{CycleReport, OrdersDone, SourceReport, TargetReport, TargetState};
 use crate::relay::{self, RelayDone};
 use crate::store::{self, StoreError};
-use crate::target::TargetResult;
-use crate::target::report::PlanLine;
+use crate::targets::TargetResult;
+use crate::targets::report::PlanLine;
 
 pub use super::engine::{Engine, EngineError};
-pub use crate::target::CycleOptions;
+pub use crate::targets::CycleOptions;
 
 /// The right to fetch the sources: one cycle's fetches at a time. A tick that comes while the
 /// sources are still being fetched is dropped, as ticks always were while a cycle ran.

@@ -30,7 +30,7 @@ use crate::plan::reservations::{FeedRules, Reservations};
 use crate::relay;
 use crate::services::{self, AnswerDigest};
 use crate::store::{self, Store, StoreError};
-use crate::target::{self, TargetSlot};
+use crate::targets::{self, TargetSlot};
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -322,7 +322,7 @@ fn target_slots(
         .zip(in_doubt))
     .map(
         |((((spec, client), (id, failed, memory)), settled), in_doubt)| {
-            let setup = target::Setup {
+            let setup = targets::Setup {
                 name: spec.name.clone(),
                 id: id.unwrap_or(UNRECORDED),
                 client,
@@ -332,7 +332,7 @@ fn target_slots(
                     max_quantity: spec.max_quantity,
                 },
                 batch_size: spec.batch_size,
-                settles_as: target::settled::rules(
+                settles_as: targets::settled::rules(
                     &(spec.inputs.iter())
                         .map(|&i| config.sources[i].name.clone())
                         .collect::<Vec<_>>(),
@@ -340,7 +340,7 @@ fn target_slots(
                     spec.max_quantity,
                 ),
             };
-            let stored = target::Stored {
+            let stored = targets::Stored {
                 failed,
                 in_doubt,
                 settled,

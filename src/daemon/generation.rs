@@ -2,7 +2,7 @@
 //! reservations moves on, in the database (in the change's own transaction) and then in memory
 //! (once the change is published). A target that planned from the world at generation `g`, and
 //! was left wholly in sync, is *settled* at `g`: while the generation stays `g` (and its rules
-//! are the same), its plan is empty without being made (see `target::settled`).
+//! are the same), its plan is empty without being made (see `targets::settled`).
 //!
 //! Changes take their numbers one at a time ([`Generation::next`] holds a turn until
 //! [`Turn::published`]), so a target that reads `g` has every change up to `g` published.

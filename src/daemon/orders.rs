@@ -23,7 +23,7 @@ use crate::plan::ledger::{Column, SkuTable};
 use crate::plan::reservations::{Changes, Drop, Order, Reservations};
 use crate::services::ConnectorError;
 use crate::store::{self, Store, StoreError};
-use crate::target::CycleOptions;
+use crate::targets::CycleOptions;
 
 /// Runs the step (see the module documentation). A dry run reads nothing and changes nothing:
 /// it plans with the reservations as recorded. A full sync reads every list in full.

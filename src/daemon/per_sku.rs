@@ -1,6 +1,6 @@
 //! The per-SKU state (every SKU's name, each source's snapshot, what is reserved per SKU), loaded
 //! from the database the first time a cycle needs it, not at start: a cycle in which no answer
-//! changed, no reservation changed and every target is settled (see `target::settled`) never
+//! changed, no reservation changed and every target is settled (see `targets::settled`) never
 //! needs it, so `invsync once` on an unchanged world reads no SKU at all. Each target loads what
 //! it acknowledged itself, in its own cycle, the first time it plans.
 

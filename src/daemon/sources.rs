@@ -24,7 +24,7 @@ use crate::plan::Change;
 use crate::plan::ledger::Column;
 use crate::services::{ConnectorError, Fetched, Known, Source};
 use crate::store::{self, Side, Store, StoreError};
-use crate::target::CycleOptions;
+use crate::targets::CycleOptions;
 
 mod products;
 mod record;
@@ -66,7 +66,7 @@ pub struct SourceWork {
     pub guard_window: Duration,
     pub period: Duration,
     pub options: CycleOptions,
-    /// The world's generation, moved on by every recorded change (see `target::settled`).
+    /// The world's generation, moved on by every recorded change (see `targets::settled`).
     pub generation: Generation,
     /// Loads every SKU's name and the snapshots, which a new answer is recorded against.
     pub per_sku: Arc<PerSku>,

@@ -1,6 +1,6 @@
 //! One target's part of a cycle, as a task of its own: its own inputs awaited (and the
 //! reservations, when there are order feeds), whether it plans decided once, and the target
-//! synced ([`target::sync_target`]).
+//! synced ([`targets::sync_target`]).
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use super::sources::SourceDone;
 use crate::ops::report::OrdersDone;
 use crate::plan::ledger::Column;
 use crate::store::{self, StoreError};
-use crate::target::{self, CycleOptions, TargetResult, TargetSlot};
+use crate::targets::{self, CycleOptions, TargetResult, TargetSlot};
 
 /// A source's fetch in this cycle, awaited by every target that reads it.
 pub(super) type Fetch = Shared<BoxFuture<'static, Arc<SourceDone>>>;
@@ -63,14 +63,14 @@ impl Engine {
             let came = inputs_in(inputs, orders).await;
             if came.interrupted {
                 // Shutdown came before the inputs were in: nothing to plan, nothing to record.
-                return Ok(target::interrupted(&slot));
+                return Ok(targets::interrupted(&slot));
             }
             // Decided once, here: a target that plans needs the per-SKU state and the mapping
             // (a quiet one needs neither). Its mark names the mapping too: a new key at the
             // target is a new plan.
             let rules = format!("{} mapping={}", slot.settles_as(), mapper.fingerprint());
-            let mark = target::settled::mark(generation.now(), &rules);
-            let quiet = target::settled::is_quiet(&slot, &mark, options, store::now_ms());
+            let mark = targets::settled::mark(generation.now(), &rules);
+            let quiet = targets::settled::is_quiet(&slot, &mark, options, store::now_ms());
             let plans = !quiet && came.failed.is_empty() && came.held.is_empty();
             if plans {
                 per_sku.ensure().await?;
@@ -80,7 +80,7 @@ impl Engine {
             } else {
                 Default::default()
             };
-            let inputs = target::Inputs {
+            let inputs = targets::Inputs {
                 early_catalogue: catalogues.take(slot.name()),
                 mapper,
                 mapping,
@@ -97,7 +97,7 @@ impl Engine {
                 settle_mark: mark,
                 quiet,
             };
-            target::sync_target(&mut slot, inputs, options).await
+            targets::sync_target(&mut slot, inputs, options).await
         }
     }
 }

@@ -169,7 +169,7 @@ impl Mapper {
 
     /// The mapping's content, summed up the same way in every process and without building it:
     /// the file's digest and (with `by_barcode`) what the barcodes' links are made of. A target
-    /// settled under another mapping is planned again (see `target::settled`).
+    /// settled under another mapping is planned again (see `targets::settled`).
     pub fn fingerprint(&self) -> String {
         let parts = if self.by_barcode {
             self.parts().print

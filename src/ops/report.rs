@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-pub use crate::target::report::{PlanLine, TargetReport, TargetState};
+pub use crate::targets::report::{PlanLine, TargetReport, TargetState};
 
 /// How one source's fetch went.
 #[derive(Debug, Clone)]

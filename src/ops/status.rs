@@ -15,7 +15,7 @@ use crate::plan::ledger::SkuId;
 use crate::services::shopsys::flag::Unchangeable;
 use crate::store::reads::TargetRow;
 use crate::store::{self, Side, StoreError, now_ms};
-use crate::target::SKIPPED_HELD;
+use crate::targets::SKIPPED_HELD;
 
 pub use reservations::{ReservationsStatus, StuckOrder};
 pub use text::{check_line, render_text};

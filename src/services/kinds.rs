@@ -38,7 +38,7 @@ super::dispatch::kinds! {
 pub enum Target {
     /// Quantities, set in batches.
     Quantities(QuantityTarget),
-    /// A catalogue's availability flag, set one product at a time (by `target::flag`).
+    /// A catalogue's availability flag, set one product at a time (by `targets::flag`).
     Flags(FlagTarget),
 }
 

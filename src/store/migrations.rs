@@ -147,7 +147,7 @@ const V6: &str = r"
     ) WITHOUT ROWID;
 ";
 
-/// 7: what invsync knows of each catalogue product's flag (see `target::flag`), by product uuid
+/// 7: what invsync knows of each catalogue product's flag (see `targets::flag`), by product uuid
 /// rather than SKU: the flag belongs to the product, and a SKU may move to another product when
 /// the list is read again. `acked` is NULL until the shop acknowledged a write from invsync.
 const V7: &str = r"
@@ -211,7 +211,7 @@ const V10_RELAY: &str = r"
 
 /// 11: what makes an unchanged world cost nothing. `answer_digest`: the digests of the pages of a
 /// source's last recorded answer (an answer that is the same is not parsed again); `settled`:
-/// the inputs and rules a target was last brought wholly in sync with (see `target::settled`).
+/// the inputs and rules a target was last brought wholly in sync with (see `targets::settled`).
 const V11: &str = r"
     ALTER TABLE sources ADD COLUMN answer_digest BLOB;
     ALTER TABLE targets ADD COLUMN settled TEXT;

@@ -673,7 +673,7 @@ pub struct TargetOutcome {
     pub held: Option<String>,
     /// Why it could not be brought in sync, if it could not.
     pub error: Option<String>,
-    /// What it was left wholly in sync with (see `target::settled`); `None` when it was not.
+    /// What it was left wholly in sync with (see `targets::settled`); `None` when it was not.
     pub settled: Option<String>,
     /// The SKUs it may or may not have taken (see `store::doubt`).
     pub in_doubt: Option<Vec<u8>>,

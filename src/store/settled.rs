@@ -1,6 +1,6 @@
 //! What lets an unchanged world cost nothing: each source's last recorded answer (the digests of
 //! its pages), each target's `settled` mark, and the world's generation, which every recorded
-//! change moves on (see `target::settled`).
+//! change moves on (see `targets::settled`).
 
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -15,7 +15,7 @@ use crate::mapping::{Aliases, Mapping};
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::store::mapping::Note;
 use crate::store::{self, Store, StoreError};
-use crate::target::TargetSlot;
+use crate::targets::TargetSlot;
 
 /// The mapping's notes as last written by this engine, to write only what changed (`None`:
 /// not yet, so the first cycle replaces whatever an earlier configuration left).

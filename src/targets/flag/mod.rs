@@ -120,7 +120,7 @@ impl FlagMemory {
 
 /// Runs a flag target's part of a cycle, after the mass-zero guard passed its plan. Its mark
 /// (`cycle.mark`) is what the target is settled as if the flags come to rest (see
-/// `target::settled`).
+/// `targets::settled`).
 pub(super) async fn sync(
     target: &mut Core,
     flags: &mut Flags,
