@@ -20,15 +20,16 @@
 //!   sim`); what the command line runs and its exit statuses; completions and the man page.
 //! - [`fleet`]: many shops on many machines: leases on the shops in PostgreSQL, their fencing,
 //!   each worker's fair share.
-//! - [`daemon`]: `run`'s schedule and signals; one cycle end to end ([`daemon::cycle`]): the
-//!   sources' part (fetch, guard, record, publish), the order feeds' part, one task per target;
-//!   loading and reconciling the state at start (with what it keeps of the mapping,
-//!   [`daemon::mapping`]); shutdown.
+//! - [`daemon`]: `run`'s schedule and signals; the engine built once per configuration
+//!   (`daemon::engine`: clients, slots, the state loaded and reconciled, what it keeps of the
+//!   mapping, [`daemon::mapping`]); one cycle end to end ([`daemon::cycle`]: fetch → orders →
+//!   targets → relay → summary): the sources' part (fetch, guard, record, publish), the order
+//!   feeds' part, one task per target; shutdown.
 //! - [`ops`]: what operators read: the cycle report and summary line, `status`, `--sku`
 //!   explanations, the staleness alarm, systemd notifications, the metrics, logging.
 //! - [`relay`]: the dropship relay (opt-in): Hardtofind orders placed at Endless Aisles at most
 //!   once, in a state machine kept in SQLite (its states: [`plan::relay`]), and their tracking
-//!   sent back.
+//!   sent back; which feed and source it runs between ([`relay::ends`]).
 //! - [`targets`]: one owner per target: a core every target has (its acknowledged state, its
 //!   guard memory, refusals and their schedule, the login backoff, its settled mark) and two
 //!   kinds, quantities in batches (`quantities`, the push loop `push`) and a catalogue's flags

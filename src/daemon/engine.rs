@@ -181,7 +181,7 @@ impl Engine {
         notes::write(&self.store, &self.mapper, &self.names, &self.notes).await
     }
 
-    /// The SKU mapping in force (what the dropship relay asks [`Mapper::supplier_key`]).
+    /// The SKU mapping in force (the dropship relay maps its lines through it too).
     pub fn mapper(&self) -> Arc<Mapper> {
         self.mapper.clone()
     }
