@@ -15,11 +15,11 @@ use tracing::{error, warn};
 use super::feeds::{self, FeedListing, FeedSlot, ReadAs};
 use super::per_sku::PerSku;
 use super::slots::{Book, SourceSlot};
-use super::sources::SourceDone;
+use super::sources::{SourceChanges, SourceDone};
 use crate::mapping::Mapping;
 use crate::ops::report::OrdersDone;
 use crate::ops::rfc3339;
-use crate::plan::ledger::{Column, SkuTable};
+use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::reservations::{Changes, Drop, Order, Reservations};
 use crate::services::ConnectorError;
 use crate::store::{self, Store, StoreError};
@@ -270,26 +270,117 @@ fn drops_of(
     names: &RwLock<SkuTable>,
 ) -> (Vec<Drop>, std::collections::HashSet<String>) {
     let names = names.read().unwrap_or_else(|p| p.into_inner());
-    let mut delta: std::collections::BTreeMap<u32, i64> = Default::default();
     let mut blocked = std::collections::HashSet::new();
     for (slot, done) in sources.iter().zip(done) {
-        if done.ok() {
-            for change in &done.changed {
-                *delta.entry(change.sku).or_default() += change.new - change.old.unwrap_or(0);
-            }
-        } else {
+        if !done.ok() {
             for (sku, _) in slot.snapshot.borrow().iter() {
                 blocked.insert(names.name(sku).to_owned());
             }
         }
     }
-    let drops = delta
+    let changed: Vec<&SourceChanges> = (done.iter().filter(|d| d.ok()))
+        .map(|d| &d.changed)
+        .collect();
+    let drops = net_falls(&changed)
         .into_iter()
-        .filter(|&(_, d)| d < 0)
-        .map(|(sku, d)| Drop {
+        .map(|(sku, fall)| Drop {
             sku: names.name(sku).to_owned(),
-            quantity: -d,
+            quantity: fall,
         })
         .collect();
     (drops, blocked)
+}
+
+/// Each SKU's fall in its total over the sources' changes (a SKU that moved from one source to
+/// another did not fall), by how much. Only a SKU that fell somewhere can have fallen in all,
+/// so the falls are gathered first and the rises added to those alone: a first answer of
+/// millions of SKUs, every one a rise, is not summed SKU by SKU.
+fn net_falls(changed: &[&SourceChanges]) -> Vec<(SkuId, i64)> {
+    let deltas = || changed.iter().flat_map(|c| c.deltas());
+    let mut sum: std::collections::BTreeMap<SkuId, i64> = Default::default();
+    for (sku, change) in deltas().filter(|&(_, change)| change < 0) {
+        *sum.entry(sku).or_default() += change;
+    }
+    if !sum.is_empty() {
+        for (sku, change) in deltas().filter(|&(_, change)| change > 0) {
+            if let Some(total) = sum.get_mut(&sku) {
+                *total += change;
+            }
+        }
+    }
+    sum.into_iter()
+        .filter(|&(_, total)| total < 0)
+        .map(|(sku, total)| (sku, -total))
+        .collect()
+}
+
+#[cfg(test)]
+mod net_falls_tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::plan::Change;
+
+    fn first(quantities: &[(SkuId, i64)]) -> SourceChanges {
+        let mut column = Column::default();
+        for &(sku, q) in quantities {
+            column.set(sku, q);
+        }
+        SourceChanges::First(Arc::new(column))
+    }
+
+    fn listed(changes: &[(SkuId, Option<i64>, i64)]) -> SourceChanges {
+        SourceChanges::Listed(
+            (changes.iter())
+                .map(|&(sku, old, new)| Change { sku, old, new })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_sku_that_moved_to_a_source_read_for_the_first_time_did_not_fall() {
+        // The warehouse stops listing SKU 7 (5 to 0) as the new dropship source starts with it.
+        let warehouse = listed(&[(7, Some(5), 0), (9, Some(3), 1)]);
+        let dropship = first(&[(7, 5), (8, 2)]);
+        assert_eq!(net_falls(&[&warehouse, &dropship]), vec![(9, 2)]);
+        // Without the new source's first answer, 7 fell by 5.
+        assert_eq!(net_falls(&[&warehouse]), vec![(7, 5), (9, 2)]);
+        // A first answer alone rises everywhere.
+        assert_eq!(net_falls(&[&dropship]), vec![]);
+    }
+
+    proptest! {
+        #[test]
+        fn the_falls_are_the_sums_over_every_change_that_are_below_zero(
+            sources in prop::collection::vec(
+                (any::<bool>(), prop::collection::btree_map(0u32..40, (prop::option::of(0i64..20), 0i64..20), 0..30)),
+                1..4,
+            ),
+        ) {
+            let changes: Vec<SourceChanges> = (sources.iter())
+                .map(|(is_first, map)| {
+                    if *is_first {
+                        let q: Vec<(SkuId, i64)> = map.iter().map(|(&s, &(_, n))| (s, n)).collect();
+                        first(&q)
+                    } else {
+                        let c: Vec<(SkuId, Option<i64>, i64)> =
+                            map.iter().map(|(&s, &(o, n))| (s, o, n)).collect();
+                        listed(&c)
+                    }
+                })
+                .collect();
+            let mut naive: std::collections::BTreeMap<SkuId, i64> = Default::default();
+            for c in &changes {
+                for (sku, d) in c.deltas() {
+                    *naive.entry(sku).or_default() += d;
+                }
+            }
+            let expected: Vec<(SkuId, i64)> =
+                naive.into_iter().filter(|&(_, d)| d < 0).map(|(s, d)| (s, -d)).collect();
+            let refs: Vec<&SourceChanges> = changes.iter().collect();
+            prop_assert_eq!(net_falls(&refs), expected);
+        }
+    }
 }

@@ -21,7 +21,7 @@ use crate::http::Meter;
 use crate::ops::report::{SourceCounts, SourceReport};
 use crate::ops::rfc3339;
 use crate::plan::Change;
-use crate::plan::ledger::Column;
+use crate::plan::ledger::{Column, SkuId};
 use crate::services::{ConnectorError, Fetched, Known, Source};
 use crate::store::{self, Side, Store, StoreError};
 use crate::targets::CycleOptions;
@@ -31,6 +31,43 @@ mod record;
 
 use record::record;
 
+/// What changed in a source's snapshot, for the reservations' drops: each change, or for a
+/// first snapshot (every SKU new: none fell) the snapshot itself, so that a first answer of
+/// millions of SKUs is not listed again change by change.
+#[derive(Debug)]
+pub enum SourceChanges {
+    /// Each change.
+    Listed(Vec<Change>),
+    /// A first snapshot: every SKU in it rose from nothing to its quantity.
+    First(Arc<Column>),
+}
+
+impl Default for SourceChanges {
+    fn default() -> SourceChanges {
+        SourceChanges::Listed(Vec::new())
+    }
+}
+
+impl SourceChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            SourceChanges::Listed(changes) => changes.is_empty(),
+            SourceChanges::First(column) => column.iter().next().is_none(),
+        }
+    }
+
+    /// Each SKU's change in quantity (negative: a fall).
+    pub fn deltas(&self) -> Box<dyn Iterator<Item = (SkuId, i64)> + '_> {
+        match self {
+            SourceChanges::Listed(changes) => {
+                Box::new(changes.iter().map(|c| (c.sku, c.new - c.old.unwrap_or(0))))
+            }
+            SourceChanges::First(column) => Box::new(column.iter()),
+        }
+    }
+}
+
 /// How one source's part of a cycle ended.
 #[derive(Debug)]
 pub struct SourceDone {
@@ -39,7 +76,7 @@ pub struct SourceDone {
     /// A dry run's fresh snapshot, which is not recorded or published (`None` otherwise).
     pub unrecorded: Option<Arc<Column>>,
     /// What changed in its snapshot (for the reservations' drops).
-    pub changed: Vec<Change>,
+    pub changed: SourceChanges,
     /// The key of those changes in the database until the reservations take them in.
     pub unabsorbed: Option<(i64, i64)>,
     /// Shutdown cut the fetch short: not a failure of the source.
@@ -103,7 +140,7 @@ pub async fn fetch_source(work: SourceWork) -> SourceDone {
         return SourceDone {
             report: report(slot, Err("interrupted by shutdown".to_owned()), &meter),
             unrecorded: None,
-            changed: Vec::new(),
+            changed: SourceChanges::default(),
             unabsorbed: None,
             interrupted: true,
             held: false,
@@ -215,7 +252,7 @@ async fn logged_in(
 struct Used {
     outcome: Result<SourceCounts, String>,
     unrecorded: Option<Arc<Column>>,
-    changed: Vec<Change>,
+    changed: SourceChanges,
     unabsorbed: Option<(i64, i64)>,
     held: bool,
 }
@@ -226,7 +263,7 @@ impl Used {
         Used {
             outcome,
             unrecorded: None,
-            changed: Vec::new(),
+            changed: SourceChanges::default(),
             unabsorbed: None,
             held: false,
         }

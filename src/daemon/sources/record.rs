@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{NotUsed, SourceWork, lock};
+use super::{NotUsed, SourceChanges, SourceWork, lock};
 use crate::ops::report::SourceCounts;
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::plan::{Change, Guard};
@@ -19,7 +19,7 @@ pub(super) struct Recorded {
     /// A dry run's snapshot.
     pub(super) fresh: Option<Arc<Column>>,
     /// Every change, where order feeds need them.
-    pub(super) changes: Vec<Change>,
+    pub(super) changes: SourceChanges,
     /// Their key in `unabsorbed_changes`, when they were written there.
     pub(super) unabsorbed: Option<(i64, i64)>,
 }
@@ -47,17 +47,27 @@ pub(super) async fn record(
         changed: changed.len(),
         same: false,
     };
-    let all_changes = if work.keep_changes {
+    // Every change, where order feeds need them; a first snapshot's are the snapshot itself.
+    let first = old.iter().next().is_none();
+    let all_changes = if work.keep_changes && !first {
         every_change(&changed, &old, &fresh.column)
     } else {
         Vec::new()
     };
+    let listed_or_first = |column: &Arc<Column>, all_changes: Vec<Change>| {
+        if work.keep_changes && first {
+            SourceChanges::First(column.clone())
+        } else {
+            SourceChanges::Listed(all_changes)
+        }
+    };
     let zeroings = guard(work, &to_zero(&changed, &old, &fresh.column), &old, now)?;
     if work.options.dry_run {
+        let column = Arc::new(fresh.column);
         return Ok(Recorded {
             counts,
-            fresh: Some(Arc::new(fresh.column)),
-            changes: all_changes,
+            changes: listed_or_first(&column, all_changes),
+            fresh: Some(column),
             unabsorbed: None,
         });
     }
@@ -91,6 +101,7 @@ pub(super) async fn record(
     // Recorded: memory follows the database; the generation moves on only once the snapshot is
     // published, so a target that saw it has planned from the snapshot too.
     remember(work, &zeroings, digest, counts.skus, now);
+    let changes = listed_or_first(&column, all_changes);
     slot.snapshot.send_replace(column);
     if let Some(turn) = turn {
         turn.published();
@@ -99,7 +110,7 @@ pub(super) async fn record(
     Ok(Recorded {
         counts,
         fresh: None,
-        changes: all_changes,
+        changes,
         unabsorbed: key,
     })
 }
