@@ -282,12 +282,12 @@ impl Engine {
                     let name = &self.config.targets[index].name;
                     error!(target = %name, error = %e, "the target's state could not be recorded; what it did not record is pushed again at the next cycle");
                     let error = format!("database: {e}");
-                    targets.push(idle_report(name, TargetState::Failed { error }));
+                    targets.push(TargetReport::idle(name, TargetState::Failed { error }));
                 }
             }
         }
         for index in started.busy {
-            targets.push(idle_report(
+            targets.push(TargetReport::idle(
                 &self.config.targets[index].name,
                 TargetState::Busy,
             ));
@@ -345,18 +345,6 @@ impl Engine {
 
 /// A target that did nothing this cycle: an earlier cycle is still syncing it, or its database
 /// failed it.
-fn idle_report(name: &str, state: TargetState) -> TargetReport {
-    TargetReport {
-        name: name.to_owned(),
-        state,
-        planned: 0,
-        pushed: 0,
-        failures: 0,
-        requests: 0,
-        retries: 0,
-    }
-}
-
 fn log_summary(report: &CycleReport, options: CycleOptions) {
     info!(
         duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),

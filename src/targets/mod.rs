@@ -166,15 +166,7 @@ pub struct TargetResult {
 /// stays what it was).
 pub fn interrupted(target: &TargetSlot) -> TargetResult {
     TargetResult {
-        report: TargetReport {
-            name: target.name().to_owned(),
-            state: TargetState::Interrupted,
-            planned: 0,
-            pushed: 0,
-            failures: 0,
-            requests: 0,
-            retries: 0,
-        },
+        report: TargetReport::idle(target.name(), TargetState::Interrupted),
         plan: Vec::new(),
     }
 }
@@ -249,15 +241,7 @@ async fn begin(
 ) -> Result<ControlFlow<TargetResult, Cycle>, StoreError> {
     let meter = Meter::default();
     let mut result = TargetResult {
-        report: TargetReport {
-            name: target.name.clone(),
-            state: TargetState::InSync,
-            planned: 0,
-            pushed: 0,
-            failures: 0,
-            requests: 0,
-            retries: 0,
-        },
+        report: TargetReport::idle(&target.name, TargetState::InSync),
         plan: Vec::new(),
     };
     let mut outcome = TargetOutcome::default();

@@ -67,6 +67,21 @@ pub struct TargetReport {
     pub retries: u64,
 }
 
+impl TargetReport {
+    /// `name`'s report before anything was planned, pushed or asked: it ended `state`.
+    pub fn idle(name: &str, state: TargetState) -> TargetReport {
+        TargetReport {
+            name: name.to_owned(),
+            state,
+            planned: 0,
+            pushed: 0,
+            failures: 0,
+            requests: 0,
+            retries: 0,
+        }
+    }
+}
+
 /// One line of a dry run's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanLine {
