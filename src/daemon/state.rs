@@ -57,7 +57,7 @@ pub(super) struct Configured<'a> {
 /// nothing) and loads the engine's state. State of sources, targets and order feeds no longer
 /// configured is deleted here, at start (and at a reload), and [`Loaded`] says which.
 pub(super) fn load_state(
-    c: &mut rusqlite::Connection,
+    c: &mut crate::store::db::Connection,
     configured: Configured<'_>,
     read_only: bool,
     guard_window_ms: i64,
@@ -99,7 +99,7 @@ struct Ids {
 /// made to match the configuration, with what that changed; changed credentials end a login
 /// backoff.
 fn reconcile(
-    c: &mut rusqlite::Connection,
+    c: &mut crate::store::db::Connection,
     configured: &Configured<'_>,
     read_only: bool,
 ) -> Result<(Ids, Vec<(Side, Reconciled)>), StoreError> {
@@ -152,7 +152,10 @@ fn reconcile(
 /// Forgets the names no one holds any more, when that is due, once per process. Here, before
 /// any name is loaded (see `store::prune_sku_names`), and only at a start: a reload that failed
 /// after pruning would leave the running engine with names the file no longer has.
-fn forget_names_once(c: &mut rusqlite::Connection, guard_window_ms: i64) -> Result<(), StoreError> {
+fn forget_names_once(
+    c: &mut crate::store::db::Connection,
+    guard_window_ms: i64,
+) -> Result<(), StoreError> {
     if PRUNED_SINCE_START.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return Ok(());
     }
@@ -178,7 +181,7 @@ fn per_id<T: Default>(
 
 /// Each source's row id and memory.
 fn load_sources(
-    c: &rusqlite::Connection,
+    c: &crate::store::db::Connection,
     ids: &[Option<i64>],
 ) -> Result<Vec<(Option<i64>, Memory)>, StoreError> {
     let memories = per_id(ids, |id| store::load_memory(c, Side::Source, id))?;
@@ -187,7 +190,7 @@ fn load_sources(
 
 /// Each target's row id, refusals and memory.
 fn load_targets(
-    c: &rusqlite::Connection,
+    c: &crate::store::db::Connection,
     ids: &[Option<i64>],
 ) -> Result<Vec<LoadedTarget>, StoreError> {
     let failed = per_id(ids, |id| store::load_failed(c, id))?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool, Transaction};
 
-use super::postgres::DbError;
+use crate::store::db::pool::DbError;
 
 /// The lease table and the workers' heartbeats.
 pub const SCHEMA: &str = "

@@ -4,7 +4,7 @@
 //!
 //! - [`lease`]: the lease table, its claims, renewals and hand-overs, the fencing every state
 //!   write goes through, and each worker's fair share.
-//! - [`postgres`]: connecting to the database (a pool; TLS through rustls).
+//! - connecting to the database (a pool; TLS through rustls) is the store's: [`crate::store::db::pool`].
 //!
 //! The design, in short: a row per lease group (the shops that share a remote account, so one
 //! worker holds their shared request budget) says which worker holds it, under which epoch,
@@ -16,4 +16,3 @@
 //! so no write of an old epoch lands after a new one began.
 
 pub mod lease;
-pub mod postgres;

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde::Serialize;
 
 use crate::config::TargetRules;

@@ -15,13 +15,13 @@
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::store::db::Connection;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use rusqlite::Connection;
 
 use crate::http::metrics::{EndpointCode, EndpointLabel, REQUESTS, RETRIES};
 use crate::ops::report::CycleReport;

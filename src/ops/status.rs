@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde::Serialize;
 
 use crate::config::StatusSettings;

@@ -18,7 +18,7 @@
 //! id without checking, so a damaged file must stop here as [`StoreError::Corrupt`], never
 //! panic later.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 
 use super::{Side, StoreError};
 use crate::plan::ledger::{Column, SkuId, SkuTable};

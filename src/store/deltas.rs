@@ -19,7 +19,7 @@
 //! Whatever a delta holds is checked as it is read (a length not a multiple of 12, a quantity
 //! below 0, an id without a name): a damaged one is [`StoreError::Corrupt`], never a panic.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 
 use super::chunks::{
     ABSENT, CHUNK, check_named, chunk_quantity_of, corrupt, load_chunks, side_code, sku_count,
@@ -202,9 +202,8 @@ fn write(
 
 /// Whether the column has a chunk.
 fn has_chunks(conn: &Connection, side: Side, endpoint: i64) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 LIMIT 1")?
-        .exists(params![side_code(side), endpoint])?)
+    conn.prepare_cached("SELECT 1 FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 LIMIT 1")?
+        .exists(params![side_code(side), endpoint])
 }
 
 /// How many chunks `changes` fall in.

@@ -5,7 +5,7 @@
 //! the configured one loses its snapshot or acknowledgements (they were about another place);
 //! a row with no identity yet (a database from before identities) adopts the configured one.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 
 use super::{Side, StoreError};
 
@@ -43,13 +43,12 @@ pub fn fingerprint_key(conn: &Connection) -> Result<Vec<u8>, StoreError> {
 /// The key of the fingerprints if the database has one yet, without making it (for read-only
 /// use).
 pub fn existing_fingerprint_key(conn: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'fingerprint_key'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?)
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'fingerprint_key'",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// What [`reconcile`] would find, without changing anything: each configured endpoint's row id
@@ -139,12 +138,13 @@ pub fn reconcile(
             .optional()?;
         let id = match row {
             None => {
-                tx.execute(
-                    &format!("INSERT INTO {table} (name, identity) VALUES (?1, ?2)"),
+                let id = tx.query_row(
+                    &format!("INSERT INTO {table} (name, identity) VALUES (?1, ?2) RETURNING id"),
                     params![name, identity],
+                    |r| r.get(0),
                 )?;
                 changes.push(Reconciled::New { name: name.clone() });
-                tx.last_insert_rowid()
+                id
             }
             Some((id, Some(stored))) if stored != *identity => {
                 drop_state(&tx, side, id)?;

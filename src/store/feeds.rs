@@ -1,7 +1,7 @@
 //! What `status` shows of each order feed: when its lists were last read completely, its last
 //! error, and the orders of its last complete read that could not be read whole.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;

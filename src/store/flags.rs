@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, params};
+use super::db::{Connection, params};
 
 use super::StoreError;
 use crate::services::shopsys::flag::FlagState;
@@ -83,49 +83,47 @@ pub fn write_flags(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::testing::on_both_engines;
 
-    fn database() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("db");
-        super::super::migrations::migrate(&mut conn).expect("schema");
+    fn with_targets(conn: &Connection) {
         conn.execute(
             "INSERT INTO targets (id, name) VALUES (1, 'shop'), (2, 'other')",
             [],
         )
         .expect("targets");
-        conn
     }
 
-    #[test]
-    fn flag_states_come_back_as_written_and_per_target() {
-        let mut conn = database();
-        let ours = FlagState {
-            foreign: false,
-            ours: true,
-            acked: None,
-            allow_streak: 1,
-        };
-        write_flags(
-            &mut conn,
-            1,
-            &[
-                ("a".to_owned(), ours),
-                ("b".to_owned(), FlagState::first_seen(true)),
-            ],
-        )
-        .expect("written");
-        write_flags(&mut conn, 1, &[("a".to_owned(), ours.acknowledged(true))]).expect("again");
-        let loaded = load_flags(&conn, 1).expect("loaded");
-        assert_eq!(loaded.len(), 2);
-        assert_eq!(loaded["a"], ours.acknowledged(true));
-        assert_eq!(loaded["b"], FlagState::first_seen(true));
-        assert!(load_flags(&conn, 2).expect("other").is_empty());
-    }
+    on_both_engines! {
+        fn flag_states_come_back_as_written_and_per_target(conn) {
+            with_targets(&conn);
+            let ours = FlagState {
+                foreign: false,
+                ours: true,
+                acked: None,
+                allow_streak: 1,
+            };
+            write_flags(
+                &mut conn,
+                1,
+                &[
+                    ("a".to_owned(), ours),
+                    ("b".to_owned(), FlagState::first_seen(true)),
+                ],
+            )
+            .expect("written");
+            write_flags(&mut conn, 1, &[("a".to_owned(), ours.acknowledged(true))]).expect("again");
+            let loaded = load_flags(&conn, 1).expect("loaded");
+            assert_eq!(loaded.len(), 2);
+            assert_eq!(loaded["a"], ours.acknowledged(true));
+            assert_eq!(loaded["b"], FlagState::first_seen(true));
+            assert!(load_flags(&conn, 2).expect("other").is_empty());
+        }
 
-    #[test]
-    fn a_streak_out_of_range_is_an_inconsistent_database() {
-        let conn = database();
-        conn.execute("INSERT INTO flags VALUES (1, 'a', 0, 1, NULL, 9999)", [])
-            .expect("row");
-        assert!(matches!(load_flags(&conn, 1), Err(StoreError::Corrupt(_))));
+        fn a_streak_out_of_range_is_an_inconsistent_database(conn) {
+            with_targets(&conn);
+            conn.execute("INSERT INTO flags VALUES (1, 'a', 0, 1, NULL, 9999)", [])
+                .expect("row");
+            assert!(matches!(load_flags(&conn, 1), Err(StoreError::Corrupt(_))));
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write as _;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, Statement, Transaction, params};
 
 use super::StoreError;
 use crate::mapping::{Aliases, Origin};
@@ -235,11 +235,11 @@ pub struct FileRecord {
 
 /// Whether the table exists: `status` and a dry run read a database as it is, never migrated.
 fn has_table(conn: &Connection, name: &str) -> Result<bool, StoreError> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)",
         [name],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// The mapping file recorded, if any.
@@ -247,20 +247,19 @@ pub fn load_file_record(conn: &Connection) -> Result<Option<FileRecord>, StoreEr
     if !has_table(conn, "mapping_file")? {
         return Ok(None);
     }
-    Ok(conn
-        .query_row(
-            "SELECT stamp, digest, checked_for, named FROM mapping_file WHERE id = 1",
-            [],
-            |r| {
-                Ok(FileRecord {
-                    stamp: r.get(0)?,
-                    digest: r.get(1)?,
-                    checked_for: r.get(2)?,
-                    named: r.get(3)?,
-                })
-            },
-        )
-        .optional()?)
+    conn.query_row(
+        "SELECT stamp, digest, checked_for, named FROM mapping_file WHERE id = 1",
+        [],
+        |r| {
+            Ok(FileRecord {
+                stamp: r.get(0)?,
+                digest: r.get(1)?,
+                checked_for: r.get(2)?,
+                named: r.get(3)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// The lines of the mapping file recorded, with its digest; read from the database a part at
@@ -286,7 +285,7 @@ pub fn load_file_lines(conn: &Connection) -> Result<Option<(Vec<u8>, Aliases)>, 
     };
     let read = Aliases::read_from(&mut parts, usize::try_from(len).unwrap_or(usize::MAX));
     if let Some(e) = parts.failed {
-        return Err(e.into());
+        return Err(e);
     }
     let aliases = read.ok_or_else(|| {
         StoreError::Corrupt("the mapping file's lines recorded are damaged".to_owned())
@@ -299,12 +298,12 @@ const PART: usize = 1 << 20;
 
 /// The lines' rows read in order, as one stream.
 struct Parts<'c> {
-    select: rusqlite::Statement<'c>,
+    select: Statement<'c>,
     part: i64,
     bytes: Vec<u8>,
     at: usize,
     /// What the database said, when it failed.
-    failed: Option<rusqlite::Error>,
+    failed: Option<StoreError>,
 }
 
 impl std::io::Read for Parts<'_> {
@@ -336,10 +335,10 @@ impl std::io::Read for Parts<'_> {
 
 /// The lines written as rows of [`PART`] bytes.
 struct PartsOut<'c> {
-    insert: rusqlite::Statement<'c>,
+    insert: Statement<'c>,
     part: i64,
     bytes: Vec<u8>,
-    failed: Option<rusqlite::Error>,
+    failed: Option<StoreError>,
 }
 
 impl PartsOut<'_> {
@@ -376,13 +375,15 @@ impl std::io::Write for PartsOut<'_> {
 /// earlier version wrote for each line go (`status --sku` reads the lines here now). Within
 /// the caller's transaction, which commits it with what the new file voids.
 pub fn record_file(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Transaction<'_>,
     record: &FileRecord,
     lines: &Aliases,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT OR REPLACE INTO mapping_file (id, stamp, digest, checked_for, named)
-         VALUES (1, ?1, ?2, ?3, ?4)",
+        "INSERT INTO mapping_file (id, stamp, digest, checked_for, named)
+         VALUES (1, ?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET stamp = excluded.stamp, digest = excluded.digest,
+             checked_for = excluded.checked_for, named = excluded.named",
         params![
             record.stamp,
             record.digest,
@@ -402,7 +403,7 @@ pub fn record_file(
         };
         let written = lines.write_to(&mut out).and_then(|()| out.flush());
         if let Some(e) = out.failed {
-            return Err(e.into());
+            return Err(e);
         }
         written.map_err(|e| {
             StoreError::Corrupt(format!(

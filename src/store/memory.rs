@@ -1,7 +1,7 @@
 //! What an endpoint remembers so as not to believe too quickly, across cycles and restarts: the
 //! mass-zero guard's memory and window, and the backoff after a refused login.
 
-use rusqlite::{Connection, params};
+use super::db::{Connection, params};
 
 use super::deltas::load_column;
 use super::deltas::write_changes;

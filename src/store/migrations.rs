@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, Transaction};
+use super::db::{Connection, Transaction};
 
 use super::chunks::{
     name_chunks_from, quantity_chunks_after, write_name_chunks, write_quantity_chunks,
@@ -385,7 +385,12 @@ const V16_MAPPING_FILE: &str = r"
 
 /// Brings the database to the newest version.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let Some(sqlite) = conn.sqlite() else {
+        return Err(StoreError::Corrupt(
+            "SQLite's migrations asked of another engine".to_owned(),
+        ));
+    };
+    let version: i64 = sqlite.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
         return Err(StoreError::TooNew {
@@ -396,7 +401,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         let applied = match migration {
-            Migration::Sql(sql) => tx.execute_batch(sql).map_err(StoreError::from),
+            Migration::Sql(sql) => tx.execute_batch(sql),
             Migration::Code(step) => step(&tx),
         };
         // A step that fails on a database whose tables say otherwise (a version number that
@@ -411,7 +416,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                 )),
             });
         }
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
         tx.commit()?;
     }
     Ok(())
@@ -430,7 +435,9 @@ mod tests {
         for sql in [V1, V2] {
             conn.execute_batch(sql).expect("old schema");
         }
-        conn.pragma_update(None, "user_version", 2)
+        conn.sqlite()
+            .expect("sqlite")
+            .pragma_update(None, "user_version", 2)
             .expect("version 2");
         conn.execute_batch(
             r"
@@ -447,6 +454,8 @@ mod tests {
         migrate(&mut conn).expect("migrates");
 
         let version: i64 = conn
+            .sqlite()
+            .expect("sqlite")
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
         assert_eq!(version, VERSION);

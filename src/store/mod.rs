@@ -19,12 +19,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use db::{Connection, OptionalExtension, params};
 
 use crate::plan::ledger::SkuId;
 
 pub mod access;
 mod chunks;
+pub mod db;
 mod deltas;
 pub use deltas::{
     FOLD_AFTER, Written, fold, fold_all, load_column, quantity_of, write_changed, write_changes,
@@ -46,6 +47,7 @@ pub use reservations::{
     reservations_of, write_reservation_changes, write_unabsorbed,
 };
 mod migrations;
+mod pg_schema;
 mod prune;
 pub mod reads;
 mod relay;
@@ -141,6 +143,38 @@ pub enum StoreError {
     /// written, and the daemon stops so that its restart works on the file now there.
     #[error(transparent)]
     Moved(#[from] Moved),
+    /// PostgreSQL could not be reached (no connection from the pool in time).
+    #[error("database: PostgreSQL cannot be reached: {0}")]
+    Unreachable(String),
+    /// A query that must find a row found none.
+    #[error("database: a row expected is missing")]
+    NoRows,
+    /// PostgreSQL said no, or could not be reached. Shown on one line, without the URL.
+    #[error("database: {}", pg_one_line(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The shop's lease moved to another worker (or expired) before this write: nothing of it
+    /// was written, and this worker lets the shop go.
+    #[error(
+        "the lease on {group} (epoch {epoch}) is no longer this worker's: the write was refused"
+    )]
+    Fenced {
+        /// The lease group.
+        group: String,
+        /// The epoch this worker held.
+        epoch: i64,
+    },
+}
+
+impl From<pg_schema::PgSchemaError> for StoreError {
+    fn from(e: pg_schema::PgSchemaError) -> StoreError {
+        match e {
+            pg_schema::PgSchemaError::Sql(e) => StoreError::Postgres(e),
+            pg_schema::PgSchemaError::TooNew { found, known } => {
+                StoreError::TooNew { found, known }
+            }
+            pg_schema::PgSchemaError::Corrupt(why) => StoreError::Corrupt(why),
+        }
+    }
 }
 
 /// What kind of trouble a [`StoreError`] is, which decides the exit status.
@@ -164,7 +198,9 @@ impl StoreError {
         use rusqlite::ErrorCode as C;
         match self {
             // Restarting is the cure: the new process opens the file now at the path.
-            StoreError::DiskFull { .. } | StoreError::Moved(_) => Trouble::Temporary,
+            StoreError::DiskFull { .. } | StoreError::Moved(_) | StoreError::Unreachable(_) => {
+                Trouble::Temporary
+            }
             StoreError::Corrupt(_) | StoreError::TooNew { .. } => Trouble::Inconsistent,
             StoreError::CreateDir { .. } => Trouble::Unusable,
             StoreError::Sqlite(e) => match sqlite_code(e) {
@@ -173,9 +209,12 @@ impl StoreError {
                 Some(C::CannotOpen | C::ReadOnly | C::PermissionDenied) => Trouble::Unusable,
                 _ => Trouble::Other,
             },
-            StoreError::Outdated { .. } | StoreError::MappingChanged(_) | StoreError::Join => {
-                Trouble::Other
-            }
+            StoreError::Postgres(e) => pg_trouble(e),
+            StoreError::Outdated { .. }
+            | StoreError::MappingChanged(_)
+            | StoreError::Join
+            | StoreError::NoRows
+            | StoreError::Fenced { .. } => Trouble::Other,
         }
     }
 }
@@ -186,6 +225,41 @@ fn sqlite_code(e: &rusqlite::Error) -> Option<rusqlite::ErrorCode> {
         rusqlite::Error::SqlInputError { error, .. } => Some(error.code),
         other => other.sqlite_error_code(),
     }
+}
+
+/// What kind of trouble PostgreSQL's error is: a lost connection, a server shutting down or
+/// short of resources, a conflict between transactions pass; data errors are the data's.
+fn pg_trouble(e: &tokio_postgres::Error) -> Trouble {
+    if e.is_closed() {
+        return Trouble::Temporary;
+    }
+    let Some(code) = e.code() else {
+        // No SQLSTATE: the connection or the network failed.
+        return Trouble::Temporary;
+    };
+    match &code.code()[..2] {
+        // Connection exception, insufficient resources, operator intervention, transaction
+        // rollback (serialization failure, deadlock).
+        "08" | "53" | "57" | "40" => Trouble::Temporary,
+        // Data corrupted.
+        "XX" => Trouble::Inconsistent,
+        // Invalid authorization, insufficient privilege, invalid catalog (no such database).
+        "28" | "42" if code.code() == "42501" => Trouble::Unusable,
+        "28" | "3D" => Trouble::Unusable,
+        _ => Trouble::Other,
+    }
+}
+
+/// PostgreSQL's words on one line: its message, and the detail when there is one.
+fn pg_one_line(e: &tokio_postgres::Error) -> String {
+    let text = match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => e.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// SQLite's words on one line, without the statement it may quote in full.
@@ -215,13 +289,42 @@ pub fn rfc3339(ms: i64) -> String {
 /// The database, shared by the cycle's tasks.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    engine: Backend,
     /// The files a daemon's database works through (`None`: read-only or in memory, where
     /// nothing is written that could go astray).
     files: Option<Arc<file::Files>>,
 }
 
+/// Where a [`Store`]'s calls go.
+#[derive(Clone)]
+enum Backend {
+    /// One SQLite connection, taken in turn.
+    Sqlite(Arc<Mutex<Connection>>),
+    /// A connection from the pool for each call, in the shop's schema.
+    Postgres(Arc<db::shop::PgShop>),
+}
+
 impl Store {
+    /// The shop in `schema` of the PostgreSQL database `pool` reaches (the schema made, and
+    /// migrated, now).
+    pub async fn open_postgres(
+        pool: deadpool_postgres::Pool,
+        schema: &str,
+    ) -> Result<Store, StoreError> {
+        Ok(Store {
+            engine: Backend::Postgres(db::shop::PgShop::open(pool, schema).await?),
+            files: None,
+        })
+    }
+
+    /// The shop's PostgreSQL schema, when its state lives there (for fencing its writes).
+    pub fn postgres(&self) -> Option<&db::shop::PgShop> {
+        match &self.engine {
+            Backend::Postgres(shop) => Some(shop),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
     /// Opens (creating file and folder if missing) and migrates the database, and remembers the
     /// file it opened (see [`Store::check_files`]).
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
@@ -239,7 +342,7 @@ impl Store {
             files.watch(file::Kind::Database, &path, id);
         }
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
+            engine: Backend::Sqlite(Arc::new(Mutex::new(conn))),
             files: Some(Arc::new(files)),
         })
     }
@@ -284,7 +387,7 @@ impl Store {
             .await
             .map_err(|_| StoreError::Join)??;
         Ok(conn.map(|conn| Store {
-            conn: Arc::new(Mutex::new(conn)),
+            engine: Backend::Sqlite(Arc::new(Mutex::new(conn))),
             files: None,
         }))
     }
@@ -295,7 +398,7 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         migrations::migrate(&mut conn)?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
+            engine: Backend::Sqlite(Arc::new(Mutex::new(conn))),
             files: None,
         })
     }
@@ -309,15 +412,26 @@ impl Store {
         if let Some(moved) = self.files.as_ref().and_then(|f| f.moved()) {
             return Err(moved.clone().into());
         }
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave SQLite half-written (transactions roll
-            // back), so a poisoned lock is still a usable connection.
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|_| StoreError::Join)?
+        match &self.engine {
+            Backend::Sqlite(conn) => {
+                let conn = conn.clone();
+                tokio::task::spawn_blocking(move || {
+                    // A panic while holding the lock cannot leave SQLite half-written
+                    // (transactions roll back), so a poisoned lock is still a usable connection.
+                    let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    f(&mut guard)
+                })
+                .await
+                .map_err(|_| StoreError::Join)?
+            }
+            Backend::Postgres(shop) => {
+                let shop = shop.clone();
+                let handle = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || f(&mut shop.connect(&handle)?))
+                    .await
+                    .map_err(|_| StoreError::Join)?
+            }
+        }
     }
 }
 
@@ -390,13 +504,14 @@ fn open_unchecked(path: &Path) -> Result<Connection, StoreError> {
         path: path.display().to_string(),
         source,
     })?;
-    let mut conn = Connection::open(path)?;
+    let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // WAL with NORMAL is durable against a process crash (what invsync must survive); only an
     // OS crash may lose the last transactions, which the next cycle simply pushes again.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    let mut conn = Connection::from(conn);
     migrations::migrate(&mut conn)?;
     Ok(conn)
 }
@@ -423,17 +538,17 @@ fn open_read_only_blocking(path: &Path) -> Result<Option<Connection>, StoreError
         return Ok(None);
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
-    let version = |conn: &Connection| -> Result<i64, rusqlite::Error> {
+    let version = |conn: &rusqlite::Connection| -> Result<i64, rusqlite::Error> {
         conn.pragma_query_value(None, "user_version", |r| r.get(0))
     };
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
     let (conn, found) = match version(&conn) {
         Ok(found) => (conn, found),
         // A WAL database on a read-only file system cannot make its shared-memory file: read it
         // as immutable instead (nothing can be writing it there).
         Err(_) => {
             let uri = format!("file:{}?immutable=1", path.display());
-            let conn = Connection::open_with_flags(uri, flags)?;
+            let conn = rusqlite::Connection::open_with_flags(uri, flags)?;
             let found = version(&conn)?;
             (conn, found)
         }
@@ -446,7 +561,7 @@ fn open_read_only_blocking(path: &Path) -> Result<Option<Connection>, StoreError
     if found < known {
         return Err(StoreError::Outdated { found, known });
     }
-    Ok(Some(conn))
+    Ok(Some(conn.into()))
 }
 
 /// Which kind of endpoint a row is about.
@@ -478,22 +593,21 @@ pub fn endpoint_id(conn: &Connection, side: Side, name: &str) -> Result<i64, Sto
         &format!("INSERT OR IGNORE INTO {table} (name) VALUES (?1)"),
         [name],
     )?;
-    Ok(conn.query_row(
+    conn.query_row(
         &format!("SELECT id FROM {table} WHERE name = ?1"),
         [name],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// The id of the named source or target, if the database has it (without creating it).
 pub fn find_endpoint(conn: &Connection, side: Side, name: &str) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT id FROM {} WHERE name = ?1", side.table()),
-            [name],
-            |r| r.get(0),
-        )
-        .optional()?)
+    conn.query_row(
+        &format!("SELECT id FROM {} WHERE name = ?1", side.table()),
+        [name],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Every `(sku, quantity)` of the named source's snapshot or target's acknowledgements; empty
@@ -725,11 +839,11 @@ pub fn target_progress(
 
 /// Opens a cycle row; its id is the cycle id in the logs.
 pub fn begin_cycle(conn: &Connection, started_at: i64, full: bool) -> Result<i64, StoreError> {
-    conn.execute(
-        "INSERT INTO cycles (started_at, full) VALUES (?1, ?2)",
+    conn.query_row(
+        "INSERT INTO cycles (started_at, full) VALUES (?1, ?2) RETURNING id",
         params![started_at, full],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 /// Closes a cycle row.
@@ -749,13 +863,12 @@ pub fn finish_cycle(
 
 /// When the database's first cycle started (ms since the epoch), if one ever did.
 pub fn first_cycle_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT started_at FROM cycles ORDER BY id LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?)
+    conn.query_row(
+        "SELECT started_at FROM cycles ORDER BY id LIMIT 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// The next cycle id a dry run would have (it writes no row).
@@ -797,7 +910,10 @@ mod tests {
         let (skus, acked, version) = store
             .call(|c| {
                 let id = endpoint_id(c, Side::Target, "hardtofind")?;
-                let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                let version: i64 =
+                    c.sqlite()
+                        .expect("sqlite")
+                        .pragma_query_value(None, "user_version", |r| r.get(0))?;
                 Ok((load_skus(c)?, load_column(c, Side::Target, id)?, version))
             })
             .await
@@ -815,7 +931,10 @@ mod tests {
         drop(Store::open(&path).await.expect("creates"));
         {
             let conn = Connection::open(&path).expect("opens");
-            conn.pragma_update(None, "user_version", 1).expect("lowers");
+            conn.sqlite()
+                .expect("sqlite")
+                .pragma_update(None, "user_version", 1)
+                .expect("lowers");
         }
 
         let error = Store::open(&path).await.err().expect("refused");
@@ -834,7 +953,7 @@ mod tests {
         let error = conn
             .execute_batch("CREATE TABLE t (a);\n CREATE TABLE t (\n a\n );")
             .expect_err("twice");
-        let text = StoreError::from(error).to_string();
+        let text = error.to_string();
         assert_eq!(text, "database: table t already exists");
     }
 
@@ -844,7 +963,10 @@ mod tests {
         let path = dir.path().join("invsync.db");
         {
             let conn = Connection::open(&path).expect("opens");
-            conn.pragma_update(None, "user_version", 99).expect("sets");
+            conn.sqlite()
+                .expect("sqlite")
+                .pragma_update(None, "user_version", 99)
+                .expect("sets");
         }
         let error = Store::open(&path).await.err().expect("refused");
         assert!(

@@ -1,6 +1,6 @@
 //! What `invsync status` reads: the rows of endpoints, refusals and cycles, as plain values.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use crate::plan::ledger::SkuId;
@@ -78,7 +78,7 @@ pub fn targets(conn: &Connection) -> Result<Vec<TargetRow>, StoreError> {
             in_doubt: r.get(9)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// Every source's row, by name.
@@ -93,7 +93,7 @@ pub fn sources(conn: &Connection) -> Result<Vec<SourceRow>, StoreError> {
             last_error: r.get(3)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// Whether the newest cycle has not finished: one is running now (or the process running it
@@ -124,7 +124,7 @@ pub fn last_cycles(conn: &Connection, limit: usize) -> Result<Vec<CycleRow>, Sto
             summary: r.get(5)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// How many SKUs a target refused, and the first `limit` of them (oldest refusal first).
@@ -160,11 +160,10 @@ pub fn refusal_message(
     target: i64,
     sku: SkuId,
 ) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT message FROM failed_skus WHERE target_id = ?1 AND sku_id = ?2",
-            params![target, sku],
-            |r| r.get(0),
-        )
-        .optional()?)
+    conn.query_row(
+        "SELECT message FROM failed_skus WHERE target_id = ?1 AND sku_id = ?2",
+        params![target, sku],
+        |r| r.get(0),
+    )
+    .optional()
 }

@@ -4,7 +4,7 @@
 //! `mode = "auto"`, never by a transition, so an approval given beside a running daemon is
 //! never overwritten.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::db::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use crate::plan::relay::{Record, State};
@@ -12,14 +12,14 @@ use crate::plan::relay::{Record, State};
 const COLUMNS: &str = "order_id, feed, custom_order_id, state, reason, approved, \
     supplier_order_id, payload, value, attempts, seen_at, updated_at, placing_at";
 
-fn record(row: &Row) -> Result<Record, rusqlite::Error> {
+fn record(row: &Row) -> Result<Record, StoreError> {
     let word: String = row.get(3)?;
     let state = State::parse(&word).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
+        StoreError::Sqlite(rusqlite::Error::FromSqlConversionFailure(
             3,
             rusqlite::types::Type::Text,
             format!("unknown relay state {word:?}").into(),
-        )
+        ))
     })?;
     let supplier: Option<i64> = row.get(6)?;
     let attempts: i64 = row.get(9)?;
@@ -41,12 +41,12 @@ fn record(row: &Row) -> Result<Record, rusqlite::Error> {
 }
 
 /// A row that does not read is a database that contradicts itself.
-fn corrupt(e: rusqlite::Error) -> StoreError {
+fn corrupt(e: StoreError) -> StoreError {
     match e {
-        rusqlite::Error::FromSqlConversionFailure(_, _, why) => {
+        StoreError::Sqlite(rusqlite::Error::FromSqlConversionFailure(_, _, why)) => {
             StoreError::Corrupt(format!("relay_orders: {why}"))
         }
-        other => StoreError::Sqlite(other),
+        other => other,
     }
 }
 
@@ -139,7 +139,7 @@ pub fn relay_approve(
     // Immediate: the write lock is taken (waiting out the daemon's writes) before the record is
     // read. A deferred transaction read first, and a daemon's commit between its read and its
     // write made SQLite refuse the write at once ("database is locked"), whatever the timeout.
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_immediate()?;
     let Some(mut current) = relay_record(&tx, order_id)? else {
         return Ok(Approval::Unknown);
     };
@@ -181,7 +181,7 @@ pub fn relay_auto_approve(conn: &Connection, order_id: &str) -> Result<(), Store
 /// refused as `status` refuses it.
 pub fn open_for_approval(path: &std::path::Path) -> Result<Connection, StoreError> {
     use rusqlite::OpenFlags;
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    let conn = rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = super::migrations::VERSION;
@@ -191,7 +191,7 @@ pub fn open_for_approval(path: &std::path::Path) -> Result<Connection, StoreErro
     if found < known {
         return Err(StoreError::Outdated { found, known });
     }
-    Ok(conn)
+    Ok(conn.into())
 }
 
 /// How many records are in each state.
@@ -228,6 +228,8 @@ mod tests {
         let path = dir.path().join("invsync.db");
         let mut daemon = Connection::open(&path).expect("db");
         daemon
+            .sqlite()
+            .expect("sqlite")
             .pragma_update(None, "journal_mode", "wal")
             .expect("wal");
         super::super::migrations::migrate(&mut daemon).expect("migrated");

@@ -2,7 +2,7 @@
 //! reservation a JSON record, each SKU's unallotted drops a JSON list. Only what changed is
 //! written, in one transaction per cycle.
 
-use rusqlite::{Connection, params};
+use super::db::{Connection, params};
 
 use super::StoreError;
 use crate::plan::ledger::SkuId;
@@ -184,7 +184,7 @@ pub fn all_reservations(conn: &Connection) -> Result<Vec<Reservation>, StoreErro
 fn records(
     conn: &Connection,
     sql: &str,
-    params: impl rusqlite::Params,
+    params: impl super::db::Params,
 ) -> Result<Vec<Reservation>, StoreError> {
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;

@@ -2,7 +2,7 @@
 //! its pages), each target's `settled` mark, and the world's generation, which every recorded
 //! change moves on (see `targets::settled`).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 

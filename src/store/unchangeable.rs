@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use crate::services::shopsys::flag::Unchangeable;
 
 const COLUMNS: &str = "product, sku, message, digest, refused_at";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Unchangeable)> {
+fn row(r: &Row<'_>) -> Result<(String, Unchangeable), StoreError> {
     Ok((
         r.get(0)?,
         Unchangeable {
@@ -31,7 +31,7 @@ pub fn load_unchangeable(
     let sql = format!("SELECT {COLUMNS} FROM unchangeable_products WHERE target_id = ?1");
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([target], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// Records `products` of `target` as unchangeable (replacing what was there).
@@ -112,7 +112,7 @@ pub fn unchangeable_of_sku(
         "SELECT {COLUMNS} FROM unchangeable_products WHERE target_id = ?1 AND sku = ?2
          ORDER BY product LIMIT 1"
     );
-    Ok(conn.query_row(&sql, params![target, sku], row).optional()?)
+    conn.query_row(&sql, params![target, sku], row).optional()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::helpers::{Setup, World, dropship_id};
 
 /// The SKU names the database keeps (a forgotten SKU keeps its id with a blank name).
 fn names(world: &World) -> Vec<String> {
-    let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+    let conn = invsync::store::db::Connection::open(world.database()).expect("db opens");
     let skus = invsync::store::load_skus(&conn).expect("reads");
     (0..skus.len())
         .map(|id| skus.name(id as invsync::plan::ledger::SkuId).to_owned())
@@ -17,7 +17,7 @@ fn names(world: &World) -> Vec<String> {
 
 /// Pruning runs at most once an hour: the test says the last one was an hour ago.
 fn an_hour_passes(world: &World) {
-    let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+    let conn = invsync::store::db::Connection::open(world.database()).expect("db opens");
     conn.execute(
         "UPDATE meta SET value = value - 3600000 WHERE key = 'sku_names_pruned_at'",
         [],

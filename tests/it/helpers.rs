@@ -386,7 +386,7 @@ requests_per_minute = {rpm}
 
     /// The acknowledged quantities of a target, from the database.
     pub fn acknowledged(&self, target: &str) -> HashMap<String, i64> {
-        let conn = rusqlite::Connection::open(self.database()).expect("db opens");
+        let conn = invsync::store::db::Connection::open(self.database()).expect("db opens");
         invsync::store::quantities_by_name(&conn, invsync::store::Side::Target, target)
             .expect("reads")
             .into_iter()
@@ -395,7 +395,7 @@ requests_per_minute = {rpm}
 
     /// A source's recorded snapshot, from the database.
     pub fn source_snapshot(&self, source: &str) -> HashMap<String, i64> {
-        let conn = rusqlite::Connection::open(self.database()).expect("db opens");
+        let conn = invsync::store::db::Connection::open(self.database()).expect("db opens");
         invsync::store::quantities_by_name(&conn, invsync::store::Side::Source, source)
             .expect("reads")
             .into_iter()

@@ -153,7 +153,7 @@ async fn a_database_from_before_identities_pushes_nothing_when_nothing_changed()
     world.invsync(&["once"]).await.assert_code(0);
     {
         // What version 3 looked like: no identities, no fingerprint key (nor what came later).
-        let conn = rusqlite::Connection::open(world.database()).expect("db");
+        let conn = invsync::store::db::Connection::open(world.database()).expect("db");
         // Version 3 had no deltas: they go into the chunks first, as a fold would put them.
         invsync::store::fold_all(&conn).expect("folds");
         conn.execute_batch(

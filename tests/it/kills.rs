@@ -43,7 +43,7 @@ pub(crate) async fn once_killed_after(
 /// Hardtofind's refused SKUs as the database keeps them: `(attempts, next_attempt_at,
 /// last_failed_at)` by SKU.
 fn refusal_schedule(world: &World) -> HashMap<String, (i64, Option<i64>, i64)> {
-    let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+    let conn = invsync::store::db::Connection::open(world.database()).expect("db opens");
     let names = invsync::store::load_skus(&conn).expect("names");
     let mut stmt = conn
         .prepare(
@@ -341,7 +341,7 @@ async fn sigkill_between_recording_a_snapshot_and_the_reservations_converges_at_
         if killed {
             kills += 1;
             let recorded = world.source_snapshot("warehouse").get(&sku).copied();
-            let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+            let conn = invsync::store::db::Connection::open(world.database()).expect("db opens");
             let open = invsync::store::reservations_of(&conn, &sku)
                 .expect("reads")
                 .iter()
@@ -377,7 +377,7 @@ async fn sigkill_between_recording_a_snapshot_and_the_reservations_converges_at_
 
 /// Every quantity chunk of the database, by `(side, endpoint, chunk)`.
 fn quantity_chunks(world: &World) -> HashMap<(i64, i64, i64), Vec<u8>> {
-    let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+    let conn = invsync::store::db::Connection::open(world.database()).expect("db opens");
     let mut stmt = conn
         .prepare("SELECT side, endpoint, chunk, quantities FROM quantity_chunks")
         .expect("query");

@@ -222,7 +222,7 @@ async fn a_sku_named_twice_in_the_file_exits_1_saying_how_to_rebuild_and_pushes_
     let world = World::start().await;
     world.invsync(&["once"]).await.assert_code(0);
     {
-        let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+        let conn = invsync::store::db::Connection::open(world.database()).expect("db opens");
         let names = invsync::store::load_skus(&conn).expect("names");
         let (first, second) = (names.name(1).to_owned(), names.name(2).to_owned());
         let mut damaged = invsync::plan::ledger::SkuTable::default();

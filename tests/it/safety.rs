@@ -89,7 +89,7 @@ async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_i
 /// The SKUs Hardtofind shows at another figure than the one the database has as acknowledged,
 /// each of them one the database has in doubt (sent, not answered): else the next cycle could leave it.
 fn taken_unacknowledged(world: &World) -> Vec<String> {
-    let conn = rusqlite::Connection::open(world.database()).expect("db opens");
+    let conn = invsync::store::db::Connection::open(world.database()).expect("db opens");
     let id: i64 = conn
         .query_row(
             "SELECT id FROM targets WHERE name = 'hardtofind'",

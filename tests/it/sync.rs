@@ -435,7 +435,7 @@ async fn a_one_percent_change_spread_over_the_catalogue_rewrites_pages_in_propor
     world.invsync(&["once"]).await.assert_code(0);
     // Whatever the first cycle left unfolded goes into the chunks now (as a fold when the
     // deltas pass their limit would), so that neither cycle measured below folds.
-    invsync::store::fold_all(&rusqlite::Connection::open(world.database()).expect("db"))
+    invsync::store::fold_all(&invsync::store::db::Connection::open(world.database()).expect("db"))
         .expect("folds");
     // One change first: what any changed cycle writes (its history, the targets' rows).
     world.ea.set_stock(&dropship_id(1), 1_000);

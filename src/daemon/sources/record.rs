@@ -241,7 +241,7 @@ struct Write {
 impl Write {
     /// The answer's digest, the generation, the new names (encoded as they are written), the
     /// changed quantities, the guard's memory, the fetch, and the changes for the reservations.
-    fn commit(self, c: &mut rusqlite::Connection) -> Result<(), StoreError> {
+    fn commit(self, c: &mut crate::store::db::Connection) -> Result<(), StoreError> {
         let tx = c.transaction()?;
         store::write_answer(&tx, self.id, self.digest.as_bytes())?;
         if let Some(generation) = self.generation {

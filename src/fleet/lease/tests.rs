@@ -5,8 +5,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::fleet::postgres::pool;
 use crate::harness::postgres::TestPostgres;
+use crate::store::db::pool::pool;
 
 /// A fresh database, its tables made, and `n` workers on it whose leases live `ttl`.
 async fn workers(n: usize, ttl: Duration) -> Vec<Leases> {

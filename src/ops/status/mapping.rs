@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde::Serialize;
 
 use crate::store::{self, StoreError};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde::Serialize;
 
 use super::rfc3339;

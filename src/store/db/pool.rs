@@ -1,6 +1,6 @@
-//! Connecting to the fleet's PostgreSQL database: a pool of connections (deadpool), TLS by
-//! rustls with the system's certificates (`sslmode` as in the URL: `prefer` by default, a Unix
-//! socket never uses TLS).
+//! Connecting to a PostgreSQL database (the store's, and the fleet's leases): a pool of
+//! connections (deadpool), TLS by rustls with the system's certificates (`sslmode` as in the
+//! URL: `prefer` by default; a Unix socket never uses TLS).
 
 use std::str::FromStr;
 use std::sync::Arc;
