@@ -11,6 +11,8 @@ mod catalogues;
 pub mod clock;
 pub mod cycle;
 mod engine;
+#[cfg(test)]
+mod engines_tests;
 mod feeds;
 mod generation;
 pub mod mapping;

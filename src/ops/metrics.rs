@@ -288,8 +288,10 @@ mod tests {
             "invsync_retries_total{endpoint=\"target hardtofind\"} 1",
             "invsync_relay_orders{state=\"manual\"} 2",
             "# TYPE invsync_cycle_duration_seconds histogram",
-            "invsync_reservations_open 0",
-            "invsync_reservations_stuck 0",
+            // Present whatever their value: other tests of this process run cycles that hold
+            // reservations (the engines' conformance test).
+            "invsync_reservations_open ",
+            "invsync_reservations_stuck ",
             "# EOF",
         ] {
             assert!(page.contains(sample), "{sample} in\n{page}");

@@ -1,7 +1,7 @@
 //! What `status` shows of each order feed: when its lists were last read completely, its last
 //! error, and the orders of its last complete read that could not be read whole.
 
-use super::db::{Connection, OptionalExtension, params};
+use super::db::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
@@ -89,14 +89,7 @@ pub fn record_feed_reads(conn: &mut Connection, reads: &[FeedRead]) -> Result<()
 
 /// Every feed recorded, by name.
 pub fn feeds(conn: &Connection) -> Result<Vec<FeedRow>, StoreError> {
-    let exists: Option<String> = conn
-        .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'feeds'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if exists.is_none() {
+    if !conn.has_table("feeds")? {
         // A database `status` opened read-only before this version: no feed was recorded.
         return Ok(Vec::new());
     }

@@ -57,8 +57,11 @@ pub fn write_sizes(
     tx.execute("DELETE FROM ea_sizes WHERE source_id = ?1", [source])?;
     {
         let mut insert = tx.prepare(
-            "INSERT OR REPLACE INTO ea_sizes (source_id, option_id, upc, title, purchasable, discontinued)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO ea_sizes (source_id, option_id, upc, title, purchasable, discontinued)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (source_id, option_id) DO UPDATE SET upc = excluded.upc,
+                 title = excluded.title, purchasable = excluded.purchasable,
+                 discontinued = excluded.discontinued",
         )?;
         for s in sizes {
             let id = i64::try_from(s.option_id).unwrap_or(i64::MAX);
@@ -73,7 +76,8 @@ pub fn write_sizes(
         }
     }
     tx.execute(
-        "INSERT OR REPLACE INTO ea_products_read (source_id, read_at) VALUES (?1, ?2)",
+        "INSERT INTO ea_products_read (source_id, read_at) VALUES (?1, ?2)
+         ON CONFLICT (source_id) DO UPDATE SET read_at = excluded.read_at",
         params![source, at],
     )?;
     tx.commit()?;
@@ -187,11 +191,7 @@ fn notes_where(
     limit: usize,
 ) -> Result<(usize, Vec<Note>), StoreError> {
     // `status` reads a database as it is, never migrated: one from before the mapping has none.
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'mapping_notes')",
-        [],
-        |r| r.get(0),
-    )?;
+    let exists = conn.has_table("mapping_notes")?;
     if !exists {
         return Ok((0, Vec::new()));
     }
@@ -235,11 +235,7 @@ pub struct FileRecord {
 
 /// Whether the table exists: `status` and a dry run read a database as it is, never migrated.
 fn has_table(conn: &Connection, name: &str) -> Result<bool, StoreError> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)",
-        [name],
-        |r| r.get(0),
-    )
+    conn.has_table(name)
 }
 
 /// The mapping file recorded, if any.

@@ -113,7 +113,7 @@ pub fn credentials_now(
     conn.execute(
         &format!(
             "UPDATE {} SET auth_failures = 0, auth_retry_at = NULL, auth_credential = ?2
-             WHERE id = ?1 AND auth_credential IS NOT ?2",
+             WHERE id = ?1 AND auth_credential IS DISTINCT FROM ?2",
             side.table()
         ),
         params![id, fingerprint],

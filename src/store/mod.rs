@@ -590,7 +590,7 @@ impl Side {
 pub fn endpoint_id(conn: &Connection, side: Side, name: &str) -> Result<i64, StoreError> {
     let table = side.table();
     conn.execute(
-        &format!("INSERT OR IGNORE INTO {table} (name) VALUES (?1)"),
+        &format!("INSERT INTO {table} (name) VALUES (?1) ON CONFLICT (name) DO NOTHING"),
         [name],
     )?;
     conn.query_row(
@@ -802,7 +802,7 @@ pub fn target_outcome(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE targets SET pending = ?2, held = ?3, held_reason = ?4,
-                last_error = ?5, last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?6 END,
+                last_error = ?5, last_error_at = CASE WHEN CAST(?5 AS TEXT) IS NULL THEN last_error_at ELSE ?6 END,
                 synced_at = ?6, progress_pushed = NULL, progress_total = NULL, progress_at = NULL,
                 settled = ?7, in_doubt = ?8
          WHERE id = ?1",
@@ -840,7 +840,7 @@ pub fn target_progress(
 /// Opens a cycle row; its id is the cycle id in the logs.
 pub fn begin_cycle(conn: &Connection, started_at: i64, full: bool) -> Result<i64, StoreError> {
     conn.query_row(
-        "INSERT INTO cycles (started_at, full) VALUES (?1, ?2) RETURNING id",
+        "INSERT INTO cycles (started_at, \"full\") VALUES (?1, ?2) RETURNING id",
         params![started_at, full],
         |r| r.get(0),
     )

@@ -167,13 +167,24 @@ pub fn prune_sku_names_when_due(
     now_ms: i64,
     guard_window_ms: i64,
 ) -> Result<Option<usize>, StoreError> {
+    // Eight little-endian bytes (the column is a BLOB, PostgreSQL's BYTEA); a SQLite file
+    // written before kept a plain integer there.
     let last: Option<i64> = conn
         .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sku_names_pruned_at'",
+            "SELECT value FROM meta WHERE key = 'sku_names_pruned_at'",
             [],
-            |r| r.get(0),
+            |r| {
+                Ok(match r.get_ref(0)? {
+                    rusqlite::types::ValueRef::Integer(at) => Some(at),
+                    rusqlite::types::ValueRef::Blob(bytes) => {
+                        <[u8; 8]>::try_from(bytes).ok().map(i64::from_le_bytes)
+                    }
+                    _ => None,
+                })
+            },
         )
-        .optional()?;
+        .optional()?
+        .flatten();
     if last.is_some_and(|at| now_ms.saturating_sub(at) < SKU_NAMES_PRUNED_EVERY_MS) {
         return Ok(None);
     }
@@ -185,7 +196,7 @@ pub fn prune_sku_names_when_due(
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('sku_names_pruned_at', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [now_ms],
+        [now_ms.to_le_bytes().to_vec()],
     )?;
     Ok(Some(forgotten))
 }

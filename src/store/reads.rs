@@ -57,7 +57,7 @@ pub struct RefusalRow {
 /// Every target's row, by name.
 pub fn targets(conn: &Connection) -> Result<Vec<TargetRow>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, pending, CASE WHEN held THEN held_reason END, last_success_at, last_error,
+        "SELECT id, name, pending, CASE WHEN held <> 0 THEN held_reason END, last_success_at, last_error,
                 progress_pushed, progress_total, synced_at, coalesce(length(in_doubt), 0) / 4
          FROM targets ORDER BY name",
     )?;
@@ -112,7 +112,7 @@ pub fn cycle_in_flight(conn: &Connection) -> Result<bool, StoreError> {
 /// The newest `limit` cycles, newest first.
 pub fn last_cycles(conn: &Connection, limit: usize) -> Result<Vec<CycleRow>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT id, started_at, duration_ms, outcome, full, summary FROM cycles ORDER BY id DESC LIMIT ?1",
+        "SELECT id, started_at, duration_ms, outcome, \"full\", summary FROM cycles ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit as i64], |r| {
         Ok(CycleRow {

@@ -75,8 +75,8 @@ pub fn relay_insert_seen(conn: &mut Connection, records: &[Record]) -> Result<()
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare(
-            "INSERT OR IGNORE INTO relay_orders (order_id, feed, custom_order_id, state, seen_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            "INSERT INTO relay_orders (order_id, feed, custom_order_id, state, seen_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING",
         )?;
         for r in records {
             insert.execute(params![

@@ -66,7 +66,8 @@ pub fn write_unabsorbed(conn: &Connection, changes: &Unabsorbed) -> Result<(), S
         bytes.extend_from_slice(&change.to_le_bytes());
     }
     conn.execute(
-        "INSERT OR REPLACE INTO unabsorbed_changes (source_id, at, changes) VALUES (?1, ?2, ?3)",
+        "INSERT INTO unabsorbed_changes (source_id, at, changes) VALUES (?1, ?2, ?3)
+         ON CONFLICT (source_id, at) DO UPDATE SET changes = excluded.changes",
         params![changes.source, changes.at, bytes],
     )?;
     Ok(())

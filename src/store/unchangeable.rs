@@ -43,9 +43,12 @@ pub fn write_unchangeable(
     let tx = conn.transaction()?;
     {
         let mut upsert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO unchangeable_products
+            "INSERT INTO unchangeable_products
                  (target_id, product, sku, message, digest, refused_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (target_id, product) DO UPDATE SET sku = excluded.sku,
+                 message = excluded.message, digest = excluded.digest,
+                 refused_at = excluded.refused_at",
         )?;
         for (product, u) in products {
             upsert.execute(params![

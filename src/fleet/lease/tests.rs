@@ -257,3 +257,77 @@ proptest! {
         prop_assert!(shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1);
     }
 }
+
+/// A shop's store fenced by `lease` of `leases`' worker, in the schema `schema`.
+async fn fenced_store(
+    url: &str,
+    leases: &Leases,
+    lease: &Lease,
+    schema: &str,
+) -> crate::store::Store {
+    let store = crate::store::Store::open_postgres(pool(url, 2).expect("pool"), schema)
+        .await
+        .expect("the shop's schema");
+    store
+        .postgres()
+        .expect("on PostgreSQL")
+        .set_fence(Some(crate::store::db::postgres::Fence {
+            group: lease.group.clone(),
+            owner: leases.worker().to_owned(),
+            epoch: lease.epoch,
+        }));
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shops_store_refuses_every_write_once_its_lease_moved_on_and_still_reads() {
+    let url = TestPostgres::get()
+        .and_then(|pg| pg.database())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ttl = Duration::from_millis(300);
+    let (a, b) = (
+        Leases::new(pool(&url, 2).expect("pool"), "w0", ttl),
+        Leases::new(pool(&url, 2).expect("pool"), "w1", ttl),
+    );
+    a.migrate().await.expect("migrate");
+    a.offer(&groups(1)).await.expect("offer");
+    let old = a.claim("shop-00").await.expect("claim").expect("free");
+    let store = fenced_store(&url, &a, &old, "shop_00").await;
+    let cycle = |store: &crate::store::Store| {
+        let store = store.clone();
+        async move { store.call(|c| crate::store::begin_cycle(c, 1, false)).await }
+    };
+    cycle(&store)
+        .await
+        .expect("a write under a live lease lands");
+
+    // A stall past the lease, and another worker takes the shop.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let new = b.claim("shop-00").await.expect("claim").expect("expired");
+    match cycle(&store).await {
+        Err(crate::store::StoreError::Fenced { group, epoch }) => {
+            assert_eq!((group.as_str(), epoch), ("shop-00", old.epoch));
+        }
+        other => panic!("the old holder's write was not refused: {other:?}"),
+    }
+    // A write outside any transaction of the store's own is fenced too.
+    let settled = store
+        .call(|c| crate::store::write_settled(c, 1, Some("x")))
+        .await;
+    assert!(
+        matches!(settled, Err(crate::store::StoreError::Fenced { .. })),
+        "{settled:?}"
+    );
+    let cycles = store
+        .call(|c| crate::store::reads::last_cycles(c, 10))
+        .await
+        .expect("reads are not fenced");
+    assert_eq!(
+        cycles.len(),
+        1,
+        "only the write under the live lease landed"
+    );
+
+    let store = fenced_store(&url, &b, &new, "shop_00").await;
+    cycle(&store).await.expect("the new holder writes");
+}

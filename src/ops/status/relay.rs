@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::store::db::{Connection, OptionalExtension};
+use crate::store::db::Connection;
 use serde::Serialize;
 
 use crate::plan::relay::State;
@@ -48,15 +48,9 @@ pub struct ManualOrder {
 
 /// Reads the relay's records; `alert_after` is `[relay] approval_alert_after`.
 pub fn read(conn: &Connection, now: i64, alert_after: Duration) -> Result<RelayStatus, StoreError> {
-    let exists: Option<String> = conn
-        .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'relay_orders'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let exists = conn.has_table("relay_orders")?;
     let mut status = RelayStatus::default();
-    if exists.is_none() {
+    if !exists {
         return Ok(status);
     }
     let alert_ms = i64::try_from(alert_after.as_millis()).unwrap_or(i64::MAX);

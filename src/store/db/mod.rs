@@ -132,7 +132,9 @@ impl Connection {
         Ok(Statement {
             inner: match &self.inner {
                 Inner::Sqlite(c) => StatementInner::Sqlite(c.prepare_cached(sql)?),
-                Inner::Postgres(c) => StatementInner::Postgres(c, c.prepare(sql)?),
+                Inner::Postgres(c) => {
+                    StatementInner::Postgres(c, c.prepare(sql)?, postgres::may_write(sql))
+                }
             },
         })
     }
@@ -163,6 +165,21 @@ impl Connection {
             conn: self,
             done: false,
         })
+    }
+
+    /// Whether the table `name` exists: `status` and dry runs read a database as it is, never
+    /// migrated.
+    pub fn has_table(&self, name: &str) -> Result<bool, StoreError> {
+        let sql = match self.engine() {
+            Engine::Sqlite => {
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)"
+            }
+            Engine::Postgres => {
+                "SELECT EXISTS (SELECT 1 FROM information_schema.tables
+                     WHERE table_schema = current_schema() AND table_name = ?1)"
+            }
+        };
+        self.query_row(sql, [name], |r| r.get(0))
     }
 
     /// Whether no transaction is open.
@@ -235,7 +252,8 @@ pub struct Statement<'c> {
 
 enum StatementInner<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
-    Postgres(&'c postgres::PgConn, tokio_postgres::Statement),
+    /// The connection, the statement, and whether it may write.
+    Postgres(&'c postgres::PgConn, tokio_postgres::Statement, bool),
 }
 
 impl Statement<'_> {
@@ -245,7 +263,7 @@ impl Statement<'_> {
             StatementInner::Sqlite(s) => {
                 Ok(s.execute(rusqlite::params_from_iter(params.values()))?)
             }
-            StatementInner::Postgres(c, s) => c.execute_prepared(s, &params.values()),
+            StatementInner::Postgres(c, s, _) => c.execute_prepared(s, &params.values()),
         }
     }
 
@@ -256,8 +274,8 @@ impl Statement<'_> {
                 StatementInner::Sqlite(s) => {
                     RowsInner::Sqlite(s.query(rusqlite::params_from_iter(params.values()))?)
                 }
-                StatementInner::Postgres(c, s) => RowsInner::Postgres {
-                    rows: c.query(s, &params.values())?,
+                StatementInner::Postgres(c, s, writes) => RowsInner::Postgres {
+                    rows: c.query(s, &params.values(), *writes)?,
                     at: 0,
                 },
             },

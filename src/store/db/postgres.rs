@@ -66,7 +66,14 @@ impl PgConn {
 
     pub(super) fn prepare(&self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
         let sql = translate(sql);
-        Ok(self.handle.block_on(self.client.prepare_cached(&sql))?)
+        self.handle
+            .block_on(self.client.prepare_cached(&sql))
+            .map_err(|e| {
+                // The statement is the store's own (no values in it): worth a line to whoever
+                // reads debug logs when PostgreSQL refuses one.
+                tracing::debug!(statement = %sql, "PostgreSQL refused a statement");
+                e.into()
+            })
     }
 
     pub(super) fn execute(
@@ -108,15 +115,33 @@ impl PgConn {
         Ok(usize::try_from(done?).unwrap_or(usize::MAX))
     }
 
+    /// The rows of `statement`; `writes` when it may write (`INSERT … RETURNING`), which is
+    /// then fenced as [`PgConn::execute_prepared`] is.
     pub(super) fn query(
         &self,
         statement: &tokio_postgres::Statement,
         params: &[&dyn rusqlite::ToSql],
+        writes: bool,
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         let params = convert(params)?;
         let refs: Vec<&(dyn PgToSql + Sync)> =
             params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
-        Ok(self.handle.block_on(self.client.query(statement, &refs))?)
+        if !writes || self.in_tx.get() || self.fence.is_none() {
+            return Ok(self.handle.block_on(self.client.query(statement, &refs))?);
+        }
+        self.begin()?;
+        let done = self
+            .handle
+            .block_on(self.client.query(statement, &refs))
+            .map_err(StoreError::from)
+            .and_then(|rows| {
+                self.commit()?;
+                Ok(rows)
+            });
+        if done.is_err() {
+            let _ = self.rollback();
+        }
+        done
     }
 
     pub(super) fn execute_batch(&self, sql: &str) -> Result<(), StoreError> {
@@ -161,6 +186,13 @@ impl PgConn {
         }
         self.execute_batch("ROLLBACK")
     }
+}
+
+/// Whether `sql` may write: anything but a plain `SELECT` (`INSERT … RETURNING` is read as
+/// rows, and must be fenced all the same).
+pub fn may_write(sql: &str) -> bool {
+    let first = sql.split_whitespace().next().unwrap_or("");
+    !first.eq_ignore_ascii_case("SELECT")
 }
 
 /// `sql` with its `?N` placeholders written `$N` (a bare `?` takes the next number), leaving
@@ -310,7 +342,19 @@ pub fn value_ref(row: &tokio_postgres::Row, i: usize) -> Result<ValueRef<'_>, St
 
 #[cfg(test)]
 mod tests {
-    use super::translate;
+    use super::{may_write, translate};
+
+    #[test]
+    fn only_a_plain_select_is_read_as_not_writing() {
+        assert!(!may_write("  select id FROM t"));
+        assert!(may_write(
+            "INSERT INTO cycles (started_at) VALUES (?1) RETURNING id"
+        ));
+        assert!(may_write(
+            "WITH x AS (DELETE FROM t RETURNING id) SELECT * FROM x"
+        ));
+        assert!(may_write("UPDATE t SET a = 1"));
+    }
 
     #[test]
     fn placeholders_are_numbered_for_postgres_and_quoted_text_is_left_alone() {

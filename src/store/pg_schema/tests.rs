@@ -1,10 +1,11 @@
 //! Against a real PostgreSQL server (see `harness::postgres`): the twin is SQLite's schema with
-//! PostgreSQL's types, migrating it again changes nothing, and a newer schema is refused.
+//! PostgreSQL's types, migrating it again (or twice at once) changes nothing, and a newer
+//! schema is refused.
 //!
 //! Each engine's schema is read from its own catalogue as a set of lines, one fact each (a
 //! table, a column at its place with its type, NOT NULL and default, a primary key, a unique
-//! set, a foreign key, an index, a CHECK), in SQLite's words mapped to PostgreSQL's; two schemas agree
-//! when their sets do, and a failure lists the lines that differ, side by side.
+//! set, a foreign key, an index, a CHECK), in SQLite's words mapped to PostgreSQL's; two
+//! schemas agree when their sets do, and a failure lists the lines that differ, side by side.
 
 use std::collections::BTreeSet;
 
@@ -15,20 +16,30 @@ use super::*;
 use crate::harness::postgres::TestPostgres;
 use crate::store::migrations;
 
-/// A client on a fresh database, in a new schema `shop` (as a fleet keeps each shop).
-async fn shop_schema() -> Client {
-    let url = TestPostgres::get()
+/// A fresh database's URL.
+fn database() -> String {
+    TestPostgres::get()
         .and_then(|pg| pg.database())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A client on the database at `url`, in the schema `shop` (made if missing), as a fleet keeps
+/// each shop.
+async fn shop_schema_of(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect");
     tokio::spawn(connection);
     client
-        .batch_execute("CREATE SCHEMA shop; SET search_path TO shop")
+        .batch_execute("CREATE SCHEMA IF NOT EXISTS shop; SET search_path TO shop")
         .await
         .expect("schema");
     client
+}
+
+/// A client on a fresh database, in a new schema `shop`.
+async fn shop_schema() -> Client {
+    shop_schema_of(&database()).await
 }
 
 /// SQLite's type for a column, as the twin must have it in PostgreSQL's words.
@@ -407,4 +418,40 @@ async fn a_schema_from_a_newer_invsync_is_refused_and_left_alone() {
     }
     assert_eq!(pg_facts(&client).await.expect("catalogue"), before);
     assert_eq!(numbers(&client, VERSION).await, vec![PG_VERSION + 1]);
+}
+
+#[tokio::test]
+async fn workers_migrating_one_schema_at_once_take_turns() {
+    let url = database();
+    let mut first = shop_schema_of(&url).await;
+    let mut second = shop_schema_of(&url).await;
+
+    let (a, b) = tokio::join!(pg_migrate(&mut first), pg_migrate(&mut second));
+
+    a.expect("the first migrates");
+    b.expect("the second migrates");
+    assert_eq!(numbers(&first, VERSION).await, vec![PG_VERSION]);
+    assert_eq!(
+        pg_facts(&first).await.expect("catalogue"),
+        pg_facts(&second).await.expect("catalogue")
+    );
+}
+
+#[tokio::test]
+async fn a_version_no_invsync_wrote_is_refused() {
+    let mut client = shop_schema().await;
+    client
+        .batch_execute(
+            "CREATE TABLE schema_version (version BIGINT NOT NULL); \
+             INSERT INTO schema_version VALUES (3)",
+        )
+        .await
+        .expect("a version SQLite alone has");
+
+    let refused = pg_migrate(&mut client).await;
+
+    assert!(
+        matches!(&refused, Err(PgSchemaError::Corrupt(m)) if m.contains("starts at version 17")),
+        "{refused:?}"
+    );
 }
