@@ -37,9 +37,11 @@ macro_rules! outln {
     }};
 }
 
+mod fleet;
 mod relay;
 mod status;
 
+pub use fleet::{fleet, fleet_status};
 pub use relay::{RelayCommand, relay};
 pub use status::{StatusArgs, status};
 

@@ -68,6 +68,15 @@ enum Command {
         #[command(subcommand)]
         action: RelayAction,
     },
+    /// Serve many shops from one PostgreSQL database, with any number of workers on any number
+    /// of machines: every shop file in `fleet.shops` is synced by exactly one worker at a time.
+    ///
+    /// `--config` names the fleet file (default /etc/invsync/fleet.toml): `[fleet]` with the
+    /// database URL, the shops' folder, the lease's time to live and this worker's name.
+    Fleet {
+        #[command(subcommand)]
+        action: Option<FleetAction>,
+    },
     /// Run the daemon against built-in simulators, to see real cycles.
     ///
     /// It starts simulators of Hako, Endless Aisles and Hardtofind on loopback, writes a
@@ -128,6 +137,18 @@ enum Command {
     /// Print the man page (roff) on stdout; packaging/build-deb writes it to target/man/invsync.1.
     #[command(hide = true)]
     Man,
+}
+
+#[derive(Subcommand)]
+enum FleetAction {
+    /// Which worker holds which shop, how long its lease has left, and each shop's health
+    /// (its `status --check` line); exit 0 all held and in sync, 1 pending or not held,
+    /// 2 failing, 3 unknown.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -197,6 +218,18 @@ fn main() -> ExitCode {
                     RelayAction::Approve { order } => commands::RelayCommand::Approve(order),
                 };
                 commands::relay(&cli.config, command).await
+            }
+            Command::Fleet { action } => {
+                // The fleet's own file, unless one is named.
+                let path = if config_given {
+                    cli.config.clone()
+                } else {
+                    PathBuf::from(invsync::fleet::settings::DEFAULT_FLEET_PATH)
+                };
+                match action {
+                    None => commands::fleet(&path).await,
+                    Some(FleetAction::Status { json }) => commands::fleet_status(&path, json).await,
+                }
             }
             Command::Demo { dialect } => invsync::demo::run(dialect).await,
             Command::Sim {

@@ -12,15 +12,17 @@ use deadpool_postgres::{Object, Pool, Transaction};
 
 use crate::store::db::pool::DbError;
 
-/// The lease table and the workers' heartbeats.
+/// The lease table and the workers' heartbeats, in a schema of their own (every statement
+/// names it: a connection of the pool may be in a shop's schema).
 pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS fleet_leases (
+CREATE SCHEMA IF NOT EXISTS invsync_fleet;
+CREATE TABLE IF NOT EXISTS invsync_fleet.fleet_leases (
     lease_group TEXT PRIMARY KEY,
     owner TEXT,
     epoch BIGINT NOT NULL DEFAULT 0,
     expires_at TIMESTAMPTZ NOT NULL DEFAULT 'epoch'
 );
-CREATE TABLE IF NOT EXISTS fleet_workers (
+CREATE TABLE IF NOT EXISTS invsync_fleet.fleet_workers (
     worker TEXT PRIMARY KEY,
     seen_at TIMESTAMPTZ NOT NULL
 );
@@ -129,12 +131,25 @@ impl Leases {
         self.client()
             .await?
             .execute(
-                "INSERT INTO fleet_leases (lease_group) SELECT unnest($1::text[]) \
+                "INSERT INTO invsync_fleet.fleet_leases (lease_group) SELECT unnest($1::text[]) \
                  ON CONFLICT (lease_group) DO NOTHING",
                 &[&groups],
             )
             .await?;
         Ok(())
+    }
+
+    /// Forgets the groups no longer configured (their shops' files were removed): a worker
+    /// holding one finds it gone at its next renewal and lets its shops go.
+    pub async fn retire(&self, groups: &[String]) -> Result<u64, DbError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM invsync_fleet.fleet_leases WHERE NOT (lease_group = ANY($1::text[]))",
+                &[&groups],
+            )
+            .await?)
     }
 
     /// Says this worker is alive (the fair shares count the workers seen within a time to
@@ -143,7 +158,7 @@ impl Leases {
         self.client()
             .await?
             .execute(
-                "INSERT INTO fleet_workers (worker, seen_at) VALUES ($1, clock_timestamp()) \
+                "INSERT INTO invsync_fleet.fleet_workers (worker, seen_at) VALUES ($1, clock_timestamp()) \
                  ON CONFLICT (worker) DO UPDATE SET seen_at = EXCLUDED.seen_at",
                 &[&self.worker],
             )
@@ -156,7 +171,7 @@ impl Leases {
         self.client()
             .await?
             .execute(
-                "DELETE FROM fleet_workers WHERE worker = $1",
+                "DELETE FROM invsync_fleet.fleet_workers WHERE worker = $1",
                 &[&self.worker],
             )
             .await?;
@@ -170,7 +185,7 @@ impl Leases {
             .client()
             .await?
             .query_opt(
-                "UPDATE fleet_leases SET owner = $1, epoch = epoch + 1, \
+                "UPDATE invsync_fleet.fleet_leases SET owner = $1, epoch = epoch + 1, \
                  expires_at = clock_timestamp() + $3 * interval '1 millisecond' \
                  WHERE lease_group = $2 AND (owner IS NULL OR expires_at <= clock_timestamp()) \
                  RETURNING epoch",
@@ -192,7 +207,7 @@ impl Leases {
             .client()
             .await?
             .execute(
-                "UPDATE fleet_leases SET expires_at = clock_timestamp() + $4 * interval '1 millisecond' \
+                "UPDATE invsync_fleet.fleet_leases SET expires_at = clock_timestamp() + $4 * interval '1 millisecond' \
                  WHERE lease_group = $1 AND owner = $2 AND epoch = $3 \
                  AND expires_at > clock_timestamp()",
                 &[&lease.group, &self.worker, &lease.epoch, &(self.ttl_ms() as f64)],
@@ -209,7 +224,7 @@ impl Leases {
         self.client()
             .await?
             .execute(
-                "UPDATE fleet_leases SET owner = NULL, expires_at = clock_timestamp() \
+                "UPDATE invsync_fleet.fleet_leases SET owner = NULL, expires_at = clock_timestamp() \
                  WHERE lease_group = $1 AND owner = $2 AND epoch = $3",
                 &[&lease.group, &self.worker, &lease.epoch],
             )
@@ -228,7 +243,7 @@ impl Leases {
         let tx = client.transaction().await?;
         let held = tx
             .query_opt(
-                "SELECT 1 FROM fleet_leases WHERE lease_group = $1 AND owner = $2 AND epoch = $3 \
+                "SELECT 1 FROM invsync_fleet.fleet_leases WHERE lease_group = $1 AND owner = $2 AND epoch = $3 \
                  AND expires_at > clock_timestamp() FOR SHARE",
                 &[&lease.group, &self.worker, &lease.epoch],
             )
@@ -256,7 +271,7 @@ impl Leases {
         let client = self.client().await?;
         let workers: Vec<String> = client
             .query(
-                "SELECT worker FROM fleet_workers \
+                "SELECT worker FROM invsync_fleet.fleet_workers \
                  WHERE seen_at > clock_timestamp() - $1 * interval '1 millisecond' ORDER BY worker",
                 &[&(self.ttl_ms() as f64)],
             )
@@ -265,7 +280,7 @@ impl Leases {
             .map(|r| r.get(0))
             .collect();
         let groups: i64 = client
-            .query_one("SELECT count(*) FROM fleet_leases", &[])
+            .query_one("SELECT count(*) FROM invsync_fleet.fleet_leases", &[])
             .await?
             .get(0);
         let groups = usize::try_from(groups).unwrap_or(0);
@@ -285,7 +300,7 @@ impl Leases {
         } else if held.len() < share {
             let free = client
                 .query(
-                    "SELECT lease_group FROM fleet_leases \
+                    "SELECT lease_group FROM invsync_fleet.fleet_leases \
                      WHERE owner IS NULL OR expires_at <= clock_timestamp() \
                      ORDER BY lease_group LIMIT $1",
                     &[&i64::try_from(share - held.len()).unwrap_or(i64::MAX)],

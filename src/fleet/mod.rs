@@ -16,3 +16,6 @@
 //! so no write of an old epoch lands after a new one began.
 
 pub mod lease;
+pub mod settings;
+pub mod shops;
+pub mod worker;

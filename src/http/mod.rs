@@ -178,6 +178,16 @@ impl Meter {
     }
 }
 
+/// What a fleet worker adds to the `User-Agent`: its name, so that a service's logs (and the
+/// tests' simulators) tell which worker sent a request. Set once, before any client is made.
+static AGENT_WORKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names this process's worker in every request's `User-Agent` (`invsync/VERSION (worker
+/// NAME)`); the first call wins.
+pub fn name_worker(worker: &str) {
+    let _ = AGENT_WORKER.set(worker.to_owned());
+}
+
 /// The shared HTTP client.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
@@ -188,8 +198,12 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client with the given per-request timeout, reading answers of at most `max_body` bytes.
     pub fn new(request_timeout: Duration, max_body: usize) -> Result<HttpClient, reqwest::Error> {
+        let agent = match AGENT_WORKER.get() {
+            Some(worker) => format!("invsync/{} (worker {worker})", env!("CARGO_PKG_VERSION")),
+            None => concat!("invsync/", env!("CARGO_PKG_VERSION")).to_owned(),
+        };
         let inner = reqwest::Client::builder()
-            .user_agent(concat!("invsync/", env!("CARGO_PKG_VERSION")))
+            .user_agent(agent)
             .timeout(request_timeout)
             .connect_timeout(request_timeout.min(Duration::from_secs(10)))
             // An API answer never needs a redirect; following one could carry credentials to

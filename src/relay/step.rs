@@ -342,6 +342,7 @@ impl Run<'_> {
         record.placing_at = Some(store::now_ms());
         record.attempts = 0;
         self.set(record, State::Placing, None).await?;
+        self.store.may_act()?;
         self.placed += 1;
         let outcome = self
             .clients

@@ -146,6 +146,12 @@ pub enum StoreError {
     /// PostgreSQL could not be reached (no connection from the pool in time).
     #[error("database: PostgreSQL cannot be reached: {0}")]
     Unreachable(String),
+    /// A fleet worker's lease on the shop ran out before a remote action: nothing is sent.
+    #[error("the lease on shop {schema} ran out: nothing more is sent until it is held again")]
+    LeaseEnded {
+        /// The shop's schema.
+        schema: String,
+    },
     /// A query that must find a row found none.
     #[error("database: a row expected is missing")]
     NoRows,
@@ -214,7 +220,8 @@ impl StoreError {
             | StoreError::MappingChanged(_)
             | StoreError::Join
             | StoreError::NoRows
-            | StoreError::Fenced { .. } => Trouble::Other,
+            | StoreError::Fenced { .. }
+            | StoreError::LeaseEnded { .. } => Trouble::Other,
         }
     }
 }
@@ -251,7 +258,7 @@ fn pg_trouble(e: &tokio_postgres::Error) -> Trouble {
 }
 
 /// PostgreSQL's words on one line: its message, and the detail when there is one.
-fn pg_one_line(e: &tokio_postgres::Error) -> String {
+pub(crate) fn pg_one_line(e: &tokio_postgres::Error) -> String {
     let text = match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("{} ({detail})", db.message()),
@@ -322,6 +329,20 @@ impl Store {
         match &self.engine {
             Backend::Postgres(shop) => Some(shop),
             Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// Whether this process may act on the shop remotely now (push a batch, place an order):
+    /// always with SQLite; on PostgreSQL, while a fleet worker's lease lasts (see
+    /// [`db::shop::PgShop::act_until`]). Checked just before each request, after the fenced write
+    /// that precedes it: a worker stalled between the two (SIGSTOP) does not send what another
+    /// worker may now be sending.
+    pub fn may_act(&self) -> Result<(), StoreError> {
+        match &self.engine {
+            Backend::Postgres(shop) if !shop.may_act() => Err(StoreError::LeaseEnded {
+                schema: shop.schema().to_owned(),
+            }),
+            _ => Ok(()),
         }
     }
 

@@ -244,6 +244,7 @@ impl Pusher<'_> {
             .store
             .call(move |c| store::before_request(c, id, blob, pushed, pushed + left, at))
             .await?;
+        self.inputs.store.may_act()?;
         Ok(doubted_now)
     }
 

@@ -8,6 +8,7 @@ mod config_errors;
 mod daemon;
 mod faults;
 mod fidelity;
+mod fleet;
 mod forgetting;
 mod helpers;
 mod identity;

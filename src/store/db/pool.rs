@@ -19,8 +19,8 @@ pub enum DbError {
     /// No connection could be had from the pool.
     #[error("PostgreSQL: no connection: {0}")]
     Pool(String),
-    /// A statement failed.
-    #[error("PostgreSQL: {0}")]
+    /// A statement failed: PostgreSQL's own words (and detail), on one line.
+    #[error("PostgreSQL: {}", crate::store::pg_one_line(.0))]
     Sql(#[from] tokio_postgres::Error),
 }
 

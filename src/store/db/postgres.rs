@@ -36,7 +36,7 @@ pub struct Fence {
 }
 
 /// The statement that proves a [`Fence`]: one row while the lease is ours.
-const FENCE: &str = "SELECT 1 FROM public.fleet_leases
+const FENCE: &str = "SELECT 1 FROM invsync_fleet.fleet_leases
      WHERE lease_group = $1 AND owner = $2 AND epoch = $3 AND expires_at > clock_timestamp()
      FOR SHARE";
 

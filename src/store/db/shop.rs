@@ -19,6 +19,9 @@ pub struct PgShop {
     pool: Pool,
     schema: String,
     fence: Mutex<Option<Fence>>,
+    /// Until when this process may act on the shop remotely (push, place an order), by its own
+    /// clock: a fleet worker's lease less a margin (`None`: no lease, no limit).
+    act_until: Mutex<Option<std::time::Instant>>,
 }
 
 /// Whether `name` may name a shop's schema: lower-case ASCII letters, digits and `_`, starting
@@ -42,6 +45,7 @@ impl PgShop {
             pool,
             schema: schema.to_owned(),
             fence: Mutex::new(None),
+            act_until: Mutex::new(None),
         });
         let opened = shop.clone();
         let handle = Handle::current();
@@ -59,6 +63,19 @@ impl PgShop {
     /// Fences every later write by `fence` (`None`: writes are not fenced).
     pub fn set_fence(&self, fence: Option<Fence>) {
         *self.fence.lock().unwrap_or_else(|p| p.into_inner()) = fence;
+    }
+
+    /// Limits remote actions to before `until` (a fleet worker's lease, renewed).
+    pub fn act_until(&self, until: Option<std::time::Instant>) {
+        *self.act_until.lock().unwrap_or_else(|p| p.into_inner()) = until;
+    }
+
+    /// Whether this process may still act on the shop remotely now.
+    pub fn may_act(&self) -> bool {
+        self.act_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|until| std::time::Instant::now() < until)
     }
 
     /// A connection in the shop's schema, from a blocking thread of `handle`'s runtime.

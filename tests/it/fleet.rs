@@ -1,0 +1,510 @@
+//! `invsync fleet`: worker processes sharing shops through leases in a real PostgreSQL, against
+//! a pair of simulators per shop. Every request a worker sends names it in its `User-Agent`
+//! (`invsync/VERSION (worker NAME)`), so the simulators' records say which worker pushed what,
+//! in the order the requests arrived.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use invsync::harness::postgres::TestPostgres;
+use invsync::services::endless_aisles::sim::{EndlessAislesSim, EndlessAislesSimConfig};
+use invsync::services::hardtofind::sim::{HardtofindSim, HardtofindSimConfig};
+
+use crate::helpers::invsync_command;
+
+const SKUS: usize = 40;
+const LEASE_TTL: Duration = Duration::from_secs(2);
+
+struct Shop {
+    name: String,
+    source: EndlessAislesSim,
+    htf: HardtofindSim,
+}
+
+impl Shop {
+    async fn start(name: &str) -> Shop {
+        let source = EndlessAislesSim::start(EndlessAislesSimConfig {
+            token: format!("{name}-token"),
+            page_size: None,
+        })
+        .await
+        .expect("Endless Aisles");
+        source.set_stocks((0..SKUS).map(|i| ((100_000 + i).to_string(), (i % 9) as i64)));
+        let htf = HardtofindSim::start(HardtofindSimConfig {
+            username: name.into(),
+            password: format!("{name}-password"),
+            catalogue: (0..SKUS).map(|i| format!("EA-{}", 100_000 + i)).collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("Hardtofind");
+        Shop {
+            name: name.to_owned(),
+            source,
+            htf,
+        }
+    }
+
+    fn config(&self) -> String {
+        format!(
+            r#"[daemon]
+every = "1s"
+
+[sources.stock]
+type = "endless_aisles"
+base_url = "{ea}"
+token = "{name}-token"
+sku_prefix = "EA-"
+requests_per_minute = 100000
+
+[targets.hardtofind]
+type = "hardtofind"
+base_url = "{htf}"
+username = "{name}"
+password = "{name}-password"
+inputs = ["stock"]
+batch_size = 10
+requests_per_minute = 100000
+"#,
+            ea = self.source.base_url(),
+            htf = self.htf.base_url(),
+            name = self.name,
+        )
+    }
+
+    /// Whether the channel shows what the source has: `stock` plus `round` on every SKU.
+    fn converged(&self, round: i64) -> bool {
+        let shown = self.htf.inventories();
+        (0..SKUS)
+            .all(|i| shown.get(&format!("EA-{}", 100_000 + i)) == Some(&((i % 9) as i64 + round)))
+    }
+
+    fn change(&self, round: i64) {
+        self.source
+            .set_stocks((0..SKUS).map(|i| ((100_000 + i).to_string(), (i % 9) as i64 + round)));
+    }
+
+    /// The worker of each `POST` to Hardtofind's variant batches, in the order they came.
+    fn pushers(&self) -> Vec<String> {
+        self.htf
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/batch"))
+            .filter_map(|r| r.header("user-agent").and_then(worker_of))
+            .collect()
+    }
+}
+
+/// The worker a `User-Agent` names.
+fn worker_of(agent: &str) -> Option<String> {
+    let start = agent.find("(worker ")? + "(worker ".len();
+    Some(agent[start..].trim_end_matches(')').to_owned())
+}
+
+struct Fleet {
+    dir: tempfile::TempDir,
+    shops: Vec<Shop>,
+    workers: BTreeMap<String, tokio::process::Child>,
+}
+
+impl Fleet {
+    async fn start(count: usize) -> Fleet {
+        let url = TestPostgres::get()
+            .and_then(|pg| pg.database())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a folder");
+        std::fs::create_dir(dir.path().join("shops")).expect("shops");
+        let mut shops = Vec::new();
+        for n in 0..count {
+            let shop = Shop::start(&format!("shop{n:02}")).await;
+            write_private(
+                &dir.path().join("shops").join(format!("{}.toml", shop.name)),
+                &shop.config(),
+            );
+            shops.push(shop);
+        }
+        write_private(
+            &dir.path().join("fleet.toml"),
+            &format!(
+                "[fleet]\ndatabase = \"{url}\"\nshops = \"{}\"\nlease_ttl = \"{}ms\"\n",
+                dir.path().join("shops").display(),
+                LEASE_TTL.as_millis()
+            ),
+        );
+        Fleet {
+            dir,
+            shops,
+            workers: BTreeMap::new(),
+        }
+    }
+
+    fn fleet_file(&self) -> PathBuf {
+        self.dir.path().join("fleet.toml")
+    }
+
+    fn add_worker(&mut self, name: &str) {
+        let config = self.dir.path().join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(self.fleet_file()).expect("fleet file");
+        write_private(&config, &format!("{text}worker = \"{name}\"\n"));
+        let child = invsync_command()
+            .arg("--config")
+            .arg(&config)
+            .arg("fleet")
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::File::create(self.dir.path().join(format!("{name}.log"))).expect("log"),
+            )
+            .spawn()
+            .expect("a worker starts");
+        self.workers.insert(name.to_owned(), child);
+    }
+
+    /// Each held shop's worker, from `fleet status --json`.
+    async fn holders(&self) -> HashMap<String, Option<String>> {
+        let output = invsync_command()
+            .arg("--config")
+            .arg(self.fleet_file())
+            .args(["fleet", "status", "--json"])
+            .output()
+            .await
+            .expect("fleet status runs");
+        let lines: Vec<serde_json::Value> =
+            serde_json::from_slice(&output.stdout).unwrap_or_default();
+        lines
+            .iter()
+            .map(|l| {
+                (
+                    l["shop"].as_str().unwrap_or_default().to_owned(),
+                    l["worker"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    }
+
+    /// How many shops each worker holds.
+    async fn shares(&self) -> BTreeMap<String, usize> {
+        let mut shares = BTreeMap::new();
+        for worker in self.holders().await.into_values().flatten() {
+            *shares.entry(worker).or_default() += 1;
+        }
+        shares
+    }
+
+    async fn wait_for(&self, what: &str, limit: Duration, done: impl AsyncCheck) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if done.check(self).await {
+                return start.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut logs = String::new();
+        for name in self.workers.keys() {
+            let log = std::fs::read_to_string(self.dir.path().join(format!("{name}.log")))
+                .unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            logs.push_str(&format!("--- {name}, last lines:\n"));
+            for line in tail.into_iter().rev() {
+                logs.push_str(line);
+                logs.push('\n');
+            }
+        }
+        let status = invsync_command()
+            .arg("--config")
+            .arg(self.fleet_file())
+            .args(["fleet", "status"])
+            .output()
+            .await
+            .expect("fleet status runs");
+        panic!(
+            "timed out after {limit:?} waiting until {what}\n{logs}--- fleet status:\n{}{}",
+            String::from_utf8_lossy(&status.stdout),
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+}
+
+trait AsyncCheck {
+    async fn check(&self, fleet: &Fleet) -> bool;
+}
+
+struct Converged(i64);
+impl AsyncCheck for Converged {
+    async fn check(&self, fleet: &Fleet) -> bool {
+        fleet.shops.iter().all(|s| s.converged(self.0))
+    }
+}
+
+/// Every shop held, by `workers` workers, each holding `min..=max`.
+struct Spread {
+    workers: usize,
+    min: usize,
+    max: usize,
+}
+impl AsyncCheck for Spread {
+    async fn check(&self, fleet: &Fleet) -> bool {
+        let holders = fleet.holders().await;
+        let shares = fleet.shares().await;
+        holders.len() == fleet.shops.len()
+            && holders.values().all(Option::is_some)
+            && shares.len() == self.workers
+            && shares.values().all(|&n| (self.min..=self.max).contains(&n))
+    }
+}
+
+fn write_private(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("written");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("0600");
+}
+
+/// Whether, for every shop, no worker pushed again once another had pushed after it: the pushes
+/// of a shop are runs of one worker each, and a worker's run never comes back.
+fn one_worker_at_a_time(shops: &[Shop]) -> Result<(), String> {
+    for shop in shops {
+        let pushers = shop.pushers();
+        let mut runs: Vec<&String> = Vec::new();
+        for worker in &pushers {
+            if runs.last() != Some(&worker) {
+                if runs.contains(&worker) {
+                    return Err(format!("{}: pushes by {pushers:?}", shop.name));
+                }
+                runs.push(worker);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_share_twelve_shops_a_killed_one_loses_them_within_the_lease_and_a_fourth_takes_its_share()
+ {
+    let mut fleet = Fleet::start(12).await;
+    for name in ["w1", "w2", "w3"] {
+        fleet.add_worker(name);
+    }
+    fleet
+        .wait_for(
+            "every shop converged",
+            Duration::from_secs(60),
+            Converged(0),
+        )
+        .await;
+    fleet
+        .wait_for(
+            "the shops spread 4/4/4",
+            Duration::from_secs(30),
+            Spread {
+                workers: 3,
+                min: 4,
+                max: 4,
+            },
+        )
+        .await;
+    let before = fleet.holders().await;
+    let of_w1: Vec<String> = before
+        .iter()
+        .filter(|(_, w)| w.as_deref() == Some("w1"))
+        .map(|(s, _)| s.clone())
+        .collect();
+    assert_eq!(of_w1.len(), 4, "{before:?}");
+    for shop in &fleet.shops {
+        shop.htf.clear_requests();
+    }
+
+    // Every shop changes; w1 is killed while it pushes (each batch takes 100 ms to answer, so
+    // a push of four batches is under way when its first batch arrives).
+    for shop in &fleet.shops {
+        shop.htf.faults().set_latency(Duration::from_millis(100));
+        shop.change(5);
+    }
+    let w1_pushing = Instant::now();
+    while Instant::now() - w1_pushing < Duration::from_secs(10)
+        && !fleet
+            .shops
+            .iter()
+            .any(|s| s.pushers().iter().any(|w| w == "w1"))
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mid_push = fleet
+        .shops
+        .iter()
+        .filter(|s| of_w1.contains(&s.name))
+        .any(|s| s.pushers().iter().any(|w| w == "w1") && !s.converged(5));
+    let mut w1 = fleet.workers.remove("w1").expect("w1");
+    w1.start_kill().expect("SIGKILL");
+    assert!(
+        mid_push,
+        "the kill did not land in the middle of a push of w1's"
+    );
+    let killed = Instant::now();
+    let _ = w1.wait().await;
+    let moved = fleet
+        .wait_for(
+            "w1's shops moved to the others",
+            Duration::from_secs(30),
+            Spread {
+                workers: 2,
+                min: 6,
+                max: 6,
+            },
+        )
+        .await;
+    let converged = fleet
+        .wait_for(
+            "every shop converged again",
+            Duration::from_secs(60),
+            Converged(5),
+        )
+        .await;
+    let _ = converged;
+    eprintln!(
+        "timeline: killed at 0 s; shops moved after {:.1} s (lease {:.1} s); every shop converged {:.1} s after the kill",
+        moved.as_secs_f64(),
+        LEASE_TTL.as_secs_f64(),
+        killed.elapsed().as_secs_f64()
+    );
+    assert!(
+        moved <= LEASE_TTL * 3,
+        "shops moved {moved:?} after the kill, the lease is {LEASE_TTL:?}"
+    );
+    one_worker_at_a_time(&fleet.shops).unwrap_or_else(|e| panic!("two workers pushed: {e}"));
+    let after_kill: usize = fleet.shops.iter().map(|s| s.pushers().len()).sum();
+    assert!(
+        after_kill >= 12 * 4,
+        "every shop pushed its change: {after_kill} batches"
+    );
+
+    // Nothing acknowledged was lost: the channels show the figures, and nothing is pushed again.
+    for shop in &fleet.shops {
+        shop.htf.faults().set_latency(Duration::ZERO);
+        shop.htf.clear_requests();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pushed: usize = fleet.shops.iter().map(|s| s.pushers().len()).sum();
+    assert_eq!(pushed, 0, "acknowledged figures are not pushed again");
+
+    // A fourth worker takes its share.
+    fleet.add_worker("w4");
+    fleet
+        .wait_for(
+            "the shops spread over three workers again",
+            Duration::from_secs(30),
+            Spread {
+                workers: 3,
+                min: 4,
+                max: 4,
+            },
+        )
+        .await;
+    fleet.add_worker("w5");
+    fleet
+        .wait_for(
+            "a fourth worker took its share",
+            Duration::from_secs(30),
+            Spread {
+                workers: 4,
+                min: 3,
+                max: 3,
+            },
+        )
+        .await;
+    for shop in &fleet.shops {
+        shop.change(7);
+    }
+    fleet
+        .wait_for(
+            "every shop converged after the rebalance",
+            Duration::from_secs(60),
+            Converged(7),
+        )
+        .await;
+    one_worker_at_a_time(&fleet.shops).unwrap_or_else(|e| panic!("two workers pushed: {e}"));
+}
+
+/// Sends `signal` to `child`.
+fn signal(child: &tokio::process::Child, signal: i32) {
+    let pid = child.id().expect("running") as i32;
+    // SAFETY: a plain kill(2) on a child this test started and has not reaped.
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(sent, 0, "kill({pid}, {signal})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_mid_push_past_its_lease_then_continued_sends_nothing_more_and_lets_go() {
+    let mut fleet = Fleet::start(1).await;
+    fleet.add_worker("w1");
+    fleet
+        .wait_for(
+            "w1 holds the shop",
+            Duration::from_secs(30),
+            Spread {
+                workers: 1,
+                min: 1,
+                max: 1,
+            },
+        )
+        .await;
+    fleet
+        .wait_for("the shop converged", Duration::from_secs(60), Converged(0))
+        .await;
+    fleet.add_worker("w2");
+    let shop = &fleet.shops[0];
+
+    // A change, pushed slowly (300 ms a batch): w1 is stopped (SIGSTOP) after its first batch.
+    shop.htf.clear_requests();
+    shop.htf.faults().set_latency(Duration::from_millis(300));
+    shop.change(3);
+    let waiting = Instant::now();
+    while shop.pushers().is_empty() && waiting.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    signal(&fleet.workers["w1"], libc::SIGSTOP);
+    let before_stop = shop.pushers();
+    assert!(
+        before_stop.iter().all(|w| w == "w1") && !before_stop.is_empty() && !shop.converged(3),
+        "the stop lands in the middle of w1's push: {before_stop:?}"
+    );
+
+    // Past its lease, w2 takes the shop over and finishes the push.
+    fleet
+        .wait_for(
+            "w2 converged the shop",
+            Duration::from_secs(60),
+            Converged(3),
+        )
+        .await;
+    let taken_over = shop.pushers();
+    assert!(
+        taken_over[before_stop.len()..].iter().any(|w| w == "w2"),
+        "w2 pushed: {taken_over:?}"
+    );
+
+    // w1 continues: until it says it let the shop go, it sends nothing.
+    let seen = shop.pushers().len();
+    signal(&fleet.workers["w1"], libc::SIGCONT);
+    let log_path = fleet.dir.path().join("w1.log");
+    let continued = Instant::now();
+    let mut let_go = false;
+    while !let_go && continued.elapsed() < Duration::from_secs(20) {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let_go = log.contains("letting its shops go");
+        let since: Vec<String> = shop.pushers()[seen..].to_vec();
+        if !let_go {
+            assert!(
+                since.iter().all(|w| w != "w1"),
+                "w1 pushed after it was continued, before letting go: {since:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(let_go, "w1 says it let the shop go");
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        log.contains("the write was refused") || log.contains("ran out"),
+        "w1's writes under the old lease were refused:\n{log}"
+    );
+    assert!(shop.converged(3), "what w2 pushed stands");
+}
