@@ -11,7 +11,7 @@ use hashbrown::HashTable;
 
 use crate::mapper::Mapper;
 use crate::mapper::file::{Prepared, Proof};
-use crate::mapping::{Aliases, Mapping};
+use crate::mapping::{Aliases, ById, Mapping};
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::store::mapping::Note;
 use crate::store::{self, Store, StoreError};
@@ -276,9 +276,13 @@ pub(super) fn rekeyed_acknowledged(
     skus: &SkuTable,
     rekeyed: &Rekeyed<'_>,
 ) -> Vec<SkuId> {
+    // Looked up by id: the push asks each of these SKUs' key again, and finds it by id.
+    let mut by_id = rekeyed.by_id();
     acked
         .iter()
-        .filter(|&(id, _)| (id as usize) < skus.len() && rekeyed.of(skus.name(id)))
+        .filter(|&(id, _)| {
+            (id as usize) < skus.len() && rekeyed.of_id(&mut by_id, id, skus.name(id))
+        })
         .map(|(id, _)| id)
         .collect()
 }
@@ -391,15 +395,37 @@ impl<'a> Rekeyed<'a> {
     /// no link gives it now, and a key of its own there now (not in conflict, its name not
     /// another SKU's key).
     pub fn of(&self, sku: &str) -> bool {
-        let old = self.old_key(sku);
         let linked = self.mapping.linked_key(self.target, sku);
+        self.differs(sku, linked)
+            .unwrap_or_else(|| self.mapping.key_at(self.target, sku).is_some())
+    }
+
+    /// [`Rekeyed::of`] for SKU `id`, named `sku`, looked up through `by_id` (from
+    /// [`Rekeyed::by_id`]).
+    pub fn of_id(&self, by_id: &mut ById<'_>, id: SkuId, sku: &str) -> bool {
+        let decided = self.differs(sku, by_id.linked_key(id, sku));
+        decided.unwrap_or_else(|| by_id.key_at(id, sku).is_some())
+    }
+
+    /// Look-ups by id at the target (see [`Rekeyed::of_id`]).
+    pub fn by_id(&self) -> ById<'a> {
+        self.mapping.by_id(self.target)
+    }
+
+    /// Whether `sku`, whose link at the target gives it the key `linked`, has another key
+    /// there than before; `None`: if it has a key there at all.
+    fn differs(&self, sku: &str, linked: Option<&str>) -> Option<bool> {
+        let old = self.old_key(sku);
         if linked == old {
-            return false;
+            return Some(false);
         }
         if linked.is_some() && self.mapping.link_holds(self.target, sku) {
-            return true;
+            return Some(true);
         }
-        old.is_some() && self.mapping.key_at(self.target, sku).is_some()
+        if old.is_none() {
+            return Some(false);
+        }
+        None
     }
 }
 
