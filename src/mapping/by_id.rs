@@ -35,12 +35,20 @@ pub struct ById<'a> {
     mapping: &'a Mapping,
     /// The endpoint's links and its answers by id; `None`: the endpoint has no links.
     keys: Option<(&'a Keys, MutexGuard<'a, Answers>)>,
+    /// Whether answers not found there are kept.
+    keep: bool,
 }
 
 impl<'a> ById<'a> {
-    pub(super) fn new(mapping: &'a Mapping, keys: Option<&'a Keys>) -> ById<'a> {
+    /// Look-ups at the endpoint of `keys` that keep what they find (`keep`), or only read
+    /// what earlier ones kept.
+    pub(super) fn new(mapping: &'a Mapping, keys: Option<&'a Keys>, keep: bool) -> ById<'a> {
         let keys = keys.map(|k| (k, lock(&k.by_id)));
-        ById { mapping, keys }
+        ById {
+            mapping,
+            keys,
+            keep,
+        }
     }
 
     /// [`Mapping::key_at`]'s key for SKU `id`, named `sku`.
@@ -52,7 +60,7 @@ impl<'a> ById<'a> {
         match &mut self.keys {
             None => Some(sku),
             Some((keys, answers)) => {
-                let linked = linked(mapping, keys, answers, id, sku);
+                let linked = linked(mapping, keys, answers, id, sku, self.keep);
                 mapping.key_given(keys, sku, linked)
             }
         }
@@ -62,19 +70,20 @@ impl<'a> ById<'a> {
     pub fn linked_key<'s>(&'s mut self, id: SkuId, sku: &str) -> Option<&'s str> {
         let mapping = self.mapping;
         let (keys, answers) = self.keys.as_mut()?;
-        let linked = linked(mapping, keys, answers, id, sku);
+        let linked = linked(mapping, keys, answers, id, sku, self.keep);
         mapping.linked_given(keys, sku, linked)
     }
 }
 
 /// The key of the link (`by_sku`) of SKU `id` named `sku`: read from `answers`, or looked up
-/// and kept there.
+/// (and kept there if `keep`).
 fn linked<'s>(
     mapping: &'s Mapping,
     keys: &Keys,
     answers: &'s mut Answers,
     id: SkuId,
     sku: &str,
+    keep: bool,
 ) -> Option<&'s str> {
     let i = id as usize;
     let (start, end) = answers.at.get(i).copied().unwrap_or((UNSEEN, 0));
@@ -84,6 +93,9 @@ fn linked<'s>(
         _ => return Some(&answers.keys[start as usize..end as usize]),
     }
     let key = mapping.by_sku(keys, sku).map(|link| mapping.key(link));
+    if !keep {
+        return key;
+    }
     // Past 4 GB of keys an answer is looked up every time.
     let start = u32::try_from(answers.keys.len()).ok();
     let end = key.and_then(|k| u32::try_from(answers.keys.len() + k.len()).ok());
@@ -100,6 +112,11 @@ fn linked<'s>(
         answers.keys.push_str(key);
     }
     key
+}
+
+/// Forgets (and frees) the answers kept.
+pub(super) fn forget(answers: &Mutex<Answers>) {
+    *lock(answers) = Answers::default();
 }
 
 fn lock(answers: &Mutex<Answers>) -> MutexGuard<'_, Answers> {

@@ -590,9 +590,23 @@ impl Mapping {
         }
     }
 
-    /// Look-ups at `endpoint` of SKUs named by their id as well (see [`ById`]).
+    /// Look-ups at `endpoint` of SKUs named by their id as well, each SKU's answer kept for
+    /// the next (see [`ById`]): for a pass over (nearly) every SKU.
     pub fn by_id(&self, endpoint: &str) -> ById<'_> {
-        ById::new(self, self.keys(endpoint))
+        ById::new(self, self.keys(endpoint), true)
+    }
+
+    /// Forgets the answers [`Mapping::by_id`] kept at `endpoint` (and frees them).
+    pub fn forget_by_id(&self, endpoint: &str) {
+        if let Some(keys) = self.keys(endpoint) {
+            by_id::forget(&keys.by_id);
+        }
+    }
+
+    /// [`Mapping::by_id`] that reads the answers kept and keeps no new one: for a few SKUs
+    /// spread over the ids, whose answers would cost a vector over every id to keep.
+    pub fn by_id_kept(&self, endpoint: &str) -> ById<'_> {
+        ById::new(self, self.keys(endpoint), false)
     }
 }
 

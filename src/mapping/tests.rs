@@ -311,9 +311,12 @@ proptest! {
         for id in asked.chain(ids.iter().rev().copied()) {
             let sku = known.name(id);
             for e in &names {
+                let by_name = m.key_at(&e.name, sku).map(|(k, _)| k);
+                let mut kept = m.by_id_kept(&e.name);
+                prop_assert_eq!(kept.key_at(id, sku), by_name.as_deref());
+                drop(kept);
                 let mut by_id = m.by_id(&e.name);
                 prop_assert_eq!(by_id.linked_key(id, sku), m.linked_key(&e.name, sku));
-                let by_name = m.key_at(&e.name, sku).map(|(k, _)| k);
                 prop_assert_eq!(by_id.key_at(id, sku), by_name.as_deref());
             }
         }

@@ -127,9 +127,9 @@ impl Pusher<'_> {
                 let skus = names(&self.inputs.skus);
                 let mapping = &self.inputs.mapping;
                 let target = self.target.name.as_str();
-                // By id: each SKU's key is looked up by name once for as long as the mapping
-                // holds (voiding what a new key voided looked it up already).
-                let mut by_id = mapping.maps(target).then(|| mapping.by_id(target));
+                // By id: what voiding the SKUs a new key gave looked up is read in one step
+                // (a first cycle under a new file pushes them all); other SKUs by name.
+                let mut by_id = mapping.maps(target).then(|| mapping.by_id_kept(target));
                 part.iter()
                     .map(|c| {
                         let sku = skus.name(c.sku);
