@@ -28,6 +28,11 @@
 //! trusted), the second finds its stamp recorded and does not read it at all, as a daemon
 //! started on a file written more than a few seconds before does; then one with 1% changed
 //! again (other quantities for the same SKUs), through the mapping.
+//!
+//! With `BENCH_HOLD=1` (and `--mapping-skus`) it keeps the database as it was before the first
+//! cycle with the mapping (`before-mapping.db` beside `invsync.db`), and at the end prints its
+//! directory and keeps the simulators up until killed: copy that database back and run
+//! `invsync --config DIR/config.toml once` by hand, under a profiler, as often as needed.
 
 mod support;
 
@@ -267,6 +272,15 @@ requests_per_minute = 1000000
             ("mapping_settled", &["once"]),
             ("mapping_changed", &["once"]),
         ] {
+            if name == "mapping_first" && std::env::var_os("BENCH_HOLD").is_some() {
+                for end in ["", "-wal", "-shm"] {
+                    let from = dir.path().join(format!("invsync.db{end}"));
+                    if from.exists() {
+                        std::fs::copy(&from, dir.path().join(format!("before-mapping.db{end}")))
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+            }
             if name == "mapping_changed" {
                 source.change(changed, 2);
                 source.warm_up().await?;
@@ -282,6 +296,16 @@ requests_per_minute = 1000000
             let measure = timed(&binary, &config, dir.path(), run)?;
 
             print_row(name, &measure, &htf.batches());
+        }
+    }
+    if std::env::var_os("BENCH_HOLD").is_some() {
+        println!(
+            "holding {} (simulators up); kill to end",
+            dir.path().display()
+        );
+        let _kept = dir.keep();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }
     }
     if args.run_seconds > 0 {

@@ -21,6 +21,7 @@
 //! tables of 4-byte line numbers (about 10 MB each for a million lines). The few links in
 //! conflict are kept aside, where their reasons are worked out in the order a reader expects.
 
+mod by_id;
 pub mod csv;
 pub mod gtin;
 mod translate;
@@ -34,6 +35,7 @@ use hashbrown::HashTable;
 
 use crate::plan::ledger::{SkuId, SkuTable};
 
+pub use by_id::ById;
 pub use csv::{Alias, Aliases, CsvError};
 use gtin::gtin14;
 pub use translate::Translated;
@@ -112,6 +114,8 @@ struct Keys {
     shared: HashMap<String, Vec<LinkId>>,
     /// SKUs given two or more keys: their links.
     two_keys: HashMap<String, Vec<LinkId>>,
+    /// `by_sku`'s answers, by SKU id, as [`ById`] found them.
+    by_id: std::sync::Mutex<by_id::Answers>,
 }
 
 /// What a source's or feed's record named `raw` is.
@@ -266,6 +270,7 @@ impl Mapping {
             by_sku: HashTable::with_capacity(csv.len() + barcodes.len()),
             shared: HashMap::new(),
             two_keys: HashMap::new(),
+            by_id: Default::default(),
         };
         for id in csv {
             self.add_link(&mut keys, id);
@@ -465,8 +470,16 @@ impl Mapping {
         let Some(keys) = self.keys(endpoint) else {
             return Some((Cow::Borrowed(sku), None));
         };
-        if let Some(id) = self.by_sku(keys, sku) {
-            return Some((Cow::Borrowed(self.key(id)), Some(self.origin(id))));
+        let link = self.by_sku(keys, sku);
+        let key = self.key_given(keys, sku, link.map(|id| self.key(id)))?;
+        Some((Cow::Borrowed(key), link.map(|id| self.origin(id))))
+    }
+
+    /// [`Mapping::key_at`]'s key at the endpoint of `keys`, for a SKU in no conflict whose link
+    /// there (`by_sku`) gives it the key `linked`.
+    fn key_given<'a>(&self, keys: &Keys, sku: &'a str, linked: Option<&'a str>) -> Option<&'a str> {
+        if linked.is_some() {
+            return linked;
         }
         let key = match keys.role {
             Role::Source => sku.strip_prefix(keys.prefix.as_str())?,
@@ -476,7 +489,7 @@ impl Mapping {
         if self.by_key(keys, key).is_some() {
             return None;
         }
-        Some((Cow::Borrowed(key), None))
+        Some(key)
     }
 
     /// Every SKU in conflict, with why, given the SKUs known (a SKU whose name another SKU's
@@ -555,14 +568,45 @@ impl Mapping {
     /// The key of the link from `sku` at `endpoint`, if there is one (whatever its conflicts).
     pub fn linked_key(&self, endpoint: &str, sku: &str) -> Option<&str> {
         let keys = self.keys(endpoint)?;
-        match self.by_sku(keys, sku) {
-            Some(id) => Some(self.key(id)),
+        let linked = self.by_sku(keys, sku).map(|id| self.key(id));
+        self.linked_given(keys, sku, linked)
+    }
+
+    /// [`Mapping::linked_key`] at the endpoint of `keys`, for a SKU whose link there
+    /// (`by_sku`) gives it the key `linked`.
+    fn linked_given<'a>(
+        &'a self,
+        keys: &'a Keys,
+        sku: &str,
+        linked: Option<&'a str>,
+    ) -> Option<&'a str> {
+        match linked {
+            Some(key) => Some(key),
             None => keys
                 .two_keys
                 .get(sku)
                 .and_then(|ids| ids.first())
                 .map(|&id| self.key(id)),
         }
+    }
+
+    /// Look-ups at `endpoint` of SKUs named by their id as well, each SKU's answer kept for
+    /// the next (see [`ById`]): for a pass over (nearly) every SKU.
+    pub fn by_id(&self, endpoint: &str) -> ById<'_> {
+        ById::new(self, self.keys(endpoint), true)
+    }
+
+    /// Forgets the answers [`Mapping::by_id`] kept at `endpoint` (and frees them).
+    pub fn forget_by_id(&self, endpoint: &str) {
+        if let Some(keys) = self.keys(endpoint) {
+            by_id::forget(&keys.by_id);
+        }
+    }
+
+    /// [`Mapping::by_id`] that reads the answers kept and keeps no new one: for a few SKUs
+    /// spread over the ids, whose answers would cost a vector over every id to keep.
+    pub fn by_id_kept(&self, endpoint: &str) -> ById<'_> {
+        ById::new(self, self.keys(endpoint), false)
     }
 }
 

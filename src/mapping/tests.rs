@@ -287,3 +287,38 @@ proptest! {
         prop_assert_eq!(forward, backward);
     }
 }
+
+proptest! {
+    /// Looked up by id, asked in any order and again, a SKU's key at every endpoint is the one
+    /// its name gives: with barcodes, conflicts, two keys and names taken by another's key.
+    #[test]
+    fn by_id_every_sku_reads_as_by_name(
+        lines in proptest::collection::vec((name(), 0..5usize, name()), 0..12),
+        barcodes in proptest::collection::vec((name(), name()), 0..4),
+        order in proptest::collection::vec(0..40usize, 0..60),
+    ) {
+        let names = endpoints();
+        let (mut links, mut known) = lines_of(&lines);
+        for (sku, key) in &barcodes {
+            links.push(barcode(sku, key));
+            known.intern(sku);
+            known.intern(&format!("EA-{key}"));
+        }
+        known.intern("unnamed");
+        let m = Mapping::resolve(&names, links);
+        let ids: Vec<SkuId> = (0..known.len() as SkuId).collect();
+        let asked = order.iter().map(|&i| ids[i % ids.len()]).chain(ids.iter().copied());
+        for id in asked.chain(ids.iter().rev().copied()) {
+            let sku = known.name(id);
+            for e in &names {
+                let by_name = m.key_at(&e.name, sku).map(|(k, _)| k);
+                let mut kept = m.by_id_kept(&e.name);
+                prop_assert_eq!(kept.key_at(id, sku), by_name.as_deref());
+                drop(kept);
+                let mut by_id = m.by_id(&e.name);
+                prop_assert_eq!(by_id.linked_key(id, sku), m.linked_key(&e.name, sku));
+                prop_assert_eq!(by_id.key_at(id, sku), by_name.as_deref());
+            }
+        }
+    }
+}

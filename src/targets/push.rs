@@ -127,17 +127,17 @@ impl Pusher<'_> {
                 let skus = names(&self.inputs.skus);
                 let mapping = &self.inputs.mapping;
                 let target = self.target.name.as_str();
-                let mapped = mapping.maps(target);
+                // By id: what voiding the SKUs a new key gave looked up is read in one step
+                // (a first cycle under a new file pushes them all); other SKUs by name.
+                let mut by_id = mapping.maps(target).then(|| mapping.by_id_kept(target));
                 part.iter()
                     .map(|c| {
                         let sku = skus.name(c.sku);
-                        if !mapped {
+                        let Some(by_id) = &mut by_id else {
                             return sku.to_owned();
-                        }
+                        };
                         // A SKU without a key is in conflict and was planned out already.
-                        mapping
-                            .key_at(target, sku)
-                            .map_or_else(|| sku.to_owned(), |(key, _)| key.into_owned())
+                        by_id.key_at(c.sku, sku).unwrap_or(sku).to_owned()
                     })
                     .collect()
             };

@@ -63,6 +63,8 @@ pub(super) async fn sync(
     let refusals = std::mem::take(&mut pusher.refusals);
     let unconfirmed = pusher.unconfirmed;
     let held = pusher.held.take();
+    // What voiding looked up by id served this push; a daemon does not keep it for the next.
+    inputs.mapping.forget_by_id(&target.name);
     if result.report.pushed > 0 {
         settle::auth_accepted(target, &store).await?;
     }

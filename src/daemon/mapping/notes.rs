@@ -11,7 +11,7 @@ use hashbrown::HashTable;
 
 use crate::mapper::Mapper;
 use crate::mapper::file::{Prepared, Proof};
-use crate::mapping::{Aliases, Mapping};
+use crate::mapping::{Aliases, ById, Mapping};
 use crate::plan::ledger::{Column, SkuId, SkuTable};
 use crate::store::mapping::Note;
 use crate::store::{self, Store, StoreError};
@@ -203,6 +203,10 @@ async fn keys_before(store: &Store, had_record: bool) -> Result<Aliases, StoreEr
 /// recorded (or forgotten, with no file any more), both in one transaction: what was voided is
 /// committed before anything is pushed, and a crash before the commit voids the same again at
 /// the next start. `skus` and every target's acknowledgements must be loaded.
+///
+/// The lines are written while the voids are worked out, on the other core: a million of
+/// each take about as long. Working them out needs no database (the mapping is built from the
+/// lines just read, or from none), so the transaction can wait for them.
 pub async fn settle_file(
     store: &Store,
     mapper: &Mapper,
@@ -211,14 +215,68 @@ pub async fn settle_file(
     skus: &SkuTable,
     read_only: bool,
 ) -> Result<(), StoreError> {
-    let started = std::time::Instant::now();
     let before = keys_before(store, prepared.had_record).await?;
+    if read_only {
+        void_in_targets(mapper, &before, targets, skus, read_only).await?;
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let record = match &prepared.file {
+        Some(file) => match &file.proof {
+            Proof::Fresh(lines) => Some(Some((file.record(), lines.clone()))),
+            // The lines recorded are the file's already.
+            Proof::Recorded | Proof::Restamped => None,
+        },
+        None => Some(None),
+    };
+    let (send, voids) = std::sync::mpsc::channel::<Vec<(i64, Vec<SkuId>)>>();
+    let writing = store.call(move |c| {
+        let tx = c.transaction()?;
+        match record {
+            Some(Some((record, lines))) => store::mapping::record_file(&tx, &record, &lines)?,
+            Some(None) => store::mapping::forget_file(&tx)?,
+            None => {}
+        }
+        // Without the voids (working them out failed) nothing is committed.
+        let voided = voids.recv().map_err(|_| StoreError::Join)?;
+        for (id, void) in &voided {
+            store::write_voids(&tx, store::Side::Target, *id, void)?;
+        }
+        tx.commit()?;
+        Ok(())
+    });
+    let voiding = async move {
+        let voided = void_in_targets(mapper, &before, targets, skus, read_only).await?;
+        // A writer that stopped early has its own error to give.
+        let _ = send.send(voided);
+        Ok::<(), StoreError>(())
+    };
+    let (written, voided) = tokio::join!(writing, voiding);
+    voided?;
+    written?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "the voided acknowledgements and the mapping file in force recorded"
+    );
+    Ok(())
+}
+
+/// Voids, in every target, the acknowledgements of SKUs the mapping in force gives another key
+/// there than `before` did, and gives them (none when `read_only`) by target id.
+async fn void_in_targets(
+    mapper: &Mapper,
+    before: &Aliases,
+    targets: &[Arc<tokio::sync::Mutex<TargetSlot>>],
+    skus: &SkuTable,
+    read_only: bool,
+) -> Result<Vec<(i64, Vec<SkuId>)>, StoreError> {
+    let started = std::time::Instant::now();
     let mapping = mapper.mapping().await?;
     let mut voided = Vec::new();
     for target in targets {
         let mut guard = target.lock().await;
         let slot = &mut *guard;
-        let rekeyed = Rekeyed::new(&before, &mapping, slot.name());
+        let rekeyed = Rekeyed::new(before, &mapping, slot.name());
         let void = rekeyed_acknowledged(slot.acknowledged(), skus, &rekeyed);
         if void.is_empty() {
             continue;
@@ -233,38 +291,7 @@ pub async fn settle_file(
         ms = started.elapsed().as_millis() as u64,
         "acknowledgements of SKUs with a new key voided"
     );
-    if read_only {
-        return Ok(());
-    }
-    let started = std::time::Instant::now();
-    let record = match &prepared.file {
-        Some(file) => match &file.proof {
-            Proof::Fresh(lines) => Some(Some((file.record(), lines.clone()))),
-            // The lines recorded are the file's already.
-            Proof::Recorded | Proof::Restamped => None,
-        },
-        None => Some(None),
-    };
-    store
-        .call(move |c| {
-            let tx = c.transaction()?;
-            for (id, void) in &voided {
-                store::write_voids(&tx, store::Side::Target, *id, void)?;
-            }
-            match record {
-                Some(Some((record, lines))) => store::mapping::record_file(&tx, &record, &lines)?,
-                Some(None) => store::mapping::forget_file(&tx)?,
-                None => {}
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        "the voided acknowledgements and the mapping file in force recorded"
-    );
-    Ok(())
+    Ok(voided)
 }
 
 /// What `acked` holds that `rekeyed` says was acknowledged under another key, SKU by SKU in id
@@ -276,9 +303,13 @@ pub(super) fn rekeyed_acknowledged(
     skus: &SkuTable,
     rekeyed: &Rekeyed<'_>,
 ) -> Vec<SkuId> {
+    // Looked up by id: the push asks each of these SKUs' key again, and finds it by id.
+    let mut by_id = rekeyed.by_id();
     acked
         .iter()
-        .filter(|&(id, _)| (id as usize) < skus.len() && rekeyed.of(skus.name(id)))
+        .filter(|&(id, _)| {
+            (id as usize) < skus.len() && rekeyed.of_id(&mut by_id, id, skus.name(id))
+        })
         .map(|(id, _)| id)
         .collect()
 }
@@ -391,15 +422,37 @@ impl<'a> Rekeyed<'a> {
     /// no link gives it now, and a key of its own there now (not in conflict, its name not
     /// another SKU's key).
     pub fn of(&self, sku: &str) -> bool {
-        let old = self.old_key(sku);
         let linked = self.mapping.linked_key(self.target, sku);
+        self.differs(sku, linked)
+            .unwrap_or_else(|| self.mapping.key_at(self.target, sku).is_some())
+    }
+
+    /// [`Rekeyed::of`] for SKU `id`, named `sku`, looked up through `by_id` (from
+    /// [`Rekeyed::by_id`]).
+    pub fn of_id(&self, by_id: &mut ById<'_>, id: SkuId, sku: &str) -> bool {
+        let decided = self.differs(sku, by_id.linked_key(id, sku));
+        decided.unwrap_or_else(|| by_id.key_at(id, sku).is_some())
+    }
+
+    /// Look-ups by id at the target (see [`Rekeyed::of_id`]).
+    pub fn by_id(&self) -> ById<'a> {
+        self.mapping.by_id(self.target)
+    }
+
+    /// Whether `sku`, whose link at the target gives it the key `linked`, has another key
+    /// there than before; `None`: if it has a key there at all.
+    fn differs(&self, sku: &str, linked: Option<&str>) -> Option<bool> {
+        let old = self.old_key(sku);
         if linked == old {
-            return false;
+            return Some(false);
         }
         if linked.is_some() && self.mapping.link_holds(self.target, sku) {
-            return true;
+            return Some(true);
         }
-        old.is_some() && self.mapping.key_at(self.target, sku).is_some()
+        if old.is_none() {
+            return Some(false);
+        }
+        None
     }
 }
 
