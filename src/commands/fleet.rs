@@ -37,7 +37,9 @@ pub async fn fleet(path: &Path) -> Result<ExitCode, Failure> {
     let cancel = tokio_util::sync::CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
     let reloads = shutdown::reload_requests();
-    worker::serve(settings, cancel, reloads)
+    let mut notifier = crate::ops::notify::Notifier::from_env();
+    notifier.stopping_on(&cancel);
+    worker::serve(settings, cancel, reloads, &mut notifier)
         .await
         .map_err(|e| match e {
             worker::FleetError::Db(e) => Failure::Temporary(e.to_string()),

@@ -107,7 +107,14 @@ impl Leases {
 
     /// Makes the tables if they are missing.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        self.client().await?.batch_execute(SCHEMA).await?;
+        // Workers starting together take turns: `IF NOT EXISTS` alone races (two creations of
+        // one schema, and the second fails on PostgreSQL's catalogue).
+        self.client()
+            .await?
+            .batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(hashtext('invsync fleet tables')); {SCHEMA} COMMIT;"
+            ))
+            .await?;
         Ok(())
     }
 

@@ -79,6 +79,7 @@ pub async fn serve(
     settings: FleetSettings,
     cancel: CancellationToken,
     mut reloads: mpsc::Receiver<()>,
+    notifier: &mut Notifier,
 ) -> Result<(), FleetError> {
     crate::http::name_worker(&settings.worker);
     // A connection for each shop's calls and the leases' own, shared.
@@ -100,6 +101,8 @@ pub async fn serve(
         lease_ttl_ms = worker.settings.lease_ttl.as_millis() as u64,
         "fleet worker started"
     );
+    // Ready: the database answers, its lease tables are made, the shops' folder was read.
+    notifier.ready();
     let mut tick = tokio::time::interval(worker.settings.lease_ttl / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut scanned = Instant::now();

@@ -90,7 +90,13 @@ impl PgShop {
         let create = if exists {
             String::new()
         } else {
-            format!("CREATE SCHEMA IF NOT EXISTS \"{}\"; ", self.schema)
+            // Under an advisory lock: two `CREATE SCHEMA IF NOT EXISTS` at once race on
+            // PostgreSQL's catalogue, and the second fails.
+            format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(hashtext('invsync schema ' || '{0}')); \
+                 CREATE SCHEMA IF NOT EXISTS \"{0}\"; COMMIT; ",
+                self.schema
+            )
         };
         // The schema's name is checked (`valid_schema`), so quoting it is enough.
         handle.block_on(
