@@ -317,6 +317,39 @@ impl Store {
         })
     }
 
+    /// The shop in `schema` read as it is, for `status`, `check` and dry runs: never made,
+    /// migrated or written (its transactions are read-only), so they work beside a running
+    /// daemon. `None` when the schema does not exist yet (or holds no tables of invsync); one of
+    /// another version is refused as a SQLite file of another version is.
+    pub async fn open_postgres_read_only(
+        pool: deadpool_postgres::Pool,
+        schema: &str,
+    ) -> Result<Option<Store>, StoreError> {
+        Store::open_postgres_existing(pool, schema, true).await
+    }
+
+    /// The shop in `schema` as it is, to approve a relay order beside a running daemon (see
+    /// [`open_for_approval`]): writable, never made nor migrated; `None` as in
+    /// [`Store::open_postgres_read_only`].
+    pub async fn open_postgres_for_approval(
+        pool: deadpool_postgres::Pool,
+        schema: &str,
+    ) -> Result<Option<Store>, StoreError> {
+        Store::open_postgres_existing(pool, schema, false).await
+    }
+
+    async fn open_postgres_existing(
+        pool: deadpool_postgres::Pool,
+        schema: &str,
+        read_only: bool,
+    ) -> Result<Option<Store>, StoreError> {
+        let shop = db::shop::PgShop::open_existing(pool, schema, read_only).await?;
+        Ok(shop.map(|shop| Store {
+            engine: Backend::Postgres(shop),
+            files: None,
+        }))
+    }
+
     /// The shop's PostgreSQL schema, when its state lives there (for fencing its writes).
     pub fn postgres(&self) -> Option<&db::shop::PgShop> {
         match &self.engine {

@@ -19,29 +19,62 @@ pub struct PgShop {
     pool: Pool,
     schema: String,
     fence: Mutex<Option<Fence>>,
+    /// Opened for reading only (`status`, `check`, dry runs): every transaction is read-only.
+    read_only: bool,
 }
 
-/// Whether `name` may name a shop's schema: lower-case ASCII letters, digits and `_`, starting
-/// with a letter, at most 63 bytes (PostgreSQL's limit), so it is never quoted wrongly.
-pub fn valid_schema(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some('a'..='z'))
-        && name.len() <= 63
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+pub use crate::config::database::valid_schema;
+
+/// A daemon's claim on a shop's schema: a session advisory lock on a connection of its own
+/// (taken out of the pool), held while this lives. The server lets it go with the connection,
+/// so a daemon killed, or cut off, leaves no lock behind.
+pub struct ShopLock {
+    _client: deadpool_postgres::ClientWrapper,
+}
+
+/// Takes the one-daemon-per-shop lock on `schema`; `None` when another session holds it.
+pub async fn lock(pool: &Pool, schema: &str) -> Result<Option<ShopLock>, StoreError> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+    let taken: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock(hashtext('invsync shop ' || $1))",
+            &[&schema],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(taken.then(|| ShopLock {
+        _client: deadpool_postgres::Object::take(client),
+    }))
+}
+
+/// Whether the role may create a shop's schema in the database (`CREATE` on it): what the first
+/// start of a shop needs.
+pub async fn may_create_schema(pool: &Pool) -> Result<bool, StoreError> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+    Ok(client
+        .query_one(
+            "SELECT has_database_privilege(current_database(), 'CREATE')",
+            &[],
+        )
+        .await?
+        .try_get(0)?)
 }
 
 impl PgShop {
     /// The shop whose tables live in `schema` (made, and brought to the newest version, now).
     pub async fn open(pool: Pool, schema: &str) -> Result<Arc<PgShop>, StoreError> {
-        if !valid_schema(schema) {
-            return Err(StoreError::Corrupt(format!(
-                "{schema:?} cannot name a shop's schema: lower-case letters, digits and _ only"
-            )));
-        }
+        check_name(schema)?;
         let shop = Arc::new(PgShop {
             pool,
             schema: schema.to_owned(),
             fence: Mutex::new(None),
+            read_only: false,
         });
         let opened = shop.clone();
         let handle = Handle::current();
@@ -49,6 +82,60 @@ impl PgShop {
             .await
             .map_err(|_| StoreError::Join)??;
         Ok(shop)
+    }
+
+    /// The shop in `schema` as it is, never made nor migrated: `None` when there is no such
+    /// schema, or invsync never made its tables there; a schema of another version is refused
+    /// as a SQLite file of another version is. `read_only`: nothing is written through it.
+    pub async fn open_existing(
+        pool: Pool,
+        schema: &str,
+        read_only: bool,
+    ) -> Result<Option<Arc<PgShop>>, StoreError> {
+        check_name(schema)?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+        let versioned: bool = client
+            .query_one(
+                "SELECT to_regclass(quote_ident($1) || '.schema_version') IS NOT NULL",
+                &[&schema],
+            )
+            .await?
+            .try_get(0)?;
+        if !versioned {
+            return Ok(None);
+        }
+        // The schema's name is checked (`valid_schema`), so quoting it is enough.
+        let rows = client
+            .query(
+                &format!("SELECT version FROM \"{schema}\".schema_version"),
+                &[],
+            )
+            .await?;
+        let found: i64 = match rows.as_slice() {
+            [row] => row.try_get(0)?,
+            more => {
+                return Err(StoreError::Corrupt(format!(
+                    "schema_version holds {} rows, not one",
+                    more.len()
+                )));
+            }
+        };
+        let known = crate::store::pg_schema::PG_VERSION;
+        if found > known {
+            return Err(StoreError::TooNew { found, known });
+        }
+        if found < known {
+            return Err(StoreError::Outdated { found, known });
+        }
+        Ok(Some(Arc::new(PgShop {
+            pool,
+            schema: schema.to_owned(),
+            fence: Mutex::new(None),
+            read_only,
+        })))
     }
 
     /// The schema.
@@ -75,14 +162,115 @@ impl PgShop {
         } else {
             format!("CREATE SCHEMA IF NOT EXISTS \"{}\"; ", self.schema)
         };
+        // Said on every connection: the pool's connections serve stores of both kinds.
+        let read_only = if self.read_only { "on" } else { "off" };
         // The schema's name is checked (`valid_schema`), so quoting it is enough.
-        handle.block_on(
-            client.batch_execute(&format!("{create}SET search_path TO \"{}\"", self.schema)),
-        )?;
+        handle.block_on(client.batch_execute(&format!(
+            "{create}SET search_path TO \"{}\"; SET default_transaction_read_only = {read_only}",
+            self.schema
+        )))?;
         if !exists {
             handle.block_on(crate::store::pg_schema::pg_migrate(&mut client))?;
         }
         let fence = self.fence.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(PgConn::new(client, handle.clone(), fence).into())
+    }
+}
+
+/// A name that cannot be a schema's is refused before it reaches SQL.
+fn check_name(schema: &str) -> Result<(), StoreError> {
+    if valid_schema(schema) {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "{schema:?} cannot name a shop's schema: lower-case letters, digits and _ only"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::harness::postgres::TestPostgres;
+    use crate::store::{Side, Store, StoreError, endpoint_id};
+
+    fn pool() -> deadpool_postgres::Pool {
+        let url = TestPostgres::get()
+            .and_then(|pg| pg.database())
+            .unwrap_or_else(|e| panic!("{e}"));
+        super::super::pool::pool(&url, 4).expect("a pool")
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_shop_read_as_it_is_is_none_until_made_then_read_only_and_refused_at_another_version()
+    {
+        let pool = pool();
+        assert!(
+            Store::open_postgres_read_only(pool.clone(), "shop")
+                .await
+                .expect("reads")
+                .is_none(),
+            "no schema yet"
+        );
+        let made = Store::open_postgres(pool.clone(), "shop")
+            .await
+            .expect("made");
+        made.call(|c| endpoint_id(c, Side::Target, "hardtofind"))
+            .await
+            .expect("writes");
+
+        let read = Store::open_postgres_read_only(pool.clone(), "shop")
+            .await
+            .expect("reads")
+            .expect("there now");
+        let refused = read
+            .call(|c| endpoint_id(c, Side::Target, "hako"))
+            .await
+            .expect_err("read-only");
+        let found = read
+            .call(|c| crate::store::find_endpoint(c, Side::Target, "hardtofind"))
+            .await
+            .expect("reads");
+
+        assert!(found.is_some());
+        assert!(refused.to_string().contains("read-only"), "{refused}");
+        // The schema still works for a writer after a reader used the pool's connections.
+        made.call(|c| endpoint_id(c, Side::Target, "hako"))
+            .await
+            .expect("writes again");
+        made.call(|c| c.execute("UPDATE schema_version SET version = 16", []))
+            .await
+            .expect("lowers");
+        let outdated = Store::open_postgres_read_only(pool.clone(), "shop").await;
+        assert!(matches!(
+            outdated,
+            Err(StoreError::Outdated { found: 16, .. })
+        ));
+        made.call(|c| c.execute("UPDATE schema_version SET version = 99", []))
+            .await
+            .expect("raises");
+        let newer = Store::open_postgres_for_approval(pool, "shop").await;
+        assert!(matches!(newer, Err(StoreError::TooNew { found: 99, .. })));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_lock_per_schema_held_until_dropped() {
+        let pool = pool();
+        let first = super::lock(&pool, "shop_a").await.expect("locks");
+        let second = super::lock(&pool, "shop_a").await.expect("asks");
+        let other = super::lock(&pool, "shop_b").await.expect("asks");
+
+        assert!(first.is_some() && other.is_some());
+        assert!(second.is_none(), "held by the first");
+        drop(first);
+        // The server lets go once the connection closes.
+        let mut again = None;
+        for _ in 0..100 {
+            again = super::lock(&pool, "shop_a").await.expect("asks");
+            if again.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(again.is_some(), "free once the first is dropped");
     }
 }
