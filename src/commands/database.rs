@@ -80,7 +80,7 @@ pub(super) async fn lock_database(config: &Config, reach: &Reach) -> Result<Held
                 }
                 LockError::Io { .. } => database_error(config, e),
             }),
-        Reach::Postgres { pool, schema } => match shop::lock(pool, schema).await {
+        Reach::Postgres { pool, schema } => match lock_schema(pool, schema).await {
             Ok(Some(lock)) => Ok(Held::Postgres { _lock: lock }),
             Ok(None) => Err(temporary(
                 config,
@@ -90,6 +90,23 @@ pub(super) async fn lock_database(config: &Config, reach: &Reach) -> Result<Held
             Err(e) => Err(store_failure(&config.daemon.database, e)),
         },
     }
+}
+
+/// The schema's lock, asked a few times over a second: a daemon that just died (SIGKILL, a
+/// restart by its unit) leaves its session to the server for a moment before the server sees
+/// the connection closed and lets the lock go.
+async fn lock_schema(
+    pool: &deadpool_postgres::Pool,
+    schema: &str,
+) -> Result<Option<ShopLock>, StoreError> {
+    const TRIES: u32 = 20;
+    for _ in 1..TRIES {
+        if let Some(lock) = shop::lock(pool, schema).await? {
+            return Ok(Some(lock));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    shop::lock(pool, schema).await
 }
 
 /// Opens the database under `held` (a file is watched with its lock file, see

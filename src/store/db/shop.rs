@@ -157,19 +157,31 @@ impl PgShop {
         let mut client = handle
             .block_on(self.pool.get())
             .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        let create = if exists {
-            String::new()
-        } else {
-            format!("CREATE SCHEMA IF NOT EXISTS \"{}\"; ", self.schema)
-        };
-        // Said on every connection: the pool's connections serve stores of both kinds.
+        // Said on every connection: the pool's connections serve stores of both kinds. The
+        // statements of one batch share a transaction, begun before this takes effect: a
+        // schema is made in a batch of its own after it.
         let read_only = if self.read_only { "on" } else { "off" };
+        let set = format!("SET default_transaction_read_only = {read_only}");
         // The schema's name is checked (`valid_schema`), so quoting it is enough.
-        handle.block_on(client.batch_execute(&format!(
-            "{create}SET search_path TO \"{}\"; SET default_transaction_read_only = {read_only}",
-            self.schema
-        )))?;
-        if !exists {
+        let search_path = format!("SET search_path TO \"{}\"", self.schema);
+        if exists {
+            handle.block_on(client.batch_execute(&format!("{set}; {search_path}")))?;
+        } else {
+            handle.block_on(client.batch_execute(&set))?;
+            // Made only when missing: `CREATE SCHEMA` asks for CREATE on the database even when
+            // the schema is there, and a role needs that right for the first start only.
+            let missing = handle
+                .block_on(client.query_one(
+                    "SELECT NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                    &[&self.schema],
+                ))?
+                .try_get(0)?;
+            let create = if missing {
+                format!("CREATE SCHEMA IF NOT EXISTS \"{}\"; ", self.schema)
+            } else {
+                String::new()
+            };
+            handle.block_on(client.batch_execute(&format!("{create}{search_path}")))?;
             handle.block_on(crate::store::pg_schema::pg_migrate(&mut client))?;
         }
         let fence = self.fence.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -237,6 +249,9 @@ mod tests {
         made.call(|c| endpoint_id(c, Side::Target, "hako"))
             .await
             .expect("writes again");
+        Store::open_postgres(pool.clone(), "shop")
+            .await
+            .expect("opened again after a reader");
         made.call(|c| c.execute("UPDATE schema_version SET version = 16", []))
             .await
             .expect("lowers");
@@ -250,6 +265,52 @@ mod tests {
             .expect("raises");
         let newer = Store::open_postgres_for_approval(pool, "shop").await;
         assert!(matches!(newer, Err(StoreError::TooNew { found: 99, .. })));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_role_needs_create_on_the_database_for_the_first_start_only() {
+        let url = TestPostgres::get()
+            .and_then(|pg| pg.database())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let database = url.rsplit('/').next().expect("a name").to_owned();
+        let admin = super::super::pool::pool(&url, 1).expect("a pool");
+        let grant = format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'shopper') THEN CREATE ROLE shopper LOGIN; END IF; END $$;
+             GRANT CONNECT, CREATE ON DATABASE {database} TO shopper"
+        );
+        admin
+            .get()
+            .await
+            .expect("admin")
+            .batch_execute(&grant)
+            .await
+            .expect("granted");
+        let shopper = || {
+            super::super::pool::pool(&url.replacen("invsync@", "shopper@", 1), 2).expect("a pool")
+        };
+
+        Store::open_postgres(shopper(), "shop")
+            .await
+            .expect("first start makes the schema");
+        let revoke = format!("REVOKE CREATE ON DATABASE {database} FROM shopper");
+        admin
+            .get()
+            .await
+            .expect("admin")
+            .batch_execute(&revoke)
+            .await
+            .expect("revoked");
+        let again = Store::open_postgres(shopper(), "shop").await;
+        let other = Store::open_postgres(shopper(), "other").await;
+
+        assert!(again.is_ok(), "{:?}", again.err());
+        let refused = other.err().expect("no right to make another");
+        assert_eq!(
+            refused.trouble(),
+            crate::store::Trouble::Unusable,
+            "{refused}"
+        );
+        assert!(!super::may_create_schema(&shopper()).await.expect("asks"));
     }
 
     #[tokio::test(flavor = "multi_thread")]
