@@ -1,0 +1,204 @@
+//! One shop whose `daemon.database` is a PostgreSQL URL, end to end: the real binary against
+//! the test process's PostgreSQL server (see `invsync::harness::postgres`), the state in the
+//! schema named after the configuration file.
+
+use std::time::Duration;
+
+use crate::helpers::{SCHEMA, Setup, World, signal, wait_until};
+
+async fn world() -> World {
+    World::with(Setup {
+        postgres: true,
+        ..Setup::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_on_postgresql_converges_and_an_unchanged_once_pushes_nothing() {
+    let world = world().await;
+
+    let first = world.invsync(&["once"]).await;
+    let (batches, hako_writes) = (world.htf.batches().len(), world.hako.write_requests());
+    let second = world.invsync(&["once"]).await;
+
+    first.assert_code(0);
+    world.assert_in_sync();
+    assert_eq!(
+        world.acknowledged("hardtofind"),
+        world.expected_hardtofind(),
+        "acknowledged in PostgreSQL"
+    );
+    assert!(
+        !world.database().exists(),
+        "no SQLite file beside the configuration"
+    );
+    second.assert_code(0);
+    assert_eq!(world.htf.batches().len(), batches, "no Hardtofind batch");
+    assert_eq!(world.hako.write_requests(), hako_writes, "no Hako write");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_reads_a_shop_on_postgresql_as_text_json_and_check() {
+    let world = world().await;
+    let before = world.invsync(&["status", "--check"]).await;
+    world.invsync(&["once"]).await.assert_code(0);
+
+    let text = world.invsync(&["status"]).await;
+    let json = world.invsync(&["status", "--json"]).await;
+    let check = world.invsync(&["status", "--check"]).await;
+
+    before.assert_code(3);
+    assert!(before.stdout.starts_with("UNKNOWN: "), "{}", before.stdout);
+    text.assert_code(0);
+    println!("{}", text.stdout);
+    assert!(text.stdout.contains("hardtofind"), "{}", text.stdout);
+    assert!(text.stdout.contains("in sync"), "{}", text.stdout);
+    json.assert_code(0);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(value["database_exists"], true);
+    let database = value["database"].as_str().expect("a database");
+    assert!(
+        database.starts_with("postgres://") && database.ends_with(&format!("(schema {SCHEMA})")),
+        "{database}"
+    );
+    check.assert_code(0);
+    assert_eq!(check.stdout.lines().count(), 1, "{}", check.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_schema_exits_75_naming_it() {
+    let world = world().await;
+    world.htf.faults().set_latency(Duration::from_millis(200));
+    let first = world.spawn(&["run"], &[]);
+    wait_until("the first daemon pushed", || {
+        world.htf.count("POST", "/batch") > 0
+    })
+    .await;
+
+    let second = world.invsync(&["once"]).await;
+    let dry_run = world.invsync(&["once", "--dry-run"]).await;
+
+    second.assert_code(75);
+    println!("{}", second.stderr.lines().last().unwrap_or_default());
+    assert!(
+        second
+            .stderr
+            .contains(&format!("the schema {SCHEMA} is in use by another invsync")),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("daemon.database"),
+        "{}",
+        second.stderr
+    );
+    assert_ne!(
+        dry_run.code,
+        Some(75),
+        "a dry run takes no lock:\n{}",
+        dry_run.stderr
+    );
+    signal(&first, "TERM");
+    let first = first.wait_with_output().await.expect("exits");
+    assert_eq!(first.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&first.stderr);
+    let starting = log
+        .lines()
+        .find(|l| l.contains("invsync starting"))
+        .unwrap_or_default();
+    println!("{starting}");
+    assert!(
+        starting.contains("database=\"postgres://invsync@")
+            && starting.contains(&format!("(schema {SCHEMA})")),
+        "{starting}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_says_the_schema_will_be_created_then_that_it_exists_creating_nothing() {
+    let world = world().await;
+
+    let before = world.invsync(&["check", "--offline"]).await;
+    let status = world.invsync(&["status", "--check"]).await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let after = world.invsync(&["check"]).await;
+
+    before.assert_code(0);
+    println!("{}\n{}", before.stdout, after.stdout);
+    let line = |run: &crate::helpers::Run| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains("database"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(line(&before).starts_with("ok    database postgres://"));
+    assert!(
+        line(&before).ends_with("(will be created)"),
+        "{}",
+        line(&before)
+    );
+    status.assert_code(3);
+    assert!(
+        status.stdout.starts_with("UNKNOWN: "),
+        "check created nothing: {}",
+        status.stdout
+    );
+    after.assert_code(0);
+    assert!(
+        line(&after).ends_with("(exists, at this invsync's version)"),
+        "{}",
+        line(&after)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_server_fails_check_and_once_passes_75_without_the_password() {
+    let world = World::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "postgres://invsync:canary-pg-password@{}/nowhere",
+        dir.path().display().to_string().replace('/', "%2F")
+    );
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    let path = world.database().display().to_string();
+    std::fs::write(&world.config, text.replace(&path, &url)).expect("config");
+
+    let check = world.invsync(&["check", "--offline"]).await;
+    let once = world.invsync(&["once"]).await;
+
+    check.assert_code(1);
+    println!("{}\n{}", check.stdout, once.stderr);
+    assert!(
+        check.stdout.contains("FAIL  database postgres://invsync@"),
+        "{}",
+        check.stdout
+    );
+    once.assert_code(75);
+    for run in [&check, &once] {
+        assert!(!run.stdout.contains("canary-pg-password"), "{}", run.stdout);
+        assert!(!run.stderr.contains("canary-pg-password"), "{}", run.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_url_is_a_configuration_error_that_does_not_print_the_password() {
+    let world = World::start().await;
+    let text = std::fs::read_to_string(&world.config).expect("config");
+    let path = world.database().display().to_string();
+    let url = "postgres://invsync:canary-pg-password@db.example:notaport/shop";
+    std::fs::write(&world.config, text.replace(&path, url)).expect("config");
+
+    let once = world.invsync(&["once"]).await;
+    let status = world.invsync(&["status"]).await;
+
+    once.assert_code(2);
+    println!("{}", once.stderr);
+    assert!(once.stderr.contains("daemon.database"), "{}", once.stderr);
+    status.assert_code(2);
+    for run in [&once, &status] {
+        assert!(!run.stdout.contains("canary-pg-password"), "{}", run.stdout);
+        assert!(!run.stderr.contains("canary-pg-password"), "{}", run.stderr);
+    }
+}
