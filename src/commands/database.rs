@@ -6,6 +6,7 @@
 //! its password.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
@@ -62,8 +63,8 @@ impl Reach {
 pub(super) enum Held {
     /// The SQLite file's lock file.
     File(DatabaseLock),
-    /// The session advisory lock on the shop's schema (held, never read).
-    Postgres { _lock: ShopLock },
+    /// The session advisory lock on the shop's schema.
+    Postgres(Arc<ShopLock>),
 }
 
 /// Takes the one-daemon-per-database lock. Another invsync in the way, or no room to write the
@@ -81,7 +82,7 @@ pub(super) async fn lock_database(config: &Config, reach: &Reach) -> Result<Held
                 LockError::Io { .. } => database_error(config, e),
             }),
         Reach::Postgres { pool, schema } => match lock_schema(pool, schema).await {
-            Ok(Some(lock)) => Ok(Held::Postgres { _lock: lock }),
+            Ok(Some(lock)) => Ok(Held::Postgres(Arc::new(lock))),
             Ok(None) => Err(temporary(
                 config,
                 format!("the schema {schema} is in use by another invsync; stop it first"),
@@ -126,8 +127,9 @@ pub(super) async fn open_store(
         Trouble::Unusable => database_error(config, e),
         _ => store_failure(&config.daemon.database, e),
     })?;
-    if let Held::File(lock) = held {
-        store.watch_lock(lock);
+    match held {
+        Held::File(lock) => store.watch_lock(lock),
+        Held::Postgres(lock) => store.watch_schema_lock(lock.clone()),
     }
     Ok(store)
 }

@@ -313,7 +313,8 @@ impl Store {
     ) -> Result<Store, StoreError> {
         Ok(Store {
             engine: Backend::Postgres(db::shop::PgShop::open(pool, schema).await?),
-            files: None,
+            // Nothing but the schema's lock, once a daemon watches it.
+            files: Some(Arc::default()),
         })
     }
 
@@ -385,6 +386,15 @@ impl Store {
     pub fn watch_lock(&self, lock: &lock::DatabaseLock) {
         if let (Some(files), Some(id)) = (&self.files, lock.file_id()) {
             files.watch(file::Kind::Lock, lock.path(), id);
+        }
+    }
+
+    /// Watches a daemon's lock on the shop's schema: once its connection closes, a second
+    /// daemon could take the shop, so every later call fails with [`StoreError::Moved`], as for
+    /// a lock file removed.
+    pub fn watch_schema_lock(&self, lock: Arc<db::shop::ShopLock>) {
+        if let (Some(files), Some(shop)) = (&self.files, self.postgres()) {
+            files.watch_schema_lock(shop.schema(), Box::new(move || lock.is_held()));
         }
     }
 

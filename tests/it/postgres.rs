@@ -202,3 +202,39 @@ async fn a_bad_url_is_a_configuration_error_that_does_not_print_the_password() {
         assert!(!run.stderr.contains("canary-pg-password"), "{}", run.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_whose_schema_lock_is_lost_stops_with_75_so_that_its_restart_holds_it_again() {
+    let world = world().await;
+    let daemon = world.spawn(&["run"], &[]);
+    wait_until("the first cycle pushed", || {
+        world.htf.count("POST", "/batch") > 0
+    })
+    .await;
+
+    // The server ends the lock's session, as a restart of the server or an administrator would.
+    let ended: i64 = world.read(|conn| {
+        conn.query_row(
+            "SELECT count(*) FROM pg_locks l, pg_terminate_backend(l.pid) t
+             WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [],
+            |r| r.get(0),
+        )
+    });
+    let output = tokio::time::timeout(Duration::from_secs(30), daemon.wait_with_output())
+        .await
+        .expect("stops")
+        .expect("exits");
+
+    assert_eq!(ended, 1, "one daemon held one lock");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{}", stderr.lines().last().unwrap_or_default());
+    assert_eq!(output.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the lock on the schema {SCHEMA} was lost")),
+        "{stderr}"
+    );
+    world.invsync(&["once"]).await.assert_code(0);
+    world.assert_in_sync();
+}

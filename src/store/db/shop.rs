@@ -29,7 +29,15 @@ pub use crate::config::database::valid_schema;
 /// (taken out of the pool), held while this lives. The server lets it go with the connection,
 /// so a daemon killed, or cut off, leaves no lock behind.
 pub struct ShopLock {
-    _client: deadpool_postgres::ClientWrapper,
+    client: deadpool_postgres::ClientWrapper,
+}
+
+impl ShopLock {
+    /// Whether the lock is still held: its connection is open (a server restarted, or one that
+    /// ended the session, took the lock with it).
+    pub fn is_held(&self) -> bool {
+        !self.client.is_closed()
+    }
 }
 
 /// Takes the one-daemon-per-shop lock on `schema`; `None` when another session holds it.
@@ -46,7 +54,7 @@ pub async fn lock(pool: &Pool, schema: &str) -> Result<Option<ShopLock>, StoreEr
         .await?
         .try_get(0)?;
     Ok(taken.then(|| ShopLock {
-        _client: deadpool_postgres::Object::take(client),
+        client: deadpool_postgres::Object::take(client),
     }))
 }
 
