@@ -238,3 +238,41 @@ async fn a_daemon_whose_schema_lock_is_lost_stops_with_75_so_that_its_restart_ho
     world.invsync(&["once"]).await.assert_code(0);
     world.assert_in_sync();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_relay_queue_is_listed_and_approved_in_the_schema() {
+    use crate::relay::{relay_tables, state_of, stock_catalogue, supplier_orders_of, us_order};
+    let world = World::with(Setup {
+        warehouse_skus: 3,
+        dropship_skus: crate::relay::SIZES as usize,
+        postgres: true,
+        ..Setup::default()
+    })
+    .await;
+    stock_catalogue(&world.ea);
+    let mut text = std::fs::read_to_string(&world.config).expect("config");
+    text.push_str(&relay_tables(&world, "approve", ""));
+    std::fs::write(&world.config, text).expect("config");
+    let id = world.htf.place_order(us_order(&[("EA-1001", 1)], "Waits"));
+
+    let before = world.invsync(&["relay", "list"]).await;
+    let unknown_before = world.invsync(&["relay", "approve", &id]).await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let waiting = state_of(&world, &id).await;
+    let approved = world.invsync(&["relay", "approve", &id]).await;
+    world.invsync(&["once"]).await.assert_code(0);
+    let unknown = world.invsync(&["relay", "approve", "424242"]).await;
+
+    before.assert_code(0);
+    assert!(
+        before.stdout.contains("no database yet at postgres://"),
+        "{}",
+        before.stdout
+    );
+    unknown_before.assert_code(2);
+    assert_eq!(waiting, "eligible");
+    approved.assert_code(0);
+    println!("{}", approved.stdout);
+    assert_eq!(supplier_orders_of(&world, &id), 1, "placed once approved");
+    unknown.assert_code(2);
+}
