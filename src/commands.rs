@@ -17,8 +17,7 @@ use crate::http::Meter;
 use crate::ops::notify::Notifier;
 use crate::ops::report::PlanLine;
 use crate::ops::{log_filter, metrics, telemetry};
-use crate::store::lock::{DatabaseLock, LockError};
-use crate::store::{self, Store, StoreError, Trouble};
+use crate::store::{Store, StoreError, Trouble};
 
 /// `print!` for data on stdout, minus its panic when the reader has gone (`invsync status |
 /// head -1`): what could not be written is simply not read.
@@ -37,9 +36,12 @@ macro_rules! outln {
     }};
 }
 
+mod database;
 mod fleet;
 mod relay;
 mod status;
+
+use database::{Reach, engine_failure, lock_database, open_store, store_failure};
 
 pub use fleet::{fleet, fleet_status};
 pub use relay::{RelayCommand, relay};
@@ -122,28 +124,6 @@ fn log_warnings(config: &Config) {
     }
 }
 
-/// Takes the one-daemon-per-database lock. Another invsync in the way, or no room to write the
-/// lock file, passes (75); a lock file that cannot be made at all is the path's fault (2).
-fn lock_database(config: &Config) -> Result<DatabaseLock, Failure> {
-    DatabaseLock::acquire(&config.daemon.database).map_err(|e| match e {
-        LockError::Held { .. } => temporary(config, e),
-        LockError::Io { .. } if e.is_disk_full() => temporary(config, format!("disk full: {e}")),
-        LockError::Io { .. } => database_error(config, e),
-    })
-}
-
-/// A problem with `daemon.database`, named like any configuration error.
-fn database_error(config: &Config, error: impl std::fmt::Display) -> Failure {
-    Failure::Config(
-        ConfigError {
-            file: config.path.clone(),
-            key: "daemon.database".to_owned(),
-            message: format!("{}: {error}", config.daemon.database.display()),
-        }
-        .into(),
-    )
-}
-
 /// Says on stderr why a command failed: one line per problem (every error of a configuration
 /// file at once). Once logging is up, or when stderr is the journal (a service that fails to
 /// start), each is an ERROR log line, so `journalctl -p err` shows it; otherwise a plain line
@@ -164,65 +144,12 @@ pub fn report_failure(failure: &Failure) {
     }
 }
 
-/// A passing condition of the database, named as a configuration error would be.
-fn temporary(config: &Config, error: impl std::fmt::Display) -> Failure {
-    Failure::Temporary(format!(
-        "daemon.database {}: {error}",
-        config.daemon.database.display()
-    ))
-}
-
-/// The exit status a database error deserves (see [`Trouble`]); an inconsistent database is
-/// told how to rebuild.
-fn store_failure(database: &Path, error: StoreError) -> Failure {
-    match error.trouble() {
-        // Upgrading invsync is the fix here; rebuilding would throw away a newer one's state.
-        Trouble::Inconsistent if matches!(error, StoreError::TooNew { .. }) => {
-            Failure::Inconsistent(format!("{error} ({})", database.display()))
-        }
-        Trouble::Inconsistent => Failure::Inconsistent(format!(
-            "{error} ({path}). To rebuild it: stop invsync, move {path} (and its -wal and -shm files) away, and run `invsync once --full`, which pushes every SKU again",
-            path = database.display()
-        )),
-        // A full disk, or a file moved under the daemon, names the file already.
-        Trouble::Temporary
-            if matches!(error, StoreError::DiskFull { .. } | StoreError::Moved(_)) =>
-        {
-            Failure::Temporary(error.to_string())
-        }
-        Trouble::Temporary => Failure::Temporary(format!("{error} ({})", database.display())),
-        Trouble::Unusable | Trouble::Other => Failure::Store(error),
-    }
-}
-
-/// [`store_failure`] for the engine's errors.
-fn engine_failure(database: &Path, error: EngineError) -> Failure {
-    match error {
-        EngineError::Store(e) => store_failure(database, e),
-        EngineError::Mapping(errors) => Failure::Config(errors),
-        other => Failure::Engine(other),
-    }
-}
-
-/// Opens the database under `lock`, watching both files (see [`Store::check_files`]): a path
-/// that cannot be used is a configuration error naming the key; a full disk passes; a damaged
-/// or newer file must be rebuilt (or invsync upgraded).
-async fn open_store(config: &Config, lock: &DatabaseLock) -> Result<Store, Failure> {
-    let store = Store::open(&config.daemon.database)
-        .await
-        .map_err(|e| match e.trouble() {
-            Trouble::Unusable => database_error(config, e),
-            _ => store_failure(&config.daemon.database, e),
-        })?;
-    store.watch_lock(lock);
-    Ok(store)
-}
-
 /// The mapping file of `config`, checked unless the database (`store`, else the one configured,
 /// read-only and only if it exists) vouches for it: before the database is opened for writing,
 /// so a mistake in it stops a start (exit 2) the way any configuration mistake does.
 async fn prepare_mapping(
     config: &Arc<Config>,
+    reach: &Reach,
     store: Option<&Store>,
 ) -> Result<crate::mapper::file::Prepared, Failure> {
     let opened;
@@ -231,10 +158,7 @@ async fn prepare_mapping(
         None => {
             // A database that cannot be read as it is (none yet, an older schema, damaged)
             // vouches for nothing: the file is read, and the open that follows says the rest.
-            opened = Store::open_read_only(&config.daemon.database)
-                .await
-                .ok()
-                .flatten();
+            opened = reach.read_only().await.ok().flatten();
             opened.as_ref()
         }
     };
@@ -252,7 +176,7 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     tracing::info!(
         version = %env!("CARGO_PKG_VERSION"),
         config = %config.path.display(),
-        database = %config.daemon.database.display(),
+        database = %config.daemon.database,
         schedule = %clock::describe(&config.daemon.trigger),
         first_cycle = %clock::first_start(&config.daemon.trigger),
         "invsync starting"
@@ -263,9 +187,10 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
     let cancel = CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
     let reloads = shutdown::reload_requests();
-    let lock = lock_database(&config)?;
-    let prepared = prepare_mapping(&config, None).await?;
-    let store = open_store(&config, &lock).await?;
+    let reach = Reach::of(&config.daemon.database)?;
+    let lock = lock_database(&config, &reach).await?;
+    let prepared = prepare_mapping(&config, &reach, None).await?;
+    let store = open_store(&config, &reach, &lock).await?;
     let database = config.daemon.database.clone();
     let engine = Engine::with_mapping(config.clone(), prepared, store.clone(), &cancel, false)
         .await
@@ -325,19 +250,22 @@ pub async fn once(path: &Path, args: OnceArgs) -> Result<ExitCode, Failure> {
     shutdown::watch_signals(cancel.clone());
     // A dry run changes nothing, so it takes no lock and runs beside a daemon: it reads the
     // database read-only (or plans from nothing when there is none yet).
+    let reach = Reach::of(&config.daemon.database)?;
     let (_lock, store, prepared) = if args.dry_run {
-        let store = match Store::open_read_only(&config.daemon.database).await {
+        let store = match reach.read_only().await {
             Ok(Some(store)) => store,
             Ok(None) => Store::in_memory().await?,
-            Err(e) if e.trouble() == Trouble::Unusable => return Err(database_error(&config, e)),
+            Err(e) if e.trouble() == Trouble::Unusable => {
+                return Err(database::database_error(&config, e));
+            }
             Err(e) => return Err(store_failure(&config.daemon.database, e)),
         };
-        let prepared = prepare_mapping(&config, Some(&store)).await?;
+        let prepared = prepare_mapping(&config, &reach, Some(&store)).await?;
         (None, store, prepared)
     } else {
-        let lock = lock_database(&config)?;
-        let prepared = prepare_mapping(&config, None).await?;
-        let store = open_store(&config, &lock).await?;
+        let lock = lock_database(&config, &reach).await?;
+        let prepared = prepare_mapping(&config, &reach, None).await?;
+        let store = open_store(&config, &reach, &lock).await?;
         (Some(lock), store, prepared)
     };
     let database = config.daemon.database.clone();
@@ -397,23 +325,8 @@ pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
         crate::config::mapping::read_file(&config.path, file, &names)?;
     }
     outln!("ok    configuration {}", config.path.display());
-    let database = &config.daemon.database;
-    let mut all_ok = match store::access::writable(database) {
-        Ok(how) => {
-            outln!("ok    database {} ({how})", database.display());
-            true
-        }
-        Err(why) => {
-            outln!("FAIL  database {}: {why}", database.display());
-            false
-        }
-    };
-    // Read-only: `check` never creates, migrates or writes the database.
-    match Store::open_read_only(database).await {
-        Ok(_) => {}
-        Err(e) if e.trouble() == Trouble::Unusable => return Err(database_error(&config, e)),
-        Err(e) => return Err(store_failure(database, e)),
-    }
+    let reach = Reach::of(&config.daemon.database)?;
+    let mut all_ok = database::check_line(&config, &reach).await?;
     if offline {
         outln!("skip  endpoints: --offline");
     } else {

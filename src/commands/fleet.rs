@@ -108,7 +108,7 @@ pub async fn fleet_status(path: &Path, json: bool) -> Result<ExitCode, Failure> 
         let lease = lease_of(group);
         for name in names {
             let shop = &scanned.shops[name];
-            let (health, code) = health(&pool, &client, shop).await;
+            let (health, code) = health(&pool, shop).await;
             let (worker, epoch, left) = match &lease {
                 Some((owner, epoch, left)) if left.is_some_and(|l| l > 0) => {
                     (owner.clone(), Some(*epoch), *left)
@@ -155,30 +155,15 @@ pub async fn fleet_status(path: &Path, json: bool) -> Result<ExitCode, Failure> 
     Ok(ExitCode::from(code))
 }
 
-/// A shop's `status --check` line, from its schema (never created here).
-async fn health(
-    pool: &deadpool_postgres::Pool,
-    client: &deadpool_postgres::Object,
-    shop: &shops::Shop,
-) -> (String, u8) {
-    let exists = client
-        .query_opt(
-            "SELECT 1 FROM information_schema.schemata WHERE schema_name = $1",
-            &[&shop.schema],
-        )
-        .await
-        .ok()
-        .flatten()
-        .is_some();
-    if !exists {
-        return ("UNKNOWN: never synced".to_owned(), 3);
-    }
+/// A shop's `status --check` line, from its schema, read-only (never created or migrated here).
+async fn health(pool: &deadpool_postgres::Pool, shop: &shops::Shop) -> (String, u8) {
     let settings = match config::status_settings(&shop.path) {
         Ok(settings) => settings,
         Err(e) => return (format!("UNKNOWN: {e}"), 3),
     };
-    let store = match Store::open_postgres(pool.clone(), &shop.schema).await {
-        Ok(store) => store,
+    let store = match Store::open_postgres_read_only(pool.clone(), &shop.schema).await {
+        Ok(Some(store)) => store,
+        Ok(None) => return ("UNKNOWN: never synced".to_owned(), 3),
         Err(e) => return (format!("UNKNOWN: {e}"), 3),
     };
     match store

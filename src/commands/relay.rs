@@ -1,13 +1,14 @@
 //! `invsync relay list | show ORDER | approve ORDER`: the dropship relay's queue, from the
-//! database alone (no secret, no network), so they work beside a running daemon. `list` and
+//! database alone (no secret, no service reached), so they work beside a running daemon. `list` and
 //! `show` open it read-only; `approve` writes one row in one transaction (see
 //! `store::open_for_approval`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::database::Reach;
 use super::{Failure, store_failure};
-use crate::config;
+use crate::config::{self, Database};
 use crate::relay::Record;
 use crate::store::{self, Approval, Store};
 
@@ -24,14 +25,15 @@ pub enum RelayCommand {
 
 /// Runs `invsync relay …`.
 pub async fn relay(path: &Path, command: RelayCommand) -> Result<ExitCode, Failure> {
-    let database = config::database_path(path)?;
+    let database = config::database(path)?;
+    let reach = Reach::of(&database)?;
     if let RelayCommand::Approve(order) = command {
-        return approve(&database, order).await;
+        return approve(&database, &reach, order).await;
     }
-    let store = match Store::open_read_only(&database).await {
+    let store = match reach.read_only().await {
         Ok(Some(store)) => store,
         Ok(None) => {
-            outln!("no database yet at {}: nothing relayed", database.display());
+            outln!("no database yet at {database}: nothing relayed");
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => return Err(store_failure(&database, e)),
@@ -67,18 +69,34 @@ pub async fn relay(path: &Path, command: RelayCommand) -> Result<ExitCode, Failu
     }
 }
 
-async fn approve(database: &Path, order: String) -> Result<ExitCode, Failure> {
-    let path = database.to_path_buf();
+async fn approve(database: &Database, reach: &Reach, order: String) -> Result<ExitCode, Failure> {
     let id = order.clone();
-    let approval = tokio::task::spawn_blocking(move || {
-        if !path.exists() {
-            return Ok(Approval::Unknown);
+    let approval = match reach {
+        Reach::File(path) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || {
+                if !path.exists() {
+                    return Ok(Approval::Unknown);
+                }
+                let mut conn = store::open_for_approval(&path)?;
+                store::relay_approve(&mut conn, &id, store::now_ms())
+            })
+            .await
+            .map_err(|_| Failure::Other("the database task did not finish".into()))?
         }
-        let mut conn = store::open_for_approval(&path)?;
-        store::relay_approve(&mut conn, &id, store::now_ms())
-    })
-    .await
-    .map_err(|_| Failure::Other("the database task did not finish".into()))?
+        // The same transaction, in the shop's schema (never made nor migrated here).
+        Reach::Postgres { pool, schema } => {
+            match Store::open_postgres_for_approval(pool.clone(), schema).await {
+                Ok(Some(store)) => {
+                    store
+                        .call(move |c| store::relay_approve(c, &id, store::now_ms()))
+                        .await
+                }
+                Ok(None) => Ok(Approval::Unknown),
+                Err(e) => Err(e),
+            }
+        }
+    }
     .map_err(|e| store_failure(database, e))?;
     match approval {
         Approval::Approved(record) => {

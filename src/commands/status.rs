@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::database::Reach;
 use super::{Failure, print_json, store_failure};
-use crate::config;
+use crate::config::{self, Database};
 use crate::ops::{explain, status as status_view};
 use crate::store::Store;
 
@@ -46,16 +47,23 @@ async fn status_of(
     args: &StatusArgs,
 ) -> Result<ExitCode, Failure> {
     let database = &settings.database;
-    // "No database" only when there is really none: a folder that cannot be read is an error.
-    let store = match std::fs::metadata(database) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(Failure::Other(format!(
-                "cannot read the database {}: {e}",
-                database.display()
-            )));
-        }
-        Ok(_) => Store::open_read_only(database)
+    let store = match database {
+        // "No database" only when there is really none: a folder that cannot be read is an error.
+        Database::File(path) => match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Failure::Other(format!(
+                    "cannot read the database {}: {e}",
+                    path.display()
+                )));
+            }
+            Ok(_) => Store::open_read_only(path)
+                .await
+                .map_err(|e| store_failure(database, e))?,
+        },
+        // No schema yet: no database yet.
+        Database::Postgres(_) => Reach::of(database)?
+            .read_only()
             .await
             .map_err(|e| store_failure(database, e))?,
     };

@@ -8,6 +8,7 @@
 
 pub mod checker;
 mod clients;
+pub mod database;
 mod endpoints;
 pub mod identity;
 pub mod log_level;
@@ -25,6 +26,7 @@ use std::time::Duration;
 pub use crate::services::kinds::{FeedKind, SourceKind, TargetKind};
 pub use crate::services::table::{DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
 pub use clients::{build, build_all};
+pub use database::{Database, PostgresDatabase};
 pub use identity::{Account, Identity};
 pub use mapping::MappingSpec;
 pub use schedule::Cron;
@@ -108,8 +110,8 @@ pub struct Config {
 /// `[daemon]`, with defaults applied.
 #[derive(Debug, Clone)]
 pub struct Daemon {
-    /// SQLite state file.
-    pub database: PathBuf,
+    /// Where the state lives: a SQLite file, or a schema of a PostgreSQL database.
+    pub database: Database,
     /// When cycles start.
     pub trigger: Trigger,
     /// The cycles that push every SKU.
@@ -268,8 +270,8 @@ impl TargetSpec {
 /// The `[daemon]` keys `invsync status` reads, and nothing else.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusSettings {
-    /// `daemon.database`: where the status is read from.
-    pub database: PathBuf,
+    /// `daemon.database` (and `daemon.schema`): where the status is read from.
+    pub database: Database,
     /// `daemon.stale_after`: when a source shows as stale.
     pub stale_after: Duration,
     /// The names in `[sources.NAME]`: only these can be stale. A source removed from the file is
@@ -304,8 +306,9 @@ pub fn status_settings(path: &Path) -> Result<StatusSettings, ConfigErrors> {
     validate::status_settings(path, typed::read(path)?)
 }
 
-/// Only `daemon.database` (or its default), by the same cheap read as [`status_settings`].
-pub fn database_path(path: &Path) -> Result<PathBuf, ConfigErrors> {
+/// Only `daemon.database` (or its default) and `daemon.schema`, by the same cheap read as
+/// [`status_settings`].
+pub fn database(path: &Path) -> Result<Database, ConfigErrors> {
     Ok(status_settings(path)?.database)
 }
 

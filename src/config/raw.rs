@@ -79,8 +79,10 @@ fn named_tables(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDaemon {
-    /// SQLite state file; created with its folder if missing.
+    /// SQLite state file, created with its folder if missing; or a `postgres://` URL.
     pub database: Option<PathBuf>,
+    /// With a PostgreSQL `database`: the shop's schema (default: the configuration file's name).
+    pub schema: Option<String>,
     /// Cron expression with seconds: when a sync cycle starts.
     pub schedule: Option<String>,
     /// A fixed period between cycle starts, e.g. `"5m"` (instead of `schedule`).

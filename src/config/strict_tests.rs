@@ -206,3 +206,75 @@ fn metrics_listen_is_an_address_written_out_and_off_when_absent() {
         "{error}"
     );
 }
+
+#[test]
+fn a_postgres_url_is_a_database_in_a_schema_named_after_the_file_or_daemon_schema() {
+    let url = "postgres://invsync:s3cret@db.example:5432/fleet?sslmode=prefer";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("Big-Shop.toml");
+    let text = MINIMAL.replace("state/invsync.db", url);
+    std::fs::write(&path, &text).expect("write");
+
+    let named = Config::load(&path).expect("valid").daemon.database;
+    let (_dir, chosen) =
+        write(&text.replace("every = \"5m\"", "every = \"5m\"\nschema = \"shop_7\""));
+    let chosen = Config::load(&chosen).expect("valid").daemon.database;
+
+    let Database::Postgres(pg) = &named else {
+        panic!("{named:?}")
+    };
+    assert_eq!(pg.schema, "big_shop");
+    assert_eq!(
+        named.to_string(),
+        "postgres://invsync@db.example:5432/fleet?sslmode=prefer (schema big_shop)"
+    );
+    assert!(!format!("{named:?}").contains("s3cret"), "{named:?}");
+    assert_eq!(
+        status_settings(&path).expect("valid").database,
+        named,
+        "status reads the same"
+    );
+    assert!(matches!(&chosen, Database::Postgres(pg) if pg.schema == "shop_7"));
+}
+
+#[test]
+fn a_bad_postgres_url_or_schema_is_an_error_naming_its_key_never_the_password() {
+    for (database, schema, key) in [
+        (
+            "postgres://invsync:s3cret@db:notaport/fleet",
+            None,
+            "daemon.database:",
+        ),
+        (
+            "postgres://invsync:s3cret@db/fleet?sslmode=maybe",
+            None,
+            "daemon.database:",
+        ),
+        (
+            "postgres://invsync:s3cret@db/fleet",
+            Some("Shop"),
+            "daemon.schema:",
+        ),
+        ("state/invsync.db", Some("shop"), "daemon.schema:"),
+    ] {
+        let mut text = MINIMAL.replace("state/invsync.db", database);
+        if let Some(schema) = schema {
+            text = text.replace(
+                "every = \"5m\"",
+                &format!("every = \"5m\"\nschema = \"{schema}\""),
+            );
+        }
+        let (_dir, path) = write(&text);
+
+        let error = Config::load(&path).expect_err(database).to_string();
+        let status = status_settings(&path).expect_err(database).to_string();
+
+        println!("{error}");
+        assert!(error.contains(key), "{error}");
+        assert_eq!(error.lines().count(), 1, "{error}");
+        assert!(
+            !error.contains("s3cret") && !status.contains("s3cret"),
+            "{error}"
+        );
+    }
+}

@@ -198,7 +198,7 @@ fn status_reads_its_keys_without_the_secrets_and_checks_them_like_the_daemon() {
     assert_eq!(
         settings,
         StatusSettings {
-            database: PathBuf::from("state/invsync.db"),
+            database: Database::File(PathBuf::from("state/invsync.db")),
             stale_after: Duration::from_secs(90 * 60),
             sources: vec!["dropship".to_owned()],
             targets: vec![TargetRules {

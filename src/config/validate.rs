@@ -2,7 +2,7 @@
 //! checked in [`super::endpoints`]. Every check records its error and the others go on.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -185,16 +185,20 @@ fn relay_alert_after(check: &Checker, relay: &toml::Value) -> Option<Duration> {
 }
 
 fn status_keys(check: &Checker, raw: &RawDaemon) -> Option<StatusSettings> {
+    let database = super::database::database(
+        check,
+        raw.database.as_deref(),
+        raw.schema.as_deref(),
+        DEFAULT_DATABASE,
+    );
+    let stale_after = check.keep(check.duration(
+        "daemon.stale_after",
+        raw.stale_after.as_deref(),
+        DEFAULT_STALE_AFTER,
+    ));
     Some(StatusSettings {
-        database: raw
-            .database
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE)),
-        stale_after: check.keep(check.duration(
-            "daemon.stale_after",
-            raw.stale_after.as_deref(),
-            DEFAULT_STALE_AFTER,
-        ))?,
+        database: database?,
+        stale_after: stale_after?,
         sources: Vec::new(),
         targets: Vec::new(),
         feeds: Vec::new(),

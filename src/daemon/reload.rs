@@ -14,6 +14,7 @@ use crate::store::Store;
 /// the metrics listener are set up once.
 const AT_NEXT_START: &[&str] = &[
     "daemon.database",
+    "daemon.schema",
     "daemon.log_format",
     "daemon.metrics_listen",
 ];

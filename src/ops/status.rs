@@ -237,7 +237,7 @@ fn stale_after_ms(stale_after: Duration) -> u64 {
 /// source never fetched.
 pub fn without_database(settings: &StatusSettings) -> Status {
     Status {
-        database: settings.database.display().to_string(),
+        database: settings.database.to_string(),
         database_exists: false,
         stale_after_ms: stale_after_ms(settings.stale_after),
         targets: settings
@@ -434,7 +434,7 @@ pub fn read(
         &waiting,
     );
     Ok(Status {
-        database: settings.database.display().to_string(),
+        database: settings.database.to_string(),
         database_exists: true,
         stale_after_ms: stale_after_ms(settings.stale_after),
         targets,

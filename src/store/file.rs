@@ -42,6 +42,8 @@ pub enum Kind {
     Database,
     /// Its lock file (see [`super::lock`]).
     Lock,
+    /// The session advisory lock on a shop's PostgreSQL schema (its path: the schema).
+    SchemaLock,
 }
 
 /// A path that no longer reaches the file invsync opened there.
@@ -75,6 +77,12 @@ impl std::fmt::Display for Moved {
                 "the lock file {path} was {how} while invsync ran, so a second invsync could \
                  start on the same database: invsync stops so that its restart holds the lock \
                  again. Leave the .lock file beside the database"
+            ),
+            Kind::SchemaLock => write!(
+                f,
+                "the lock on the schema {path} was lost while invsync ran (its connection to \
+                 PostgreSQL closed), so a second invsync could start on the same shop: invsync \
+                 stops so that its restart holds the lock again"
             ),
         }
     }
@@ -110,7 +118,24 @@ impl Watched {
 #[derive(Debug, Default)]
 pub(super) struct Files {
     watched: Mutex<Vec<Watched>>,
+    /// A shop's schema lock, when the database is a PostgreSQL schema.
+    schema_lock: Mutex<Option<SchemaLock>>,
     moved: OnceLock<Moved>,
+}
+
+/// Whether a lock is still held.
+pub(super) type HeldCheck = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// A shop's schema, and whether the daemon still holds its lock.
+struct SchemaLock {
+    schema: String,
+    held: HeldCheck,
+}
+
+impl std::fmt::Debug for SchemaLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SchemaLock({})", self.schema)
+    }
 }
 
 impl Files {
@@ -121,6 +146,15 @@ impl Files {
             kind,
             path: path.to_path_buf(),
             id,
+        });
+    }
+
+    /// Watches the lock on `schema`: once `held` says it is not, the schema is treated as a
+    /// database file removed under the daemon.
+    pub(super) fn watch_schema_lock(&self, schema: &str, held: HeldCheck) {
+        *self.schema_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(SchemaLock {
+            schema: schema.to_owned(),
+            held,
         });
     }
 
@@ -139,6 +173,15 @@ impl Files {
             if let Err(moved) = file.check() {
                 return Err(self.moved.get_or_init(|| moved).clone());
             }
+        }
+        let schema_lock = self.schema_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = schema_lock.as_ref().filter(|lock| !(lock.held)()) {
+            let moved = Moved {
+                kind: Kind::SchemaLock,
+                path: PathBuf::from(&lock.schema),
+                removed: true,
+            };
+            return Err(self.moved.get_or_init(|| moved).clone());
         }
         Ok(())
     }

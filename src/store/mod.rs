@@ -320,8 +320,42 @@ impl Store {
     ) -> Result<Store, StoreError> {
         Ok(Store {
             engine: Backend::Postgres(db::shop::PgShop::open(pool, schema).await?),
-            files: None,
+            // Nothing but the schema's lock, once a daemon watches it.
+            files: Some(Arc::default()),
         })
+    }
+
+    /// The shop in `schema` read as it is, for `status`, `check` and dry runs: never made,
+    /// migrated or written (its transactions are read-only), so they work beside a running
+    /// daemon. `None` when the schema does not exist yet (or holds no tables of invsync); one of
+    /// another version is refused as a SQLite file of another version is.
+    pub async fn open_postgres_read_only(
+        pool: deadpool_postgres::Pool,
+        schema: &str,
+    ) -> Result<Option<Store>, StoreError> {
+        Store::open_postgres_existing(pool, schema, true).await
+    }
+
+    /// The shop in `schema` as it is, to approve a relay order beside a running daemon (see
+    /// [`open_for_approval`]): writable, never made nor migrated; `None` as in
+    /// [`Store::open_postgres_read_only`].
+    pub async fn open_postgres_for_approval(
+        pool: deadpool_postgres::Pool,
+        schema: &str,
+    ) -> Result<Option<Store>, StoreError> {
+        Store::open_postgres_existing(pool, schema, false).await
+    }
+
+    async fn open_postgres_existing(
+        pool: deadpool_postgres::Pool,
+        schema: &str,
+        read_only: bool,
+    ) -> Result<Option<Store>, StoreError> {
+        let shop = db::shop::PgShop::open_existing(pool, schema, read_only).await?;
+        Ok(shop.map(|shop| Store {
+            engine: Backend::Postgres(shop),
+            files: None,
+        }))
     }
 
     /// The shop's PostgreSQL schema, when its state lives there (for fencing its writes).
@@ -373,6 +407,15 @@ impl Store {
     pub fn watch_lock(&self, lock: &lock::DatabaseLock) {
         if let (Some(files), Some(id)) = (&self.files, lock.file_id()) {
             files.watch(file::Kind::Lock, lock.path(), id);
+        }
+    }
+
+    /// Watches a daemon's lock on the shop's schema: once its connection closes, a second
+    /// daemon could take the shop, so every later call fails with [`StoreError::Moved`], as for
+    /// a lock file removed.
+    pub fn watch_schema_lock(&self, lock: Arc<db::shop::ShopLock>) {
+        if let (Some(files), Some(shop)) = (&self.files, self.postgres()) {
+            files.watch_schema_lock(shop.schema(), Box::new(move || lock.is_held()));
         }
     }
 

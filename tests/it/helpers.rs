@@ -1,10 +1,13 @@
 //! The world every integration test runs in: the three simulators on loopback (port 0), a temp
-//! folder with a configuration and a SQLite file, and the real `invsync` binary.
+//! folder with a configuration and a SQLite file (or, with [`Setup::postgres`], a fresh
+//! database on the test process's PostgreSQL server), and the real `invsync` binary.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Output;
+
+use invsync::store::db::Connection;
 
 use invsync::sim::{
     Dialect, EndlessAislesSim, EndlessAislesSimConfig, HakoSim, HakoSimConfig, HardtofindSim,
@@ -48,6 +51,9 @@ pub struct Setup {
     pub extra_tables: String,
     /// How every simulator answers where the documents are silent.
     pub dialect: Dialect,
+    /// The state in a fresh PostgreSQL database (the schema `config`, named after the file)
+    /// instead of a SQLite file.
+    pub postgres: bool,
 }
 
 impl Default for Setup {
@@ -68,6 +74,7 @@ impl Default for Setup {
             ea_page_size: None,
             extra_tables: String::new(),
             dialect: Dialect::default(),
+            postgres: false,
         }
     }
 }
@@ -80,7 +87,12 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub setup: Setup,
+    /// With [`Setup::postgres`]: the database's URL.
+    pub postgres: Option<String>,
 }
+
+/// The schema a world's shop has on PostgreSQL: named after `config.toml`.
+pub const SCHEMA: &str = "config";
 
 pub fn warehouse_sku(i: usize) -> String {
     format!("HK-{i}")
@@ -135,6 +147,11 @@ impl World {
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("config.toml");
+        let postgres = setup.postgres.then(|| {
+            invsync::harness::postgres::TestPostgres::get()
+                .and_then(|pg| pg.database())
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
         let world = World {
             hako,
             ea,
@@ -142,6 +159,7 @@ impl World {
             dir,
             config,
             setup,
+            postgres,
         };
         world.write_config();
         world
@@ -199,7 +217,10 @@ requests_per_minute = {rpm}
 {hako_target_extra}
 {extra_tables}
 "#,
-            db = self.database().display(),
+            db = match &self.postgres {
+                Some(url) => url.clone(),
+                None => self.database().display().to_string(),
+            },
             hako = self.hako.base_url(),
             ea = self.ea.base_url(),
             htf = self.htf.base_url(),
@@ -384,20 +405,48 @@ requests_per_minute = {rpm}
         }
     }
 
+    /// `f` on a connection to the world's database, on whichever engine holds it (the
+    /// PostgreSQL schema read as `status` reads it, from a thread and runtime of its own).
+    pub fn read<T, F>(&self, f: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, invsync::store::StoreError> + Send + 'static,
+    {
+        let Some(url) = self.postgres.clone() else {
+            let mut conn = Connection::open(self.database()).expect("db opens");
+            return f(&mut conn).expect("reads");
+        };
+        let reading = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let pool = invsync::store::db::pool::pool(&url, 1).expect("a pool");
+                let store = invsync::store::Store::open_postgres_read_only(pool, SCHEMA)
+                    .await
+                    .expect("db opens")
+                    .expect("the schema exists");
+                store.call(f).await.expect("reads")
+            })
+        });
+        reading.join().expect("read")
+    }
+
     /// The acknowledged quantities of a target, from the database.
     pub fn acknowledged(&self, target: &str) -> HashMap<String, i64> {
-        let conn = invsync::store::db::Connection::open(self.database()).expect("db opens");
-        invsync::store::quantities_by_name(&conn, invsync::store::Side::Target, target)
-            .expect("reads")
-            .into_iter()
-            .collect()
+        self.quantities(invsync::store::Side::Target, target)
     }
 
     /// A source's recorded snapshot, from the database.
     pub fn source_snapshot(&self, source: &str) -> HashMap<String, i64> {
-        let conn = invsync::store::db::Connection::open(self.database()).expect("db opens");
-        invsync::store::quantities_by_name(&conn, invsync::store::Side::Source, source)
-            .expect("reads")
+        self.quantities(invsync::store::Side::Source, source)
+    }
+
+    fn quantities(&self, side: invsync::store::Side, name: &str) -> HashMap<String, i64> {
+        let name = name.to_owned();
+        self.read(move |conn| invsync::store::quantities_by_name(conn, side, &name))
             .into_iter()
             .collect()
     }

@@ -377,18 +377,31 @@ async fn sigkill_between_recording_a_snapshot_and_the_reservations_converges_at_
 
 /// Every quantity chunk of the database, by `(side, endpoint, chunk)`.
 fn quantity_chunks(world: &World) -> HashMap<(i64, i64, i64), Vec<u8>> {
-    let conn = invsync::store::db::Connection::open(world.database()).expect("db opens");
-    let mut stmt = conn
-        .prepare("SELECT side, endpoint, chunk, quantities FROM quantity_chunks")
-        .expect("query");
-    stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))
-        .expect("rows")
-        .map(|row| row.expect("row"))
-        .collect()
+    world.read(|conn| {
+        let mut stmt = conn
+            .prepare("SELECT side, endpoint, chunk, quantities FROM quantity_chunks")
+            .expect("query");
+        Ok(stmt
+            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))
+            .expect("rows")
+            .map(|row| row.expect("row"))
+            .collect())
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_while_changes_are_folded_into_the_chunks_loses_no_acknowledgement_and_converges() {
+    sigkill_while_folding(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_while_changes_are_folded_into_the_chunks_loses_no_acknowledgement_and_converges_on_postgresql()
+ {
+    sigkill_while_folding(true).await;
+}
+
+/// The campaign, with the state in SQLite or (`postgres`) in PostgreSQL.
+async fn sigkill_while_folding(postgres: bool) {
     const RUNS: usize = 32;
     // 300 SKUs: one chunk per column, so 64 changes in a column fold its deltas into it; about
     // 40 change a cycle, and the columns fold every other cycle or so.
@@ -396,6 +409,7 @@ async fn sigkill_while_changes_are_folded_into_the_chunks_loses_no_acknowledgeme
         dropship_skus: 300,
         htf_batch_size: 7,
         hako_batch_size: 7,
+        postgres,
         ..Setup::default()
     })
     .await;

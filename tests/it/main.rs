@@ -21,6 +21,7 @@ mod mapping_file;
 mod mapping_held;
 mod metrics;
 mod orders;
+mod postgres;
 mod quiet;
 mod relay;
 mod relay_dialects;

@@ -89,20 +89,21 @@ async fn a_refused_sku_does_not_sink_its_batch_and_heals_once_the_target_takes_i
 /// The SKUs Hardtofind shows at another figure than the one the database has as acknowledged,
 /// each of them one the database has in doubt (sent, not answered): else the next cycle could leave it.
 fn taken_unacknowledged(world: &World) -> Vec<String> {
-    let conn = invsync::store::db::Connection::open(world.database()).expect("db opens");
-    let id: i64 = conn
-        .query_row(
-            "SELECT id FROM targets WHERE name = 'hardtofind'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("hardtofind has a row");
-    let names = invsync::store::load_skus(&conn).expect("names");
-    let in_doubt: Vec<String> = invsync::store::load_in_doubt(&conn, id)
-        .expect("in doubt")
-        .into_iter()
-        .map(|sku| names.name(sku).to_owned())
-        .collect();
+    let in_doubt: Vec<String> = world.read(|conn| {
+        let id: i64 = conn
+            .query_row(
+                "SELECT id FROM targets WHERE name = 'hardtofind'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("hardtofind has a row");
+        let names = invsync::store::load_skus(conn).expect("names");
+        Ok(invsync::store::load_in_doubt(conn, id)
+            .expect("in doubt")
+            .into_iter()
+            .map(|sku| names.name(sku).to_owned())
+            .collect())
+    });
     let acknowledged = world.acknowledged("hardtofind");
     let taken: Vec<String> = world
         .hardtofind_shows()
@@ -243,10 +244,21 @@ async fn a_second_sigterm_exits_at_once_and_still_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_any_moment_loses_nothing_and_records_nothing_unacknowledged() {
+    sigkill_at_any_moment(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_any_moment_loses_nothing_and_records_nothing_unacknowledged_on_postgresql() {
+    sigkill_at_any_moment(true).await;
+}
+
+/// The campaign, with the state in SQLite or (`postgres`) in PostgreSQL.
+async fn sigkill_at_any_moment(postgres: bool) {
     const KILLS: usize = 60;
     let world = World::with(Setup {
         htf_batch_size: 3,
         hako_batch_size: 3,
+        postgres,
         ..Setup::default()
     })
     .await;

@@ -6,7 +6,7 @@ use crate::store::{Store, TargetOutcome};
 
 fn settings(targets: &[&str], sources: &[&str]) -> StatusSettings {
     StatusSettings {
-        database: PathBuf::from("/var/lib/invsync/invsync.db"),
+        database: crate::config::Database::File(PathBuf::from("/var/lib/invsync/invsync.db")),
         stale_after: Duration::from_secs(3600),
         sources: sources.iter().map(|s| s.to_string()).collect(),
         targets: targets
