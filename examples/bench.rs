@@ -29,6 +29,9 @@
 //! started on a file written more than a few seconds before does; then one with 1% changed
 //! again (other quantities for the same SKUs), through the mapping.
 //!
+//! With `--database postgres` the state lives in a schema of a PostgreSQL server the bench starts
+//! (the test suite's throwaway one, on a Unix socket) instead of a SQLite file.
+//!
 //! With `BENCH_HOLD=1` (and `--mapping-skus`) it keeps the database as it was before the first
 //! cycle with the mapping (`before-mapping.db` beside `invsync.db`), and at the end prints its
 //! directory and keeps the simulators up until killed: copy that database back and run
@@ -54,6 +57,9 @@ struct Args {
     run_seconds: u64,
     orders: usize,
     mapping_skus: usize,
+    /// `--database postgres`: the state in a schema of the test suite's throwaway PostgreSQL
+    /// server (started for the run) instead of a SQLite file.
+    postgres: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
         run_seconds: 0,
         orders: 0,
         mapping_skus: 0,
+        postgres: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -77,6 +84,8 @@ fn parse_args() -> Result<Args, String> {
             "--run-seconds" => args.run_seconds = value.parse().map_err(|e| bad(&e))?,
             "--orders" => args.orders = value.parse().map_err(|e| bad(&e))?,
             "--mapping-skus" => args.mapping_skus = value.parse().map_err(|e| bad(&e))?,
+            "--database" if value == "postgres" => args.postgres = true,
+            "--database" if value == "sqlite" => args.postgres = false,
             "--source" if value == "hako" => args.hako = true,
             "--source" if value == "endless_aisles" => args.hako = false,
             _ => {
@@ -180,6 +189,13 @@ async fn main() -> Result<(), String> {
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = dir.path().join("config.toml");
+    let database = if args.postgres {
+        invsync::harness::postgres::TestPostgres::get()
+            .and_then(|pg| pg.database())
+            .map_err(|e| e.to_string())?
+    } else {
+        dir.path().join("invsync.db").display().to_string()
+    };
     let write_config = |schedule: &str| {
         let text = format!(
             r#"[daemon]
@@ -198,7 +214,7 @@ batch_size = {batch}
 requests_per_minute = 1000000
 
 {orders_table}"#,
-            db = dir.path().join("invsync.db").display(),
+            db = database,
             source = source.config(),
             htf = htf.base_url(),
             batch = args.batch_size,
