@@ -103,6 +103,8 @@ fn worker_of(agent: &str) -> Option<String> {
 }
 
 struct Fleet {
+    /// The fleet's database.
+    url: String,
     dir: tempfile::TempDir,
     shops: Vec<Shop>,
     workers: BTreeMap<String, tokio::process::Child>,
@@ -133,6 +135,7 @@ impl Fleet {
             ),
         );
         Fleet {
+            url,
             dir,
             shops,
             workers: BTreeMap::new(),
@@ -182,6 +185,21 @@ impl Fleet {
             .collect()
     }
 
+    /// How many live leases `worker` holds, straight from the lease table.
+    async fn leases_of(&self, worker: &str) -> i64 {
+        let pool = invsync::store::db::pool::pool(&self.url, 1).expect("a pool");
+        let client = pool.get().await.expect("a connection");
+        client
+            .query_one(
+                "SELECT count(*) FROM invsync_fleet.fleet_leases \
+                 WHERE owner = $1 AND expires_at > clock_timestamp()",
+                &[&worker],
+            )
+            .await
+            .expect("the lease table")
+            .get(0)
+    }
+
     /// How many shops each worker holds.
     async fn shares(&self) -> BTreeMap<String, usize> {
         let mut shares = BTreeMap::new();
@@ -189,6 +207,13 @@ impl Fleet {
             *shares.entry(worker).or_default() += 1;
         }
         shares
+    }
+
+    /// Waits (30 s at most) until every shop is held, by `workers` workers holding `min..=max`
+    /// shops each; how long it took.
+    async fn spread(&self, what: &str, workers: usize, min: usize, max: usize) -> Duration {
+        self.wait_for(what, Duration::from_secs(30), Spread { workers, min, max })
+            .await
     }
 
     async fn wait_for(&self, what: &str, limit: Duration, done: impl AsyncCheck) -> Duration {
@@ -278,9 +303,9 @@ fn one_worker_at_a_time(shops: &[Shop]) -> Result<(), String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_workers_share_twelve_shops_a_killed_one_loses_them_within_the_lease_and_a_fourth_takes_its_share()
+async fn three_workers_share_thirty_shops_a_killed_one_loses_them_within_the_lease_a_fourth_takes_its_share_a_stopped_one_hands_over()
  {
-    let mut fleet = Fleet::start(12).await;
+    let mut fleet = Fleet::start(30).await;
     for name in ["w1", "w2", "w3"] {
         fleet.add_worker(name);
     }
@@ -291,24 +316,14 @@ async fn three_workers_share_twelve_shops_a_killed_one_loses_them_within_the_lea
             Converged(0),
         )
         .await;
-    fleet
-        .wait_for(
-            "the shops spread 4/4/4",
-            Duration::from_secs(30),
-            Spread {
-                workers: 3,
-                min: 4,
-                max: 4,
-            },
-        )
-        .await;
+    fleet.spread("the shops spread 10/10/10", 3, 10, 10).await;
     let before = fleet.holders().await;
     let of_w1: Vec<String> = before
         .iter()
         .filter(|(_, w)| w.as_deref() == Some("w1"))
         .map(|(s, _)| s.clone())
         .collect();
-    assert_eq!(of_w1.len(), 4, "{before:?}");
+    assert_eq!(of_w1.len(), 10, "{before:?}");
     for shop in &fleet.shops {
         shop.htf.clear_requests();
     }
@@ -341,17 +356,16 @@ async fn three_workers_share_twelve_shops_a_killed_one_loses_them_within_the_lea
     );
     let killed = Instant::now();
     let _ = w1.wait().await;
-    let moved = fleet
-        .wait_for(
-            "w1's shops moved to the others",
-            Duration::from_secs(30),
-            Spread {
-                workers: 2,
-                min: 6,
-                max: 6,
-            },
-        )
-        .await;
+    // Straight from the lease table (fleet status reads every shop's state: slower to ask).
+    while fleet.leases_of("w2").await + fleet.leases_of("w3").await < 30 {
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "w1's shops did not move"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let moved = killed.elapsed();
+    fleet.spread("the shops spread 15/15", 2, 15, 15).await;
     let converged = fleet
         .wait_for(
             "every shop converged again",
@@ -373,7 +387,7 @@ async fn three_workers_share_twelve_shops_a_killed_one_loses_them_within_the_lea
     one_worker_at_a_time(&fleet.shops).unwrap_or_else(|e| panic!("two workers pushed: {e}"));
     let after_kill: usize = fleet.shops.iter().map(|s| s.pushers().len()).sum();
     assert!(
-        after_kill >= 12 * 4,
+        after_kill >= 30 * 4,
         "every shop pushed its change: {after_kill} batches"
     );
 
@@ -389,27 +403,11 @@ async fn three_workers_share_twelve_shops_a_killed_one_loses_them_within_the_lea
     // A fourth worker takes its share.
     fleet.add_worker("w4");
     fleet
-        .wait_for(
-            "the shops spread over three workers again",
-            Duration::from_secs(30),
-            Spread {
-                workers: 3,
-                min: 4,
-                max: 4,
-            },
-        )
+        .spread("the shops spread over three workers again", 3, 10, 10)
         .await;
     fleet.add_worker("w5");
     fleet
-        .wait_for(
-            "a fourth worker took its share",
-            Duration::from_secs(30),
-            Spread {
-                workers: 4,
-                min: 3,
-                max: 3,
-            },
-        )
+        .spread("a fourth worker took its share", 4, 7, 8)
         .await;
     for shop in &fleet.shops {
         shop.change(7);
@@ -422,6 +420,23 @@ async fn three_workers_share_twelve_shops_a_killed_one_loses_them_within_the_lea
         )
         .await;
     one_worker_at_a_time(&fleet.shops).unwrap_or_else(|e| panic!("two workers pushed: {e}"));
+
+    // SIGTERM: w5 stops its shops and hands them over at once, not when its leases expire.
+    assert!(fleet.leases_of("w5").await > 0, "w5 holds leases");
+    let w5 = fleet.workers.remove("w5").expect("w5");
+    signal(&w5, libc::SIGTERM);
+    let status = w5.wait_with_output().await.expect("w5 exits");
+    assert_eq!(status.status.code(), Some(0), "a clean shutdown");
+    assert_eq!(
+        fleet.leases_of("w5").await,
+        0,
+        "every lease of w5 was handed over before it exited"
+    );
+    let handed = fleet.spread("w5's shops taken over", 3, 10, 10).await;
+    eprintln!(
+        "SIGTERM: w5's shops held by the others {:.1} s after it exited",
+        handed.as_secs_f64()
+    );
 }
 
 /// Sends `signal` to `child`.
@@ -436,17 +451,7 @@ fn signal(child: &tokio::process::Child, signal: i32) {
 async fn a_worker_stopped_mid_push_past_its_lease_then_continued_sends_nothing_more_and_lets_go() {
     let mut fleet = Fleet::start(1).await;
     fleet.add_worker("w1");
-    fleet
-        .wait_for(
-            "w1 holds the shop",
-            Duration::from_secs(30),
-            Spread {
-                workers: 1,
-                min: 1,
-                max: 1,
-            },
-        )
-        .await;
+    fleet.spread("w1 holds the shop", 1, 1, 1).await;
     fleet
         .wait_for("the shop converged", Duration::from_secs(60), Converged(0))
         .await;
