@@ -159,7 +159,60 @@ fn groups(shops: &BTreeMap<String, Shop>) -> BTreeMap<String, Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::schema_for;
+    use super::{scan, schema_for};
+
+    fn shop(ea_token: &str, htf_user: &str) -> String {
+        format!(
+            r#"[daemon]
+every = "1m"
+
+[sources.stock]
+type = "endless_aisles"
+base_url = "http://127.0.0.1:9/"
+token = "{ea_token}"
+
+[targets.hardtofind]
+type = "hardtofind"
+base_url = "http://127.0.0.1:8/"
+username = "{htf_user}"
+password = "secret"
+inputs = ["stock"]
+"#
+        )
+    }
+
+    #[test]
+    fn shops_sharing_an_account_are_one_lease_group_and_a_bad_file_is_refused_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("written");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("0600");
+        };
+        // b and c share a Hardtofind login; a and c share an Endless Aisles token: one group.
+        write("a.toml", &shop("token-1", "alone"));
+        write("b.toml", &shop("token-2", "shared"));
+        write("c.toml", &shop("token-1", "shared"));
+        write("d.toml", &shop("token-4", "own"));
+        write("e.toml", "[daemon]\nevery = \"soon\"\n");
+        write("notes.txt", "not a shop");
+        let shops = scan(dir.path()).expect("scanned");
+        assert_eq!(shops.shops.len(), 4, "{:?}", shops.refused);
+        let groups: Vec<(&String, &Vec<String>)> = shops.groups.iter().collect();
+        assert_eq!(
+            groups,
+            vec![
+                (
+                    &"a".to_owned(),
+                    &vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]
+                ),
+                (&"d".to_owned(), &vec!["d".to_owned()]),
+            ]
+        );
+        assert_eq!(shops.refused.len(), 1);
+        assert!(shops.refused[0].0.ends_with("e.toml"));
+    }
 
     #[test]
     fn a_shop_name_becomes_a_schema_name_postgresql_takes_as_it_is() {

@@ -9,11 +9,17 @@
 //! endpoint of the account until the time it names (capped by the caller). Pauses live in a
 //! process-wide table keyed by account, not in the limiter itself, so that rebuilding the
 //! connectors (a reload of the configuration) does not forget "come back tomorrow".
+//!
+//! The limiters in use are in a process-wide table too: every engine of the process that
+//! spends one account at one budget shares its limiter (the shops of a fleet worker that share
+//! a login, or the old and the new engine of a reload while a cycle of the old one finishes),
+//! so the account's budget is spent once, not once per engine. A limiter goes when the last
+//! engine that used it does.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::num::NonZeroU32;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use governor::{DefaultDirectRateLimiter, Quota};
@@ -23,6 +29,8 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub struct Limiter {
     rate: DefaultDirectRateLimiter,
+    /// The requests a minute it lets through.
+    budget: u32,
     pause: Arc<Pause>,
 }
 
@@ -108,6 +116,30 @@ impl Pause {
 /// Every account's pause, for as long as the process lives (see the module's doc).
 static PAUSES: LazyLock<Mutex<HashMap<AccountKey, Arc<Pause>>>> = LazyLock::new(Default::default);
 
+/// Every limiter in use, by account (see the module's doc).
+static IN_USE: LazyLock<Mutex<HashMap<AccountKey, Weak<Limiter>>>> =
+    LazyLock::new(Default::default);
+
+/// The limiter in use for `account` at `budget`, or a new one (which later engines of the
+/// process at the same budget then share).
+fn shared_limiter(account: &AccountKey, budget: u32) -> Arc<Limiter> {
+    let mut in_use = IN_USE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(limiter) = in_use.get(account).and_then(Weak::upgrade)
+        && limiter.budget == budget
+    {
+        return limiter;
+    }
+    let limiter = Arc::new(Limiter {
+        rate: rate_limiter(budget),
+        budget,
+        pause: pause_of(account),
+    });
+    in_use.insert(account.clone(), Arc::downgrade(&limiter));
+    // Forget the accounts no engine uses any more.
+    in_use.retain(|_, weak| weak.strong_count() > 0);
+    limiter
+}
+
 fn pause_of(account: &AccountKey) -> Arc<Pause> {
     let mut pauses = PAUSES.lock().unwrap_or_else(|e| e.into_inner());
     pauses.entry(account.clone()).or_default().clone()
@@ -169,12 +201,7 @@ impl Limiters {
         let budget = self.budgets.get(account).copied().unwrap_or(1);
         self.built
             .entry(account.clone())
-            .or_insert_with(|| {
-                Arc::new(Limiter {
-                    rate: rate_limiter(budget),
-                    pause: pause_of(account),
-                })
-            })
+            .or_insert_with(|| shared_limiter(account, budget))
             .clone()
     }
 }
@@ -183,6 +210,7 @@ impl Limiters {
 pub fn limiter(requests_per_minute: u32) -> Limiter {
     Limiter {
         rate: rate_limiter(requests_per_minute),
+        budget: requests_per_minute,
         pause: Arc::default(),
     }
 }
@@ -256,5 +284,31 @@ mod tests {
 
         tokio::time::advance(Duration::from_secs(601)).await;
         assert!(rebuilt.get(&account).paused().is_none(), "and then it ends");
+    }
+
+    #[test]
+    fn engines_spending_one_account_at_one_budget_share_its_limiter_until_none_uses_it() {
+        let account = AccountKey::of_credential("http://127.0.0.1:1/shared-test", "login");
+        let (mut shop_a, mut shop_b) = (Limiters::default(), Limiters::default());
+        shop_a.declare(&account, 60);
+        shop_b.declare(&account, 60);
+        let (a, b) = (shop_a.get(&account), shop_b.get(&account));
+        assert!(Arc::ptr_eq(&a, &b), "two engines, one budget");
+        assert!(a.rate.check().is_ok());
+        assert!(b.rate.check().is_err(), "the other engine's request counts");
+
+        let mut other_budget = Limiters::default();
+        other_budget.declare(&account, 120);
+        assert!(
+            !Arc::ptr_eq(&a, &other_budget.get(&account)),
+            "a new budget (a reload) gets a limiter of its own"
+        );
+        drop((a, b, shop_a, shop_b, other_budget));
+        let mut later = Limiters::default();
+        later.declare(&account, 60);
+        assert!(
+            later.get(&account).rate.check().is_ok(),
+            "none kept once unused"
+        );
     }
 }
