@@ -125,10 +125,24 @@ impl TestPostgres {
         run(command, "psql")
     }
 
+    /// A server of the caller's own, beside the shared one: for a test that stops and restarts
+    /// its server ([`TestPostgres::stop`]), which the other tests of the process must not see.
+    /// Stopped, and its folder removed, when it is dropped (or the process ends).
+    pub fn own(tag: &str) -> Result<TestPostgres, NoPostgres> {
+        TestPostgres::start_in(
+            std::env::temp_dir().join(format!("invsync-pg-{}-{tag}", std::process::id())),
+        )
+    }
+
     fn start() -> Result<TestPostgres, NoPostgres> {
-        let bin = bin_dir()?;
         // Not `tempfile`'s drop: the folder outlives every test and goes with the guardian.
-        let dir = std::env::temp_dir().join(format!("invsync-pg-{}", std::process::id()));
+        TestPostgres::start_in(
+            std::env::temp_dir().join(format!("invsync-pg-{}", std::process::id())),
+        )
+    }
+
+    fn start_in(dir: PathBuf) -> Result<TestPostgres, NoPostgres> {
+        let bin = bin_dir()?;
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| fail("making its folder", e))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
@@ -216,12 +230,12 @@ impl Drop for TestPostgres {
     }
 }
 
-/// The server's options: the socket in `dir`, no TCP, small and quick (durability is not what
-/// these tests are about; a kill of the server is, and `fsync` off does not change what a
-/// client sees of a crash that spares the machine).
+/// The server's options: the socket in `dir`, no TCP, small and quick (`fsync` off does not
+/// change what a client sees of a crash that spares the machine). Commits stay synchronous: a
+/// server stopped `immediate` (a crash) must keep every commit it reported, as a real one does.
 fn server_options(dir: &Path) -> String {
     format!(
-        "-k {} -p {PORT} -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=32MB",
+        "-k {} -p {PORT} -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=32MB",
         dir.display()
     )
 }

@@ -115,6 +115,11 @@ impl Fleet {
         let url = TestPostgres::get()
             .and_then(|pg| pg.database())
             .unwrap_or_else(|e| panic!("{e}"));
+        Fleet::start_on(count, url).await
+    }
+
+    /// `count` shops on the database `url`.
+    async fn start_on(count: usize, url: String) -> Fleet {
         let dir = tempfile::tempdir().expect("a folder");
         std::fs::create_dir(dir.path().join("shops")).expect("shops");
         let mut shops = Vec::new();
@@ -512,4 +517,65 @@ async fn a_worker_stopped_mid_push_past_its_lease_then_continued_sends_nothing_m
         "w1's writes under the old lease were refused:\n{log}"
     );
     assert!(shop.converged(3), "what w2 pushed stands");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_in_the_middle_of_a_push_the_workers_retry_resume_and_lose_nothing() {
+    let server = TestPostgres::own("restart").unwrap_or_else(|e| panic!("{e}"));
+    let mut fleet = Fleet::start_on(6, server.database().unwrap_or_else(|e| panic!("{e}"))).await;
+    fleet.add_worker("w1");
+    fleet.add_worker("w2");
+    fleet.spread("the shops spread 3/3", 2, 3, 3).await;
+    fleet
+        .wait_for(
+            "every shop converged",
+            Duration::from_secs(60),
+            Converged(0),
+        )
+        .await;
+    for shop in &fleet.shops {
+        shop.htf.clear_requests();
+        shop.htf.faults().set_latency(Duration::from_millis(200));
+        shop.change(2);
+    }
+    let waiting = Instant::now();
+    while fleet.shops.iter().all(|s| s.pushers().is_empty())
+        && waiting.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mid_push = fleet
+        .shops
+        .iter()
+        .any(|s| !s.pushers().is_empty() && !s.converged(2));
+    server.stop().unwrap_or_else(|e| panic!("{e}"));
+    assert!(mid_push, "the database went away in the middle of a push");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.restart().unwrap_or_else(|e| panic!("{e}"));
+
+    fleet
+        .wait_for(
+            "every shop converged after the restart",
+            Duration::from_secs(60),
+            Converged(2),
+        )
+        .await;
+    fleet.spread("the shops held again", 2, 3, 3).await;
+    one_worker_at_a_time(&fleet.shops).unwrap_or_else(|e| panic!("two workers pushed: {e}"));
+    for shop in &fleet.shops {
+        shop.htf.faults().set_latency(Duration::ZERO);
+        shop.htf.clear_requests();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pushed: usize = fleet.shops.iter().map(|s| s.pushers().len()).sum();
+    assert_eq!(
+        pushed, 0,
+        "nothing acknowledged was lost: nothing is pushed again"
+    );
+    for (name, worker) in &mut fleet.workers {
+        assert!(
+            worker.try_wait().expect("a worker").is_none(),
+            "{name} kept running through the restart"
+        );
+    }
 }
