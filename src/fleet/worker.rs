@@ -174,6 +174,7 @@ impl Worker {
 
     /// One round: heartbeat, renewals, hand-overs, claims.
     async fn step(&mut self) -> Result<(), DbError> {
+        let began = Instant::now();
         self.leases.heartbeat().await?;
         let groups: Vec<String> = self.held.keys().cloned().collect();
         for group in groups {
@@ -211,6 +212,12 @@ impl Worker {
             info!(group = %lease.group, "fleet: handed over to even the shares out");
         }
         for group in plan.claim {
+            // Starting a shop makes and migrates its schema the first time: a worker claiming
+            // hundreds at once must not hold up its renewals past a lease, so it claims for a
+            // sixth of the time to live and takes the rest at its next rounds.
+            if began.elapsed() > self.settings.lease_ttl / 6 {
+                break;
+            }
             if !self.shops.groups.contains_key(&group) {
                 continue;
             }
@@ -315,7 +322,9 @@ async fn start(
     }
     let cancel = CancellationToken::new();
     let config = shop.config.clone();
-    let span = tracing::info_span!("shop", shop = %shop.name);
+    // At ERROR level, so that every line of the shop names it whatever the log level (a span
+    // at INFO is off under `log_level = "warn"`, and its lines would lose `shop=`).
+    let span = tracing::error_span!("shop", shop = %shop.name);
     let task = tokio::spawn(run_shop(config, store.clone(), cancel.clone()).instrument(span));
     info!(shop = %shop.name, schema = %shop.schema, "fleet: serving the shop");
     Ok(Running {
