@@ -176,12 +176,14 @@ impl Worker {
     async fn step(&mut self) -> Result<(), DbError> {
         let began = Instant::now();
         self.leases.heartbeat().await?;
+        // Every lease held, renewed in one statement.
         let groups: Vec<String> = self.held.keys().cloned().collect();
-        for group in groups {
-            let renewed = match self.held.get_mut(&group) {
-                Some(h) => self.leases.renew(&mut h.lease).await?,
-                None => continue,
-            };
+        let mut leases: Vec<Lease> = self.held.values().map(|h| h.lease.clone()).collect();
+        let renewed = self.leases.renew_all(&mut leases).await?;
+        for ((group, lease), renewed) in groups.into_iter().zip(leases).zip(renewed) {
+            if renewed && let Some(h) = self.held.get_mut(&group) {
+                h.lease = lease;
+            }
             if renewed {
                 let h = &self.held[&group];
                 for running in h.shops.values() {

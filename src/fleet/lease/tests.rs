@@ -331,3 +331,30 @@ async fn a_shops_store_refuses_every_write_once_its_lease_moved_on_and_still_rea
     let store = fenced_store(&url, &b, &new, "shop_00").await;
     cycle(&store).await.expect("the new holder writes");
 }
+
+#[tokio::test]
+async fn renewing_every_lease_at_once_renews_those_still_held_and_says_which_are_gone() {
+    let all = workers(2, Duration::from_millis(400)).await;
+    let (a, b) = (&all[0], &all[1]);
+    a.offer(&groups(3)).await.expect("offer");
+    let mut held = Vec::new();
+    for group in groups(3) {
+        held.push(a.claim(&group).await.expect("claim").expect("free"));
+    }
+    // shop-01 is handed over and taken by b: a's lease on it is gone.
+    a.release(&held[1]).await.expect("release");
+    b.claim("shop-01").await.expect("claim").expect("free");
+    let before: Vec<Instant> = held.iter().map(|l| l.act_until).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let renewed = a.renew_all(&mut held).await.expect("renew");
+    assert_eq!(renewed, vec![true, false, true]);
+    assert!(held[0].act_until > before[0] && held[2].act_until > before[2]);
+    assert_eq!(held[1].act_until, before[1], "a lease gone is not extended");
+    // Renewed past the first time to live: still a's, b's claims on them fail.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.claim("shop-00").await.expect("claim"), None);
+    assert_eq!(
+        a.renew_all(&mut []).await.expect("nothing"),
+        Vec::<bool>::new()
+    );
+}
