@@ -159,58 +159,58 @@ pub fn prune_feeds(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::testing::on_both_engines;
 
-    #[test]
-    fn a_feed_no_longer_configured_loses_its_row_and_reservations_and_the_generation_moves_on() {
-        let mut conn = Connection::open_in_memory().expect("db");
-        super::super::migrations::migrate(&mut conn).expect("schema");
-        let reads = [
-            FeedRead::complete("kept", 10, Vec::new()),
-            FeedRead::failed("gone", 10, "authentication refused"),
-        ];
-        record_feed_reads(&mut conn, &reads).expect("records");
-        for (feed, order) in [("kept", "1"), ("gone", "2"), ("removed_long_ago", "3")] {
-            conn.execute(
-                "INSERT INTO reservations (feed, order_id, sku, record) VALUES (?1, ?2, 'HK-1', '{}')",
-                [feed, order],
-            )
-            .expect("reservation");
+    on_both_engines! {
+        fn a_feed_no_longer_configured_loses_its_row_and_reservations_and_the_generation_moves_on(conn) {
+            let reads = [
+                FeedRead::complete("kept", 10, Vec::new()),
+                FeedRead::failed("gone", 10, "authentication refused"),
+            ];
+            record_feed_reads(&mut conn, &reads).expect("records");
+            for (feed, order) in [("kept", "1"), ("gone", "2"), ("removed_long_ago", "3")] {
+                conn.execute(
+                    "INSERT INTO reservations (feed, order_id, sku, record) VALUES (?1, ?2, 'HK-1', '{}')",
+                    [feed, order],
+                )
+                .expect("reservation");
+            }
+            let before = crate::store::load_generation(&conn).expect("reads");
+
+            let gone = prune_feeds(&mut conn, &["kept".to_owned()]).expect("prunes");
+
+            assert_eq!(gone, ["gone", "removed_long_ago"]);
+            let names: Vec<String> = feeds(&conn)
+                .expect("reads")
+                .into_iter()
+                .map(|f| f.name)
+                .collect();
+            assert_eq!(names, ["kept"]);
+            let left: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM reservations WHERE feed = 'kept'",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("counts");
+            let all: i64 = conn
+                .query_row("SELECT count(*) FROM reservations", [], |r| r.get(0))
+                .expect("counts");
+            assert_eq!((left, all), (1, 1));
+            assert_eq!(
+                crate::store::load_generation(&conn).expect("reads"),
+                before + 1
+            );
+            assert!(
+                prune_feeds(&mut conn, &["kept".to_owned()])
+                    .expect("again")
+                    .is_empty()
+            );
+            assert_eq!(
+                crate::store::load_generation(&conn).expect("reads"),
+                before + 1,
+                "nothing deleted, nothing changed"
+            );
         }
-        let before = super::super::load_generation(&conn).expect("reads");
-
-        let gone = prune_feeds(&mut conn, &["kept".to_owned()]).expect("prunes");
-
-        assert_eq!(gone, ["gone", "removed_long_ago"]);
-        let names: Vec<String> = feeds(&conn)
-            .expect("reads")
-            .into_iter()
-            .map(|f| f.name)
-            .collect();
-        assert_eq!(names, ["kept"]);
-        let left: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM reservations WHERE feed = 'kept'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("counts");
-        let all: i64 = conn
-            .query_row("SELECT count(*) FROM reservations", [], |r| r.get(0))
-            .expect("counts");
-        assert_eq!((left, all), (1, 1));
-        assert_eq!(
-            super::super::load_generation(&conn).expect("reads"),
-            before + 1
-        );
-        assert!(
-            prune_feeds(&mut conn, &["kept".to_owned()])
-                .expect("again")
-                .is_empty()
-        );
-        assert_eq!(
-            super::super::load_generation(&conn).expect("reads"),
-            before + 1,
-            "nothing deleted, nothing changed"
-        );
     }
 }

@@ -201,31 +201,33 @@ fn records(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::testing::on_both_engines;
 
-    #[test]
-    fn changes_kept_for_the_reservations_read_back_and_go_with_the_write_that_took_them_in() {
-        let mut conn = Connection::open_in_memory().expect("db");
-        super::super::migrations::migrate(&mut conn).expect("schema");
-        let first = Unabsorbed {
-            source: 1,
-            at: 10,
-            changes: vec![(0, -3), (7, 12)],
-        };
-        let second = Unabsorbed {
-            source: 2,
-            at: 11,
-            changes: vec![(7, -12)],
-        };
-        write_unabsorbed(&conn, &second).expect("writes");
-        write_unabsorbed(&conn, &first).expect("writes");
+    on_both_engines! {
+        fn changes_kept_for_the_reservations_read_back_and_go_with_the_write_that_took_them_in(conn) {
+            conn.execute("INSERT INTO sources (id, name) VALUES (1, 'a'), (2, 'b')", [])
+                .expect("sources");
+            let first = Unabsorbed {
+                source: 1,
+                at: 10,
+                changes: vec![(0, -3), (7, 12)],
+            };
+            let second = Unabsorbed {
+                source: 2,
+                at: 11,
+                changes: vec![(7, -12)],
+            };
+            write_unabsorbed(&conn, &second).expect("writes");
+            write_unabsorbed(&conn, &first).expect("writes");
 
-        let kept = load_unabsorbed(&conn).expect("reads");
-        write_reservation_changes(&mut conn, &Changes::default(), &[(1, 10)], None)
-            .expect("writes");
+            let kept = load_unabsorbed(&conn).expect("reads");
+            write_reservation_changes(&mut conn, &Changes::default(), &[(1, 10)], None)
+                .expect("writes");
 
-        assert_eq!(kept, vec![first, second.clone()], "oldest first");
-        assert_eq!(load_unabsorbed(&conn).expect("reads"), vec![second]);
-        forget_unabsorbed(&conn).expect("forgets");
-        assert!(load_unabsorbed(&conn).expect("reads").is_empty());
+            assert_eq!(kept, vec![first, second.clone()], "oldest first");
+            assert_eq!(load_unabsorbed(&conn).expect("reads"), vec![second]);
+            forget_unabsorbed(&conn).expect("forgets");
+            assert!(load_unabsorbed(&conn).expect("reads").is_empty());
+        }
     }
 }

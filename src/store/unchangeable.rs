@@ -121,34 +121,34 @@ pub fn unchangeable_of_sku(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::testing::on_both_engines;
 
-    #[test]
-    fn unchangeable_products_come_back_as_written_until_forgotten() {
-        let mut conn = Connection::open_in_memory().expect("db");
-        super::super::migrations::migrate(&mut conn).expect("schema");
-        conn.execute("INSERT INTO targets (id, name) VALUES (1, 'shop')", [])
-            .expect("target");
-        let refused = |sku: &str| Unchangeable {
-            sku: sku.to_owned(),
-            message: "HTTP 400: Bad Request".to_owned(),
-            digest: "d".to_owned(),
-            refused_at: 5,
-        };
-        let rows = [
-            ("u2".to_owned(), refused("B")),
-            ("u1".to_owned(), refused("A")),
-        ];
-        write_unchangeable(&mut conn, 1, &rows).expect("written");
+    on_both_engines! {
+        fn unchangeable_products_come_back_as_written_until_forgotten(conn) {
+            conn.execute("INSERT INTO targets (id, name) VALUES (1, 'shop')", [])
+                .expect("target");
+            let refused = |sku: &str| Unchangeable {
+                sku: sku.to_owned(),
+                message: "HTTP 400: Bad Request".to_owned(),
+                digest: "d".to_owned(),
+                refused_at: 5,
+            };
+            let rows = [
+                ("u2".to_owned(), refused("B")),
+                ("u1".to_owned(), refused("A")),
+            ];
+            write_unchangeable(&mut conn, 1, &rows).expect("written");
 
-        assert_eq!(
-            load_unchangeable(&conn, 1).expect("loaded")["u1"],
-            refused("A")
-        );
-        let (count, first) = unchangeable_of_target(&conn, 1, 1).expect("read");
-        assert_eq!((count, first[0].0.as_str()), (2, "u1"));
-        let of_b = unchangeable_of_sku(&conn, 1, "B").expect("read");
-        assert_eq!(of_b.map(|(p, _)| p).as_deref(), Some("u2"));
-        forget_unchangeable(&mut conn, 1, &["u1".to_owned()]).expect("forgotten");
-        assert_eq!(load_unchangeable(&conn, 1).expect("loaded").len(), 1);
+            assert_eq!(
+                load_unchangeable(&conn, 1).expect("loaded")["u1"],
+                refused("A")
+            );
+            let (count, first) = unchangeable_of_target(&conn, 1, 1).expect("read");
+            assert_eq!((count, first[0].0.as_str()), (2, "u1"));
+            let of_b = unchangeable_of_sku(&conn, 1, "B").expect("read");
+            assert_eq!(of_b.map(|(p, _)| p).as_deref(), Some("u2"));
+            forget_unchangeable(&mut conn, 1, &["u1".to_owned()]).expect("forgotten");
+            assert_eq!(load_unchangeable(&conn, 1).expect("loaded").len(), 1);
+        }
     }
 }
