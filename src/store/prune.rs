@@ -281,157 +281,151 @@ mod tests {
     use super::*;
     use crate::plan::ledger::{Column, SkuTable};
     use crate::store::Side;
+    use crate::store::db::testing::on_both_engines;
     use crate::store::{load_column, load_skus, name_chunks_from};
     use chunks::quantity_chunks_after;
 
-    fn database() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("db");
-        super::super::migrations::migrate(&mut conn).expect("schema");
-        conn
-    }
+    on_both_engines! {
+        fn cycles_beyond_the_newest_and_older_than_a_week_are_pruned_but_never_the_first(conn) {
+            let day = 24 * 3_600_000;
+            let now = 100 * day;
+            // 40 cycles a day apart (the oldest 39 days ago), then 30 in the last minute.
+            for i in 0..40 {
+                conn.execute(
+                    "INSERT INTO cycles (started_at) VALUES (?1)",
+                    [now - (39 - i) * day],
+                )
+                .expect("row");
+            }
+            for i in 0..30 {
+                conn.execute(
+                    "INSERT INTO cycles (started_at) VALUES (?1)",
+                    [now - 60_000 + i],
+                )
+                .expect("row");
+            }
+            let keep = CycleRetention {
+                newest: 10,
+                younger_than_ms: 7 * day,
+                at_most: 50,
+            };
 
-    #[test]
-    fn cycles_beyond_the_newest_and_older_than_a_week_are_pruned_but_never_the_first() {
-        let conn = database();
-        let day = 24 * 3_600_000;
-        let now = 100 * day;
-        // 40 cycles a day apart (the oldest 39 days ago), then 30 in the last minute.
-        for i in 0..40 {
+            let deleted = prune_cycles(&conn, now, &keep).expect("prunes");
+
+            let ids: Vec<i64> = conn
+                .prepare("SELECT id FROM cycles ORDER BY id")
+                .expect("query")
+                .query_map([], |r| r.get(0))
+                .expect("rows")
+                .collect::<Result<_, _>>()
+                .expect("ids");
+            // Kept: the first; the last 8 days' eight (ids 33..=40) and the 30 recent (41..=70):
+            // 38 rows, under the 50 at most.
+            assert_eq!(ids.first(), Some(&1), "the first cycle stays");
+            assert_eq!(ids[1], 33);
+            assert_eq!(ids.len(), 1 + 38);
+            assert_eq!(deleted, 70 - 39);
+            let tight = CycleRetention {
+                at_most: 20,
+                ..keep
+            };
+            prune_cycles(&conn, now, &tight).expect("prunes");
+            let count: i64 = conn
+                .query_row("SELECT count(*) FROM cycles", [], |r| r.get(0))
+                .expect("count");
+            assert_eq!(count, 1 + 20, "at most 20 besides the first, however young");
+            assert_eq!(prune_cycles(&conn, now, &tight).expect("again"), 0);
+
+        }
+
+        fn skus_nobody_holds_lose_their_names_but_keep_their_ids_so_every_column_still_lines_up(conn) {
+            let mut skus = SkuTable::default();
+            for name in [
+                "GONE",
+                "STOCKED",
+                "REFUSED",
+                "ZERO-AT-TARGET",
+                "KEPT",
+                "GONE-TOO",
+            ] {
+                skus.intern(name);
+            }
+            chunks::write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+            let source = quantity_chunks_after(&Column::default(), &[(0, 0), (1, 4), (3, 0), (5, 0)]);
+            let target = quantity_chunks_after(&Column::default(), &[(0, 0), (1, 4), (3, 0)]);
+            chunks::write_quantity_chunks(&conn, Side::Source, 1, &source).expect("snapshot");
+            chunks::write_quantity_chunks(&conn, Side::Target, 1, &target).expect("acks");
             conn.execute(
-                "INSERT INTO cycles (started_at) VALUES (?1)",
-                [now - (39 - i) * day],
+                "INSERT INTO targets (id, name) VALUES (1, 'hardtofind')",
+                [],
             )
-            .expect("row");
-        }
-        for i in 0..30 {
+            .expect("target");
             conn.execute(
-                "INSERT INTO cycles (started_at) VALUES (?1)",
-                [now - 60_000 + i],
+                "INSERT INTO failed_skus (target_id, sku_id, quantity, message, first_failed_at, last_failed_at)
+                 VALUES (1, 2, 5, 'refused', 10, 20)",
+                [],
             )
-            .expect("row");
+            .expect("refusal");
+
+            let forgotten = prune_sku_names(&mut conn, &HashSet::from([4]), 0).expect("prunes");
+
+            assert_eq!(forgotten, 3, "GONE, ZERO-AT-TARGET and GONE-TOO");
+            let names = load_skus(&conn).expect("loads");
+            let all: Vec<&str> = (0..6).map(|id| names.name(id)).collect();
+            assert_eq!(all, ["", "STOCKED", "REFUSED", "", "KEPT", ""]);
+            assert_eq!(names.get("STOCKED"), Some(1), "ids unchanged");
+            let snapshot = load_column(&conn, Side::Source, 1).expect("loads");
+            assert_eq!(snapshot.iter().collect::<Vec<_>>(), vec![(1, 4)]);
+            let acks = load_column(&conn, Side::Target, 1).expect("loads");
+            assert_eq!(acks.iter().collect::<Vec<_>>(), vec![(1, 4)]);
+            assert_eq!(
+                prune_sku_names(&mut conn, &HashSet::new(), 0).expect("again"),
+                1,
+                "KEPT"
+            );
+            assert_eq!(
+                prune_sku_names(&mut conn, &HashSet::new(), 0).expect("again"),
+                0,
+                "a blank name is forgotten once"
+            );
+
         }
-        let keep = CycleRetention {
-            newest: 10,
-            younger_than_ms: 7 * day,
-            at_most: 50,
-        };
 
-        let deleted = prune_cycles(&conn, now, &keep).expect("prunes");
+        fn a_zeroing_the_guard_still_counts_or_a_reservation_keeps_a_name_and_pruning_waits_an_hour(conn) {
+            let mut skus = SkuTable::default();
+            for name in ["ZEROED-LONG-AGO", "ZEROED-RECENTLY", "RESERVED"] {
+                skus.intern(name);
+            }
+            chunks::write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+            let memory = quantity_chunks_after(&Column::default(), &[(0, 1_000), (1, 9_000)]);
+            chunks::write_quantity_chunks(&conn, Side::TargetZeroedAt, 1, &memory).expect("memory");
+            conn.execute(
+                "INSERT INTO reservations (feed, order_id, sku, record) VALUES ('htf', '1', 'RESERVED', '{}')",
+                [],
+            )
+            .expect("reservation");
 
-        let ids: Vec<i64> = conn
-            .prepare("SELECT id FROM cycles ORDER BY id")
-            .expect("query")
-            .query_map([], |r| r.get(0))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("ids");
-        // Kept: the first; the last 8 days' eight (ids 33..=40) and the 30 recent (41..=70):
-        // 38 rows, under the 50 at most.
-        assert_eq!(ids.first(), Some(&1), "the first cycle stays");
-        assert_eq!(ids[1], 33);
-        assert_eq!(ids.len(), 1 + 38);
-        assert_eq!(deleted, 70 - 39);
-        let tight = CycleRetention {
-            at_most: 20,
-            ..keep
-        };
-        prune_cycles(&conn, now, &tight).expect("prunes");
-        let count: i64 = conn
-            .query_row("SELECT count(*) FROM cycles", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(count, 1 + 20, "at most 20 besides the first, however young");
-        assert_eq!(prune_cycles(&conn, now, &tight).expect("again"), 0);
-    }
+            let window = 2_000;
+            let first = prune_sku_names_when_due(&mut conn, 10_000, window).expect("prunes");
+            let again = prune_sku_names_when_due(&mut conn, 10_000 + 3_599_999, window).expect("waits");
 
-    #[test]
-    fn skus_nobody_holds_lose_their_names_but_keep_their_ids_so_every_column_still_lines_up() {
-        let mut conn = database();
-        let mut skus = SkuTable::default();
-        for name in [
-            "GONE",
-            "STOCKED",
-            "REFUSED",
-            "ZERO-AT-TARGET",
-            "KEPT",
-            "GONE-TOO",
-        ] {
-            skus.intern(name);
+            assert_eq!(
+                first,
+                Some(1),
+                "only the zeroing outside the window is forgotten"
+            );
+            let names = load_skus(&conn).expect("loads");
+            let all: Vec<&str> = (0..3).map(|id| names.name(id)).collect();
+            assert_eq!(all, ["", "ZEROED-RECENTLY", "RESERVED"]);
+            let memory = load_column(&conn, Side::TargetZeroedAt, 1).expect("loads");
+            assert_eq!(memory.iter().collect::<Vec<_>>(), vec![(1, 9_000)]);
+            assert_eq!(again, None, "not due again within the hour");
+            assert_eq!(
+                prune_sku_names_when_due(&mut conn, 10_000 + 3_600_000, window).expect("due"),
+                Some(1),
+                "an hour later the window has passed for ZEROED-RECENTLY too"
+            );
+
         }
-        chunks::write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
-        let source = quantity_chunks_after(&Column::default(), &[(0, 0), (1, 4), (3, 0), (5, 0)]);
-        let target = quantity_chunks_after(&Column::default(), &[(0, 0), (1, 4), (3, 0)]);
-        chunks::write_quantity_chunks(&conn, Side::Source, 1, &source).expect("snapshot");
-        chunks::write_quantity_chunks(&conn, Side::Target, 1, &target).expect("acks");
-        conn.execute(
-            "INSERT INTO targets (id, name) VALUES (1, 'hardtofind')",
-            [],
-        )
-        .expect("target");
-        conn.execute(
-            "INSERT INTO failed_skus (target_id, sku_id, quantity, message, first_failed_at, last_failed_at)
-             VALUES (1, 2, 5, 'refused', 10, 20)",
-            [],
-        )
-        .expect("refusal");
-
-        let forgotten = prune_sku_names(&mut conn, &HashSet::from([4]), 0).expect("prunes");
-
-        assert_eq!(forgotten, 3, "GONE, ZERO-AT-TARGET and GONE-TOO");
-        let names = load_skus(&conn).expect("loads");
-        let all: Vec<&str> = (0..6).map(|id| names.name(id)).collect();
-        assert_eq!(all, ["", "STOCKED", "REFUSED", "", "KEPT", ""]);
-        assert_eq!(names.get("STOCKED"), Some(1), "ids unchanged");
-        let snapshot = load_column(&conn, Side::Source, 1).expect("loads");
-        assert_eq!(snapshot.iter().collect::<Vec<_>>(), vec![(1, 4)]);
-        let acks = load_column(&conn, Side::Target, 1).expect("loads");
-        assert_eq!(acks.iter().collect::<Vec<_>>(), vec![(1, 4)]);
-        assert_eq!(
-            prune_sku_names(&mut conn, &HashSet::new(), 0).expect("again"),
-            1,
-            "KEPT"
-        );
-        assert_eq!(
-            prune_sku_names(&mut conn, &HashSet::new(), 0).expect("again"),
-            0,
-            "a blank name is forgotten once"
-        );
-    }
-
-    #[test]
-    fn a_zeroing_the_guard_still_counts_or_a_reservation_keeps_a_name_and_pruning_waits_an_hour() {
-        let mut conn = database();
-        let mut skus = SkuTable::default();
-        for name in ["ZEROED-LONG-AGO", "ZEROED-RECENTLY", "RESERVED"] {
-            skus.intern(name);
-        }
-        chunks::write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
-        let memory = quantity_chunks_after(&Column::default(), &[(0, 1_000), (1, 9_000)]);
-        chunks::write_quantity_chunks(&conn, Side::TargetZeroedAt, 1, &memory).expect("memory");
-        conn.execute(
-            "INSERT INTO reservations (feed, order_id, sku, record) VALUES ('htf', '1', 'RESERVED', '{}')",
-            [],
-        )
-        .expect("reservation");
-
-        let window = 2_000;
-        let first = prune_sku_names_when_due(&mut conn, 10_000, window).expect("prunes");
-        let again = prune_sku_names_when_due(&mut conn, 10_000 + 3_599_999, window).expect("waits");
-
-        assert_eq!(
-            first,
-            Some(1),
-            "only the zeroing outside the window is forgotten"
-        );
-        let names = load_skus(&conn).expect("loads");
-        let all: Vec<&str> = (0..3).map(|id| names.name(id)).collect();
-        assert_eq!(all, ["", "ZEROED-RECENTLY", "RESERVED"]);
-        let memory = load_column(&conn, Side::TargetZeroedAt, 1).expect("loads");
-        assert_eq!(memory.iter().collect::<Vec<_>>(), vec![(1, 9_000)]);
-        assert_eq!(again, None, "not due again within the hour");
-        assert_eq!(
-            prune_sku_names_when_due(&mut conn, 10_000 + 3_600_000, window).expect("due"),
-            Some(1),
-            "an hour later the window has passed for ZEROED-RECENTLY too"
-        );
     }
 }
