@@ -196,8 +196,8 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
         .await
         .map_err(|e| engine_failure(&config.daemon.database, e))?;
     if let Some(addr) = config.daemon.metrics_listen {
-        serve_metrics(&config, addr, &cancel).await?;
-        daemon::refresh_metrics(&store);
+        serve_metrics(&config.path, "daemon.metrics_listen", addr, &cancel).await?;
+        daemon::refresh_metrics(&store, engine.metrics());
     }
     // Ready only now: the configuration is valid and the database open and migrated.
     let mut notifier = Notifier::from_env();
@@ -217,9 +217,10 @@ pub async fn run(path: &Path) -> Result<ExitCode, Failure> {
 }
 
 /// Starts the `/metrics` listener; an address in use is temporary (75), any other failure a
-/// configuration error naming the key.
+/// configuration error naming the key (`key` of `file`).
 async fn serve_metrics(
-    config: &Config,
+    file: &Path,
+    key: &str,
     addr: std::net::SocketAddr,
     cancel: &CancellationToken,
 ) -> Result<(), Failure> {
@@ -228,13 +229,13 @@ async fn serve_metrics(
             tracing::info!(addr = %bound, "metrics served at GET /metrics");
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Failure::Temporary(format!(
-            "daemon.metrics_listen: {addr} is in use: {e}"
-        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(Failure::Temporary(format!("{key}: {addr} is in use: {e}")))
+        }
         Err(e) => Err(Failure::Config(
             ConfigError {
-                file: config.path.clone(),
-                key: "daemon.metrics_listen".to_owned(),
+                file: file.to_path_buf(),
+                key: key.to_owned(),
                 message: format!("cannot listen on {addr}: {e}"),
             }
             .into(),
@@ -343,7 +344,9 @@ pub async fn check(path: &Path, offline: bool) -> Result<ExitCode, Failure> {
 /// order. A feed on a target's account with the same password shares its login (its token);
 /// with another password it logs in with its own, so a wrong one fails its own line.
 async fn check_endpoints(config: &Config) -> Result<bool, Failure> {
-    let clients = crate::config::build_all(config, &CancellationToken::new())
+    // A check's requests are no cycle's: they count in no metrics.
+    let uncounted: Arc<dyn crate::http::metrics::Tally> = Arc::new(crate::http::metrics::Uncounted);
+    let clients = crate::config::build_all(config, &CancellationToken::new(), &uncounted)
         .map_err(|e| Failure::Other(format!("HTTP client: {e}")))?;
     let meter = &Meter::default();
     let source_checks = config

@@ -37,6 +37,9 @@ pub async fn fleet(path: &Path) -> Result<ExitCode, Failure> {
     let cancel = tokio_util::sync::CancellationToken::new();
     shutdown::watch_signals(cancel.clone());
     let reloads = shutdown::reload_requests();
+    if let Some(addr) = settings.metrics_listen {
+        super::serve_metrics(path, "fleet.metrics_listen", addr, &cancel).await?;
+    }
     let mut notifier = crate::ops::notify::Notifier::from_env();
     notifier.stopping_on(&cancel);
     worker::serve(settings, cancel, reloads, &mut notifier)

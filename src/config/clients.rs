@@ -8,24 +8,21 @@ use tokio_util::sync::CancellationToken;
 
 use super::Config;
 use crate::http::limits::AccountKey;
+use crate::http::metrics::Tally;
 use crate::http::{Endpoint, HttpClient, Limiters};
+use crate::services::Clients;
 use crate::services::session::Logins;
-use crate::services::{Clients, Source, Target};
-
-/// Builds every source and target of `config`, endpoints of one account sharing a rate limit.
-pub fn build(
-    config: &Config,
-    cancel: &CancellationToken,
-) -> Result<(Vec<Source>, Vec<Target>), reqwest::Error> {
-    let clients = build_all(config, cancel)?;
-    Ok((clients.sources, clients.targets))
-}
 
 /// Builds every client of `config`, endpoints of one account sharing a rate limit, and a
 /// Hardtofind target and order feed of one account (and password) sharing one login (one
 /// token). Every endpoint sends through its own label (`source NAME`, `target NAME`,
-/// `orders NAME`), which the logs and the metrics name it by.
-pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients, reqwest::Error> {
+/// `orders NAME`), which the logs and the metrics name it by, and counts its requests and
+/// retries in `tally` (the shop's metrics).
+pub fn build_all(
+    config: &Config,
+    cancel: &CancellationToken,
+    tally: &Arc<dyn Tally>,
+) -> Result<Clients, reqwest::Error> {
     let client = HttpClient::new(
         config.daemon.request_timeout,
         config.daemon.max_response_bytes,
@@ -66,6 +63,7 @@ pub fn build_all(config: &Config, cancel: &CancellationToken) -> Result<Clients,
             config.daemon.retry,
             cancel.clone(),
         )
+        .counted_by(tally.clone())
     };
     let sources = config
         .sources

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use crate::services::kinds::{FeedKind, SourceKind, TargetKind};
 pub use crate::services::table::{DEFAULT_REQUESTS_PER_MINUTE, Remote, TargetCommon};
-pub use clients::{build, build_all};
+pub use clients::build_all;
 pub use database::{Database, PostgresDatabase};
 pub use identity::{Account, Identity};
 pub use mapping::MappingSpec;
@@ -105,6 +105,9 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Every value as written, to tell what a reload changed.
     pub settings: Settings,
+    /// The shop's name when a fleet worker serves it (its file's stem), which its metrics carry
+    /// as `shop`; `None` for the one shop of `invsync run`.
+    pub shop: Option<String>,
 }
 
 /// `[daemon]`, with defaults applied.

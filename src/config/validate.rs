@@ -87,6 +87,7 @@ pub(super) fn validate(path: &Path, file: toml::Table) -> Result<Config, ConfigE
         mapping,
         warnings,
         settings,
+        shop: None,
     })
 }
 

@@ -30,7 +30,6 @@ use tracing::{Instrument, error, info, info_span};
 use super::orders;
 use super::sources::{self, SourceDone, SourceWork};
 use super::target_task::{Fetch, OrdersStep};
-use crate::ops::metrics;
 use crate::ops::report::{CycleReport, OrdersDone, SourceReport, TargetReport, TargetState};
 use crate::relay::{self, RelayDone};
 use crate::store::{self, StoreError};
@@ -241,7 +240,7 @@ impl Engine {
         if let Ok(done) = &done
             && !options.dry_run
         {
-            metrics::reservations(
+            self.metrics.reservations(
                 i64::try_from(done.open).unwrap_or(i64::MAX),
                 i64::try_from(done.stuck).unwrap_or(i64::MAX),
             );
@@ -337,7 +336,7 @@ impl Engine {
         )
         .await?;
         if let Some(done) = &done {
-            metrics::relay_orders(&done.every_state());
+            self.metrics.relay_orders(&done.every_state());
         }
         Ok(done)
     }

@@ -21,8 +21,10 @@ use super::per_sku::PerSku;
 use super::slots::{Book, Names, Recorder, SourceMemory, SourceSlot};
 use super::state::{Configured, Endpoint, Loaded, LoadedTarget, load_state, log_reconciled};
 use crate::config::{Config, FeedKind};
+use crate::http::metrics::Tally;
 use crate::mapper::Mapper;
 use crate::mapper::file::Prepared;
+use crate::ops::metrics::ShopMetrics;
 use crate::ops::stale::Watch;
 use crate::plan::Rules;
 use crate::plan::ledger::SkuId;
@@ -86,6 +88,8 @@ pub struct Engine {
     pub(super) notes: Arc<tokio::sync::Mutex<WrittenNotes>>,
     /// The catalogue targets' product lists, read first when `by_barcode` needs them.
     pub(super) catalogues: Arc<Catalogues>,
+    /// The shop's metrics, which its endpoints count in too.
+    pub(super) metrics: Arc<ShopMetrics>,
 }
 
 impl Engine {
@@ -119,7 +123,9 @@ impl Engine {
         let loading = Instant::now();
         // A reload builds an engine on the database the daemon opened: only if it is still there.
         store.check_files().await?;
-        let clients = crate::config::build_all(&config, cancel)?;
+        let metrics = ShopMetrics::of(config.shop.as_deref());
+        let tally: Arc<dyn Tally> = metrics.clone();
+        let clients = crate::config::build_all(&config, cancel, &tally)?;
         let mapper = Arc::new(Mapper::new(&config, prepared.file.clone(), store.clone()));
         let feeds = feed_slots(&config, clients.feeds, &mapper);
         let (book, unabsorbed) = restore_book(&config, &store, read_only).await?;
@@ -173,6 +179,7 @@ impl Engine {
             mapper,
             notes: Arc::new(tokio::sync::Mutex::new(notes)),
             catalogues: Arc::new(catalogues),
+            metrics,
         })
     }
 
@@ -184,6 +191,11 @@ impl Engine {
     /// The SKU mapping in force (the dropship relay maps its lines through it too).
     pub fn mapper(&self) -> Arc<Mapper> {
         self.mapper.clone()
+    }
+
+    /// The shop's metrics.
+    pub fn metrics(&self) -> &Arc<ShopMetrics> {
+        &self.metrics
     }
 }
 

@@ -36,7 +36,7 @@ use tracing::{error, info};
 
 use crate::config::Config;
 use crate::daemon::cycle::{CycleOptions, Engine, EngineError};
-use crate::ops::metrics;
+use crate::ops::metrics::{self, ShopMetrics};
 use crate::ops::notify::Notifier;
 use crate::ops::report::CycleReport;
 use crate::store::{Store, StoreError};
@@ -116,7 +116,7 @@ pub async fn run(daemon: Daemon, notifier: &Notifier) -> Result<(), DaemonError>
         tokio::select! {
             () = &mut stop => break,
             Some(done) = cycles.join_next(), if !cycles.is_empty() => {
-                if let Some(e) = finished(done, notifier, &store) {
+                if let Some(e) = finished(done, notifier, &store, engine.metrics()) {
                     moved = Some(e);
                     break;
                 }
@@ -136,7 +136,7 @@ pub async fn run(daemon: Daemon, notifier: &Notifier) -> Result<(), DaemonError>
         }
     }
     cancel.cancel();
-    drain(cycles, notifier, &store, &cancel).await;
+    drain(cycles, notifier, &store, engine.metrics(), &cancel).await;
     cancel.cancel();
     drop(clock);
     if let Some(e) = moved {
@@ -197,10 +197,16 @@ fn start_cycle(
 
 /// Shutdown mid-cycle: the cycles stop starting requests and finish, within the grace; those
 /// that do not are aborted.
-async fn drain(mut cycles: Cycles, notifier: &Notifier, store: &Store, cancel: &CancellationToken) {
+async fn drain(
+    mut cycles: Cycles,
+    notifier: &Notifier,
+    store: &Store,
+    metrics: &Arc<ShopMetrics>,
+    cancel: &CancellationToken,
+) {
     let draining = async {
         while let Some(done) = cycles.join_next().await {
-            finished(done, notifier, store);
+            finished(done, notifier, store, metrics);
         }
     };
     if shutdown::finish_within_grace(draining, cancel)
@@ -217,18 +223,19 @@ fn finished(
     done: Result<Result<CycleReport, StoreError>, tokio::task::JoinError>,
     notifier: &Notifier,
     store: &Store,
+    metrics: &Arc<ShopMetrics>,
 ) -> Option<StoreError> {
     let result = done.unwrap_or(Err(StoreError::Join));
     notifier.cycle_finished(result.as_ref());
     match result {
         Ok(report) => {
-            metrics::cycle_finished(&report);
-            refresh_metrics(store);
+            metrics.cycle_finished(&report);
+            refresh_metrics(store, metrics);
             None
         }
         Err(e @ StoreError::Moved(_)) => Some(e),
         Err(e) => {
-            refresh_metrics(store);
+            refresh_metrics(store, metrics);
             error!(error = %e, "cycle failed on the database; the next cycle tries again");
             None
         }
@@ -237,13 +244,13 @@ fn finished(
 
 /// Reads the per-target and per-source figures into the metrics, off the loop (only when they
 /// are served).
-pub fn refresh_metrics(store: &Store) {
+pub fn refresh_metrics(store: &Store, metrics: &Arc<ShopMetrics>) {
     if !metrics::served() {
         return;
     }
-    let store = store.clone();
+    let (store, metrics) = (store.clone(), metrics.clone());
     tokio::spawn(async move {
-        if let Err(e) = store.call(|c| metrics::refresh(c)).await {
+        if let Err(e) = store.call(move |c| metrics.refresh(c)).await {
             tracing::warn!(error = %e, "metrics: could not read the database");
         }
     });

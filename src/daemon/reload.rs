@@ -34,7 +34,11 @@ pub(super) async fn read(
         }
     };
     let newer = match Config::load(&current.path) {
-        Ok(newer) => Arc::new(newer),
+        // The same shop, whatever the file says.
+        Ok(newer) => Arc::new(Config {
+            shop: current.shop.clone(),
+            ..newer
+        }),
         Err(errors) => {
             not_reloaded(errors);
             return None;

@@ -7,6 +7,7 @@
 //! shops = "/etc/invsync/shops"                          # one NAME.toml per shop
 //! lease_ttl = "30s"                                     # a lost worker's shops move within this
 //! # worker = "host-a"                                   # default: the host name and process id
+//! # metrics_listen = "127.0.0.1:9793"                   # GET /metrics of this worker's shops
 //! log_format = "text"
 //! log_level = "info"
 //! ```
@@ -42,6 +43,10 @@ pub struct FleetSettings {
     pub log_format: LogFormat,
     /// `fleet.log_level`.
     pub log_level: String,
+    /// `fleet.metrics_listen`: where this worker serves `GET /metrics`, every sample of a shop
+    /// it holds labelled `shop` (a shop file's own `daemon.metrics_listen` is not used in a
+    /// fleet); off when absent.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +64,7 @@ struct RawFleet {
     worker: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
+    metrics_listen: Option<String>,
 }
 
 /// A fleet file that cannot be used: which file, which key, why (never a secret).
@@ -122,6 +128,17 @@ impl FleetSettings {
                 ));
             }
         };
+        let metrics_listen = match fleet.metrics_listen.as_deref() {
+            None => None,
+            Some(text) => Some(text.trim().parse().map_err(|_| {
+                error(
+                    "fleet.metrics_listen",
+                    format!(
+                        "{text:?} is not an IP address and port; write e.g. \"127.0.0.1:9793\""
+                    ),
+                )
+            })?),
+        };
         let worker = fleet.worker.unwrap_or_else(default_worker);
         // It goes into every request's User-Agent: printable ASCII only.
         if worker.trim().is_empty() || !worker.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
@@ -137,6 +154,7 @@ impl FleetSettings {
             worker,
             log_format,
             log_level: fleet.log_level.unwrap_or_else(|| "info".to_owned()),
+            metrics_listen,
         })
     }
 }
@@ -179,5 +197,20 @@ mod tests {
             .expect_err("an unknown key");
         assert!(e.to_string().contains("ttl"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn a_worker_serves_metrics_only_where_it_is_told() {
+        let base = "[fleet]\ndatabase = \"postgres://u@db/fleet\"\n";
+        assert_eq!(load(base).expect("valid").metrics_listen, None);
+        let settings =
+            load(&format!("{base}metrics_listen = \"127.0.0.1:9793\"\n")).expect("valid");
+        assert_eq!(
+            settings.metrics_listen,
+            Some("127.0.0.1:9793".parse().expect("an address"))
+        );
+        let e = load(&format!("{base}metrics_listen = \"localhost:9793\"\n")).expect_err("refused");
+        assert_eq!(e.key, "fleet.metrics_listen");
+        assert!(e.message.contains("not an IP address and port"), "{e}");
     }
 }

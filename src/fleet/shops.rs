@@ -91,7 +91,8 @@ pub fn scan(dir: &Path) -> std::io::Result<Shops> {
             }
         };
         match Config::load(&path) {
-            Ok(config) => {
+            Ok(mut config) => {
+                config.shop = Some(name.clone());
                 schemas.insert(schema.clone(), name.clone());
                 shops.shops.insert(
                     name.clone(),

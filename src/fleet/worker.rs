@@ -365,6 +365,7 @@ async fn run_shop(config: Arc<crate::config::Config>, store: Store, cancel: Canc
             return;
         }
     };
+    daemon::refresh_metrics(&store, engine.metrics());
     // Reloads are the worker's: a changed file restarts the shop.
     let (_reload, reloads) = mpsc::channel(1);
     let running = Daemon {

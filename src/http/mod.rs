@@ -225,6 +225,7 @@ pub struct Endpoint {
     limiter: Arc<Limiter>,
     retry: RetrySettings,
     cancel: CancellationToken,
+    tally: Arc<dyn metrics::Tally>,
 }
 
 impl Endpoint {
@@ -244,7 +245,13 @@ impl Endpoint {
             limiter,
             retry,
             cancel,
+            tally: Arc::new(metrics::Uncounted),
         }
+    }
+
+    /// The endpoint, its requests and retries counted by `tally` (its shop's metrics).
+    pub fn counted_by(self, tally: Arc<dyn metrics::Tally>) -> Endpoint {
+        Endpoint { tally, ..self }
     }
 
     /// Starts a request to `base_url` + `path`.
@@ -294,6 +301,7 @@ impl Endpoint {
         let attempt = || async { self.send_once(meter, build()).await?.expect(expect) };
         let result = retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
             meter.retries.fetch_add(1, Ordering::Relaxed);
+            self.tally.retry(&self.label);
         })
         .await;
         match result {
@@ -337,7 +345,7 @@ impl Endpoint {
             Err(HttpError::Certificate(_)) => "certificate",
             Err(_) => "error",
         };
-        metrics::request(&self.label, code);
+        self.tally.request(&self.label, code);
         if let Ok(answer) = &result
             && let (false, Some(asked)) = (answer.status.is_success(), answer.retry_after)
         {

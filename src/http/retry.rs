@@ -55,7 +55,7 @@ pub const PAUSE_CAP: Duration = Duration::from_secs(60 * 60);
 pub const LONGEST_WAIT: Duration = Duration::from_secs(60);
 
 /// Runs `op` until it succeeds, fails for good, or the policy gives up; logs a WARN per retry
-/// with the reason and the wait, and calls `on_retry` for the cycle's counters.
+/// with the reason and the wait, and calls `on_retry` for the counters (the cycle's, the metrics).
 pub async fn with_retries<T, F, Fut>(
     op: F,
     settings: &RetrySettings,
@@ -92,7 +92,6 @@ where
         })
         .notify(|e, wait| {
             on_retry();
-            super::metrics::retry(label);
             let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
             tracing::warn!(endpoint = label, error = %e, wait_ms, "request failed; retrying");
         })

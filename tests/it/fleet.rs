@@ -152,9 +152,14 @@ impl Fleet {
     }
 
     fn add_worker(&mut self, name: &str) {
+        self.add_worker_with(name, "");
+    }
+
+    /// A worker named `name` whose `[fleet]` has the lines `extra` too.
+    fn add_worker_with(&mut self, name: &str, extra: &str) {
         let config = self.dir.path().join(format!("{name}.toml"));
         let text = std::fs::read_to_string(self.fleet_file()).expect("fleet file");
-        write_private(&config, &format!("{text}worker = \"{name}\"\n"));
+        write_private(&config, &format!("{text}worker = \"{name}\"\n{extra}"));
         let child = invsync_command()
             .arg("--config")
             .arg(&config)
@@ -578,4 +583,103 @@ async fn postgresql_restarted_in_the_middle_of_a_push_the_workers_retry_resume_a
             "{name} kept running through the restart"
         );
     }
+}
+
+/// The shops a `/metrics` page has samples of (`shop="NAME"`).
+fn shops_on(page: &str) -> std::collections::BTreeSet<String> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let start = l.find("shop=\"")? + "shop=\"".len();
+            Some(l[start..].split('"').next()?.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_metrics_label_each_shop_it_holds_and_drop_a_shop_it_hands_over() {
+    let mut fleet = Fleet::start(4).await;
+    fleet.add_worker_with("wa", "metrics_listen = \"127.0.0.1:0\"\n");
+    fleet.spread("wa holds every shop", 1, 4, 4).await;
+    fleet
+        .wait_for(
+            "every shop converged",
+            Duration::from_secs(60),
+            Converged(0),
+        )
+        .await;
+    let log = fleet.dir.path().join("wa.log");
+    let addr = std::fs::read_to_string(&log)
+        .expect("wa's log")
+        .lines()
+        .filter(|l| l.contains("metrics served"))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|f| f.strip_prefix("addr="))
+                .map(str::to_owned)
+        })
+        .expect("the bound address is logged");
+    let url = format!("http://{addr}/metrics");
+    let client = reqwest::Client::new();
+    let scrape = || async {
+        let answer = client.get(&url).send().await.expect("GET /metrics");
+        assert_eq!(answer.status(), 200);
+        answer.text().await.expect("a page")
+    };
+
+    // Every shop's figures, each under its name; one family each, whatever the shops.
+    let names: Vec<String> = fleet.shops.iter().map(|s| s.name.clone()).collect();
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = scrape().await;
+        if names.iter().all(|name| {
+            page.contains(&format!(
+                "invsync_target_pending_skus{{shop=\"{name}\",target=\"hardtofind\"}} 0"
+            ))
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for name in &names {
+        for series in [
+            format!("invsync_target_pending_skus{{shop=\"{name}\",target=\"hardtofind\"}} 0"),
+            format!("invsync_source_skus{{shop=\"{name}\",source=\"stock\"}} {SKUS}"),
+            format!(
+                "invsync_requests_total{{shop=\"{name}\",endpoint=\"target hardtofind\",code=\"200\"}} "
+            ),
+            format!("invsync_cycle_duration_seconds_count{{shop=\"{name}\"}} "),
+        ] {
+            assert!(page.contains(&series), "{series} in\n{page}");
+        }
+    }
+    assert_eq!(
+        page.matches("# TYPE invsync_requests counter").count(),
+        1,
+        "{page}"
+    );
+
+    // A second worker takes half: wa's page then says only the shops wa still holds.
+    fleet.add_worker("wb");
+    fleet.spread("the shops spread 2/2", 2, 2, 2).await;
+    let of_wa: std::collections::BTreeSet<String> = fleet
+        .holders()
+        .await
+        .into_iter()
+        .filter(|(_, w)| w.as_deref() == Some("wa"))
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(of_wa.len(), 2, "{of_wa:?}");
+    let mut shown = shops_on(&scrape().await);
+    for _ in 0..100 {
+        if shown == of_wa {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        shown = shops_on(&scrape().await);
+    }
+    assert_eq!(
+        shown, of_wa,
+        "wa's page names the shops it holds, and only those"
+    );
 }
