@@ -10,7 +10,7 @@
 use std::sync::{Arc, RwLock};
 
 use futures_util::future::join_all;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::feeds::{self, FeedListing, FeedSlot, ReadAs};
 use super::per_sku::PerSku;
@@ -148,6 +148,13 @@ async fn take_in_reads(
     for (feed, (read, looked_up)) in feeds.iter().zip(listed) {
         let mut read = match read {
             Ok(read) => read,
+            // Stopped by shutdown (or a fleet worker letting the shop go): the feed did not
+            // fail, and the next start reads it; its reservations stand as they were.
+            Err(e) if e.is_cancelled() => {
+                info!(feed = %feed.name, "order feed read stopped by shutdown; its reservations stand as they were");
+                done.failed.push(feed.name.clone());
+                continue;
+            }
             Err(e) => {
                 error!(feed = %feed.name, error = %e, "order feed could not be read; its reservations stand as they were and it is read again at the next cycle");
                 done.failed.push(feed.name.clone());

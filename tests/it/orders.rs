@@ -292,3 +292,53 @@ async fn an_order_feed_no_longer_configured_is_deleted_at_start_with_its_reserva
         "nothing reserves any more"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_read_cut_short_by_shutdown_is_no_failure_of_the_feed() {
+    let world = world_with_orders("absorb").await;
+    world.invsync(&["once"]).await.assert_code(0);
+    world.htf.clear_requests();
+    // The next cycle's first `GET /orders` never answers: SIGTERM comes while it waits.
+    world
+        .htf
+        .faults()
+        .push_for("GET", "/orders", invsync::harness::Fault::Hang);
+    let child = world.spawn(&["run"], &[]);
+    let asked = std::time::Instant::now();
+    while !world
+        .htf
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path.contains("/orders"))
+    {
+        assert!(
+            asked.elapsed() < std::time::Duration::from_secs(30),
+            "no GET /orders"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    signal(&child, "TERM");
+    let stopped = Run::from(child.wait_with_output().await.expect("run exits"));
+
+    stopped.assert_code(0);
+    assert!(
+        !stopped.stderr.contains("order feed could not be read"),
+        "a shutdown is no failure of the feed:\n{}",
+        stopped.stderr
+    );
+    assert!(
+        stopped
+            .stderr
+            .contains("order feed read stopped by shutdown"),
+        "{}",
+        stopped.stderr
+    );
+    let status = world.invsync(&["status", "--json"]).await;
+    let value: serde_json::Value = serde_json::from_str(&status.stdout).expect("JSON");
+    assert_eq!(
+        value["feeds"][0]["last_error"],
+        serde_json::Value::Null,
+        "{}",
+        status.stdout
+    );
+}
