@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{Instrument, error, info};
 
 use crate::config::Config;
 use crate::daemon::cycle::{CycleOptions, Engine, EngineError};
@@ -192,7 +192,8 @@ fn start_cycle(
     };
     notifier.cycle_started();
     let engine = engine.clone();
-    cycles.spawn(async move { engine.run_cycle(options, turn).await });
+    // In the caller's span: a fleet's cycles name their shop.
+    cycles.spawn(async move { engine.run_cycle(options, turn).await }.in_current_span());
 }
 
 /// Shutdown mid-cycle: the cycles stop starting requests and finish, within the grace; those
@@ -249,9 +250,12 @@ pub fn refresh_metrics(store: &Store, metrics: &Arc<ShopMetrics>) {
         return;
     }
     let (store, metrics) = (store.clone(), metrics.clone());
-    tokio::spawn(async move {
-        if let Err(e) = store.call(move |c| metrics.refresh(c)).await {
-            tracing::warn!(error = %e, "metrics: could not read the database");
+    tokio::spawn(
+        async move {
+            if let Err(e) = store.call(move |c| metrics.refresh(c)).await {
+                tracing::warn!(error = %e, "metrics: could not read the database");
+            }
         }
-    });
+        .in_current_span(),
+    );
 }

@@ -186,7 +186,8 @@ pub async fn prepare_with(
         Some(store) => store.call(|c| store::mapping::load_file_record(c)).await?,
         None => None,
     };
-    tokio::task::spawn_blocking(move || prepare(&config, record))
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| prepare(&config, record)))
         .await
         .map_err(|_| StoreError::Join)
 }

@@ -46,15 +46,18 @@ pub fn reload(level: &str) -> bool {
 }
 
 /// Libraries whose own INFO and DEBUG lines say nothing an operator of invsync can act on
-/// (connection pools, TLS handshakes, SQL): kept at WARN unless a directive names them.
+/// (connection pools, TLS handshakes, SQL, PostgreSQL's NOTICEs of a `CREATE … IF NOT EXISTS`
+/// that found what it would make): kept at WARN unless a directive names them.
 const QUIET: &[&str] = &[
+    "deadpool",
+    "deadpool_postgres",
     "h2",
     "hyper",
     "hyper_util",
     "reqwest",
     "rusqlite",
     "rustls",
-    "tokio_cron_scheduler",
+    "tokio_postgres",
     "tower",
 ];
 
@@ -111,6 +114,7 @@ mod tests {
             all.starts_with("debug,")
                 && all.contains(",hyper=warn")
                 && all.contains(",reqwest=warn")
+                && all.contains(",tokio_postgres=warn")
         );
         assert!(!named.contains("hyper=warn"), "{named}");
         assert!(named.contains("hyper_util=warn"), "{named}");

@@ -476,6 +476,8 @@ impl Store {
         if let Some(moved) = self.files.as_ref().and_then(|f| f.moved()) {
             return Err(moved.clone().into());
         }
+        // What the call logs is the caller's: a fleet's lines name their shop (its span).
+        let span = tracing::Span::current();
         match &self.engine {
             Backend::Sqlite(conn) => {
                 let conn = conn.clone();
@@ -483,7 +485,7 @@ impl Store {
                     // A panic while holding the lock cannot leave SQLite half-written
                     // (transactions roll back), so a poisoned lock is still a usable connection.
                     let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    f(&mut guard)
+                    span.in_scope(|| f(&mut guard))
                 })
                 .await
                 .map_err(|_| StoreError::Join)?
@@ -491,9 +493,11 @@ impl Store {
             Backend::Postgres(shop) => {
                 let shop = shop.clone();
                 let handle = tokio::runtime::Handle::current();
-                tokio::task::spawn_blocking(move || f(&mut shop.connect(&handle)?))
-                    .await
-                    .map_err(|_| StoreError::Join)?
+                tokio::task::spawn_blocking(move || {
+                    span.in_scope(|| f(&mut shop.connect(&handle)?))
+                })
+                .await
+                .map_err(|_| StoreError::Join)?
             }
         }
     }
