@@ -4,11 +4,13 @@
 # installs invsync and its units in it, serves `invsync sim` inside, and checks what an operator
 # relies on: start reaches READY, `systemctl status` shows the STATUS= line, reload, a sync,
 # journal priorities, a failed start, stop within TimeoutStopSec, restart after SIGKILL, the
-# watchdog on a stalled cycle, and invsync.service beside invsync@.service instances.
+# watchdog on a stalled cycle, and invsync.service beside invsync@.service instances; and a fleet
+# worker (invsync-fleet.service) against a PostgreSQL server started in the container.
 #
 # Usage: tests/systemd/run-in-nspawn.sh [--binary PATH] [--units DIR] [--deb PATH]
 #   --binary  the invsync to install as /usr/bin/invsync (default: target/debug/invsync)
-#   --units   where invsync.service and invsync@.service are (default: systemd/)
+#   --units   where invsync.service, invsync@.service and invsync-fleet.service are (default:
+#             systemd/)
 #   --deb     install this package instead (binary and units from it), and check that upgrading
 #             it restarts running instances and removing it stops them
 #
@@ -55,7 +57,7 @@ if [ -n "$deb" ]; then
   deb="$(cd "$(dirname "$deb")" && pwd)/$(basename "$deb")"
 else
   [ -x "$binary" ] || { echo "no binary at $binary: cargo build first" >&2; exit 1; }
-  for unit in invsync.service invsync@.service; do
+  for unit in invsync.service invsync@.service invsync-fleet.service; do
     [ -f "$units/$unit" ] || { echo "no $units/$unit" >&2; exit 1; }
   done
 fi
@@ -103,7 +105,8 @@ if [ -n "$deb" ]; then
   cp "$deb" "$root/root/invsync.deb"
 else
   install -m 0755 "$binary" "$root/usr/bin/invsync"
-  install -m 0644 "$units/invsync.service" "$units/invsync@.service" "$root/etc/systemd/system/"
+  install -m 0644 "$units/invsync.service" "$units/invsync@.service" \
+    "$units/invsync-fleet.service" "$root/etc/systemd/system/"
 fi
 
 # Every container needs a cgroup of its own, or two runs at once (two CI jobs on one machine)
@@ -404,6 +407,115 @@ else
   fail "no watchdog restart of a stalled cycle (NRestarts $(show invsync@stall.service NRestarts))"
 fi
 ct systemctl stop invsync@stall.service
+
+# --- a fleet worker: invsync-fleet.service against PostgreSQL ---------------------------------
+# A throwaway server in the container, as a fleet's database would be on another machine: a
+# role and a database of its own, a password in the fleet file (readable by root alone).
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+if [ -z "$pg_bin" ] || ! id postgres >/dev/null 2>&1; then
+  gap "no PostgreSQL here (package postgresql): the fleet worker's unit was not tried"
+else
+  pg_data=/var/tmp/invsync-fleet-pg
+  pg_up() { ct "$pg_bin/pg_isready" -q -h 127.0.0.1 -p 15432; }
+  ct install -d -o postgres -g postgres -m 0700 "$pg_data"
+  ct runuser -u postgres -- "$pg_bin/initdb" -A trust -U postgres -D "$pg_data" >/dev/null ||
+    fail "initdb in the container"
+  # Trust on the socket for the set-up below; a password over TCP, as a worker connects.
+  printf 'local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n' >"$root$pg_data/pg_hba.conf"
+  ct systemd-run --quiet --unit=invsync-fleet-pg -p Type=exec -p User=postgres \
+    "$pg_bin/postgres" -D "$pg_data" -c listen_addresses=127.0.0.1 -p 15432 -k /tmp
+  if wait_for 30 pg_up &&
+    ct runuser -u postgres -- "$pg_bin/psql" -q -h /tmp -p 15432 -U postgres -d postgres \
+      -c "CREATE ROLE invsync LOGIN PASSWORD 'fleet-db-secret'" \
+      -c "CREATE DATABASE invsync OWNER invsync" >/dev/null; then
+    ok "PostgreSQL $(ct "$pg_bin/postgres" --version | awk '{print $NF}') in the container: role and database invsync"
+  else
+    journal -u invsync-fleet-pg | tail -10
+    fail "PostgreSQL did not start in the container"
+  fi
+  install -d -m 0755 "$root/etc/invsync/shops"
+  configure invsync-fleet.service /etc/invsync/shops/north.toml /etc/invsync/credentials/fleet \
+    /var/lib/invsync-north/ignored.db /run/invsync-sim.out
+  chmod 0644 "$root/etc/invsync/shops/north.toml"
+  printf '[fleet]\ndatabase = "postgres://invsync:fleet-db-secret@127.0.0.1:15432/invsync"\nshops = "/etc/invsync/shops"\nlease_ttl = "3s"\nworker = "ct-worker"\n' \
+    >"$root/etc/invsync/fleet.toml"
+  chmod 0600 "$root/etc/invsync/fleet.toml"
+  mkdir -p "$root/etc/systemd/system/invsync-fleet.service.d"
+  printf '[Service]\nLoadCredential=hako_api_key:/etc/invsync/credentials/fleet/hako_api_key\nLoadCredential=ea_token:/etc/invsync/credentials/fleet/ea_token\nLoadCredential=htf_password:/etc/invsync/credentials/fleet/htf_password\n' \
+    >"$root/etc/systemd/system/invsync-fleet.service.d/credentials.conf"
+  ct systemctl daemon-reload
+  fleet_status() {
+    ct env CREDENTIALS_DIRECTORY=/etc/invsync/credentials/fleet \
+      invsync --config /etc/invsync/fleet.toml fleet status --json
+  }
+  fleet_in_sync() { fleet_status >/dev/null 2>&1; }
+  t0=$(date +%s)
+  if ct timeout 60 systemctl start invsync-fleet.service; then
+    ok "systemctl start invsync-fleet returned once READY=1 came ($(($(date +%s) - t0))s), the fleet file read through its credential"
+  else
+    journal -u invsync-fleet.service | tail -20
+    fail "systemctl start invsync-fleet"
+  fi
+  fleet_synced() { own invsync-fleet.service | grep -q 'shop=north.*cycle finished.*outcome="ok"\|cycle finished.*outcome="ok".*shop=north'; }
+  if wait_for 30 fleet_synced; then
+    ok "the worker synced shop north: $(own invsync-fleet.service | grep -m1 'cycle finished' | cut -c1-150)…"
+  else
+    journal -u invsync-fleet.service | tail -15
+    fail "no 'cycle finished … outcome=\"ok\"' of shop north from invsync-fleet"
+  fi
+  # Whether north is held by $1 ("NAME" or null); fleet status exits non-zero while a shop is not
+  # held or not in sync, which says nothing of who holds it.
+  held_by() {
+    local out
+    out="$(fleet_status 2>/dev/null || true)"
+    grep -q "\"worker\": *$1" <<<"$out"
+  }
+  if held_by '"ct-worker"'; then
+    ok "fleet status: shop north held by ct-worker"
+  else
+    fleet_status || true
+    fail "fleet status does not show north held by ct-worker"
+  fi
+  if own invsync-fleet.service | grep -q 'fleet-db-secret'; then
+    fail "the database's password appears in the worker's journal"
+  else
+    ok "the database's password appears nowhere in the worker's journal"
+  fi
+  pid="$(show invsync-fleet.service MainPID)"
+  ct timeout 30 systemctl reload invsync-fleet.service || true
+  sleep 1
+  if [ "$(ct systemctl is-active invsync-fleet.service || true)" = active ] && [ "$(show invsync-fleet.service MainPID)" = "$pid" ]; then
+    ok "systemctl reload invsync-fleet: the shops' folder read again by the same process"
+  else
+    fail "systemctl reload invsync-fleet: $(show invsync-fleet.service ActiveState), pid $pid -> $(show invsync-fleet.service MainPID)"
+  fi
+  restarts="$(show invsync-fleet.service NRestarts)"
+  ct systemctl kill -s KILL invsync-fleet.service
+  fleet_restarted() { [ "$(show invsync-fleet.service NRestarts)" -gt "$restarts" ] && [ "$(ct systemctl is-active invsync-fleet.service)" = active ]; }
+  if wait_for 30 fleet_restarted && wait_for 20 held_by '"ct-worker"'; then
+    ok "systemctl kill -s KILL invsync-fleet: restarted, and it holds north again"
+    if wait_for 20 fleet_in_sync; then
+      ok "fleet status after the restart: $(fleet_status | grep '"health"' | tr -s ' ')"
+    else
+      fleet_status || true
+      own invsync-fleet.service -p warning | tail -10
+      fail "north not in sync again after the restart"
+    fi
+  else
+    fail "invsync-fleet not back after SIGKILL: $(ct systemctl is-active invsync-fleet.service || true), NRestarts $(show invsync-fleet.service NRestarts)"
+  fi
+  t0=$(date +%s%N)
+  ct timeout 60 systemctl stop invsync-fleet.service
+  took_ms=$((($(date +%s%N) - t0) / 1000000))
+  if [ "$(show invsync-fleet.service Result)" = success ] && [ "$(show invsync-fleet.service ExecMainStatus)" = 0 ] && held_by null; then
+    ok "systemctl stop invsync-fleet: exit 0 after ${took_ms}ms, its lease handed over (no worker holds north)"
+  else
+    fleet_status || true
+    own invsync-fleet.service -p warning | tail -10
+    fail "systemctl stop invsync-fleet: result $(show invsync-fleet.service Result), status $(show invsync-fleet.service ExecMainStatus), ${took_ms}ms"
+  fi
+  ct systemctl stop invsync-fleet-pg.service
+fi
 
 # --- the package's maintainer scripts ------------------------------------------------------
 if [ -n "$deb" ]; then
