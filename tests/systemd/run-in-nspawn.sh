@@ -428,7 +428,7 @@ else
     ct runuser -u postgres -- "$pg_bin/psql" -q -h /tmp -p 15432 -U postgres -d postgres \
       -c "CREATE ROLE invsync LOGIN PASSWORD 'fleet-db-secret'" \
       -c "CREATE DATABASE invsync OWNER invsync" >/dev/null; then
-    ok "PostgreSQL $(ct "$pg_bin/postgres" --version | awk '{print $NF}') in the container: role and database invsync"
+    ok "PostgreSQL $(ct "$pg_bin/postgres" --version | awk '{print $3}') in the container: role and database invsync"
   else
     journal -u invsync-fleet-pg | tail -10
     fail "PostgreSQL did not start in the container"
