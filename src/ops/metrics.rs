@@ -25,8 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
-use prometheus_client::metrics::MetricType;
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
 use crate::http::metrics::Tally;
@@ -34,8 +33,10 @@ use crate::ops::report::CycleReport;
 use crate::store::db::Connection;
 use crate::store::{self, StoreError};
 
+mod page;
 mod serve;
 
+use page::{Durations, FAMILIES, Labels, Value};
 pub use serve::serve;
 
 /// Whether a listener serves the metrics: without one, [`ShopMetrics::refresh`] skips its
@@ -44,13 +45,6 @@ static SERVED: AtomicBool = AtomicBool::new(false);
 
 /// Every shop's metrics that may still be alive (see [`ShopMetrics::of`]).
 static SHOPS: Mutex<Vec<Weak<ShopMetrics>>> = Mutex::new(Vec::new());
-
-/// The page: one collector that writes every shop's samples, family by family.
-static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Shops));
-    registry
-});
 
 /// One shop's figures, as the page shows them.
 #[derive(Debug)]
@@ -208,133 +202,24 @@ fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
-/// The cycles' durations: a histogram of fixed buckets, 0.1 s to about 14 minutes, doubling.
-/// (The crate's own `Histogram` keeps its buckets to itself, and a page that writes every shop's
-/// samples under one family needs them.)
-#[derive(Debug, Clone)]
-struct Durations {
-    sum: f64,
-    count: u64,
-    /// Each bucket's upper bound and the observations in it (not below it: the encoder adds
-    /// them up), `+Inf` last.
-    buckets: Vec<(f64, u64)>,
+/// Whether a listener serves the metrics.
+pub fn served() -> bool {
+    SERVED.load(Ordering::Relaxed)
 }
 
-impl Durations {
-    fn new() -> Durations {
-        let bounds = std::iter::successors(Some(0.1_f64), |b| Some(b * 2.0)).take(14);
-        Durations {
-            sum: 0.0,
-            count: 0,
-            buckets: bounds.chain([f64::INFINITY]).map(|b| (b, 0)).collect(),
-        }
-    }
+/// The page: one collector that writes every shop's samples, family by family.
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Shops));
+    registry
+});
 
-    fn observe(&mut self, seconds: f64) {
-        self.sum += seconds;
-        self.count += 1;
-        if let Some(bucket) = self.buckets.iter_mut().find(|(bound, _)| seconds <= *bound) {
-            bucket.1 += 1;
-        }
-    }
-}
-
-/// The families, in the page's order: name, help, kind.
-const FAMILIES: [(&str, &str, MetricType); 14] = [
-    (
-        "invsync_target_pending_skus",
-        "Changes a target has not acknowledged yet",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_target_held",
-        "1 while the mass-zero guard holds the target",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_target_last_success_timestamp_seconds",
-        "When the target last acknowledged a push",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_source_last_fetch_timestamp_seconds",
-        "When the source was last fetched completely",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_source_skus",
-        "SKUs in the source's last complete fetch",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_feed_last_read_timestamp_seconds",
-        "When the order feed's lists were last read completely",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_feed_failing",
-        "1 while the order feed's last read failed",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_feed_unreadable_orders",
-        "Orders of the feed's last complete read that could not be read whole",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_requests",
-        "HTTP requests by endpoint and status code (or error)",
-        MetricType::Counter,
-    ),
-    (
-        "invsync_retries",
-        "HTTP requests tried again, by endpoint",
-        MetricType::Counter,
-    ),
-    (
-        "invsync_cycle_duration_seconds",
-        "How long sync cycles take",
-        MetricType::Histogram,
-    ),
-    (
-        "invsync_reservations_open",
-        "Open order reservations",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_reservations_stuck",
-        "Reservations of orders open long past their dispatch date",
-        MetricType::Gauge,
-    ),
-    (
-        "invsync_relay_orders",
-        "Dropship relay orders by state",
-        MetricType::Gauge,
-    ),
-];
-
-/// One sample's labels (the family's own; the shop's goes first when the page is written).
-type Labels = Vec<(&'static str, String)>;
-
-/// One sample's value, written as its family's kind.
-enum Value {
-    Int(i64),
-    Float(f64),
-    Counter(u64),
-    Histogram(Durations),
-}
-
-impl Value {
-    fn write(&self, metric: &mut MetricEncoder) -> std::fmt::Result {
-        match self {
-            Value::Int(v) => metric.encode_gauge(v),
-            Value::Float(v) => metric.encode_gauge(v),
-            Value::Counter(v) => metric.encode_counter::<NoLabelSet, _, u64>(v, None),
-            Value::Histogram(h) => {
-                metric.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)
-            }
-        }
-    }
+/// The metrics in the text format.
+pub fn render() -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &REGISTRY);
+    out
 }
 
 impl ShopMetrics {
@@ -427,21 +312,9 @@ impl Collector for Shops {
     }
 }
 
-/// Whether a listener serves the metrics.
-pub fn served() -> bool {
-    SERVED.load(Ordering::Relaxed)
-}
-
-/// The metrics in the text format.
-pub fn render() -> String {
-    let mut out = String::new();
-    // Writing to a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut out, &REGISTRY);
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::page::FAMILIES;
     use super::*;
 
     #[test]
