@@ -9,7 +9,8 @@
 //! loopback). It prints the time until every shop's channel shows its source's stock (the first
 //! cycle of every shop, spread over the workers), each worker's CPU time and peak memory, and the
 //! database's size; then it changes 1% of every shop's SKUs and prints the time until every
-//! shop converged again.
+//! shop converged again; then, over a minute of unchanged cycles (every 10 s), the CPU a shop's
+//! cycle costs the workers and the PostgreSQL server.
 
 mod support;
 
@@ -61,6 +62,22 @@ fn converged(shops: &[Shop], skus: usize, round: i64) -> usize {
             })
         })
         .count()
+}
+
+/// CPU seconds (user + system) of every PostgreSQL process on the machine (the bench's own
+/// server: run it where no other one works).
+fn postgres_cpu() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| usage(pid).0)
+        .sum()
 }
 
 /// CPU seconds (user + system) and peak RSS in MiB of process `pid`.
@@ -237,6 +254,22 @@ async fn main() -> Result<(), String> {
         let (cpu, rss) = usage(worker.id().unwrap_or(0));
         println!("worker w{w}: cpu {cpu:.1} s, peak rss {rss:.1} MiB");
     }
+    // A minute of unchanged cycles: what a shop's cycle costs once nothing changes.
+    let workers_cpu = || -> f64 { workers.iter().map(|w| usage(w.id().unwrap_or(0)).0).sum() };
+    let (workers_before, postgres_before) = (workers_cpu(), postgres_cpu());
+    let window = Duration::from_secs(60);
+    tokio::time::sleep(window).await;
+    let cycles = args.shops as f64 * window.as_secs_f64() / 10.0;
+    let (workers_spent, postgres_spent) = (
+        workers_cpu() - workers_before,
+        postgres_cpu() - postgres_before,
+    );
+    println!(
+        "unchanged cycles over {} s ({cycles:.0} shop cycles): workers {workers_spent:.1} s CPU, PostgreSQL {postgres_spent:.1} s CPU; per shop cycle {:.1} ms and {:.1} ms",
+        window.as_secs(),
+        workers_spent * 1000.0 / cycles,
+        postgres_spent * 1000.0 / cycles
+    );
     let size: i64 = client
         .query_one("SELECT pg_database_size(current_database())", &[])
         .await
