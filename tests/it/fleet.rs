@@ -14,16 +14,18 @@ use invsync::services::hardtofind::sim::{HardtofindSim, HardtofindSimConfig};
 use crate::helpers::invsync_command;
 
 const SKUS: usize = 40;
-const LEASE_TTL: Duration = Duration::from_secs(2);
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(2);
 
-struct Shop {
-    name: String,
-    source: EndlessAislesSim,
-    htf: HardtofindSim,
+pub(crate) struct Shop {
+    pub(crate) name: String,
+    pub(crate) source: EndlessAislesSim,
+    pub(crate) htf: HardtofindSim,
+    /// Tables appended to the shop's file (an order feed and a `[relay]`, say).
+    pub(crate) extra: String,
 }
 
 impl Shop {
-    async fn start(name: &str) -> Shop {
+    pub(crate) async fn start(name: &str) -> Shop {
         let source = EndlessAislesSim::start(EndlessAislesSimConfig {
             token: format!("{name}-token"),
             page_size: None,
@@ -43,10 +45,11 @@ impl Shop {
             name: name.to_owned(),
             source,
             htf,
+            extra: String::new(),
         }
     }
 
-    fn config(&self) -> String {
+    pub(crate) fn config(&self) -> String {
         format!(
             r#"[daemon]
 every = "1s"
@@ -66,27 +69,28 @@ password = "{name}-password"
 inputs = ["stock"]
 batch_size = 10
 requests_per_minute = 100000
-"#,
+{extra}"#,
             ea = self.source.base_url(),
             htf = self.htf.base_url(),
             name = self.name,
+            extra = self.extra,
         )
     }
 
     /// Whether the channel shows what the source has: `stock` plus `round` on every SKU.
-    fn converged(&self, round: i64) -> bool {
+    pub(crate) fn converged(&self, round: i64) -> bool {
         let shown = self.htf.inventories();
         (0..SKUS)
             .all(|i| shown.get(&format!("EA-{}", 100_000 + i)) == Some(&((i % 9) as i64 + round)))
     }
 
-    fn change(&self, round: i64) {
+    pub(crate) fn change(&self, round: i64) {
         self.source
             .set_stocks((0..SKUS).map(|i| ((100_000 + i).to_string(), (i % 9) as i64 + round)));
     }
 
     /// The worker of each `POST` to Hardtofind's variant batches, in the order they came.
-    fn pushers(&self) -> Vec<String> {
+    pub(crate) fn pushers(&self) -> Vec<String> {
         self.htf
             .requests()
             .iter()
@@ -97,21 +101,21 @@ requests_per_minute = 100000
 }
 
 /// The worker a `User-Agent` names.
-fn worker_of(agent: &str) -> Option<String> {
+pub(crate) fn worker_of(agent: &str) -> Option<String> {
     let start = agent.find("(worker ")? + "(worker ".len();
     Some(agent[start..].trim_end_matches(')').to_owned())
 }
 
-struct Fleet {
+pub(crate) struct Fleet {
     /// The fleet's database.
-    url: String,
-    dir: tempfile::TempDir,
-    shops: Vec<Shop>,
-    workers: BTreeMap<String, tokio::process::Child>,
+    pub(crate) url: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) shops: Vec<Shop>,
+    pub(crate) workers: BTreeMap<String, tokio::process::Child>,
 }
 
 impl Fleet {
-    async fn start(count: usize) -> Fleet {
+    pub(crate) async fn start(count: usize) -> Fleet {
         let url = TestPostgres::get()
             .and_then(|pg| pg.database())
             .unwrap_or_else(|e| panic!("{e}"));
@@ -120,16 +124,22 @@ impl Fleet {
 
     /// `count` shops on the database `url`.
     async fn start_on(count: usize, url: String) -> Fleet {
-        let dir = tempfile::tempdir().expect("a folder");
-        std::fs::create_dir(dir.path().join("shops")).expect("shops");
         let mut shops = Vec::new();
         for n in 0..count {
-            let shop = Shop::start(&format!("shop{n:02}")).await;
+            shops.push(Shop::start(&format!("shop{n:02}")).await);
+        }
+        Fleet::of(shops, url)
+    }
+
+    /// A fleet of `shops` on the database `url`, each with its file written.
+    pub(crate) fn of(shops: Vec<Shop>, url: String) -> Fleet {
+        let dir = tempfile::tempdir().expect("a folder");
+        std::fs::create_dir(dir.path().join("shops")).expect("shops");
+        for shop in &shops {
             write_private(
                 &dir.path().join("shops").join(format!("{}.toml", shop.name)),
                 &shop.config(),
             );
-            shops.push(shop);
         }
         write_private(
             &dir.path().join("fleet.toml"),
@@ -147,11 +157,11 @@ impl Fleet {
         }
     }
 
-    fn fleet_file(&self) -> PathBuf {
+    pub(crate) fn fleet_file(&self) -> PathBuf {
         self.dir.path().join("fleet.toml")
     }
 
-    fn add_worker(&mut self, name: &str) {
+    pub(crate) fn add_worker(&mut self, name: &str) {
         let config = self.dir.path().join(format!("{name}.toml"));
         let text = std::fs::read_to_string(self.fleet_file()).expect("fleet file");
         write_private(&config, &format!("{text}worker = \"{name}\"\n"));
@@ -169,7 +179,7 @@ impl Fleet {
     }
 
     /// Each held shop's worker, from `fleet status --json`.
-    async fn holders(&self) -> HashMap<String, Option<String>> {
+    pub(crate) async fn holders(&self) -> HashMap<String, Option<String>> {
         let output = invsync_command()
             .arg("--config")
             .arg(self.fleet_file())
@@ -191,7 +201,7 @@ impl Fleet {
     }
 
     /// How many live leases `worker` holds, straight from the lease table.
-    async fn leases_of(&self, worker: &str) -> i64 {
+    pub(crate) async fn leases_of(&self, worker: &str) -> i64 {
         let pool = invsync::store::db::pool::pool(&self.url, 1).expect("a pool");
         let client = pool.get().await.expect("a connection");
         client
@@ -206,7 +216,7 @@ impl Fleet {
     }
 
     /// How many shops each worker holds.
-    async fn shares(&self) -> BTreeMap<String, usize> {
+    pub(crate) async fn shares(&self) -> BTreeMap<String, usize> {
         let mut shares = BTreeMap::new();
         for worker in self.holders().await.into_values().flatten() {
             *shares.entry(worker).or_default() += 1;
@@ -216,12 +226,23 @@ impl Fleet {
 
     /// Waits (30 s at most) until every shop is held, by `workers` workers holding `min..=max`
     /// shops each; how long it took.
-    async fn spread(&self, what: &str, workers: usize, min: usize, max: usize) -> Duration {
+    pub(crate) async fn spread(
+        &self,
+        what: &str,
+        workers: usize,
+        min: usize,
+        max: usize,
+    ) -> Duration {
         self.wait_for(what, Duration::from_secs(30), Spread { workers, min, max })
             .await
     }
 
-    async fn wait_for(&self, what: &str, limit: Duration, done: impl AsyncCheck) -> Duration {
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        done: impl AsyncCheck,
+    ) -> Duration {
         let start = Instant::now();
         while start.elapsed() < limit {
             if done.check(self).await {
@@ -255,11 +276,11 @@ impl Fleet {
     }
 }
 
-trait AsyncCheck {
+pub(crate) trait AsyncCheck {
     async fn check(&self, fleet: &Fleet) -> bool;
 }
 
-struct Converged(i64);
+pub(crate) struct Converged(pub(crate) i64);
 impl AsyncCheck for Converged {
     async fn check(&self, fleet: &Fleet) -> bool {
         fleet.shops.iter().all(|s| s.converged(self.0))
@@ -283,7 +304,7 @@ impl AsyncCheck for Spread {
     }
 }
 
-fn write_private(path: &Path, text: &str) {
+pub(crate) fn write_private(path: &Path, text: &str) {
     std::fs::write(path, text).expect("written");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("0600");
@@ -291,20 +312,29 @@ fn write_private(path: &Path, text: &str) {
 
 /// Whether, for every shop, no worker pushed again once another had pushed after it: the pushes
 /// of a shop are runs of one worker each, and a worker's run never comes back.
-fn one_worker_at_a_time(shops: &[Shop]) -> Result<(), String> {
+pub(crate) fn one_worker_at_a_time(shops: &[Shop]) -> Result<(), String> {
     for shop in shops {
         let pushers = shop.pushers();
-        let mut runs: Vec<&String> = Vec::new();
-        for worker in &pushers {
-            if runs.last() != Some(&worker) {
-                if runs.contains(&worker) {
-                    return Err(format!("{}: pushes by {pushers:?}", shop.name));
-                }
-                runs.push(worker);
-            }
+        if !runs_never_return(&pushers) {
+            return Err(format!("{}: pushes by {pushers:?}", shop.name));
         }
     }
     Ok(())
+}
+
+/// Whether `workers` (whoever sent each request, in the order they came) are runs of one
+/// worker each, none coming back once another came after it.
+pub(crate) fn runs_never_return(workers: &[String]) -> bool {
+    let mut runs: Vec<&String> = Vec::new();
+    for worker in workers {
+        if runs.last() != Some(&worker) {
+            if runs.contains(&worker) {
+                return false;
+            }
+            runs.push(worker);
+        }
+    }
+    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,7 +475,7 @@ async fn three_workers_share_thirty_shops_a_killed_one_loses_them_within_the_lea
 }
 
 /// Sends `signal` to `child`.
-fn signal(child: &tokio::process::Child, signal: i32) {
+pub(crate) fn signal(child: &tokio::process::Child, signal: i32) {
     let pid = child.id().expect("running") as i32;
     // SAFETY: a plain kill(2) on a child this test started and has not reaped.
     let sent = unsafe { libc::kill(pid, signal) };

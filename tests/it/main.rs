@@ -9,6 +9,7 @@ mod daemon;
 mod faults;
 mod fidelity;
 mod fleet;
+mod fleet_relay;
 mod forgetting;
 mod helpers;
 mod identity;
