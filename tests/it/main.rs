@@ -10,6 +10,7 @@ mod faults;
 mod fidelity;
 mod fleet;
 mod fleet_relay;
+mod fleet_shops;
 mod forgetting;
 mod helpers;
 mod identity;
