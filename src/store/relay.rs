@@ -279,7 +279,10 @@ mod tests {
             let placing = Record {
                 state: State::Placing,
                 reason: Some("résumé: «unknown» outcome, 2nd attempt".into()),
-                payload: Some(r#"{"custom_order_id":"htf-1001","line_items":[{"id":100001,"quantity":2,"price":19.99}]}"#.into()),
+                payload: Some(
+                    r#"{"custom_order_id":"htf-1001","line_items":[{"id":100001,"quantity":2}]}"#
+                        .into(),
+                ),
                 value: Some(39.98),
                 attempts: 2,
                 updated_at: 20,
