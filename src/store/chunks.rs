@@ -361,6 +361,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::store::db::testing::on_both_engines;
 
     fn tables() -> Connection {
         let conn = Connection::open_in_memory().expect("db");
@@ -376,20 +377,21 @@ mod tests {
         load_chunks(conn, side, endpoint, sku_count(conn)?)
     }
 
-    /// Three named SKUs, and one chunk of `quantities` as its column.
-    fn with_quantities(chunk: i64, quantities: &[u8]) -> Connection {
-        let conn = tables();
+    /// Three named SKUs, and one chunk of `quantities` as its column (in place of what `conn`
+    /// held).
+    fn with_quantities(conn: &Connection, chunk: i64, quantities: &[u8]) {
+        conn.execute_batch("DELETE FROM sku_chunks; DELETE FROM quantity_chunks;")
+            .expect("emptied");
         let mut skus = SkuTable::default();
         for name in ["A", "B", "C"] {
             skus.intern(name);
         }
-        write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+        write_name_chunks(conn, &name_chunks_from(&skus, 0)).expect("names");
         conn.execute(
             "INSERT INTO quantity_chunks VALUES (1, 1, ?1, ?2)",
             params![chunk, quantities],
         )
         .expect("chunk");
-        conn
     }
 
     proptest! {
@@ -420,52 +422,6 @@ mod tests {
     }
 
     #[test]
-    fn a_quantity_for_a_sku_without_a_name_or_below_zero_is_an_inconsistent_database() {
-        let mut beyond = vec![0xff; CHUNK * 8];
-        beyond[3 * 8..4 * 8].copy_from_slice(&5i64.to_le_bytes());
-        let mut negative = vec![0xff; CHUNK * 8];
-        negative[..8].copy_from_slice(&(-7i64).to_le_bytes());
-        let mut fine = vec![0xff; CHUNK * 8];
-        fine[2 * 8..3 * 8].copy_from_slice(&9i64.to_le_bytes());
-        for (chunk, bytes, expected) in [
-            (0, &beyond, Some("SKU id 3 has no name")),
-            (1, &fine, Some("SKU id 514 has no name")),
-            (0, &negative, Some("below 0")),
-            (0, &fine, None),
-        ] {
-            let conn = with_quantities(chunk, bytes);
-            match (load_column(&conn, Side::Target, 1), expected) {
-                (Err(StoreError::Corrupt(message)), Some(expected)) => {
-                    assert!(message.contains(expected), "{message}")
-                }
-                (Ok(column), None) => assert_eq!(column.iter().collect::<Vec<_>>(), [(2, 9)]),
-                (other, _) => panic!("{chunk}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn a_name_written_twice_is_an_inconsistent_database_but_blank_names_may_repeat() {
-        let conn = tables();
-        let mut skus = SkuTable::default();
-        skus.push("A");
-        skus.push("");
-        skus.push("");
-        skus.push("B");
-        write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
-        let loaded = load_skus(&conn).expect("loads");
-        assert_eq!(loaded.len(), 4);
-        assert_eq!(loaded.find_duplicate(), None, "blank names repeat");
-        skus.push("A");
-        write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
-        let loaded = load_skus(&conn).expect("loads");
-        assert!(names_once(&loaded).is_ok(), "not known until looked up");
-        assert_eq!(loaded.get("A"), Some(0));
-        let error = names_once(&loaded).expect_err("A twice");
-        assert!(error.to_string().contains("named twice"), "{error}");
-    }
-
-    #[test]
     fn changed_chunks_carry_the_changes_and_leave_the_column_alone() {
         let mut column = Column::default();
         column.set(3, 7);
@@ -483,43 +439,84 @@ mod tests {
         );
     }
 
-    #[test]
-    fn names_and_quantities_survive_a_round_trip_through_the_database() {
-        let conn = Connection::open_in_memory().expect("db");
-        conn.execute_batch(super::super::migrations::CHUNK_TABLES)
-            .expect("schema");
-        conn.execute_batch(super::super::deltas::DELTA_TABLE)
-            .expect("deltas");
-        let mut skus = SkuTable::default();
-        let mut column = Column::default();
-        for i in 0..(CHUNK * 2 + 5) as SkuId {
-            skus.intern(&format!("SKU-{i}"));
-            if i % 3 == 0 {
-                column.set(i, i64::from(i));
+    on_both_engines! {
+        fn a_quantity_for_a_sku_without_a_name_or_below_zero_is_an_inconsistent_database(conn) {
+            let mut beyond = vec![0xff; CHUNK * 8];
+            beyond[3 * 8..4 * 8].copy_from_slice(&5i64.to_le_bytes());
+            let mut negative = vec![0xff; CHUNK * 8];
+            negative[..8].copy_from_slice(&(-7i64).to_le_bytes());
+            let mut fine = vec![0xff; CHUNK * 8];
+            fine[2 * 8..3 * 8].copy_from_slice(&9i64.to_le_bytes());
+            for (chunk, bytes, expected) in [
+                (0, &beyond, Some("SKU id 3 has no name")),
+                (1, &fine, Some("SKU id 514 has no name")),
+                (0, &negative, Some("below 0")),
+                (0, &fine, None),
+            ] {
+                with_quantities(&conn, chunk, bytes);
+                match (load_column(&conn, Side::Target, 1), expected) {
+                    (Err(StoreError::Corrupt(message)), Some(expected)) => {
+                        assert!(message.contains(expected), "{message}")
+                    }
+                    (Ok(column), None) => {
+                        assert_eq!(column.iter().collect::<Vec<_>>(), [(2, 9)])
+                    }
+                    (other, _) => panic!("{chunk}: {other:?}"),
+                }
             }
         }
-        write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
-        let all: Vec<(SkuId, i64)> = column.iter().collect();
-        write_quantity_chunks(
-            &conn,
-            Side::Target,
-            1,
-            &quantity_chunks_after(&column, &all),
-        )
-        .expect("quantities");
 
-        let names = load_skus(&conn).expect("loads");
-        let loaded = load_column(&conn, Side::Target, 1).expect("loads");
+        fn a_name_written_twice_is_an_inconsistent_database_but_blank_names_may_repeat(conn) {
+            let mut skus = SkuTable::default();
+            skus.push("A");
+            skus.push("");
+            skus.push("");
+            skus.push("B");
+            write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+            let loaded = load_skus(&conn).expect("loads");
+            assert_eq!(loaded.len(), 4);
+            assert_eq!(loaded.find_duplicate(), None, "blank names repeat");
+            skus.push("A");
+            write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+            let loaded = load_skus(&conn).expect("loads");
+            assert!(names_once(&loaded).is_ok(), "not known until looked up");
+            assert_eq!(loaded.get("A"), Some(0));
+            let error = names_once(&loaded).expect_err("A twice");
+            assert!(error.to_string().contains("named twice"), "{error}");
+        }
 
-        assert_eq!(names.len(), skus.len());
-        assert_eq!(names.name(CHUNK as SkuId + 3), "SKU-515");
-        assert_eq!(loaded.iter().collect::<Vec<_>>(), all);
-        assert_eq!(
-            sku_names(&conn, &[1028])
-                .expect("one")
-                .first()
-                .map(|(_, n)| n.as_str()),
-            Some("SKU-1028")
-        );
+        fn names_and_quantities_survive_a_round_trip_through_the_database(conn) {
+            let mut skus = SkuTable::default();
+            let mut column = Column::default();
+            for i in 0..(CHUNK * 2 + 5) as SkuId {
+                skus.intern(&format!("SKU-{i}"));
+                if i % 3 == 0 {
+                    column.set(i, i64::from(i));
+                }
+            }
+            write_name_chunks(&conn, &name_chunks_from(&skus, 0)).expect("names");
+            let all: Vec<(SkuId, i64)> = column.iter().collect();
+            write_quantity_chunks(
+                &conn,
+                Side::Target,
+                1,
+                &quantity_chunks_after(&column, &all),
+            )
+            .expect("quantities");
+
+            let names = load_skus(&conn).expect("loads");
+            let loaded = load_column(&conn, Side::Target, 1).expect("loads");
+
+            assert_eq!(names.len(), skus.len());
+            assert_eq!(names.name(CHUNK as SkuId + 3), "SKU-515");
+            assert_eq!(loaded.iter().collect::<Vec<_>>(), all);
+            assert_eq!(
+                sku_names(&conn, &[1028])
+                    .expect("one")
+                    .first()
+                    .map(|(_, n)| n.as_str()),
+                Some("SKU-1028")
+            );
+        }
     }
 }

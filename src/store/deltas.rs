@@ -472,6 +472,7 @@ mod tests {
     use super::*;
     use crate::plan::ledger::SkuTable;
     use crate::store::chunks::{name_chunks_from, write_name_chunks};
+    use crate::store::db::testing::on_both_engines;
 
     /// A database of `skus` named SKUs, and the chunk and delta tables.
     fn with_skus(skus: usize) -> Connection {
@@ -479,12 +480,17 @@ mod tests {
         conn.execute_batch(super::super::migrations::CHUNK_TABLES)
             .expect("chunks");
         conn.execute_batch(DELTA_TABLE).expect("deltas");
+        name_skus(&conn, skus);
+        conn
+    }
+
+    /// Names `skus` SKUs in `conn`.
+    fn name_skus(conn: &Connection, skus: usize) {
         let mut table = SkuTable::default();
         for i in 0..skus {
             table.push(&format!("SKU-{i}"));
         }
-        write_name_chunks(&conn, &name_chunks_from(&table, 0)).expect("names");
-        conn
+        write_name_chunks(conn, &name_chunks_from(&table, 0)).expect("names");
     }
 
     /// The bytes of quantity chunks and deltas in the database.
@@ -565,122 +571,6 @@ mod tests {
         assert_eq!(column.count(), SKUS);
     }
 
-    #[test]
-    fn a_void_reads_back_as_none_from_a_delta_from_the_chunks_and_after_a_fold() {
-        let conn = with_skus(2 * CHUNK);
-        let far = CHUNK as SkuId + 7;
-        write_changes(&conn, Side::Target, 2, &[(3, 0), (far, 4)]).expect("first");
-        // Spread out: kept as a delta.
-        write_changes(&conn, Side::Target, 2, &[(1, 9)]).expect("more");
-        write_voids(&conn, Side::Target, 2, &[3, far]).expect("voided");
-        for when in ["as a delta", "folded"] {
-            let column = load_column(&conn, Side::Target, 2).expect("loads");
-            assert_eq!(column.iter().collect::<Vec<_>>(), [(1, 9)], "{when}");
-            for id in [3, far] {
-                assert_eq!(
-                    quantity_of(&conn, Side::Target, 2, id).expect("one"),
-                    None,
-                    "{when}"
-                );
-            }
-            fold(&conn, Side::Target, 2).expect("folds");
-        }
-    }
-
-    #[test]
-    fn deltas_past_the_limit_fold_into_the_chunks_in_one_write_and_read_back_the_same() {
-        let conn = with_skus(3 * CHUNK);
-        let limit = 3 * FOLD_AFTER;
-        let mut expected = Column::default();
-        // A column's first changes are its first chunks.
-        let first = write_changes(&conn, Side::Source, 4, &[(0, 0)]).expect("first");
-        assert_eq!((first.chunks, first.delta_bytes), (1, 0));
-        expected.set(0, 0);
-        let mut folds = 0;
-        for round in 0..40u32 {
-            let changes: Vec<(SkuId, i64)> = (0..10u32)
-                .map(|i| {
-                    (
-                        (round * 37 + i * 151) % (3 * CHUNK as u32),
-                        i64::from(round + i),
-                    )
-                })
-                .collect();
-            for &(id, q) in &changes {
-                expected.set(id, q);
-            }
-            let written = write_changes(&conn, Side::Source, 4, &changes).expect("written");
-            let (_, delta_bytes) = stored_bytes(&conn);
-            assert!(delta_bytes as usize <= PAIR * limit, "round {round}");
-            if written.chunks > 0 {
-                folds += 1;
-                assert_eq!(
-                    delta_bytes as usize,
-                    PAIR * changes.len(),
-                    "a fold leaves only the changes that came with it, as a delta"
-                );
-            }
-            assert_eq!(
-                load_column(&conn, Side::Source, 4).expect("loads"),
-                expected,
-                "round {round}"
-            );
-            for &(id, q) in &changes {
-                assert_eq!(
-                    quantity_of(&conn, Side::Source, 4, id).expect("one"),
-                    Some(q)
-                );
-            }
-        }
-        assert!(folds >= 1, "400 changes pass a limit of {limit}");
-        assert!(load_column(&conn, Side::Source, 5).expect("other").count() == 0);
-    }
-
-    #[test]
-    fn changes_close_together_go_straight_into_the_chunks_of_a_column_without_deltas() {
-        let conn = with_skus(8 * CHUNK);
-        // A first cycle's batches: 1,000 ids in a row fall in 2 or 3 chunks.
-        for batch in 0..4u32 {
-            let ids = batch * 1000..(batch * 1000 + 1000).min(8 * CHUNK as u32);
-            let changes: Vec<(SkuId, i64)> = ids.map(|id| (id, 3)).collect();
-            let written = write_changes(&conn, Side::Target, 1, &changes).expect("written");
-            assert_eq!(written.delta_bytes, 0, "batch {batch}: {written:?}");
-        }
-        assert_eq!(stored_bytes(&conn), (8 * CHUNK as i64 * 8, 0));
-        // Spread out, they are a delta; and close together again, with a delta held, too.
-        let spread = write_changes(&conn, Side::Target, 1, &[(0, 1), (4000, 1)]).expect("one");
-        let close: Vec<(SkuId, i64)> = (0..300).map(|id| (id, 2)).collect();
-        let after = write_changes(&conn, Side::Target, 1, &close).expect("two");
-        assert_eq!((spread.delta_bytes, after.delta_bytes), (24, 300 * PAIR));
-        let column = load_column(&conn, Side::Target, 1).expect("loads");
-        assert_eq!(
-            (column.get(0), column.get(4000), column.get(400)),
-            (Some(2), Some(1), Some(3))
-        );
-    }
-
-    #[test]
-    fn a_fold_interrupted_before_its_commit_leaves_the_column_as_it_was() {
-        let conn = with_skus(2 * CHUNK);
-        write_changes(&conn, Side::Target, 1, &[(0, 9)]).expect("first chunk");
-        write_changes(&conn, Side::Target, 1, &[(3, 1), (600, 2)]).expect("delta");
-        let before = load_column(&conn, Side::Target, 1).expect("loads");
-        // The transaction a fold runs in dies before it commits (a kill -9 there).
-        conn.execute_batch("BEGIN").expect("begin");
-        assert_eq!(fold(&conn, Side::Target, 1).expect("fold"), 2);
-        conn.execute_batch("ROLLBACK").expect("rollback");
-        assert_eq!(load_column(&conn, Side::Target, 1).expect("loads"), before);
-        assert_eq!(
-            stored_bytes(&conn),
-            (CHUNK as i64 * 8, 24),
-            "the delta is still there"
-        );
-        // Committed, it reads back the same.
-        assert_eq!(fold_all(&conn).expect("fold"), 2);
-        assert_eq!(load_column(&conn, Side::Target, 1).expect("loads"), before);
-        assert_eq!(stored_bytes(&conn), (2 * (CHUNK as i64) * 8, 0));
-    }
-
     proptest! {
         #[test]
         fn random_bytes_in_a_delta_are_refused_or_read_never_a_panic(
@@ -720,5 +610,119 @@ mod tests {
         conn.execute("INSERT INTO quantity_deltas VALUES (9, 1, 1, x'')", [])
             .expect("delta");
         assert!(matches!(fold_all(&conn), Err(StoreError::Corrupt(_))));
+    }
+
+    on_both_engines! {
+        fn a_void_reads_back_as_none_from_a_delta_from_the_chunks_and_after_a_fold(conn) {
+            name_skus(&conn, 2 * CHUNK);
+            let far = CHUNK as SkuId + 7;
+            write_changes(&conn, Side::Target, 2, &[(3, 0), (far, 4)]).expect("first");
+            // Spread out: kept as a delta.
+            write_changes(&conn, Side::Target, 2, &[(1, 9)]).expect("more");
+            write_voids(&conn, Side::Target, 2, &[3, far]).expect("voided");
+            for when in ["as a delta", "folded"] {
+                let column = load_column(&conn, Side::Target, 2).expect("loads");
+                assert_eq!(column.iter().collect::<Vec<_>>(), [(1, 9)], "{when}");
+                for id in [3, far] {
+                    assert_eq!(
+                        quantity_of(&conn, Side::Target, 2, id).expect("one"),
+                        None,
+                        "{when}"
+                    );
+                }
+                fold(&conn, Side::Target, 2).expect("folds");
+            }
+        }
+
+        fn deltas_past_the_limit_fold_into_the_chunks_in_one_write_and_read_back_the_same(conn) {
+            name_skus(&conn, 3 * CHUNK);
+            let limit = 3 * FOLD_AFTER;
+            let mut expected = Column::default();
+            // A column's first changes are its first chunks.
+            let first = write_changes(&conn, Side::Source, 4, &[(0, 0)]).expect("first");
+            assert_eq!((first.chunks, first.delta_bytes), (1, 0));
+            expected.set(0, 0);
+            let mut folds = 0;
+            for round in 0..40u32 {
+                let changes: Vec<(SkuId, i64)> = (0..10u32)
+                    .map(|i| {
+                        (
+                            (round * 37 + i * 151) % (3 * CHUNK as u32),
+                            i64::from(round + i),
+                        )
+                    })
+                    .collect();
+                for &(id, q) in &changes {
+                    expected.set(id, q);
+                }
+                let written = write_changes(&conn, Side::Source, 4, &changes).expect("written");
+                let (_, delta_bytes) = stored_bytes(&conn);
+                assert!(delta_bytes as usize <= PAIR * limit, "round {round}");
+                if written.chunks > 0 {
+                    folds += 1;
+                    assert_eq!(
+                        delta_bytes as usize,
+                        PAIR * changes.len(),
+                        "a fold leaves only the changes that came with it, as a delta"
+                    );
+                }
+                assert_eq!(
+                    load_column(&conn, Side::Source, 4).expect("loads"),
+                    expected,
+                    "round {round}"
+                );
+                for &(id, q) in &changes {
+                    assert_eq!(
+                        quantity_of(&conn, Side::Source, 4, id).expect("one"),
+                        Some(q)
+                    );
+                }
+            }
+            assert!(folds >= 1, "400 changes pass a limit of {limit}");
+            assert!(load_column(&conn, Side::Source, 5).expect("other").count() == 0);
+        }
+
+        fn changes_close_together_go_straight_into_the_chunks_of_a_column_without_deltas(conn) {
+            name_skus(&conn, 8 * CHUNK);
+            // A first cycle's batches: 1,000 ids in a row fall in 2 or 3 chunks.
+            for batch in 0..4u32 {
+                let ids = batch * 1000..(batch * 1000 + 1000).min(8 * CHUNK as u32);
+                let changes: Vec<(SkuId, i64)> = ids.map(|id| (id, 3)).collect();
+                let written = write_changes(&conn, Side::Target, 1, &changes).expect("written");
+                assert_eq!(written.delta_bytes, 0, "batch {batch}: {written:?}");
+            }
+            assert_eq!(stored_bytes(&conn), (8 * CHUNK as i64 * 8, 0));
+            // Spread out, they are a delta; and close together again, with a delta held, too.
+            let spread = write_changes(&conn, Side::Target, 1, &[(0, 1), (4000, 1)]).expect("one");
+            let close: Vec<(SkuId, i64)> = (0..300).map(|id| (id, 2)).collect();
+            let after = write_changes(&conn, Side::Target, 1, &close).expect("two");
+            assert_eq!((spread.delta_bytes, after.delta_bytes), (24, 300 * PAIR));
+            let column = load_column(&conn, Side::Target, 1).expect("loads");
+            assert_eq!(
+                (column.get(0), column.get(4000), column.get(400)),
+                (Some(2), Some(1), Some(3))
+            );
+        }
+
+        fn a_fold_interrupted_before_its_commit_leaves_the_column_as_it_was(conn) {
+            name_skus(&conn, 2 * CHUNK);
+            write_changes(&conn, Side::Target, 1, &[(0, 9)]).expect("first chunk");
+            write_changes(&conn, Side::Target, 1, &[(3, 1), (600, 2)]).expect("delta");
+            let before = load_column(&conn, Side::Target, 1).expect("loads");
+            // The transaction a fold runs in dies before it commits (a kill -9 there).
+            conn.execute_batch("BEGIN").expect("begin");
+            assert_eq!(fold(&conn, Side::Target, 1).expect("fold"), 2);
+            conn.execute_batch("ROLLBACK").expect("rollback");
+            assert_eq!(load_column(&conn, Side::Target, 1).expect("loads"), before);
+            assert_eq!(
+                stored_bytes(&conn),
+                (CHUNK as i64 * 8, 24),
+                "the delta is still there"
+            );
+            // Committed, it reads back the same.
+            assert_eq!(fold_all(&conn).expect("fold"), 2);
+            assert_eq!(load_column(&conn, Side::Target, 1).expect("loads"), before);
+            assert_eq!(stored_bytes(&conn), (2 * (CHUNK as i64) * 8, 0));
+        }
     }
 }

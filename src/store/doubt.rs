@@ -63,3 +63,69 @@ pub fn before_request(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::plan::ledger::SkuTable;
+    use crate::store::chunks::{name_chunks_from, write_name_chunks};
+    use crate::store::db::testing::on_both_engines;
+
+    /// Target 1, and `skus` named SKUs.
+    fn target_and_skus(conn: &Connection, skus: usize) {
+        conn.execute(
+            "INSERT INTO targets (id, name) VALUES (1, 'hardtofind')",
+            [],
+        )
+        .expect("target");
+        let mut table = SkuTable::default();
+        for i in 0..skus {
+            table.push(&format!("SKU-{i}"));
+        }
+        write_name_chunks(conn, &name_chunks_from(&table, 0)).expect("names");
+    }
+
+    on_both_engines! {
+        fn the_skus_in_doubt_and_the_push_progress_are_written_in_one_and_read_back(conn) {
+            target_and_skus(&conn, 1000);
+            let doubt: BTreeSet<SkuId> = [0, 3, 511, 512, 999].into();
+
+            before_request(&conn, 1, in_doubt_blob(&doubt), 20, 140, 1_765_000_000_000)
+                .expect("written");
+
+            assert_eq!(load_in_doubt(&conn, 1).expect("loads"), doubt);
+            let progress: (i64, i64, i64) = conn
+                .query_row(
+                    "SELECT progress_pushed, progress_total, progress_at FROM targets WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .expect("progress");
+            assert_eq!(progress, (20, 140, 1_765_000_000_000));
+            // Nothing in doubt is stored as nothing; a target unknown has nothing in doubt.
+            before_request(&conn, 1, in_doubt_blob(&BTreeSet::new()), 140, 140, 1)
+                .expect("cleared");
+            assert!(load_in_doubt(&conn, 1).expect("loads").is_empty());
+            assert!(load_in_doubt(&conn, 2).expect("loads").is_empty());
+        }
+
+        fn skus_in_doubt_of_odd_bytes_or_without_a_name_are_an_inconsistent_database(conn) {
+            target_and_skus(&conn, 3);
+            for (bytes, expected) in [
+                (vec![1u8, 0, 0], "not a list of SKU ids"),
+                (7u32.to_le_bytes().to_vec(), "SKU id 7 has no name"),
+            ] {
+                conn.execute("UPDATE targets SET in_doubt = ?1 WHERE id = 1", [&bytes])
+                    .expect("written");
+                match load_in_doubt(&conn, 1) {
+                    Err(StoreError::Corrupt(message)) => {
+                        assert!(message.contains(expected), "{message}")
+                    }
+                    other => panic!("{bytes:?}: {other:?}"),
+                }
+            }
+        }
+    }
+}

@@ -132,3 +132,71 @@ pub fn auth_accepted(conn: &Connection, side: Side, id: i64) -> Result<(), Store
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ledger::SkuTable;
+    use crate::store::chunks::{name_chunks_from, write_name_chunks};
+    use crate::store::db::testing::on_both_engines;
+
+    /// Source 1, target 1, and ten named SKUs.
+    fn endpoints(conn: &Connection) {
+        conn.execute("INSERT INTO sources (id, name) VALUES (1, 'stock')", [])
+            .expect("source");
+        conn.execute(
+            "INSERT INTO targets (id, name) VALUES (1, 'hardtofind')",
+            [],
+        )
+        .expect("target");
+        let mut table = SkuTable::default();
+        for i in 0..10 {
+            table.push(&format!("SKU-{i}"));
+        }
+        write_name_chunks(conn, &name_chunks_from(&table, 0)).expect("names");
+    }
+
+    fn login(memory: &Memory) -> (i64, Option<i64>) {
+        (memory.auth_failures, memory.auth_retry_at)
+    }
+
+    on_both_engines! {
+        fn an_endpoints_guard_memory_and_login_backoff_read_back_each_on_its_own_side(conn) {
+            endpoints(&conn);
+            let fresh = load_memory(&conn, Side::Target, 1).expect("loads");
+            assert_eq!(
+                (fresh.zeroed_at.count(), fresh.guard_since, login(&fresh)),
+                (0, None, (0, None))
+            );
+
+            write_zeroings(&conn, Side::Target, 1, &[(2, 1_000), (5, 2_000)]).expect("zeroings");
+            write_zeroings(&conn, Side::Source, 1, &[(3, 3_000)]).expect("zeroings");
+            restart_guard(&conn, Side::Target, 1, 1_500).expect("--force");
+            auth_refused(&conn, Side::Source, 1, 3, 9_000).expect("refused");
+
+            let target = load_memory(&conn, Side::Target, 1).expect("loads");
+            let source = load_memory(&conn, Side::Source, 1).expect("loads");
+            assert_eq!(target.zeroed_at.iter().collect::<Vec<_>>(), [(2, 1_000), (5, 2_000)]);
+            assert_eq!((target.guard_since, login(&target)), (Some(1_500), (0, None)));
+            assert_eq!(source.zeroed_at.iter().collect::<Vec<_>>(), [(3, 3_000)]);
+            assert_eq!((source.guard_since, login(&source)), (None, (3, Some(9_000))));
+        }
+
+        fn a_login_backoff_ends_when_a_login_works_or_the_credentials_change(conn) {
+            endpoints(&conn);
+            let backoff =
+                |conn: &Connection| login(&load_memory(conn, Side::Target, 1).expect("loads"));
+            credentials_now(&conn, Side::Target, 1, "fingerprint-1").expect("first");
+            auth_refused(&conn, Side::Target, 1, 2, 5_000).expect("refused");
+
+            credentials_now(&conn, Side::Target, 1, "fingerprint-1").expect("the same");
+            assert_eq!(backoff(&conn), (2, Some(5_000)), "the same credentials: still waiting");
+            credentials_now(&conn, Side::Target, 1, "fingerprint-2").expect("changed");
+            assert_eq!(backoff(&conn), (0, None), "new credentials: tried at once");
+
+            auth_refused(&conn, Side::Target, 1, 1, 6_000).expect("refused again");
+            auth_accepted(&conn, Side::Target, 1).expect("accepted");
+            assert_eq!(backoff(&conn), (0, None), "a login that works ends it");
+        }
+    }
+}

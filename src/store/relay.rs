@@ -215,12 +215,7 @@ pub fn relay_counts(conn: &Connection) -> Result<Vec<(State, i64)>, StoreError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("db");
-        super::super::migrations::migrate(&mut conn).expect("migrated");
-        conn
-    }
+    use crate::store::db::testing::on_both_engines;
 
     #[test]
     fn an_approval_waits_out_a_daemon_writing_beside_it_instead_of_failing() {
@@ -253,28 +248,109 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_transition_never_undoes_an_approval_given_beside_it() {
-        let mut conn = db();
-        let seen = Record::seen("7", "hardtofind", 1);
-        relay_insert_seen(&mut conn, std::slice::from_ref(&seen)).expect("insert");
-        relay_insert_seen(&mut conn, std::slice::from_ref(&seen)).expect("twice is once");
-        let approval = relay_approve(&mut conn, "7", 2).expect("approve");
-        assert!(matches!(approval, Approval::Approved(_)));
-        let mut later = seen.clone();
-        later.state = State::Waiting;
-        later.reason = Some("over max_order_value".into());
-        relay_write(&conn, &later).expect("write");
-        let read = relay_record(&conn, "7").expect("read").expect("there");
-        assert!(read.approved);
-        assert_eq!(read.state, State::Waiting);
-        assert_eq!(
-            relay_counts(&conn).expect("counts"),
-            vec![(State::Waiting, 1)]
-        );
-        assert_eq!(
-            relay_approve(&mut conn, "8", 3).expect("approve"),
-            Approval::Unknown
-        );
+    on_both_engines! {
+        fn a_transition_never_undoes_an_approval_given_beside_it(conn) {
+            let seen = Record::seen("7", "hardtofind", 1);
+            relay_insert_seen(&mut conn, std::slice::from_ref(&seen)).expect("insert");
+            relay_insert_seen(&mut conn, std::slice::from_ref(&seen)).expect("twice is once");
+            let approval = relay_approve(&mut conn, "7", 2).expect("approve");
+            assert!(matches!(approval, Approval::Approved(_)));
+            let mut later = seen.clone();
+            later.state = State::Waiting;
+            later.reason = Some("over max_order_value".into());
+            relay_write(&conn, &later).expect("write");
+            let read = relay_record(&conn, "7").expect("read").expect("there");
+            assert!(read.approved);
+            assert_eq!(read.state, State::Waiting);
+            assert_eq!(
+                relay_counts(&conn).expect("counts"),
+                vec![(State::Waiting, 1)]
+            );
+            assert_eq!(
+                relay_approve(&mut conn, "8", 3).expect("approve"),
+                Approval::Unknown
+            );
+        }
+
+        fn an_intent_reads_back_exactly_as_committed(conn) {
+            let seen = Record::seen("1001", "hardtofind", 10);
+            relay_insert_seen(&mut conn, std::slice::from_ref(&seen)).expect("insert");
+            relay_auto_approve(&conn, "1001").expect("auto");
+            let placing = Record {
+                state: State::Placing,
+                reason: Some("résumé: «unknown» outcome, 2nd attempt".into()),
+                payload: Some(
+                    r#"{"custom_order_id":"htf-1001","line_items":[{"id":100001,"quantity":2}]}"#
+                        .into(),
+                ),
+                value: Some(39.98),
+                attempts: 2,
+                updated_at: 20,
+                placing_at: Some(1_765_000_000_123),
+                supplier_order_id: Some(u64::try_from(i64::MAX).expect("fits")),
+                ..seen.clone()
+            };
+
+            relay_write(&conn, &placing).expect("the intent");
+
+            let read = relay_record(&conn, "1001").expect("read").expect("there");
+            assert_eq!(read, Record { approved: true, ..placing });
+            assert_eq!(read.custom_order_id, "htf-1001");
+            assert_eq!(relay_record(&conn, "1002").expect("read"), None);
+        }
+
+        fn records_come_oldest_first_and_are_counted_by_state(conn) {
+            let records = [
+                Record::seen("b", "hardtofind", 5),
+                Record::seen("a", "hardtofind", 5),
+                Record::seen("c", "other", 1),
+            ];
+            relay_insert_seen(&mut conn, &records).expect("insert");
+            let mut placed = records[2].clone();
+            placed.state = State::Placed;
+            placed.supplier_order_id = Some(7);
+            relay_write(&conn, &placed).expect("placed");
+            let mut manual = records[0].clone();
+            manual.state = State::Manual;
+            manual.reason = Some("cannot tell whether it was placed".into());
+            relay_write(&conn, &manual).expect("manual");
+
+            let order: Vec<String> = (relay_records(&conn).expect("records").into_iter())
+                .map(|r| r.order_id)
+                .collect();
+
+            assert_eq!(order, ["c", "a", "b"], "by seen_at, then order id");
+            assert_eq!(
+                relay_counts(&conn).expect("counts"),
+                vec![(State::Manual, 1), (State::Placed, 1), (State::Seen, 1)],
+                "in the order of the states' words"
+            );
+        }
+
+        fn a_rejected_order_approved_goes_back_to_be_checked_and_a_placing_one_cannot_be(conn) {
+            let records = [Record::seen("r", "hardtofind", 1), Record::seen("p", "hardtofind", 1)];
+            relay_insert_seen(&mut conn, &records).expect("insert");
+            let mut rejected = records[0].clone();
+            rejected.state = State::Rejected;
+            rejected.reason = Some("Endless Aisles refused it".into());
+            relay_write(&conn, &rejected).expect("rejected");
+            let mut placing = records[1].clone();
+            placing.state = State::Placing;
+            placing.payload = Some("{}".into());
+            relay_write(&conn, &placing).expect("placing");
+
+            let approved = relay_approve(&mut conn, "r", 5).expect("approve");
+            let refused = relay_approve(&mut conn, "p", 5).expect("approve");
+
+            assert!(matches!(approved, Approval::Approved(ref r) if r.state == State::Seen));
+            let read = relay_record(&conn, "r").expect("read").expect("there");
+            assert_eq!((read.state, read.approved, read.updated_at), (State::Seen, true, 5));
+            assert!(matches!(refused, Approval::NotApprovable(ref r) if r.state == State::Placing));
+            assert!(!relay_record(&conn, "p").expect("read").expect("there").approved);
+            assert!(matches!(
+                relay_approve(&mut conn, "r", 6).expect("again"),
+                Approval::Already(_)
+            ));
+        }
     }
 }

@@ -82,3 +82,49 @@ pub fn write_settled(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::testing::on_both_engines;
+
+    on_both_engines! {
+        fn a_sources_answer_the_generation_and_a_targets_settled_mark_read_back_as_written(conn) {
+            conn.execute("INSERT INTO sources (id, name, skus) VALUES (1, 'stock', 40)", [])
+                .expect("source");
+            conn.execute("INSERT INTO targets (id, name) VALUES (1, 'hardtofind')", [])
+                .expect("target");
+            assert_eq!(load_answer(&conn, 1).expect("loads"), (Vec::new(), 40));
+            let digest: Vec<u8> = (0..=255).collect();
+            write_answer(&conn, 1, &digest).expect("written");
+            assert_eq!(load_answer(&conn, 1).expect("loads"), (digest, 40));
+            conn.execute("UPDATE sources SET last_error = 'down', last_error_at = 5", [])
+                .expect("an error");
+            source_answered_same(&conn, 1, 77).expect("same");
+            let fetched: (Option<i64>, Option<String>, Option<i64>) = conn
+                .query_row(
+                    "SELECT last_fetch_at, last_error, last_error_at FROM sources WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .expect("the source");
+            assert_eq!(fetched, (Some(77), None, None), "a complete fetch, the error gone");
+
+            assert_eq!(load_generation(&conn).expect("loads"), 0);
+            write_generation(&conn, 7).expect("7");
+            assert_eq!(load_generation(&conn).expect("loads"), 7);
+            write_generation(&conn, u64::MAX).expect("the largest");
+            assert_eq!(load_generation(&conn).expect("loads"), u64::MAX);
+
+            assert_eq!(load_settled(&conn, 1).expect("loads"), None);
+            write_settled(&conn, 1, Some("generation 7, 3 endpoints")).expect("set");
+            assert_eq!(
+                load_settled(&conn, 1).expect("loads").as_deref(),
+                Some("generation 7, 3 endpoints")
+            );
+            write_settled(&conn, 1, None).expect("cleared");
+            assert_eq!(load_settled(&conn, 1).expect("loads"), None);
+            assert_eq!(load_settled(&conn, 9).expect("a target unknown"), None);
+        }
+    }
+}

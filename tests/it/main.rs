@@ -9,6 +9,8 @@ mod daemon;
 mod faults;
 mod fidelity;
 mod fleet;
+mod fleet_relay;
+mod fleet_shops;
 mod forgetting;
 mod helpers;
 mod identity;
