@@ -5,6 +5,13 @@
 //! Every time is the database's `clock_timestamp()` (not `now()`, which is when a transaction
 //! began: a transaction that waited would read an old time), so workers whose clocks disagree
 //! still agree on who holds what.
+//!
+//! A lease fences a *group*, and a shop can change groups (the first shop of a shared login's
+//! group removed renames the group; a login changed moves a shop to another). So each row also
+//! says which shops it covers, and a group is claimed only while no live lease of another group
+//! covers one of its shops: a shop is never run under two leases at once. Only the holder (or
+//! anyone, once a row is free or expired) changes a row's shops or retires it: a worker whose
+//! folder is behind, or ahead, takes nothing from another's running shops.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +29,7 @@ CREATE TABLE IF NOT EXISTS invsync_fleet.fleet_leases (
     epoch BIGINT NOT NULL DEFAULT 0,
     expires_at TIMESTAMPTZ NOT NULL DEFAULT 'epoch'
 );
+ALTER TABLE invsync_fleet.fleet_leases ADD COLUMN IF NOT EXISTS shops TEXT[] NOT NULL DEFAULT '{}';
 CREATE TABLE IF NOT EXISTS invsync_fleet.fleet_workers (
     worker TEXT PRIMARY KEY,
     seen_at TIMESTAMPTZ NOT NULL
@@ -132,29 +140,47 @@ impl Leases {
         sent + self.ttl - self.ttl / 3
     }
 
-    /// Makes sure every group in `groups` has a row (free, when new). Rows of groups no longer
-    /// configured are left: a worker whose directory is behind must not free another's.
-    pub async fn offer(&self, groups: &[String]) -> Result<(), DbError> {
+    /// Makes sure every group in `groups` (its name and its shops) has a row (free, when new),
+    /// covering the shops this worker's folder says; a row another worker holds keeps what its
+    /// holder said (the holder's folder is what its running shops follow).
+    pub async fn offer(
+        &self,
+        groups: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<(), DbError> {
+        let (names, shops): (Vec<&str>, Vec<&str>) = groups
+            .iter()
+            .flat_map(|(group, shops)| {
+                shops
+                    .iter()
+                    .map(move |shop| (group.as_str(), shop.as_str()))
+            })
+            .unzip();
         self.client()
             .await?
             .execute(
-                "INSERT INTO invsync_fleet.fleet_leases (lease_group) SELECT unnest($1::text[]) \
-                 ON CONFLICT (lease_group) DO NOTHING",
-                &[&groups],
+                "INSERT INTO invsync_fleet.fleet_leases AS l (lease_group, shops) \
+                 SELECT g, array_agg(s ORDER BY s) FROM unnest($1::text[], $2::text[]) AS t(g, s) GROUP BY g \
+                 ON CONFLICT (lease_group) DO UPDATE SET shops = EXCLUDED.shops \
+                 WHERE l.shops IS DISTINCT FROM EXCLUDED.shops \
+                 AND (l.owner IS NULL OR l.owner = $3 OR l.expires_at <= clock_timestamp())",
+                &[&names, &shops, &self.worker],
             )
             .await?;
         Ok(())
     }
 
-    /// Forgets the groups no longer configured (their shops' files were removed): a worker
-    /// holding one finds it gone at its next renewal and lets its shops go.
+    /// Forgets the groups no longer configured (their shops' files were removed, or the shops
+    /// went to other groups): those free, expired or this worker's. One another worker holds is
+    /// left to it: its folder still has the shops, and it retires the row when it reads its
+    /// folder again (on its SIGHUP, or within a minute).
     pub async fn retire(&self, groups: &[String]) -> Result<u64, DbError> {
         Ok(self
             .client()
             .await?
             .execute(
-                "DELETE FROM invsync_fleet.fleet_leases WHERE NOT (lease_group = ANY($1::text[]))",
-                &[&groups],
+                "DELETE FROM invsync_fleet.fleet_leases WHERE NOT (lease_group = ANY($1::text[])) \
+                 AND (owner IS NULL OR owner = $2 OR expires_at <= clock_timestamp())",
+                &[&groups, &self.worker],
             )
             .await?)
     }
@@ -185,20 +211,32 @@ impl Leases {
         Ok(())
     }
 
-    /// Claims `group` if it is free or its lease expired: the lease, under a new epoch.
+    /// Claims `group` if it is free or its lease expired, and no live lease of another group
+    /// covers one of its shops: the lease, under a new epoch.
     pub async fn claim(&self, group: &str) -> Result<Option<Lease>, DbError> {
         let sent = Instant::now();
-        let row = self
-            .client()
-            .await?
+        let mut client = self.client().await?;
+        // Claims take turns, so that two claims of groups sharing a shop (one renamed while
+        // its shops still run under the old name) cannot both see the other's row free.
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('invsync fleet claims'))",
+            &[],
+        )
+        .await?;
+        let row = tx
             .query_opt(
-                "UPDATE invsync_fleet.fleet_leases SET owner = $1, epoch = epoch + 1, \
+                "UPDATE invsync_fleet.fleet_leases AS l SET owner = $1, epoch = epoch + 1, \
                  expires_at = clock_timestamp() + $3 * interval '1 millisecond' \
-                 WHERE lease_group = $2 AND (owner IS NULL OR expires_at <= clock_timestamp()) \
+                 WHERE l.lease_group = $2 AND (l.owner IS NULL OR l.expires_at <= clock_timestamp()) \
+                 AND NOT EXISTS (SELECT 1 FROM invsync_fleet.fleet_leases o \
+                     WHERE o.lease_group <> l.lease_group AND o.owner IS NOT NULL \
+                     AND o.expires_at > clock_timestamp() AND o.shops && l.shops) \
                  RETURNING epoch",
                 &[&self.worker, &group, &(self.ttl_ms() as f64)],
             )
             .await?;
+        tx.commit().await?;
         Ok(row.map(|row| Lease {
             group: group.to_owned(),
             epoch: row.get(0),

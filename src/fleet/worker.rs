@@ -146,9 +146,6 @@ impl Worker {
         for (path, why) in &scanned.refused {
             error!(file = %path.display(), "fleet: this shop is not served: {why}");
         }
-        let groups: Vec<String> = scanned.groups.keys().cloned().collect();
-        self.leases.offer(&groups).await?;
-        self.leases.retire(&groups).await?;
         self.shops = scanned;
         // What runs must be what the files say now.
         let held: Vec<String> = self.held.keys().cloned().collect();
@@ -169,6 +166,20 @@ impl Worker {
             }
             self.start_missing(&group).await;
         }
+        // A group that went (its shops stopped above) is let go with its row.
+        let gone: Vec<String> = (self.held.keys())
+            .filter(|group| !self.shops.groups.contains_key(*group))
+            .cloned()
+            .collect();
+        for group in gone {
+            self.held.remove(&group);
+            info!(group = %group, "fleet: the group is no longer in the shops' folder: its lease is retired");
+        }
+        // Only once the shops that went are stopped: a row retired, or a group's shops changed,
+        // lets another worker claim them.
+        let groups: Vec<String> = self.shops.groups.keys().cloned().collect();
+        self.leases.retire(&groups).await?;
+        self.leases.offer(&self.shops.groups).await?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The shops' folder read again on SIGHUP by running workers: a shop whose file is added is
-//! served and converges; a shop whose file is removed has its lease retired, is let go by the
-//! worker holding it (whether or not that worker was told), and nothing more is sent for it.
+//! served and converges; a shop whose file is removed is stopped and its lease retired by the
+//! worker holding it once that worker reads its folder, and nothing more is sent for it; a
+//! worker that is told first takes nothing from the holder in the meantime.
 
 use std::time::{Duration, Instant};
 
@@ -106,12 +107,31 @@ async fn a_shop_added_or_removed_is_served_or_retired_on_sighup() {
         "w2 stopped the shop it was told went:\n{w2_log}"
     );
 
-    // Removed, from a worker that is not told: the other one retires its lease, and the holder
-    // lets it go at its next renewal.
-    let (retired_elsewhere, w1_log) = remove_held_by(&mut fleet, "w1", "w2").await;
+    // Removed, another worker told first: it takes nothing from the holder (whose folder it
+    // cannot see), and the holder, told, stops the shop and retires its lease.
+    let name = held_by(&fleet, "w1").await;
+    let gone = remove_shop(&mut fleet, &name);
+    signal(&fleet.workers["w2"], libc::SIGHUP);
+    tokio::time::sleep(crate::fleet::LEASE_TTL * 2).await;
     assert!(
-        w1_log.contains("the lease is no longer this worker's"),
-        "w1 let go of the retired shop:\n{w1_log}"
+        has_lease(&fleet, &name).await,
+        "w2 retired the lease w1 holds"
+    );
+    assert_eq!(
+        fleet.holders().await.get(&name),
+        None,
+        "the removed shop is no longer listed"
+    );
+    signal(&fleet.workers["w1"], libc::SIGHUP);
+    let retired_elsewhere = goes_quiet(&fleet, &name, &gone).await;
+    let w1_log = std::fs::read_to_string(fleet.dir.path().join("w1.log")).unwrap_or_default();
+    assert!(
+        w1_log.contains("fleet: the shop's file changed or went: stopping it"),
+        "w1 stopped the shop once told:\n{w1_log}"
+    );
+    assert!(
+        !w1_log.contains("the lease is no longer this worker's"),
+        "w1 lost no lease:\n{w1_log}"
     );
 
     // The shops left are served as before.
@@ -127,7 +147,7 @@ async fn a_shop_added_or_removed_is_served_or_retired_on_sighup() {
         )
         .await;
     println!(
-        "SIGHUP: a shop added held and converged after {:.1} s; a shop removed: its lease retired after {:.2} s (its holder told), {:.2} s (another worker told), and nothing sent for it in the 3 s watched a lease later",
+        "SIGHUP: a shop added held and converged after {:.1} s; a shop removed: its lease retired after {:.2} s (its holder told), {:.2} s after its holder was told (another worker told first, which kept off it), and nothing sent for it in the 3 s watched a lease later",
         served.as_secs_f64(),
         retired_by_holder.as_secs_f64(),
         retired_elsewhere.as_secs_f64(),

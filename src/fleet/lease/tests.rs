@@ -31,6 +31,14 @@ fn groups(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("shop-{i:02}")).collect()
 }
 
+/// Each of `groups` a group of one shop, named after it.
+fn alone(groups: &[String]) -> std::collections::BTreeMap<String, Vec<String>> {
+    groups
+        .iter()
+        .map(|g| (g.clone(), vec![g.clone()]))
+        .collect()
+}
+
 /// A state write under `lease`: a row naming its epoch, through the fence.
 async fn write(leases: &Leases, lease: &Lease) -> Result<(), FenceError> {
     let mut client = leases.connection().await?;
@@ -48,7 +56,7 @@ async fn write(leases: &Leases, lease: &Lease) -> Result<(), FenceError> {
 async fn of_workers_racing_for_a_free_group_exactly_one_gets_it() {
     let all = workers(6, Duration::from_secs(30)).await;
     let names = groups(20);
-    all[0].offer(&names).await.expect("offer");
+    all[0].offer(&alone(&names)).await.expect("offer");
     for group in &names {
         let claims = futures_util::future::join_all(all.iter().map(|w| w.claim(group))).await;
         let won: Vec<Lease> = claims
@@ -68,7 +76,7 @@ async fn of_workers_racing_for_a_free_group_exactly_one_gets_it() {
 async fn an_expired_lease_goes_to_another_worker_under_a_new_epoch_and_the_old_holder_is_refused() {
     let all = workers(2, Duration::from_millis(300)).await;
     let (a, b) = (&all[0], &all[1]);
-    a.offer(&groups(1)).await.expect("offer");
+    a.offer(&alone(&groups(1))).await.expect("offer");
     let mut old = a.claim("shop-00").await.expect("claim").expect("free");
     write(a, &old)
         .await
@@ -111,7 +119,7 @@ async fn an_expired_lease_goes_to_another_worker_under_a_new_epoch_and_the_old_h
 async fn an_expired_lease_nobody_took_is_not_renewed_nor_written_under() {
     let all = workers(1, Duration::from_millis(200)).await;
     let a = &all[0];
-    a.offer(&groups(1)).await.expect("offer");
+    a.offer(&alone(&groups(1))).await.expect("offer");
     let mut lease = a.claim("shop-00").await.expect("claim").expect("free");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!a.renew(&mut lease).await.expect("renew"));
@@ -129,7 +137,7 @@ async fn a_claim_waits_for_a_fenced_write_in_flight_so_no_old_epoch_write_lands_
  {
     let all = workers(2, Duration::from_millis(300)).await;
     let (a, b) = (all[0].clone(), all[1].clone());
-    a.offer(&groups(1)).await.expect("offer");
+    a.offer(&alone(&groups(1))).await.expect("offer");
     let old = a.claim("shop-00").await.expect("claim").expect("free");
     let mut client = a.connection().await.expect("connection");
     let tx = a.fenced(&mut client, &old).await.expect("fenced");
@@ -172,7 +180,7 @@ async fn a_claim_waits_for_a_fenced_write_in_flight_so_no_old_epoch_write_lands_
 async fn a_lease_handed_over_is_free_at_once() {
     let all = workers(2, Duration::from_secs(30)).await;
     let (a, b) = (&all[0], &all[1]);
-    a.offer(&groups(1)).await.expect("offer");
+    a.offer(&alone(&groups(1))).await.expect("offer");
     let lease = a.claim("shop-00").await.expect("claim").expect("free");
     a.release(&lease).await.expect("release");
     let taken = b
@@ -217,7 +225,7 @@ async fn settle(workers: &[Leases], held: &mut [Vec<Lease>]) -> usize {
 #[tokio::test]
 async fn thirty_groups_spread_over_three_workers_then_four_within_one_of_each_other() {
     let all = workers(4, Duration::from_secs(30)).await;
-    all[0].offer(&groups(30)).await.expect("offer");
+    all[0].offer(&alone(&groups(30))).await.expect("offer");
     let mut held: Vec<Vec<Lease>> = vec![Vec::new(); 4];
     settle(&all[..3], &mut held[..3]).await;
     let counts: Vec<usize> = held.iter().map(Vec::len).collect();
@@ -290,7 +298,7 @@ async fn a_shops_store_refuses_every_write_once_its_lease_moved_on_and_still_rea
         Leases::new(pool(&url, 2).expect("pool"), "w1", ttl),
     );
     a.migrate().await.expect("migrate");
-    a.offer(&groups(1)).await.expect("offer");
+    a.offer(&alone(&groups(1))).await.expect("offer");
     let old = a.claim("shop-00").await.expect("claim").expect("free");
     let store = fenced_store(&url, &a, &old, "shop_00").await;
     let cycle = |store: &crate::store::Store| {
@@ -336,7 +344,7 @@ async fn a_shops_store_refuses_every_write_once_its_lease_moved_on_and_still_rea
 async fn renewing_every_lease_at_once_renews_those_still_held_and_says_which_are_gone() {
     let all = workers(2, Duration::from_millis(400)).await;
     let (a, b) = (&all[0], &all[1]);
-    a.offer(&groups(3)).await.expect("offer");
+    a.offer(&alone(&groups(3))).await.expect("offer");
     let mut held = Vec::new();
     for group in groups(3) {
         held.push(a.claim(&group).await.expect("claim").expect("free"));
@@ -357,4 +365,37 @@ async fn renewing_every_lease_at_once_renews_those_still_held_and_says_which_are
         a.renew_all(&mut []).await.expect("nothing"),
         Vec::<bool>::new()
     );
+}
+
+#[tokio::test]
+async fn a_group_renamed_while_its_shops_run_is_claimed_only_once_the_old_lease_is_let_go() {
+    let all = workers(2, Duration::from_secs(30)).await;
+    let (a, b) = (&all[0], &all[1]);
+    // north and south share a login: one group, named after its first shop.
+    let shared = std::collections::BTreeMap::from([(
+        "north".to_owned(),
+        vec!["north".to_owned(), "south".to_owned()],
+    )]);
+    a.offer(&shared).await.expect("offer");
+    let mut old = a.claim("north").await.expect("claim").expect("free");
+    // north's file removed: b's folder now says south alone, a group named south.
+    let renamed =
+        std::collections::BTreeMap::from([("south".to_owned(), vec!["south".to_owned()])]);
+    let names = vec!["south".to_owned()];
+    b.retire(&names).await.expect("retire");
+    b.offer(&renamed).await.expect("offer");
+
+    assert_eq!(
+        b.claim("south").await.expect("claim"),
+        None,
+        "south still runs under a's lease of north"
+    );
+    assert!(
+        a.renew(&mut old).await.expect("renew"),
+        "a worker whose folder is ahead takes nothing from the holder"
+    );
+    // a reads its folder too: it lets north go, and south is free to claim.
+    a.retire(&names).await.expect("retire");
+    a.offer(&renamed).await.expect("offer");
+    assert!(b.claim("south").await.expect("claim").is_some());
 }
