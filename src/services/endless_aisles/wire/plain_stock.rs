@@ -29,9 +29,12 @@ pub(super) fn read(body: &[u8], prefix: &str, label: &str, stock: &mut Stock) ->
         return false;
     };
     let mark = stock.mark();
-    let read = Scanner { text, at: 0 }
-        .answer(prefix, label, stock)
-        .is_some();
+    let mut scanner = Scanner {
+        text,
+        at: 0,
+        plain: false,
+    };
+    let read = scanner.answer(prefix, label, stock).is_some();
     if !read {
         stock.rewind(mark);
     }
@@ -42,6 +45,8 @@ pub(super) fn read(body: &[u8], prefix: &str, label: &str, stock: &mut Stock) ->
 struct Scanner<'a> {
     text: &'a str,
     at: usize,
+    /// Whether the last string read was printable ASCII alone (no character is a control).
+    plain: bool,
 }
 
 /// More digits than this may not fit an `i64`: left to serde_json.
@@ -50,6 +55,10 @@ const MAX_DIGITS: usize = 18;
 impl<'a> Scanner<'a> {
     /// `{"data": {…}}` and nothing after it but whitespace.
     fn answer(&mut self, prefix: &str, label: &str, stock: &mut Stock) -> Option<()> {
+        // A record whose id is printable ASCII, not empty, behind a prefix without a control
+        // character is kept as it is (see `take_record`): known without looking at each
+        // character of its name again. Any other goes through `take_record`.
+        let prefix_plain = !prefix.chars().any(char::is_control);
         self.token(b'{')?;
         self.token(b'"')?;
         if self.string()? != "data" {
@@ -69,7 +78,11 @@ impl<'a> Scanner<'a> {
                 let name = stock.open();
                 name.push_str(prefix);
                 name.push_str(id);
-                take_record(stock, prefix, label, RecordQuantity::Whole(quantity));
+                if self.plain && !id.is_empty() && prefix_plain {
+                    stock.seal(quantity);
+                } else {
+                    take_record(stock, prefix, label, RecordQuantity::Whole(quantity));
+                }
                 match self.next_token()? {
                     b',' => continue,
                     b'}' => break,
@@ -114,12 +127,15 @@ impl<'a> Scanner<'a> {
     /// character (which JSON forbids raw).
     fn string(&mut self) -> Option<&'a str> {
         let start = self.at;
+        self.plain = true;
         loop {
             match *self.bytes().get(self.at)? {
                 b'"' => break,
                 b'\\' | 0..0x20 => return None,
-                _ => self.at += 1,
+                0x7f.. => self.plain = false,
+                _ => {}
             }
+            self.at += 1;
         }
         self.at += 1;
         // Both ends are at an ASCII quote, so on character boundaries.
