@@ -13,6 +13,7 @@
 pub mod orders;
 mod plain_stock;
 pub mod products;
+mod record;
 pub mod stock;
 
 use serde::de::{self, Deserializer, Visitor};

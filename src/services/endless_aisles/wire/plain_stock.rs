@@ -17,7 +17,7 @@
 //! to serde_json), so a page read twice never warns twice. Both make records through
 //! [`take_record`], and a differential property test holds them to the same result.
 
-use super::stock::take_record;
+use super::record::take_record;
 use crate::services::{RecordQuantity, Stock};
 
 /// Reads `body` into `stock` if it has the plain shape (returns true); otherwise leaves

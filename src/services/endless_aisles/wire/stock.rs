@@ -6,9 +6,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::opt_u64;
-use crate::services::{
-    ConnectorError, QuantityVisitor, RecordQuantity, Stock, non_negative, usable_sku, warn_held,
-};
+use super::record::take_record;
+use crate::services::{ConnectorError, QuantityVisitor, RecordQuantity, Stock};
 //
 // The answer is `{"data": {id: quantity, …}, "current_page": …, "last_page": …}` (page fields
 // only on paginated listings), with `"data": []` when empty. It is read with serde visitors
@@ -110,31 +109,6 @@ impl<'de> Visitor<'de> for DataSeed<'_> {
             Some(_) => Err(de::Error::custom(
                 "data is a non-empty array; expected an object or []",
             )),
-        }
-    }
-}
-
-/// Takes the record whose name (`prefix` + id) is pending in `stock`, with its quantity: an
-/// empty id or one with control characters is dropped and counted, a negative quantity counts
-/// as 0 with a WARN, one that is not a whole number holds the SKU with a WARN naming it.
-pub(super) fn take_record(stock: &mut Stock, prefix: &str, label: &str, quantity: RecordQuantity) {
-    let name = stock.pending_name();
-    // The id is what follows the prefix: an empty id names nothing, prefix or not.
-    if name.len() == prefix.len() || !usable_sku(name) {
-        stock.discard_pending();
-        stock.count_dropped();
-        return;
-    }
-    match quantity {
-        RecordQuantity::Whole(quantity) => {
-            let quantity = non_negative(label, name, quantity);
-            stock.seal(quantity);
-        }
-        RecordQuantity::Unusable(written) => {
-            let sku = name.to_owned();
-            stock.discard_pending();
-            stock.hold(&sku);
-            warn_held(label, &sku, &written, stock.held().len());
         }
     }
 }
