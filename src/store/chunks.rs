@@ -319,7 +319,9 @@ pub(super) fn load_chunks(
     endpoint: i64,
     skus: usize,
 ) -> Result<Column, StoreError> {
-    let mut column = Column::default();
+    // Every id it can hold is below `skus`: room for them at once, not grown (and copied, and
+    // its pages touched again) a doubling at a time.
+    let mut column = Column::with_width(skus);
     let mut stmt = conn.prepare_cached(
         "SELECT chunk, quantities FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 ORDER BY chunk",
     )?;
