@@ -92,6 +92,26 @@ impl Stock {
         self.dropped
     }
 
+    /// Where the answer stands now, to go back to with [`Stock::rewind`].
+    pub fn mark(&self) -> Mark {
+        Mark {
+            names: self.names.len(),
+            entries: self.ends.len(),
+            held: self.held.len(),
+            dropped: self.dropped,
+        }
+    }
+
+    /// Forgets everything added since `mark` was taken: a reader that gave up part way through
+    /// a page leaves it to be read again from its start.
+    pub fn rewind(&mut self, mark: Mark) {
+        self.names.truncate(mark.names);
+        self.ends.truncate(mark.entries);
+        self.quantities.truncate(mark.entries);
+        self.held.truncate(mark.held);
+        self.dropped = mark.dropped;
+    }
+
     /// How many SKUs.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -132,6 +152,15 @@ impl Stock {
     }
 }
 
+/// A point in a [`Stock`] to go back to ([`Stock::mark`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    names: usize,
+    entries: usize,
+    held: usize,
+    dropped: usize,
+}
+
 impl FromIterator<(String, i64)> for Stock {
     fn from_iter<I: IntoIterator<Item = (String, i64)>>(items: I) -> Stock {
         let mut stock = Stock::default();
@@ -161,6 +190,23 @@ mod tests {
             vec![("HK-1", 5), ("EA-24752", 3)]
         );
         assert_eq!(stock.len(), 2);
+    }
+
+    #[test]
+    fn a_rewound_answer_is_what_it_was_at_its_mark() {
+        let mut stock = Stock::default();
+        stock.push("EA-1", 5);
+        stock.hold("EA-2");
+        let before = stock.clone();
+        let mark = stock.mark();
+        stock.push("EA-3", 7);
+        stock.hold("EA-4");
+        stock.count_dropped();
+        stock.open().push_str("EA-5");
+
+        stock.rewind(mark);
+
+        assert_eq!(stock, before);
     }
 
     #[test]

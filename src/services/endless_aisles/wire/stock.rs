@@ -6,14 +6,14 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::opt_u64;
-use crate::services::{
-    ConnectorError, QuantityVisitor, RecordQuantity, Stock, non_negative, usable_sku, warn_held,
-};
+use super::record::take_record;
+use crate::services::{ConnectorError, QuantityVisitor, RecordQuantity, Stock};
 //
 // The answer is `{"data": {id: quantity, …}, "current_page": …, "last_page": …}` (page fields
 // only on paginated listings), with `"data": []` when empty. It is read with serde visitors
 // straight into a [`Stock`], each id appended behind the SKU prefix without a string of its own:
-// a million-SKU answer must not cost a million allocations.
+// a million-SKU answer must not cost a million allocations. The usual shape is read first by
+// the scanner in [`super::plain_stock`], which leaves anything else to these visitors.
 
 /// Reads one answer into `stock`, returning its `(current_page, last_page)` if present.
 struct AnswerSeed<'a> {
@@ -99,25 +99,7 @@ impl<'de> Visitor<'de> for DataSeed<'_> {
                 return Ok(());
             }
             let quantity = map.next_value::<StockQuantity>()?.0;
-            let name = self.stock.pending_name();
-            // The id is what follows the prefix: an empty id names nothing, prefix or not.
-            if name.len() == self.prefix.len() || !usable_sku(name) {
-                self.stock.discard_pending();
-                self.stock.count_dropped();
-                continue;
-            }
-            match quantity {
-                RecordQuantity::Whole(quantity) => {
-                    let quantity = non_negative(self.label, name, quantity);
-                    self.stock.seal(quantity);
-                }
-                RecordQuantity::Unusable(written) => {
-                    let sku = name.to_owned();
-                    self.stock.discard_pending();
-                    self.stock.hold(&sku);
-                    warn_held(self.label, &sku, &written, self.stock.held().len());
-                }
-            }
+            take_record(self.stock, self.prefix, self.label, quantity);
         }
     }
 
@@ -236,6 +218,20 @@ impl<'de> Visitor<'de> for AppendKey<'_> {
 /// id or one with control characters dropped and counted); returns `(current_page, last_page)`
 /// when the answer has them.
 pub fn parse_stock_page(
+    body: &[u8],
+    sku_prefix: &str,
+    label: &str,
+    stock: &mut Stock,
+) -> Result<Option<(u64, u64)>, ConnectorError> {
+    if super::plain_stock::read(body, sku_prefix, label, stock) {
+        // The plain shape has no page fields.
+        return Ok(None);
+    }
+    read_with_serde(body, sku_prefix, label, stock)
+}
+
+/// [`parse_stock_page`] with serde_json alone: any answer, whatever its shape.
+pub(super) fn read_with_serde(
     body: &[u8],
     sku_prefix: &str,
     label: &str,
