@@ -5,8 +5,9 @@
 //! Every third of a lease's time to live the worker says it is alive, renews what it holds (a
 //! lease it cannot renew is gone: its shops stop, with a WARN), hands over what is beyond its
 //! share, and claims free or expired groups up to its share. The shops' folder is read again on
-//! SIGHUP and every minute: a shop added is offered, a shop removed is retired (and stopped
-//! wherever it runs), a shop whose file changed is restarted on its new file. On SIGTERM every
+//! SIGHUP and every minute: a shop added is offered, a shop removed is stopped and its lease
+//! retired (by the worker holding it, when that worker reads its folder: see `lease`), a shop
+//! whose file changed is restarted on its new file. On SIGTERM every
 //! shop stops (a push in flight finishes its request) and every lease is handed over at once.
 
 use std::collections::BTreeMap;
