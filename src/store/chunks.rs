@@ -7,8 +7,14 @@
 //!
 //! - `sku_chunks(chunk, names)`: the names of ids `chunk*CHUNK ..`, each a little-endian `u32`
 //!   length then the UTF-8 bytes. Ids only grow, so only the last chunks are ever rewritten.
-//! - `quantity_chunks(side, endpoint, chunk, quantities)`: `CHUNK` little-endian `i64`s, `-1`
-//!   for a SKU the source or target has no quantity for.
+//! - `quantity_chunks(side, endpoint, chunk, quantities)`: `CHUNK` quantities, one per id, in
+//!   one of two forms told apart by length (see [`encode_quantities`]): packed, `1` and then each
+//!   quantity plus one as a LEB128 varint (`0`: a SKU the source or target has no quantity
+//!   for), which is how they are written; or plain, exactly `CHUNK` little-endian `i64`s with
+//!   `-1` for none, as every chunk was written before (still read, and still written where the
+//!   packed form would not be shorter). Packed, a chunk of everyday quantities is about 600
+//!   bytes instead of 4 KiB, and fits in its b-tree page with others: a column of a million
+//!   SKUs is read (and, folded, written) as 1 to 2 MB, not 16 MB of pages.
 //!
 //! A column is its chunks and then its deltas (see [`super::deltas`]): a cycle writes what
 //! changed as a delta, and the chunks are rewritten only when the deltas are folded into them.
@@ -42,25 +48,112 @@ pub(super) fn quantity_chunks_after(column: &Column, changes: &[(SkuId, i64)]) -
     let mut touched: Vec<u32> = changes.iter().map(|&(id, _)| chunk_of(id)).collect();
     touched.sort_unstable();
     touched.dedup();
-    let mut chunks: Vec<Chunk> = touched
+    let mut chunks: Vec<(u32, [i64; CHUNK])> = touched
         .into_iter()
         .map(|chunk| {
             let first = chunk * CHUNK as u32;
-            let mut bytes = Vec::with_capacity(CHUNK * 8);
-            for id in first..first + CHUNK as u32 {
-                bytes.extend_from_slice(&column.get(id).unwrap_or(ABSENT).to_le_bytes());
+            let mut values = [ABSENT; CHUNK];
+            for (value, id) in values.iter_mut().zip(first..) {
+                *value = column.get(id).unwrap_or(ABSENT);
             }
-            (chunk, bytes)
+            (chunk, values)
         })
         .collect();
     for &(id, quantity) in changes {
         let Ok(at) = chunks.binary_search_by_key(&chunk_of(id), |(c, _)| *c) else {
             continue;
         };
-        let offset = (id as usize % CHUNK) * 8;
-        chunks[at].1[offset..offset + 8].copy_from_slice(&quantity.max(0).to_le_bytes());
+        chunks[at].1[id as usize % CHUNK] = quantity.max(0);
     }
     chunks
+        .iter()
+        .map(|(chunk, values)| (*chunk, encode_quantities(values)))
+        .collect()
+}
+
+/// The length of a plain quantity chunk; a packed one is always shorter.
+pub(super) const PLAIN: usize = CHUNK * 8;
+
+/// The tag a packed quantity chunk starts with.
+const PACKED: u8 = 1;
+
+/// One chunk's quantities as stored (see the module documentation): packed, or plain when
+/// packed would not be shorter (huge quantities) or a value is neither a quantity of at least 0
+/// nor [`ABSENT`] (which packed has no room for, and nothing writes).
+///
+/// LEB128 by hand rather than a crate: it is a dozen lines, and the decoding below must check
+/// every byte of a damaged file (an overlong varint, a value past `i64`) as it goes.
+pub(super) fn encode_quantities(values: &[i64; CHUNK]) -> Vec<u8> {
+    let mut packed = Vec::with_capacity(CHUNK + CHUNK / 2);
+    packed.push(PACKED);
+    for &value in values {
+        if value < ABSENT {
+            return plain(values);
+        }
+        // ABSENT (-1) is 0; a quantity q is q + 1.
+        let mut rest = value.wrapping_add(1) as u64;
+        while rest >= 0x80 {
+            packed.push((rest as u8 & 0x7f) | 0x80);
+            rest >>= 7;
+        }
+        packed.push(rest as u8);
+        if packed.len() >= PLAIN {
+            return plain(values);
+        }
+    }
+    packed
+}
+
+fn plain(values: &[i64; CHUNK]) -> Vec<u8> {
+    values.iter().flat_map(|q| q.to_le_bytes()).collect()
+}
+
+/// A stored quantity chunk's values (each at least 0, or [`ABSENT`]; any other negative
+/// value, in a plain chunk, is returned for the caller to refuse). `Err` says what is wrong.
+pub(super) fn decode_quantities(bytes: &[u8], out: &mut [i64; CHUNK]) -> Result<(), String> {
+    if bytes.len() == PLAIN {
+        for (value, stored) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+            *value = i64::from_le_bytes(stored.try_into().map_err(|_| "short value")?);
+        }
+        return Ok(());
+    }
+    let Some((&PACKED, mut rest)) = bytes.split_first() else {
+        return Err(format!(
+            "a chunk of {} bytes, neither plain nor packed",
+            bytes.len()
+        ));
+    };
+    for (i, value) in out.iter_mut().enumerate() {
+        let mut stored: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let (&byte, after) = rest
+                .split_first()
+                .ok_or_else(|| format!("packed quantities end at value {i} of {CHUNK}"))?;
+            rest = after;
+            if shift == 63 && byte > 1 {
+                return Err(format!("value {i} is past the largest quantity"));
+            }
+            stored |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        // 0 is ABSENT; anything else is a quantity plus one.
+        *value = match stored {
+            0 => ABSENT,
+            n => i64::try_from(n - 1)
+                .map_err(|_| format!("value {i} is past the largest quantity"))?,
+        };
+    }
+    if !rest.is_empty() {
+        return Err(format!(
+            "{} bytes after the last of {CHUNK} values",
+            rest.len()
+        ));
+    }
+    Ok(())
 }
 
 /// The name chunks holding ids `from..skus.len()` (new SKUs), whole.
@@ -166,6 +259,10 @@ pub fn names_once(skus: &SkuTable) -> Result<(), StoreError> {
 /// Every SKU name, by id. Names are not checked against each other here (that takes building
 /// their index, which a cycle that finds every SKU in place never needs): see [`names_once`].
 pub fn load_skus(conn: &Connection) -> Result<SkuTable, StoreError> {
+    super::mapped_reads(conn, || load_skus_unmapped(conn))
+}
+
+fn load_skus_unmapped(conn: &Connection) -> Result<SkuTable, StoreError> {
     let mut skus = SkuTable::default();
     let (chunks, bytes): (i64, i64) = conn.query_row(
         "SELECT count(*), coalesce(sum(length(names)), 0) FROM sku_chunks",
@@ -298,15 +395,9 @@ pub(super) fn chunk_quantity_of(
         )
         .optional()?;
     let Some(bytes) = bytes else { return Ok(None) };
-    let offset = (sku as usize % CHUNK) * 8;
-    let value = bytes
-        .get(offset..offset + 8)
-        .ok_or_else(|| corrupt("quantity_chunks", "short chunk"))?;
-    let quantity = i64::from_le_bytes(
-        value
-            .try_into()
-            .map_err(|_| corrupt("quantity_chunks", "short value"))?,
-    );
+    let mut values = [ABSENT; CHUNK];
+    decode_quantities(&bytes, &mut values).map_err(|e| corrupt("quantity_chunks", e))?;
+    let quantity = values[sku as usize % CHUNK];
     Ok((quantity != ABSENT).then_some(quantity))
 }
 
@@ -326,6 +417,7 @@ pub(super) fn load_chunks(
         "SELECT chunk, quantities FROM quantity_chunks WHERE side = ?1 AND endpoint = ?2 ORDER BY chunk",
     )?;
     let mut rows = stmt.query(params![side_code(side), endpoint])?;
+    let mut values = [ABSENT; CHUNK];
     while let Some(row) = rows.next()? {
         let chunk = row
             .get_ref(0)?
@@ -335,19 +427,16 @@ pub(super) fn load_chunks(
             .get_ref(1)?
             .as_blob()
             .map_err(|e| corrupt("quantity_chunks", e))?;
-        if bytes.len() != CHUNK * 8 || !(0..=i64::from(u32::MAX) / CHUNK as i64).contains(&chunk) {
+        if !(0..=i64::from(u32::MAX) / CHUNK as i64).contains(&chunk) {
             return Err(corrupt(
                 "quantity_chunks",
                 format!("chunk {chunk} malformed"),
             ));
         }
+        decode_quantities(bytes, &mut values)
+            .map_err(|e| corrupt("quantity_chunks", format!("chunk {chunk} malformed: {e}")))?;
         let first = chunk * CHUNK as i64;
-        for (i, value) in bytes.chunks_exact(8).enumerate() {
-            let quantity = i64::from_le_bytes(
-                value
-                    .try_into()
-                    .map_err(|_| corrupt("quantity_chunks", "short value"))?,
-            );
+        for (i, &quantity) in values.iter().enumerate() {
             if quantity == ABSENT {
                 continue;
             }
@@ -450,7 +539,73 @@ mod tests {
             })
     }
 
+    /// A chunk's quantities: mostly everyday ones, with none, zero, huge and (rarely) negative
+    /// values that only a damaged or older file could hold.
+    fn chunk_values() -> impl Strategy<Value = Vec<i64>> {
+        let value = prop_oneof![
+            8 => 0i64..1000,
+            4 => Just(ABSENT),
+            2 => Just(0i64),
+            1 => any::<i64>(),
+            1 => Just(i64::MAX),
+            1 => (1u32..63).prop_map(|bits| 1i64 << bits),
+        ];
+        prop::collection::vec(value, CHUNK)
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn a_quantity_chunk_reads_back_as_written_and_packed_is_never_as_long_as_plain(values in chunk_values()) {
+            let values: [i64; CHUNK] = values.try_into().expect("a chunk");
+            let bytes = encode_quantities(&values);
+            let mut read = [0; CHUNK];
+            decode_quantities(&bytes, &mut read).expect("reads back");
+            prop_assert_eq!(read, values);
+            if bytes.len() != PLAIN {
+                prop_assert!(bytes.len() < PLAIN);
+                prop_assert_eq!(bytes[0], PACKED);
+            } else {
+                // Plain only where packed would not do: a value it cannot hold, or no shorter.
+                let varint = |v: i64| (64 - ((v as u64).wrapping_add(1) | 1).leading_zeros()).div_ceil(7) as usize;
+                let packed: usize = 1 + values.iter().map(|&v| varint(v)).sum::<usize>();
+                prop_assert!(values.iter().any(|&v| v < ABSENT) || packed >= PLAIN);
+            }
+            // The form every chunk had before still reads the same.
+            decode_quantities(&plain(&values), &mut read).expect("plain reads");
+            prop_assert_eq!(read, values);
+        }
+
+        #[test]
+        fn a_damaged_packed_chunk_is_refused_or_read_never_a_panic(
+            values in chunk_values(),
+            cut in any::<prop::sample::Index>(),
+            flip in any::<(prop::sample::Index, u8)>(),
+            tail in prop::collection::vec(any::<u8>(), 0..3),
+        ) {
+            let values: [i64; CHUNK] = values.try_into().expect("a chunk");
+            let whole = encode_quantities(&values);
+            let mut read = [0; CHUNK];
+            // Cut short, or with bytes after its last value: refused.
+            let short = &whole[..cut.index(whole.len())];
+            if short.len() != PLAIN {
+                prop_assert!(decode_quantities(short, &mut read).is_err());
+            }
+            let mut long = whole.clone();
+            long.extend_from_slice(&tail);
+            if !tail.is_empty() && long.len() != PLAIN && whole.len() != PLAIN {
+                prop_assert!(decode_quantities(&long, &mut read).is_err());
+            }
+            // A byte changed: refused, or read as quantities of at least 0 or none.
+            let mut changed = whole;
+            let at = flip.0.index(changed.len());
+            changed[at] ^= flip.1 | 1;
+            if changed.len() != PLAIN && decode_quantities(&changed, &mut read).is_ok() {
+                prop_assert!(read.iter().all(|&v| v >= ABSENT));
+            }
+        }
+
         #[test]
         fn a_name_chunk_reads_as_its_names_checked_one_by_one(chunk in name_chunk()) {
             match (decode_names(&chunk), decode_one_by_one(&chunk)) {
@@ -466,6 +621,9 @@ mod tests {
             quantities in prop_oneof![
                 prop::collection::vec(any::<u8>(), CHUNK * 8),
                 prop::collection::vec(any::<u8>(), 0..64),
+                // Packed, of values random and everyday.
+                prop::collection::vec(any::<u8>(), CHUNK..CHUNK * 3).prop_map(|mut b| { b[0] = PACKED; b }),
+                prop::collection::vec(0u8..0x80, CHUNK + 1).prop_map(|mut b| { b[0] = PACKED; b }),
             ],
             chunk in -2i64..3,
         ) {
@@ -493,10 +651,14 @@ mod tests {
         column.set(CHUNK as SkuId + 1, 9);
         let chunks = quantity_chunks_after(&column, &[(4, 2), (3, 8)]);
         assert_eq!(chunks.len(), 1, "only chunk 0 is touched");
-        let value = |i: usize| {
-            i64::from_le_bytes(chunks[0].1[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
-        };
-        assert_eq!((value(3), value(4), value(5)), (8, 2, ABSENT));
+        let mut values = [0; CHUNK];
+        decode_quantities(&chunks[0].1, &mut values).expect("decodes");
+        assert_eq!((values[3], values[4], values[5]), (8, 2, ABSENT));
+        assert!(
+            chunks[0].1.len() < 600,
+            "packed: {} bytes",
+            chunks[0].1.len()
+        );
         assert_eq!(
             column.get(3),
             Some(7),
@@ -512,11 +674,24 @@ mod tests {
             negative[..8].copy_from_slice(&(-7i64).to_le_bytes());
             let mut fine = vec![0xff; CHUNK * 8];
             fine[2 * 8..3 * 8].copy_from_slice(&9i64.to_le_bytes());
+            // The same, packed as chunks are written now.
+            let packed = |at: usize, quantity: i64| {
+                let mut values = [ABSENT; CHUNK];
+                values[at] = quantity;
+                encode_quantities(&values)
+            };
+            let (packed_beyond, packed_fine) = (packed(3, 5), packed(2, 9));
+            let mut overlong = packed_fine.clone();
+            overlong.push(0);
             for (chunk, bytes, expected) in [
                 (0, &beyond, Some("SKU id 3 has no name")),
                 (1, &fine, Some("SKU id 514 has no name")),
                 (0, &negative, Some("below 0")),
                 (0, &fine, None),
+                (0, &packed_beyond, Some("SKU id 3 has no name")),
+                (1, &packed_fine, Some("SKU id 514 has no name")),
+                (0, &overlong, Some("1 bytes after the last")),
+                (0, &packed_fine, None),
             ] {
                 with_quantities(&conn, chunk, bytes);
                 match (load_column(&conn, Side::Target, 1), expected) {

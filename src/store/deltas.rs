@@ -22,7 +22,8 @@
 use super::db::{Connection, OptionalExtension, params};
 
 use super::chunks::{
-    ABSENT, CHUNK, check_named, chunk_quantity_of, corrupt, load_chunks, side_code, sku_count,
+    ABSENT, CHUNK, check_named, chunk_quantity_of, corrupt, decode_quantities, encode_quantities,
+    load_chunks, side_code, sku_count,
 };
 use super::{Side, StoreError};
 use crate::plan::ledger::{Column, SkuId};
@@ -300,7 +301,7 @@ fn rewrite_chunks(
          ON CONFLICT (side, endpoint, chunk) DO UPDATE SET quantities = excluded.quantities",
     )?;
     let mut rewritten = 0;
-    let mut bytes = Vec::with_capacity(CHUNK * 8);
+    let mut values = [ABSENT; CHUNK];
     let mut next = 0;
     while next < changes.len() {
         let chunk = chunk_of(changes.get(next).0);
@@ -309,26 +310,19 @@ fn rewrite_chunks(
             .unwrap_or(changes.len());
         let chunk = u32::try_from(chunk)
             .map_err(|_| corrupt("quantity_deltas", format!("chunk {chunk} out of range")))?;
-        bytes.clear();
         let existing: Option<Vec<u8>> = read
             .query_row(params![side_code(side), endpoint, chunk], |r| r.get(0))
             .optional()?;
         match existing {
-            Some(old) if old.len() == CHUNK * 8 => bytes.extend_from_slice(&old),
-            Some(_) => {
-                return Err(corrupt(
-                    "quantity_chunks",
-                    format!("chunk {chunk} malformed"),
-                ));
-            }
-            None => bytes.resize(CHUNK * 8, 0xff),
+            Some(old) => decode_quantities(&old, &mut values)
+                .map_err(|e| corrupt("quantity_chunks", format!("chunk {chunk} malformed: {e}")))?,
+            None => values.fill(ABSENT),
         }
-        debug_assert_eq!(ABSENT.to_le_bytes(), [0xff; 8]);
         for i in next..end {
             let (id, quantity) = changes.get(i);
-            let offset = (id as usize % CHUNK) * 8;
-            bytes[offset..offset + 8].copy_from_slice(&quantity.to_le_bytes());
+            values[id as usize % CHUNK] = quantity;
         }
+        let bytes = encode_quantities(&values);
         write.execute(params![side_code(side), endpoint, chunk, bytes])?;
         rewritten += 1;
         next = end;
@@ -437,6 +431,14 @@ pub(super) fn delta_of(
 /// deltas in order; each one a quantity of at least 0 for a SKU that has a name, or the file is
 /// inconsistent.
 pub fn load_column(conn: &Connection, side: Side, endpoint: i64) -> Result<Column, StoreError> {
+    super::mapped_reads(conn, || load_column_unmapped(conn, side, endpoint))
+}
+
+fn load_column_unmapped(
+    conn: &Connection,
+    side: Side,
+    endpoint: i64,
+) -> Result<Column, StoreError> {
     let skus = sku_count(conn)?;
     let mut column = load_chunks(conn, side, endpoint, skus)?;
     apply_deltas(conn, side, endpoint, skus, &mut column)?;
@@ -691,7 +693,8 @@ mod tests {
                 let written = write_changes(&conn, Side::Target, 1, &changes).expect("written");
                 assert_eq!(written.delta_bytes, 0, "batch {batch}: {written:?}");
             }
-            assert_eq!(stored_bytes(&conn), (8 * CHUNK as i64 * 8, 0));
+            // Eight chunks, every quantity 3 (packed, a byte each).
+            assert_eq!(stored_bytes(&conn), (8 * (1 + CHUNK as i64), 0));
             // Spread out, they are a delta; and close together again, with a delta held, too.
             let spread = write_changes(&conn, Side::Target, 1, &[(0, 1), (4000, 1)]).expect("one");
             let close: Vec<(SkuId, i64)> = (0..300).map(|id| (id, 2)).collect();
@@ -714,15 +717,16 @@ mod tests {
             assert_eq!(fold(&conn, Side::Target, 1).expect("fold"), 2);
             conn.execute_batch("ROLLBACK").expect("rollback");
             assert_eq!(load_column(&conn, Side::Target, 1).expect("loads"), before);
+            // One chunk, packed: a byte for each id (none, or 9).
             assert_eq!(
                 stored_bytes(&conn),
-                (CHUNK as i64 * 8, 24),
+                (1 + CHUNK as i64, 24),
                 "the delta is still there"
             );
             // Committed, it reads back the same.
             assert_eq!(fold_all(&conn).expect("fold"), 2);
             assert_eq!(load_column(&conn, Side::Target, 1).expect("loads"), before);
-            assert_eq!(stored_bytes(&conn), (2 * (CHUNK as i64) * 8, 0));
+            assert_eq!(stored_bytes(&conn), (2 * (1 + CHUNK as i64), 0));
         }
     }
 }

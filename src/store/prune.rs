@@ -147,7 +147,7 @@ pub fn prune_sku_names(
             }
         }
         if changed {
-            let bytes: Vec<u8> = values.iter().flat_map(|q| q.to_le_bytes()).collect();
+            let bytes = chunks::encode_quantities(&values);
             clear.execute(params![side, endpoint, chunk, bytes])?;
         }
     }
@@ -202,7 +202,7 @@ pub fn prune_sku_names_when_due(
 }
 
 /// One quantity chunk, decoded: `(side, endpoint, chunk, quantities)`.
-type QuantityChunk = (i64, i64, u32, Vec<i64>);
+type QuantityChunk = (i64, i64, u32, Box<[i64; CHUNK]>);
 
 /// Every quantity chunk.
 fn quantity_chunks(conn: &Connection) -> Result<Vec<QuantityChunk>, StoreError> {
@@ -216,16 +216,9 @@ fn quantity_chunks(conn: &Connection) -> Result<Vec<QuantityChunk>, StoreError> 
             .get_ref(3)?
             .as_blob()
             .map_err(|e| corrupt("quantity_chunks", e))?;
-        if bytes.len() != CHUNK * 8 {
-            return Err(corrupt(
-                "quantity_chunks",
-                format!("chunk {chunk} malformed"),
-            ));
-        }
-        let values = bytes
-            .chunks_exact(8)
-            .map(|v| i64::from_le_bytes(v.try_into().unwrap_or([0xff; 8])))
-            .collect();
+        let mut values = Box::new([ABSENT; CHUNK]);
+        chunks::decode_quantities(bytes, &mut values)
+            .map_err(|e| corrupt("quantity_chunks", format!("chunk {chunk} malformed: {e}")))?;
         all.push((row.get(0)?, row.get(1)?, chunk, values));
     }
     Ok(all)
