@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use aws_lc_rs::digest;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -298,7 +299,37 @@ impl Endpoint {
         build: impl Fn() -> reqwest::RequestBuilder,
         expect: Expect,
     ) -> Result<Answer, HttpError> {
-        let attempt = || async { self.send_once(meter, build()).await?.expect(expect) };
+        Ok(self.send_salted(meter, build, expect, None).await?.0)
+    }
+
+    /// [`Endpoint::send_as`] for a 2xx body, with the SHA-256 of `salt` followed by the body's
+    /// bytes as they came (a byte-order mark included), made while the body streams in: a
+    /// caller that compares answers by digest knows one as soon as its last byte is in.
+    pub async fn send_digested(
+        &self,
+        meter: &Meter,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        salt: &[u8],
+    ) -> Result<(Bytes, [u8; 32]), HttpError> {
+        let (answer, digest) = self
+            .send_salted(meter, build, Expect::Any, Some(salt))
+            .await?;
+        // Every salted attempt digests its body: the fallback is never taken.
+        let digest = digest.unwrap_or_else(|| salted_digest(salt, &answer.body));
+        Ok((answer.body, digest))
+    }
+
+    async fn send_salted(
+        &self,
+        meter: &Meter,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        expect: Expect,
+        salt: Option<&[u8]>,
+    ) -> Result<(Answer, Option<[u8; 32]>), HttpError> {
+        let attempt = || async {
+            let (answer, digest) = self.send_once_salted(meter, build(), salt).await?;
+            Ok((answer.expect(expect)?, digest))
+        };
         let result = retry::with_retries(attempt, &self.retry, &self.label, &self.cancel, || {
             meter.retries.fetch_add(1, Ordering::Relaxed);
             self.tally.retry(&self.label);
@@ -334,19 +365,28 @@ impl Endpoint {
         meter: &Meter,
         request: reqwest::RequestBuilder,
     ) -> Result<Answer, HttpError> {
+        Ok(self.send_once_salted(meter, request, None).await?.0)
+    }
+
+    async fn send_once_salted(
+        &self,
+        meter: &Meter,
+        request: reqwest::RequestBuilder,
+        salt: Option<&[u8]>,
+    ) -> Result<(Answer, Option<[u8; 32]>), HttpError> {
         self.wait_out_pause().await?;
         self.limiter.until_ready().await;
         meter.requests.fetch_add(1, Ordering::Relaxed);
-        let result = self.attempt(request).await;
+        let result = self.attempt(request, salt).await;
         PROGRESS.fetch_add(1, Ordering::Relaxed);
         let code = match &result {
-            Ok(answer) => answer.status.as_str(),
+            Ok((answer, _)) => answer.status.as_str(),
             Err(HttpError::Timeout) => "timeout",
             Err(HttpError::Certificate(_)) => "certificate",
             Err(_) => "error",
         };
         self.tally.request(&self.label, code);
-        if let Ok(answer) = &result
+        if let Ok((answer, _)) = &result
             && let (false, Some(asked)) = (answer.status.is_success(), answer.retry_after)
         {
             self.remember_pause(answer.status, asked);
@@ -392,7 +432,12 @@ impl Endpoint {
         }
     }
 
-    async fn attempt(&self, request: reqwest::RequestBuilder) -> Result<Answer, HttpError> {
+    /// One request; with a `salt`, the body's digest too (see [`Endpoint::send_digested`]).
+    async fn attempt(
+        &self,
+        request: reqwest::RequestBuilder,
+        salt: Option<&[u8]>,
+    ) -> Result<(Answer, Option<[u8; 32]>), HttpError> {
         let mut response = request.send().await.map_err(HttpError::from_reqwest)?;
         let status = response.status();
         let retry_after = retry::retry_after(response.headers());
@@ -406,25 +451,50 @@ impl Endpoint {
             .content_length()
             .map_or(0, |n| usize::try_from(n).unwrap_or(0));
         let mut body = BytesMut::with_capacity(announced.min(limit));
+        let mut hash = salt.map(|salt| {
+            let mut hash = digest::Context::new(&digest::SHA256);
+            hash.update(salt);
+            hash
+        });
         while let Some(chunk) = response.chunk().await.map_err(HttpError::from_reqwest)? {
             if body.len() + chunk.len() > limit {
                 return Err(HttpError::BodyTooLarge { limit });
             }
+            if let Some(hash) = &mut hash {
+                hash.update(&chunk);
+            }
             body.extend_from_slice(&chunk);
         }
+        let digest = hash.map(|hash| {
+            let mut digest = [0; 32];
+            digest.copy_from_slice(hash.finish().as_ref());
+            digest
+        });
         // No document says whether a UTF-8 byte-order mark may start a JSON answer; a server
         // behind some frameworks sends one, and JSON parsers refuse it. It says nothing: drop it.
         let mut body = body.freeze();
         if body.starts_with(b"\xEF\xBB\xBF") {
             body = body.slice(3..);
         }
-        Ok(Answer {
+        let answer = Answer {
             status,
             retry_after,
             headers: std::mem::take(response.headers_mut()),
             body,
-        })
+        };
+        Ok((answer, digest))
     }
+}
+
+/// The SHA-256 of `salt` followed by `body`: what [`Endpoint::send_digested`] makes as the body
+/// streams in.
+pub fn salted_digest(salt: &[u8], body: &[u8]) -> [u8; 32] {
+    let mut hash = digest::Context::new(&digest::SHA256);
+    hash.update(salt);
+    hash.update(body);
+    let mut digest = [0; 32];
+    digest.copy_from_slice(hash.finish().as_ref());
+    digest
 }
 
 /// One answer as the service gave it, whatever its status.

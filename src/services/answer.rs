@@ -8,7 +8,6 @@
 //! same rule as before, since a page's body names the next. At the first page that differs,
 //! the pages kept so far are parsed after all and the rest is read as usual.
 
-use aws_lc_rs::digest;
 use bytes::Bytes;
 
 use super::Stock;
@@ -118,17 +117,27 @@ impl<'a> Pages<'a> {
         }
     }
 
-    /// Takes the next page's body.
+    /// What the next page's digest is salted with: how the answer is read, and which page it
+    /// is (see [`crate::http::Endpoint::send_digested`], which digests the page as it streams in).
+    pub fn salt(&self) -> Vec<u8> {
+        let mut salt = Vec::with_capacity(self.context.len() + 16);
+        salt.extend_from_slice(&(self.context.len() as u64).to_le_bytes());
+        salt.extend_from_slice(self.context);
+        salt.extend_from_slice(&(self.digest.pages() as u64).to_le_bytes());
+        salt
+    }
+
+    /// Takes the next page's body, digesting it here.
     pub async fn arrived(&mut self, body: Bytes) -> Next {
+        let page = crate::http::salted_digest(&self.salt(), &body);
+        self.arrived_digested(body, page).await
+    }
+
+    /// Takes the next page's body and its digest, salted with [`Pages::salt`].
+    pub async fn arrived_digested(&mut self, body: Bytes, page: [u8; DIGEST_LEN]) -> Next {
         let index = self.digest.pages();
-        let mut hash = digest::Context::new(&digest::SHA256);
-        hash.update(&(self.context.len() as u64).to_le_bytes());
-        hash.update(self.context);
-        hash.update(&(index as u64).to_le_bytes());
-        hash.update(&body);
-        let page = hash.finish();
-        self.digest.0.extend_from_slice(page.as_ref());
-        if !self.differs && self.known.page(index) == Some(page.as_ref()) {
+        self.digest.0.extend_from_slice(&page);
+        if !self.differs && self.known.page(index) == Some(page.as_slice()) {
             if index + 1 < self.known.pages() {
                 self.kept.push(body);
                 return Next::Ask;

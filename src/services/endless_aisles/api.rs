@@ -56,6 +56,19 @@ impl Api {
             .await
     }
 
+    /// `GET path` with the body's digest (see [`Endpoint::send_digested`]).
+    pub async fn send_digested(
+        &self,
+        meter: &Meter,
+        path: &str,
+        query: &[(&str, String)],
+        salt: &[u8],
+    ) -> Result<(Bytes, [u8; 32]), HttpError> {
+        self.endpoint
+            .send_digested(meter, || self.request(Method::GET, path).query(query), salt)
+            .await
+    }
+
     /// `PUT path` with a JSON body, sent once and never retried (see
     /// [`Endpoint::send_once`]); every status comes back with its body.
     pub async fn put_once(

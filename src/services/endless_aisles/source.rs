@@ -58,11 +58,11 @@ impl EndlessAislesSource {
             } else {
                 vec![("page", page.to_string())]
             };
-            let body = self
+            let (body, digest) = self
                 .api
-                .send(meter, Method::GET, "/api/stock", &query)
+                .send_digested(meter, "/api/stock", &query, &pages.salt())
                 .await?;
-            let bodies = match pages.arrived(body).await {
+            let bodies = match pages.arrived_digested(body, digest).await {
                 Next::Same => return Ok(Fetched::Same),
                 Next::Ask => {
                     page += 1;

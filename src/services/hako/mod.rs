@@ -62,6 +62,26 @@ impl HakoAccount {
         Ok(self.endpoint.send_as(meter, build, answer).await?.body)
     }
 
+    /// [`HakoAccount::send`] for a read, with the answer's digest (see
+    /// [`crate::http::Endpoint::send_digested`]).
+    pub(crate) async fn send_digested(
+        &self,
+        meter: &Meter,
+        path: &str,
+        body: Vec<u8>,
+        salt: &[u8],
+    ) -> Result<(Bytes, [u8; 32]), HttpError> {
+        let body = Bytes::from(body);
+        let build = || {
+            self.endpoint
+                .request(Method::GET, path)
+                .basic_auth(self.api_key.expose_secret(), Some(""))
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        };
+        self.endpoint.send_digested(meter, build, salt).await
+    }
+
     /// The SKUs that have a pair in `warehouse`.
     pub(crate) async fn skus_in(
         &self,

@@ -3,12 +3,11 @@
 
 use hashbrown::hash_map::Entry;
 use hashbrown::{HashMap, HashSet};
-use reqwest::Method;
 use secrecy::SecretString;
 
 use super::wire::{Inventory, InventoryQuery};
 use super::{HakoAccount, json};
-use crate::http::{Endpoint, Expect, Meter};
+use crate::http::{Endpoint, Meter};
 use crate::services::answer::{Fetched, Known, Next, Pages};
 use crate::services::{
     ConnectorError, RecordQuantity, Stock, non_negative, parse, usable_sku, warn_held,
@@ -124,13 +123,13 @@ impl HakoSource {
     ) -> Result<Fetched, ConnectorError> {
         let query = json(&InventoryQuery { warehouse_id: None });
         let started = std::time::Instant::now();
-        let body = self
+        let mut pages = Pages::new(context, known);
+        let (body, digest) = self
             .account
-            .send(meter, Method::GET, "/inventory", query, Expect::Any)
+            .send_digested(meter, "/inventory", query, &pages.salt())
             .await?;
         let answered = started.elapsed();
-        let mut pages = Pages::new(context, known);
-        let body = match pages.arrived(body).await {
+        let body = match pages.arrived_digested(body, digest).await {
             Next::Same => return Ok(Fetched::Same),
             // One page: it is never asked to go on.
             Next::Ask => return Ok(Fetched::Same),
