@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span};
 
 use super::orders;
+use super::slots::NewAnswers;
 use super::sources::{self, SourceDone, SourceWork};
 use super::target_task::{Fetch, OrdersStep};
 use crate::ops::report::{CycleReport, OrdersDone, SourceReport, TargetReport, TargetState};
@@ -128,9 +129,10 @@ impl Engine {
         options: CycleOptions,
         turn: FetchTurn,
     ) -> Result<CycleReport, StoreError> {
-        let fetches = self.fetch(options);
+        let news = NewAnswers::new(self.sources.len());
+        let fetches = self.fetch(options, &news);
         let orders = self.orders(&fetches, options);
-        let started = self.start_targets(&fetches, &orders, options);
+        let started = self.start_targets(&fetches, &orders, &news, options);
         let orders = self.orders_done(orders, options).await;
         // Every source in: the next cycle may fetch; the alarm hears about this cycle's fetches.
         let done: Vec<Arc<SourceDone>> = join_all(fetches).await;
@@ -156,10 +158,11 @@ impl Engine {
 
     /// Fetch: every source at once, each fetch shared by the targets that read it (and started
     /// by the first of them to wait for it).
-    fn fetch(&self, options: CycleOptions) -> Vec<Fetch> {
+    fn fetch(&self, options: CycleOptions, news: &NewAnswers) -> Vec<Fetch> {
         self.sources
             .iter()
-            .map(|slot| {
+            .enumerate()
+            .map(|(index, slot)| {
                 let work = SourceWork {
                     slot: slot.clone(),
                     names: self.names.clone(),
@@ -171,6 +174,8 @@ impl Engine {
                     options,
                     generation: self.generation.clone(),
                     per_sku: self.per_sku.clone(),
+                    index,
+                    news: news.clone(),
                     keep_changes: !self.feeds.is_empty(),
                     mapper: self.mapper.clone(),
                     catalogues: self.catalogues.clone(),
@@ -209,6 +214,7 @@ impl Engine {
         &self,
         fetches: &[Fetch],
         orders: &Option<OrdersStep>,
+        news: &NewAnswers,
         options: CycleOptions,
     ) -> Started {
         let mut started = Started {
@@ -220,7 +226,7 @@ impl Engine {
                 Ok(slot) => started.pushes.push((
                     index,
                     tokio::spawn(
-                        self.target_task(slot, fetches, orders.clone(), options)
+                        self.target_task(slot, fetches, orders.clone(), news.clone(), options)
                             .instrument(tracing::Span::current()),
                     ),
                 )),

@@ -62,3 +62,67 @@ pub struct Book {
     /// taken in): given to it at the next cycle, before anything else.
     pub unabsorbed: std::sync::Mutex<Vec<store::Unabsorbed>>,
 }
+
+/// Which sources' answers are new in this cycle, each told the moment it is known new (before
+/// it is parsed): a target that reads one will plan, and reads what it acknowledged while the
+/// answer is recorded rather than after.
+#[derive(Clone)]
+pub struct NewAnswers(Arc<watch::Sender<Vec<bool>>>);
+
+impl NewAnswers {
+    /// None new yet, of `sources` sources.
+    pub fn new(sources: usize) -> NewAnswers {
+        NewAnswers(Arc::new(watch::Sender::new(vec![false; sources])))
+    }
+
+    /// Source `index`'s answer is new.
+    pub fn tell(&self, index: usize) {
+        self.0.send_modify(|new| {
+            if let Some(new) = new.get_mut(index) {
+                *new = true;
+            }
+        });
+    }
+
+    /// Returns once the answer of one of `sources` is new; never, if none is this cycle.
+    pub async fn any_of(&self, sources: &[usize]) {
+        let mut told = self.0.subscribe();
+        let any = told
+            .wait_for(|new| sources.iter().any(|&i| new.get(i) == Some(&true)))
+            .await
+            .is_ok();
+        if !any {
+            // Not while `self` is held (a sender).
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_hears_of_a_new_answer_it_reads_and_of_no_other() {
+        let news = NewAnswers::new(3);
+        let waits = |sources: &'static [usize]| {
+            let news = news.clone();
+            tokio::spawn(async move { news.any_of(sources).await })
+        };
+        let (first, others, none) = (waits(&[0]), waits(&[1, 2]), waits(&[]));
+        news.tell(2);
+        news.tell(7); // no such source: nothing
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        assert!(others.is_finished(), "source 2 is new");
+        assert!(!first.is_finished(), "source 0 is not");
+        news.tell(0);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        assert!(first.is_finished());
+        assert!(
+            !none.is_finished(),
+            "a target that reads nothing never hears"
+        );
+        // Told before it asks: it returns at once.
+        news.any_of(&[2]).await;
+    }
+}

@@ -15,7 +15,7 @@ use tracing::error;
 
 use super::generation::Generation;
 use super::per_sku::PerSku;
-use super::slots::{Names, Recorder, SourceMemory, SourceSlot};
+use super::slots::{Names, NewAnswers, Recorder, SourceMemory, SourceSlot};
 use crate::http::HttpError;
 use crate::http::Meter;
 use crate::ops::report::{SourceCounts, SourceReport};
@@ -107,6 +107,9 @@ pub struct SourceWork {
     pub generation: Generation,
     /// Loads every SKU's name and the snapshots, which a new answer is recorded against.
     pub per_sku: Arc<PerSku>,
+    /// Its index among the sources, and whom to tell once its answer is known new.
+    pub index: usize,
+    pub news: NewAnswers,
     /// Whether the order feeds need this cycle's changes (for the reservations' drops).
     pub keep_changes: bool,
     /// The SKU mapping, and what Endless Aisles products say.
@@ -193,7 +196,9 @@ async fn fetch(work: &SourceWork, meter: &Meter) -> Result<Fetched, Failure> {
     // A new answer needs the per-SKU state to be recorded: it is loaded while the answer
     // is parsed (on the other core), not after.
     let per_sku = work.per_sku.clone();
+    let (news, index) = (work.news.clone(), work.index);
     let on_new = move || {
+        news.tell(index);
         let per_sku = per_sku.clone();
         let load = async move {
             // A failure is kept for the cycle, and recording asks again.

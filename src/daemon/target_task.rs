@@ -8,7 +8,8 @@ use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::{OwnedMutexGuard, watch};
 
 use super::engine::Engine;
-use super::slots::SourceSlot;
+use super::per_sku::PerSku;
+use super::slots::{NewAnswers, SourceSlot};
 use super::sources::SourceDone;
 use crate::ops::report::OrdersDone;
 use crate::plan::ledger::Column;
@@ -42,6 +43,7 @@ impl Engine {
         mut slot: OwnedMutexGuard<TargetSlot>,
         fetches: &[Fetch],
         orders: Option<OrdersStep>,
+        news: NewAnswers,
         options: CycleOptions,
     ) -> impl std::future::Future<Output = Result<TargetResult, StoreError>> + Send + 'static {
         let inputs: Vec<(Arc<SourceSlot>, Fetch)> = slot
@@ -60,7 +62,16 @@ impl Engine {
             self.config.daemon.trigger.period(),
         );
         async move {
-            let came = inputs_in(inputs, orders).await;
+            let came = {
+                let inputs = inputs_in(inputs, orders);
+                tokio::pin!(inputs);
+                let reads = slot.inputs().to_vec();
+                tokio::select! {
+                    biased;
+                    came = &mut inputs => came,
+                    () = acknowledged_early(&mut slot, &reads, &news, &per_sku, &store) => inputs.await,
+                }
+            };
             if came.interrupted {
                 // Shutdown came before the inputs were in: nothing to plan, nothing to record.
                 return Ok(targets::interrupted(&slot));
@@ -99,6 +110,24 @@ impl Engine {
             };
             targets::sync_target(&mut slot, inputs, options).await
         }
+    }
+}
+
+/// Once an answer it reads is known new, the target will plan: it reads what it acknowledged
+/// now, on the database's connection while the answer is parsed and compared, rather than after
+/// it is recorded. After the per-SKU state, whose load that answer started first, since both take
+/// the one connection (and the answer's recording waits for that state, not for this).
+async fn acknowledged_early(
+    slot: &mut TargetSlot,
+    reads: &[usize],
+    news: &NewAnswers,
+    per_sku: &PerSku,
+    store: &store::Store,
+) {
+    news.any_of(reads).await;
+    if per_sku.ensure().await.is_ok() {
+        // A failure is met again, and reported, when the target plans.
+        let _ = slot.load_acknowledged(store).await;
     }
 }
 
