@@ -2,8 +2,8 @@
 //!
 //! A million SKUs as a million rows costs a second to read back and a million inserts to write
 //! the first time; as chunks they are two thousand BLOBs per column. A cycle writes only
-//! what changed, as a delta ([`super::deltas`]); the chunks are rewritten whole (4 KiB of
-//! quantities each) only when deltas are folded into them.
+//! what changed, as a delta ([`super::deltas`]); the chunks are rewritten whole only when
+//! deltas are folded into them.
 //!
 //! - `sku_chunks(chunk, names)`: the names of ids `chunk*CHUNK ..`, each a little-endian `u32`
 //!   length then the UTF-8 bytes. Ids only grow, so only the last chunks are ever rewritten.

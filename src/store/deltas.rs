@@ -10,10 +10,10 @@
 //!
 //! A column's deltas are folded into its chunks (the chunks they touch rewritten, the deltas
 //! deleted, in the caller's transaction) when they would hold more than [`FOLD_AFTER`] pairs
-//! per chunk of the catalogue: a fold rewrites at most every chunk (4 KiB each), so what it
-//! writes comes to at most 4 KiB / [`FOLD_AFTER`] (64 bytes) per change, and what a load reads
-//! on top of the chunks stays below 12 × [`FOLD_AFTER`] / (8 × [`CHUNK`]) (about a fifth) of
-//! them. Changes that alone pass the limit, or that lie close together (a first cycle's
+//! per chunk of the catalogue: a fold rewrites at most every chunk (packed, about 600 bytes
+//! each for everyday quantities; 4 KiB at most, plain), so what it writes comes to about 10
+//! bytes per change (64 at most), and what a load reads on top of the chunks stays below
+//! 12 × [`FOLD_AFTER`] (768) bytes a chunk. Changes that alone pass the limit, or that lie close together (a first cycle's
 //! batches, in id order), go straight into the chunks of a column that holds no delta.
 //!
 //! Whatever a delta holds is checked as it is read (a length not a multiple of 12, a quantity
@@ -172,6 +172,7 @@ fn write(
     // changes alone pass the limit, or lie so close together that their chunks are hardly
     // more than their delta would be (a first cycle's batches, in the order of their ids), or
     // are the column's first.
+    // A plain chunk's size, the most a chunk can take.
     let dense = touched_chunks(changes).saturating_mul(CHUNK * 8)
         <= changes.len().saturating_mul(PAIR * DENSE);
     if held == 0 && (dense || changes.len() > limit || !has_chunks(conn, side, endpoint)?) {
@@ -705,6 +706,46 @@ mod tests {
                 (column.get(0), column.get(4000), column.get(400)),
                 (Some(2), Some(1), Some(3))
             );
+        }
+
+        fn a_column_of_plain_chunks_written_before_reads_the_same_and_is_packed_as_it_is_folded(conn) {
+            name_skus(&conn, 3 * CHUNK);
+            // Three chunks as every chunk was written before: CHUNK little-endian i64s.
+            let mut expected = Column::default();
+            for chunk in 0..3u32 {
+                let mut bytes = Vec::new();
+                for i in 0..CHUNK as u32 {
+                    let id = chunk * CHUNK as u32 + i;
+                    let quantity = if id.is_multiple_of(5) { ABSENT } else { i64::from(id % 300) };
+                    if quantity != ABSENT {
+                        expected.set(id, quantity);
+                    }
+                    bytes.extend_from_slice(&quantity.to_le_bytes());
+                }
+                conn.execute(
+                    "INSERT INTO quantity_chunks (side, endpoint, chunk, quantities) VALUES (1, 2, ?1, ?2)",
+                    params![chunk, bytes],
+                )
+                .expect("a plain chunk");
+            }
+            assert_eq!(load_column(&conn, Side::Target, 2).expect("loads"), expected);
+            assert_eq!(quantity_of(&conn, Side::Target, 2, 7).expect("one"), Some(7));
+            // A change in the middle chunk, folded: that chunk is packed, the others stay plain.
+            write_changes(&conn, Side::Target, 2, &[(CHUNK as SkuId + 1, 4000)]).expect("a delta");
+            expected.set(CHUNK as SkuId + 1, 4000);
+            fold(&conn, Side::Target, 2).expect("folded");
+            assert_eq!(load_column(&conn, Side::Target, 2).expect("loads"), expected);
+            let sizes: Vec<i64> = conn
+                .prepare("SELECT length(quantities) FROM quantity_chunks WHERE endpoint = 2 ORDER BY chunk")
+                .expect("sizes")
+                .query_map([], |r| r.get(0))
+                .expect("rows")
+                .collect::<Result<_, _>>()
+                .expect("sizes");
+            assert_eq!(sizes[0], 8 * CHUNK as i64);
+            assert_eq!(sizes[2], 8 * CHUNK as i64);
+            assert!(sizes[1] < 2 * CHUNK as i64, "packed: {sizes:?}");
+            assert_eq!(stored_bytes(&conn).1, 0, "the delta went into its chunk");
         }
 
         fn a_fold_interrupted_before_its_commit_leaves_the_column_as_it_was(conn) {
