@@ -31,6 +31,13 @@ impl Stock {
         }
     }
 
+    /// Room for `skus` more SKUs with names of `bytes` more bytes in all.
+    pub fn reserve(&mut self, skus: usize, bytes: usize) {
+        self.names.reserve(bytes);
+        self.ends.reserve(skus);
+        self.quantities.reserve(skus);
+    }
+
     /// Adds a SKU.
     pub fn push(&mut self, sku: &str, quantity: i64) {
         self.names.push_str(sku);
