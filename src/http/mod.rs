@@ -684,6 +684,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_digested_answer_is_the_digest_of_its_own_body_alone_after_a_failed_attempt() {
+        let cancel = CancellationToken::new();
+        let (server, endpoints) = account(1, &cancel).await;
+        // The first attempt's 503 has a body of its own: none of it may be in the digest.
+        server.faults().push(Fault::Status {
+            status: 503,
+            body: r#"{"message":"busy"}"#.to_owned(),
+            retry_after: None,
+        });
+        let meter = Meter::default();
+        let build = || endpoints[0].request(Method::GET, "/stock");
+        let (body, digest) = endpoints[0]
+            .send_digested(&meter, build, b"salt")
+            .await
+            .expect("answered");
+        assert_eq!(meter.retries(), 1);
+        assert_eq!(digest, salted_digest(b"salt", &body));
+        assert_ne!(digest, salted_digest(b"other salt", &body));
+        // A byte-order mark is in the digest (the bytes as they came) though not in the body.
+        server.faults().push(Fault::Status {
+            status: 200,
+            body: "\u{feff}{}".to_owned(),
+            retry_after: None,
+        });
+        let (body, digest) = endpoints[0]
+            .send_digested(&meter, build, b"salt")
+            .await
+            .expect("answered");
+        assert_eq!(&body[..], b"{}");
+        assert_eq!(digest, salted_digest(b"salt", "\u{feff}{}".as_bytes()));
+    }
+
+    #[tokio::test]
     async fn a_2xx_that_is_not_json_is_retried_like_a_5xx_where_json_is_the_answer() {
         let cancel = CancellationToken::new();
         let (server, endpoints) = account(1, &cancel).await;

@@ -127,8 +127,10 @@ impl<'a> Pages<'a> {
         salt
     }
 
-    /// Takes the next page's body, digesting it here.
-    pub async fn arrived(&mut self, body: Bytes) -> Next {
+    /// Takes the next page's body, digesting it here (the tests' way in; a source has its
+    /// pages digested as they stream in).
+    #[cfg(test)]
+    async fn arrived(&mut self, body: Bytes) -> Next {
         let page = crate::http::salted_digest(&self.salt(), &body);
         self.arrived_digested(body, page).await
     }
