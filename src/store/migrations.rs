@@ -39,7 +39,13 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V16_MAPPING_FILE),
     // 17: a column's changes as deltas, folded into its chunks now and then (`store::deltas`).
     Migration::Sql(super::deltas::DELTA_TABLE),
+    Migration::Sql(V18_PACKED_CHUNKS),
 ];
+
+/// 18: quantity chunks may be packed (see `store::chunks`). No table changes, and plain chunks
+/// are still read; the version says that an invsync from before must not read this file, which
+/// it would take for damaged, and refuses it as a newer one's instead.
+pub(super) const V18_PACKED_CHUNKS: &str = "SELECT 1;";
 
 /// 1: SKUs, snapshots and acknowledgements as rows; endpoints' state; cycle history.
 const V1: &str = r"

@@ -26,7 +26,7 @@ pub(crate) const FIRST_ENTRY_VERSION: i64 = 17;
 
 /// Every PostgreSQL migration, in order; entry `n` (from 0) brings the schema to version
 /// `FIRST_ENTRY_VERSION + n`.
-pub(crate) const PG_MIGRATIONS: &[&str] = &[V17];
+pub(crate) const PG_MIGRATIONS: &[&str] = &[V17, super::migrations::V18_PACKED_CHUNKS];
 
 /// The version a schema has once every entry of [`PG_MIGRATIONS`] ran: SQLite's too.
 pub(crate) const PG_VERSION: i64 = FIRST_ENTRY_VERSION - 1 + PG_MIGRATIONS.len() as i64;
